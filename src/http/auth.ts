@@ -1,0 +1,54 @@
+import type { NextFunction, Request, Response } from 'express';
+import { authenticationFailed } from '../shared/errors.ts';
+import type { KeyResolver } from '../modules/projects/projects.service.ts';
+import { verifySignature } from './signature.ts';
+
+declare global {
+  namespace Express {
+    interface Request {
+      projectId?: string;
+      accessKey?: string;
+    }
+  }
+}
+
+function header(req: Request, name: string): string {
+  const v = req.headers[name];
+  return (Array.isArray(v) ? v[0] : v) ?? '';
+}
+
+/**
+ * Verifies NCP signature v2 (also accepted as x-ncp-apigw-signature-v1: NCP's own Python
+ * sample sends that header, computed the same way). Every failure is the gateway's
+ * 401 {"error":{"errorCode":"200","message":"Authentication Failed"}}, never 400 or 403.
+ */
+export function signatureAuth(resolveKey: KeyResolver, now: () => number = Date.now) {
+  return async (req: Request, _res: Response, next: NextFunction) => {
+    try {
+      const accessKey = header(req, 'x-ncp-iam-access-key');
+      const timestamp = header(req, 'x-ncp-apigw-timestamp');
+      const signature = header(req, 'x-ncp-apigw-signature-v2') || header(req, 'x-ncp-apigw-signature-v1');
+      if (!accessKey || !timestamp || !signature) return next(authenticationFailed());
+      const key = await resolveKey(accessKey);
+      if (!key) return next(authenticationFailed());
+      const check = verifySignature({
+        secret: key.secret,
+        method: req.method,
+        target: req.originalUrl,
+        timestamp,
+        accessKey,
+        signature,
+        now: now(),
+      });
+      if (check !== 'ok') {
+        req.log?.info({ accessKey, reason: check }, 'authentication failed');
+        return next(authenticationFailed());
+      }
+      req.projectId = key.projectId;
+      req.accessKey = accessKey;
+      next();
+    } catch (err) {
+      next(err);
+    }
+  };
+}

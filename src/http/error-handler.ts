@@ -1,0 +1,56 @@
+import type { NextFunction, Request, Response } from 'express';
+import { AppError, badRequest, entityTooLarge, internalError, methodNotAllowed, unsupportedMediaType } from '../shared/errors.ts';
+
+interface ValidatorErrorItem {
+  path?: string;
+  message?: string;
+  errorCode?: string;
+}
+
+/** express-openapi-validator reports "/body/recipients/0/address"; clients know "recipients[0].address". */
+function fieldName(path: string | undefined): string {
+  if (!path) return 'request';
+  return path
+    .replace(/^\/?(body|query|params|headers|path)\/?/, '')
+    .replace(/^\.?(body|query|params|headers|path)\./, '')
+    .replace(/\/(\d+)(?=\/|$)/g, '[$1]')
+    .replace(/\//g, '.')
+    .replace(/^\./, '') || 'body';
+}
+
+function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const e = err as { status?: number; statusCode?: number; type?: string; errors?: ValidatorErrorItem[]; message?: string };
+  const status = e.status ?? e.statusCode;
+  if (e.type === 'entity.too.large' || status === 413) return entityTooLarge();
+  if (e.type === 'entity.parse.failed') return badRequest('Malformed JSON body');
+  if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') return unsupportedMediaType(e.message);
+  if (status === 405) return methodNotAllowed();
+  if (status === 415) return unsupportedMediaType();
+  if (status === 400 && Array.isArray(e.errors)) {
+    const message = e.errors.map((item) => `${fieldName(item.path)}: ${item.message ?? 'invalid'}`).join('; ');
+    return badRequest(message);
+  }
+  if (status === 400) return badRequest(e.message ?? 'Bad request');
+  return internalError();
+}
+
+/** The one place that turns errors into NCP bodies. */
+export function errorHandler() {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const app = toAppError(err);
+    if (app.status >= 500) req.log?.error({ err }, 'unhandled error');
+    else req.log?.debug({ code: app.code, message: app.message }, 'request refused');
+    if (res.headersSent) return res.end();
+    const body = app.gateway
+      ? { error: { errorCode: app.code, message: app.message } }
+      : { error: { code: app.code, errorCode: app.code, message: app.message } };
+    res.status(app.status).json(body);
+  };
+}
+
+export function notFoundHandler() {
+  return (_req: Request, res: Response) => {
+    res.status(404).json({ error: { errorCode: '300', message: 'Not Found Exception' } });
+  };
+}

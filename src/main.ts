@@ -1,0 +1,155 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Server } from 'node:http';
+import { createApp } from './app.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { connectDb } from './db/connect.ts';
+import { startEmbeddedPostgres, type EmbeddedDb } from './db/embedded.ts';
+import { migrateToLatest } from './db/migrate.ts';
+import { startQueue } from './jobs/queue.ts';
+import { registerWorkers } from './jobs/workers.ts';
+import { createLogger, redactUrl, type Logger } from './logger.ts';
+import { startDevSink, type DevSink } from './modules/delivery/dev-sink.ts';
+import { createTransport } from './modules/delivery/transport.ts';
+import { createKeyResolver, ensureStartupKey } from './modules/projects/projects.service.ts';
+import { createSecretBox, loadMasterKey } from './shared/secret-box.ts';
+
+export interface RunningService {
+  port: number;
+  stop(): Promise<void>;
+}
+
+function printKeyOnce(key: { projectName: string; accessKey: string; secretKey: string }) {
+  // Printed to the terminal once, never logged: the secret is not stored in plain text anywhere.
+  process.stdout.write(
+    [
+      '',
+      '================ Outbound Mailer: first access key ================',
+      `project:     ${key.projectName}`,
+      `access key:  ${key.accessKey}`,
+      `secret key:  ${key.secretKey}`,
+      'Keep the secret now: it is shown only this once.',
+      'Use it with: MAILER_ACCESS_KEY=... MAILER_SECRET_KEY=... npm run mailer -- GET /api/v1/mails/requests',
+      '====================================================================',
+      '',
+    ].join('\n'),
+  );
+}
+
+/** Starts everything the configuration asks for; returns a handle that drains and stops it. */
+export async function startService(config: Readonly<Config>, logger: Logger): Promise<RunningService> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const c of cleanups.reverse()) await c().catch((err) => logger.error({ err }, 'error while stopping'));
+  };
+  try {
+    fs.mkdirSync(config.dataDir, { recursive: true });
+
+    let databaseUrl = config.databaseUrl;
+    let embedded: EmbeddedDb | undefined;
+    if (!databaseUrl) {
+      const dir = path.join(config.dataDir, 'pg');
+      embedded = await startEmbeddedPostgres({ dir, database: 'mailer', onLog: (l) => logger.trace({ pg: l.trim() }, 'embedded postgres') });
+      cleanups.push(() => embedded!.stop());
+      databaseUrl = embedded.url;
+      logger.info({ database: 'embedded', dataDir: dir, url: redactUrl(databaseUrl) }, 'database: embedded PostgreSQL');
+    } else {
+      logger.info({ database: 'external', url: redactUrl(databaseUrl) }, 'database: external PostgreSQL');
+    }
+    const dbh = connectDb(databaseUrl, { max: 20, onError: (err) => logger.warn({ err: err.message }, 'database connection lost; reconnecting on next use') });
+    cleanups.push(() => dbh.close());
+    const applied = await migrateToLatest(dbh.db);
+    if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
+
+    const box = createSecretBox(loadMasterKey(config.masterKey, config.dataDir));
+    const pair = config.accessKey && config.secretKey ? { accessKey: config.accessKey, secretKey: config.secretKey } : undefined;
+    const ensured = await ensureStartupKey(dbh.db, box, pair);
+    if (ensured.kind === 'created') {
+      if (pair) logger.info({ accessKey: pair.accessKey }, 'access key from MAILER_ACCESS_KEY created');
+      else printKeyOnce(ensured.key);
+    }
+
+    let smtpUrl = config.smtpUrl;
+    if (!smtpUrl) {
+      const outboxDir = path.join(config.dataDir, 'outbox');
+      const sink: DevSink = await startDevSink({ outboxDir, logger });
+      cleanups.push(() => sink.close());
+      smtpUrl = sink.url;
+      logger.info({ smtp: 'built-in sink', url: sink.url, outboxDir }, 'smtp: built-in development sink (mail is stored as .eml, not delivered)');
+    } else {
+      logger.info({ smtp: 'relay', url: redactUrl(smtpUrl), maxConnections: config.smtpMaxConnections }, 'smtp: relay');
+    }
+
+    const queue = await startQueue(databaseUrl, logger);
+    cleanups.push(() => queue.stop());
+    const transport = createTransport({ url: smtpUrl, maxConnections: config.smtpMaxConnections, timeoutMs: 60_000 });
+    cleanups.push(async () => transport.close());
+
+    const now = () => new Date();
+    if (config.role !== 'api') {
+      await registerWorkers({ config, db: dbh.db, queue, transport, logger, now });
+      logger.info({ concurrency: config.workerConcurrency }, 'workers started');
+    }
+    let port = 0;
+    if (config.role !== 'worker') {
+      const app = createApp({ config, db: dbh.db, logger, queue, now, resolveKey: createKeyResolver(dbh.db, box) });
+      const server: Server = await new Promise((resolve, reject) => {
+        const s = app.listen(config.port, () => resolve(s));
+        s.once('error', reject);
+      });
+      server.keepAliveTimeout = 65_000;
+      port = (server.address() as { port: number }).port;
+      // Stop taking requests first; in-flight ones finish before the rest shuts down.
+      cleanups.push(() => new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }));
+      logger.info({ port, role: config.role }, `listening on http://localhost:${port}`);
+    }
+    return { port, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+async function main() {
+  let config: Readonly<Config>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`configuration error: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  let service: RunningService;
+  try {
+    service = await startService(config, logger);
+  } catch (err) {
+    logger.fatal({ err }, 'start-up failed');
+    process.exit(1);
+  }
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping: no new work; finishing what is in hand');
+    service
+      .stop()
+      .then(() => {
+        logger.info('stopped');
+        process.exit(0);
+      })
+      .catch((err) => {
+        logger.error({ err }, 'unclean stop');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+if (import.meta.main) await main();

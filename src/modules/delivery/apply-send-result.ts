@@ -1,0 +1,95 @@
+import { classifySmtpReply, type SmtpOutcomeInput } from './classify-smtp-reply.ts';
+import { rollUpStatus } from './roll-up-status.ts';
+import type { ResultCode } from '../../shared/i18n.ts';
+
+/** What one SMTP attempt of a mail gave: per-recipient answers, or one answer for all. */
+export type SendResult =
+  | { kind: 'sent'; response: string; rejected: { address: string; error: SmtpOutcomeInput }[] }
+  | { kind: 'failed'; error: SmtpOutcomeInput }
+  | { kind: 'content'; resultCode: ResultCode; message: string };
+
+export interface RecipientState {
+  id: string;
+  address: string;
+  status: string;
+  retryCount: number;
+  pending: boolean;
+}
+
+export interface RecipientUpdate {
+  id: string;
+  status: string;
+  resultCode: ResultCode;
+  resultMessage: string | null;
+  retryCount: number;
+  receivedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export interface MailUpdate {
+  status: string;
+  nextAttemptAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export interface RetryPolicy {
+  retryLimit: number;
+  baseDelayMs: number;
+}
+
+/** Exponential backoff: base, 2 x base, 4 x base ... capped at 6 hours. */
+export function retryDelayMs(retryCount: number, baseDelayMs: number): number {
+  return Math.min(baseDelayMs * 2 ** Math.max(0, retryCount - 1), 6 * 3600 * 1000);
+}
+
+function rawReply(e: SmtpOutcomeInput): string | null {
+  return e.response ?? e.message ?? e.errorCode ?? null;
+}
+
+/**
+ * Turns an attempt's outcome into recipient and mail updates (pure). Temporary failures are
+ * retried with backoff until the retry limit, then RESEND_MAIL_FAIL; permanent ones fail at once.
+ */
+export function applySendResult(recipients: RecipientState[], result: SendResult, now: Date, policy: RetryPolicy): { recipients: RecipientUpdate[]; mail: MailUpdate } {
+  const updates: RecipientUpdate[] = [];
+  let nextAttemptAt: Date | null = null;
+  const rejectedBy = new Map(result.kind === 'sent' ? result.rejected.map((r) => [r.address.toLowerCase(), r.error]) : []);
+
+  for (const r of recipients) {
+    if (!r.pending) continue;
+    let error: SmtpOutcomeInput | undefined;
+    if (result.kind === 'content') {
+      updates.push({ id: r.id, status: 'F', resultCode: result.resultCode, resultMessage: result.message, retryCount: r.retryCount, receivedAt: null, finishedAt: now });
+      continue;
+    }
+    if (result.kind === 'failed') error = result.error;
+    else error = rejectedBy.get(r.address.toLowerCase());
+    if (!error && result.kind === 'sent') {
+      updates.push({ id: r.id, status: 'S', resultCode: 'MAIL_SENT', resultMessage: result.response, retryCount: r.retryCount, receivedAt: now, finishedAt: now });
+      continue;
+    }
+    const c = classifySmtpReply(error!);
+    const message = rawReply(error!);
+    if (c.temporary && r.retryCount < policy.retryLimit) {
+      const retryCount = r.retryCount + 1;
+      const at = new Date(now.getTime() + retryDelayMs(retryCount, policy.baseDelayMs));
+      if (!nextAttemptAt || at < nextAttemptAt) nextAttemptAt = at;
+      updates.push({ id: r.id, status: 'I', resultCode: 'RESENDING_MAIL', resultMessage: message, retryCount, receivedAt: null, finishedAt: null });
+    } else {
+      updates.push({ id: r.id, status: 'F', resultCode: c.temporary ? 'RESEND_MAIL_FAIL' : c.resultCode, resultMessage: message, retryCount: r.retryCount, receivedAt: null, finishedAt: now });
+    }
+  }
+
+  const after = new Map(updates.map((u) => [u.id, u.status]));
+  const counts: Record<string, number> = {};
+  for (const r of recipients) {
+    const s = after.get(r.id) ?? r.status;
+    counts[s] = (counts[s] ?? 0) + 1;
+  }
+  const rolled = rollUpStatus(counts);
+  const final = rolled !== null && rolled !== 'I';
+  return {
+    recipients: updates,
+    mail: { status: final ? rolled : 'I', nextAttemptAt: final ? null : nextAttemptAt, finishedAt: final ? now : null },
+  };
+}

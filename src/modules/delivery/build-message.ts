@@ -1,0 +1,55 @@
+import type { SendMailOptions } from 'nodemailer';
+import { renderTemplate, type RenderValues } from './render-tags.ts';
+import type { RequestContext } from './request-context.ts';
+
+export interface MailRecipient {
+  id: string;
+  address: string;
+  name: string | null;
+  type: string;
+  parameters: Record<string, unknown> | null;
+  retryCount: number;
+  status: string;
+  /** still to be delivered in this attempt (general mails retry only the deferred ones) */
+  pending: boolean;
+}
+
+export type BuiltMessage = { ok: true; message: SendMailOptions; envelopeTo: string[] } | { ok: false; missingTag: string };
+
+/**
+ * The nodemailer message of one mail: rendered title, HTML and text, To/Cc headers of the whole
+ * mail, and an envelope of only the recipients still pending. nodemailer encodes non-ASCII names
+ * and subjects (RFC 2047) and makes the Message-ID on the sender's domain.
+ */
+export function buildMessage(ctx: RequestContext, recipients: MailRecipient[]): BuiltMessage {
+  const first = recipients[0]!;
+  const values: RenderValues = {
+    recipientParams: ctx.individual ? first.parameters : null,
+    requestParams: ctx.parameters,
+    meta: {
+      RECIPIENT_NAME: first.name ?? '',
+      RECIPIENT_ADDRESS: first.address,
+      SENDER_NAME: ctx.senderName ?? '',
+      SENDER_ADDRESS: ctx.senderAddress,
+    },
+  };
+  const subject = renderTemplate(ctx.title, values);
+  if (!subject.ok) return subject;
+  const html = renderTemplate(ctx.html, values);
+  if (!html.ok) return html;
+  const text = renderTemplate(ctx.text, values);
+  if (!text.ok) return text;
+  const addr = (r: MailRecipient) => (r.name ? { name: r.name, address: r.address } : r.address);
+  const envelopeTo = recipients.filter((r) => r.pending).map((r) => r.address);
+  const message: SendMailOptions = {
+    from: ctx.senderName ? { name: ctx.senderName, address: ctx.senderAddress } : ctx.senderAddress,
+    to: recipients.filter((r) => r.type === 'R').map(addr),
+    cc: recipients.filter((r) => r.type === 'C').map(addr),
+    subject: subject.text,
+    html: html.text,
+    text: text.text,
+    envelope: { from: ctx.senderAddress, to: envelopeTo },
+  };
+  if (ctx.referencesHeader) message.references = ctx.referencesHeader;
+  return { ok: true, message, envelopeTo };
+}

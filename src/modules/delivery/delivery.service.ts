@@ -1,0 +1,155 @@
+import type { SentMessageInfo, Transporter } from 'nodemailer';
+import type { Db } from '../../db/schema.ts';
+import type { DeliverChunkJob, JobQueue } from '../../jobs/queue.ts';
+import { QUEUES } from '../../jobs/queue.ts';
+import type { Logger } from '../../logger.ts';
+import { applySendResult, type RecipientUpdate, type RetryPolicy, type SendResult } from './apply-send-result.ts';
+import { buildMessage, type MailRecipient } from './build-message.ts';
+import type { SmtpOutcomeInput } from './classify-smtp-reply.ts';
+import * as repo from './delivery.repository.ts';
+import { buildRequestContext, type RequestContext } from './request-context.ts';
+import { rollUpStatus } from './roll-up-status.ts';
+
+/** Mails per deliver-chunk job: big enough that job overhead is noise, small enough to spread. */
+export const CHUNK_MAILS = 1_000;
+/** Mails claimed and recorded together. */
+export const CLAIM_BATCH = 100;
+/** A claimed mail not recorded within this time is taken to be lost with its worker. */
+export const LEASE_MS = 5 * 60 * 1000;
+
+export function chunkJobsFor(requestId: string, fromSeq: number, toSeq: number, startAfter: Date, now: Date): { data: DeliverChunkJob; startAfter?: Date }[] {
+  const jobs: { data: DeliverChunkJob; startAfter?: Date }[] = [];
+  for (let from = fromSeq; from <= toSeq; from += CHUNK_MAILS) {
+    const data = { requestId, fromSeq: from, toSeq: Math.min(from + CHUNK_MAILS - 1, toSeq) };
+    jobs.push(startAfter.getTime() > now.getTime() ? { data, startAfter } : { data });
+  }
+  return jobs;
+}
+
+/** Rolls the request up to its final status once no mail is pending. Safe to call from anywhere, any number of times. */
+export async function finishRequestIfDone(db: Db, requestId: string): Promise<void> {
+  const status = rollUpStatus(await repo.mailStatusCounts(db, requestId));
+  if (status && status !== 'I') await repo.finishRequest(db, requestId, status);
+}
+
+export interface DeliveryDeps {
+  db: Db;
+  queue: JobQueue;
+  transport: Transporter;
+  logger: Logger;
+  retry: RetryPolicy;
+  now: () => Date;
+}
+
+function errorInput(err: unknown): SmtpOutcomeInput {
+  const e = err as { responseCode?: number; response?: string; code?: string; message?: string };
+  return { responseCode: e.responseCode, response: e.response, errorCode: e.code, message: e.message };
+}
+
+async function attempt(transport: Transporter, ctx: RequestContext, recipients: MailRecipient[]): Promise<SendResult> {
+  let built;
+  try {
+    built = buildMessage(ctx, recipients);
+  } catch (err) {
+    return { kind: 'content', resultCode: 'MIME_MESSAGE_CREATE_FAIL', message: String((err as Error).message) };
+  }
+  if (!built.ok) return { kind: 'content', resultCode: 'CONTENT_HAS_TAG_FORM', message: `no value for tag \${${built.missingTag}}` };
+  try {
+    const info = (await transport.sendMail(built.message)) as SentMessageInfo & {
+      rejectedErrors?: { recipient?: string; responseCode?: number; response?: string; code?: string; message?: string }[];
+      rejected?: (string | { address: string })[];
+    };
+    const rejected = (info.rejectedErrors ?? []).map((e) => ({ address: e.recipient ?? '', error: errorInput(e) }));
+    return { kind: 'sent', response: String(info.response ?? ''), rejected };
+  } catch (err) {
+    const e = err as { rejectedErrors?: { recipient?: string }[] };
+    // All recipients refused at RCPT: each has its own reply.
+    if (Array.isArray(e.rejectedErrors) && e.rejectedErrors.length) {
+      return { kind: 'sent', response: '', rejected: e.rejectedErrors.map((x) => ({ address: x.recipient ?? '', error: errorInput(x) })) };
+    }
+    return { kind: 'failed', error: errorInput(err) };
+  }
+}
+
+/**
+ * A process's delivery worker: claims due mails of a chunk in batches, sends them through the
+ * pooled transport, records every recipient's result, schedules the chunk again for retries,
+ * and rolls the request up when nothing is left.
+ */
+export function createDeliveryWorker(deps: DeliveryDeps) {
+  const contexts = new Map<string, RequestContext>();
+
+  async function contextFor(requestId: string): Promise<RequestContext | undefined> {
+    const cached = contexts.get(requestId);
+    if (cached) return cached;
+    const row = await repo.loadRequestForDelivery(deps.db, requestId);
+    if (!row) return undefined;
+    const ctx = buildRequestContext(row);
+    if (contexts.size >= 200) contexts.delete(contexts.keys().next().value!);
+    contexts.set(requestId, ctx);
+    return ctx;
+  }
+
+  async function sendBatch(ctx: RequestContext, mails: repo.ClaimedMail[]): Promise<void> {
+    const rows = await repo.loadRecipients(deps.db, mails.map((m) => m.id));
+    const byMail = new Map<string, MailRecipient[]>();
+    for (const r of rows) {
+      const list = byMail.get(r.mail_id) ?? [];
+      list.push({
+        id: r.id,
+        address: r.address,
+        name: r.name,
+        type: r.type,
+        parameters: (r.parameters as Record<string, unknown> | null) ?? null,
+        retryCount: r.retry_count,
+        status: r.status,
+        pending: r.status === 'R' || r.status === 'I',
+      });
+      byMail.set(r.mail_id, list);
+    }
+    const results = await Promise.all(
+      mails.map(async (m) => {
+        const recipients = byMail.get(m.id) ?? [];
+        // A crash after the recipients were recorded leaves nothing pending: the mail just rolls up.
+        const result: SendResult = recipients.some((r) => r.pending)
+          ? await attempt(deps.transport, ctx, recipients)
+          : { kind: 'sent', response: '', rejected: [] };
+        return { mailId: m.id, ...applySendResult(recipients, result, deps.now(), deps.retry) };
+      }),
+    );
+    const mailRows: repo.MailResultRow[] = results.map((r) => ({ id: r.mailId, ...r.mail }));
+    const recipientRows: RecipientUpdate[] = results.flatMap((r) => r.recipients);
+    await repo.recordResults(deps.db, mailRows, recipientRows);
+  }
+
+  async function deliverChunk(job: DeliverChunkJob): Promise<void> {
+    const log = deps.logger.child({ requestId: job.requestId, fromSeq: job.fromSeq, toSeq: job.toSeq });
+    let ctx = await contextFor(job.requestId);
+    if (!ctx) return;
+    if (ctx.status === 'R') {
+      // Reserved: starts at its time. Waiting for confirmation: only "send now" starts it.
+      await repo.startReservedRequest(deps.db, job.requestId);
+      contexts.delete(job.requestId);
+      ctx = await contextFor(job.requestId);
+      if (!ctx || ctx.status === 'R') return;
+    }
+    if (ctx.status !== 'P' && ctx.status !== 'I') return;
+    let sent = 0;
+    for (;;) {
+      const claimed = await repo.claimMails(deps.db, job.requestId, job.fromSeq, job.toSeq, CLAIM_BATCH, LEASE_MS);
+      if (claimed.length === 0) break;
+      await sendBatch(ctx, claimed);
+      sent += claimed.length;
+    }
+    const retryAt = await repo.nextRetryAt(deps.db, job.requestId, job.fromSeq, job.toSeq);
+    if (retryAt) {
+      await deps.queue.insert<DeliverChunkJob>(QUEUES.deliverChunk, [{ data: job, startAfter: retryAt }]);
+      log.info({ attempted: sent, retryAt }, 'chunk waiting for retries');
+    } else {
+      log.debug({ attempted: sent }, 'chunk done');
+    }
+    await finishRequestIfDone(deps.db, job.requestId);
+  }
+
+  return { deliverChunk };
+}

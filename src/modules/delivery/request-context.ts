@@ -1,0 +1,52 @@
+import { convert } from 'html-to-text';
+import { compileTemplate, type CompiledTemplate } from './render-tags.ts';
+
+/** What every mail of a request shares, compiled once per request and process. */
+export interface RequestContext {
+  requestId: string;
+  projectId: string;
+  status: string;
+  senderAddress: string;
+  senderName: string | null;
+  individual: boolean;
+  advertising: boolean;
+  parameters: Record<string, unknown> | null;
+  referencesHeader: string | null;
+  title: CompiledTemplate;
+  html: CompiledTemplate;
+  /** the text/plain alternative, converted from the HTML body once; tags survive conversion */
+  text: CompiledTemplate;
+}
+
+export function htmlToText(html: string): string {
+  return convert(html, { wordwrap: 78, selectors: [{ selector: 'img', format: 'skip' }] });
+}
+
+export function buildRequestContext(row: {
+  id: string;
+  project_id: string;
+  status: string;
+  sender_address: string;
+  sender_name: string | null;
+  individual: boolean;
+  advertising: boolean;
+  parameters: unknown;
+  references_header: string | null;
+  title: string;
+  body: string;
+}): RequestContext {
+  return {
+    requestId: row.id,
+    projectId: row.project_id,
+    status: row.status,
+    senderAddress: row.sender_address,
+    senderName: row.sender_name,
+    individual: row.individual,
+    advertising: row.advertising,
+    parameters: (row.parameters as Record<string, unknown> | null) ?? null,
+    referencesHeader: row.references_header,
+    title: compileTemplate(row.title),
+    html: compileTemplate(row.body),
+    text: compileTemplate(htmlToText(row.body)),
+  };
+}

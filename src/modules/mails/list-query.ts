@@ -1,0 +1,304 @@
+import type { components } from '../../generated/api.ts';
+import { parseZonedDateTime } from '../../shared/clock.ts';
+import { badRequest } from '../../shared/errors.ts';
+import { parseNumericId, type NumericId } from '../../shared/ids.ts';
+
+/**
+ * Query parameters of the list views (ncp-api-reference §3.4, §3.5, §5.2, §5.4), parsed in one
+ * pure place. Values arrive coerced by the OpenAPI validator (numbers, arrays) or raw from the
+ * query string (strings, repeated keys as arrays): both are accepted. Every rejection is
+ * 400/77102 naming the field.
+ */
+
+export type RawQuery = Record<string, unknown>;
+export type SortOrder = components['schemas']['SortOrder'];
+export type Page<T> = components['schemas']['PageMeta'] & { content: T[] };
+
+export interface Paging {
+  page: number;
+  size: number;
+}
+
+export interface SortKey {
+  property: string;
+  direction: 'ASC' | 'DESC';
+}
+
+export interface DateRange {
+  /** inclusive */
+  start?: Date;
+  /** inclusive */
+  end?: Date;
+}
+
+export const DEFAULT_PAGE_SIZE = 10;
+export const MAX_PAGE_SIZE = 1000;
+/** Spring's page number is a Java int. */
+const MAX_PAGE = 2_147_483_647;
+
+export const REQUEST_STATUS_CODES = ['P', 'R', 'I', 'S', 'F', 'U', 'C', 'PF'] as const;
+export const MAIL_STATUS_CODES = ['R', 'I', 'S', 'F', 'U', 'C', 'PF'] as const;
+export const DISPATCH_TYPES = ['CONSOLE', 'API'] as const;
+export const REQUEST_SORT_PROPERTIES = ['createUtc', 'recipientCount', 'reservationUtc', 'sendUtc', 'statusCode'] as const;
+export const MAIL_SORT_PROPERTIES = ['id', 'createUtc', 'statusCode'] as const;
+
+/** The console shows the last two months; a request list without dates gets that window. */
+export const DEFAULT_WINDOW_MONTHS = 2;
+
+/** One value of a query key: the first when repeated; undefined when absent or empty. */
+function single(raw: unknown, field: string): string | number | undefined {
+  const v = Array.isArray(raw) ? raw[0] : raw;
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'string' || typeof v === 'number') return v;
+  throw badRequest(`${field}: must be a single value`);
+}
+
+function text(query: RawQuery, field: string): string | undefined {
+  const v = single(query[field], field);
+  return v === undefined ? undefined : String(v);
+}
+
+function wholeNumber(query: RawQuery, field: string, min: number, max: number): number | undefined {
+  const v = single(query[field], field);
+  if (v === undefined) return undefined;
+  const n = typeof v === 'number' ? v : /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw badRequest(`${field}: must be a whole number between ${min} and ${max}`);
+  return n;
+}
+
+export function parsePaging(query: RawQuery): Paging {
+  return {
+    page: wholeNumber(query, 'page', 0, MAX_PAGE) ?? 0,
+    size: wholeNumber(query, 'size', 1, MAX_PAGE_SIZE) ?? DEFAULT_PAGE_SIZE,
+  };
+}
+
+/** Every value of a multi-valued key, repeated (`a=S&a=PF`) or comma-separated (`a=S%2CPF`). */
+export function parseMultiValue(raw: unknown, field: string): string[] | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const items = Array.isArray(raw) ? raw : [raw];
+  const out: string[] = [];
+  for (const item of items) {
+    if (typeof item !== 'string' && typeof item !== 'number') throw badRequest(`${field}: must be a list of values`);
+    for (const part of String(item).split(',')) {
+      const v = part.trim();
+      if (v !== '' && !out.includes(v)) out.push(v);
+    }
+  }
+  return out.length > 0 ? out : undefined;
+}
+
+/** Status codes (case-insensitive); an unknown code is refused with the allowed ones. */
+export function parseStatuses(raw: unknown, allowed: readonly string[], field = 'sendStatus'): string[] | undefined {
+  const values = parseMultiValue(raw, field);
+  if (!values) return undefined;
+  const codes: string[] = [];
+  for (const v of values) {
+    const code = v.toUpperCase();
+    if (!allowed.includes(code)) throw badRequest(`${field}: unknown status "${v}" (allowed: ${allowed.join(', ')})`);
+    if (!codes.includes(code)) codes.push(code);
+  }
+  return codes;
+}
+
+/**
+ * Spring's `sort` parameter: each value is `property(,property)*(,asc|desc)`, the direction
+ * (default ASC) applying to the properties before it; repeat the key for several directions.
+ */
+export function parseSort(raw: unknown, allowed: readonly string[], defaults: readonly SortKey[]): SortKey[] {
+  const values = raw === undefined || raw === null ? [] : Array.isArray(raw) ? raw : [raw];
+  const keys: SortKey[] = [];
+  for (const value of values) {
+    if (typeof value !== 'string') throw badRequest('sort: must be "property" or "property,asc|desc"');
+    const parts = value.split(',').map((p) => p.trim()).filter((p) => p !== '');
+    if (parts.length === 0) continue;
+    const last = parts[parts.length - 1]!.toUpperCase();
+    const direction = last === 'ASC' || last === 'DESC' ? last : undefined;
+    if (direction) parts.pop();
+    if (parts.length === 0) throw badRequest(`sort: "${value}" names no property (allowed: ${allowed.join(', ')})`);
+    for (const property of parts) {
+      if (!allowed.includes(property)) throw badRequest(`sort: unknown property "${property}" (allowed: ${allowed.join(', ')})`);
+      if (!keys.some((k) => k.property === property)) keys.push({ property, direction: direction ?? 'ASC' });
+    }
+  }
+  return keys.length > 0 ? keys : [...defaults];
+}
+
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+const TO_MINUTE = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}$/;
+const TO_SECOND = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}$/;
+
+function epochMs(query: RawQuery, field: string): Date | undefined {
+  const v = single(query[field], field);
+  if (v === undefined) return undefined;
+  const n = typeof v === 'number' ? v : /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
+  const date = new Date(n);
+  if (!Number.isSafeInteger(n) || Number.isNaN(date.getTime())) throw badRequest(`${field}: must be epoch milliseconds`);
+  return date;
+}
+
+/**
+ * A date string as the start or the end of the period it names: "2025-01-02" as an end means
+ * the whole day, "2025-01-02 23:59" the whole minute (NCP's own example ends at "23:59").
+ */
+function zonedDate(query: RawQuery, field: string, timeZone: string, asEnd: boolean): Date | undefined {
+  const value = text(query, field)?.trim();
+  if (value === undefined || value === '') return undefined;
+  const date = parseZonedDateTime(value, timeZone);
+  if (!date) {
+    throw badRequest(`${field}: must be a date "yyyy-MM-dd", "yyyy-MM-dd HH:mm", "yyyy-MM-dd HH:mm:ss.SSS" or "yyyy-MM-dd HH:mm:ss SSS"`);
+  }
+  if (!asEnd) return date;
+  if (DATE_ONLY.test(value)) {
+    // The next day's midnight in the zone, so a 23- or 25-hour day ends where it really ends.
+    const next = new Date(Date.UTC(+value.slice(0, 4), +value.slice(5, 7) - 1, +value.slice(8, 10) + 1));
+    const nextDay = `${next.getUTCFullYear()}-${String(next.getUTCMonth() + 1).padStart(2, '0')}-${String(next.getUTCDate()).padStart(2, '0')}`;
+    const midnight = parseZonedDateTime(nextDay, timeZone);
+    return midnight ? new Date(midnight.getTime() - 1) : date;
+  }
+  if (TO_MINUTE.test(value)) return new Date(date.getTime() + 59_999);
+  if (TO_SECOND.test(value)) return new Date(date.getTime() + 999);
+  return date;
+}
+
+/** `startUtc`/`endUtc` win over `startDateTime`/`endDateTime`; both ends inclusive. */
+export function parseDateRange(query: RawQuery, timeZone: string): DateRange {
+  const startUtc = epochMs(query, 'startUtc');
+  const endUtc = epochMs(query, 'endUtc');
+  const start = startUtc ?? zonedDate(query, 'startDateTime', timeZone, false);
+  const end = endUtc ?? zonedDate(query, 'endDateTime', timeZone, true);
+  if (start && end && start.getTime() > end.getTime()) {
+    const startField = startUtc ? 'startUtc' : 'startDateTime';
+    const endField = endUtc ? 'endUtc' : 'endDateTime';
+    throw badRequest(`${startField} must not be after ${endField}`);
+  }
+  return { start, end };
+}
+
+function monthsBefore(date: Date, months: number): Date {
+  const d = new Date(date.getTime());
+  d.setUTCMonth(d.getUTCMonth() - months);
+  return d;
+}
+
+/** A public id used as a filter: null when malformed (the filter then matches nothing). */
+function idFilter(query: RawQuery, field: string): NumericId | null | undefined {
+  const v = text(query, field)?.trim();
+  if (v === undefined || v === '') return undefined;
+  return parseNumericId(v) ?? null;
+}
+
+function nonEmpty(query: RawQuery, field: string): string | undefined {
+  const v = text(query, field)?.trim();
+  return v === '' ? undefined : v;
+}
+
+export interface RequestListQuery {
+  paging: Paging;
+  sort: SortKey[];
+  range: DateRange;
+  requestId?: NumericId | null;
+  mailId?: NumericId | null;
+  dispatchType?: string;
+  title?: string;
+  /** bigint as a decimal string */
+  templateSid?: string;
+  senderAddress?: string;
+  recipientAddress?: string;
+  sendStatus?: string[];
+}
+
+export const DEFAULT_REQUEST_SORT: readonly SortKey[] = [{ property: 'createUtc', direction: 'DESC' }];
+
+/**
+ * getMailRequestList. NCP documents one start and one end as required, but real clients call it
+ * without dates and expect 200: a missing start then means two months before the end (or now),
+ * as the console shows. A lookup by requestId or mailId gets no default window.
+ */
+export function parseRequestListQuery(query: RawQuery, opts: { timeZone: string; now: Date }): RequestListQuery {
+  const range = parseDateRange(query, opts.timeZone);
+  const requestId = idFilter(query, 'requestId');
+  const mailId = idFilter(query, 'mailId');
+  if (!range.start && requestId === undefined && mailId === undefined) {
+    range.start = monthsBefore(range.end ?? opts.now, DEFAULT_WINDOW_MONTHS);
+  }
+  const dispatchType = nonEmpty(query, 'dispatchType')?.toUpperCase();
+  if (dispatchType !== undefined && !(DISPATCH_TYPES as readonly string[]).includes(dispatchType)) {
+    throw badRequest(`dispatchType: must be one of ${DISPATCH_TYPES.join(', ')}`);
+  }
+  const templateSid = wholeNumber(query, 'templateSid', 0, Number.MAX_SAFE_INTEGER);
+  return {
+    paging: parsePaging(query),
+    sort: parseSort(query.sort, REQUEST_SORT_PROPERTIES, DEFAULT_REQUEST_SORT),
+    range,
+    requestId,
+    mailId,
+    dispatchType,
+    title: nonEmpty(query, 'title'),
+    templateSid: templateSid === undefined ? undefined : String(templateSid),
+    senderAddress: nonEmpty(query, 'senderAddress'),
+    recipientAddress: nonEmpty(query, 'recipientAddress'),
+    sendStatus: parseStatuses(query.sendStatus, REQUEST_STATUS_CODES),
+  };
+}
+
+export interface MailListQuery {
+  paging: Paging;
+  sort: SortKey[];
+  mailId?: NumericId | null;
+  title?: string;
+  recipientAddress?: string;
+  sendStatus?: string[];
+}
+
+export const DEFAULT_MAIL_SORT: readonly SortKey[] = [{ property: 'id', direction: 'ASC' }];
+
+/** getMailList: the mails of one request, in mailId order unless sorted otherwise. */
+export function parseMailListQuery(query: RawQuery): MailListQuery {
+  return {
+    paging: parsePaging(query),
+    sort: parseSort(query.sort, MAIL_SORT_PROPERTIES, DEFAULT_MAIL_SORT),
+    mailId: idFilter(query, 'mailId'),
+    title: nonEmpty(query, 'title'),
+    recipientAddress: nonEmpty(query, 'recipientAddress'),
+    sendStatus: parseStatuses(query.sendStatus, MAIL_STATUS_CODES),
+  };
+}
+
+export function toSortOrder(key: SortKey): SortOrder {
+  return {
+    direction: key.direction,
+    property: key.property,
+    ignoreCase: false,
+    nullHandling: 'NATIVE',
+    ascending: key.direction === 'ASC',
+    descending: key.direction === 'DESC',
+  };
+}
+
+/** Spring Data's Page JSON, in the key order NCP's examples show. A page past the end is empty, not an error. */
+export function toPage<T>(items: T[], total: number, paging: Paging, sort: readonly SortKey[]): Page<T> {
+  const totalPages = Math.ceil(total / paging.size);
+  return {
+    content: items,
+    last: paging.page + 1 >= totalPages,
+    totalElements: total,
+    totalPages,
+    first: paging.page === 0,
+    numberOfElements: items.length,
+    size: paging.size,
+    number: paging.page,
+    sort: sort.map(toSortOrder),
+  };
+}
+
+/**
+ * The total without a count query where the page itself tells it (Spring's
+ * PageableExecutionUtils): a first page that is not full, or any non-empty page that is not full.
+ */
+export function totalFromPage(rowCount: number, paging: Paging): number | undefined {
+  const offset = paging.page * paging.size;
+  if (rowCount > 0 && rowCount < paging.size) return offset + rowCount;
+  if (rowCount === 0 && offset === 0) return 0;
+  return undefined;
+}

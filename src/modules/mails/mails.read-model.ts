@@ -1,0 +1,357 @@
+import { sql, type SelectQueryBuilder } from 'kysely';
+import type { Db } from '../../db/schema.ts';
+import { notFound } from '../../shared/errors.ts';
+import { parseNumericId } from '../../shared/ids.ts';
+import type { Lang } from '../../shared/i18n.ts';
+import { compileTemplate, renderLeniently } from '../delivery/render-tags.ts';
+import { toPage, totalFromPage, type MailListQuery, type Page, type Paging, type RequestListQuery } from './list-query.ts';
+import {
+  renderTitle,
+  renderValuesFor,
+  toMailDetail,
+  toMailListItem,
+  toRequestListItem,
+  toRequestStatus,
+  type MailDetail,
+  type MailListItem,
+  type MailRequestRow,
+  type RecipientRow,
+  type RenderRecipientRow,
+  type RequestListItem,
+  type RequestStatus,
+  type ViewOptions,
+} from './mails.mapper.ts';
+
+/**
+ * The NCP views (getMailRequestList, getMailRequestStatus, getMailList, getMail), answering API
+ * shapes. Every query is scoped by project: another project's ids answer 77103 exactly like
+ * unknown or malformed ones.
+ */
+
+const REQUEST_LIST_COLUMNS = [
+  'mr.id',
+  'mr.id_day',
+  'mr.status',
+  'mr.sender_address',
+  'mr.sender_name',
+  'mr.title',
+  'mr.template_sid',
+  'mr.template_name',
+  'mr.advertising',
+  'mr.reservation_at',
+  'mr.dispatch_type',
+  'mr.requester_ip',
+  'mr.request_count',
+  'mr.recipient_count',
+  'mr.created_at',
+  'mr.finished_at',
+  'mr.canceled_at',
+] as const;
+
+const MAIL_REQUEST_COLUMNS = [
+  'mr.id',
+  'mr.id_day',
+  'mr.created_at',
+  'mr.title',
+  'mr.template_sid',
+  'mr.template_name',
+  'mr.sender_address',
+  'mr.sender_name',
+  'mr.individual',
+  'mr.advertising',
+  'mr.parameters',
+  'mr.reservation_at',
+] as const;
+
+const MAIL_COLUMNS = ['m.id', 'm.id_day', 'm.status', 'm.recipient_count', 'm.representative_address', 'm.finished_at'] as const;
+
+const REQUEST_SORT_COLUMNS = {
+  createUtc: 'mr.created_at',
+  recipientCount: 'mr.recipient_count',
+  reservationUtc: 'mr.reservation_at',
+  sendUtc: 'mr.finished_at',
+  statusCode: 'mr.status',
+} as const;
+
+// A request's mails get their ids in seq order (one nextval per mail, in seq order, when they
+// are stored), so mailId order is seq order: mails_request_seq serves it, where ordering by
+// m.id would walk the primary key across every request's mails.
+const MAIL_SORT_COLUMNS = {
+  id: 'm.seq',
+  createUtc: 'm.created_at',
+  statusCode: 'm.status',
+} as const;
+
+type Direction = 'asc' | 'desc';
+const dir = (d: 'ASC' | 'DESC'): Direction => (d === 'ASC' ? 'asc' : 'desc');
+
+/** `%`, `_` and `\` of a user's text match themselves in LIKE. */
+const likeContains = (text: string) => `%${text.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
+
+/**
+ * Runs the page query, then the count (same WHERE) only when the page can't tell the total.
+ * Each ORDER BY ends with a unique key (request id; mail seq) in the first key's direction: a
+ * stable order, and with the default createUtc DESC the (project_id, created_at DESC, id DESC)
+ * index serves the request list as is.
+ */
+async function fetchPage<R>(paging: Paging, rows: () => Promise<R[]>, count: () => Promise<number>): Promise<{ rows: R[]; total: number }> {
+  const page = await rows();
+  const total = totalFromPage(page.length, paging) ?? (await count());
+  return { rows: page, total };
+}
+
+async function countOf<QB extends SelectQueryBuilder<any, any, any>>(qb: QB): Promise<number> {
+  const row = await qb.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  return Number((row as { n: string }).n);
+}
+
+// ---------- getMailRequestList ----------
+
+function requestListBase(db: Db, projectId: string, q: RequestListQuery) {
+  let qb = db.selectFrom('mail_requests as mr').where('mr.project_id', '=', projectId);
+  if (q.range.start) qb = qb.where('mr.created_at', '>=', q.range.start);
+  if (q.range.end) qb = qb.where('mr.created_at', '<=', q.range.end);
+  if (q.requestId) qb = qb.where('mr.id', '=', String(q.requestId.seq)).where('mr.id_day', '=', q.requestId.day);
+  if (q.mailId) {
+    const mailId = q.mailId;
+    qb = qb.where('mr.id', 'in', (eb) =>
+      eb
+        .selectFrom('mails as m')
+        .select('m.request_id')
+        .where('m.id', '=', String(mailId.seq))
+        .where('m.id_day', '=', mailId.day)
+        .where('m.project_id', '=', projectId),
+    );
+  }
+  if (q.dispatchType) qb = qb.where('mr.dispatch_type', '=', q.dispatchType);
+  if (q.title) qb = qb.where('mr.title', 'ilike', likeContains(q.title));
+  if (q.templateSid) qb = qb.where('mr.template_sid', '=', q.templateSid);
+  if (q.senderAddress) qb = qb.where(sql`lower(mr.sender_address)`, '=', q.senderAddress.toLowerCase());
+  if (q.recipientAddress) {
+    const address = q.recipientAddress.toLowerCase();
+    // recipients_address is (project_id, lower(address)): the probe stays on the index.
+    qb = qb.where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('recipients as r')
+          .select(sql`1`.as('one'))
+          .where('r.project_id', '=', projectId)
+          .where(sql`lower(r.address)`, '=', address)
+          .whereRef('r.request_id', '=', 'mr.id'),
+      ),
+    );
+  }
+  if (q.sendStatus) qb = qb.where('mr.status', 'in', q.sendStatus);
+  return qb;
+}
+
+export async function getMailRequestList(db: Db, projectId: string, q: RequestListQuery, view: ViewOptions): Promise<Page<RequestListItem>> {
+  // A malformed requestId/mailId filter matches nothing.
+  if (q.requestId === null || q.mailId === null) return toPage([], 0, q.paging, q.sort);
+  const base = requestListBase(db, projectId, q);
+  const { rows, total } = await fetchPage(
+    q.paging,
+    () => {
+      let qb = base.select(REQUEST_LIST_COLUMNS);
+      for (const key of q.sort) {
+        qb = qb.orderBy(REQUEST_SORT_COLUMNS[key.property as keyof typeof REQUEST_SORT_COLUMNS], dir(key.direction));
+      }
+      return qb
+        .orderBy('mr.id', dir(q.sort[0]?.direction ?? 'DESC'))
+        .limit(q.paging.size)
+        .offset(q.paging.page * q.paging.size)
+        .execute();
+    },
+    () => countOf(base),
+  );
+  return toPage(
+    rows.map((row) => toRequestListItem(row, view)),
+    total,
+    q.paging,
+    q.sort,
+  );
+}
+
+/** One request in the getMailRequestList row shape (send-now and cancel answer with it). */
+export async function getRequestRow(db: Db, projectId: string, requestId: string, lang: Lang, tz: string): Promise<RequestListItem> {
+  const id = parseNumericId(requestId);
+  if (!id) throw requestNotFound(requestId);
+  const row = await db
+    .selectFrom('mail_requests as mr')
+    .select(REQUEST_LIST_COLUMNS)
+    .where('mr.project_id', '=', projectId)
+    .where('mr.id', '=', String(id.seq))
+    .where('mr.id_day', '=', id.day)
+    .executeTakeFirst();
+  if (!row) throw requestNotFound(requestId);
+  return toRequestListItem(row, { lang, timeZone: tz });
+}
+
+const requestNotFound = (requestId: string) => notFound(`requestId: request ${requestId} does not exist`);
+const mailNotFound = (mailId: string) => notFound(`mailId: mail ${mailId} does not exist`);
+
+// ---------- getMailRequestStatus ----------
+
+export async function getMailRequestStatus(db: Db, projectId: string, requestId: string, view: ViewOptions): Promise<RequestStatus> {
+  const id = parseNumericId(requestId);
+  if (!id) throw requestNotFound(requestId);
+  const seq = String(id.seq);
+  const [request, counts] = await Promise.all([
+    db
+      .selectFrom('mail_requests')
+      .select(['id', 'id_day', 'status', 'request_count', 'reservation_at'])
+      .where('project_id', '=', projectId)
+      .where('id', '=', seq)
+      .where('id_day', '=', id.day)
+      .executeTakeFirst(),
+    // Joined to the request for the project scope; the mails side stays an index-only scan
+    // of mails_request_status.
+    db
+      .selectFrom('mails as m')
+      .innerJoin('mail_requests as mr', 'mr.id', 'm.request_id')
+      .select(['m.status', (eb) => eb.fn.countAll<string>().as('n')])
+      .where('mr.project_id', '=', projectId)
+      .where('mr.id', '=', seq)
+      .where('mr.id_day', '=', id.day)
+      .groupBy('m.status')
+      .execute(),
+  ]);
+  if (!request) throw requestNotFound(requestId);
+  const byStatus: Record<string, number> = {};
+  for (const c of counts) byStatus[c.status] = Number(c.n);
+  return toRequestStatus(request, byStatus, view);
+}
+
+// ---------- getMailList ----------
+
+async function findMailRequest(db: Db, projectId: string, requestId: string): Promise<MailRequestRow> {
+  const id = parseNumericId(requestId);
+  if (!id) throw requestNotFound(requestId);
+  const row = await db
+    .selectFrom('mail_requests as mr')
+    .select(MAIL_REQUEST_COLUMNS)
+    .where('mr.project_id', '=', projectId)
+    .where('mr.id', '=', String(id.seq))
+    .where('mr.id_day', '=', id.day)
+    .executeTakeFirst();
+  if (!row) throw requestNotFound(requestId);
+  return row;
+}
+
+/**
+ * The recipient each mail was rendered with: its representative (first) recipient. One
+ * statement for the whole page, through recipients_mail.
+ */
+async function firstRecipients(db: Db, projectId: string, mails: { id: string; representative_address: string }[]) {
+  const byMail = new Map<string, RenderRecipientRow>();
+  if (mails.length === 0) return byMail;
+  const rows = await db
+    .selectFrom('recipients as r')
+    .innerJoin('mails as m', 'm.id', 'r.mail_id')
+    .distinctOn('r.mail_id')
+    .select(['r.mail_id', 'r.address', 'r.name', 'r.parameters'])
+    .where('r.mail_id', 'in', mails.map((m) => m.id))
+    .where('r.project_id', '=', projectId)
+    .orderBy('r.mail_id')
+    .orderBy(sql`r.address = m.representative_address`, 'desc')
+    .orderBy('r.id')
+    .execute();
+  for (const r of rows) byMail.set(r.mail_id, r);
+  return byMail;
+}
+
+export async function getMailList(db: Db, projectId: string, requestId: string, q: MailListQuery, view: ViewOptions): Promise<Page<MailListItem>> {
+  const request = await findMailRequest(db, projectId, requestId);
+  // The title is the request's (one template for all its mails); a malformed mailId matches nothing.
+  const titleMisses = q.title !== undefined && !request.title.toLowerCase().includes(q.title.toLowerCase());
+  if (q.mailId === null || titleMisses) return toPage([], 0, q.paging, q.sort);
+
+  let base = db.selectFrom('mails as m').where('m.request_id', '=', request.id).where('m.project_id', '=', projectId);
+  if (q.mailId) base = base.where('m.id', '=', String(q.mailId.seq)).where('m.id_day', '=', q.mailId.day);
+  if (q.sendStatus) base = base.where('m.status', 'in', q.sendStatus);
+  if (q.recipientAddress) {
+    const address = q.recipientAddress.toLowerCase();
+    base = base.where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('recipients as r')
+          .select(sql`1`.as('one'))
+          .whereRef('r.mail_id', '=', 'm.id')
+          .where('r.project_id', '=', projectId)
+          .where(sql`lower(r.address)`, '=', address),
+      ),
+    );
+  }
+  const { rows, total } = await fetchPage(
+    q.paging,
+    () => {
+      let qb = base.select(MAIL_COLUMNS);
+      for (const key of q.sort) qb = qb.orderBy(MAIL_SORT_COLUMNS[key.property as keyof typeof MAIL_SORT_COLUMNS], dir(key.direction));
+      return qb
+        .orderBy('m.seq', dir(q.sort[0]?.direction ?? 'ASC'))
+        .limit(q.paging.size)
+        .offset(q.paging.page * q.paging.size)
+        .execute();
+    },
+    () => countOf(base),
+  );
+  const recipients = await firstRecipients(db, projectId, rows);
+  const title = compileTemplate(request.title);
+  const items = rows.map((mail) => {
+    const values = renderValuesFor(request, recipients.get(mail.id));
+    return toMailListItem(request, mail, renderTitle(request, title, values, view), view);
+  });
+  return toPage(items, total, q.paging, q.sort);
+}
+
+// ---------- getMail ----------
+
+export async function getMail(db: Db, projectId: string, mailId: string, view: ViewOptions): Promise<MailDetail> {
+  const id = parseNumericId(mailId);
+  if (!id) throw mailNotFound(mailId);
+  const row = await db
+    .selectFrom('mails as m')
+    .innerJoin('mail_requests as mr', 'mr.id', 'm.request_id')
+    .select([
+      ...MAIL_REQUEST_COLUMNS,
+      'mr.body',
+      'mr.requester_ip',
+      'mr.references_header',
+      'm.id as mail_id',
+      'm.id_day as mail_id_day',
+      'm.status as mail_status',
+      'm.recipient_count as mail_recipient_count',
+      'm.representative_address',
+      'm.finished_at as mail_finished_at',
+    ])
+    .where('m.project_id', '=', projectId)
+    .where('mr.project_id', '=', projectId)
+    .where('m.id', '=', String(id.seq))
+    .where('m.id_day', '=', id.day)
+    .executeTakeFirst();
+  if (!row) throw mailNotFound(mailId);
+
+  const recipients: RecipientRow[] = await db
+    .selectFrom('recipients as r')
+    .select(['r.address', 'r.name', 'r.type', 'r.parameters', 'r.status', 'r.result_code', 'r.result_message', 'r.retry_count', 'r.received_at'])
+    .where('r.mail_id', '=', row.mail_id)
+    .where('r.project_id', '=', projectId)
+    // To, then Cc, then Bcc, each in the order given
+    .orderBy(sql`CASE r.type WHEN 'R' THEN 0 WHEN 'C' THEN 1 ELSE 2 END`)
+    .orderBy('r.id')
+    .execute();
+
+  const mail = {
+    id: row.mail_id,
+    id_day: row.mail_id_day,
+    status: row.mail_status,
+    recipient_count: row.mail_recipient_count,
+    representative_address: row.representative_address,
+    finished_at: row.mail_finished_at,
+  };
+  const first = recipients.find((r) => r.address === mail.representative_address) ?? recipients[0];
+  const values = renderValuesFor(row, first);
+  const content = {
+    title: renderTitle(row, compileTemplate(row.title), values, view),
+    body: renderLeniently(compileTemplate(row.body), values),
+  };
+  return toMailDetail(row, mail, content, recipients, view);
+}

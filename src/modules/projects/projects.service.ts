@@ -1,0 +1,77 @@
+import crypto from 'node:crypto';
+import type { Db } from '../../db/schema.ts';
+import type { SecretBox } from '../../shared/secret-box.ts';
+import * as repo from './projects.repository.ts';
+
+export interface CreatedKey {
+  projectId: string;
+  projectName: string;
+  accessKey: string;
+  secretKey: string;
+}
+
+function randomToken(bytes: number): string {
+  return crypto.randomBytes(bytes).toString('base64url');
+}
+
+/** Creates (or reuses, by name) a project and a new key pair for it. The secret is returned once. */
+export async function createKey(db: Db, box: SecretBox, projectName: string, pair?: { accessKey: string; secretKey: string }): Promise<CreatedKey> {
+  return db.transaction().execute(async (tx) => {
+    const project = (await repo.findProjectByName(tx, projectName)) ?? (await repo.insertProject(tx, projectName));
+    const accessKey = pair?.accessKey ?? randomToken(15);
+    const secretKey = pair?.secretKey ?? randomToken(30);
+    await repo.insertAccessKey(tx, {
+      access_key: accessKey,
+      project_id: project.id,
+      secret_enc: box.seal(secretKey),
+      secret_hint: secretKey.slice(-4),
+    });
+    return { projectId: project.id, projectName: project.name, accessKey, secretKey };
+  });
+}
+
+export type EnsureResult = { kind: 'created'; key: CreatedKey } | { kind: 'exists' } | { kind: 'none' };
+
+/**
+ * Start-up key handling: with MAILER_ACCESS_KEY/MAILER_SECRET_KEY, make sure that pair exists
+ * (in project "default"); without, create a first project and key only when there is no
+ * project at all, so the secret is printed exactly once.
+ */
+export async function ensureStartupKey(db: Db, box: SecretBox, pair: { accessKey: string; secretKey: string } | undefined): Promise<EnsureResult> {
+  if (pair) {
+    const existing = await repo.findAccessKey(db, pair.accessKey);
+    if (existing) {
+      if (box.open(existing.secret_enc) !== pair.secretKey) {
+        throw new Error('MAILER_ACCESS_KEY exists with a different secret; revoke it or use the stored secret');
+      }
+      return { kind: 'exists' };
+    }
+    return { kind: 'created', key: await createKey(db, box, 'default', pair) };
+  }
+  if ((await repo.countProjects(db)) > 0) return { kind: 'none' };
+  return { kind: 'created', key: await createKey(db, box, 'default') };
+}
+
+export interface KeyLookup {
+  projectId: string;
+  secret: string;
+}
+
+/**
+ * Resolves an access key to its project and secret, with a short cache so that signed requests
+ * do not cost a query and a decryption each. Revocation takes effect within `ttlMs`.
+ */
+export function createKeyResolver(db: Db, box: SecretBox, ttlMs = 10_000) {
+  const cache = new Map<string, { value: KeyLookup | null; expires: number }>();
+  return async function resolveKey(accessKey: string): Promise<KeyLookup | null> {
+    const now = Date.now();
+    const hit = cache.get(accessKey);
+    if (hit && hit.expires > now) return hit.value;
+    const row = await repo.findAccessKey(db, accessKey);
+    const value = row && !row.revoked_at ? { projectId: row.project_id, secret: box.open(row.secret_enc) } : null;
+    if (cache.size > 10_000) cache.clear();
+    cache.set(accessKey, { value, expires: now + ttlMs });
+    return value;
+  };
+}
+export type KeyResolver = ReturnType<typeof createKeyResolver>;

@@ -1,0 +1,33 @@
+import { Router } from 'express';
+import type { AppDeps } from '../../deps.ts';
+import { badRequest } from '../../shared/errors.ts';
+import { createMailRequest, hashBody } from './requests.service.ts';
+import type { MailRequestInput } from './validate-mail-request.ts';
+
+declare global {
+  namespace Express {
+    interface Request {
+      rawBody?: Buffer;
+    }
+  }
+}
+
+export function requestsRouter(deps: AppDeps): Router {
+  const router = Router();
+
+  router.post('/mails', async (req, res) => {
+    const key = req.get('Idempotency-Key') ?? null;
+    if (key !== null && (key.length === 0 || key.length > 255)) throw badRequest('Idempotency-Key: 1 to 255 characters');
+    const created = await createMailRequest(deps, {
+      projectId: req.projectId!,
+      body: (req.body ?? {}) as MailRequestInput,
+      requesterIp: req.ip ?? null,
+      idempotencyKey: key,
+      bodyHash: key ? hashBody(req.rawBody, req.body) : '',
+    });
+    req.log.info({ requestId: created.requestId, count: created.count }, 'mail request created');
+    res.status(201).json(created);
+  });
+
+  return router;
+}

@@ -1,0 +1,182 @@
+import crypto from 'node:crypto';
+import type { AppDeps } from '../../deps.ts';
+import type { Db } from '../../db/schema.ts';
+import { QUEUES, type DeliverChunkJob, type JobQueue, type StoreRecipientsJob } from '../../jobs/queue.ts';
+import { conflict } from '../../shared/errors.ts';
+import { dayNumber } from '../../shared/clock.ts';
+import { formatNumericId } from '../../shared/ids.ts';
+import type { Logger } from '../../logger.ts';
+import { chunkJobsFor, finishRequestIfDone } from '../delivery/delivery.service.ts';
+import * as repo from './requests.repository.ts';
+import { splitRecipients, type SplitRecipient } from './split-recipients.ts';
+import { validateMailRequest, type MailRequestInput, type ValidMailRequest } from './validate-mail-request.ts';
+
+/** Requests up to this many recipients are stored in the POST's own transaction. */
+export const INLINE_RECIPIENTS = 2_000;
+/** Larger ones are stored by a job in batches of this size (status P meanwhile). */
+export const STORE_BATCH = 10_000;
+const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
+
+export interface CreateMailRequestInput {
+  projectId: string;
+  body: MailRequestInput;
+  requesterIp: string | null;
+  idempotencyKey: string | null;
+  /** hash of the raw body, to tell a replay from a different request under the same key */
+  bodyHash: string;
+}
+
+export interface CreatedRequest {
+  requestId: string;
+  count: number;
+}
+
+export function hashBody(raw: Buffer | undefined, parsed: unknown): string {
+  return crypto.createHash('sha256').update(raw ?? JSON.stringify(parsed)).digest('hex');
+}
+
+/** When the request's mails may first be sent: now, at its reservation, or only on confirmation (null). */
+function firstAttemptAt(v: ValidMailRequest, now: Date): Date | null {
+  if (v.confirmAndSend) return null;
+  return v.reservationAt ?? now;
+}
+
+function batchOf(ordered: SplitRecipient[], mailIndex: number[], from: number, to: number, mailOffset: number): repo.MailBatch {
+  const recipients = ordered.slice(from, to);
+  const recipientSeq = mailIndex.slice(from, to).map((i) => i + 1);
+  const mailSeq: number[] = [];
+  const mailRecipientCount: number[] = [];
+  const mailRepresentative: string[] = [];
+  for (let i = 0; i < recipients.length; i++) {
+    const seq = recipientSeq[i]!;
+    if (mailSeq[mailSeq.length - 1] !== seq) {
+      mailSeq.push(seq);
+      mailRecipientCount.push(0);
+      mailRepresentative.push(recipients[i]!.address);
+    }
+    mailRecipientCount[mailRecipientCount.length - 1]!++;
+  }
+  void mailOffset;
+  return { mailSeq, mailRecipientCount, mailRepresentative, recipientSeq, recipients };
+}
+
+async function replayIdempotent(db: Db, input: CreateMailRequestInput, now: Date): Promise<CreatedRequest | undefined> {
+  if (!input.idempotencyKey) return undefined;
+  const prior = await repo.findByIdempotencyKey(db, input.projectId, input.idempotencyKey);
+  if (!prior || prior.created_at.getTime() < now.getTime() - IDEMPOTENCY_WINDOW_MS) return undefined;
+  if (prior.idempotency_hash !== input.bodyHash) {
+    throw conflict('Idempotency-Key: this key was used with a different request body in the last 24 hours');
+  }
+  return { requestId: formatNumericId(prior.id_day, prior.id), count: prior.request_count };
+}
+
+/**
+ * createMailRequest: validates, then stores the request durably with its jobs in one
+ * transaction; 201 follows the commit. A refused request leaves no row and no job.
+ */
+export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'config' | 'now'>, input: CreateMailRequestInput): Promise<CreatedRequest> {
+  const now = deps.now();
+  const v = validateMailRequest(input.body, now, deps.config.displayTimezone);
+  const replay = await replayIdempotent(deps.db, input, now);
+  if (replay) return replay;
+
+  const split = splitRecipients(v.recipients, v.individual);
+  const inline = v.recipients.length <= INLINE_RECIPIENTS;
+  const nextAttemptAt = firstAttemptAt(v, now);
+  const sendsNow = nextAttemptAt !== null && nextAttemptAt.getTime() <= now.getTime();
+  const idDay = dayNumber(now, deps.config.displayTimezone);
+  const status = !inline ? 'P' : sendsNow ? 'I' : 'R';
+
+  try {
+    const requestId = await deps.db.transaction().execute(async (tx) => {
+      if (input.idempotencyKey) {
+        await repo.releaseIdempotencyKey(tx, input.projectId, input.idempotencyKey, new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS));
+      }
+      const id = await repo.insertRequest(tx, {
+        id_day: idDay,
+        project_id: input.projectId,
+        status,
+        sender_address: v.senderAddress,
+        sender_name: v.senderName,
+        title: v.title,
+        body: v.body,
+        individual: v.individual,
+        advertising: v.advertising,
+        confirm_and_send: v.confirmAndSend,
+        parameters: v.parameters ? JSON.stringify(v.parameters) : null,
+        references_header: v.referencesHeader,
+        use_basic_unsubscribe_msg: v.useBasicUnsubscribeMsg,
+        unsubscribe_message: v.unsubscribeMessage,
+        reservation_at: v.reservationAt,
+        requester_ip: input.requesterIp,
+        request_count: split.mailCount,
+        recipient_count: v.recipients.length,
+        idempotency_key: input.idempotencyKey,
+        idempotency_hash: input.idempotencyKey ? input.bodyHash : null,
+        created_at: now,
+      });
+      if (inline) {
+        await repo.insertMailsAndRecipients(
+          tx,
+          { requestId: id, projectId: input.projectId, idDay, nextAttemptAt, createdAt: now },
+          batchOf(split.ordered, split.mailIndex, 0, split.ordered.length, 0),
+        );
+        await repo.setStoredCount(tx, id, v.recipients.length);
+        if (nextAttemptAt) await deps.queue.insertInTx<DeliverChunkJob>(tx, QUEUES.deliverChunk, chunkJobsFor(id, 1, split.mailCount, nextAttemptAt, now));
+      } else {
+        await repo.insertPayload(tx, id, split.ordered);
+        await deps.queue.insertInTx<StoreRecipientsJob>(tx, QUEUES.storeRecipients, [{ data: { requestId: id } }]);
+      }
+      return id;
+    });
+    return { requestId: formatNumericId(idDay, requestId), count: split.mailCount };
+  } catch (err) {
+    // Two requests raced with the same Idempotency-Key: the loser answers like a replay.
+    if (input.idempotencyKey && (err as { code?: string }).code === '23505') {
+      const replayed = await replayIdempotent(deps.db, input, now);
+      if (replayed) return replayed;
+    }
+    throw err;
+  }
+}
+
+/**
+ * Job: stores a large request's recipients (status P) in batches. Each batch commits with the
+ * request's stored_count, so a crash resumes after the last committed batch; mails of a stored
+ * batch are handed to delivery at once. A request no longer in P (cancelled) stops storing.
+ */
+export async function storeRecipients(deps: { db: Db; queue: JobQueue; logger: Logger; now: () => Date }, requestId: string): Promise<void> {
+  const log = deps.logger.child({ requestId });
+  const payload = await repo.loadPayload(deps.db, requestId);
+  if (!payload) return; // already stored, or the request is gone
+  // Large requests are always individual (general mode is capped at 1,060 recipients): mail i = recipient i.
+  const mailIndex = payload.map((_, i) => i);
+  for (;;) {
+    const done = await deps.db.transaction().execute(async (tx) => {
+      const req = await repo.lockRequest(tx, requestId);
+      if (!req || req.status !== 'P') return true;
+      const from = req.stored_count;
+      const nextAttemptAt = req.confirm_and_send ? null : (req.reservation_at ?? req.created_at);
+      if (from >= payload.length) {
+        const now = deps.now();
+        const sendsNow = nextAttemptAt !== null && nextAttemptAt.getTime() <= now.getTime();
+        await repo.setStatus(tx, requestId, 'P', sendsNow ? 'I' : 'R');
+        await repo.deletePayload(tx, requestId);
+        return true;
+      }
+      const to = Math.min(from + STORE_BATCH, payload.length);
+      await repo.insertMailsAndRecipients(
+        tx,
+        { requestId, projectId: req.project_id, idDay: req.id_day, nextAttemptAt, createdAt: req.created_at },
+        batchOf(payload, mailIndex, from, to, from),
+      );
+      await repo.setStoredCount(tx, requestId, to);
+      if (nextAttemptAt) await deps.queue.insertInTx<DeliverChunkJob>(tx, QUEUES.deliverChunk, chunkJobsFor(requestId, from + 1, to, nextAttemptAt, deps.now()));
+      log.debug({ stored: to, total: payload.length }, 'stored recipients');
+      return false;
+    });
+    if (done) break;
+  }
+  log.info({ recipients: payload.length }, 'request stored');
+  await finishRequestIfDone(deps.db, requestId);
+}

@@ -1,0 +1,188 @@
+import { badRequest, notFound } from '../../shared/errors.ts';
+import { parseZonedDateTime } from '../../shared/clock.ts';
+import { compileTemplate } from '../delivery/render-tags.ts';
+import type { SplitRecipient } from './split-recipients.ts';
+
+/**
+ * The business rules of createMailRequest (PRODUCT §4) that the OpenAPI schema can't say well:
+ * conditional requirements, byte limits, address syntax, modes. Pure: takes `now`; throws
+ * 400/77102 naming the field and the rule.
+ */
+export const LIMITS = {
+  recipients: 100_000,
+  generalR: 1_000,
+  generalC: 30,
+  generalB: 30,
+  titleBytes: 500,
+  bodyBytes: 500 * 1024,
+  senderNameBytes: 69,
+  recipientNameChars: 69,
+  referencesHeaderChars: 100,
+  reservationDays: 30,
+} as const;
+
+export interface MailRequestInput {
+  senderAddress?: string | null;
+  senderName?: string | null;
+  templateSid?: number | null;
+  title?: string | null;
+  body?: string | null;
+  individual?: boolean | null;
+  confirmAndSend?: boolean | null;
+  advertising?: boolean | null;
+  parameters?: Record<string, unknown> | null;
+  referencesHeader?: string | null;
+  reservationUtc?: number | null;
+  reservationDateTime?: string | null;
+  attachFileIds?: string[] | null;
+  recipients?: { address?: string | null; name?: string | null; type?: string | null; parameters?: Record<string, unknown> | null }[] | null;
+  recipientGroupFilter?: unknown;
+  useBasicUnsubscribeMsg?: boolean | null;
+  unsubscribeMessage?: string | null;
+  recipientFileId?: string | null;
+}
+
+export interface ValidMailRequest {
+  senderAddress: string;
+  senderName: string | null;
+  title: string;
+  body: string;
+  individual: boolean;
+  confirmAndSend: boolean;
+  advertising: boolean;
+  parameters: Record<string, string> | null;
+  referencesHeader: string | null;
+  reservationAt: Date | null;
+  useBasicUnsubscribeMsg: boolean;
+  unsubscribeMessage: string | null;
+  recipients: SplitRecipient[];
+}
+
+// Deliberately permissive on the domain (NCP's own examples use "naver_.com"): whether a
+// domain exists is for the next hop to say, with a result code, not for the API to guess.
+const LOCAL = /^[^\s@"(),:;<>[\\\]]{1,64}$/u;
+const DOMAIN_LABEL = /^[\p{L}\p{N}_](?:[\p{L}\p{N}_-]{0,61}[\p{L}\p{N}_])?$/u;
+
+export function isValidEmail(address: string): boolean {
+  if (address.length > 254) return false;
+  const at = address.lastIndexOf('@');
+  if (at < 1) return false;
+  const local = address.slice(0, at);
+  const domain = address.slice(at + 1);
+  if (!LOCAL.test(local) || local.startsWith('.') || local.endsWith('.') || local.includes('..')) return false;
+  const labels = domain.split('.');
+  return labels.length >= 2 && labels.every((l) => DOMAIN_LABEL.test(l)) && !/^\d+$/.test(labels[labels.length - 1]!);
+}
+
+const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
+const present = (s: string | null | undefined): s is string => typeof s === 'string' && s !== '';
+
+function normaliseParams(params: Record<string, unknown> | null | undefined, field: string): Record<string, string> | null {
+  if (params === null || params === undefined) return null;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(params)) {
+    if (v === null || v === undefined) continue;
+    if (typeof v === 'object') throw badRequest(`${field}.${k}: must be a string, number or boolean`);
+    out[k] = String(v);
+  }
+  return Object.keys(out).length ? out : null;
+}
+
+function parseReservation(input: MailRequestInput, now: Date, timeZone: string): Date | null {
+  let at: Date | undefined;
+  let field = 'reservationUtc';
+  if (input.reservationUtc !== null && input.reservationUtc !== undefined) {
+    at = new Date(input.reservationUtc);
+  } else if (present(input.reservationDateTime)) {
+    field = 'reservationDateTime';
+    at = parseZonedDateTime(input.reservationDateTime, timeZone);
+    if (!at || !/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$/.test(input.reservationDateTime.trim())) {
+      throw badRequest('reservationDateTime: must be "yyyy-MM-dd HH:mm"');
+    }
+  } else return null;
+  if (Number.isNaN(at.getTime())) throw badRequest(`${field}: not a valid time`);
+  if (at.getTime() < now.getTime()) throw badRequest(`${field}: the reservation time is in the past`);
+  if (at.getTime() > now.getTime() + LIMITS.reservationDays * 86_400_000) {
+    throw badRequest(`${field}: the reservation time must be at most ${LIMITS.reservationDays} days ahead`);
+  }
+  return at;
+}
+
+export function validateMailRequest(input: MailRequestInput, now: Date, timeZone: string): ValidMailRequest {
+  if (input.templateSid !== null && input.templateSid !== undefined) {
+    throw notFound(`templateSid: template ${input.templateSid} does not exist`);
+  }
+  if (input.attachFileIds?.length) throw notFound(`attachFileIds: file ${input.attachFileIds[0]} does not exist`);
+  if (input.recipientGroupFilter !== null && input.recipientGroupFilter !== undefined) {
+    throw badRequest('recipientGroupFilter: address-book groups are not available on this server yet');
+  }
+  if (present(input.recipientFileId)) throw notFound(`recipientFileId: recipient file ${input.recipientFileId} does not exist`);
+
+  if (!present(input.senderAddress)) throw badRequest('senderAddress: required when templateSid is not given');
+  if (!isValidEmail(input.senderAddress)) throw badRequest('senderAddress: not a valid e-mail address');
+  if (input.title === null || input.title === undefined) throw badRequest('title: required when templateSid is not given');
+  if (bytes(input.title) > LIMITS.titleBytes) throw badRequest(`title: at most ${LIMITS.titleBytes} bytes`);
+  if (!present(input.body)) throw badRequest('body: required when templateSid is not given');
+  if (bytes(input.body) > LIMITS.bodyBytes) throw badRequest(`body: at most ${LIMITS.bodyBytes / 1024} KB`);
+  const senderName = present(input.senderName) ? input.senderName : null;
+  if (senderName && bytes(senderName) > LIMITS.senderNameBytes) throw badRequest(`senderName: at most ${LIMITS.senderNameBytes} bytes`);
+
+  const referencesHeader = present(input.referencesHeader) ? input.referencesHeader.trim() : null;
+  if (referencesHeader) {
+    if (referencesHeader.length > LIMITS.referencesHeaderChars) throw badRequest(`referencesHeader: at most ${LIMITS.referencesHeaderChars} characters`);
+    if (!/^<[^<>@\s]+@[^<>@\s]+>$/.test(referencesHeader)) throw badRequest('referencesHeader: must look like <unique_id@domain.com>');
+  }
+
+  const individual = input.individual ?? true;
+  const advertising = input.advertising ?? false;
+  const useBasicUnsubscribeMsg = input.useBasicUnsubscribeMsg ?? true;
+  const unsubscribeMessage = present(input.unsubscribeMessage) ? input.unsubscribeMessage : null;
+  if (advertising && !useBasicUnsubscribeMsg && !unsubscribeMessage) {
+    throw badRequest('unsubscribeMessage: required when useBasicUnsubscribeMsg is false');
+  }
+  if (!individual) {
+    if (advertising) throw badRequest('advertising: advertising mail must be sent individually (individual: true)');
+    const metaTags = [...compileTemplate(input.title).metaTags, ...compileTemplate(input.body).metaTags];
+    if (metaTags.length) throw badRequest(`body: meta tag #{${metaTags[0]}} can't be used when individual is false`);
+  }
+
+  const list = input.recipients;
+  if (!list || list.length === 0) throw badRequest('recipients: required (at least one recipient) when recipientGroupFilter is not given');
+  if (list.length > LIMITS.recipients) throw badRequest(`recipients: at most ${LIMITS.recipients} recipients per request`);
+  const counts = { R: 0, C: 0, B: 0 };
+  const recipients: SplitRecipient[] = new Array(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const r = list[i]!;
+    const address = typeof r.address === 'string' ? r.address.trim() : '';
+    if (!address) throw badRequest(`recipients[${i}].address: required`);
+    if (!isValidEmail(address)) throw badRequest(`recipients[${i}].address: "${address.slice(0, 100)}" is not a valid e-mail address`);
+    const name = present(r.name) ? r.name : null;
+    if (name && [...name].length > LIMITS.recipientNameChars) throw badRequest(`recipients[${i}].name: at most ${LIMITS.recipientNameChars} characters`);
+    const type = r.type || 'R';
+    if (type !== 'R' && type !== 'C' && type !== 'B') throw badRequest(`recipients[${i}].type: must be R, C or B`);
+    if (individual && type !== 'R') throw badRequest(`recipients[${i}].type: only R is allowed when individual is true (Cc/Bcc need individual: false)`);
+    counts[type]++;
+    recipients[i] = { address, name, type, parameters: normaliseParams(r.parameters, `recipients[${i}].parameters`) };
+  }
+  if (!individual) {
+    if (counts.R > LIMITS.generalR) throw badRequest(`recipients: at most ${LIMITS.generalR} type R recipients when individual is false`);
+    if (counts.C > LIMITS.generalC) throw badRequest(`recipients: at most ${LIMITS.generalC} Cc (type C) recipients`);
+    if (counts.B > LIMITS.generalB) throw badRequest(`recipients: at most ${LIMITS.generalB} Bcc (type B) recipients`);
+  }
+
+  return {
+    senderAddress: input.senderAddress.trim(),
+    senderName,
+    title: input.title,
+    body: input.body,
+    individual,
+    confirmAndSend: input.confirmAndSend ?? false,
+    advertising,
+    parameters: normaliseParams(input.parameters, 'parameters'),
+    referencesHeader,
+    reservationAt: parseReservation(input, now, timeZone),
+    useBasicUnsubscribeMsg,
+    unsubscribeMessage,
+    recipients,
+  };
+}

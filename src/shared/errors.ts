@@ -1,0 +1,31 @@
+/**
+ * Typed errors, mapped to NCP's bodies in one place (src/http/error-handler.ts).
+ * Service errors answer {"error":{"code","errorCode","message"}}; gateway errors
+ * (authentication, body too large, rate limit) answer {"error":{"errorCode","message"}}.
+ */
+export class AppError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly gateway: boolean;
+
+  constructor(status: number, code: string, message: string, gateway = false) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.gateway = gateway;
+  }
+}
+
+/** 400/77102: the message names the field and the rule it broke. */
+export const badRequest = (message: string) => new AppError(400, '77102', message);
+/** 400/77103: also for ids of another project, so existence never leaks across tenants. */
+export const notFound = (message: string) => new AppError(400, '77103', message);
+export const noPermission = (message = 'No permissions to the requested resource') => new AppError(403, '77201', message);
+export const methodNotAllowed = (message = 'Unsupported method type') => new AppError(405, '77001', message);
+export const unsupportedMediaType = (message = 'Unsupported media type') => new AppError(415, '77002', message);
+export const conflict = (message: string) => new AppError(409, '77102', message);
+export const internalError = (message = 'Internal server error') => new AppError(500, '77303', message);
+
+export const authenticationFailed = () => new AppError(401, '200', 'Authentication Failed', true);
+export const entityTooLarge = () => new AppError(413, '430', 'Request Entity Too Large', true);
+export const gatewayBadRequest = (message = 'Bad Request Exception') => new AppError(400, '100', message, true);
