@@ -5,9 +5,14 @@ import type { RecipientUpdate } from './apply-send-result.ts';
 export async function loadRequestForDelivery(db: Db | Tx, requestId: string) {
   return db
     .selectFrom('mail_requests')
-    .select(['id', 'project_id', 'status', 'sender_address', 'sender_name', 'individual', 'advertising', 'parameters', 'references_header', 'title', 'body', 'reservation_at', 'confirm_and_send'])
+    .select(['id', 'project_id', 'sender_address', 'sender_name', 'individual', 'advertising', 'parameters', 'references_header', 'title', 'body'])
     .where('id', '=', requestId)
     .executeTakeFirst();
+}
+
+export async function requestStatus(db: Db | Tx, requestId: string): Promise<string | undefined> {
+  const row = await db.selectFrom('mail_requests').select('status').where('id', '=', requestId).executeTakeFirst();
+  return row?.status;
 }
 
 /** A reserved request whose time has come starts sending (R -> I), once, whichever worker gets there. */

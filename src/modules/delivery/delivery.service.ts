@@ -124,16 +124,17 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
 
   async function deliverChunk(job: DeliverChunkJob): Promise<void> {
     const log = deps.logger.child({ requestId: job.requestId, fromSeq: job.fromSeq, toSeq: job.toSeq });
-    let ctx = await contextFor(job.requestId);
-    if (!ctx) return;
-    if (ctx.status === 'R') {
-      // Reserved: starts at its time. Waiting for confirmation: only "send now" starts it.
+    // Read fresh each run: the request may have been cancelled or started since the job was queued.
+    let status = await repo.requestStatus(deps.db, job.requestId);
+    if (status === 'R') {
+      // Reserved: starts at its time (whichever chunk gets there first flips it; the others see I).
+      // Waiting for confirmation: only "send now" starts it.
       await repo.startReservedRequest(deps.db, job.requestId);
-      contexts.delete(job.requestId);
-      ctx = await contextFor(job.requestId);
-      if (!ctx || ctx.status === 'R') return;
+      status = await repo.requestStatus(deps.db, job.requestId);
     }
-    if (ctx.status !== 'P' && ctx.status !== 'I') return;
+    if (status !== 'P' && status !== 'I') return;
+    const ctx = await contextFor(job.requestId);
+    if (!ctx) return;
     let sent = 0;
     for (;;) {
       const claimed = await repo.claimMails(deps.db, job.requestId, job.fromSeq, job.toSeq, CLAIM_BATCH, LEASE_MS);

@@ -5,7 +5,6 @@ import { compileTemplate, type CompiledTemplate } from './render-tags.ts';
 export interface RequestContext {
   requestId: string;
   projectId: string;
-  status: string;
   senderAddress: string;
   senderName: string | null;
   individual: boolean;
@@ -25,7 +24,6 @@ export function htmlToText(html: string): string {
 export function buildRequestContext(row: {
   id: string;
   project_id: string;
-  status: string;
   sender_address: string;
   sender_name: string | null;
   individual: boolean;
@@ -38,7 +36,6 @@ export function buildRequestContext(row: {
   return {
     requestId: row.id,
     projectId: row.project_id,
-    status: row.status,
     senderAddress: row.sender_address,
     senderName: row.sender_name,
     individual: row.individual,

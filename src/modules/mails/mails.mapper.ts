@@ -2,7 +2,7 @@ import type { components } from '../../generated/api.ts';
 import { formatElapsed, toNesDateTime } from '../../shared/clock.ts';
 import { formatNumericId } from '../../shared/ids.ts';
 import { emailStatusLabel, recipientTypeLabel, reservationStatusLabel, resultCodeMessage, type Lang } from '../../shared/i18n.ts';
-import { renderLeniently, type CompiledTemplate, type Params, type RenderValues } from '../delivery/render-tags.ts';
+import type { Params, RenderValues } from '../delivery/render-tags.ts';
 
 type Schemas = components['schemas'];
 export type RequestListItem = Schemas['RequestListItem'];
@@ -16,7 +16,6 @@ export interface ViewOptions {
   lang: Lang;
   timeZone: string;
   /** put in front of an advertising mail's title, as it was sent */
-  adTitlePrefix?: string;
 }
 
 /** Columns of mail_requests shown in the request view (no body: it may be 500 KB). */
@@ -169,13 +168,6 @@ export function renderValuesFor(request: MailRequestRow, recipient: RenderRecipi
       SENDER_ADDRESS: request.sender_address,
     },
   };
-}
-
-/** A mail's title as sent: tags replaced, and advertising mail carries the ad prefix. */
-export function renderTitle(request: MailRequestRow, title: CompiledTemplate, values: RenderValues, view: ViewOptions): string {
-  const text = renderLeniently(title, values);
-  const prefix = view.adTitlePrefix;
-  return request.advertising && prefix && !text.startsWith(prefix) ? prefix + text : text;
 }
 
 /** "first@x.com", or "first@x.com(9)" for a mail to 10 addresses: the number counts the others. */

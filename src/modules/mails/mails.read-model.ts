@@ -6,7 +6,6 @@ import type { Lang } from '../../shared/i18n.ts';
 import { compileTemplate, renderLeniently } from '../delivery/render-tags.ts';
 import { toPage, totalFromPage, type MailListQuery, type Page, type Paging, type RequestListQuery } from './list-query.ts';
 import {
-  renderTitle,
   renderValuesFor,
   toMailDetail,
   toMailListItem,
@@ -297,7 +296,7 @@ export async function getMailList(db: Db, projectId: string, requestId: string, 
   const title = compileTemplate(request.title);
   const items = rows.map((mail) => {
     const values = renderValuesFor(request, recipients.get(mail.id));
-    return toMailListItem(request, mail, renderTitle(request, title, values, view), view);
+    return toMailListItem(request, mail, renderLeniently(title, values), view);
   });
   return toPage(items, total, q.paging, q.sort);
 }
@@ -350,7 +349,7 @@ export async function getMail(db: Db, projectId: string, mailId: string, view: V
   const first = recipients.find((r) => r.address === mail.representative_address) ?? recipients[0];
   const values = renderValuesFor(row, first);
   const content = {
-    title: renderTitle(row, compileTemplate(row.title), values, view),
+    title: renderLeniently(compileTemplate(row.title), values),
     body: renderLeniently(compileTemplate(row.body), values),
   };
   return toMailDetail(row, mail, content, recipients, view);

@@ -18,7 +18,6 @@ export function mailsRouter(deps: AppDeps): express.Router {
   const viewOf = (req: Request): ViewOptions => ({
     lang: langFromHeader(req.headers['x-ncp-lang']),
     timeZone: config.displayTimezone,
-    adTitlePrefix: config.adTitlePrefix,
   });
   const queryOf = (req: Request): RawQuery => req.query as RawQuery;
 

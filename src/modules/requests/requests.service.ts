@@ -41,7 +41,7 @@ function firstAttemptAt(v: ValidMailRequest, now: Date): Date | null {
   return v.reservationAt ?? now;
 }
 
-function batchOf(ordered: SplitRecipient[], mailIndex: number[], from: number, to: number, mailOffset: number): repo.MailBatch {
+function batchOf(ordered: SplitRecipient[], mailIndex: number[], from: number, to: number): repo.MailBatch {
   const recipients = ordered.slice(from, to);
   const recipientSeq = mailIndex.slice(from, to).map((i) => i + 1);
   const mailSeq: number[] = [];
@@ -56,7 +56,6 @@ function batchOf(ordered: SplitRecipient[], mailIndex: number[], from: number, t
     }
     mailRecipientCount[mailRecipientCount.length - 1]!++;
   }
-  void mailOffset;
   return { mailSeq, mailRecipientCount, mailRepresentative, recipientSeq, recipients };
 }
 
@@ -98,7 +97,8 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
         status,
         sender_address: v.senderAddress,
         sender_name: v.senderName,
-        title: v.title,
+        // Stored with the advertising prefix, so the mail, every view and every export agree.
+        title: v.advertising && !v.title.startsWith(deps.config.adTitlePrefix) ? deps.config.adTitlePrefix + v.title : v.title,
         body: v.body,
         individual: v.individual,
         advertising: v.advertising,
@@ -119,7 +119,7 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
         await repo.insertMailsAndRecipients(
           tx,
           { requestId: id, projectId: input.projectId, idDay, nextAttemptAt, createdAt: now },
-          batchOf(split.ordered, split.mailIndex, 0, split.ordered.length, 0),
+          batchOf(split.ordered, split.mailIndex, 0, split.ordered.length),
         );
         await repo.setStoredCount(tx, id, v.recipients.length);
         if (nextAttemptAt) await deps.queue.insertInTx<DeliverChunkJob>(tx, QUEUES.deliverChunk, chunkJobsFor(id, 1, split.mailCount, nextAttemptAt, now));
@@ -168,7 +168,7 @@ export async function storeRecipients(deps: { db: Db; queue: JobQueue; logger: L
       await repo.insertMailsAndRecipients(
         tx,
         { requestId, projectId: req.project_id, idDay: req.id_day, nextAttemptAt, createdAt: req.created_at },
-        batchOf(payload, mailIndex, from, to, from),
+        batchOf(payload, mailIndex, from, to),
       );
       await repo.setStoredCount(tx, requestId, to);
       if (nextAttemptAt) await deps.queue.insertInTx<DeliverChunkJob>(tx, QUEUES.deliverChunk, chunkJobsFor(requestId, from + 1, to, nextAttemptAt, deps.now()));
