@@ -23,7 +23,7 @@ export function createSecretBox(key: Buffer): SecretBox {
     },
     open(sealed) {
       const [v, iv, tag, enc] = sealed.split(':');
-      if (v !== 'v1' || !iv || !tag || !enc) throw new Error('unknown sealed secret format');
+      if (v !== 'v1' || !iv || !tag || enc === undefined) throw new Error('unknown sealed secret format');
       const decipher = crypto.createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64'));
       decipher.setAuthTag(Buffer.from(tag, 'base64'));
       return Buffer.concat([decipher.update(Buffer.from(enc, 'base64')), decipher.final()]).toString('utf8');

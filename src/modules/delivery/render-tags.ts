@@ -51,7 +51,8 @@ export interface RenderValues {
 export type RenderResult = { ok: true; text: string } | { ok: false; missingTag: string };
 
 function paramValue(params: Params, name: string): string | undefined {
-  if (!params) return undefined;
+  // Own keys only: a tag named ${constructor} must not find Object.prototype's.
+  if (!params || !Object.hasOwn(params, name)) return undefined;
   const v = params[name];
   if (v === undefined || v === null) return undefined;
   return String(v);

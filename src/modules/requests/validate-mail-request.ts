@@ -79,13 +79,14 @@ const present = (s: string | null | undefined): s is string => typeof s === 'str
 
 function normaliseParams(params: Record<string, unknown> | null | undefined, field: string): Record<string, string> | null {
   if (params === null || params === undefined) return null;
-  const out: Record<string, string> = {};
+  const out: [string, string][] = [];
   for (const [k, v] of Object.entries(params)) {
     if (v === null || v === undefined) continue;
     if (typeof v === 'object') throw badRequest(`${field}.${k}: must be a string, number or boolean`);
-    out[k] = String(v);
+    out.push([k, String(v)]);
   }
-  return Object.keys(out).length ? out : null;
+  // fromEntries defines own properties, so even a "__proto__" tag keeps its value.
+  return out.length ? Object.fromEntries(out) : null;
 }
 
 function parseReservation(input: MailRequestInput, now: Date, timeZone: string): Date | null {
@@ -118,8 +119,9 @@ export function validateMailRequest(input: MailRequestInput, now: Date, timeZone
   }
   if (present(input.recipientFileId)) throw notFound(`recipientFileId: recipient file ${input.recipientFileId} does not exist`);
 
-  if (!present(input.senderAddress)) throw badRequest('senderAddress: required when templateSid is not given');
-  if (!isValidEmail(input.senderAddress)) throw badRequest('senderAddress: not a valid e-mail address');
+  const senderAddress = input.senderAddress?.trim();
+  if (!present(senderAddress)) throw badRequest('senderAddress: required when templateSid is not given');
+  if (!isValidEmail(senderAddress)) throw badRequest('senderAddress: not a valid e-mail address');
   if (input.title === null || input.title === undefined) throw badRequest('title: required when templateSid is not given');
   if (bytes(input.title) > LIMITS.titleBytes) throw badRequest(`title: at most ${LIMITS.titleBytes} bytes`);
   if (!present(input.body)) throw badRequest('body: required when templateSid is not given');
@@ -142,8 +144,10 @@ export function validateMailRequest(input: MailRequestInput, now: Date, timeZone
   }
   if (!individual) {
     if (advertising) throw badRequest('advertising: advertising mail must be sent individually (individual: true)');
-    const metaTags = [...compileTemplate(input.title).metaTags, ...compileTemplate(input.body).metaTags];
-    if (metaTags.length) throw badRequest(`body: meta tag #{${metaTags[0]}} can't be used when individual is false`);
+    for (const [field, text] of [['title', input.title], ['body', input.body]] as const) {
+      const meta = compileTemplate(text).metaTags[0];
+      if (meta) throw badRequest(`${field}: meta tag #{${meta}} can't be used when individual is false`);
+    }
   }
 
   const list = input.recipients;
@@ -171,7 +175,7 @@ export function validateMailRequest(input: MailRequestInput, now: Date, timeZone
   }
 
   return {
-    senderAddress: input.senderAddress.trim(),
+    senderAddress,
     senderName,
     title: input.title,
     body: input.body,

@@ -1,0 +1,205 @@
+import { describe, it, expect } from '@jest/globals';
+import path from 'node:path';
+import { loadConfig, ConfigError } from '../../src/config.ts';
+
+type Env = Record<string, string | undefined>;
+
+function expectConfigError(env: Env, name: string | RegExp): ConfigError {
+  let caught: unknown;
+  try {
+    loadConfig(env);
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught).toBeInstanceOf(ConfigError);
+  const msg = (caught as Error).message;
+  if (typeof name === 'string') expect(msg).toContain(name);
+  else expect(msg).toMatch(name);
+  return caught as ConfigError;
+}
+
+describe('loadConfig: defaults', () => {
+  it('an empty environment gives the defaults', () => {
+    expect(loadConfig({})).toEqual({
+      port: 8080,
+      databaseUrl: undefined,
+      smtpUrl: undefined,
+      smtpMaxConnections: 4,
+      role: 'all',
+      publicBaseUrl: 'http://localhost:8080',
+      accessKey: undefined,
+      secretKey: undefined,
+      masterKey: undefined,
+      displayTimezone: 'Asia/Seoul',
+      retryLimit: 3,
+      retryBaseDelayMs: 60000,
+      adTitlePrefix: '(광고)',
+      dataDir: path.resolve('.data'),
+      logLevel: 'info',
+      workerConcurrency: 4,
+      maxBodyBytes: 64 * 1024 * 1024,
+    });
+  });
+
+  it('empty strings count as unset', () => {
+    const c = loadConfig({ PORT: '', ROLE: '', DISPLAY_TIMEZONE: '', LOG_LEVEL: '', DATABASE_URL: '', SMTP_URL: '', MAILER_ACCESS_KEY: '', MAILER_SECRET_KEY: '', MASTER_KEY: '', DATA_DIR: '', PUBLIC_BASE_URL: '' });
+    expect(c).toEqual(loadConfig({}));
+  });
+
+  it('is frozen', () => {
+    expect(Object.isFrozen(loadConfig({}))).toBe(true);
+  });
+
+  it('does not read process.env when an env is given', () => {
+    const saved = process.env.PORT;
+    process.env.PORT = '1234';
+    try {
+      expect(loadConfig({}).port).toBe(8080);
+    } finally {
+      if (saved === undefined) delete process.env.PORT;
+      else process.env.PORT = saved;
+    }
+  });
+});
+
+describe('loadConfig: valid values', () => {
+  it('reads every variable', () => {
+    const c = loadConfig({
+      PORT: '3000',
+      DATABASE_URL: 'postgresql://u:p@db:5432/mailer',
+      SMTP_URL: 'smtps://user:pass@smtp.example.com:465',
+      SMTP_MAX_CONNECTIONS: '10',
+      ROLE: 'worker',
+      PUBLIC_BASE_URL: 'https://mail.example.com',
+      MAILER_ACCESS_KEY: 'ak',
+      MAILER_SECRET_KEY: 'sk',
+      MASTER_KEY: 'k'.repeat(64),
+      DISPLAY_TIMEZONE: 'UTC',
+      RETRY_LIMIT: '0',
+      RETRY_BASE_DELAY_MS: '1000',
+      AD_TITLE_PREFIX: '[AD]',
+      DATA_DIR: '/var/lib/mailer',
+      LOG_LEVEL: 'debug',
+      WORKER_CONCURRENCY: '8',
+      MAX_BODY_BYTES: '1024',
+    });
+    expect(c).toEqual({
+      port: 3000,
+      databaseUrl: 'postgresql://u:p@db:5432/mailer',
+      smtpUrl: 'smtps://user:pass@smtp.example.com:465',
+      smtpMaxConnections: 10,
+      role: 'worker',
+      publicBaseUrl: 'https://mail.example.com',
+      accessKey: 'ak',
+      secretKey: 'sk',
+      masterKey: 'k'.repeat(64),
+      displayTimezone: 'UTC',
+      retryLimit: 0,
+      retryBaseDelayMs: 1000,
+      adTitlePrefix: '[AD]',
+      dataDir: '/var/lib/mailer',
+      logLevel: 'debug',
+      workerConcurrency: 8,
+      maxBodyBytes: 1024,
+    });
+  });
+
+  it.each(['api', 'worker', 'all'])('ROLE=%s', (role) => {
+    expect(loadConfig({ ROLE: role }).role).toBe(role);
+  });
+
+  it.each(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])('LOG_LEVEL=%s', (level) => {
+    expect(loadConfig({ LOG_LEVEL: level }).logLevel).toBe(level);
+  });
+
+  it.each(['postgres://localhost/db', 'postgresql://localhost/db'])('DATABASE_URL=%s', (url) => {
+    expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url);
+  });
+
+  it.each(['smtp://localhost:25', 'smtps://localhost:465'])('SMTP_URL=%s', (url) => {
+    expect(loadConfig({ SMTP_URL: url }).smtpUrl).toBe(url);
+  });
+
+  it.each(['0', '1', '65535', ' 80 '])('PORT=%j is accepted', (port) => {
+    expect(loadConfig({ PORT: port }).port).toBe(Number(port));
+  });
+
+  it('the default public URL follows PORT', () => {
+    expect(loadConfig({ PORT: '3000' }).publicBaseUrl).toBe('http://localhost:3000');
+  });
+
+  type Url = [given: string, expected: string];
+  const urls: Url[] = [
+    ['https://mail.example.com/', 'https://mail.example.com'],
+    ['https://mail.example.com///', 'https://mail.example.com'],
+    ['https://example.com/mailer/', 'https://example.com/mailer'],
+    ['http://localhost:8080', 'http://localhost:8080'],
+  ];
+  it.each(urls)('PUBLIC_BASE_URL %s → %s', (given, expected) => {
+    expect(loadConfig({ PUBLIC_BASE_URL: given }).publicBaseUrl).toBe(expected);
+  });
+
+  it('AD_TITLE_PREFIX may be set to empty', () => {
+    expect(loadConfig({ AD_TITLE_PREFIX: '' }).adTitlePrefix).toBe('');
+  });
+
+  it('DATA_DIR is made absolute', () => {
+    expect(loadConfig({ DATA_DIR: 'rel/dir' }).dataDir).toBe(path.resolve('rel/dir'));
+  });
+
+  it.each(['UTC', 'America/New_York', 'Europe/Berlin', 'Asia/Tokyo'])('DISPLAY_TIMEZONE=%s', (tz) => {
+    expect(loadConfig({ DISPLAY_TIMEZONE: tz }).displayTimezone).toBe(tz);
+  });
+});
+
+describe('loadConfig: invalid values name the variable', () => {
+  type Row = [name: string, env: Env, variable: string];
+  const rows: Row[] = [
+    ['ROLE unknown', { ROLE: 'both' }, 'ROLE'],
+    ['ROLE wrong case', { ROLE: 'API' }, 'ROLE'],
+    ['PORT not a number', { PORT: 'http' }, 'PORT'],
+    ['PORT negative', { PORT: '-1' }, 'PORT'],
+    ['PORT fractional', { PORT: '80.5' }, 'PORT'],
+    ['PORT too large', { PORT: '65536' }, 'PORT'],
+    ['PORT hex', { PORT: '0x50' }, 'PORT'],
+    ['SMTP_URL http scheme', { SMTP_URL: 'http://smtp.example.com' }, 'SMTP_URL'],
+    ['SMTP_URL not a URL', { SMTP_URL: 'smtp.example.com:25' }, 'SMTP_URL'],
+    ['SMTP_URL garbage', { SMTP_URL: 'not a url' }, 'SMTP_URL'],
+    ['DATABASE_URL mysql scheme', { DATABASE_URL: 'mysql://localhost/db' }, 'DATABASE_URL'],
+    ['DATABASE_URL garbage', { DATABASE_URL: '::::' }, 'DATABASE_URL'],
+    ['PUBLIC_BASE_URL ftp scheme', { PUBLIC_BASE_URL: 'ftp://example.com' }, 'PUBLIC_BASE_URL'],
+    ['PUBLIC_BASE_URL not a URL', { PUBLIC_BASE_URL: 'example.com' }, 'PUBLIC_BASE_URL'],
+    ['DISPLAY_TIMEZONE unknown', { DISPLAY_TIMEZONE: 'Mars/Olympus_Mons' }, 'DISPLAY_TIMEZONE'],
+    ['DISPLAY_TIMEZONE garbage', { DISPLAY_TIMEZONE: 'KST+9!' }, 'DISPLAY_TIMEZONE'],
+    ['LOG_LEVEL unknown', { LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
+    ['LOG_LEVEL wrong case', { LOG_LEVEL: 'INFO' }, 'LOG_LEVEL'],
+    ['only MAILER_ACCESS_KEY', { MAILER_ACCESS_KEY: 'ak' }, 'MAILER_SECRET_KEY'],
+    ['only MAILER_SECRET_KEY', { MAILER_SECRET_KEY: 'sk' }, 'MAILER_ACCESS_KEY'],
+    ['SMTP_MAX_CONNECTIONS 0', { SMTP_MAX_CONNECTIONS: '0' }, 'SMTP_MAX_CONNECTIONS'],
+    ['SMTP_MAX_CONNECTIONS 101', { SMTP_MAX_CONNECTIONS: '101' }, 'SMTP_MAX_CONNECTIONS'],
+    ['RETRY_LIMIT 21', { RETRY_LIMIT: '21' }, 'RETRY_LIMIT'],
+    ['RETRY_LIMIT word', { RETRY_LIMIT: 'three' }, 'RETRY_LIMIT'],
+    ['RETRY_BASE_DELAY_MS over a day', { RETRY_BASE_DELAY_MS: '86400001' }, 'RETRY_BASE_DELAY_MS'],
+    ['WORKER_CONCURRENCY 65', { WORKER_CONCURRENCY: '65' }, 'WORKER_CONCURRENCY'],
+    ['MAX_BODY_BYTES below 1 KB', { MAX_BODY_BYTES: '1023' }, 'MAX_BODY_BYTES'],
+    ['MAX_BODY_BYTES with unit', { MAX_BODY_BYTES: '64mb' }, 'MAX_BODY_BYTES'],
+  ];
+  it.each(rows)('%s → ConfigError naming %s', (_name, env, variable) => {
+    expectConfigError(env, variable);
+  });
+
+  it('ConfigError is an Error', () => {
+    expect(expectConfigError({ ROLE: 'x' }, 'ROLE')).toBeInstanceOf(Error);
+  });
+
+  it('the message quotes the bad value where it helps', () => {
+    expectConfigError({ PORT: 'abc' }, '"abc"');
+    expectConfigError({ ROLE: 'both' }, '"both"');
+    expectConfigError({ DISPLAY_TIMEZONE: 'Mars/Olympus_Mons' }, 'Mars/Olympus_Mons');
+  });
+
+  it('scheme errors say which schemes are allowed', () => {
+    expectConfigError({ SMTP_URL: 'http://x' }, /smtp:\/\/ or smtps:\/\//);
+    expectConfigError({ DATABASE_URL: 'mysql://x' }, /postgres:\/\/ or postgresql:\/\//);
+  });
+});
