@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { AppError, badRequest, entityTooLarge, internalError, methodNotAllowed, notFound, unsupportedMediaType } from '../shared/errors.ts';
+import { AppError, badRequest, entityTooLarge, internalError, methodNotAllowed, routeNotFound, unsupportedMediaType } from '../shared/errors.ts';
 
 interface ValidatorErrorItem {
   path?: string;
@@ -24,10 +24,8 @@ function toAppError(err: unknown): AppError {
   const status = e.status ?? e.statusCode;
   if (e.type === 'entity.too.large' || status === 413) return entityTooLarge();
   if (e.type === 'entity.parse.failed') return badRequest('Malformed JSON body');
-  // Only path parameters are percent-decoded by the router, and they are ids: one that can't
-  // even be decoded names no resource (400/77103, like any malformed id).
-  if (err instanceof URIError && status === 400) return notFound(`${e.message}: no such resource`);
   if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') return unsupportedMediaType(e.message);
+  if (status === 404) return routeNotFound();
   if (status === 405) return methodNotAllowed();
   if (status === 415) return unsupportedMediaType();
   if (status === 400 && Array.isArray(e.errors)) {
@@ -53,7 +51,5 @@ export function errorHandler() {
 }
 
 export function notFoundHandler() {
-  return (_req: Request, res: Response) => {
-    res.status(404).json({ error: { errorCode: '300', message: 'Not Found Exception' } });
-  };
+  return (_req: Request, _res: Response, next: NextFunction) => next(routeNotFound());
 }

@@ -28,4 +28,5 @@ export const internalError = (message = 'Internal server error') => new AppError
 
 export const authenticationFailed = () => new AppError(401, '200', 'Authentication Failed', true);
 export const entityTooLarge = () => new AppError(413, '430', 'Request Entity Too Large', true);
+export const routeNotFound = () => new AppError(404, '300', 'Not Found Exception', true);
 export const gatewayBadRequest = (message = 'Bad Request Exception') => new AppError(400, '100', message, true);
