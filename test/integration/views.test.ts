@@ -655,8 +655,7 @@ describe('HTTP details', () => {
     expect(res.body).toEqual({ error: { errorCode: '300', message: 'Not Found Exception' } });
   });
 
-  // PRODUCT §8: method not allowed is 405/77001. Known bug: with ignoreUndocumented the validator
-  // lets DELETE /mails/requests through, no route matches, and the gateway 404 answers.
+  // PRODUCT §8: method not allowed is 405/77001 (the validator knows every route's methods).
   it('answers a method the path does not have with 405/77001', async () => {
     const res = await svc.call('DELETE', `${LIST}`);
     expect({ status: res.status, body: res.body }).toEqual({ status: 405, body: { error: { code: '77001', errorCode: '77001', message: expect.any(String) } } });
