@@ -80,14 +80,17 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
       logger.info({ smtp: 'relay', url: redactUrl(smtpUrl), maxConnections: config.smtpMaxConnections }, 'smtp: relay');
     }
 
-    const queue = await startQueue(databaseUrl, logger);
-    cleanups.push(() => queue.stop());
+    // Cleanups run in reverse: the queue drains its running jobs before the transport closes.
     const transport = createTransport({ url: smtpUrl, maxConnections: config.smtpMaxConnections, timeoutMs: 60_000 });
     cleanups.push(async () => transport.close());
+    const queue = await startQueue(databaseUrl, logger);
+    cleanups.push(() => queue.stop());
 
     const now = () => new Date();
     if (config.role !== 'api') {
-      await registerWorkers({ config, db: dbh.db, queue, transport, logger, now });
+      const workers = await registerWorkers({ config, db: dbh.db, queue, transport, logger, now });
+      // Runs before the queue stops (cleanups run in reverse): no new claims, then drain.
+      cleanups.push(async () => workers.stop());
       logger.info({ concurrency: config.workerConcurrency }, 'workers started');
     }
     let port = 0;

@@ -68,6 +68,7 @@ export interface MailsTable {
   representative_address: string;
   next_attempt_at: Timestamp | null;
   lease_until: Timestamp | null;
+  lease_token: string | null;
   attempts: Generated<number>;
   created_at: Generated<Timestamp>;
   finished_at: Timestamp | null;

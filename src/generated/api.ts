@@ -71,6 +71,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/mails/requests/{requestId}/send": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a ready (R) request now (extension)
+         * @description Sends a request that waits in `R` (reserved, or made with `confirmAndSend`) at once, ignoring its reservation. Refused with 400/77102 for any other status, and for a ready request created more than 30 days ago.
+         */
+        post: operations["sendMailRequestNow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mails/requests/{requestId}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a request (extension)
+         * @description In `P` storing stops (recipients not yet stored are never stored, so the recipient view may count fewer than the request); in `R` every mail is cancelled; in `I` the mails not yet handed to SMTP are cancelled and mails already sent stay sent. Cancelled recipients get `C` / `CANCELED_MAIL`. A finished request can't be cancelled (400/77102).
+         */
+        post: operations["cancelMailRequest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/mails/requests/{requestId}/mails": {
         parameters: {
             query?: never;
@@ -695,6 +735,76 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RequestStatus"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    sendMailRequestNow: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description 20-digit request id (`yyyyMMdd` + 12 digits); malformed ids answer 400/77103. */
+                requestId: components["parameters"]["RequestIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The request, as a getMailRequestList row */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RequestListItem"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    cancelMailRequest: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description 20-digit request id (`yyyyMMdd` + 12 digits); malformed ids answer 400/77103. */
+                requestId: components["parameters"]["RequestIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The request, as a getMailRequestList row */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RequestListItem"];
                 };
             };
             400: components["responses"]["BadRequest"];

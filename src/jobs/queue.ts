@@ -11,11 +11,14 @@ export const QUEUES = {
   storeRecipients: 'store-recipients',
   /** send a range of a request's mails (by seq) */
   deliverChunk: 'deliver-chunk',
+  /** cancel what is left of a cancelled request (large requests, mails held by workers) */
+  cancelRequest: 'cancel-request',
 } as const;
 
 export interface StoreRecipientsJob {
   requestId: string;
 }
+export type CancelRequestJob = StoreRecipientsJob;
 export interface DeliverChunkJob {
   requestId: string;
   fromSeq: number;
@@ -25,6 +28,7 @@ export interface DeliverChunkJob {
 export function isStoreRecipientsJob(d: unknown): d is StoreRecipientsJob {
   return typeof d === 'object' && d !== null && typeof (d as StoreRecipientsJob).requestId === 'string' && /^\d+$/.test((d as StoreRecipientsJob).requestId);
 }
+export const isCancelRequestJob = (d: unknown): d is CancelRequestJob => isStoreRecipientsJob(d);
 export function isDeliverChunkJob(d: unknown): d is DeliverChunkJob {
   const j = d as DeliverChunkJob;
   return isStoreRecipientsJob(d) && Number.isInteger(j.fromSeq) && Number.isInteger(j.toSeq) && j.fromSeq <= j.toSeq;
@@ -34,7 +38,7 @@ export interface JobQueue {
   boss: PgBoss;
   /** enqueue inside the caller's transaction: the rows and their jobs commit together */
   insertInTx<T extends object>(tx: Tx, name: string, jobs: { data: T; startAfter?: Date }[]): Promise<void>;
-  insert<T extends object>(name: string, jobs: { data: T; startAfter?: Date }[]): Promise<void>;
+  insert<T extends object>(name: string, jobs: { data: T; startAfter?: Date; singletonKey?: string; singletonSeconds?: number }[]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -45,16 +49,22 @@ export async function startQueue(connectionString: string, logger: Logger, opts:
     useListenNotify: true,
     schedule: opts.schedule ?? true,
     application_name: 'outbound-mailer-queue',
+    // Checks job heartbeats every 5 s: a worker killed mid-job has its job retried within
+    // heartbeatSeconds + 5 s, instead of when the job expires.
+    superviseIntervalSeconds: 5,
   });
   boss.on('error', (err: Error) => logger.error({ err }, 'job queue error'));
   boss.on('warning', (w: unknown) => logger.warn({ warning: w }, 'job queue warning'));
   await boss.start();
-  await boss.createQueue(QUEUES.storeRecipients, { retryLimit: 10, retryDelay: 5, retryBackoff: true, expireInSeconds: 600, notify: true });
+  await boss.createQueue(QUEUES.storeRecipients, { retryLimit: 10, retryDelay: 2, retryBackoff: true, expireInSeconds: 600, heartbeatSeconds: 10, notify: true });
   // A chunk's rows carry their own leases; the job is only the trigger. A worker killed mid-chunk
-  // leaves the job active until it expires, then pg-boss retries it and the rows are reclaimed.
-  await boss.createQueue(QUEUES.deliverChunk, { retryLimit: 20, retryDelay: 5, retryBackoff: true, expireInSeconds: 900, notify: true });
-  const toInsert = <T extends object>(jobs: { data: T; startAfter?: Date }[]) =>
-    jobs.map((j) => (j.startAfter ? { data: j.data, startAfter: j.startAfter } : { data: j.data }));
+  // stops sending heartbeats, pg-boss retries the job, and the rows are reclaimed when their
+  // lease runs out.
+  await boss.createQueue(QUEUES.cancelRequest, { retryLimit: 20, retryDelay: 2, retryBackoff: true, expireInSeconds: 600, heartbeatSeconds: 10, notify: true });
+  await boss.createQueue(QUEUES.deliverChunk, { retryLimit: 20, retryDelay: 2, retryBackoff: true, expireInSeconds: 900, heartbeatSeconds: 10, notify: true });
+  // Only the options given are passed: an undefined startAfter would not mean "now" to pg-boss.
+  const toInsert = <T extends object>(jobs: { data: T; startAfter?: Date; singletonKey?: string; singletonSeconds?: number }[]) =>
+    jobs.map((j) => Object.fromEntries(Object.entries(j).filter(([, v]) => v !== undefined)));
   return {
     boss,
     async insertInTx(tx, name, jobs) {

@@ -4,10 +4,22 @@ import type { Db } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
 import { createDeliveryWorker } from '../modules/delivery/delivery.service.ts';
 import { storeRecipients } from '../modules/requests/requests.service.ts';
-import { QUEUES, isDeliverChunkJob, isStoreRecipientsJob, type JobQueue } from './queue.ts';
+import { finishCancellation } from '../modules/requests/request-actions.service.ts';
+import { QUEUES, isCancelRequestJob, isDeliverChunkJob, isStoreRecipientsJob, type JobQueue } from './queue.ts';
+
+export interface Workers {
+  /** stop claiming new work; the caller then stops the queue, which waits for running jobs */
+  stop(): void;
+}
+
+export const SWEEP_INTERVAL_MS = 15_000;
+
+// New jobs arrive by NOTIFY at once; deferred ones (retries, reservations) are found by the
+// 1 s poll, which NOTIFY does not cover (pg-boss would otherwise relax it to 30 s).
+const POLLING = { batchSize: 1, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1 } as const;
 
 /** Registers this process's job handlers. Payloads are checked; a bad one is dropped with a log line. */
-export async function registerWorkers(deps: { config: Readonly<Config>; db: Db; queue: JobQueue; transport: Transporter; logger: Logger; now: () => Date }) {
+export async function registerWorkers(deps: { config: Readonly<Config>; db: Db; queue: JobQueue; transport: Transporter; logger: Logger; now: () => Date }): Promise<Workers> {
   const { boss } = deps.queue;
   const log = deps.logger.child({ component: 'worker' });
   const delivery = createDeliveryWorker({
@@ -18,30 +30,33 @@ export async function registerWorkers(deps: { config: Readonly<Config>; db: Db; 
     retry: { retryLimit: deps.config.retryLimit, baseDelayMs: deps.config.retryBaseDelayMs },
     now: deps.now,
   });
+  const jobDeps = (jobId: string) => ({ db: deps.db, queue: deps.queue, logger: log.child({ jobId }), now: deps.now });
 
-  await boss.work(QUEUES.storeRecipients, { localConcurrency: 1, batchSize: 1, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1 }, async ([job]) => {
-    if (!job || !isStoreRecipientsJob(job.data)) return log.error({ jobId: job?.id }, 'bad store-recipients payload');
-    try {
-      await storeRecipients({ db: deps.db, queue: deps.queue, logger: log.child({ jobId: job.id }), now: deps.now }, job.data.requestId);
-    } catch (err) {
-      log.error({ err, jobId: job.id, requestId: job.data.requestId }, 'store-recipients failed');
-      throw err;
-    }
-  });
-  await boss.work(
-    QUEUES.deliverChunk,
-    // New jobs arrive by NOTIFY at once; deferred ones (retries, reservations) are found by the
-    // 1 s poll, which NOTIFY does not cover (pg-boss would otherwise relax it to 30 s).
-    { localConcurrency: deps.config.workerConcurrency, batchSize: 1, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1 },
-    async ([job]) => {
-      if (!job || !isDeliverChunkJob(job.data)) return log.error({ jobId: job?.id }, 'bad deliver-chunk payload');
+  async function handle<T extends { requestId: string }>(queue: string, concurrency: number, isPayload: (d: unknown) => d is T, run: (data: T, jobId: string) => Promise<void>) {
+    await boss.work(queue, { ...POLLING, localConcurrency: concurrency }, async ([job]) => {
+      if (!job || !isPayload(job.data)) return log.error({ queue, jobId: job?.id }, 'bad job payload; dropped');
       try {
-        await delivery.deliverChunk(job.data);
+        await run(job.data, job.id);
       } catch (err) {
         // pg-boss retries the job; the log says why.
-        log.error({ err, jobId: job.id, requestId: job.data.requestId }, 'deliver-chunk failed');
+        log.error({ err, queue, jobId: job.id, requestId: job.data.requestId }, 'job failed');
         throw err;
       }
+    });
+  }
+
+  await handle(QUEUES.storeRecipients, 1, isStoreRecipientsJob, (d, jobId) => storeRecipients(jobDeps(jobId), d.requestId));
+  await handle(QUEUES.cancelRequest, 1, isCancelRequestJob, (d, jobId) => finishCancellation(jobDeps(jobId), d.requestId));
+  await handle(QUEUES.deliverChunk, deps.config.workerConcurrency, isDeliverChunkJob, (d) => delivery.deliverChunk(d));
+
+  const sweeper = setInterval(() => {
+    delivery.sweep().catch((err) => log.warn({ err: (err as Error).message }, 'sweep failed'));
+  }, SWEEP_INTERVAL_MS);
+  sweeper.unref();
+  return {
+    stop() {
+      clearInterval(sweeper);
+      delivery.stop();
     },
-  );
+  };
 }

@@ -50,7 +50,7 @@ export async function startTestService(opts: { smtpUrl: string; env?: Record<str
   const key = await createKey(db.db, box, 'test-project');
   const transport = createTransport({ url: config.smtpUrl!, maxConnections: config.smtpMaxConnections, timeoutMs: Number(opts.env?.SMTP_TIMEOUT_MS ?? 3000) });
   const now = () => new Date();
-  if (opts.workers !== false) await registerWorkers({ config, db: db.db, queue, transport, logger, now });
+  const workers = opts.workers !== false ? await registerWorkers({ config, db: db.db, queue, transport, logger, now }) : undefined;
   const app = createApp({ config, db: db.db, logger, queue, now, resolveKey: createKeyResolver(db.db, box, 0) }, { validateResponses: true });
   const agent = supertest(app);
 
@@ -75,6 +75,7 @@ export async function startTestService(opts: { smtpUrl: string; env?: Record<str
     },
     newKey: (project) => createKey(db.db, box, project),
     async stop() {
+      workers?.stop();
       await queue.stop();
       transport.close();
       await db.drop();

@@ -34,18 +34,20 @@ export interface ClaimedMail {
 }
 
 /**
- * Claims due mails of a chunk with a lease: mails ready (R) or waiting for a retry (I) whose time
- * has come and that no live worker holds. SKIP LOCKED lets several workers share a chunk; the
- * lease lets a crashed worker's mails be claimed again once it runs out.
+ * Claims due mails of a chunk under a lease and a token: mails ready (R) or waiting for a retry (I)
+ * whose time has come and that no live worker holds, of a request that is still sending (a
+ * cancelled one is never claimed again). SKIP LOCKED lets several workers share a chunk; the
+ * lease lets a dead worker's mails be claimed again once it runs out.
  */
-export async function claimMails(db: Db, requestId: string, fromSeq: number, toSeq: number, limit: number, leaseMs: number): Promise<ClaimedMail[]> {
+export async function claimMails(db: Db, requestId: string, fromSeq: number, toSeq: number, limit: number, leaseMs: number, token: string): Promise<ClaimedMail[]> {
   const res = await sql<ClaimedMail>`
-    UPDATE mails SET status = 'I', lease_until = now() + make_interval(secs => ${leaseMs / 1000}), attempts = attempts + 1
+    UPDATE mails SET status = 'I', lease_until = now() + make_interval(secs => ${leaseMs / 1000}), lease_token = ${token}, attempts = attempts + 1
     WHERE id IN (
       SELECT id FROM mails
       WHERE request_id = ${requestId} AND seq BETWEEN ${fromSeq} AND ${toSeq}
         AND status IN ('R', 'I') AND next_attempt_at <= now()
         AND (lease_until IS NULL OR lease_until < now())
+        AND EXISTS (SELECT 1 FROM mail_requests WHERE id = ${requestId} AND status IN ('P', 'I'))
       ORDER BY seq
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
@@ -53,6 +55,11 @@ export async function claimMails(db: Db, requestId: string, fromSeq: number, toS
     RETURNING id, seq
   `.execute(db);
   return res.rows;
+}
+
+/** Keeps a claim alive while its worker is still sending (a stalled relay can take minutes). */
+export async function renewLeases(db: Db, token: string, leaseMs: number): Promise<void> {
+  await sql`UPDATE mails SET lease_until = now() + make_interval(secs => ${leaseMs / 1000}) WHERE lease_token = ${token} AND status = 'I'`.execute(db);
 }
 
 export async function loadRecipients(db: Db, mailIds: string[]) {
@@ -71,30 +78,35 @@ export interface MailResultRow {
   finishedAt: Date | null;
 }
 
-/** Records a batch of attempts in one transaction: two statements, whatever the batch size. */
-export async function recordResults(db: Db, mails: MailResultRow[], recipients: RecipientUpdate[]): Promise<void> {
+/**
+ * Records a batch of attempts in one transaction, two statements whatever the batch size. Only
+ * mails still held under `token` are written, and their recipients with them: a claim that was
+ * lost (lease ran out, or the request was cancelled meanwhile) leaves what others decided alone.
+ */
+export async function recordResults(db: Db, token: string, mails: MailResultRow[], recipients: (RecipientUpdate & { mailId: string })[]): Promise<void> {
   await db.transaction().execute(async (tx) => {
-    if (recipients.length) {
-      await sql`
-        UPDATE recipients r SET status = u.status, result_code = u.code, result_message = u.message,
-          retry_count = u.retry_count, received_at = u.received_at, finished_at = u.finished_at
-        FROM unnest(${recipients.map((x) => x.id)}::bigint[], ${recipients.map((x) => x.status)}::text[],
-                    ${recipients.map((x) => x.resultCode)}::text[], ${recipients.map((x) => x.resultMessage)}::text[],
-                    ${recipients.map((x) => x.retryCount)}::int[], ${recipients.map((x) => x.receivedAt)}::timestamptz[],
-                    ${recipients.map((x) => x.finishedAt)}::timestamptz[])
-          AS u(id, status, code, message, retry_count, received_at, finished_at)
-        WHERE r.id = u.id
-      `.execute(tx);
-    }
-    if (mails.length) {
-      await sql`
-        UPDATE mails m SET status = u.status, next_attempt_at = u.next_attempt_at, finished_at = u.finished_at, lease_until = NULL
-        FROM unnest(${mails.map((x) => x.id)}::bigint[], ${mails.map((x) => x.status)}::text[],
-                    ${mails.map((x) => x.nextAttemptAt)}::timestamptz[], ${mails.map((x) => x.finishedAt)}::timestamptz[])
-          AS u(id, status, next_attempt_at, finished_at)
-        WHERE m.id = u.id
-      `.execute(tx);
-    }
+    const held = await sql<{ id: string }>`
+      UPDATE mails m SET status = u.status, next_attempt_at = u.next_attempt_at, finished_at = u.finished_at,
+        lease_until = NULL, lease_token = NULL
+      FROM unnest(${mails.map((x) => x.id)}::bigint[], ${mails.map((x) => x.status)}::text[],
+                  ${mails.map((x) => x.nextAttemptAt)}::timestamptz[], ${mails.map((x) => x.finishedAt)}::timestamptz[])
+        AS u(id, status, next_attempt_at, finished_at)
+      WHERE m.id = u.id AND m.lease_token = ${token}
+      RETURNING m.id
+    `.execute(tx);
+    const heldIds = new Set(held.rows.map((r) => r.id));
+    const rows = recipients.filter((r) => heldIds.has(r.mailId));
+    if (rows.length === 0) return;
+    await sql`
+      UPDATE recipients r SET status = u.status, result_code = u.code, result_message = u.message,
+        retry_count = u.retry_count, received_at = u.received_at, finished_at = u.finished_at
+      FROM unnest(${rows.map((x) => x.id)}::bigint[], ${rows.map((x) => x.status)}::text[],
+                  ${rows.map((x) => x.resultCode)}::text[], ${rows.map((x) => x.resultMessage)}::text[],
+                  ${rows.map((x) => x.retryCount)}::int[], ${rows.map((x) => x.receivedAt)}::timestamptz[],
+                  ${rows.map((x) => x.finishedAt)}::timestamptz[])
+        AS u(id, status, code, message, retry_count, received_at, finished_at)
+      WHERE r.id = u.id
+    `.execute(tx);
   });
 }
 
@@ -102,7 +114,8 @@ export async function recordResults(db: Db, mails: MailResultRow[], recipients: 
 export async function nextRetryAt(db: Db, requestId: string, fromSeq: number, toSeq: number): Promise<Date | null> {
   const row = await db
     .selectFrom('mails')
-    .select((eb) => eb.fn.min('next_attempt_at').as('at'))
+    // A mail another worker holds is due again only when that lease runs out.
+    .select(sql<Date | null>`min(greatest(next_attempt_at, lease_until))`.as('at'))
     .where('request_id', '=', requestId)
     .where('seq', '>=', fromSeq)
     .where('seq', '<=', toSeq)
@@ -129,4 +142,57 @@ export async function finishRequest(db: Db, requestId: string, status: string): 
       AND NOT EXISTS (SELECT 1 FROM mails WHERE request_id = ${requestId} AND status IN ('R', 'I'))
   `.execute(db);
   return Number(res.numAffectedRows ?? 0n) > 0;
+}
+
+/**
+ * Cancels up to `limit` pending mails of a request that no worker holds, with their pending
+ * recipients (C / CANCELED_MAIL). Returns how many were cancelled and how many are still pending:
+ * beyond the limit, or held by a worker (which records them as sent or failed; a dead worker's
+ * claims expire and are cancelled on a later call).
+ */
+export async function cancelPendingMails(db: Db | Tx, requestId: string, limit: number): Promise<{ cancelled: number; remaining: number }> {
+  const res = await sql<{ id: string }>`
+    WITH picked AS (
+      SELECT id FROM mails
+      WHERE request_id = ${requestId} AND status IN ('R', 'I') AND (lease_until IS NULL OR lease_until < now())
+      ORDER BY seq LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    ), m AS (
+      UPDATE mails SET status = 'C', next_attempt_at = NULL, lease_until = NULL, lease_token = NULL, finished_at = now()
+      WHERE id IN (SELECT id FROM picked)
+      RETURNING id
+    ), r AS (
+      UPDATE recipients SET status = 'C', result_code = 'CANCELED_MAIL', result_message = NULL, finished_at = now()
+      WHERE mail_id IN (SELECT id FROM m) AND status IN ('R', 'I')
+    )
+    SELECT id FROM m
+  `.execute(db);
+  const remaining = await db
+    .selectFrom('mails')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('request_id', '=', requestId)
+    .where('status', 'in', ['R', 'I'])
+    .executeTakeFirstOrThrow();
+  return { cancelled: res.rows.length, remaining: Number(remaining.n) };
+}
+
+export interface StuckChunk {
+  request_id: string;
+  chunk: number;
+}
+
+/**
+ * Due mails of sending requests that nobody holds and whose time passed a while ago: their job
+ * was lost (a worker killed before pg-boss noticed, a failed enqueue). The sweeper re-queues them.
+ */
+export async function findStuckChunks(db: Db, olderThanMs: number, chunkSize: number, limit: number): Promise<StuckChunk[]> {
+  const res = await sql<StuckChunk>`
+    SELECT DISTINCT m.request_id, (m.seq - 1) / ${chunkSize} AS chunk
+    FROM mails m JOIN mail_requests r ON r.id = m.request_id
+    WHERE m.status IN ('R', 'I') AND m.next_attempt_at < now() - make_interval(secs => ${olderThanMs / 1000})
+      AND (m.lease_until IS NULL OR m.lease_until < now())
+      AND r.status IN ('P', 'I')
+    LIMIT ${limit}
+  `.execute(db);
+  return res.rows.map((r) => ({ request_id: String(r.request_id), chunk: Number(r.chunk) }));
 }

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import type { SentMessageInfo, Transporter } from 'nodemailer';
 import type { Db } from '../../db/schema.ts';
 import type { DeliverChunkJob, JobQueue } from '../../jobs/queue.ts';
@@ -14,8 +15,13 @@ import { rollUpStatus } from './roll-up-status.ts';
 export const CHUNK_MAILS = 1_000;
 /** Mails claimed and recorded together. */
 export const CLAIM_BATCH = 100;
-/** A claimed mail not recorded within this time is taken to be lost with its worker. */
-export const LEASE_MS = 5 * 60 * 1000;
+/** A claim not renewed within this time is taken to be lost with its worker. */
+export const LEASE_MS = 30_000;
+/** Live workers renew their claims this often, however long the relay takes. */
+export const LEASE_RENEW_MS = 10_000;
+
+/** Due mails that nobody holds for this long are taken to have lost their job. */
+export const SWEEP_AFTER_MS = 60_000;
 
 export function chunkJobsFor(requestId: string, fromSeq: number, toSeq: number, startAfter: Date, now: Date): { data: DeliverChunkJob; startAfter?: Date }[] {
   const jobs: { data: DeliverChunkJob; startAfter?: Date }[] = [];
@@ -90,36 +96,56 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     return ctx;
   }
 
-  async function sendBatch(ctx: RequestContext, mails: repo.ClaimedMail[]): Promise<void> {
-    const rows = await repo.loadRecipients(deps.db, mails.map((m) => m.id));
-    const byMail = new Map<string, MailRecipient[]>();
-    for (const r of rows) {
-      const list = byMail.get(r.mail_id) ?? [];
-      list.push({
-        id: r.id,
-        address: r.address,
-        name: r.name,
-        type: r.type,
-        parameters: (r.parameters as Record<string, unknown> | null) ?? null,
-        retryCount: r.retry_count,
-        status: r.status,
-        pending: r.status === 'R' || r.status === 'I',
-      });
-      byMail.set(r.mail_id, list);
+  /** Recording is retried for a while: a result lost to a database blip would mean sending again. */
+  async function recordWithRetry(token: string, mails: repo.MailResultRow[], recipients: (RecipientUpdate & { mailId: string })[]) {
+    for (let attemptNo = 1; ; attemptNo++) {
+      try {
+        return await repo.recordResults(deps.db, token, mails, recipients);
+      } catch (err) {
+        if (attemptNo >= 8) throw err;
+        deps.logger.warn({ err: (err as Error).message, attempt: attemptNo }, 'recording results failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(250 * 2 ** attemptNo, 8_000)));
+      }
     }
-    const results = await Promise.all(
-      mails.map(async (m) => {
-        const recipients = byMail.get(m.id) ?? [];
-        // A crash after the recipients were recorded leaves nothing pending: the mail just rolls up.
-        const result: SendResult = recipients.some((r) => r.pending)
-          ? await attempt(deps.transport, ctx, recipients)
-          : { kind: 'sent', response: '', rejected: [] };
-        return { mailId: m.id, ...applySendResult(recipients, result, deps.now(), deps.retry) };
-      }),
-    );
-    const mailRows: repo.MailResultRow[] = results.map((r) => ({ id: r.mailId, ...r.mail }));
-    const recipientRows: RecipientUpdate[] = results.flatMap((r) => r.recipients);
-    await repo.recordResults(deps.db, mailRows, recipientRows);
+  }
+
+  async function sendBatch(ctx: RequestContext, mails: repo.ClaimedMail[], token: string): Promise<void> {
+    const renew = setInterval(() => {
+      repo.renewLeases(deps.db, token, LEASE_MS).catch((err) => deps.logger.warn({ err: (err as Error).message }, 'lease renewal failed'));
+    }, LEASE_RENEW_MS);
+    try {
+      const rows = await repo.loadRecipients(deps.db, mails.map((m) => m.id));
+      const byMail = new Map<string, MailRecipient[]>();
+      for (const r of rows) {
+        const list = byMail.get(r.mail_id) ?? [];
+        list.push({
+          id: r.id,
+          address: r.address,
+          name: r.name,
+          type: r.type,
+          parameters: (r.parameters as Record<string, unknown> | null) ?? null,
+          retryCount: r.retry_count,
+          status: r.status,
+          pending: r.status === 'R' || r.status === 'I',
+        });
+        byMail.set(r.mail_id, list);
+      }
+      const results = await Promise.all(
+        mails.map(async (m) => {
+          const recipients = byMail.get(m.id) ?? [];
+          // A crash after the recipients were recorded leaves nothing pending: the mail just rolls up.
+          const result: SendResult = recipients.some((r) => r.pending)
+            ? await attempt(deps.transport, ctx, recipients)
+            : { kind: 'sent', response: '', rejected: [] };
+          return { mailId: m.id, ...applySendResult(recipients, result, deps.now(), deps.retry) };
+        }),
+      );
+      const mailRows: repo.MailResultRow[] = results.map((r) => ({ id: r.mailId, ...r.mail }));
+      const recipientRows = results.flatMap((r) => r.recipients.map((u) => ({ ...u, mailId: r.mailId })));
+      await recordWithRetry(token, mailRows, recipientRows);
+    } finally {
+      clearInterval(renew);
+    }
   }
 
   async function deliverChunk(job: DeliverChunkJob): Promise<void> {
@@ -136,11 +162,18 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     const ctx = await contextFor(job.requestId);
     if (!ctx) return;
     let sent = 0;
-    for (;;) {
-      const claimed = await repo.claimMails(deps.db, job.requestId, job.fromSeq, job.toSeq, CLAIM_BATCH, LEASE_MS);
+    while (!stopping) {
+      const token = crypto.randomUUID();
+      const claimed = await repo.claimMails(deps.db, job.requestId, job.fromSeq, job.toSeq, CLAIM_BATCH, LEASE_MS, token);
       if (claimed.length === 0) break;
-      await sendBatch(ctx, claimed);
+      await sendBatch(ctx, claimed, token);
       sent += claimed.length;
+    }
+    if (stopping) {
+      // Shutting down between batches: what is left of the chunk goes back to the queue now.
+      await deps.queue.insert<DeliverChunkJob>(QUEUES.deliverChunk, [{ data: job }]);
+      log.info({ attempted: sent }, 'chunk handed back at shutdown');
+      return;
     }
     const retryAt = await repo.nextRetryAt(deps.db, job.requestId, job.fromSeq, job.toSeq);
     if (retryAt) {
@@ -152,5 +185,28 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     await finishRequestIfDone(deps.db, job.requestId);
   }
 
-  return { deliverChunk };
+  /** Re-queues chunks whose job was lost; runs periodically in every worker process. */
+  async function sweep(): Promise<number> {
+    const stuck = await repo.findStuckChunks(deps.db, SWEEP_AFTER_MS, CHUNK_MAILS, 200);
+    // A chunk whose job is merely waiting in a long queue looks stuck too; the singleton key keeps
+    // the sweeper from adding more than one job a minute for it (extra jobs would be harmless).
+    const jobs = stuck.map((c) => ({
+      data: { requestId: c.request_id, fromSeq: c.chunk * CHUNK_MAILS + 1, toSeq: (c.chunk + 1) * CHUNK_MAILS },
+      singletonKey: `sweep:${c.request_id}:${c.chunk}`,
+      singletonSeconds: 60,
+    }));
+    await deps.queue.insert<DeliverChunkJob>(QUEUES.deliverChunk, jobs);
+    if (jobs.length) deps.logger.warn({ chunks: jobs.length }, 'sweeper re-queued chunks whose job was lost');
+    return jobs.length;
+  }
+
+  let stopping = false;
+  return {
+    deliverChunk,
+    sweep,
+    /** Stop claiming: running chunks finish their current batch and hand the rest back. */
+    stop() {
+      stopping = true;
+    },
+  };
 }

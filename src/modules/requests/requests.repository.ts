@@ -123,3 +123,26 @@ export async function setStatus(tx: Tx, requestId: string, from: string, to: str
   const res = await tx.updateTable('mail_requests').set({ status: to }).where('id', '=', requestId).where('status', '=', from).executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
 }
+
+export async function lockProjectRequest(tx: Tx, projectId: string, id: { day: number; seq: bigint }) {
+  return tx
+    .selectFrom('mail_requests')
+    .select(['id', 'status', 'request_count', 'created_at'])
+    .where('project_id', '=', projectId)
+    .where('id', '=', String(id.seq))
+    .where('id_day', '=', id.day)
+    .forUpdate()
+    .executeTakeFirst();
+}
+
+export async function releaseReadyMails(tx: Tx, requestId: string, at: Date): Promise<void> {
+  await tx.updateTable('mails').set({ next_attempt_at: at }).where('request_id', '=', requestId).where('status', '=', 'R').execute();
+}
+
+export async function markCancelled(tx: Tx, requestId: string, at: Date): Promise<void> {
+  await tx.updateTable('mail_requests').set({ status: 'C', canceled_at: at }).where('id', '=', requestId).execute();
+}
+
+export async function markFinished(db: Db | Tx, requestId: string, at: Date): Promise<void> {
+  await db.updateTable('mail_requests').set({ finished_at: at }).where('id', '=', requestId).where('finished_at', 'is', null).execute();
+}

@@ -2,6 +2,9 @@ import { Router } from 'express';
 import type { AppDeps } from '../../deps.ts';
 import { badRequest } from '../../shared/errors.ts';
 import { createMailRequest, hashBody } from './requests.service.ts';
+import { cancelRequest, sendRequestNow } from './request-actions.service.ts';
+import { getRequestRow } from '../mails/mails.read-model.ts';
+import { langFromHeader } from '../../shared/i18n.ts';
 import type { MailRequestInput } from './validate-mail-request.ts';
 
 declare global {
@@ -27,6 +30,18 @@ export function requestsRouter(deps: AppDeps): Router {
     });
     req.log.info({ requestId: created.requestId, count: created.count }, 'mail request created');
     res.status(201).json(created);
+  });
+
+  router.post('/mails/requests/:requestId/send', async (req, res) => {
+    await sendRequestNow(deps, req.projectId!, req.params.requestId);
+    req.log.info({ requestId: req.params.requestId }, 'request sent now');
+    res.json(await getRequestRow(deps.db, req.projectId!, req.params.requestId, langFromHeader(req.headers['x-ncp-lang']), deps.config.displayTimezone));
+  });
+
+  router.post('/mails/requests/:requestId/cancel', async (req, res) => {
+    await cancelRequest(deps, req.projectId!, req.params.requestId);
+    req.log.info({ requestId: req.params.requestId }, 'request cancelled');
+    res.json(await getRequestRow(deps.db, req.projectId!, req.params.requestId, langFromHeader(req.headers['x-ncp-lang']), deps.config.displayTimezone));
   });
 
   return router;

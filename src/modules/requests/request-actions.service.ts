@@ -1,0 +1,77 @@
+import type { AppDeps } from '../../deps.ts';
+import type { Db } from '../../db/schema.ts';
+import { QUEUES, type CancelRequestJob, type DeliverChunkJob, type JobQueue } from '../../jobs/queue.ts';
+import type { Logger } from '../../logger.ts';
+import { badRequest, notFound } from '../../shared/errors.ts';
+import { parseNumericId } from '../../shared/ids.ts';
+import { cancelPendingMails } from '../delivery/delivery.repository.ts';
+import { chunkJobsFor } from '../delivery/delivery.service.ts';
+import * as repo from './requests.repository.ts';
+
+/** Ready requests older than this can no longer be sent now (console guide). */
+const SEND_NOW_MAX_AGE_MS = 30 * 86_400_000;
+/** Mails cancelled inside the API call; the rest (and mails workers hold) by a job. */
+const CANCEL_BATCH = 5_000;
+
+function lookup(publicId: string) {
+  const id = parseNumericId(publicId);
+  if (!id) throw notFound(`requestId: request ${publicId} does not exist`);
+  return id;
+}
+
+/** sendMailRequestNow: an R request (reserved or awaiting confirmation) goes out at once. */
+export async function sendRequestNow(deps: Pick<AppDeps, 'db' | 'queue' | 'now'>, projectId: string, publicId: string): Promise<void> {
+  const id = lookup(publicId);
+  const now = deps.now();
+  await deps.db.transaction().execute(async (tx) => {
+    const req = await repo.lockProjectRequest(tx, projectId, id);
+    if (!req) throw notFound(`requestId: request ${publicId} does not exist`);
+    if (req.status !== 'R') throw badRequest(`requestId: only a ready (R) request can be sent now; this request is ${req.status}`);
+    if (req.created_at.getTime() < now.getTime() - SEND_NOW_MAX_AGE_MS) {
+      throw badRequest('requestId: a ready request created more than 30 days ago can not be sent');
+    }
+    await repo.releaseReadyMails(tx, req.id, now);
+    await repo.setStatus(tx, req.id, 'R', 'I');
+    // Jobs queued for the reservation time still run then, find nothing due, and end.
+    await deps.queue.insertInTx<DeliverChunkJob>(tx, QUEUES.deliverChunk, chunkJobsFor(req.id, 1, req.request_count, now, now));
+  });
+}
+
+/**
+ * cancelMailRequest. P: storing stops (what is not stored is never stored). R: everything is
+ * cancelled. I: what no worker has claimed is cancelled; claimed mails finish as sent or failed.
+ * New claims stop the moment the request is C, so delivery stops within one batch.
+ */
+export async function cancelRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'now'>, projectId: string, publicId: string): Promise<void> {
+  const id = lookup(publicId);
+  const now = deps.now();
+  await deps.db.transaction().execute(async (tx) => {
+    const req = await repo.lockProjectRequest(tx, projectId, id);
+    if (!req) throw notFound(`requestId: request ${publicId} does not exist`);
+    if (!['P', 'R', 'I'].includes(req.status)) {
+      throw badRequest(`requestId: only a request that is preparing (P), ready (R) or sending (I) can be cancelled; this request is ${req.status}`);
+    }
+    await repo.markCancelled(tx, req.id, now);
+    await repo.deletePayload(tx, req.id);
+    const { remaining } = await cancelPendingMails(tx, req.id, CANCEL_BATCH);
+    if (remaining > 0) await deps.queue.insertInTx<CancelRequestJob>(tx, QUEUES.cancelRequest, [{ data: { requestId: req.id } }]);
+    else await repo.markFinished(tx, req.id, now);
+  });
+}
+
+/** Job: cancels the rest of a cancelled request; waits for mails workers still hold. */
+export async function finishCancellation(deps: { db: Db; queue: JobQueue; logger: Logger; now: () => Date }, requestId: string): Promise<void> {
+  for (;;) {
+    const { cancelled, remaining } = await cancelPendingMails(deps.db, requestId, CANCEL_BATCH);
+    if (remaining === 0) {
+      await repo.markFinished(deps.db, requestId, deps.now());
+      deps.logger.info({ requestId }, 'cancellation complete');
+      return;
+    }
+    if (cancelled === 0) {
+      // Only mails held by workers are left: look again once they are recorded or their lease ends.
+      await deps.queue.insert<CancelRequestJob>(QUEUES.cancelRequest, [{ data: { requestId }, startAfter: new Date(deps.now().getTime() + 2_000) }]);
+      return;
+    }
+  }
+}
