@@ -11,6 +11,8 @@ export interface Config {
   /** undefined: start the built-in SMTP sink that writes .eml files under dataDir/outbox */
   smtpUrl: string | undefined;
   smtpMaxConnections: number;
+  /** connect, greeting and socket timeout of SMTP conversations */
+  smtpTimeoutMs: number;
   role: 'api' | 'worker' | 'all';
   publicBaseUrl: string;
   accessKey: string | undefined;
@@ -89,6 +91,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     databaseUrl: urlVar(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     smtpUrl: urlVar(env, 'SMTP_URL', ['smtp:', 'smtps:']),
     smtpMaxConnections: intVar(env, 'SMTP_MAX_CONNECTIONS', 4, 1, 100),
+    smtpTimeoutMs: intVar(env, 'SMTP_TIMEOUT_MS', 60_000, 100, 600_000),
     role,
     publicBaseUrl: publicBaseUrl.replace(/\/+$/, ''),
     accessKey,

@@ -81,7 +81,7 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
     }
 
     // Cleanups run in reverse: the queue drains its running jobs before the transport closes.
-    const transport = createTransport({ url: smtpUrl, maxConnections: config.smtpMaxConnections, timeoutMs: 60_000 });
+    const transport = createTransport({ url: smtpUrl, maxConnections: config.smtpMaxConnections, timeoutMs: config.smtpTimeoutMs });
     cleanups.push(async () => transport.close());
     const queue = await startQueue(databaseUrl, logger);
     cleanups.push(() => queue.stop());
