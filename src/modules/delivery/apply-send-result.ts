@@ -6,7 +6,9 @@ import type { ResultCode } from '../../shared/i18n.ts';
 export type SendResult =
   | { kind: 'sent'; response: string; rejected: { address: string; error: SmtpOutcomeInput }[] }
   | { kind: 'failed'; error: SmtpOutcomeInput }
-  | { kind: 'content'; resultCode: ResultCode; message: string };
+  | { kind: 'content'; resultCode: ResultCode; message: string }
+  /** the request was cancelled before this mail was handed to SMTP */
+  | { kind: 'cancelled' };
 
 export interface RecipientState {
   id: string;
@@ -60,6 +62,10 @@ export function applySendResult(recipients: RecipientState[], result: SendResult
     let error: SmtpOutcomeInput | undefined;
     if (result.kind === 'content') {
       updates.push({ id: r.id, status: 'F', resultCode: result.resultCode, resultMessage: result.message, retryCount: r.retryCount, receivedAt: null, finishedAt: now });
+      continue;
+    }
+    if (result.kind === 'cancelled') {
+      updates.push({ id: r.id, status: 'C', resultCode: 'CANCELED_MAIL', resultMessage: null, retryCount: r.retryCount, receivedAt: null, finishedAt: now });
       continue;
     }
     if (result.kind === 'failed') error = result.error;

@@ -17,6 +17,10 @@ export const CHUNK_MAILS = 1_000;
 export const CLAIM_BATCH = 100;
 /** A claim not renewed within this time is taken to be lost with its worker. */
 export const LEASE_MS = 30_000;
+/** How often a sending batch looks for a cancel of its request. */
+export const CANCEL_WATCH_MS = 250;
+/** Mails of one batch with the transport at once (four jobs at once keep a pool of 4-16 busy). */
+export const IN_FLIGHT_PER_BATCH = 16;
 /** Live workers renew their claims this often, however long the relay takes. */
 export const LEASE_RENEW_MS = 10_000;
 
@@ -45,6 +49,20 @@ export interface DeliveryDeps {
   logger: Logger;
   retry: RetryPolicy;
   now: () => Date;
+}
+
+/** Like Promise.all over `items`, with at most `limit` calls running at once; results keep their order. */
+export async function mapWithConcurrency<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
 }
 
 function errorInput(err: unknown): SmtpOutcomeInput {
@@ -113,6 +131,17 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     const renew = setInterval(() => {
       repo.renewLeases(deps.db, token, LEASE_MS).catch((err) => deps.logger.warn({ err: (err as Error).message }, 'lease renewal failed'));
     }, LEASE_RENEW_MS);
+    // A cancel must stop what is claimed but not yet handed to SMTP: the request's status is
+    // watched while the batch is sent, and mails not started by then are recorded as cancelled.
+    let cancelled = false;
+    const watch = setInterval(() => {
+      repo
+        .requestStatus(deps.db, ctx.requestId)
+        .then((s) => {
+          if (s === 'C') cancelled = true;
+        })
+        .catch(() => undefined);
+    }, CANCEL_WATCH_MS);
     try {
       const rows = await repo.loadRecipients(deps.db, mails.map((m) => m.id));
       const byMail = new Map<string, MailRecipient[]>();
@@ -130,21 +159,24 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
         });
         byMail.set(r.mail_id, list);
       }
-      const results = await Promise.all(
-        mails.map(async (m) => {
-          const recipients = byMail.get(m.id) ?? [];
-          // A crash after the recipients were recorded leaves nothing pending: the mail just rolls up.
-          const result: SendResult = recipients.some((r) => r.pending)
-            ? await attempt(deps.transport, ctx, recipients)
-            : { kind: 'sent', response: '', rejected: [] };
-          return { mailId: m.id, ...applySendResult(recipients, result, deps.now(), deps.retry) };
-        }),
-      );
+      // Only a few mails per batch are with the transport at once (enough to keep its connections
+      // busy), so that what a cancel finds not yet handed over is most of the batch.
+      const results = await mapWithConcurrency(mails, IN_FLIGHT_PER_BATCH, async (m) => {
+        const recipients = byMail.get(m.id) ?? [];
+        // A crash after the recipients were recorded leaves nothing pending: the mail just rolls up.
+        const result: SendResult = !recipients.some((r) => r.pending)
+          ? { kind: 'sent', response: '', rejected: [] }
+          : cancelled
+            ? { kind: 'cancelled' }
+            : await attempt(deps.transport, ctx, recipients);
+        return { mailId: m.id, ...applySendResult(recipients, result, deps.now(), deps.retry) };
+      });
       const mailRows: repo.MailResultRow[] = results.map((r) => ({ id: r.mailId, ...r.mail }));
       const recipientRows = results.flatMap((r) => r.recipients.map((u) => ({ ...u, mailId: r.mailId })));
       await recordWithRetry(token, mailRows, recipientRows);
     } finally {
       clearInterval(renew);
+      clearInterval(watch);
     }
   }
 

@@ -1,0 +1,232 @@
+// A copy of the test SMTP sink (smtp-sink.ts) with one addition: setDataDelay(ms) makes the
+// sink a slow relay, answering the end of DATA only after a delay (the message counts as
+// received when its 250 is sent). Used to have a send last long enough to act in the middle
+// of it (cancel, observe statuses). Everything else behaves exactly as smtp-sink.ts.
+//
+// Test SMTP sink: a real smtp-server on 127.0.0.1 (ephemeral port) whose behaviour
+// the test controls per recipient and per message, to exercise delivery against
+// accepting, deferring, rejecting, stalling and connection-dropping servers.
+//
+// Replies as the client sees them (enhanced status codes are part of the text,
+// smtp-server does not add its own since ENHANCEDSTATUSCODES is not advertised):
+//   RCPT 'reject'  -> 550 5.1.1 <addr>: user unknown
+//   RCPT 'defer'   -> 451 4.3.0 try again later
+//   { code, message } -> `${code} ${message}`
+//   accepted DATA  -> 250 OK: queued as <id>
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import type { SMTPServerError } from 'smtp-server';
+
+export type SmtpReply = { code: number; message: string };
+export type RcptBehaviour = 'accept' | 'reject' | 'defer' | SmtpReply;
+export type DataBehaviour = 'accept' | SmtpReply;
+
+export interface ReceivedMessage {
+  from: string;
+  to: string[];
+  raw: Buffer;
+  receivedAt: Date;
+}
+
+export interface SlowTestSink {
+  url: string;
+  port: number;
+  /** messages accepted at end of DATA, in arrival order (cleared in place by reset()) */
+  messages: ReceivedMessage[];
+  /** decides per RCPT TO; default accept. 'reject' = 550 5.1.1 user unknown; 'defer' = 451 4.3.0 try again later */
+  onRcpt(fn: (address: string) => RcptBehaviour): void;
+  /** decides at end of DATA: accept, or reply with code/message (e.g. 552 5.3.4 too big) */
+  onData(fn: (msg: { from: string; to: string[]; raw: Buffer }) => DataBehaviour): void;
+  /** the next n connections are destroyed right after connect, before the greeting (connection dropped) */
+  dropConnections(n: number): void;
+  /**
+   * while true, every command after MAIL FROM is left unanswered (stall): RCPT TO and the
+   * end of DATA never get a reply. Commands stalled while on stay unanswered after turning it off.
+   */
+  setStall(on: boolean): void;
+  /** delay (ms) before the reply to the end of DATA, per message; 0 (default) answers at once */
+  setDataDelay(ms: number): void;
+  /** waits until messages.length >= n or timeout (ms, default 5000), rejects on timeout with a clear message */
+  waitForMessages(n: number, timeoutMs?: number): Promise<ReceivedMessage[]>;
+  /** number of client connections accepted so far (including dropped ones) */
+  connectionCount(): number;
+  /** clears messages and behaviours */
+  reset(): void;
+  /** destroys all client connections and stops listening */
+  close(): Promise<void>;
+}
+
+const HOST = '127.0.0.1';
+
+function smtpError(reply: SmtpReply): SMTPServerError {
+  const err: SMTPServerError = new Error(reply.message);
+  err.responseCode = reply.code;
+  return err;
+}
+
+function rcptReply(behaviour: RcptBehaviour, address: string): SmtpReply | undefined {
+  if (behaviour === 'accept') return undefined;
+  if (behaviour === 'reject') return { code: 550, message: `5.1.1 <${address}>: user unknown` };
+  if (behaviour === 'defer') return { code: 451, message: '4.3.0 try again later' };
+  return behaviour;
+}
+
+const acceptAll = (): 'accept' => 'accept';
+
+export async function startSlowTestSink(): Promise<SlowTestSink> {
+  const messages: ReceivedMessage[] = [];
+  let rcptFn: (address: string) => RcptBehaviour = acceptAll;
+  let dataFn: (msg: { from: string; to: string[]; raw: Buffer }) => DataBehaviour = acceptAll;
+  let dropsLeft = 0;
+  let stalled = false;
+  let dataDelayMs = 0;
+  let connections = 0;
+  let waiters: Array<() => void> = [];
+
+  const notify = (): void => {
+    const current = waiters;
+    waiters = [];
+    for (const w of current) w();
+  };
+
+  // raw sockets by remote port (all clients are on 127.0.0.1), to drop/destroy connections
+  const sockets = new Map<number, Socket>();
+
+  const server = new SMTPServer({
+    banner: 'test sink',
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    disableReverseLookup: true,
+    closeTimeout: 100,
+    logger: false,
+    onConnect(session, callback) {
+      connections++;
+      if (dropsLeft > 0) {
+        dropsLeft--;
+        // never answer: the connection goes away before the 220 greeting
+        sockets.get(session.remotePort)?.destroy();
+        return;
+      }
+      callback();
+    },
+    onRcptTo(address, _session, callback) {
+      if (stalled) return; // left unanswered
+      const reply = rcptReply(rcptFn(address.address), address.address);
+      callback(reply ? smtpError(reply) : null);
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('error', () => undefined); // client went away mid-message
+      stream.on('end', () => {
+        if (stalled) return; // left unanswered
+        const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+        const to = session.envelope.rcptTo.map((r) => r.address);
+        const raw = Buffer.concat(chunks);
+        const decision = dataFn({ from, to, raw });
+        if (decision !== 'accept') {
+          callback(smtpError(decision));
+          return;
+        }
+        const accept = (): void => {
+          if (stalled) return; // stalled while waiting: left unanswered
+          const queueId = randomBytes(6).toString('hex');
+          messages.push({ from, to, raw, receivedAt: new Date() });
+          callback(null, `OK: queued as ${queueId}`);
+          notify();
+        };
+        if (dataDelayMs > 0) setTimeout(accept, dataDelayMs);
+        else accept();
+      });
+    },
+  });
+
+  // an 'error' event without a listener would crash the test process (client resets are expected here)
+  server.on('error', () => undefined);
+
+  server.server.on('connection', (socket: Socket) => {
+    const port = socket.remotePort;
+    if (port === undefined) return;
+    sockets.set(port, socket);
+    socket.once('close', () => {
+      if (sockets.get(port) === socket) sockets.delete(port);
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.server.once('error', onError);
+    server.listen(0, HOST, () => {
+      server.server.off('error', onError);
+      resolve();
+    });
+  });
+  const address = server.server.address();
+  if (!address || typeof address === 'string') throw new Error('test sink: could not determine listening port');
+  const port = address.port;
+
+  let closing: Promise<void> | undefined;
+
+  return {
+    url: `smtp://${HOST}:${port}`,
+    port,
+    messages,
+    onRcpt(fn) {
+      rcptFn = fn;
+    },
+    onData(fn) {
+      dataFn = fn;
+    },
+    dropConnections(n) {
+      dropsLeft = n;
+    },
+    setStall(on) {
+      stalled = on;
+    },
+    setDataDelay(ms) {
+      dataDelayMs = ms;
+    },
+    connectionCount() {
+      return connections;
+    },
+    waitForMessages(n, timeoutMs = 5000) {
+      if (messages.length >= n) return Promise.resolve(messages.slice());
+      return new Promise<ReceivedMessage[]>((resolve, reject) => {
+        const check = (): void => {
+          if (messages.length >= n) {
+            clearTimeout(timer);
+            resolve(messages.slice());
+          } else {
+            waiters.push(check);
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters = waiters.filter((w) => w !== check);
+          reject(
+            new Error(
+              `test sink: timed out after ${timeoutMs}ms waiting for ${n} message(s), received ${messages.length}`,
+            ),
+          );
+        }, timeoutMs);
+        waiters.push(check);
+      });
+    },
+    reset() {
+      messages.length = 0;
+      rcptFn = acceptAll;
+      dataFn = acceptAll;
+      dropsLeft = 0;
+      stalled = false;
+      dataDelayMs = 0;
+    },
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // don't wait for pooled/stalled clients: cut them now so the listener closes right away
+        for (const socket of sockets.values()) socket.destroy();
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,92 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import supertest from 'supertest';
+import type { Express } from 'express';
+import { createApp } from '../../src/app.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { startQueue, type JobQueue } from '../../src/jobs/queue.ts';
+import { registerWorkers } from '../../src/jobs/workers.ts';
+import { createLogger } from '../../src/logger.ts';
+import { createTransport } from '../../src/modules/delivery/transport.ts';
+import { createKey, createKeyResolver, type CreatedKey } from '../../src/modules/projects/projects.service.ts';
+import { signRequest } from '../../src/http/signature.ts';
+import { createSecretBox, type SecretBox } from '../../src/shared/secret-box.ts';
+import type { TestDb } from './test-db.ts';
+
+/**
+ * A variant of startTestService (test-service.ts) for tests that run several service instances,
+ * one after the other or side by side, on ONE database: a restart, a service that was down.
+ * It takes an existing TestDb (from createTestDb) and its stop() leaves the database alone:
+ * the test drops it (db.drop()) when every instance is stopped. Pass the first instance's
+ * `box` and `key` to the next ones, so the same signed key works across instances.
+ */
+export interface SharedTestService {
+  app: Express;
+  db: TestDb;
+  config: Readonly<Config>;
+  queue: JobQueue;
+  box: SecretBox;
+  key: CreatedKey;
+  call(method: string, target: string, opts?: { body?: unknown; key?: CreatedKey; headers?: Record<string, string> }): supertest.Test;
+  /** stops workers, queue and transport; the database stays */
+  stop(): Promise<void>;
+}
+
+export async function startSharedTestService(opts: {
+  db: TestDb;
+  smtpUrl: string;
+  env?: Record<string, string>;
+  workers?: boolean;
+  box?: SecretBox;
+  key?: CreatedKey;
+}): Promise<SharedTestService> {
+  const db = opts.db;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-test-data-'));
+  const config = loadConfig({
+    DATA_DIR: dataDir,
+    SMTP_URL: opts.smtpUrl,
+    DATABASE_URL: db.url,
+    RETRY_BASE_DELAY_MS: '300',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    SMTP_MAX_CONNECTIONS: '2',
+    ...opts.env,
+  });
+  const logger = createLogger(config.logLevel);
+  const queue = await startQueue(db.url, logger, { schedule: false });
+  const box = opts.box ?? createSecretBox(crypto.randomBytes(32));
+  const key = opts.key ?? (await createKey(db.db, box, 'test-project'));
+  const transport = createTransport({ url: config.smtpUrl!, maxConnections: config.smtpMaxConnections, timeoutMs: opts.env?.SMTP_TIMEOUT_MS ? config.smtpTimeoutMs : 3000 });
+  const now = () => new Date();
+  const workers = opts.workers !== false ? await registerWorkers({ config, db: db.db, queue, transport, logger, now }) : undefined;
+  const app = createApp({ config, db: db.db, logger, queue, now, resolveKey: createKeyResolver(db.db, box, 0) }, { validateResponses: true });
+  const agent = supertest(app);
+
+  return {
+    app,
+    db,
+    config,
+    queue,
+    box,
+    key,
+    call(method, target, o = {}) {
+      const k = o.key ?? key;
+      const ts = String(Date.now());
+      const m = method.toUpperCase();
+      let t = (agent as unknown as Record<string, (url: string) => supertest.Test>)[m.toLowerCase()]!(target)
+        .set('x-ncp-apigw-timestamp', ts)
+        .set('x-ncp-iam-access-key', k.accessKey)
+        .set('x-ncp-apigw-signature-v2', signRequest(k.secretKey, m, target, ts, k.accessKey));
+      for (const [h, v] of Object.entries(o.headers ?? {})) t = t.set(h, v);
+      if (o.body !== undefined) t = t.send(o.body as object);
+      return t;
+    },
+    async stop() {
+      workers?.stop();
+      await queue.stop();
+      transport.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
