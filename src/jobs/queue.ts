@@ -49,9 +49,10 @@ export async function startQueue(connectionString: string, logger: Logger, opts:
     useListenNotify: true,
     schedule: opts.schedule ?? true,
     application_name: 'outbound-mailer-queue',
-    // Checks job heartbeats every 5 s: a worker killed mid-job has its job retried within
-    // heartbeatSeconds + 5 s, instead of when the job expires.
+    // Job heartbeats are checked in the monitor pass (60 s by default): every 5 s, a worker killed
+    // mid-job has its job retried within heartbeatSeconds + 5 s, instead of a minute later.
     superviseIntervalSeconds: 5,
+    monitorIntervalSeconds: 5,
   });
   boss.on('error', (err: Error) => logger.error({ err }, 'job queue error'));
   boss.on('warning', (w: unknown) => logger.warn({ warning: w }, 'job queue warning'));

@@ -17,6 +17,10 @@ export function createTransport(opts: TransportOptions): Transporter {
     pool: true,
     maxConnections: opts.maxConnections,
     maxMessages: Infinity,
+    // The pool re-sends a message itself after a dropped connection; once is enough to ride out
+    // a relay closing an idle connection. Beyond that our own retries with backoff decide, and
+    // one attempt can't take six SMTP timeouts.
+    maxRequeues: 1,
     host: u.hostname,
     port: u.port ? Number(u.port) : secure ? 465 : 587,
     secure,
