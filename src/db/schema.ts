@@ -91,6 +91,66 @@ export interface RecipientsTable {
   finished_at: Timestamp | null;
 }
 
+export interface FilesTable {
+  /** fileId: UUID + "-99", NCP's format */
+  id: string;
+  temp_request_id: string;
+  project_id: BigId;
+  /** order within its upload */
+  position: number;
+  name: string;
+  /** bytes; int8 arrives as a string */
+  size: ColumnType<string, number, number>;
+  created_at: Generated<Timestamp>;
+  used_at: Timestamp | null;
+  deleted_at: Timestamp | null;
+}
+
+export interface RequestFilesTable {
+  request_id: BigId;
+  position: number;
+  file_id: string;
+  file_name: string;
+  file_size: ColumnType<string, number, number>;
+}
+
+export interface TemplateCategoriesTable {
+  sid: Generated<BigId>;
+  project_id: BigId;
+  /** null: top level (parentSid -1 in the API) */
+  parent_sid: BigId | null;
+  name: string;
+  position: number;
+  created_at: Generated<Timestamp>;
+}
+
+export interface TemplatesTable {
+  sid: Generated<BigId>;
+  project_id: BigId;
+  /** null: top level */
+  category_sid: BigId | null;
+  name: string;
+  description: string | null;
+  title: string;
+  body: string;
+  sender_address: string;
+  sender_name: string | null;
+  is_use: boolean;
+  position: number;
+  created_at: Generated<Timestamp>;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface TemplateExportsTable {
+  sid: Generated<BigId>;
+  project_id: BigId;
+  status: string;
+  requested_at: Generated<Timestamp>;
+  completed_at: Timestamp | null;
+  expires_at: Timestamp | null;
+  file_size: ColumnType<string | null, number | null, number | null>;
+}
+
 export interface Database {
   projects: ProjectsTable;
   access_keys: AccessKeysTable;
@@ -98,6 +158,11 @@ export interface Database {
   request_payloads: RequestPayloadsTable;
   mails: MailsTable;
   recipients: RecipientsTable;
+  files: FilesTable;
+  request_files: RequestFilesTable;
+  template_categories: TemplateCategoriesTable;
+  templates: TemplatesTable;
+  template_exports: TemplateExportsTable;
 }
 
 export type Db = Kysely<Database>;

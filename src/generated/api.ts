@@ -151,6 +151,297 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload attachment files
+         * @description multipart/form-data with one or more parts named `fileList`. Answers 201 with the upload's
+         *     `tempRequestId` and a `fileId` per file, to be given in createMailRequest's `attachFileIds`.
+         *     Each file at most 10 MB; at most 20 files an upload. Refused with 400/77102 naming the file:
+         *     a blocked extension (.bat .cmd .com .cpl .exe .scr .js .vbs .ocx .pif .msi .efi .fon .drv
+         *     .dll .sys .app .dmg .ipa .apk .jar .wsh .reg .hlp .lnk .wsf .scf .swf .cab), a Windows
+         *     executable under any name, and a zip archive (found by its content, not its name) holding
+         *     such a file, also in nested archives, or too large to inspect (more than 10,000 entries,
+         *     more than 32 MB of nested archives, nesting deeper than 4 levels). A refused upload stores
+         *     nothing. Uploads not used by a request are removed after 24 hours.
+         */
+        post: operations["createFile"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/files/{tempRequestId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The files of an upload */
+        get: operations["getFile"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete an upload
+         * @description Deletes every file of the upload (there is no per-file delete) and answers with them. Files
+         *     that a request which can still be sent uses are kept until that request is done.
+         */
+        delete: operations["deleteFile"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/template": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tree of categories and templates
+         * @description `isUse=true`: only templates in use (deleted ones left out); otherwise all. Categories hold
+         *     `subCategoris` (NCP's spelling) and `templates`, in their order; `contents` is the top level.
+         */
+        get: operations["getTemplateStructure"];
+        put?: never;
+        /**
+         * Create a template
+         * @description `templateName` 1–100 characters of Hangul, letters, digits, `.`, `_`, `-`; `title` 1–500
+         *     bytes; `body` (HTML) at most 500 KB; `senderAddress` required; `senderName` at most 69 bytes;
+         *     `description` at most 300 bytes; `categorySid` (string or integer, default -1 = top level)
+         *     must be a category of the project (400/77103 otherwise); `isUse` default true.
+         */
+        post: operations["createTemplate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/template/{templateSid}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One template */
+        get: operations["getTemplate"];
+        /**
+         * Replace a template
+         * @description A full replacement of name, description, title, body, sender and `isUse` (rules as in
+         *     createTemplate); the category is changed with updateTemplateLocationOrName.
+         */
+        put: operations["updateTemplate"];
+        post?: never;
+        /**
+         * Delete a template (soft)
+         * @description Sets `isUse` to false: the template stays (restoreTemplate brings it back), but a mail request
+         *     can no longer use it (400/77102).
+         */
+        delete: operations["deleteTemplate"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/template/{templateSid}/name-location": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Rename or move a template
+         * @description `templateName` (required); `parentSid`: the category to move into (-1 = top level);
+         *     `lowerSid`: the template that should come right after this one (ignored when it is not a
+         *     template of the target category).
+         */
+        put: operations["updateTemplateLocationOrName"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/template/{templateSid}/restoration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Restore a deleted template */
+        put: operations["restoreTemplate"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/template/export/request": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Request a backup of all templates
+         * @description Asynchronous: a job writes the backup (every category and template of the project, deleted
+         *     templates included); getTemplateExportRequestList shows its state. Backups expire after 7 days.
+         */
+        post: operations["createTemplateExportRequest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/template/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Backup requests
+         * @description Sort properties: `createUtc` (default, newest first), `sid`, `statusCode`.
+         */
+        get: operations["getTemplateExportRequestList"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/template/export/{requestId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download a backup
+         * @description The backup as a JSON file (`Content-Disposition: attachment`), for importTemplate. A backup
+         *     not completed yet answers 400/77102; an expired or unknown one 400/77103.
+         */
+        get: operations["exportTemplate"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/template/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import a backup
+         * @description multipart/form-data with the backup file in the part `file`. Categories are merged by name
+         *     and place; every template is added as a new one (new sids). All or nothing: a backup with an
+         *     invalid entry is refused (400/77102 naming it) and nothing is imported. Answers 201 with the
+         *     project's whole tree.
+         */
+        post: operations["importTemplate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/category": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a category
+         * @description `categoryName` (name rule as for templates; unique among its siblings); `parentSid` default
+         *     -1 (top level).
+         */
+        post: operations["createCategory"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/category/{categorySid}/name-location": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Rename or move a category
+         * @description All optional: `categoryName`, `parentSid` (-1 = top level; not the category itself or one
+         *     inside it), `lowerSid` (the category that should come right after this one).
+         */
+        put: operations["updateCategory"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/category/{categorySid}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete an empty category
+         * @description Only a category without sub-categories and templates (deleted ones included) can be deleted.
+         */
+        delete: operations["deleteCategory"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -230,7 +521,7 @@ export interface components {
             senderAddress?: string | null;
             /** @description At most 69 bytes. */
             senderName?: string | null;
-            /** @description Template that supplies sender, title and body. */
+            /** @description Template that supplies sender address and name, title and body; the request's own are then ignored. Unknown or another project's template: 400/77103; a deleted one (`isUse` false): 400/77102. */
             templateSid?: number | null;
             /** @description At most 500 bytes; required unless `templateSid` is set. */
             title?: string | null;
@@ -252,7 +543,7 @@ export interface components {
             reservationUtc?: number | null;
             /** @description Scheduled time `yyyy-MM-dd HH:mm` in the display time zone. */
             reservationDateTime?: string | null;
-            /** @description fileIds returned by `POST /files`. */
+            /** @description fileIds returned by `POST /files`, attached to every mail. At most 20 MB in all (400/77102 naming the files); unknown or another project's ids: 400/77103. */
             attachFileIds?: string[] | null;
             /** @description Required unless `recipientGroupFilter` or `recipientFileId` is given (at most 100,000). */
             recipients?: components["schemas"]["RecipientForRequest"][] | null;
@@ -411,6 +702,153 @@ export interface components {
             attachFiles: components["schemas"]["AttachFile"][];
             recipients: components["schemas"]["Recipient"][];
         };
+        /** @description One or more parts named `fileList`, each a file (other fields are ignored). */
+        FileUploadRequest: {
+            fileList?: string[];
+        };
+        FileUpload: {
+            /** @example f355aac1-7776-4c0b-8484-20eaa065cb65-99 */
+            tempRequestId: string;
+            files: components["schemas"]["AttachFile"][];
+        };
+        TemplateCategory: {
+            /** Format: int64 */
+            sid: number;
+            /**
+             * Format: int64
+             * @description -1 = top level
+             */
+            parentSid: number;
+            name: string;
+        };
+        Template: {
+            /** Format: int64 */
+            sid: number;
+            createDate: components["schemas"]["NesDateTime"];
+            name: string;
+            description: string | null;
+            title: string;
+            senderAddress: string;
+            senderName: string | null;
+            body: string;
+            /** @description false once deleted (deleteTemplate). */
+            isUse: boolean;
+            /** @description The template's category; null at the top level. */
+            category: components["schemas"]["TemplateCategory"] | null;
+        };
+        /** @description Rules in createTemplate; checked by the service (400/77102 naming the field). */
+        TemplateUpdate: {
+            templateName?: string | null;
+            description?: string | null;
+            title?: string | null;
+            body?: string | null;
+            senderAddress?: string | null;
+            senderName?: string | null;
+            isUse?: boolean | null;
+        };
+        TemplateCreate: components["schemas"]["TemplateUpdate"] & {
+            /** @description Category sid (NCP types it as a string; numbers are accepted too); default -1 = top level. */
+            categorySid?: string | number | null;
+        };
+        TemplateLocation: {
+            templateName?: string | null;
+            /** @description -1 = top level; absent: stays where it is. */
+            parentSid?: number | string | null;
+            /** @description The template that should come right after this one. */
+            lowerSid?: number | string | null;
+        };
+        CategoryCreate: {
+            categoryName?: string | null;
+            /** @description -1 (default) = top level. */
+            parentSid?: number | string | null;
+        };
+        CategoryUpdate: {
+            categoryName?: string | null;
+            /** @description -1 = top level; absent: stays where it is. */
+            parentSid?: number | string | null;
+            /** @description The category that should come right after this one. */
+            lowerSid?: number | string | null;
+        };
+        /**
+         * @description A category or template of the tree. The spec spells out two levels of the tree (a
+         *     schema that refers to itself can't be checked by the request validator); deeper
+         *     sub-categories have the same shape.
+         */
+        TemplateStructureItem: {
+            /** Format: int64 */
+            sid: number;
+            /**
+             * Format: int64
+             * @description -1 = top level
+             */
+            parentSid: number;
+            createDate: components["schemas"]["NesDateTime"];
+            name: string;
+            isCategory: boolean;
+            /** @description Always true for a category. */
+            isUse: boolean;
+            /** @description Sub-categories (NCP's spelling, kept for compatibility); empty for a template. */
+            subCategoris: components["schemas"]["TemplateStructureSubCategory"][];
+            /** @description The category's templates; empty for a template. */
+            templates: components["schemas"]["TemplateStructureTemplate"][];
+        };
+        TemplateStructureSubCategory: {
+            /** Format: int64 */
+            sid: number;
+            /** Format: int64 */
+            parentSid: number;
+            createDate: components["schemas"]["NesDateTime"];
+            name: string;
+            /** @constant */
+            isCategory: true;
+            isUse: boolean;
+            /** @description Deeper sub-categories, each shaped like TemplateStructureSubCategory. */
+            subCategoris: Record<string, never>[];
+            templates: components["schemas"]["TemplateStructureTemplate"][];
+        };
+        TemplateStructureTemplate: {
+            /** Format: int64 */
+            sid: number;
+            /** Format: int64 */
+            parentSid: number;
+            createDate: components["schemas"]["NesDateTime"];
+            name: string;
+            /** @constant */
+            isCategory: false;
+            isUse: boolean;
+            subCategoris: Record<string, never>[];
+            templates: Record<string, never>[];
+        };
+        TemplateStructure: {
+            /** @description The top level, categories first. */
+            contents: components["schemas"]["TemplateStructureItem"][];
+        };
+        TemplateExportRequestCreated: {
+            /** Format: int64 */
+            sid: number;
+        };
+        TemplateExportRequest: {
+            /** Format: int64 */
+            sid: number;
+            /** Format: int64 */
+            projectSid: number;
+            requestUtc: components["schemas"]["NesDateTime"];
+            completeUtc: components["schemas"]["NesDateTime"] | null;
+            /** @description Request to completion, `HH:mm:ss.SSS`. */
+            elapsedTime: string | null;
+            /** @description `R` pending, `I` creating, `C` completed, `E` expired. */
+            statusCode: components["schemas"]["LabelCode"];
+            /** @description exportTemplate's URL. */
+            downloadUrl: string;
+        };
+        TemplateExportRequestPage: components["schemas"]["PageMeta"] & {
+            content: components["schemas"]["TemplateExportRequest"][];
+        };
+        /** @description The backup file (from exportTemplate) in the part `file`. */
+        TemplateImportRequest: {
+            /** Format: binary */
+            file?: string;
+        };
     };
     responses: {
         /**
@@ -567,6 +1005,16 @@ export interface components {
         Size: number;
         /** @description `property` or `property,asc|desc` (default asc); repeat for several keys. */
         Sort: string[];
+        /** @description The upload's id (UUID + `-99`); malformed or unknown ids answer 400/77103. */
+        TempRequestIdPath: string;
+        /** @description Template sid (integer); malformed, unknown or another project's sids answer 400/77103. */
+        TemplateSidPath: string;
+        /** @description Category sid (integer); malformed, unknown or another project's sids answer 400/77103. */
+        CategorySidPath: string;
+        /** @description The export request's sid. */
+        TemplateExportIdPath: string;
+        /** @description `true`: only what is in use; `false` or absent: deleted templates too. */
+        IsUseQuery: boolean;
     };
     requestBodies: never;
     headers: {
@@ -891,6 +1339,627 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MailDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createFile: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["FileUploadRequest"];
+            };
+        };
+        responses: {
+            /** @description Files stored */
+            201: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileUpload"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getFile: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description The upload's id (UUID + `-99`); malformed or unknown ids answer 400/77103. */
+                tempRequestId: components["parameters"]["TempRequestIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The upload */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileUpload"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteFile: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description The upload's id (UUID + `-99`); malformed or unknown ids answer 400/77103. */
+                tempRequestId: components["parameters"]["TempRequestIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deleted upload */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileUpload"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getTemplateStructure: {
+        parameters: {
+            query?: {
+                /** @description `true`: only what is in use; `false` or absent: deleted templates too. */
+                isUse?: components["parameters"]["IsUseQuery"];
+            };
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tree */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateStructure"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createTemplate: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateCreate"];
+            };
+        };
+        responses: {
+            /** @description The template */
+            201: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Template"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getTemplate: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description Template sid (integer); malformed, unknown or another project's sids answer 400/77103. */
+                templateSid: components["parameters"]["TemplateSidPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The template */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Template"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateTemplate: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description Template sid (integer); malformed, unknown or another project's sids answer 400/77103. */
+                templateSid: components["parameters"]["TemplateSidPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateUpdate"];
+            };
+        };
+        responses: {
+            /** @description The template */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Template"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteTemplate: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description Template sid (integer); malformed, unknown or another project's sids answer 400/77103. */
+                templateSid: components["parameters"]["TemplateSidPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deleted template */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Template"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateTemplateLocationOrName: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description Template sid (integer); malformed, unknown or another project's sids answer 400/77103. */
+                templateSid: components["parameters"]["TemplateSidPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateLocation"];
+            };
+        };
+        responses: {
+            /** @description The template */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Template"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    restoreTemplate: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description Template sid (integer); malformed, unknown or another project's sids answer 400/77103. */
+                templateSid: components["parameters"]["TemplateSidPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The template */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Template"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createTemplateExportRequest: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The export request */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateExportRequestCreated"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getTemplateExportRequestList: {
+        parameters: {
+            query?: {
+                /** @description Zero-based page number. */
+                page?: components["parameters"]["Page"];
+                /** @description Page size. */
+                size?: components["parameters"]["Size"];
+                /** @description `property` or `property,asc|desc` (default asc); repeat for several keys. */
+                sort?: components["parameters"]["Sort"];
+            };
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of export requests */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateExportRequestPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    exportTemplate: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description The export request's sid. */
+                requestId: components["parameters"]["TemplateExportIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The backup file */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    importTemplate: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["TemplateImportRequest"];
+            };
+        };
+        responses: {
+            /** @description The tree after the import */
+            201: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateStructure"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createCategory: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CategoryCreate"];
+            };
+        };
+        responses: {
+            /** @description The category */
+            201: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateCategory"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateCategory: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description Category sid (integer); malformed, unknown or another project's sids answer 400/77103. */
+                categorySid: components["parameters"]["CategorySidPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CategoryUpdate"];
+            };
+        };
+        responses: {
+            /** @description The category */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateCategory"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteCategory: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description Category sid (integer); malformed, unknown or another project's sids answer 400/77103. */
+                categorySid: components["parameters"]["CategorySidPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deleted category */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateCategory"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -13,12 +13,17 @@ export const QUEUES = {
   deliverChunk: 'deliver-chunk',
   /** cancel what is left of a cancelled request (large requests, mails held by workers) */
   cancelRequest: 'cancel-request',
+  /** write a template backup (createTemplateExportRequest); requestId is the export's sid */
+  exportTemplates: 'export-templates',
+  /** periodic: remove unused uploads (24 h) and expired template backups */
+  cleanupFiles: 'cleanup-files',
 } as const;
 
 export interface StoreRecipientsJob {
   requestId: string;
 }
 export type CancelRequestJob = StoreRecipientsJob;
+export type TemplateExportJob = StoreRecipientsJob;
 export interface DeliverChunkJob {
   requestId: string;
   fromSeq: number;
@@ -29,6 +34,7 @@ export function isStoreRecipientsJob(d: unknown): d is StoreRecipientsJob {
   return typeof d === 'object' && d !== null && typeof (d as StoreRecipientsJob).requestId === 'string' && /^\d+$/.test((d as StoreRecipientsJob).requestId);
 }
 export const isCancelRequestJob = (d: unknown): d is CancelRequestJob => isStoreRecipientsJob(d);
+export const isTemplateExportJob = (d: unknown): d is TemplateExportJob => isStoreRecipientsJob(d);
 export function isDeliverChunkJob(d: unknown): d is DeliverChunkJob {
   const j = d as DeliverChunkJob;
   return isStoreRecipientsJob(d) && Number.isInteger(j.fromSeq) && Number.isInteger(j.toSeq) && j.fromSeq <= j.toSeq;
@@ -63,6 +69,9 @@ export async function startQueue(connectionString: string, logger: Logger, opts:
   // lease runs out.
   await boss.createQueue(QUEUES.cancelRequest, { retryLimit: 20, retryDelay: 2, retryBackoff: true, expireInSeconds: 600, heartbeatSeconds: 10, notify: true });
   await boss.createQueue(QUEUES.deliverChunk, { retryLimit: 20, retryDelay: 2, retryBackoff: true, expireInSeconds: 900, heartbeatSeconds: 10, notify: true });
+  await boss.createQueue(QUEUES.exportTemplates, { retryLimit: 5, retryDelay: 5, retryBackoff: true, expireInSeconds: 900, notify: true });
+  // Periodic and idempotent: a missed or failed run is made up by the next one.
+  await boss.createQueue(QUEUES.cleanupFiles, { retryLimit: 0, expireInSeconds: 1800, policy: 'exclusive' });
   // Only the options given are passed: an undefined startAfter would not mean "now" to pg-boss.
   const toInsert = <T extends object>(jobs: { data: T; startAfter?: Date; singletonKey?: string; singletonSeconds?: number }[]) =>
     jobs.map((j) => Object.fromEntries(Object.entries(j).filter(([, v]) => v !== undefined)));

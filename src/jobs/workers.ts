@@ -5,7 +5,9 @@ import type { Logger } from '../logger.ts';
 import { createDeliveryWorker } from '../modules/delivery/delivery.service.ts';
 import { storeRecipients } from '../modules/requests/requests.service.ts';
 import { finishCancellation } from '../modules/requests/request-actions.service.ts';
-import { QUEUES, isCancelRequestJob, isDeliverChunkJob, isStoreRecipientsJob, type JobQueue } from './queue.ts';
+import { cleanupFiles } from '../modules/files/files.service.ts';
+import { removeExpiredTemplateExports, runTemplateExport } from '../modules/templates/templates.service.ts';
+import { QUEUES, isCancelRequestJob, isDeliverChunkJob, isStoreRecipientsJob, isTemplateExportJob, type JobQueue } from './queue.ts';
 
 export interface Workers {
   /** stop claiming new work; the caller then stops the queue, which waits for running jobs */
@@ -13,6 +15,8 @@ export interface Workers {
 }
 
 export const SWEEP_INTERVAL_MS = 15_000;
+/** When the clean-up of unused uploads and expired template backups runs (cron). */
+export const CLEANUP_FILES_CRON = '*/10 * * * *';
 
 // New jobs arrive by NOTIFY at once; deferred ones (retries, reservations) are found by the
 // 1 s poll, which NOTIFY does not cover (pg-boss would otherwise relax it to 30 s).
@@ -29,6 +33,7 @@ export async function registerWorkers(deps: { config: Readonly<Config>; db: Db; 
     logger: log,
     retry: { retryLimit: deps.config.retryLimit, baseDelayMs: deps.config.retryBaseDelayMs },
     now: deps.now,
+    dataDir: deps.config.dataDir,
   });
   const jobDeps = (jobId: string) => ({ db: deps.db, queue: deps.queue, logger: log.child({ jobId }), now: deps.now });
 
@@ -48,6 +53,13 @@ export async function registerWorkers(deps: { config: Readonly<Config>; db: Db; 
   await handle(QUEUES.storeRecipients, 1, isStoreRecipientsJob, (d, jobId) => storeRecipients(jobDeps(jobId), d.requestId));
   await handle(QUEUES.cancelRequest, 1, isCancelRequestJob, (d, jobId) => finishCancellation(jobDeps(jobId), d.requestId));
   await handle(QUEUES.deliverChunk, deps.config.workerConcurrency, isDeliverChunkJob, (d) => delivery.deliverChunk(d));
+  const files = { db: deps.db, dataDir: deps.config.dataDir, now: deps.now };
+  await handle(QUEUES.exportTemplates, 1, isTemplateExportJob, (d, jobId) => runTemplateExport({ ...files, logger: log.child({ jobId }) }, d.requestId));
+  await boss.work(QUEUES.cleanupFiles, POLLING, async () => {
+    await cleanupFiles({ ...files, logger: log });
+    await removeExpiredTemplateExports(files);
+  });
+  await boss.schedule(QUEUES.cleanupFiles, CLEANUP_FILES_CRON);
 
   const sweeper = setInterval(() => {
     delivery.sweep().catch((err) => log.warn({ err: (err as Error).message }, 'sweep failed'));

@@ -40,6 +40,13 @@ const RESERVATION_STATUS: Table = {
   N: { en: 'Immediate', ko: '즉시발송', ja: '即時送信' },
 };
 
+const TEMPLATE_BACKUP_STATUS: Table = {
+  R: { en: 'Pending', ko: '대기', ja: '待機中' },
+  I: { en: 'Creating', ko: '생성중', ja: '作成中' },
+  C: { en: 'Completed', ko: '완료', ja: '完了' },
+  E: { en: 'Expired', ko: '만료', ja: '期限切れ' },
+};
+
 export const RESULT_CODES = [
   'MAIL_SENT',
   'CONNECTION_ABNORMAL',
@@ -110,6 +117,7 @@ function labelOf(table: Table, code: string, lang: Lang): LabelCode {
 export const emailStatusLabel = (code: string, lang: Lang) => labelOf(EMAIL_STATUS, code, lang);
 export const recipientTypeLabel = (code: string, lang: Lang) => labelOf(RECIPIENT_TYPE, code, lang);
 export const reservationStatusLabel = (code: string, lang: Lang) => labelOf(RESERVATION_STATUS, code, lang);
+export const templateBackupStatusLabel = (code: string, lang: Lang) => labelOf(TEMPLATE_BACKUP_STATUS, code, lang);
 
 export function resultCodeMessage(code: string | null, lang: Lang): string | null {
   if (!code) return null;

@@ -1,6 +1,7 @@
 import type { SendMailOptions } from 'nodemailer';
 import { renderTemplate, type RenderValues } from './render-tags.ts';
 import type { RequestContext } from './request-context.ts';
+import { lazyFileStream } from '../files/file-store.ts';
 
 export interface MailRecipient {
   id: string;
@@ -19,7 +20,8 @@ export type BuiltMessage = { ok: true; message: SendMailOptions; envelopeTo: str
 /**
  * The nodemailer message of one mail: rendered title, HTML and text, To/Cc headers of the whole
  * mail, and an envelope of only the recipients still pending. nodemailer encodes non-ASCII names
- * and subjects (RFC 2047) and makes the Message-ID on the sender's domain.
+ * and subjects (RFC 2047) and makes the Message-ID on the sender's domain. Attachments make it
+ * multipart/mixed around the HTML/text alternative.
  */
 export function buildMessage(ctx: RequestContext, recipients: MailRecipient[]): BuiltMessage {
   const first = recipients[0]!;
@@ -51,5 +53,13 @@ export function buildMessage(ctx: RequestContext, recipients: MailRecipient[]): 
     envelope: { from: ctx.senderAddress, to: envelopeTo },
   };
   if (ctx.referencesHeader) message.references = ctx.referencesHeader;
+  if (ctx.attachments.length) {
+    message.attachments = ctx.attachments.map((a) => {
+      // Caught by the caller: the mail fails with MIME_MESSAGE_CREATE_FAIL instead of going out without it.
+      if (a.path === null) throw new Error(`attachment "${a.fileName}" is no longer stored`);
+      // A ready-made part (headers by nodemailer, body stored base64): nothing is encoded per mail.
+      return { raw: lazyFileStream(a.path, a.head) };
+    });
+  }
   return { ok: true, message, envelopeTo };
 }

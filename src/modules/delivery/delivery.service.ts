@@ -9,6 +9,7 @@ import { buildMessage, type MailRecipient } from './build-message.ts';
 import type { SmtpOutcomeInput } from './classify-smtp-reply.ts';
 import * as repo from './delivery.repository.ts';
 import { buildRequestContext, type RequestContext } from './request-context.ts';
+import { attachmentsForDelivery } from '../files/files.read-model.ts';
 import { rollUpStatus } from './roll-up-status.ts';
 
 /** Mails per deliver-chunk job: big enough that job overhead is noise, small enough to spread. */
@@ -49,6 +50,8 @@ export interface DeliveryDeps {
   logger: Logger;
   retry: RetryPolicy;
   now: () => Date;
+  /** DATA_DIR: attachments are read from its files/ */
+  dataDir: string;
 }
 
 /** Like Promise.all over `items`, with at most `limit` calls running at once; results keep their order. */
@@ -108,7 +111,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     if (cached) return cached;
     const row = await repo.loadRequestForDelivery(deps.db, requestId);
     if (!row) return undefined;
-    const ctx = buildRequestContext(row);
+    const ctx = buildRequestContext(row, await attachmentsForDelivery(deps.db, deps.dataDir, requestId));
     if (contexts.size >= 200) contexts.delete(contexts.keys().next().value!);
     contexts.set(requestId, ctx);
     return ctx;

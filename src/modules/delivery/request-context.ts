@@ -1,5 +1,6 @@
 import { convert } from 'html-to-text';
 import { compileTemplate, type CompiledTemplate } from './render-tags.ts';
+import type { DeliveryAttachment } from '../files/files.read-model.ts';
 
 /** What every mail of a request shares, compiled once per request and process. */
 export interface RequestContext {
@@ -15,6 +16,8 @@ export interface RequestContext {
   html: CompiledTemplate;
   /** the text/plain alternative, converted from the HTML body once; tags survive conversion */
   text: CompiledTemplate;
+  /** attached to every mail, streamed from DATA_DIR/files each time (never copied per mail) */
+  attachments: DeliveryAttachment[];
 }
 
 export function htmlToText(html: string): string {
@@ -32,7 +35,7 @@ export function buildRequestContext(row: {
   references_header: string | null;
   title: string;
   body: string;
-}): RequestContext {
+}, attachments: DeliveryAttachment[] = []): RequestContext {
   return {
     requestId: row.id,
     projectId: row.project_id,
@@ -45,5 +48,6 @@ export function buildRequestContext(row: {
     title: compileTemplate(row.title),
     html: compileTemplate(row.body),
     text: compileTemplate(htmlToText(row.body)),
+    attachments,
   };
 }

@@ -213,6 +213,7 @@ export function toMailDetail(
   mail: MailRow,
   content: { title: string; body: string },
   recipients: RecipientRow[],
+  attachFiles: MailDetail['attachFiles'],
   view: ViewOptions,
 ): MailDetail {
   const tz = view.timeZone;
@@ -232,8 +233,7 @@ export function toMailDetail(
     body: content.body,
     referencesHeader: request.references_header,
     advertising: request.advertising,
-    // Attachments arrive with the files feature.
-    attachFiles: [],
+    attachFiles,
     recipients: recipients.map((r) => toRecipient(r, view)),
   };
 }

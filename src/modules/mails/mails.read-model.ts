@@ -4,6 +4,7 @@ import { notFound } from '../../shared/errors.ts';
 import { parseNumericId } from '../../shared/ids.ts';
 import type { Lang } from '../../shared/i18n.ts';
 import { compileTemplate, renderLeniently } from '../delivery/render-tags.ts';
+import { attachFilesOfRequest } from '../files/files.read-model.ts';
 import { toPage, totalFromPage, type MailListQuery, type Page, type Paging, type RequestListQuery } from './list-query.ts';
 import {
   renderValuesFor,
@@ -328,15 +329,18 @@ export async function getMail(db: Db, projectId: string, mailId: string, view: V
     .executeTakeFirst();
   if (!row) throw mailNotFound(mailId);
 
-  const recipients: RecipientRow[] = await db
-    .selectFrom('recipients as r')
-    .select(['r.address', 'r.name', 'r.type', 'r.parameters', 'r.status', 'r.result_code', 'r.result_message', 'r.retry_count', 'r.received_at'])
-    .where('r.mail_id', '=', row.mail_id)
-    .where('r.project_id', '=', projectId)
-    // To, then Cc, then Bcc, each in the order given
-    .orderBy(sql`CASE r.type WHEN 'R' THEN 0 WHEN 'C' THEN 1 ELSE 2 END`)
-    .orderBy('r.id')
-    .execute();
+  const [recipients, attachFiles]: [RecipientRow[], MailDetail['attachFiles']] = await Promise.all([
+    db
+      .selectFrom('recipients as r')
+      .select(['r.address', 'r.name', 'r.type', 'r.parameters', 'r.status', 'r.result_code', 'r.result_message', 'r.retry_count', 'r.received_at'])
+      .where('r.mail_id', '=', row.mail_id)
+      .where('r.project_id', '=', projectId)
+      // To, then Cc, then Bcc, each in the order given
+      .orderBy(sql`CASE r.type WHEN 'R' THEN 0 WHEN 'C' THEN 1 ELSE 2 END`)
+      .orderBy('r.id')
+      .execute(),
+    attachFilesOfRequest(db, row.id),
+  ]);
 
   const mail = {
     id: row.mail_id,
@@ -352,5 +356,5 @@ export async function getMail(db: Db, projectId: string, mailId: string, view: V
     title: renderLeniently(compileTemplate(row.title), values),
     body: renderLeniently(compileTemplate(row.body), values),
   };
-  return toMailDetail(row, mail, content, recipients, view);
+  return toMailDetail(row, mail, content, recipients, attachFiles, view);
 }

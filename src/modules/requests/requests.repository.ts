@@ -10,6 +10,8 @@ export interface NewRequestRow {
   sender_name: string | null;
   title: string;
   body: string;
+  template_sid: string | null;
+  template_name: string | null;
   individual: boolean;
   advertising: boolean;
   confirm_and_send: boolean;

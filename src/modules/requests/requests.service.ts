@@ -7,6 +7,8 @@ import { dayNumber } from '../../shared/clock.ts';
 import { formatNumericId } from '../../shared/ids.ts';
 import type { Logger } from '../../logger.ts';
 import { chunkJobsFor, finishRequestIfDone } from '../delivery/delivery.service.ts';
+import { attachFilesToRequest, resolveAttachments } from '../files/files.service.ts';
+import { templateForMail, type MailTemplate } from '../templates/templates.read-model.ts';
 import * as repo from './requests.repository.ts';
 import { splitRecipients, type SplitRecipient } from './split-recipients.ts';
 import { validateMailRequest, type MailRequestInput, type ValidMailRequest } from './validate-mail-request.ts';
@@ -69,15 +71,25 @@ async function replayIdempotent(db: Db, input: CreateMailRequestInput, now: Date
   return { requestId: formatNumericId(prior.id_day, prior.id), count: prior.request_count };
 }
 
+/** With templateSid, the template's sender, title and body replace the request's own (NCP's rule). */
+function withTemplate(body: MailRequestInput, template: MailTemplate | undefined): MailRequestInput {
+  if (!template) return body;
+  return { ...body, senderAddress: template.senderAddress, senderName: template.senderName, title: template.title, body: template.body };
+}
+
 /**
- * createMailRequest: validates, then stores the request durably with its jobs in one
- * transaction; 201 follows the commit. A refused request leaves no row and no job.
+ * createMailRequest: validates (resolving the template and the attachments), then stores the
+ * request durably with its jobs in one transaction; 201 follows the commit. A refused request
+ * leaves no row and no job.
  */
 export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'config' | 'now'>, input: CreateMailRequestInput): Promise<CreatedRequest> {
   const now = deps.now();
-  const v = validateMailRequest(input.body, now, deps.config.displayTimezone);
+  const templateSid = input.body.templateSid;
+  const template = templateSid === null || templateSid === undefined ? undefined : await templateForMail(deps.db, input.projectId, templateSid);
+  const v = validateMailRequest(withTemplate(input.body, template), now, deps.config.displayTimezone);
   const replay = await replayIdempotent(deps.db, input, now);
   if (replay) return replay;
+  const attachments = await resolveAttachments(deps.db, input.projectId, input.body.attachFileIds);
 
   const split = splitRecipients(v.recipients, v.individual);
   const inline = v.recipients.length <= INLINE_RECIPIENTS;
@@ -100,6 +112,8 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
         // Stored with the advertising prefix, so the mail, every view and every export agree.
         title: v.advertising && !v.title.startsWith(deps.config.adTitlePrefix) ? deps.config.adTitlePrefix + v.title : v.title,
         body: v.body,
+        template_sid: template?.sid ?? null,
+        template_name: template?.name ?? null,
         individual: v.individual,
         advertising: v.advertising,
         confirm_and_send: v.confirmAndSend,
@@ -115,6 +129,8 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
         idempotency_hash: input.idempotencyKey ? input.bodyHash : null,
         created_at: now,
       });
+      // Marked used in this transaction: the clean-up can't remove them while the request may send.
+      await attachFilesToRequest(tx, input.projectId, id, attachments, now);
       if (inline) {
         await repo.insertMailsAndRecipients(
           tx,

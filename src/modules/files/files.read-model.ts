@@ -1,0 +1,35 @@
+import type { Db } from '../../db/schema.ts';
+import { attachmentHead } from './attachment-part.ts';
+import { storedPath } from './file-store.ts';
+import { toAttachFile, type AttachFile } from './files.mapper.ts';
+
+/** A request's attachments as getMail shows them: kept with the request, even after the upload is gone. */
+export async function attachFilesOfRequest(db: Db, requestId: string): Promise<AttachFile[]> {
+  const rows = await db
+    .selectFrom('request_files')
+    .select(['file_id as id', 'file_name as name', 'file_size as size'])
+    .where('request_id', '=', requestId)
+    .orderBy('position')
+    .execute();
+  return rows.map(toAttachFile);
+}
+
+export interface DeliveryAttachment {
+  fileName: string;
+  /** the part's MIME headers (and the blank line after them) */
+  head: Buffer;
+  /** the stored (base64) body; null when the file is gone, which the clean-up never does to a request that can still send */
+  path: string | null;
+}
+
+/** What delivery attaches to every mail of a request: names and where the bytes are. */
+export async function attachmentsForDelivery(db: Db, dataDir: string, requestId: string): Promise<DeliveryAttachment[]> {
+  const rows = await db
+    .selectFrom('request_files as rf')
+    .leftJoin('files as f', 'f.id', 'rf.file_id')
+    .select(['rf.file_id', 'rf.file_name', 'f.id as present'])
+    .where('rf.request_id', '=', requestId)
+    .orderBy('rf.position')
+    .execute();
+  return rows.map((r) => ({ fileName: r.file_name, head: attachmentHead(r.file_name), path: r.present ? storedPath(dataDir, r.file_id) : null }));
+}

@@ -1,0 +1,228 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Request } from 'express';
+import type { Db, Tx } from '../../db/schema.ts';
+import { readMultipart } from '../../http/multipart.ts';
+import type { Logger } from '../../logger.ts';
+import { badRequest, notFound } from '../../shared/errors.ts';
+import { blockedExtension, baseName } from './blocked-extensions.ts';
+import { commitPart, filesDir, isUploadId, newUploadId, openForReading, partPath, removeStored, writePart } from './file-store.ts';
+import { toFileUpload, type FileUpload } from './files.mapper.ts';
+import * as repo from './files.repository.ts';
+import { inspectContent } from './inspect-zip.ts';
+
+const MB = 1024 * 1024;
+
+export const FILE_LIMITS = {
+  /** one file (NCP: "10 MB 이하") */
+  fileBytes: 10 * MB,
+  filesPerUpload: 20,
+  /** all attachments of one mail */
+  mailBytes: 20 * MB,
+  filesPerMail: 100,
+  nameChars: 255,
+  /** an upload no request can still send is removed this long after it was made */
+  keepUnusedMs: 24 * 3600 * 1000,
+} as const;
+
+export interface FilesDeps {
+  db: Db;
+  dataDir: string;
+  now: () => Date;
+}
+
+const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
+
+/** The name a file is stored and sent under: no client path, no control characters, NFC. */
+export function cleanFileName(raw: string | undefined): string {
+  return baseName(raw ?? '')
+    .normalize('NFC')
+    .replace(/[\u0000-\u001f\u007f]/g, '')
+    .trim();
+}
+
+interface Received {
+  /** the part's place in the body: files finish writing in any order */
+  index: number;
+  id: string;
+  name: string;
+  size: number;
+}
+
+/**
+ * createFile: streams every `fileList` part to DATA_DIR/files (never held in memory), checks it
+ * (size, blocked extension, what it really is) and records the upload once all are good. A
+ * refused upload keeps nothing: the 400 names every file refused and why.
+ */
+export async function createFiles(deps: FilesDeps, projectId: string, req: Request): Promise<FileUpload> {
+  const received: Received[] = [];
+  const written: string[] = [];
+  const problems: string[] = [];
+  let parts = 0;
+  try {
+    await readMultipart(req, { fileBytes: FILE_LIMITS.fileBytes, files: FILE_LIMITS.filesPerUpload, totalBytes: FILE_LIMITS.filesPerUpload * FILE_LIMITS.fileBytes + MB }, async (part) => {
+      if (part.field !== 'fileList') return void part.stream.resume();
+      const index = parts++;
+      const name = cleanFileName(part.filename);
+      const shown = name ? `"${name}"` : `file ${index + 1}`;
+      if (!name) problems.push(`fileList: ${shown} has no file name`);
+      else if ([...name].length > FILE_LIMITS.nameChars) problems.push(`fileList: ${shown}: the name is longer than ${FILE_LIMITS.nameChars} characters`);
+      else if (blockedExtension(name)) problems.push(`fileList: ${shown}: .${blockedExtension(name)} files are not allowed`);
+      if (problems.length) return void part.stream.resume();
+      const id = newUploadId();
+      written.push(id);
+      const size = await writePart(deps.dataDir, id, part.stream);
+      if (part.stream.truncated) {
+        problems.push(`fileList: ${shown} is larger than ${FILE_LIMITS.fileBytes / MB} MB`);
+        return;
+      }
+      const file = await openForReading(partPath(deps.dataDir, id));
+      try {
+        const inspection = await inspectContent(file.readAt, size);
+        if (!inspection.ok) return void problems.push(`fileList: ${shown} ${inspection.reason}`);
+      } finally {
+        await file.close();
+      }
+      received.push({ index, id, name, size });
+    });
+    if (problems.length) throw badRequest(problems.join('; '));
+    if (received.length === 0) throw badRequest('fileList: at least one file is required (multipart/form-data field "fileList")');
+    received.sort((a, b) => a.index - b.index);
+    for (const f of received) await commitPart(deps.dataDir, f.id);
+    const tempRequestId = newUploadId();
+    const createdAt = deps.now();
+    await deps.db.transaction().execute((tx) =>
+      repo.insertFiles(
+        tx,
+        received.map((f, i) => ({ id: f.id, temp_request_id: tempRequestId, project_id: projectId, position: i + 1, name: f.name, size: f.size, created_at: createdAt })),
+      ),
+    );
+    return toFileUpload(tempRequestId, received);
+  } catch (err) {
+    await Promise.all(written.map((id) => removeStored(deps.dataDir, id)));
+    throw err;
+  }
+}
+
+const uploadNotFound = (id: string) => notFound(`tempRequestId: upload ${id} does not exist`);
+
+export async function getFiles(db: Db, projectId: string, tempRequestId: string): Promise<FileUpload> {
+  if (!isUploadId(tempRequestId)) throw uploadNotFound(tempRequestId);
+  const rows = await repo.findUpload(db, projectId, tempRequestId);
+  if (rows.length === 0) throw uploadNotFound(tempRequestId);
+  return toFileUpload(tempRequestId, rows);
+}
+
+/**
+ * deleteFile: the upload is gone for the client at once (it can't be listed or attached any
+ * more); its bytes are removed now unless a request that can still be sent uses them, in which
+ * case the clean-up job removes them once that request is done.
+ */
+export async function deleteFiles(deps: FilesDeps, projectId: string, tempRequestId: string): Promise<FileUpload> {
+  if (!isUploadId(tempRequestId)) throw uploadNotFound(tempRequestId);
+  const rows = await deps.db.transaction().execute((tx) => repo.markUploadDeleted(tx, projectId, tempRequestId, deps.now()));
+  if (rows.length === 0) throw uploadNotFound(tempRequestId);
+  const removed = await repo.deleteRemovable(deps.db, { olderThan: deps.now(), ids: rows.map((r) => r.id), limit: rows.length });
+  await Promise.all(removed.map((id) => removeStored(deps.dataDir, id)));
+  return toFileUpload(
+    tempRequestId,
+    rows.sort((a, b) => a.position - b.position),
+  );
+}
+
+export interface ResolvedFile {
+  id: string;
+  name: string;
+  size: number;
+}
+
+/**
+ * The files of createMailRequest's attachFileIds (each once, in the order given), checked: they
+ * exist in the project and together fit in one mail. 400/77103 for an unknown id, 400/77102
+ * naming the files when they are too large together.
+ */
+export async function resolveAttachments(db: Db, projectId: string, ids: readonly string[] | null | undefined): Promise<ResolvedFile[]> {
+  const unique = [...new Set(ids ?? [])];
+  if (unique.length === 0) return [];
+  if (unique.length > FILE_LIMITS.filesPerMail) throw badRequest(`attachFileIds: at most ${FILE_LIMITS.filesPerMail} files a mail`);
+  const bad = unique.find((id) => !isUploadId(id));
+  if (bad !== undefined) throw notFound(`attachFileIds: file ${bad} does not exist`);
+  const rows = new Map((await repo.findFiles(db, projectId, unique)).map((r) => [r.id, r]));
+  const files = unique.map((id) => {
+    const row = rows.get(id);
+    if (!row) throw notFound(`attachFileIds: file ${id} does not exist`);
+    return { id, name: row.name, size: Number(row.size) };
+  });
+  const total = files.reduce((sum, f) => sum + f.size, 0);
+  if (total > FILE_LIMITS.mailBytes) {
+    const list = files.map((f) => `"${f.name}" ${mb(f.size)}`).join(', ');
+    throw badRequest(`attachFileIds: the attachments total ${mb(total)}, more than the ${FILE_LIMITS.mailBytes / MB} MB a mail may carry (${list})`);
+  }
+  return files;
+}
+
+/**
+ * Inside createMailRequest's transaction: links the files to the request and marks them used, so
+ * they stay while the request can still be sent. A file deleted meanwhile fails the request.
+ */
+export async function attachFilesToRequest(tx: Tx, projectId: string, requestId: string, files: ResolvedFile[], now: Date): Promise<void> {
+  if (files.length === 0) return;
+  const present = new Set(await repo.markUsed(tx, projectId, files.map((f) => f.id), now));
+  const gone = files.find((f) => !present.has(f.id));
+  if (gone) throw notFound(`attachFileIds: file ${gone.id} does not exist`);
+  await repo.insertRequestFiles(tx, requestId, files);
+}
+
+const CLEANUP_BATCH = 500;
+/** Bytes on disk without a row (a crash between writing and recording) are removed after this. */
+const ORPHAN_AFTER_MS = FILE_LIMITS.keepUnusedMs + 3600 * 1000;
+
+/**
+ * Job: removes uploads no request can still send that are older than 24 h or deleted by the
+ * client, and bytes on disk that no row knows. Idempotent; safe on several workers at once.
+ */
+export async function cleanupFiles(deps: FilesDeps & { logger: Logger }): Promise<{ removed: number; orphans: number }> {
+  const olderThan = new Date(deps.now().getTime() - FILE_LIMITS.keepUnusedMs);
+  let removed = 0;
+  for (;;) {
+    const ids = await repo.deleteRemovable(deps.db, { olderThan, limit: CLEANUP_BATCH });
+    await Promise.all(ids.map((id) => removeStored(deps.dataDir, id)));
+    removed += ids.length;
+    if (ids.length < CLEANUP_BATCH) break;
+  }
+  const orphans = await removeOrphans(deps);
+  if (removed || orphans) deps.logger.info({ removed, orphans }, 'removed unused uploads');
+  return { removed, orphans };
+}
+
+async function removeOrphans(deps: FilesDeps): Promise<number> {
+  const dir = filesDir(deps.dataDir);
+  const cutoff = deps.now().getTime() - ORPHAN_AFTER_MS;
+  let handle: fs.Dir;
+  try {
+    handle = await fs.promises.opendir(dir);
+  } catch {
+    return 0; // nothing uploaded yet
+  }
+  let removed = 0;
+  let batch: string[] = [];
+  const flush = async () => {
+    const known = await repo.existingIds(deps.db, batch);
+    for (const id of batch) {
+      if (known.has(id)) continue;
+      await removeStored(deps.dataDir, id);
+      removed++;
+    }
+    batch = [];
+  };
+  for await (const entry of handle) {
+    const id = entry.name.replace(/\.part$/, '');
+    if (!entry.isFile() || !isUploadId(id)) continue;
+    const stat = await fs.promises.stat(path.join(dir, entry.name)).catch(() => undefined);
+    if (!stat || stat.mtimeMs > cutoff) continue;
+    batch.push(id);
+    if (batch.length >= 1000) await flush();
+  }
+  if (batch.length) await flush();
+  return removed;
+}

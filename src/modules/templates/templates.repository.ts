@@ -1,0 +1,205 @@
+import { sql } from 'kysely';
+import type { Db, Tx } from '../../db/schema.ts';
+
+/**
+ * Writes and lookups on templates, template_categories and template_exports. A parent (category)
+ * sid of null is the top level (-1 in the API). Siblings are ordered by `position`.
+ */
+
+export const CATEGORY_COLUMNS = ['sid', 'parent_sid', 'name', 'position', 'created_at'] as const;
+export const TEMPLATE_COLUMNS = [
+  'sid',
+  'category_sid',
+  'name',
+  'description',
+  'title',
+  'body',
+  'sender_address',
+  'sender_name',
+  'is_use',
+  'position',
+  'created_at',
+] as const;
+
+export type SiblingKind = 'templates' | 'template_categories';
+
+// ---------- categories ----------
+
+export async function findCategory(db: Db | Tx, projectId: string, sid: string) {
+  return db.selectFrom('template_categories').select(CATEGORY_COLUMNS).where('project_id', '=', projectId).where('sid', '=', sid).executeTakeFirst();
+}
+
+export async function lockCategory(tx: Tx, projectId: string, sid: string) {
+  return tx.selectFrom('template_categories').select(CATEGORY_COLUMNS).where('project_id', '=', projectId).where('sid', '=', sid).forUpdate().executeTakeFirst();
+}
+
+export async function findCategoryByName(db: Db | Tx, projectId: string, parentSid: string | null, name: string) {
+  return db
+    .selectFrom('template_categories')
+    .select(CATEGORY_COLUMNS)
+    .where('project_id', '=', projectId)
+    .where((eb) => (parentSid === null ? eb('parent_sid', 'is', null) : eb('parent_sid', '=', parentSid)))
+    .where('name', '=', name)
+    .executeTakeFirst();
+}
+
+/** Every category of a project (a tree is small enough to hold). */
+export async function allCategories(db: Db | Tx, projectId: string) {
+  return db.selectFrom('template_categories').select(CATEGORY_COLUMNS).where('project_id', '=', projectId).orderBy('position').orderBy('sid').execute();
+}
+
+export async function insertCategory(tx: Tx, row: { project_id: string; parent_sid: string | null; name: string; position: number }) {
+  return tx.insertInto('template_categories').values(row).returning(CATEGORY_COLUMNS).executeTakeFirstOrThrow();
+}
+
+export async function updateCategory(tx: Tx, sid: string, set: { name?: string; parent_sid?: string | null; position?: number }) {
+  return tx.updateTable('template_categories').set(set).where('sid', '=', sid).returning(CATEGORY_COLUMNS).executeTakeFirstOrThrow();
+}
+
+export async function deleteCategory(tx: Tx, sid: string): Promise<void> {
+  await tx.deleteFrom('template_categories').where('sid', '=', sid).execute();
+}
+
+/** Sub-categories and templates (in use or not) directly inside a category. */
+export async function countChildren(tx: Tx, sid: string): Promise<{ categories: number; templates: number }> {
+  const row = await sql<{ categories: string; templates: string }>`
+    SELECT (SELECT count(*) FROM template_categories WHERE parent_sid = ${sid}) AS categories,
+           (SELECT count(*) FROM templates WHERE category_sid = ${sid}) AS templates
+  `.execute(tx);
+  return { categories: Number(row.rows[0]!.categories), templates: Number(row.rows[0]!.templates) };
+}
+
+// ---------- templates ----------
+
+export async function findTemplate(db: Db | Tx, projectId: string, sid: string) {
+  return db.selectFrom('templates').select(TEMPLATE_COLUMNS).where('project_id', '=', projectId).where('sid', '=', sid).executeTakeFirst();
+}
+
+export async function lockTemplate(tx: Tx, projectId: string, sid: string) {
+  return tx.selectFrom('templates').select(TEMPLATE_COLUMNS).where('project_id', '=', projectId).where('sid', '=', sid).forUpdate().executeTakeFirst();
+}
+
+export interface TemplateValues {
+  name: string;
+  description: string | null;
+  title: string;
+  body: string;
+  sender_address: string;
+  sender_name: string | null;
+  is_use: boolean;
+}
+
+export async function insertTemplate(tx: Tx, row: TemplateValues & { project_id: string; category_sid: string | null; position: number; created_at: Date; updated_at: Date }) {
+  return tx.insertInto('templates').values(row).returning(TEMPLATE_COLUMNS).executeTakeFirstOrThrow();
+}
+
+export async function updateTemplate(
+  tx: Tx,
+  sid: string,
+  set: Partial<TemplateValues> & { category_sid?: string | null; position?: number },
+  at: Date,
+) {
+  return tx
+    .updateTable('templates')
+    .set({ ...set, updated_at: at })
+    .where('sid', '=', sid)
+    .returning(TEMPLATE_COLUMNS)
+    .executeTakeFirstOrThrow();
+}
+
+/** Templates of a project without their content, for the structure tree. */
+export async function templateOutline(db: Db | Tx, projectId: string, onlyInUse: boolean) {
+  let qb = db.selectFrom('templates').select(['sid', 'category_sid', 'name', 'is_use', 'created_at']).where('project_id', '=', projectId);
+  if (onlyInUse) qb = qb.where('is_use', '=', true);
+  return qb.orderBy('position').orderBy('sid').execute();
+}
+
+/** Full templates by sid (a page of a backup; bodies may be 500 KB each). */
+export async function templatesBySid(db: Db, projectId: string, sids: string[]) {
+  if (sids.length === 0) return [];
+  return db.selectFrom('templates').select(TEMPLATE_COLUMNS).where('project_id', '=', projectId).where('sid', 'in', sids).execute();
+}
+
+// ---------- ordering ----------
+
+const parentColumn = (kind: SiblingKind) => (kind === 'templates' ? 'category_sid' : 'parent_sid');
+
+/** The sids of a parent's children of one kind, in order, locked (ordering changes renumber them). */
+export async function lockSiblings(tx: Tx, kind: SiblingKind, projectId: string, parentSid: string | null): Promise<string[]> {
+  const col = sql.ref(parentColumn(kind));
+  const rows = await sql<{ sid: string }>`
+    SELECT sid FROM ${sql.table(kind)}
+    WHERE project_id = ${projectId} AND ${parentSid === null ? sql`${col} IS NULL` : sql`${col} = ${parentSid}`}
+    ORDER BY position, sid
+    FOR UPDATE
+  `.execute(tx);
+  return rows.rows.map((r) => String(r.sid));
+}
+
+export async function nextPosition(tx: Tx, kind: SiblingKind, projectId: string, parentSid: string | null): Promise<number> {
+  const col = sql.ref(parentColumn(kind));
+  const row = await sql<{ next: number }>`
+    SELECT coalesce(max(position), 0) + 1 AS next FROM ${sql.table(kind)}
+    WHERE project_id = ${projectId} AND ${parentSid === null ? sql`${col} IS NULL` : sql`${col} = ${parentSid}`}
+  `.execute(tx);
+  return Number(row.rows[0]!.next);
+}
+
+/** Positions 1..n in the order given. */
+export async function setPositions(tx: Tx, kind: SiblingKind, orderedSids: string[]): Promise<void> {
+  if (orderedSids.length === 0) return;
+  await sql`
+    UPDATE ${sql.table(kind)} t SET position = u.position
+    FROM unnest(${orderedSids}::bigint[]) WITH ORDINALITY AS u(sid, position)
+    WHERE t.sid = u.sid
+  `.execute(tx);
+}
+
+// ---------- exports ----------
+
+export const EXPORT_COLUMNS = ['sid', 'project_id', 'status', 'requested_at', 'completed_at', 'expires_at', 'file_size'] as const;
+
+export async function insertExport(db: Db | Tx, projectId: string, at: Date) {
+  return db.insertInto('template_exports').values({ project_id: projectId, status: 'R', requested_at: at }).returning(EXPORT_COLUMNS).executeTakeFirstOrThrow();
+}
+
+export async function findExport(db: Db | Tx, projectId: string, sid: string) {
+  return db.selectFrom('template_exports').select(EXPORT_COLUMNS).where('project_id', '=', projectId).where('sid', '=', sid).executeTakeFirst();
+}
+
+/** Takes a requested (or interrupted) export to "creating"; undefined when it is done or gone. */
+export async function claimExport(db: Db, sid: string) {
+  return db
+    .updateTable('template_exports')
+    .set({ status: 'I' })
+    .where('sid', '=', sid)
+    .where('status', 'in', ['R', 'I'])
+    .returning(['sid', 'project_id'])
+    .executeTakeFirst();
+}
+
+export async function completeExport(db: Db, sid: string, fileSize: number, at: Date, expiresAt: Date): Promise<void> {
+  await db
+    .updateTable('template_exports')
+    .set({ status: 'C', file_size: fileSize, completed_at: at, expires_at: expiresAt })
+    .where('sid', '=', sid)
+    .where('status', '=', 'I')
+    .execute();
+}
+
+/** Completed exports past their expiry become E; returns their sids (their files are to go). */
+export async function expireExports(db: Db, now: Date): Promise<string[]> {
+  const rows = await db
+    .updateTable('template_exports')
+    .set({ status: 'E' })
+    .where('status', '=', 'C')
+    .where('expires_at', '<', now)
+    .returning('sid')
+    .execute();
+  return rows.map((r) => r.sid);
+}
+
+export async function countExports(db: Db, projectId: string): Promise<number> {
+  const row = await db.selectFrom('template_exports').select((eb) => eb.fn.countAll<string>().as('n')).where('project_id', '=', projectId).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
