@@ -21,4 +21,4 @@ VOLUME ["/data"]
 EXPOSE 8080
 
 # Node 24 runs the TypeScript sources directly (type stripping): no build step.
-CMD ["node", "src/main.ts"]
+CMD ["node", "--max-old-space-size=256", "src/main.ts"]

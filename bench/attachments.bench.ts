@@ -25,6 +25,7 @@ import path from 'node:path';
 import { signRequest } from '../src/http/signature.ts';
 import { fmtInt, fmtMB, freePort, isAlive, readMemory, sleep, wallNow } from './helpers.ts';
 import type { SinkRequest, SinkStats } from './sink-process.ts';
+import { SERVICE_NODE_ARGS } from '../src/node-args.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -119,7 +120,7 @@ async function startService(smtpPort: number) {
     MAILER_SECRET_KEY: SECRET_KEY,
   });
   const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...SERVICE_NODE_ARGS, ...nodeArgs, 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   // The service's output until the measurement is over; what it says while it is stopped is noise here.
   for (const s of [child.stdout!, child.stderr!]) s.on('data', (d: Buffer) => measuring && process.stderr.write(`[service] ${d}`));
   let postmasterPid: number | undefined;

@@ -51,6 +51,7 @@ import {
   wallNow,
 } from './helpers.ts';
 import type { SinkRequest, SinkStats } from './sink-process.ts';
+import { SERVICE_NODE_ARGS } from '../src/node-args.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -224,7 +225,7 @@ async function startService(opts: { smtpPort: number; profDir: string | undefine
 
   // node itself, not `npm start`: the pid we sample is the service
   const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...SERVICE_NODE_ARGS, ...nodeArgs, 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const tail: string[] = [];
   for (const stream of [child.stdout!, child.stderr!]) {
     let buf = '';

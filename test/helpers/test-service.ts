@@ -7,7 +7,7 @@ import type { Express } from 'express';
 import { createApp } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { startQueue, type JobQueue } from '../../src/jobs/queue.ts';
-import { registerWorkers } from '../../src/jobs/workers.ts';
+import { registerWorkers, type Workers } from '../../src/jobs/workers.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createTransport } from '../../src/modules/delivery/transport.ts';
 import { createKey, createKeyResolver, type CreatedKey } from '../../src/modules/projects/projects.service.ts';
@@ -25,6 +25,8 @@ export interface TestService {
   /** a signed request through supertest; `target` is the path with its query string, as sent */
   call(method: string, target: string, opts?: { body?: unknown; key?: CreatedKey; headers?: Record<string, string> }): supertest.Test;
   newKey(project: string): Promise<CreatedKey>;
+  /** the in-process workers (undefined with workers: false) */
+  workers: Workers | undefined;
   stop(): Promise<void>;
 }
 
@@ -85,6 +87,7 @@ export async function startTestService(opts: {
       return t;
     },
     newKey: (project) => createKey(db.db, box, project),
+    workers,
     async stop() {
       workers?.stop();
       await queue.stop();

@@ -220,16 +220,37 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     await finishRequestIfDone(deps.db, job.requestId);
   }
 
-  /** Re-queues chunks whose job was lost; runs periodically in every worker process. */
+  /** Chunks of a request that a queued, retrying or running job already covers. */
+  async function coveredChunks(requestId: string): Promise<(chunk: number) => boolean> {
+    const jobs = await deps.queue.boss.findJobs<DeliverChunkJob>(QUEUES.deliverChunk, { data: { requestId }, limit: 100_000 });
+    const live = jobs.filter((j) => j.state === 'created' || j.state === 'retry' || j.state === 'active').map((j) => j.data);
+    return (chunk) => {
+      const from = chunk * CHUNK_MAILS + 1;
+      const to = from + CHUNK_MAILS - 1;
+      return live.some((j) => j.fromSeq <= to && j.toSeq >= from);
+    };
+  }
+
+  /**
+   * Re-queues chunks whose job was lost (due mails nobody holds, and no job that would send
+   * them); runs periodically in every worker process. A chunk merely waiting its turn in a long
+   * queue has its job and is left alone.
+   */
   async function sweep(): Promise<number> {
     const stuck = await repo.findStuckChunks(deps.db, SWEEP_AFTER_MS, CHUNK_MAILS, 200);
-    // A chunk whose job is merely waiting in a long queue looks stuck too; the singleton key keeps
-    // the sweeper from adding more than one job a minute for it (extra jobs would be harmless).
-    const jobs = stuck.map((c) => ({
-      data: { requestId: c.request_id, fromSeq: c.chunk * CHUNK_MAILS + 1, toSeq: (c.chunk + 1) * CHUNK_MAILS },
-      singletonKey: `sweep:${c.request_id}:${c.chunk}`,
-      singletonSeconds: 60,
-    }));
+    const jobs: { data: DeliverChunkJob; singletonKey: string; singletonSeconds: number }[] = [];
+    for (const requestId of new Set(stuck.map((c) => c.request_id))) {
+      const covered = await coveredChunks(requestId);
+      for (const c of stuck) {
+        if (c.request_id !== requestId || covered(c.chunk)) continue;
+        jobs.push({
+          data: { requestId, fromSeq: c.chunk * CHUNK_MAILS + 1, toSeq: (c.chunk + 1) * CHUNK_MAILS },
+          // Two workers sweeping at once add one job, not two (an extra would be harmless).
+          singletonKey: `sweep:${requestId}:${c.chunk}`,
+          singletonSeconds: 60,
+        });
+      }
+    }
     await deps.queue.insert<DeliverChunkJob>(QUEUES.deliverChunk, jobs);
     if (jobs.length) deps.logger.warn({ chunks: jobs.length }, 'sweeper re-queued chunks whose job was lost');
     return jobs.length;

@@ -23,6 +23,8 @@ export interface NewRequestRow {
   requester_ip: string | null;
   request_count: number;
   recipient_count: number;
+  /** recipients already stored with the request (all of them when stored inline, else 0) */
+  stored_count: number;
   idempotency_key: string | null;
   idempotency_hash: string | null;
   created_at: Date;

@@ -125,6 +125,7 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
         requester_ip: input.requesterIp,
         request_count: split.mailCount,
         recipient_count: v.recipients.length,
+        stored_count: inline ? v.recipients.length : 0,
         idempotency_key: input.idempotencyKey,
         idempotency_hash: input.idempotencyKey ? input.bodyHash : null,
         created_at: now,
@@ -137,7 +138,6 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
           { requestId: id, projectId: input.projectId, idDay, nextAttemptAt, createdAt: now },
           batchOf(split.ordered, split.mailIndex, 0, split.ordered.length),
         );
-        await repo.setStoredCount(tx, id, v.recipients.length);
         if (nextAttemptAt) await deps.queue.insertInTx<DeliverChunkJob>(tx, QUEUES.deliverChunk, chunkJobsFor(id, 1, split.mailCount, nextAttemptAt, now));
       } else {
         await repo.insertPayload(tx, id, split.ordered);
@@ -161,13 +161,22 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
  * request's stored_count, so a crash resumes after the last committed batch; mails of a stored
  * batch are handed to delivery at once. A request no longer in P (cancelled) stops storing.
  */
-export async function storeRecipients(deps: { db: Db; queue: JobQueue; logger: Logger; now: () => Date }, requestId: string): Promise<void> {
+export async function storeRecipients(
+  deps: { db: Db; queue: JobQueue; logger: Logger; now: () => Date; isStopping?: () => boolean },
+  requestId: string,
+): Promise<void> {
   const log = deps.logger.child({ requestId });
   const payload = await repo.loadPayload(deps.db, requestId);
   if (!payload) return; // already stored, or the request is gone
   // Large requests are always individual (general mode is capped at 1,060 recipients): mail i = recipient i.
   const mailIndex = payload.map((_, i) => i);
   for (;;) {
+    if (deps.isStopping?.()) {
+      // Shutting down between batches: a new job stores the rest (stored_count says where to go on).
+      await deps.queue.insert<StoreRecipientsJob>(QUEUES.storeRecipients, [{ data: { requestId } }]);
+      log.info('storing handed back at shutdown');
+      return;
+    }
     const done = await deps.db.transaction().execute(async (tx) => {
       const req = await repo.lockRequest(tx, requestId);
       if (!req || req.status !== 'P') return true;
