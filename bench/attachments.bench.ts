@@ -23,19 +23,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { signRequest } from '../src/http/signature.ts';
-import { fmtInt, fmtMB, freePort, isAlive, readMemory, sleep, wallNow } from './helpers.ts';
+import { fmtInt, fmtMB, freePort, intEnv, isAlive, readMemory, sleep, wallNow } from './helpers.ts';
 import type { SinkRequest, SinkStats } from './sink-process.ts';
 import { SERVICE_NODE_ARGS } from '../src/node-args.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-function intEnv(name: string, def: number, min = 1): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number >= ${min}, got "${raw}"`);
-  return n;
-}
 
 const N = intEnv('BENCH_ATTACH_RECIPIENTS', 1000);
 const FILE_MB = intEnv('BENCH_ATTACH_MB', 10);

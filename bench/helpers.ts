@@ -2,7 +2,6 @@
 // formatting, and a summary of a V8 .cpuprofile. Linux only (reads /proc).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 
 // ---------- /proc ----------
 
@@ -125,15 +124,15 @@ export function machineCpu(): { busy: number; total: number } {
 
 // ---------- misc ----------
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
+export { freePort } from '../src/shared/free-port.ts';
+
+/** A whole-number setting from the environment, with a default and a lower bound. */
+export function intEnv(name: string, def: number, min = 1): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number >= ${min}, got "${raw}"`);
+  return n;
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -39,6 +39,7 @@ import {
   fmtMB,
   fmtPct,
   freePort,
+  intEnv,
   isAlive,
   machineCpu,
   percentile,
@@ -55,13 +56,6 @@ import { SERVICE_NODE_ARGS } from '../src/node-args.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-function intEnv(name: string, def: number, min = 1): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number >= ${min}, got "${raw}"`);
-  return n;
-}
 
 const N = intEnv('BENCH_RECIPIENTS', 100_000);
 const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 4);

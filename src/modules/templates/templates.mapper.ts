@@ -1,3 +1,5 @@
+import type { Selectable } from 'kysely';
+import type { TemplatesTable } from '../../db/schema.ts';
 import type { components } from '../../generated/api.ts';
 import { formatElapsed, toNesDateTime } from '../../shared/clock.ts';
 import { templateBackupStatusLabel, type Lang } from '../../shared/i18n.ts';
@@ -24,18 +26,11 @@ export interface CategoryRow {
   created_at: Date;
 }
 
-export interface TemplateRow {
-  sid: string;
-  category_sid: string | null;
-  name: string;
-  description: string | null;
-  title: string;
-  body: string;
-  sender_address: string;
-  sender_name: string | null;
-  is_use: boolean;
-  created_at: Date;
-}
+/** A template as read from its table (the columns the API shows). */
+export type TemplateRow = Pick<
+  Selectable<TemplatesTable>,
+  'sid' | 'category_sid' | 'name' | 'description' | 'title' | 'body' | 'sender_address' | 'sender_name' | 'is_use' | 'created_at'
+>;
 
 const sidOf = (sid: string | null) => (sid === null ? ROOT_SID : Number(sid));
 

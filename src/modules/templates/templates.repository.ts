@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db, Tx } from '../../db/schema.ts';
+import type { Db, Tx, TemplatesTable } from '../../db/schema.ts';
 
 /**
  * Writes and lookups on templates, template_categories and template_exports. A parent (category)
@@ -79,15 +79,8 @@ export async function lockTemplate(tx: Tx, projectId: string, sid: string) {
   return tx.selectFrom('templates').select(TEMPLATE_COLUMNS).where('project_id', '=', projectId).where('sid', '=', sid).forUpdate().executeTakeFirst();
 }
 
-export interface TemplateValues {
-  name: string;
-  description: string | null;
-  title: string;
-  body: string;
-  sender_address: string;
-  sender_name: string | null;
-  is_use: boolean;
-}
+/** The columns a template's create and update write. */
+export type TemplateValues = Pick<TemplatesTable, 'name' | 'description' | 'title' | 'body' | 'sender_address' | 'sender_name' | 'is_use'>;
 
 export async function insertTemplate(tx: Tx, row: TemplateValues & { project_id: string; category_sid: string | null; position: number; created_at: Date; updated_at: Date }) {
   return tx.insertInto('templates').values(row).returning(TEMPLATE_COLUMNS).executeTakeFirstOrThrow();
