@@ -124,6 +124,12 @@ export async function nextRetryAt(db: Db, requestId: string, fromSeq: number, to
   return (row?.at as Date | null) ?? null;
 }
 
+/** Whether any mail of the request is still ready or sending (uses the mails_pending index). */
+export async function hasPendingMails(db: Db | Tx, requestId: string): Promise<boolean> {
+  const row = await db.selectFrom('mails').select('id').where('request_id', '=', requestId).where('status', 'in', ['R', 'I']).limit(1).executeTakeFirst();
+  return row !== undefined;
+}
+
 export async function mailStatusCounts(db: Db | Tx, requestId: string): Promise<Record<string, number>> {
   const rows = await db
     .selectFrom('mails')

@@ -1,5 +1,5 @@
 import type { AppDeps } from '../../deps.ts';
-import type { Db } from '../../db/schema.ts';
+import type { Db, Tx } from '../../db/schema.ts';
 import { QUEUES, type CancelRequestJob, type DeliverChunkJob, type JobQueue } from '../../jobs/queue.ts';
 import type { Logger } from '../../logger.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
@@ -13,19 +13,19 @@ const SEND_NOW_MAX_AGE_MS = 30 * 86_400_000;
 /** Mails cancelled inside the API call; the rest (and mails workers hold) by a job. */
 const CANCEL_BATCH = 5_000;
 
-function lookup(publicId: string) {
+/** Locks the project's request for a state change; malformed, unknown and other projects' ids are all 77103. */
+async function lockRequestOrNotFound(tx: Tx, projectId: string, publicId: string) {
   const id = parseNumericId(publicId);
-  if (!id) throw notFound(`requestId: request ${publicId} does not exist`);
-  return id;
+  const req = id && (await repo.lockProjectRequest(tx, projectId, id));
+  if (!req) throw notFound(`requestId: request ${publicId} does not exist`);
+  return req;
 }
 
 /** sendMailRequestNow: an R request (reserved or awaiting confirmation) goes out at once. */
 export async function sendRequestNow(deps: Pick<AppDeps, 'db' | 'queue' | 'now'>, projectId: string, publicId: string): Promise<void> {
-  const id = lookup(publicId);
   const now = deps.now();
   await deps.db.transaction().execute(async (tx) => {
-    const req = await repo.lockProjectRequest(tx, projectId, id);
-    if (!req) throw notFound(`requestId: request ${publicId} does not exist`);
+    const req = await lockRequestOrNotFound(tx, projectId, publicId);
     if (req.status !== 'R') throw badRequest(`requestId: only a ready (R) request can be sent now; this request is ${req.status}`);
     if (req.created_at.getTime() < now.getTime() - SEND_NOW_MAX_AGE_MS) {
       throw badRequest('requestId: a ready request created more than 30 days ago can not be sent');
@@ -43,11 +43,9 @@ export async function sendRequestNow(deps: Pick<AppDeps, 'db' | 'queue' | 'now'>
  * New claims stop the moment the request is C, so delivery stops within one batch.
  */
 export async function cancelRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'now'>, projectId: string, publicId: string): Promise<void> {
-  const id = lookup(publicId);
   const now = deps.now();
   await deps.db.transaction().execute(async (tx) => {
-    const req = await repo.lockProjectRequest(tx, projectId, id);
-    if (!req) throw notFound(`requestId: request ${publicId} does not exist`);
+    const req = await lockRequestOrNotFound(tx, projectId, publicId);
     if (!['P', 'R', 'I'].includes(req.status)) {
       throw badRequest(`requestId: only a request that is preparing (P), ready (R) or sending (I) can be cancelled; this request is ${req.status}`);
     }

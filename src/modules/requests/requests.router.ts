@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { AppDeps } from '../../deps.ts';
 import { badRequest } from '../../shared/errors.ts';
 import { createMailRequest, hashBody } from './requests.service.ts';
@@ -32,17 +32,14 @@ export function requestsRouter(deps: AppDeps): Router {
     res.status(201).json(created);
   });
 
-  router.post('/mails/requests/:requestId/send', async (req, res) => {
-    await sendRequestNow(deps, req.projectId!, req.params.requestId);
-    req.log.info({ requestId: req.params.requestId }, 'request sent now');
+  // send-now and cancel change a request's state and answer with its getMailRequestList row.
+  const requestAction = (action: typeof sendRequestNow, logLine: string) => async (req: Request<{ requestId: string }>, res: Response) => {
+    await action(deps, req.projectId!, req.params.requestId);
+    req.log.info({ requestId: req.params.requestId }, logLine);
     res.json(await getRequestRow(deps.db, req.projectId!, req.params.requestId, langFromHeader(req.headers['x-ncp-lang']), deps.config.displayTimezone));
-  });
-
-  router.post('/mails/requests/:requestId/cancel', async (req, res) => {
-    await cancelRequest(deps, req.projectId!, req.params.requestId);
-    req.log.info({ requestId: req.params.requestId }, 'request cancelled');
-    res.json(await getRequestRow(deps.db, req.projectId!, req.params.requestId, langFromHeader(req.headers['x-ncp-lang']), deps.config.displayTimezone));
-  });
+  };
+  router.post('/mails/requests/:requestId/send', requestAction(sendRequestNow, 'request sent now'));
+  router.post('/mails/requests/:requestId/cancel', requestAction(cancelRequest, 'request cancelled'));
 
   return router;
 }
