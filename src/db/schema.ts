@@ -89,6 +89,10 @@ export interface RecipientsTable {
   retry_count: Generated<number>;
   received_at: Timestamp | null;
   finished_at: Timestamp | null;
+  /** the recipient used this mail's unsubscribe link (cleared on resubscribe) */
+  unsubscribed: Generated<boolean>;
+  /** when `unsubscribed` last changed */
+  unsubscribed_at: Timestamp | null;
 }
 
 export interface FilesTable {
