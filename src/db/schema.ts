@@ -50,6 +50,12 @@ export interface MailRequestsTable {
   created_at: Generated<Timestamp>;
   finished_at: Timestamp | null;
   canceled_at: Timestamp | null;
+  /** recipientGroupFilter as given ({andFilter, groups}); null for other requests */
+  recipient_group_filter: ColumnType<unknown, string | null | undefined, string | null>;
+  /** the last address-book address id stored by the group expansion */
+  recipient_group_cursor: Generated<BigId | null>;
+  /** recipientFileId: the recipient file the request is sent to (rows copied while P) */
+  recipient_file_id: Generated<string | null>;
 }
 
 export interface RequestPayloadsTable {
@@ -93,6 +99,8 @@ export interface RecipientsTable {
   unsubscribed: Generated<boolean>;
   /** when `unsubscribed` last changed */
   unsubscribed_at: Timestamp | null;
+  /** the request's created_at (requestDate), copied for the recipient view; every insert writes it */
+  created_at: Timestamp;
 }
 
 export interface FilesTable {
@@ -155,6 +163,112 @@ export interface TemplateExportsTable {
   file_size: ColumnType<string | null, number | null, number | null>;
 }
 
+export interface AddressBookAddressesTable {
+  id: Generated<BigId>;
+  project_id: BigId;
+  /** as first given; unique per project on lower(address) */
+  address: string;
+  created_at: Generated<Timestamp>;
+}
+
+export interface AddressBookGroupsTable {
+  sid: Generated<BigId>;
+  project_id: BigId;
+  name: string;
+  created_at: Generated<Timestamp>;
+}
+
+export interface AddressBookMembersTable {
+  group_sid: BigId;
+  address_id: BigId;
+}
+
+export interface ExportsTable {
+  id: Generated<BigId>;
+  project_id: BigId;
+  view: string;
+  /** the view's filters as the client sent them */
+  filters: Json;
+  lang: string;
+  time_zone: string;
+  status: string;
+  attempts: Generated<number>;
+  row_count: ColumnType<string | null, number | null, number | null>;
+  file_size: ColumnType<string | null, number | null, number | null>;
+  error: string | null;
+  requested_at: Timestamp;
+  started_at: Timestamp | null;
+  heartbeat_at: Timestamp | null;
+  completed_at: Timestamp | null;
+  expires_at: Timestamp | null;
+}
+
+export interface UnsubscribersTable {
+  id: Generated<BigId>;
+  project_id: BigId;
+  /** as first given; unique per project on lower(address) */
+  address: string;
+  /** true: registered through the API; false: the recipient used an unsubscribe link */
+  reg_by_manager: boolean;
+  created_at: Generated<Timestamp>;
+}
+
+export interface SendBlocksTable {
+  /** lower(address): the list is service-wide and case-insensitive */
+  address_key: string;
+  address: string;
+  /** the project whose mail bounced */
+  project_id: BigId | null;
+  blocked_until: Timestamp;
+  created_at: Generated<Timestamp>;
+}
+
+export interface SendBlockHistoryTable {
+  sid: Generated<BigId>;
+  address_key: string;
+  address: string;
+  /** C created, D deleted */
+  action: string;
+  /** CUSTOMER (project_id says which), SYSTEM (expiry), ADMIN */
+  requester_type: string;
+  project_id: BigId | null;
+  send_result_code: string | null;
+  send_result_message: string | null;
+  created_at: Timestamp;
+}
+
+export interface ServiceConfigTable {
+  type: string;
+  value: string;
+  unit: string;
+  updated_by_project_id: BigId | null;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface RecipientFilesTable {
+  id: string;
+  project_id: BigId;
+  file_name: string;
+  tags: string[];
+  /** non-blank data rows (valid or not) */
+  row_count: number;
+  /** rows stored in recipient_file_rows (pos 1..valid_count) */
+  valid_count: number;
+  created_at: Generated<Timestamp>;
+  used_at: Timestamp | null;
+}
+
+export interface RecipientFileRowsTable {
+  file_id: string;
+  /** 1..valid_count without gaps: the seq of the row's mail */
+  pos: number;
+  /** the row as the spreadsheet shows it (header = 1) */
+  row_no: number;
+  address: string;
+  name: string | null;
+  parameters: Json;
+}
+
 export interface Database {
   projects: ProjectsTable;
   access_keys: AccessKeysTable;
@@ -167,6 +281,16 @@ export interface Database {
   template_categories: TemplateCategoriesTable;
   templates: TemplatesTable;
   template_exports: TemplateExportsTable;
+  exports: ExportsTable;
+  address_book_addresses: AddressBookAddressesTable;
+  address_book_groups: AddressBookGroupsTable;
+  address_book_members: AddressBookMembersTable;
+  unsubscribers: UnsubscribersTable;
+  send_blocks: SendBlocksTable;
+  send_block_history: SendBlockHistoryTable;
+  service_config: ServiceConfigTable;
+  recipient_files: RecipientFilesTable;
+  recipient_file_rows: RecipientFileRowsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -120,9 +120,38 @@ export interface paths {
         };
         /**
          * List the mails of one request (mail view)
-         * @description Sort properties: `id` (mailId), `createUtc`, `statusCode`.
+         * @description Sort properties: `id` (mailId), `createUtc`, `statusCode`. Extension filters (they only
+         *     narrow): the date range, `senderAddress`, `templateSid` and `dispatchType` apply to the
+         *     request (all of its mails or none), `sendResultCode` to the mails' recipients.
          */
         get: operations["getMailList"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mails/recipients": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List recipients (recipient view, extension)
+         * @description One row per recipient of every stored mail, newest request first. Filters as on the
+         *     request view: the date range applies to the request date (both ends inclusive, `*Utc`
+         *     wins; without dates, requestId and mailId the last two months), `sendStatus` and
+         *     `sendResultCode` to the recipient. Sort properties: `createUtc` (request date, the
+         *     default, descending), `sendUtc`, `receivedUtc`, `statusCode`; ties in request-date
+         *     order. `totalElements` is exact when the page is not full, or when counting finds at
+         *     most 10,000 matching rows (or the rows up to the requested page, when deeper) within
+         *     25 ms; otherwise it is a lower bound and the page carries `totalElementsExact: false`.
+         */
+        get: operations["getRecipientList"];
         put?: never;
         post?: never;
         delete?: never;
@@ -143,6 +172,55 @@ export interface paths {
          * @description The title and body are shown as sent, tags replaced.
          */
         get: operations["getMail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's exports, newest first (extension) */
+        get: operations["getExportList"];
+        put?: never;
+        /**
+         * Request an .xlsx of a view (extension)
+         * @description Extension ("download request/list" in the console). `view` is `requests`
+         *     (getMailRequestList), `recipients` (getRecipientList) or `mails` (getMailList; `filters`
+         *     must then name the project's `requestId`, else 400/77102 or 400/77103); `filters` takes that view's query parameters with the same
+         *     rules (`sendStatus` as an array or comma-separated, dates as `startUtc`/`endUtc` or
+         *     `startDateTime`/`endDateTime`). Filters are checked now: a bad one answers 400/77102 naming
+         *     it and nothing is stored. A job then writes every matching row (no paging) to an .xlsx,
+         *     header row in the `x-ncp-lang` language, dates in the display time zone; getExportList
+         *     shows its state. Files can be downloaded for 7 days after they are created.
+         */
+        post: operations["createExport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/exports/{exportId}/file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download a completed export (extension)
+         * @description The .xlsx (`Content-Disposition: attachment`). An unknown, another project's or expired
+         *     export, and one that is not completed (still being created, or failed), answer 400/77103.
+         */
+        get: operations["downloadExport"];
         put?: never;
         post?: never;
         delete?: never;
@@ -196,6 +274,77 @@ export interface paths {
          *     that a request which can still be sent uses are kept until that request is done.
          */
         delete: operations["deleteFile"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/recipient-files/form": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The .xlsx input form for a bulk recipient file (extension)
+         * @description An .xlsx whose first row is the header a recipient file needs: `address`, `name`, then one
+         *     column per tag. `tags` repeated (`tags=A&tags=B`) or comma-separated (`tags=A,B`), at most
+         *     100, each a `${TAG}` name (1-100 characters, no spaces or braces) given once; no tags: a
+         *     form with `address` and `name` only.
+         */
+        get: operations["getRecipientFileForm"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/recipient-files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload a bulk recipient file (.xlsx or .csv) (extension)
+         * @description multipart/form-data with the file in the part `file`, named `*.xlsx` or `*.csv`, at most
+         *     `MAX_BODY_BYTES` (64 MB by default). Answers 201 with the file's id, to be given as
+         *     `recipientFileId` in createMailRequest, the number of recipient rows, how many of them are
+         *     valid, the tags, and every invalid row with its row number as the spreadsheet shows it
+         *     (header = row 1) and the reason.
+         *
+         *     Rules. The first non-blank row is the header: `address`, `name` (case and surrounding
+         *     spaces ignored), then one column per `${TAG}` (1-100 characters, no spaces or braces, each
+         *     once, at most 100). Each later non-blank row is a recipient: a valid e-mail address, a
+         *     name of at most 69 characters (may be empty), and its tag values; an empty tag cell means
+         *     no value, so the request's `parameters` apply (and a tag with no value at all fails that
+         *     recipient with `CONTENT_HAS_TAG_FORM`, as for JSON recipients). Invalid rows (reported,
+         *     not sent): a bad or empty address, a name too long, a cell longer than 10,000 characters,
+         *     a value in a column without a header, a CSV row with fewer fields than the header, an
+         *     .xlsx cell holding an error value (`#N/A`) or a formula Excel never computed, and an
+         *     address already on an earlier row (case-insensitive): "duplicate of row N", so each
+         *     address is sent once. Blank rows are skipped and not counted.
+         *
+         *     .xlsx: the workbook's first worksheet; formulas are never evaluated, a formula cell counts
+         *     as the value Excel saved with it; numbers come as written (`5`, `0.1`) and dates as
+         *     Excel's serial numbers, so type dates as text. .csv: UTF-8 (a byte-order mark is fine;
+         *     other encodings are refused: save as "CSV UTF-8"), comma-separated, quoted fields may hold
+         *     commas, `""` and line breaks, lines end in CRLF, LF or CR.
+         *
+         *     The whole file is refused (400/77102, nothing stored) when it is empty, has no recipient
+         *     row, has more than 100,000 recipient rows, has a wrong header, is not what its name says,
+         *     is damaged, or is too large to read safely (parts inflating beyond 512 MB, more than
+         *     10,000 zip entries or 2,000,000 shared texts, a single text over about 1 MB, tag values
+         *     over 200 M characters in all). Files not used by any request for 7 days are removed.
+         */
+        post: operations["createRecipientFile"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -442,6 +591,228 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/address-book": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Totals of the address book and of each group */
+        get: operations["getAddressBook"];
+        put?: never;
+        /**
+         * Add groups and addresses (upsert)
+         * @description Upsert: a group that exists gets the addresses added, a new group is created (a group
+         *     without `emailAddresses` is created empty). Addresses are stored once per project
+         *     whatever their case (kept as first given). Answers 201 with the address book as it was
+         *     **just before** the request (NCP's behaviour). Group names: 1–100 characters of Hangul,
+         *     A–Z, a–z, 0–9, `.`, `_`, `-`, each at most once per request; at most 100,000 addresses
+         *     per request in all, each a valid e-mail address (400/77102 naming it; nothing is stored).
+         */
+        post: operations["createAddressBook"];
+        /** Delete every address and group */
+        delete: operations["deleteAddressBook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/address-book/address": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete addresses from the book and from every group
+         * @description JSON body on DELETE. Addresses match whatever their case; addresses not in the book are
+         *     ignored. Answers with the address book after the deletion.
+         */
+        delete: operations["deleteAddress"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/address-book/recipient-groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a group (its addresses stay in the book)
+         * @description An unknown group answers 400/77103.
+         */
+        delete: operations["deleteRecipientGroup"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/address-book/recipient-groups/address": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove addresses from one group (they stay in the book)
+         * @description JSON body on DELETE. An unknown group answers 400/77103; addresses not in the group are
+         *     ignored. Answers with the address book after the change.
+         */
+        delete: operations["deleteRecipientGroupRelation"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/address-book/recipient-groups/address/empty": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Empty a group (the addresses stay in the book)
+         * @description An unknown group answers 400/77103.
+         */
+        delete: operations["deleteRecipientGroupRelationEmpty"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/address-book/combination": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download the addresses a group filter selects (.xlsx)
+         * @description Extension. The addresses that `recipientGroupFilter` with the same `andFilter` and
+         *     `groups` would send to now: one address per row under the header `address`, in the order
+         *     they were added. `groups` repeated or comma-separated, 1 to 5 names; an unknown group
+         *     answers 400/77103 naming it. Header `X-Total-Count`: the number of addresses.
+         */
+        get: operations["getGroupCombination"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/unsubscribers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the project's unsubscribe list
+         * @description Optional date range on the registration date (`startUtc`/`endUtc` win over
+         *     `startDateTime`/`endDateTime`), `emailAddress` (part of the address, any case),
+         *     `isRegByManager` (true: registered through the API; false: the recipient used an
+         *     unsubscribe link). Sort properties: `createUtc` (default, descending), `isRegByManager`.
+         */
+        get: operations["getUnsubscribersList"];
+        put?: never;
+        /**
+         * Add addresses to the project's unsubscribe list
+         * @description Addresses on the list get status `U` / `UNSUBSCRIBE_ADDRESS` on later advertising mail
+         *     (other mail ignores the list). Addresses match whatever their case; `count` is how many
+         *     were added, `ignoreCount` how many were already on the list (or repeated in the request).
+         *     Registered this way, an entry shows `isRegByManager: true`. At most 100,000 addresses.
+         */
+        post: operations["registerUnsubscribers"];
+        /**
+         * Remove addresses from the project's unsubscribe list
+         * @description JSON body on DELETE, as registerUnsubscribers. `count` is how many were removed,
+         *     `ignoreCount` how many were not on the list. Recipients of the project that showed
+         *     `unsubscribed: true` for a removed address show `false` from now on.
+         */
+        delete: operations["deleteUnsubscribers"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/send-block": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The send-block history of one address
+         * @description The send-block list is service-wide: a hard bounce (result codes `RECIPIENT_ADDRESS_ERROR`,
+         *     `NONEXISTENT_DOMAIN_ADDRESS`, `MAILBOX_ERROR`) blocks the address for every project for
+         *     `SEND_BLOCK_TIME` (POST /config; 168 hours by default; a change applies to new entries
+         *     only). Mail to a blocked address gets `F` / `SEND_BLOCK_ADDRESS` without an SMTP attempt.
+         *     Entries expire by themselves (history `D` by `SYSTEM`). History rows of a block that this
+         *     project's mail caused show `CUSTOMER`, those another project caused `OTHER_CUSTOMER`.
+         *     `targetAddress` is required (any case). Sort: `createUtc` (default, descending).
+         */
+        get: operations["getSendBlockList"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a service setting
+         * @description `type=SEND_BLOCK_TIME` (required): the value in hours, default "168".
+         */
+        get: operations["getConfig"];
+        put?: never;
+        /**
+         * Set a service setting (SEND_BLOCK_TIME)
+         * @description Only `type: SEND_BLOCK_TIME` exists: how long a hard-bounced address stays blocked.
+         *     `value` a whole number as a string (a JSON number is accepted too), `unit` `HOUR`
+         *     (1 to 8760) or `DAY` (1 to 365; stored as hours). The setting is service-wide (the
+         *     send-block list is): any project's key may change it. It applies to blocks created
+         *     from then on.
+         */
+        post: operations["createConfig"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -506,6 +877,12 @@ export interface components {
             first: boolean;
             last: boolean;
             numberOfElements: number;
+            /**
+             * @description Extension, list views only; present (false) when `totalElements` is a lower bound:
+             *     counting stops at 10,000 matching rows (or at the requested page when deeper) and
+             *     after 25 ms.
+             */
+            totalElementsExact?: boolean;
             sort: components["schemas"]["SortOrder"][];
         };
         /** @description Substitution values for `${key}` tags; key = tag name. */
@@ -552,7 +929,7 @@ export interface components {
             useBasicUnsubscribeMsg?: boolean | null;
             /** @description Custom unsubscribe message; required when `useBasicUnsubscribeMsg` is false. */
             unsubscribeMessage?: string | null;
-            /** @description Extension. Recipients from a file uploaded with `POST /recipient-files`. */
+            /** @description Extension. Sends to the valid rows of a file uploaded with `POST /recipient-files`, each with its own tag values as `parameters`; `count` is the file's `validCount`. Instead of `recipients`, and only with `individual` true (a file's rows each carry their own tag values, which one shared To/Cc mail can't). The request is stored by a job (status `P` meanwhile). Unknown or another project's id: 400/77103; a file without a valid row: 400/77102. */
             recipientFileId?: string | null;
         };
         RecipientForRequest: {
@@ -566,11 +943,19 @@ export interface components {
             type?: "R" | "C" | "B" | null;
             parameters?: components["schemas"]["Parameters"];
         };
-        /** @description Send to address-book groups; may be null. */
+        /**
+         * @description Send to address-book groups; may be null. Both fields are required (400/77102). Individual
+         *     mode only; not together with `recipients` or `recipientFileId`. An unknown group answers
+         *     400/77103 naming it. No recipient limit: the request is stored in `P` and a job expands
+         *     the groups into mails (one per address, addresses in several groups once); `count` is
+         *     the number of addresses the filter selects when the request is made, and the request's
+         *     counts become what was actually stored once it leaves `P` (the book is read as it is
+         *     while the job runs). Request `parameters` apply to every mail.
+         */
         RecipientGroupFilter: {
-            /** @description true = AND, false = OR */
+            /** @description true = addresses in every group (AND), false = in any (OR) */
             andFilter?: boolean;
-            /** @description Address-book group names. */
+            /** @description Address-book group names (1 to 5). */
             groups?: string[];
         } | null;
         MailRequestCreated: {
@@ -702,6 +1087,39 @@ export interface components {
             attachFiles: components["schemas"]["AttachFile"][];
             recipients: components["schemas"]["Recipient"][];
         };
+        RecipientListItem: {
+            projectId: string;
+            requestId: string;
+            mailId: string;
+            requestDate: components["schemas"]["NesDateTime"];
+            /** @description When this recipient's delivery finished. */
+            sendDate: components["schemas"]["NesDateTime"] | null;
+            reservationDate: components["schemas"]["NesDateTime"] | null;
+            /** @description This recipient's send status. */
+            emailStatus: components["schemas"]["LabelCode"];
+            templateSid: number | null;
+            templateName: string | null;
+            /** @description The title as sent to this recipient, tags replaced. */
+            title: string;
+            address: string;
+            name: string | null;
+            /** @description `R` recipient, `C` cc, `B` bcc. */
+            type: components["schemas"]["LabelCode"];
+            /** @description The next hop accepted the mail. */
+            received: boolean;
+            receivedDate: components["schemas"]["NesDateTime"] | null;
+            /** @description The recipient used this mail's unsubscribe link. */
+            unsubscribed: boolean;
+            unsubscribedDate: components["schemas"]["NesDateTime"] | null;
+            sendResultCode: string | null;
+            sendResultCodeMessage: string | null;
+            /** @description Raw SMTP reply. */
+            sendResultMessage: string | null;
+            retryCount: number;
+        };
+        RecipientListPage: components["schemas"]["PageMeta"] & {
+            content: components["schemas"]["RecipientListItem"][];
+        };
         /** @description One or more parts named `fileList`, each a file (other fields are ignored). */
         FileUploadRequest: {
             fileList?: string[];
@@ -710,6 +1128,28 @@ export interface components {
             /** @example f355aac1-7776-4c0b-8484-20eaa065cb65-99 */
             tempRequestId: string;
             files: components["schemas"]["AttachFile"][];
+        };
+        /** @description The .xlsx or .csv in the part `file` (other fields are ignored). */
+        RecipientFileUploadRequest: {
+            /** Format: binary */
+            file?: string;
+        };
+        RecipientFile: {
+            /** @description For createMailRequest's `recipientFileId`. */
+            recipientFileId: string;
+            /** @description Recipient rows (non-blank rows after the header) */
+            rowCount: number;
+            /** @description Rows that will be sent to (duplicates and invalid rows left out). */
+            validCount: number;
+            /** @description The tag columns of the header, in order. */
+            tags: string[];
+            /** @description Every invalid row, in file order. */
+            errors: components["schemas"]["RecipientFileError"][];
+        };
+        RecipientFileError: {
+            /** @description The row number as the spreadsheet shows it (header = 1). */
+            row: number;
+            reason: string;
         };
         TemplateCategory: {
             /** Format: int64 */
@@ -823,6 +1263,45 @@ export interface components {
             /** @description The top level, categories first. */
             contents: components["schemas"]["TemplateStructureItem"][];
         };
+        /**
+         * @description `requests` getMailRequestList, `recipients` getRecipientList, `mails` getMailList.
+         * @enum {string}
+         */
+        ExportView: "requests" | "recipients" | "mails";
+        ExportFilterValue: string | number | (string | number)[];
+        ExportCreate: {
+            view: components["schemas"]["ExportView"];
+            /** @description The view's query parameters (paging excluded), e.g. `{"startDateTime":"2025-01-01","sendStatus":["S","PF"]}`. */
+            filters?: {
+                [key: string]: components["schemas"]["ExportFilterValue"];
+            };
+        };
+        Export: {
+            exportId: string;
+            view: components["schemas"]["ExportView"];
+            /** @description The filters as requested. */
+            filters: {
+                [key: string]: components["schemas"]["ExportFilterValue"];
+            };
+            /** @description `R` requested, `I` creating, `C` completed, `F` failed, `E` expired. */
+            status: components["schemas"]["LabelCode"];
+            requestDate: components["schemas"]["NesDateTime"];
+            /** @description When the file was completed (or the export failed). */
+            completeDate: components["schemas"]["NesDateTime"] | null;
+            /** @description When the file expires (7 days after it was created); null until then. */
+            expireDate: components["schemas"]["NesDateTime"] | null;
+            /** @description Data rows in the file (the header row not counted). */
+            rowCount: number | null;
+            /** @description Bytes. */
+            fileSize: number | null;
+            /** @description downloadExport's URL while the file can be downloaded. */
+            downloadUrl: string | null;
+            /** @description Why the export failed (status `F`). */
+            errorMessage: string | null;
+        };
+        ExportPage: components["schemas"]["PageMeta"] & {
+            content: components["schemas"]["Export"][];
+        };
         TemplateExportRequestCreated: {
             /** Format: int64 */
             sid: number;
@@ -848,6 +1327,87 @@ export interface components {
         TemplateImportRequest: {
             /** Format: binary */
             file?: string;
+        };
+        AddressBookRequest: {
+            groups: components["schemas"]["AddressBookGroupRequest"][];
+        };
+        AddressBookGroupRequest: {
+            /** @description 1–100 characters of Hangul, A–Z, a–z, 0–9, `.`, `_`, `-`; once per request. */
+            groupName: string;
+            /** @description Addresses to add to the group (none = only the group is created). */
+            emailAddresses?: string[] | null;
+        };
+        AddressBook: {
+            /** @description Addresses in the book (in a group or not). */
+            totalAddressCount: number;
+            groups: {
+                sid: number;
+                groupName: string;
+                addressCount: number;
+            }[];
+        };
+        AddressBookDeleted: {
+            deletedAddressCount: number;
+        };
+        AddressDeleteRequest: {
+            emailAddresses: string[];
+        };
+        GroupRelationDeleteRequest: {
+            groupName: string;
+            emailAddresses: string[];
+        };
+        UnsubscribersRequest: {
+            /** @description E-mail addresses (1 to 100,000). */
+            blockedReceivers: string[];
+        };
+        UnsubscribersResult: {
+            /** @description Addresses added (or removed). */
+            count: number;
+            /** @description Addresses in the request. */
+            requestCount: number;
+            /** @description Addresses left as they were. */
+            ignoreCount: number;
+        };
+        Unsubscriber: {
+            address: string;
+            blockDate: components["schemas"]["NesDateTime"];
+            isRegByManager: boolean;
+        };
+        UnsubscribersPage: components["schemas"]["PageMeta"] & {
+            content: components["schemas"]["Unsubscriber"][];
+        };
+        SendBlockHistory: {
+            targetAddress: string;
+            /** @description `C` create, `D` delete */
+            actionType: components["schemas"]["LabelCode"];
+            /** @description `CUSTOMER`, `OTHER_CUSTOMER`, `SYSTEM` or `ADMIN` */
+            actionRequesterType: components["schemas"]["LabelCode"];
+            requestDate: components["schemas"]["NesDateTime"];
+            /** Format: int64 */
+            historySid: number;
+            sendResultCode: string | null;
+            sendResultMessage: string | null;
+        };
+        SendBlockPage: {
+            content: components["schemas"]["SendBlockHistory"][];
+            /** @description "Blocked" or "Not blocked" (localised) */
+            registerStatus: string;
+            /** @description When the current block ends; null when not blocked. */
+            expectedDeleteDate: components["schemas"]["NesDateTime"] | null;
+        } & components["schemas"]["PageMeta"];
+        ConfigCreate: {
+            /** @description `SEND_BLOCK_TIME` */
+            type: string;
+            subType?: string | number | null;
+            /** @description A whole number (string). */
+            value: string | number;
+            /** @description `HOUR` or `DAY` */
+            unit: string;
+        };
+        Config: {
+            type: string;
+            subType: number | null;
+            value: string;
         };
     };
     responses: {
@@ -999,6 +1559,20 @@ export interface components {
          *     (`sendStatus=S&sendStatus=PF`) or comma-separated (`sendStatus=S%2CPF`).
          */
         SendStatus: string[];
+        /** @description A request id; a malformed one matches nothing. */
+        RequestIdQuery: string;
+        /** @description Extension on the mail view. The sender address, exact match ignoring case. */
+        SenderAddressQuery: string;
+        /** @description Extension on the mail view. Only what was sent with this template. */
+        TemplateSidQuery: number;
+        /** @description `CONSOLE` or `API` */
+        DispatchTypeQuery: string;
+        /**
+         * @description Extension. Send result codes (`MAIL_SENT`, `RECIPIENT_ADDRESS_ERROR`, ...), repeated or
+         *     comma-separated. On the request and mail views: those with at least one recipient
+         *     with one of these codes.
+         */
+        SendResultCode: string[];
         /** @description Zero-based page number. */
         Page: number;
         /** @description Page size. */
@@ -1013,8 +1587,12 @@ export interface components {
         CategorySidPath: string;
         /** @description The export request's sid. */
         TemplateExportIdPath: string;
+        /** @description The export's id (from createExport); malformed, unknown or another project's ids answer 400/77103. */
+        ExportIdPath: string;
         /** @description `true`: only what is in use; `false` or absent: deleted templates too. */
         IsUseQuery: boolean;
+        /** @description An address-book group name. */
+        GroupNameQuery: string;
     };
     requestBodies: never;
     headers: {
@@ -1121,6 +1699,12 @@ export interface operations {
                  *     (`sendStatus=S&sendStatus=PF`) or comma-separated (`sendStatus=S%2CPF`).
                  */
                 sendStatus?: components["parameters"]["SendStatus"];
+                /**
+                 * @description Extension. Send result codes (`MAIL_SENT`, `RECIPIENT_ADDRESS_ERROR`, ...), repeated or
+                 *     comma-separated. On the request and mail views: those with at least one recipient
+                 *     with one of these codes.
+                 */
+                sendResultCode?: components["parameters"]["SendResultCode"];
                 /** @description Zero-based page number. */
                 page?: components["parameters"]["Page"];
                 /** @description Page size. */
@@ -1274,6 +1858,26 @@ export interface operations {
                  *     (`sendStatus=S&sendStatus=PF`) or comma-separated (`sendStatus=S%2CPF`).
                  */
                 sendStatus?: components["parameters"]["SendStatus"];
+                /** @description Range start, epoch ms; wins over `startDateTime`. */
+                startUtc?: components["parameters"]["StartUtc"];
+                /** @description Range end, epoch ms; wins over `endDateTime`. */
+                endUtc?: components["parameters"]["EndUtc"];
+                /** @description Range start in the display time zone (`yyyy-MM-dd`, `yyyy-MM-dd HH:mm`, ...). */
+                startDateTime?: components["parameters"]["StartDateTime"];
+                /** @description Range end in the display time zone (`yyyy-MM-dd`, `yyyy-MM-dd HH:mm`, ...). */
+                endDateTime?: components["parameters"]["EndDateTime"];
+                /** @description Extension on the mail view. The sender address, exact match ignoring case. */
+                senderAddress?: components["parameters"]["SenderAddressQuery"];
+                /** @description Extension on the mail view. Only what was sent with this template. */
+                templateSid?: components["parameters"]["TemplateSidQuery"];
+                /** @description `CONSOLE` or `API` */
+                dispatchType?: components["parameters"]["DispatchTypeQuery"];
+                /**
+                 * @description Extension. Send result codes (`MAIL_SENT`, `RECIPIENT_ADDRESS_ERROR`, ...), repeated or
+                 *     comma-separated. On the request and mail views: those with at least one recipient
+                 *     with one of these codes.
+                 */
+                sendResultCode?: components["parameters"]["SendResultCode"];
                 /** @description Zero-based page number. */
                 page?: components["parameters"]["Page"];
                 /** @description Page size. */
@@ -1313,6 +1917,76 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
+    getRecipientList: {
+        parameters: {
+            query?: {
+                /** @description Range start, epoch ms; wins over `startDateTime`. */
+                startUtc?: components["parameters"]["StartUtc"];
+                /** @description Range end, epoch ms; wins over `endDateTime`. */
+                endUtc?: components["parameters"]["EndUtc"];
+                /** @description Range start in the display time zone (`yyyy-MM-dd`, `yyyy-MM-dd HH:mm`, ...). */
+                startDateTime?: components["parameters"]["StartDateTime"];
+                /** @description Range end in the display time zone (`yyyy-MM-dd`, `yyyy-MM-dd HH:mm`, ...). */
+                endDateTime?: components["parameters"]["EndDateTime"];
+                /** @description A request id; a malformed one matches nothing. */
+                requestId?: components["parameters"]["RequestIdQuery"];
+                mailId?: components["parameters"]["MailIdQuery"];
+                recipientAddress?: components["parameters"]["RecipientAddressQuery"];
+                /** @description Extension on the mail view. The sender address, exact match ignoring case. */
+                senderAddress?: components["parameters"]["SenderAddressQuery"];
+                /** @description Partial (like) match on the title. */
+                title?: components["parameters"]["TitleQuery"];
+                /** @description Extension on the mail view. Only what was sent with this template. */
+                templateSid?: components["parameters"]["TemplateSidQuery"];
+                /** @description `CONSOLE` or `API` */
+                dispatchType?: components["parameters"]["DispatchTypeQuery"];
+                /**
+                 * @description Status codes (`P`, `R`, `I`, `S`, `F`, `PF`, `U`, `C`), repeated
+                 *     (`sendStatus=S&sendStatus=PF`) or comma-separated (`sendStatus=S%2CPF`).
+                 */
+                sendStatus?: components["parameters"]["SendStatus"];
+                /**
+                 * @description Extension. Send result codes (`MAIL_SENT`, `RECIPIENT_ADDRESS_ERROR`, ...), repeated or
+                 *     comma-separated. On the request and mail views: those with at least one recipient
+                 *     with one of these codes.
+                 */
+                sendResultCode?: components["parameters"]["SendResultCode"];
+                /** @description Zero-based page number. */
+                page?: components["parameters"]["Page"];
+                /** @description Page size. */
+                size?: components["parameters"]["Size"];
+                /** @description `property` or `property,asc|desc` (default asc); repeat for several keys. */
+                sort?: components["parameters"]["Sort"];
+            };
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of recipients */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecipientListPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
     getMail: {
         parameters: {
             query?: never;
@@ -1339,6 +2013,114 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MailDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getExportList: {
+        parameters: {
+            query?: {
+                /** @description Zero-based page number. */
+                page?: components["parameters"]["Page"];
+                /** @description Page size. */
+                size?: components["parameters"]["Size"];
+            };
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of exports */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createExport: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExportCreate"];
+            };
+        };
+        responses: {
+            /** @description The export, accepted (status `R`) */
+            202: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Export"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    downloadExport: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description The export's id (from createExport); malformed, unknown or another project's ids answer 400/77103. */
+                exportId: components["parameters"]["ExportIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The spreadsheet */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -1452,6 +2234,95 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getRecipientFileForm: {
+        parameters: {
+            query?: {
+                /** @description Tag names, repeated or comma-separated. */
+                tags?: string[];
+            };
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The form (`Content-Disposition: attachment; filename="recipients.xlsx"`) */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createRecipientFile: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["RecipientFileUploadRequest"];
+            };
+        };
+        responses: {
+            /** @description The file is stored; its valid rows can be sent to */
+            201: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "recipientFileId": "6f1c2f0e-8d2b-4c39-9a57-1a0f3c1d2e4b",
+                     *       "rowCount": 3,
+                     *       "validCount": 2,
+                     *       "tags": [
+                     *         "COUPON"
+                     *       ],
+                     *       "errors": [
+                     *         {
+                     *           "row": 4,
+                     *           "reason": "duplicate of row 2 (\"kim@example.com\" is sent once)"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RecipientFile"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
         };
@@ -1965,6 +2836,572 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getAddressBook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The address book */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AddressBook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createAddressBook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "groups": [
+                 *         {
+                 *           "groupName": "10대",
+                 *           "emailAddresses": [
+                 *             "kim@example.com",
+                 *             "lee@example.com"
+                 *           ]
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["AddressBookRequest"];
+            };
+        };
+        responses: {
+            /** @description The address book just before the request */
+            201: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AddressBook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteAddressBook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How many addresses were deleted */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AddressBookDeleted"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteAddress: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AddressDeleteRequest"];
+            };
+        };
+        responses: {
+            /** @description The address book after the deletion */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AddressBook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteRecipientGroup: {
+        parameters: {
+            query: {
+                /** @description An address-book group name. */
+                groupName: components["parameters"]["GroupNameQuery"];
+            };
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The address book after the deletion */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AddressBook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteRecipientGroupRelation: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GroupRelationDeleteRequest"];
+            };
+        };
+        responses: {
+            /** @description The address book after the change */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AddressBook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteRecipientGroupRelationEmpty: {
+        parameters: {
+            query: {
+                /** @description An address-book group name. */
+                groupName: components["parameters"]["GroupNameQuery"];
+            };
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The address book after the change */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AddressBook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getGroupCombination: {
+        parameters: {
+            query: {
+                /** @description true = addresses in every group, false = in any of them. */
+                andFilter: boolean;
+                /** @description Group names, repeated or comma-separated (1 to 5). */
+                groups: string[];
+            };
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The combined addresses */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    /** @description Number of addresses in the file. */
+                    "X-Total-Count"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getUnsubscribersList: {
+        parameters: {
+            query?: {
+                /** @description Range start, epoch ms; wins over `startDateTime`. */
+                startUtc?: components["parameters"]["StartUtc"];
+                /** @description Range end, epoch ms; wins over `endDateTime`. */
+                endUtc?: components["parameters"]["EndUtc"];
+                /** @description Range start in the display time zone (`yyyy-MM-dd`, `yyyy-MM-dd HH:mm`, ...). */
+                startDateTime?: components["parameters"]["StartDateTime"];
+                /** @description Range end in the display time zone (`yyyy-MM-dd`, `yyyy-MM-dd HH:mm`, ...). */
+                endDateTime?: components["parameters"]["EndDateTime"];
+                emailAddress?: string;
+                isRegByManager?: boolean;
+                /** @description Zero-based page number. */
+                page?: components["parameters"]["Page"];
+                /** @description Page size. */
+                size?: components["parameters"]["Size"];
+                /** @description `property` or `property,asc|desc` (default asc); repeat for several keys. */
+                sort?: components["parameters"]["Sort"];
+            };
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of unsubscribed addresses */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnsubscribersPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    registerUnsubscribers: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "blockedReceivers": [
+                 *         "xxx@example.com",
+                 *         "yyy@example.net"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["UnsubscribersRequest"];
+            };
+        };
+        responses: {
+            /** @description How many were added */
+            201: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "count": 2,
+                     *       "requestCount": 2,
+                     *       "ignoreCount": 0
+                     *     }
+                     */
+                    "application/json": components["schemas"]["UnsubscribersResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteUnsubscribers: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UnsubscribersRequest"];
+            };
+        };
+        responses: {
+            /** @description How many were removed */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnsubscribersResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getSendBlockList: {
+        parameters: {
+            query?: {
+                targetAddress?: string;
+                /** @description Zero-based page number. */
+                page?: components["parameters"]["Page"];
+                /** @description Page size. */
+                size?: components["parameters"]["Size"];
+                /** @description `property` or `property,asc|desc` (default asc); repeat for several keys. */
+                sort?: components["parameters"]["Sort"];
+            };
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The address's history, with its current state */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SendBlockPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getConfig: {
+        parameters: {
+            query?: {
+                type?: string;
+                subType?: string;
+            };
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The setting */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Config"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createConfig: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "type": "SEND_BLOCK_TIME",
+                 *       "value": "180",
+                 *       "unit": "HOUR"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ConfigCreate"];
+            };
+        };
+        responses: {
+            /** @description The setting as stored */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "SEND_BLOCK_TIME",
+                     *       "subType": null,
+                     *       "value": "180"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Config"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
         };

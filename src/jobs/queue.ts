@@ -17,6 +17,14 @@ export const QUEUES = {
   exportTemplates: 'export-templates',
   /** periodic: remove unused uploads (24 h) and expired template backups */
   cleanupFiles: 'cleanup-files',
+  /** periodic: delete finished requests older than RETENTION_DAYS (src/modules/retention) */
+  purgeHistory: 'purge-history',
+  /** periodic: send-block entries whose time is up are removed (history D / SYSTEM) */
+  expireSendBlocks: 'expire-send-blocks',
+  /** write an export's .xlsx (createExport) */
+  createExport: 'export',
+  /** periodic: expired export files, exports whose job was lost, orphaned export files */
+  expireExports: 'expire-exports',
 } as const;
 
 export interface StoreRecipientsJob {
@@ -24,6 +32,12 @@ export interface StoreRecipientsJob {
 }
 export type CancelRequestJob = StoreRecipientsJob;
 export type TemplateExportJob = StoreRecipientsJob;
+export interface ExportJob {
+  exportId: string;
+}
+export function isExportJob(d: unknown): d is ExportJob {
+  return typeof d === 'object' && d !== null && typeof (d as ExportJob).exportId === 'string' && /^\d+$/.test((d as ExportJob).exportId);
+}
 export interface DeliverChunkJob {
   requestId: string;
   fromSeq: number;
@@ -70,8 +84,16 @@ export async function startQueue(connectionString: string, logger: Logger, opts:
   await boss.createQueue(QUEUES.cancelRequest, { retryLimit: 20, retryDelay: 2, retryBackoff: true, expireInSeconds: 600, heartbeatSeconds: 10, notify: true });
   await boss.createQueue(QUEUES.deliverChunk, { retryLimit: 20, retryDelay: 2, retryBackoff: true, expireInSeconds: 900, heartbeatSeconds: 10, notify: true });
   await boss.createQueue(QUEUES.exportTemplates, { retryLimit: 5, retryDelay: 5, retryBackoff: true, expireInSeconds: 900, notify: true });
+  // A run killed mid-file stops its heartbeats and is retried soon; it starts the file again.
+  // retryLimit is EXPORT_MAX_ATTEMPTS: the run after the last allowed attempt fails the export
+  // with a message instead of leaving it in I (src/modules/exports/export.job.ts).
+  await boss.createQueue(QUEUES.createExport, { retryLimit: 3, retryDelay: 2, expireInSeconds: 3600, heartbeatSeconds: 10, notify: true });
   // Periodic and idempotent: a missed or failed run is made up by the next one.
+  await boss.createQueue(QUEUES.expireExports, { retryLimit: 0, expireInSeconds: 1800, policy: 'exclusive' });
   await boss.createQueue(QUEUES.cleanupFiles, { retryLimit: 0, expireInSeconds: 1800, policy: 'exclusive' });
+  // A run stops itself after PURGE_RUN_MS (10 min); the next hourly run goes on.
+  await boss.createQueue(QUEUES.purgeHistory, { retryLimit: 0, expireInSeconds: 1800, policy: 'exclusive' });
+  await boss.createQueue(QUEUES.expireSendBlocks, { retryLimit: 0, expireInSeconds: 600, policy: 'exclusive' });
   // Only the options given are passed: an undefined startAfter would not mean "now" to pg-boss.
   const toInsert = <T extends object>(jobs: { data: T; startAfter?: Date; singletonKey?: string; singletonSeconds?: number }[]) =>
     jobs.map((j) => Object.fromEntries(Object.entries(j).filter(([, v]) => v !== undefined)));

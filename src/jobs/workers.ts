@@ -6,8 +6,15 @@ import { createDeliveryWorker } from '../modules/delivery/delivery.service.ts';
 import { storeRecipients } from '../modules/requests/requests.service.ts';
 import { finishCancellation } from '../modules/requests/request-actions.service.ts';
 import { cleanupFiles } from '../modules/files/files.service.ts';
+import { cleanupRecipientFiles } from '../modules/recipient-files/recipient-files.service.ts';
 import { removeExpiredTemplateExports, runTemplateExport } from '../modules/templates/templates.service.ts';
-import { QUEUES, isCancelRequestJob, isDeliverChunkJob, isStoreRecipientsJob, isTemplateExportJob, type JobQueue } from './queue.ts';
+import { purgeHistory } from '../modules/retention/retention.service.ts';
+import { runExport } from '../modules/exports/export.job.ts';
+import { expireExports } from '../modules/exports/exports.service.ts';
+import { expireSendBlocks } from '../modules/send-block/send-block.service.ts';
+import { langOfAdPrefix } from '../modules/unsubscribes/unsubscribe-message.ts';
+import { unsubscribeKeyFor } from '../modules/unsubscribes/unsubscribes.service.ts';
+import { QUEUES, isExportJob, isCancelRequestJob, isDeliverChunkJob, isStoreRecipientsJob, isTemplateExportJob, type JobQueue } from './queue.ts';
 
 export interface Workers {
   /** stop claiming new work; the caller then stops the queue, which waits for running jobs */
@@ -19,6 +26,12 @@ export interface Workers {
 export const SWEEP_INTERVAL_MS = 15_000;
 /** When the clean-up of unused uploads and expired template backups runs (cron). */
 export const CLEANUP_FILES_CRON = '*/10 * * * *';
+/** When finished requests older than RETENTION_DAYS are purged (cron; only with RETENTION_DAYS > 0). */
+export const PURGE_HISTORY_CRON = '17 * * * *';
+/** When expired export files are deleted and lost export runs failed (cron). */
+export const EXPIRE_EXPORTS_CRON = '*/10 * * * *';
+/** When lapsed send-block entries are removed (they stop blocking at their time anyway). */
+export const EXPIRE_SEND_BLOCKS_CRON = '* * * * *';
 
 // New jobs arrive by NOTIFY at once; deferred ones (retries, reservations) are found by the
 // 1 s poll, which NOTIFY does not cover (pg-boss would otherwise relax it to 30 s).
@@ -36,6 +49,7 @@ export async function registerWorkers(deps: { config: Readonly<Config>; db: Db; 
     retry: { retryLimit: deps.config.retryLimit, baseDelayMs: deps.config.retryBaseDelayMs },
     now: deps.now,
     dataDir: deps.config.dataDir,
+    unsubscribe: { key: unsubscribeKeyFor(deps.config), baseUrl: deps.config.publicBaseUrl, lang: langOfAdPrefix(deps.config.adTitlePrefix) },
   });
   let stopping = false;
   const jobDeps = (jobId: string) => ({ db: deps.db, queue: deps.queue, logger: log.child({ jobId }), now: deps.now, isStopping: () => stopping });
@@ -60,9 +74,39 @@ export async function registerWorkers(deps: { config: Readonly<Config>; db: Db; 
   await handle(QUEUES.exportTemplates, 1, isTemplateExportJob, (d, jobId) => runTemplateExport({ ...files, logger: log.child({ jobId }) }, d.requestId));
   await boss.work(QUEUES.cleanupFiles, POLLING, async () => {
     await cleanupFiles({ ...files, logger: log });
+    await cleanupRecipientFiles({ ...files, logger: log });
     await removeExpiredTemplateExports(files);
   });
   await boss.schedule(QUEUES.cleanupFiles, CLEANUP_FILES_CRON);
+  if (deps.config.retentionDays > 0) {
+    await boss.work(QUEUES.purgeHistory, POLLING, async () => {
+      await purgeHistory({ db: deps.db, logger: log, now: deps.now, retentionDays: deps.config.retentionDays, isStopping: () => stopping });
+    });
+    await boss.schedule(QUEUES.purgeHistory, PURGE_HISTORY_CRON);
+  } else {
+    // Retention switched off: a schedule left by an earlier configuration must not purge anything.
+    await boss.unschedule(QUEUES.purgeHistory);
+  }
+  // One export at a time per process: each streams its rows, so memory stays flat at any size.
+  await boss.work(QUEUES.createExport, { ...POLLING, localConcurrency: 1 }, async ([job]) => {
+    if (!job || !isExportJob(job.data)) return log.error({ queue: QUEUES.createExport, jobId: job?.id }, 'bad job payload; dropped');
+    try {
+      await runExport({ ...files, logger: log.child({ jobId: job.id }), isStopping: () => stopping }, job.data.exportId);
+    } catch (err) {
+      // A shutdown interrupts a run on purpose (it says so itself); anything else is an error.
+      if (!stopping) log.error({ err, queue: QUEUES.createExport, jobId: job.id, exportId: job.data.exportId }, 'job failed');
+      throw err;
+    }
+  });
+  await boss.work(QUEUES.expireExports, POLLING, async () => {
+    await expireExports({ ...files, logger: log });
+  });
+  await boss.schedule(QUEUES.expireExports, EXPIRE_EXPORTS_CRON);
+  await boss.work(QUEUES.expireSendBlocks, POLLING, async () => {
+    const n = await expireSendBlocks(deps.db, deps.now());
+    if (n) log.info({ expired: n }, 'send-block entries expired');
+  });
+  await boss.schedule(QUEUES.expireSendBlocks, EXPIRE_SEND_BLOCKS_CRON);
 
   const sweeper = setInterval(() => {
     delivery.sweep().catch((err) => log.warn({ err: (err as Error).message }, 'sweep failed'));

@@ -47,6 +47,31 @@ const TEMPLATE_BACKUP_STATUS: Table = {
   E: { en: 'Expired', ko: '만료', ja: '期限切れ' },
 };
 
+const EXPORT_STATUS: Table = {
+  R: { en: 'Requested', ko: '요청', ja: 'リクエスト済み' },
+  I: { en: 'Creating', ko: '생성중', ja: '作成中' },
+  C: { en: 'Completed', ko: '완료', ja: '完了' },
+  F: { en: 'Failed', ko: '실패', ja: '失敗' },
+  E: { en: 'Expired', ko: '만료', ja: '期限切れ' },
+};
+
+const SEND_BLOCK_ACTION: Table = {
+  C: { en: 'Create', ko: '생성', ja: '作成' },
+  D: { en: 'Delete', ko: '삭제', ja: '削除' },
+};
+
+const SEND_BLOCK_REQUESTER: Table = {
+  CUSTOMER: { en: 'Customer', ko: '고객', ja: '顧客' },
+  OTHER_CUSTOMER: { en: 'Other customer', ko: '다른 고객', ja: '他の顧客' },
+  SYSTEM: { en: 'System', ko: '시스템', ja: 'システム' },
+  ADMIN: { en: 'Admin', ko: '관리자', ja: '管理者' },
+};
+
+const SEND_BLOCK_STATE: Table = {
+  BLOCKED: { en: 'Blocked', ko: '차단', ja: '遮断' },
+  NOT_BLOCKED: { en: 'Not blocked', ko: '차단 안 됨', ja: '遮断なし' },
+};
+
 export const RESULT_CODES = [
   'MAIL_SENT',
   'CONNECTION_ABNORMAL',
@@ -118,6 +143,11 @@ export const emailStatusLabel = (code: string, lang: Lang) => labelOf(EMAIL_STAT
 export const recipientTypeLabel = (code: string, lang: Lang) => labelOf(RECIPIENT_TYPE, code, lang);
 export const reservationStatusLabel = (code: string, lang: Lang) => labelOf(RESERVATION_STATUS, code, lang);
 export const templateBackupStatusLabel = (code: string, lang: Lang) => labelOf(TEMPLATE_BACKUP_STATUS, code, lang);
+export const sendBlockActionLabel = (code: string, lang: Lang) => labelOf(SEND_BLOCK_ACTION, code, lang);
+export const sendBlockRequesterLabel = (code: string, lang: Lang) => labelOf(SEND_BLOCK_REQUESTER, code, lang);
+/** getSendBlockList's registerStatus: a display string ("Not blocked" in NCP's example) */
+export const sendBlockStateText = (blocked: boolean, lang: Lang) => labelOf(SEND_BLOCK_STATE, blocked ? 'BLOCKED' : 'NOT_BLOCKED', lang).label;
+export const exportStatusLabel = (code: string, lang: Lang) => labelOf(EXPORT_STATUS, code, lang);
 
 export function resultCodeMessage(code: string | null, lang: Lang): string | null {
   if (!code) return null;

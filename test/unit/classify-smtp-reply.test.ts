@@ -21,7 +21,7 @@ const rows: Row[] = [
   ['ECONNREFUSED', { errorCode: 'ECONNREFUSED', message: 'connect ECONNREFUSED 203.0.113.5:25' }, 'CONNECTION_ABNORMAL', true, false],
   ['ECONNRESET', { errorCode: 'ECONNRESET', message: 'socket hang up' }, 'CONNECTION_ABNORMAL', true, false],
   ['EDNS getaddrinfo', { errorCode: 'EDNS', message: 'getaddrinfo EAI_AGAIN mx.example.com' }, 'CONNECTION_ABNORMAL', true, false],
-  ['EDNS saying domain not found', { errorCode: 'EDNS', message: 'Domain not found: nowhere.invalid' }, 'NONEXISTENT_DOMAIN_ADDRESS', false, false],
+  ['EDNS saying domain not found', { errorCode: 'EDNS', message: 'Domain not found: nowhere.invalid' }, 'NONEXISTENT_DOMAIN_ADDRESS', false, true],
   ['EMESSAGE without response', { errorCode: 'EMESSAGE', message: 'Message failed' }, 'UNKNOWN_CAUSE_FAIL', false, false],
   ['unexpected error, no code', { message: 'Cannot read properties of undefined' }, 'UNKNOWN_CAUSE_FAIL', false, false],
 
@@ -35,13 +35,13 @@ const rows: Row[] = [
 
   // network / routing (X.4.x)
   ['450 4.4.2 timeout', reply('450 4.4.2 Connection timed out'), 'NETWORK_ABNORMAL', true, false],
-  ['554 5.4.4 unable to route', reply('554 5.4.4 Unable to route: no MX record'), 'NETWORK_ERROR', false, true],
+  ['554 5.4.4 unable to route', reply('554 5.4.4 Unable to route: no MX record'), 'NETWORK_ERROR', false, false],
 
   // other 4xx / 5xx
   ['451 no enhanced code', reply('451 Requested action aborted: local error in processing'), 'SMTP_ABNORMAL', true, false],
   ['452 4.5.3 too many recipients', reply('452 4.5.3 Too many recipients'), 'SMTP_ABNORMAL', true, false],
-  ['554 transaction failed', reply('554 Transaction failed', 'EMESSAGE'), 'SMTP_ERROR', false, true],
-  ['501 5.5.4 syntax error', reply('501 5.5.4 Syntax error in parameters'), 'SMTP_ERROR', false, true],
+  ['554 transaction failed', reply('554 Transaction failed', 'EMESSAGE'), 'SMTP_ERROR', false, false],
+  ['501 5.5.4 syntax error', reply('501 5.5.4 Syntax error in parameters'), 'SMTP_ERROR', false, false],
 
   // mailbox (X.2.x)
   ['452 4.2.2 mailbox full', reply('452 4.2.2 Mailbox full'), 'MAILBOX_ABNORMAL', true, false],
@@ -50,11 +50,11 @@ const rows: Row[] = [
 
   // mail system (X.3.x)
   ['451 4.3.0 try again later', reply('451 4.3.0 Try again later'), 'RECEIVE_MAIL_SERVICE_ABNORMAL', true, false],
-  ['554 5.3.0 mail system error', reply('554 5.3.0 Other mail system problem'), 'RECEIVE_MAIL_SERVICE_ERROR', false, true],
+  ['554 5.3.0 mail system error', reply('554 5.3.0 Other mail system problem'), 'RECEIVE_MAIL_SERVICE_ERROR', false, false],
 
   // security / policy (X.7.x)
   ['450 4.7.1 greylisted', reply('450 4.7.1 <a@b.c>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/'), 'SECURITY_AND_POLICY_ABNORMAL', true, false],
-  ['554 5.7.1 relay access denied', reply('554 5.7.1 <a@b.c>: Relay access denied'), 'SECURITY_AND_POLICY_ERROR', false, true],
+  ['554 5.7.1 relay access denied', reply('554 5.7.1 <a@b.c>: Relay access denied'), 'SECURITY_AND_POLICY_ERROR', false, false],
 
   // recipient address
   ['550 5.1.1 postfix user unknown', reply('550 5.1.1 <a@b.c>: Recipient address rejected: User unknown in local recipient table'), 'RECIPIENT_ADDRESS_ERROR', false, true],
@@ -68,13 +68,13 @@ const rows: Row[] = [
   ['responseCode parsed from response text', { response: '550 5.1.1 <a@b.c>: User unknown', errorCode: 'EENVELOPE' }, 'RECIPIENT_ADDRESS_ERROR', false, true],
 
   // nonexistent domain
-  ['550 5.1.2 bad destination system', reply('550 5.1.2 <a@nowhere.invalid>: Recipient address rejected: Domain not found'), 'NONEXISTENT_DOMAIN_ADDRESS', false, false],
-  ['550 host not found (no enhanced)', reply('550 Host not found'), 'NONEXISTENT_DOMAIN_ADDRESS', false, false],
+  ['550 5.1.2 bad destination system', reply('550 5.1.2 <a@nowhere.invalid>: Recipient address rejected: Domain not found'), 'NONEXISTENT_DOMAIN_ADDRESS', false, true],
+  ['550 host not found (no enhanced)', reply('550 Host not found'), 'NONEXISTENT_DOMAIN_ADDRESS', false, true],
 
   // content
-  ['552 5.3.4 message too big', reply('552 5.3.4 Message size exceeds fixed limit', 'EMESSAGE'), 'MAIL_CONTENTS_ERROR', false, true],
-  ['552 no enhanced (size)', reply('552 Message size exceeds maximum permitted', 'EMESSAGE'), 'MAIL_CONTENTS_ERROR', false, true],
-  ['554 5.6.0 content rejected', reply('554 5.6.0 Message content rejected', 'EMESSAGE'), 'MAIL_CONTENTS_ERROR', false, true],
+  ['552 5.3.4 message too big', reply('552 5.3.4 Message size exceeds fixed limit', 'EMESSAGE'), 'MAIL_CONTENTS_ERROR', false, false],
+  ['552 no enhanced (size)', reply('552 Message size exceeds maximum permitted', 'EMESSAGE'), 'MAIL_CONTENTS_ERROR', false, false],
+  ['554 5.6.0 content rejected', reply('554 5.6.0 Message content rejected', 'EMESSAGE'), 'MAIL_CONTENTS_ERROR', false, false],
 
   // unsupported encoding
   ['553 5.1.7 bad sender', reply('553 5.1.7 bad sender'), 'UNSUPPORTED_ENCODING_ADDRESS', false, false],
@@ -87,10 +87,8 @@ describe('classifySmtpReply', () => {
     expect(classifySmtpReply(input)).toEqual({ resultCode, temporary, hardBounce, success: resultCode === 'MAIL_SENT' });
   });
 
-  it('exports the send-block list of permanent codes', () => {
-    expect([...HARD_BOUNCE_CODES].sort()).toEqual([
-      'MAILBOX_ERROR', 'MAIL_CONTENTS_ERROR', 'NETWORK_ERROR', 'RECEIVE_MAIL_SERVICE_ERROR',
-      'RECIPIENT_ADDRESS_ERROR', 'SECURITY_AND_POLICY_ERROR', 'SMTP_ERROR',
-    ]);
+  it('blocks only address failures, not content, policy, network or other SMTP errors', () => {
+    // Only failures that say the address itself can't receive: the list is service-wide.
+    expect([...HARD_BOUNCE_CODES].sort()).toEqual(['MAILBOX_ERROR', 'NONEXISTENT_DOMAIN_ADDRESS', 'RECIPIENT_ADDRESS_ERROR']);
   });
 });

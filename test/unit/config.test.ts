@@ -39,6 +39,7 @@ describe('loadConfig: defaults', () => {
       logLevel: 'info',
       workerConcurrency: 4,
       maxBodyBytes: 64 * 1024 * 1024,
+      retentionDays: 0,
     });
   });
 
@@ -83,6 +84,7 @@ describe('loadConfig: valid values', () => {
       LOG_LEVEL: 'debug',
       WORKER_CONCURRENCY: '8',
       MAX_BODY_BYTES: '1024',
+      RETENTION_DAYS: '90',
     });
     expect(c).toEqual({
       port: 3000,
@@ -103,6 +105,7 @@ describe('loadConfig: valid values', () => {
       logLevel: 'debug',
       workerConcurrency: 8,
       maxBodyBytes: 1024,
+      retentionDays: 90,
     });
   });
 
@@ -185,6 +188,9 @@ describe('loadConfig: invalid values name the variable', () => {
     ['WORKER_CONCURRENCY 65', { WORKER_CONCURRENCY: '65' }, 'WORKER_CONCURRENCY'],
     ['MAX_BODY_BYTES below 1 KB', { MAX_BODY_BYTES: '1023' }, 'MAX_BODY_BYTES'],
     ['MAX_BODY_BYTES with unit', { MAX_BODY_BYTES: '64mb' }, 'MAX_BODY_BYTES'],
+    ['RETENTION_DAYS negative', { RETENTION_DAYS: '-1' }, 'RETENTION_DAYS'],
+    ['RETENTION_DAYS with unit', { RETENTION_DAYS: '90d' }, 'RETENTION_DAYS'],
+    ['RETENTION_DAYS over 100 years', { RETENTION_DAYS: '36501' }, 'RETENTION_DAYS'],
   ];
   it.each(rows)('%s → ConfigError naming %s', (_name, env, variable) => {
     expectConfigError(env, variable);

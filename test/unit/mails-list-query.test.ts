@@ -19,6 +19,7 @@ import { AppError } from '../../src/shared/errors.ts';
 
 const KST = 'Asia/Seoul';
 const NOW = new Date('2025-03-15T03:00:00.000Z');
+const VIEW_OPTS = { timeZone: KST, now: NOW };
 
 /** The AppError a call throws (fails the test when it does not throw one). */
 function errorOf(fn: () => unknown): AppError {
@@ -99,7 +100,7 @@ describe('parseSort', () => {
     expectBadRequest(() => parseSort('title', allowed, DEFAULT_REQUEST_SORT), /^sort: unknown property "title" \(allowed: createUtc, recipientCount, reservationUtc, sendUtc, statusCode\)$/);
     expectBadRequest(() => parseSort('createUtc,up', allowed, DEFAULT_REQUEST_SORT), /^sort: unknown property "up"/);
     expectBadRequest(() => parseSort('desc', allowed, DEFAULT_REQUEST_SORT), /^sort: /);
-    expectBadRequest(() => parseMailListQuery({ sort: 'recipientCount' }), /^sort: unknown property "recipientCount" \(allowed: id, createUtc, statusCode\)$/);
+    expectBadRequest(() => parseMailListQuery({ sort: 'recipientCount' }, VIEW_OPTS), /^sort: unknown property "recipientCount" \(allowed: id, createUtc, statusCode\)$/);
   });
 });
 
@@ -240,19 +241,25 @@ describe('parseRequestListQuery', () => {
 
 describe('parseMailListQuery', () => {
   it('defaults to mailId order', () => {
-    expect(parseMailListQuery({})).toEqual({
+    expect(parseMailListQuery({}, VIEW_OPTS)).toEqual({
       paging: { page: 0, size: 10 },
       sort: [...DEFAULT_MAIL_SORT],
+      range: { start: undefined, end: undefined },
+      requestId: undefined,
       mailId: undefined,
       title: undefined,
       recipientAddress: undefined,
+      senderAddress: undefined,
+      templateSid: undefined,
+      dispatchType: undefined,
       sendStatus: undefined,
+      sendResultCode: undefined,
     });
     expect(DEFAULT_MAIL_SORT).toEqual([{ property: 'id', direction: 'ASC' }]);
   });
 
   it('parses its filters', () => {
-    expect(parseMailListQuery({ mailId: '20250101000000000007', sendStatus: 'S,PF', sort: ['statusCode,desc', 'id'] })).toMatchObject({
+    expect(parseMailListQuery({ mailId: '20250101000000000007', sendStatus: 'S,PF', sort: ['statusCode,desc', 'id'] }, VIEW_OPTS)).toMatchObject({
       mailId: { day: 20250101, seq: 7n },
       sendStatus: ['S', 'PF'],
       sort: [

@@ -109,6 +109,8 @@ describe('validateMailRequest: defaults and output', () => {
       useBasicUnsubscribeMsg: true,
       unsubscribeMessage: null,
       recipients: [{ address: 'kim@example.com', name: 'Kim', type: 'R', parameters: null }],
+      recipientFileId: null,
+      groupFilter: null,
     });
   });
 
@@ -166,16 +168,11 @@ describe('validateMailRequest: required fields', () => {
     expectBadRequest(() => validate({ recipients }), 'recipients');
   });
 
-  it.each([['recipientFileId', { recipientFileId: 'rf1' }]] as [string, Partial<MailRequestInput>][])('%s answers 400/77103 (not found)', (field, over) => {
-    try {
-      validate(over);
-      throw new Error('did not throw');
-    } catch (e) {
-      expect(e).toBeInstanceOf(AppError);
-      expect((e as AppError).status).toBe(400);
-      expect((e as AppError).code).toBe('77103');
-      expect((e as AppError).message.startsWith(`${field}:`)).toBe(true);
-    }
+  it('recipientFileId replaces recipients (resolved by the service), individually only', () => {
+    expect(validate({ recipients: null, recipientFileId: ' rf1 ' })).toMatchObject({ recipients: [], recipientFileId: 'rf1' });
+    expectBadRequest(() => validate({ recipientFileId: 'rf1', individual: false }), 'recipientFileId');
+    expectBadRequest(() => validate({ recipientFileId: 'rf1' }), 'recipients');
+    expect(validate({ recipientFileId: '' }).recipientFileId).toBeNull();
   });
 
   it('empty attachFileIds is fine', () => {

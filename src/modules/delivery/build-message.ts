@@ -23,7 +23,7 @@ export type BuiltMessage = { ok: true; message: SendMailOptions; envelopeTo: str
  * and subjects (RFC 2047) and makes the Message-ID on the sender's domain. Attachments make it
  * multipart/mixed around the HTML/text alternative.
  */
-export function buildMessage(ctx: RequestContext, recipients: MailRecipient[]): BuiltMessage {
+export function buildMessage(ctx: RequestContext, recipients: MailRecipient[], unsubscribeUrl?: string): BuiltMessage {
   const first = recipients[0]!;
   const values: RenderValues = {
     recipientParams: ctx.individual ? first.parameters : null,
@@ -35,11 +35,25 @@ export function buildMessage(ctx: RequestContext, recipients: MailRecipient[]): 
       SENDER_ADDRESS: ctx.senderAddress,
     },
   };
-  const subject = renderTemplate(ctx.title, values);
+  // Advertising: the recipient's own link, and the notice rendered with it (as HTML in the HTML
+  // part, as text in the text part). Other mail leaves both tags empty.
+  let htmlValues = values;
+  let textValues = values;
+  if (ctx.unsubscribe && unsubscribeUrl) {
+    textValues = { ...values, meta: { ...values.meta, UNSUBSCRIBE_URL: unsubscribeUrl } };
+    htmlValues = { ...values, meta: { ...values.meta, UNSUBSCRIBE_URL: escapeHtml(unsubscribeUrl) } };
+    const noticeHtml = renderTemplate(ctx.unsubscribe.html, htmlValues);
+    if (!noticeHtml.ok) return noticeHtml;
+    const noticeText = renderTemplate(ctx.unsubscribe.text, textValues);
+    if (!noticeText.ok) return noticeText;
+    htmlValues = { ...htmlValues, meta: { ...htmlValues.meta, UNSUBSCRIBE_MESSAGE: noticeHtml.text } };
+    textValues = { ...textValues, meta: { ...textValues.meta, UNSUBSCRIBE_MESSAGE: noticeText.text } };
+  }
+  const subject = renderTemplate(ctx.title, textValues);
   if (!subject.ok) return subject;
-  const html = renderTemplate(ctx.html, values);
+  const html = renderTemplate(ctx.html, htmlValues);
   if (!html.ok) return html;
-  const text = renderTemplate(ctx.text, values);
+  const text = renderTemplate(ctx.text, textValues);
   if (!text.ok) return text;
   const addr = (r: MailRecipient) => (r.name ? { name: r.name, address: r.address } : r.address);
   const envelopeTo = recipients.filter((r) => r.pending).map((r) => r.address);
@@ -53,6 +67,10 @@ export function buildMessage(ctx: RequestContext, recipients: MailRecipient[]): 
     envelope: { from: ctx.senderAddress, to: envelopeTo },
   };
   if (ctx.referencesHeader) message.references = ctx.referencesHeader;
+  if (ctx.unsubscribe && unsubscribeUrl) {
+    // RFC 2369 and RFC 8058: mail clients offer their own unsubscribe button and POST to the link.
+    message.headers = { 'List-Unsubscribe': `<${unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' };
+  }
   if (ctx.attachments.length) {
     message.attachments = ctx.attachments.map((a) => {
       // Caught by the caller: the mail fails with MIME_MESSAGE_CREATE_FAIL instead of going out without it.
@@ -62,4 +80,8 @@ export function buildMessage(ctx: RequestContext, recipients: MailRecipient[]): 
     });
   }
   return { ok: true, message, envelopeTo };
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/'/g, '&#39;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

@@ -5,10 +5,15 @@ export interface SmtpOutcomeInput { responseCode?: number; response?: string; er
 
 export interface Classification { resultCode: ResultCode; temporary: boolean; hardBounce: boolean; success: boolean }
 
-/** Permanent failures that put the recipient on the send-block list. */
+/**
+ * Permanent failures that put the recipient on the send-block list: those that say the address
+ * itself can't receive (unknown user 5.1.x, no such domain, mailbox disabled 5.2.x). NCP's guide
+ * also counts content, policy, network, mail-service and other SMTP errors, but the list is
+ * service-wide: one project's oversized or DMARC-rejected mail, or a relay's routing trouble,
+ * would then block a working address for every project for a week.
+ */
 export const HARD_BOUNCE_CODES: ReadonlySet<ResultCode> = new Set<ResultCode>([
-  'MAILBOX_ERROR', 'MAIL_CONTENTS_ERROR', 'NETWORK_ERROR', 'RECEIVE_MAIL_SERVICE_ERROR',
-  'RECIPIENT_ADDRESS_ERROR', 'SECURITY_AND_POLICY_ERROR', 'SMTP_ERROR',
+  'MAILBOX_ERROR', 'NONEXISTENT_DOMAIN_ADDRESS', 'RECIPIENT_ADDRESS_ERROR',
 ]);
 
 /** nodemailer / Node socket codes that mean "no usable reply from the next hop". */

@@ -5,7 +5,7 @@ import type { RecipientUpdate } from './apply-send-result.ts';
 export async function loadRequestForDelivery(db: Db | Tx, requestId: string) {
   return db
     .selectFrom('mail_requests')
-    .select(['id', 'project_id', 'sender_address', 'sender_name', 'individual', 'advertising', 'parameters', 'references_header', 'title', 'body'])
+    .select(['id', 'project_id', 'sender_address', 'sender_name', 'individual', 'advertising', 'parameters', 'references_header', 'title', 'body', 'use_basic_unsubscribe_msg', 'unsubscribe_message'])
     .where('id', '=', requestId)
     .executeTakeFirst();
 }
@@ -83,7 +83,14 @@ export interface MailResultRow {
  * mails still held under `token` are written, and their recipients with them: a claim that was
  * lost (lease ran out, or the request was cancelled meanwhile) leaves what others decided alone.
  */
-export async function recordResults(db: Db, token: string, mails: MailResultRow[], recipients: (RecipientUpdate & { mailId: string })[]): Promise<void> {
+export async function recordResults(
+  db: Db,
+  token: string,
+  mails: MailResultRow[],
+  recipients: (RecipientUpdate & { mailId: string })[],
+  /** more writes in the same transaction, given the mails still held */
+  alsoInTx?: (tx: Tx, heldMailIds: Set<string>) => Promise<void>,
+): Promise<void> {
   await db.transaction().execute(async (tx) => {
     const held = await sql<{ id: string }>`
       UPDATE mails m SET status = u.status, next_attempt_at = u.next_attempt_at, finished_at = u.finished_at,
@@ -94,7 +101,8 @@ export async function recordResults(db: Db, token: string, mails: MailResultRow[
       WHERE m.id = u.id AND m.lease_token = ${token}
       RETURNING m.id
     `.execute(tx);
-    const heldIds = new Set(held.rows.map((r) => r.id));
+    const heldIds = new Set(held.rows.map((r) => String(r.id)));
+    if (alsoInTx && heldIds.size) await alsoInTx(tx, heldIds);
     const rows = recipients.filter((r) => heldIds.has(r.mailId));
     if (rows.length === 0) return;
     await sql`

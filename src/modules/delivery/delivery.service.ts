@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { SentMessageInfo, Transporter } from 'nodemailer';
-import type { Db } from '../../db/schema.ts';
+import type { Db, Tx } from '../../db/schema.ts';
 import type { DeliverChunkJob, JobQueue } from '../../jobs/queue.ts';
 import { QUEUES } from '../../jobs/queue.ts';
 import type { Logger } from '../../logger.ts';
@@ -11,6 +11,12 @@ import * as repo from './delivery.repository.ts';
 import { buildRequestContext, type RequestContext } from './request-context.ts';
 import { attachmentsForDelivery } from '../files/files.read-model.ts';
 import { rollUpStatus } from './roll-up-status.ts';
+import { HARD_BOUNCE_CODES } from './classify-smtp-reply.ts';
+import { skipListedRecipients } from './skip-listed-recipients.ts';
+import type { Lang } from '../../shared/i18n.ts';
+import { blockedAmong, recordHardBounces, type HardBounce } from '../send-block/send-block.service.ts';
+import { unsubscribedAmong, unsubscribeUrl } from '../unsubscribes/unsubscribes.service.ts';
+import { unsubscribeMessageFor } from '../unsubscribes/unsubscribe-message.ts';
 
 /** Mails per deliver-chunk job: big enough that job overhead is noise, small enough to spread. */
 export const CHUNK_MAILS = 1_000;
@@ -55,6 +61,8 @@ export interface DeliveryDeps {
   now: () => Date;
   /** DATA_DIR: attachments are read from its files/ */
   dataDir: string;
+  /** advertising mail: the token key, PUBLIC_BASE_URL and the basic notice's language */
+  unsubscribe: { key: Buffer; baseUrl: string; lang: Lang };
 }
 
 /** Like Promise.all over `items`, with at most `limit` calls running at once; results keep their order. */
@@ -76,10 +84,10 @@ function errorInput(err: unknown): SmtpOutcomeInput {
   return { responseCode: e.responseCode, response: e.response, errorCode: e.code, message: e.message };
 }
 
-async function attempt(transport: Transporter, ctx: RequestContext, recipients: MailRecipient[]): Promise<SendResult> {
+async function attempt(transport: Transporter, ctx: RequestContext, recipients: MailRecipient[], unsubscribeUrl: string | undefined): Promise<SendResult> {
   let built;
   try {
-    built = buildMessage(ctx, recipients);
+    built = buildMessage(ctx, recipients, unsubscribeUrl);
   } catch (err) {
     return { kind: 'content', resultCode: 'MIME_MESSAGE_CREATE_FAIL', message: String((err as Error).message) };
   }
@@ -114,23 +122,38 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     if (cached) return cached;
     const row = await repo.loadRequestForDelivery(deps.db, requestId);
     if (!row) return undefined;
-    const ctx = buildRequestContext(row, await attachmentsForDelivery(deps.db, deps.dataDir, requestId));
+    const notice = row.advertising
+      ? unsubscribeMessageFor({ useBasicUnsubscribeMsg: row.use_basic_unsubscribe_msg, unsubscribeMessage: row.unsubscribe_message }, deps.unsubscribe.lang)
+      : null;
+    const ctx = buildRequestContext(row, await attachmentsForDelivery(deps.db, deps.dataDir, requestId), notice);
     if (contexts.size >= 200) contexts.delete(contexts.keys().next().value!);
     contexts.set(requestId, ctx);
     return ctx;
   }
 
   /** Recording is retried for a while: a result lost to a database blip would mean sending again. */
-  async function recordWithRetry(token: string, mails: repo.MailResultRow[], recipients: (RecipientUpdate & { mailId: string })[]) {
+  async function recordWithRetry(token: string, mails: repo.MailResultRow[], recipients: (RecipientUpdate & { mailId: string })[], bounces: (HardBounce & { mailId: string })[]) {
+    // Hard bounces block their address in the same transaction as the results that report them.
+    const blockBounces = bounces.length
+      ? async (tx: Tx, held: Set<string>) => {
+          await recordHardBounces(tx, bounces.filter((b) => held.has(b.mailId)), deps.now());
+        }
+      : undefined;
     for (let attemptNo = 1; ; attemptNo++) {
       try {
-        return await repo.recordResults(deps.db, token, mails, recipients);
+        return await repo.recordResults(deps.db, token, mails, recipients, blockBounces);
       } catch (err) {
         if (attemptNo >= 8) throw err;
         deps.logger.warn({ err: (err as Error).message, attempt: attemptNo }, 'recording results failed; retrying');
         await new Promise((r) => setTimeout(r, Math.min(250 * 2 ** attemptNo, 8_000)));
       }
     }
+  }
+
+  /** An advertising mail's link: its one recipient's own (advertising is individual-only). */
+  function urlFor(ctx: RequestContext, first: MailRecipient): string | undefined {
+    if (!ctx.unsubscribe) return undefined;
+    return unsubscribeUrl(deps.unsubscribe.baseUrl, deps.unsubscribe.key, { projectId: ctx.projectId, recipientId: first.id, address: first.address });
   }
 
   async function sendBatch(ctx: RequestContext, mails: repo.ClaimedMail[], token: string): Promise<void> {
@@ -165,21 +188,34 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
         });
         byMail.set(r.mail_id, list);
       }
+      // The unsubscribe and send-block lists, one query each for the whole batch.
+      const pendingAddresses = rows.filter((r) => r.status === 'R' || r.status === 'I').map((r) => r.address);
+      const lists = {
+        unsubscribed: ctx.advertising ? await unsubscribedAmong(deps.db, ctx.projectId, pendingAddresses) : new Set<string>(),
+        blocked: await blockedAmong(deps.db, pendingAddresses, deps.now()),
+      };
       // Only a few mails per batch are with the transport at once (enough to keep its connections
       // busy), so that what a cancel finds not yet handed over is most of the batch.
       const results = await mapWithConcurrency(mails, IN_FLIGHT_PER_BATCH, async (m) => {
-        const recipients = byMail.get(m.id) ?? [];
+        const skipped = skipListedRecipients(byMail.get(m.id) ?? [], lists, ctx.advertising, deps.now());
+        const recipients = skipped.rest;
         // A crash after the recipients were recorded leaves nothing pending: the mail just rolls up.
         const result: SendResult = !recipients.some((r) => r.pending)
           ? { kind: 'sent', response: '', rejected: [] }
           : cancelled
             ? { kind: 'cancelled' }
-            : await attempt(deps.transport, ctx, recipients);
-        return { mailId: m.id, ...applySendResult(recipients, result, deps.now(), deps.retry) };
+            : await attempt(deps.transport, ctx, recipients, urlFor(ctx, recipients[0]!));
+        const applied = applySendResult(recipients, result, deps.now(), deps.retry);
+        return { mailId: m.id, mail: applied.mail, recipients: [...skipped.updates, ...applied.recipients], all: recipients };
       });
       const mailRows: repo.MailResultRow[] = results.map((r) => ({ id: r.mailId, ...r.mail }));
       const recipientRows = results.flatMap((r) => r.recipients.map((u) => ({ ...u, mailId: r.mailId })));
-      await recordWithRetry(token, mailRows, recipientRows);
+      const bounces = results.flatMap((r) =>
+        r.recipients
+          .filter((u) => u.status === 'F' && HARD_BOUNCE_CODES.has(u.resultCode))
+          .map((u) => ({ mailId: r.mailId, address: r.all.find((x) => x.id === u.id)!.address, projectId: ctx.projectId, resultCode: u.resultCode, resultMessage: u.resultMessage })),
+      );
+      await recordWithRetry(token, mailRows, recipientRows, bounces);
     } finally {
       clearInterval(renew);
       clearInterval(watch);

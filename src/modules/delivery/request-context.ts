@@ -1,6 +1,7 @@
 import { compile } from 'html-to-text';
 import { compileTemplate, type CompiledTemplate } from './render-tags.ts';
 import type { DeliveryAttachment } from '../files/files.read-model.ts';
+import { placeUnsubscribeMessage } from '../unsubscribes/unsubscribe-message.ts';
 
 /** What every mail of a request shares, compiled once per request and process. */
 export interface RequestContext {
@@ -18,6 +19,11 @@ export interface RequestContext {
   text: CompiledTemplate;
   /** attached to every mail, streamed from DATA_DIR/files each time (never copied per mail) */
   attachments: DeliveryAttachment[];
+  /**
+   * advertising mail: the unsubscribe notice, rendered per recipient and put at
+   * #{UNSUBSCRIBE_MESSAGE} (the body gets that tag at its end when it has none); null otherwise
+   */
+  unsubscribe: { html: CompiledTemplate; text: CompiledTemplate } | null;
 }
 
 // Built once: convert() would rebuild its formatter on every call (0.6 ms against 0.16 ms).
@@ -25,6 +31,17 @@ const toText = compile({ wordwrap: 78, selectors: [{ selector: 'img', format: 's
 
 export function htmlToText(html: string): string {
   return toText(html);
+}
+
+// html-to-text drops hrefs that start with "#" (in-page anchors), which would drop the
+// unsubscribe link of `<a href="#{UNSUBSCRIBE_URL}">` from the text part: it converts a stand-in.
+const URL_TAG = '#{UNSUBSCRIBE_URL}';
+const URL_STAND_IN = 'x-unsubscribe-url:tag';
+
+/** The text/plain alternative of an HTML template: tags survive conversion, link targets included. */
+export function templateToText(html: string): string {
+  if (!html.includes(URL_TAG)) return toText(html);
+  return toText(html.replaceAll(URL_TAG, URL_STAND_IN)).replaceAll(URL_STAND_IN, URL_TAG);
 }
 
 export function buildRequestContext(row: {
@@ -38,7 +55,10 @@ export function buildRequestContext(row: {
   references_header: string | null;
   title: string;
   body: string;
-}, attachments: DeliveryAttachment[] = []): RequestContext {
+}, attachments: DeliveryAttachment[] = [], unsubscribeMessage: string | null = null): RequestContext {
+  // Advertising mail is individual-only (validated), so each mail has the one recipient its link names.
+  const ad = row.advertising && row.individual && unsubscribeMessage !== null;
+  const body = ad ? placeUnsubscribeMessage(row.body) : row.body;
   return {
     requestId: row.id,
     projectId: row.project_id,
@@ -49,8 +69,10 @@ export function buildRequestContext(row: {
     parameters: (row.parameters as Record<string, unknown> | null) ?? null,
     referencesHeader: row.references_header,
     title: compileTemplate(row.title),
-    html: compileTemplate(row.body),
-    text: compileTemplate(htmlToText(row.body)),
+    html: compileTemplate(body),
+    // Other mail renders the link empty: its text keeps html-to-text's usual output.
+    text: compileTemplate(ad ? templateToText(body) : htmlToText(body)),
     attachments,
+    unsubscribe: ad ? { html: compileTemplate(unsubscribeMessage), text: compileTemplate(templateToText(unsubscribeMessage)) } : null,
   };
 }

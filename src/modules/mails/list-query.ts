@@ -1,7 +1,7 @@
 import type { components } from '../../generated/api.ts';
 import { parseZonedDateTime } from '../../shared/clock.ts';
 import { badRequest } from '../../shared/errors.ts';
-import { parseNumericId, type NumericId } from '../../shared/ids.ts';
+import { parseFilters, type ViewFilters } from './view-filters.ts';
 
 /**
  * Query parameters of the list views (ncp-api-reference §3.4, §3.5, §5.2, §5.4), parsed in one
@@ -175,37 +175,9 @@ export function parseDateRange(query: RawQuery, timeZone: string): DateRange {
   return { start, end };
 }
 
-function monthsBefore(date: Date, months: number): Date {
-  const d = new Date(date.getTime());
-  d.setUTCMonth(d.getUTCMonth() - months);
-  return d;
-}
-
-/** A public id used as a filter: null when malformed (the filter then matches nothing). */
-function idFilter(query: RawQuery, field: string): NumericId | null | undefined {
-  const v = text(query, field)?.trim();
-  if (v === undefined || v === '') return undefined;
-  return parseNumericId(v) ?? null;
-}
-
-function nonEmpty(query: RawQuery, field: string): string | undefined {
-  const v = text(query, field)?.trim();
-  return v === '' ? undefined : v;
-}
-
-export interface RequestListQuery {
+export interface RequestListQuery extends ViewFilters {
   paging: Paging;
   sort: SortKey[];
-  range: DateRange;
-  requestId?: NumericId | null;
-  mailId?: NumericId | null;
-  dispatchType?: string;
-  title?: string;
-  /** bigint as a decimal string */
-  templateSid?: string;
-  senderAddress?: string;
-  recipientAddress?: string;
-  sendStatus?: string[];
 }
 
 export const DEFAULT_REQUEST_SORT: readonly SortKey[] = [{ property: 'createUtc', direction: 'DESC' }];
@@ -216,52 +188,47 @@ export const DEFAULT_REQUEST_SORT: readonly SortKey[] = [{ property: 'createUtc'
  * as the console shows. A lookup by requestId or mailId gets no default window.
  */
 export function parseRequestListQuery(query: RawQuery, opts: { timeZone: string; now: Date }): RequestListQuery {
-  const range = parseDateRange(query, opts.timeZone);
-  const requestId = idFilter(query, 'requestId');
-  const mailId = idFilter(query, 'mailId');
-  if (!range.start && requestId === undefined && mailId === undefined) {
-    range.start = monthsBefore(range.end ?? opts.now, DEFAULT_WINDOW_MONTHS);
-  }
-  const dispatchType = nonEmpty(query, 'dispatchType')?.toUpperCase();
-  if (dispatchType !== undefined && !(DISPATCH_TYPES as readonly string[]).includes(dispatchType)) {
-    throw badRequest(`dispatchType: must be one of ${DISPATCH_TYPES.join(', ')}`);
-  }
-  const templateSid = wholeNumber(query, 'templateSid', 0, Number.MAX_SAFE_INTEGER);
   return {
     paging: parsePaging(query),
     sort: parseSort(query.sort, REQUEST_SORT_PROPERTIES, DEFAULT_REQUEST_SORT),
-    range,
-    requestId,
-    mailId,
-    dispatchType,
-    title: nonEmpty(query, 'title'),
-    templateSid: templateSid === undefined ? undefined : String(templateSid),
-    senderAddress: nonEmpty(query, 'senderAddress'),
-    recipientAddress: nonEmpty(query, 'recipientAddress'),
-    sendStatus: parseStatuses(query.sendStatus, REQUEST_STATUS_CODES),
+    ...parseFilters('requests', query, { ...opts, defaultWindow: true }),
   };
 }
 
-export interface MailListQuery {
+export interface MailListQuery extends ViewFilters {
   paging: Paging;
   sort: SortKey[];
-  mailId?: NumericId | null;
-  title?: string;
-  recipientAddress?: string;
-  sendStatus?: string[];
 }
 
 export const DEFAULT_MAIL_SORT: readonly SortKey[] = [{ property: 'id', direction: 'ASC' }];
 
-/** getMailList: the mails of one request, in mailId order unless sorted otherwise. */
-export function parseMailListQuery(query: RawQuery): MailListQuery {
+/**
+ * getMailList: the mails of one request, in mailId order unless sorted otherwise. The shared
+ * filters narrow it (a requestId filter other than the path's matches nothing).
+ */
+export function parseMailListQuery(query: RawQuery, opts: { timeZone: string; now: Date }): MailListQuery {
   return {
     paging: parsePaging(query),
     sort: parseSort(query.sort, MAIL_SORT_PROPERTIES, DEFAULT_MAIL_SORT),
-    mailId: idFilter(query, 'mailId'),
-    title: nonEmpty(query, 'title'),
-    recipientAddress: nonEmpty(query, 'recipientAddress'),
-    sendStatus: parseStatuses(query.sendStatus, MAIL_STATUS_CODES),
+    ...parseFilters('mails', query, opts),
+  };
+}
+
+export interface RecipientListQuery {
+  paging: Paging;
+  sort: SortKey[];
+  filters: ViewFilters;
+}
+
+export const RECIPIENT_SORT_PROPERTIES = ['createUtc', 'sendUtc', 'receivedUtc', 'statusCode'] as const;
+export const DEFAULT_RECIPIENT_SORT: readonly SortKey[] = [{ property: 'createUtc', direction: 'DESC' }];
+
+/** getRecipientList (extension): the request view's filters and default window. */
+export function parseRecipientListQuery(query: RawQuery, opts: { timeZone: string; now: Date }): RecipientListQuery {
+  return {
+    paging: parsePaging(query),
+    sort: parseSort(query.sort, RECIPIENT_SORT_PROPERTIES, DEFAULT_RECIPIENT_SORT),
+    filters: parseFilters('recipients', query, { ...opts, defaultWindow: true }),
   };
 }
 
@@ -277,12 +244,14 @@ export function toSortOrder(key: SortKey): SortOrder {
 }
 
 /** Spring Data's Page JSON, in the key order NCP's examples show. A page past the end is empty, not an error. */
-export function toPage<T>(items: T[], total: number, paging: Paging, sort: readonly SortKey[]): Page<T> {
+export function toPage<T>(items: T[], total: number, paging: Paging, sort: readonly SortKey[], exact = true): Page<T> {
   const totalPages = Math.ceil(total / paging.size);
   return {
     content: items,
     last: paging.page + 1 >= totalPages,
     totalElements: total,
+    // extension: only when totalElements is a lower bound (view-sql.ts, COUNT_CAP)
+    ...(exact ? {} : { totalElementsExact: false }),
     totalPages,
     first: paging.page === 0,
     numberOfElements: items.length,

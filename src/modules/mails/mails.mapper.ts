@@ -10,6 +10,7 @@ export type RequestStatus = Schemas['RequestStatus'];
 export type MailListItem = Schemas['MailListItem'];
 export type MailDetail = Schemas['MailDetail'];
 export type Recipient = Schemas['Recipient'];
+export type RecipientListItem = Schemas['RecipientListItem'];
 
 /** How the caller wants to see things: x-ncp-lang, DISPLAY_TIMEZONE, AD_TITLE_PREFIX. */
 export interface ViewOptions {
@@ -205,6 +206,65 @@ export function toRecipient(row: RecipientRow, view: ViewOptions): Recipient {
     sendResultMessage: row.result_message,
     sendResultCode: row.result_code,
     sendResultCodeMessage: resultCodeMessage(row.result_code, view.lang),
+  };
+}
+
+/** A recipient view row: the recipient with its mail's and request's columns. */
+export interface RecipientListRow extends RenderRecipientRow {
+  id: string;
+  project_id: string;
+  type: string;
+  status: string;
+  result_code: string | null;
+  result_message: string | null;
+  retry_count: number;
+  received_at: Date | null;
+  finished_at: Date | null;
+  unsubscribed: boolean;
+  unsubscribed_at: Date | null;
+  /** keyset cursor parts, exact (microseconds) */
+  cursor_at: string;
+  cursor_request_at: string;
+  mail_id: string;
+  mail_id_day: number;
+  request_id: string;
+  request_id_day: number;
+  request_created_at: Date;
+  reservation_at: Date | null;
+  template_sid: string | null;
+  template_name: string | null;
+  title: string;
+  individual: boolean;
+  request_parameters: unknown;
+  sender_address: string;
+  sender_name: string | null;
+}
+
+export function toRecipientListItem(row: RecipientListRow, title: string, view: ViewOptions): RecipientListItem {
+  const tz = view.timeZone;
+  return {
+    projectId: row.project_id,
+    requestId: formatNumericId(row.request_id_day, row.request_id),
+    mailId: formatNumericId(row.mail_id_day, row.mail_id),
+    requestDate: toNesDateTime(row.request_created_at, tz)!,
+    sendDate: toNesDateTime(row.finished_at, tz),
+    reservationDate: toNesDateTime(row.reservation_at, tz),
+    emailStatus: emailStatusLabel(row.status, view.lang),
+    templateSid: templateSid(row.template_sid),
+    templateName: row.template_name,
+    title,
+    address: row.address,
+    name: row.name,
+    type: recipientTypeLabel(row.type, view.lang),
+    received: row.received_at !== null,
+    receivedDate: toNesDateTime(row.received_at, tz),
+    unsubscribed: row.unsubscribed,
+    // unsubscribed_at also records a resubscription: a date only while unsubscribed
+    unsubscribedDate: row.unsubscribed ? toNesDateTime(row.unsubscribed_at, tz) : null,
+    sendResultCode: row.result_code,
+    sendResultCodeMessage: resultCodeMessage(row.result_code, view.lang),
+    sendResultMessage: row.result_message,
+    retryCount: row.retry_count,
   };
 }
 

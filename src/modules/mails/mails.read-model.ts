@@ -1,12 +1,15 @@
 import { sql, type SelectQueryBuilder } from 'kysely';
-import type { Db } from '../../db/schema.ts';
+import type { Db, Tx } from '../../db/schema.ts';
 import { notFound } from '../../shared/errors.ts';
-import { parseNumericId } from '../../shared/ids.ts';
+import { formatNumericId, parseNumericId } from '../../shared/ids.ts';
 import type { Lang } from '../../shared/i18n.ts';
 import { compileTemplate, renderLeniently } from '../delivery/render-tags.ts';
 import { attachFilesOfRequest } from '../files/files.read-model.ts';
-import { toPage, totalFromPage, type MailListQuery, type Page, type Paging, type RequestListQuery } from './list-query.ts';
+import { toPage, type MailListQuery, type Page, type Paging, type RequestListQuery } from './list-query.ts';
+import { matchesNothing, type ViewFilters } from './view-filters.ts';
+import { boundedCount, likeContains } from './view-sql.ts';
 import {
+  publicId,
   renderValuesFor,
   toMailDetail,
   toMailListItem,
@@ -86,28 +89,38 @@ type Direction = 'asc' | 'desc';
 const dir = (d: 'ASC' | 'DESC'): Direction => (d === 'ASC' ? 'asc' : 'desc');
 
 /** `%`, `_` and `\` of a user's text match themselves in LIKE. */
-const likeContains = (text: string) => `%${text.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
 
 /**
- * Runs the page query, then the count (same WHERE) only when the page can't tell the total.
- * Each ORDER BY ends with a unique key (request id; mail seq) in the first key's direction: a
- * stable order, and with the default createUtc DESC the (project_id, created_at DESC, id DESC)
- * index serves the request list as is.
+ * Runs the page query, then the count (same WHERE, capped: view-sql.ts) only when the page can't
+ * tell the total. Each ORDER BY ends with a unique key (request id; mail seq) in the first key's
+ * direction: a stable order, and with the default createUtc DESC the (project_id, created_at
+ * DESC, id DESC) index serves the request list as is.
  */
-async function fetchPage<R>(paging: Paging, rows: () => Promise<R[]>, count: () => Promise<number>): Promise<{ rows: R[]; total: number }> {
-  const page = await rows();
-  const total = totalFromPage(page.length, paging) ?? (await count());
-  return { rows: page, total };
+async function fetchPage<R>(
+  db: Db,
+  paging: Paging,
+  rows: (limit: number) => Promise<R[]>,
+  base: SelectQueryBuilder<any, any, any>,
+): Promise<{ rows: R[]; total: number; exact: boolean }> {
+  // one row more than the page: whether a next page exists
+  const found = await rows(paging.size + 1);
+  const page = found.slice(0, paging.size);
+  const { total, exact } = await boundedCount(db, paging, page.length, found.length > paging.size, (conn, limit) => countOf(conn, base, limit));
+  return { rows: page, total, exact };
 }
 
-async function countOf<QB extends SelectQueryBuilder<any, any, any>>(qb: QB): Promise<number> {
-  const row = await qb.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
-  return Number((row as { n: string }).n);
+/** count(*) of the query's rows, at most `limit` of them. */
+async function countOf(db: Db | Tx, qb: SelectQueryBuilder<any, any, any>, limit: number): Promise<number> {
+  const row = await db
+    .selectFrom(qb.select(sql`1`.as('one')).limit(limit).as('c'))
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
 }
 
 // ---------- getMailRequestList ----------
 
-function requestListBase(db: Db, projectId: string, q: RequestListQuery) {
+function requestListBase(db: Db, projectId: string, q: ViewFilters) {
   let qb = db.selectFrom('mail_requests as mr').where('mr.project_id', '=', projectId);
   if (q.range.start) qb = qb.where('mr.created_at', '>=', q.range.start);
   if (q.range.end) qb = qb.where('mr.created_at', '<=', q.range.end);
@@ -141,6 +154,22 @@ function requestListBase(db: Db, projectId: string, q: RequestListQuery) {
     );
   }
   if (q.sendStatus) qb = qb.where('mr.status', 'in', q.sendStatus);
+  if (q.sendResultCode) {
+    const codes = q.sendResultCode;
+    // recipients_request (request_id, ...) per request; the planner hashes the other way round
+    // (recipients_project_result) when the code is rare.
+    qb = qb.where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('recipients as r')
+          .select(sql`1`.as('one'))
+          // (mr is the project's: no project_id here keeps the probe index-only)
+          .whereRef('r.request_id', '=', 'mr.id')
+          .where('r.result_code', 'in', codes)
+          // recipients.created_at >= its request's: the same rows, a narrower index range
+          .$if(q.range.start !== undefined, (sq) => sq.where('r.created_at', '>=', q.range.start!)),
+      ),
+    );
+  }
   return qb;
 }
 
@@ -148,26 +177,28 @@ export async function getMailRequestList(db: Db, projectId: string, q: RequestLi
   // A malformed requestId/mailId filter matches nothing.
   if (q.requestId === null || q.mailId === null) return toPage([], 0, q.paging, q.sort);
   const base = requestListBase(db, projectId, q);
-  const { rows, total } = await fetchPage(
+  const { rows, total, exact } = await fetchPage(
+    db,
     q.paging,
-    () => {
+    (limit) => {
       let qb = base.select(REQUEST_LIST_COLUMNS);
       for (const key of q.sort) {
         qb = qb.orderBy(REQUEST_SORT_COLUMNS[key.property as keyof typeof REQUEST_SORT_COLUMNS], dir(key.direction));
       }
       return qb
         .orderBy('mr.id', dir(q.sort[0]?.direction ?? 'DESC'))
-        .limit(q.paging.size)
+        .limit(limit)
         .offset(q.paging.page * q.paging.size)
         .execute();
     },
-    () => countOf(base),
+    base,
   );
   return toPage(
     rows.map((row) => toRequestListItem(row, view)),
     total,
     q.paging,
     q.sort,
+    exact,
   );
 }
 
@@ -223,12 +254,24 @@ export async function getMailRequestStatus(db: Db, projectId: string, requestId:
 
 // ---------- getMailList ----------
 
-async function findMailRequest(db: Db, projectId: string, requestId: string): Promise<MailRequestRow> {
+/** The mail view's request-level filters, checked on its one request. */
+function requestMatches(request: MailRequestRow & { dispatch_type: string }, f: ViewFilters): boolean {
+  if (f.range.start && request.created_at < f.range.start) return false;
+  if (f.range.end && request.created_at > f.range.end) return false;
+  if (f.requestId && publicId(request) !== formatNumericId(f.requestId.day, f.requestId.seq)) return false;
+  if (f.title !== undefined && !request.title.toLowerCase().includes(f.title.toLowerCase())) return false;
+  if (f.senderAddress !== undefined && request.sender_address.toLowerCase() !== f.senderAddress.toLowerCase()) return false;
+  if (f.templateSid !== undefined && request.template_sid !== f.templateSid) return false;
+  if (f.dispatchType !== undefined && request.dispatch_type !== f.dispatchType) return false;
+  return true;
+}
+
+async function findMailRequest(db: Db, projectId: string, requestId: string): Promise<MailRequestRow & { dispatch_type: string }> {
   const id = parseNumericId(requestId);
   if (!id) throw requestNotFound(requestId);
   const row = await db
     .selectFrom('mail_requests as mr')
-    .select(MAIL_REQUEST_COLUMNS)
+    .select([...MAIL_REQUEST_COLUMNS, 'mr.dispatch_type'])
     .where('mr.project_id', '=', projectId)
     .where('mr.id', '=', String(id.seq))
     .where('mr.id_day', '=', id.day)
@@ -259,13 +302,8 @@ async function firstRecipients(db: Db, projectId: string, mails: { id: string; r
   return byMail;
 }
 
-export async function getMailList(db: Db, projectId: string, requestId: string, q: MailListQuery, view: ViewOptions): Promise<Page<MailListItem>> {
-  const request = await findMailRequest(db, projectId, requestId);
-  // The title is the request's (one template for all its mails); a malformed mailId matches nothing.
-  const titleMisses = q.title !== undefined && !request.title.toLowerCase().includes(q.title.toLowerCase());
-  if (q.mailId === null || titleMisses) return toPage([], 0, q.paging, q.sort);
-
-  let base = db.selectFrom('mails as m').where('m.request_id', '=', request.id).where('m.project_id', '=', projectId);
+function mailListBase(db: Db, projectId: string, requestRowId: string, q: ViewFilters) {
+  let base = db.selectFrom('mails as m').where('m.request_id', '=', requestRowId).where('m.project_id', '=', projectId);
   if (q.mailId) base = base.where('m.id', '=', String(q.mailId.seq)).where('m.id_day', '=', q.mailId.day);
   if (q.sendStatus) base = base.where('m.status', 'in', q.sendStatus);
   if (q.recipientAddress) {
@@ -275,23 +313,50 @@ export async function getMailList(db: Db, projectId: string, requestId: string, 
         selectFrom('recipients as r')
           .select(sql`1`.as('one'))
           .whereRef('r.mail_id', '=', 'm.id')
+          // (redundant: lets the planner hash the request's matching recipients instead of probing each mail)
+          .where('r.request_id', '=', requestRowId)
           .where('r.project_id', '=', projectId)
           .where(sql`lower(r.address)`, '=', address),
       ),
     );
   }
-  const { rows, total } = await fetchPage(
+  if (q.sendResultCode) {
+    const codes = q.sendResultCode;
+    base = base.where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('recipients as r')
+          .select(sql`1`.as('one'))
+          .whereRef('r.mail_id', '=', 'm.id')
+          // (redundant: lets the planner hash the request's matching recipients instead of probing each mail)
+          .where('r.request_id', '=', requestRowId)
+          .where('r.project_id', '=', projectId)
+          .where('r.result_code', 'in', codes),
+      ),
+    );
+  }
+  return base;
+}
+
+export async function getMailList(db: Db, projectId: string, requestId: string, q: MailListQuery, view: ViewOptions): Promise<Page<MailListItem>> {
+  const request = await findMailRequest(db, projectId, requestId);
+  // Request-level filters (the title is the request's: one template for all its mails) keep all
+  // of its mails or none; a malformed mailId or requestId matches nothing.
+  if (matchesNothing(q) || !requestMatches(request, q)) return toPage([], 0, q.paging, q.sort);
+
+  const base = mailListBase(db, projectId, request.id, q);
+  const { rows, total, exact } = await fetchPage(
+    db,
     q.paging,
-    () => {
+    (limit) => {
       let qb = base.select(MAIL_COLUMNS);
       for (const key of q.sort) qb = qb.orderBy(MAIL_SORT_COLUMNS[key.property as keyof typeof MAIL_SORT_COLUMNS], dir(key.direction));
       return qb
         .orderBy('m.seq', dir(q.sort[0]?.direction ?? 'ASC'))
-        .limit(q.paging.size)
+        .limit(limit)
         .offset(q.paging.page * q.paging.size)
         .execute();
     },
-    () => countOf(base),
+    base,
   );
   const recipients = await firstRecipients(db, projectId, rows);
   const title = compileTemplate(request.title);
@@ -299,7 +364,52 @@ export async function getMailList(db: Db, projectId: string, requestId: string, 
     const values = renderValuesFor(request, recipients.get(mail.id));
     return toMailListItem(request, mail, renderLeniently(title, values), view);
   });
-  return toPage(items, total, q.paging, q.sort);
+  return toPage(items, total, q.paging, q.sort, exact);
+}
+
+// ---------- every row, by keyset (exports) ----------
+
+/** Every matching request in the default order (createUtc DESC), in batches. */
+export async function* iterateRequestRows(db: Db, projectId: string, f: ViewFilters, view: ViewOptions, batchSize: number): AsyncGenerator<RequestListItem[]> {
+  if (matchesNothing(f)) return;
+  let cursor: { at: string; id: string } | undefined;
+  for (;;) {
+    let qb = requestListBase(db, projectId, f).select([...REQUEST_LIST_COLUMNS, sql<string>`mr.created_at::text`.as('cursor_at')]);
+    if (cursor) qb = qb.where(sql<boolean>`(mr.created_at, mr.id) < (${cursor.at}::timestamptz, ${cursor.id}::bigint)`);
+    const rows = await qb.orderBy('mr.created_at', 'desc').orderBy('mr.id', 'desc').limit(batchSize).execute();
+    if (rows.length > 0) yield rows.map((row) => toRequestListItem(row, view));
+    if (rows.length < batchSize) return;
+    const last = rows[rows.length - 1]!;
+    cursor = { at: last.cursor_at, id: last.id };
+  }
+}
+
+/** Every matching mail of the filters' request in mailId order, in batches. */
+export async function* iterateMailRows(db: Db, projectId: string, f: ViewFilters, view: ViewOptions, batchSize: number): AsyncGenerator<MailListItem[]> {
+  if (matchesNothing(f) || !f.requestId) return;
+  const request = await db
+    .selectFrom('mail_requests as mr')
+    .select([...MAIL_REQUEST_COLUMNS, 'mr.dispatch_type'])
+    .where('mr.project_id', '=', projectId)
+    .where('mr.id', '=', String(f.requestId.seq))
+    .where('mr.id_day', '=', f.requestId.day)
+    .executeTakeFirst();
+  if (!request || !requestMatches(request, f)) return;
+  const title = compileTemplate(request.title);
+  let afterSeq = 0;
+  for (;;) {
+    const rows = await mailListBase(db, projectId, request.id, f)
+      .select([...MAIL_COLUMNS, 'm.seq'])
+      .where('m.seq', '>', afterSeq)
+      .orderBy('m.seq')
+      .limit(batchSize)
+      .execute();
+    if (rows.length === 0) return;
+    const recipients = await firstRecipients(db, projectId, rows);
+    yield rows.map((mail) => toMailListItem(request, mail, renderLeniently(title, renderValuesFor(request, recipients.get(mail.id))), view));
+    if (rows.length < batchSize) return;
+    afterSeq = rows[rows.length - 1]!.seq;
+  }
 }
 
 // ---------- getMail ----------

@@ -2,11 +2,12 @@ import express, { type Request } from 'express';
 import type { AppDeps } from '../../deps.ts';
 import { authenticationFailed } from '../../shared/errors.ts';
 import { langFromHeader } from '../../shared/i18n.ts';
-import { parseMailListQuery, parseRequestListQuery, type RawQuery } from './list-query.ts';
+import { parseMailListQuery, parseRecipientListQuery, parseRequestListQuery, type RawQuery } from './list-query.ts';
 import type { ViewOptions } from './mails.mapper.ts';
 import { getMail, getMailList, getMailRequestList, getMailRequestStatus } from './mails.read-model.ts';
+import { getRecipientList } from './recipients.read-model.ts';
 
-/** The NCP views: getMailRequestList, getMailRequestStatus, getMailList, getMail. */
+/** The NCP views: getMailRequestList, getMailRequestStatus, getMailList, getMail; and the recipient view (extension). */
 export function mailsRouter(deps: AppDeps): express.Router {
   const router = express.Router();
   const { db, config } = deps;
@@ -27,12 +28,17 @@ export function mailsRouter(deps: AppDeps): express.Router {
     res.json(await getMailRequestList(db, projectOf(req), query, viewOf(req)));
   });
 
+  router.get('/mails/recipients', async (req, res) => {
+    const query = parseRecipientListQuery(queryOf(req), { timeZone: config.displayTimezone, now: deps.now() });
+    res.json(await getRecipientList(db, projectOf(req), query, viewOf(req)));
+  });
+
   router.get('/mails/requests/:requestId/status', async (req, res) => {
     res.json(await getMailRequestStatus(db, projectOf(req), req.params.requestId, viewOf(req)));
   });
 
   router.get('/mails/requests/:requestId/mails', async (req, res) => {
-    const query = parseMailListQuery(queryOf(req));
+    const query = parseMailListQuery(queryOf(req), { timeZone: config.displayTimezone, now: deps.now() });
     res.json(await getMailList(db, projectOf(req), req.params.requestId, query, viewOf(req)));
   });
 

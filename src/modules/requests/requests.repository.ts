@@ -28,6 +28,10 @@ export interface NewRequestRow {
   idempotency_key: string | null;
   idempotency_hash: string | null;
   created_at: Date;
+  /** recipientGroupFilter as JSON: the recipients are expanded from the address book by a job */
+  recipient_group_filter?: string | null;
+  /** recipientFileId: the recipients are copied from the file's rows by a job */
+  recipient_file_id?: string | null;
 }
 
 export async function insertRequest(tx: Tx, row: NewRequestRow): Promise<string> {
@@ -102,8 +106,8 @@ export async function insertMailsAndRecipients(
       FROM unnest(${batch.mailSeq}::int[], ${batch.mailRecipientCount}::int[], ${batch.mailRepresentative}::text[]) AS u(seq, cnt, rep)
       RETURNING id, seq
     )
-    INSERT INTO recipients (mail_id, request_id, project_id, address, name, type, parameters)
-    SELECT m.id, ${req.requestId}, ${req.projectId}, r.address, r.name, r.type, r.params::jsonb
+    INSERT INTO recipients (mail_id, request_id, project_id, address, name, type, parameters, created_at)
+    SELECT m.id, ${req.requestId}, ${req.projectId}, r.address, r.name, r.type, r.params::jsonb, ${req.createdAt}
     FROM unnest(${batch.recipientSeq}::int[], ${addresses}::text[], ${names}::text[], ${types}::text[], ${params}::text[])
       AS r(seq, address, name, type, params)
     JOIN m ON m.seq = r.seq

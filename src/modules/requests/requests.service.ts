@@ -8,9 +8,12 @@ import { formatNumericId } from '../../shared/ids.ts';
 import type { Logger } from '../../logger.ts';
 import { chunkJobsFor, finishRequestIfDone } from '../delivery/delivery.service.ts';
 import { attachFilesToRequest, resolveAttachments } from '../files/files.service.ts';
+import { countRecipientFile, useRecipientFile } from '../recipient-files/recipient-files.service.ts';
 import { templateForMail, type MailTemplate } from '../templates/templates.read-model.ts';
 import * as repo from './requests.repository.ts';
 import { splitRecipients, type SplitRecipient } from './split-recipients.ts';
+import { countGroupRecipients, hasGroupFilter, storeFromGroups } from './store-from-groups.ts';
+import { hasRecipientFile, storeFromFile } from './store-from-file.ts';
 import { validateMailRequest, type MailRequestInput, type ValidMailRequest } from './validate-mail-request.ts';
 
 /** Requests up to this many recipients are stored in the POST's own transaction. */
@@ -90,9 +93,13 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
   const replay = await replayIdempotent(deps.db, input, now);
   if (replay) return replay;
   const attachments = await resolveAttachments(deps.db, input.projectId, input.body.attachFileIds);
+  // Address-book groups are expanded by the store-recipients job; count: what they select now.
+  const groupCount = v.groupFilter ? await countGroupRecipients(deps.db, input.projectId, v.groupFilter) : undefined;
+  // A recipient file's valid rows are copied by the store-recipients job, like a large request's.
+  const fileCount = v.recipientFileId ? await countRecipientFile(deps.db, input.projectId, v.recipientFileId) : undefined;
 
   const split = splitRecipients(v.recipients, v.individual);
-  const inline = v.recipients.length <= INLINE_RECIPIENTS;
+  const inline = groupCount === undefined && fileCount === undefined && v.recipients.length <= INLINE_RECIPIENTS;
   const nextAttemptAt = firstAttemptAt(v, now);
   const sendsNow = nextAttemptAt !== null && nextAttemptAt.getTime() <= now.getTime();
   const idDay = dayNumber(now, deps.config.displayTimezone);
@@ -123,15 +130,18 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
         unsubscribe_message: v.unsubscribeMessage,
         reservation_at: v.reservationAt,
         requester_ip: input.requesterIp,
-        request_count: split.mailCount,
-        recipient_count: v.recipients.length,
+        request_count: fileCount ?? groupCount ?? split.mailCount,
+        recipient_count: fileCount ?? groupCount ?? v.recipients.length,
         stored_count: inline ? v.recipients.length : 0,
         idempotency_key: input.idempotencyKey,
         idempotency_hash: input.idempotencyKey ? input.bodyHash : null,
         created_at: now,
+        recipient_group_filter: v.groupFilter ? JSON.stringify(v.groupFilter) : null,
+        recipient_file_id: v.recipientFileId,
       });
       // Marked used in this transaction: the clean-up can't remove them while the request may send.
       await attachFilesToRequest(tx, input.projectId, id, attachments, now);
+      if (v.recipientFileId) await useRecipientFile(tx, input.projectId, v.recipientFileId, now);
       if (inline) {
         await repo.insertMailsAndRecipients(
           tx,
@@ -140,12 +150,12 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
         );
         if (nextAttemptAt) await deps.queue.insertInTx<DeliverChunkJob>(tx, QUEUES.deliverChunk, chunkJobsFor(id, 1, split.mailCount, nextAttemptAt, now));
       } else {
-        await repo.insertPayload(tx, id, split.ordered);
+        if (groupCount === undefined && fileCount === undefined) await repo.insertPayload(tx, id, split.ordered);
         await deps.queue.insertInTx<StoreRecipientsJob>(tx, QUEUES.storeRecipients, [{ data: { requestId: id } }]);
       }
       return id;
     });
-    return { requestId: formatNumericId(idDay, requestId), count: split.mailCount };
+    return { requestId: formatNumericId(idDay, requestId), count: fileCount ?? groupCount ?? split.mailCount };
   } catch (err) {
     // Two requests raced with the same Idempotency-Key: the loser answers like a replay.
     if (input.idempotencyKey && (err as { code?: string }).code === '23505') {
@@ -165,6 +175,8 @@ export async function storeRecipients(
   deps: { db: Db; queue: JobQueue; logger: Logger; now: () => Date; isStopping?: () => boolean },
   requestId: string,
 ): Promise<void> {
+  if (await hasGroupFilter(deps.db, requestId)) return storeFromGroups(deps, requestId);
+  if (await hasRecipientFile(deps.db, requestId)) return storeFromFile(deps, requestId);
   const log = deps.logger.child({ requestId });
   const payload = await repo.loadPayload(deps.db, requestId);
   if (!payload) return; // already stored, or the request is gone

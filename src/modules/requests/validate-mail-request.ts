@@ -1,6 +1,7 @@
-import { badRequest, notFound } from '../../shared/errors.ts';
+import { badRequest } from '../../shared/errors.ts';
 import { parseZonedDateTime } from '../../shared/clock.ts';
 import { compileTemplate } from '../delivery/render-tags.ts';
+import { validateGroupFilter, type GroupFilter } from '../address-book/group-filter.ts';
 import type { SplitRecipient } from './split-recipients.ts';
 
 /**
@@ -56,6 +57,10 @@ export interface ValidMailRequest {
   useBasicUnsubscribeMsg: boolean;
   unsubscribeMessage: string | null;
   recipients: SplitRecipient[];
+  /** recipients come from address-book groups (recipients is then empty) */
+  groupFilter: GroupFilter | null;
+  /** recipients come from an uploaded recipient file (recipients is then empty) */
+  recipientFileId: string | null;
 }
 
 // Deliberately permissive on the domain (NCP's own examples use "naver_.com"): whether a
@@ -114,10 +119,10 @@ function parseReservation(input: MailRequestInput, now: Date, timeZone: string):
  * time this runs, a template's sender, title and body have replaced the request's own.
  */
 export function validateMailRequest(input: MailRequestInput, now: Date, timeZone: string): ValidMailRequest {
-  if (input.recipientGroupFilter !== null && input.recipientGroupFilter !== undefined) {
-    throw badRequest('recipientGroupFilter: address-book groups are not available on this server yet');
-  }
-  if (present(input.recipientFileId)) throw notFound(`recipientFileId: recipient file ${input.recipientFileId} does not exist`);
+  const groupFilter = input.recipientGroupFilter === null || input.recipientGroupFilter === undefined ? null : validateGroupFilter(input.recipientGroupFilter);
+  if (groupFilter && present(input.recipientFileId)) throw badRequest('recipientFileId: not allowed together with recipientGroupFilter');
+  // Resolved (project, existence, row count) by the service; here only how it combines with the rest.
+  const recipientFileId = present(input.recipientFileId) ? input.recipientFileId.trim() : null;
 
   const senderAddress = input.senderAddress?.trim();
   if (!present(senderAddress)) throw badRequest('senderAddress: required when templateSid is not given');
@@ -150,8 +155,17 @@ export function validateMailRequest(input: MailRequestInput, now: Date, timeZone
     }
   }
 
-  const list = input.recipients;
-  if (!list || list.length === 0) throw badRequest('recipients: required (at least one recipient) when recipientGroupFilter is not given');
+  if (groupFilter) {
+    if (!individual) throw badRequest('recipientGroupFilter: address-book groups are sent individually (individual: true)');
+    if (input.recipients?.length) throw badRequest('recipients: not allowed together with recipientGroupFilter');
+  }
+  if (recipientFileId) {
+    // A file's rows each carry their own tag values, which one shared To/Cc mail can't.
+    if (!individual) throw badRequest('recipientFileId: recipient files are sent individually (individual: true): each row has its own tag values');
+    if (input.recipients?.length) throw badRequest('recipients: not allowed together with recipientFileId');
+  }
+  const list = groupFilter || recipientFileId ? [] : input.recipients;
+  if (!list || (list.length === 0 && !groupFilter && !recipientFileId)) throw badRequest('recipients: required (at least one recipient) when recipientGroupFilter is not given');
   if (list.length > LIMITS.recipients) throw badRequest(`recipients: at most ${LIMITS.recipients} recipients per request`);
   const counts = { R: 0, C: 0, B: 0 };
   const recipients: SplitRecipient[] = new Array(list.length);
@@ -188,5 +202,7 @@ export function validateMailRequest(input: MailRequestInput, now: Date, timeZone
     useBasicUnsubscribeMsg,
     unsubscribeMessage,
     recipients,
+    groupFilter,
+    recipientFileId,
   };
 }

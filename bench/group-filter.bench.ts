@@ -1,0 +1,165 @@
+// The group-filter benchmark: how fast a recipientGroupFilter request is expanded into mails.
+//
+// The service runs as `node src/main.ts` in its own process (embedded Postgres). Two address-book
+// groups of 1,000,000 and 500,000 addresses that share 250,000 are built directly in the database
+// with SQL; then, through the HTTP API and with `confirmAndSend: true` (so nothing is sent), one
+// request with an AND filter and one with an OR filter over them. For each: the time from the
+// POST to the request leaving P (all mails and recipients stored) and recipients/s. Baseline, same
+// run: the JSON payload path storing a request of 100,000 listed recipients the same way (POST to
+// leaving P), and the ratio. Target (issue): >= 50,000 recipients/s for AND and OR.
+//
+// Environment:
+//   BENCH_GROUP_A           addresses of the first group (default 1000000)
+//   BENCH_GROUP_B           addresses of the second group (default 500000)
+//   BENCH_GROUP_OVERLAP     addresses in both (default 250000)
+//   BENCH_BASELINE_RECIPIENTS  recipients of the payload request (default 100000)
+//   BENCH_EXPLAIN=1         print EXPLAIN ANALYZE of the first expansion batch of AND and OR
+//   BENCH_TIMEOUT_S         bound of each wait (default 900)
+//   BENCH_LOG_LEVEL         the service's LOG_LEVEL (default warn)
+// Exit status: 1 when a stored count is wrong (AND must store exactly the overlap, OR the union,
+// each address once) or the run could not be carried out; a missed target is reported, not failed.
+import pg from 'pg';
+import { benchLog, fmtInt, intEnv, sleep, wallNow } from './helpers.ts';
+import { createCleanups, randomApiKey, runMain, signedCall, startServiceProcess, type ServiceProcess } from './send-run.ts';
+
+const A = intEnv('BENCH_GROUP_A', 1_000_000);
+const B = intEnv('BENCH_GROUP_B', 500_000);
+const OVERLAP = intEnv('BENCH_GROUP_OVERLAP', 250_000, 0);
+const BASELINE_N = intEnv('BENCH_BASELINE_RECIPIENTS', 100_000);
+const TIMEOUT_MS = intEnv('BENCH_TIMEOUT_S', 900) * 1000;
+const EXPLAIN = process.env.BENCH_EXPLAIN === '1';
+const TARGET = 50_000;
+if (OVERLAP > Math.min(A, B)) throw new Error('BENCH_GROUP_OVERLAP must not exceed either group');
+
+const KEY = randomApiKey();
+const log = benchLog('group-bench');
+const cleanups = createCleanups(log);
+
+// No SMTP port: the built-in sink (nothing is sent: every request waits for confirmation).
+const startService = () => startServiceProcess(cleanups, { log, key: KEY, dataDirPrefix: 'mailer-group-bench-' });
+
+const api = (baseUrl: string, method: string, target: string, body?: string) => signedCall(baseUrl, KEY, method, target, body);
+
+const MAIL = { senderAddress: 'news@company.com', title: 'News for #{RECIPIENT_ADDRESS}', body: '<p>Hello ${NAME}</p>', parameters: { NAME: 'friend' }, confirmAndSend: true };
+
+/** POST, then wait for the request to leave P; seconds from the POST's start to that moment. */
+async function storeAndTime(service: ServiceProcess, db: pg.Client, what: string, body: object): Promise<{ seconds: number; count: number; requestId: string }> {
+  const t0 = wallNow();
+  const post = await api(service.baseUrl, 'POST', '/api/v1/mails', JSON.stringify(body));
+  if (post.status !== 201) throw new Error(`${what}: POST /mails answered ${post.status}: ${JSON.stringify(post.json)}`);
+  const postMs = wallNow() - t0;
+  const requestId = String(BigInt(String(post.json.requestId).slice(8)));
+  let lastLog = performance.now();
+  for (;;) {
+    const row = (await db.query<{ status: string; stored_count: number }>('SELECT status, stored_count FROM mail_requests WHERE id = $1', [requestId])).rows[0];
+    if (row && row.status !== 'P') break;
+    if (!service.alive()) throw new Error('the service exited during the run');
+    if (wallNow() - t0 > TIMEOUT_MS) throw new Error(`${what}: still P after ${TIMEOUT_MS / 1000} s`);
+    if (performance.now() - lastLog > 5000) {
+      lastLog = performance.now();
+      log(`${what}: ${fmtInt(row?.stored_count ?? 0)}/${fmtInt(post.json.count)} stored after ${((wallNow() - t0) / 1000).toFixed(0)} s`);
+    }
+    await sleep(50);
+  }
+  const seconds = (wallNow() - t0) / 1000;
+  log(`${what}: POST answered in ${fmtInt(postMs)} ms (count ${fmtInt(post.json.count)}), left P after ${seconds.toFixed(2)} s`);
+  return { seconds, count: post.json.count as number, requestId };
+}
+
+async function checkStored(db: pg.Client, requestId: string, expected: number, what: string): Promise<boolean> {
+  const r = (
+    await db.query<{ n: string; addresses: string; seqs: string; status: string; request_count: number }>(
+      `SELECT (SELECT count(*) FROM recipients WHERE request_id = $1)::text AS n,
+              (SELECT count(DISTINCT lower(address)) FROM recipients WHERE request_id = $1)::text AS addresses,
+              (SELECT count(DISTINCT seq) FROM mails WHERE request_id = $1)::text AS seqs,
+              status, request_count FROM mail_requests WHERE id = $1`,
+      [requestId],
+    )
+  ).rows[0]!;
+  const ok = Number(r.n) === expected && Number(r.addresses) === expected && Number(r.seqs) === expected && r.request_count === expected && r.status === 'R';
+  log(`${what}: stored ${r.n} recipients (${r.addresses} distinct, ${r.seqs} mails), request_count ${r.request_count}, status ${r.status}; expected ${expected}: ${ok ? 'OK' : 'WRONG'}`);
+  return ok;
+}
+
+async function buildGroups(db: pg.Client): Promise<void> {
+  const projectId = (await db.query<{ project_id: string }>('SELECT project_id FROM access_keys WHERE access_key = $1', [KEY.accessKey])).rows[0]!.project_id;
+  const total = A + B - OVERLAP;
+  const t = performance.now();
+  // Addresses 1..A are group a; A-OVERLAP+1..A-OVERLAP+B group b.
+  await db.query(`INSERT INTO address_book_addresses (project_id, address) SELECT $1, 'user' || i || '@bench' || (i % 97) || '.example.com' FROM generate_series(1, $2::int) i ORDER BY i`, [projectId, total]);
+  await db.query(`INSERT INTO address_book_groups (project_id, name) VALUES ($1, 'bench-a'), ($1, 'bench-b')`, [projectId]);
+  const base = (await db.query<{ min: string }>('SELECT min(id)::text AS min FROM address_book_addresses WHERE project_id = $1', [projectId])).rows[0]!.min;
+  await db.query(
+    `INSERT INTO address_book_members (group_sid, address_id)
+     SELECT g.sid, a.id FROM address_book_groups g JOIN address_book_addresses a ON a.project_id = g.project_id
+     WHERE g.project_id = $1 AND ((g.name = 'bench-a' AND a.id - $2 < $3) OR (g.name = 'bench-b' AND a.id - $2 >= $3 - $4))`,
+    [projectId, base, A, OVERLAP],
+  );
+  await db.query('ANALYZE address_book_addresses; ANALYZE address_book_members; ANALYZE address_book_groups');
+  log(`address book built: groups of ${fmtInt(A)} and ${fmtInt(B)} sharing ${fmtInt(OVERLAP)} (${fmtInt(total)} addresses) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+}
+
+/** The batch queries of src/modules/address-book/group-combination.ts, written out, for a cursor half-way through. */
+async function explain(db: pg.Client): Promise<void> {
+  const sids = (await db.query<{ sid: string }>(`SELECT sid::text FROM address_book_groups WHERE name IN ('bench-b', 'bench-a') ORDER BY name DESC`)).rows.map((r) => r.sid);
+  const after = (await db.query<{ id: string }>(`SELECT (min(id) + $1::int)::text AS id FROM address_book_addresses`, [Math.floor((A + B - OVERLAP) / 2)])).rows[0]!.id;
+  const page = (and: boolean) =>
+    and
+      ? `SELECT a.id, a.address FROM (SELECT m.address_id FROM address_book_members m WHERE m.group_sid = ${sids[0]} AND m.address_id > ${after}
+           AND EXISTS (SELECT 1 FROM address_book_members o WHERE o.group_sid = ${sids[1]} AND o.address_id > ${after} AND o.address_id = m.address_id) ORDER BY m.address_id LIMIT 50000) ids
+         JOIN address_book_addresses a ON a.id = ids.address_id AND a.id > ${after} ORDER BY a.id`
+      : `SELECT a.id, a.address FROM (SELECT address_id FROM (
+           (SELECT address_id FROM address_book_members WHERE group_sid = ${sids[0]} AND address_id > ${after} ORDER BY address_id LIMIT 50000) UNION
+           (SELECT address_id FROM address_book_members WHERE group_sid = ${sids[1]} AND address_id > ${after} ORDER BY address_id LIMIT 50000)) u ORDER BY address_id LIMIT 50000) ids
+         JOIN address_book_addresses a ON a.id = ids.address_id AND a.id > ${after} ORDER BY a.id`;
+  for (const and of [true, false]) {
+    const plan = await db.query(`EXPLAIN (ANALYZE, BUFFERS) ${page(and)}`);
+    log(`EXPLAIN ANALYZE, an ${and ? 'AND' : 'OR'} batch half-way:\n${plan.rows.map((r) => `    ${r['QUERY PLAN']}`).join('\n')}`);
+  }
+  // The whole batch statement (as src/modules/requests/store-from-groups.ts runs it), rolled back.
+  const req = (await db.query<{ id: string; project_id: string }>(`SELECT id::text, project_id::text FROM mail_requests ORDER BY id DESC LIMIT 1`)).rows[0];
+  if (!req) return;
+  await db.query('BEGIN');
+  const plan = await db.query(`EXPLAIN (ANALYZE, BUFFERS, WAL) WITH src AS MATERIALIZED (
+      SELECT c.id, c.address, (0 + row_number() OVER (ORDER BY c.id))::int + 1000000 AS seq FROM (${page(false)}) c),
+    m AS (INSERT INTO mails (id, id_day, request_id, project_id, seq, recipient_count, representative_address, next_attempt_at, created_at)
+      SELECT nextval('mail_id_seq'), 20260101, ${req.id}, ${req.project_id}, src.seq, 1, src.address, NULL, now() FROM src ORDER BY src.seq RETURNING id, representative_address),
+    r AS (INSERT INTO recipients (mail_id, request_id, project_id, address, name, type, parameters, created_at)
+      SELECT m.id, ${req.id}, ${req.project_id}, m.representative_address, NULL, 'R', NULL, now() FROM m)
+    SELECT count(*) FROM src`);
+  await db.query('ROLLBACK');
+  log(`EXPLAIN ANALYZE, an OR batch with its inserts:\n${plan.rows.map((r) => `    ${r['QUERY PLAN']}`).join('\n')}`);
+}
+
+async function main(): Promise<number> {
+  const service = await startService();
+  const db = new pg.Client({ connectionString: service.databaseUrl });
+  await db.connect();
+  cleanups.add(() => db.end(), 'database client');
+  await buildGroups(db);
+
+  const recipients = Array.from({ length: BASELINE_N }, (_, i) => ({ address: `base${i}@example.com` }));
+  const baseline = await storeAndTime(service, db, `baseline (JSON payload of ${fmtInt(BASELINE_N)})`, { ...MAIL, recipients });
+  if (EXPLAIN) await explain(db);
+  let ok = await checkStored(db, baseline.requestId, BASELINE_N, 'baseline');
+  const and = await storeAndTime(service, db, 'AND filter', { ...MAIL, recipientGroupFilter: { andFilter: true, groups: ['bench-a', 'bench-b'] } });
+  ok = (await checkStored(db, and.requestId, OVERLAP, 'AND')) && ok;
+  const or = await storeAndTime(service, db, 'OR filter', { ...MAIL, recipientGroupFilter: { andFilter: false, groups: ['bench-a', 'bench-b'] } });
+  ok = (await checkStored(db, or.requestId, A + B - OVERLAP, 'OR')) && ok;
+
+  const rate = (n: number, s: number) => n / s;
+  const baseRate = rate(BASELINE_N, baseline.seconds);
+  const andRate = rate(OVERLAP, and.seconds);
+  const orRate = rate(A + B - OVERLAP, or.seconds);
+  const line = (name: string, n: number, s: number, r: number) =>
+    `  ${name.padEnd(34)} ${fmtInt(n).padStart(10)} recipients in ${s.toFixed(2).padStart(6)} s = ${fmtInt(r).padStart(8)} recipients/s  (${(r / baseRate).toFixed(2)}x baseline)`;
+  console.log(`\ngroup filter expansion (POST -> request leaves P; confirmAndSend, nothing sent)`);
+  console.log(line(`baseline: JSON payload`, BASELINE_N, baseline.seconds, baseRate));
+  console.log(line(`AND over ${fmtInt(A)} & ${fmtInt(B)}`, OVERLAP, and.seconds, andRate));
+  console.log(line(`OR over ${fmtInt(A)} & ${fmtInt(B)}`, A + B - OVERLAP, or.seconds, orRate));
+  console.log(`  target >= ${fmtInt(TARGET)} recipients/s: AND ${andRate >= TARGET ? 'met' : 'MISSED'}, OR ${orRate >= TARGET ? 'met' : 'MISSED'}`);
+  console.log(`  stored counts ${ok ? 'exact' : 'WRONG'}\n`);
+  return ok ? 0 : 1;
+}
+
+await runMain(main, cleanups, log);

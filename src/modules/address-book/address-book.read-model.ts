@@ -1,0 +1,64 @@
+import { sql } from 'kysely';
+import type { Db, Tx } from '../../db/schema.ts';
+import { notFound } from '../../shared/errors.ts';
+import { toAddressBook, type AddressBook, type GroupCountRow } from './address-book.mapper.ts';
+import { combinationCount, combinationPage } from './group-combination.ts';
+import type { GroupFilter } from './group-filter.ts';
+
+/** getAddressBook: the project's address count and each group's, groups in creation order. */
+export async function getAddressBook(db: Db | Tx, projectId: string): Promise<AddressBook> {
+  const total = await db.selectFrom('address_book_addresses').select((eb) => eb.fn.countAll<string>().as('n')).where('project_id', '=', projectId).executeTakeFirstOrThrow();
+  const groups = await sql<GroupCountRow>`
+    SELECT g.sid, g.name, (SELECT count(*) FROM address_book_members m WHERE m.group_sid = g.sid) AS address_count
+    FROM address_book_groups g WHERE g.project_id = ${projectId}::bigint ORDER BY g.sid
+  `.execute(db);
+  return toAddressBook(total.n, groups.rows);
+}
+
+/** The sid of the project's group `name`; 77103 naming it when there is none. */
+export async function groupSidOrNotFound(db: Db | Tx, projectId: string, name: string, field = 'groupName'): Promise<string> {
+  const row = await db.selectFrom('address_book_groups').select('sid').where('project_id', '=', projectId).where('name', '=', name).executeTakeFirst();
+  if (!row) throw notFound(`${field}: group "${name}" does not exist`);
+  return row.sid;
+}
+
+/**
+ * The sids of a filter's groups that exist now, smallest group first (the AND query drives
+ * from the first). With `requireAll`, a missing group is 77103 naming it.
+ */
+export async function filterGroupSids(db: Db | Tx, projectId: string, filter: GroupFilter, opts: { requireAll: boolean; field: string }): Promise<string[]> {
+  const rows = await sql<{ sid: string; name: string; size: string }>`
+    SELECT g.sid, g.name, (SELECT count(*) FROM address_book_members m WHERE m.group_sid = g.sid) AS size
+    FROM address_book_groups g WHERE g.project_id = ${projectId}::bigint AND g.name = ANY(${filter.groups}::text[])
+  `.execute(db);
+  if (opts.requireAll) {
+    const missing = filter.groups.filter((n) => !rows.rows.some((r) => r.name === n));
+    if (missing.length) throw notFound(`${opts.field}: group ${missing.map((n) => `"${n}"`).join(', ')} does not exist`);
+  }
+  // AND over groups of which one is gone selects nothing.
+  if (filter.andFilter && rows.rows.length < filter.groups.length) return [];
+  return rows.rows.sort((a, b) => Number(a.size) - Number(b.size)).map((r) => r.sid);
+}
+
+/** The sids of the filter's groups as they are now, in no particular order, for each batch of an expansion. */
+export async function currentGroupSids(db: Db | Tx, projectId: string, names: string[]): Promise<Map<string, string>> {
+  const rows = await db.selectFrom('address_book_groups').select(['sid', 'name']).where('project_id', '=', projectId).where('name', 'in', names).execute();
+  return new Map(rows.map((r) => [r.name, r.sid]));
+}
+
+export async function countSelected(db: Db | Tx, groupSids: string[], andFilter: boolean): Promise<number> {
+  const res = await combinationCount(groupSids, andFilter).execute(db);
+  return Number(res.rows[0]?.n ?? 0);
+}
+
+/** Pages of the selected addresses in id order (one query per page, keyset). */
+export async function* selectedAddresses(db: Db | Tx, groupSids: string[], andFilter: boolean, pageSize: number): AsyncGenerator<string[]> {
+  let after = '0';
+  for (;;) {
+    const page = (await combinationPage(groupSids, andFilter, after, pageSize).execute(db)).rows;
+    if (page.length === 0) return;
+    yield page.map((r) => r.address);
+    if (page.length < pageSize) return;
+    after = page[page.length - 1]!.id;
+  }
+}

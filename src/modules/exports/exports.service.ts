@@ -1,0 +1,144 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Config } from '../../config.ts';
+import type { Db } from '../../db/schema.ts';
+import { QUEUES, type ExportJob, type JobQueue } from '../../jobs/queue.ts';
+import type { Logger } from '../../logger.ts';
+import { zonedParts } from '../../shared/clock.ts';
+import { AppError, badRequest, notFound } from '../../shared/errors.ts';
+import type { Lang } from '../../shared/i18n.ts';
+import { getRequestRow } from '../mails/mails.read-model.ts';
+import { parseViewFilters } from '../mails/view-rows.ts';
+import type { ExportView } from './export-columns.ts';
+import { exportsDir, finalPath, idOfFile, removeExportFile } from './export-store.ts';
+import { exportStatus, toExport, type Export, type ExportCreate } from './exports.mapper.ts';
+import * as repo from './exports.repository.ts';
+
+/** A file can be downloaded this long after it was created (the console: one week). */
+export const EXPORT_TTL_MS = 7 * 86_400_000;
+/** A run that renewed no heartbeat for this long lost its job (the periodic job fails it). */
+export const STALLED_AFTER_MS = 15 * 60_000;
+/** Files on disk that no live export owns (a crash between steps) are removed after this. */
+const ORPHAN_AFTER_MS = 3600_000;
+
+export interface ExportsDeps {
+  db: Db;
+  queue: JobQueue;
+  config: Readonly<Config>;
+  now: () => Date;
+}
+
+/** The views' search parameters (src/modules/mails/view-filters.ts); paging is accepted and ignored. */
+const FILTER_NAMES = [
+  'startUtc',
+  'endUtc',
+  'startDateTime',
+  'endDateTime',
+  'requestId',
+  'mailId',
+  'recipientAddress',
+  'senderAddress',
+  'title',
+  'templateSid',
+  'dispatchType',
+  'sendStatus',
+  'sendResultCode',
+];
+const IGNORED_NAMES = ['page', 'size', 'sort'];
+
+/**
+ * The filters as the view would parse them, and the mail view's request as getMailList would
+ * look it up (unknown or another project's: 77103); every refusal names `filters.<field>`.
+ */
+async function checkFilters(db: Db, projectId: string, view: ExportView, filters: Record<string, unknown>, opts: { timeZone: string; now: Date }): Promise<void> {
+  const unknown = Object.keys(filters).find((k) => !FILTER_NAMES.includes(k) && !IGNORED_NAMES.includes(k));
+  if (unknown !== undefined) throw badRequest(`filters.${unknown}: unknown filter (allowed: ${FILTER_NAMES.join(', ')})`);
+  try {
+    parseViewFilters(view, filters, opts);
+    if (view === 'mails') {
+      const raw = Array.isArray(filters.requestId) ? filters.requestId[0] : filters.requestId;
+      await getRequestRow(db, projectId, String(raw).trim(), 'en', opts.timeZone);
+    }
+  } catch (err) {
+    if (err instanceof AppError) throw new AppError(err.status, err.code, `filters.${err.message}`);
+    throw err;
+  }
+}
+
+/**
+ * createExport: the filters are checked now, exactly as the view checks them (400/77102 naming
+ * the field; nothing stored), then the export and its job commit together.
+ */
+export async function createExport(deps: ExportsDeps, projectId: string, body: ExportCreate, lang: Lang): Promise<Export> {
+  const filters = body.filters ?? {};
+  const requestedAt = deps.now();
+  const timeZone = deps.config.displayTimezone;
+  await checkFilters(deps.db, projectId, body.view, filters, { timeZone, now: requestedAt });
+  const row = await deps.db.transaction().execute(async (tx) => {
+    const created = await repo.insertExport(tx, { project_id: projectId, view: body.view, filters, lang, time_zone: timeZone, requested_at: requestedAt });
+    await deps.queue.insertInTx<ExportJob>(tx, QUEUES.createExport, [{ data: { exportId: created.id } }]);
+    return created;
+  });
+  return toExport(row, { lang, timeZone, publicBaseUrl: deps.config.publicBaseUrl, now: requestedAt });
+}
+
+const unknownExport = (raw: string) => notFound(`exportId: export ${raw} does not exist or has expired`);
+
+/** downloadExport: the completed file, opened, with the name it is downloaded under. */
+export async function openExportFile(deps: Pick<ExportsDeps, 'db' | 'config' | 'now'>, projectId: string, rawId: string): Promise<{ stream: Readable; fileName: string; size: number }> {
+  if (!/^\d{1,18}$/.test(rawId)) throw unknownExport(rawId);
+  const row = await repo.findExport(deps.db, projectId, rawId);
+  const status = row ? exportStatus(row, deps.now()) : 'E';
+  if (!row || status === 'E') throw unknownExport(rawId);
+  if (status === 'F') throw notFound(`exportId: export ${rawId} failed (${row.error ?? 'no reason recorded'}); request a new export`);
+  if (status !== 'C') throw notFound(`exportId: export ${rawId} is not completed yet (status ${status}); see getExportList`);
+  // Written by a worker: an instance that doesn't share its DATA_DIR has no such file.
+  const handle = await fs.promises.open(finalPath(deps.config.dataDir, row.id), 'r').catch(() => {
+    throw unknownExport(rawId);
+  });
+  const { size } = await handle.stat();
+  const p = zonedParts(row.requested_at, deps.config.displayTimezone);
+  return { stream: handle.createReadStream(), fileName: `mail-list-${row.view as ExportView}-${p.year}${p.month}${p.day}${p.hour}${p.minute}${p.second}-${row.id}.xlsx`, size };
+}
+
+/**
+ * Periodic job: completed files past their expiry become E and are deleted; runs whose job was
+ * lost (no heartbeat for STALLED_AFTER_MS) fail with a message; files no live export owns go.
+ * Idempotent; safe on several workers at once.
+ */
+export async function expireExports(deps: { db: Db; dataDir: string; now: () => Date; logger: Logger }): Promise<{ expired: number; stalled: number; orphans: number }> {
+  const now = deps.now();
+  const expired = await repo.expireExports(deps.db, now);
+  await Promise.all(expired.map((id) => removeExportFile(deps.dataDir, id)));
+  const stalled = await repo.failStalledExports(deps.db, new Date(now.getTime() - STALLED_AFTER_MS), 'creating the file stopped (its worker went away); request the export again', now);
+  const orphans = await removeOrphans(deps.db, deps.dataDir, now);
+  if (expired.length || stalled.length || orphans) deps.logger.info({ expired: expired.length, stalled: stalled.length, orphans }, 'export files cleaned up');
+  return { expired: expired.length, stalled: stalled.length, orphans };
+}
+
+async function removeOrphans(db: Db, dataDir: string, now: Date): Promise<number> {
+  const dir = exportsDir(dataDir);
+  const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
+  const old: { name: string; id: string }[] = [];
+  for (const name of names) {
+    const id = idOfFile(name);
+    if (!id) continue;
+    const stat = await fs.promises.stat(path.join(dir, name)).catch(() => undefined);
+    if (stat && stat.mtimeMs < now.getTime() - ORPHAN_AFTER_MS) old.push({ name, id });
+  }
+  let removed = 0;
+  for (let i = 0; i < old.length; i += 1000) {
+    const batch = old.slice(i, i + 1000);
+    const live = await repo.liveFileIds(
+      db,
+      batch.map((f) => f.id),
+    );
+    for (const f of batch) {
+      if (live.has(f.id)) continue;
+      await fs.promises.rm(path.join(dir, f.name), { force: true });
+      removed++;
+    }
+  }
+  return removed;
+}

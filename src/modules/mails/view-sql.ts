@@ -1,0 +1,54 @@
+import { sql } from 'kysely';
+import type { Db, Tx } from '../../db/schema.ts';
+import { totalFromPage, type Paging } from './list-query.ts';
+
+/**
+ * What the list views share in SQL: LIKE escaping and the bounded count behind totalElements.
+ *
+ * An exact count(*) over a broad filter on 10M recipient rows takes seconds, so counting stops
+ * at COUNT_CAP matching rows (or at the end of the requested page, when deeper) and after
+ * COUNT_BUDGET_MS: within both, totalElements is exact; otherwise it is a lower bound (the rows
+ * counted, or those up to this page plus one when a next page exists, so `last` stays right)
+ * and the page says `totalElementsExact: false`. A page that is not full needs no count.
+ */
+export const COUNT_CAP = 10_000;
+export const COUNT_BUDGET_MS = 25;
+
+/** `%`, `_` and `\` of a user's text match themselves in LIKE. */
+export const likeContains = (text: string) => `%${text.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
+
+/** Rows to count at most for a page: a count reaching it is a lower bound. */
+export const countLimit = (paging: Paging): number => Math.max(COUNT_CAP, (paging.page + 1) * paging.size) + 1;
+
+export interface Total {
+  total: number;
+  exact: boolean;
+}
+
+/**
+ * The total of a page of `rowCount` rows (`hasMore`: a row exists after it): from the page itself
+ * when it tells, else from `count(conn, limit)`, which counts at most `limit` rows, within the
+ * time budget.
+ */
+export async function boundedCount(
+  db: Db,
+  paging: Paging,
+  rowCount: number,
+  hasMore: boolean,
+  count: (conn: Db | Tx, limit: number) => Promise<number>,
+): Promise<Total> {
+  const known = totalFromPage(rowCount, paging);
+  if (known !== undefined && !hasMore) return { total: known, exact: true };
+  const limit = countLimit(paging);
+  try {
+    const n = await db.transaction().execute(async (tx) => {
+      await sql`SET LOCAL statement_timeout = ${sql.lit(COUNT_BUDGET_MS)}`.execute(tx);
+      return count(tx, limit);
+    });
+    return { total: n, exact: n < limit };
+  } catch (err) {
+    if ((err as { code?: string }).code !== '57014') throw err; // query_canceled: out of budget
+    const offset = paging.page * paging.size;
+    return { total: offset + rowCount + (hasMore ? 1 : 0), exact: false };
+  }
+}

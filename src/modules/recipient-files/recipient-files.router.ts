@@ -1,0 +1,24 @@
+import { Router } from 'express';
+import type { AppDeps } from '../../deps.ts';
+import { createRecipientFile, formTags, recipientFileForm } from './recipient-files.service.ts';
+
+const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
+
+/** Bulk recipient files (extension): the .xlsx input form and the upload. */
+export function recipientFilesRouter(deps: AppDeps): Router {
+  const router = Router();
+  const fileDeps = { db: deps.db, dataDir: deps.config.dataDir, maxBytes: deps.config.maxBodyBytes, now: deps.now };
+
+  router.get('/recipient-files/form', async (req, res) => {
+    const form = await recipientFileForm(formTags(req.query.tags));
+    res.set({ 'Content-Type': XLSX_TYPE, 'Content-Disposition': 'attachment; filename="recipients.xlsx"' });
+    res.send(form);
+  });
+
+  router.post('/recipient-files', async (req, res) => {
+    const file = await createRecipientFile({ ...fileDeps, logger: req.log }, req.projectId!, req);
+    res.status(201).json(file);
+  });
+
+  return router;
+}

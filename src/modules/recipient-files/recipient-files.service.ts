@@ -1,0 +1,235 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Request } from 'express';
+import type { Db, Tx } from '../../db/schema.ts';
+import type { components } from '../../generated/api.ts';
+import { readMultipart } from '../../http/multipart.ts';
+import type { Logger } from '../../logger.ts';
+import { badRequest, notFound } from '../../shared/errors.ts';
+import { readXlsxRows, XlsxReadError, type SheetRow } from '../../shared/xlsx/xlsx-reader.ts';
+import { xlsxBuffer } from '../../shared/xlsx/xlsx-writer.ts';
+import { cleanFileName } from '../files/files.service.ts';
+import { CsvReadError, readCsvRows } from './read-csv.ts';
+import { isBlankRow, readHeader, RecipientRowChecker, RECIPIENT_FILE_LIMITS, type FileRecipient, type RowError } from './recipient-rows.ts';
+import * as repo from './recipient-files.repository.ts';
+
+export type RecipientFile = components['schemas']['RecipientFile'];
+
+export interface RecipientFilesDeps {
+  db: Db;
+  dataDir: string;
+  /** largest upload (MAX_BODY_BYTES) */
+  maxBytes: number;
+  now: () => Date;
+  logger: Logger;
+}
+
+/** Valid rows go to the database in statements of this many (or fewer, when their values are large). */
+const INSERT_BATCH_ROWS = 5_000;
+const INSERT_BATCH_CHARS = 16 * 1024 * 1024;
+/** A CSV record longer than this fails the file; a long cell within it only its row. */
+const MAX_CSV_RECORD_CHARS = 1024 * 1024;
+/** A file no request has used for this long is removed. */
+export const KEEP_UNUSED_MS = 7 * 86_400_000;
+
+const MB = 1024 * 1024;
+const sizeText = (bytes: number) => (bytes >= MB ? `${Math.floor(bytes / MB)} MB` : `${bytes.toLocaleString('en-US')} bytes`);
+const FILE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+type Kind = 'xlsx' | 'csv';
+
+/** Uploads are streamed here (DATA_DIR/recipient-files) while they are checked and read; removed after. */
+const uploadDir = (dataDir: string) => path.join(dataDir, 'recipient-files');
+
+function kindOf(name: string): Kind {
+  const ext = /\.([^.]+)$/.exec(name)?.[1]?.toLowerCase();
+  if (ext === 'xlsx' || ext === 'csv') return ext;
+  const hint = ext === 'xls' ? ' (save the old .xls format as .xlsx)' : '';
+  throw badRequest(`file: "${name}" must be an .xlsx or .csv file${hint}`);
+}
+
+/** The first bytes say whether the content is what the name claims: a zip for .xlsx, text for .csv. */
+async function checkContent(file: string, name: string, kind: Kind): Promise<void> {
+  const handle = await fs.promises.open(file, 'r');
+  let head: Buffer;
+  try {
+    const buf = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    head = buf.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+  if (head.length === 0) throw badRequest(`file: "${name}" is empty`);
+  const zip = head.length >= 4 && head.readUInt32LE(0) === 0x04034b50;
+  if (kind === 'xlsx' && !zip) throw badRequest(`file: "${name}" is not an .xlsx file (its content is not a workbook)`);
+  if (kind === 'csv' && (zip || head.includes(0))) throw badRequest(`file: "${name}" is not a .csv file (its content is not text)`);
+}
+
+function rowsOf(file: string, kind: Kind): AsyncGenerator<SheetRow[]> {
+  return kind === 'xlsx' ? readXlsxRows(file) : readCsvRows(file, MAX_CSV_RECORD_CHARS);
+}
+
+/** Streams the part `file` to a temporary file under DATA_DIR (never into memory); returns its name and kind. */
+async function receiveUpload(deps: RecipientFilesDeps, req: Request, tmp: string): Promise<{ name: string; kind: Kind }> {
+  let upload: { name: string; kind: Kind } | undefined;
+  let parts = 0;
+  await readMultipart(req, { fileBytes: deps.maxBytes, files: 5, totalBytes: deps.maxBytes + MB }, async (part) => {
+    if (part.field !== 'file') return void part.stream.resume();
+    if (++parts > 1) throw badRequest('file: one file per upload');
+    const name = cleanFileName(part.filename);
+    if (!name) throw badRequest('file: the part has no file name (a name ending in .xlsx or .csv is needed)');
+    const kind = kindOf(name);
+    await pipeline(part.stream, fs.createWriteStream(tmp, { flags: 'wx' }));
+    if (part.stream.truncated) throw badRequest(`file: "${name}" is larger than ${sizeText(deps.maxBytes)} (MAX_BODY_BYTES)`);
+    upload = { name, kind };
+  });
+  if (!upload) throw badRequest('file: required (multipart/form-data part "file" with an .xlsx or .csv)');
+  return upload;
+}
+
+/**
+ * createRecipientFile: the upload is streamed to a temporary file, checked, parsed as a stream
+ * and its valid rows inserted in batches, all in one transaction: a refused file leaves no row
+ * (and the temporary file is removed whatever happens).
+ */
+export async function createRecipientFile(deps: RecipientFilesDeps, projectId: string, req: Request): Promise<RecipientFile> {
+  const dir = uploadDir(deps.dataDir);
+  await fs.promises.mkdir(dir, { recursive: true });
+  const tmp = path.join(dir, `${crypto.randomUUID()}.upload`);
+  const started = Date.now();
+  try {
+    const { name, kind } = await receiveUpload(deps, req, tmp);
+    await checkContent(tmp, name, kind);
+    const id = crypto.randomUUID();
+    const result = await deps.db.transaction().execute((tx) => storeRows(tx, { id, projectId, name, kind, file: tmp, now: deps.now() }));
+    deps.logger.info({ recipientFileId: id, kind, rowCount: result.rowCount, validCount: result.validCount, ms: Date.now() - started }, 'recipient file stored');
+    return result;
+  } catch (err) {
+    if (err instanceof XlsxReadError || err instanceof CsvReadError) throw badRequest(`file: ${err.message}`);
+    throw err;
+  } finally {
+    await fs.promises.rm(tmp, { force: true });
+  }
+}
+
+async function storeRows(tx: Tx, f: { id: string; projectId: string; name: string; kind: Kind; file: string; now: Date }): Promise<RecipientFile> {
+  let checker: RecipientRowChecker | undefined;
+  let tags: string[] = [];
+  const errors: RowError[] = [];
+  let rowCount = 0;
+  let validCount = 0;
+  let batch: FileRecipient[] = [];
+  let batchChars = 0;
+  // One insert runs while the next rows are parsed (the database and the parser work at once);
+  // its failure surfaces at the next flush or at the end.
+  let inflight: Promise<void> | undefined;
+  const flush = async () => {
+    await inflight;
+    const rows = batch;
+    inflight = repo.insertRows(tx, f.id, validCount - rows.length + 1, rows);
+    inflight.catch(() => undefined);
+    batch = [];
+    batchChars = 0;
+  };
+  try {
+    for await (const rows of rowsOf(f.file, f.kind)) {
+      for (const row of rows) {
+        if (!checker) {
+          if (isBlankRow(row)) continue;
+          const header = readHeader(row);
+          tags = header.tags;
+          checker = new RecipientRowChecker(header, { strictWidth: f.kind === 'csv' });
+          await repo.insertRecipientFile(tx, { id: f.id, project_id: f.projectId, file_name: f.name, tags, created_at: f.now });
+          continue;
+        }
+        const checked = checker.check(row);
+        if (!checked) continue;
+        if (++rowCount > RECIPIENT_FILE_LIMITS.rows) {
+          throw badRequest(`file: "${f.name}" has more than ${RECIPIENT_FILE_LIMITS.rows.toLocaleString('en-US')} recipient rows (row ${row.row} is one too many)`);
+        }
+        if ('error' in checked) {
+          errors.push(checked.error);
+          continue;
+        }
+        batch.push(checked.recipient);
+        validCount++;
+        batchChars += checked.chars;
+      }
+      if (batch.length >= INSERT_BATCH_ROWS || batchChars >= INSERT_BATCH_CHARS) await flush();
+    }
+    if (batch.length) await flush();
+    await inflight;
+  } catch (err) {
+    // The transaction rolls back once the running insert is done; its own failure, if any, is secondary.
+    await inflight?.catch(() => undefined);
+    if (err instanceof XlsxReadError || err instanceof CsvReadError) throw badRequest(`file: "${f.name}" ${err.message}`);
+    throw err;
+  }
+  if (!checker) throw badRequest(`file: "${f.name}" has no header row (address, name, then one column per tag)`);
+  if (rowCount === 0) throw badRequest(`file: "${f.name}" has no recipient rows after its header`);
+  await repo.setCounts(tx, f.id, rowCount, validCount);
+  return { recipientFileId: f.id, rowCount, validCount, tags, errors };
+}
+
+/** getRecipientFileForm's tags: repeated or comma-separated, each a valid tag name, each once. */
+export function formTags(query: unknown): string[] {
+  const raw = query === undefined ? [] : Array.isArray(query) ? query : [query];
+  const tags = raw.flatMap((t) => String(t).split(',')).map((t) => t.trim()).filter((t) => t !== '');
+  // The header's own rules, so the form is always a file that uploads.
+  readHeader({ row: 1, cells: ['address', 'name', ...tags], problems: [] });
+  return tags;
+}
+
+export function recipientFileForm(tags: string[]): Promise<Buffer> {
+  return xlsxBuffer([], { sheetName: 'recipients', headerRow: ['address', 'name', ...tags], columnWidths: [36, 20, ...tags.map(() => 18)] });
+}
+
+/**
+ * For createMailRequest: how many recipients the project's recipient file gives. 400/77103 for an
+ * unknown or another project's id; 400/77102 when it has no valid row.
+ */
+export async function countRecipientFile(db: Db, projectId: string, id: string): Promise<number> {
+  const row = FILE_ID.test(id) ? await repo.findFile(db, projectId, id) : undefined;
+  if (!row) throw notFound(`recipientFileId: recipient file ${id} does not exist`);
+  if (row.valid_count === 0) throw badRequest(`recipientFileId: recipient file ${id} has no valid recipient rows`);
+  return row.valid_count;
+}
+
+/**
+ * Inside createMailRequest's transaction: marks the file used, so the clean-up keeps it while the
+ * request is stored from it. A file removed meanwhile fails the request (400/77103).
+ */
+export async function useRecipientFile(tx: Tx, projectId: string, id: string, now: Date): Promise<void> {
+  if (!(await repo.markUsed(tx, projectId, id, now))) throw notFound(`recipientFileId: recipient file ${id} does not exist`);
+}
+
+const CLEANUP_BATCH = 20;
+/** A temporary upload this old was left by a crash mid-upload. */
+const STALE_UPLOAD_MS = 3600 * 1000;
+
+/**
+ * Job (with the upload clean-up): removes recipient files no request has used for 7 days (never
+ * one a request is still storing from), and temporary uploads a crash left behind.
+ */
+export async function cleanupRecipientFiles(deps: { db: Db; dataDir: string; now: () => Date; logger: Logger }): Promise<number> {
+  const olderThan = new Date(deps.now().getTime() - KEEP_UNUSED_MS);
+  let removed = 0;
+  for (;;) {
+    const n = await repo.deleteUnused(deps.db, olderThan, CLEANUP_BATCH);
+    removed += n;
+    if (n < CLEANUP_BATCH) break;
+  }
+  let stale = 0;
+  const dir = uploadDir(deps.dataDir);
+  for (const name of await fs.promises.readdir(dir).catch(() => [] as string[])) {
+    const file = path.join(dir, name);
+    const stat = await fs.promises.stat(file).catch(() => undefined);
+    if (!name.endsWith('.upload') || !stat || stat.mtimeMs > deps.now().getTime() - STALE_UPLOAD_MS) continue;
+    await fs.promises.rm(file, { force: true });
+    stale++;
+  }
+  if (removed || stale) deps.logger.info({ removed, staleUploads: stale }, 'removed unused recipient files');
+  return removed;
+}

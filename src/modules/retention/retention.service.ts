@@ -1,0 +1,64 @@
+import { sql } from 'kysely';
+import type { Db } from '../../db/schema.ts';
+import type { Logger } from '../../logger.ts';
+import { purgeBatch, type PurgedBatch } from './retention.repository.ts';
+
+/** Requests per purge transaction: short transactions, so nothing waits long on them. */
+export const PURGE_BATCH_REQUESTS = 1_000;
+/** ... and about this many recipients (a 100,000-recipient request goes alone). */
+export const PURGE_BATCH_RECIPIENTS = 20_000;
+/** One run stops after this long; the next scheduled run goes on where it stopped. */
+export const PURGE_RUN_MS = 10 * 60_000;
+
+export interface RetentionDeps {
+  db: Db;
+  logger: Logger;
+  now: () => Date;
+  /** RETENTION_DAYS; 0 keeps everything */
+  retentionDays: number;
+  isStopping?: () => boolean;
+}
+
+/** The instant before which finished requests are purged (pure). */
+export function purgeCutoff(now: Date, retentionDays: number): Date {
+  return new Date(now.getTime() - retentionDays * 24 * 3600 * 1000);
+}
+
+/**
+ * Job: deletes finished requests older than RETENTION_DAYS, with everything that belongs to
+ * them, in small batches until none is left (or the run's time is up, or the process stops).
+ * Idempotent and resumable: each batch commits on its own and the next run starts over from
+ * the oldest request left.
+ */
+export async function purgeHistory(deps: RetentionDeps, opts: { maxRequests?: number; maxRecipients?: number; maxMs?: number } = {}): Promise<PurgedBatch> {
+  const total: PurgedBatch = { requests: 0, mails: 0, recipients: 0 };
+  if (deps.retentionDays <= 0) return total;
+  const cutoff = purgeCutoff(deps.now(), deps.retentionDays);
+  const log = deps.logger.child({ job: 'purge-history', cutoff: cutoff.toISOString() });
+  const started = performance.now();
+  let lastLog = started;
+  let batches = 0;
+  for (;;) {
+    if (deps.isStopping?.() || performance.now() - started > (opts.maxMs ?? PURGE_RUN_MS)) {
+      log.info({ ...total, batches }, 'history purge paused; the next run goes on');
+      return total;
+    }
+    const batch = await deps.db.transaction().execute(async (tx) => {
+      // Never queue behind a lock for long (an unsubscribe click on an old recipient, say): the
+      // batch fails and the next run retries it.
+      await sql`SET LOCAL lock_timeout = '2s'`.execute(tx);
+      return purgeBatch(tx, cutoff, opts.maxRequests ?? PURGE_BATCH_REQUESTS, opts.maxRecipients ?? PURGE_BATCH_RECIPIENTS);
+    });
+    if (batch.requests === 0) break;
+    batches++;
+    total.requests += batch.requests;
+    total.mails += batch.mails;
+    total.recipients += batch.recipients;
+    if (performance.now() - lastLog > 10_000) {
+      lastLog = performance.now();
+      log.info({ ...total, batches }, 'purging history');
+    }
+  }
+  if (total.requests > 0) log.info({ ...total, batches, ms: Math.round(performance.now() - started) }, 'history purged');
+  return total;
+}

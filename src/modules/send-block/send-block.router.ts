@@ -1,0 +1,27 @@
+import { Router } from 'express';
+import type { AppDeps } from '../../deps.ts';
+import { langFromHeader } from '../../shared/i18n.ts';
+import type { RawQuery } from '../mails/list-query.ts';
+import { createConfig, getConfig, getSendBlockList, type ConfigInput } from './send-block.service.ts';
+
+/** getSendBlockList, createConfig, getConfig. */
+export function sendBlockRouter(deps: AppDeps): Router {
+  const router = Router();
+
+  router.get('/send-block', async (req, res) => {
+    const view = { lang: langFromHeader(req.headers['x-ncp-lang']), timeZone: deps.config.displayTimezone, now: deps.now() };
+    res.json(await getSendBlockList(deps.db, req.projectId!, req.query as RawQuery, view));
+  });
+
+  router.post('/config', async (req, res) => {
+    const config = await createConfig(deps.db, req.projectId!, (req.body ?? {}) as ConfigInput, deps.now());
+    req.log.info({ type: config.type, value: config.value }, 'service setting changed');
+    res.json(config);
+  });
+
+  router.get('/config', async (req, res) => {
+    res.json(await getConfig(deps.db, req.query as RawQuery));
+  });
+
+  return router;
+}

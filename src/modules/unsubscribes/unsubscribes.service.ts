@@ -1,0 +1,149 @@
+import type { components } from '../../generated/api.ts';
+import type { Config } from '../../config.ts';
+import type { Db, Tx } from '../../db/schema.ts';
+import { toNesDateTime } from '../../shared/clock.ts';
+import { badRequest } from '../../shared/errors.ts';
+import { loadMasterKey } from '../../shared/secret-box.ts';
+import { parseDateRange, parsePaging, parseSort, toPage, type RawQuery } from '../mails/list-query.ts';
+import { isValidEmail } from '../requests/validate-mail-request.ts';
+import { deriveUnsubscribeKey, openUnsubscribeToken, signUnsubscribeToken } from './unsubscribe-token.ts';
+import * as repo from './unsubscribes.repository.ts';
+
+type Schemas = components['schemas'];
+export type UnsubscribersResult = Schemas['UnsubscribersResult'];
+export type UnsubscribersPage = Schemas['UnsubscribersPage'];
+
+export const MAX_UNSUBSCRIBERS_PER_REQUEST = 100_000;
+
+const keys = new Map<string, Buffer>();
+/** The token key of this deployment (from MASTER_KEY or DATA_DIR/master.key), read once per process. */
+export function unsubscribeKeyFor(config: Pick<Config, 'masterKey' | 'dataDir'>): Buffer {
+  const id = `${config.masterKey ?? ''}\n${config.dataDir}`;
+  let key = keys.get(id);
+  if (!key) {
+    key = deriveUnsubscribeKey(loadMasterKey(config.masterKey, config.dataDir));
+    keys.set(id, key);
+  }
+  return key;
+}
+
+/** The link of one recipient: `{PUBLIC_BASE_URL}/unsubscribe/{token}`. */
+export function unsubscribeUrl(baseUrl: string, key: Buffer, r: { projectId: string; recipientId: string; address: string }): string {
+  return `${baseUrl}/unsubscribe/${signUnsubscribeToken(key, r)}`;
+}
+
+/** Lower-case addresses among `addresses` on the project's unsubscribe list (one query). */
+export async function unsubscribedAmong(db: Db | Tx, projectId: string, addresses: string[]): Promise<Set<string>> {
+  return repo.findUnsubscribed(db, projectId, [...new Set(addresses.map((a) => a.toLowerCase()))]);
+}
+
+/** blockedReceivers, checked: every entry a valid address; duplicates (any case) counted once. */
+function receiversOf(body: unknown): { requestCount: number; addresses: string[] } {
+  const list = (body as { blockedReceivers?: unknown } | null)?.blockedReceivers;
+  if (!Array.isArray(list) || list.length === 0) throw badRequest('blockedReceivers: required (at least one address)');
+  if (list.length > MAX_UNSUBSCRIBERS_PER_REQUEST) throw badRequest(`blockedReceivers: at most ${MAX_UNSUBSCRIBERS_PER_REQUEST} addresses`);
+  const seen = new Map<string, string>();
+  list.forEach((raw, i) => {
+    const address = typeof raw === 'string' ? raw.trim() : '';
+    if (!isValidEmail(address)) throw badRequest(`blockedReceivers[${i}]: "${String(raw).slice(0, 100)}" is not a valid e-mail address`);
+    if (!seen.has(address.toLowerCase())) seen.set(address.toLowerCase(), address);
+  });
+  return { requestCount: list.length, addresses: [...seen.values()] };
+}
+
+export async function registerUnsubscribers(db: Db, projectId: string, body: unknown, now: Date): Promise<UnsubscribersResult> {
+  const { requestCount, addresses } = receiversOf(body);
+  const count = await repo.insertUnsubscribers(db, projectId, addresses, true, now);
+  return { count, requestCount, ignoreCount: requestCount - count };
+}
+
+export async function deleteUnsubscribers(db: Db, projectId: string, body: unknown, now: Date): Promise<UnsubscribersResult> {
+  const { requestCount, addresses } = receiversOf(body);
+  const count = await db.transaction().execute(async (tx) => {
+    const removed = await repo.deleteUnsubscribers(tx, projectId, addresses.map((a) => a.toLowerCase()));
+    await repo.clearRecipientsUnsubscribed(tx, projectId, removed, now);
+    return removed.length;
+  });
+  return { count, requestCount, ignoreCount: requestCount - count };
+}
+
+const SORT_COLUMNS = { createUtc: 'created_at', isRegByManager: 'reg_by_manager' } as const;
+
+function booleanParam(raw: unknown, field: string): boolean | undefined {
+  const v = Array.isArray(raw) ? raw[0] : raw;
+  if (v === undefined || v === null || v === '') return undefined;
+  if (v === true || v === 'true') return true;
+  if (v === false || v === 'false') return false;
+  throw badRequest(`${field}: must be true or false`);
+}
+
+export async function getUnsubscribersList(db: Db, projectId: string, query: RawQuery, view: { timeZone: string }): Promise<UnsubscribersPage> {
+  const range = parseDateRange(query, view.timeZone);
+  const paging = parsePaging(query);
+  const sort = parseSort(query.sort, Object.keys(SORT_COLUMNS), [{ property: 'createUtc', direction: 'DESC' }]);
+  const email = Array.isArray(query.emailAddress) ? query.emailAddress[0] : query.emailAddress;
+  if (email !== undefined && typeof email !== 'string') throw badRequest('emailAddress: must be a single value');
+  const filter: repo.UnsubscriberFilter = {
+    projectId,
+    start: range.start,
+    end: range.end,
+    emailAddress: email?.trim() || undefined,
+    isRegByManager: booleanParam(query.isRegByManager, 'isRegByManager'),
+  };
+  const order = sort.map((s) => ({ column: SORT_COLUMNS[s.property as keyof typeof SORT_COLUMNS], direction: s.direction === 'ASC' ? ('asc' as const) : ('desc' as const) }));
+  const [rows, total] = await Promise.all([
+    repo.listUnsubscribers(db, filter, order, paging.size, paging.page * paging.size),
+    repo.countUnsubscribers(db, filter),
+  ]);
+  const content = rows.map((r) => ({ address: r.address, blockDate: toNesDateTime(r.created_at, view.timeZone)!, isRegByManager: r.reg_by_manager }));
+  return toPage(content, total, paging, sort);
+}
+
+/** What the public page may show: the address's own state in the project, nothing else. */
+export interface PageState {
+  address: string;
+  unsubscribed: boolean;
+  since: Date | null;
+}
+
+interface TokenRecipient {
+  id: string;
+  projectId: string;
+  address: string;
+}
+
+/** The recipient a token was issued for (from the token alone: it outlives the recipient row), or null. */
+function recipientOf(key: Buffer, token: string): TokenRecipient | null {
+  const claims = openUnsubscribeToken(key, token);
+  return claims ? { id: claims.recipientId, projectId: claims.projectId, address: claims.address } : null;
+}
+
+async function stateOf(db: Db | Tx, r: TokenRecipient): Promise<PageState> {
+  const entry = await repo.findUnsubscriber(db, r.projectId, r.address.toLowerCase());
+  return { address: r.address, unsubscribed: entry !== undefined, since: entry?.created_at ?? null };
+}
+
+export async function unsubscribePageState(db: Db, key: Buffer, token: string): Promise<PageState | null> {
+  const r = recipientOf(key, token);
+  return r ? stateOf(db, r) : null;
+}
+
+/**
+ * The page's POST: unsubscribe (also the RFC 8058 one-click POST) or resubscribe. Both are
+ * idempotent. Unsubscribing registers the address with isRegByManager false and marks this
+ * recipient; resubscribing removes the entry, whoever made it, and clears the mark.
+ */
+export async function applyUnsubscribeAction(db: Db, key: Buffer, token: string, action: 'unsubscribe' | 'resubscribe', now: Date): Promise<PageState | null> {
+  return db.transaction().execute(async (tx) => {
+    const r = recipientOf(key, token);
+    if (!r) return null;
+    if (action === 'unsubscribe') {
+      await repo.insertUnsubscribers(tx, r.projectId, [r.address], false, now);
+      await repo.markRecipientUnsubscribed(tx, r.projectId, r.id, now);
+    } else {
+      const removed = await repo.deleteUnsubscribers(tx, r.projectId, [r.address.toLowerCase()]);
+      await repo.clearRecipientsUnsubscribed(tx, r.projectId, [...new Set([...removed, r.address.toLowerCase()])], now);
+    }
+    return stateOf(tx, r);
+  });
+}

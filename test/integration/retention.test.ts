@@ -1,0 +1,189 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { seedHistory } from '../../scripts/seed-history.ts';
+import { createLogger } from '../../src/logger.ts';
+import { QUEUES } from '../../src/jobs/queue.ts';
+import { purgeHistory } from '../../src/modules/retention/retention.service.ts';
+import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
+import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+
+/**
+ * RETENTION_DAYS (PRODUCT §2, §6): finished requests older than N days are deleted with their
+ * mails, recipients and request files, in small batches that skip locked rows; requests still
+ * being stored, waiting or sending are never touched; sending goes on while the purge runs.
+ */
+
+const DAY = 24 * 3600 * 1000;
+const logger = createLogger('silent');
+const seqOf = (requestId: string) => String(BigInt(requestId.slice(8)));
+
+let sink: TestSink;
+beforeAll(async () => {
+  sink = await startTestSink();
+});
+afterAll(async () => {
+  await sink.close();
+});
+
+async function rowCounts(svc: TestService, requestId: string) {
+  const id = seqOf(requestId);
+  const r = await sql<{ requests: number; mails: number; recipients: number; files: number }>`
+    SELECT (SELECT count(*)::int FROM mail_requests WHERE id = ${id}) AS requests,
+           (SELECT count(*)::int FROM mails WHERE request_id = ${id}) AS mails,
+           (SELECT count(*)::int FROM recipients WHERE request_id = ${id}) AS recipients,
+           (SELECT count(*)::int FROM request_files WHERE request_id = ${id}) AS files
+  `.execute(svc.db.db);
+  return r.rows[0]!;
+}
+
+async function age(svc: TestService, requestId: string, days: number) {
+  await sql`UPDATE mail_requests SET created_at = now() - make_interval(secs => ${(days * DAY) / 1000}) WHERE id = ${seqOf(requestId)}`.execute(svc.db.db);
+}
+
+describe('the retention boundary', () => {
+  let svc: TestService;
+  beforeAll(async () => {
+    // a deferred recipient waits 10 minutes for its retry: its request stays in I
+    svc = await startTestService({ smtpUrl: sink.url, env: { RETRY_BASE_DELAY_MS: '600000', RETENTION_DAYS: '30' } });
+    sink.onRcpt((a) => (a.startsWith('later') ? 'defer' : 'accept'));
+  });
+  afterAll(async () => {
+    sink.reset();
+    await svc.stop();
+  });
+
+  const send = async (body: Record<string, unknown>) => {
+    const res = await svc.call('POST', '/api/v1/mails', { body: { senderAddress: 'a@company.com', title: 'Retention', body: 'b', ...body } });
+    expect(res.status).toBe(201);
+    return res.body.requestId as string;
+  };
+  const status = async (requestId: string) => (await svc.call('GET', `/api/v1/mails/requests/${requestId}/status`)).body;
+
+  it('purges a finished request N+1 days old, keeps one N-1 days old, and never one still R or I', async () => {
+    const upload = await svc.call('POST', '/api/v1/files').attach('fileList', Buffer.from('hello'), 'a.txt');
+    expect(upload.status).toBe(201);
+    const old = await send({ recipients: [{ address: 'x1@example.com' }, { address: 'x2@example.com' }], attachFileIds: [upload.body.files[0].fileId] });
+    const recent = await send({ recipients: [{ address: 'y@example.com' }] });
+    const ready = await send({ recipients: [{ address: 'z@example.com' }], confirmAndSend: true });
+    const sending = await send({ recipients: [{ address: 'later@example.com' }] });
+    await waitFor(async () => (await status(old)).finishCount === 2 && (await status(recent)).finishCount === 1, 15_000, 'both sent');
+    await waitFor(async () => (await rowCounts(svc, sending)).requests && (await sql<{ c: string }>`SELECT result_code AS c FROM recipients WHERE request_id = ${seqOf(sending)}`.execute(svc.db.db)).rows[0]?.c === 'RESENDING_MAIL', 15_000, 'the deferred recipient waiting for its retry');
+    expect((await svc.call('GET', `/api/v1/mails/requests?requestId=${ready}`)).body.content[0].emailStatus.code).toBe('R');
+    expect((await svc.call('GET', `/api/v1/mails/requests?requestId=${sending}`)).body.content[0].emailStatus.code).toBe('I');
+    await age(svc, old, 31);
+    await age(svc, recent, 29);
+    await age(svc, ready, 40);
+    await age(svc, sending, 40);
+    expect(await rowCounts(svc, old)).toEqual({ requests: 1, mails: 2, recipients: 2, files: 1 });
+
+    const purged = await purgeHistory({ db: svc.db.db, logger, now: () => new Date(), retentionDays: 30 });
+    expect(purged).toEqual({ requests: 1, mails: 2, recipients: 2 });
+    expect(await rowCounts(svc, old)).toEqual({ requests: 0, mails: 0, recipients: 0, files: 0 });
+    for (const kept of [recent, ready, sending]) expect((await rowCounts(svc, kept)).requests).toBe(1);
+
+    // The views know nothing of it any more.
+    const gone = await svc.call('GET', `/api/v1/mails/requests/${old}/status`);
+    expect(gone.status).toBe(400);
+    expect(gone.body.error.code).toBe('77103');
+    const list = await svc.call('GET', '/api/v1/mails/requests');
+    expect(list.status).toBe(200);
+    expect(list.body.content.map((r: { requestId: string }) => r.requestId).sort()).toEqual([recent, ready, sending].sort());
+
+    // Idempotent: nothing left to purge.
+    expect(await purgeHistory({ db: svc.db.db, logger, now: () => new Date(), retentionDays: 30 })).toEqual({ requests: 0, mails: 0, recipients: 0 });
+  });
+
+  it('runs as a scheduled job when RETENTION_DAYS is set', async () => {
+    const schedules = await sql<{ name: string; cron: string }>`SELECT name, cron FROM pgboss.schedule WHERE name = ${QUEUES.purgeHistory}`.execute(svc.db.db);
+    expect(schedules.rows).toEqual([{ name: QUEUES.purgeHistory, cron: expect.any(String) }]);
+    const old = await send({ recipients: [{ address: 'j@example.com' }] });
+    await waitFor(async () => (await status(old)).finishCount === 1, 15_000, 'sent');
+    await age(svc, old, 45);
+    await svc.queue.boss.send(QUEUES.purgeHistory, {});
+    await waitFor(async () => (await rowCounts(svc, old)).requests === 0, 15_000, 'the job to purge the old request');
+  });
+});
+
+describe('RETENTION_DAYS unset', () => {
+  it('keeps everything and schedules nothing', async () => {
+    const svc = await startTestService({ smtpUrl: sink.url });
+    try {
+      const res = await svc.call('POST', '/api/v1/mails', { body: { senderAddress: 'a@company.com', title: 't', body: 'b', recipients: [{ address: 'k@example.com' }] } });
+      expect(res.status).toBe(201);
+      await waitFor(async () => (await rowCounts(svc, res.body.requestId)).recipients === 1 && (await svc.call('GET', `/api/v1/mails/requests/${res.body.requestId}/status`)).body.finishCount === 1);
+      await age(svc, res.body.requestId, 3000);
+      expect(svc.config.retentionDays).toBe(0);
+      expect(await purgeHistory({ db: svc.db.db, logger, now: () => new Date(), retentionDays: svc.config.retentionDays })).toEqual({ requests: 0, mails: 0, recipients: 0 });
+      expect((await rowCounts(svc, res.body.requestId)).requests).toBe(1);
+      const schedules = await sql`SELECT name FROM pgboss.schedule WHERE name = ${QUEUES.purgeHistory}`.execute(svc.db.db);
+      expect(schedules.rows).toEqual([]);
+    } finally {
+      await svc.stop();
+    }
+  });
+});
+
+describe('the purge never blocks sending', () => {
+  it('purges a large old history while a request is delivered, skipping rows someone holds', async () => {
+    sink.reset();
+    const svc = await startTestService({ smtpUrl: sink.url });
+    const holder = new pg.Client({ connectionString: svc.db.url });
+    try {
+      // 20,000 recipients of history, all created 400 to 700 days ago
+      const seeded = await seedHistory(svc.db.db, { recipients: 20_000, projects: 3, days: 300, now: new Date(Date.now() - 400 * DAY), seed: 7 });
+      const waiting = await sql<{ n: number }>`SELECT count(*)::int AS n FROM mail_requests WHERE status IN ('P', 'R', 'I')`.execute(svc.db.db);
+
+      // A request being delivered, slowly (100 ms per message, 2 connections: about 20 s).
+      sink.setDataDelay(100);
+      const recipients = Array.from({ length: 400 }, (_, i) => ({ address: `live${i}@example.com` }));
+      const post = await svc.call('POST', '/api/v1/mails', { body: { senderAddress: 'a@company.com', title: 'Live', body: 'b', recipients } });
+      expect(post.status).toBe(201);
+      const live: string = post.body.requestId;
+      await waitFor(async () => sink.messages.length >= 5, 15_000, 'delivery to start');
+
+      // Someone holds an old finished request (as cancel or send-now would, in their transaction).
+      await holder.connect();
+      await holder.query('BEGIN');
+      const held = await holder.query<{ id: string }>(
+        "SELECT id FROM mail_requests WHERE status = 'S' AND created_at < now() - interval '400 days' ORDER BY created_at LIMIT 1 FOR UPDATE",
+      );
+      const heldId = held.rows[0]!.id;
+
+      const purging = purgeHistory({ db: svc.db.db, logger, now: () => new Date(), retentionDays: 30 }, { maxRequests: 500, maxRecipients: 5_000 });
+      let timer: NodeJS.Timeout | undefined;
+      const purged = await Promise.race([
+        purging,
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the purge waited (for a lock?)')), 60_000))),
+      ]).finally(() => clearTimeout(timer));
+      const deliveredDuringPurge = sink.messages.length;
+      const liveStatusAtEnd = (await svc.call('GET', `/api/v1/mails/requests?requestId=${live}`)).body.content[0].emailStatus.code;
+
+      expect(purged.requests).toBe(seeded.requests - waiting.rows[0]!.n - 1);
+      expect(purged.recipients).toBeGreaterThan(15_000);
+      const left = await sql<{ id: string; status: string }>`SELECT id, status FROM mail_requests WHERE id <> ${seqOf(live)} ORDER BY id`.execute(svc.db.db);
+      expect(left.rows.filter((r) => r.id === heldId)).toHaveLength(1);
+      expect(left.rows.filter((r) => r.id !== heldId).every((r) => ['P', 'R', 'I'].includes(r.status))).toBe(true);
+      // The purge finished while the live request was still being delivered.
+      expect(deliveredDuringPurge).toBeLessThan(400);
+      expect(liveStatusAtEnd).toBe('I');
+
+      await holder.query('ROLLBACK');
+      sink.setDataDelay(0);
+      await waitFor(async () => (await svc.call('GET', `/api/v1/mails/requests/${live}/status`)).body.finishCount === 400, 60_000, 'the live request to finish');
+      const liveRows = await sql<{ status: string; n: number }>`SELECT status, count(*)::int AS n FROM recipients WHERE request_id = ${seqOf(live)} GROUP BY status`.execute(svc.db.db);
+      expect(liveRows.rows).toEqual([{ status: 'S', n: 400 }]);
+      expect((await svc.call('GET', `/api/v1/mails/requests?requestId=${live}`)).body.content[0].emailStatus.code).toBe('S');
+
+      // Resumable: the next run takes what was held, and the live request is too young to go.
+      const again = await purgeHistory({ db: svc.db.db, logger, now: () => new Date(), retentionDays: 30 });
+      expect(again.requests).toBe(1);
+      expect((await rowCounts(svc, live)).recipients).toBe(400);
+    } finally {
+      sink.reset();
+      sink.setDataDelay(0);
+      await holder.end().catch(() => undefined);
+      await svc.stop();
+    }
+  });
+});
