@@ -7,7 +7,7 @@ import type supertest from 'supertest';
 import { createLogger } from '../../src/logger.ts';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import { cleanupRecipientFiles } from '../../src/modules/recipient-files/recipient-files.service.ts';
-import { storeFromFile } from '../../src/modules/requests/store-from-file.ts';
+import { storeRecipients } from '../../src/modules/requests/requests.service.ts';
 import { readXlsxRows } from '../../src/shared/xlsx/xlsx-reader.ts';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
@@ -335,7 +335,7 @@ describe('createMailRequest with recipientFileId', () => {
     // As if the job had crashed after storing 10 rows: back to P with stored_count 10.
     await sql`DELETE FROM mails WHERE request_id = ${requestId} AND seq > 10`.execute(svc.db.db);
     await sql`UPDATE mail_requests SET status = 'P', stored_count = 10 WHERE id = ${requestId}`.execute(svc.db.db);
-    await storeFromFile({ db: svc.db.db, queue: svc.queue, logger, now: () => new Date() }, requestId);
+    await storeRecipients({ db: svc.db.db, queue: svc.queue, logger, now: () => new Date() }, requestId);
     const stored = await sql<{ seq: number; address: string; parameters: unknown }>`
       SELECT m.seq, r.address, r.parameters FROM mails m JOIN recipients r ON r.mail_id = m.id WHERE m.request_id = ${requestId} ORDER BY m.seq`.execute(svc.db.db);
     expect(stored.rows.map((r) => r.seq)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));

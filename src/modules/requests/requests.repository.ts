@@ -117,9 +117,30 @@ export async function insertMailsAndRecipients(
 export async function lockRequest(tx: Tx, requestId: string) {
   return tx
     .selectFrom('mail_requests')
-    .select(['id', 'id_day', 'project_id', 'status', 'stored_count', 'recipient_count', 'reservation_at', 'confirm_and_send', 'created_at'])
+    .select([
+      'id',
+      'id_day',
+      'project_id',
+      'status',
+      'stored_count',
+      'recipient_count',
+      'reservation_at',
+      'confirm_and_send',
+      'created_at',
+      'recipient_file_id',
+      'recipient_group_cursor',
+    ])
     .where('id', '=', requestId)
     .forUpdate()
+    .executeTakeFirst();
+}
+
+/** What the store-recipients job needs to pick the request's recipient source. */
+export async function findRecipientSource(db: Db, requestId: string) {
+  return db
+    .selectFrom('mail_requests')
+    .select(['status', 'project_id', 'recipient_file_id', 'recipient_group_filter'])
+    .where('id', '=', requestId)
     .executeTakeFirst();
 }
 

@@ -1,19 +1,20 @@
 import crypto from 'node:crypto';
 import type { AppDeps } from '../../deps.ts';
 import type { Db } from '../../db/schema.ts';
-import { QUEUES, type DeliverChunkJob, type JobQueue, type StoreRecipientsJob } from '../../jobs/queue.ts';
+import { QUEUES, type DeliverChunkJob, type StoreRecipientsJob } from '../../jobs/queue.ts';
 import { conflict } from '../../shared/errors.ts';
 import { dayNumber } from '../../shared/clock.ts';
 import { formatNumericId } from '../../shared/ids.ts';
-import type { Logger } from '../../logger.ts';
-import { chunkJobsFor, finishRequestIfDone } from '../delivery/delivery.service.ts';
+import { chunkJobsFor } from '../delivery/delivery.service.ts';
 import { attachFilesToRequest, resolveAttachments } from '../files/files.service.ts';
 import { countRecipientFile, useRecipientFile } from '../recipient-files/recipient-files.service.ts';
 import { templateForMail, type MailTemplate } from '../templates/templates.read-model.ts';
 import * as repo from './requests.repository.ts';
 import { splitRecipients, type SplitRecipient } from './split-recipients.ts';
-import { countGroupRecipients, hasGroupFilter, storeFromGroups } from './store-from-groups.ts';
-import { hasRecipientFile, storeFromFile } from './store-from-file.ts';
+import type { GroupFilter } from '../address-book/group-filter.ts';
+import { countGroupRecipients, groupSource } from './store-from-groups.ts';
+import { fileSource } from './store-from-file.ts';
+import { storeInBatches, type RecipientSource, type StoreDeps } from './store-in-batches.ts';
 import { validateMailRequest, type MailRequestInput, type ValidMailRequest } from './validate-mail-request.ts';
 
 /** Requests up to this many recipients are stored in the POST's own transaction. */
@@ -166,54 +167,38 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
   }
 }
 
-/**
- * Job: stores a large request's recipients (status P) in batches. Each batch commits with the
- * request's stored_count, so a crash resumes after the last committed batch; mails of a stored
- * batch are handed to delivery at once. A request no longer in P (cancelled) stops storing.
- */
-export async function storeRecipients(
-  deps: { db: Db; queue: JobQueue; logger: Logger; now: () => Date; isStopping?: () => boolean },
-  requestId: string,
-): Promise<void> {
-  if (await hasGroupFilter(deps.db, requestId)) return storeFromGroups(deps, requestId);
-  if (await hasRecipientFile(deps.db, requestId)) return storeFromFile(deps, requestId);
-  const log = deps.logger.child({ requestId });
-  const payload = await repo.loadPayload(deps.db, requestId);
-  if (!payload) return; // already stored, or the request is gone
+/** A large JSON request's recipients, parked in request_payloads by the POST. */
+async function payloadSource(db: Db, requestId: string): Promise<RecipientSource | undefined> {
+  const payload = await repo.loadPayload(db, requestId);
+  if (!payload) return undefined;
   // Large requests are always individual (general mode is capped at 1,060 recipients): mail i = recipient i.
   const mailIndex = payload.map((_, i) => i);
-  for (;;) {
-    if (deps.isStopping?.()) {
-      // Shutting down between batches: a new job stores the rest (stored_count says where to go on).
-      await deps.queue.insert<StoreRecipientsJob>(QUEUES.storeRecipients, [{ data: { requestId } }]);
-      log.info('storing handed back at shutdown');
-      return;
-    }
-    const done = await deps.db.transaction().execute(async (tx) => {
-      const req = await repo.lockRequest(tx, requestId);
-      if (!req || req.status !== 'P') return true;
+  return {
+    name: 'payload',
+    async storeBatch(tx, req, target) {
       const from = req.stored_count;
-      const nextAttemptAt = req.confirm_and_send ? null : (req.reservation_at ?? req.created_at);
-      if (from >= payload.length) {
-        const now = deps.now();
-        const sendsNow = nextAttemptAt !== null && nextAttemptAt.getTime() <= now.getTime();
-        await repo.setStatus(tx, requestId, 'P', sendsNow ? 'I' : 'R');
-        await repo.deletePayload(tx, requestId);
-        return true;
-      }
       const to = Math.min(from + STORE_BATCH, payload.length);
-      await repo.insertMailsAndRecipients(
-        tx,
-        { requestId, projectId: req.project_id, idDay: req.id_day, nextAttemptAt, createdAt: req.created_at },
-        batchOf(payload, mailIndex, from, to),
-      );
-      await repo.setStoredCount(tx, requestId, to);
-      if (nextAttemptAt) await deps.queue.insertInTx<DeliverChunkJob>(tx, QUEUES.deliverChunk, chunkJobsFor(requestId, from + 1, to, nextAttemptAt, deps.now()));
-      log.debug({ stored: to, total: payload.length }, 'stored recipients');
-      return false;
-    });
-    if (done) break;
-  }
-  log.info({ recipients: payload.length }, 'request stored');
-  await finishRequestIfDone(deps.db, requestId);
+      if (from < to) await repo.insertMailsAndRecipients(tx, target, batchOf(payload, mailIndex, from, to));
+      return { stored: Math.max(to - from, 0), exhausted: to >= payload.length };
+    },
+    async finish(tx) {
+      await repo.deletePayload(tx, requestId);
+    },
+  };
+}
+
+/**
+ * Job: stores a request's recipients (status P) from its source - a large JSON request's
+ * payload, a recipient file or address-book groups - in batches (store-in-batches.ts).
+ */
+export async function storeRecipients(deps: StoreDeps, requestId: string): Promise<void> {
+  const head = await repo.findRecipientSource(deps.db, requestId);
+  if (!head || head.status !== 'P') return;
+  const source =
+    head.recipient_group_filter !== null
+      ? await groupSource(deps.db, head.project_id, head.recipient_group_filter as GroupFilter)
+      : head.recipient_file_id !== null
+        ? fileSource(head.recipient_file_id)
+        : await payloadSource(deps.db, requestId);
+  if (source) await storeInBatches(deps, requestId, source);
 }

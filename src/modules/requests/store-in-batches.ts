@@ -1,0 +1,94 @@
+import type { Db, Tx } from '../../db/schema.ts';
+import { QUEUES, type DeliverChunkJob, type JobQueue, type StoreRecipientsJob } from '../../jobs/queue.ts';
+import type { Logger } from '../../logger.ts';
+import { chunkJobsFor, finishRequestIfDone } from '../delivery/delivery.service.ts';
+import * as repo from './requests.repository.ts';
+
+/**
+ * The store-recipients job's loop, whatever the recipients come from (a large JSON request's
+ * payload, a recipient file, address-book groups). The request waits in P; each batch is one
+ * transaction holding the request's row lock: the source stores the next mails after
+ * `stored_count` (seq stored_count+1 …), and the same transaction moves `stored_count` on and
+ * queues the batch's deliver-chunk jobs. So a crash at any point resumes after the last
+ * committed batch, and nothing is stored twice. A request no longer in P (cancelled) stops
+ * the loop; a stopping worker, or a run past its budget (pg-boss expires long jobs), hands the
+ * rest to a new job. When the source is used up the request moves from P to I (sending now)
+ * or R (reserved, or waiting for confirmation) in the last batch's transaction.
+ */
+
+export type StoringRequest = NonNullable<Awaited<ReturnType<typeof repo.lockRequest>>>;
+
+/** Where the mails of a batch go: what insertMailsAndRecipients and its INSERT … SELECT variants write. */
+export interface MailTarget {
+  requestId: string;
+  projectId: string;
+  idDay: number;
+  /** null: waits for confirmation */
+  nextAttemptAt: Date | null;
+  createdAt: Date;
+}
+
+export interface RecipientSource {
+  /** for the logs */
+  name: string;
+  /** Stores the next batch after `req.stored_count`: how many mails, and whether nothing is left. */
+  storeBatch(tx: Tx, req: StoringRequest, target: MailTarget): Promise<{ stored: number; exhausted: boolean }>;
+  /** Runs in the last batch's transaction once the source is used up (drop a payload, settle counts). */
+  finish?(tx: Tx, req: StoringRequest, storedCount: number): Promise<void>;
+}
+
+export interface StoreDeps {
+  db: Db;
+  queue: JobQueue;
+  logger: Logger;
+  now: () => Date;
+  isStopping?: () => boolean;
+}
+
+/** A run hands over to a new job after this long, so no job outlives pg-boss's expiry. */
+export const RUN_BUDGET_MS = 240_000;
+
+export async function storeInBatches(deps: StoreDeps, requestId: string, source: RecipientSource): Promise<void> {
+  const log = deps.logger.child({ requestId, source: source.name });
+  const started = Date.now();
+  let storedByRun = 0;
+  for (;;) {
+    if (deps.isStopping?.() || Date.now() - started > RUN_BUDGET_MS) {
+      // stored_count (and the source's own cursor) say where the next job goes on.
+      await deps.queue.insert<StoreRecipientsJob>(QUEUES.storeRecipients, [{ data: { requestId } }]);
+      log.info({ stored: storedByRun }, 'storing handed over to a new job');
+      return;
+    }
+    const done = await deps.db.transaction().execute(async (tx) => {
+      const req = await repo.lockRequest(tx, requestId);
+      if (!req || req.status !== 'P') return true;
+      const nextAttemptAt = req.confirm_and_send ? null : (req.reservation_at ?? req.created_at);
+      const from = req.stored_count;
+      const target: MailTarget = { requestId, projectId: req.project_id, idDay: req.id_day, nextAttemptAt, createdAt: req.created_at };
+      const batchStart = performance.now();
+      const { stored, exhausted } = await source.storeBatch(tx, req, target);
+      const storedCount = from + stored;
+      if (stored > 0) {
+        await repo.setStoredCount(tx, requestId, storedCount);
+        if (nextAttemptAt) await deps.queue.insertInTx<DeliverChunkJob>(tx, QUEUES.deliverChunk, chunkJobsFor(requestId, from + 1, storedCount, nextAttemptAt, deps.now()));
+        log.debug({ stored: storedCount, ms: Math.round(performance.now() - batchStart) }, 'stored recipients');
+      }
+      storedByRun += stored;
+      if (!exhausted) return false;
+      await source.finish?.(tx, req, storedCount);
+      if (storedCount === 0) {
+        // The source selected nobody by the time it was read (groups emptied meanwhile): nothing to send.
+        await repo.setStatus(tx, requestId, 'P', 'F');
+        await repo.markFinished(tx, requestId, deps.now());
+        log.warn('no recipient was left to store');
+        return true;
+      }
+      const sendsNow = nextAttemptAt !== null && nextAttemptAt.getTime() <= deps.now().getTime();
+      await repo.setStatus(tx, requestId, 'P', sendsNow ? 'I' : 'R');
+      log.info({ recipients: storedCount }, 'request stored');
+      return true;
+    });
+    if (done) break;
+  }
+  await finishRequestIfDone(deps.db, requestId);
+}
