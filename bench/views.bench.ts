@@ -80,7 +80,10 @@ async function samples(url: string, projectName: string): Promise<Samples> {
     const addr = await one(sql<{ address: string }>`
       SELECT r.address FROM recipients r WHERE r.project_id = ${project_id}::bigint AND r.created_at > now() - interval '30 days' ORDER BY r.id DESC LIMIT 1`);
     const sender = await one(sql<{ s: string }>`SELECT mr.sender_address AS s FROM mail_requests mr WHERE ${recent} GROUP BY 1 ORDER BY count(*) ASC LIMIT 1`);
-    const title = await one(sql<{ t: string }>`SELECT mr.title AS t FROM mail_requests mr WHERE ${recent} GROUP BY 1 ORDER BY count(*) ASC LIMIT 1`);
+    // Without tags: the search matches the title as requested, the recipient view shows it rendered.
+    const title = await one(sql<{ t: string }>`
+      SELECT mr.title AS t FROM mail_requests mr WHERE ${recent} AND strpos(mr.title, '$') = 0 AND strpos(mr.title, '#{') = 0
+      GROUP BY 1 ORDER BY count(*) ASC LIMIT 1`);
     const tpl = await one(sql<{ sid: string }>`
       SELECT coalesce((SELECT mr.template_sid::text FROM mail_requests mr WHERE ${recent} AND mr.template_sid IS NOT NULL LIMIT 1), '1') AS sid`);
     // a word of the least used recent title: a partial match, not the whole title
@@ -224,13 +227,14 @@ async function main(): Promise<number> {
     log(`${c.view.padEnd(10)} ${c.filter.padEnd(40)} p50 ${r.p50.toFixed(1).padStart(7)} ms  p95 ${r.p95.toFixed(1).padStart(7)} ms`);
   }
   const baseline2 = await run(service.baseUrl, key, { view: 'requests', filter: 'baseline', target: `/api/v1/mails/requests?requestId=${s.requestId}`, goal: 50 }, failures);
-  const base = Math.min(baseline.p95, baseline2.p95);
+  const best = baseline.p95 <= baseline2.p95 ? baseline : baseline2;
+  const base = best.p95;
   const missed = results.filter((r) => !(r.p95 <= r.c.goal));
   const lines = [
     '',
     `views benchmark (${fmtInt(recipients)} recipient rows, first page of 10, default sort, ${ITERATIONS} calls per case, node ${process.version}, ${os.cpus().length} CPUs)`,
     `  ${seedLine}`,
-    `  baseline: primary-key lookup of one request through the same API: p50 ${baseline.p50.toFixed(1)} ms, p95 ${base.toFixed(1)} ms`,
+    `  baseline: primary-key lookup of one request through the same API: p50 ${best.p50.toFixed(1)} ms, p95 ${base.toFixed(1)} ms (the better of a run before and one after the cases)`,
     `  ${'view'.padEnd(10)} ${'filter'.padEnd(40)} ${'p50'.padStart(8)} ${'p95'.padStart(8)} ${'target'.padStart(7)} ${'x base'.padStart(7)}  rows  totalElements`,
     ...results.map(
       (r) =>

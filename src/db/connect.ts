@@ -19,6 +19,10 @@ export function connectDb(connectionString: string, opts: { max?: number; onErro
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
     application_name: 'outbound-mailer',
+    // The service's queries are short index walks under a LIMIT. Launching parallel workers
+    // costs about 20 ms before the first row (measured on a 10M-recipient history: a filtered
+    // first page took 26 ms with a Gather, 0.6 ms without), more than whole queries take.
+    options: '-c max_parallel_workers_per_gather=0',
   });
   // Idle clients that lose their server (restart) emit 'error' on the pool; without a
   // listener that would crash the process. The pool replaces them on next use.
