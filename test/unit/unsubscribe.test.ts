@@ -134,7 +134,7 @@ describe('skipListedRecipients', () => {
   const lists = { unsubscribed: new Set(['u@x.com', 'both@x.com']), blocked: new Set(['b@x.com', 'both@x.com']) };
 
   it('advertising: unsubscribed → U, blocked → F, both → U; the rest stays pending', () => {
-    const { updates, rest } = skipListedRecipients([r('1', 'U@x.com'), r('2', 'b@X.com'), r('3', 'both@x.com'), r('4', 'ok@x.com')], lists, true, now);
+    const { updates, rest } = skipListedRecipients([r('1', 'U@x.com'), r('2', 'b@X.com'), r('3', 'both@x.com'), r('4', 'ok@x.com')], lists, { advertising: true, cancelled: false }, now);
     expect(updates).toEqual([
       { id: '1', status: 'U', resultCode: 'UNSUBSCRIBE_ADDRESS', resultMessage: null, retryCount: 0, receivedAt: null, finishedAt: now },
       { id: '2', status: 'F', resultCode: 'SEND_BLOCK_ADDRESS', resultMessage: null, retryCount: 0, receivedAt: null, finishedAt: now },
@@ -144,7 +144,14 @@ describe('skipListedRecipients', () => {
   });
 
   it('other mail ignores the unsubscribe list but not the send-block list; finished recipients are left alone', () => {
-    const { updates } = skipListedRecipients([r('1', 'u@x.com'), r('2', 'both@x.com'), r('3', 'b@x.com', false)], lists, false, now);
+    const { updates } = skipListedRecipients([r('1', 'u@x.com'), r('2', 'both@x.com'), r('3', 'b@x.com', false)], lists, { advertising: false, cancelled: false }, now);
     expect(updates.map((u) => [u.id, u.status, u.resultCode])).toEqual([['2', 'F', 'SEND_BLOCK_ADDRESS']]);
+  });
+
+  it('skips nobody once the request is cancelled: listed recipients are cancelled with the rest', () => {
+    const all = [r('1', 'u@x.com'), r('2', 'b@x.com'), r('3', 'ok@x.com')];
+    const { updates, rest } = skipListedRecipients(all, lists, { advertising: true, cancelled: true }, now);
+    expect(updates).toEqual([]);
+    expect(rest).toEqual(all);
   });
 });

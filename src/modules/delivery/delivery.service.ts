@@ -197,7 +197,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       // Only a few mails per batch are with the transport at once (enough to keep its connections
       // busy), so that what a cancel finds not yet handed over is most of the batch.
       const results = await mapWithConcurrency(mails, IN_FLIGHT_PER_BATCH, async (m) => {
-        const skipped = skipListedRecipients(byMail.get(m.id) ?? [], lists, ctx.advertising, deps.now());
+        const skipped = skipListedRecipients(byMail.get(m.id) ?? [], lists, { advertising: ctx.advertising, cancelled }, deps.now());
         const recipients = skipped.rest;
         // A crash after the recipients were recorded leaves nothing pending: the mail just rolls up.
         const result: SendResult = !recipients.some((r) => r.pending)

@@ -11,9 +11,12 @@ import type { MailRecipient } from './build-message.ts';
 export function skipListedRecipients(
   recipients: MailRecipient[],
   lists: { unsubscribed: ReadonlySet<string>; blocked: ReadonlySet<string> },
-  advertising: boolean,
+  mail: { advertising: boolean; cancelled: boolean },
   now: Date,
 ): { updates: RecipientUpdate[]; rest: MailRecipient[] } {
+  const advertising = mail.advertising;
+  // A cancelled request's unsent recipients are all cancelled (C), listed or not.
+  if (mail.cancelled) return { updates: [], rest: recipients };
   if (lists.blocked.size === 0 && (!advertising || lists.unsubscribed.size === 0)) return { updates: [], rest: recipients };
   const updates: RecipientUpdate[] = [];
   const rest = recipients.map((r) => {
