@@ -46,7 +46,7 @@ export const MAIL_SORT_PROPERTIES = ['id', 'createUtc', 'statusCode'] as const;
 export const DEFAULT_WINDOW_MONTHS = 2;
 
 /** One value of a query key: the first when repeated; undefined when absent or empty. */
-function single(raw: unknown, field: string): string | number | undefined {
+export function single(raw: unknown, field: string): string | number | undefined {
   const v = Array.isArray(raw) ? raw[0] : raw;
   if (v === undefined || v === null || v === '') return undefined;
   if (typeof v === 'string' || typeof v === 'number') return v;

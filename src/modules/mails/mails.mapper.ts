@@ -210,15 +210,9 @@ export function toRecipient(row: RecipientRow, view: ViewOptions): Recipient {
 }
 
 /** A recipient view row: the recipient with its mail's and request's columns. */
-export interface RecipientListRow extends RenderRecipientRow {
+export interface RecipientListRow extends RecipientRow {
   id: string;
   project_id: string;
-  type: string;
-  status: string;
-  result_code: string | null;
-  result_message: string | null;
-  retry_count: number;
-  received_at: Date | null;
   finished_at: Date | null;
   unsubscribed: boolean;
   unsubscribed_at: Date | null;

@@ -9,6 +9,7 @@ import {
   parseDateRange,
   parseMultiValue,
   parseStatuses,
+  single,
   type DateRange,
   type RawQuery,
 } from './list-query.ts';
@@ -53,12 +54,6 @@ export interface ViewFilters {
   sendResultCode?: string[];
 }
 
-function single(raw: unknown, field: string): string | number | undefined {
-  const v = Array.isArray(raw) ? raw[0] : raw;
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v === 'string' || typeof v === 'number') return v;
-  throw badRequest(`${field}: must be a single value`);
-}
 
 function nonEmpty(raw: RawQuery, field: string): string | undefined {
   const v = single(raw[field], field);
