@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { sql } from 'kysely';
 import type supertest from 'supertest';
 import { createLogger } from '../../src/logger.ts';
@@ -323,6 +323,43 @@ describe('states, expiry, failures, tenancy', () => {
     // A late retry of the same job leaves it as it is.
     await runExport(jobDeps(), id);
     expect((await listed(id)).status.code).toBe('F');
+  });
+
+  it("a run that was taken over stops, removing only its own file and leaving the newer run's alone", async () => {
+    // 12,000+ recipient rows: three batches, so the run looks at its heartbeat more than once.
+    const id = await insertExport({ view: 'recipients' });
+    const dir = exportsDir(svc.config.dataDir);
+    const newer = path.join(dir, `${id}.2.part`);
+    let calls = 0;
+    const realNow = Date.now.bind(Date);
+    const clock = jest.spyOn(Date, 'now');
+    try {
+      await runExport(
+        {
+          ...jobDeps(),
+          isStopping: () => {
+            calls++;
+            if (calls === 1) {
+              // A retry claims the export (attempt 2) and starts its own file while this run (attempt 1) still writes.
+              fs.writeFileSync(newer, 'the newer run is writing');
+              void sql`UPDATE exports SET attempts = 2 WHERE id = ${id}`.execute(svc.db.db);
+            }
+            // ... and after the next batch, this run's heartbeat falls due.
+            if (calls === 2) clock.mockImplementation(() => realNow() + 10_000);
+            return false;
+          },
+        },
+        id,
+      );
+    } finally {
+      clock.mockRestore();
+    }
+    expect(fs.existsSync(newer)).toBe(true);
+    expect(fs.existsSync(path.join(dir, `${id}.1.part`))).toBe(false);
+    expect(fs.existsSync(path.join(dir, `${id}.xlsx`))).toBe(false);
+    const row = await svc.db.db.selectFrom('exports').select(['status', 'attempts']).where('id', '=', id).executeTakeFirstOrThrow();
+    expect(row).toEqual({ status: 'I', attempts: 2 });
+    fs.rmSync(newer);
   });
 
   it('a run that cannot succeed (filters the view refuses now) fails at once with the reason, leaving no file', async () => {

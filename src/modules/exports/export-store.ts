@@ -24,11 +24,22 @@ export function idOfFile(name: string): string | undefined {
   return /^(\d+)\.(?:xlsx|\d+\.part)$/.exec(name)?.[1];
 }
 
-/** Removes an export's partial files (every attempt); a file already gone is fine. */
-export async function removeParts(dataDir: string, id: string): Promise<void> {
+/**
+ * Removes an export's partial files of attempts before `attempt` (left by runs that died); a
+ * later attempt's file belongs to a run that took over and is never touched.
+ */
+export async function removeEarlierParts(dataDir: string, id: string, attempt: number): Promise<void> {
   const names = await fs.promises.readdir(exportsDir(dataDir)).catch(() => [] as string[]);
-  const prefix = `${checkId(id)}.`;
-  await Promise.all(names.filter((n) => n.startsWith(prefix) && n.endsWith('.part')).map((n) => fs.promises.rm(path.join(exportsDir(dataDir), n), { force: true })));
+  const earlier = names.filter((n) => {
+    const m = /^(\d+)\.(\d+)\.part$/.exec(n);
+    return m !== null && m[1] === checkId(id) && Number(m[2]) < attempt;
+  });
+  await Promise.all(earlier.map((n) => fs.promises.rm(path.join(exportsDir(dataDir), n), { force: true })));
+}
+
+/** Removes one attempt's partial file; a file already gone is fine. */
+export async function removePart(dataDir: string, id: string, attempt: number): Promise<void> {
+  await fs.promises.rm(partPath(dataDir, id, attempt), { force: true });
 }
 
 export async function removeExportFile(dataDir: string, id: string): Promise<void> {

@@ -7,7 +7,7 @@ import { langFromHeader } from '../../shared/i18n.ts';
 import { XlsxWriter } from '../../shared/xlsx/xlsx-writer.ts';
 import { iterateViewRows, parseViewFilters } from '../mails/view-rows.ts';
 import { columnWidths, headerRow, rowToCells, type ExportView } from './export-columns.ts';
-import { exportsDir, finalPath, partPath, removeParts, syncDir } from './export-store.ts';
+import { exportsDir, finalPath, partPath, removeEarlierParts, removePart, syncDir } from './export-store.ts';
 import * as repo from './exports.repository.ts';
 import { EXPORT_TTL_MS } from './exports.service.ts';
 
@@ -52,7 +52,7 @@ export async function runExport(deps: ExportJobDeps, exportId: string): Promise<
   if (!claimed) return;
   const attempt = claimed.attempts;
   const log = deps.logger.child({ exportId, attempt });
-  await removeParts(deps.dataDir, exportId);
+  await removeEarlierParts(deps.dataDir, exportId, attempt);
   if (attempt > EXPORT_MAX_ATTEMPTS) {
     const message = `creating the file was interrupted ${attempt - 1} times (the service stopped or restarted); request the export again`;
     if (await repo.failExport(deps.db, exportId, attempt, message, deps.now())) log.warn('export failed: interrupted too often');
@@ -66,7 +66,8 @@ export async function runExport(deps: ExportJobDeps, exportId: string): Promise<
   try {
     rows = await writeFile(deps, claimed, attempt, log);
   } catch (err) {
-    await removeParts(deps.dataDir, exportId);
+    // Only this run's file: a run that took over writes its own.
+    await removePart(deps.dataDir, exportId, attempt);
     if (err instanceof Interrupted) {
       await repo.releaseExport(deps.db, exportId, attempt);
       log.info({ rows: err.rows }, 'export interrupted by shutdown; it will be retried');
@@ -84,7 +85,9 @@ export async function runExport(deps: ExportJobDeps, exportId: string): Promise<
     throw err;
   }
   const part = partPath(deps.dataDir, exportId, attempt);
-  const { size } = await fs.promises.stat(part);
+  // Gone: a newer attempt claimed the export and cleared this run's file; the export is its now.
+  const size = await fs.promises.stat(part).then((st) => st.size, () => undefined);
+  if (size === undefined) return void log.warn('export taken over by another run before this one finished; this run stops');
   await fs.promises.rename(part, finalPath(deps.dataDir, exportId));
   await syncDir(exportsDir(deps.dataDir));
   const at = deps.now();
