@@ -3,7 +3,7 @@ import type { Config } from '../config.ts';
 import type { Db } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
 import { createDeliveryWorker } from '../modules/delivery/delivery.service.ts';
-import { storeRecipients } from '../modules/requests/requests.service.ts';
+import { storeRecipients, sweepStoring } from '../modules/requests/requests.service.ts';
 import { finishCancellation } from '../modules/requests/request-actions.service.ts';
 import { cleanupFiles } from '../modules/files/files.service.ts';
 import { cleanupRecipientFiles } from '../modules/recipient-files/recipient-files.service.ts';
@@ -19,7 +19,7 @@ import { QUEUES, isExportJob, isCancelRequestJob, isDeliverChunkJob, isStoreReci
 export interface Workers {
   /** stop claiming new work; the caller then stops the queue, which waits for running jobs */
   stop(): void;
-  /** one sweep now (it also runs every SWEEP_INTERVAL_MS); returns the chunks re-queued */
+  /** one sweep now (it also runs every SWEEP_INTERVAL_MS); returns the jobs re-queued (lost chunks, lost storing) */
   sweepNow(): Promise<number>;
 }
 
@@ -108,8 +108,9 @@ export async function registerWorkers(deps: { config: Readonly<Config>; db: Db; 
   });
   await boss.schedule(QUEUES.expireSendBlocks, EXPIRE_SEND_BLOCKS_CRON);
 
+  const sweepAll = async () => (await delivery.sweep()) + (await sweepStoring({ db: deps.db, queue: deps.queue, logger: log, now: deps.now }));
   const sweeper = setInterval(() => {
-    delivery.sweep().catch((err) => log.warn({ err: (err as Error).message }, 'sweep failed'));
+    sweepAll().catch((err) => log.warn({ err: (err as Error).message }, 'sweep failed'));
   }, SWEEP_INTERVAL_MS);
   sweeper.unref();
   return {
@@ -118,6 +119,6 @@ export async function registerWorkers(deps: { config: Readonly<Config>; db: Db; 
       clearInterval(sweeper);
       delivery.stop();
     },
-    sweepNow: () => delivery.sweep(),
+    sweepNow: sweepAll,
   };
 }

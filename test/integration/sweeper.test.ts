@@ -50,3 +50,34 @@ it('re-queues due mails whose job was lost, and leaves chunks that have a job al
     await worker.stop();
   }
 });
+
+it('re-queues the storing of a request left in P without a store job, and leaves one that has its job alone', async () => {
+  // Stored by an API-only instance; then its store job is lost (as if its retries were used up).
+  const api = await startTestService({ db, smtpUrl: sink.url, workers: false });
+  const lost = await api.call('POST', '/api/v1/mails', { body: body(2_500) });
+  const queued = await api.call('POST', '/api/v1/mails', { body: body(2_100) });
+  expect(lost.status).toBe(201);
+  expect(queued.status).toBe(201);
+  const lostId = String(BigInt(lost.body.requestId.slice(8)));
+  await sql`DELETE FROM pgboss.job WHERE name = 'store-recipients' AND data->>'requestId' = ${lostId}`.execute(db.db);
+  await sql`UPDATE mail_requests SET created_at = now() - interval '5 minutes' WHERE status = 'P'`.execute(db.db);
+  await api.stop();
+
+  const worker = await startTestService({ db, smtpUrl: sink.url, box: api.box, key: api.key });
+  try {
+    // The queued request is stored by its own job; only the lost one needs the sweep.
+    expect(await worker.workers!.sweepNow()).toBe(1);
+    const status = async (id: string) => (await worker.call('GET', `/api/v1/mails/requests/${id}/status`)).body;
+    await waitFor(async () => {
+      const [a, b] = [await status(lost.body.requestId), await status(queued.body.requestId)];
+      return a.finishCount === 2_500 && b.finishCount === 2_100;
+    }, 60_000, 'both requests stored and sent');
+    const queuedId = String(BigInt(queued.body.requestId.slice(8)));
+    const r = await sql<{ request_id: string; n: string }>`
+      SELECT request_id::text, count(*) AS n FROM recipients WHERE request_id IN (${lostId}, ${queuedId}) AND status = 'S' GROUP BY 1`.execute(db.db);
+    expect(Object.fromEntries(r.rows.map((x) => [x.request_id, Number(x.n)]))).toEqual({ [lostId]: 2_500, [queuedId]: 2_100 });
+    expect(await worker.workers!.sweepNow()).toBe(0);
+  } finally {
+    await worker.stop();
+  }
+});

@@ -175,3 +175,16 @@ export async function markCancelled(tx: Tx, requestId: string, at: Date): Promis
 export async function markFinished(db: Db | Tx, requestId: string, at: Date): Promise<void> {
   await db.updateTable('mail_requests').set({ finished_at: at }).where('id', '=', requestId).where('finished_at', 'is', null).execute();
 }
+
+/** Requests still preparing (P) that were created before `before`: candidates for the storing sweep. */
+export async function findPreparingRequests(db: Db, before: Date, limit: number): Promise<string[]> {
+  const rows = await db
+    .selectFrom('mail_requests')
+    .select('id')
+    .where('status', '=', 'P')
+    .where('created_at', '<', before)
+    .orderBy('created_at')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.id);
+}

@@ -202,3 +202,25 @@ export async function storeRecipients(deps: StoreDeps, requestId: string): Promi
         : await payloadSource(deps.db, requestId);
   if (source) await storeInBatches(deps, requestId, source);
 }
+
+/** A request may sit in P this long before the sweep asks whether its store job still exists. */
+export const STORING_SWEEP_AFTER_MS = 60_000;
+
+/**
+ * Re-queues the store job of requests left in P without one: a job whose retries were all used
+ * up (a long database outage) or that was lost would otherwise leave its request preparing
+ * forever. Runs with the delivery sweep; returns how many jobs it queued.
+ */
+export async function sweepStoring(deps: Pick<StoreDeps, 'db' | 'queue' | 'logger' | 'now'>): Promise<number> {
+  const before = new Date(deps.now().getTime() - STORING_SWEEP_AFTER_MS);
+  const jobs: { data: StoreRecipientsJob; singletonKey: string; singletonSeconds: number }[] = [];
+  for (const requestId of await repo.findPreparingRequests(deps.db, before, 100)) {
+    const found = await deps.queue.boss.findJobs<StoreRecipientsJob>(QUEUES.storeRecipients, { data: { requestId } });
+    if (found.some((j) => j.state === 'created' || j.state === 'retry' || j.state === 'active')) continue;
+    // Two workers sweeping at once add one job, not two (an extra would be harmless: storing is locked and resumable).
+    jobs.push({ data: { requestId }, singletonKey: `sweep-store:${requestId}`, singletonSeconds: 60 });
+  }
+  await deps.queue.insert<StoreRecipientsJob>(QUEUES.storeRecipients, jobs);
+  if (jobs.length) deps.logger.warn({ requests: jobs.length }, 'sweeper re-queued the storing of requests left in P');
+  return jobs.length;
+}
