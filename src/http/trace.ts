@@ -24,8 +24,9 @@ export function traceRequests(logger: Logger) {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      // An unsubscribe link's token is a credential: it never reaches the logs.
-      const path = req.path.startsWith('/unsubscribe/') ? '/unsubscribe/{token}' : req.path;
+      // An unsubscribe link's token is a credential: it never reaches the logs (Express routes
+      // ignore case, so neither does this).
+      const path = /^\/unsubscribe\//i.test(req.path) ? '/unsubscribe/{token}' : req.path;
       const line = { method: req.method, path, status: res.statusCode, ms: Math.round(ms * 10) / 10, projectId: req.projectId };
       if (res.statusCode >= 500) req.log.error(line, 'request failed');
       else req.log.info(line, 'request');
