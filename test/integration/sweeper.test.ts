@@ -81,3 +81,28 @@ it('re-queues the storing of a request left in P without a store job, and leaves
     await worker.stop();
   }
 });
+
+it('re-queues a reservation whose time has passed and whose jobs were lost; a confirm-and-send request is left waiting', async () => {
+  const api = await startTestService({ db, smtpUrl: sink.url, workers: false });
+  const reserved = await api.call('POST', '/api/v1/mails', { body: { ...body(5), reservationUtc: Date.now() + 3_600_000 } });
+  const confirm = await api.call('POST', '/api/v1/mails', { body: { ...body(3), confirmAndSend: true } });
+  expect(reserved.status).toBe(201);
+  expect(confirm.status).toBe(201);
+  const reservedId = String(BigInt(reserved.body.requestId.slice(8)));
+  // Its time came while its jobs were lost.
+  await sql`DELETE FROM pgboss.job WHERE name = 'deliver-chunk' AND data->>'requestId' = ${reservedId}`.execute(db.db);
+  await sql`UPDATE mail_requests SET reservation_at = now() - interval '5 minutes' WHERE id = ${reservedId}`.execute(db.db);
+  await sql`UPDATE mails SET next_attempt_at = now() - interval '5 minutes' WHERE request_id = ${reservedId}`.execute(db.db);
+  await api.stop();
+
+  const worker = await startTestService({ db, smtpUrl: sink.url, box: api.box, key: api.key });
+  try {
+    expect(await worker.workers!.sweepNow()).toBe(1);
+    const code = async (id: string) => (await worker.call('GET', `/api/v1/mails/requests?requestId=${id}`)).body.content[0].emailStatus.code;
+    await waitFor(async () => (await code(reserved.body.requestId)) === 'S', 30_000, 'the reservation sent');
+    expect(await code(confirm.body.requestId)).toBe('R');
+    expect(await worker.workers!.sweepNow()).toBe(0);
+  } finally {
+    await worker.stop();
+  }
+});

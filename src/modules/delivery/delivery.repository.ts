@@ -205,7 +205,9 @@ export async function findStuckChunks(db: Db, olderThanMs: number, chunkSize: nu
     FROM mails m JOIN mail_requests r ON r.id = m.request_id
     WHERE m.status IN ('R', 'I') AND m.next_attempt_at < now() - make_interval(secs => ${olderThanMs / 1000})
       AND (m.lease_until IS NULL OR m.lease_until < now())
-      AND r.status IN ('P', 'I')
+      -- R: a reservation whose time has passed (its job flips it to I); confirm-and-send mails
+      -- have no attempt time and never match
+      AND r.status IN ('P', 'R', 'I')
     LIMIT ${limit}
   `.execute(db);
   return res.rows.map((r) => ({ request_id: String(r.request_id), chunk: Number(r.chunk) }));
