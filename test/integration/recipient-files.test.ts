@@ -236,6 +236,79 @@ describe('createRecipientFile', () => {
     await expectRefused(await upload(name, data), message);
   });
 
+  it('makes a row with a NUL character anywhere in the file invalid (the content check only sniffs the first 64 KB)', async () => {
+    const filler = Array.from({ length: 2000 }, (_, i) => `u${i}@example.com,User ${i},${'v'.repeat(30)}`);
+    const csv = ['address,name,NOTE', ...filler, 'nul1@example.com,K\0im,x', 'nul2@example.com,Kim,a\0b', 'ok@example.com,Ok,fine'].join('\n');
+    expect(csv.indexOf('\0')).toBeGreaterThan(64 * 1024);
+    const res = await upload('nul.csv', csv);
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({
+      rowCount: 2003,
+      validCount: 2001,
+      errors: [
+        { row: 2002, reason: 'column B (name) contains a NUL character (U+0000)' },
+        { row: 2003, reason: 'column C (NOTE) contains a NUL character (U+0000)' },
+      ],
+    });
+  });
+
+  it('refuses a CSV with a row of more than 200 fields (quoted commas and line breaks do not count)', async () => {
+    const quoted = `"${',\r\n'.repeat(300)}"`;
+    const ok = await upload('quoted.csv', `address,name,T\r\nq@example.com,Q,${quoted}${','.repeat(197)}\r\nfine@example.com,F,2\r\n`);
+    expect(ok.status).toBe(201);
+    expect(ok.body).toMatchObject({ rowCount: 2, validCount: 2 });
+    filesBefore = await count('recipient_files');
+    rowsBefore = await count('recipient_file_rows');
+    const wide = `address,name,T\r\nfine@example.com,F,2\r\n${quoted}\nwide@example.com,W,1${','.repeat(1_000_000)}\nlast@example.com,L,3\n`;
+    await expectRefused(await upload('wide.csv', wide), /"wide\.csv" has a row of more than 200 fields \(row 4;/);
+  });
+
+  it('reads .xlsx cells up to the widest header only: a far-right value is a row error, not padded out', async () => {
+    const xml = inlineRowsXml([['address', 'name', 'T'], ['a@example.com', 'A', '1']]) + '<row r="3"><c r="A3" t="inlineStr"><is><t>b@example.com</t></is></c><c r="XFD3"><v>1</v></c></row>';
+    const res = await upload('far.xlsx', buildXlsx({ sheet: sheetXml(xml + '<row><c r="XFC4"/></row>'.repeat(20_000)) }));
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ rowCount: 2, validCount: 1, errors: [{ row: 3, reason: 'column XFD has a value beyond the last column read (CY)' }] });
+  });
+
+  it('refuses more than 1,048,576 .xlsx rows or 200,000 CSV lines, blank ones included, and elements nested too deep', async () => {
+    const header = inlineRowsXml([['address', 'name'], ['a@example.com', 'A']]);
+    await expectRefused(await upload('rows.xlsx', buildXlsx({ sheet: sheetXml(header + '<row/>'.repeat(1_048_575)) })), /"rows\.xlsx" has more than 1,048,576 rows/);
+    await expectRefused(await upload('lines.csv', 'address,name\na@example.com,A\n' + '\n'.repeat(199_999)), /"lines\.csv" has more than 200,000 lines/);
+    const deep = buildXlsx({ sheet: sheetXml(`${header}<row r="3">${'<x>'.repeat(100_000)}`) });
+    await expectRefused(await upload('deep.xlsx', deep), /"deep\.xlsx" the worksheet nests elements more than 64 deep/);
+  });
+
+  it('parses a file before it opens its transaction: one refused while parsing never opens one', async () => {
+    // the statements each pooled connection runs while checked out (the sweeper shares the pool)
+    type Client = { query: (...args: unknown[]) => unknown };
+    const uses: string[][] = [];
+    const patched = new Map<Client, Client['query']>();
+    const onAcquire = (client: Client) => {
+      const use: string[] = [];
+      uses.push(use);
+      if (!patched.has(client)) patched.set(client, client.query);
+      const query = patched.get(client)!;
+      client.query = (...args: unknown[]) => {
+        use.push(typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: string } | undefined)?.text ?? ''));
+        return query.apply(client, args);
+      };
+    };
+    const fileTransactions = () => uses.filter((u) => u.some((q) => /^begin/i.test(q)) && u.some((q) => /insert into "recipient_files"/i.test(q))).length;
+    svc.db.pool.on('acquire', onAcquire);
+    try {
+      const rows = buildXlsx({ sheet: sheetXml(inlineRowsXml([['address', 'name'], ['a@example.com', 'A']]) + '<row/>'.repeat(1_048_575)) });
+      await expectRefused(await upload('rows.xlsx', rows), /has more than 1,048,576 rows/);
+      await expectRefused(await upload('header.csv', 'address,name,T\n\n'), /has no recipient rows/);
+      expect(fileTransactions()).toBe(0);
+      // (what is counted: a stored file's transaction)
+      expect((await upload('one.csv', 'address,name\na@example.com,A\n')).status).toBe(201);
+      expect(fileTransactions()).toBe(1);
+    } finally {
+      svc.db.pool.off('acquire', onAcquire);
+      for (const [client, query] of patched) client.query = query;
+    }
+  });
+
   it('refuses a file larger than MAX_BODY_BYTES while it streams, leaving nothing', async () => {
     const small = await startTestService({ smtpUrl: sink.url, db: svc.db, box: svc.box, key: svc.key, workers: false, env: { MAX_BODY_BYTES: '4096' } });
     try {

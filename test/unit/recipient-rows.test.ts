@@ -32,6 +32,7 @@ describe('readHeader', () => {
     [['address', 'name', '', 'X'], /column C has no tag name/],
     [['address', 'name', 'MY TAG'], /column C: "MY TAG" is not a tag name/],
     [['address', 'name', 'a{b}'], /not a tag name/],
+    [['address', 'name', 'A\0B'], /column C: "A\\u0000B" is not a tag name/],
     [['address', 'name', 'X', 'Y', 'X'], /column E: the tag "X" is already column C/],
   ])('refuses the header %j', (cells, message) => {
     expect(headerError(cells)).toMatch(message);
@@ -75,6 +76,8 @@ describe('RecipientRowChecker', () => {
     ['name: longer than 69 characters', ['a@b.co', 'n'.repeat(70)]],
     ['column C (COUPON) is longer than 10,000 characters', ['a@b.co', '', 'x'.repeat(RECIPIENT_FILE_LIMITS.cellChars + 1)]],
     ['column E has a value but no header', ['a@b.co', '', '', '', 'stray']],
+    ['column B (name) contains a NUL character (U+0000)', ['a@b.co', 'K\0im']],
+    ['column D (GRADE) contains a NUL character (U+0000)', ['a@b.co', 'Kim', 'C-1', '\0']],
   ])('refuses a row: %s', (reason, cells) => {
     expect(checker().check(row(7, cells))).toEqual({ error: { row: 7, reason } });
   });

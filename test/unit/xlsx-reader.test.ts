@@ -135,6 +135,41 @@ describe('readXlsxRows', () => {
     expect(await readError(giant, { maxCellChars: 1000 })).toMatch(/holds a text of more than/);
   });
 
+  it('refuses elements nested more than 64 deep, in the worksheet, the shared strings and the workbook', async () => {
+    const deep = '<x>'.repeat(100_000);
+    const header = inlineRowsXml([['address', 'name']]);
+    expect(await readError(buildXlsx({ sheet: sheetXml(`${header}<row r="2">${deep}`) }))).toMatch(/the worksheet nests elements more than 64 deep/);
+    expect(await readError(buildXlsx({ sheet: sheetXml(header), sharedStrings: `<sst><si>${deep}` }))).toMatch(/sharedStrings\.xml nests elements more than 64 deep/);
+    expect(await readError(buildXlsx({ sheet: sheetXml(header), workbook: `<workbook>${deep}` }))).toMatch(/workbook\.xml nests elements more than 64 deep/);
+    // 64 levels are fine (a real sheet needs 7)
+    const ok = `${header}<row r="2"><c r="A2" t="inlineStr"><is><t>a</t></is></c>${'<x>'.repeat(58)}${'</x>'.repeat(58)}</row>`;
+    expect((await read(buildXlsx({ sheet: sheetXml(ok) }))).map((r) => r.cells)).toEqual([['address', 'name'], ['a']]);
+  });
+
+  it('counts every row element, blank ones too, toward maxRows', async () => {
+    const sheet = sheetXml(inlineRowsXml([['address', 'name']]) + '<row/>'.repeat(10));
+    expect(await readError(buildXlsx({ sheet }), { maxRows: 10 })).toMatch(/has more than 10 rows/);
+    expect(await read(buildXlsx({ sheet }), { maxRows: 11 })).toHaveLength(11);
+    expect(XLSX_LIMITS.maxRows).toBe(1_048_576);
+  });
+
+  it('hands rows over in batches of bounded cells, even when short rows pad out to a far column', async () => {
+    const file = path.join(dir, 'far.xlsx');
+    fs.writeFileSync(file, buildXlsx({ sheet: sheetXml('<row><c r="XFC3"/></row>'.repeat(3000)) }));
+    let rows = 0;
+    let largest = 0;
+    for await (const batch of readXlsxRows(file)) {
+      rows += batch.length;
+      largest = Math.max(largest, batch.reduce((n, r) => n + r.cells.length + 1, 0));
+    }
+    expect(rows).toBe(3000);
+    // each row is 16,383 cells; a batch stops soon after 65,536 cells (one slice of XML more at most)
+    expect(largest).toBeLessThanOrEqual(1_000_000);
+    // with maxColumns, a far cell is neither kept nor padded up to
+    const [row] = await read(buildXlsx({ sheet: sheetXml('<row><c r="A1"><v>1</v></c><c r="XFC1"/></row>') }), { maxColumns: 103 });
+    expect(row!.cells).toEqual(['1']);
+  });
+
   it('stops early without reading the rest', async () => {
     const file = path.join(dir, 'early.xlsx');
     fs.writeFileSync(file, simpleXlsx(Array.from({ length: 5000 }, (_, i) => [`r${i}`])));

@@ -8,7 +8,7 @@ import type { components } from '../../generated/api.ts';
 import { readMultipart } from '../../http/multipart.ts';
 import type { Logger } from '../../logger.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
-import { readXlsxRows, XlsxReadError, type SheetRow } from '../../shared/xlsx/xlsx-reader.ts';
+import { readXlsxRows, XLSX_LIMITS, XlsxReadError, type SheetRow } from '../../shared/xlsx/xlsx-reader.ts';
 import { xlsxBuffer } from '../../shared/xlsx/xlsx-writer.ts';
 import { cleanFileName } from '../files/files.service.ts';
 import { CsvReadError, readCsvRows } from './read-csv.ts';
@@ -31,6 +31,32 @@ const INSERT_BATCH_ROWS = 5_000;
 const INSERT_BATCH_CHARS = 16 * 1024 * 1024;
 /** A CSV record longer than this fails the file; a long cell within it only its row. */
 const MAX_CSV_RECORD_CHARS = 1024 * 1024;
+/** A CSV record with more fields is an invalid row (the header has at most 102 columns). */
+const MAX_CSV_FIELDS = 200;
+/**
+ * Row elements of a sheet (blank ones included) beyond Excel's own 1,048,576 fail the file: a
+ * flood of `<row/>` is parsing work before anything is stored (about 0.5 s a million).
+ */
+const MAX_SHEET_ROWS = 1_048_576;
+/**
+ * CSV records (empty lines included) beyond twice the recipient rows fail the file: csv-parse
+ * spends ~15 µs on a record whose width differs from the first one (an empty line), 20 times a
+ * regular record, so a flood of line breaks is bounded much lower than an .xlsx's rows.
+ */
+const MAX_CSV_RECORDS = 2 * RECIPIENT_FILE_LIMITS.rows;
+/**
+ * .xlsx cells right of the widest header (address, name, 100 tags) plus one are not kept: a value
+ * there is a row error, and a far-right cell in a short row doesn't pad the row out to 16,384.
+ */
+const MAX_XLSX_COLUMNS = RECIPIENT_FILE_LIMITS.tags + 3;
+/**
+ * Rows are parsed and checked before the transaction opens, held in memory up to these bounds
+ * (most files end before them): a refused file never takes a pooled connection, and a file
+ * that fits is stored by a transaction that only inserts. Past the bounds the transaction opens
+ * and the rest streams, one insert running while the next rows are parsed.
+ */
+const HOLD_ROWS = 20_000;
+const HOLD_CHARS = 4 * 1024 * 1024;
 /** A file no request has used for this long is removed. */
 export const KEEP_UNUSED_MS = 7 * 86_400_000;
 
@@ -68,7 +94,9 @@ async function checkContent(file: string, name: string, kind: Kind): Promise<voi
 }
 
 function rowsOf(file: string, kind: Kind): AsyncGenerator<SheetRow[]> {
-  return kind === 'xlsx' ? readXlsxRows(file) : readCsvRows(file, MAX_CSV_RECORD_CHARS);
+  return kind === 'xlsx'
+    ? readXlsxRows(file, { ...XLSX_LIMITS, maxColumns: MAX_XLSX_COLUMNS, maxRows: MAX_SHEET_ROWS })
+    : readCsvRows(file, { maxRecordChars: MAX_CSV_RECORD_CHARS, maxFields: MAX_CSV_FIELDS, maxRecords: MAX_CSV_RECORDS });
 }
 
 /** Streams the part `file` to a temporary file under DATA_DIR (never into memory); returns its name and kind. */
@@ -91,8 +119,9 @@ async function receiveUpload(deps: RecipientFilesDeps, req: Request, tmp: string
 
 /**
  * createRecipientFile: the upload is streamed to a temporary file, checked, parsed as a stream
- * and its valid rows inserted in batches, all in one transaction: a refused file leaves no row
- * (and the temporary file is removed whatever happens).
+ * and checked row by row; its valid rows are inserted in batches in one transaction, opened once
+ * parsing is done or has filled the HOLD bounds: a refused file leaves no row (and the temporary
+ * file is removed whatever happens).
  */
 export async function createRecipientFile(deps: RecipientFilesDeps, projectId: string, req: Request): Promise<RecipientFile> {
   const dir = uploadDir(deps.dataDir);
@@ -103,7 +132,7 @@ export async function createRecipientFile(deps: RecipientFilesDeps, projectId: s
     const { name, kind } = await receiveUpload(deps, req, tmp);
     await checkContent(tmp, name, kind);
     const id = crypto.randomUUID();
-    const result = await deps.db.transaction().execute((tx) => storeRows(tx, { id, projectId, name, kind, file: tmp, now: deps.now() }));
+    const result = await storeRows(deps.db, { id, projectId, name, kind, file: tmp, now: deps.now() });
     deps.logger.info({ recipientFileId: id, kind, rowCount: result.rowCount, validCount: result.validCount, ms: Date.now() - started }, 'recipient file stored');
     return result;
   } catch (err) {
@@ -114,63 +143,118 @@ export async function createRecipientFile(deps: RecipientFilesDeps, projectId: s
   }
 }
 
-async function storeRows(tx: Tx, f: { id: string; projectId: string; name: string; kind: Kind; file: string; now: Date }): Promise<RecipientFile> {
-  let checker: RecipientRowChecker | undefined;
-  let tags: string[] = [];
-  const errors: RowError[] = [];
-  let rowCount = 0;
-  let validCount = 0;
-  let batch: FileRecipient[] = [];
-  let batchChars = 0;
+interface Batch {
+  rows: FileRecipient[];
+  chars: number;
+}
+
+/** A file's rows, read a batch at a time and checked; valid ones are held in insert batches until taken. */
+class CheckedRows {
+  checker: RecipientRowChecker | undefined;
+  tags: string[] = [];
+  readonly errors: RowError[] = [];
+  rowCount = 0;
+  validCount = 0;
+  done = false;
+  /** valid rows not yet taken, in batches of at most INSERT_BATCH_ROWS rows / INSERT_BATCH_CHARS */
+  readonly held: Batch[] = [];
+  heldRows = 0;
+  heldChars = 0;
+  private readonly source: AsyncGenerator<SheetRow[]>;
+  private readonly f: { name: string; kind: Kind };
+
+  constructor(source: AsyncGenerator<SheetRow[]>, f: { name: string; kind: Kind }) {
+    this.source = source;
+    this.f = f;
+  }
+
+  /** Reads and checks the next batch of the file; 400s for what refuses it as a whole. */
+  async readMore(): Promise<void> {
+    const next = await this.source.next();
+    if (next.done) {
+      this.done = true;
+      if (!this.checker) throw badRequest(`file: "${this.f.name}" has no header row (address, name, then one column per tag)`);
+      if (this.rowCount === 0) throw badRequest(`file: "${this.f.name}" has no recipient rows after its header`);
+      return;
+    }
+    for (const row of next.value) {
+      if (!this.checker) {
+        if (isBlankRow(row)) continue;
+        const header = readHeader(row);
+        this.tags = header.tags;
+        this.checker = new RecipientRowChecker(header, { strictWidth: this.f.kind === 'csv' });
+        continue;
+      }
+      const checked = this.checker.check(row);
+      if (!checked) continue;
+      if (++this.rowCount > RECIPIENT_FILE_LIMITS.rows) {
+        throw badRequest(`file: "${this.f.name}" has more than ${RECIPIENT_FILE_LIMITS.rows.toLocaleString('en-US')} recipient rows (row ${row.row} is one too many)`);
+      }
+      if ('error' in checked) {
+        this.errors.push(checked.error);
+        continue;
+      }
+      this.validCount++;
+      let last = this.held[this.held.length - 1];
+      if (!last || last.rows.length >= INSERT_BATCH_ROWS || last.chars >= INSERT_BATCH_CHARS) this.held.push((last = { rows: [], chars: 0 }));
+      last.rows.push(checked.recipient);
+      last.chars += checked.chars;
+      this.heldRows++;
+      this.heldChars += checked.chars;
+    }
+  }
+
+  /** The next batch to insert: a full one, or at the end of the file whatever is left. */
+  take(): Batch | undefined {
+    const first = this.held[0];
+    if (!first || (!this.done && this.held.length === 1 && first.rows.length < INSERT_BATCH_ROWS && first.chars < INSERT_BATCH_CHARS)) return undefined;
+    this.held.shift();
+    this.heldRows -= first.rows.length;
+    this.heldChars -= first.chars;
+    return first;
+  }
+}
+
+async function storeRows(db: Db, f: { id: string; projectId: string; name: string; kind: Kind; file: string; now: Date }): Promise<RecipientFile> {
+  const source = rowsOf(f.file, f.kind);
+  const rows = new CheckedRows(source, f);
+  try {
+    // Parsing first, without a connection: to the end of the file or the HOLD bounds.
+    while (!rows.done && rows.heldRows < HOLD_ROWS && rows.heldChars < HOLD_CHARS) await rows.readMore();
+    return await db.transaction().execute((tx) => insertRows(tx, rows, f));
+  } catch (err) {
+    if (err instanceof XlsxReadError || err instanceof CsvReadError) throw badRequest(`file: "${f.name}" ${err.message}`);
+    throw err;
+  } finally {
+    await source.return(undefined);
+  }
+}
+
+async function insertRows(tx: Tx, rows: CheckedRows, f: { id: string; projectId: string; name: string; now: Date }): Promise<RecipientFile> {
+  await repo.insertRecipientFile(tx, { id: f.id, project_id: f.projectId, file_name: f.name, tags: rows.tags, created_at: f.now });
   // One insert runs while the next rows are parsed (the database and the parser work at once);
   // its failure surfaces at the next flush or at the end.
   let inflight: Promise<void> | undefined;
-  const flush = async () => {
-    await inflight;
-    const rows = batch;
-    inflight = repo.insertRows(tx, f.id, validCount - rows.length + 1, rows);
-    inflight.catch(() => undefined);
-    batch = [];
-    batchChars = 0;
-  };
+  let inserted = 0;
   try {
-    for await (const rows of rowsOf(f.file, f.kind)) {
-      for (const row of rows) {
-        if (!checker) {
-          if (isBlankRow(row)) continue;
-          const header = readHeader(row);
-          tags = header.tags;
-          checker = new RecipientRowChecker(header, { strictWidth: f.kind === 'csv' });
-          await repo.insertRecipientFile(tx, { id: f.id, project_id: f.projectId, file_name: f.name, tags, created_at: f.now });
-          continue;
-        }
-        const checked = checker.check(row);
-        if (!checked) continue;
-        if (++rowCount > RECIPIENT_FILE_LIMITS.rows) {
-          throw badRequest(`file: "${f.name}" has more than ${RECIPIENT_FILE_LIMITS.rows.toLocaleString('en-US')} recipient rows (row ${row.row} is one too many)`);
-        }
-        if ('error' in checked) {
-          errors.push(checked.error);
-          continue;
-        }
-        batch.push(checked.recipient);
-        validCount++;
-        batchChars += checked.chars;
+    for (;;) {
+      for (let batch = rows.take(); batch; batch = rows.take()) {
+        await inflight;
+        inflight = repo.insertRows(tx, f.id, inserted + 1, batch.rows);
+        inflight.catch(() => undefined);
+        inserted += batch.rows.length;
       }
-      if (batch.length >= INSERT_BATCH_ROWS || batchChars >= INSERT_BATCH_CHARS) await flush();
+      if (rows.done) break;
+      await rows.readMore();
     }
-    if (batch.length) await flush();
     await inflight;
   } catch (err) {
     // The transaction rolls back once the running insert is done; its own failure, if any, is secondary.
     await inflight?.catch(() => undefined);
-    if (err instanceof XlsxReadError || err instanceof CsvReadError) throw badRequest(`file: "${f.name}" ${err.message}`);
     throw err;
   }
-  if (!checker) throw badRequest(`file: "${f.name}" has no header row (address, name, then one column per tag)`);
-  if (rowCount === 0) throw badRequest(`file: "${f.name}" has no recipient rows after its header`);
-  await repo.setCounts(tx, f.id, rowCount, validCount);
-  return { recipientFileId: f.id, rowCount, validCount, tags, errors };
+  await repo.setCounts(tx, f.id, rows.rowCount, rows.validCount);
+  return { recipientFileId: f.id, rowCount: rows.rowCount, validCount: rows.validCount, tags: rows.tags, errors: rows.errors };
 }
 
 /** getRecipientFileForm's tags: repeated or comma-separated, each a valid tag name, each once. */

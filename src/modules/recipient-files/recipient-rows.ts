@@ -9,7 +9,8 @@ import { isValidEmail, LIMITS } from '../requests/validate-mail-request.ts';
  * a valid address, a name of at most 69 characters (may be empty), and tag values; an empty tag
  * cell means "no value", so the request's `parameters` apply, as for a JSON recipient without
  * that tag. Blank rows are skipped and not counted. An address already seen (case-insensitive)
- * is an invalid row "duplicate of row N": the address is sent once.
+ * is an invalid row "duplicate of row N": the address is sent once. A cell holding U+0000 (NUL,
+ * which PostgreSQL can't store) makes its row invalid.
  */
 export const RECIPIENT_FILE_LIMITS = {
   rows: 100_000,
@@ -20,7 +21,8 @@ export const RECIPIENT_FILE_LIMITS = {
   totalValueChars: 200 * 1024 * 1024,
 } as const;
 
-const TAG_NAME = /^[^{}\s]{1,100}$/u;
+// no NUL either: PostgreSQL text can't hold one
+const TAG_NAME = /^[^{}\s\0]{1,100}$/u;
 
 export interface FileHeader {
   /** the header's row number */
@@ -109,6 +111,8 @@ export class RecipientRowChecker {
     }
     for (let c = 0; c < Math.min(cells.length, width); c++) {
       if (cells[c]!.length > limit) reasons.push(`${this.columnLabel(c)} is longer than ${limit.toLocaleString('en-US')} characters`);
+      // PostgreSQL text and jsonb can't hold U+0000 (a .csv can; the upload only sniffs its start)
+      else if (cells[c]!.includes('\0')) reasons.push(`${this.columnLabel(c)} contains a NUL character (U+0000)`);
     }
     const address = (cells[0] ?? '').trim();
     if (address === '') reasons.push('address: empty');

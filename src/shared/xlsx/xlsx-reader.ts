@@ -7,7 +7,7 @@ import yauzl from 'yauzl';
  * the sheet's XML at a time. The zip is read from a file on disk through its central directory
  * (yauzl); the shared strings are loaded first (they are referenced by index from any row), then
  * the worksheet is inflated and parsed as it streams (saxes), so memory holds the shared strings
- * and a chunk of rows, never the sheet.
+ * and a batch of rows (a bounded number of cells), never the sheet.
  *
  * Cells come back as text: strings as written (rich-text runs joined, phonetic runs left out),
  * numbers in JavaScript's shortest form ("5", "0.1", "12345678901"), booleans TRUE/FALSE.
@@ -18,7 +18,8 @@ import yauzl from 'yauzl';
  *
  * Work is bounded: entry count, inflated sizes of the parts (declared sizes are checked first;
  * yauzl fails an entry that inflates beyond what it declares), the number of shared strings, the
- * characters between two tags (a single giant text node), columns. Anything over a bound, or
+ * characters between two tags (a single giant text node), the nesting depth of elements, the
+ * row elements of the sheet (blank ones too), columns. Anything over a bound, or
  * not an .xlsx at all, is an XlsxReadError with a message for the user.
  */
 
@@ -31,8 +32,10 @@ export interface XlsxLimits {
   maxSharedStrings: number;
   /** longer cells are a cell problem (Excel's own limit is 32,767) */
   maxCellChars: number;
-  /** cells right of this many columns are not kept; a value there is a row problem */
+  /** cells right of this many columns are not kept (nor padded up to); a value there is a row problem */
   maxColumns: number;
+  /** row elements of the worksheet, blank ones included (Excel's own limit is 1,048,576) */
+  maxRows: number;
 }
 
 export const XLSX_LIMITS: XlsxLimits = {
@@ -42,7 +45,16 @@ export const XLSX_LIMITS: XlsxLimits = {
   maxSharedStrings: 2_000_000,
   maxCellChars: 32_767,
   maxColumns: 16_384,
+  maxRows: 1_048_576,
 };
+
+/**
+ * Worksheet rows are handed over once they hold this many cells (the padding of missing ones
+ * included). The XML is parsed in slices small enough that one slice can't add much more: a
+ * row element of ~24 characters may pad out to maxColumns cells.
+ */
+const BATCH_CELLS = 64 * 1024;
+const sliceChars = (maxColumns: number) => Math.max(1024, Math.min(16 * 1024, Math.floor((BATCH_CELLS * 24) / Math.max(1, maxColumns))));
 
 /** Workbook XML, relationships: small parts read whole. */
 const MAX_SMALL_PART_BYTES = 4 * 1024 * 1024;
@@ -102,19 +114,39 @@ function canonicalNumber(text: string): string {
   return Number.isFinite(n) ? String(n) : t;
 }
 
-/** An XML parser that refuses a text node (or comment) longer than `maxGap` characters. */
-function boundedParser(maxGap: number, what: string) {
+/** Elements nested deeper than this are refused (a worksheet needs 7: worksheet, sheetData, row, c, is, r, t). */
+export const MAX_XML_DEPTH = 64;
+
+interface XmlHandlers {
+  open?: (node: SaxesTagPlain) => void;
+  close?: (node: SaxesTagPlain) => void;
+  text?: (text: string) => void;
+}
+
+/**
+ * An XML parser that refuses a text node (or comment) longer than `maxGap` characters and
+ * elements nested more than MAX_XML_DEPTH deep (saxes keeps every open element). saxes takes
+ * one handler per event, so the handlers are passed here and wrapped.
+ */
+function boundedParser(maxGap: number, what: string, handlers: XmlHandlers) {
   const parser = new SaxesParser({ xmlns: false, position: true });
   let lastTagAt = 0;
-  const mark = () => {
-    lastTagAt = parser.position;
-  };
+  let depth = 0;
   parser.on('error', (err) => {
     throw new XlsxReadError(`${what} is not well-formed XML (${err.message.split('\n')[0]})`);
   });
+  parser.on('opentag', (node) => {
+    lastTagAt = parser.position;
+    if (++depth > MAX_XML_DEPTH) throw new XlsxReadError(`${what} nests elements more than ${MAX_XML_DEPTH} deep`);
+    handlers.open?.(node as SaxesTagPlain);
+  });
+  parser.on('closetag', (node) => {
+    lastTagAt = parser.position;
+    depth--;
+    handlers.close?.(node as SaxesTagPlain);
+  });
+  if (handlers.text) parser.on('text', handlers.text);
   return {
-    parser,
-    mark,
     write(chunk: string) {
       parser.write(chunk);
       if (parser.position - lastTagAt > maxGap) throw new XlsxReadError(`${what} holds a text of more than ${maxGap.toLocaleString('en-US')} characters`);
@@ -176,8 +208,7 @@ async function* chunksOf(stream: Readable, what: string): AsyncGenerator<string>
 }
 
 async function parseSmallPart(zip: yauzl.ZipFile, entry: yauzl.Entry, what: string, onTag: (node: SaxesTagPlain) => void): Promise<void> {
-  const xml = boundedParser(MAX_SMALL_PART_BYTES, what);
-  xml.parser.on('opentag', (node) => onTag(node as SaxesTagPlain));
+  const xml = boundedParser(MAX_SMALL_PART_BYTES, what, { open: onTag });
   for await (const chunk of chunksOf(await openEntry(zip, entry, MAX_SMALL_PART_BYTES, what), what)) xml.write(chunk);
   xml.close();
 }
@@ -227,26 +258,23 @@ async function findParts(zip: yauzl.ZipFile, entries: Map<string, yauzl.Entry>):
 async function readSharedStrings(zip: yauzl.ZipFile, entry: yauzl.Entry, limits: XlsxLimits): Promise<string[]> {
   const what = 'xl/sharedStrings.xml';
   const strings: string[] = [];
-  const xml = boundedParser(limits.maxCellChars * 8 + 1024 * 1024, what);
   let inSi = false;
   let phonetic = 0;
   let inT = false;
   let text = '';
-  xml.parser.on('opentag', (node) => {
-    xml.mark();
+  const open = (node: SaxesTagPlain) => {
     const name = localName(node.name);
     if (name === 'si') {
       inSi = true;
       text = '';
     } else if (name === 'rPh') phonetic++;
     else if (name === 't' && inSi && phonetic === 0) inT = true;
-  });
-  xml.parser.on('text', (t) => {
+  };
+  const onText = (t: string) => {
     // Kept one character over the limit: enough to tell a cell that is too long.
     if (inT && text.length <= limits.maxCellChars) text += t.length > limits.maxCellChars ? t.slice(0, limits.maxCellChars + 1) : t;
-  });
-  xml.parser.on('closetag', (node) => {
-    xml.mark();
+  };
+  const close = (node: SaxesTagPlain) => {
     const name = localName(node.name);
     if (name === 't') inT = false;
     else if (name === 'rPh') phonetic--;
@@ -255,14 +283,16 @@ async function readSharedStrings(zip: yauzl.ZipFile, entry: yauzl.Entry, limits:
       if (strings.length >= limits.maxSharedStrings) throw new XlsxReadError(`holds more than ${limits.maxSharedStrings.toLocaleString('en-US')} distinct texts`);
       strings.push(text.length > limits.maxCellChars + 1 ? text.slice(0, limits.maxCellChars + 1) : text);
     }
-  });
+  };
+  const xml = boundedParser(limits.maxCellChars * 8 + 1024 * 1024, what, { open, close, text: onText });
   for await (const chunk of chunksOf(await openEntry(zip, entry, limits.maxSharedStringsBytes, what), what)) xml.write(chunk);
   xml.close();
   return strings;
 }
 
 /**
- * The rows of the first worksheet, in file order, in batches (one per chunk of XML read). Rows
+ * The rows of the first worksheet, in file order, in batches (at most a chunk of XML read, and
+ * about BATCH_CELLS cells). Rows
  * Excel left out (never touched) are not reported; rows that only carry formatting come back
  * with empty cells. Stopping the iteration early closes the file.
  */
@@ -279,8 +309,10 @@ export async function* readXlsxRows(file: string, limits: XlsxLimits = XLSX_LIMI
 }
 
 async function* readSheet(stream: Readable, shared: string[], limits: XlsxLimits): AsyncGenerator<SheetRow[]> {
-  const xml = boundedParser(limits.maxCellChars * 8 + 1024 * 1024, 'the worksheet');
   let pending: SheetRow[] = [];
+  /** cells (padding included) of the pending rows, plus one per row */
+  let pendingCells = 0;
+  let rowElements = 0;
   let row: SheetRow | undefined;
   let lastRow = 0;
   let nextColumn = 0;
@@ -326,23 +358,24 @@ async function* readSheet(stream: Readable, shared: string[], limits: XlsxLimits
     row.cells[column] = value;
   };
 
-  xml.parser.on('opentag', (node) => {
-    xml.mark();
+  const open = (node: SaxesTagPlain) => {
     const name = localName(node.name);
     switch (name) {
       case 'row': {
-        const r = Number(attr(node as SaxesTagPlain, 'r'));
+        // Every row element counts, blank or not: a flood of <row/> is work too.
+        if (++rowElements > limits.maxRows) throw new XlsxReadError(`has more than ${limits.maxRows.toLocaleString('en-US')} rows`);
+        const r = Number(attr(node, 'r'));
         lastRow = Number.isInteger(r) && r > 0 ? r : lastRow + 1;
         row = { row: lastRow, cells: [], problems: [] };
         nextColumn = 0;
         break;
       }
       case 'c': {
-        const ref = attr(node as SaxesTagPlain, 'r');
+        const ref = attr(node, 'r');
         const byRef = ref === undefined ? -1 : columnOfRef(ref);
         column = byRef >= 0 ? byRef : nextColumn;
         nextColumn = column + 1;
-        type = attr(node as SaxesTagPlain, 't') ?? 'n';
+        type = attr(node, 't') ?? 'n';
         hasFormula = hasValue = inV = inInline = inT = false;
         phonetic = 0;
         text = '';
@@ -364,12 +397,11 @@ async function* readSheet(stream: Readable, shared: string[], limits: XlsxLimits
         if (inInline && phonetic === 0) inT = true;
         break;
     }
-  });
-  xml.parser.on('text', (t) => {
+  };
+  const onText = (t: string) => {
     if ((inV && type !== 'inlineStr') || inT) keep(t);
-  });
-  xml.parser.on('closetag', (node) => {
-    xml.mark();
+  };
+  const close = (node: SaxesTagPlain) => {
     switch (localName(node.name)) {
       case 'v':
         inV = false;
@@ -388,20 +420,33 @@ async function* readSheet(stream: Readable, shared: string[], limits: XlsxLimits
         column = -1;
         break;
       case 'row':
-        if (row) pending.push(row);
+        if (row) {
+          pending.push(row);
+          pendingCells += row.cells.length + 1;
+        }
         row = undefined;
         break;
     }
-  });
+  };
+  const xml = boundedParser(limits.maxCellChars * 8 + 1024 * 1024, 'the worksheet', { open, close, text: onText });
+  const take = () => {
+    const out = pending;
+    pending = [];
+    pendingCells = 0;
+    return out;
+  };
 
+  // An inflated chunk is parsed in slices, and rows are handed over once they hold BATCH_CELLS
+  // cells: a few KB of short rows with far-right cells must not pile up (each row padded out).
+  const slice = sliceChars(limits.maxColumns);
   for await (const chunk of chunksOf(stream, 'the worksheet')) {
-    xml.write(chunk);
-    if (pending.length) {
-      const out = pending;
-      pending = [];
-      yield out;
+    for (let at = 0; at < chunk.length; at += slice) {
+      // saxes carries a split surrogate pair or CRLF over to the next write
+      xml.write(at === 0 && chunk.length <= slice ? chunk : chunk.slice(at, at + slice));
+      if (pendingCells >= BATCH_CELLS) yield take();
     }
+    if (pending.length) yield take();
   }
   xml.close();
-  if (pending.length) yield pending;
+  if (pending.length) yield take();
 }
