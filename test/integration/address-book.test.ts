@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
-import type supertest from 'supertest';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTestService, type TestService } from '../helpers/test-service.ts';
 import { readXlsx } from '../helpers/xlsx-sheet.ts';
+import { expectError, asFile } from '../helpers/responses.ts';
 
 /** The seven address-book operations (ncp-api-reference §8) and the combination download (PRODUCT §9). */
 
@@ -34,21 +34,10 @@ const book = async (key?: CreatedKey) => {
 };
 const counts = (b: Awaited<ReturnType<typeof book>>) => ({ total: b.totalAddressCount, groups: Object.fromEntries(b.groups.map((g) => [g.groupName, g.addressCount])) });
 
-function expectError(res: supertest.Response, code: '77102' | '77103', message?: RegExp) {
-  expect({ status: res.status, body: res.body }).toMatchObject({ status: 400, body: { error: { code, errorCode: code } } });
-  if (message) expect(res.body.error.message).toMatch(message);
-}
 
-const binary = (res: supertest.Response, cb: (err: Error | null, body: Buffer) => void) => {
-  const chunks: Buffer[] = [];
-  res.on('data', (c: Buffer) => chunks.push(c));
-  res.on('end', () => cb(null, Buffer.concat(chunks)));
-};
 /** The download as bytes; an error answer parsed as JSON. */
-async function combination(query: string, key?: CreatedKey) {
-  const res = await svc.call('GET', `/api/v1/address-book/combination?${query}`, { key }).buffer(true).parse(binary);
-  if (/json/.test(String(res.headers['content-type']))) res.body = JSON.parse((res.body as Buffer).toString('utf8'));
-  return res;
+function combination(query: string, key?: CreatedKey) {
+  return asFile(svc.call('GET', `/api/v1/address-book/combination?${query}`, { key }));
 }
 async function combinationRows(query: string): Promise<{ total: number; rows: string[][] }> {
   const res = await combination(query);

@@ -16,6 +16,7 @@ import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { createTestDb } from '../helpers/test-db.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
 import { countXlsxRows, readXlsx } from '../helpers/xlsx-sheet.ts';
+import { expectError, asFile } from '../helpers/responses.ts';
 
 /**
  * Exports (PRODUCT §6, §9): createExport checks the view's filters and queues a job, the job
@@ -36,11 +37,6 @@ const logger = createLogger('silent');
 
 const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
 
-function expectError(res: supertest.Response, code: '77102' | '77103', message?: string | RegExp) {
-  expect({ status: res.status, body: res.body }).toMatchObject({ status: 400, body: { error: { code, errorCode: code } } });
-  if (typeof message === 'string') expect(res.body.error.message).toContain(message);
-  else if (message) expect(res.body.error.message).toMatch(message);
-}
 
 const post = (body: unknown, headers?: Record<string, string>, key?: CreatedKey) => svc.call('POST', '/api/v1/exports', { body, headers, key });
 
@@ -62,18 +58,7 @@ async function done(exportId: string, headers?: Record<string, string>) {
 }
 
 function download(exportId: string, key?: CreatedKey): supertest.Test {
-  return svc
-    .call('GET', `/api/v1/exports/${exportId}/file`, { key })
-    .buffer(true)
-    .parse((res, cb) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const buf = Buffer.concat(chunks);
-        // errors are JSON: parsed, so they read like every other answer
-        cb(null, String(res.headers['content-type']).includes('json') ? JSON.parse(buf.toString('utf8')) : buf);
-      });
-    });
+  return asFile(svc.call('GET', `/api/v1/exports/${exportId}/file`, { key }));
 }
 
 async function exportRows(): Promise<number> {

@@ -9,6 +9,7 @@ import type { CreatedKey } from '../../src/modules/projects/projects.service.ts'
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTestService, type TestService } from '../helpers/test-service.ts';
 import { buildZip, fakeExecutable } from '../helpers/zip.ts';
+import { expectError } from '../helpers/responses.ts';
 
 /** createFile, getFile, deleteFile (ncp-api-reference §6), attachFileIds on createMailRequest, and the clean-up. */
 
@@ -49,10 +50,6 @@ function rawMultipart(disposition: string, data: Buffer) {
   return svc.call('POST', '/api/v1/files').set('Content-Type', `multipart/form-data; boundary=${boundary}`).send(body);
 }
 
-function expectError(res: supertest.Response, code: '77102' | '77103', message?: RegExp) {
-  expect({ status: res.status, body: res.body }).toMatchObject({ status: 400, body: { error: { code, errorCode: code } } });
-  if (message) expect(res.body.error.message).toMatch(message);
-}
 
 const filesDir = () => path.join(svc.config.dataDir, 'files');
 const storedFiles = () => (fs.existsSync(filesDir()) ? fs.readdirSync(filesDir()) : []);

@@ -1,12 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import { simpleParser } from 'mailparser';
-import type supertest from 'supertest';
 import { createLogger } from '../../src/logger.ts';
 import { storeRecipients } from '../../src/modules/requests/requests.service.ts';
 import { GROUP_STORE_BATCH } from '../../src/modules/requests/store-from-groups.ts';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { expectError } from '../helpers/responses.ts';
 
 /** createMailRequest with recipientGroupFilter (ncp-api-reference §5.1, PRODUCT §4 and §7): AND/OR expansion, delivery, cancel, resume. */
 
@@ -66,10 +66,6 @@ async function delivered(n: number) {
 const count = async (on: TestService, table: 'mail_requests' | 'mails' | 'recipients') =>
   Number((await sql<{ n: string }>`SELECT count(*)::text AS n FROM ${sql.table(table)}`.execute(on.db.db)).rows[0]!.n);
 
-function expectError(res: supertest.Response, code: '77102' | '77103', message: RegExp) {
-  expect({ status: res.status, body: res.body }).toMatchObject({ status: 400, body: { error: { code, errorCode: code } } });
-  expect(res.body.error.message).toMatch(message);
-}
 
 describe('sending to address-book groups', () => {
   it('AND sends one mail to each address in every group (case variants are one address), with meta tags and request parameters', async () => {

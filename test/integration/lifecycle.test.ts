@@ -5,6 +5,7 @@ import type { Db } from '../../src/db/schema.ts';
 import { createTestDb } from '../helpers/test-db.ts';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { expectError } from '../helpers/responses.ts';
 
 /**
  * A request's whole life (issue 3; PRODUCT §4–§5; seed "メールの管理", "送信状態"): reservation
@@ -92,10 +93,6 @@ const countBy = <T>(items: T[], key: (t: T) => string) => {
   return out;
 };
 
-function expectError(res: supertest.Response, code: '77102' | '77103', message?: RegExp) {
-  expect({ status: res.status, code: res.body.error?.code, errorCode: res.body.error?.errorCode }).toEqual({ status: 400, code, errorCode: code });
-  if (message) expect(res.body.error.message).toMatch(message);
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -13,6 +13,7 @@ import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
 import { buildXlsx, esc, inlineRowsXml, sheetXml, simpleXlsx } from '../helpers/xlsx-fixture.ts';
 import { buildZip } from '../helpers/zip.ts';
+import { expectError, asFile } from '../helpers/responses.ts';
 
 /**
  * Bulk recipient files (PRODUCT §7, §9): the .xlsx form, uploads of .xlsx and .csv with every
@@ -40,10 +41,6 @@ function upload(name: string, data: Buffer | string, key?: CreatedKey): supertes
   return svc.call('POST', '/api/v1/recipient-files', { key }).attach('file', Buffer.from(data), name);
 }
 
-function expectError(res: supertest.Response, code: '77102' | '77103', message?: RegExp) {
-  expect({ status: res.status, body: res.body }).toMatchObject({ status: 400, body: { error: { code, errorCode: code } } });
-  if (message) expect(res.body.error.message).toMatch(message);
-}
 
 const count = async (table: 'recipient_files' | 'recipient_file_rows') =>
   Number((await sql<{ n: string }>`SELECT count(*)::text AS n FROM ${sql.table(table)}`.execute(svc.db.db)).rows[0]!.n);
@@ -67,13 +64,6 @@ async function expectRefused(res: supertest.Response, message: RegExp) {
 let filesBefore = 0;
 let rowsBefore = 0;
 
-const binary = (res: supertest.Test) =>
-  res.buffer(true).parse((r, cb) => {
-    const chunks: Buffer[] = [];
-    r.on('data', (c: Buffer) => chunks.push(c));
-    r.on('end', () => cb(null, Buffer.concat(chunks)));
-  });
-
 /** Patches the size an entry declares in the central directory (a lying or bomb-like archive). */
 function declareSize(zip: Buffer, name: string, size: number): Buffer {
   const out = Buffer.from(zip);
@@ -90,7 +80,7 @@ function declareSize(zip: Buffer, name: string, size: number): Buffer {
 
 describe('getRecipientFileForm', () => {
   async function formHeader(target: string): Promise<string[]> {
-    const res = await binary(svc.call('GET', target));
+    const res = await asFile(svc.call('GET', target));
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('application/vnd.openxmlformats-officedocument.spreadsheetml.sheet');
     expect(res.headers['content-disposition']).toBe('attachment; filename="recipients.xlsx"');
@@ -114,7 +104,7 @@ describe('getRecipientFileForm', () => {
   });
 
   it('the form, filled in, uploads', async () => {
-    const res = await binary(svc.call('GET', '/api/v1/recipient-files/form?tags=COUPON'));
+    const res = await asFile(svc.call('GET', '/api/v1/recipient-files/form?tags=COUPON'));
     // a spreadsheet program appends rows to the form's sheet; here: the same header with a row
     const filled = simpleXlsx([['address', 'name', 'COUPON'], ['form@example.com', 'Form', 'F1']]);
     expect((res.body as Buffer).subarray(0, 2).toString()).toBe('PK');

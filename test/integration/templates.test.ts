@@ -1,10 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { simpleParser } from 'mailparser';
 import { sql } from 'kysely';
-import type supertest from 'supertest';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { expectError, asFile } from '../helpers/responses.ts';
 
 /** Templates and categories (ncp-api-reference §7), and templateSid on createMailRequest. */
 
@@ -25,10 +25,6 @@ afterEach(() => sink.reset());
 
 const NES = { utc: expect.any(Number), formattedDate: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/), formattedDateTime: expect.stringMatching(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \d{3}$/) };
 
-function expectError(res: supertest.Response, code: '77102' | '77103', message?: RegExp) {
-  expect({ status: res.status, body: res.body }).toMatchObject({ status: 400, body: { error: { code, errorCode: code } } });
-  if (message) expect(res.body.error.message).toMatch(message);
-}
 
 let n = 0;
 const uniq = (prefix: string) => `${prefix}${++n}`;
@@ -327,11 +323,7 @@ describe('backups: export and import', () => {
     const ko = await svc.call('GET', '/api/v1/template/export?sort=sid,asc', { key, headers: { 'x-ncp-lang': 'ko-KR' } });
     expect(ko.body.content[0].statusCode).toEqual({ label: '완료', code: 'C' });
 
-    const file = await svc.call('GET', `/api/v1/template/export/${requested.body.sid}`, { key }).buffer(true).parse((res, cb) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => cb(null, Buffer.concat(chunks)));
-    });
+    const file = await asFile(svc.call('GET', `/api/v1/template/export/${requested.body.sid}`, { key }));
     expect(file.status).toBe(200);
     expect(file.headers['content-type']).toMatch(/^application\/octet-stream/);
     expect(file.headers['content-disposition']).toMatch(/^attachment; filename="template_\d{14}\.json"/);
