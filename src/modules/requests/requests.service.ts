@@ -94,13 +94,17 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
   const replay = await replayIdempotent(deps.db, input, now);
   if (replay) return replay;
   const attachments = await resolveAttachments(deps.db, input.projectId, input.body.attachFileIds);
-  // Address-book groups are expanded by the store-recipients job; count: what they select now.
-  const groupCount = v.groupFilter ? await countGroupRecipients(deps.db, input.projectId, v.groupFilter) : undefined;
-  // A recipient file's valid rows are copied by the store-recipients job, like a large request's.
-  const fileCount = v.recipientFileId ? await countRecipientFile(deps.db, input.projectId, v.recipientFileId) : undefined;
+  // Recipients from address-book groups or a recipient file are stored by the store-recipients
+  // job, like a large request's; they count what the groups select now / the file's valid rows.
+  const sourceCount = v.groupFilter
+    ? await countGroupRecipients(deps.db, input.projectId, v.groupFilter)
+    : v.recipientFileId
+      ? await countRecipientFile(deps.db, input.projectId, v.recipientFileId)
+      : undefined;
 
   const split = splitRecipients(v.recipients, v.individual);
-  const inline = groupCount === undefined && fileCount === undefined && v.recipients.length <= INLINE_RECIPIENTS;
+  const count = sourceCount ?? split.mailCount;
+  const inline = sourceCount === undefined && v.recipients.length <= INLINE_RECIPIENTS;
   const nextAttemptAt = firstAttemptAt(v, now);
   const sendsNow = nextAttemptAt !== null && nextAttemptAt.getTime() <= now.getTime();
   const idDay = dayNumber(now, deps.config.displayTimezone);
@@ -131,8 +135,8 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
         unsubscribe_message: v.unsubscribeMessage,
         reservation_at: v.reservationAt,
         requester_ip: input.requesterIp,
-        request_count: fileCount ?? groupCount ?? split.mailCount,
-        recipient_count: fileCount ?? groupCount ?? v.recipients.length,
+        request_count: count,
+        recipient_count: sourceCount ?? v.recipients.length,
         stored_count: inline ? v.recipients.length : 0,
         idempotency_key: input.idempotencyKey,
         idempotency_hash: input.idempotencyKey ? input.bodyHash : null,
@@ -151,12 +155,12 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
         );
         if (nextAttemptAt) await deps.queue.insertInTx<DeliverChunkJob>(tx, QUEUES.deliverChunk, chunkJobsFor(id, 1, split.mailCount, nextAttemptAt, now));
       } else {
-        if (groupCount === undefined && fileCount === undefined) await repo.insertPayload(tx, id, split.ordered);
+        if (sourceCount === undefined) await repo.insertPayload(tx, id, split.ordered);
         await deps.queue.insertInTx<StoreRecipientsJob>(tx, QUEUES.storeRecipients, [{ data: { requestId: id } }]);
       }
       return id;
     });
-    return { requestId: formatNumericId(idDay, requestId), count: fileCount ?? groupCount ?? split.mailCount };
+    return { requestId: formatNumericId(idDay, requestId), count };
   } catch (err) {
     // Two requests raced with the same Idempotency-Key: the loser answers like a replay.
     if (input.idempotencyKey && (err as { code?: string }).code === '23505') {
