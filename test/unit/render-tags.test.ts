@@ -29,10 +29,10 @@ describe('compileTemplate', () => {
     ['$ and # without braces', '$RECIPIENT_NAME #RECIPIENT_NAME', [], []],
     ['empty ${}', 'a ${} b', [], []],
     ['empty #{}', 'a #{} b', [], []],
-    ['whitespace inside braces is not a tag', '${A B} ${ A}', [], []],
+    ['spaces are part of a user tag name', '${A B} ${ A}', ['A B', ' A'], []],
     ['unclosed ${', 'a ${A b', [], []],
-    ['nested braces ${a{b}}', '${a{b}}', [], []],
-    ['tag inside a broken tag ${${X}}', '${${X}}', ['X'], []],
+    ['a name holds anything but "}": ${a{b}}', '${a{b}}', ['a{b'], []],
+    ['a name holds anything but "}": ${${X}}', '${${X}}', ['${X'], []],
     ['double $ before tag', '$${X}', ['X'], []],
     ['tag at 100 chars is a tag', '${' + 'a'.repeat(100) + '}', ['a'.repeat(100)], []],
     ['tag at 101 chars is text', '${' + 'a'.repeat(101) + '}', [], []],
@@ -44,6 +44,15 @@ describe('compileTemplate', () => {
     expect(tpl.metaTags).toEqual(metaTags);
     // compiling never loses text
     expect(rejoin(text)).toBe(text);
+  });
+
+  it.each([
+    ['x #{FOO} y', ['FOO']],
+    ['#{recipient_name} #{Recipient_Name}', ['recipient_name', 'Recipient_Name']],
+    ['#{RECIPIENT_NAME} #{SENDER_NAME}', []],
+    ['#{} #{A B}', []],
+  ])('lists #{...} names that are not meta tags: %s', (text, unknown) => {
+    expect(compileTemplate(text).unknownMetaTags).toEqual(unknown);
   });
 
   it('splits text, user and meta parts in order', () => {

@@ -153,14 +153,19 @@ describe('validateMailRequest: required fields', () => {
     ['recipient with blank address', { recipients: [{ address: '   ' }] }, 'recipients[0].address'],
     ['second recipient bad address', { recipients: [{ address: 'a@b.co' }, { address: 'bad@' }] }, 'recipients[1].address'],
     ['bad recipient type', { recipients: [{ address: 'a@b.co', type: 'X' }] }, 'recipients[0].type'],
-    ['C in individual mode', { recipients: [{ address: 'a@b.co', type: 'C' }] }, 'recipients[0].type'],
-    ['B in individual mode', { recipients: [{ address: 'a@b.co' }, { address: 'b@b.co', type: 'B' }] }, 'recipients[1].type'],
     ['recipientGroupFilter', { recipientGroupFilter: { andFilter: true } }, 'recipientGroupFilter'],
     ['advertising without unsubscribe message', { advertising: true, useBasicUnsubscribeMsg: false }, 'unsubscribeMessage'],
     ['advertising in general mode', { advertising: true, individual: false }, 'advertising'],
   ];
   it.each(rows)('%s → 400/77102 naming %s', (_name, over, field) => {
     expectBadRequest(() => validate(over), field);
+  });
+
+  it('Cc and Bcc in individual mode (the default) are accepted: each is sent its own mail', () => {
+    const v = validate({ recipients: [{ address: 'a@b.co' }, { address: 'c@b.co', type: 'C' }, { address: 'b@b.co', type: 'B' }] });
+    expect(v.individual).toBe(true);
+    expect(v.recipients.map((r) => [r.address, r.type])).toEqual([['a@b.co', 'R'], ['c@b.co', 'C'], ['b@b.co', 'B']]);
+    expect(validate({ recipients: [{ address: 'only-bcc@b.co', type: 'B' }] }).recipients).toHaveLength(1);
   });
 
   it('too many recipients', () => {
@@ -338,8 +343,19 @@ describe('validateMailRequest: general mode (individual: false)', () => {
     expect(err.message.startsWith('title:')).toBe(true);
   });
 
-  it('unknown #{FOO} and user tags are fine in general mode', () => {
-    expect(() => validate({ individual: false, title: '#{FOO}', body: '${NAME} #{BAR}', parameters: { NAME: 'x' } })).not.toThrow();
+  it('user tags are fine in general mode', () => {
+    expect(() => validate({ individual: false, title: '${NAME}', body: '${NAME} and ${OTHER TAG}', parameters: { NAME: 'x' } })).not.toThrow();
+  });
+
+  it.each([
+    ['title', { title: 'Hi #{FOO}' }, '#{FOO}'],
+    ['body', { body: '<p>#{recipient_name}</p>' }, '#{recipient_name}'],
+    ['body', { individual: false, body: 'x #{BAR}' }, '#{BAR}'],
+    ['unsubscribeMessage', { advertising: true, useBasicUnsubscribeMsg: false, unsubscribeMessage: 'stop: #{UNSUBSCRIBE_LINK}' }, '#{UNSUBSCRIBE_LINK}'],
+  ] as [string, Record<string, unknown>, string][])('an unknown or wrongly-cased meta tag in %s is refused, naming it', (field, input, tag) => {
+    const err = expectBadRequest(() => validate(input), new RegExp(`^${field}: unknown meta tag`));
+    expect(err.message).toContain(tag);
+    expect(err.message).toContain('#{RECIPIENT_NAME}');
   });
 
   it('meta tags are fine in individual mode', () => {

@@ -12,14 +12,19 @@ export interface CompiledTemplate {
   parts: Part[];
   userTags: string[];
   metaTags: string[];
+  /** #{...} names that are not meta tags (refused at POST; left as written when rendering) */
+  unknownMetaTags: string[];
 }
 
-const TAG = /\$\{([^{}\s]{1,100})\}|#\{([A-Z_]{1,100})\}/g;
+// A user tag's name is any text but "}" (the guide sets no rule on names; spaces occur, as in
+// recipient-file column headers). A meta tag is one of META_TAGS, in capitals exactly.
+const TAG = /\$\{([^}]{1,100})\}|#\{([^{}\s]{1,100})\}/g;
 
 export function compileTemplate(text: string): CompiledTemplate {
   const parts: Part[] = [];
   const userTags = new Set<string>();
   const metaTags = new Set<string>();
+  const unknownMetaTags = new Set<string>();
   let last = 0;
   for (const m of text.matchAll(TAG)) {
     if (m.index > last) parts.push({ kind: 'text', text: text.slice(last, m.index) });
@@ -27,17 +32,19 @@ export function compileTemplate(text: string): CompiledTemplate {
       parts.push({ kind: 'user', name: m[1], raw: m[0] });
       userTags.add(m[1]);
     } else {
-      // Unknown #{...} names are left as written: they are not ours to fill.
       const name = m[2]!;
       if ((META_TAGS as readonly string[]).includes(name)) {
         parts.push({ kind: 'meta', name, raw: m[0] });
         metaTags.add(name);
-      } else parts.push({ kind: 'text', text: m[0] });
+      } else {
+        parts.push({ kind: 'text', text: m[0] });
+        unknownMetaTags.add(name);
+      }
     }
     last = m.index + m[0].length;
   }
   if (last < text.length) parts.push({ kind: 'text', text: text.slice(last) });
-  return { parts, userTags: [...userTags], metaTags: [...metaTags] };
+  return { parts, userTags: [...userTags], metaTags: [...metaTags], unknownMetaTags: [...unknownMetaTags] };
 }
 
 export type Params = Record<string, unknown> | null | undefined;

@@ -5,7 +5,7 @@ import { isValidEmail, LIMITS } from '../requests/validate-mail-request.ts';
 /**
  * The rules of a bulk recipient file (PRODUCT §7), pure. The first non-blank row is the header:
  * `address`, `name` (case and surrounding spaces ignored), then one column per `${TAG}`, named
- * as the tag (1-100 characters, no spaces or braces; each once). Every later row is a recipient:
+ * as the tag (1-100 characters, any but "}"; each once). Every later row is a recipient:
  * a valid address, a name of at most 69 characters (may be empty), and tag values; an empty tag
  * cell means "no value", so the request's `parameters` apply, as for a JSON recipient without
  * that tag. Blank rows are skipped and not counted. An address already seen (case-insensitive)
@@ -22,7 +22,7 @@ export const RECIPIENT_FILE_LIMITS = {
 } as const;
 
 // no NUL either: PostgreSQL text can't hold one
-const TAG_NAME = /^[^{}\s\0]{1,100}$/u;
+const TAG_NAME = /^[^}\0]{1,100}$/u;
 
 export interface FileHeader {
   /** the header's row number */
@@ -65,7 +65,7 @@ export function readHeader(row: SheetRow): FileHeader {
   tags.forEach((tag, i) => {
     const col = columnName(i + 2);
     if (tag === '') throw badRequest(`file: ${where}, column ${col} has no tag name`);
-    if (!TAG_NAME.test(tag)) throw badRequest(`file: ${where}, column ${col}: ${shown(tag)} is not a tag name (1-100 characters, no spaces, no { or })`);
+    if (!TAG_NAME.test(tag)) throw badRequest(`file: ${where}, column ${col}: ${shown(tag)} is not a tag name (1-100 characters, no })`);
     const before = seen.get(tag);
     if (before !== undefined) throw badRequest(`file: ${where}, column ${col}: the tag ${shown(tag)} is already column ${columnName(before)}`);
     seen.set(tag, i + 2);

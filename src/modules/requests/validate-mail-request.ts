@@ -1,6 +1,6 @@
 import { badRequest } from '../../shared/errors.ts';
 import { parseZonedDateTime } from '../../shared/clock.ts';
-import { compileTemplate } from '../delivery/render-tags.ts';
+import { compileTemplate, META_TAGS } from '../delivery/render-tags.ts';
 import { validateGroupFilter, type GroupFilter } from '../address-book/group-filter.ts';
 import type { SplitRecipient } from './split-recipients.ts';
 
@@ -147,12 +147,16 @@ export function validateMailRequest(input: MailRequestInput, now: Date, timeZone
   if (advertising && !useBasicUnsubscribeMsg && !unsubscribeMessage) {
     throw badRequest('unsubscribeMessage: required when useBasicUnsubscribeMsg is false');
   }
-  if (!individual) {
-    if (advertising) throw badRequest('advertising: advertising mail must be sent individually (individual: true)');
-    for (const [field, text] of [['title', input.title], ['body', input.body]] as const) {
-      const meta = compileTemplate(text).metaTags[0];
-      if (meta) throw badRequest(`${field}: meta tag #{${meta}} can't be used when individual is false`);
-    }
+  if (!individual && advertising) throw badRequest('advertising: advertising mail must be sent individually (individual: true)');
+  // Meta tags are the guide's listed names only ("指定値のみ使用"): anything else, or another
+  // case, would otherwise go out as written.
+  const notice = advertising && !useBasicUnsubscribeMsg ? unsubscribeMessage : null;
+  for (const [field, text] of [['title', input.title], ['body', input.body], ['unsubscribeMessage', notice]] as const) {
+    if (text === null) continue;
+    const tpl = compileTemplate(text);
+    const unknown = tpl.unknownMetaTags[0];
+    if (unknown !== undefined) throw badRequest(`${field}: unknown meta tag #{${unknown}}; the meta tags are ${META_TAGS.map((t) => `#{${t}}`).join(', ')}`);
+    if (!individual && tpl.metaTags[0]) throw badRequest(`${field}: meta tag #{${tpl.metaTags[0]}} can't be used when individual is false`);
   }
 
   if (groupFilter) {
@@ -178,7 +182,8 @@ export function validateMailRequest(input: MailRequestInput, now: Date, timeZone
     if (name && [...name].length > LIMITS.recipientNameChars) throw badRequest(`recipients[${i}].name: at most ${LIMITS.recipientNameChars} characters`);
     const type = r.type || 'R';
     if (type !== 'R' && type !== 'C' && type !== 'B') throw badRequest(`recipients[${i}].type: must be R, C or B`);
-    if (individual && type !== 'R') throw badRequest(`recipients[${i}].type: only R is allowed when individual is true (Cc/Bcc need individual: false)`);
+    // Individual mail: the guide says Cc/Bcc are "ignored" as such; the recipient is still sent
+    // to, in a mail of its own addressed to it alone (real clients send R+C+B with the default).
     counts[type]++;
     recipients[i] = { address, name, type, parameters: normaliseParams(r.parameters, `recipients[${i}].parameters`) };
   }
