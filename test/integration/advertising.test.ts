@@ -132,14 +132,25 @@ describe('advertising mail', () => {
     expect(mail.text!.indexOf('Stop')).toBeLessThan(mail.text!.indexOf('Bottom'));
   });
 
-  it('non-advertising mail renders the unsubscribe tags empty and has no List-Unsubscribe headers', async () => {
+  it('non-advertising individual mail that uses #{UNSUBSCRIBE_URL} gets its own link and the headers; #{UNSUBSCRIBE_MESSAGE} stays empty', async () => {
     const id = await send({ title: 'Receipt', body: '<p>Paid.[#{UNSUBSCRIBE_URL}][#{UNSUBSCRIBE_MESSAGE}]</p>', recipients: [{ address: 'choi@example.com' }] });
     expect((await finished(id)).emailStatus.code).toBe('S');
     await sink.waitForMessages(1);
     const { raw, mail } = await received('choi@example.com');
-    expect(mail.html).toContain('<p>Paid.[][]</p>');
-    expect(headersOf(raw)).not.toMatch(/^List-Unsubscribe/im);
+    const url = listUnsubscribeUrl(raw);
+    expect(url.startsWith(`${BASE}/unsubscribe/`)).toBe(true);
+    expect(mail.html).toContain(`<p>Paid.[${url}][]</p>`);
+    expect(headersOf(raw)).toMatch(/^List-Unsubscribe-Post: List-Unsubscribe=One-Click$/m);
     expect(mail.subject).toBe('Receipt');
+  });
+
+  it('non-advertising mail without the link has no List-Unsubscribe headers', async () => {
+    const id = await send({ title: 'Receipt', body: '<p>Paid.[#{UNSUBSCRIBE_MESSAGE}]</p>', recipients: [{ address: 'choi@example.com' }] });
+    expect((await finished(id)).emailStatus.code).toBe('S');
+    await sink.waitForMessages(1);
+    const { raw, mail } = await received('choi@example.com');
+    expect(mail.html).toContain('<p>Paid.[]</p>');
+    expect(headersOf(raw)).not.toMatch(/^List-Unsubscribe/im);
   });
 
   it('the link opens a public page (no signature) showing the masked address and a confirm button; GET changes nothing', async () => {

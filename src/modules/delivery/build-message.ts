@@ -35,13 +35,16 @@ export function buildMessage(ctx: RequestContext, recipients: MailRecipient[], u
       SENDER_ADDRESS: ctx.senderAddress,
     },
   };
-  // Advertising: the recipient's own link, and the notice rendered with it (as HTML in the HTML
-  // part, as text in the text part). Other mail leaves both tags empty.
+  // The recipient's own unsubscribe link (HTML-escaped in the HTML part); advertising mail also
+  // gets the notice rendered with it (as HTML in the HTML part, as text in the text part).
+  // Mail without a link leaves both tags empty.
   let htmlValues = values;
   let textValues = values;
-  if (ctx.unsubscribe && unsubscribeUrl) {
+  if (ctx.unsubscribeLink && unsubscribeUrl) {
     textValues = { ...values, meta: { ...values.meta, UNSUBSCRIBE_URL: unsubscribeUrl } };
     htmlValues = { ...values, meta: { ...values.meta, UNSUBSCRIBE_URL: escapeHtml(unsubscribeUrl) } };
+  }
+  if (ctx.unsubscribe) {
     const noticeHtml = renderTemplate(ctx.unsubscribe.html, htmlValues);
     if (!noticeHtml.ok) return noticeHtml;
     const noticeText = renderTemplate(ctx.unsubscribe.text, textValues);
@@ -59,15 +62,17 @@ export function buildMessage(ctx: RequestContext, recipients: MailRecipient[], u
   const envelopeTo = recipients.filter((r) => r.pending).map((r) => r.address);
   const message: SendMailOptions = {
     from: ctx.senderName ? { name: ctx.senderName, address: ctx.senderAddress } : ctx.senderAddress,
-    to: recipients.filter((r) => r.type === 'R').map(addr),
-    cc: recipients.filter((r) => r.type === 'C').map(addr),
+    // An individual mail is addressed to its one recipient, whatever type the request gave it
+    // (the guide: Cc/Bcc are ignored when individual is true).
+    to: ctx.individual ? recipients.map(addr) : recipients.filter((r) => r.type === 'R').map(addr),
+    cc: ctx.individual ? [] : recipients.filter((r) => r.type === 'C').map(addr),
     subject: subject.text,
     html: html.text,
     text: text.text,
     envelope: { from: ctx.senderAddress, to: envelopeTo },
   };
   if (ctx.referencesHeader) message.references = ctx.referencesHeader;
-  if (ctx.unsubscribe && unsubscribeUrl) {
+  if (ctx.unsubscribeLink && unsubscribeUrl) {
     // RFC 2369 and RFC 8058: mail clients offer their own unsubscribe button and POST to the link.
     message.headers = { 'List-Unsubscribe': `<${unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' };
   }

@@ -150,9 +150,9 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     }
   }
 
-  /** An advertising mail's link: its one recipient's own (advertising is individual-only). */
+  /** An individual mail's link: its one recipient's own. */
   function urlFor(ctx: RequestContext, first: MailRecipient): string | undefined {
-    if (!ctx.unsubscribe) return undefined;
+    if (!ctx.unsubscribeLink) return undefined;
     return unsubscribeUrl(deps.unsubscribe.baseUrl, deps.unsubscribe.key, { projectId: ctx.projectId, recipientId: first.id, address: first.address });
   }
 

@@ -24,6 +24,12 @@ export interface RequestContext {
    * #{UNSUBSCRIBE_MESSAGE} (the body gets that tag at its end when it has none); null otherwise
    */
   unsubscribe: { html: CompiledTemplate; text: CompiledTemplate } | null;
+  /**
+   * each mail carries its recipient's own unsubscribe link (#{UNSUBSCRIBE_URL}) and the
+   * List-Unsubscribe headers: advertising mail, and any individual mail whose title or body
+   * uses the link (the guide's example 1 is such a non-advertising mail)
+   */
+  unsubscribeLink: boolean;
 }
 
 // Built once: convert() would rebuild its formatter on every call (0.6 ms against 0.16 ms).
@@ -59,6 +65,9 @@ export function buildRequestContext(row: {
   // Advertising mail is individual-only (validated), so each mail has the one recipient its link names.
   const ad = row.advertising && row.individual && unsubscribeMessage !== null;
   const body = ad ? placeUnsubscribeMessage(row.body) : row.body;
+  const title = compileTemplate(row.title);
+  const html = compileTemplate(body);
+  const usesLink = (tpl: CompiledTemplate) => tpl.metaTags.includes('UNSUBSCRIBE_URL');
   return {
     requestId: row.id,
     projectId: row.project_id,
@@ -68,11 +77,11 @@ export function buildRequestContext(row: {
     advertising: row.advertising,
     parameters: (row.parameters as Record<string, unknown> | null) ?? null,
     referencesHeader: row.references_header,
-    title: compileTemplate(row.title),
-    html: compileTemplate(body),
-    // Other mail renders the link empty: its text keeps html-to-text's usual output.
-    text: compileTemplate(ad ? templateToText(body) : htmlToText(body)),
+    title,
+    html,
+    text: compileTemplate(templateToText(body)),
     attachments,
     unsubscribe: ad ? { html: compileTemplate(unsubscribeMessage), text: compileTemplate(templateToText(unsubscribeMessage)) } : null,
+    unsubscribeLink: ad || (row.individual && (usesLink(title) || usesLink(html))),
   };
 }
