@@ -50,6 +50,10 @@ export interface MailRequestsTable {
   created_at: Generated<Timestamp>;
   finished_at: Timestamp | null;
   canceled_at: Timestamp | null;
+  /** when sending began: created (immediate), the reservation time, or "send now"; null while it has not */
+  started_at: Timestamp | null;
+  /** "send now" started it (a reserved or confirm-and-send request) */
+  sent_now: Generated<boolean>;
   /** recipientGroupFilter as given ({andFilter, groups}); null for other requests */
   recipient_group_filter: ColumnType<unknown, string | null | undefined, string | null>;
   /** the last address-book address id stored by the group expansion */

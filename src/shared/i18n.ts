@@ -38,6 +38,8 @@ const RECIPIENT_TYPE: Table = {
 const RESERVATION_STATUS: Table = {
   Y: { en: 'Reserved', ko: '예약발송', ja: '予約送信' },
   N: { en: 'Immediate', ko: '즉시발송', ja: '即時送信' },
+  W: { en: 'Waiting for confirmation', ko: '확인 후 발송 대기', ja: '確認後に送信(待機中)' },
+  S: { en: 'Sent now', ko: '즉시발송 실행', ja: '即時送信を実行' },
 };
 
 const TEMPLATE_BACKUP_STATUS: Table = {

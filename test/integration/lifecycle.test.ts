@@ -221,7 +221,7 @@ describe('confirmAndSend and send now', () => {
     const started = Date.now();
     const res = await svc.call('POST', `${MAILS}/requests/${id}/send`);
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ requestId: id, reservationStatus: { code: 'Y' } });
+    expect(res.body).toMatchObject({ requestId: id, reservationStatus: { code: 'S' } });
     await waitFor(async () => receivedBy('now').length === 2, 5_000, 'send-now of a reserved request');
     expect(Date.now() - started).toBeLessThan(5_000);
     expect((await finished(id)).emailStatus.code).toBe('S');

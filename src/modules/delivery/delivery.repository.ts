@@ -19,7 +19,8 @@ export async function requestStatus(db: Db | Tx, requestId: string): Promise<str
 export async function startReservedRequest(db: Db, requestId: string): Promise<boolean> {
   const res = await db
     .updateTable('mail_requests')
-    .set({ status: 'I' })
+    // Its elapsed time counts from the reservation, not from when a worker got to it.
+    .set({ status: 'I', started_at: sql<Date>`reservation_at` })
     .where('id', '=', requestId)
     .where('status', '=', 'R')
     .where('confirm_and_send', '=', false)

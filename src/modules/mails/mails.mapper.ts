@@ -38,6 +38,9 @@ export interface RequestListRow {
   created_at: Date;
   finished_at: Date | null;
   canceled_at: Date | null;
+  started_at: Date | null;
+  confirm_and_send: boolean;
+  sent_now: boolean;
 }
 
 /** What rendering a mail's title needs from its request. */
@@ -54,11 +57,14 @@ export interface MailRequestRow {
   advertising: boolean;
   parameters: unknown;
   reservation_at: Date | null;
+  project_id: string;
+  requester_ip: string | null;
+  confirm_and_send: boolean;
+  sent_now: boolean;
 }
 
 export interface MailDetailRequestRow extends MailRequestRow {
   body: string;
-  requester_ip: string | null;
   references_header: string | null;
 }
 
@@ -91,7 +97,22 @@ export const publicId = (row: { id: string; id_day: number }) => formatNumericId
 
 const templateSid = (sid: string | null) => (sid === null ? null : Number(sid));
 
-const reservationStatus = (reservationAt: Date | null, lang: Lang) => reservationStatusLabel(reservationAt ? 'Y' : 'N', lang);
+/**
+ * How the request was (or will be) started: N immediate, Y at its reservation, W waiting for
+ * confirmation (confirmAndSend; a reservation time given with it does not release it), S released
+ * by "send now" (a reserved or confirm-and-send request).
+ */
+export function reservationStatusCode(r: { reservation_at: Date | null; confirm_and_send: boolean; sent_now: boolean }): 'N' | 'Y' | 'W' | 'S' {
+  if (r.sent_now) return 'S';
+  if (r.confirm_and_send) return 'W';
+  return r.reservation_at ? 'Y' : 'N';
+}
+
+const reservationStatus = (r: { reservation_at: Date | null; confirm_and_send: boolean; sent_now: boolean }, lang: Lang) =>
+  reservationStatusLabel(reservationStatusCode(r), lang);
+
+/** A request that never started sending (cancelled while preparing or ready) has no send date. */
+const sentAt = (row: { started_at: Date | null; finished_at: Date | null }) => (row.started_at ? row.finished_at : null);
 
 export function toRequestListItem(row: RequestListRow, view: ViewOptions): RequestListItem {
   const tz = view.timeZone;
@@ -104,7 +125,7 @@ export function toRequestListItem(row: RequestListRow, view: ViewOptions): Reque
     senderName: row.sender_name,
     dispatchType: row.dispatch_type,
     requestDate: toNesDateTime(row.created_at, tz)!,
-    sendDate: toNesDateTime(row.finished_at, tz),
+    sendDate: toNesDateTime(sentAt(row), tz),
     reservationDate: toNesDateTime(row.reservation_at, tz),
     requestCount: row.request_count,
     recipientCount: row.recipient_count,
@@ -112,8 +133,9 @@ export function toRequestListItem(row: RequestListRow, view: ViewOptions): Reque
     advertising: row.advertising,
     requesterIp: row.requester_ip,
     cancelDate: toNesDateTime(row.canceled_at, tz),
-    elapsedTime: row.finished_at ? formatElapsed(row.finished_at.getTime() - row.created_at.getTime()) : null,
-    reservationStatus: reservationStatus(row.reservation_at, view.lang),
+    // From when sending began (a reserved request's reservation time, or "send now") to the end.
+    elapsedTime: row.started_at && row.finished_at ? formatElapsed(Math.max(0, row.finished_at.getTime() - row.started_at.getTime())) : null,
+    reservationStatus: reservationStatus(row, view.lang),
   };
 }
 
@@ -158,7 +180,10 @@ function asParams(value: unknown): Params {
  * To/Cc/Bcc share one body) the request's parameters and its first recipient's meta tags.
  * The unsubscribe tags hold a per-recipient secret token and are shown empty.
  */
-export function renderValuesFor(request: MailRequestRow, recipient: RenderRecipientRow | undefined): RenderValues {
+export function renderValuesFor(
+  request: Pick<MailRequestRow, 'individual' | 'parameters' | 'sender_name' | 'sender_address'>,
+  recipient: RenderRecipientRow | undefined,
+): RenderValues {
   return {
     recipientParams: request.individual ? asParams(recipient?.parameters) : undefined,
     requestParams: asParams(request.parameters),
@@ -176,8 +201,12 @@ export function representativeRecipient(address: string, recipientCount: number)
   return recipientCount > 1 ? `${address}(${recipientCount - 1})` : address;
 }
 
+/** A cancelled mail was never sent: no send date. */
+const mailSentAt = (mail: MailRow) => (mail.status === 'C' ? null : mail.finished_at);
+
 export function toMailListItem(request: MailRequestRow, mail: MailRow, title: string, view: ViewOptions): MailListItem {
   return {
+    projectId: request.project_id,
     requestId: publicId(request),
     requestDate: toNesDateTime(request.created_at, view.timeZone)!,
     mailId: publicId(mail),
@@ -187,8 +216,10 @@ export function toMailListItem(request: MailRequestRow, mail: MailRow, title: st
     emailStatus: emailStatusLabel(mail.status, view.lang),
     senderAddress: request.sender_address,
     senderName: request.sender_name,
-    sendDate: toNesDateTime(mail.finished_at, view.timeZone),
-    reservationStatus: reservationStatus(request.reservation_at, view.lang),
+    sendDate: toNesDateTime(mailSentAt(mail), view.timeZone),
+    reservationDate: toNesDateTime(request.reservation_at, view.timeZone),
+    reservationStatus: reservationStatus(request, view.lang),
+    requesterIp: request.requester_ip,
     advertising: request.advertising,
     representativeRecipient: representativeRecipient(mail.representative_address, mail.recipient_count),
   };
@@ -272,6 +303,7 @@ export function toMailDetail(
 ): MailDetail {
   const tz = view.timeZone;
   return {
+    projectId: request.project_id,
     requestId: publicId(request),
     requesterIp: request.requester_ip,
     requestDate: toNesDateTime(request.created_at, tz)!,
@@ -282,8 +314,9 @@ export function toMailDetail(
     emailStatus: emailStatusLabel(mail.status, view.lang),
     senderAddress: request.sender_address,
     senderName: request.sender_name,
-    sendDate: toNesDateTime(mail.finished_at, tz),
+    sendDate: toNesDateTime(mailSentAt(mail), tz),
     reservationDate: toNesDateTime(request.reservation_at, tz),
+    reservationStatus: reservationStatus(request, view.lang),
     body: content.body,
     referencesHeader: request.references_header,
     advertising: request.advertising,

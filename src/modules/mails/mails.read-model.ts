@@ -49,6 +49,9 @@ const REQUEST_LIST_COLUMNS = [
   'mr.created_at',
   'mr.finished_at',
   'mr.canceled_at',
+  'mr.started_at',
+  'mr.confirm_and_send',
+  'mr.sent_now',
 ] as const;
 
 const MAIL_REQUEST_COLUMNS = [
@@ -64,6 +67,10 @@ const MAIL_REQUEST_COLUMNS = [
   'mr.advertising',
   'mr.parameters',
   'mr.reservation_at',
+  'mr.project_id',
+  'mr.requester_ip',
+  'mr.confirm_and_send',
+  'mr.sent_now',
 ] as const;
 
 const MAIL_COLUMNS = ['m.id', 'm.id_day', 'm.status', 'm.recipient_count', 'm.representative_address', 'm.finished_at'] as const;
@@ -423,7 +430,6 @@ export async function getMail(db: Db, projectId: string, mailId: string, view: V
     .select([
       ...MAIL_REQUEST_COLUMNS,
       'mr.body',
-      'mr.requester_ip',
       'mr.references_header',
       'm.id as mail_id',
       'm.id_day as mail_id_day',

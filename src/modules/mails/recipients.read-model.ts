@@ -156,7 +156,9 @@ async function loadRows(db: Db, ids: string[], view: ViewOptions): Promise<{ ite
   if (ids.length === 0) return { items: [], rows: [] };
   const { rows } = await sql<RecipientListRow>`
     SELECT r.id, r.project_id, r.address, r.name, r.type, r.parameters, r.status, r.result_code, r.result_message, r.retry_count,
-      r.received_at, r.finished_at, r.unsubscribed, r.unsubscribed_at, r.created_at::text AS cursor_at,
+      r.received_at, r.finished_at, r.created_at::text AS cursor_at,
+      (r.unsubscribed OR un.created_at IS NOT NULL) AS unsubscribed,
+      CASE WHEN r.unsubscribed THEN r.unsubscribed_at ELSE un.created_at END AS unsubscribed_at,
       m.id AS mail_id, m.id_day AS mail_id_day,
       mr.id AS request_id, mr.id_day AS request_id_day, mr.created_at AS request_created_at, mr.created_at::text AS cursor_request_at,
       mr.reservation_at, mr.template_sid, mr.template_name, mr.title, mr.individual, mr.parameters AS request_parameters,
@@ -165,29 +167,27 @@ async function loadRows(db: Db, ids: string[], view: ViewOptions): Promise<{ ite
     JOIN recipients r ON r.id = p.id
     JOIN mails m ON m.id = r.mail_id
     JOIN mail_requests mr ON mr.id = r.request_id
+    -- A recipient refused for being on the unsubscribe list (U) shows the address's state and
+    -- date, as one that used its own link does.
+    LEFT JOIN LATERAL (
+      SELECT u.created_at FROM unsubscribers u
+      WHERE r.result_code = 'UNSUBSCRIBE_ADDRESS' AND NOT r.unsubscribed AND u.project_id = r.project_id AND lower(u.address) = lower(r.address)
+    ) un ON true
     ORDER BY p.ord`.execute(db);
   const titles = new Map<string, CompiledTemplate>();
+  const generalTitles = new Map<string, string>();
   const items = rows.map((row) => {
     let tpl = titles.get(row.request_id);
     if (!tpl) titles.set(row.request_id, (tpl = compileTemplate(row.title)));
-    const values = renderValuesFor(
-      {
-        id: row.request_id,
-        id_day: row.request_id_day,
-        created_at: row.request_created_at,
-        title: row.title,
-        template_sid: row.template_sid,
-        template_name: row.template_name,
-        sender_address: row.sender_address,
-        sender_name: row.sender_name,
-        individual: row.individual,
-        advertising: false,
-        parameters: row.request_parameters,
-        reservation_at: row.reservation_at,
-      },
-      row,
-    );
-    return toRecipientListItem(row, renderLeniently(tpl, values), view);
+    const request = { individual: row.individual, parameters: row.request_parameters, sender_address: row.sender_address, sender_name: row.sender_name };
+    // A general mail has one title for all its To/Cc/Bcc (no meta tags, no recipient values):
+    // every row of it shows that one, rendered once.
+    let title = row.individual ? undefined : generalTitles.get(row.request_id);
+    if (title === undefined) {
+      title = renderLeniently(tpl, renderValuesFor(request, row.individual ? row : undefined));
+      if (!row.individual) generalTitles.set(row.request_id, title);
+    }
+    return toRecipientListItem(row, title, view);
   });
   return { items, rows };
 }

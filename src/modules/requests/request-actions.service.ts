@@ -32,6 +32,7 @@ export async function sendRequestNow(deps: Pick<AppDeps, 'db' | 'queue' | 'now'>
     }
     await repo.releaseReadyMails(tx, req.id, now);
     await repo.setStatus(tx, req.id, 'R', 'I');
+    await repo.markStarted(tx, req.id, now, true);
     // Jobs queued for the reservation time still run then, find nothing due, and end.
     await deps.queue.insertInTx<DeliverChunkJob>(tx, QUEUES.deliverChunk, chunkJobsFor(req.id, 1, req.request_count, now, now));
   });

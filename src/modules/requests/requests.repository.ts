@@ -28,6 +28,8 @@ export interface NewRequestRow {
   idempotency_key: string | null;
   idempotency_hash: string | null;
   created_at: Date;
+  /** when sending began (now for an immediate request); null for a reserved or confirm-and-send one */
+  started_at: Date | null;
   /** recipientGroupFilter as JSON: the recipients are expanded from the address book by a job */
   recipient_group_filter?: string | null;
   /** recipientFileId: the recipients are copied from the file's rows by a job */
@@ -151,6 +153,15 @@ export async function setStoredCount(tx: Tx, requestId: string, storedCount: num
 export async function setStatus(tx: Tx, requestId: string, from: string, to: string): Promise<boolean> {
   const res = await tx.updateTable('mail_requests').set({ status: to }).where('id', '=', requestId).where('status', '=', from).executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
+}
+
+/** Sending began at `at` (kept when already set: a request starts once). */
+export async function markStarted(tx: Tx, requestId: string, at: Date, sentNow = false): Promise<void> {
+  await tx
+    .updateTable('mail_requests')
+    .set((eb) => ({ started_at: eb.fn.coalesce('started_at', sql<Date>`${at}::timestamptz`), ...(sentNow ? { sent_now: true } : {}) }))
+    .where('id', '=', requestId)
+    .execute();
 }
 
 export async function lockProjectRequest(tx: Tx, projectId: string, id: { day: number; seq: bigint }) {

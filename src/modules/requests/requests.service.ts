@@ -141,6 +141,7 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
         idempotency_key: input.idempotencyKey,
         idempotency_hash: input.idempotencyKey ? input.bodyHash : null,
         created_at: now,
+        started_at: sendsNow ? now : null,
         recipient_group_filter: v.groupFilter ? JSON.stringify(v.groupFilter) : null,
         recipient_file_id: v.recipientFileId,
       });

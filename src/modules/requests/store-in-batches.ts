@@ -85,6 +85,7 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
       }
       const sendsNow = nextAttemptAt !== null && nextAttemptAt.getTime() <= deps.now().getTime();
       await repo.setStatus(tx, requestId, 'P', sendsNow ? 'I' : 'R');
+      if (sendsNow) await repo.markStarted(tx, requestId, nextAttemptAt);
       log.info({ recipients: storedCount }, 'request stored');
       return true;
     });
