@@ -1,4 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
+import { localiseErrorMessage } from '../shared/error-messages.ts';
+import { langFromHeader } from '../shared/i18n.ts';
 import { AppError, badRequest, entityTooLarge, internalError, methodNotAllowed, routeNotFound, unsupportedMediaType } from '../shared/errors.ts';
 
 interface ValidatorErrorItem {
@@ -43,9 +45,9 @@ export function errorHandler() {
     if (app.status >= 500) req.log?.error({ err }, 'unhandled error');
     else req.log?.debug({ code: app.code, message: app.message }, 'request refused');
     if (res.headersSent) return res.end();
-    const body = app.gateway
-      ? { error: { errorCode: app.code, message: app.message } }
-      : { error: { code: app.code, errorCode: app.code, message: app.message } };
+    // Gateway errors answer in English, as NCP's gateway does; service errors follow x-ncp-lang.
+    const message = app.gateway ? app.message : localiseErrorMessage(app.message, langFromHeader(req.headers['x-ncp-lang']));
+    const body = app.gateway ? { error: { errorCode: app.code, message } } : { error: { code: app.code, errorCode: app.code, message } };
     res.status(app.status).json(body);
   };
 }
