@@ -60,12 +60,13 @@ describe('the retention boundary', () => {
   };
   const status = async (requestId: string) => (await svc.call('GET', `/api/v1/mails/requests/${requestId}/status`)).body;
 
-  it('purges a finished request N+1 days old, keeps one N-1 days old, and never one still R or I', async () => {
+  it('purges a finished request N+1 days old and a confirm-and-send one no longer sendable; keeps one N-1 days old, a reserved one and one still I', async () => {
     const upload = await svc.call('POST', '/api/v1/files').attach('fileList', Buffer.from('hello'), 'a.txt');
     expect(upload.status).toBe(201);
     const old = await send({ recipients: [{ address: 'x1@example.com' }, { address: 'x2@example.com' }], attachFileIds: [upload.body.files[0].fileId] });
     const recent = await send({ recipients: [{ address: 'y@example.com' }] });
     const ready = await send({ recipients: [{ address: 'z@example.com' }], confirmAndSend: true });
+    const reserved = await send({ recipients: [{ address: 'r@example.com' }], reservationUtc: Date.now() + 3_600_000 });
     const sending = await send({ recipients: [{ address: 'later@example.com' }] });
     await waitFor(async () => (await status(old)).finishCount === 2 && (await status(recent)).finishCount === 1, 15_000, 'both sent');
     await waitFor(async () => (await rowCounts(svc, sending)).requests && (await sql<{ c: string }>`SELECT result_code AS c FROM recipients WHERE request_id = ${seqOf(sending)}`.execute(svc.db.db)).rows[0]?.c === 'RESENDING_MAIL', 15_000, 'the deferred recipient waiting for its retry');
@@ -74,13 +75,16 @@ describe('the retention boundary', () => {
     await age(svc, old, 31);
     await age(svc, recent, 29);
     await age(svc, ready, 40);
+    await age(svc, reserved, 40);
     await age(svc, sending, 40);
     expect(await rowCounts(svc, old)).toEqual({ requests: 1, mails: 2, recipients: 2, files: 1 });
 
     const purged = await purgeHistory({ db: svc.db.db, logger, now: () => new Date(), retentionDays: 30 });
-    expect(purged).toEqual({ requests: 1, mails: 2, recipients: 2 });
+    // the confirm-and-send request can no longer be sent now (30 days): it is finished too
+    expect(purged).toEqual({ requests: 2, mails: 3, recipients: 3 });
     expect(await rowCounts(svc, old)).toEqual({ requests: 0, mails: 0, recipients: 0, files: 0 });
-    for (const kept of [recent, ready, sending]) expect((await rowCounts(svc, kept)).requests).toBe(1);
+    expect(await rowCounts(svc, ready)).toEqual({ requests: 0, mails: 0, recipients: 0, files: 0 });
+    for (const kept of [recent, reserved, sending]) expect((await rowCounts(svc, kept)).requests).toBe(1);
 
     // The views know nothing of it any more.
     const gone = await svc.call('GET', `/api/v1/mails/requests/${old}/status`);
@@ -88,7 +92,7 @@ describe('the retention boundary', () => {
     expect(gone.body.error.code).toBe('77103');
     const list = await svc.call('GET', '/api/v1/mails/requests');
     expect(list.status).toBe(200);
-    expect(list.body.content.map((r: { requestId: string }) => r.requestId).sort()).toEqual([recent, ready, sending].sort());
+    expect(list.body.content.map((r: { requestId: string }) => r.requestId).sort()).toEqual([recent, reserved, sending].sort());
 
     // Idempotent: nothing left to purge.
     expect(await purgeHistory({ db: svc.db.db, logger, now: () => new Date(), retentionDays: 30 })).toEqual({ requests: 0, mails: 0, recipients: 0 });
@@ -132,7 +136,13 @@ describe('the purge never blocks sending', () => {
     try {
       // 20,000 recipients of history, all created 400 to 700 days ago
       const seeded = await seedHistory(svc.db.db, { recipients: 20_000, projects: 3, days: 300, now: new Date(Date.now() - 400 * DAY), seed: 7 });
-      const waiting = await sql<{ n: number }>`SELECT count(*)::int AS n FROM mail_requests WHERE status IN ('P', 'R', 'I')`.execute(svc.db.db);
+      // Requests still waiting are kept, but for confirm-and-send ones past the 30 days in which
+      // they could be sent now (they are finished in all but name).
+      const waiting = await sql<{ n: number; unconfirmed: number }>`
+        SELECT count(*) FILTER (WHERE NOT (status = 'R' AND confirm_and_send))::int AS n,
+               count(*) FILTER (WHERE status = 'R' AND confirm_and_send)::int AS unconfirmed
+        FROM mail_requests WHERE status IN ('P', 'R', 'I')`.execute(svc.db.db);
+      const { n: kept, unconfirmed } = waiting.rows[0]!;
 
       // A request being delivered, slowly (100 ms per message, 2 connections: about 20 s).
       sink.setDataDelay(100);
@@ -159,7 +169,9 @@ describe('the purge never blocks sending', () => {
       const deliveredDuringPurge = sink.messages.length;
       const liveStatusAtEnd = (await svc.call('GET', `/api/v1/mails/requests?requestId=${live}`)).body.content[0].emailStatus.code;
 
-      expect(purged.requests).toBe(seeded.requests - waiting.rows[0]!.n - 1);
+      // An unconfirmed request the sweeper happens to hold at that moment is left for the next run.
+      expect(purged.requests).toBeLessThanOrEqual(seeded.requests - kept - 1);
+      expect(purged.requests).toBeGreaterThanOrEqual(seeded.requests - kept - unconfirmed - 1);
       expect(purged.recipients).toBeGreaterThan(15_000);
       const left = await sql<{ id: string; status: string }>`SELECT id, status FROM mail_requests WHERE id <> ${seqOf(live)} ORDER BY id`.execute(svc.db.db);
       expect(left.rows.filter((r) => r.id === heldId)).toHaveLength(1);
@@ -177,7 +189,7 @@ describe('the purge never blocks sending', () => {
 
       // Resumable: the next run takes what was held, and the live request is too young to go.
       const again = await purgeHistory({ db: svc.db.db, logger, now: () => new Date(), retentionDays: 30 });
-      expect(again.requests).toBe(1);
+      expect(purged.requests + again.requests).toBe(seeded.requests - kept);
       expect((await rowCounts(svc, live)).recipients).toBe(400);
     } finally {
       sink.reset();

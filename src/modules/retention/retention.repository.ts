@@ -15,16 +15,20 @@ export interface PurgedBatch {
  * mails and recipients (payloads and request files follow by ON DELETE CASCADE). A batch is at
  * most `maxRequests` requests and about `maxRecipients` recipients (at least one request).
  * Rows someone holds are skipped (SKIP LOCKED), never waited for; a cancelled request whose
- * mails are still with a worker is left for a later run.
+ * mails are still with a worker is left for a later run. A confirm-and-send request still
+ * waiting (R) once it is older than `unconfirmedBefore` can never be sent (send now refuses it
+ * after 30 days), so it counts as finished too.
  */
-export async function purgeBatch(tx: Tx, cutoff: Date, maxRequests: number, maxRecipients: number): Promise<PurgedBatch> {
+export async function purgeBatch(tx: Tx, cutoff: Date, maxRequests: number, maxRecipients: number, unconfirmedBefore: Date = cutoff): Promise<PurgedBatch> {
   const picked = await sql<{ id: string }>`
     SELECT id FROM (
       SELECT c.id, c.recipient_count, sum(c.recipient_count) OVER (ORDER BY c.created_at, c.id) AS acc
       FROM (
         SELECT mr.id, mr.created_at, mr.recipient_count FROM mail_requests mr
-        WHERE mr.created_at < ${cutoff} AND mr.status IN ('S', 'F', 'PF', 'U', 'C')
-          AND NOT EXISTS (SELECT 1 FROM mails m WHERE m.request_id = mr.id AND m.status IN ('R', 'I'))
+        WHERE mr.created_at < ${cutoff}
+          AND ((mr.status IN ('S', 'F', 'PF', 'U', 'C')
+                AND NOT EXISTS (SELECT 1 FROM mails m WHERE m.request_id = mr.id AND m.status IN ('R', 'I')))
+            OR (mr.status = 'R' AND mr.confirm_and_send AND mr.created_at < ${unconfirmedBefore}))
         ORDER BY mr.created_at, mr.id
         LIMIT ${maxRequests}
         FOR UPDATE OF mr SKIP LOCKED

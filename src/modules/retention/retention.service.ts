@@ -19,6 +19,9 @@ export interface RetentionDeps {
   isStopping?: () => boolean;
 }
 
+/** A confirm-and-send request can be sent now only this long after it was made (console guide). */
+export const UNCONFIRMED_MAX_AGE_MS = 30 * 24 * 3600 * 1000;
+
 /** The instant before which finished requests are purged (pure). */
 export function purgeCutoff(now: Date, retentionDays: number): Date {
   return new Date(now.getTime() - retentionDays * 24 * 3600 * 1000);
@@ -47,7 +50,8 @@ export async function purgeHistory(deps: RetentionDeps, opts: { maxRequests?: nu
       // Never queue behind a lock for long (an unsubscribe click on an old recipient, say): the
       // batch fails and the next run retries it.
       await sql`SET LOCAL lock_timeout = '2s'`.execute(tx);
-      return purgeBatch(tx, cutoff, opts.maxRequests ?? PURGE_BATCH_REQUESTS, opts.maxRecipients ?? PURGE_BATCH_RECIPIENTS);
+      const unconfirmedBefore = new Date(Math.min(cutoff.getTime(), deps.now().getTime() - UNCONFIRMED_MAX_AGE_MS));
+      return purgeBatch(tx, cutoff, opts.maxRequests ?? PURGE_BATCH_REQUESTS, opts.maxRecipients ?? PURGE_BATCH_RECIPIENTS, unconfirmedBefore);
     });
     if (batch.requests === 0) break;
     batches++;
