@@ -900,13 +900,13 @@ export interface components {
             senderName?: string | null;
             /** @description Template that supplies sender address and name, title and body; the request's own are then ignored. Unknown or another project's template: 400/77103; a deleted one (`isUse` false): 400/77102. */
             templateSid?: number | null;
-            /** @description At most 500 bytes; required unless `templateSid` is set. */
+            /** @description At most 500 bytes; required unless `templateSid` is set. Tags: `${NAME}` (any name without `}`) and the meta tags `#{RECIPIENT_NAME}`, `#{RECIPIENT_ADDRESS}`, `#{SENDER_NAME}`, `#{SENDER_ADDRESS}`, `#{UNSUBSCRIBE_URL}`, `#{UNSUBSCRIBE_MESSAGE}`; any other `#{...}` is refused (400/77102 naming it), in the body too. `#{UNSUBSCRIBE_URL}` is the recipient's own unsubscribe link in every individual mail. */
             title?: string | null;
             /** @description HTML, at most 500 KB; required unless `templateSid` is set. */
             body?: string | null;
-            /** @description Default true: one mail per recipient (type R only); false = general mail with To/Cc/Bcc. */
+            /** @description Default true: one mail per recipient. Cc/Bcc recipients (type C/B) are accepted and each gets a mail of its own addressed to it alone, as an R would (the guide: "Cc, Bcc are ignored"). false = general mail with To/Cc/Bcc (no meta tags). */
             individual?: boolean | null;
-            /** @description Default false. true = the request waits in `R` until it is sent now or cancelled. */
+            /** @description Default false. true = the request waits in `R` until it is sent now or cancelled. With a reservation too, confirmation wins: the reservation time does not release it; only sendMailRequestNow sends it (at once). `reservationStatus` `W` in the views. */
             confirmAndSend?: boolean | null;
             /** @description Default false. Advertising mail (title prefix, unsubscribe message, List-Unsubscribe). */
             advertising?: boolean | null;
@@ -937,7 +937,7 @@ export interface components {
             address: string;
             name?: string | null;
             /**
-             * @description Default `R` (also for null). `R` recipient, `C` cc, `B` bcc (C and B only with `individual: false`).
+             * @description Default `R` (also for null). `R` recipient, `C` cc, `B` bcc. With `individual` true each is sent its own mail (To: it alone).
              * @enum {string|null}
              */
             type?: "R" | "C" | "B" | null;
@@ -974,7 +974,7 @@ export interface components {
             /** @description `CONSOLE` or `API` */
             dispatchType: string;
             requestDate: components["schemas"]["NesDateTime"];
-            /** @description When the request finished. */
+            /** @description When the request finished sending; null while it sends and for a request cancelled before it started (nothing was sent). */
             sendDate: components["schemas"]["NesDateTime"] | null;
             reservationDate: components["schemas"]["NesDateTime"] | null;
             /** @description Number of mails. */
@@ -988,11 +988,11 @@ export interface components {
             /** @description Extension. */
             cancelDate: components["schemas"]["NesDateTime"] | null;
             /**
-             * @description Extension. Request to finish, `HH:mm:ss.SSS`.
+             * @description Extension. From when sending began to when it finished, `HH:mm:ss.SSS`: from the request (immediate), from the reservation time (reserved) or from sendMailRequestNow. Null while sending and for a request cancelled before it started.
              * @example 00:00:12.345
              */
             elapsedTime: string | null;
-            /** @description Extension. `Y` reserved, `N` immediate. */
+            /** @description Extension. How the request is started: `N` immediate, `Y` at its reservation time, `W` waiting for confirmation (`confirmAndSend`; a reservation time given with it is shown but does not release it: only sendMailRequestNow or cancelMailRequest end the wait), `S` released by sendMailRequestNow (a reserved or confirm-and-send request sent at once). */
             reservationStatus: components["schemas"]["LabelCode"];
             /** @description Extension. */
             title: string;
@@ -1023,6 +1023,8 @@ export interface components {
             countsByStatus: components["schemas"]["CountByStatus"][];
         };
         MailListItem: {
+            /** @description Extension. The project (tenant) the mail belongs to. */
+            projectId: string;
             requestId: string;
             requestDate: components["schemas"]["NesDateTime"];
             mailId: string;
@@ -1032,9 +1034,14 @@ export interface components {
             emailStatus: components["schemas"]["LabelCode"];
             senderAddress: string;
             senderName: string | null;
+            /** @description When the mail's last recipient finished; null while sending and for a cancelled mail. */
             sendDate: components["schemas"]["NesDateTime"] | null;
-            /** @description `Y` reserved, `N` immediate. */
+            /** @description Extension. The request's reservation time. */
+            reservationDate: components["schemas"]["NesDateTime"] | null;
+            /** @description How the request is started: `N` immediate, `Y` at its reservation time, `W` waiting for confirmation (`confirmAndSend`; a reservation time given with it is shown but does not release it: only sendMailRequestNow or cancelMailRequest end the wait), `S` released by sendMailRequestNow (a reserved or confirm-and-send request sent at once). */
             reservationStatus: components["schemas"]["LabelCode"];
+            /** @description Extension. The IP the request came from. */
+            requesterIp: string | null;
             advertising: boolean;
             /** @description First recipient, with the number of others, e.g. `xxx@domain.com(9)`. */
             representativeRecipient: string;
@@ -1069,6 +1076,8 @@ export interface components {
             sendResultCodeMessage: string | null;
         };
         MailDetail: {
+            /** @description Extension. The project (tenant) the mail belongs to. */
+            projectId: string;
             requestId: string;
             requesterIp: string | null;
             requestDate: components["schemas"]["NesDateTime"];
@@ -1081,6 +1090,8 @@ export interface components {
             senderName: string | null;
             sendDate: components["schemas"]["NesDateTime"] | null;
             reservationDate: components["schemas"]["NesDateTime"] | null;
+            /** @description Extension. How the request is started: `N` immediate, `Y` at its reservation time, `W` waiting for confirmation (`confirmAndSend`; a reservation time given with it is shown but does not release it: only sendMailRequestNow or cancelMailRequest end the wait), `S` released by sendMailRequestNow (a reserved or confirm-and-send request sent at once). */
+            reservationStatus: components["schemas"]["LabelCode"];
             body: string;
             referencesHeader: string | null;
             advertising: boolean;
