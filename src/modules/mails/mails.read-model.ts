@@ -7,7 +7,7 @@ import { compileTemplate, renderLeniently } from '../delivery/render-tags.ts';
 import { attachFilesOfRequest } from '../files/files.read-model.ts';
 import { toPage, type MailListQuery, type Page, type Paging, type RequestListQuery } from './list-query.ts';
 import { matchesNothing, type ViewFilters } from './view-filters.ts';
-import { boundedCount, likeContains } from './view-sql.ts';
+import { boundedCount, likeContains, resultCodeMatch } from './view-sql.ts';
 import {
   publicId,
   renderValuesFor,
@@ -164,7 +164,7 @@ function requestListBase(db: Db, projectId: string, q: ViewFilters) {
           .select(sql`1`.as('one'))
           // (mr is the project's: no project_id here keeps the probe index-only)
           .whereRef('r.request_id', '=', 'mr.id')
-          .where('r.result_code', 'in', codes)
+          .where(resultCodeMatch(codes))
           // recipients.created_at >= its request's: the same rows, a narrower index range
           .$if(q.range.start !== undefined, (sq) => sq.where('r.created_at', '>=', q.range.start!)),
       ),
@@ -330,7 +330,7 @@ function mailListBase(db: Db, projectId: string, requestRowId: string, q: ViewFi
           // (redundant: lets the planner hash the request's matching recipients instead of probing each mail)
           .where('r.request_id', '=', requestRowId)
           .where('r.project_id', '=', projectId)
-          .where('r.result_code', 'in', codes),
+          .where(resultCodeMatch(codes)),
       ),
     );
   }
@@ -442,7 +442,7 @@ export async function getMail(db: Db, projectId: string, mailId: string, view: V
   const [recipients, attachFiles]: [RecipientRow[], MailDetail['attachFiles']] = await Promise.all([
     db
       .selectFrom('recipients as r')
-      .select(['r.address', 'r.name', 'r.type', 'r.parameters', 'r.status', 'r.result_code', 'r.result_message', 'r.retry_count', 'r.received_at'])
+      .select(['r.address', 'r.name', 'r.type', 'r.parameters', 'r.status', 'r.result_code', 'r.result_message', 'r.retry_count', 'r.received_at', 'r.temporary_result_code'])
       .where('r.mail_id', '=', row.mail_id)
       .where('r.project_id', '=', projectId)
       // To, then Cc, then Bcc, each in the order given
