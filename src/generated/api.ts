@@ -180,6 +180,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/mails/{mailId}/attachments/{fileId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download an attachment of a mail (extension)
+         * @description Extension. The original content of one of the mail's attachments (`fileId` from the
+         *     mail's `attachFiles`), with `Content-Type` from the file name's extension and
+         *     `Content-Disposition: attachment; filename="…"; filename*=UTF-8''…` (RFC 6266; the
+         *     quoted name is an ASCII stand-in). A request keeps its attachments' names and sizes for
+         *     ever, but their content only while the upload is kept (24 hours after upload, or longer
+         *     while a request can still send it); after that, and for a malformed, unknown or other
+         *     project's `mailId` or `fileId`, 400/77103.
+         */
+        get: operations["downloadMailAttachment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/exports": {
         parameters: {
             query?: never;
@@ -1082,6 +1108,7 @@ export interface components {
             content: components["schemas"]["MailListItem"][];
         };
         AttachFile: {
+            /** @description On a mail: downloadable at `GET /mails/{mailId}/attachments/{fileId}` (extension). */
             fileId: string;
             fileName: string;
             /** Format: int64 */
@@ -2110,6 +2137,46 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MailDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    downloadMailAttachment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description 20-digit mail id. */
+                mailId: string;
+                /** @description An `attachFiles[].fileId` of the mail. */
+                fileId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attachment's content */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    /** @example attachment; filename="____.pdf"; filename*=UTF-8''%E8%AB%8B%E6%B1%82.pdf */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
             400: components["responses"]["BadRequest"];
