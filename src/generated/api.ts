@@ -983,7 +983,13 @@ export interface components {
              * @description Scheduled time, epoch ms; wins over `reservationDateTime`. At most 30 days ahead.
              */
             reservationUtc?: number | null;
-            /** @description Scheduled time `yyyy-MM-dd HH:mm` in the display time zone. */
+            /**
+             * @description Scheduled time `yyyy-MM-dd HH:mm` in the display time zone (`DISPLAY_TIMEZONE`). Around
+             *     a daylight-saving change: a time that happens twice is the first of the two; a time
+             *     that does not exist (a spring-forward gap, e.g. `2027-03-14 02:30` in New York) is
+             *     the instant after the gap by its length (03:30 EDT). Years are taken as written
+             *     (`0030-…` is year 30: in the past, 400).
+             */
             reservationDateTime?: string | null;
             /** @description fileIds returned by `POST /files`, attached to every mail. At most 20 MB in all (400/77102 naming the files); unknown or another project's ids: 400/77103. */
             attachFileIds?: string[] | null;
