@@ -392,8 +392,8 @@ export interface paths {
         put?: never;
         /**
          * Create a template
-         * @description `templateName` 1–100 characters of Hangul, letters, digits, `.`, `_`, `-`; `title` 1–500
-         *     bytes; `body` (HTML) at most 500 KB; `senderAddress` required; `senderName` at most 69 bytes;
+         * @description `templateName` 1–100 characters of Hangul, letters, digits, `.`, `_`, `-`, and spaces
+         *     between them (e.g. NCP's `AD Template`; not at either end); `title` 1–500 bytes; `body` (HTML) at most 500 KB; `senderAddress` required; `senderName` at most 69 bytes;
          *     `description` at most 300 bytes; `categorySid` (string or integer, default -1 = top level)
          *     must be a category of the project (400/77103 otherwise); `isUse` default true.
          */
