@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
-import { expectError } from '../helpers/responses.ts';
+import { asFile, expectError } from '../helpers/responses.ts';
+import { readXlsx } from '../helpers/xlsx-sheet.ts';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
 
@@ -174,6 +175,20 @@ describe('temporary causes (*_ABNORMAL)', () => {
     expect(mailDetail.recipients[0].address).toBe('busy@example.com');
 
     expect((await svc.call('GET', `/api/v1/mails/recipients?${q}&sendResultCode=CONNECTION_ABNORMAL`)).body.content).toEqual([]);
+
+    // the recipient export: same filter, and the cause in its own column
+    const created = await svc.call('POST', '/api/v1/exports', { body: { view: 'recipients', filters: { requestId: sent.requestId, sendResultCode: 'MAILBOX_ABNORMAL' } } });
+    expect(created.status).toBe(202);
+    await waitFor(async () => {
+      const e = (await svc.call('GET', '/api/v1/exports?size=100')).body.content.find((x: { exportId: string }) => x.exportId === created.body.exportId);
+      return e?.status.code === 'C' ? e : undefined;
+    }, 30_000, 'the export');
+    const file = await asFile(svc.call('GET', `/api/v1/exports/${created.body.exportId}/file`));
+    const [header, ...rows] = (await readXlsx(file.body as Buffer)).sheets[0]!;
+    expect(rows).toHaveLength(1);
+    expect(rows[0]![header!.indexOf('Address')]).toBe('busy@example.com');
+    expect(rows[0]![header!.indexOf('Send result code')]).toBe('RESEND_MAIL_FAIL');
+    expect(rows[0]![header!.indexOf('Temporary failure cause')]).toBe('MAILBOX_ABNORMAL');
   });
 
   it('a relay that stops answering is CONNECTION_ABNORMAL', async () => {
