@@ -6,8 +6,10 @@ import { sql, type Kysely } from 'kysely';
 //   plain equality on the unique index.
 // - recipients.temporary_result_code: the last temporary cause (CONNECTION_ABNORMAL, ...) of a
 //   recipient that was retried; result_code stays NCP's RESENDING_MAIL / RESEND_MAIL_FAIL. The
-//   partial index serves the views' sendResultCode filter on an *_ABNORMAL code in the recipient
-//   view's default order (the same shape as recipients_project_result).
+//   partial index serves the views' sendResultCode filter on an *_ABNORMAL code, which matches
+//   only recipients still retrying or out of retries (its predicate is the filter's, so rows
+//   sent after a retry are not in it): in the recipient view's default order, and for the
+//   request view's hash of matching request ids (request_id included).
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     CREATE TABLE blocked_domains (
@@ -21,7 +23,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 
     ALTER TABLE recipients ADD COLUMN temporary_result_code text;
     CREATE INDEX recipients_project_temporary ON recipients (project_id, temporary_result_code, created_at DESC, id DESC) INCLUDE (request_id, mail_id)
-      WHERE temporary_result_code IS NOT NULL;
+      WHERE temporary_result_code IS NOT NULL AND result_code IN ('RESENDING_MAIL', 'RESEND_MAIL_FAIL');
   `.execute(db);
 }
 
