@@ -132,8 +132,7 @@ export function orderedIds(projectId: string, f: ViewFilters, dir: 'ASC' | 'DESC
     for (const code of codes.filter((c) => TEMPORARY_CAUSE_CODES.includes(c))) {
       arms.push(arm(sql`${temporaryCauseMatch([code])} AND NOT (r.result_code = ANY(${codes}::text[]))`, { result: true }));
     }
-  }
-  else if (driver === 'status') arms = f.sendStatus!.map((code) => arm(sql`r.status = ${code}`, { status: true }));
+  } else if (driver === 'status') arms = f.sendStatus!.map((code) => arm(sql`r.status = ${code}`, { status: true }));
   else arms = [arm(undefined, {})];
   return sql<IdRow>`SELECT u.id FROM (${sql.join(arms, sql` UNION ALL `)}) u ORDER BY u.created_at ${d}, u.id ${d} LIMIT ${limit} OFFSET ${offset}`;
 }
