@@ -25,16 +25,20 @@ async function main(argv: string[]): Promise<number> {
   const base = (process.env.MAILER_URL ?? 'http://localhost:8080').replace(/\/+$/, '');
   let body: string | undefined;
   if (bodyArg !== undefined) body = bodyArg.startsWith('@') ? fs.readFileSync(bodyArg.slice(1), 'utf8') : bodyArg;
+  // fetch percent-encodes what a request line can't carry (non-ASCII, spaces, quotes); the
+  // server verifies the target as sent, so sign the encoded form that actually goes out.
+  const encoded = new URL(target, 'http://mailer.invalid');
+  const sent = encoded.pathname + encoded.search;
   const ts = String(Date.now());
   const m = method.toUpperCase();
   const headers: Record<string, string> = {
     'x-ncp-apigw-timestamp': ts,
     'x-ncp-iam-access-key': accessKey,
-    'x-ncp-apigw-signature-v2': signRequest(secretKey, m, target, ts, accessKey),
+    'x-ncp-apigw-signature-v2': signRequest(secretKey, m, sent, ts, accessKey),
   };
   if (process.env.MAILER_LANG) headers['x-ncp-lang'] = process.env.MAILER_LANG;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(base + target, { method: m, headers, body });
+  const res = await fetch(base + sent, { method: m, headers, body });
   const text = await res.text();
   process.stderr.write(`HTTP ${res.status} (trace ${res.headers.get('x-ncp-trace-id') ?? '-'})\n`);
   try {

@@ -13,6 +13,7 @@ import { recipientFilesRouter } from './modules/recipient-files/recipient-files.
 import { templatesRouter } from './modules/templates/templates.router.ts';
 import { unsubscribePageRouter, unsubscribersRouter } from './modules/unsubscribes/unsubscribes.router.ts';
 import { sendBlockRouter } from './modules/send-block/send-block.router.ts';
+import { blockedDomainsRouter } from './modules/blocked-domains/blocked-domains.router.ts';
 import { addressBookRouter } from './modules/address-book/address-book.router.ts';
 import { exportsRouter } from './modules/exports/exports.router.ts';
 
@@ -75,6 +76,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   app.use('/api/v1', templatesRouter(deps));
   app.use('/api/v1', unsubscribersRouter(deps));
   app.use('/api/v1', sendBlockRouter(deps));
+  app.use('/api/v1', blockedDomainsRouter(deps));
   app.use('/api/v1', addressBookRouter(deps));
   app.use('/api/v1', exportsRouter(deps));
   app.use(notFoundHandler());

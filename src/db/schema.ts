@@ -105,6 +105,8 @@ export interface RecipientsTable {
   unsubscribed_at: Timestamp | null;
   /** the request's created_at (requestDate), copied for the recipient view; every insert writes it */
   created_at: Timestamp;
+  /** the last temporary cause (CONNECTION_ABNORMAL, ...) of a retried recipient; result_code stays RESENDING_MAIL / RESEND_MAIL_FAIL */
+  temporary_result_code: string | null;
 }
 
 export interface FilesTable {
@@ -217,6 +219,14 @@ export interface UnsubscribersTable {
   created_at: Generated<Timestamp>;
 }
 
+export interface BlockedDomainsTable {
+  id: Generated<BigId>;
+  project_id: BigId;
+  /** normalised: lower-case ASCII (IDN as punycode), no trailing dot; unique per project */
+  domain: string;
+  created_at: Generated<Timestamp>;
+}
+
 export interface SendBlocksTable {
   /** lower(address): the list is service-wide and case-insensitive */
   address_key: string;
@@ -290,6 +300,7 @@ export interface Database {
   address_book_groups: AddressBookGroupsTable;
   address_book_members: AddressBookMembersTable;
   unsubscribers: UnsubscribersTable;
+  blocked_domains: BlockedDomainsTable;
   send_blocks: SendBlocksTable;
   send_block_history: SendBlockHistoryTable;
   service_config: ServiceConfigTable;

@@ -180,6 +180,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/mails/{mailId}/attachments/{fileId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download an attachment of a mail (extension)
+         * @description Extension. The original content of one of the mail's attachments (`fileId` from the
+         *     mail's `attachFiles`), with `Content-Type` from the file name's extension and
+         *     `Content-Disposition: attachment; filename="…"; filename*=UTF-8''…` (RFC 6266; the
+         *     quoted name is an ASCII stand-in). A request keeps its attachments' names and sizes for
+         *     ever, but their content only while the upload is kept (24 hours after upload, or longer
+         *     while a request can still send it); after that, and for a malformed, unknown or other
+         *     project's `mailId` or `fileId`, 400/77103.
+         */
+        get: operations["downloadMailAttachment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/exports": {
         parameters: {
             query?: never;
@@ -366,8 +392,8 @@ export interface paths {
         put?: never;
         /**
          * Create a template
-         * @description `templateName` 1–100 characters of Hangul, letters, digits, `.`, `_`, `-`; `title` 1–500
-         *     bytes; `body` (HTML) at most 500 KB; `senderAddress` required; `senderName` at most 69 bytes;
+         * @description `templateName` 1–100 characters of Hangul, letters, digits, `.`, `_`, `-`, and spaces
+         *     between them (e.g. NCP's `AD Template`; not at either end); `title` 1–500 bytes; `body` (HTML) at most 500 KB; `senderAddress` required; `senderName` at most 69 bytes;
          *     `description` at most 300 bytes; `categorySid` (string or integer, default -1 = top level)
          *     must be a category of the project (400/77103 otherwise); `isUse` default true.
          */
@@ -759,6 +785,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/blocked-domains": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the project's blocked-domain list (extension)
+         * @description `domain`: part of the domain, any case. Sort properties: `createUtc` (default,
+         *     descending), `domain`.
+         */
+        get: operations["getBlockedDomainList"];
+        put?: never;
+        /**
+         * Add domains to the project's blocked-domain list (extension)
+         * @description Extension. Mail of this project to an address whose domain is on the list, **or is a
+         *     subdomain of a listed domain** (`spam.example` also blocks `mx.spam.example`), is not
+         *     sent: the recipient gets `F` / `UNKNOWN_DOMAIN_ADDRESS` at delivery, without an SMTP
+         *     attempt. Like the send-block list it is a delivery result: createMailRequest accepts
+         *     such addresses. Domains compare case-insensitively; internationalised names are stored
+         *     in their punycode form (`bücher.example` → `xn--bcher-kva.example`); a trailing dot is
+         *     dropped. Each entry must be a host name of at least two labels (a bare `com` is
+         *     refused). `count` is how many were added, `ignoreCount` how many were already listed
+         *     (or repeated in the request). At most 10,000 domains per request.
+         */
+        post: operations["registerBlockedDomains"];
+        /**
+         * Remove domains from the project's blocked-domain list (extension)
+         * @description JSON body on DELETE, as deleteUnsubscribers. Domains are normalised as on registration.
+         *     `count` is how many were removed, `ignoreCount` how many were not on the list. Recipients
+         *     already finished with `UNKNOWN_DOMAIN_ADDRESS` keep their result.
+         */
+        delete: operations["deleteBlockedDomains"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/send-block": {
         parameters: {
             query?: never;
@@ -918,7 +983,13 @@ export interface components {
              * @description Scheduled time, epoch ms; wins over `reservationDateTime`. At most 30 days ahead.
              */
             reservationUtc?: number | null;
-            /** @description Scheduled time `yyyy-MM-dd HH:mm` in the display time zone. */
+            /**
+             * @description Scheduled time `yyyy-MM-dd HH:mm` in the display time zone (`DISPLAY_TIMEZONE`). Around
+             *     a daylight-saving change: a time that happens twice is the first of the two; a time
+             *     that does not exist (a spring-forward gap, e.g. `2027-03-14 02:30` in New York) is
+             *     the instant after the gap by its length (03:30 EDT). Years are taken as written
+             *     (`0030-…` is year 30: in the past, 400).
+             */
             reservationDateTime?: string | null;
             /** @description fileIds returned by `POST /files`, attached to every mail. At most 20 MB in all (400/77102 naming the files); unknown or another project's ids: 400/77103. */
             attachFileIds?: string[] | null;
@@ -1050,6 +1121,7 @@ export interface components {
             content: components["schemas"]["MailListItem"][];
         };
         AttachFile: {
+            /** @description On a mail: downloadable at `GET /mails/{mailId}/attachments/{fileId}` (extension). */
             fileId: string;
             fileName: string;
             /** Format: int64 */
@@ -1074,6 +1146,17 @@ export interface components {
             sendResultCode: string | null;
             /** @description Localised explanation of the code. */
             sendResultCodeMessage: string | null;
+            /**
+             * @description Extension. The cause of the last temporary failure (`CONNECTION_ABNORMAL`,
+             *     `NETWORK_ABNORMAL`, `SMTP_ABNORMAL`, `MAILBOX_ABNORMAL`, `RECEIVE_MAIL_SERVICE_ABNORMAL`,
+             *     `SECURITY_AND_POLICY_ABNORMAL`) of a recipient that was retried; null if none.
+             *     `sendResultCode` stays NCP's `RESENDING_MAIL` while retrying and `RESEND_MAIL_FAIL`
+             *     once out of retries; this says why. Kept after a later success.
+             * @example CONNECTION_ABNORMAL
+             */
+            temporaryResultCode: string | null;
+            /** @description Localised explanation of temporaryResultCode. */
+            temporaryResultCodeMessage: string | null;
         };
         MailDetail: {
             /** @description Extension. The project (tenant) the mail belongs to. */
@@ -1127,6 +1210,17 @@ export interface components {
             /** @description Raw SMTP reply. */
             sendResultMessage: string | null;
             retryCount: number;
+            /**
+             * @description Extension. The cause of the last temporary failure (`CONNECTION_ABNORMAL`,
+             *     `NETWORK_ABNORMAL`, `SMTP_ABNORMAL`, `MAILBOX_ABNORMAL`, `RECEIVE_MAIL_SERVICE_ABNORMAL`,
+             *     `SECURITY_AND_POLICY_ABNORMAL`) of a recipient that was retried; null if none.
+             *     `sendResultCode` stays NCP's `RESENDING_MAIL` while retrying and `RESEND_MAIL_FAIL`
+             *     once out of retries; this says why. Kept after a later success.
+             * @example CONNECTION_ABNORMAL
+             */
+            temporaryResultCode: string | null;
+            /** @description Localised explanation of temporaryResultCode. */
+            temporaryResultCodeMessage: string | null;
         };
         RecipientListPage: components["schemas"]["PageMeta"] & {
             content: components["schemas"]["RecipientListItem"][];
@@ -1387,6 +1481,26 @@ export interface components {
         UnsubscribersPage: components["schemas"]["PageMeta"] & {
             content: components["schemas"]["Unsubscriber"][];
         };
+        BlockedDomainsRequest: {
+            /** @description Domain names (1 to 10,000), at least two labels each. */
+            domains: string[];
+        };
+        BlockedDomainsResult: {
+            /** @description Domains added (or removed). */
+            count: number;
+            /** @description Domains in the request. */
+            requestCount: number;
+            /** @description Domains left as they were. */
+            ignoreCount: number;
+        };
+        BlockedDomain: {
+            /** @description Normalised: lower-case, punycode for internationalised names. */
+            domain: string;
+            createDate: components["schemas"]["NesDateTime"];
+        };
+        BlockedDomainsPage: components["schemas"]["PageMeta"] & {
+            content: components["schemas"]["BlockedDomain"][];
+        };
         SendBlockHistory: {
             targetAddress: string;
             /** @description `C` create, `D` delete */
@@ -1581,7 +1695,11 @@ export interface components {
         /**
          * @description Extension. Send result codes (`MAIL_SENT`, `RECIPIENT_ADDRESS_ERROR`, ...), repeated or
          *     comma-separated. On the request and mail views: those with at least one recipient
-         *     with one of these codes.
+         *     with one of these codes. A temporary cause (`CONNECTION_ABNORMAL`, `NETWORK_ABNORMAL`,
+         *     `SMTP_ABNORMAL`, `MAILBOX_ABNORMAL`, `RECEIVE_MAIL_SERVICE_ABNORMAL`,
+         *     `SECURITY_AND_POLICY_ABNORMAL`) matches the recipients being retried
+         *     (`RESENDING_MAIL`) or out of retries (`RESEND_MAIL_FAIL`) whose last temporary failure
+         *     had that cause (`temporaryResultCode`); a recipient sent after all is `MAIL_SENT`.
          */
         SendResultCode: string[];
         /** @description Zero-based page number. */
@@ -1713,7 +1831,11 @@ export interface operations {
                 /**
                  * @description Extension. Send result codes (`MAIL_SENT`, `RECIPIENT_ADDRESS_ERROR`, ...), repeated or
                  *     comma-separated. On the request and mail views: those with at least one recipient
-                 *     with one of these codes.
+                 *     with one of these codes. A temporary cause (`CONNECTION_ABNORMAL`, `NETWORK_ABNORMAL`,
+                 *     `SMTP_ABNORMAL`, `MAILBOX_ABNORMAL`, `RECEIVE_MAIL_SERVICE_ABNORMAL`,
+                 *     `SECURITY_AND_POLICY_ABNORMAL`) matches the recipients being retried
+                 *     (`RESENDING_MAIL`) or out of retries (`RESEND_MAIL_FAIL`) whose last temporary failure
+                 *     had that cause (`temporaryResultCode`); a recipient sent after all is `MAIL_SENT`.
                  */
                 sendResultCode?: components["parameters"]["SendResultCode"];
                 /** @description Zero-based page number. */
@@ -1886,7 +2008,11 @@ export interface operations {
                 /**
                  * @description Extension. Send result codes (`MAIL_SENT`, `RECIPIENT_ADDRESS_ERROR`, ...), repeated or
                  *     comma-separated. On the request and mail views: those with at least one recipient
-                 *     with one of these codes.
+                 *     with one of these codes. A temporary cause (`CONNECTION_ABNORMAL`, `NETWORK_ABNORMAL`,
+                 *     `SMTP_ABNORMAL`, `MAILBOX_ABNORMAL`, `RECEIVE_MAIL_SERVICE_ABNORMAL`,
+                 *     `SECURITY_AND_POLICY_ABNORMAL`) matches the recipients being retried
+                 *     (`RESENDING_MAIL`) or out of retries (`RESEND_MAIL_FAIL`) whose last temporary failure
+                 *     had that cause (`temporaryResultCode`); a recipient sent after all is `MAIL_SENT`.
                  */
                 sendResultCode?: components["parameters"]["SendResultCode"];
                 /** @description Zero-based page number. */
@@ -1959,7 +2085,11 @@ export interface operations {
                 /**
                  * @description Extension. Send result codes (`MAIL_SENT`, `RECIPIENT_ADDRESS_ERROR`, ...), repeated or
                  *     comma-separated. On the request and mail views: those with at least one recipient
-                 *     with one of these codes.
+                 *     with one of these codes. A temporary cause (`CONNECTION_ABNORMAL`, `NETWORK_ABNORMAL`,
+                 *     `SMTP_ABNORMAL`, `MAILBOX_ABNORMAL`, `RECEIVE_MAIL_SERVICE_ABNORMAL`,
+                 *     `SECURITY_AND_POLICY_ABNORMAL`) matches the recipients being retried
+                 *     (`RESENDING_MAIL`) or out of retries (`RESEND_MAIL_FAIL`) whose last temporary failure
+                 *     had that cause (`temporaryResultCode`); a recipient sent after all is `MAIL_SENT`.
                  */
                 sendResultCode?: components["parameters"]["SendResultCode"];
                 /** @description Zero-based page number. */
@@ -2024,6 +2154,46 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MailDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    downloadMailAttachment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description 20-digit mail id. */
+                mailId: string;
+                /** @description An `attachFiles[].fileId` of the mail. */
+                fileId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attachment's content */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    /** @example attachment; filename="____.pdf"; filename*=UTF-8''%E8%AB%8B%E6%B1%82.pdf */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3280,6 +3450,137 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UnsubscribersResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getBlockedDomainList: {
+        parameters: {
+            query?: {
+                domain?: string;
+                /** @description Zero-based page number. */
+                page?: components["parameters"]["Page"];
+                /** @description Page size. */
+                size?: components["parameters"]["Size"];
+                /** @description `property` or `property,asc|desc` (default asc); repeat for several keys. */
+                sort?: components["parameters"]["Sort"];
+            };
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of blocked domains */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlockedDomainsPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    registerBlockedDomains: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "domains": [
+                 *         "spam.example",
+                 *         "Junk.Example.NET"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["BlockedDomainsRequest"];
+            };
+        };
+        responses: {
+            /** @description How many were added */
+            201: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "count": 2,
+                     *       "requestCount": 2,
+                     *       "ignoreCount": 0
+                     *     }
+                     */
+                    "application/json": components["schemas"]["BlockedDomainsResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteBlockedDomains: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BlockedDomainsRequest"];
+            };
+        };
+        responses: {
+            /** @description How many were removed */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlockedDomainsResult"];
                 };
             };
             400: components["responses"]["BadRequest"];

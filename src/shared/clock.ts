@@ -22,6 +22,8 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
       minute: '2-digit',
       second: '2-digit',
       hourCycle: 'h23',
+      // year 0 and before show as 1, 2 ... BC: the era tells them apart
+      era: 'short',
     });
     formatters.set(timeZone, f);
   }
@@ -32,8 +34,9 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
 export function zonedParts(date: Date, timeZone: string) {
   const parts: Record<string, string> = {};
   for (const p of formatter(timeZone).formatToParts(date)) parts[p.type] = p.value;
+  const year = date.getUTCFullYear() < 1000 ? astronomicalYear(parts) : parts.year!;
   return {
-    year: parts.year!,
+    year,
     month: parts.month!,
     day: parts.day!,
     hour: parts.hour!,
@@ -41,6 +44,24 @@ export function zonedParts(date: Date, timeZone: string) {
     second: parts.second!,
     ms: String(date.getUTCMilliseconds()).padStart(3, '0'),
   };
+}
+
+/** Years before 1000 as four digits, 1 BC as 0000 (ISO 8601's astronomical numbering). */
+function astronomicalYear(parts: Record<string, string>): string {
+  const y = Number(parts.year);
+  const year = /^B/i.test(parts.era ?? '') ? 1 - y : y;
+  return year < 0 ? `-${String(-year).padStart(4, '0')}` : String(year).padStart(4, '0');
+}
+
+/**
+ * Epoch ms of a UTC wall time. Date.UTC reads years 0-99 as 1900-1999; setUTCFullYear takes the
+ * year as given.
+ */
+function utcMs(year: number, month: number, day: number, hour = 0, minute = 0, second = 0, ms = 0): number {
+  const d = new Date(0);
+  d.setUTCFullYear(year, month, day);
+  d.setUTCHours(hour, minute, second, ms);
+  return d.getTime();
 }
 
 export function toNesDateTime(date: Date | null | undefined, timeZone: string): NesDateTime | null {
@@ -63,7 +84,7 @@ export function dayNumber(date: Date, timeZone: string): number {
 /** Offset of a time zone from UTC at an instant, in ms (KST: +9h). */
 function zoneOffsetMs(date: Date, timeZone: string): number {
   const p = zonedParts(date, timeZone);
-  const asUtc = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second, date.getUTCMilliseconds());
+  const asUtc = utcMs(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second, date.getUTCMilliseconds());
   return asUtc - date.getTime();
 }
 
@@ -72,21 +93,30 @@ const LOCAL_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2
 /**
  * Parses NCP's date strings ("yyyy-MM-dd", "yyyy-MM-dd HH:mm", "yyyy-MM-dd HH:mm:ss.SSS",
  * "yyyy-MM-dd HH:mm:ss SSS") as wall-clock time in the given zone. undefined when malformed.
+ * Years are taken as written (0030 is year 30, not 1930).
+ *
+ * Around a DST change, as most schedulers (and Temporal's "compatible" rule) do: a time that
+ * happens twice (fall back) is the first of the two; a time that does not exist (spring forward,
+ * e.g. 02:30 in New York on 2027-03-14) is read with the offset before the change, which lands
+ * after the gap by its length (03:30 EDT).
  */
 export function parseZonedDateTime(text: string, timeZone: string): Date | undefined {
   const m = LOCAL_DATE_TIME.exec(text.trim());
   if (!m) return undefined;
   const [, y, mo, d, h = '0', mi = '0', s = '0', ms = '0'] = m;
   const fields = [+y!, +mo! - 1, +d!, +h, +mi, +s, +ms.padEnd(3, '0')] as const;
-  const wall = Date.UTC(...fields);
+  const wall = utcMs(...fields);
   const check = new Date(wall);
   if (check.getUTCMonth() !== fields[1] || check.getUTCDate() !== fields[2] || +h > 23 || +mi > 59 || +s > 59) {
     return undefined;
   }
-  // Two passes settle the offset also next to a DST change.
-  let guess = wall - zoneOffsetMs(new Date(wall), timeZone);
-  guess = wall - zoneOffsetMs(new Date(guess), timeZone);
-  return new Date(guess);
+  // The offsets a day before and a day after: a zone changes at most once in between.
+  const before = zoneOffsetMs(new Date(wall - 86_400_000), timeZone);
+  const after = zoneOffsetMs(new Date(wall + 86_400_000), timeZone);
+  // Each candidate is valid when the zone has that offset at that instant.
+  const valid = [wall - before, wall - after].filter((t) => zoneOffsetMs(new Date(t), timeZone) === wall - t);
+  // none valid: a gap, read with the earlier offset
+  return new Date(valid.length ? Math.min(...valid) : wall - before);
 }
 
 /** "HH:mm:ss.SSS" for a duration; hours may exceed 24 ("479:49:34.573"), as NCP shows them. */

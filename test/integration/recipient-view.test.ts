@@ -139,6 +139,8 @@ describe('getRecipientList rows', () => {
       sendResultCodeMessage: 'Sent successfully.',
       sendResultMessage: expect.any(String),
       retryCount: 0,
+      temporaryResultCode: null,
+      temporaryResultCodeMessage: null,
     });
     const request = (await ok(`/api/v1/mails/requests?requestId=${ids.alpha}`)).content[0];
     expect(kim.requestDate).toEqual(request.requestDate);

@@ -70,7 +70,9 @@ describe('categories', () => {
   it.each([
     ['no name', {}, /categoryName: required/],
     ['an empty name', { categoryName: '' }, /categoryName: required/],
-    ['a space', { categoryName: 'with space' }, /categoryName: only Hangul/],
+    ['a leading space', { categoryName: ' with space' }, /categoryName: only Hangul/],
+    ['a trailing space', { categoryName: 'with space ' }, /categoryName: only Hangul/],
+    ['a tab', { categoryName: 'with\tspace' }, /categoryName: only Hangul/],
     ['an emoji', { categoryName: 'emoji😀' }, /categoryName: only Hangul/],
     ['kanji', { categoryName: '日本語' }, /categoryName: only Hangul/],
     ['101 characters', { categoryName: 'x'.repeat(101) }, /categoryName: at most 100 characters/],
@@ -81,6 +83,12 @@ describe('categories', () => {
 
   it('accepts a 100-character Hangul name', async () => {
     expect((await createCategory({ categoryName: '가'.repeat(100) })).status).toBe(201);
+  });
+
+  it('accepts spaces between the characters of a name', async () => {
+    const res = await createCategory({ categoryName: 'AD  Category 광고' });
+    expect(res.status).toBe(201);
+    expect(res.body.name).toBe('AD  Category 광고');
   });
 
   it('refuses a duplicate name among siblings, allows it elsewhere', async () => {
@@ -173,7 +181,9 @@ describe('templates', () => {
 
   it.each([
     ['no templateName', { templateName: undefined }, /templateName: required/],
-    ['a name with a space', { templateName: 'has space' }, /templateName: only Hangul/],
+    ['a name starting with a space', { templateName: ' has space' }, /templateName: only Hangul/],
+    ['a name ending with a space', { templateName: 'has space ' }, /templateName: only Hangul/],
+    ['a name with a newline', { templateName: 'has\nnewline' }, /templateName: only Hangul/],
     ['a 101-character name', { templateName: 'a'.repeat(101) }, /templateName: at most 100 characters/],
     ['an empty title', { title: '' }, /title: required/],
     ['a 501-byte title', { title: '가'.repeat(167) }, /title: at most 500 bytes/],
@@ -210,9 +220,10 @@ describe('templates', () => {
     const cat = (await createCategory({ categoryName: uniq('moveTo') })).body;
     const [t1, t2] = [(await createTemplate(template({ categorySid: cat.sid }))).body, (await createTemplate(template({ categorySid: cat.sid }))).body];
     const t3 = (await createTemplate(template())).body;
-    const res = await svc.call('PUT', `/api/v1/template/${t3.sid}/name-location`, { body: { templateName: 'AD_Template', parentSid: cat.sid, lowerSid: t1.sid } });
+    const res = await svc.call('PUT', `/api/v1/template/${t3.sid}/name-location`, { body: { templateName: 'AD Template', parentSid: cat.sid, lowerSid: t1.sid } });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ sid: t3.sid, name: 'AD_Template', category: { sid: cat.sid, parentSid: -1, name: cat.name } });
+    // NCP's own example name, with its space
+    expect(res.body).toMatchObject({ sid: t3.sid, name: 'AD Template', category: { sid: cat.sid, parentSid: -1, name: cat.name } });
     const order = async () => find((await structure()).body.contents, cat.sid)!.templates.map((x) => x.sid);
     expect(await order()).toEqual([t3.sid, t1.sid, t2.sid]);
     // lowerSid that is not a sibling is ignored; without parentSid the template stays in place
@@ -356,7 +367,7 @@ describe('backups: export and import', () => {
     expectError(await imp(JSON.stringify({ ...good, format: 'x' })), '77102', /not a template backup/);
     expectError(await imp(JSON.stringify({ ...good, version: 9 })), '77102', /version 9/);
     expectError(await imp(JSON.stringify({ ...good, categories: [{ sid: 1, parentSid: 5, name: 'c' }] })), '77102', /categories\[0\]\.parentSid: category 5 is not in the backup/);
-    expectError(await imp(JSON.stringify({ ...good, categories: [{ sid: 1, parentSid: -1, name: 'bad name' }] })), '77102', /categories\[0\]\.name/);
+    expectError(await imp(JSON.stringify({ ...good, categories: [{ sid: 1, parentSid: -1, name: 'bad name ' }] })), '77102', /categories\[0\]\.name/);
     const badTemplate = { sid: 2, categorySid: 1, name: 'ok', title: 't', body: 'b', senderAddress: 'nope', isUse: true };
     expectError(await imp(JSON.stringify({ ...good, templates: [badTemplate] })), '77102', /templates\[0\]\.senderAddress: not a valid e-mail address/);
     expectError(await svc.call('POST', '/api/v1/template/import', { key }).field('other', 'x'), '77102', /file: required/);

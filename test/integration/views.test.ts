@@ -533,6 +533,8 @@ describe('getMail', () => {
         sendResultMessage: expect.stringContaining('550'),
         sendResultCode: 'RECIPIENT_ADDRESS_ERROR',
         sendResultCodeMessage: expect.any(String),
+        temporaryResultCode: null,
+        temporaryResultCodeMessage: null,
       },
     ]);
   });

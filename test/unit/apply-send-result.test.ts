@@ -96,6 +96,7 @@ describe('applySendResult: per-recipient rejection', () => {
     expect(out.recipients.find((u) => u.id === 'a')).toMatchObject({ status: 'S' });
     expect(out.recipients.find((u) => u.id === 'b')).toEqual({
       id: 'b', status: 'I', resultCode: 'RESENDING_MAIL', resultMessage: '452 4.2.2 Mailbox full', retryCount: 2, receivedAt: null, finishedAt: null,
+      temporaryResultCode: 'MAILBOX_ABNORMAL',
     });
     expect(out.mail).toEqual({ status: 'I', nextAttemptAt: new Date(NOW.getTime() + 120_000), finishedAt: null });
   });
@@ -112,7 +113,7 @@ describe('applySendResult: temporary failures and retries', () => {
     const res = failedWith('451 4.3.0 Try again later');
     const out = applySendResult([rcpt('a', { retryCount })], res, NOW, POLICY);
     expect(out.recipients).toEqual([
-      { id: 'a', status: 'I', resultCode: 'RESENDING_MAIL', resultMessage: '451 4.3.0 Try again later', retryCount: expectedRetry, receivedAt: null, finishedAt: null },
+      { id: 'a', status: 'I', resultCode: 'RESENDING_MAIL', resultMessage: '451 4.3.0 Try again later', retryCount: expectedRetry, receivedAt: null, finishedAt: null, temporaryResultCode: 'RECEIVE_MAIL_SERVICE_ABNORMAL' },
     ]);
     expect(out.mail).toEqual({ status: 'I', nextAttemptAt: new Date(NOW.getTime() + delayMs), finishedAt: null });
   });
@@ -120,7 +121,7 @@ describe('applySendResult: temporary failures and retries', () => {
   it('451 at the retry limit → F RESEND_MAIL_FAIL, retryCount unchanged', () => {
     const out = applySendResult([rcpt('a', { retryCount: 3 })], failedWith('451 4.3.0 Try again later'), NOW, POLICY);
     expect(out.recipients).toEqual([
-      { id: 'a', status: 'F', resultCode: 'RESEND_MAIL_FAIL', resultMessage: '451 4.3.0 Try again later', retryCount: 3, receivedAt: null, finishedAt: NOW },
+      { id: 'a', status: 'F', resultCode: 'RESEND_MAIL_FAIL', resultMessage: '451 4.3.0 Try again later', retryCount: 3, receivedAt: null, finishedAt: NOW, temporaryResultCode: 'RECEIVE_MAIL_SERVICE_ABNORMAL' },
     ]);
     expect(out.mail).toEqual({ status: 'F', nextAttemptAt: null, finishedAt: NOW });
   });
@@ -134,7 +135,7 @@ describe('applySendResult: temporary failures and retries', () => {
     const res: SendResult = { kind: 'failed', error: { errorCode: 'ECONNECTION', message: 'Connection closed unexpectedly' } };
     const out = applySendResult([rcpt('a'), rcpt('b')], res, NOW, POLICY);
     for (const u of out.recipients) {
-      expect(u).toMatchObject({ status: 'I', resultCode: 'RESENDING_MAIL', resultMessage: 'Connection closed unexpectedly', retryCount: 1, finishedAt: null });
+      expect(u).toMatchObject({ status: 'I', resultCode: 'RESENDING_MAIL', resultMessage: 'Connection closed unexpectedly', retryCount: 1, finishedAt: null, temporaryResultCode: 'CONNECTION_ABNORMAL' });
     }
     expect(out.mail).toEqual({ status: 'I', nextAttemptAt: new Date(NOW.getTime() + 60_000), finishedAt: null });
   });
@@ -142,7 +143,7 @@ describe('applySendResult: temporary failures and retries', () => {
   it('connection error at the limit → RESEND_MAIL_FAIL', () => {
     const res: SendResult = { kind: 'failed', error: { errorCode: 'ECONNECTION', message: 'Connection closed unexpectedly' } };
     const out = applySendResult([rcpt('a', { retryCount: 3 })], res, NOW, POLICY);
-    expect(out.recipients[0]).toMatchObject({ status: 'F', resultCode: 'RESEND_MAIL_FAIL', retryCount: 3 });
+    expect(out.recipients[0]).toMatchObject({ status: 'F', resultCode: 'RESEND_MAIL_FAIL', retryCount: 3, temporaryResultCode: 'CONNECTION_ABNORMAL' });
   });
 
   it('errorCode alone is used as the message when nothing else is known', () => {

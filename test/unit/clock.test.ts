@@ -1,5 +1,6 @@
 import { describe, it, expect } from '@jest/globals';
 import { toNesDateTime, parseZonedDateTime, formatElapsed, dayNumber, zonedParts } from '../../src/shared/clock.ts';
+import { validateMailRequest } from '../../src/modules/requests/validate-mail-request.ts';
 
 const KST = 'Asia/Seoul';
 const NY = 'America/New_York';
@@ -89,10 +90,48 @@ describe('parseZonedDateTime', () => {
     expect(toNesDateTime(d, NY)!.formattedDateTime).toBe('2025-11-02 01:30:00 000');
   });
 
-  it('a New York time in the spring-forward gap (02:30 does not exist) gives 02:30 under one of the two offsets', () => {
-    const d = parseZonedDateTime('2025-03-09 02:30', NY)!;
-    // 06:30Z = 02:30 at UTC-4 (shown as 01:30 EST); 07:30Z = 02:30 at UTC-5 (shown as 03:30 EDT)
-    expect(['2025-03-09T06:30:00.000Z', '2025-03-09T07:30:00.000Z']).toContain(d.toISOString());
+  it('an ambiguous time (fall back) is the first of its two instants', () => {
+    expect(parseZonedDateTime('2025-11-02 01:30', NY)!.toISOString()).toBe('2025-11-02T05:30:00.000Z'); // 01:30 EDT
+    expect(parseZonedDateTime('2025-10-26 02:30', 'Europe/Berlin')!.toISOString()).toBe('2025-10-26T00:30:00.000Z'); // 02:30 CEST
+  });
+
+  type Gap = [text: string, tz: string, iso: string, shown: string];
+  const gaps: Gap[] = [
+    // 02:00 EST -> 03:00 EDT: 02:30 does not exist; read at UTC-5, it is 03:30 EDT
+    ['2027-03-14 02:30', NY, '2027-03-14T07:30:00.000Z', '2027-03-14 03:30:00 000'],
+    ['2025-03-09 02:30', NY, '2025-03-09T07:30:00.000Z', '2025-03-09 03:30:00 000'],
+    ['2025-03-09 02:00', NY, '2025-03-09T07:00:00.000Z', '2025-03-09 03:00:00 000'],
+    ['2025-03-09 02:59', NY, '2025-03-09T07:59:00.000Z', '2025-03-09 03:59:00 000'],
+    ['2025-03-30 02:30', 'Europe/Berlin', '2025-03-30T01:30:00.000Z', '2025-03-30 03:30:00 000'],
+    // Lord Howe moves by 30 minutes
+    ['2025-10-05 02:15', 'Australia/Lord_Howe', '2025-10-04T15:45:00.000Z', '2025-10-05 02:45:00 000'],
+  ];
+  it.each(gaps)('%j in %s (a DST gap) is the instant after the gap: %s (%s)', (text, tz, iso, shown) => {
+    const d = parseZonedDateTime(text, tz)!;
+    expect(d.toISOString()).toBe(iso);
+    expect(toNesDateTime(d, tz)!.formattedDateTime).toBe(shown);
+  });
+
+  type Year = [text: string, tz: string, iso: string];
+  const years: Year[] = [
+    ['0030-06-01 10:00', 'UTC', '0030-06-01T10:00:00.000Z'],
+    ['0099-12-31 23:59', 'UTC', '0099-12-31T23:59:00.000Z'],
+    ['0001-01-01', 'UTC', '0001-01-01T00:00:00.000Z'],
+    ['0000-01-01', 'UTC', '0000-01-01T00:00:00.000Z'],
+    ['0100-03-01', 'UTC', '0100-03-01T00:00:00.000Z'],
+  ];
+  it.each(years)('%j in %s is that year, not 19xx: %s', (text, tz, iso) => {
+    expect(parseZonedDateTime(text, tz)?.toISOString()).toBe(iso);
+  });
+
+  it('years 0-99 in a zone keep their year and show as four digits', () => {
+    for (const tz of [KST, NY]) {
+      const d = parseZonedDateTime('0030-06-01 10:00', tz)!;
+      expect(d.getUTCFullYear()).toBe(30);
+      expect(toNesDateTime(d, tz)!.formattedDateTime).toBe('0030-06-01 10:00:00 000');
+    }
+    expect(parseZonedDateTime('0004-02-29', 'UTC')?.toISOString()).toBe('0004-02-29T00:00:00.000Z'); // year 4 is a leap year
+    expect(parseZonedDateTime('0100-02-29', 'UTC')).toBeUndefined(); // year 100 is not
   });
 
   const invalid: string[] = [
@@ -154,5 +193,18 @@ describe('dayNumber', () => {
   ];
   it.each(rows)('%s in %s → %i', (iso, tz, expected) => {
     expect(dayNumber(new Date(iso), tz)).toBe(expected);
+  });
+});
+
+describe('reservationDateTime (validateMailRequest over parseZonedDateTime)', () => {
+  const NOW = new Date('2027-03-01T00:00:00.000Z');
+  const input = (reservationDateTime: string) => ({ senderAddress: 'a@example.com', title: 't', body: 'b', recipients: [{ address: 'r@example.com' }], reservationDateTime });
+
+  it.each(['0030-01-01 10:00', '0099-12-31 23:59', '0000-01-01 00:00'])('%j is refused as in the past, not moved to 19xx', (text) => {
+    expect(() => validateMailRequest(input(text), NOW, KST)).toThrow('reservationDateTime: the reservation time is in the past');
+  });
+
+  it('a time in a DST gap is reserved for the instant after the gap', () => {
+    expect(validateMailRequest(input('2027-03-14 02:30'), NOW, NY).reservationAt?.toISOString()).toBe('2027-03-14T07:30:00.000Z');
   });
 });

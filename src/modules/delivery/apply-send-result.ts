@@ -26,6 +26,11 @@ export interface RecipientUpdate {
   retryCount: number;
   receivedAt: Date | null;
   finishedAt: Date | null;
+  /**
+   * Set on a temporary failure: its cause (CONNECTION_ABNORMAL, ...), kept beside NCP's
+   * RESENDING_MAIL / RESEND_MAIL_FAIL so the views can say why, and find it. Absent: unchanged.
+   */
+  temporaryResultCode?: ResultCode;
 }
 
 export interface MailUpdate {
@@ -50,7 +55,8 @@ function rawReply(e: SmtpOutcomeInput): string | null {
 
 /**
  * Turns an attempt's outcome into recipient and mail updates (pure). Temporary failures are
- * retried with backoff until the retry limit, then RESEND_MAIL_FAIL; permanent ones fail at once.
+ * retried with backoff until the retry limit, then RESEND_MAIL_FAIL, each recording its cause as
+ * temporaryResultCode; permanent ones fail at once.
  */
 export function applySendResult(recipients: RecipientState[], result: SendResult, now: Date, policy: RetryPolicy): { recipients: RecipientUpdate[]; mail: MailUpdate } {
   const updates: RecipientUpdate[] = [];
@@ -80,9 +86,11 @@ export function applySendResult(recipients: RecipientState[], result: SendResult
       const retryCount = r.retryCount + 1;
       const at = new Date(now.getTime() + retryDelayMs(retryCount, policy.baseDelayMs));
       if (!nextAttemptAt || at < nextAttemptAt) nextAttemptAt = at;
-      updates.push({ id: r.id, status: 'I', resultCode: 'RESENDING_MAIL', resultMessage: message, retryCount, receivedAt: null, finishedAt: null });
+      updates.push({ id: r.id, status: 'I', resultCode: 'RESENDING_MAIL', resultMessage: message, retryCount, receivedAt: null, finishedAt: null, temporaryResultCode: c.resultCode });
+    } else if (c.temporary) {
+      updates.push({ id: r.id, status: 'F', resultCode: 'RESEND_MAIL_FAIL', resultMessage: message, retryCount: r.retryCount, receivedAt: null, finishedAt: now, temporaryResultCode: c.resultCode });
     } else {
-      updates.push({ id: r.id, status: 'F', resultCode: c.temporary ? 'RESEND_MAIL_FAIL' : c.resultCode, resultMessage: message, retryCount: r.retryCount, receivedAt: null, finishedAt: now });
+      updates.push({ id: r.id, status: 'F', resultCode: c.resultCode, resultMessage: message, retryCount: r.retryCount, receivedAt: null, finishedAt: now });
     }
   }
 

@@ -108,12 +108,13 @@ export async function recordResults(
     if (rows.length === 0) return;
     await sql`
       UPDATE recipients r SET status = u.status, result_code = u.code, result_message = u.message,
-        retry_count = u.retry_count, received_at = u.received_at, finished_at = u.finished_at
+        retry_count = u.retry_count, received_at = u.received_at, finished_at = u.finished_at,
+        temporary_result_code = coalesce(u.temporary_code, r.temporary_result_code)
       FROM unnest(${rows.map((x) => x.id)}::bigint[], ${rows.map((x) => x.status)}::text[],
                   ${rows.map((x) => x.resultCode)}::text[], ${rows.map((x) => x.resultMessage)}::text[],
                   ${rows.map((x) => x.retryCount)}::int[], ${rows.map((x) => x.receivedAt)}::timestamptz[],
-                  ${rows.map((x) => x.finishedAt)}::timestamptz[])
-        AS u(id, status, code, message, retry_count, received_at, finished_at)
+                  ${rows.map((x) => x.finishedAt)}::timestamptz[], ${rows.map((x) => x.temporaryResultCode ?? null)}::text[])
+        AS u(id, status, code, message, retry_count, received_at, finished_at, temporary_code)
       WHERE r.id = u.id
     `.execute(tx);
   });

@@ -13,9 +13,11 @@ import { attachmentsForDelivery } from '../files/files.read-model.ts';
 import { rollUpStatus } from './roll-up-status.ts';
 import { HARD_BOUNCE_CODES } from './classify-smtp-reply.ts';
 import { skipListedRecipients } from './skip-listed-recipients.ts';
+import { isBlankHtml } from './blank-body.ts';
 import type { Lang } from '../../shared/i18n.ts';
 import { blockedAmong, recordHardBounces, type HardBounce } from '../send-block/send-block.service.ts';
 import { unsubscribedAmong, unsubscribeUrl } from '../unsubscribes/unsubscribes.service.ts';
+import { domainBlockedAmong } from '../blocked-domains/blocked-domains.service.ts';
 import { unsubscribeMessageFor } from '../unsubscribes/unsubscribe-message.ts';
 
 /** Mails per deliver-chunk job: big enough that job overhead is noise, small enough to spread. */
@@ -92,6 +94,9 @@ async function attempt(transport: Transporter, ctx: RequestContext, recipients: 
     return { kind: 'content', resultCode: 'MIME_MESSAGE_CREATE_FAIL', message: String((err as Error).message) };
   }
   if (!built.ok) return { kind: 'content', resultCode: 'CONTENT_HAS_TAG_FORM', message: `no value for tag \${${built.missingTag}}` };
+  if (typeof built.message.html === 'string' && isBlankHtml(built.message.html)) {
+    return { kind: 'content', resultCode: 'EMPTY_BODY_CONTENT', message: 'the body renders empty (no text or image after substitution)' };
+  }
   try {
     const info = (await transport.sendMail(built.message)) as SentMessageInfo & {
       rejectedErrors?: { recipient?: string; responseCode?: number; response?: string; code?: string; message?: string }[];
@@ -188,11 +193,12 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
         });
         byMail.set(r.mail_id, list);
       }
-      // The unsubscribe and send-block lists, one query each for the whole batch.
+      // The unsubscribe, send-block and blocked-domain lists, one query each for the whole batch.
       const pendingAddresses = rows.filter((r) => r.status === 'R' || r.status === 'I').map((r) => r.address);
       const lists = {
         unsubscribed: ctx.advertising ? await unsubscribedAmong(deps.db, ctx.projectId, pendingAddresses) : new Set<string>(),
         blocked: await blockedAmong(deps.db, pendingAddresses, deps.now()),
+        domainBlocked: await domainBlockedAmong(deps.db, ctx.projectId, pendingAddresses),
       };
       // Only a few mails per batch are with the transport at once (enough to keep its connections
       // busy), so that what a cancel finds not yet handed over is most of the batch.

@@ -82,6 +82,7 @@ export const EXPORT_COLUMNS: Record<ExportView, readonly ExportColumn[]> = {
     col('sendResultCodeMessage', 36, 'Send result', '발송 결과', '送信結果'),
     col('sendResultMessage', 36, 'SMTP response', 'SMTP 응답', 'SMTP応答'),
     col('retryCount', 10, 'Retries', '재발송 횟수', '再送信回数'),
+    col('temporaryResultCode', 30, 'Temporary failure cause', '일시 실패 원인', '一時的な失敗の原因'),
   ] satisfies Columns<Schemas['RecipientListItem']>,
   mails: [
     REQUEST_ID,

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Encoder } from 'nodemailer/lib/base64';
 import type { ReadAt } from './inspect-zip.ts';
@@ -93,4 +93,34 @@ export function lazyFileStream(file: string, prefix?: Buffer): Readable {
     },
   });
   return out;
+}
+
+/** Stored (base64, CRLF lines) bytes back to the original ones, as they stream. */
+export class Base64Decode extends Transform {
+  private rest = '';
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const text = this.rest + chunk.toString('latin1').replace(/[\r\n]/g, '');
+    // base64 decodes in groups of 4 characters: the tail waits for the next chunk
+    const whole = text.length - (text.length % 4);
+    this.rest = text.slice(whole);
+    callback(null, Buffer.from(text.slice(0, whole), 'base64'));
+  }
+
+  override _flush(callback: TransformCallback): void {
+    callback(null, this.rest ? Buffer.from(this.rest, 'base64') : undefined);
+  }
+}
+
+/**
+ * A stored file's original content as a stream; the file is opened before this returns, so a
+ * missing file is an error here (ENOENT), not in the middle of an answer.
+ */
+export async function openOriginalContent(dataDir: string, fileId: string): Promise<Readable> {
+  const handle = await fs.promises.open(storedPath(dataDir, fileId), 'r');
+  const source = handle.createReadStream({ highWaterMark: 64 * 1024 });
+  const decoded = new Base64Decode();
+  source.once('error', (err) => decoded.destroy(err));
+  decoded.once('close', () => source.destroy());
+  return source.pipe(decoded);
 }

@@ -1,4 +1,5 @@
 import type { Db } from '../../db/schema.ts';
+import type { NumericId } from '../../shared/ids.ts';
 import { attachmentHead } from './attachment-part.ts';
 import { storedPath } from './file-store.ts';
 import { toAttachFile, type AttachFile } from './files.mapper.ts';
@@ -32,4 +33,18 @@ export async function attachmentsForDelivery(db: Db, dataDir: string, requestId:
     .orderBy('rf.position')
     .execute();
   return rows.map((r) => ({ fileName: r.file_name, head: attachmentHead(r.file_name), path: r.present ? storedPath(dataDir, r.file_id) : null }));
+}
+
+/** One attachment of a mail's request, if the mail is the project's and the file is one of its request's. */
+export async function findMailAttachment(db: Db, projectId: string, mailId: NumericId, fileId: string) {
+  return db
+    .selectFrom('mails as m')
+    .innerJoin('request_files as rf', 'rf.request_id', 'm.request_id')
+    .leftJoin('files as f', 'f.id', 'rf.file_id')
+    .select(['rf.file_name', 'rf.file_size', 'f.id as present'])
+    .where('m.id', '=', String(mailId.seq))
+    .where('m.id_day', '=', mailId.day)
+    .where('m.project_id', '=', projectId)
+    .where('rf.file_id', '=', fileId)
+    .executeTakeFirst();
 }

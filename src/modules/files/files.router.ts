@@ -1,8 +1,16 @@
+import { pipeline } from 'node:stream/promises';
 import { Router } from 'express';
 import type { AppDeps } from '../../deps.ts';
-import { createFiles, deleteFiles, getFiles } from './files.service.ts';
+import { createFiles, deleteFiles, getFiles, openMailAttachment } from './files.service.ts';
 
-/** NCP's file operations: createFile, getFile, deleteFile. */
+/** RFC 6266 / RFC 8187: an ASCII stand-in for old clients, then the name in UTF-8. */
+export function attachmentDisposition(fileName: string): string {
+  const ascii = fileName.replace(/[^\x20-\x7e]|["\\%]/g, '_');
+  const utf8 = encodeURIComponent(fileName).replace(/['()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${utf8}`;
+}
+
+/** NCP's file operations: createFile, getFile, deleteFile; and downloadMailAttachment (extension). */
 export function filesRouter(deps: AppDeps): Router {
   const router = Router();
   const filesDeps = { db: deps.db, dataDir: deps.config.dataDir, now: deps.now };
@@ -21,6 +29,25 @@ export function filesRouter(deps: AppDeps): Router {
     const upload = await deleteFiles(filesDeps, req.projectId!, req.params.tempRequestId);
     req.log.info({ tempRequestId: upload.tempRequestId }, 'upload deleted');
     res.json(upload);
+  });
+
+  router.get('/mails/:mailId/attachments/:fileId', async (req, res) => {
+    const file = await openMailAttachment(filesDeps, req.projectId!, req.params.mailId, req.params.fileId);
+    res.set({
+      'Content-Type': file.contentType,
+      'Content-Length': String(file.size),
+      'Content-Disposition': attachmentDisposition(file.fileName),
+      'X-Content-Type-Options': 'nosniff',
+    });
+    try {
+      await pipeline(file.stream, res);
+    } catch (err) {
+      // Headers are gone, so there is no error to answer: the connection is cut. A client that
+      // went away (a cancelled download) is routine, not a failure of ours.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'EPIPE') req.log.info({ fileId: req.params.fileId }, 'attachment download aborted by the client');
+      else req.log.error({ err, fileId: req.params.fileId }, 'attachment download failed while streaming');
+    }
   });
 
   return router;

@@ -1,12 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Request } from 'express';
+import { detectMimeType } from 'nodemailer/lib/mime-funcs';
 import type { Db, Tx } from '../../db/schema.ts';
 import { readMultipart } from '../../http/multipart.ts';
 import type { Logger } from '../../logger.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
+import { parseNumericId } from '../../shared/ids.ts';
 import { blockedExtension, baseName } from './blocked-extensions.ts';
-import { commitPart, filesDir, isUploadId, newUploadId, openForReading, partPath, removeStored, writePart } from './file-store.ts';
+import { commitPart, filesDir, isUploadId, newUploadId, openForReading, openOriginalContent, partPath, removeStored, writePart } from './file-store.ts';
+import { findMailAttachment } from './files.read-model.ts';
 import { toFileUpload, type FileUpload } from './files.mapper.ts';
 import * as repo from './files.repository.ts';
 import { inspectContent } from './inspect-zip.ts';
@@ -225,4 +229,36 @@ async function removeOrphans(deps: FilesDeps): Promise<number> {
   }
   if (batch.length) await flush();
   return removed;
+}
+
+export interface AttachmentDownload {
+  fileName: string;
+  /** bytes of the original content */
+  size: number;
+  contentType: string;
+  stream: Readable;
+}
+
+/**
+ * An attachment of a mail (downloadMailAttachment, extension): its original bytes, decoded from
+ * the stored base64 as they stream. The request keeps its attachments' names and sizes for ever,
+ * but the bytes only while the upload is kept (24 h after upload, longer while a request can
+ * still send it): after that, and for another project's or unknown ids, 400/77103.
+ */
+export async function openMailAttachment(deps: FilesDeps, projectId: string, mailId: string, fileId: string): Promise<AttachmentDownload> {
+  const id = parseNumericId(mailId);
+  const unknown = () => notFound(`mailId/fileId: mail ${mailId} has no attachment ${fileId}`);
+  if (!id || !isUploadId(fileId)) throw unknown();
+  const row = await findMailAttachment(deps.db, projectId, id, fileId);
+  if (!row) throw unknown();
+  const gone = () => notFound(`fileId: the content of attachment ${fileId} is no longer kept (uploads are kept 24 hours, or while a request can still send them)`);
+  if (!row.present) throw gone();
+  let stream: Readable;
+  try {
+    stream = await openOriginalContent(deps.dataDir, fileId);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw gone();
+    throw err;
+  }
+  return { fileName: row.file_name, size: Number(row.file_size), contentType: detectMimeType(row.file_name), stream };
 }

@@ -91,6 +91,7 @@ export interface RecipientRow extends RenderRecipientRow {
   result_message: string | null;
   retry_count: number;
   received_at: Date | null;
+  temporary_result_code: string | null;
 }
 
 export const publicId = (row: { id: string; id_day: number }) => formatNumericId(row.id_day, row.id);
@@ -237,6 +238,8 @@ export function toRecipient(row: RecipientRow, view: ViewOptions): Recipient {
     sendResultMessage: row.result_message,
     sendResultCode: row.result_code,
     sendResultCodeMessage: resultCodeMessage(row.result_code, view.lang),
+    temporaryResultCode: row.temporary_result_code,
+    temporaryResultCodeMessage: resultCodeMessage(row.temporary_result_code, view.lang),
   };
 }
 
@@ -290,6 +293,8 @@ export function toRecipientListItem(row: RecipientListRow, title: string, view: 
     sendResultCodeMessage: resultCodeMessage(row.result_code, view.lang),
     sendResultMessage: row.result_message,
     retryCount: row.retry_count,
+    temporaryResultCode: row.temporary_result_code,
+    temporaryResultCodeMessage: resultCodeMessage(row.temporary_result_code, view.lang),
   };
 }
 

@@ -4,7 +4,7 @@ import { compileTemplate, renderLeniently, type CompiledTemplate } from '../deli
 import { toPage, type Page, type Paging, type RecipientListQuery, type SortKey } from './list-query.ts';
 import { renderValuesFor, toRecipientListItem, type RecipientListItem, type RecipientListRow, type ViewOptions } from './mails.mapper.ts';
 import { matchesNothing, type ViewFilters } from './view-filters.ts';
-import { boundedCount, likeContains } from './view-sql.ts';
+import { boundedCount, likeContains, resultCodeMatch, TEMPORARY_CAUSE_CODES, temporaryCauseMatch } from './view-sql.ts';
 
 /**
  * The recipient view (getRecipientList, extension): one row per recipient, newest request
@@ -17,7 +17,8 @@ import { boundedCount, likeContains } from './view-sql.ts';
  * - mailId, requestId, recipientAddress: recipients_mail / recipients_request /
  *   recipients_address (ordered), other filters checked on the few rows found.
  * - sendStatus / sendResultCode: one ordered range of recipients_project_status /
- *   recipients_project_result per code, UNION ALL'd (each arm LIMITed to the rows the page
+ *   recipients_project_result per code (and of recipients_project_temporary per *_ABNORMAL
+ *   cause, view-sql.ts), UNION ALL'd (each arm LIMITed to the rows the page
  *   needs), merged and cut: "Limit -> Merge Append -> Limit -> Index Scan ...".
  * - request-level filters only (senderAddress, title, templateSid, dispatchType): the matching
  *   requests in created_at order (mail_requests indexes, trigram index for the title), and per
@@ -78,7 +79,7 @@ function recipientConditions(projectId: string, f: ViewFilters, skip: { status?:
   }
   if (f.recipientAddress) out.push(sql`lower(r.address) = ${f.recipientAddress.toLowerCase()}`);
   if (f.sendStatus && !skip.status) out.push(sql`r.status = ANY(${f.sendStatus}::text[])`);
-  if (f.sendResultCode && !skip.result) out.push(sql`r.result_code = ANY(${f.sendResultCode}::text[])`);
+  if (f.sendResultCode && !skip.result) out.push(resultCodeMatch(f.sendResultCode));
   const req = requestLevel(f);
   if (req.length > 0 && !skip.requestLevel) {
     out.push(sql`EXISTS (SELECT 1 FROM mail_requests mr WHERE mr.id = r.request_id AND mr.project_id = ${projectId}::bigint AND ${and(req)})`);
@@ -123,8 +124,15 @@ export function orderedIds(projectId: string, f: ViewFilters, dir: 'ASC' | 'DESC
     sql`(SELECT r.id, r.created_at FROM recipients r WHERE ${and([...recipientConditions(projectId, f, skip), ...(extra ? [extra] : []), ...after])}
          ORDER BY r.created_at ${d}, r.id ${d} LIMIT ${need})`;
   let arms: Frag[];
-  if (driver === 'result') arms = f.sendResultCode!.map((code) => arm(sql`r.result_code = ${code}`, { result: true }));
-  else if (driver === 'status') arms = f.sendStatus!.map((code) => arm(sql`r.status = ${code}`, { status: true }));
+  if (driver === 'result') {
+    const codes = f.sendResultCode!;
+    arms = codes.map((code) => arm(sql`r.result_code = ${code}`, { result: true }));
+    // A cause's arm reads recipients_project_temporary; a row whose own code is also asked for is
+    // the other arm's.
+    for (const code of codes.filter((c) => TEMPORARY_CAUSE_CODES.includes(c))) {
+      arms.push(arm(sql`${temporaryCauseMatch([code])} AND NOT (r.result_code = ANY(${codes}::text[]))`, { result: true }));
+    }
+  } else if (driver === 'status') arms = f.sendStatus!.map((code) => arm(sql`r.status = ${code}`, { status: true }));
   else arms = [arm(undefined, {})];
   return sql<IdRow>`SELECT u.id FROM (${sql.join(arms, sql` UNION ALL `)}) u ORDER BY u.created_at ${d}, u.id ${d} LIMIT ${limit} OFFSET ${offset}`;
 }
@@ -155,7 +163,7 @@ export function countQuery(projectId: string, f: ViewFilters, limit: number): Ra
 async function loadRows(db: Db, ids: string[], view: ViewOptions): Promise<{ items: RecipientListItem[]; rows: RecipientListRow[] }> {
   if (ids.length === 0) return { items: [], rows: [] };
   const { rows } = await sql<RecipientListRow>`
-    SELECT r.id, r.project_id, r.address, r.name, r.type, r.parameters, r.status, r.result_code, r.result_message, r.retry_count,
+    SELECT r.id, r.project_id, r.address, r.name, r.type, r.parameters, r.status, r.result_code, r.result_message, r.retry_count, r.temporary_result_code,
       r.received_at, r.finished_at, r.created_at::text AS cursor_at,
       (r.unsubscribed OR un.created_at IS NOT NULL) AS unsubscribed,
       CASE WHEN r.unsubscribed THEN r.unsubscribed_at ELSE un.created_at END AS unsubscribed_at,

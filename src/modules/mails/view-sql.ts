@@ -52,3 +52,29 @@ export async function boundedCount(
     return { total: offset + rowCount + (hasMore ? 1 : 0), exact: false };
   }
 }
+
+/**
+ * The causes of a temporary failure (the guide's *_ABNORMAL codes). NCP records a retried
+ * recipient as RESENDING_MAIL, then RESEND_MAIL_FAIL once out of retries; the cause is kept beside
+ * it in recipients.temporary_result_code. A sendResultCode filter on a cause finds the recipients
+ * being retried or failed for it (not those sent after all: their result is MAIL_SENT).
+ */
+export const TEMPORARY_CAUSE_CODES: readonly string[] = [
+  'CONNECTION_ABNORMAL',
+  'NETWORK_ABNORMAL',
+  'SMTP_ABNORMAL',
+  'MAILBOX_ABNORMAL',
+  'RECEIVE_MAIL_SERVICE_ABNORMAL',
+  'SECURITY_AND_POLICY_ABNORMAL',
+];
+
+/** A recipient (alias r) whose last temporary cause is one of `causes` and that is retrying or failed for it. */
+export const temporaryCauseMatch = (causes: readonly string[]) =>
+  sql<boolean>`r.temporary_result_code = ANY(${[...causes]}::text[]) AND r.result_code IN ('RESENDING_MAIL', 'RESEND_MAIL_FAIL')`;
+
+/** A recipient (alias r) matching a sendResultCode filter: its result code, or its temporary cause (see above). */
+export function resultCodeMatch(codes: readonly string[]) {
+  const causes = codes.filter((c) => TEMPORARY_CAUSE_CODES.includes(c));
+  const own = sql<boolean>`r.result_code = ANY(${[...codes]}::text[])`;
+  return causes.length === 0 ? own : sql<boolean>`(${own} OR (${temporaryCauseMatch(causes)}))`;
+}

@@ -13,15 +13,19 @@ export const TEMPLATE_LIMITS = {
   senderNameBytes: MAIL_LIMITS.senderNameBytes,
 } as const;
 
-/** Template, category (and group) names: 1–100 characters of Hangul, A–Z, a–z, 0–9, ".", "_", "-". */
-const NAME = /^[\p{Script=Hangul}A-Za-z0-9._-]+$/u;
+/**
+ * Template and category names: 1–100 characters of Hangul, A–Z, a–z, 0–9, ".", "_", "-", and
+ * spaces between them (NCP's own example is "AD Template"); not at either end, where a name
+ * would look like another.
+ */
+const NAME = /^[\p{Script=Hangul}A-Za-z0-9._-](?:[\p{Script=Hangul}A-Za-z0-9._ -]*[\p{Script=Hangul}A-Za-z0-9._-])?$/u;
 
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
 export function checkName(field: string, value: unknown): string {
   if (typeof value !== 'string' || value === '') throw badRequest(`${field}: required`);
   if ([...value].length > TEMPLATE_LIMITS.nameChars) throw badRequest(`${field}: at most ${TEMPLATE_LIMITS.nameChars} characters`);
-  if (!NAME.test(value)) throw badRequest(`${field}: only Hangul, letters A-Z and a-z, digits, ".", "_" and "-" are allowed (no spaces)`);
+  if (!NAME.test(value)) throw badRequest(`${field}: only Hangul, letters A-Z and a-z, digits, ".", "_", "-" and spaces between them are allowed`);
   return value;
 }
 

@@ -1,0 +1,97 @@
+import { domainToASCII } from 'node:url';
+import type { components } from '../../generated/api.ts';
+import type { Db, Tx } from '../../db/schema.ts';
+import { toNesDateTime } from '../../shared/clock.ts';
+import { badRequest } from '../../shared/errors.ts';
+import { parsePaging, parseSort, single, toPage, type RawQuery } from '../mails/list-query.ts';
+import * as repo from './blocked-domains.repository.ts';
+
+type Schemas = components['schemas'];
+export type BlockedDomainsResult = Schemas['BlockedDomainsResult'];
+export type BlockedDomainsPage = Schemas['BlockedDomainsPage'];
+
+/**
+ * A project's blocked recipient domains (extension): mail to an address in a blocked domain, or
+ * in a subdomain of one, fails with F / UNKNOWN_DOMAIN_ADDRESS at delivery, without an SMTP
+ * attempt (like the send-block list, a delivery result: POST /mails accepts such addresses).
+ * Domains compare case-insensitively, internationalised ones as their punycode form.
+ */
+export const MAX_DOMAINS_PER_REQUEST = 10_000;
+
+const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
+
+/**
+ * The stored form of a domain: lower-case ASCII (punycode), no trailing dot; undefined when it is
+ * not a host name of at least two labels (a bare TLD would block a whole registry).
+ */
+export function normaliseDomain(raw: string): string | undefined {
+  const text = raw.trim().replace(/\.$/, '');
+  if (text === '' || text.length > 253) return undefined;
+  const ascii = domainToASCII(text).toLowerCase();
+  if (ascii === '' || ascii.length > 253) return undefined;
+  const labels = ascii.split('.');
+  return labels.length >= 2 && labels.every((l) => LABEL.test(l)) ? ascii : undefined;
+}
+
+/** The domain of an address and each parent with at least two labels: "a.b.example" -> a.b.example, b.example. */
+function domainAndParents(address: string): string[] {
+  const domain = normaliseDomain(address.slice(address.lastIndexOf('@') + 1));
+  if (!domain) return [];
+  const labels = domain.split('.');
+  return labels.slice(0, -1).map((_, i) => labels.slice(i).join('.'));
+}
+
+/** Lower-case addresses among `addresses` whose domain (or a parent domain) the project blocks: one query. */
+export async function domainBlockedAmong(db: Db | Tx, projectId: string, addresses: string[]): Promise<Set<string>> {
+  const candidates = new Map<string, string[]>();
+  for (const a of new Set(addresses.map((x) => x.toLowerCase()))) candidates.set(a, domainAndParents(a));
+  const blocked = await repo.findBlocked(db, projectId, [...new Set([...candidates.values()].flat())]);
+  const out = new Set<string>();
+  if (blocked.size === 0) return out;
+  for (const [address, domains] of candidates) if (domains.some((d) => blocked.has(d))) out.add(address);
+  return out;
+}
+
+/** `domains`, checked: every entry a host name; duplicates (any case, any form) counted once. */
+function domainsOf(body: unknown): { requestCount: number; domains: string[] } {
+  const list = (body as { domains?: unknown } | null)?.domains;
+  if (!Array.isArray(list) || list.length === 0) throw badRequest('domains: required (at least one domain)');
+  if (list.length > MAX_DOMAINS_PER_REQUEST) throw badRequest(`domains: at most ${MAX_DOMAINS_PER_REQUEST} domains`);
+  const seen = new Set<string>();
+  list.forEach((raw, i) => {
+    const domain = typeof raw === 'string' ? normaliseDomain(raw) : undefined;
+    if (!domain) throw badRequest(`domains[${i}]: "${String(raw).slice(0, 100)}" is not a domain name (at least two labels, e.g. "example.com")`);
+    seen.add(domain);
+  });
+  return { requestCount: list.length, domains: [...seen] };
+}
+
+export async function registerBlockedDomains(db: Db, projectId: string, body: unknown, now: Date): Promise<BlockedDomainsResult> {
+  const { requestCount, domains } = domainsOf(body);
+  const count = await repo.insertDomains(db, projectId, domains, now);
+  return { count, requestCount, ignoreCount: requestCount - count };
+}
+
+export async function deleteBlockedDomains(db: Db, projectId: string, body: unknown): Promise<BlockedDomainsResult> {
+  const { requestCount, domains } = domainsOf(body);
+  const count = await repo.deleteDomains(db, projectId, domains);
+  return { count, requestCount, ignoreCount: requestCount - count };
+}
+
+const SORT_COLUMNS = { createUtc: 'created_at', domain: 'domain' } as const;
+
+export async function getBlockedDomainList(db: Db, projectId: string, query: RawQuery, view: { timeZone: string }): Promise<BlockedDomainsPage> {
+  const paging = parsePaging(query);
+  const sort = parseSort(query.sort, Object.keys(SORT_COLUMNS), [{ property: 'createUtc', direction: 'DESC' }]);
+  const text = single(query.domain, 'domain');
+  // a part of a name: lower-cased like the stored form (an IDN part is matched as typed)
+  const domain = text === undefined ? undefined : String(text).trim().toLowerCase() || undefined;
+  if (domain?.includes('\u0000')) throw badRequest('domain: must not contain NUL characters');
+  const filter: repo.BlockedDomainFilter = { projectId, domain };
+  const order = sort.map((s) => ({ column: SORT_COLUMNS[s.property as keyof typeof SORT_COLUMNS], direction: s.direction === 'ASC' ? ('asc' as const) : ('desc' as const) }));
+  const [rows, total] = await Promise.all([
+    repo.listDomains(db, filter, order, paging.size, paging.page * paging.size),
+    repo.countDomains(db, filter),
+  ]);
+  return toPage(rows.map((r) => ({ domain: r.domain, createDate: toNesDateTime(r.created_at, view.timeZone)! })), total, paging, sort);
+}

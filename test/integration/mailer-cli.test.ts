@@ -1,0 +1,60 @@
+import { execFile } from 'node:child_process';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
+import { startTestService, type TestService } from '../helpers/test-service.ts';
+
+// The signing client (`npm run mailer`, bin/mailer.ts) against the real service over HTTP.
+
+const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'mailer.ts');
+
+let sink: TestSink;
+let svc: TestService;
+let server: Server;
+
+beforeAll(async () => {
+  sink = await startTestSink();
+  svc = await startTestService({ smtpUrl: sink.url, workers: false });
+  server = svc.app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+});
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+  await svc.stop();
+  await sink.close();
+});
+
+function mailer(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = {
+    PATH: process.env.PATH ?? '',
+    MAILER_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    MAILER_ACCESS_KEY: svc.key.accessKey,
+    MAILER_SECRET_KEY: svc.key.secretKey,
+  };
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env, timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('npm run mailer', () => {
+  it('signs a query with non-ASCII text and spaces as it is sent (percent-encoded)', async () => {
+    const body = JSON.stringify({ senderAddress: 'a@company.com', title: 'セール 50% off', body: '<p>b</p>', recipients: [{ address: 'r@example.com' }] });
+    const created = await mailer('POST', '/api/v1/mails', body);
+    expect(created.stderr).toContain('HTTP 201');
+    const requestId = JSON.parse(created.stdout).requestId as string;
+
+    for (const title of ['セール', 'セール 50', 'ール 50%25 off']) {
+      const res = await mailer('GET', `/api/v1/mails/requests?title=${title}&size=5`);
+      expect({ title, stderr: res.stderr, code: res.code }).toEqual({ title, stderr: expect.stringContaining('HTTP 200'), code: 0 });
+      expect(JSON.parse(res.stdout).content.map((r: { requestId: string }) => r.requestId)).toEqual([requestId]);
+    }
+    // an already-encoded query is sent (and signed) as given
+    const encoded = await mailer('GET', `/api/v1/mails/requests?title=${encodeURIComponent('セール')}`);
+    expect(encoded.stderr).toContain('HTTP 200');
+    expect(JSON.parse(encoded.stdout).content).toHaveLength(1);
+  });
+});
