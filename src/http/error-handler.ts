@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { AppError, badRequest, entityTooLarge, internalError, methodNotAllowed, routeNotFound, unsupportedMediaType } from '../shared/errors.ts';
+import { AppError, RateLimitedError, badRequest, entityTooLarge, internalError, methodNotAllowed, routeNotFound, unsupportedMediaType } from '../shared/errors.ts';
 
 interface ValidatorErrorItem {
   path?: string;
@@ -43,6 +43,7 @@ export function errorHandler() {
     if (app.status >= 500) req.log?.error({ err }, 'unhandled error');
     else req.log?.debug({ code: app.code, message: app.message }, 'request refused');
     if (res.headersSent) return res.end();
+    if (app instanceof RateLimitedError) res.set('Retry-After', String(app.retryAfterSeconds));
     const body = app.gateway
       ? { error: { errorCode: app.code, message: app.message } }
       : { error: { code: app.code, errorCode: app.code, message: app.message } };

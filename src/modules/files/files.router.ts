@@ -5,7 +5,7 @@ import { createFiles, deleteFiles, getFiles } from './files.service.ts';
 /** NCP's file operations: createFile, getFile, deleteFile. */
 export function filesRouter(deps: AppDeps): Router {
   const router = Router();
-  const filesDeps = { db: deps.db, dataDir: deps.config.dataDir, now: deps.now };
+  const filesDeps = { db: deps.db, dataDir: deps.config.dataDir, now: deps.now, maxStored: deps.config.maxStoredFiles };
 
   router.post('/files', async (req, res) => {
     const upload = await createFiles(filesDeps, req.projectId!, req);
