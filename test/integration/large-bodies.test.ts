@@ -69,7 +69,7 @@ describe('large bodies under concurrency', () => {
   });
 
   it('three concurrent 63 MB POST /mails: no crash, each answered 201 or 429 with Retry-After', async () => {
-    const bodies = ['a', 'b', 'c'].map(largeBody);
+    const bodies = ['t-a', 't-b', 't-c'].map((tag) => largeBody(tag));
     expect(bodies[0]!.length).toBeGreaterThan(63_000_000);
     const answers = await Promise.all(bodies.map((b) => postMails(svc.port, b)));
     for (const a of answers) {
