@@ -6,6 +6,8 @@ import type { AppDeps } from './deps.ts';
 import { signatureAuth } from './http/auth.ts';
 import { errorHandler, notFoundHandler } from './http/error-handler.ts';
 import { traceRequests } from './http/trace.ts';
+import { admitLargeBodies, createByteBudget } from './http/body-budget.ts';
+import { createRateLimiter, rateLimitByKey } from './http/rate-limit.ts';
 import { requestsRouter } from './modules/requests/requests.router.ts';
 import { mailsRouter } from './modules/mails/mails.router.ts';
 import { filesRouter } from './modules/files/files.router.ts';
@@ -19,6 +21,11 @@ import { exportsRouter } from './modules/exports/exports.router.ts';
 
 export const API_SPEC_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../openapi/openapi.yaml');
 
+/** JSON bodies from this size on are admitted by the body budget; one-mail requests are far below it. */
+const LARGE_BODY_MIN_BYTES = 256 * 1024;
+/** Large bodies that may wait for their turn at once; more are refused at once (429). */
+const LARGE_BODIES_WAITING = 16;
+
 export interface AppOptions {
   /** validate responses against the spec too (on in tests) */
   validateResponses?: boolean;
@@ -28,8 +35,8 @@ export interface AppOptions {
 export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   const app = express();
   app.disable('x-powered-by');
-  // Client IPs as seen through a proxy are only trusted from loopback.
-  app.set('trust proxy', 'loopback');
+  // X-Forwarded-For names the client only when it comes from a configured proxy (TRUST_PROXY).
+  app.set('trust proxy', deps.config.trustProxy);
   app.use(traceRequests(deps.logger));
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
@@ -39,14 +46,23 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
 
   const api = express.Router();
   api.use(signatureAuth(deps.resolveKey));
+  api.use(rateLimitByKey(createRateLimiter(deps.config.rateLimitPerSecond, deps.config.rateLimitBurst)));
+  api.use(
+    admitLargeBodies(createByteBudget(deps.config.bodyBudgetBytes, LARGE_BODIES_WAITING), {
+      minBytes: LARGE_BODY_MIN_BYTES,
+      maxBytes: deps.config.maxBodyBytes,
+      waitMs: deps.config.bodyBudgetWaitMs,
+    }),
+  );
   // NCP clients send Content-Type: application/json on GET and DELETE too, and DELETE bodies.
   api.use(
     express.json({
       limit: deps.config.maxBodyBytes,
       type: ['application/json', 'application/*+json'],
       // Kept (not copied) for Idempotency-Key: a replay is recognised by the bytes it sent.
+      // Without the header it is not kept: a large body's bytes would outlive its parse.
       verify: (req, _res, buf) => {
-        (req as express.Request).rawBody = buf;
+        if (req.headers['idempotency-key'] !== undefined) (req as express.Request).rawBody = buf;
       },
     }),
   );

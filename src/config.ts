@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 
 /**
@@ -31,6 +32,22 @@ export interface Config {
   maxBodyBytes: number;
   /** finished requests older than this many days are purged hourly with all their rows; 0 keeps them forever */
   retentionDays: number;
+  /** bytes of large JSON bodies parsed and processed at once; more wait their turn (src/http/body-budget.ts) */
+  bodyBudgetBytes: number;
+  /** how long a large body waits for its turn before 429 with Retry-After */
+  bodyBudgetWaitMs: number;
+  /** signed requests per second per access key (token bucket, per instance); 0: no limit */
+  rateLimitPerSecond: number;
+  /** bucket size: requests a key may send at once after being idle */
+  rateLimitBurst: number;
+  /** Express `trust proxy`: false (the peer is the client), true, a hop count, or addresses/CIDRs/loopback|linklocal|uniquelocal */
+  trustProxy: boolean | number | string[];
+  /** exports waiting or being built per project; more answer 429 */
+  maxQueuedExports: number;
+  /** uploads (files of POST /files) a project may keep stored; more answer 429 */
+  maxStoredFiles: number;
+  /** recipient files a project may keep stored; more answer 429 */
+  maxStoredRecipientFiles: number;
 }
 
 export class ConfigError extends Error {}
@@ -61,6 +78,23 @@ function urlVar(env: Env, name: string, protocols: string[]): string | undefined
   return raw;
 }
 
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** TRUST_PROXY as Express's `trust proxy` takes it; checked here so a typo fails at start, not per request. */
+function trustProxyVar(env: Env): boolean | number | string[] {
+  const raw = (env.TRUST_PROXY ?? '').trim();
+  if (raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const items = raw.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const item of items) {
+    const [addr, bits, ...rest] = item.split('/');
+    const ok = PROXY_NAMES.includes(item) || (rest.length === 0 && isIP(addr!) !== 0 && (bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (isIP(addr!) === 4 ? 32 : 128))));
+    if (!ok) throw new ConfigError(`TRUST_PROXY: "${item}" is not an IP address, a CIDR range or one of ${PROXY_NAMES.join(', ')} (or use true, false or a hop count)`);
+  }
+  return items;
+}
+
 function isValidTimezone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
@@ -87,6 +121,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent`);
   }
   const port = intVar(env, 'PORT', 8080, 0, 65535);
+  const maxBodyBytes = intVar(env, 'MAX_BODY_BYTES', 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024);
+  const rateLimitPerSecond = intVar(env, 'RATE_LIMIT_PER_SECOND', 1000, 0, 1_000_000);
   const publicBaseUrl = urlVar(env, 'PUBLIC_BASE_URL', ['http:', 'https:']) ?? `http://localhost:${port}`;
   return Object.freeze({
     port,
@@ -106,7 +142,15 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     dataDir: path.resolve(env.DATA_DIR || '.data'),
     logLevel,
     workerConcurrency: intVar(env, 'WORKER_CONCURRENCY', 4, 1, 64),
-    maxBodyBytes: intVar(env, 'MAX_BODY_BYTES', 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxBodyBytes,
     retentionDays: intVar(env, 'RETENTION_DAYS', 0, 0, 36_500),
+    bodyBudgetBytes: intVar(env, 'BODY_BUDGET_BYTES', maxBodyBytes, 1024, 4 * 1024 * 1024 * 1024),
+    bodyBudgetWaitMs: intVar(env, 'BODY_BUDGET_WAIT_MS', 60_000, 0, 600_000),
+    rateLimitPerSecond,
+    rateLimitBurst: intVar(env, 'RATE_LIMIT_BURST', Math.max(1, rateLimitPerSecond * 2), 1, 10_000_000),
+    trustProxy: trustProxyVar(env),
+    maxQueuedExports: intVar(env, 'MAX_QUEUED_EXPORTS', 10, 1, 10_000),
+    maxStoredFiles: intVar(env, 'MAX_STORED_FILES', 1_000, 1, 1_000_000),
+    maxStoredRecipientFiles: intVar(env, 'MAX_STORED_RECIPIENT_FILES', 100, 1, 100_000),
   });
 }

@@ -12,6 +12,7 @@ import { createLogger, redactUrl, type Logger } from './logger.ts';
 import { startDevSink, type DevSink } from './modules/delivery/dev-sink.ts';
 import { createTransport } from './modules/delivery/transport.ts';
 import { createKeyResolver, ensureStartupKey } from './modules/projects/projects.service.ts';
+import { listenForKeyChanges } from './modules/projects/key-changes.ts';
 import { createSecretBox, loadMasterKey } from './shared/secret-box.ts';
 
 export interface RunningService {
@@ -49,7 +50,13 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
     let embedded: EmbeddedDb | undefined;
     if (!databaseUrl) {
       const dir = path.join(config.dataDir, 'pg');
-      embedded = await startEmbeddedPostgres({ dir, database: 'mailer', onLog: (l) => logger.trace({ pg: l.trim() }, 'embedded postgres') });
+      embedded = await startEmbeddedPostgres({
+        dir,
+        database: 'mailer',
+        onLog: (l) => logger.trace({ pg: l.trim() }, 'embedded postgres'),
+        onStale: (s) =>
+          logger.warn({ postmasterPid: s.kind === 'none' ? undefined : s.pid, dataDir: dir }, s.kind === 'orphan' ? 'stopped the PostgreSQL a crashed service left running' : 'removed a stale postmaster.pid'),
+      });
       cleanups.push(() => embedded!.stop());
       databaseUrl = embedded.url;
       logger.info({ database: 'embedded', dataDir: dir, url: redactUrl(databaseUrl) }, 'database: embedded PostgreSQL');
@@ -95,7 +102,9 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
     }
     let port = 0;
     if (config.role !== 'worker') {
-      const app = createApp({ config, db: dbh.db, logger, queue, now, resolveKey: createKeyResolver(dbh.db, box) });
+      const keyChanges = await listenForKeyChanges(databaseUrl, logger);
+      cleanups.push(() => keyChanges.stop());
+      const app = createApp({ config, db: dbh.db, logger, queue, now, resolveKey: createKeyResolver(dbh.db, box, 10_000, keyChanges) });
       const server: Server = await new Promise((resolve, reject) => {
         const s = app.listen(config.port, () => resolve(s));
         s.once('error', reject);
@@ -116,6 +125,19 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
   }
 }
 
+/** An error and its causes as one line: pg's connection errors may carry only a code, or nest an AggregateError. */
+export function startupFailureCause(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    const x = e as { message?: unknown; code?: unknown; errors?: unknown[]; cause?: unknown };
+    const inner = Array.isArray(x.errors) && x.errors.length ? String((x.errors[0] as Error)?.message ?? x.errors[0]) : '';
+    const text = typeof x.message === 'string' && x.message.trim() ? x.message.trim() : inner || (typeof x.code === 'string' ? x.code : typeof e === 'string' ? e : '');
+    if (text && !parts.some((p) => p.includes(text))) parts.push(text.replace(/\s*\n\s*/g, ' '));
+    e = x.cause;
+  }
+  return parts.join(': ') || 'unknown error';
+}
+
 async function main() {
   let config: Readonly<Config>;
   try {
@@ -133,6 +155,8 @@ async function main() {
     service = await startService(config, logger);
   } catch (err) {
     logger.fatal({ err }, 'start-up failed');
+    // The cause in one plain line, whatever LOG_LEVEL hides.
+    process.stderr.write(`start-up failed: ${startupFailureCause(err)}\n`);
     process.exit(1);
   }
   let stopping = false;

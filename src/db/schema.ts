@@ -64,6 +64,8 @@ export interface MailRequestsTable {
 
 export interface RequestPayloadsTable {
   request_id: BigId;
+  /** 0-based position of the chunk's first recipient */
+  first_seq: Generated<number>;
   recipients: string;
 }
 
@@ -251,11 +253,11 @@ export interface SendBlockHistoryTable {
   created_at: Timestamp;
 }
 
-export interface ServiceConfigTable {
+export interface ProjectConfigTable {
+  project_id: BigId;
   type: string;
   value: string;
   unit: string;
-  updated_by_project_id: BigId | null;
   updated_at: Generated<Timestamp>;
 }
 
@@ -303,7 +305,7 @@ export interface Database {
   blocked_domains: BlockedDomainsTable;
   send_blocks: SendBlocksTable;
   send_block_history: SendBlockHistoryTable;
-  service_config: ServiceConfigTable;
+  project_config: ProjectConfigTable;
   recipient_files: RecipientFilesTable;
   recipient_file_rows: RecipientFileRowsTable;
 }

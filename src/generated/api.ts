@@ -1633,10 +1633,12 @@ export interface components {
                 "application/json": components["schemas"]["ErrorResponse"];
             };
         };
-        /** @description Rate limited at the gateway level (`400`, `410` or `420`). */
+        /** @description Rate limited (`420`, `{"error":{"errorCode":"420","message":"Rate Limited"}}`): the access key used up `RATE_LIMIT_PER_SECOND`, the large-body budget stayed in use for `BODY_BUDGET_WAIT_MS`, or a project quota is full (`MAX_QUEUED_EXPORTS`, `MAX_STORED_FILES`, `MAX_STORED_RECIPIENT_FILES`; the message then says which). Retry after the seconds in `Retry-After`. */
         TooManyRequests: {
             headers: {
                 "x-ncp-trace-id": components["headers"]["TraceId"];
+                /** @description whole seconds to wait before retrying */
+                "Retry-After"?: number;
                 [name: string]: unknown;
             };
             content: {

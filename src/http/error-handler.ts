@@ -1,7 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { localiseErrorMessage } from '../shared/error-messages.ts';
 import { langFromHeader } from '../shared/i18n.ts';
-import { AppError, badRequest, entityTooLarge, internalError, methodNotAllowed, routeNotFound, unsupportedMediaType } from '../shared/errors.ts';
+import { AppError, RateLimitedError, badRequest, entityTooLarge, internalError, methodNotAllowed, routeNotFound, unsupportedMediaType } from '../shared/errors.ts';
 
 interface ValidatorErrorItem {
   path?: string;
@@ -45,6 +45,7 @@ export function errorHandler() {
     if (app.status >= 500) req.log?.error({ err }, 'unhandled error');
     else req.log?.debug({ code: app.code, message: app.message }, 'request refused');
     if (res.headersSent) return res.end();
+    if (app instanceof RateLimitedError) res.set('Retry-After', String(app.retryAfterSeconds));
     // Gateway errors answer in English, as NCP's gateway does; service errors follow x-ncp-lang.
     const message = app.gateway ? app.message : localiseErrorMessage(app.message, langFromHeader(req.headers['x-ncp-lang']));
     const body = app.gateway ? { error: { errorCode: app.code, message } } : { error: { code: app.code, errorCode: app.code, message } };

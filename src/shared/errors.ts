@@ -29,4 +29,14 @@ export const internalError = (message = 'Internal server error') => new AppError
 export const authenticationFailed = () => new AppError(401, '200', 'Authentication Failed', true);
 export const entityTooLarge = () => new AppError(413, '430', 'Request Entity Too Large', true);
 export const routeNotFound = () => new AppError(404, '300', 'Not Found Exception', true);
+/** 429 in the gateway's shape; the error handler sends Retry-After with it. */
+export class RateLimitedError extends AppError {
+  readonly retryAfterSeconds: number;
+
+  constructor(retryAfterSeconds: number, message = 'Rate Limited') {
+    super(429, '420', message, true);
+    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds));
+  }
+}
+export const rateLimited = (retryAfterSeconds: number, message?: string) => new RateLimitedError(retryAfterSeconds, message);
 export const gatewayBadRequest = (message = 'Bad Request Exception') => new AppError(400, '100', message, true);

@@ -26,7 +26,8 @@ export const TEST_MASTER_KEY = '0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export interface ServiceProcessOptions {
-  databaseUrl: string;
+  /** unset: the service starts its embedded PostgreSQL under dataDir/pg */
+  databaseUrl?: string;
   smtpUrl: string;
   /** a name for diagnostics (log prefixes, error messages) */
   name?: string;
@@ -139,7 +140,7 @@ export async function startServiceProcess(opts: ServiceProcessOptions): Promise<
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? os.tmpdir(),
     NODE_NO_WARNINGS: '1',
-    DATABASE_URL: opts.databaseUrl,
+    ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}),
     SMTP_URL: opts.smtpUrl,
     PORT: String(port),
     DATA_DIR: dataDir,

@@ -152,7 +152,11 @@ describe('send-block', () => {
 
     expect((await setConfig({ type: 'SEND_BLOCK_TIME', value: '7', unit: 'DAY' })).body).toEqual({ type: 'SEND_BLOCK_TIME', subType: null, value: '168' });
     expect((await setConfig({ type: 'SEND_BLOCK_TIME', value: 180, unit: 'hour' })).body.value).toBe('180');
-    expect((await svc.call('GET', '/api/v1/config?type=SEND_BLOCK_TIME', { key: other })).body.value).toBe('180');
+    // A setting of each project (as NCP's): another tenant neither sees nor changes it.
+    expect((await svc.call('GET', '/api/v1/config?type=SEND_BLOCK_TIME', { key: other })).body.value).toBe('168');
+    expect((await svc.call('POST', '/api/v1/config', { key: other, body: { type: 'SEND_BLOCK_TIME', value: '1', unit: 'HOUR' } })).body.value).toBe('1');
+    expect((await svc.call('GET', '/api/v1/config?type=SEND_BLOCK_TIME')).body.value).toBe('180');
+    expect((await svc.call('GET', '/api/v1/config?type=SEND_BLOCK_TIME', { key: other })).body.value).toBe('1');
   });
 
   it('refuses bad config and query input with 400/77102 naming the field, changing nothing', async () => {

@@ -40,6 +40,14 @@ describe('loadConfig: defaults', () => {
       workerConcurrency: 4,
       maxBodyBytes: 64 * 1024 * 1024,
       retentionDays: 0,
+      bodyBudgetBytes: 64 * 1024 * 1024,
+      bodyBudgetWaitMs: 60_000,
+      rateLimitPerSecond: 1000,
+      rateLimitBurst: 2000,
+      trustProxy: false,
+      maxQueuedExports: 10,
+      maxStoredFiles: 1000,
+      maxStoredRecipientFiles: 100,
     });
   });
 
@@ -85,6 +93,14 @@ describe('loadConfig: valid values', () => {
       WORKER_CONCURRENCY: '8',
       MAX_BODY_BYTES: '1024',
       RETENTION_DAYS: '90',
+      BODY_BUDGET_BYTES: '2048',
+      BODY_BUDGET_WAIT_MS: '0',
+      RATE_LIMIT_PER_SECOND: '0',
+      RATE_LIMIT_BURST: '5',
+      TRUST_PROXY: '10.0.0.0/8, loopback,::1',
+      MAX_QUEUED_EXPORTS: '3',
+      MAX_STORED_FILES: '4',
+      MAX_STORED_RECIPIENT_FILES: '5',
     });
     expect(c).toEqual({
       port: 3000,
@@ -106,7 +122,27 @@ describe('loadConfig: valid values', () => {
       workerConcurrency: 8,
       maxBodyBytes: 1024,
       retentionDays: 90,
+      bodyBudgetBytes: 2048,
+      bodyBudgetWaitMs: 0,
+      rateLimitPerSecond: 0,
+      rateLimitBurst: 5,
+      trustProxy: ['10.0.0.0/8', 'loopback', '::1'],
+      maxQueuedExports: 3,
+      maxStoredFiles: 4,
+      maxStoredRecipientFiles: 5,
     });
+  });
+
+  it.each([
+    ['true', true],
+    ['false', false],
+    ['2', 2],
+  ])('TRUST_PROXY=%s', (raw, value) => {
+    expect(loadConfig({ TRUST_PROXY: raw }).trustProxy).toEqual(value);
+  });
+
+  it('BODY_BUDGET_BYTES defaults to MAX_BODY_BYTES (one largest body at a time)', () => {
+    expect(loadConfig({ MAX_BODY_BYTES: '5000' }).bodyBudgetBytes).toBe(5000);
   });
 
   it.each(['api', 'worker', 'all'])('ROLE=%s', (role) => {
@@ -177,6 +213,9 @@ describe('loadConfig: invalid values name the variable', () => {
     ['DISPLAY_TIMEZONE unknown', { DISPLAY_TIMEZONE: 'Mars/Olympus_Mons' }, 'DISPLAY_TIMEZONE'],
     ['DISPLAY_TIMEZONE garbage', { DISPLAY_TIMEZONE: 'KST+9!' }, 'DISPLAY_TIMEZONE'],
     ['LOG_LEVEL unknown', { LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
+    ['TRUST_PROXY a host name', { TRUST_PROXY: 'proxy.example.com' }, 'TRUST_PROXY'],
+    ['TRUST_PROXY a bad CIDR', { TRUST_PROXY: '10.0.0.0/33' }, 'TRUST_PROXY'],
+    ['RATE_LIMIT_PER_SECOND negative', { RATE_LIMIT_PER_SECOND: '-1' }, 'RATE_LIMIT_PER_SECOND'],
     ['LOG_LEVEL wrong case', { LOG_LEVEL: 'INFO' }, 'LOG_LEVEL'],
     ['only MAILER_ACCESS_KEY', { MAILER_ACCESS_KEY: 'ak' }, 'MAILER_SECRET_KEY'],
     ['only MAILER_SECRET_KEY', { MAILER_SECRET_KEY: 'sk' }, 'MAILER_ACCESS_KEY'],

@@ -38,6 +38,27 @@ export async function insertExport(db: Db | Tx, e: NewExport) {
     .executeTakeFirstOrThrow();
 }
 
+/** Exports of the project in R or I, counted under a per-project transaction lock. */
+export async function lockAndCountQueued(tx: Tx, projectId: string): Promise<number> {
+  await sql`SELECT pg_advisory_xact_lock(hashtextextended('exports:' || ${projectId}, 0))`.execute(tx);
+  const row = await tx
+    .selectFrom('exports')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('project_id', '=', projectId)
+    .where('status', 'in', ['R', 'I'])
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** Expired (E) exports whose files expired, and failed (F) ones that ended, before `before`. */
+export async function deleteFinishedBefore(db: Db, before: Date): Promise<number> {
+  const r = await db
+    .deleteFrom('exports')
+    .where((eb) => eb.or([eb.and([eb('status', '=', 'E'), eb('expires_at', '<', before)]), eb.and([eb('status', '=', 'F'), eb('completed_at', '<', before)])]))
+    .executeTakeFirst();
+  return Number(r.numDeletedRows);
+}
+
 export async function findExport(db: Db | Tx, projectId: string, id: string) {
   return db.selectFrom('exports').select(EXPORT_COLUMNS).where('project_id', '=', projectId).where('id', '=', id).executeTakeFirst();
 }

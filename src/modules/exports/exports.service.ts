@@ -6,7 +6,7 @@ import type { Db } from '../../db/schema.ts';
 import { QUEUES, type ExportJob, type JobQueue } from '../../jobs/queue.ts';
 import type { Logger } from '../../logger.ts';
 import { zonedParts } from '../../shared/clock.ts';
-import { AppError, badRequest, notFound } from '../../shared/errors.ts';
+import { AppError, badRequest, notFound, rateLimited } from '../../shared/errors.ts';
 import type { Lang } from '../../shared/i18n.ts';
 import { getRequestRow } from '../mails/mails.read-model.ts';
 import { parseViewFilters } from '../mails/view-rows.ts';
@@ -76,6 +76,12 @@ export async function createExport(deps: ExportsDeps, projectId: string, body: E
   const timeZone = deps.config.displayTimezone;
   await checkFilters(deps.db, projectId, body.view, filters, { timeZone, now: requestedAt });
   const row = await deps.db.transaction().execute(async (tx) => {
+    // Exports are heavy (a job each, any size): a project may have MAX_QUEUED_EXPORTS waiting or
+    // being built. The lock makes two concurrent requests count one after the other.
+    const queued = await repo.lockAndCountQueued(tx, projectId);
+    if (queued >= deps.config.maxQueuedExports) {
+      throw rateLimited(30, `Rate Limited: ${queued} exports of this project are waiting or being built, the most allowed; request more when one has completed`);
+    }
     const created = await repo.insertExport(tx, { project_id: projectId, view: body.view, filters, lang, time_zone: timeZone, requested_at: requestedAt });
     await deps.queue.insertInTx<ExportJob>(tx, QUEUES.createExport, [{ data: { exportId: created.id } }]);
     return created;
@@ -107,11 +113,16 @@ export async function openExportFile(deps: Pick<ExportsDeps, 'db' | 'config' | '
  * lost (no heartbeat for STALLED_AFTER_MS) fail with a message; files no live export owns go.
  * Idempotent; safe on several workers at once.
  */
+/** How long an expired or failed export stays listed after its end. */
+export const FINISHED_ROWS_KEPT_MS = 7 * 24 * 3600 * 1000;
+
 export async function expireExports(deps: { db: Db; dataDir: string; now: () => Date; logger: Logger }): Promise<{ expired: number; stalled: number; orphans: number }> {
   const now = deps.now();
   const expired = await repo.expireExports(deps.db, now);
   await Promise.all(expired.map((id) => removeExportFile(deps.dataDir, id)));
   const stalled = await repo.failStalledExports(deps.db, new Date(now.getTime() - STALLED_AFTER_MS), 'creating the file stopped (its worker went away); request the export again', now);
+  // The list shows expired and failed exports for a while, then they go (they have no file).
+  await repo.deleteFinishedBefore(deps.db, new Date(now.getTime() - FINISHED_ROWS_KEPT_MS));
   const orphans = await removeOrphans(deps.db, deps.dataDir, now);
   if (expired.length || stalled.length || orphans) deps.logger.info({ expired: expired.length, stalled: stalled.length, orphans }, 'export files cleaned up');
   return { expired: expired.length, stalled: stalled.length, orphans };

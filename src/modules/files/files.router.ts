@@ -13,7 +13,7 @@ export function attachmentDisposition(fileName: string): string {
 /** NCP's file operations: createFile, getFile, deleteFile; and downloadMailAttachment (extension). */
 export function filesRouter(deps: AppDeps): Router {
   const router = Router();
-  const filesDeps = { db: deps.db, dataDir: deps.config.dataDir, now: deps.now };
+  const filesDeps = { db: deps.db, dataDir: deps.config.dataDir, now: deps.now, maxStored: deps.config.maxStoredFiles };
 
   router.post('/files', async (req, res) => {
     const upload = await createFiles(filesDeps, req.projectId!, req);

@@ -6,7 +6,7 @@ import { detectMimeType } from 'nodemailer/lib/mime-funcs';
 import type { Db, Tx } from '../../db/schema.ts';
 import { readMultipart } from '../../http/multipart.ts';
 import type { Logger } from '../../logger.ts';
-import { badRequest, notFound } from '../../shared/errors.ts';
+import { badRequest, notFound, rateLimited } from '../../shared/errors.ts';
 import { parseNumericId } from '../../shared/ids.ts';
 import { blockedExtension, baseName } from './blocked-extensions.ts';
 import { commitPart, filesDir, isUploadId, newUploadId, openForReading, openOriginalContent, partPath, removeStored, writePart } from './file-store.ts';
@@ -33,6 +33,8 @@ export interface FilesDeps {
   db: Db;
   dataDir: string;
   now: () => Date;
+  /** MAX_STORED_FILES: unused uploads a project may keep (the API sets it; jobs don't upload) */
+  maxStored?: number;
 }
 
 const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
@@ -59,6 +61,13 @@ interface Received {
  * refused upload keeps nothing: the 400 names every file refused and why.
  */
 export async function createFiles(deps: FilesDeps, projectId: string, req: Request): Promise<FileUpload> {
+  // Checked before a byte is read: a project that keeps its quota full can't make us store more.
+  if (deps.maxStored !== undefined && (await repo.countUnusedFiles(deps.db, projectId)) >= deps.maxStored) {
+    throw rateLimited(
+      3600,
+      `Rate Limited: this project keeps ${deps.maxStored} unused uploaded files, the most allowed; delete some (DELETE /files/{tempRequestId}), use them, or wait until unused ones are removed after 24 hours`,
+    );
+  }
   const received: Received[] = [];
   const written: string[] = [];
   const problems: string[] = [];

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { Db } from '../../db/schema.ts';
 import type { SecretBox } from '../../shared/secret-box.ts';
+import type { KeyChanges } from './key-changes.ts';
 import * as repo from './projects.repository.ts';
 
 export interface CreatedKey {
@@ -59,16 +60,23 @@ export interface KeyLookup {
 
 /**
  * Resolves an access key to its project and secret, with a short cache so that signed requests
- * do not cost a query and a decryption each. Revocation takes effect within `ttlMs`.
+ * do not cost a query and a decryption each. With `changes` (LISTEN on key changes) a revoked
+ * key is dropped from the cache as soon as the revocation commits, on every instance, and the
+ * cache is bypassed while the listener is down; without it revocation takes up to `ttlMs`.
  */
-export function createKeyResolver(db: Db, box: SecretBox, ttlMs = 10_000) {
+export function createKeyResolver(db: Db, box: SecretBox, ttlMs = 10_000, changes?: KeyChanges) {
   const cache = new Map<string, { value: KeyLookup | null; expires: number }>();
+  changes?.onChange((accessKey) => cache.delete(accessKey));
   return async function resolveKey(accessKey: string): Promise<KeyLookup | null> {
     const now = Date.now();
-    const hit = cache.get(accessKey);
+    const cacheable = !changes || changes.listening();
+    const hit = cacheable ? cache.get(accessKey) : undefined;
     if (hit && hit.expires > now) return hit.value;
+    const generation = changes?.generation();
     const row = await repo.findAccessKey(db, accessKey);
     const value = row && !row.revoked_at ? { projectId: row.project_id, secret: box.open(row.secret_enc) } : null;
+    // A change announced while we read may be older than what we read: don't cache it.
+    if (!cacheable || (changes && (changes.generation() !== generation || !changes.listening()))) return value;
     if (cache.size > 10_000) cache.clear();
     cache.set(accessKey, { value, expires: now + ttlMs });
     return value;

@@ -26,6 +26,11 @@ export async function insertRows(tx: Tx, fileId: string, firstPos: number, rows:
   `.execute(tx);
 }
 
+export async function countFiles(db: Db | Tx, projectId: string): Promise<number> {
+  const row = await db.selectFrom('recipient_files').select((eb) => eb.fn.countAll<string>().as('n')).where('project_id', '=', projectId).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 export async function findFile(db: Db | Tx, projectId: string, id: string) {
   return db.selectFrom('recipient_files').select(['id', 'valid_count']).where('project_id', '=', projectId).where('id', '=', id).executeTakeFirst();
 }

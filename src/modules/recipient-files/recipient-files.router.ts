@@ -7,7 +7,7 @@ const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.s
 /** Bulk recipient files (extension): the .xlsx input form and the upload. */
 export function recipientFilesRouter(deps: AppDeps): Router {
   const router = Router();
-  const fileDeps = { db: deps.db, dataDir: deps.config.dataDir, maxBytes: deps.config.maxBodyBytes, now: deps.now };
+  const fileDeps = { db: deps.db, dataDir: deps.config.dataDir, maxBytes: deps.config.maxBodyBytes, now: deps.now, maxStored: deps.config.maxStoredRecipientFiles };
 
   router.get('/recipient-files/form', async (req, res) => {
     const form = await recipientFileForm(formTags(req.query.tags));

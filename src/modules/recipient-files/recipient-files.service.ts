@@ -7,7 +7,7 @@ import type { Db, Tx } from '../../db/schema.ts';
 import type { components } from '../../generated/api.ts';
 import { readMultipart } from '../../http/multipart.ts';
 import type { Logger } from '../../logger.ts';
-import { badRequest, notFound } from '../../shared/errors.ts';
+import { badRequest, notFound, rateLimited } from '../../shared/errors.ts';
 import { readXlsxRows, XLSX_LIMITS, XlsxReadError, type SheetRow } from '../../shared/xlsx/xlsx-reader.ts';
 import { xlsxBuffer } from '../../shared/xlsx/xlsx-writer.ts';
 import { cleanFileName } from '../files/files.service.ts';
@@ -24,6 +24,8 @@ export interface RecipientFilesDeps {
   maxBytes: number;
   now: () => Date;
   logger: Logger;
+  /** MAX_STORED_RECIPIENT_FILES: recipient files a project may keep */
+  maxStored?: number;
 }
 
 /** Valid rows go to the database in statements of this many (or fewer, when their values are large). */
@@ -124,6 +126,10 @@ async function receiveUpload(deps: RecipientFilesDeps, req: Request, tmp: string
  * file is removed whatever happens).
  */
 export async function createRecipientFile(deps: RecipientFilesDeps, projectId: string, req: Request): Promise<RecipientFile> {
+  // Checked before a byte is read. Files go once unused for a while (the clean-up job).
+  if (deps.maxStored !== undefined && (await repo.countFiles(deps.db, projectId)) >= deps.maxStored) {
+    throw rateLimited(3600, `Rate Limited: this project keeps ${deps.maxStored} recipient files, the most allowed; files not used for a while are removed`);
+  }
   const dir = uploadDir(deps.dataDir);
   await fs.promises.mkdir(dir, { recursive: true });
   const tmp = path.join(dir, `${crypto.randomUUID()}.upload`);

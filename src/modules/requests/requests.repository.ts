@@ -65,13 +65,31 @@ export async function releaseIdempotencyKey(tx: Tx, projectId: string, key: stri
     .execute();
 }
 
-export async function insertPayload(tx: Tx, requestId: string, recipients: SplitRecipient[]): Promise<void> {
-  await tx.insertInto('request_payloads').values({ request_id: requestId, recipients: JSON.stringify(recipients) }).execute();
+/** Parks recipients in chunks of `chunk`, one row and one statement each: no text of the whole list is ever built. */
+export async function insertPayload(tx: Tx, requestId: string, recipients: SplitRecipient[], chunk: number): Promise<void> {
+  for (let from = 0; from < recipients.length; from += chunk) {
+    await tx
+      .insertInto('request_payloads')
+      .values({ request_id: requestId, first_seq: from, recipients: JSON.stringify(recipients.slice(from, from + chunk)) })
+      .execute();
+  }
 }
 
-export async function loadPayload(db: Db | Tx, requestId: string): Promise<SplitRecipient[] | undefined> {
-  const row = await db.selectFrom('request_payloads').select('recipients').where('request_id', '=', requestId).executeTakeFirst();
-  return row ? (JSON.parse(row.recipients) as SplitRecipient[]) : undefined;
+/** The chunk holding the recipient at 0-based position `seq` (with the position of its first recipient), or undefined. */
+export async function loadPayloadChunk(db: Db | Tx, requestId: string, seq: number): Promise<{ firstSeq: number; recipients: SplitRecipient[] } | undefined> {
+  const row = await db
+    .selectFrom('request_payloads')
+    .select(['first_seq', 'recipients'])
+    .where('request_id', '=', requestId)
+    .where('first_seq', '<=', seq)
+    .orderBy('first_seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row ? { firstSeq: row.first_seq, recipients: JSON.parse(row.recipients) as SplitRecipient[] } : undefined;
+}
+
+export async function hasPayload(db: Db | Tx, requestId: string): Promise<boolean> {
+  return (await db.selectFrom('request_payloads').select('request_id').where('request_id', '=', requestId).limit(1).executeTakeFirst()) !== undefined;
 }
 
 export async function deletePayload(tx: Tx, requestId: string): Promise<void> {

@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { AppDeps } from '../../deps.ts';
 import { badRequest } from '../../shared/errors.ts';
+import { clientIp } from '../../http/client-ip.ts';
 import { createMailRequest, hashBody } from './requests.service.ts';
 import { cancelRequest, sendRequestNow } from './request-actions.service.ts';
 import { getRequestRow } from '../mails/mails.read-model.ts';
@@ -24,7 +25,7 @@ export function requestsRouter(deps: AppDeps): Router {
     const created = await createMailRequest(deps, {
       projectId: req.projectId!,
       body: (req.body ?? {}) as MailRequestInput,
-      requesterIp: req.ip ?? null,
+      requesterIp: clientIp(req),
       idempotencyKey: key,
       bodyHash: key ? hashBody(req.rawBody, req.body) : '',
     });

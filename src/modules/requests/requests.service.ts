@@ -156,7 +156,7 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
         );
         if (nextAttemptAt) await deps.queue.insertInTx<DeliverChunkJob>(tx, QUEUES.deliverChunk, chunkJobsFor(id, 1, split.mailCount, nextAttemptAt, now));
       } else {
-        if (sourceCount === undefined) await repo.insertPayload(tx, id, split.ordered);
+        if (sourceCount === undefined) await repo.insertPayload(tx, id, split.ordered, STORE_BATCH);
         await deps.queue.insertInTx<StoreRecipientsJob>(tx, QUEUES.storeRecipients, [{ data: { requestId: id } }]);
       }
       return id;
@@ -172,19 +172,23 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
   }
 }
 
-/** A large JSON request's recipients, parked in request_payloads by the POST. */
+/** A large JSON request's recipients, parked in request_payloads by the POST, a chunk at a time. */
 async function payloadSource(db: Db, requestId: string): Promise<RecipientSource | undefined> {
-  const payload = await repo.loadPayload(db, requestId);
-  if (!payload) return undefined;
-  // Large requests are always individual (general mode is capped at 1,060 recipients): mail i = recipient i.
-  const mailIndex = payload.map((_, i) => i);
+  if (!(await repo.hasPayload(db, requestId))) return undefined;
   return {
     name: 'payload',
     async storeBatch(tx, req, target) {
       const from = req.stored_count;
-      const to = Math.min(from + STORE_BATCH, payload.length);
-      if (from < to) await repo.insertMailsAndRecipients(tx, target, batchOf(payload, mailIndex, from, to));
-      return { stored: Math.max(to - from, 0), exhausted: to >= payload.length };
+      const chunk = await repo.loadPayloadChunk(tx, requestId, from);
+      const offset = chunk ? from - chunk.firstSeq : 0;
+      const to = chunk ? Math.min(offset + STORE_BATCH, chunk.recipients.length) : 0;
+      if (chunk && offset < to) {
+        // Large requests are always individual (general mode is capped at 1,060 recipients): mail i = recipient i.
+        const mailIndex = chunk.recipients.map((_, i) => chunk.firstSeq + i);
+        await repo.insertMailsAndRecipients(tx, target, batchOf(chunk.recipients, mailIndex, offset, to));
+      }
+      const stored = Math.max(to - offset, 0);
+      return { stored, exhausted: stored === 0 || from + stored >= req.recipient_count };
     },
     async finish(tx) {
       await repo.deletePayload(tx, requestId);

@@ -91,14 +91,14 @@ export async function countHistory(db: Db, key: string): Promise<number> {
   return Number(row.n);
 }
 
-export async function findConfig(db: Db | Tx, type: string) {
-  return db.selectFrom('service_config').select(['type', 'value', 'unit']).where('type', '=', type).executeTakeFirst();
+export async function findConfig(db: Db | Tx, projectId: string, type: string) {
+  return db.selectFrom('project_config').select(['type', 'value', 'unit']).where('project_id', '=', projectId).where('type', '=', type).executeTakeFirst();
 }
 
 export async function upsertConfig(db: Db | Tx, row: { type: string; value: string; unit: string; projectId: string }, at: Date): Promise<void> {
   await db
-    .insertInto('service_config')
-    .values({ type: row.type, value: row.value, unit: row.unit, updated_by_project_id: row.projectId, updated_at: at })
-    .onConflict((oc) => oc.column('type').doUpdateSet({ value: row.value, unit: row.unit, updated_by_project_id: row.projectId, updated_at: at }))
+    .insertInto('project_config')
+    .values({ project_id: row.projectId, type: row.type, value: row.value, unit: row.unit, updated_at: at })
+    .onConflict((oc) => oc.columns(['project_id', 'type']).doUpdateSet({ value: row.value, unit: row.unit, updated_at: at }))
     .execute();
 }

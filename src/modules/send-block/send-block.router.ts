@@ -15,12 +15,12 @@ export function sendBlockRouter(deps: AppDeps): Router {
 
   router.post('/config', async (req, res) => {
     const config = await createConfig(deps.db, req.projectId!, (req.body ?? {}) as ConfigInput, deps.now());
-    req.log.info({ type: config.type, value: config.value }, 'service setting changed');
+    req.log.info({ type: config.type, value: config.value }, 'project setting changed');
     res.json(config);
   });
 
   router.get('/config', async (req, res) => {
-    res.json(await getConfig(deps.db, req.query as RawQuery));
+    res.json(await getConfig(deps.db, req.projectId!, req.query as RawQuery));
   });
 
   return router;

@@ -13,7 +13,8 @@ export type ConfigView = Schemas['Config'];
 
 /**
  * The service-wide send-block list (PRODUCT §4): hard bounces block an address for every project
- * for SEND_BLOCK_TIME hours; mail to a blocked address fails with SEND_BLOCK_ADDRESS without an
+ * for the SEND_BLOCK_TIME hours of the project whose mail bounced (a setting of each project, as
+ * NCP's is: one tenant can't change another's); mail to a blocked address fails with SEND_BLOCK_ADDRESS without an
  * SMTP attempt; entries run out by themselves.
  */
 export const SEND_BLOCK_TIME = 'SEND_BLOCK_TIME';
@@ -27,8 +28,8 @@ export async function blockedAmong(db: Db | Tx, addresses: string[], now: Date):
   return repo.findActiveBlocks(db, [...new Set(addresses.map(addressKey))], now);
 }
 
-export async function sendBlockHours(db: Db | Tx): Promise<number> {
-  const row = await repo.findConfig(db, SEND_BLOCK_TIME);
+export async function sendBlockHours(db: Db | Tx, projectId: string): Promise<number> {
+  const row = await repo.findConfig(db, projectId, SEND_BLOCK_TIME);
   const hours = row ? Number(row.value) : NaN;
   return Number.isSafeInteger(hours) && hours > 0 ? hours : DEFAULT_SEND_BLOCK_HOURS;
 }
@@ -40,14 +41,19 @@ export interface HardBounce {
   resultMessage: string | null;
 }
 
-/** Blocks hard-bounced addresses for the SEND_BLOCK_TIME in effect now (a later change leaves them be). */
+/** Blocks hard-bounced addresses for their project's SEND_BLOCK_TIME in effect now (a later change leaves them be). */
 export async function recordHardBounces(db: Db | Tx, bounces: HardBounce[], now: Date): Promise<number> {
   if (bounces.length === 0) return 0;
   const keys = [...new Set(bounces.map((b) => addressKey(b.address)))];
   // A lapsed entry not yet swept is closed (D) before the new one opens (C).
   await repo.expireBlocks(db, now, { keys });
-  const until = new Date(now.getTime() + (await sendBlockHours(db)) * 3_600_000);
-  return repo.insertBlocks(db, bounces.map((b) => ({ key: addressKey(b.address), address: b.address, projectId: b.projectId, resultCode: b.resultCode, resultMessage: b.resultMessage })), until, now);
+  const byProject = Map.groupBy(bounces, (b) => b.projectId);
+  let inserted = 0;
+  for (const [projectId, group] of byProject) {
+    const until = new Date(now.getTime() + (await sendBlockHours(db, projectId)) * 3_600_000);
+    inserted += await repo.insertBlocks(db, group.map((b) => ({ key: addressKey(b.address), address: b.address, projectId: b.projectId, resultCode: b.resultCode, resultMessage: b.resultMessage })), until, now);
+  }
+  return inserted;
 }
 
 /** The periodic sweep: entries whose time is up go, with their D / SYSTEM row. */
@@ -116,7 +122,7 @@ export interface ConfigInput {
   unit?: unknown;
 }
 
-/** createConfig: SEND_BLOCK_TIME in HOUR or DAY, kept in hours (getConfig has no unit). */
+/** createConfig: the project's SEND_BLOCK_TIME in HOUR or DAY, kept in hours (getConfig has no unit). */
 export async function createConfig(db: Db, projectId: string, input: ConfigInput, now: Date): Promise<ConfigView> {
   if (input.type !== SEND_BLOCK_TIME) throw badRequest(`type: must be ${SEND_BLOCK_TIME}`);
   if (input.subType !== undefined && input.subType !== null && input.subType !== '') throw badRequest('subType: SEND_BLOCK_TIME has no subType');
@@ -131,9 +137,9 @@ export async function createConfig(db: Db, projectId: string, input: ConfigInput
   return { type: SEND_BLOCK_TIME, subType: null, value: hours };
 }
 
-export async function getConfig(db: Db, query: RawQuery): Promise<ConfigView> {
+export async function getConfig(db: Db, projectId: string, query: RawQuery): Promise<ConfigView> {
   const type = firstValue(query.type);
   if (!type) throw badRequest('type: required');
   if (type !== SEND_BLOCK_TIME) throw badRequest(`type: must be ${SEND_BLOCK_TIME}`);
-  return { type, subType: null, value: String(await sendBlockHours(db)) };
+  return { type, subType: null, value: String(await sendBlockHours(db, projectId)) };
 }

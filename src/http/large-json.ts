@@ -1,0 +1,110 @@
+/**
+ * JSON.parse of a large request body without the body as one string: a 63 MB body would be a
+ * 63 MB string beside the raw bytes and the objects built from them. The elements of the
+ * top-level "recipients" array (nearly all of a large createMailRequest) are parsed one at a
+ * time from the bytes, the rest of the object with the array left empty; the result is what
+ * JSON.parse of the whole text gives. Anything the scan does not expect (no object at the top,
+ * "recipients" twice or not an array, broken structure) goes to plain JSON.parse, which
+ * parses it or reports the syntax error just the same.
+ */
+export function parseLargeJson(raw: Buffer, arrayKey = 'recipients'): unknown {
+  const found = findTopLevelArray(raw, arrayKey);
+  if (!found) return JSON.parse(raw.toString('utf8'));
+  const rest = JSON.parse(raw.toString('utf8', 0, found.start) + '[]' + raw.toString('utf8', found.end)) as Record<string, unknown>;
+  const items: unknown[] = new Array(found.elements.length / 2);
+  for (let i = 0; i < found.elements.length; i += 2) items[i / 2] = JSON.parse(raw.toString('utf8', found.elements[i], found.elements[i + 1]));
+  rest[arrayKey] = items;
+  return rest;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
+/** Index just past the string that starts at `i` (a quote), or -1 if it does not end. */
+function skipString(b: Buffer, i: number): number {
+  for (let j = i + 1; j < b.length; j++) {
+    const c = b[j]!;
+    if (c === BACKSLASH) j++;
+    else if (c === QUOTE) return j + 1;
+  }
+  return -1;
+}
+
+/** Index just past the value that starts at `i` (the first non-space byte), scanning only its nesting; -1 if it does not end. */
+function skipValue(b: Buffer, i: number): number {
+  const c = b[i];
+  if (c === QUOTE) return skipString(b, i);
+  if (c === 0x7b || c === 0x5b) {
+    let depth = 0;
+    for (let j = i; j < b.length; j++) {
+      const d = b[j]!;
+      if (d === QUOTE) {
+        j = skipString(b, j) - 1;
+        if (j < 0) return -1;
+      } else if (d === 0x7b || d === 0x5b) depth++;
+      else if (d === 0x7d || d === 0x5d) {
+        if (--depth === 0) return j + 1;
+      }
+    }
+    return -1;
+  }
+  // a number, true, false or null: up to the next delimiter
+  let j = i;
+  while (j < b.length && b[j] !== 0x2c && b[j] !== 0x7d && b[j] !== 0x5d && !isSpace(b[j]!)) j++;
+  return j;
+}
+
+function skipSpace(b: Buffer, i: number): number {
+  while (i < b.length && isSpace(b[i]!)) i++;
+  return i;
+}
+
+/** The byte range of the top-level `key` array and its elements' ranges (start, end pairs), or undefined to fall back. */
+function findTopLevelArray(b: Buffer, key: string): { start: number; end: number; elements: number[] } | undefined {
+  let i = skipSpace(b, 0);
+  if (b[i] !== 0x7b) return undefined;
+  i = skipSpace(b, i + 1);
+  let found: { start: number; end: number; elements: number[] } | undefined;
+  while (i < b.length && b[i] !== 0x7d) {
+    if (b[i] !== QUOTE) return undefined;
+    const keyEnd = skipString(b, i);
+    if (keyEnd < 0) return undefined;
+    let name: unknown;
+    try {
+      name = JSON.parse(b.toString('utf8', i, keyEnd));
+    } catch {
+      return undefined;
+    }
+    i = skipSpace(b, keyEnd);
+    if (b[i] !== 0x3a) return undefined;
+    i = skipSpace(b, i + 1);
+    if (name === key) {
+      if (found || b[i] !== 0x5b) return undefined;
+      const elements: number[] = [];
+      const start = i;
+      let j = skipSpace(b, i + 1);
+      if (b[j] !== 0x5d) {
+        for (;;) {
+          const end = skipValue(b, j);
+          if (end <= j) return undefined;
+          elements.push(j, end);
+          j = skipSpace(b, end);
+          if (b[j] === 0x5d) break;
+          if (b[j] !== 0x2c) return undefined;
+          j = skipSpace(b, j + 1);
+        }
+      }
+      found = { start, end: j + 1, elements };
+      i = j + 1;
+    } else {
+      const end = skipValue(b, i);
+      if (end <= i) return undefined;
+      i = end;
+    }
+    i = skipSpace(b, i);
+    if (b[i] === 0x2c) i = skipSpace(b, i + 1);
+    else if (b[i] !== 0x7d) return undefined;
+  }
+  return found;
+}
