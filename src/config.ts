@@ -31,6 +31,10 @@ export interface Config {
   maxBodyBytes: number;
   /** finished requests older than this many days are purged hourly with all their rows; 0 keeps them forever */
   retentionDays: number;
+  /** serve Prometheus metrics at /metrics (METRICS_ENABLED, default on) */
+  metricsEnabled: boolean;
+  /** undefined: /metrics on the service's port; else a listener of its own on this port */
+  metricsPort: number | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -44,6 +48,14 @@ function intVar(env: Env, name: string, def: number, min: number, max: number): 
   const n = Number(raw);
   if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
   return n;
+}
+
+function boolVar(env: Env, name: string, def: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return def;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
 }
 
 function urlVar(env: Env, name: string, protocols: string[]): string | undefined {
@@ -108,5 +120,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     workerConcurrency: intVar(env, 'WORKER_CONCURRENCY', 4, 1, 64),
     maxBodyBytes: intVar(env, 'MAX_BODY_BYTES', 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     retentionDays: intVar(env, 'RETENTION_DAYS', 0, 0, 36_500),
+    metricsEnabled: boolVar(env, 'METRICS_ENABLED', true),
+    metricsPort: env.METRICS_PORT ? intVar(env, 'METRICS_PORT', 0, 1, 65535) : undefined,
   });
 }

@@ -40,6 +40,8 @@ describe('loadConfig: defaults', () => {
       workerConcurrency: 4,
       maxBodyBytes: 64 * 1024 * 1024,
       retentionDays: 0,
+      metricsEnabled: true,
+      metricsPort: undefined,
     });
   });
 
@@ -85,6 +87,8 @@ describe('loadConfig: valid values', () => {
       WORKER_CONCURRENCY: '8',
       MAX_BODY_BYTES: '1024',
       RETENTION_DAYS: '90',
+      METRICS_ENABLED: 'false',
+      METRICS_PORT: '9464',
     });
     expect(c).toEqual({
       port: 3000,
@@ -106,6 +110,8 @@ describe('loadConfig: valid values', () => {
       workerConcurrency: 8,
       maxBodyBytes: 1024,
       retentionDays: 90,
+      metricsEnabled: false,
+      metricsPort: 9464,
     });
   });
 
@@ -209,5 +215,20 @@ describe('loadConfig: invalid values name the variable', () => {
   it('scheme errors say which schemes are allowed', () => {
     expectConfigError({ SMTP_URL: 'http://x' }, /smtp:\/\/ or smtps:\/\//);
     expectConfigError({ DATABASE_URL: 'mysql://x' }, /postgres:\/\/ or postgresql:\/\//);
+  });
+});
+
+describe('loadConfig: metrics settings', () => {
+  it('METRICS_ENABLED turns /metrics off; METRICS_PORT moves it', () => {
+    expect(loadConfig({ METRICS_ENABLED: 'false' }).metricsEnabled).toBe(false);
+    expect(loadConfig({ METRICS_ENABLED: '0' }).metricsEnabled).toBe(false);
+    expect(loadConfig({ METRICS_ENABLED: 'on' }).metricsEnabled).toBe(true);
+    expect(loadConfig({ METRICS_PORT: '9464' }).metricsPort).toBe(9464);
+  });
+
+  it('refuses what it cannot read, naming the variable', () => {
+    expectConfigError({ METRICS_ENABLED: 'maybe' }, 'METRICS_ENABLED');
+    expectConfigError({ METRICS_PORT: '0' }, 'METRICS_PORT');
+    expectConfigError({ METRICS_PORT: 'x' }, 'METRICS_PORT');
   });
 });

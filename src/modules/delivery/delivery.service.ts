@@ -17,6 +17,7 @@ import type { Lang } from '../../shared/i18n.ts';
 import { blockedAmong, recordHardBounces, type HardBounce } from '../send-block/send-block.service.ts';
 import { unsubscribedAmong, unsubscribeUrl } from '../unsubscribes/unsubscribes.service.ts';
 import { unsubscribeMessageFor } from '../unsubscribes/unsubscribe-message.ts';
+import { countRecipientResults } from '../../metrics.ts';
 
 /** Mails per deliver-chunk job: big enough that job overhead is noise, small enough to spread. */
 export const CHUNK_MAILS = 1_000;
@@ -141,7 +142,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       : undefined;
     for (let attemptNo = 1; ; attemptNo++) {
       try {
-        return await repo.recordResults(deps.db, token, mails, recipients, blockBounces);
+        await repo.recordResults(deps.db, token, mails, recipients, blockBounces);
+        return countRecipientResults(recipients);
       } catch (err) {
         if (attemptNo >= 8) throw err;
         deps.logger.warn({ err: (err as Error).message, attempt: attemptNo }, 'recording results failed; retrying');
