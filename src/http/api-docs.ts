@@ -31,14 +31,26 @@ function strictHeaders(res: Response) {
   res.setHeader('X-Frame-Options', 'DENY');
 }
 
+const specCache = new Map<string, { yamlText: string; jsonText: string }>();
+
+/** Read and converted once per process: the spec does not change while it runs. */
+function specTexts(specPath: string) {
+  let texts = specCache.get(specPath);
+  if (!texts) {
+    const yamlText = fs.readFileSync(specPath, 'utf8');
+    texts = { yamlText, jsonText: JSON.stringify(YAML.parse(yamlText)) };
+    specCache.set(specPath, texts);
+  }
+  return texts;
+}
+
 /**
  * The contract and its interactive reference, public (no signature): GET /openapi.yaml and
  * /openapi.json (read and converted once), GET /docs (Swagger UI that signs "Try it out"
  * requests in the browser).
  */
 export function apiDocsRouter(specPath: string): Router {
-  const yamlText = fs.readFileSync(specPath, 'utf8');
-  const jsonText = JSON.stringify(YAML.parse(yamlText));
+  const { yamlText, jsonText } = specTexts(specPath);
   const router = express.Router();
   router.get('/openapi.yaml', (_req, res) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
