@@ -102,8 +102,8 @@ export function instrumentTransport(transport: Transporter, maxConnections: numb
 
 /** Time a scrape may spend on the queue query: a slow database must not stall Prometheus. */
 export const QUEUE_QUERY_TIMEOUT_MS = 1_000;
-/** The due count stops here: counting a huge backlog exactly would make every scrape slow. */
-export const QUEUE_COUNT_CAP = 1_000_000;
+/** The due count stops here: counting a huge backlog exactly would make every scrape slow (900,000 due mails: 660 ms to count them all, 58 ms to count to 100,000). */
+export const QUEUE_COUNT_CAP = 100_000;
 
 /** Reads the queue depth (the mails_due partial index: due R/I mails) into the gauges. */
 export async function readQueueDepth(db: Db): Promise<void> {

@@ -89,3 +89,20 @@ describe('a ROLE=api and a ROLE=worker process on one database', () => {
     expect(sink.messages.map((m) => m.to)).toContainEqual(['drain@example.com']);
   });
 });
+
+describe('METRICS_PORT', () => {
+  it('moves /metrics to a listener of its own; the service port answers 404 there and keeps health', async () => {
+    const metricsPort = await freePort();
+    const svc = await startServiceProcess({ name: 'metrics-port', role: 'api', databaseUrl: db.url, smtpUrl: sink.url, env: { METRICS_PORT: String(metricsPort) } });
+    try {
+      const moved = await get(metricsPort, '/metrics');
+      expect(moved.status).toBe(200);
+      expect(moved.text).toMatch(/^mailer_http_request_duration_seconds_count\{method="GET",route="\/health",status="200"\} [1-9]/m);
+      expect((await svc.get('/metrics')).status).toBe(404);
+      expect((await get(metricsPort, '/health/ready')).status).toBe(404);
+      expect((await svc.get('/health/ready')).status).toBe(200);
+    } finally {
+      await svc.stop();
+    }
+  });
+});
