@@ -2,6 +2,7 @@
 // Node options (src/node-args.ts), which must be set when that process starts (the heap limit
 // can't be changed from inside). Signals are passed on, and its exit code is ours.
 import { spawn } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { serviceNodeArgs } from './node-args.ts';
 
@@ -17,5 +18,6 @@ for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
   process.on(signal, () => child.kill(signal));
 }
 child.on('exit', (code, signal) => {
-  process.exit(code ?? (signal ? 128 + (signal === 'SIGKILL' ? 9 : 15) : 1));
+  // Killed by a signal: the shell's convention, 128 + its number.
+  process.exit(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1));
 });
