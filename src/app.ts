@@ -8,6 +8,8 @@ import { errorHandler, notFoundHandler } from './http/error-handler.ts';
 import { traceRequests } from './http/trace.ts';
 import { admitLargeBodies, createByteBudget } from './http/body-budget.ts';
 import { createRateLimiter, rateLimitByKey } from './http/rate-limit.ts';
+import { healthRouter, httpMetrics, metricsRouter } from './http/operations.ts';
+import { apiDocsRouter } from './http/api-docs.ts';
 import { requestsRouter } from './modules/requests/requests.router.ts';
 import { mailsRouter } from './modules/mails/mails.router.ts';
 import { filesRouter } from './modules/files/files.router.ts';
@@ -37,10 +39,12 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   app.disable('x-powered-by');
   // X-Forwarded-For names the client only when it comes from a configured proxy (TRUST_PROXY).
   app.set('trust proxy', deps.config.trustProxy);
+  app.use(httpMetrics());
   app.use(traceRequests(deps.logger));
-  app.get('/health', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
+  // Public (no signature): health, metrics (unless off or on METRICS_PORT), the spec and /docs.
+  app.use(healthRouter(deps));
+  if (deps.config.metricsEnabled && deps.config.metricsPort === undefined) app.use(metricsRouter(deps.db));
+  app.use(apiDocsRouter(API_SPEC_PATH));
   // Public (no signature, outside /api/v1 and its validator): the token in the URL is the credential.
   app.use(unsubscribePageRouter(deps));
 

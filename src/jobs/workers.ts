@@ -14,6 +14,7 @@ import { expireExports } from '../modules/exports/exports.service.ts';
 import { expireSendBlocks } from '../modules/send-block/send-block.service.ts';
 import { langOfAdPrefix } from '../modules/unsubscribes/unsubscribe-message.ts';
 import { unsubscribeKeyFor } from '../modules/unsubscribes/unsubscribes.service.ts';
+import { timeJob } from '../metrics.ts';
 import { QUEUES, isExportJob, isCancelRequestJob, isDeliverChunkJob, isStoreRecipientsJob, isTemplateExportJob, type JobQueue } from './queue.ts';
 
 export interface Workers {
@@ -58,7 +59,8 @@ export async function registerWorkers(deps: { config: Readonly<Config>; db: Db; 
     await boss.work(queue, { ...POLLING, localConcurrency: concurrency }, async ([job]) => {
       if (!job || !isPayload(job.data)) return log.error({ queue, jobId: job?.id }, 'bad job payload; dropped');
       try {
-        await run(job.data, job.id);
+        const data = job.data;
+        await timeJob(queue, () => run(data, job.id));
       } catch (err) {
         // pg-boss retries the job; the log says why.
         log.error({ err, queue, jobId: job.id, requestId: job.data.requestId }, 'job failed');
@@ -91,7 +93,8 @@ export async function registerWorkers(deps: { config: Readonly<Config>; db: Db; 
   await boss.work(QUEUES.createExport, { ...POLLING, localConcurrency: 1 }, async ([job]) => {
     if (!job || !isExportJob(job.data)) return log.error({ queue: QUEUES.createExport, jobId: job?.id }, 'bad job payload; dropped');
     try {
-      await runExport({ ...files, logger: log.child({ jobId: job.id }), isStopping: () => stopping }, job.data.exportId);
+      const { exportId } = job.data;
+      await timeJob(QUEUES.createExport, () => runExport({ ...files, logger: log.child({ jobId: job.id }), isStopping: () => stopping }, exportId));
     } catch (err) {
       // A shutdown interrupts a run on purpose (it says so itself); anything else is an error.
       if (!stopping) log.error({ err, queue: QUEUES.createExport, jobId: job.id, exportId: job.data.exportId }, 'job failed');

@@ -48,6 +48,8 @@ describe('loadConfig: defaults', () => {
       maxQueuedExports: 10,
       maxStoredFiles: 1000,
       maxStoredRecipientFiles: 100,
+      metricsEnabled: true,
+      metricsPort: undefined,
     });
   });
 
@@ -101,6 +103,8 @@ describe('loadConfig: valid values', () => {
       MAX_QUEUED_EXPORTS: '3',
       MAX_STORED_FILES: '4',
       MAX_STORED_RECIPIENT_FILES: '5',
+      METRICS_ENABLED: 'false',
+      METRICS_PORT: '9464',
     });
     expect(c).toEqual({
       port: 3000,
@@ -130,6 +134,8 @@ describe('loadConfig: valid values', () => {
       maxQueuedExports: 3,
       maxStoredFiles: 4,
       maxStoredRecipientFiles: 5,
+      metricsEnabled: false,
+      metricsPort: 9464,
     });
   });
 
@@ -248,5 +254,20 @@ describe('loadConfig: invalid values name the variable', () => {
   it('scheme errors say which schemes are allowed', () => {
     expectConfigError({ SMTP_URL: 'http://x' }, /smtp:\/\/ or smtps:\/\//);
     expectConfigError({ DATABASE_URL: 'mysql://x' }, /postgres:\/\/ or postgresql:\/\//);
+  });
+});
+
+describe('loadConfig: metrics settings', () => {
+  it('METRICS_ENABLED turns /metrics off; METRICS_PORT moves it', () => {
+    expect(loadConfig({ METRICS_ENABLED: 'false' }).metricsEnabled).toBe(false);
+    expect(loadConfig({ METRICS_ENABLED: '0' }).metricsEnabled).toBe(false);
+    expect(loadConfig({ METRICS_ENABLED: 'on' }).metricsEnabled).toBe(true);
+    expect(loadConfig({ METRICS_PORT: '9464' }).metricsPort).toBe(9464);
+  });
+
+  it('refuses what it cannot read, naming the variable', () => {
+    expectConfigError({ METRICS_ENABLED: 'maybe' }, 'METRICS_ENABLED');
+    expectConfigError({ METRICS_PORT: '0' }, 'METRICS_PORT');
+    expectConfigError({ METRICS_PORT: 'x' }, 'METRICS_PORT');
   });
 });

@@ -19,6 +19,7 @@ import { blockedAmong, recordHardBounces, type HardBounce } from '../send-block/
 import { unsubscribedAmong, unsubscribeUrl } from '../unsubscribes/unsubscribes.service.ts';
 import { domainBlockedAmong } from '../blocked-domains/blocked-domains.service.ts';
 import { unsubscribeMessageFor } from '../unsubscribes/unsubscribe-message.ts';
+import { countRecipientResults } from '../../metrics.ts';
 
 /** Mails per deliver-chunk job: big enough that job overhead is noise, small enough to spread. */
 export const CHUNK_MAILS = 1_000;
@@ -146,7 +147,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       : undefined;
     for (let attemptNo = 1; ; attemptNo++) {
       try {
-        return await repo.recordResults(deps.db, token, mails, recipients, blockBounces);
+        await repo.recordResults(deps.db, token, mails, recipients, blockBounces);
+        return countRecipientResults(recipients);
       } catch (err) {
         if (attemptNo >= 8) throw err;
         deps.logger.warn({ err: (err as Error).message, attempt: attemptNo }, 'recording results failed; retrying');

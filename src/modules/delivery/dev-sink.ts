@@ -12,6 +12,7 @@ import type { Socket } from 'node:net';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SMTPServer } from 'smtp-server';
+import { summariseMessageFile } from './outbox-summary.ts';
 import type { SMTPServerDataStream, SMTPServerError, SMTPServerSession } from 'smtp-server';
 
 export interface DevSink {
@@ -23,6 +24,7 @@ export interface DevSink {
 export interface DevSinkLogger {
   info(o: object, msg?: string): void;
   warn(o: object, msg?: string): void;
+  debug?(o: object, msg?: string): void;
 }
 
 export interface DevSinkOptions {
@@ -69,16 +71,20 @@ export async function startDevSink(opts: DevSinkOptions): Promise<DevSink> {
       await unlink(tmpPath).catch(() => undefined);
       throw err;
     }
+    // One line per message; recipient addresses only at debug (house rule).
+    const { subject } = await summariseMessageFile(path.join(outboxDir, finalName)).catch(() => ({ subject: '' }));
     logger?.info(
       {
         file: finalName,
         queueId,
         from: session.envelope.mailFrom ? session.envelope.mailFrom.address : null,
-        to: session.envelope.rcptTo.map((r) => r.address),
+        toCount: session.envelope.rcptTo.length,
+        subject,
         size: stream.byteLength,
       },
       'dev sink stored message',
     );
+    logger?.debug?.({ file: finalName, to: session.envelope.rcptTo.map((r) => r.address) }, 'dev sink message recipients');
     return queueId;
   }
 

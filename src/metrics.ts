@@ -1,0 +1,132 @@
+import { sql } from 'kysely';
+import type { Transporter } from 'nodemailer';
+import client from 'prom-client';
+import type { Db } from './db/schema.ts';
+
+/**
+ * The process's Prometheus metrics. One registry per process (not prom-client's global one):
+ * the delivery loop and the job handlers record into it wherever they run, and /metrics (on the
+ * service's port or METRICS_PORT) reads it.
+ */
+export const registry = new client.Registry();
+client.collectDefaultMetrics({ register: registry });
+
+const httpDuration = new client.Histogram({
+  name: 'mailer_http_request_duration_seconds',
+  help: 'HTTP requests by method, route template (never the raw path) and status',
+  labelNames: ['method', 'route', 'status'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  registers: [registry],
+});
+
+const recipientResults = new client.Counter({
+  name: 'mailer_recipient_results_total',
+  help: 'Recipient results recorded by delivery: result sent, failed, retried (a retry is scheduled), unsubscribed or cancelled; code is the NCP result code',
+  labelNames: ['result', 'code'] as const,
+  registers: [registry],
+});
+
+const smtpInFlight = new client.Gauge({
+  name: 'mailer_smtp_sends_in_flight',
+  help: 'Messages handed to the pooled SMTP transport and not yet answered (nodemailer does not expose its pool)',
+  registers: [registry],
+});
+
+const smtpMaxConnections = new client.Gauge({
+  name: 'mailer_smtp_pool_max_connections',
+  help: 'Connections the pooled SMTP transport may open (SMTP_MAX_CONNECTIONS)',
+  registers: [registry],
+});
+
+const jobDuration = new client.Histogram({
+  name: 'mailer_job_duration_seconds',
+  help: 'Job handler run time by queue (store-recipients, export, ...) and outcome (ok, error)',
+  labelNames: ['queue', 'outcome'] as const,
+  buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600],
+  registers: [registry],
+});
+
+const queueDue = new client.Gauge({
+  name: 'mailer_queue_due_mails',
+  help: 'Mails whose send time has come and that are not sent yet (read at scrape time; -1 when the database did not answer in time)',
+  registers: [registry],
+});
+
+const queueOldestAge = new client.Gauge({
+  name: 'mailer_queue_oldest_due_age_seconds',
+  help: 'How long the oldest due, unsent mail has been due (0 when none)',
+  registers: [registry],
+});
+
+/** Label of a request that matched no route (404s, and 401s answered before routing): bounded. */
+export const UNMATCHED_ROUTE = 'unmatched';
+
+export function observeHttpRequest(method: string, route: string, status: number, seconds: number): void {
+  httpDuration.observe({ method, route, status: String(status) }, seconds);
+}
+
+const RESULT_OF_STATUS: Record<string, string> = { S: 'sent', F: 'failed', U: 'unsubscribed', C: 'cancelled' };
+
+/** Counts the recipient results of one recorded batch (R/I after an attempt = a retry is scheduled). */
+export function countRecipientResults(updates: readonly { status: string; resultCode: string }[]): void {
+  for (const u of updates) recipientResults.inc({ result: RESULT_OF_STATUS[u.status] ?? 'retried', code: u.resultCode });
+}
+
+/** Runs a job handler and records its duration under its queue's name. */
+export async function timeJob<T>(queue: string, run: () => Promise<T>): Promise<T> {
+  const end = jobDuration.startTimer({ queue });
+  try {
+    const out = await run();
+    end({ outcome: 'ok' });
+    return out;
+  } catch (err) {
+    end({ outcome: 'error' });
+    throw err;
+  }
+}
+
+/** Counts what is in flight through the transport: nodemailer's pool has no public counters. */
+export function instrumentTransport(transport: Transporter, maxConnections: number): Transporter {
+  smtpMaxConnections.set(maxConnections);
+  const send = transport.sendMail.bind(transport) as (mail: unknown) => Promise<unknown>;
+  (transport as { sendMail: unknown }).sendMail = async (mail: unknown) => {
+    smtpInFlight.inc();
+    try {
+      return await send(mail);
+    } finally {
+      smtpInFlight.dec();
+    }
+  };
+  return transport;
+}
+
+/** Time a scrape may spend on the queue query: a slow database must not stall Prometheus. */
+export const QUEUE_QUERY_TIMEOUT_MS = 1_000;
+/** The due count stops here: counting a huge backlog exactly would make every scrape slow (900,000 due mails: 660 ms to count them all, 58 ms to count to 100,000). */
+export const QUEUE_COUNT_CAP = 100_000;
+
+/** Reads the queue depth (the mails_due partial index: due R/I mails) into the gauges. */
+export async function readQueueDepth(db: Db): Promise<void> {
+  try {
+    const row = await db.transaction().execute(async (tx) => {
+      await sql`SET LOCAL statement_timeout = ${sql.lit(QUEUE_QUERY_TIMEOUT_MS)}`.execute(tx);
+      const res = await sql<{ due: number; oldest_age: number | null }>`
+        SELECT (SELECT count(*)::int FROM (SELECT 1 FROM mails WHERE status IN ('R', 'I') AND next_attempt_at <= now() LIMIT ${QUEUE_COUNT_CAP}) d) AS due,
+               extract(epoch FROM now() - (SELECT min(next_attempt_at) FROM mails WHERE status IN ('R', 'I') AND next_attempt_at <= now()))::float8 AS oldest_age
+      `.execute(tx);
+      return res.rows[0]!;
+    });
+    queueDue.set(row.due);
+    queueOldestAge.set(row.oldest_age ?? 0);
+  } catch {
+    queueDue.set(-1);
+  }
+}
+
+/** The text Prometheus scrapes, with the queue read just now. */
+export async function scrape(db: Db): Promise<string> {
+  await readQueueDepth(db);
+  return registry.metrics();
+}
+
+export const METRICS_CONTENT_TYPE = registry.contentType;
