@@ -69,6 +69,11 @@ export async function readMultipart(req: Request, limits: MultipartLimits, onFil
     req.on('data', count);
     parser.on('file', (field, stream, info) => {
       const part = stream as FilePart['stream'];
+      // busboy destroys the part's stream with "Unexpected end of form" when the body breaks off
+      // (a bad part header, a cut-off boundary, a dropped connection), and stop() destroys it
+      // too. A part nobody reads any more (resumed after a refusal) has no other listener, and an
+      // unheard 'error' ends the process: the request's answer comes from firstError instead.
+      part.on('error', () => undefined);
       active = part;
       if (firstError) return void part.resume();
       work.push(
