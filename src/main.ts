@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Server } from 'node:http';
 import { createApp } from './app.ts';
+import { answerClientErrors } from './http/client-errors.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { connectDb } from './db/connect.ts';
 import { startEmbeddedPostgres, type EmbeddedDb } from './db/embedded.ts';
@@ -101,6 +102,7 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
         s.once('error', reject);
       });
       server.keepAliveTimeout = 65_000;
+      answerClientErrors(server);
       port = (server.address() as { port: number }).port;
       // Stop taking requests first; in-flight ones finish before the rest shuts down.
       cleanups.push(() => new Promise<void>((resolve) => {
@@ -128,6 +130,10 @@ async function main() {
     throw err;
   }
   const logger = createLogger(config.logLevel);
+  // Last line only: every stream and promise is meant to be handled where it is made. Should one
+  // slip through, one tenant's request must not stop the service for all: log it as the bug it is.
+  process.on('uncaughtException', (err) => logger.fatal({ err }, 'uncaught exception (a bug: an error nobody handled); still serving'));
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (a bug: a promise nobody awaited); still serving'));
   let service: RunningService;
   try {
     service = await startService(config, logger);

@@ -78,7 +78,8 @@ export function parseZonedDateTime(text: string, timeZone: string): Date | undef
   if (!m) return undefined;
   const [, y, mo, d, h = '0', mi = '0', s = '0', ms = '0'] = m;
   const fields = [+y!, +mo! - 1, +d!, +h, +mi, +s, +ms.padEnd(3, '0')] as const;
-  const wall = Date.UTC(...fields);
+  // Date.UTC reads years 0-99 as 1900-1999; setUTCFullYear takes the year as written.
+  const wall = new Date(0).setUTCFullYear(fields[0], fields[1], fields[2]) + ((fields[3] * 60 + fields[4]) * 60 + fields[5]) * 1000 + fields[6];
   const check = new Date(wall);
   if (check.getUTCMonth() !== fields[1] || check.getUTCDate() !== fields[2] || +h > 23 || +mi > 59 || +s > 59) {
     return undefined;

@@ -2,8 +2,8 @@
 // parser's streams, values Postgres refuses (NUL, lone surrogates), extreme dates, huge query
 // strings, HEAD. Every answer is a 4xx in NCP's envelope and the process is still alive after.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { startServiceProcess, stopAllServiceProcesses, TEST_ACCESS_KEY, TEST_SECRET_KEY, type ServiceProcess } from '../helpers/service-process.ts';
-import { multipartBody, signedRaw } from '../helpers/raw-http.ts';
+import { startServiceProcess, stopAllServiceProcesses, TEST_ACCESS_KEY, TEST_SECRET_KEY, type HttpResult, type ServiceProcess } from '../helpers/service-process.ts';
+import { multipartBody, rawRequest, signedHeaderLines, signedRaw } from '../helpers/raw-http.ts';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { createTestDb, type TestDb } from '../helpers/test-db.ts';
 
@@ -33,7 +33,24 @@ async function expectAlive() {
   expect(svc.exitInfo()).toBeUndefined();
   const health = await svc.get('/health');
   expect(health.status).toBe(200);
+  // the process-level handlers keep it alive; what they log is still a bug
+  expect(svc.logs().filter((r) => /uncaught|unhandled/i.test(String(r.msg))).map((r) => r.msg)).toEqual([]);
 }
+
+/** A service error (400/77102) whose message names `field`. */
+function expect77102(res: HttpResult, field: string) {
+  expect({ status: res.status, code: res.body?.error?.code, errorCode: res.body?.error?.errorCode }).toEqual({ status: 400, code: '77102', errorCode: '77102' });
+  expect(res.body.error.message).toContain(field);
+}
+
+const mail = (over: Record<string, unknown> = {}) => ({
+  senderAddress: 'sender@example.com',
+  title: 'Hello',
+  body: '<p>Hi</p>',
+  recipients: [{ address: 'to@example.com', name: 'To', type: 'R' }],
+  confirmAndSend: true,
+  ...over,
+});
 
 function expectNcpError(res: { status: number; json: any }, status = 400) {
   expect({ status: res.status, error: res.json?.error }).toMatchObject({ status, error: { errorCode: expect.any(String), message: expect.any(String) } });
@@ -85,3 +102,90 @@ describe('multipart bodies that used to stop the process', () => {
     await expectAlive();
   });
 });
+
+describe('text PostgreSQL cannot store answers 400 naming the field', () => {
+  const NUL = 'a\u0000b';
+  const LONE = 'x\ud800y';
+  it.each([
+    ['title', { title: NUL }],
+    ['body', { body: NUL }],
+    ['senderName', { senderName: NUL }],
+    ['recipients[0].name', { recipients: [{ address: 'to@example.com', name: NUL, type: 'R' }] }],
+    ['parameters.A', { parameters: { A: LONE } }],
+    ['recipients[0].parameters.A', { recipients: [{ address: 'to@example.com', type: 'R', parameters: { A: LONE } }] }],
+    ['parameters.\\u0000', { parameters: { '\u0000': 'x' } }],
+    ['unsubscribeMessage', { advertising: true, useBasicUnsubscribeMsg: false, unsubscribeMessage: `${LONE}#{UNSUBSCRIBE_URL}` }],
+  ])('createMailRequest %s', async (field, over) => {
+    expect77102(await svc.call('POST', '/api/v1/mails', mail(over)), field);
+  });
+
+  it('templates, categories, address book and unsubscribers', async () => {
+    expect77102(await svc.call('POST', '/api/v1/template', { templateName: 't', title: 'T', body: NUL, senderAddress: 'sender@example.com' }), 'body');
+    expect77102(await svc.call('POST', '/api/v1/template', { templateName: 't', title: 'T', body: 'B', description: LONE, senderAddress: 'sender@example.com' }), 'description');
+    expect77102(await svc.call('POST', '/api/v1/category', { categoryName: NUL }), 'categoryName');
+    expect77102(await svc.call('POST', '/api/v1/address-book', { groups: [{ groupName: NUL, emailAddresses: ['a@example.com'] }] }), 'groups[0].groupName');
+    expect77102(await svc.call('POST', '/api/v1/unsubscribers', { blockedReceivers: [`a${'\u0000'}@example.com`] }), 'blockedReceivers[0]');
+    expect77102(await svc.call('GET', '/api/v1/unsubscribers?emailAddress=%00'), 'emailAddress');
+    expect77102(await svc.call('GET', '/api/v1/mails/requests?title=a%00'), 'title');
+    await expectAlive();
+  });
+
+  it('a template backup with a NUL inside is refused as a whole', async () => {
+    const backup = JSON.stringify({ format: 'outbound-mailer-templates', version: 1, categories: [{ sid: 1, parentSid: -1, name: 'c\u0000' }], templates: [] });
+    const res = await importBackup(backup);
+    expect(res.status).toBe(400);
+    expect(res.json.error.message).toContain('categories[0].name');
+  });
+});
+
+describe('extreme dates', () => {
+  it.each(['/api/v1/mails/requests', '/api/v1/mails/recipients', '/api/v1/unsubscribers'])('%s?startUtc=-8640000000000000 and friends: 400', async (path) => {
+    expect77102(await svc.call('GET', `${path}?startUtc=-8640000000000000`), 'startUtc');
+    expect77102(await svc.call('GET', `${path}?endUtc=8640000000000000`), 'endUtc');
+    expect77102(await svc.call('GET', `${path}?startDateTime=0000-01-01`), 'startDateTime');
+    expect((await svc.call('GET', `${path}?startUtc=-62135596800000&endUtc=253402300799999`)).status).toBe(200);
+  });
+
+  it('createExport refuses them at once instead of failing its job', async () => {
+    expect77102(await svc.call('POST', '/api/v1/exports', { view: 'requests', filters: { startUtc: -8640000000000000 } }), 'filters.startUtc');
+    expect77102(await svc.call('POST', '/api/v1/exports', { view: 'recipients', filters: { endUtc: '8640000000000000' } }), 'filters.endUtc');
+  });
+});
+
+describe('what Node refuses before the app, and HEAD', () => {
+  it('a query string over 16 KB: 431 with the gateway error body', async () => {
+    const res = await signedRaw(svc.port, KEY, 'GET', `/api/v1/mails/requests?title=${'a'.repeat(20_000)}`, []);
+    expect(res.status).toBe(431);
+    expect(res.headers['content-type']).toContain('application/json');
+    expect(res.json).toEqual({ error: { errorCode: '100', message: expect.stringContaining('Request Header Fields Too Large') } });
+    await expectAlive();
+  });
+
+  it('a malformed request line: 400 with the gateway error body', async () => {
+    const res = await rawRequest(svc.port, ['GET /api/v1/mails/requests HTTP/1.1', 'host: x', 'content-length: 1', 'content-length: 2'], '');
+    expect(res.status).toBe(400);
+    expect(res.json).toEqual({ error: { errorCode: '100', message: expect.any(String) } });
+  });
+
+  it('HEAD answers as GET does, without a body; HEAD where only POST exists is 405', async () => {
+    const get = await signedRaw(svc.port, KEY, 'GET', '/api/v1/mails/requests', []);
+    const head = await signedRaw(svc.port, KEY, 'HEAD', '/api/v1/mails/requests', [], '', { idleMs: 500 });
+    expect(get.status).toBe(200);
+    expect(head.status).toBe(200);
+    expect(head.headers['content-type']).toBe(get.headers['content-type']);
+    expect(head.headers['content-length']).toBe(get.headers['content-length']);
+    expect(head.body).toBe('');
+    const post = await signedRaw(svc.port, KEY, 'HEAD', '/api/v1/mails', [], '', { idleMs: 500 });
+    expect(post.status).toBe(405);
+    expect(post.headers['content-type']).toContain('application/json');
+    // and the signature still covers the method as sent
+    const forged = await rawRequest(svc.port, ['HEAD /api/v1/mails/requests HTTP/1.1', 'host: x', 'connection: close', ...signedHeaderLines(KEY, 'GET', '/api/v1/mails/requests')], '', { idleMs: 500 });
+    expect(forged.status).toBe(401);
+  });
+});
+
+function importBackup(content: string) {
+  const B = 'importBOUNDARY';
+  const body = multipartBody(B, [{ headers: ['Content-Disposition: form-data; name="file"; filename="backup.json"', 'Content-Type: application/json'], content }]);
+  return signedRaw(svc.port, KEY, 'POST', '/api/v1/template/import', [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`], body, { idleMs: 60_000 });
+}
