@@ -184,6 +184,56 @@ describe('what Node refuses before the app, and HEAD', () => {
   });
 });
 
+describe('limits that hold after substitution', () => {
+  const big = 'x'.repeat(5 * 1024 * 1024);
+
+  it('a title tag with a 5 MB request parameter: 400 at POST', async () => {
+    expect77102(await svc.call('POST', '/api/v1/mails', mail({ title: '${X}', parameters: { X: big } })), 'parameters.X');
+    expect77102(await svc.call('POST', '/api/v1/mails', mail({ title: '${X}', parameters: { X: 'y'.repeat(600) } })), 'title: at most 500 bytes after tag substitution');
+  });
+
+  it('a body tag whose recipient value makes it over 500 KB: 400 naming the recipient', async () => {
+    const res = await svc.call('POST', '/api/v1/mails', mail({ body: '${X}${X}', recipients: [{ address: 'a@example.com', type: 'R', parameters: { X: 'y' } }, { address: 'b@example.com', type: 'R', parameters: { X: 'y'.repeat(300 * 1024) } }] }));
+    expect77102(res, 'recipients[1]');
+    expect(res.body.error.message).toContain('body: at most 500 KB');
+  });
+
+  it('unsubscribeMessage over 10 KB: 400', async () => {
+    expect77102(await svc.call('POST', '/api/v1/mails', mail({ advertising: true, useBasicUnsubscribeMsg: false, unsubscribeMessage: 'u'.repeat(10 * 1024 + 1) })), 'unsubscribeMessage: at most 10 KB');
+  });
+
+  it('parameter caps: 100 names, 100 characters a name', async () => {
+    const many = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`P${i}`, 'v']));
+    expect77102(await svc.call('POST', '/api/v1/mails', mail({ parameters: many })), 'parameters: at most 100 parameters');
+    expect77102(await svc.call('POST', '/api/v1/mails', mail({ recipients: [{ address: 'a@example.com', type: 'R', parameters: { ['N'.repeat(101)]: 'v' } }] })), 'recipients[0].parameters: parameter names must be 1 to 100 characters');
+    const ok = await svc.call('POST', '/api/v1/mails', mail({ title: '${X}', parameters: { ...Object.fromEntries(Array.from({ length: 99 }, (_, i) => [`P${i}`, 'v'])), X: 'y'.repeat(500) } }));
+    expect(ok.status).toBe(201);
+  });
+
+  it('a recipient-file value that makes the title too long fails that recipient with MIME_MESSAGE_CREATE_FAIL; the others go', async () => {
+    const B = 'csvBOUNDARY';
+    const csv = `address,name,X\nlong@example.com,L,${'y'.repeat(600)}\nshort@example.com,S,ok\n`;
+    const body = multipartBody(B, [{ headers: ['Content-Disposition: form-data; name="file"; filename="r.csv"', 'Content-Type: text/csv'], content: csv }]);
+    const file = await signedRaw(svc.port, KEY, 'POST', '/api/v1/recipient-files', [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`], body);
+    expect(file.status).toBe(201);
+    const created = await svc.call('POST', '/api/v1/mails', { senderAddress: 'sender@example.com', title: 'Hi ${X}', body: 'B', recipientFileId: file.json.recipientFileId });
+    expect(created.status).toBe(201);
+    const deadline = Date.now() + 20_000;
+    let rows: { address: string; sendResultCode: string; sendResultMessage: string | null }[] = [];
+    for (;;) {
+      const res = await svc.call('GET', `/api/v1/mails/recipients?requestId=${created.body.requestId}`);
+      rows = res.body.content;
+      if (rows.length === 2 && rows.every((r) => r.sendResultCode && r.sendResultCode !== 'RESENDING_MAIL')) break;
+      if (Date.now() > deadline) throw new Error(`recipients not finished: ${JSON.stringify(rows)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const byAddress = Object.fromEntries(rows.map((r) => [r.address, r]));
+    expect(byAddress['long@example.com']).toMatchObject({ sendResultCode: 'MIME_MESSAGE_CREATE_FAIL', sendResultMessage: expect.stringContaining('title') });
+    expect(byAddress['short@example.com']).toMatchObject({ sendResultCode: 'MAIL_SENT' });
+    expect(sink.messages.some((m) => m.to.includes('long@example.com'))).toBe(false);
+  });
+});
+
 function importBackup(content: string) {
   const B = 'importBOUNDARY';
   const body = multipartBody(B, [{ headers: ['Content-Disposition: form-data; name="file"; filename="backup.json"', 'Content-Type: application/json'], content }]);
