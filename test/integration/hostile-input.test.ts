@@ -1,7 +1,13 @@
 // Hostile input against the real service process (issue 11 §2, §5): bodies that broke the
 // parser's streams, values Postgres refuses (NUL, lone surrogates), extreme dates, huge query
 // strings, HEAD. Every answer is a 4xx in NCP's envelope and the process is still alive after.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { sql } from 'kysely';
+import pino from 'pino';
+import { runTemplateExport, TEMPLATE_EXPORT_MAX_ATTEMPTS } from '../../src/modules/templates/templates.service.ts';
 import { startServiceProcess, stopAllServiceProcesses, TEST_ACCESS_KEY, TEST_SECRET_KEY, type HttpResult, type ServiceProcess } from '../helpers/service-process.ts';
 import { multipartBody, rawRequest, signedHeaderLines, signedRaw } from '../helpers/raw-http.ts';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
@@ -231,6 +237,105 @@ describe('limits that hold after substitution', () => {
     expect(byAddress['long@example.com']).toMatchObject({ sendResultCode: 'MIME_MESSAGE_CREATE_FAIL', sendResultMessage: expect.stringContaining('title') });
     expect(byAddress['short@example.com']).toMatchObject({ sendResultCode: 'MAIL_SENT' });
     expect(sink.messages.some((m) => m.to.includes('long@example.com'))).toBe(false);
+  });
+});
+
+describe('template trees: bounded, stored in bulk, never recursed into', () => {
+  const backup = (categories: unknown[], templates: unknown[] = []) => JSON.stringify({ format: 'outbound-mailer-templates', version: 1, categories, templates });
+  const chain = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => ({ sid: i + 1, parentSid: i === 0 ? -1 : i, name: `${prefix}${i + 1}` }));
+
+  it('a 5,000-deep chain is refused at once (20,000 is over the count); 20 levels are imported', async () => {
+    const started = Date.now();
+    const deep = await importBackup(backup(chain(5_000, 'deep')));
+    expect(deep.status).toBe(400);
+    expect(deep.json.error.message).toContain('more than 20 levels');
+    expect(Date.now() - started).toBeLessThan(5000);
+    const ok = await importBackup(backup(chain(20, 'ok')));
+    expect(ok.status).toBe(201);
+  });
+
+  it('10,000 flat categories and 1,000 templates go in bulk; 10,001 categories are refused', async () => {
+    const flat = Array.from({ length: 10_000 }, (_, i) => ({ sid: i + 1, parentSid: -1, name: `flat${i}` }));
+    const templates = Array.from({ length: 1000 }, (_, i) => ({ sid: i + 1, categorySid: (i % 10_000) + 1, name: `t${i}`, description: null, title: 'T', senderAddress: 'sender@example.com', senderName: null, body: 'B', isUse: true }));
+    const started = Date.now();
+    const res = await importBackup(backup(flat, templates));
+    const ms = Date.now() - started;
+    console.log(`template import: 10,000 categories + 1,000 templates in ${ms} ms`);
+    expect(res.status).toBe(201);
+    expect(ms).toBeLessThan(20_000);
+    const count = await sql<{ n: string }>`SELECT count(*) AS n FROM template_categories WHERE name LIKE 'flat%'`.execute(db.db);
+    expect(Number(count.rows[0]!.n)).toBe(10_000);
+    const tooMany = await importBackup(backup([...flat, { sid: 10_001, parentSid: -1, name: 'one-more' }]));
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.json.error.message).toContain('at most 10,000');
+  }, 60_000);
+
+  it('createCategory and updateCategory keep trees within 20 levels', async () => {
+    let parent = -1;
+    const sids: number[] = [];
+    for (let i = 1; i <= 20; i++) {
+      const res = await svc.call('POST', '/api/v1/category', { categoryName: `lvl${i}`, parentSid: parent });
+      expect(res.status).toBe(201);
+      parent = res.body.sid;
+      sids.push(parent);
+    }
+    expect77102(await svc.call('POST', '/api/v1/category', { categoryName: 'lvl21', parentSid: parent }), 'at most 20 levels');
+    // a two-level sub-tree moved under level 19 would reach level 21
+    const a = (await svc.call('POST', '/api/v1/category', { categoryName: 'moveA' })).body;
+    await svc.call('POST', '/api/v1/category', { categoryName: 'moveB', parentSid: a.sid });
+    expect77102(await svc.call('PUT', `/api/v1/category/${a.sid}/name-location`, { parentSid: sids[18] }), 'at most 20 levels');
+    expect((await svc.call('PUT', `/api/v1/category/${a.sid}/name-location`, { parentSid: sids[17] })).status).toBe(200);
+  });
+
+  it('a deep chain stored before the limit: GET /template answers, and its backup completes', async () => {
+    const project = await sql<{ id: string }>`SELECT project_id AS id FROM access_keys WHERE access_key = ${TEST_ACCESS_KEY}`.execute(db.db);
+    await sql`
+      INSERT INTO template_categories (sid, project_id, parent_sid, name, position)
+      SELECT 9000000 + g, ${project.rows[0]!.id}, CASE WHEN g = 1 THEN NULL ELSE 9000000 + g - 1 END, 'legacy' || g, 1
+      FROM generate_series(1, 20000) g`.execute(db.db);
+    const tree = await svc.call('GET', '/api/v1/template');
+    expect(tree.status).toBe(200);
+    const requested = await svc.call('POST', '/api/v1/template/export/request');
+    expect(requested.status).toBe(200);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const row = await sql<{ status: string }>`SELECT status FROM template_exports WHERE sid = ${requested.body.sid}`.execute(db.db);
+      if (row.rows[0]!.status === 'C') break;
+      if (Date.now() > deadline) throw new Error(`backup still ${row.rows[0]!.status}\n${svc.tail(30)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const file = await svc.call('GET', `/api/v1/template/export/${requested.body.sid}`);
+    expect(file.status).toBe(200);
+    expect(JSON.parse(file.text).categories.filter((c: { name: string }) => c.name.startsWith('legacy'))).toHaveLength(20_000);
+    await expectAlive();
+  }, 60_000);
+});
+
+describe('a template backup that keeps failing ends in F, not I', () => {
+  it('the last attempt records the failure; a run after it only records it', async () => {
+    const project = await sql<{ id: string }>`SELECT project_id AS id FROM access_keys WHERE access_key = ${TEST_ACCESS_KEY}`.execute(db.db);
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-backup-fail-'));
+    // DATA_DIR/template-exports is a file: every run fails to write the backup
+    fs.writeFileSync(path.join(dataDir, 'template-exports'), '');
+    const deps = { db: db.db, dataDir, now: () => new Date(), logger: pino({ level: 'silent' }) };
+    try {
+      const insert = async (attempts: number) =>
+        (await sql<{ sid: string }>`INSERT INTO template_exports (project_id, status, attempts) VALUES (${project.rows[0]!.id}, 'I', ${attempts}) RETURNING sid`.execute(db.db)).rows[0]!.sid;
+      const state = async (sid: string) => (await sql<{ status: string; error: string | null }>`SELECT status, error FROM template_exports WHERE sid = ${sid}`.execute(db.db)).rows[0]!;
+      const early = await insert(0);
+      await expect(runTemplateExport(deps, early)).rejects.toThrow();
+      expect(await state(early)).toMatchObject({ status: 'I' });
+      const last = await insert(TEMPLATE_EXPORT_MAX_ATTEMPTS - 1);
+      await runTemplateExport(deps, last);
+      expect(await state(last)).toEqual({ status: 'F', error: expect.stringContaining(`failed ${TEMPLATE_EXPORT_MAX_ATTEMPTS} times`) });
+      const lost = await insert(TEMPLATE_EXPORT_MAX_ATTEMPTS);
+      await runTemplateExport(deps, lost);
+      expect(await state(lost)).toEqual({ status: 'F', error: expect.stringContaining('request a new backup') });
+      const list = await svc.call('GET', '/api/v1/template/export?size=100');
+      expect(list.body.content.find((r: { sid: number }) => String(r.sid) === last).statusCode).toEqual({ label: 'Failed', code: 'F' });
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
