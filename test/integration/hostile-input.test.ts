@@ -2,6 +2,7 @@
 // parser's streams, values Postgres refuses (NUL, lone surrogates), extreme dates, huge query
 // strings, HEAD. Every answer is a 4xx in NCP's envelope and the process is still alive after.
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
@@ -10,6 +11,7 @@ import pino from 'pino';
 import { runTemplateExport, TEMPLATE_EXPORT_MAX_ATTEMPTS } from '../../src/modules/templates/templates.service.ts';
 import { startServiceProcess, stopAllServiceProcesses, TEST_ACCESS_KEY, TEST_SECRET_KEY, type HttpResult, type ServiceProcess } from '../helpers/service-process.ts';
 import { multipartBody, rawRequest, signedHeaderLines, signedRaw } from '../helpers/raw-http.ts';
+import { seedSentHistory } from '../helpers/seed-rows.ts';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { createTestDb, type TestDb } from '../helpers/test-db.ts';
 
@@ -337,6 +339,43 @@ describe('a template backup that keeps failing ends in F, not I', () => {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });
+});
+
+describe('downloads the client drops', () => {
+  it('an export download cut off mid-file is not an unhandled error', async () => {
+    const { rows } = await db.pool.query<{ project_id: string }>('SELECT project_id::text FROM access_keys WHERE access_key = $1', [TEST_ACCESS_KEY]);
+    await seedSentHistory(db.pool, { projectId: rows[0]!.project_id, recipients: 60_000, perRequest: 30_000 });
+    const created = await svc.call('POST', '/api/v1/exports', { view: 'recipients' });
+    expect(created.status).toBe(202);
+    const deadline = Date.now() + 40_000;
+    let fileSize = 0;
+    for (;;) {
+      const list = await svc.call('GET', '/api/v1/exports?size=100');
+      const row = list.body.content.find((e: { exportId: string }) => e.exportId === created.body.exportId);
+      if (row.status.code === 'C') {
+        fileSize = row.fileSize;
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`export still ${row.status.code}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(fileSize).toBeGreaterThan(1024 * 1024);
+    const target = `/api/v1/exports/${created.body.exportId}/file`;
+    // Read the head of the answer only, then drop the connection.
+    await new Promise<void>((resolve, reject) => {
+      const socket = net.connect({ host: '127.0.0.1', port: svc.port }, () => {
+        socket.write([`GET ${target} HTTP/1.1`, 'host: x', ...signedHeaderLines(KEY, 'GET', target), '', ''].join('\r\n'));
+      });
+      socket.once('data', () => {
+        socket.destroy();
+        resolve();
+      });
+      socket.on('error', reject);
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(svc.logs().filter((r) => r.level >= 50).map((r) => r.msg)).toEqual([]);
+    await expectAlive();
+  }, 90_000);
 });
 
 function importBackup(content: string) {
