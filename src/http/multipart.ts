@@ -13,6 +13,8 @@ export interface MultipartLimits {
   /** bytes of one file; a longer part arrives cut short, with `truncated` set on its stream */
   fileBytes: number;
   files: number;
+  /** the file part's field, as refusals name it (default fileList) */
+  field?: string;
   /** bytes of the whole body; beyond it the request is answered 413 and its connection closed */
   totalBytes: number;
 }
@@ -83,7 +85,7 @@ export async function readMultipart(req: Request, limits: MultipartLimits, onFil
         }),
       );
     });
-    parser.on('filesLimit', () => fail(badRequest(`fileList: at most ${limits.files} files in one upload`)));
+    parser.on('filesLimit', () => fail(badRequest(`${limits.field ?? 'fileList'}: at most ${limits.files} ${limits.files === 1 ? 'file' : 'files'} in one upload`)));
     parser.on('error', () => stop(badRequest('body: malformed multipart/form-data')));
     parser.on('close', () => resolve());
     req.on('close', () => {

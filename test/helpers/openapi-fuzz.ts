@@ -419,6 +419,11 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
         '{"a":"\\x"}',
         `${'['.repeat(5000)}${']'.repeat(5000)}`,
         `{"a":${'{"a":'.repeat(3000)}1${'}'.repeat(3001)}`,
+        // valid JSON nested far deeper than any recursive walk survives
+        `${'['.repeat(100_000)}${']'.repeat(100_000)}`,
+        ...(op.json && typeOf(merged(op.json)) === 'object'
+          ? Object.keys(merged(op.json).properties ?? {}).slice(0, 3).map((k) => `{"${k}":${'{"a":'.repeat(50_000)}"\\u0000"${'}'.repeat(50_001)}`)
+          : []),
         Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
         '\ufeff{}',
       ];

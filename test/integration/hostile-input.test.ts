@@ -103,6 +103,13 @@ describe('multipart bodies that used to stop the process', () => {
     await expectAlive();
   });
 
+  it('too many parts: the refusal names the route\'s own field', async () => {
+    const part = { headers: ['Content-Disposition: form-data; name="file"; filename="r.csv"', 'Content-Type: text/csv'], content: 'address\na@example.com\n' };
+    const body = multipartBody(B, [part, part]);
+    const res = await signedRaw(svc.port, KEY, 'POST', '/api/v1/template/import', [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`], body);
+    expect(res.json.error.message).toBe('file: at most 1 file in one upload');
+  });
+
   it('template import: a cut-off body answers 400', async () => {
     const body = Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="file"; filename="t.json"\r\n\r\n{"categories":[`);
     const res = await signedRaw(svc.port, KEY, 'POST', '/api/v1/template/import', [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`], body);

@@ -378,7 +378,7 @@ export async function importTemplates(deps: Deps, projectId: string, req: Reques
   const limit = deps.config.maxBodyBytes;
   const chunks: Buffer[] = [];
   let seen = false;
-  await readMultipart(req, { fileBytes: limit, files: 1, totalBytes: limit + 1024 * 1024 }, async (part) => {
+  await readMultipart(req, { fileBytes: limit, files: 1, field: 'file', totalBytes: limit + 1024 * 1024 }, async (part) => {
     if (part.field !== 'file') return void part.stream.resume();
     seen = true;
     for await (const chunk of part.stream) chunks.push(chunk as Buffer);
