@@ -130,10 +130,6 @@ async function main() {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  // Last line only: every stream and promise is meant to be handled where it is made. Should one
-  // slip through, one tenant's request must not stop the service for all: log it as the bug it is.
-  process.on('uncaughtException', (err) => logger.fatal({ err }, 'uncaught exception (a bug: an error nobody handled); still serving'));
-  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (a bug: a promise nobody awaited); still serving'));
   let service: RunningService;
   try {
     service = await startService(config, logger);
@@ -141,6 +137,11 @@ async function main() {
     logger.fatal({ err }, 'start-up failed');
     process.exit(1);
   }
+  // Last line only, once serving (a failing start-up still exits): every stream and promise is
+  // meant to be handled where it is made. Should one slip through, one tenant's request must not
+  // stop the service for all: it is logged as the bug it is.
+  process.on('uncaughtException', (err) => logger.fatal({ err }, 'uncaught exception (a bug: an error nobody handled); still serving'));
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (a bug: a promise nobody awaited); still serving'));
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
