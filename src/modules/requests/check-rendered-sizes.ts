@@ -38,25 +38,23 @@ export function checkRenderedSizes(input: RenderedSizeInput): void {
   const fields = [
     { field: 'title', shape: shapeOf(input.title), max: input.limits.titleBytes, unit: (n: number) => `${n} bytes` },
     { field: 'body', shape: shapeOf(input.body), max: input.limits.bodyBytes, unit: (n: number) => `${Math.ceil(n / 1024)} KB` },
-  ].filter((f) => f.shape.counts.size > 0);
+  ]
+    .filter((f) => f.shape.counts.size > 0)
+    .map((f) => ({ ...f, tags: [...f.shape.counts.entries()] }));
   if (fields.length === 0) return;
-  // Sizes of the request's values, once; a recipient's own values are measured as they are met.
-  const requestBytes = new Map<string, number>();
-  const valueBytes = (params: Record<string, unknown> | null, name: string, cache?: Map<string, number>): number | undefined => {
-    if (!params || !Object.hasOwn(params, name)) return undefined;
-    const cached = cache?.get(name);
-    if (cached !== undefined) return cached;
-    const n = bytes(String(params[name]));
-    cache?.set(name, n);
-    return n;
-  };
+  const valueOf = (params: Record<string, unknown> | null, name: string): string | undefined =>
+    params && Object.hasOwn(params, name) ? String(params[name]) : undefined;
   const check = (own: Record<string, unknown> | null, where: string) => {
     for (const f of fields) {
+      // A string of n UTF-16 units is at most 3n UTF-8 bytes: exact sizes only when that bound is over.
+      let bound = f.shape.fixed;
+      for (const [name, count] of f.tags) bound += ((valueOf(own, name) ?? valueOf(input.parameters, name))?.length ?? name.length + 3) * 3 * count;
+      if (bound <= f.max) continue;
       let total = f.shape.fixed;
-      for (const [name, count] of f.shape.counts) {
-        const n = valueBytes(own, name) ?? valueBytes(input.parameters, name, requestBytes);
+      for (const [name, count] of f.tags) {
+        const value = valueOf(own, name) ?? valueOf(input.parameters, name);
         // no value: the tag stays as written (the recipient fails with CONTENT_HAS_TAG_FORM)
-        total += (n ?? name.length + 3) * count;
+        total += (value === undefined ? name.length + 3 : bytes(value)) * count;
       }
       if (total > f.max) throw badRequest(`${f.field}: at most ${f.unit(f.max)} after tag substitution; with the parameters of ${where} it is ${f.unit(total)}`);
     }
