@@ -5,6 +5,7 @@ import * as OpenApiValidator from 'express-openapi-validator';
 import type { AppDeps } from './deps.ts';
 import { signatureAuth } from './http/auth.ts';
 import { errorHandler, notFoundHandler } from './http/error-handler.ts';
+import { refuseUnstorableText } from './http/storable-text.ts';
 import { traceRequests } from './http/trace.ts';
 import { admitLargeBodies, createByteBudget } from './http/body-budget.ts';
 import { createRateLimiter, rateLimitByKey } from './http/rate-limit.ts';
@@ -70,6 +71,14 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
       },
     }),
   );
+  api.use(refuseUnstorableText());
+  // HEAD is GET without the body (RFC 9110 §9.3.2): the spec lists GET only, so the validator
+  // and the routers see GET. The signature was checked above against the method as sent; Node
+  // leaves the body out of the answer to a HEAD request whatever the handler writes.
+  api.use((req, _res, next) => {
+    if (req.method === 'HEAD') req.method = 'GET';
+    next();
+  });
   app.use('/api/v1', api);
   app.use(
     OpenApiValidator.middleware({

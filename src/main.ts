@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Server } from 'node:http';
 import { createApp } from './app.ts';
+import { answerClientErrors } from './http/client-errors.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { connectDb } from './db/connect.ts';
 import { startEmbeddedPostgres, type EmbeddedDb } from './db/embedded.ts';
@@ -128,6 +129,7 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
         s.once('error', reject);
       });
       server.keepAliveTimeout = 65_000;
+      answerClientErrors(server);
       port = (server.address() as { port: number }).port;
       // Stop taking requests first; in-flight ones finish before the rest shuts down.
       cleanups.push(() => new Promise<void>((resolve) => {
@@ -184,6 +186,11 @@ async function main() {
     process.stderr.write(`start-up failed: ${startupFailureCause(err)}\n`);
     process.exit(1);
   }
+  // Last line only, once serving (a failing start-up still exits): every stream and promise is
+  // meant to be handled where it is made. Should one slip through, one tenant's request must not
+  // stop the service for all: it is logged as the bug it is.
+  process.on('uncaughtException', (err) => logger.fatal({ err }, 'uncaught exception (a bug: an error nobody handled); still serving'));
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (a bug: a promise nobody awaited); still serving'));
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

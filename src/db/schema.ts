@@ -169,6 +169,8 @@ export interface TemplateExportsTable {
   completed_at: Timestamp | null;
   expires_at: Timestamp | null;
   file_size: ColumnType<string | null, number | null, number | null>;
+  attempts: Generated<number>;
+  error: string | null;
 }
 
 export interface AddressBookAddressesTable {

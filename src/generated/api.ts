@@ -19,9 +19,11 @@ export interface paths {
          *     `senderAddress`, `title` and `body` are required unless `templateSid` supplies them;
          *     `recipients` is required unless `recipientGroupFilter` or `recipientFileId` is given.
          *     Limits (checked by the service, 400/77102 naming the field): 100,000 recipients,
-         *     title ≤ 500 bytes, body ≤ 500 KB, senderName ≤ 69 bytes, referencesHeader ≤ 100
-         *     characters, valid e-mail addresses, general mode (`individual: false`) at most
-         *     1,000 R / 30 C / 30 B recipients.
+         *     title ≤ 500 bytes, body ≤ 500 KB (both also after tag substitution), senderName ≤ 69
+         *     bytes, referencesHeader ≤ 100 characters, unsubscribeMessage ≤ 10 KB, `parameters` ≤ 100
+         *     names of ≤ 100 characters with values ≤ 500 KB, valid e-mail addresses, general mode
+         *     (`individual: false`) at most 1,000 R / 30 C / 30 B recipients. No string may hold
+         *     U+0000 or a lone surrogate (`\ud800`), here or in any other body or query parameter.
          */
         post: operations["createMailRequest"];
         delete?: never;
@@ -545,8 +547,9 @@ export interface paths {
          * Import a backup
          * @description multipart/form-data with the backup file in the part `file`. Categories are merged by name
          *     and place; every template is added as a new one (new sids). All or nothing: a backup with an
-         *     invalid entry is refused (400/77102 naming it) and nothing is imported. Answers 201 with the
-         *     project's whole tree.
+         *     invalid entry is refused (400/77102 naming it) and nothing is imported. At most 10,000
+         *     categories nested at most 20 levels deep and 10,000 templates, in a file of at most
+         *     `MAX_BODY_BYTES`. Answers 201 with the project's whole tree.
          */
         post: operations["importTemplate"];
         delete?: never;
@@ -567,7 +570,7 @@ export interface paths {
         /**
          * Create a category
          * @description `categoryName` (name rule as for templates; unique among its siblings); `parentSid` default
-         *     -1 (top level).
+         *     -1 (top level). Categories nest at most 20 levels deep (a top-level one is level 1).
          */
         post: operations["createCategory"];
         delete?: never;
@@ -587,7 +590,8 @@ export interface paths {
         /**
          * Rename or move a category
          * @description All optional: `categoryName`, `parentSid` (-1 = top level; not the category itself or one
-         *     inside it), `lowerSid` (the category that should come right after this one).
+         *     inside it; the moved sub-tree must stay within 20 levels), `lowerSid` (the category that
+         *     should come right after this one).
          */
         put: operations["updateCategory"];
         post?: never;
@@ -950,7 +954,7 @@ export interface components {
             totalElementsExact?: boolean;
             sort: components["schemas"]["SortOrder"][];
         };
-        /** @description Substitution values for `${key}` tags; key = tag name. */
+        /** @description Substitution values for `${key}` tags; key = tag name. At most 100 entries, names of 1 to 100 characters, values of at most 500 KB (400/77102). A recipient's value wins over the request's. */
         Parameters: {
             [key: string]: string | number | boolean;
         } | null;
@@ -965,9 +969,9 @@ export interface components {
             senderName?: string | null;
             /** @description Template that supplies sender address and name, title and body; the request's own are then ignored. Unknown or another project's template: 400/77103; a deleted one (`isUse` false): 400/77102. */
             templateSid?: number | null;
-            /** @description At most 500 bytes; required unless `templateSid` is set. Tags: `${NAME}` (any name without `}`) and the meta tags `#{RECIPIENT_NAME}`, `#{RECIPIENT_ADDRESS}`, `#{SENDER_NAME}`, `#{SENDER_ADDRESS}`, `#{UNSUBSCRIBE_URL}`, `#{UNSUBSCRIBE_MESSAGE}`; any other `#{...}` is refused (400/77102 naming it), in the body too. `#{UNSUBSCRIBE_URL}` is the recipient's own unsubscribe link in every individual mail. */
+            /** @description At most 500 bytes, also once its `${tags}` are replaced with the values the request carries (400/77102 naming the recipient); required unless `templateSid` is set. Tags: `${NAME}` (any name without `}`) and the meta tags `#{RECIPIENT_NAME}`, `#{RECIPIENT_ADDRESS}`, `#{SENDER_NAME}`, `#{SENDER_ADDRESS}`, `#{UNSUBSCRIBE_URL}`, `#{UNSUBSCRIBE_MESSAGE}`; any other `#{...}` is refused (400/77102 naming it), in the body too. `#{UNSUBSCRIBE_URL}` is the recipient's own unsubscribe link in every individual mail. */
             title?: string | null;
-            /** @description HTML, at most 500 KB; required unless `templateSid` is set. */
+            /** @description HTML, at most 500 KB, also once its `${tags}` are replaced with the values the request carries (400/77102 naming the recipient); required unless `templateSid` is set. Values the request doesn't carry (a recipient file's, meta tags) that make a mail's title or body too large fail that recipient with `MIME_MESSAGE_CREATE_FAIL`. */
             body?: string | null;
             /** @description Default true: one mail per recipient. Cc/Bcc recipients (type C/B) are accepted and each gets a mail of its own addressed to it alone, as an R would (the guide: "Cc, Bcc are ignored"). false = general mail with To/Cc/Bcc (no meta tags). */
             individual?: boolean | null;
@@ -998,7 +1002,7 @@ export interface components {
             recipientGroupFilter?: components["schemas"]["RecipientGroupFilter"];
             /** @description Default true. Advertising mail uses the basic unsubscribe message. */
             useBasicUnsubscribeMsg?: boolean | null;
-            /** @description Custom unsubscribe message; required when `useBasicUnsubscribeMsg` is false. */
+            /** @description Custom unsubscribe message (HTML, at most 10 KB); required when `useBasicUnsubscribeMsg` is false. */
             unsubscribeMessage?: string | null;
             /** @description Extension. Sends to the valid rows of a file uploaded with `POST /recipient-files`, each with its own tag values as `parameters`; `count` is the file's `validCount`. Instead of `recipients`, and only with `individual` true (a file's rows each carry their own tag values, which one shared To/Cc mail can't). The request is stored by a job (status `P` meanwhile). Unknown or another project's id: 400/77103; a file without a valid row: 400/77102. */
             recipientFileId?: string | null;
@@ -1420,7 +1424,7 @@ export interface components {
             completeUtc: components["schemas"]["NesDateTime"] | null;
             /** @description Request to completion, `HH:mm:ss.SSS`. */
             elapsedTime: string | null;
-            /** @description `R` pending, `I` creating, `C` completed, `E` expired. */
+            /** @description `R` pending, `I` creating, `C` completed, `F` failed (its job failed on every attempt), `E` expired. */
             statusCode: components["schemas"]["LabelCode"];
             /** @description exportTemplate's URL. */
             downloadUrl: string;

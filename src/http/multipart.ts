@@ -13,6 +13,8 @@ export interface MultipartLimits {
   /** bytes of one file; a longer part arrives cut short, with `truncated` set on its stream */
   fileBytes: number;
   files: number;
+  /** the file part's field, as refusals name it (default fileList) */
+  field?: string;
   /** bytes of the whole body; beyond it the request is answered 413 and its connection closed */
   totalBytes: number;
 }
@@ -69,6 +71,11 @@ export async function readMultipart(req: Request, limits: MultipartLimits, onFil
     req.on('data', count);
     parser.on('file', (field, stream, info) => {
       const part = stream as FilePart['stream'];
+      // busboy destroys the part's stream with "Unexpected end of form" when the body breaks off
+      // (a bad part header, a cut-off boundary, a dropped connection), and stop() destroys it
+      // too. A part nobody reads any more (resumed after a refusal) has no other listener, and an
+      // unheard 'error' ends the process: the request's answer comes from firstError instead.
+      part.on('error', () => undefined);
       active = part;
       if (firstError) return void part.resume();
       work.push(
@@ -78,7 +85,7 @@ export async function readMultipart(req: Request, limits: MultipartLimits, onFil
         }),
       );
     });
-    parser.on('filesLimit', () => fail(badRequest(`fileList: at most ${limits.files} files in one upload`)));
+    parser.on('filesLimit', () => fail(badRequest(`${limits.field ?? 'fileList'}: at most ${limits.files} ${limits.files === 1 ? 'file' : 'files'} in one upload`)));
     parser.on('error', () => stop(badRequest('body: malformed multipart/form-data')));
     parser.on('close', () => resolve());
     req.on('close', () => {

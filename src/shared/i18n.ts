@@ -46,6 +46,7 @@ const TEMPLATE_BACKUP_STATUS: Table = {
   R: { en: 'Pending', ko: '대기', ja: '待機中' },
   I: { en: 'Creating', ko: '생성중', ja: '作成中' },
   C: { en: 'Completed', ko: '완료', ja: '完了' },
+  F: { en: 'Failed', ko: '실패', ja: '失敗' },
   E: { en: 'Expired', ko: '만료', ja: '期限切れ' },
 };
 

@@ -2,6 +2,7 @@ import type { SendMailOptions } from 'nodemailer';
 import { renderTemplate, type RenderValues } from './render-tags.ts';
 import type { RequestContext } from './request-context.ts';
 import { lazyFileStream } from '../files/file-store.ts';
+import { LIMITS } from '../requests/validate-mail-request.ts';
 
 export interface MailRecipient {
   id: string;
@@ -58,6 +59,7 @@ export function buildMessage(ctx: RequestContext, recipients: MailRecipient[], u
   if (!html.ok) return html;
   const text = renderTemplate(ctx.text, textValues);
   if (!text.ok) return text;
+  checkRenderedSize(ctx, subject.text, html.text, htmlValues.meta.UNSUBSCRIBE_MESSAGE);
   const addr = (r: MailRecipient) => (r.name ? { name: r.name, address: r.address } : r.address);
   const envelopeTo = recipients.filter((r) => r.pending).map((r) => r.address);
   const message: SendMailOptions = {
@@ -85,6 +87,25 @@ export function buildMessage(ctx: RequestContext, recipients: MailRecipient[], u
     });
   }
   return { ok: true, message, envelopeTo };
+}
+
+/** Room in the title for AD_TITLE_PREFIX, which the service adds to advertising mail. */
+const AD_PREFIX_ALLOWANCE_BYTES = 100;
+
+/**
+ * PRODUCT §4's limits hold for what is sent, tags substituted: a tag value the request didn't
+ * carry (a recipient file's, a meta tag's) can still make a title or body too large. Such a mail
+ * is not sent: the throw is caught by the caller and the recipients fail with
+ * MIME_MESSAGE_CREATE_FAIL (the message could not be made within the limits; MAIL_CONTENTS_ERROR
+ * is the next hop's verdict on a message it was given).
+ */
+function checkRenderedSize(ctx: RequestContext, subject: string, html: string, notice: string | null | undefined): void {
+  const titleMax = LIMITS.titleBytes + (ctx.advertising ? AD_PREFIX_ALLOWANCE_BYTES : 0);
+  const bodyMax = LIMITS.bodyBytes + (notice ? Buffer.byteLength(notice) : 0);
+  const titleBytes = Buffer.byteLength(subject);
+  if (titleBytes > titleMax) throw new Error(`the title is ${titleBytes} bytes after tag substitution, more than ${LIMITS.titleBytes}`);
+  const bodyBytes = Buffer.byteLength(html);
+  if (bodyBytes > bodyMax) throw new Error(`the body is ${Math.ceil(bodyBytes / 1024)} KB after tag substitution, more than ${LIMITS.bodyBytes / 1024} KB`);
 }
 
 function escapeHtml(text: string): string {

@@ -1,6 +1,6 @@
-import { pipeline } from 'node:stream/promises';
 import { Router } from 'express';
 import type { AppDeps } from '../../deps.ts';
+import { sendStream } from '../../http/send-stream.ts';
 import { langFromHeader } from '../../shared/i18n.ts';
 import { parsePaging, type RawQuery } from '../mails/list-query.ts';
 import type { ExportCreate } from './exports.mapper.ts';
@@ -29,7 +29,7 @@ export function exportsRouter(deps: AppDeps): Router {
       'Content-Length': String(file.size),
       'Content-Disposition': `attachment; filename="${file.fileName}"`,
     });
-    await pipeline(file.stream, res);
+    await sendStream(res, file.stream);
   });
 
   return router;

@@ -128,13 +128,27 @@ const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
 const TO_MINUTE = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}$/;
 const TO_SECOND = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}$/;
 
+/**
+ * Dates a filter may name: years 1 to 9999. JavaScript dates reach ±273,790 years and PostgreSQL's
+ * timestamptz only 4713 BC to 294276 AD, so an extreme value would pass here and fail in SQL (500,
+ * or an export job failing at every retry).
+ */
+const MIN_FILTER_MS = -62135596800000; // 0001-01-01T00:00:00Z
+const MAX_FILTER_MS = 253402300799999; // 9999-12-31T23:59:59.999Z
+
+function inFilterRange(date: Date, field: string): Date {
+  const t = date.getTime();
+  if (t < MIN_FILTER_MS || t > MAX_FILTER_MS) throw badRequest(`${field}: must be between 0001-01-01 and 9999-12-31 (epoch milliseconds ${MIN_FILTER_MS} to ${MAX_FILTER_MS})`);
+  return date;
+}
+
 function epochMs(query: RawQuery, field: string): Date | undefined {
   const v = single(query[field], field);
   if (v === undefined) return undefined;
   const n = typeof v === 'number' ? v : /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
   const date = new Date(n);
   if (!Number.isSafeInteger(n) || Number.isNaN(date.getTime())) throw badRequest(`${field}: must be epoch milliseconds`);
-  return date;
+  return inFilterRange(date, field);
 }
 
 /**
@@ -144,10 +158,11 @@ function epochMs(query: RawQuery, field: string): Date | undefined {
 function zonedDate(query: RawQuery, field: string, timeZone: string, asEnd: boolean): Date | undefined {
   const value = text(query, field)?.trim();
   if (value === undefined || value === '') return undefined;
-  const date = parseZonedDateTime(value, timeZone);
-  if (!date) {
+  const parsed = parseZonedDateTime(value, timeZone);
+  if (!parsed) {
     throw badRequest(`${field}: must be a date "yyyy-MM-dd", "yyyy-MM-dd HH:mm", "yyyy-MM-dd HH:mm:ss.SSS" or "yyyy-MM-dd HH:mm:ss SSS"`);
   }
+  const date = inFilterRange(parsed, field);
   if (!asEnd) return date;
   if (DATE_ONLY.test(value)) {
     // The next day's midnight in the zone, so a 23- or 25-hour day ends where it really ends.

@@ -105,7 +105,7 @@ function rowsOf(file: string, kind: Kind): AsyncGenerator<SheetRow[]> {
 async function receiveUpload(deps: RecipientFilesDeps, req: Request, tmp: string): Promise<{ name: string; kind: Kind }> {
   let upload: { name: string; kind: Kind } | undefined;
   let parts = 0;
-  await readMultipart(req, { fileBytes: deps.maxBytes, files: 5, totalBytes: deps.maxBytes + MB }, async (part) => {
+  await readMultipart(req, { fileBytes: deps.maxBytes, files: 5, field: 'file', totalBytes: deps.maxBytes + MB }, async (part) => {
     if (part.field !== 'file') return void part.stream.resume();
     if (++parts > 1) throw badRequest('file: one file per upload');
     const name = cleanFileName(part.filename);

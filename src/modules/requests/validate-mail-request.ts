@@ -3,6 +3,7 @@ import { parseZonedDateTime } from '../../shared/clock.ts';
 import { compileTemplate, META_TAGS } from '../delivery/render-tags.ts';
 import { validateGroupFilter, type GroupFilter } from '../address-book/group-filter.ts';
 import type { SplitRecipient } from './split-recipients.ts';
+import { checkRenderedSizes } from './check-rendered-sizes.ts';
 
 /**
  * The business rules of createMailRequest (PRODUCT §4) that the OpenAPI schema can't say well:
@@ -20,6 +21,14 @@ export const LIMITS = {
   recipientNameChars: 69,
   referencesHeaderChars: 100,
   reservationDays: 30,
+  /** the custom notice of advertising mail; the basic one is about 300 bytes */
+  unsubscribeMessageBytes: 10 * 1024,
+  /** per `parameters` object (the request's, and each recipient's): as many as a recipient file's tag columns */
+  parameters: 100,
+  /** longer names can't be written as a tag (`${...}` holds 1 to 100 characters) */
+  parameterNameChars: 100,
+  /** a longer value can't fit in any body */
+  parameterValueBytes: 500 * 1024,
 } as const;
 
 export interface MailRequestInput {
@@ -85,10 +94,15 @@ const present = (s: string | null | undefined): s is string => typeof s === 'str
 function normaliseParams(params: Record<string, unknown> | null | undefined, field: string): Record<string, string> | null {
   if (params === null || params === undefined) return null;
   const out: [string, string][] = [];
-  for (const [k, v] of Object.entries(params)) {
+  const entries = Object.entries(params);
+  if (entries.length > LIMITS.parameters) throw badRequest(`${field}: at most ${LIMITS.parameters} parameters (${entries.length} given)`);
+  for (const [k, v] of entries) {
+    if (k === '' || [...k].length > LIMITS.parameterNameChars) throw badRequest(`${field}: parameter names must be 1 to ${LIMITS.parameterNameChars} characters ("${k.slice(0, 40)}${k.length > 40 ? '…' : ''}")`);
     if (v === null || v === undefined) continue;
     if (typeof v === 'object') throw badRequest(`${field}.${k}: must be a string, number or boolean`);
-    out.push([k, String(v)]);
+    const value = String(v);
+    if (value.length > LIMITS.parameterValueBytes / 3 && bytes(value) > LIMITS.parameterValueBytes) throw badRequest(`${field}.${k}: at most ${LIMITS.parameterValueBytes / 1024} KB`);
+    out.push([k, value]);
   }
   // fromEntries defines own properties, so even a "__proto__" tag keeps its value.
   return out.length ? Object.fromEntries(out) : null;
@@ -144,6 +158,7 @@ export function validateMailRequest(input: MailRequestInput, now: Date, timeZone
   const advertising = input.advertising ?? false;
   const useBasicUnsubscribeMsg = input.useBasicUnsubscribeMsg ?? true;
   const unsubscribeMessage = present(input.unsubscribeMessage) ? input.unsubscribeMessage : null;
+  if (unsubscribeMessage && bytes(unsubscribeMessage) > LIMITS.unsubscribeMessageBytes) throw badRequest(`unsubscribeMessage: at most ${LIMITS.unsubscribeMessageBytes / 1024} KB`);
   if (advertising && !useBasicUnsubscribeMsg && !unsubscribeMessage) {
     throw badRequest('unsubscribeMessage: required when useBasicUnsubscribeMsg is false');
   }
@@ -193,6 +208,9 @@ export function validateMailRequest(input: MailRequestInput, now: Date, timeZone
     if (counts.B > LIMITS.generalB) throw badRequest(`recipients: at most ${LIMITS.generalB} Bcc (type B) recipients`);
   }
 
+  const parameters = normaliseParams(input.parameters, 'parameters');
+  checkRenderedSizes({ title: input.title, body: input.body, parameters, recipients: individual ? recipients : [], limits: LIMITS });
+
   return {
     senderAddress,
     senderName,
@@ -201,7 +219,7 @@ export function validateMailRequest(input: MailRequestInput, now: Date, timeZone
     individual,
     confirmAndSend: input.confirmAndSend ?? false,
     advertising,
-    parameters: normaliseParams(input.parameters, 'parameters'),
+    parameters,
     referencesHeader,
     reservationAt: parseReservation(input, now, timeZone),
     useBasicUnsubscribeMsg,

@@ -1,5 +1,5 @@
 import { badRequest } from '../../shared/errors.ts';
-import { checkName, parseParentSid, validateTemplateFields, type TemplateFields } from './validate-template.ts';
+import { checkName, parseParentSid, TEMPLATE_LIMITS, validateTemplateFields, type TemplateFields } from './validate-template.ts';
 
 /**
  * The template backup file (exportTemplate writes it, importTemplate reads it). NCP does not
@@ -32,14 +32,18 @@ export function backupHeader(exportedAt: Date): string {
 }
 
 export interface ImportPlan {
-  /** parents before children; `parentKey` is the backup sid of the parent, null at the top */
-  categories: { key: string; parentKey: string | null; name: string }[];
+  /** parents before children, level by level; `parentKey` is the backup sid of the parent, null at the top */
+  categories: { key: string; parentKey: string | null; name: string; depth: number }[];
   templates: (TemplateFields & { categoryKey: string | null })[];
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Checks a parsed backup entry by entry (400/77102 naming the entry) and orders its categories. Pure. */
+/**
+ * Checks a parsed backup entry by entry (400/77102 naming the entry) and orders its categories.
+ * Bounded: at most TEMPLATE_LIMITS.importCategories categories, importTemplates templates and
+ * categoryDepth levels; the ordering is one pass over the tree (no recursion). Pure.
+ */
 export function planImport(data: unknown): ImportPlan {
   if (!isObject(data) || data.format !== BACKUP_FORMAT) throw badRequest(`file: not a template backup (expected "format": "${BACKUP_FORMAT}")`);
   if (data.version !== BACKUP_VERSION) throw badRequest(`file: backup version ${String(data.version)} is not supported (expected ${BACKUP_VERSION})`);
@@ -47,33 +51,51 @@ export function planImport(data: unknown): ImportPlan {
   const templates = data.templates ?? [];
   if (!Array.isArray(categories)) throw badRequest('file: "categories" must be a list');
   if (!Array.isArray(templates)) throw badRequest('file: "templates" must be a list');
+  if (categories.length > TEMPLATE_LIMITS.importCategories) {
+    throw badRequest(`file: ${categories.length} categories; a backup may import at most ${TEMPLATE_LIMITS.importCategories.toLocaleString('en-US')}`);
+  }
+  if (templates.length > TEMPLATE_LIMITS.importTemplates) {
+    throw badRequest(`file: ${templates.length} templates; a backup may import at most ${TEMPLATE_LIMITS.importTemplates.toLocaleString('en-US')}`);
+  }
 
   const pending = new Map<string, { index: number; parentKey: string | null; name: string }>();
+  const children = new Map<string | null, string[]>();
   categories.forEach((c: unknown, i) => {
     const at = `categories[${i}]`;
     if (!isObject(c)) throw badRequest(`${at}: must be an object`);
     const key = parseParentSid(`${at}.sid`, c.sid);
     if (!key) throw badRequest(`${at}.sid: must be a positive whole number`);
     if (pending.has(key)) throw badRequest(`${at}.sid: ${key} appears twice`);
-    pending.set(key, { index: i, parentKey: parseParentSid(`${at}.parentSid`, c.parentSid) ?? null, name: checkName(`${at}.name`, c.name) });
+    const parentKey = parseParentSid(`${at}.parentSid`, c.parentSid) ?? null;
+    pending.set(key, { index: i, parentKey, name: checkName(`${at}.name`, c.name) });
+    const siblings = children.get(parentKey);
+    if (siblings) siblings.push(key);
+    else children.set(parentKey, [key]);
   });
-  // Parents first, whatever order the file lists them in; what never resolves is a cycle or a dangling parent.
+  // Parents first, breadth first from the top, in the file's order among siblings; what is never
+  // reached has a dangling parent or sits in a cycle.
   const ordered: ImportPlan['categories'] = [];
-  const placed = new Set<string>();
-  while (pending.size) {
-    let progressed = false;
-    for (const [key, c] of pending) {
-      if (c.parentKey !== null && !placed.has(c.parentKey)) continue;
-      ordered.push({ key, parentKey: c.parentKey, name: c.name });
-      placed.add(key);
-      pending.delete(key);
-      progressed = true;
+  let level: (string | null)[] = [null];
+  for (let depth = 1; level.length; depth++) {
+    const next: string[] = [];
+    for (const parent of level) {
+      for (const key of children.get(parent) ?? []) {
+        const c = pending.get(key)!;
+        if (depth > TEMPLATE_LIMITS.categoryDepth) {
+          throw badRequest(`categories[${c.index}]: more than ${TEMPLATE_LIMITS.categoryDepth} levels of categories (sid ${key})`);
+        }
+        ordered.push({ key, parentKey: c.parentKey, name: c.name, depth });
+        pending.delete(key);
+        next.push(key);
+      }
     }
-    if (!progressed) {
-      const [key, c] = pending.entries().next().value!;
-      throw badRequest(`categories[${c.index}].parentSid: category ${c.parentKey} is not in the backup (or the categories form a cycle; sid ${key})`);
-    }
+    level = next;
   }
+  if (pending.size) {
+    const [key, c] = pending.entries().next().value!;
+    throw badRequest(`categories[${c.index}].parentSid: category ${c.parentKey} is not in the backup (or the categories form a cycle; sid ${key})`);
+  }
+  const placed = new Set(ordered.map((c) => c.key));
 
   const plannedTemplates = templates.map((t: unknown, i) => {
     const at = `templates[${i}]`;

@@ -3,6 +3,7 @@ import type { TemplatesTable } from '../../db/schema.ts';
 import type { components } from '../../generated/api.ts';
 import { formatElapsed, toNesDateTime } from '../../shared/clock.ts';
 import { templateBackupStatusLabel, type Lang } from '../../shared/i18n.ts';
+import { TEMPLATE_LIMITS } from './validate-template.ts';
 
 type Schemas = components['schemas'];
 export type Template = Schemas['Template'];
@@ -79,8 +80,9 @@ export function toStructure(
   const nodes = new Map(categories.map((c) => [c.sid, node(c.sid, c.parent_sid, c.name, c.created_at, true, true)]));
   const top: StructureNode[] = [];
   const topTemplates: StructureNode[] = [];
+  const container = deepestShownAncestors(categories);
   for (const c of categories) {
-    const parent = c.parent_sid === null ? undefined : nodes.get(c.parent_sid);
+    const parent = c.parent_sid === null ? undefined : nodes.get(container.get(c.sid) ?? c.parent_sid);
     (parent ? parent.subCategoris : top).push(nodes.get(c.sid)!);
   }
   for (const t of templates) {
@@ -89,6 +91,34 @@ export function toStructure(
   }
   // The generated type stops at the depth the spec spells out; the tree itself goes on.
   return { contents: [...top, ...topTemplates] as unknown as TemplateStructure['contents'] };
+}
+
+/**
+ * Trees are nested at most TEMPLATE_LIMITS.categoryDepth levels, but one built before that limit
+ * could be thousands deep, and serialising it (JSON.stringify recurses) overflowed the stack:
+ * GET /template answered 500 for good. Categories more than one level below the limit are shown
+ * in their ancestor one level below it (their own parentSid still says where they are). Returns
+ * those categories and the ancestor to show them in. Iterative.
+ */
+function deepestShownAncestors(categories: { sid: string; parent_sid: string | null }[]): Map<string, string> {
+  const parentOf = new Map(categories.map((c) => [c.sid, c.parent_sid]));
+  const depth = new Map<string, number>();
+  const moved = new Map<string, string>();
+  for (const c of categories) {
+    const path: string[] = [];
+    let at: string | null | undefined = c.sid;
+    while (at !== null && at !== undefined && !depth.has(at) && path.length <= categories.length) {
+      path.push(at);
+      at = parentOf.get(at);
+    }
+    let d = at === null || at === undefined || !depth.has(at) ? 0 : depth.get(at)!;
+    for (let i = path.length - 1; i >= 0; i--) depth.set(path[i]!, ++d);
+  }
+  const max = TEMPLATE_LIMITS.categoryDepth;
+  // Shallow first, so a category's parent already knows the ancestor it is shown in.
+  const deep = categories.filter((c) => (depth.get(c.sid) ?? 0) > max + 1).sort((a, b) => depth.get(a.sid)! - depth.get(b.sid)!);
+  for (const c of deep) moved.set(c.sid, moved.get(c.parent_sid!) ?? c.parent_sid!);
+  return moved;
 }
 
 export interface ExportRow {

@@ -52,6 +52,25 @@ export async function insertCategory(tx: Tx, row: { project_id: string; parent_s
   return tx.insertInto('template_categories').values(row).returning(CATEGORY_COLUMNS).executeTakeFirstOrThrow();
 }
 
+/** Levels from the top down to `sid` (a top-level category is 1), counted up to `atMost` + 1: a walk up by primary key. */
+export async function categoryDepth(db: Db | Tx, projectId: string, sid: string, atMost: number): Promise<number> {
+  const row = await sql<{ depth: number }>`
+    WITH RECURSIVE up (sid, parent_sid, depth) AS (
+      SELECT sid, parent_sid, 1 FROM template_categories WHERE project_id = ${projectId} AND sid = ${sid}
+      UNION ALL
+      SELECT c.sid, c.parent_sid, up.depth + 1 FROM template_categories c JOIN up ON c.sid = up.parent_sid WHERE up.depth <= ${atMost}
+    )
+    SELECT coalesce(max(depth), 0)::int AS depth FROM up
+  `.execute(db);
+  return Number(row.rows[0]!.depth);
+}
+
+/** Many categories in one statement (an import's level); their rows come back in no set order. */
+export async function insertCategories(tx: Tx, rows: { project_id: string; parent_sid: string | null; name: string; position: number }[]) {
+  if (rows.length === 0) return [];
+  return tx.insertInto('template_categories').values(rows).returning(CATEGORY_COLUMNS).execute();
+}
+
 export async function updateCategory(tx: Tx, sid: string, set: { name?: string; parent_sid?: string | null; position?: number }) {
   return tx.updateTable('template_categories').set(set).where('sid', '=', sid).returning(CATEGORY_COLUMNS).executeTakeFirstOrThrow();
 }
@@ -84,6 +103,17 @@ export type TemplateValues = Pick<TemplatesTable, 'name' | 'description' | 'titl
 
 export async function insertTemplate(tx: Tx, row: TemplateValues & { project_id: string; category_sid: string | null; position: number; created_at: Date; updated_at: Date }) {
   return tx.insertInto('templates').values(row).returning(TEMPLATE_COLUMNS).executeTakeFirstOrThrow();
+}
+
+/** Many templates in one statement (an import's batch). */
+export async function insertTemplates(tx: Tx, rows: (TemplateValues & { project_id: string; category_sid: string | null; position: number; created_at: Date; updated_at: Date })[]): Promise<void> {
+  if (rows.length) await tx.insertInto('templates').values(rows).execute();
+}
+
+/** The last template position in each category of a project (null: the top level). */
+export async function lastTemplatePositions(tx: Tx, projectId: string): Promise<Map<string | null, number>> {
+  const rows = await tx.selectFrom('templates').select(['category_sid', (eb) => eb.fn.max('position').as('last')]).where('project_id', '=', projectId).groupBy('category_sid').execute();
+  return new Map(rows.map((r) => [r.category_sid, Number(r.last)]));
 }
 
 export async function updateTemplate(
@@ -160,15 +190,20 @@ export async function findExport(db: Db | Tx, projectId: string, sid: string) {
   return db.selectFrom('template_exports').select(EXPORT_COLUMNS).where('project_id', '=', projectId).where('sid', '=', sid).executeTakeFirst();
 }
 
-/** Takes a requested (or interrupted) export to "creating"; undefined when it is done or gone. */
+/** Takes a requested (or interrupted) export to "creating", counting the attempt; undefined when it is done, failed or gone. */
 export async function claimExport(db: Db, sid: string) {
   return db
     .updateTable('template_exports')
-    .set({ status: 'I' })
+    .set((eb) => ({ status: 'I', attempts: eb('attempts', '+', 1) }))
     .where('sid', '=', sid)
     .where('status', 'in', ['R', 'I'])
-    .returning(['sid', 'project_id'])
+    .returning(['sid', 'project_id', 'attempts'])
     .executeTakeFirst();
+}
+
+/** The backup fails for good (its attempts are used up), with the reason. */
+export async function failExport(db: Db, sid: string, error: string, at: Date): Promise<void> {
+  await db.updateTable('template_exports').set({ status: 'F', error, completed_at: at }).where('sid', '=', sid).where('status', '=', 'I').execute();
 }
 
 export async function completeExport(db: Db, sid: string, fileSize: number, at: Date, expiresAt: Date): Promise<void> {

@@ -1,6 +1,6 @@
-import { pipeline } from 'node:stream/promises';
 import { Router, type Request } from 'express';
 import type { AppDeps } from '../../deps.ts';
+import { sendStream } from '../../http/send-stream.ts';
 import { langFromHeader } from '../../shared/i18n.ts';
 import { parsePaging, parseSort, type RawQuery } from '../mails/list-query.ts';
 import type { CategoryCreate, CategoryUpdate, TemplateCreate, TemplateLocation, TemplateUpdate } from './templates.mapper.ts';
@@ -57,7 +57,7 @@ export function templatesRouter(deps: AppDeps): Router {
       'Content-Disposition': `attachment; filename="${file.fileName}";`,
       'Content-Transfer-Encoding': 'binary',
     });
-    await pipeline(file.stream, res);
+    await sendStream(res, file.stream);
   });
 
   router.post('/template/import', async (req, res) => {

@@ -7,11 +7,12 @@ import type { Request } from 'express';
 import type { AppDeps } from '../../deps.ts';
 import type { Db, Tx } from '../../db/schema.ts';
 import { readMultipart } from '../../http/multipart.ts';
+import { findUnstorableText } from '../../http/storable-text.ts';
 import { QUEUES, type TemplateExportJob } from '../../jobs/queue.ts';
 import type { Logger } from '../../logger.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
 import { zonedParts } from '../../shared/clock.ts';
-import { backupHeader, planImport, type BackupCategory, type BackupTemplate } from './template-backup.ts';
+import { backupHeader, planImport, type BackupCategory, type BackupTemplate, type ImportPlan } from './template-backup.ts';
 import {
   exportStatus,
   toCategory,
@@ -28,12 +29,17 @@ import {
 } from './templates.mapper.ts';
 import { getTemplateStructure } from './templates.read-model.ts';
 import * as repo from './templates.repository.ts';
-import { checkName, parseParentSid, parsePathSid, validateTemplateFields } from './validate-template.ts';
+import { checkName, parseParentSid, parsePathSid, TEMPLATE_LIMITS, validateTemplateFields } from './validate-template.ts';
 
 type Deps = Pick<AppDeps, 'db' | 'config' | 'now'>;
 
 /** Backups can be downloaded for this long after they are made. */
 export const EXPORT_TTL_MS = 7 * 86_400_000;
+/** Runs a backup may take: the export-templates queue's retryLimit (src/jobs/queue.ts) + 1. */
+export const TEMPLATE_EXPORT_MAX_ATTEMPTS = 6;
+/** An import writes rows in statements of at most this many rows, or this much text. */
+const IMPORT_BATCH_ROWS = 1000;
+const IMPORT_BATCH_CHARS = 8 * 1024 * 1024;
 
 const templateNotFound = (raw: string) => notFound(`templateSid: template ${raw} does not exist`);
 const categoryNotFound = (field: string, sid: string) => notFound(`${field}: category ${sid} does not exist`);
@@ -170,12 +176,38 @@ export async function restoreTemplate(deps: Deps, projectId: string, rawSid: str
 
 // ---------- categories ----------
 
+type ParentMap = Map<string, string | null>;
+
+/** Levels from the top down to `sid` (a top-level category is 1; the top itself, null, is 0). Iterative. */
+function depthOf(parents: ParentMap, sid: string | null): number {
+  let depth = 0;
+  for (let at = sid; at !== null && at !== undefined && depth <= parents.size; at = parents.get(at) ?? null) depth++;
+  return depth;
+}
+
+/** Levels of `sid`'s sub-tree, itself included. Breadth first, no recursion. */
+function heightOf(parents: ParentMap, sid: string): number {
+  const children = new Map<string, string[]>();
+  for (const [child, parent] of parents) {
+    if (parent === null) continue;
+    const list = children.get(parent);
+    if (list) list.push(child);
+    else children.set(parent, [child]);
+  }
+  let height = 0;
+  for (let level = [sid]; level.length && height <= parents.size; height++) level = level.flatMap((c) => children.get(c) ?? []);
+  return height;
+}
+
+const tooDeep = () => badRequest(`parentSid: categories may be nested at most ${TEMPLATE_LIMITS.categoryDepth} levels deep`);
+
 export async function createCategory(deps: Deps, projectId: string, body: CategoryCreate): Promise<TemplateCategory> {
   const name = checkName('categoryName', body.categoryName);
   const parentSid = parseParentSid('parentSid', body.parentSid) ?? null;
   return withUniqueName(nameTaken(name), () =>
     deps.db.transaction().execute(async (tx) => {
       await lockParent(tx, projectId, 'parentSid', parentSid);
+      if (parentSid !== null && (await repo.categoryDepth(tx, projectId, parentSid, TEMPLATE_LIMITS.categoryDepth)) + 1 > TEMPLATE_LIMITS.categoryDepth) throw tooDeep();
       await assertNameFree(tx, projectId, parentSid, name);
       const position = await repo.nextPosition(tx, 'template_categories', projectId, parentSid);
       return toCategory(await repo.insertCategory(tx, { project_id: projectId, parent_sid: parentSid, name, position }));
@@ -195,10 +227,11 @@ export async function updateCategory(deps: Deps, projectId: string, rawSid: stri
       if (!row) throw categoryNotFound('categorySid', rawSid);
       const to = parentSid === undefined ? row.parent_sid : parentSid;
       if (to !== null && to !== row.parent_sid) {
-        const parents = new Map((await repo.allCategories(tx, projectId)).map((c) => [c.sid, c.parent_sid]));
+        const parents: ParentMap = new Map((await repo.allCategories(tx, projectId)).map((c) => [c.sid, c.parent_sid]));
         for (let at: string | null | undefined = to; at; at = parents.get(at)) {
           if (at === row.sid) throw badRequest(`parentSid: category ${rawSid} can't be moved into itself or one of its sub-categories`);
         }
+        if (depthOf(parents, to) + heightOf(parents, row.sid) > TEMPLATE_LIMITS.categoryDepth) throw tooDeep();
       }
       await lockParent(tx, projectId, 'parentSid', to);
       const name = newName ?? row.name;
@@ -250,25 +283,33 @@ async function write(stream: fs.WriteStream, text: string): Promise<void> {
 export async function runTemplateExport(deps: { db: Db; dataDir: string; now: () => Date; logger: Logger }, sid: string): Promise<void> {
   const claimed = await repo.claimExport(deps.db, sid);
   if (!claimed) return;
+  const attempt = claimed.attempts;
+  // A run that died without a word (killed, out of memory) counts too: the one after the last
+  // allowed attempt only records the failure.
+  if (attempt > TEMPLATE_EXPORT_MAX_ATTEMPTS) {
+    await repo.failExport(deps.db, sid, `creating the backup stopped ${attempt - 1} times; request a new backup`, deps.now());
+    deps.logger.warn({ exportSid: sid, attempt }, 'template backup failed: attempts used up');
+    return;
+  }
   const projectId = claimed.project_id;
-  await fs.promises.mkdir(exportsDir(deps.dataDir), { recursive: true });
   const final = exportPath(deps.dataDir, sid);
   const part = `${final}.part`;
-  const out = fs.createWriteStream(part);
+  let out: fs.WriteStream | undefined;
   const order: string[] = [];
   try {
+    await fs.promises.mkdir(exportsDir(deps.dataDir), { recursive: true });
+    out = fs.createWriteStream(part);
     await write(out, backupHeader(deps.now()));
     const structure = await getTemplateStructure(deps.db, projectId, false, 'UTC');
     const categories: BackupCategory[] = [];
-    const walk = (items: StructureNode[]) => {
-      for (const item of items) {
-        if (item.isCategory) categories.push({ sid: item.sid, parentSid: item.parentSid, name: item.name });
-        else order.push(String(item.sid));
-        walk(item.subCategoris);
-        walk(item.templates);
-      }
-    };
-    walk(structure.contents as unknown as StructureNode[]);
+    // Depth first, parents before children, without recursion (a tree's depth is the user's).
+    const stack = [...(structure.contents as unknown as StructureNode[])].reverse();
+    for (let item = stack.pop(); item; item = stack.pop()) {
+      if (item.isCategory) categories.push({ sid: item.sid, parentSid: item.parentSid, name: item.name });
+      else order.push(String(item.sid));
+      for (let i = item.templates.length - 1; i >= 0; i--) stack.push(item.templates[i]!);
+      for (let i = item.subCategoris.length - 1; i >= 0; i--) stack.push(item.subCategoris[i]!);
+    }
     await write(out, `"categories":${JSON.stringify(categories)},"templates":[`);
     for (let i = 0; i < order.length; i += 20) {
       const page = order.slice(i, i + 20);
@@ -294,9 +335,14 @@ export async function runTemplateExport(deps: { db: Db; dataDir: string; now: ()
     out.end();
     await finished(out);
   } catch (err) {
-    out.destroy();
-    await fs.promises.rm(part, { force: true });
-    throw err;
+    out?.destroy();
+    // What made the run fail (a missing or unwritable directory) may make removing fail too.
+    await fs.promises.rm(part, { force: true }).catch(() => undefined);
+    if (attempt < TEMPLATE_EXPORT_MAX_ATTEMPTS) throw err;
+    // The last attempt: the backup fails (F) with the reason instead of staying in I for good.
+    await repo.failExport(deps.db, sid, `creating the backup failed ${attempt} times; last error: ${(err as Error).message}`, deps.now());
+    deps.logger.error({ err, exportSid: sid, attempt }, 'template backup failed');
+    return;
   }
   await fs.promises.rename(part, final);
   const now = deps.now();
@@ -332,7 +378,7 @@ export async function importTemplates(deps: Deps, projectId: string, req: Reques
   const limit = deps.config.maxBodyBytes;
   const chunks: Buffer[] = [];
   let seen = false;
-  await readMultipart(req, { fileBytes: limit, files: 1, totalBytes: limit + 1024 * 1024 }, async (part) => {
+  await readMultipart(req, { fileBytes: limit, files: 1, field: 'file', totalBytes: limit + 1024 * 1024 }, async (part) => {
     if (part.field !== 'file') return void part.stream.resume();
     seen = true;
     for await (const chunk of part.stream) chunks.push(chunk as Buffer);
@@ -346,30 +392,48 @@ export async function importTemplates(deps: Deps, projectId: string, req: Reques
     throw badRequest('file: not a template backup (not valid JSON)');
   }
   chunks.length = 0;
+  const unstorable = findUnstorableText(data);
+  if (unstorable) throw badRequest(`file: ${unstorable}`);
   const plan = planImport(data);
   await withUniqueName('file: a category of the backup was created at the same time by another request; import again', () =>
     deps.db.transaction().execute(async (tx) => {
+      // Categories level by level, each level one statement: an existing category of the same
+      // name and place is reused; the rest go last among their siblings.
+      const existing = await repo.allCategories(tx, projectId);
+      const placeKey = (parent: string | null, name: string) => `${parent ?? ''}/${name}`;
+      const byPlace = new Map(existing.map((c) => [placeKey(c.parent_sid, c.name), c.sid]));
+      const lastPosition = new Map<string | null, number>();
+      for (const c of existing) lastPosition.set(c.parent_sid, Math.max(lastPosition.get(c.parent_sid) ?? 0, c.position));
       const sidOf = new Map<string, string>();
-      for (const c of plan.categories) {
-        const parent = c.parentKey === null ? null : sidOf.get(c.parentKey)!;
-        const existing = await repo.findCategoryByName(tx, projectId, parent, c.name);
-        const row =
-          existing ??
-          (await repo.insertCategory(tx, {
-            project_id: projectId,
-            parent_sid: parent,
-            name: c.name,
-            position: await repo.nextPosition(tx, 'template_categories', projectId, parent),
-          }));
-        sidOf.set(c.key, row.sid);
+      for (let at = 0; at < plan.categories.length; ) {
+        const depth = plan.categories[at]!.depth;
+        const level: ImportPlan['categories'] = [];
+        while (at < plan.categories.length && plan.categories[at]!.depth === depth) level.push(plan.categories[at++]!);
+        const toInsert = new Map<string, { project_id: string; parent_sid: string | null; name: string; position: number }>();
+        for (const c of level) {
+          const parent = c.parentKey === null ? null : sidOf.get(c.parentKey)!;
+          const place = placeKey(parent, c.name);
+          if (byPlace.has(place) || toInsert.has(place)) continue;
+          const position = (lastPosition.get(parent) ?? 0) + 1;
+          lastPosition.set(parent, position);
+          toInsert.set(place, { project_id: projectId, parent_sid: parent, name: c.name, position });
+        }
+        for (let i = 0; i < toInsert.size; i += IMPORT_BATCH_ROWS) {
+          const rows = await repo.insertCategories(tx, [...toInsert.values()].slice(i, i + IMPORT_BATCH_ROWS));
+          for (const r of rows) byPlace.set(placeKey(r.parent_sid, r.name), r.sid);
+        }
+        for (const c of level) sidOf.set(c.key, byPlace.get(placeKey(c.parentKey === null ? null : sidOf.get(c.parentKey)!, c.name))!);
       }
-      const next = new Map<string | null, number>();
+      // Templates in batches bounded by rows and by text (bodies are up to 500 KB each).
+      const next = await repo.lastTemplatePositions(tx, projectId);
       const now = deps.now();
+      let batch: Parameters<typeof repo.insertTemplates>[1] = [];
+      let batchBytes = 0;
       for (const t of plan.templates) {
         const category = t.categoryKey === null ? null : sidOf.get(t.categoryKey)!;
-        const position = next.get(category) ?? (await repo.nextPosition(tx, 'templates', projectId, category));
-        next.set(category, position + 1);
-        await repo.insertTemplate(tx, {
+        const position = (next.get(category) ?? 0) + 1;
+        next.set(category, position);
+        batch.push({
           project_id: projectId,
           category_sid: category,
           position,
@@ -383,7 +447,14 @@ export async function importTemplates(deps: Deps, projectId: string, req: Reques
           created_at: now,
           updated_at: now,
         });
+        batchBytes += t.body.length + t.title.length;
+        if (batch.length >= IMPORT_BATCH_ROWS || batchBytes >= IMPORT_BATCH_CHARS) {
+          await repo.insertTemplates(tx, batch);
+          batch = [];
+          batchBytes = 0;
+        }
       }
+      await repo.insertTemplates(tx, batch);
     }),
   );
   return getTemplateStructure(deps.db, projectId, false, deps.config.displayTimezone);

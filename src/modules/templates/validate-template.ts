@@ -11,6 +11,11 @@ export const TEMPLATE_LIMITS = {
   titleBytes: MAIL_LIMITS.titleBytes,
   bodyBytes: MAIL_LIMITS.bodyBytes,
   senderNameBytes: MAIL_LIMITS.senderNameBytes,
+  /** levels of categories (a top-level category is level 1): trees are walked and serialised whole */
+  categoryDepth: 20,
+  /** categories and templates one backup may import */
+  importCategories: 10_000,
+  importTemplates: 10_000,
 } as const;
 
 /**
