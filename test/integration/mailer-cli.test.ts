@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -56,5 +58,40 @@ describe('npm run mailer', () => {
     const encoded = await mailer('GET', `/api/v1/mails/requests?title=${encodeURIComponent('セール')}`);
     expect(encoded.stderr).toContain('HTTP 200');
     expect(JSON.parse(encoded.stdout).content).toHaveLength(1);
+  });
+
+  it('uploads files as multipart (-F field=@file)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-cli-'));
+    const pdf = path.join(dir, 'invoice.pdf');
+    const bytes = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.from([0, 0xff, 0xfe, 0x80, 0x0d, 0x0a])]);
+    fs.writeFileSync(pdf, bytes);
+    fs.writeFileSync(path.join(dir, 'terms.txt'), 'terms');
+    const res = await mailer('POST', '/api/v1/files', '-F', `fileList=@${pdf}`, '-F', `fileList=@${path.join(dir, 'terms.txt')}`);
+    expect(res.stderr).toContain('HTTP 201');
+    const files = JSON.parse(res.stdout).files as { fileName: string; fileSize: number }[];
+    expect(files.map((f) => [f.fileName, f.fileSize])).toEqual([['invoice.pdf', bytes.length], ['terms.txt', 5]]);
+    expect(await mailer('POST', '/api/v1/files', '-F', `fileList=@${path.join(dir, 'missing.pdf')}`)).toMatchObject({ code: 2, stderr: expect.stringContaining('no file') });
+  });
+
+  it('writes a binary download intact with -o FILE', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-cli-'));
+    const out = path.join(dir, 'form.xlsx');
+    const res = await mailer('GET', '/api/v1/recipient-files/form?tags=COUPON', '-o', out);
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(/HTTP 200[\s\S]*wrote \d+ bytes/);
+    const direct = await svc.call('GET', '/api/v1/recipient-files/form?tags=COUPON').buffer(true).parse((r, cb) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c));
+      r.on('end', () => cb(null, Buffer.concat(chunks)));
+    });
+    const written = fs.readFileSync(out);
+    // an .xlsx is a zip: intact means byte for byte what the service sent
+    expect(written.subarray(0, 2).toString()).toBe('PK');
+    expect(written.length).toBe((direct.body as Buffer).length);
+  });
+
+  it('exits 2 with the usage for bad arguments', async () => {
+    expect(await mailer('GET')).toMatchObject({ code: 2, stderr: expect.stringContaining('usage:') });
+    expect(await mailer('POST', '/api/v1/files', '{}', '-F', 'a=b')).toMatchObject({ code: 2, stderr: expect.stringContaining('can not be sent together') });
   });
 });
