@@ -25,8 +25,10 @@ export interface Config {
   adTitlePrefix: string;
   dataDir: string;
   logLevel: string;
-  /** chunk jobs a worker process runs at once */
+  /** delivery claim loops a worker process runs at once */
   workerConcurrency: number;
+  /** mails a delivery claim loop takes at once */
+  deliveryClaimBatch: number;
   /** POST body limit; 100,000 recipients with parameters fit well below it */
   maxBodyBytes: number;
   /** finished requests older than this many days are purged hourly with all their rows; 0 keeps them forever */
@@ -106,6 +108,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     dataDir: path.resolve(env.DATA_DIR || '.data'),
     logLevel,
     workerConcurrency: intVar(env, 'WORKER_CONCURRENCY', 4, 1, 64),
+    deliveryClaimBatch: intVar(env, 'DELIVERY_CLAIM_BATCH', 50, 1, 1_000),
     maxBodyBytes: intVar(env, 'MAX_BODY_BYTES', 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     retentionDays: intVar(env, 'RETENTION_DAYS', 0, 0, 36_500),
   });

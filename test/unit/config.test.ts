@@ -38,6 +38,7 @@ describe('loadConfig: defaults', () => {
       dataDir: path.resolve('.data'),
       logLevel: 'info',
       workerConcurrency: 4,
+      deliveryClaimBatch: 50,
       maxBodyBytes: 64 * 1024 * 1024,
       retentionDays: 0,
     });
@@ -83,6 +84,7 @@ describe('loadConfig: valid values', () => {
       DATA_DIR: '/var/lib/mailer',
       LOG_LEVEL: 'debug',
       WORKER_CONCURRENCY: '8',
+      DELIVERY_CLAIM_BATCH: '200',
       MAX_BODY_BYTES: '1024',
       RETENTION_DAYS: '90',
     });
@@ -104,6 +106,7 @@ describe('loadConfig: valid values', () => {
       dataDir: '/var/lib/mailer',
       logLevel: 'debug',
       workerConcurrency: 8,
+      deliveryClaimBatch: 200,
       maxBodyBytes: 1024,
       retentionDays: 90,
     });
@@ -186,6 +189,7 @@ describe('loadConfig: invalid values name the variable', () => {
     ['RETRY_LIMIT word', { RETRY_LIMIT: 'three' }, 'RETRY_LIMIT'],
     ['RETRY_BASE_DELAY_MS over a day', { RETRY_BASE_DELAY_MS: '86400001' }, 'RETRY_BASE_DELAY_MS'],
     ['WORKER_CONCURRENCY 65', { WORKER_CONCURRENCY: '65' }, 'WORKER_CONCURRENCY'],
+    ['DELIVERY_CLAIM_BATCH 0', { DELIVERY_CLAIM_BATCH: '0' }, 'DELIVERY_CLAIM_BATCH'],
     ['MAX_BODY_BYTES below 1 KB', { MAX_BODY_BYTES: '1023' }, 'MAX_BODY_BYTES'],
     ['MAX_BODY_BYTES with unit', { MAX_BODY_BYTES: '64mb' }, 'MAX_BODY_BYTES'],
     ['RETENTION_DAYS negative', { RETENTION_DAYS: '-1' }, 'RETENTION_DAYS'],
