@@ -4,7 +4,7 @@ import type { Db } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
 import { listen } from '../db/listen.ts';
 import { DUE_CHANNEL } from '../modules/delivery/delivery.repository.ts';
-import { createDeliveryWorker, startReservation } from '../modules/delivery/delivery.service.ts';
+import { createDeliveryWorker, inFlightPerLoop, startReservation } from '../modules/delivery/delivery.service.ts';
 import { storeRecipients, sweepStoring } from '../modules/requests/requests.service.ts';
 import { finishCancellation } from '../modules/requests/request-actions.service.ts';
 import { cleanupFiles } from '../modules/files/files.service.ts';
@@ -56,9 +56,10 @@ export async function registerWorkers(deps: { config: Readonly<Config>; database
     unsubscribe: { key: unsubscribeKeyFor(deps.config), baseUrl: deps.config.publicBaseUrl, lang: langOfAdPrefix(deps.config.adTitlePrefix) },
     loops: deps.config.workerConcurrency,
     claimBatch: deps.config.deliveryClaimBatch,
+    inFlight: inFlightPerLoop(deps.config.smtpMaxConnections, deps.config.workerConcurrency),
   });
   delivery.start();
-  const dueListener = listen(deps.databaseUrl, DUE_CHANNEL, () => delivery.wake(), log);
+  const dueListener = listen(deps.databaseUrl, DUE_CHANNEL, () => delivery.notified(), log);
   let stopping = false;
   const jobDeps = (jobId: string) => ({ db: deps.db, queue: deps.queue, logger: log.child({ jobId }), now: deps.now, isStopping: () => stopping });
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedDb } from '../../src/db/embedded.ts';
-import { IN_FLIGHT_PER_BATCH } from '../../src/modules/delivery/delivery.service.ts';
+import { RECORD_GROUP, inFlightPerLoop } from '../../src/modules/delivery/delivery.service.ts';
 import { parseNumericId } from '../../src/shared/ids.ts';
 import { freePort, sleep, startServiceProcess, stopAllServiceProcesses, type ServiceProcess, type ServiceProcessOptions } from '../helpers/service-process.ts';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
@@ -398,8 +398,8 @@ describe('faults survived (real service process)', () => {
 
     const counts = receivedCounts(sink);
     const duplicates = duplicatesOf(counts);
-    // Each claim loop holds a transport slot until the mail's result is recorded.
-    const bound = IN_FLIGHT_PER_BATCH * WORKER_CONCURRENCY;
+    // Each claim loop has at most its transport slots and one record group sent but not recorded.
+    const bound = (inFlightPerLoop(SMTP_MAX_CONNECTIONS, WORKER_CONCURRENCY) + RECORD_GROUP) * WORKER_CONCURRENCY;
     // When the messages went out after the restart (5 s buckets from the kill), and when the
     // mails held at the kill (their leases) were sent again.
     const after = sink.messages.slice(receivedAtKill);
@@ -417,7 +417,7 @@ describe('faults survived (real service process)', () => {
         `  at the kill: recipients ${JSON.stringify(atKill.byStatus)}; mails held under a claim: ${claims.held} (lease still live: ${claims.heldLive}); ` +
           `pending mails ${claims.pending}; sent but not recorded: ${unrecorded.size}`,
         `  after the restart: all final in ${recoveredMs} ms (${JSON.stringify(final.byStatus)}); sink messages ${sink.messages.length}`,
-        `  DUPLICATES (received more than once): ${duplicates.length} of ${N} (${((duplicates.length / N) * 100).toFixed(2)} %; bound IN_FLIGHT_PER_BATCH x WORKER_CONCURRENCY = ${bound}; mails held under a claim at the kill = ${claims.held})`,
+        `  DUPLICATES (received more than once): ${duplicates.length} of ${N} (${((duplicates.length / N) * 100).toFixed(2)} %; bound (in flight + record group) x WORKER_CONCURRENCY = ${bound}; mails held under a claim at the kill = ${claims.held})`,
         `  duplicated addresses: ${duplicates.slice(0, 20).join(', ')}${duplicates.length > 20 ? ' ...' : ''}`,
         `  restart ${restartedAt - killedAt} ms after the kill; messages per 5 s after the kill: ${Array.from(buckets, (n) => n ?? 0).join(' ')}`,
         `  re-sent held mails went out ${resentAt.length ? `${Math.min(...resentAt)}-${Math.max(...resentAt)} ms` : 'never'} after the kill`,

@@ -23,15 +23,26 @@ export const DEFAULT_CLAIM_BATCH = 50;
 export const LEASE_MS = 30_000;
 /** How often a sending batch looks for a cancel of its requests. */
 export const CANCEL_WATCH_MS = 250;
-/** Mails of one claim loop with the transport at once (four loops keep a pool of 4-16 busy). */
-export const IN_FLIGHT_PER_BATCH = 16;
 /**
- * A claim loop hands mails of its batch to SMTP for this long at most; the rest goes back and is
- * claimed again in turn. So a mail that falls due waits about one window, however slow the relay
- * is and however large the requests ahead of it.
+ * Mails of one claim loop with the transport at once: all loops together keep about four per
+ * SMTP connection queued, enough to keep each busy. More would only queue in the pool, where a
+ * new request's mail waits behind them.
+ */
+export function inFlightPerLoop(smtpConnections: number, loops: number): number {
+  return Math.max(2, Math.ceil((4 * smtpConnections) / loops));
+}
+/**
+ * Once mails were stored after its claim, a claim loop hands mails of its batch to SMTP for this
+ * long at most; the rest goes back and is claimed again, in turn with the new ones. So a new
+ * request's mail waits about one window, however slow the relay is and however large the
+ * requests ahead of it; with nothing new, a batch is sent whole.
  */
 export const BATCH_WINDOW_MS = 250;
-/** Results are recorded in groups of at most this many, as they come: a kill sends again only what was sent and not yet recorded. */
+/**
+ * Results are recorded in groups of at most this many, as they come, and a loop has at most
+ * this many sent but not yet recorded (plus those still with the transport): all a kill can
+ * make it send twice.
+ */
 export const RECORD_GROUP = 10;
 /** Live workers renew their claims this often, however long the relay takes. */
 export const LEASE_RENEW_MS = 10_000;
@@ -88,20 +99,29 @@ export interface DeliveryDeps {
   loops: number;
   /** mails a loop claims at once (DELIVERY_CLAIM_BATCH) */
   claimBatch: number;
+  /** mails a loop has with the transport at once (inFlightPerLoop) */
+  inFlight: number;
 }
 
-/** At most `limit` calls of the returned function run at once; the others wait their turn (FIFO). */
-export function createLimiter(limit: number): <R>(fn: () => Promise<R>) => Promise<R> {
+export type Limiter = <R>(fn: () => Promise<R>, priority?: number) => Promise<R>;
+
+/** At most `limit` calls of the returned function run at once; of those waiting, the lowest `priority` goes next (then the first come). */
+export function createLimiter(limit: number): Limiter {
   let running = 0;
-  const waiting: (() => void)[] = [];
-  return async (fn) => {
-    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-    else running++;
+  const waiting: { priority: number; go: () => void }[] = [];
+  return async (fn, priority = 0) => {
+    if (running >= limit) {
+      await new Promise<void>((go) => {
+        let i = waiting.length;
+        while (i > 0 && waiting[i - 1]!.priority > priority) i--;
+        waiting.splice(i, 0, { priority, go });
+      });
+    } else running++;
     try {
       return await fn();
     } finally {
       const next = waiting.shift();
-      if (next) next();
+      if (next) next.go();
       else running--;
     }
   };
@@ -242,8 +262,12 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
   }
 
   interface BatchRun {
+    /** a mail of the claim loop being sent or recorded: bounds what is sent and not yet recorded */
+    slot: Limiter;
     /** a transport slot of the claim loop */
-    slot: <R>(fn: () => Promise<R>) => Promise<R>;
+    transportSlot: Limiter;
+    /** each mail's place in the claim's order (requests in turn): the order slots are given in */
+    turnOf: Map<string, number>;
     /** whether the request was cancelled since the claim */
     isCancelled: () => boolean;
     /** past the batch's window, or stopping: mails not yet started go back unsent */
@@ -281,24 +305,31 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     await Promise.all(
       mails.map((m) =>
         run.slot(async () => {
-          const cancelled = run.isCancelled();
-          if (!cancelled && run.isOver()) return run.release(m.id);
-          const skipped = skipListedRecipients(byMail.get(m.id) ?? [], lists, { advertising: ctx.advertising, cancelled }, deps.now());
-          const recipients = skipped.rest;
-          // A crash after the recipients were recorded leaves nothing pending: the mail just rolls up.
-          const result: SendResult = !recipients.some((r) => r.pending)
-            ? { kind: 'sent', response: '', rejected: [] }
-            : cancelled
-              ? { kind: 'cancelled' }
-              : await attempt(deps.transport, ctx, recipients, urlFor(ctx, recipients[0]!));
-          const applied = applySendResult(recipients, result, deps.now(), deps.retry);
-          await run.record({ mailId: m.id, projectId: ctx.projectId, mail: applied.mail, recipients: [...skipped.updates, ...applied.recipients], all: recipients });
-        }),
+          const outcome = await run.transportSlot(async (): Promise<MailOutcome | undefined> => {
+            const cancelled = run.isCancelled();
+            if (!cancelled && run.isOver()) return undefined;
+            const skipped = skipListedRecipients(byMail.get(m.id) ?? [], lists, { advertising: ctx.advertising, cancelled }, deps.now());
+            const recipients = skipped.rest;
+            // A crash after the recipients were recorded leaves nothing pending: the mail just rolls up.
+            const result: SendResult = !recipients.some((r) => r.pending)
+              ? { kind: 'sent', response: '', rejected: [] }
+              : cancelled
+                ? { kind: 'cancelled' }
+                : await attempt(deps.transport, ctx, recipients, urlFor(ctx, recipients[0]!));
+            const applied = applySendResult(recipients, result, deps.now(), deps.retry);
+            return { mailId: m.id, projectId: ctx.projectId, mail: applied.mail, recipients: [...skipped.updates, ...applied.recipients], all: recipients };
+          }, run.turnOf.get(m.id));
+          // Not handed over (past the window, or stopping): back for the next claim.
+          if (!outcome) return run.release(m.id);
+          await run.record(outcome);
+        }, run.turnOf.get(m.id)),
       ),
     );
   }
 
   let stopping = false;
+  /** NOTIFYs on mails_due heard so far */
+  let notifications = 0;
   const idle: (() => void)[] = [];
   let retryTimer: { at: number; timer: NodeJS.Timeout } | undefined;
 
@@ -337,7 +368,10 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
   /** Claims one batch and sends it; returns how many mails were claimed. */
   async function runBatch(): Promise<number> {
     const token = crypto.randomUUID();
+    const heard = notifications;
+    const t0 = performance.now();
     const claimed = await repo.claimDueMails(deps.db, deps.claimBatch, LEASE_MS, token);
+    const claimMs = performance.now() - t0;
     if (claimed.length === 0) return 0;
     // More may be due: an idle loop helps instead of waiting for its poll.
     if (claimed.length === deps.claimBatch) wake();
@@ -348,6 +382,13 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       byRequest.set(m.request_id, list);
     }
     const requestIds = [...byRequest.keys()];
+    // The claim's order, requests in turn: a group that loads late (a new request) still goes first.
+    const turns: { id: string; turn: number; request: bigint }[] = [];
+    for (const [requestId, mails] of byRequest) {
+      mails.sort((a, b) => a.seq - b.seq).forEach((m, turn) => turns.push({ id: m.id, turn, request: BigInt(requestId) }));
+    }
+    turns.sort((a, b) => a.turn - b.turn || (a.request < b.request ? -1 : a.request > b.request ? 1 : 0));
+    const turnOf = new Map(turns.map((t, i) => [t.id, i]));
     const renew = setInterval(() => {
       repo.renewLeases(deps.db, token, LEASE_MS).catch((err) => deps.logger.warn({ err: (err as Error).message }, 'lease renewal failed'));
     }, LEASE_RENEW_MS);
@@ -362,7 +403,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
         })
         .catch(() => undefined);
     }, CANCEL_WATCH_MS);
-    const slot = createLimiter(IN_FLIGHT_PER_BATCH);
+    const slot = createLimiter(deps.inFlight + RECORD_GROUP);
+    const transportSlot = createLimiter(deps.inFlight);
     // From the first mail handed over: loading the batch may take a while on a busy database.
     let windowEnds: number | undefined;
     const released: string[] = [];
@@ -380,8 +422,10 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
           if (!ctx) return;
           await sendBatch(ctx, mails, {
             slot,
+            transportSlot,
+            turnOf,
             isCancelled: () => cancelled.has(requestId),
-            isOver: () => stopping || Date.now() > (windowEnds ??= Date.now() + BATCH_WINDOW_MS),
+            isOver: () => stopping || (notifications !== heard && Date.now() > (windowEnds ??= Date.now() + BATCH_WINDOW_MS)),
             release: (id) => void released.push(id),
             record,
           });
@@ -395,8 +439,12 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       clearInterval(watch);
     }
     if (nextRetry) wakeAt(nextRetry);
+    const sentMs = performance.now() - t0;
     await finishRequestsIfDone(deps.db, requestIds);
-    deps.logger.debug({ mails: claimed.length - released.length, released: released.length, requests: requestIds.length }, 'delivery batch done');
+    deps.logger.debug(
+      { mails: claimed.length - released.length, released: released.length, requests: requestIds.length, claimMs: Math.round(claimMs), sentMs: Math.round(sentMs), ms: Math.round(performance.now() - t0) },
+      'delivery batch done',
+    );
     return claimed.length;
   }
 
@@ -433,8 +481,11 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     start() {
       loops = Array.from({ length: deps.loops }, () => loop());
     },
-    /** Mails may be due (a NOTIFY on mails_due): an idle loop looks at once. */
-    wake,
+    /** Mails may be due (a NOTIFY on mails_due): an idle loop looks at once, busy ones make room soon. */
+    notified() {
+      notifications++;
+      wake();
+    },
     sweep,
     /** Stop claiming: each loop records what it handed to SMTP and gives the rest back; resolves when all have. */
     async stop() {
