@@ -2,12 +2,12 @@ import { sql } from 'kysely';
 import type { Db, Tx } from '../../db/schema.ts';
 import type { RecipientUpdate } from './apply-send-result.ts';
 
-export async function loadRequestForDelivery(db: Db | Tx, requestId: string) {
+export async function loadRequestsForDelivery(db: Db | Tx, requestIds: string[]) {
   return db
     .selectFrom('mail_requests')
     .select(['id', 'project_id', 'sender_address', 'sender_name', 'individual', 'advertising', 'parameters', 'references_header', 'title', 'body', 'use_basic_unsubscribe_msg', 'unsubscribe_message'])
-    .where('id', '=', requestId)
-    .executeTakeFirst();
+    .where('id', 'in', requestIds)
+    .execute();
 }
 
 export async function requestStatus(db: Db | Tx, requestId: string): Promise<string | undefined> {

@@ -175,24 +175,31 @@ interface MailOutcome {
 export function createDeliveryWorker(deps: DeliveryDeps) {
   const contexts = new Map<string, Promise<RequestContext | undefined>>();
 
-  async function loadContext(requestId: string): Promise<RequestContext | undefined> {
-    const row = await repo.loadRequestForDelivery(deps.db, requestId);
-    if (!row) return undefined;
-    const notice = row.advertising
-      ? unsubscribeMessageFor({ useBasicUnsubscribeMsg: row.use_basic_unsubscribe_msg, unsubscribeMessage: row.unsubscribe_message }, deps.unsubscribe.lang)
-      : null;
-    return buildRequestContext(row, await attachmentsForDelivery(deps.db, deps.dataDir, requestId), notice);
+  async function loadContexts(requestIds: string[]): Promise<Map<string, RequestContext>> {
+    const [rows, attachments] = await Promise.all([repo.loadRequestsForDelivery(deps.db, requestIds), attachmentsForDelivery(deps.db, deps.dataDir, requestIds)]);
+    const out = new Map<string, RequestContext>();
+    for (const row of rows) {
+      const notice = row.advertising
+        ? unsubscribeMessageFor({ useBasicUnsubscribeMsg: row.use_basic_unsubscribe_msg, unsubscribeMessage: row.unsubscribe_message }, deps.unsubscribe.lang)
+        : null;
+      out.set(String(row.id), buildRequestContext(row, attachments.get(String(row.id)) ?? [], notice));
+    }
+    return out;
   }
 
-  /** Loops claiming mails of the same new request at once share one load. */
-  function contextFor(requestId: string): Promise<RequestContext | undefined> {
-    const cached = contexts.get(requestId);
-    if (cached) return cached;
-    const loading = loadContext(requestId);
-    loading.catch(() => contexts.delete(requestId));
-    if (contexts.size >= 500) contexts.delete(contexts.keys().next().value!);
-    contexts.set(requestId, loading);
-    return loading;
+  /** Requests not seen before are loaded together (two queries for a batch); loops claiming the same new request share one load. */
+  function contextsFor(requestIds: string[]): Promise<(RequestContext | undefined)[]> {
+    const missing = requestIds.filter((id) => !contexts.has(id));
+    if (missing.length) {
+      const loading = loadContexts(missing);
+      for (const id of missing) {
+        const one = loading.then((m) => m.get(id));
+        one.catch(() => contexts.delete(id));
+        contexts.set(id, one);
+      }
+      while (contexts.size > 1_000) contexts.delete(contexts.keys().next().value!);
+    }
+    return Promise.all(requestIds.map((id) => contexts.get(id)!));
   }
 
   /** Recording is retried for a while: a result lost to a database blip would mean sending again. */
@@ -261,7 +268,13 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     return unsubscribeUrl(deps.unsubscribe.baseUrl, deps.unsubscribe.key, { projectId: ctx.projectId, recipientId: first.id, address: first.address });
   }
 
+  type RecipientRow = Awaited<ReturnType<typeof repo.loadRecipients>>[number];
+
   interface BatchRun {
+    /** the batch's recipients, by mail */
+    recipientsOf: Map<string, RecipientRow[]>;
+    /** pending addresses of the batch on the send-block list */
+    blocked: Set<string>;
     /** a mail of the claim loop being sent or recorded: bounds what is sent and not yet recorded */
     slot: Limiter;
     /** a transport slot of the claim loop */
@@ -278,7 +291,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
 
   /** Sends the claimed mails of one request; each mail's outcome is recorded before its slot is given up. */
   async function sendBatch(ctx: RequestContext, mails: repo.ClaimedMail[], run: BatchRun): Promise<void> {
-    const rows = await repo.loadRecipients(deps.db, mails.map((m) => m.id));
+    const rows = mails.flatMap((m) => run.recipientsOf.get(m.id) ?? []);
     const byMail = new Map<string, MailRecipient[]>();
     for (const r of rows) {
       const list = byMail.get(r.mail_id) ?? [];
@@ -294,11 +307,11 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       });
       byMail.set(r.mail_id, list);
     }
-    // The unsubscribe and send-block lists, one query each for the whole batch.
+    // The unsubscribe list, one query for the request's mails of the batch (send-block: one for the whole batch).
     const pendingAddresses = rows.filter((r) => r.status === 'R' || r.status === 'I').map((r) => r.address);
     const lists = {
       unsubscribed: ctx.advertising ? await unsubscribedAmong(deps.db, ctx.projectId, pendingAddresses) : new Set<string>(),
-      blocked: await blockedAmong(deps.db, pendingAddresses, deps.now()),
+      blocked: run.blocked,
     };
     // Only a few mails per loop are with the transport at once (enough to keep its connections
     // busy), so that what a cancel finds not yet handed over is most of the batch.
@@ -405,7 +418,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     }, CANCEL_WATCH_MS);
     const slot = createLimiter(deps.inFlight + RECORD_GROUP);
     const transportSlot = createLimiter(deps.inFlight);
-    // From the first mail handed over: loading the batch may take a while on a busy database.
+    // Starts at the first handover after a NOTIFY: loading a batch may take a while on a busy database.
     let windowEnds: number | undefined;
     const released: string[] = [];
     const recorder = createRecorder(token);
@@ -415,12 +428,23 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       if (o.mail.nextAttemptAt && (!nextRetry || o.mail.nextAttemptAt < nextRetry)) nextRetry = o.mail.nextAttemptAt;
     };
     try {
+      // A few queries for the whole batch, however many requests it spans: the API shares the pool.
+      const [ctxs, rows] = await Promise.all([contextsFor(requestIds), repo.loadRecipients(deps.db, claimed.map((m) => m.id))]);
+      const recipientsOf = new Map<string, RecipientRow[]>();
+      for (const r of rows) {
+        const list = recipientsOf.get(r.mail_id) ?? [];
+        list.push(r);
+        recipientsOf.set(r.mail_id, list);
+      }
+      const blocked = await blockedAmong(deps.db, rows.filter((r) => r.status === 'R' || r.status === 'I').map((r) => r.address), deps.now());
       const sent = await Promise.allSettled(
-        [...byRequest].map(async ([requestId, mails]) => {
-          const ctx = await contextFor(requestId);
+        requestIds.map(async (requestId, i) => {
+          const ctx = ctxs[i];
           // Gone (purged): its mails stay claimed until the lease runs out, like a lost worker's.
           if (!ctx) return;
-          await sendBatch(ctx, mails, {
+          await sendBatch(ctx, byRequest.get(requestId)!, {
+            recipientsOf,
+            blocked,
             slot,
             transportSlot,
             turnOf,
