@@ -90,23 +90,28 @@ interface PhaseResult {
   /** the last mail's arrival after the last send (ms) */
   tail: number;
   postP99?: number;
+  /** CPU ms per delivered mail of the sender under test: the service and its PostgreSQL, or the bench process for the baseline */
+  cpuPerMail: number;
   load: string;
 }
 
 const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 
-/** CPU of processes outside this benchmark over a phase, in cores. */
+/** CPU over a phase: of processes outside this benchmark (cores), ours (cores), and the sender's (seconds). */
 function cpuMeter(service: ServiceProcess | undefined, sink: SinkProcess) {
   const snap = () => {
     const b = process.cpuUsage();
-    const ours = (b.user + b.system) / 1e6 + (treeCpu(sink.pid) ?? 0) + (service ? (treeCpu(service.pid) ?? 0) + (service.postmasterPid ? (treeCpu(service.postmasterPid) ?? 0) : 0) : 0);
-    return { at: performance.now(), ours, machine: machineCpu().busy };
+    const bench = (b.user + b.system) / 1e6;
+    // The embedded postmaster is the service's child: treeCpu(service) counts it, treeCpu(postmaster) its backends.
+    const sender = service ? (treeCpu(service.pid) ?? 0) + (service.postmasterPid ? (treeCpu(service.postmasterPid) ?? 0) : 0) : bench;
+    const ours = (service ? bench + sender : bench) + (treeCpu(sink.pid) ?? 0);
+    return { at: performance.now(), ours, sender, machine: machineCpu().busy };
   };
   const a = snap();
   return () => {
     const b = snap();
     const wall = (b.at - a.at) / 1000;
-    return { others: Math.max(0, (b.machine - a.machine - (b.ours - a.ours)) / wall), ours: (b.ours - a.ours) / wall };
+    return { others: Math.max(0, (b.machine - a.machine - (b.ours - a.ours)) / wall), ours: (b.ours - a.ours) / wall, sender: b.sender - a.sender };
   };
 }
 
@@ -147,6 +152,7 @@ async function phase(label: string, prefix: string, rate: number, seconds: numbe
     max: latencies.length ? latencies[latencies.length - 1]! : NaN,
     tail: lastAt - lastSend,
     postP99: posts.length ? percentile(posts, 0.99) : undefined,
+    cpuPerMail: (usage.sender * 1000) / Math.max(1, latencies.length),
     load: `load average ${loadBefore} -> ${loadavg()}; this benchmark's processes ${fmtPct(usage.ours)} of a core, others ${fmtPct(usage.others)}`,
   };
   log(`${label}: ${describe(result)}`);
@@ -158,7 +164,8 @@ function describe(r: PhaseResult): string {
     `${r.rate}/s x ${r.seconds} s: ${fmtInt(r.delivered)}/${fmtInt(r.sent)} delivered${r.failedSends ? ` (${r.failedSends} sends FAILED)` : ''}; ` +
     `end-to-end p50 ${r.p50.toFixed(0)} ms, p95 ${Number.isFinite(r.p95) ? r.p95.toFixed(0) : 'n/a'} ms, max ${r.max.toFixed(0)} ms; ` +
     `last mail ${(r.tail / 1000).toFixed(2)} s after the last send` +
-    (r.postP99 !== undefined ? `; POST p99 ${r.postP99.toFixed(1)} ms` : '')
+    (r.postP99 !== undefined ? `; POST p99 ${r.postP99.toFixed(1)} ms` : '') +
+    `; CPU ${r.cpuPerMail.toFixed(2)} ms a mail`
   );
 }
 
