@@ -17,8 +17,6 @@ import { blockedAmong, recordHardBounces, type HardBounce } from '../send-block/
 import { unsubscribedAmong, unsubscribeUrl } from '../unsubscribes/unsubscribes.service.ts';
 import { unsubscribeMessageFor } from '../unsubscribes/unsubscribe-message.ts';
 
-/** Mails a claim loop takes at once (DELIVERY_CLAIM_BATCH): small enough that the mail of a request that arrives meanwhile waits one batch at most. */
-export const DEFAULT_CLAIM_BATCH = 50;
 /** A claim not renewed within this time is taken to be lost with its worker. */
 export const LEASE_MS = 30_000;
 /** How often a sending batch looks for a cancel of its requests. */
