@@ -72,7 +72,17 @@ export async function claimDueMails(db: Db, limit: number, leaseMs: number, toke
   const res = await sql<ClaimedMail>`
     WITH candidates AS (
       SELECT c.id, c.request_id, row_number() OVER (PARTITION BY c.request_id ORDER BY c.next_attempt_at, c.seq) AS turn
-      FROM mail_requests r CROSS JOIN LATERAL (
+      FROM (
+        -- The oldest requests with a claimable mail, no more than can take a turn: probing (and
+        -- locking candidates of) every sending request would cost more the further delivery lags.
+        SELECT r.id FROM mail_requests r
+        WHERE r.status IN ('P', 'I') AND EXISTS (
+          SELECT 1 FROM mails m
+          WHERE m.request_id = r.id AND m.status IN ('R', 'I') AND m.next_attempt_at <= now()
+            AND (m.lease_until IS NULL OR m.lease_until < now()))
+        ORDER BY r.id
+        LIMIT ${limit}
+      ) r CROSS JOIN LATERAL (
         SELECT id, request_id, seq, next_attempt_at FROM mails
         WHERE request_id = r.id AND status IN ('R', 'I') AND next_attempt_at <= now()
           AND (lease_until IS NULL OR lease_until < now())
@@ -80,7 +90,6 @@ export async function claimDueMails(db: Db, limit: number, leaseMs: number, toke
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED
       ) c
-      WHERE r.status IN ('P', 'I')
     ), picked AS (
       SELECT id FROM candidates ORDER BY turn, request_id LIMIT ${limit}
     )
