@@ -90,6 +90,8 @@ export interface SinkProcess {
   mark(): Promise<void>;
   /** resolves with the sink's time once the current window holds `target` unique recipients */
   watch(target: number): Promise<number>;
+  /** when the current window first saw each recipient (lower-case address -> wall-clock ms) */
+  times(): Promise<Map<string, number>>;
 }
 
 export async function startSinkProcess(cleanups: Cleanups): Promise<SinkProcess> {
@@ -116,7 +118,7 @@ export async function startSinkProcess(cleanups: Cleanups): Promise<SinkProcess>
   });
   const exited = new Promise<never>((_, reject) => child.once('exit', (code, sig) => reject(new Error(`sink process exited (${code ?? sig})`))));
   exited.catch(() => undefined);
-  const ask = (msg: { type: 'stats' | 'mark' } | { type: 'watch'; target: number }, timeoutMs: number | null) => {
+  const ask = (msg: { type: 'stats' | 'mark' | 'times' } | { type: 'watch'; target: number }, timeoutMs: number | null) => {
     const id = nextId++;
     const reply = new Promise<Record<string, unknown>>((resolve) => pending.set(id, resolve));
     child.send({ ...msg, id } as SinkRequest);
@@ -130,6 +132,7 @@ export async function startSinkProcess(cleanups: Cleanups): Promise<SinkProcess>
     stats: async () => (await ask({ type: 'stats' }, 10_000)) as unknown as SinkStats,
     mark: async () => void (await ask({ type: 'mark' }, 10_000)),
     watch: async (target: number) => (await ask({ type: 'watch', target }, null)).at as number,
+    times: async () => new Map((await ask({ type: 'times' }, 30_000)).times as [string, number][]),
   };
 }
 

@@ -7,6 +7,7 @@
 //   parent -> child  { type: 'stats', id }            child -> { type: 'stats', id, ...SinkStats }
 //   parent -> child  { type: 'mark', id }             starts a new window (unique recipients, first/last time); replies { type: 'marked', id }
 //   parent -> child  { type: 'watch', id, target }    replies { type: 'reached', id, at } once the window has `target` unique recipients
+//   parent -> child  { type: 'times', id }            replies { type: 'times', id, times: [address, at][] }: when the window first saw each recipient
 //   parent -> child  { type: 'close' }                stops listening and exits
 // Times are wall-clock milliseconds (performance.timeOrigin + performance.now()).
 import { SMTPServer } from 'smtp-server';
@@ -22,7 +23,12 @@ export interface SinkStats {
   window: { count: number; unique: number; duplicates: number; firstAt: number | null; lastAt: number | null };
 }
 
-export type SinkRequest = { type: 'stats'; id: number } | { type: 'mark'; id: number } | { type: 'watch'; id: number; target: number } | { type: 'close' };
+export type SinkRequest =
+  | { type: 'stats'; id: number }
+  | { type: 'mark'; id: number }
+  | { type: 'watch'; id: number; target: number }
+  | { type: 'times'; id: number }
+  | { type: 'close' };
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -30,7 +36,7 @@ let count = 0;
 let bytes = 0;
 let connections = 0;
 let errors = 0;
-let win = { count: 0, duplicates: 0, firstAt: null as number | null, lastAt: null as number | null, seen: new Set<string>() };
+let win = { count: 0, duplicates: 0, firstAt: null as number | null, lastAt: null as number | null, seen: new Map<string, number>() };
 let watches: { id: number; target: number }[] = [];
 
 function send(msg: object) {
@@ -71,7 +77,7 @@ const server = new SMTPServer({
       for (const r of session.envelope.rcptTo) {
         const a = r.address.toLowerCase();
         if (win.seen.has(a)) win.duplicates++;
-        else win.seen.add(a);
+        else win.seen.set(a, at);
       }
       callback(null, 'OK: discarded');
       checkWatches(at);
@@ -94,12 +100,14 @@ process.on('message', (raw: unknown) => {
     };
     send({ type: 'stats', id: msg.id, ...stats });
   } else if (msg.type === 'mark') {
-    win = { count: 0, duplicates: 0, firstAt: null, lastAt: null, seen: new Set() };
+    win = { count: 0, duplicates: 0, firstAt: null, lastAt: null, seen: new Map() };
     watches = [];
     send({ type: 'marked', id: msg.id });
   } else if (msg.type === 'watch') {
     watches.push({ id: msg.id, target: msg.target });
     checkWatches(now());
+  } else if (msg.type === 'times') {
+    send({ type: 'times', id: msg.id, times: [...win.seen] });
   } else if (msg.type === 'close') {
     server.close(() => process.exit(0));
     setTimeout(() => process.exit(0), 2000).unref();

@@ -22,9 +22,9 @@ import { connectDb } from '../src/db/connect.ts';
 import { startEmbeddedPostgres, type EmbeddedDb } from '../src/db/embedded.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import type { Db, Tx } from '../src/db/schema.ts';
-import { QUEUES, startQueue, type DeliverChunkJob, type JobQueue } from '../src/jobs/queue.ts';
+import { QUEUES, startQueue, type JobQueue, type StartReservationJob } from '../src/jobs/queue.ts';
 import { createLogger } from '../src/logger.ts';
-import { chunkJobsFor } from '../src/modules/delivery/delivery.service.ts';
+import { reservationJobsFor } from '../src/modules/delivery/delivery.service.ts';
 import { createKey } from '../src/modules/projects/projects.service.ts';
 import { createSecretBox, loadMasterKey, type SecretBox } from '../src/shared/secret-box.ts';
 
@@ -49,7 +49,7 @@ export interface SeedHistoryOptions {
   bulk?: boolean;
   /** with a box, one access key per project is created (projects service) and returned */
   box?: SecretBox;
-  /** with a queue, the reservations still ahead get their deliver-chunk jobs, as the service would queue them */
+  /** with a queue, the reservations still ahead get their start-reservation jobs, as the service would queue them */
   queue?: JobQueue;
   log?: (msg: string) => void;
 }
@@ -594,11 +594,11 @@ export async function seedHistory(db: Db, opts: SeedHistoryOptions): Promise<See
   let batchRecipients = 0;
   /** ms per step, summed over chunks: where the time goes */
   const timings: Record<string, number> = {};
-  const reservedJobs: { data: DeliverChunkJob; startAfter?: Date }[] = [];
+  const reservedJobs: { data: StartReservationJob; startAfter: Date }[] = [];
   const flush = async (tx: Tx) => {
     if (!batch.length) return;
     const res = await insertChunk(tx, { seed, tz, adPrefix, timings, projectIds: projects.map((p) => p.id), templates, addressPool, firstRecipient: done }, batch);
-    for (const r of res.reserved) reservedJobs.push(...chunkJobsFor(r.id, 1, r.mails, r.at, new Date(now)));
+    for (const r of res.reserved) reservedJobs.push(...reservationJobsFor(r.id, r.at, new Date(now)));
     done += batchRecipients;
     mails += res.mails;
     requests += batch.length;
@@ -637,7 +637,7 @@ export async function seedHistory(db: Db, opts: SeedHistoryOptions): Promise<See
       });
     }
   }
-  if (opts.queue && reservedJobs.length) await opts.queue.insert(QUEUES.deliverChunk, reservedJobs);
+  if (opts.queue && reservedJobs.length) await opts.queue.insert(QUEUES.startReservation, reservedJobs);
   log('seed:history: VACUUM ANALYZE (visibility map and statistics, so the first queries and autovacuum don’t pay for the load)');
   for (const table of ['mail_requests', 'mails', 'recipients', 'templates', 'projects']) await sql.raw(`VACUUM (ANALYZE) ${table}`).execute(db);
   const seconds = (performance.now() - t0) / 1000;

@@ -26,8 +26,10 @@ export interface Config {
   adTitlePrefix: string;
   dataDir: string;
   logLevel: string;
-  /** chunk jobs a worker process runs at once */
+  /** delivery claim loops a worker process runs at once */
   workerConcurrency: number;
+  /** mails a delivery claim loop takes at once */
+  deliveryClaimBatch: number;
   /** POST body limit; 100,000 recipients with parameters fit well below it */
   maxBodyBytes: number;
   /** finished requests older than this many days are purged hourly with all their rows; 0 keeps them forever */
@@ -154,6 +156,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     dataDir: path.resolve(env.DATA_DIR || '.data'),
     logLevel,
     workerConcurrency: intVar(env, 'WORKER_CONCURRENCY', 4, 1, 64),
+    deliveryClaimBatch: intVar(env, 'DELIVERY_CLAIM_BATCH', 50, 1, 1_000),
     maxBodyBytes,
     retentionDays: intVar(env, 'RETENTION_DAYS', 0, 0, 36_500),
     bodyBudgetBytes: intVar(env, 'BODY_BUDGET_BYTES', maxBodyBytes, 1024, 4 * 1024 * 1024 * 1024),

@@ -114,9 +114,9 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
 
     const now = () => new Date();
     if (config.role !== 'api') {
-      const workers = await registerWorkers({ config, db: dbh.db, queue, transport, logger, now });
-      // Runs before the queue stops (cleanups run in reverse): no new claims, then drain.
-      cleanups.push(async () => workers.stop());
+      const workers = await registerWorkers({ config, databaseUrl, db: dbh.db, queue, transport, logger, now });
+      // Runs before the queue stops (cleanups run in reverse): no new claims, what is held is recorded, then the jobs drain.
+      cleanups.push(() => workers.stop());
       logger.info({ concurrency: config.workerConcurrency }, 'workers started');
     }
     let port = 0;

@@ -9,8 +9,8 @@ import type { Logger } from '../logger.ts';
 export const QUEUES = {
   /** store the recipients of a large request (status P) as mails and recipient rows */
   storeRecipients: 'store-recipients',
-  /** send a range of a request's mails (by seq) */
-  deliverChunk: 'deliver-chunk',
+  /** at a reservation's time: the request starts sending (R -> I) and the claim loops are woken */
+  startReservation: 'start-reservation',
   /** cancel what is left of a cancelled request (large requests, mails held by workers) */
   cancelRequest: 'cancel-request',
   /** write a template backup (createTemplateExportRequest); requestId is the export's sid */
@@ -31,6 +31,7 @@ export interface StoreRecipientsJob {
   requestId: string;
 }
 export type CancelRequestJob = StoreRecipientsJob;
+export type StartReservationJob = StoreRecipientsJob;
 export type TemplateExportJob = StoreRecipientsJob;
 export interface ExportJob {
   exportId: string;
@@ -38,21 +39,13 @@ export interface ExportJob {
 export function isExportJob(d: unknown): d is ExportJob {
   return typeof d === 'object' && d !== null && typeof (d as ExportJob).exportId === 'string' && /^\d+$/.test((d as ExportJob).exportId);
 }
-export interface DeliverChunkJob {
-  requestId: string;
-  fromSeq: number;
-  toSeq: number;
-}
 
 export function isStoreRecipientsJob(d: unknown): d is StoreRecipientsJob {
   return typeof d === 'object' && d !== null && typeof (d as StoreRecipientsJob).requestId === 'string' && /^\d+$/.test((d as StoreRecipientsJob).requestId);
 }
 export const isCancelRequestJob = (d: unknown): d is CancelRequestJob => isStoreRecipientsJob(d);
 export const isTemplateExportJob = (d: unknown): d is TemplateExportJob => isStoreRecipientsJob(d);
-export function isDeliverChunkJob(d: unknown): d is DeliverChunkJob {
-  const j = d as DeliverChunkJob;
-  return isStoreRecipientsJob(d) && Number.isInteger(j.fromSeq) && Number.isInteger(j.toSeq) && j.fromSeq <= j.toSeq;
-}
+export const isStartReservationJob = (d: unknown): d is StartReservationJob => isStoreRecipientsJob(d);
 
 export interface JobQueue {
   boss: PgBoss;
@@ -78,11 +71,10 @@ export async function startQueue(connectionString: string, logger: Logger, opts:
   boss.on('warning', (w: unknown) => logger.warn({ warning: w }, 'job queue warning'));
   await boss.start();
   await boss.createQueue(QUEUES.storeRecipients, { retryLimit: 10, retryDelay: 2, retryBackoff: true, expireInSeconds: 600, heartbeatSeconds: 10, notify: true });
-  // A chunk's rows carry their own leases; the job is only the trigger. A worker killed mid-chunk
-  // stops sending heartbeats, pg-boss retries the job, and the rows are reclaimed when their
-  // lease runs out.
   await boss.createQueue(QUEUES.cancelRequest, { retryLimit: 20, retryDelay: 2, retryBackoff: true, expireInSeconds: 600, heartbeatSeconds: 10, notify: true });
-  await boss.createQueue(QUEUES.deliverChunk, { retryLimit: 20, retryDelay: 2, retryBackoff: true, expireInSeconds: 900, heartbeatSeconds: 10, notify: true });
+  // Mails are not sent by jobs: claim loops take due mails from our own tables (src/modules/delivery).
+  // A reservation's job only starts its request; the sweep starts one whose job was lost.
+  await boss.createQueue(QUEUES.startReservation, { retryLimit: 20, retryDelay: 2, retryBackoff: true, expireInSeconds: 60, notify: true });
   // retryLimit + 1 is TEMPLATE_EXPORT_MAX_ATTEMPTS: the last run fails the backup (F) rather than leave it in I
   await boss.createQueue(QUEUES.exportTemplates, { retryLimit: 5, retryDelay: 5, retryBackoff: true, expireInSeconds: 900, notify: true });
   // A run killed mid-file stops its heartbeats and is retried soon; it starts the file again.

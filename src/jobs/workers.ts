@@ -2,7 +2,9 @@ import type { Transporter } from 'nodemailer';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
-import { createDeliveryWorker } from '../modules/delivery/delivery.service.ts';
+import { listen } from '../db/listen.ts';
+import { DUE_CHANNEL } from '../modules/delivery/delivery.repository.ts';
+import { createDeliveryWorker, inFlightPerLoop, startReservation } from '../modules/delivery/delivery.service.ts';
 import { storeRecipients, sweepStoring } from '../modules/requests/requests.service.ts';
 import { finishCancellation } from '../modules/requests/request-actions.service.ts';
 import { cleanupFiles } from '../modules/files/files.service.ts';
@@ -15,12 +17,15 @@ import { expireSendBlocks } from '../modules/send-block/send-block.service.ts';
 import { langOfAdPrefix } from '../modules/unsubscribes/unsubscribe-message.ts';
 import { unsubscribeKeyFor } from '../modules/unsubscribes/unsubscribes.service.ts';
 import { timeJob } from '../metrics.ts';
-import { QUEUES, isExportJob, isCancelRequestJob, isDeliverChunkJob, isStoreRecipientsJob, isTemplateExportJob, type JobQueue } from './queue.ts';
+import { QUEUES, isExportJob, isCancelRequestJob, isStartReservationJob, isStoreRecipientsJob, isTemplateExportJob, type JobQueue } from './queue.ts';
 
 export interface Workers {
-  /** stop claiming new work; the caller then stops the queue, which waits for running jobs */
-  stop(): void;
-  /** one sweep now (it also runs every SWEEP_INTERVAL_MS); returns the jobs re-queued (lost chunks, lost storing) */
+  /**
+   * stop claiming new work; resolves when the delivery loops have recorded what they hold. The
+   * caller then stops the queue, which waits for running jobs.
+   */
+  stop(): Promise<void>;
+  /** one sweep now (it also runs every SWEEP_INTERVAL_MS); returns what it restarted (lost reservations, lost storing) */
   sweepNow(): Promise<number>;
 }
 
@@ -39,19 +44,23 @@ export const EXPIRE_SEND_BLOCKS_CRON = '* * * * *';
 const POLLING = { batchSize: 1, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1 } as const;
 
 /** Registers this process's job handlers. Payloads are checked; a bad one is dropped with a log line. */
-export async function registerWorkers(deps: { config: Readonly<Config>; db: Db; queue: JobQueue; transport: Transporter; logger: Logger; now: () => Date }): Promise<Workers> {
+export async function registerWorkers(deps: { config: Readonly<Config>; databaseUrl: string; db: Db; queue: JobQueue; transport: Transporter; logger: Logger; now: () => Date }): Promise<Workers> {
   const { boss } = deps.queue;
   const log = deps.logger.child({ component: 'worker' });
   const delivery = createDeliveryWorker({
     db: deps.db,
-    queue: deps.queue,
     transport: deps.transport,
     logger: log,
     retry: { retryLimit: deps.config.retryLimit, baseDelayMs: deps.config.retryBaseDelayMs },
     now: deps.now,
     dataDir: deps.config.dataDir,
     unsubscribe: { key: unsubscribeKeyFor(deps.config), baseUrl: deps.config.publicBaseUrl, lang: langOfAdPrefix(deps.config.adTitlePrefix) },
+    loops: deps.config.workerConcurrency,
+    claimBatch: deps.config.deliveryClaimBatch,
+    inFlight: inFlightPerLoop(deps.config.smtpMaxConnections, deps.config.workerConcurrency),
   });
+  delivery.start();
+  const dueListener = listen(deps.databaseUrl, DUE_CHANNEL, () => delivery.notified(), log);
   let stopping = false;
   const jobDeps = (jobId: string) => ({ db: deps.db, queue: deps.queue, logger: log.child({ jobId }), now: deps.now, isStopping: () => stopping });
 
@@ -71,7 +80,7 @@ export async function registerWorkers(deps: { config: Readonly<Config>; db: Db; 
 
   await handle(QUEUES.storeRecipients, 1, isStoreRecipientsJob, (d, jobId) => storeRecipients(jobDeps(jobId), d.requestId));
   await handle(QUEUES.cancelRequest, 1, isCancelRequestJob, (d, jobId) => finishCancellation(jobDeps(jobId), d.requestId));
-  await handle(QUEUES.deliverChunk, deps.config.workerConcurrency, isDeliverChunkJob, (d) => delivery.deliverChunk(d));
+  await handle(QUEUES.startReservation, 1, isStartReservationJob, (d) => startReservation(deps.db, d.requestId));
   const files = { db: deps.db, dataDir: deps.config.dataDir, now: deps.now };
   await handle(QUEUES.exportTemplates, 1, isTemplateExportJob, (d, jobId) => runTemplateExport({ ...files, logger: log.child({ jobId }) }, d.requestId));
   await boss.work(QUEUES.cleanupFiles, POLLING, async () => {
@@ -117,10 +126,11 @@ export async function registerWorkers(deps: { config: Readonly<Config>; db: Db; 
   }, SWEEP_INTERVAL_MS);
   sweeper.unref();
   return {
-    stop() {
+    async stop() {
       stopping = true;
       clearInterval(sweeper);
-      delivery.stop();
+      await dueListener.close();
+      await delivery.stop();
     },
     sweepNow: sweepAll,
   };

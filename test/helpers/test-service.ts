@@ -63,7 +63,7 @@ export async function startTestService(opts: {
   const key = opts.key ?? (await createKey(db.db, box, 'test-project'));
   const transport = createTransport({ url: config.smtpUrl!, maxConnections: config.smtpMaxConnections, timeoutMs: opts.env?.SMTP_TIMEOUT_MS ? config.smtpTimeoutMs : 3000 });
   const now = () => new Date();
-  const workers = opts.workers !== false ? await registerWorkers({ config, db: db.db, queue, transport, logger, now }) : undefined;
+  const workers = opts.workers !== false ? await registerWorkers({ config, databaseUrl: db.url, db: db.db, queue, transport, logger, now }) : undefined;
   const app = createApp({ config, db: db.db, logger, queue, now, resolveKey: createKeyResolver(db.db, box, 0) }, { validateResponses: true });
   const agent = supertest(app);
 
@@ -89,7 +89,7 @@ export async function startTestService(opts: {
     newKey: (project) => createKey(db.db, box, project),
     workers,
     async stop() {
-      workers?.stop();
+      await workers?.stop();
       await queue.stop();
       transport.close();
       if (ownsDb) await db.drop();

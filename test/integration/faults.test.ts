@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedDb } from '../../src/db/embedded.ts';
-import { CLAIM_BATCH } from '../../src/modules/delivery/delivery.service.ts';
+import { RECORD_GROUP, inFlightPerLoop } from '../../src/modules/delivery/delivery.service.ts';
 import { parseNumericId } from '../../src/shared/ids.ts';
 import { freePort, sleep, startServiceProcess, stopAllServiceProcesses, type ServiceProcess, type ServiceProcessOptions } from '../helpers/service-process.ts';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
@@ -242,16 +242,12 @@ describe('faults survived (real service process)', () => {
     }
     const warnings = new Map<string, number>();
     for (const r of svc.logs()) if (r.level >= 40) warnings.set(r.msg, (warnings.get(r.msg) ?? 0) + 1);
-    const chunkLog = svc
-      .logs()
-      .filter((r) => typeof r.msg === 'string' && r.msg.startsWith('chunk'))
-      .map((r) => `${new Date(r.time).getTime() - upAt}ms ${r.msg} ${r.fromSeq}-${r.toSeq}${r.retryAt ? ` retryAt +${new Date(r.retryAt).getTime() - upAt}ms` : ''}`);
     console.log(
       `[relay down] ${N} recipients; relay down for ${upAt - downAt} ms after ${atDown} received (${receivedWhileDown} arrived while down); ` +
         `${retriedN} recipients retried (max retryCount ${max_retry}); all final ${doneMs} ms after the relay came back; ` +
         `duplicates at the sink: ${duplicatesOf(counts).length}\n` +
         `  messages per second after the relay came back: ${Array.from(perSecond, (n) => n ?? 0).join(' ')}\n` +
-        `  service warnings: ${JSON.stringify(Object.fromEntries(warnings))}\n  chunk log (ms after up): ${chunkLog.join('; ')}`,
+        `  service warnings: ${JSON.stringify(Object.fromEntries(warnings))}`,
     );
     expect(retriedN).toBeGreaterThan(0);
     expect(not_sent).toBe(0);
@@ -402,7 +398,8 @@ describe('faults survived (real service process)', () => {
 
     const counts = receivedCounts(sink);
     const duplicates = duplicatesOf(counts);
-    const bound = SMTP_MAX_CONNECTIONS * CLAIM_BATCH * WORKER_CONCURRENCY;
+    // Each claim loop has at most its transport slots and one record group sent but not recorded.
+    const bound = (inFlightPerLoop(SMTP_MAX_CONNECTIONS, WORKER_CONCURRENCY) + RECORD_GROUP) * WORKER_CONCURRENCY;
     // When the messages went out after the restart (5 s buckets from the kill), and when the
     // mails held at the kill (their leases) were sent again.
     const after = sink.messages.slice(receivedAtKill);
@@ -413,35 +410,22 @@ describe('faults survived (real service process)', () => {
     }
     const dupSet = new Set(duplicates);
     const resentAt = after.filter((m) => m.to.some((a) => dupSet.has(a))).map((m) => m.receivedAt.getTime() - killedAt);
-    const chunkLog = second
-      .logs()
-      .filter((r) => typeof r.msg === 'string' && r.msg.startsWith('chunk'))
-      .map((r) => `${new Date(r.time).getTime() - killedAt}ms ${r.msg} ${r.fromSeq}-${r.toSeq}`);
+    const batches = second.logs().filter((r) => r.msg === 'delivery batch done');
     console.log(
       [
         `[SIGKILL] ${N} recipients; killed ${killedAt - postedAt} ms after the POST, with ${receivedAtKill} received by the sink`,
         `  at the kill: recipients ${JSON.stringify(atKill.byStatus)}; mails held under a claim: ${claims.held} (lease still live: ${claims.heldLive}); ` +
           `pending mails ${claims.pending}; sent but not recorded: ${unrecorded.size}`,
         `  after the restart: all final in ${recoveredMs} ms (${JSON.stringify(final.byStatus)}); sink messages ${sink.messages.length}`,
-        `  duplicates (received more than once): ${duplicates.length} (bound SMTP_MAX_CONNECTIONS x batch x WORKER_CONCURRENCY = ${bound}; in flight at the kill = ${claims.held})`,
+        `  DUPLICATES (received more than once): ${duplicates.length} of ${N} (${((duplicates.length / N) * 100).toFixed(2)} %; bound (in flight + record group) x WORKER_CONCURRENCY = ${bound}; mails held under a claim at the kill = ${claims.held})`,
         `  duplicated addresses: ${duplicates.slice(0, 20).join(', ')}${duplicates.length > 20 ? ' ...' : ''}`,
         `  restart ${restartedAt - killedAt} ms after the kill; messages per 5 s after the kill: ${Array.from(buckets, (n) => n ?? 0).join(' ')}`,
         `  re-sent held mails went out ${resentAt.length ? `${Math.min(...resentAt)}-${Math.max(...resentAt)} ms` : 'never'} after the kill`,
-        `  second process chunk log (ms after the kill): ${chunkLog.join('; ')}`,
-        `  deliver-chunk jobs (pg-boss): ${(
-          await db.pool.query(
-            `SELECT state, retry_count, output->'value'->>'message' AS why, count(*)::int AS n,
-                    min(round(extract(epoch FROM started_on) * 1000 - $1::bigint))::bigint AS first_start_ms
-             FROM pgboss.job WHERE name = 'deliver-chunk' GROUP BY 1, 2, 3 ORDER BY 1, 2`,
-            [killedAt],
-          )
-        ).rows
-          .map((r) => `${r.n}x ${r.state} retry ${r.retry_count}${r.why ? ` (${r.why})` : ''} first started ${r.first_start_ms} ms after the kill`)
-          .join('; ')}`,
+        `  second process: ${batches.length} delivery batches, the first ${batches.length ? new Date(batches[0]!.time).getTime() - killedAt : 'n/a'} ms after the kill`,
         `  second process warnings: ${second
           .logs()
           .filter((r) => r.level >= 40)
-          .map((r) => `${new Date(r.time).getTime() - killedAt}ms ${r.msg}${r.chunks ? ` (${r.chunks} chunks)` : ''}`)
+          .map((r) => `${new Date(r.time).getTime() - killedAt}ms ${r.msg}`)
           .join('; ')}`,
       ].join('\n'),
     );
@@ -540,12 +524,11 @@ describe('faults survived (real service process)', () => {
     const unrecorded = [...receivedCounts(sink).keys()].filter((a) => !recorded.has(a));
     const atExit = await snapshot(db.pool, id);
     const logs = first.logs();
-    const handedBack = logs.filter((r) => r.msg === 'chunk handed back at shutdown').length;
     console.log(
       [
         `[SIGTERM] exit code ${exit.code} signal ${exit.signal} after ${exitMs} ms; ${afterExit - atTerm} messages accepted between SIGTERM and exit (${atTerm} before)`,
         `  after exit: recipients ${JSON.stringify(atExit.byStatus)}, request ${atExit.request}; mails with lease_token set: ${claims.held} ` +
-          `(lease live: ${claims.heldLive}); sent but not recorded: ${unrecorded.length}; chunks handed back: ${handedBack}`,
+          `(lease live: ${claims.heldLive}); sent but not recorded: ${unrecorded.length}`,
       ].join('\n'),
     );
     // Checked after the second process has run too, so that one failure does not hide the rest.
@@ -591,10 +574,10 @@ describe('faults survived (real service process)', () => {
     const final = await waitFinal(db.pool, id, N, 90_000, 'request', [a, b]);
     const counts = receivedCounts(sink);
     const duplicates = duplicatesOf(counts);
-    const chunks = (p: ServiceProcess) => p.logs().filter((r) => r.msg === 'chunk done' || r.msg === 'chunk waiting for retries').length;
+    const sentBy = (p: ServiceProcess) => p.logs().filter((r) => r.msg === 'delivery batch done').reduce((sum, r) => sum + (r.mails as number), 0);
     console.log(
       `[two instances] ${N} recipients all final in ${Date.now() - startedAt} ms (${JSON.stringify(final.byStatus)}); sink messages ${sink.messages.length}; ` +
-        `duplicates ${duplicates.length}; chunk runs finished: a ${chunks(a)}, b ${chunks(b)}`,
+        `duplicates ${duplicates.length}; mails claimed: a ${sentBy(a)}, b ${sentBy(b)}`,
     );
     expect(final).toEqual({ request: 'S', byStatus: { S: N }, total: N });
     expect(missingOf(counts, recipients)).toEqual([]);

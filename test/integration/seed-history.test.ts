@@ -165,9 +165,9 @@ describe('statuses and codes', () => {
     expect(BigInt(seq[0]!.last) >= BigInt(seq[0]!.max)).toBe(true);
   });
 
-  it('reservations still ahead have their deliver jobs', async () => {
+  it('reservations still ahead have their start jobs', async () => {
     const ahead = await rows(sql<{ id: string }>`SELECT id::text FROM mail_requests WHERE status = 'R' AND NOT confirm_and_send`);
-    const jobs = await rows(sql<{ id: string }>`SELECT DISTINCT data->>'requestId' AS id FROM pgboss.job WHERE name = ${QUEUES.deliverChunk}`);
+    const jobs = await rows(sql<{ id: string }>`SELECT DISTINCT data->>'requestId' AS id FROM pgboss.job WHERE name = ${QUEUES.startReservation}`);
     expect(jobs.map((j) => j.id).sort()).toEqual(ahead.map((r) => r.id).sort());
   });
 });

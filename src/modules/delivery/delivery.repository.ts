@@ -2,12 +2,12 @@ import { sql } from 'kysely';
 import type { Db, Tx } from '../../db/schema.ts';
 import type { RecipientUpdate } from './apply-send-result.ts';
 
-export async function loadRequestForDelivery(db: Db | Tx, requestId: string) {
+export async function loadRequestsForDelivery(db: Db | Tx, requestIds: string[]) {
   return db
     .selectFrom('mail_requests')
     .select(['id', 'project_id', 'sender_address', 'sender_name', 'individual', 'advertising', 'parameters', 'references_header', 'title', 'body', 'use_basic_unsubscribe_msg', 'unsubscribe_message'])
-    .where('id', '=', requestId)
-    .executeTakeFirst();
+    .where('id', 'in', requestIds)
+    .execute();
 }
 
 export async function requestStatus(db: Db | Tx, requestId: string): Promise<string | undefined> {
@@ -29,33 +29,90 @@ export async function startReservedRequest(db: Db, requestId: string): Promise<b
   return Number(res.numUpdatedRows) > 0;
 }
 
+/**
+ * Starts reservations whose time passed `graceMs` ago and that are still R: their job was lost
+ * (or queued by a version that had none). Confirm-and-send requests have no reservation and stay.
+ */
+export async function startOverdueReservations(db: Db, graceMs: number, limit: number): Promise<number> {
+  const res = await sql`
+    UPDATE mail_requests SET status = 'I'
+    WHERE id IN (
+      SELECT id FROM mail_requests
+      WHERE status = 'R' AND NOT confirm_and_send AND reservation_at < now() - make_interval(secs => ${graceMs / 1000})
+      LIMIT ${limit}
+    ) AND status = 'R'
+  `.execute(db);
+  return Number(res.numAffectedRows ?? 0n);
+}
+
+/** The channel the mails_due_notify trigger (migration 20261203000000) notifies on every insert of mails. */
+export const DUE_CHANNEL = 'mails_due';
+
+/** Wakes the claim loops of every worker process (at the commit, when `db` is a transaction). */
+export async function notifyDue(db: Db | Tx): Promise<void> {
+  await sql`SELECT pg_notify(${DUE_CHANNEL}, '')`.execute(db);
+}
+
 export interface ClaimedMail {
   id: string;
   seq: number;
+  request_id: string;
 }
 
 /**
- * Claims due mails of a chunk under a lease and a token: mails ready (R) or waiting for a retry (I)
- * whose time has come and that no live worker holds, of a request that is still sending (a
- * cancelled one is never claimed again). SKIP LOCKED lets several workers share a chunk; the
- * lease lets a dead worker's mails be claimed again once it runs out.
+ * Claims up to `limit` due mails of all sending requests (P while storing, or I) under a lease and
+ * a token: mails ready (R) or waiting for a retry (I) whose time has come and that no live worker
+ * holds. Requests take turns: every request's first due mail comes before any request's second,
+ * so a large request can't hold a small one back by more than one claim (older requests first
+ * within a turn). Each request is probed on mails_claim for at most `limit` mails; SKIP LOCKED
+ * there lets concurrent claims (other loops, other processes) take the next mails instead of
+ * the same. The lease lets a dead worker's mails be claimed again once it runs out; a cancelled
+ * request (C) is never claimed again.
  */
-export async function claimMails(db: Db, requestId: string, fromSeq: number, toSeq: number, limit: number, leaseMs: number, token: string): Promise<ClaimedMail[]> {
+export async function claimDueMails(db: Db, limit: number, leaseMs: number, token: string): Promise<ClaimedMail[]> {
   const res = await sql<ClaimedMail>`
-    UPDATE mails SET status = 'I', lease_until = now() + make_interval(secs => ${leaseMs / 1000}), lease_token = ${token}, attempts = attempts + 1
-    WHERE id IN (
-      SELECT id FROM mails
-      WHERE request_id = ${requestId} AND seq BETWEEN ${fromSeq} AND ${toSeq}
-        AND status IN ('R', 'I') AND next_attempt_at <= now()
-        AND (lease_until IS NULL OR lease_until < now())
-        AND EXISTS (SELECT 1 FROM mail_requests WHERE id = ${requestId} AND status IN ('P', 'I'))
-      ORDER BY seq
-      LIMIT ${limit}
-      FOR UPDATE SKIP LOCKED
+    WITH candidates AS (
+      SELECT c.id, c.request_id, row_number() OVER (PARTITION BY c.request_id ORDER BY c.next_attempt_at, c.seq) AS turn
+      FROM (
+        -- The oldest requests with a claimable mail, no more than can take a turn: probing (and
+        -- locking candidates of) every sending request would cost more the further delivery lags.
+        SELECT r.id FROM mail_requests r
+        WHERE r.status IN ('P', 'I') AND EXISTS (
+          SELECT 1 FROM mails m
+          WHERE m.request_id = r.id AND m.status IN ('R', 'I') AND m.next_attempt_at <= now()
+            AND (m.lease_until IS NULL OR m.lease_until < now()))
+        ORDER BY r.id
+        LIMIT ${limit}
+      ) r CROSS JOIN LATERAL (
+        SELECT id, request_id, seq, next_attempt_at FROM mails
+        WHERE request_id = r.id AND status IN ('R', 'I') AND next_attempt_at <= now()
+          AND (lease_until IS NULL OR lease_until < now())
+        ORDER BY next_attempt_at, seq
+        LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED
+      ) c
+    ), picked AS (
+      SELECT id FROM candidates ORDER BY turn, request_id LIMIT ${limit}
     )
-    RETURNING id, seq
+    UPDATE mails m SET status = 'I', lease_until = now() + make_interval(secs => ${leaseMs / 1000}), lease_token = ${token}, attempts = attempts + 1
+    FROM picked WHERE m.id = picked.id
+    RETURNING m.id, m.seq, m.request_id
   `.execute(db);
-  return res.rows;
+  return res.rows.map((r) => ({ id: String(r.id), seq: r.seq, request_id: String(r.request_id) }));
+}
+
+/** Which of these requests were cancelled (a sending batch stops handing their mails to SMTP). */
+export async function cancelledAmong(db: Db, requestIds: string[]): Promise<Set<string>> {
+  const rows = await db.selectFrom('mail_requests').select('id').where('id', 'in', requestIds).where('status', '=', 'C').execute();
+  return new Set(rows.map((r) => String(r.id)));
+}
+
+/** Gives claimed mails that were not handed to SMTP back, for the next claim to take (in turn). */
+export async function releaseMails(db: Db, token: string, mailIds: string[]): Promise<void> {
+  await sql`
+    UPDATE mails SET lease_until = NULL, lease_token = NULL, attempts = attempts - 1
+    WHERE id = ANY(${mailIds}::bigint[]) AND lease_token = ${token}
+  `.execute(db);
 }
 
 /** Keeps a claim alive while its worker is still sending (a stalled relay can take minutes). */
@@ -120,44 +177,43 @@ export async function recordResults(
   });
 }
 
-/** The earliest retry still waiting in a chunk, to schedule the chunk's next run. */
-export async function nextRetryAt(db: Db, requestId: string, fromSeq: number, toSeq: number): Promise<Date | null> {
-  const row = await db
-    .selectFrom('mails')
-    // A mail another worker holds is due again only when that lease runs out.
-    .select(sql<Date | null>`min(greatest(next_attempt_at, lease_until))`.as('at'))
-    .where('request_id', '=', requestId)
-    .where('seq', '>=', fromSeq)
-    .where('seq', '<=', toSeq)
-    .where('status', 'in', ['R', 'I'])
-    .executeTakeFirst();
-  return (row?.at as Date | null) ?? null;
+/** Which of these sending (I) requests have no mail left ready or sending (a probe of mails_claim each). */
+export async function requestsWithoutPending(db: Db | Tx, requestIds: string[]): Promise<string[]> {
+  if (!requestIds.length) return [];
+  const res = await sql<{ id: string }>`
+    SELECT r.id FROM mail_requests r
+    WHERE r.id = ANY(${requestIds}::bigint[]) AND r.status = 'I'
+      AND NOT EXISTS (SELECT 1 FROM mails m WHERE m.request_id = r.id AND m.status IN ('R', 'I'))
+  `.execute(db);
+  return res.rows.map((r) => String(r.id));
 }
 
-/** Whether any mail of the request is still ready or sending (uses the mails_pending index). */
-export async function hasPendingMails(db: Db | Tx, requestId: string): Promise<boolean> {
-  const row = await db.selectFrom('mails').select('id').where('request_id', '=', requestId).where('status', 'in', ['R', 'I']).limit(1).executeTakeFirst();
-  return row !== undefined;
-}
-
-export async function mailStatusCounts(db: Db | Tx, requestId: string): Promise<Record<string, number>> {
+/** Mail counts by status of each request. */
+export async function mailStatusCounts(db: Db | Tx, requestIds: string[]): Promise<Map<string, Record<string, number>>> {
   const rows = await db
     .selectFrom('mails')
-    .select(['status', (eb) => eb.fn.countAll<string>().as('n')])
-    .where('request_id', '=', requestId)
-    .groupBy('status')
+    .select(['request_id', 'status', (eb) => eb.fn.countAll<string>().as('n')])
+    .where('request_id', 'in', requestIds)
+    .groupBy(['request_id', 'status'])
     .execute();
-  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  const out = new Map<string, Record<string, number>>();
+  for (const r of rows) {
+    const counts = out.get(String(r.request_id)) ?? {};
+    counts[r.status] = Number(r.n);
+    out.set(String(r.request_id), counts);
+  }
+  return out;
 }
 
-/** Sets the final status unless some mail is still pending (checked in the same statement). */
-export async function finishRequest(db: Db, requestId: string, status: string): Promise<boolean> {
-  const res = await sql`
-    UPDATE mail_requests SET status = ${status}, finished_at = now()
-    WHERE id = ${requestId} AND status = 'I'
-      AND NOT EXISTS (SELECT 1 FROM mails WHERE request_id = ${requestId} AND status IN ('R', 'I'))
+/** Sets each request's final status unless some mail of it is still pending (checked in the same statement). */
+export async function finishRequests(db: Db, finished: { id: string; status: string }[]): Promise<void> {
+  if (!finished.length) return;
+  await sql`
+    UPDATE mail_requests r SET status = u.status, finished_at = now()
+    FROM unnest(${finished.map((f) => f.id)}::bigint[], ${finished.map((f) => f.status)}::text[]) AS u(id, status)
+    WHERE r.id = u.id AND r.status = 'I'
+      AND NOT EXISTS (SELECT 1 FROM mails WHERE request_id = u.id AND status IN ('R', 'I'))
   `.execute(db);
-  return Number(res.numAffectedRows ?? 0n) > 0;
 }
 
 /**
@@ -171,7 +227,7 @@ export async function cancelPendingMails(db: Db | Tx, requestId: string, limit: 
     WITH picked AS (
       SELECT id FROM mails
       WHERE request_id = ${requestId} AND status IN ('R', 'I') AND (lease_until IS NULL OR lease_until < now())
-      ORDER BY seq LIMIT ${limit}
+      ORDER BY next_attempt_at, seq LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     ), m AS (
       UPDATE mails SET status = 'C', next_attempt_at = NULL, lease_until = NULL, lease_token = NULL, finished_at = now()
@@ -190,27 +246,4 @@ export async function cancelPendingMails(db: Db | Tx, requestId: string, limit: 
     .where('status', 'in', ['R', 'I'])
     .executeTakeFirstOrThrow();
   return { cancelled: res.rows.length, remaining: Number(remaining.n) };
-}
-
-export interface StuckChunk {
-  request_id: string;
-  chunk: number;
-}
-
-/**
- * Due mails of sending requests that nobody holds and whose time passed a while ago: their job
- * was lost (a worker killed before pg-boss noticed, a failed enqueue). The sweeper re-queues them.
- */
-export async function findStuckChunks(db: Db, olderThanMs: number, chunkSize: number, limit: number): Promise<StuckChunk[]> {
-  const res = await sql<StuckChunk>`
-    SELECT DISTINCT m.request_id, (m.seq - 1) / ${chunkSize} AS chunk
-    FROM mails m JOIN mail_requests r ON r.id = m.request_id
-    WHERE m.status IN ('R', 'I') AND m.next_attempt_at < now() - make_interval(secs => ${olderThanMs / 1000})
-      AND (m.lease_until IS NULL OR m.lease_until < now())
-      -- R: a reservation whose time has passed (its job flips it to I); confirm-and-send mails
-      -- have no attempt time and never match
-      AND r.status IN ('P', 'R', 'I')
-    LIMIT ${limit}
-  `.execute(db);
-  return res.rows.map((r) => ({ request_id: String(r.request_id), chunk: Number(r.chunk) }));
 }

@@ -23,16 +23,21 @@ export interface DeliveryAttachment {
   path: string | null;
 }
 
-/** What delivery attaches to every mail of a request: names and where the bytes are. */
-export async function attachmentsForDelivery(db: Db, dataDir: string, requestId: string): Promise<DeliveryAttachment[]> {
+/** What delivery attaches to every mail of each request (one query for them all): names and where the bytes are. */
+export async function attachmentsForDelivery(db: Db, dataDir: string, requestIds: string[]): Promise<Map<string, DeliveryAttachment[]>> {
   const rows = await db
     .selectFrom('request_files as rf')
     .leftJoin('files as f', 'f.id', 'rf.file_id')
-    .select(['rf.file_id', 'rf.file_name', 'f.id as present'])
-    .where('rf.request_id', '=', requestId)
+    .select(['rf.request_id', 'rf.file_id', 'rf.file_name', 'f.id as present'])
+    .where('rf.request_id', 'in', requestIds)
+    .orderBy('rf.request_id')
     .orderBy('rf.position')
     .execute();
-  return rows.map((r) => ({ fileName: r.file_name, head: attachmentHead(r.file_name), path: r.present ? storedPath(dataDir, r.file_id) : null }));
+  const out = new Map<string, DeliveryAttachment[]>(requestIds.map((id) => [id, []]));
+  for (const r of rows) {
+    out.get(String(r.request_id))?.push({ fileName: r.file_name, head: attachmentHead(r.file_name), path: r.present ? storedPath(dataDir, r.file_id) : null });
+  }
+  return out;
 }
 
 /** One attachment of a mail's request, if the mail is the project's and the file is one of its request's. */

@@ -1,11 +1,11 @@
 import type { AppDeps } from '../../deps.ts';
 import type { Db, Tx } from '../../db/schema.ts';
-import { QUEUES, type CancelRequestJob, type DeliverChunkJob, type JobQueue } from '../../jobs/queue.ts';
+import { QUEUES, type CancelRequestJob, type JobQueue } from '../../jobs/queue.ts';
 import type { Logger } from '../../logger.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
 import { parseNumericId } from '../../shared/ids.ts';
 import { cancelPendingMails } from '../delivery/delivery.repository.ts';
-import { chunkJobsFor } from '../delivery/delivery.service.ts';
+import { notifyDue } from '../delivery/delivery.service.ts';
 import * as repo from './requests.repository.ts';
 
 /** Ready requests older than this can no longer be sent now (console guide). */
@@ -33,8 +33,8 @@ export async function sendRequestNow(deps: Pick<AppDeps, 'db' | 'queue' | 'now'>
     await repo.releaseReadyMails(tx, req.id, now);
     await repo.setStatus(tx, req.id, 'R', 'I');
     await repo.markStarted(tx, req.id, now, true);
-    // Jobs queued for the reservation time still run then, find nothing due, and end.
-    await deps.queue.insertInTx<DeliverChunkJob>(tx, QUEUES.deliverChunk, chunkJobsFor(req.id, 1, req.request_count, now, now));
+    // The claim loops look at the commit. A job queued for the reservation time still runs then and finds the request no longer R.
+    await notifyDue(tx);
   });
 }
 

@@ -1,11 +1,11 @@
 import crypto from 'node:crypto';
 import type { AppDeps } from '../../deps.ts';
 import type { Db } from '../../db/schema.ts';
-import { QUEUES, type DeliverChunkJob, type StoreRecipientsJob } from '../../jobs/queue.ts';
+import { QUEUES, type StartReservationJob, type StoreRecipientsJob } from '../../jobs/queue.ts';
 import { conflict } from '../../shared/errors.ts';
 import { dayNumber } from '../../shared/clock.ts';
 import { formatNumericId } from '../../shared/ids.ts';
-import { chunkJobsFor } from '../delivery/delivery.service.ts';
+import { reservationJobsFor } from '../delivery/delivery.service.ts';
 import { attachFilesToRequest, resolveAttachments } from '../files/files.service.ts';
 import { countRecipientFile, useRecipientFile } from '../recipient-files/recipient-files.service.ts';
 import { templateForMail, type MailTemplate } from '../templates/templates.read-model.ts';
@@ -154,7 +154,8 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
           { requestId: id, projectId: input.projectId, idDay, nextAttemptAt, createdAt: now },
           batchOf(split.ordered, split.mailIndex, 0, split.ordered.length),
         );
-        if (nextAttemptAt) await deps.queue.insertInTx<DeliverChunkJob>(tx, QUEUES.deliverChunk, chunkJobsFor(id, 1, split.mailCount, nextAttemptAt, now));
+        // Mails due now wake the claim loops by themselves (a trigger notifies at the commit).
+        await deps.queue.insertInTx<StartReservationJob>(tx, QUEUES.startReservation, reservationJobsFor(id, nextAttemptAt, now));
       } else {
         if (sourceCount === undefined) await repo.insertPayload(tx, id, split.ordered, STORE_BATCH);
         await deps.queue.insertInTx<StoreRecipientsJob>(tx, QUEUES.storeRecipients, [{ data: { requestId: id } }]);

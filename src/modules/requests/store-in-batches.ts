@@ -1,15 +1,15 @@
 import type { Db, Tx } from '../../db/schema.ts';
-import { QUEUES, type DeliverChunkJob, type JobQueue, type StoreRecipientsJob } from '../../jobs/queue.ts';
+import { QUEUES, type JobQueue, type StartReservationJob, type StoreRecipientsJob } from '../../jobs/queue.ts';
 import type { Logger } from '../../logger.ts';
-import { chunkJobsFor, finishRequestIfDone } from '../delivery/delivery.service.ts';
+import { finishRequestIfDone, reservationJobsFor } from '../delivery/delivery.service.ts';
 import * as repo from './requests.repository.ts';
 
 /**
  * The store-recipients job's loop, whatever the recipients come from (a large JSON request's
  * payload, a recipient file, address-book groups). The request waits in P; each batch is one
  * transaction holding the request's row lock: the source stores the next mails after
- * `stored_count` (seq stored_count+1 …), and the same transaction moves `stored_count` on and
- * queues the batch's deliver-chunk jobs. So a crash at any point resumes after the last
+ * `stored_count` (seq stored_count+1 …), and the same transaction moves `stored_count` on; the
+ * claim loops send the stored mails meanwhile (when due). So a crash at any point resumes after the last
  * committed batch, and nothing is stored twice. A request no longer in P (cancelled) stops
  * the loop; a stopping worker, or a run past its budget (pg-boss expires long jobs), hands the
  * rest to a new job. When the source is used up the request moves from P to I (sending now)
@@ -70,7 +70,6 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
       const storedCount = from + stored;
       if (stored > 0) {
         await repo.setStoredCount(tx, requestId, storedCount);
-        if (nextAttemptAt) await deps.queue.insertInTx<DeliverChunkJob>(tx, QUEUES.deliverChunk, chunkJobsFor(requestId, from + 1, storedCount, nextAttemptAt, deps.now()));
         log.debug({ stored: storedCount, ms: Math.round(performance.now() - batchStart) }, 'stored recipients');
       }
       storedByRun += stored;
@@ -86,6 +85,7 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
       const sendsNow = nextAttemptAt !== null && nextAttemptAt.getTime() <= deps.now().getTime();
       await repo.setStatus(tx, requestId, 'P', sendsNow ? 'I' : 'R');
       if (sendsNow) await repo.markStarted(tx, requestId, nextAttemptAt);
+      await deps.queue.insertInTx<StartReservationJob>(tx, QUEUES.startReservation, reservationJobsFor(requestId, nextAttemptAt, deps.now()));
       log.info({ recipients: storedCount }, 'request stored');
       return true;
     });
