@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import type { Server } from 'node:http';
 import { createApp } from './app.ts';
@@ -12,6 +13,7 @@ import { registerWorkers } from './jobs/workers.ts';
 import { createLogger, redactUrl, type Logger } from './logger.ts';
 import { startDevSink, type DevSink } from './modules/delivery/dev-sink.ts';
 import { createTransport } from './modules/delivery/transport.ts';
+import { checkRelayAtStart } from './modules/delivery/relay-health.ts';
 import { createKeyResolver, ensureStartupKey } from './modules/projects/projects.service.ts';
 import { listenForKeyChanges } from './modules/projects/key-changes.ts';
 import { createSecretBox, loadMasterKey } from './shared/secret-box.ts';
@@ -41,6 +43,23 @@ function printKeyOnce(key: { projectName: string; accessKey: string; secretKey: 
 }
 
 /** Starts everything the configuration asks for; returns a handle that drains and stops it. */
+function portError(err: Error, port: number): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return new Error(`port ${port} is in use (set PORT to another one)`, { cause: err });
+  if (code === 'EACCES') return new Error(`port ${port} needs privileges this user lacks (set PORT to one above 1023)`, { cause: err });
+  return err;
+}
+
+/** Fails with "port N is in use" when something already listens there (0: any port, nothing to check). */
+async function assertPortFree(port: number): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (err) => reject(portError(err, port)));
+    probe.listen(port, () => probe.close(() => resolve()));
+  });
+}
+
 export async function startService(config: Readonly<Config>, logger: Logger): Promise<RunningService> {
   const cleanups: (() => Promise<void>)[] = [];
   const readiness = createReadiness();
@@ -48,6 +67,8 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
     for (const c of cleanups.reverse()) await c().catch((err) => logger.error({ err }, 'error while stopping'));
   };
   try {
+    // Before the database and the workers: a port in use is said at once, in one line.
+    if (config.role !== 'worker' || config.metricsPort === undefined) await assertPortFree(config.port);
     fs.mkdirSync(config.dataDir, { recursive: true });
 
     let databaseUrl = config.databaseUrl;
@@ -109,6 +130,8 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
     // Cleanups run in reverse: the queue drains its running jobs before the transport closes.
     const transport = instrumentTransport(createTransport({ url: smtpUrl, maxConnections: config.smtpMaxConnections, timeoutMs: config.smtpTimeoutMs }), config.smtpMaxConnections);
     cleanups.push(async () => transport.close());
+    // A relay that can't be reached is said at start, not found out from RESEND_MAIL_FAIL later.
+    if (config.smtpUrl && config.role !== 'api') void checkRelayAtStart(transport, logger, Math.min(config.smtpTimeoutMs, 10_000));
     const queue = await startQueue(databaseUrl, logger);
     cleanups.push(() => queue.stop());
 
@@ -125,8 +148,8 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
       cleanups.push(() => keyChanges.stop());
       const app = createApp({ config, db: dbh.db, logger, queue, now, resolveKey: createKeyResolver(dbh.db, box, 10_000, keyChanges), readiness });
       const server: Server = await new Promise((resolve, reject) => {
-        const s = app.listen(config.port, () => resolve(s));
-        s.once('error', reject);
+        // Express 5 calls back on an error too (with it): a port taken meanwhile must reject.
+        const s = app.listen(config.port, (err?: Error) => (err ? reject(portError(err, config.port)) : resolve(s)));
       });
       server.keepAliveTimeout = 65_000;
       answerClientErrors(server);

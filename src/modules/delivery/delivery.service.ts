@@ -19,6 +19,7 @@ import { unsubscribedAmong, unsubscribeUrl } from '../unsubscribes/unsubscribes.
 import { domainBlockedAmong } from '../blocked-domains/blocked-domains.service.ts';
 import { unsubscribeMessageFor } from '../unsubscribes/unsubscribe-message.ts';
 import { countRecipientResults } from '../../metrics.ts';
+import { createRelayHealth } from './relay-health.ts';
 
 /** A claim not renewed within this time is taken to be lost with its worker. */
 export const LEASE_MS = 30_000;
@@ -178,6 +179,7 @@ interface MailOutcome {
  */
 export function createDeliveryWorker(deps: DeliveryDeps) {
   const contexts = new Map<string, Promise<RequestContext | undefined>>();
+  const relay = createRelayHealth(deps.logger);
 
   async function loadContexts(requestIds: string[]): Promise<Map<string, RequestContext>> {
     const [rows, attachments] = await Promise.all([repo.loadRequestsForDelivery(deps.db, requestIds), attachmentsForDelivery(deps.db, deps.dataDir, requestIds)]);
@@ -337,6 +339,16 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
                 ? { kind: 'cancelled' }
                 : await attempt(deps.transport, ctx, recipients, urlFor(ctx, recipients[0]!));
             const applied = applySendResult(recipients, result, deps.now(), deps.retry);
+            if (result.kind === 'failed') {
+              const pending = recipients.filter((r) => r.pending);
+              const update = applied.recipients.find((u) => pending.some((p) => p.id === u.id));
+              relay.failed({
+                recipients: pending.length,
+                reply: result.error.response ?? result.error.message ?? String(result.error.errorCode),
+                code: update?.temporaryResultCode ?? update?.resultCode ?? 'UNKNOWN_CAUSE_FAIL',
+                temporary: update?.temporaryResultCode !== undefined,
+              });
+            } else if (result.kind === 'sent') relay.succeeded();
             return { mailId: m.id, projectId: ctx.projectId, mail: applied.mail, recipients: [...skipped.updates, ...applied.recipients], all: recipients };
           }, run.turnOf.get(m.id));
           // Not handed over (past the window, or stopping): back for the next claim.
