@@ -1,4 +1,6 @@
 import { isIP } from 'node:net';
+import { z } from 'zod';
+import { parseMasterKey } from './shared/secret-box.ts';
 import path from 'node:path';
 
 /**
@@ -60,114 +62,190 @@ export class ConfigError extends Error {}
 
 type Env = Record<string, string | undefined>;
 
-function intVar(env: Env, name: string, def: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return def;
-  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
-  const n = Number(raw);
-  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
-  return n;
+/**
+ * Each variable is one zod schema from its raw text (undefined when unset or empty) to its value,
+ * with a message that names the variable; loadConfig reports every bad variable at once.
+ */
+const raw = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v === '' ? undefined : v));
+
+function int(name: string, def: number, min: number, max: number) {
+  return raw.transform((v, ctx) => {
+    if (v === undefined) return def;
+    if (!/^\d+$/.test(v.trim())) return fail(ctx, `${name} must be a whole number, got "${v}"`, def);
+    const n = Number(v);
+    if (n < min || n > max) return fail(ctx, `${name} must be between ${min} and ${max}, got ${n}`, def);
+    return n;
+  });
 }
 
-function boolVar(env: Env, name: string, def: boolean): boolean {
-  const raw = env[name]?.trim().toLowerCase();
-  if (raw === undefined || raw === '') return def;
-  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
-  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
-  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+function bool(name: string, def: boolean) {
+  return raw.transform((v, ctx) => {
+    const t = v?.trim().toLowerCase();
+    if (t === undefined) return def;
+    if (['1', 'true', 'yes', 'on'].includes(t)) return true;
+    if (['0', 'false', 'no', 'off'].includes(t)) return false;
+    return fail(ctx, `${name} must be true or false, got "${v}"`, def);
+  });
 }
 
-function urlVar(env: Env, name: string, protocols: string[]): string | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return undefined;
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError(`${name} is not a valid URL`);
-  }
-  if (!protocols.includes(url.protocol)) {
-    throw new ConfigError(`${name} must start with ${protocols.map((p) => p + '//').join(' or ')}`);
-  }
-  return raw;
+function url(name: string, protocols: string[]) {
+  return raw.transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      return fail(ctx, `${name} is not a valid URL`, undefined);
+    }
+    if (!protocols.includes(u.protocol)) return fail(ctx, `${name} must start with ${protocols.map((p) => p + '//').join(' or ')}`, undefined);
+    return v;
+  });
+}
+
+function oneOf<const T extends string>(name: string, values: readonly T[], def: T) {
+  return raw.transform((v, ctx) => {
+    if (v === undefined) return def;
+    if ((values as readonly string[]).includes(v)) return v as T;
+    return fail(ctx, `${name} must be one of ${values.join(', ')}, got "${v}"`, def);
+  });
+}
+
+function fail<T>(ctx: z.RefinementCtx, message: string, placeholder: T): T {
+  ctx.addIssue({ code: 'custom', message });
+  return placeholder;
 }
 
 const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 
 /** TRUST_PROXY as Express's `trust proxy` takes it; checked here so a typo fails at start, not per request. */
-function trustProxyVar(env: Env): boolean | number | string[] {
-  const raw = (env.TRUST_PROXY ?? '').trim();
-  if (raw === '' || raw === 'false') return false;
-  if (raw === 'true') return true;
-  if (/^\d+$/.test(raw)) return Number(raw);
-  const items = raw.split(',').map((x) => x.trim()).filter(Boolean);
+const trustProxy = raw.transform((v, ctx): boolean | number | string[] => {
+  const t = (v ?? '').trim();
+  if (t === '' || t === 'false') return false;
+  if (t === 'true') return true;
+  if (/^\d+$/.test(t)) return Number(t);
+  const items = t.split(',').map((x) => x.trim()).filter(Boolean);
   for (const item of items) {
     const [addr, bits, ...rest] = item.split('/');
     const ok = PROXY_NAMES.includes(item) || (rest.length === 0 && isIP(addr!) !== 0 && (bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (isIP(addr!) === 4 ? 32 : 128))));
-    if (!ok) throw new ConfigError(`TRUST_PROXY: "${item}" is not an IP address, a CIDR range or one of ${PROXY_NAMES.join(', ')} (or use true, false or a hop count)`);
+    if (!ok) return fail(ctx, `TRUST_PROXY: "${item}" is not an IP address, a CIDR range or one of ${PROXY_NAMES.join(', ')} (or use true, false or a hop count)`, false);
   }
   return items;
-}
+});
 
-function isValidTimezone(tz: string): boolean {
+const timezone = raw.transform((v, ctx) => {
+  const tz = v ?? 'Asia/Seoul';
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
+    return tz;
   } catch {
-    return false;
+    return fail(ctx, `DISPLAY_TIMEZONE "${tz}" is not a known time zone`, 'Asia/Seoul');
   }
+});
+
+/** Checked up front (not after the migrations, where it was first used). */
+const masterKey = raw.transform((v, ctx) => {
+  if (v === undefined) return undefined;
+  try {
+    parseMasterKey(v);
+  } catch (err) {
+    return fail(ctx, (err as Error).message, undefined);
+  }
+  return v;
+});
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const schema = z
+  .object({
+    PORT: int('PORT', 8080, 0, 65535),
+    DATABASE_URL: url('DATABASE_URL', ['postgres:', 'postgresql:']),
+    SMTP_URL: url('SMTP_URL', ['smtp:', 'smtps:']),
+    SMTP_MAX_CONNECTIONS: int('SMTP_MAX_CONNECTIONS', 4, 1, 100),
+    SMTP_TIMEOUT_MS: int('SMTP_TIMEOUT_MS', 60_000, 100, 600_000),
+    ROLE: oneOf('ROLE', ['api', 'worker', 'all'], 'all'),
+    PUBLIC_BASE_URL: url('PUBLIC_BASE_URL', ['http:', 'https:']),
+    MAILER_ACCESS_KEY: raw,
+    MAILER_SECRET_KEY: raw,
+    MASTER_KEY: masterKey,
+    DISPLAY_TIMEZONE: timezone,
+    RETRY_LIMIT: int('RETRY_LIMIT', 3, 0, 20),
+    RETRY_BASE_DELAY_MS: int('RETRY_BASE_DELAY_MS', 60000, 0, 86_400_000),
+    AD_TITLE_PREFIX: z.string().optional(),
+    DATA_DIR: raw,
+    LOG_LEVEL: oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    WORKER_CONCURRENCY: int('WORKER_CONCURRENCY', 4, 1, 64),
+    DELIVERY_CLAIM_BATCH: int('DELIVERY_CLAIM_BATCH', 50, 1, 1_000),
+    MAX_BODY_BYTES: int('MAX_BODY_BYTES', 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    RETENTION_DAYS: int('RETENTION_DAYS', 0, 0, 36_500),
+    BODY_BUDGET_BYTES: raw,
+    BODY_BUDGET_WAIT_MS: int('BODY_BUDGET_WAIT_MS', 60_000, 0, 600_000),
+    RATE_LIMIT_PER_SECOND: int('RATE_LIMIT_PER_SECOND', 1000, 0, 1_000_000),
+    RATE_LIMIT_BURST: raw,
+    TRUST_PROXY: trustProxy,
+    MAX_QUEUED_EXPORTS: int('MAX_QUEUED_EXPORTS', 10, 1, 10_000),
+    MAX_STORED_FILES: int('MAX_STORED_FILES', 1_000, 1, 1_000_000),
+    MAX_STORED_RECIPIENT_FILES: int('MAX_STORED_RECIPIENT_FILES', 100, 1, 100_000),
+    METRICS_ENABLED: bool('METRICS_ENABLED', true),
+    METRICS_PORT: int('METRICS_PORT', 0, 1, 65535),
+  });
+
+/** Defaults that depend on another variable, checked after it: one more pass of the same schemas. */
+const dependent = (e: { MAX_BODY_BYTES: number; RATE_LIMIT_PER_SECOND: number }) =>
+  z.object({
+    BODY_BUDGET_BYTES: int('BODY_BUDGET_BYTES', e.MAX_BODY_BYTES, 1024, 4 * 1024 * 1024 * 1024),
+    RATE_LIMIT_BURST: int('RATE_LIMIT_BURST', Math.max(1, e.RATE_LIMIT_PER_SECOND * 2), 1, 10_000_000),
+  });
+
+/** Every bad variable, one per line, in one error: a start fails once, not once per mistake. */
+function issuesOf(...results: { success: boolean; error?: z.ZodError }[]): string[] {
+  return results.flatMap((r) => (r.success ? [] : r.error!.issues.map((i) => i.message)));
 }
 
 export function loadConfig(env: Env = process.env): Readonly<Config> {
-  const role = env.ROLE || 'all';
-  if (role !== 'api' && role !== 'worker' && role !== 'all') {
-    throw new ConfigError(`ROLE must be api, worker or all, got "${role}"`);
-  }
-  const displayTimezone = env.DISPLAY_TIMEZONE || 'Asia/Seoul';
-  if (!isValidTimezone(displayTimezone)) throw new ConfigError(`DISPLAY_TIMEZONE "${displayTimezone}" is not a known time zone`);
-  const accessKey = env.MAILER_ACCESS_KEY || undefined;
-  const secretKey = env.MAILER_SECRET_KEY || undefined;
-  if ((accessKey === undefined) !== (secretKey === undefined)) {
-    throw new ConfigError('MAILER_ACCESS_KEY and MAILER_SECRET_KEY must be set together');
-  }
-  const logLevel = env.LOG_LEVEL || 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
-    throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent`);
-  }
-  const port = intVar(env, 'PORT', 8080, 0, 65535);
-  const maxBodyBytes = intVar(env, 'MAX_BODY_BYTES', 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024);
-  const rateLimitPerSecond = intVar(env, 'RATE_LIMIT_PER_SECOND', 1000, 0, 1_000_000);
-  const publicBaseUrl = urlVar(env, 'PUBLIC_BASE_URL', ['http:', 'https:']) ?? `http://localhost:${port}`;
+  const first = schema.safeParse(env);
+  const e = first.data ?? schema.parse({}); // defaults, so the dependent pass can still report its own
+  const second = dependent(e).safeParse(env);
+  const problems = issuesOf(first, second);
+  // Checked beside the schema: zod skips object-level refinements once a field has failed.
+  if (!env.MAILER_ACCESS_KEY !== !env.MAILER_SECRET_KEY) problems.push('MAILER_ACCESS_KEY and MAILER_SECRET_KEY must be set together');
+  if (problems.length === 1) throw new ConfigError(problems[0]!);
+  if (problems.length > 1) throw new ConfigError(`${problems.length} settings are invalid: ${problems.join('; ')}`);
+  const d = second.data!;
+  const publicBaseUrl = e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`;
   return Object.freeze({
-    port,
-    databaseUrl: urlVar(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
-    smtpUrl: urlVar(env, 'SMTP_URL', ['smtp:', 'smtps:']),
-    smtpMaxConnections: intVar(env, 'SMTP_MAX_CONNECTIONS', 4, 1, 100),
-    smtpTimeoutMs: intVar(env, 'SMTP_TIMEOUT_MS', 60_000, 100, 600_000),
-    role,
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    smtpUrl: e.SMTP_URL,
+    smtpMaxConnections: e.SMTP_MAX_CONNECTIONS,
+    smtpTimeoutMs: e.SMTP_TIMEOUT_MS,
+    role: e.ROLE,
     publicBaseUrl: publicBaseUrl.replace(/\/+$/, ''),
-    accessKey,
-    secretKey,
-    masterKey: env.MASTER_KEY || undefined,
-    displayTimezone,
-    retryLimit: intVar(env, 'RETRY_LIMIT', 3, 0, 20),
-    retryBaseDelayMs: intVar(env, 'RETRY_BASE_DELAY_MS', 60000, 0, 86_400_000),
-    adTitlePrefix: env.AD_TITLE_PREFIX ?? '(광고)',
-    dataDir: path.resolve(env.DATA_DIR || '.data'),
-    logLevel,
-    workerConcurrency: intVar(env, 'WORKER_CONCURRENCY', 4, 1, 64),
-    deliveryClaimBatch: intVar(env, 'DELIVERY_CLAIM_BATCH', 50, 1, 1_000),
-    maxBodyBytes,
-    retentionDays: intVar(env, 'RETENTION_DAYS', 0, 0, 36_500),
-    bodyBudgetBytes: intVar(env, 'BODY_BUDGET_BYTES', maxBodyBytes, 1024, 4 * 1024 * 1024 * 1024),
-    bodyBudgetWaitMs: intVar(env, 'BODY_BUDGET_WAIT_MS', 60_000, 0, 600_000),
-    rateLimitPerSecond,
-    rateLimitBurst: intVar(env, 'RATE_LIMIT_BURST', Math.max(1, rateLimitPerSecond * 2), 1, 10_000_000),
-    trustProxy: trustProxyVar(env),
-    maxQueuedExports: intVar(env, 'MAX_QUEUED_EXPORTS', 10, 1, 10_000),
-    maxStoredFiles: intVar(env, 'MAX_STORED_FILES', 1_000, 1, 1_000_000),
-    maxStoredRecipientFiles: intVar(env, 'MAX_STORED_RECIPIENT_FILES', 100, 1, 100_000),
-    metricsEnabled: boolVar(env, 'METRICS_ENABLED', true),
-    metricsPort: env.METRICS_PORT ? intVar(env, 'METRICS_PORT', 0, 1, 65535) : undefined,
+    accessKey: e.MAILER_ACCESS_KEY,
+    secretKey: e.MAILER_SECRET_KEY,
+    masterKey: e.MASTER_KEY,
+    displayTimezone: e.DISPLAY_TIMEZONE,
+    retryLimit: e.RETRY_LIMIT,
+    retryBaseDelayMs: e.RETRY_BASE_DELAY_MS,
+    adTitlePrefix: e.AD_TITLE_PREFIX ?? '(광고)',
+    dataDir: path.resolve(e.DATA_DIR ?? '.data'),
+    logLevel: e.LOG_LEVEL,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    deliveryClaimBatch: e.DELIVERY_CLAIM_BATCH,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    retentionDays: e.RETENTION_DAYS,
+    bodyBudgetBytes: d.BODY_BUDGET_BYTES,
+    bodyBudgetWaitMs: e.BODY_BUDGET_WAIT_MS,
+    rateLimitPerSecond: e.RATE_LIMIT_PER_SECOND,
+    rateLimitBurst: d.RATE_LIMIT_BURST,
+    trustProxy: e.TRUST_PROXY,
+    maxQueuedExports: e.MAX_QUEUED_EXPORTS,
+    maxStoredFiles: e.MAX_STORED_FILES,
+    maxStoredRecipientFiles: e.MAX_STORED_RECIPIENT_FILES,
+    metricsEnabled: e.METRICS_ENABLED,
+    // unset: /metrics on the service's own port
+    metricsPort: env.METRICS_PORT ? e.METRICS_PORT : undefined,
   });
 }

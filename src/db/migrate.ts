@@ -11,12 +11,17 @@ export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
   const migrator = new Migrator({
     db,
     provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATIONS_DIR }),
+    // Branches developed side by side add migrations with interleaved names; none depends on
+    // another's, so one that sorts before the last applied is still applied, not refused.
+    allowUnorderedMigrations: true,
   });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {
     const cause = error instanceof Error ? error : new Error(String(error));
-    throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${cause.message}`, { cause });
+    // No migration ran: the database itself could not be reached or used. Say that, once.
+    if (!failed) throw new Error(`database not reachable: ${cause.message}`, { cause });
+    throw new Error(`migration ${failed.migrationName} failed: ${cause.message}`, { cause });
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

@@ -63,3 +63,15 @@ describe('start-up errors', () => {
     }
   }, 60_000);
 });
+
+describe('start-up errors: the database', () => {
+  it('an unreachable DATABASE_URL is said once, as the database, not as a migration', async () => {
+    const err = await startServiceProcess({ databaseUrl: 'postgres://nobody@127.0.0.1:9/none', smtpUrl: 'smtp://127.0.0.1:9', name: 'no-db' }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    const line = err?.message.split('\n').find((l) => l.includes('start-up failed:'));
+    expect(line).toMatch(/start-up failed: database not reachable: connect ECONNREFUSED 127\.0\.0\.1:9$/);
+    expect(err?.message).not.toContain('migration (unknown)');
+  }, 60_000);
+});

@@ -86,7 +86,7 @@ describe('loadConfig: valid values', () => {
       PUBLIC_BASE_URL: 'https://mail.example.com',
       MAILER_ACCESS_KEY: 'ak',
       MAILER_SECRET_KEY: 'sk',
-      MASTER_KEY: 'k'.repeat(64),
+      MASTER_KEY: 'a1'.repeat(32),
       DISPLAY_TIMEZONE: 'UTC',
       RETRY_LIMIT: '0',
       RETRY_BASE_DELAY_MS: '1000',
@@ -118,7 +118,7 @@ describe('loadConfig: valid values', () => {
       publicBaseUrl: 'https://mail.example.com',
       accessKey: 'ak',
       secretKey: 'sk',
-      masterKey: 'k'.repeat(64),
+      masterKey: 'a1'.repeat(32),
       displayTimezone: 'UTC',
       retryLimit: 0,
       retryBaseDelayMs: 1000,
@@ -253,6 +253,16 @@ describe('loadConfig: invalid values name the variable', () => {
     expectConfigError({ PORT: 'abc' }, '"abc"');
     expectConfigError({ ROLE: 'both' }, '"both"');
     expectConfigError({ DISPLAY_TIMEZONE: 'Mars/Olympus_Mons' }, 'Mars/Olympus_Mons');
+  });
+
+  it('a MASTER_KEY that is not 32 bytes is found at start, before any database work', () => {
+    expectConfigError({ MASTER_KEY: 'k'.repeat(64) }, /^MASTER_KEY must be 32 bytes/);
+    expect(loadConfig({ MASTER_KEY: Buffer.alloc(32, 7).toString('base64') }).masterKey).toBe(Buffer.alloc(32, 7).toString('base64'));
+  });
+
+  it('reports every bad variable at once', () => {
+    const err = expectConfigError({ PORT: 'abc', ROLE: 'both', MASTER_KEY: 'short', RATE_LIMIT_BURST: '0', MAILER_ACCESS_KEY: 'only-one' }, /^5 settings are invalid: /);
+    for (const name of ['PORT', 'ROLE', 'MASTER_KEY', 'RATE_LIMIT_BURST', 'MAILER_SECRET_KEY']) expect(err.message).toContain(name);
   });
 
   it('scheme errors say which schemes are allowed', () => {
