@@ -437,7 +437,7 @@ async function insertChunk(
       ), ins AS (
         INSERT INTO mail_requests (id, id_day, project_id, status, sender_address, sender_name, title, body, template_sid, template_name,
           individual, advertising, confirm_and_send, parameters, references_header, use_basic_unsubscribe_msg, unsubscribe_message,
-          reservation_at, dispatch_type, requester_ip, request_count, recipient_count, stored_count, created_at, finished_at, canceled_at)
+          reservation_at, dispatch_type, requester_ip, request_count, recipient_count, stored_count, created_at, finished_at, canceled_at, started_at)
         SELECT r.id, to_char(r.created_at AT TIME ZONE ${o.tz}, 'YYYYMMDD')::int, r.project_id,
           CASE WHEN a.rdy > 0 THEN 'R'
                WHEN r.kind = ${KIND.cancel} AND a.c > 0 THEN 'C'
@@ -447,7 +447,10 @@ async function insertChunk(
           r.individual, r.advertising, r.confirm_and_send, NULL, NULL, true, NULL,
           r.reservation_at, r.dispatch_type, r.requester_ip, r.mail_count, r.n, r.n, r.created_at,
           CASE WHEN a.rdy > 0 THEN NULL ELSE a.finished_at END,
-          CASE WHEN r.kind = ${KIND.cancel} AND a.c > 0 THEN r.start_at + make_interval(secs => r.cancel_after * 0.002 + 1) END
+          CASE WHEN r.kind = ${KIND.cancel} AND a.c > 0 THEN r.start_at + make_interval(secs => r.cancel_after * 0.002 + 1) END,
+          -- sending began at the request or its reservation; a request still waiting, or cancelled
+          -- before any mail went, never started
+          CASE WHEN a.rdy > 0 OR (a.c > 0 AND a.s + a.f + a.pf + a.u = 0) THEN NULL ELSE r.start_at END
         FROM seed_req r JOIN agg a ON a.request_id = r.id
         ORDER BY r.id
         RETURNING id, status, confirm_and_send, reservation_at, request_count

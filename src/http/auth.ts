@@ -35,7 +35,8 @@ export function signatureAuth(resolveKey: KeyResolver, now: () => number = Date.
       }
       const key = await resolveKey(accessKey);
       if (!key) {
-        req.log?.info({ accessKey, reason: 'unknown key' }, 'authentication failed');
+        // Only a prefix: a client that swapped its access key and secret would log its secret.
+        req.log?.info({ accessKeyPrefix: accessKey.slice(0, 4), reason: 'unknown key' }, 'authentication failed');
         return next(authenticationFailed());
       }
       const check = verifySignature({

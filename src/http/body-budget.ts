@@ -80,7 +80,17 @@ export function admitLargeBodies(budget: ByteBudget, opts: { minBytes: number; m
     const bytes = declared !== undefined ? Number(declared) : req.headers['transfer-encoding'] ? opts.maxBytes : 0;
     // Over the body limit: express.json refuses it (413) without reading it in.
     if (!(bytes >= opts.minBytes) || bytes > opts.maxBytes) return next();
+    // A client that hangs up while its body waits: its 'close' has fired by the time the budget
+    // is granted, and a listener added then would never run, keeping the bytes charged for good.
+    let gone = false;
+    const onGone = () => void (gone = true);
+    res.once('close', onGone);
     const release = await budget.acquire(bytes, opts.waitMs);
+    res.removeListener('close', onGone);
+    if (gone || res.destroyed || req.destroyed) {
+      release?.();
+      return;
+    }
     if (!release) {
       req.log?.info({ bytes, inUse: budget.inUse(), waiting: budget.waiting() }, 'large body refused: body budget in use');
       return next(rateLimited(RETRY_AFTER_S));
@@ -129,6 +139,9 @@ async function readLargeJson(req: Request, maxBytes: number): Promise<unknown> {
     req.on('data', onData);
     req.once('error', (err) => fail(badRequest(`body: could not be read (${err.message})`)));
     req.once('aborted', () => fail(badRequest('body: the client stopped sending it')));
+    req.once('close', () => {
+      if (!req.readableEnded) fail(badRequest('body: the client stopped sending it'));
+    });
     req.once('end', () => {
       if (fixed && length !== declared) return reject(badRequest('body: shorter than its Content-Length'));
       resolve(fixed ?? Buffer.concat(chunks, length));

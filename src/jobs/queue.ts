@@ -76,7 +76,7 @@ export async function startQueue(connectionString: string, logger: Logger, opts:
   // A reservation's job only starts its request; the sweep starts one whose job was lost.
   await boss.createQueue(QUEUES.startReservation, { retryLimit: 20, retryDelay: 2, retryBackoff: true, expireInSeconds: 60, notify: true });
   // retryLimit + 1 is TEMPLATE_EXPORT_MAX_ATTEMPTS: the last run fails the backup (F) rather than leave it in I
-  await boss.createQueue(QUEUES.exportTemplates, { retryLimit: 5, retryDelay: 5, retryBackoff: true, expireInSeconds: 900, notify: true });
+  await boss.createQueue(QUEUES.exportTemplates, { retryLimit: 6, retryDelay: 5, retryBackoff: true, expireInSeconds: 900, notify: true });
   // A run killed mid-file stops its heartbeats and is retried soon; it starts the file again.
   // retryLimit is EXPORT_MAX_ATTEMPTS: the run after the last allowed attempt fails the export
   // with a message instead of leaving it in I (src/modules/exports/export.job.ts).

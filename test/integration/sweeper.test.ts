@@ -103,3 +103,36 @@ it('starts a reservation whose time has passed and whose job was lost; a confirm
     await worker.stop();
   }
 });
+
+it('rolls up a request left sending (I) with nothing left to send, and gives a swept reservation its start time', async () => {
+  const api = await startTestService({ db, smtpUrl: sink.url, workers: false });
+  const lost = await api.call('POST', '/api/v1/mails', { body: body(2) });
+  const reserved = await api.call('POST', '/api/v1/mails', { body: { ...body(1), reservationUtc: Date.now() + 3_600_000 } });
+  expect(lost.status).toBe(201);
+  const lostId = String(BigInt(lost.body.requestId.slice(8)));
+  const reservedId = String(BigInt(reserved.body.requestId.slice(8)));
+  // Every mail recorded, but the roll-up was lost (a kill between recording and rolling up).
+  await sql`UPDATE recipients SET status = 'S', result_code = 'MAIL_SENT', finished_at = now() WHERE request_id = ${lostId}`.execute(db.db);
+  await sql`UPDATE mails SET status = 'S', finished_at = now() WHERE request_id = ${lostId}`.execute(db.db);
+  await sql`UPDATE mail_requests SET created_at = now() - interval '5 minutes' WHERE id = ${lostId}`.execute(db.db);
+  await sql`DELETE FROM pgboss.job WHERE name = 'start-reservation' AND data->>'requestId' = ${reservedId}`.execute(db.db);
+  await sql`UPDATE mail_requests SET reservation_at = now() - interval '5 minutes' WHERE id = ${reservedId}`.execute(db.db);
+  await sql`UPDATE mails SET next_attempt_at = now() - interval '5 minutes' WHERE request_id = ${reservedId}`.execute(db.db);
+  await api.stop();
+
+  const worker = await startTestService({ db, smtpUrl: sink.url, box: api.box, key: api.key });
+  try {
+    await worker.workers!.sweepNow();
+    const row = async (id: string) => (await worker.call('GET', `/api/v1/mails/requests?requestId=${id}`)).body.content[0];
+    expect((await row(lost.body.requestId)).emailStatus.code).toBe('S');
+    const sent = await waitFor(async () => {
+      const r = await row(reserved.body.requestId);
+      return r.emailStatus.code === 'S' && r;
+    }, 30_000, 'the swept reservation sent');
+    // its elapsed time counts from its reservation, as for one started by its job
+    expect(sent.sendDate).not.toBeNull();
+    expect(sent.elapsedTime).not.toBeNull();
+  } finally {
+    await worker.stop();
+  }
+});

@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { createByteBudget } from '../../src/http/body-budget.ts';
+import { EventEmitter } from 'node:events';
+import type { Request, Response } from 'express';
+import { admitLargeBodies, createByteBudget } from '../../src/http/body-budget.ts';
 import { createRateLimiter } from '../../src/http/rate-limit.ts';
 
 describe('createByteBudget', () => {
@@ -47,5 +49,30 @@ describe('createRateLimiter', () => {
     expect(limiter.take('k', t + 500)).toBe(0);
     expect(limiter.take('k', t + 500)).toBeGreaterThan(0);
     expect(createRateLimiter(0, 1)).toBeUndefined();
+  });
+});
+
+describe('admitLargeBodies', () => {
+  it('a client that hangs up while its body waits for the budget gives its bytes back', async () => {
+    const budget = createByteBudget(1_000, 4);
+    const held = await budget.acquire(1_000, 0);
+    const req = Object.assign(new EventEmitter(), {
+      headers: { 'content-type': 'application/json', 'content-length': '1000' },
+      is: () => 'application/json',
+      destroyed: false,
+    }) as unknown as Request;
+    const res = Object.assign(new EventEmitter(), { destroyed: false }) as unknown as Response;
+    let nextCalled = false;
+    const admitted = admitLargeBodies(budget, { minBytes: 100, maxBytes: 10_000, waitMs: 5_000 })(req, res, () => void (nextCalled = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(budget.waiting()).toBe(1);
+    // the client goes away while it waits
+    (req as unknown as { destroyed: boolean }).destroyed = true;
+    (res as unknown as { destroyed: boolean }).destroyed = true;
+    res.emit('close');
+    held!();
+    await admitted;
+    expect(nextCalled).toBe(false);
+    expect(budget.inUse()).toBe(0);
   });
 });

@@ -35,7 +35,7 @@ export async function startReservedRequest(db: Db, requestId: string): Promise<b
  */
 export async function startOverdueReservations(db: Db, graceMs: number, limit: number): Promise<number> {
   const res = await sql`
-    UPDATE mail_requests SET status = 'I'
+    UPDATE mail_requests SET status = 'I', started_at = COALESCE(started_at, reservation_at)
     WHERE id IN (
       SELECT id FROM mail_requests
       WHERE status = 'R' AND NOT confirm_and_send AND reservation_at < now() - make_interval(secs => ${graceMs / 1000})
@@ -184,6 +184,17 @@ export async function requestsWithoutPending(db: Db | Tx, requestIds: string[]):
     SELECT r.id FROM mail_requests r
     WHERE r.id = ANY(${requestIds}::bigint[]) AND r.status = 'I'
       AND NOT EXISTS (SELECT 1 FROM mails m WHERE m.request_id = r.id AND m.status IN ('R', 'I'))
+  `.execute(db);
+  return res.rows.map((r) => String(r.id));
+}
+
+/** Requests still I with no mail left to send (a roll-up lost to an error or a kill), oldest first. */
+export async function sendingWithoutPending(db: Db, limit: number): Promise<string[]> {
+  const res = await sql<{ id: string }>`
+    SELECT r.id FROM mail_requests r
+    WHERE r.status = 'I' AND r.created_at < now() - interval '1 minute'
+      AND NOT EXISTS (SELECT 1 FROM mails m WHERE m.request_id = r.id AND m.status IN ('R', 'I'))
+    ORDER BY r.id LIMIT ${limit}
   `.execute(db);
   return res.rows.map((r) => String(r.id));
 }

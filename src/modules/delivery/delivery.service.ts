@@ -323,8 +323,10 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       domainBlocked: await domainBlockedAmong(deps.db, ctx.projectId, pendingAddresses),
     };
     // Only a few mails per loop are with the transport at once (enough to keep its connections
-    // busy), so that what a cancel finds not yet handed over is most of the batch.
-    await Promise.all(
+    // busy), so that what a cancel finds not yet handed over is most of the batch. Every mail's
+    // task settles before this returns, even when a recording failed: none may go on sending
+    // detached, outside the lease renewal and the loop's in-flight bound.
+    const settled = await Promise.allSettled(
       mails.map((m) =>
         run.slot(async () => {
           const outcome = await run.transportSlot(async (): Promise<MailOutcome | undefined> => {
@@ -357,6 +359,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
         }, run.turnOf.get(m.id)),
       ),
     );
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
   }
 
   let stopping = false;
@@ -442,8 +446,13 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     const released: string[] = [];
     const recorder = createRecorder(token);
     let nextRetry: Date | undefined;
+    // Once a recording failed, nothing more of the batch is handed to SMTP: it goes back unsent.
+    let recordFailed = false;
     const record = async (o: MailOutcome) => {
-      await recorder(o);
+      await recorder(o).catch((err) => {
+        recordFailed = true;
+        throw err;
+      });
       if (o.mail.nextAttemptAt && (!nextRetry || o.mail.nextAttemptAt < nextRetry)) nextRetry = o.mail.nextAttemptAt;
     };
     try {
@@ -468,7 +477,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
             transportSlot,
             turnOf,
             isCancelled: () => cancelled.has(requestId),
-            isOver: () => stopping || (notifications !== heard && Date.now() > (windowEnds ??= Date.now() + BATCH_WINDOW_MS)),
+            isOver: () => stopping || recordFailed || (notifications !== heard && Date.now() > (windowEnds ??= Date.now() + BATCH_WINDOW_MS)),
             release: (id) => void released.push(id),
             record,
           });
@@ -480,10 +489,12 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     } finally {
       clearInterval(renew);
       clearInterval(watch);
+      // Whatever else failed, requests whose mails are all recorded roll up now (best effort: the
+      // sweep rolls up any this misses).
+      await finishRequestsIfDone(deps.db, requestIds).catch((err) => deps.logger.warn({ err: (err as Error).message }, 'roll-up failed; the sweep will retry'));
     }
     if (nextRetry) wakeAt(nextRetry);
     const sentMs = performance.now() - t0;
-    await finishRequestsIfDone(deps.db, requestIds);
     deps.logger.debug(
       { mails: claimed.length - released.length, released: released.length, requests: requestIds.length, claimMs: Math.round(claimMs), sentMs: Math.round(sentMs), ms: Math.round(performance.now() - t0) },
       'delivery batch done',
@@ -514,6 +525,13 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     if (started) {
       deps.logger.warn({ requests: started }, 'sweeper started reservations whose job was lost');
       await repo.notifyDue(deps.db);
+    }
+    // A request whose last roll-up was lost (an error in its batch, a kill between recording and
+    // rolling up) would stay I for good.
+    const unfinished = await repo.sendingWithoutPending(deps.db, 200);
+    if (unfinished.length) {
+      await finishRequestsIfDone(deps.db, unfinished);
+      deps.logger.warn({ requests: unfinished.length }, 'sweeper rolled up requests left sending with nothing to send');
     }
     return started;
   }
