@@ -54,8 +54,11 @@ it("one tenant's 20,000-recipient request does not hold another tenant's 1-recip
   );
   // It was still sending: the small mails really did overtake it.
   expect(bigReceived).toBeLessThan(15_000);
-  // Not behind its backlog: only what the claim loops had in hand, or started within one window.
-  expect(Math.max(...overtaken)).toBeLessThan(150);
+  // Not behind its backlog: at most what the claim loops had in hand when it was stored (each
+  // loop holds one claim of DELIVERY_CLAIM_BATCH mails, and gives back what it has not started
+  // within one window). How many of those go out meanwhile depends on the machine's speed, so the
+  // bound is the mechanism's, not a count measured on one machine (163 here on a quiet one).
+  expect(Math.max(...overtaken)).toBeLessThanOrEqual(svc.config.workerConcurrency * svc.config.deliveryClaimBatch);
   // On a machine this test shares with others a single mail may take longer, whatever the order.
   const sorted = [...latencies].sort((a, b) => a - b);
   expect(sorted[Math.floor(sorted.length / 2)]).toBeLessThan(1_000);

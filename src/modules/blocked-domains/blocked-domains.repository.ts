@@ -20,13 +20,15 @@ export async function deleteDomains(db: Db | Tx, projectId: string, domains: str
   return Number(res.numAffectedRows ?? 0n);
 }
 
-/** The domains among `domains` (normalised) on the project's list: one index probe per value. */
-export async function findBlocked(db: Db | Tx, projectId: string, domains: string[]): Promise<Set<string>> {
+/** The (project, domain) pairs on their project's list, as `project\ndomain`: one index probe per pair. */
+export async function findBlocked(db: Db | Tx, projectIds: string[], domains: string[]): Promise<Set<string>> {
   if (domains.length === 0) return new Set();
-  const res = await sql<{ domain: string }>`
-    SELECT domain FROM blocked_domains WHERE project_id = ${projectId} AND domain = ANY(${domains}::text[])
+  const res = await sql<{ key: string }>`
+    SELECT b.project_id || E'\n' || b.domain AS key
+    FROM unnest(${projectIds}::bigint[], ${domains}::text[]) AS q(project_id, domain)
+    JOIN blocked_domains b ON b.project_id = q.project_id AND b.domain = q.domain
   `.execute(db);
-  return new Set(res.rows.map((r) => r.domain));
+  return new Set(res.rows.map((r) => r.key));
 }
 
 export interface BlockedDomainFilter {

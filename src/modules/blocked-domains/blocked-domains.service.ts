@@ -41,14 +41,30 @@ function domainAndParents(address: string): string[] {
   return labels.slice(0, -1).map((_, i) => labels.slice(i).join('.'));
 }
 
-/** Lower-case addresses among `addresses` whose domain (or a parent domain) the project blocks: one query. */
-export async function domainBlockedAmong(db: Db | Tx, projectId: string, addresses: string[]): Promise<Set<string>> {
-  const candidates = new Map<string, string[]>();
-  for (const a of new Set(addresses.map((x) => x.toLowerCase()))) candidates.set(a, domainAndParents(a));
-  const blocked = await repo.findBlocked(db, projectId, [...new Set([...candidates.values()].flat())]);
-  const out = new Set<string>();
+/**
+ * For each project, the lower-case addresses among its own whose domain (or a parent domain) it
+ * blocks: one query for a whole delivery batch, whatever the number of projects in it.
+ */
+export async function domainBlockedAmong(db: Db | Tx, recipients: { projectId: string; address: string }[]): Promise<Map<string, Set<string>>> {
+  const candidates = new Map<string, { projectId: string; address: string; domains: string[] }>();
+  for (const r of recipients) {
+    const address = r.address.toLowerCase();
+    const key = `${r.projectId}\n${address}`;
+    if (!candidates.has(key)) candidates.set(key, { projectId: r.projectId, address, domains: domainAndParents(address) });
+  }
+  const pairs = new Map<string, [string, string]>();
+  for (const c of candidates.values()) for (const d of c.domains) pairs.set(`${c.projectId}\n${d}`, [c.projectId, d]);
+  const out = new Map<string, Set<string>>();
+  if (pairs.size === 0) return out;
+  const list = [...pairs.values()];
+  const blocked = await repo.findBlocked(db, list.map((p) => p[0]), list.map((p) => p[1]));
   if (blocked.size === 0) return out;
-  for (const [address, domains] of candidates) if (domains.some((d) => blocked.has(d))) out.add(address);
+  for (const c of candidates.values()) {
+    if (!c.domains.some((d) => blocked.has(`${c.projectId}\n${d}`))) continue;
+    const set = out.get(c.projectId) ?? new Set<string>();
+    set.add(c.address);
+    out.set(c.projectId, set);
+  }
   return out;
 }
 

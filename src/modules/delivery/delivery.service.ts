@@ -282,6 +282,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     recipientsOf: Map<string, RecipientRow[]>;
     /** pending addresses of the batch on the send-block list */
     blocked: Set<string>;
+    /** pending addresses of the batch in a domain their project blocks, by project */
+    domainBlocked: Map<string, Set<string>>;
     /** a mail of the claim loop being sent or recorded: bounds what is sent and not yet recorded */
     slot: Limiter;
     /** a transport slot of the claim loop */
@@ -314,13 +316,13 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       });
       byMail.set(r.mail_id, list);
     }
-    // The unsubscribe and blocked-domain lists, one query each for the request's mails of the
-    // batch (send-block: one for the whole batch).
+    // The unsubscribe list, one query for an advertising request's mails of the batch (send-block
+    // and blocked domains: one query each for the whole batch).
     const pendingAddresses = rows.filter((r) => r.status === 'R' || r.status === 'I').map((r) => r.address);
     const lists = {
       unsubscribed: ctx.advertising ? await unsubscribedAmong(deps.db, ctx.projectId, pendingAddresses) : new Set<string>(),
       blocked: run.blocked,
-      domainBlocked: await domainBlockedAmong(deps.db, ctx.projectId, pendingAddresses),
+      domainBlocked: run.domainBlocked.get(ctx.projectId),
     };
     // Only a few mails per loop are with the transport at once (enough to keep its connections
     // busy), so that what a cancel finds not yet handed over is most of the batch. Every mail's
@@ -464,7 +466,12 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
         list.push(r);
         recipientsOf.set(r.mail_id, list);
       }
-      const blocked = await blockedAmong(deps.db, rows.filter((r) => r.status === 'R' || r.status === 'I').map((r) => r.address), deps.now());
+      const pending = rows.filter((r) => r.status === 'R' || r.status === 'I');
+      const projectOf = new Map(requestIds.flatMap((id, i) => (ctxs[i] ? byRequest.get(id)!.map((m) => [m.id, ctxs[i]!.projectId] as const) : [])));
+      const [blocked, domainBlocked] = await Promise.all([
+        blockedAmong(deps.db, pending.map((r) => r.address), deps.now()),
+        domainBlockedAmong(deps.db, pending.filter((r) => projectOf.has(r.mail_id)).map((r) => ({ projectId: projectOf.get(r.mail_id)!, address: r.address }))),
+      ]);
       const sent = await Promise.allSettled(
         requestIds.map(async (requestId, i) => {
           const ctx = ctxs[i];
@@ -473,6 +480,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
           await sendBatch(ctx, byRequest.get(requestId)!, {
             recipientsOf,
             blocked,
+            domainBlocked,
             slot,
             transportSlot,
             turnOf,
