@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { signRequest } from '../src/http/signature.ts';
+import { cliExitCode, UsageError } from '../src/shared/cli.ts';
 
 const USAGE = `usage: npm run mailer -- METHOD PATH [@body.json | '{"json":...}'] [-F field=@file ...] [-F field=value ...] [-o FILE]
   e.g. npm run mailer -- POST /api/v1/mails @examples/event.json
@@ -15,8 +16,6 @@ const USAGE = `usage: npm run mailer -- METHOD PATH [@body.json | '{"json":...}'
   -F  a multipart/form-data part (repeatable): field=@path sends a file, field=value a text part
   -o  write the response body to FILE as received (binary-safe: .xlsx, attachments, backups)
 env: MAILER_ACCESS_KEY, MAILER_SECRET_KEY (required), MAILER_URL (default http://localhost:8080), MAILER_LANG (x-ncp-lang)`;
-
-class UsageError extends Error {}
 
 /** -F parts as a FormData: field=@path reads the file, field=value is a text part. */
 async function formOf(parts: string[]): Promise<FormData> {
@@ -87,14 +86,4 @@ export async function main(argv: string[]): Promise<number> {
   return res.ok ? 0 : 1;
 }
 
-if (import.meta.main) {
-  let code: number;
-  try {
-    code = await main(process.argv.slice(2));
-  } catch (err) {
-    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    process.stderr.write(`mailer: ${(err as Error).message}\n${usage ? USAGE + '\n' : ''}`);
-    code = usage ? 2 : 1;
-  }
-  process.exitCode = code;
-}
+if (import.meta.main) process.exitCode = await cliExitCode('mailer', USAGE, () => main(process.argv.slice(2)));

@@ -135,7 +135,7 @@ export async function startEmbeddedPostgres(opts: {
     if (!/already exists/.test(String((err as Error).message))) throw err;
   }
   return {
-    url: `postgres://mailer:${password}@127.0.0.1:${port}/${opts.database}`,
+    url: `postgres://${EMBEDDED_USER}:${password}@127.0.0.1:${port}/${opts.database}`,
     stop: () => pg.stop(),
   };
 }

@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../../config.ts';
+import { loadConfig } from '../../config.ts';
+import { cliExitCode, UsageError } from '../../shared/cli.ts';
 import { connectDb } from '../../db/connect.ts';
 import { EMBEDDED_PASSWORD, EMBEDDED_USER, startEmbeddedPostgres, type EmbeddedDb } from '../../db/embedded.ts';
 import { migrateToLatest } from '../../db/migrate.ts';
@@ -18,8 +19,6 @@ const USAGE = `usage:
   npm run keys -- create --project NAME   create a key pair (and the project if new); prints the secret once
   npm run keys -- list                    list keys (no secrets)
   npm run keys -- revoke ACCESS_KEY       revoke a key`;
-
-class UsageError extends Error {}
 
 /** The port a running postmaster of `dir` listens on (line 4 of postmaster.pid). */
 function runningPort(dir: string): number | undefined {
@@ -84,14 +83,7 @@ export async function runKeysCli(argv: string[], out: NodeJS.WritableStream = pr
 }
 
 if (import.meta.main) {
-  let code: number;
-  try {
-    code = await runKeysCli(process.argv.slice(2));
-  } catch (err) {
-    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    process.stderr.write(`keys: ${(err as Error).message}\n${usage ? USAGE + '\n' : ''}`);
-    code = usage || err instanceof ConfigError ? 2 : 1;
-  }
+  const code = await cliExitCode('keys', USAGE, () => runKeysCli(process.argv.slice(2)));
   // Exit explicitly: a library's exit hook must not turn an error into status 0.
   process.exit(code);
 }
