@@ -27,7 +27,7 @@
 import os from 'node:os';
 import nodemailer from 'nodemailer';
 import { htmlToText } from '../src/modules/delivery/request-context.ts';
-import { benchLog, fmtInt, fmtPct, intEnv, machineCpu, percentile, printSummary, sleep, treeCpu, wallNow } from './helpers.ts';
+import { benchLog, fmtInt, fmtPct, intEnv, machineCpu, percentile, processCpu, printSummary, sleep, treeCpu, wallNow } from './helpers.ts';
 import { createCleanups, randomApiKey, runMain, signedCall, startServiceProcess, startSinkProcess, type ServiceProcess, type SinkProcess } from './send-run.ts';
 
 const RATE = intEnv('BENCH_RATE', 200);
@@ -92,6 +92,9 @@ interface PhaseResult {
   postP99?: number;
   /** CPU ms per delivered mail of the sender under test: the service and its PostgreSQL, or the bench process for the baseline */
   cpuPerMail: number;
+  /** of cpuPerMail: the service's Node process alone, and its PostgreSQL (postmaster and backends) */
+  nodeCpuPerMail?: number;
+  pgCpuPerMail?: number;
   load: string;
 }
 
@@ -103,15 +106,17 @@ function cpuMeter(service: ServiceProcess | undefined, sink: SinkProcess) {
     const b = process.cpuUsage();
     const bench = (b.user + b.system) / 1e6;
     // The embedded postmaster is the service's child: treeCpu(service) counts it, treeCpu(postmaster) its backends.
-    const sender = service ? (treeCpu(service.pid) ?? 0) + (service.postmasterPid ? (treeCpu(service.postmasterPid) ?? 0) : 0) : bench;
+    const node = service ? (processCpu(service.pid)?.all ?? 0) : bench;
+    const pg = service?.postmasterPid ? (treeCpu(service.postmasterPid) ?? 0) : 0;
+    const sender = service ? (treeCpu(service.pid) ?? 0) + pg : bench;
     const ours = (service ? bench + sender : bench) + (treeCpu(sink.pid) ?? 0);
-    return { at: performance.now(), ours, sender, machine: machineCpu().busy };
+    return { at: performance.now(), ours, sender, node, pg, machine: machineCpu().busy };
   };
   const a = snap();
   return () => {
     const b = snap();
     const wall = (b.at - a.at) / 1000;
-    return { others: Math.max(0, (b.machine - a.machine - (b.ours - a.ours)) / wall), ours: (b.ours - a.ours) / wall, sender: b.sender - a.sender };
+    return { others: Math.max(0, (b.machine - a.machine - (b.ours - a.ours)) / wall), ours: (b.ours - a.ours) / wall, sender: b.sender - a.sender, node: b.node - a.node, pg: b.pg - a.pg };
   };
 }
 
@@ -153,6 +158,7 @@ async function phase(label: string, prefix: string, rate: number, seconds: numbe
     tail: lastAt - lastSend,
     postP99: posts.length ? percentile(posts, 0.99) : undefined,
     cpuPerMail: (usage.sender * 1000) / Math.max(1, latencies.length),
+    ...(service ? { nodeCpuPerMail: (usage.node * 1000) / Math.max(1, latencies.length), pgCpuPerMail: (usage.pg * 1000) / Math.max(1, latencies.length) } : {}),
     load: `load average ${loadBefore} -> ${loadavg()}; this benchmark's processes ${fmtPct(usage.ours)} of a core, others ${fmtPct(usage.others)}`,
   };
   log(`${label}: ${describe(result)}`);
@@ -165,7 +171,8 @@ function describe(r: PhaseResult): string {
     `end-to-end p50 ${r.p50.toFixed(0)} ms, p95 ${Number.isFinite(r.p95) ? r.p95.toFixed(0) : 'n/a'} ms, max ${r.max.toFixed(0)} ms; ` +
     `last mail ${(r.tail / 1000).toFixed(2)} s after the last send` +
     (r.postP99 !== undefined ? `; POST p99 ${r.postP99.toFixed(1)} ms` : '') +
-    `; CPU ${r.cpuPerMail.toFixed(2)} ms a mail`
+    `; CPU ${r.cpuPerMail.toFixed(2)} ms a mail` +
+    (r.nodeCpuPerMail !== undefined ? ` (service ${r.nodeCpuPerMail.toFixed(2)}, PostgreSQL ${r.pgCpuPerMail!.toFixed(2)})` : '')
   );
 }
 
