@@ -2,6 +2,7 @@ import type { Transporter } from 'nodemailer';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
+import { connectDb } from '../db/connect.ts';
 import { listen } from '../db/listen.ts';
 import { DUE_CHANNEL } from '../modules/delivery/delivery.repository.ts';
 import { createDeliveryWorker, inFlightPerLoop, startReservation } from '../modules/delivery/delivery.service.ts';
@@ -47,8 +48,16 @@ const POLLING = { batchSize: 1, pollingIntervalSeconds: 0.5, notifyPollingInterv
 export async function registerWorkers(deps: { config: Readonly<Config>; databaseUrl: string; db: Db; queue: JobQueue; transport: Transporter; logger: Logger; now: () => Date }): Promise<Workers> {
   const { boss } = deps.queue;
   const log = deps.logger.child({ component: 'worker' });
+  // The claim loops have their own connections: the API's load can't hold a claim or a record
+  // back, and their fixed statements are planned once per connection (see genericPlans).
+  const deliveryDb = connectDb(deps.databaseUrl, {
+    max: 2 + 3 * deps.config.workerConcurrency,
+    genericPlans: true,
+    applicationName: 'outbound-mailer-delivery',
+    onError: (err) => log.warn({ err: err.message }, 'database connection lost; reconnecting on next use'),
+  });
   const delivery = createDeliveryWorker({
-    db: deps.db,
+    db: deliveryDb.db,
     transport: deps.transport,
     logger: log,
     retry: { retryLimit: deps.config.retryLimit, baseDelayMs: deps.config.retryBaseDelayMs },
@@ -131,6 +140,7 @@ export async function registerWorkers(deps: { config: Readonly<Config>; database
       clearInterval(sweeper);
       await dueListener.close();
       await delivery.stop();
+      await deliveryDb.close();
     },
     sweepNow: sweepAll,
   };

@@ -75,10 +75,21 @@ export function toNesDateTime(date: Date | null | undefined, timeZone: string): 
   };
 }
 
-/** yyyyMMdd of an instant in a time zone, as used in public ids. */
+/** Each zone's last dayNumber, by the minute it was computed for: every POST asks for the same one. */
+const lastDay = new Map<string, { minute: number; day: number }>();
+
+/**
+ * yyyyMMdd of an instant in a time zone, as used in public ids. Zones change day (and offset) on
+ * whole minutes, so one answer holds for its minute; formatToParts costs ~70 us a call.
+ */
 export function dayNumber(date: Date, timeZone: string): number {
+  const minute = Math.floor(date.getTime() / 60_000);
+  const hit = lastDay.get(timeZone);
+  if (hit && hit.minute === minute) return hit.day;
   const p = zonedParts(date, timeZone);
-  return Number(`${p.year}${p.month}${p.day}`);
+  const day = Number(`${p.year}${p.month}${p.day}`);
+  lastDay.set(timeZone, { minute, day });
+  return day;
 }
 
 /** Offset of a time zone from UTC at an instant, in ms (KST: +9h). */

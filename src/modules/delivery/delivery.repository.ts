@@ -1,13 +1,30 @@
 import { sql } from 'kysely';
+import { PREPARED } from '../../db/connect.ts';
 import type { Db, Tx } from '../../db/schema.ts';
 import type { RecipientUpdate } from './apply-send-result.ts';
 
-export async function loadRequestsForDelivery(db: Db | Tx, requestIds: string[]) {
-  return db
-    .selectFrom('mail_requests')
-    .select(['id', 'project_id', 'sender_address', 'sender_name', 'individual', 'advertising', 'parameters', 'references_header', 'title', 'body', 'use_basic_unsubscribe_msg', 'unsubscribe_message'])
-    .where('id', 'in', requestIds)
-    .execute();
+export interface DeliveryRequestRow {
+  id: string;
+  project_id: string;
+  sender_address: string;
+  sender_name: string | null;
+  individual: boolean;
+  advertising: boolean;
+  parameters: unknown;
+  references_header: string | null;
+  title: string;
+  body: string;
+  use_basic_unsubscribe_msg: boolean;
+  unsubscribe_message: string | null;
+}
+
+export async function loadRequestsForDelivery(db: Db | Tx, requestIds: string[]): Promise<DeliveryRequestRow[]> {
+  const res = await sql<DeliveryRequestRow>`${sql.raw(PREPARED)}
+    SELECT id, project_id, sender_address, sender_name, individual, advertising, parameters, references_header, title, body,
+      use_basic_unsubscribe_msg, unsubscribe_message
+    FROM mail_requests WHERE id = ANY(${requestIds}::bigint[])
+  `.execute(db);
+  return res.rows;
 }
 
 export async function requestStatus(db: Db | Tx, requestId: string): Promise<string | undefined> {
@@ -50,7 +67,7 @@ export const DUE_CHANNEL = 'mails_due';
 
 /** Wakes the claim loops of every worker process (at the commit, when `db` is a transaction). */
 export async function notifyDue(db: Db | Tx): Promise<void> {
-  await sql`SELECT pg_notify(${DUE_CHANNEL}, '')`.execute(db);
+  await sql`${sql.raw(PREPARED)}SELECT pg_notify(${DUE_CHANNEL}, '')`.execute(db);
 }
 
 export interface ClaimedMail {
@@ -70,7 +87,7 @@ export interface ClaimedMail {
  * request (C) is never claimed again.
  */
 export async function claimDueMails(db: Db, limit: number, leaseMs: number, token: string): Promise<ClaimedMail[]> {
-  const res = await sql<ClaimedMail>`
+  const res = await sql<ClaimedMail>`${sql.raw(PREPARED)}
     WITH candidates AS (
       SELECT c.id, c.request_id, row_number() OVER (PARTITION BY c.request_id ORDER BY c.next_attempt_at, c.seq) AS turn
       FROM (
@@ -103,13 +120,15 @@ export async function claimDueMails(db: Db, limit: number, leaseMs: number, toke
 
 /** Which of these requests were cancelled (a sending batch stops handing their mails to SMTP). */
 export async function cancelledAmong(db: Db, requestIds: string[]): Promise<Set<string>> {
-  const rows = await db.selectFrom('mail_requests').select('id').where('id', 'in', requestIds).where('status', '=', 'C').execute();
-  return new Set(rows.map((r) => String(r.id)));
+  const res = await sql<{ id: string }>`${sql.raw(PREPARED)}
+    SELECT id FROM mail_requests WHERE id = ANY(${requestIds}::bigint[]) AND status = 'C'
+  `.execute(db);
+  return new Set(res.rows.map((r) => String(r.id)));
 }
 
 /** Gives claimed mails that were not handed to SMTP back, for the next claim to take (in turn). */
 export async function releaseMails(db: Db, token: string, mailIds: string[]): Promise<void> {
-  await sql`
+  await sql`${sql.raw(PREPARED)}
     UPDATE mails SET lease_until = NULL, lease_token = NULL, attempts = attempts - 1
     WHERE id = ANY(${mailIds}::bigint[]) AND lease_token = ${token}
   `.execute(db);
@@ -117,16 +136,26 @@ export async function releaseMails(db: Db, token: string, mailIds: string[]): Pr
 
 /** Keeps a claim alive while its worker is still sending (a stalled relay can take minutes). */
 export async function renewLeases(db: Db, token: string, leaseMs: number): Promise<void> {
-  await sql`UPDATE mails SET lease_until = now() + make_interval(secs => ${leaseMs / 1000}) WHERE lease_token = ${token} AND status = 'I'`.execute(db);
+  await sql`${sql.raw(PREPARED)}UPDATE mails SET lease_until = now() + make_interval(secs => ${leaseMs / 1000}) WHERE lease_token = ${token} AND status = 'I'`.execute(db);
 }
 
-export async function loadRecipients(db: Db, mailIds: string[]) {
-  return db
-    .selectFrom('recipients')
-    .select(['id', 'mail_id', 'address', 'name', 'type', 'parameters', 'status', 'retry_count'])
-    .where('mail_id', 'in', mailIds)
-    .orderBy('id')
-    .execute();
+export interface DeliveryRecipientRow {
+  id: string;
+  mail_id: string;
+  address: string;
+  name: string | null;
+  type: string;
+  parameters: unknown;
+  status: string;
+  retry_count: number;
+}
+
+export async function loadRecipients(db: Db, mailIds: string[]): Promise<DeliveryRecipientRow[]> {
+  const res = await sql<DeliveryRecipientRow>`${sql.raw(PREPARED)}
+    SELECT id, mail_id, address, name, type, parameters, status, retry_count
+    FROM recipients WHERE mail_id = ANY(${mailIds}::bigint[]) ORDER BY id
+  `.execute(db);
+  return res.rows;
 }
 
 export interface MailResultRow {
@@ -150,7 +179,7 @@ export async function recordResults(
   alsoInTx?: (tx: Tx, heldMailIds: Set<string>) => Promise<void>,
 ): Promise<void> {
   await db.transaction().execute(async (tx) => {
-    const held = await sql<{ id: string }>`
+    const held = await sql<{ id: string }>`${sql.raw(PREPARED)}
       UPDATE mails m SET status = u.status, next_attempt_at = u.next_attempt_at, finished_at = u.finished_at,
         lease_until = NULL, lease_token = NULL
       FROM unnest(${mails.map((x) => x.id)}::bigint[], ${mails.map((x) => x.status)}::text[],
@@ -163,7 +192,7 @@ export async function recordResults(
     if (alsoInTx && heldIds.size) await alsoInTx(tx, heldIds);
     const rows = recipients.filter((r) => heldIds.has(r.mailId));
     if (rows.length === 0) return;
-    await sql`
+    await sql`${sql.raw(PREPARED)}
       UPDATE recipients r SET status = u.status, result_code = u.code, result_message = u.message,
         retry_count = u.retry_count, received_at = u.received_at, finished_at = u.finished_at,
         temporary_result_code = coalesce(u.temporary_code, r.temporary_result_code)
@@ -177,15 +206,27 @@ export async function recordResults(
   });
 }
 
-/** Which of these sending (I) requests have no mail left ready or sending (a probe of mails_claim each). */
-export async function requestsWithoutPending(db: Db | Tx, requestIds: string[]): Promise<string[]> {
-  if (!requestIds.length) return [];
-  const res = await sql<{ id: string }>`
-    SELECT r.id FROM mail_requests r
-    WHERE r.id = ANY(${requestIds}::bigint[]) AND r.status = 'I'
-      AND NOT EXISTS (SELECT 1 FROM mails m WHERE m.request_id = r.id AND m.status IN ('R', 'I'))
+/**
+ * Mail counts by status of those of these requests that are sending (I) and have no mail left
+ * ready or sending: the roll-up's input in one statement (a probe of the pending index each).
+ */
+export async function statusCountsOfDone(db: Db | Tx, requestIds: string[]): Promise<Map<string, Record<string, number>>> {
+  const out = new Map<string, Record<string, number>>();
+  if (!requestIds.length) return out;
+  const res = await sql<{ request_id: string; status: string; n: number }>`${sql.raw(PREPARED)}
+    SELECT m.request_id, m.status, count(*)::int AS n FROM mails m
+    WHERE m.request_id IN (
+      SELECT r.id FROM mail_requests r
+      WHERE r.id = ANY(${requestIds}::bigint[]) AND r.status = 'I'
+        AND NOT EXISTS (SELECT 1 FROM mails p WHERE p.request_id = r.id AND p.status IN ('R', 'I')))
+    GROUP BY m.request_id, m.status
   `.execute(db);
-  return res.rows.map((r) => String(r.id));
+  for (const r of res.rows) {
+    const counts = out.get(String(r.request_id)) ?? {};
+    counts[r.status] = r.n;
+    out.set(String(r.request_id), counts);
+  }
+  return out;
 }
 
 /** Requests still I with no mail left to send (a roll-up lost to an error or a kill), oldest first. */
@@ -199,27 +240,10 @@ export async function sendingWithoutPending(db: Db, limit: number): Promise<stri
   return res.rows.map((r) => String(r.id));
 }
 
-/** Mail counts by status of each request. */
-export async function mailStatusCounts(db: Db | Tx, requestIds: string[]): Promise<Map<string, Record<string, number>>> {
-  const rows = await db
-    .selectFrom('mails')
-    .select(['request_id', 'status', (eb) => eb.fn.countAll<string>().as('n')])
-    .where('request_id', 'in', requestIds)
-    .groupBy(['request_id', 'status'])
-    .execute();
-  const out = new Map<string, Record<string, number>>();
-  for (const r of rows) {
-    const counts = out.get(String(r.request_id)) ?? {};
-    counts[r.status] = Number(r.n);
-    out.set(String(r.request_id), counts);
-  }
-  return out;
-}
-
 /** Sets each request's final status unless some mail of it is still pending (checked in the same statement). */
 export async function finishRequests(db: Db, finished: { id: string; status: string }[]): Promise<void> {
   if (!finished.length) return;
-  await sql`
+  await sql`${sql.raw(PREPARED)}
     UPDATE mail_requests r SET status = u.status, finished_at = now()
     FROM unnest(${finished.map((f) => f.id)}::bigint[], ${finished.map((f) => f.status)}::text[]) AS u(id, status)
     WHERE r.id = u.id AND r.status = 'I'

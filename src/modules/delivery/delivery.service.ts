@@ -64,12 +64,10 @@ export function reservationJobsFor(requestId: string, at: Date | null, now: Date
 /** Rolls each request up to its final status once no mail of it is pending. Safe to call from anywhere, any number of times. */
 export async function finishRequestsIfDone(db: Db, requestIds: string[]): Promise<void> {
   // A request still sending answers from the pending index alone, instead of counting all its mails.
-  const done = await repo.requestsWithoutPending(db, requestIds);
-  if (!done.length) return;
-  const counts = await repo.mailStatusCounts(db, done);
+  const counts = await repo.statusCountsOfDone(db, requestIds);
   const finished: { id: string; status: string }[] = [];
-  for (const id of done) {
-    const status = rollUpStatus(counts.get(id) ?? {});
+  for (const [id, byStatus] of counts) {
+    const status = rollUpStatus(byStatus);
     if (status && status !== 'I') finished.push({ id, status });
   }
   await repo.finishRequests(db, finished);
@@ -513,6 +511,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
   async function loop(): Promise<void> {
     while (!stopping) {
       let claimed = 0;
+      const heard = notifications;
       try {
         claimed = await runBatch();
       } catch (err) {
@@ -520,7 +519,10 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
         deps.logger.error({ err }, 'delivery batch failed');
         await new Promise((r) => setTimeout(r, POLL_MS));
       }
-      if (claimed === 0 && !stopping) await waitForWork();
+      // A short claim took every due mail there was when it ran; another claim finds more only
+      // when some were inserted since (a NOTIFY heard) or came due (the retry timer, the poll).
+      // Skipping it halves the claims of a steady trickle of small requests.
+      if (!stopping && (claimed === 0 || (claimed < deps.claimBatch && notifications === heard))) await waitForWork();
     }
   }
 

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { PREPARED } from '../../db/connect.ts';
 import type { Db, Tx } from '../../db/schema.ts';
 import type { SplitRecipient } from './split-recipients.ts';
 
@@ -132,6 +133,42 @@ export async function insertMailsAndRecipients(
       AS r(seq, address, name, type, params)
     JOIN m ON m.seq = r.seq
   `.execute(tx);
+}
+
+/**
+ * An inline request with all its mails and recipients, in one statement (its own transaction
+ * when `db` is not one): a 1-recipient POST's whole write is one round trip.
+ */
+export async function insertRequestWithMails(db: Db | Tx, row: NewRequestRow, nextAttemptAt: Date | null, batch: MailBatch): Promise<string> {
+  const params = batch.recipients.map((r) => (r.parameters ? JSON.stringify(r.parameters) : null));
+  const res = await sql<{ id: string }>`${sql.raw(PREPARED)}
+    WITH req AS (
+      INSERT INTO mail_requests (id, id_day, project_id, status, sender_address, sender_name, title, body, template_sid,
+        template_name, individual, advertising, confirm_and_send, parameters, references_header, use_basic_unsubscribe_msg,
+        unsubscribe_message, reservation_at, requester_ip, request_count, recipient_count, stored_count, idempotency_key,
+        idempotency_hash, created_at, started_at, recipient_group_filter, recipient_file_id)
+      VALUES (nextval('mail_id_seq'), ${row.id_day}, ${row.project_id}, ${row.status}, ${row.sender_address}, ${row.sender_name},
+        ${row.title}, ${row.body}, ${row.template_sid}, ${row.template_name}, ${row.individual}, ${row.advertising},
+        ${row.confirm_and_send}, ${row.parameters}, ${row.references_header}, ${row.use_basic_unsubscribe_msg},
+        ${row.unsubscribe_message}, ${row.reservation_at}, ${row.requester_ip}, ${row.request_count}, ${row.recipient_count},
+        ${row.stored_count}, ${row.idempotency_key}, ${row.idempotency_hash}, ${row.created_at}, ${row.started_at},
+        ${row.recipient_group_filter ?? null}, ${row.recipient_file_id ?? null})
+      RETURNING id, id_day, project_id, created_at
+    ), m AS (
+      INSERT INTO mails (id, id_day, request_id, project_id, seq, recipient_count, representative_address, next_attempt_at, created_at)
+      SELECT nextval('mail_id_seq'), req.id_day, req.id, req.project_id, u.seq, u.cnt, u.rep, ${nextAttemptAt}::timestamptz, req.created_at
+      FROM req, unnest(${batch.mailSeq}::int[], ${batch.mailRecipientCount}::int[], ${batch.mailRepresentative}::text[]) AS u(seq, cnt, rep)
+      RETURNING id, seq, request_id, project_id, created_at
+    ), r AS (
+      INSERT INTO recipients (mail_id, request_id, project_id, address, name, type, parameters, created_at)
+      SELECT m.id, m.request_id, m.project_id, r.address, r.name, r.type, r.params::jsonb, m.created_at
+      FROM unnest(${batch.recipientSeq}::int[], ${batch.recipients.map((r) => r.address)}::text[], ${batch.recipients.map((r) => r.name)}::text[],
+                  ${batch.recipients.map((r) => r.type)}::text[], ${params}::text[]) AS r(seq, address, name, type, params)
+      JOIN m ON m.seq = r.seq
+    )
+    SELECT id FROM req
+  `.execute(db);
+  return String(res.rows[0]!.id);
 }
 
 export async function lockRequest(tx: Tx, requestId: string) {
