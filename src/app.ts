@@ -2,6 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
+import { cacheOpenApiRouteMatchers } from './http/route-matcher-cache.ts';
 import type { AppDeps } from './deps.ts';
 import { signatureAuth } from './http/auth.ts';
 import { errorHandler, notFoundHandler } from './http/error-handler.ts';
@@ -80,6 +81,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
     next();
   });
   app.use('/api/v1', api);
+  cacheOpenApiRouteMatchers();
   app.use(
     OpenApiValidator.middleware({
       apiSpec: API_SPEC_PATH,
