@@ -9,7 +9,7 @@ import { storeRecipients, sweepStoring } from '../modules/requests/requests.serv
 import { finishCancellation } from '../modules/requests/request-actions.service.ts';
 import { cleanupFiles } from '../modules/files/files.service.ts';
 import { cleanupRecipientFiles } from '../modules/recipient-files/recipient-files.service.ts';
-import { removeExpiredTemplateExports, runTemplateExport } from '../modules/templates/templates.service.ts';
+import { removeExpiredTemplateExports, runTemplateExport } from '../modules/templates/template-backups.service.ts';
 import { purgeHistory } from '../modules/retention/retention.service.ts';
 import { runExport } from '../modules/exports/export.job.ts';
 import { expireExports } from '../modules/exports/exports.service.ts';

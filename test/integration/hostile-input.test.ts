@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import pino from 'pino';
-import { runTemplateExport, TEMPLATE_EXPORT_MAX_ATTEMPTS } from '../../src/modules/templates/templates.service.ts';
+import { runTemplateExport, TEMPLATE_EXPORT_MAX_ATTEMPTS } from '../../src/modules/templates/template-backups.service.ts';
 import { startServiceProcess, stopAllServiceProcesses, TEST_ACCESS_KEY, TEST_SECRET_KEY, type HttpResult, type ServiceProcess } from '../helpers/service-process.ts';
 import { multipartBody, rawRequest, signedHeaderLines, signedRaw } from '../helpers/raw-http.ts';
 import { seedSentHistory } from '../helpers/seed-rows.ts';

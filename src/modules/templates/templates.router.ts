@@ -5,19 +5,10 @@ import { langFromHeader } from '../../shared/i18n.ts';
 import { parsePaging, parseSort, type RawQuery } from '../mails/list-query.ts';
 import type { CategoryCreate, CategoryUpdate, TemplateCreate, TemplateLocation, TemplateUpdate } from './templates.mapper.ts';
 import { DEFAULT_EXPORT_SORT, EXPORT_SORT_PROPERTIES, getTemplate, getTemplateExportRequestList, getTemplateStructure } from './templates.read-model.ts';
-import {
-  createCategory,
-  createTemplate,
-  createTemplateExportRequest,
-  deleteCategory,
-  deleteTemplate,
-  importTemplates,
-  openTemplateExport,
-  restoreTemplate,
-  updateCategory,
-  updateTemplate,
-  updateTemplateLocationOrName,
-} from './templates.service.ts';
+import { createCategory, deleteCategory, updateCategory } from './categories.service.ts';
+import { createTemplateExportRequest, openTemplateExport } from './template-backups.service.ts';
+import { importTemplates } from './template-import.service.ts';
+import { createTemplate, deleteTemplate, restoreTemplate, updateTemplate, updateTemplateLocationOrName } from './templates.service.ts';
 
 /** NCP's template and category operations, backups included. */
 export function templatesRouter(deps: AppDeps): Router {
