@@ -161,7 +161,8 @@ export interface TemplatesTable {
   updated_at: Generated<Timestamp>;
 }
 
-export interface TemplateExportsTable {
+/** The template backups (NCP: export requests; the table keeps that name). */
+export interface TemplateBackupsTable {
   sid: Generated<BigId>;
   project_id: BigId;
   status: string;
@@ -298,7 +299,7 @@ export interface Database {
   request_files: RequestFilesTable;
   template_categories: TemplateCategoriesTable;
   templates: TemplatesTable;
-  template_exports: TemplateExportsTable;
+  template_exports: TemplateBackupsTable;
   exports: ExportsTable;
   address_book_addresses: AddressBookAddressesTable;
   address_book_groups: AddressBookGroupsTable;

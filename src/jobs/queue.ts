@@ -13,8 +13,9 @@ export const QUEUES = {
   startReservation: 'start-reservation',
   /** cancel what is left of a cancelled request (large requests, mails held by workers) */
   cancelRequest: 'cancel-request',
-  /** write a template backup (createTemplateExportRequest); requestId is the export's sid */
-  exportTemplates: 'export-templates',
+  /** write a template backup (createTemplateExportRequest); requestId is the backup's sid */
+  // (named before the code said "backup": jobs queued under this name in running deployments must still be taken)
+  backupTemplates: 'export-templates',
   /** periodic: remove unused uploads (24 h) and expired template backups */
   cleanupFiles: 'cleanup-files',
   /** periodic: delete finished requests older than RETENTION_DAYS (src/modules/retention) */
@@ -32,7 +33,7 @@ export interface StoreRecipientsJob {
 }
 export type CancelRequestJob = StoreRecipientsJob;
 export type StartReservationJob = StoreRecipientsJob;
-export type TemplateExportJob = StoreRecipientsJob;
+export type TemplateBackupJob = StoreRecipientsJob;
 export interface ExportJob {
   exportId: string;
 }
@@ -44,7 +45,7 @@ export function isStoreRecipientsJob(d: unknown): d is StoreRecipientsJob {
   return typeof d === 'object' && d !== null && typeof (d as StoreRecipientsJob).requestId === 'string' && /^\d+$/.test((d as StoreRecipientsJob).requestId);
 }
 export const isCancelRequestJob = (d: unknown): d is CancelRequestJob => isStoreRecipientsJob(d);
-export const isTemplateExportJob = (d: unknown): d is TemplateExportJob => isStoreRecipientsJob(d);
+export const isTemplateBackupJob = (d: unknown): d is TemplateBackupJob => isStoreRecipientsJob(d);
 export const isStartReservationJob = (d: unknown): d is StartReservationJob => isStoreRecipientsJob(d);
 
 export interface JobQueue {
@@ -75,8 +76,8 @@ export async function startQueue(connectionString: string, logger: Logger, opts:
   // Mails are not sent by jobs: claim loops take due mails from our own tables (src/modules/delivery).
   // A reservation's job only starts its request; the sweep starts one whose job was lost.
   await boss.createQueue(QUEUES.startReservation, { retryLimit: 20, retryDelay: 2, retryBackoff: true, expireInSeconds: 60, notify: true });
-  // retryLimit + 1 is TEMPLATE_EXPORT_MAX_ATTEMPTS: the last run fails the backup (F) rather than leave it in I
-  await boss.createQueue(QUEUES.exportTemplates, { retryLimit: 6, retryDelay: 5, retryBackoff: true, expireInSeconds: 900, notify: true });
+  // retryLimit is TEMPLATE_BACKUP_MAX_ATTEMPTS: the run after the last allowed attempt fails the backup (F) rather than leave it in I
+  await boss.createQueue(QUEUES.backupTemplates, { retryLimit: 6, retryDelay: 5, retryBackoff: true, expireInSeconds: 900, notify: true });
   // A run killed mid-file stops its heartbeats and is retried soon; it starts the file again.
   // retryLimit is EXPORT_MAX_ATTEMPTS: the run after the last allowed attempt fails the export
   // with a message instead of leaving it in I (src/modules/exports/export.job.ts).

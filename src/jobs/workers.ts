@@ -10,7 +10,7 @@ import { storeRecipients, sweepStoring } from '../modules/requests/requests.serv
 import { finishCancellation } from '../modules/requests/request-actions.service.ts';
 import { cleanupFiles } from '../modules/files/files.service.ts';
 import { cleanupRecipientFiles } from '../modules/recipient-files/recipient-files.service.ts';
-import { removeExpiredTemplateExports, runTemplateExport } from '../modules/templates/templates.service.ts';
+import { removeExpiredTemplateBackups, runTemplateBackup } from '../modules/templates/template-backups.service.ts';
 import { purgeHistory } from '../modules/retention/retention.service.ts';
 import { runExport } from '../modules/exports/export.job.ts';
 import { expireExports } from '../modules/exports/exports.service.ts';
@@ -18,7 +18,7 @@ import { expireSendBlocks } from '../modules/send-block/send-block.service.ts';
 import { langOfAdPrefix } from '../modules/unsubscribes/unsubscribe-message.ts';
 import { unsubscribeKeyFor } from '../modules/unsubscribes/unsubscribes.service.ts';
 import { timeJob } from '../metrics.ts';
-import { QUEUES, isExportJob, isCancelRequestJob, isStartReservationJob, isStoreRecipientsJob, isTemplateExportJob, type JobQueue } from './queue.ts';
+import { QUEUES, isExportJob, isCancelRequestJob, isStartReservationJob, isStoreRecipientsJob, isTemplateBackupJob, type JobQueue } from './queue.ts';
 
 export interface Workers {
   /**
@@ -91,11 +91,11 @@ export async function registerWorkers(deps: { config: Readonly<Config>; database
   await handle(QUEUES.cancelRequest, 1, isCancelRequestJob, (d, jobId) => finishCancellation(jobDeps(jobId), d.requestId));
   await handle(QUEUES.startReservation, 1, isStartReservationJob, (d) => startReservation(deps.db, d.requestId));
   const files = { db: deps.db, dataDir: deps.config.dataDir, now: deps.now };
-  await handle(QUEUES.exportTemplates, 1, isTemplateExportJob, (d, jobId) => runTemplateExport({ ...files, logger: log.child({ jobId }) }, d.requestId));
+  await handle(QUEUES.backupTemplates, 1, isTemplateBackupJob, (d, jobId) => runTemplateBackup({ ...files, logger: log.child({ jobId }) }, d.requestId));
   await boss.work(QUEUES.cleanupFiles, POLLING, async () => {
     await cleanupFiles({ ...files, logger: log });
     await cleanupRecipientFiles({ ...files, logger: log });
-    await removeExpiredTemplateExports(files);
+    await removeExpiredTemplateBackups(files);
   });
   await boss.schedule(QUEUES.cleanupFiles, CLEANUP_FILES_CRON);
   if (deps.config.retentionDays > 0) {

@@ -8,7 +8,7 @@ import type { Logger } from '../../logger.ts';
 import { zonedParts } from '../../shared/clock.ts';
 import { AppError, badRequest, notFound, rateLimited } from '../../shared/errors.ts';
 import type { Lang } from '../../shared/i18n.ts';
-import { getRequestRow } from '../mails/mails.read-model.ts';
+import { getRequestRow } from '../mails/request-list.read-model.ts';
 import { parseViewFilters } from '../mails/view-rows.ts';
 import type { ExportView } from './export-columns.ts';
 import { exportsDir, finalPath, idOfFile, removeExportFile } from './export-store.ts';

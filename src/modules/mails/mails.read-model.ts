@@ -1,58 +1,31 @@
-import { sql, type SelectQueryBuilder } from 'kysely';
-import type { Db, Tx } from '../../db/schema.ts';
+import { sql } from 'kysely';
+import type { Db } from '../../db/schema.ts';
 import { notFound } from '../../shared/errors.ts';
 import { formatNumericId, parseNumericId } from '../../shared/ids.ts';
-import type { Lang } from '../../shared/i18n.ts';
 import { compileTemplate, renderLeniently } from '../delivery/render-tags.ts';
 import { attachFilesOfRequest } from '../files/files.read-model.ts';
-import { toPage, type MailListQuery, type Page, type Paging, type RequestListQuery } from './list-query.ts';
+import { findRequest, requestById } from './find-request.ts';
+import { toPage, type MailListQuery, type Page } from './list-query.ts';
 import { matchesNothing, type ViewFilters } from './view-filters.ts';
-import { boundedCount, likeContains, resultCodeMatch, TEMPORARY_CAUSE_CODES, temporaryCauseMatch } from './view-sql.ts';
+import { dir, fetchPage, resultCodeMatch } from './view-sql.ts';
 import {
   publicId,
   renderValuesFor,
   toMailDetail,
   toMailListItem,
-  toRequestListItem,
-  toRequestStatus,
   type MailDetail,
   type MailListItem,
   type MailRequestRow,
   type RecipientRow,
   type RenderRecipientRow,
-  type RequestListItem,
-  type RequestStatus,
   type ViewOptions,
 } from './mails.mapper.ts';
 
 /**
- * The NCP views (getMailRequestList, getMailRequestStatus, getMailList, getMail), answering API
- * shapes. Every query is scoped by project: another project's ids answer 77103 exactly like
- * unknown or malformed ones.
+ * The mail views (getMailList, getMail) and the mail view's export rows, answering API shapes.
+ * Every query is scoped by project: another project's ids answer 77103 exactly like unknown or
+ * malformed ones.
  */
-
-const REQUEST_LIST_COLUMNS = [
-  'mr.id',
-  'mr.id_day',
-  'mr.status',
-  'mr.sender_address',
-  'mr.sender_name',
-  'mr.title',
-  'mr.template_sid',
-  'mr.template_name',
-  'mr.advertising',
-  'mr.reservation_at',
-  'mr.dispatch_type',
-  'mr.requester_ip',
-  'mr.request_count',
-  'mr.recipient_count',
-  'mr.created_at',
-  'mr.finished_at',
-  'mr.canceled_at',
-  'mr.started_at',
-  'mr.confirm_and_send',
-  'mr.sent_now',
-] as const;
 
 const MAIL_REQUEST_COLUMNS = [
   'mr.id',
@@ -73,15 +46,10 @@ const MAIL_REQUEST_COLUMNS = [
   'mr.sent_now',
 ] as const;
 
-const MAIL_COLUMNS = ['m.id', 'm.id_day', 'm.status', 'm.recipient_count', 'm.representative_address', 'm.finished_at'] as const;
+/** The request columns the mail list renders with. */
+const MAIL_LIST_REQUEST_COLUMNS = [...MAIL_REQUEST_COLUMNS, 'mr.dispatch_type'] as const;
 
-const REQUEST_SORT_COLUMNS = {
-  createUtc: 'mr.created_at',
-  recipientCount: 'mr.recipient_count',
-  reservationUtc: 'mr.reservation_at',
-  sendUtc: 'mr.finished_at',
-  statusCode: 'mr.status',
-} as const;
+const MAIL_COLUMNS = ['m.id', 'm.id_day', 'm.status', 'm.recipient_count', 'm.representative_address', 'm.finished_at'] as const;
 
 // A request's mails get their ids in seq order (one nextval per mail, in seq order, when they
 // are stored), so mailId order is seq order: mails_request_seq serves it, where ordering by
@@ -92,188 +60,7 @@ const MAIL_SORT_COLUMNS = {
   statusCode: 'm.status',
 } as const;
 
-type Direction = 'asc' | 'desc';
-const dir = (d: 'ASC' | 'DESC'): Direction => (d === 'ASC' ? 'asc' : 'desc');
-
-/** `%`, `_` and `\` of a user's text match themselves in LIKE. */
-
-/**
- * Runs the page query, then the count (same WHERE, capped: view-sql.ts) only when the page can't
- * tell the total. Each ORDER BY ends with a unique key (request id; mail seq) in the first key's
- * direction: a stable order, and with the default createUtc DESC the (project_id, created_at
- * DESC, id DESC) index serves the request list as is.
- */
-async function fetchPage<R>(
-  db: Db,
-  paging: Paging,
-  rows: (limit: number) => Promise<R[]>,
-  base: SelectQueryBuilder<any, any, any>,
-): Promise<{ rows: R[]; total: number; exact: boolean }> {
-  // one row more than the page: whether a next page exists
-  const found = await rows(paging.size + 1);
-  const page = found.slice(0, paging.size);
-  const { total, exact } = await boundedCount(db, paging, page.length, found.length > paging.size, (conn, limit) => countOf(conn, base, limit));
-  return { rows: page, total, exact };
-}
-
-/** count(*) of the query's rows, at most `limit` of them. */
-async function countOf(db: Db | Tx, qb: SelectQueryBuilder<any, any, any>, limit: number): Promise<number> {
-  const row = await db
-    .selectFrom(qb.select(sql`1`.as('one')).limit(limit).as('c'))
-    .select((eb) => eb.fn.countAll<string>().as('n'))
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
-}
-
-// ---------- getMailRequestList ----------
-
-function requestListBase(db: Db, projectId: string, q: ViewFilters) {
-  let qb = db.selectFrom('mail_requests as mr').where('mr.project_id', '=', projectId);
-  if (q.range.start) qb = qb.where('mr.created_at', '>=', q.range.start);
-  if (q.range.end) qb = qb.where('mr.created_at', '<=', q.range.end);
-  if (q.requestId) qb = qb.where('mr.id', '=', String(q.requestId.seq)).where('mr.id_day', '=', q.requestId.day);
-  if (q.mailId) {
-    const mailId = q.mailId;
-    qb = qb.where('mr.id', 'in', (eb) =>
-      eb
-        .selectFrom('mails as m')
-        .select('m.request_id')
-        .where('m.id', '=', String(mailId.seq))
-        .where('m.id_day', '=', mailId.day)
-        .where('m.project_id', '=', projectId),
-    );
-  }
-  if (q.dispatchType) qb = qb.where('mr.dispatch_type', '=', q.dispatchType);
-  if (q.title) qb = qb.where('mr.title', 'ilike', likeContains(q.title));
-  if (q.templateSid) qb = qb.where('mr.template_sid', '=', q.templateSid);
-  if (q.senderAddress) qb = qb.where(sql`lower(mr.sender_address)`, '=', q.senderAddress.toLowerCase());
-  if (q.recipientAddress) {
-    const address = q.recipientAddress.toLowerCase();
-    // recipients_address is (project_id, lower(address)): the probe stays on the index.
-    qb = qb.where(({ exists, selectFrom }) =>
-      exists(
-        selectFrom('recipients as r')
-          .select(sql`1`.as('one'))
-          .where('r.project_id', '=', projectId)
-          .where(sql`lower(r.address)`, '=', address)
-          .whereRef('r.request_id', '=', 'mr.id'),
-      ),
-    );
-  }
-  if (q.sendStatus) qb = qb.where('mr.status', 'in', q.sendStatus);
-  if (q.sendResultCode) {
-    const codes = q.sendResultCode;
-    // recipients_request (request_id, ...) per request; the planner hashes the other way round
-    // (recipients_project_result) when the code is rare.
-    const causes = codes.filter((c) => TEMPORARY_CAUSE_CODES.includes(c));
-    qb = qb.where(({ exists, selectFrom, or }) => {
-      const own = exists(
-        selectFrom('recipients as r')
-          .select(sql`1`.as('one'))
-          // (mr is the project's: no project_id here keeps the probe index-only; OR'd with a
-          // cause below, the planner hashes both sides instead, and that needs project_id)
-          .$if(causes.length > 0, (sq) => sq.where('r.project_id', '=', projectId))
-          .whereRef('r.request_id', '=', 'mr.id')
-          .where('r.result_code', 'in', codes)
-          // recipients.created_at >= its request's: the same rows, a narrower index range
-          .$if(q.range.start !== undefined, (sq) => sq.where('r.created_at', '>=', q.range.start!)),
-      );
-      if (causes.length === 0) return own;
-      // A temporary cause: its own EXISTS, so that the planner can hash the request ids of the
-      // (few) matching rows from recipients_project_temporary; one OR'd condition made it scan
-      // every recipient (1.6 s on 2M rows).
-      const cause = exists(
-        selectFrom('recipients as r')
-          .select(sql`1`.as('one'))
-          .where('r.project_id', '=', projectId)
-          .whereRef('r.request_id', '=', 'mr.id')
-          .where(temporaryCauseMatch(causes))
-          .$if(q.range.start !== undefined, (sq) => sq.where('r.created_at', '>=', q.range.start!)),
-      );
-      return or([own, cause]);
-    });
-  }
-  return qb;
-}
-
-export async function getMailRequestList(db: Db, projectId: string, q: RequestListQuery, view: ViewOptions): Promise<Page<RequestListItem>> {
-  // A malformed requestId/mailId filter matches nothing.
-  if (q.requestId === null || q.mailId === null) return toPage([], 0, q.paging, q.sort);
-  const base = requestListBase(db, projectId, q);
-  const { rows, total, exact } = await fetchPage(
-    db,
-    q.paging,
-    (limit) => {
-      let qb = base.select(REQUEST_LIST_COLUMNS);
-      for (const key of q.sort) {
-        qb = qb.orderBy(REQUEST_SORT_COLUMNS[key.property as keyof typeof REQUEST_SORT_COLUMNS], dir(key.direction));
-      }
-      return qb
-        .orderBy('mr.id', dir(q.sort[0]?.direction ?? 'DESC'))
-        .limit(limit)
-        .offset(q.paging.page * q.paging.size)
-        .execute();
-    },
-    base,
-  );
-  return toPage(
-    rows.map((row) => toRequestListItem(row, view)),
-    total,
-    q.paging,
-    q.sort,
-    exact,
-  );
-}
-
-/** One request in the getMailRequestList row shape (send-now and cancel answer with it). */
-export async function getRequestRow(db: Db, projectId: string, requestId: string, lang: Lang, tz: string): Promise<RequestListItem> {
-  const id = parseNumericId(requestId);
-  if (!id) throw requestNotFound(requestId);
-  const row = await db
-    .selectFrom('mail_requests as mr')
-    .select(REQUEST_LIST_COLUMNS)
-    .where('mr.project_id', '=', projectId)
-    .where('mr.id', '=', String(id.seq))
-    .where('mr.id_day', '=', id.day)
-    .executeTakeFirst();
-  if (!row) throw requestNotFound(requestId);
-  return toRequestListItem(row, { lang, timeZone: tz });
-}
-
-const requestNotFound = (requestId: string) => notFound(`requestId: request ${requestId} does not exist`);
 const mailNotFound = (mailId: string) => notFound(`mailId: mail ${mailId} does not exist`);
-
-// ---------- getMailRequestStatus ----------
-
-export async function getMailRequestStatus(db: Db, projectId: string, requestId: string, view: ViewOptions): Promise<RequestStatus> {
-  const id = parseNumericId(requestId);
-  if (!id) throw requestNotFound(requestId);
-  const seq = String(id.seq);
-  const [request, counts] = await Promise.all([
-    db
-      .selectFrom('mail_requests')
-      .select(['id', 'id_day', 'status', 'request_count', 'reservation_at'])
-      .where('project_id', '=', projectId)
-      .where('id', '=', seq)
-      .where('id_day', '=', id.day)
-      .executeTakeFirst(),
-    // Joined to the request for the project scope; the mails side stays an index-only scan
-    // of mails_request_status.
-    db
-      .selectFrom('mails as m')
-      .innerJoin('mail_requests as mr', 'mr.id', 'm.request_id')
-      .select(['m.status', (eb) => eb.fn.countAll<string>().as('n')])
-      .where('mr.project_id', '=', projectId)
-      .where('mr.id', '=', seq)
-      .where('mr.id_day', '=', id.day)
-      .groupBy('m.status')
-      .execute(),
-  ]);
-  if (!request) throw requestNotFound(requestId);
-  const byStatus: Record<string, number> = {};
-  for (const c of counts) byStatus[c.status] = Number(c.n);
-  return toRequestStatus(request, byStatus, view);
-}
 
 // ---------- getMailList ----------
 
@@ -287,20 +74,6 @@ function requestMatches(request: MailRequestRow & { dispatch_type: string }, f: 
   if (f.templateSid !== undefined && request.template_sid !== f.templateSid) return false;
   if (f.dispatchType !== undefined && request.dispatch_type !== f.dispatchType) return false;
   return true;
-}
-
-async function findMailRequest(db: Db, projectId: string, requestId: string): Promise<MailRequestRow & { dispatch_type: string }> {
-  const id = parseNumericId(requestId);
-  if (!id) throw requestNotFound(requestId);
-  const row = await db
-    .selectFrom('mail_requests as mr')
-    .select([...MAIL_REQUEST_COLUMNS, 'mr.dispatch_type'])
-    .where('mr.project_id', '=', projectId)
-    .where('mr.id', '=', String(id.seq))
-    .where('mr.id_day', '=', id.day)
-    .executeTakeFirst();
-  if (!row) throw requestNotFound(requestId);
-  return row;
 }
 
 /**
@@ -361,7 +134,7 @@ function mailListBase(db: Db, projectId: string, requestRowId: string, q: ViewFi
 }
 
 export async function getMailList(db: Db, projectId: string, requestId: string, q: MailListQuery, view: ViewOptions): Promise<Page<MailListItem>> {
-  const request = await findMailRequest(db, projectId, requestId);
+  const request = await findRequest(db, projectId, requestId, MAIL_LIST_REQUEST_COLUMNS);
   // Request-level filters (the title is the request's: one template for all its mails) keep all
   // of its mails or none; a malformed mailId or requestId matches nothing.
   if (matchesNothing(q) || !requestMatches(request, q)) return toPage([], 0, q.paging, q.sort);
@@ -390,33 +163,12 @@ export async function getMailList(db: Db, projectId: string, requestId: string, 
   return toPage(items, total, q.paging, q.sort, exact);
 }
 
-// ---------- every row, by keyset (exports) ----------
-
-/** Every matching request in the default order (createUtc DESC), in batches. */
-export async function* iterateRequestRows(db: Db, projectId: string, f: ViewFilters, view: ViewOptions, batchSize: number): AsyncGenerator<RequestListItem[]> {
-  if (matchesNothing(f)) return;
-  let cursor: { at: string; id: string } | undefined;
-  for (;;) {
-    let qb = requestListBase(db, projectId, f).select([...REQUEST_LIST_COLUMNS, sql<string>`mr.created_at::text`.as('cursor_at')]);
-    if (cursor) qb = qb.where(sql<boolean>`(mr.created_at, mr.id) < (${cursor.at}::timestamptz, ${cursor.id}::bigint)`);
-    const rows = await qb.orderBy('mr.created_at', 'desc').orderBy('mr.id', 'desc').limit(batchSize).execute();
-    if (rows.length > 0) yield rows.map((row) => toRequestListItem(row, view));
-    if (rows.length < batchSize) return;
-    const last = rows[rows.length - 1]!;
-    cursor = { at: last.cursor_at, id: last.id };
-  }
-}
+// ---------- every mail of the view, by keyset (exports) ----------
 
 /** Every matching mail of the filters' request in mailId order, in batches. */
 export async function* iterateMailRows(db: Db, projectId: string, f: ViewFilters, view: ViewOptions, batchSize: number): AsyncGenerator<MailListItem[]> {
   if (matchesNothing(f) || !f.requestId) return;
-  const request = await db
-    .selectFrom('mail_requests as mr')
-    .select([...MAIL_REQUEST_COLUMNS, 'mr.dispatch_type'])
-    .where('mr.project_id', '=', projectId)
-    .where('mr.id', '=', String(f.requestId.seq))
-    .where('mr.id_day', '=', f.requestId.day)
-    .executeTakeFirst();
+  const request = await requestById(db, projectId, f.requestId).select(MAIL_LIST_REQUEST_COLUMNS).executeTakeFirst();
   if (!request || !requestMatches(request, f)) return;
   const title = compileTemplate(request.title);
   let afterSeq = 0;

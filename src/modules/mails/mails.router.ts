@@ -4,8 +4,10 @@ import { authenticationFailed } from '../../shared/errors.ts';
 import { langFromHeader } from '../../shared/i18n.ts';
 import { parseMailListQuery, parseRecipientListQuery, parseRequestListQuery, type RawQuery } from './list-query.ts';
 import type { ViewOptions } from './mails.mapper.ts';
-import { getMail, getMailList, getMailRequestList, getMailRequestStatus } from './mails.read-model.ts';
+import { getMail, getMailList } from './mails.read-model.ts';
 import { getRecipientList } from './recipients.read-model.ts';
+import { getMailRequestList } from './request-list.read-model.ts';
+import { getMailRequestStatus } from './request-status.read-model.ts';
 
 /** The NCP views: getMailRequestList, getMailRequestStatus, getMailList, getMail; and the recipient view (extension). */
 export function mailsRouter(deps: AppDeps): express.Router {

@@ -1,7 +1,8 @@
 import type { Db } from '../../db/schema.ts';
 import type { MailListItem, RecipientListItem, RequestListItem, ViewOptions } from './mails.mapper.ts';
-import { iterateMailRows, iterateRequestRows } from './mails.read-model.ts';
+import { iterateMailRows } from './mails.read-model.ts';
 import { iterateRecipientRows } from './recipients.read-model.ts';
+import { iterateRequestRows } from './request-list.read-model.ts';
 import { parseFilters, type ViewFilters, type ViewName } from './view-filters.ts';
 
 export type { ViewFilters, ViewName } from './view-filters.ts';

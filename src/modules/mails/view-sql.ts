@@ -1,9 +1,10 @@
-import { sql } from 'kysely';
+import { sql, type SelectQueryBuilder } from 'kysely';
 import type { Db, Tx } from '../../db/schema.ts';
 import { totalFromPage, type Paging } from './list-query.ts';
 
 /**
- * What the list views share in SQL: LIKE escaping and the bounded count behind totalElements.
+ * What the list views share in SQL: LIKE escaping, a page with the bounded count behind
+ * totalElements, and the sendResultCode match.
  *
  * An exact count(*) over a broad filter on 10M recipient rows takes seconds, so counting stops
  * at COUNT_CAP matching rows (or at the end of the requested page, when deeper) and after
@@ -51,6 +52,37 @@ export async function boundedCount(
     const offset = paging.page * paging.size;
     return { total: offset + rowCount + (hasMore ? 1 : 0), exact: false };
   }
+}
+
+export type Direction = 'asc' | 'desc';
+export const dir = (d: 'ASC' | 'DESC'): Direction => (d === 'ASC' ? 'asc' : 'desc');
+
+/**
+ * Runs the page query, then the count (same WHERE, capped: boundedCount) only when the page can't
+ * tell the total. Each ORDER BY ends with a unique key (request id; mail seq) in the first key's
+ * direction: a stable order, and with the default createUtc DESC the (project_id, created_at
+ * DESC, id DESC) index serves the request list as is.
+ */
+export async function fetchPage<R>(
+  db: Db,
+  paging: Paging,
+  rows: (limit: number) => Promise<R[]>,
+  base: SelectQueryBuilder<any, any, any>,
+): Promise<{ rows: R[]; total: number; exact: boolean }> {
+  // one row more than the page: whether a next page exists
+  const found = await rows(paging.size + 1);
+  const page = found.slice(0, paging.size);
+  const { total, exact } = await boundedCount(db, paging, page.length, found.length > paging.size, (conn, limit) => countOf(conn, base, limit));
+  return { rows: page, total, exact };
+}
+
+/** count(*) of the query's rows, at most `limit` of them. */
+async function countOf(db: Db | Tx, qb: SelectQueryBuilder<any, any, any>, limit: number): Promise<number> {
+  const row = await db
+    .selectFrom(qb.select(sql`1`.as('one')).limit(limit).as('c'))
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
 }
 
 /**

@@ -4,7 +4,7 @@ import { badRequest } from '../../shared/errors.ts';
 import { clientIp } from '../../http/client-ip.ts';
 import { createMailRequest, hashBody } from './requests.service.ts';
 import { cancelRequest, sendRequestNow } from './request-actions.service.ts';
-import { getRequestRow } from '../mails/mails.read-model.ts';
+import { getRequestRow } from '../mails/request-list.read-model.ts';
 import { langFromHeader } from '../../shared/i18n.ts';
 import type { MailRequestInput } from './validate-mail-request.ts';
 

@@ -2,9 +2,10 @@ import { badRequest } from '../../shared/errors.ts';
 import { checkName, parseParentSid, TEMPLATE_LIMITS, validateTemplateFields, type TemplateFields } from './validate-template.ts';
 
 /**
- * The template backup file (exportTemplate writes it, importTemplate reads it). NCP does not
- * document its format, so this is our own, versioned; clients treat it as opaque. Categories
- * come parents first and every list in its order, so an import rebuilds the same tree.
+ * The template backup file (the backup job writes it, exportTemplate downloads it, importTemplate
+ * reads it). NCP does not document its format, so this is our own, versioned; clients treat it
+ * as opaque. Categories come parents first and every list in its order, so an import rebuilds
+ * the same tree.
  */
 export const BACKUP_FORMAT = 'outbound-mailer-templates';
 export const BACKUP_VERSION = 1;
@@ -27,8 +28,9 @@ export interface BackupTemplate {
   isUse: boolean;
 }
 
-export function backupHeader(exportedAt: Date): string {
-  return `{"format":${JSON.stringify(BACKUP_FORMAT)},"version":${BACKUP_VERSION},"exportedAt":${JSON.stringify(exportedAt.toISOString())},`;
+/** (The file's "exportedAt" is when the backup was made: a field of format version 1, kept.) */
+export function backupHeader(madeAt: Date): string {
+  return `{"format":${JSON.stringify(BACKUP_FORMAT)},"version":${BACKUP_VERSION},"exportedAt":${JSON.stringify(madeAt.toISOString())},`;
 }
 
 export interface ImportPlan {

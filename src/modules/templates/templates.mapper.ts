@@ -10,7 +10,8 @@ export type Template = Schemas['Template'];
 export type TemplateCategory = Schemas['TemplateCategory'];
 export type TemplateStructure = Schemas['TemplateStructure'];
 export type TemplateStructureItem = Schemas['TemplateStructureItem'];
-export type TemplateExportRequest = Schemas['TemplateExportRequest'];
+/** NCP's name for a backup (of getTemplateExportRequestList) is an export request. */
+export type TemplateBackup = Schemas['TemplateExportRequest'];
 export type TemplateCreate = Schemas['TemplateCreate'];
 export type TemplateUpdate = Schemas['TemplateUpdate'];
 export type TemplateLocation = Schemas['TemplateLocation'];
@@ -121,7 +122,7 @@ function deepestShownAncestors(categories: { sid: string; parent_sid: string | n
   return moved;
 }
 
-export interface ExportRow {
+export interface BackupRow {
   sid: string;
   project_id: string;
   status: string;
@@ -131,18 +132,18 @@ export interface ExportRow {
 }
 
 /** A completed backup past its expiry shows as expired even before the clean-up job marks it. */
-export function exportStatus(row: { status: string; expires_at: Date | null }, now: Date): string {
+export function backupStatus(row: { status: string; expires_at: Date | null }, now: Date): string {
   return row.status === 'C' && row.expires_at && row.expires_at.getTime() <= now.getTime() ? 'E' : row.status;
 }
 
-export function toExportRequest(row: ExportRow, view: { lang: Lang; timeZone: string; publicBaseUrl: string; now: Date }): TemplateExportRequest {
+export function toTemplateBackup(row: BackupRow, view: { lang: Lang; timeZone: string; publicBaseUrl: string; now: Date }): TemplateBackup {
   return {
     sid: Number(row.sid),
     projectSid: Number(row.project_id),
     requestUtc: toNesDateTime(row.requested_at, view.timeZone)!,
     completeUtc: toNesDateTime(row.completed_at, view.timeZone),
     elapsedTime: row.completed_at ? formatElapsed(row.completed_at.getTime() - row.requested_at.getTime()) : null,
-    statusCode: templateBackupStatusLabel(exportStatus(row, view.now), view.lang),
+    statusCode: templateBackupStatusLabel(backupStatus(row, view.now), view.lang),
     downloadUrl: `${view.publicBaseUrl}/api/v1/template/export/${row.sid}`,
   };
 }

@@ -2,7 +2,7 @@ import type { Db } from '../../db/schema.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
 import type { Lang } from '../../shared/i18n.ts';
 import { toPage, type Page, type Paging, type SortKey } from '../mails/list-query.ts';
-import { toExportRequest, toStructure, toTemplate, type Template, type TemplateExportRequest, type TemplateStructure } from './templates.mapper.ts';
+import { toStructure, toTemplate, toTemplateBackup, type Template, type TemplateBackup, type TemplateStructure } from './templates.mapper.ts';
 import * as repo from './templates.repository.ts';
 import { parsePathSid } from './validate-template.ts';
 
@@ -41,19 +41,20 @@ export async function templateForMail(db: Db, projectId: string, templateSid: nu
   return { sid: row.sid, name: row.name, senderAddress: row.sender_address, senderName: row.sender_name, title: row.title, body: row.body };
 }
 
-const EXPORT_SORT_COLUMNS = { createUtc: 'requested_at', sid: 'sid', statusCode: 'status' } as const;
-export const EXPORT_SORT_PROPERTIES = Object.keys(EXPORT_SORT_COLUMNS);
-export const DEFAULT_EXPORT_SORT: readonly SortKey[] = [{ property: 'createUtc', direction: 'DESC' }];
+const BACKUP_SORT_COLUMNS = { createUtc: 'requested_at', sid: 'sid', statusCode: 'status' } as const;
+export const BACKUP_SORT_PROPERTIES = Object.keys(BACKUP_SORT_COLUMNS);
+export const DEFAULT_BACKUP_SORT: readonly SortKey[] = [{ property: 'createUtc', direction: 'DESC' }];
 
-export async function getTemplateExportRequestList(
+/** getTemplateExportRequestList: the project's backups. */
+export async function getTemplateBackupList(
   db: Db,
   projectId: string,
   q: { paging: Paging; sort: SortKey[] },
   view: { lang: Lang; timeZone: string; publicBaseUrl: string; now: Date },
-): Promise<Page<TemplateExportRequest>> {
-  let qb = db.selectFrom('template_exports').select(repo.EXPORT_COLUMNS).where('project_id', '=', projectId);
+): Promise<Page<TemplateBackup>> {
+  let qb = db.selectFrom('template_exports').select(repo.BACKUP_COLUMNS).where('project_id', '=', projectId);
   for (const key of q.sort) {
-    qb = qb.orderBy(EXPORT_SORT_COLUMNS[key.property as keyof typeof EXPORT_SORT_COLUMNS], key.direction === 'ASC' ? 'asc' : 'desc');
+    qb = qb.orderBy(BACKUP_SORT_COLUMNS[key.property as keyof typeof BACKUP_SORT_COLUMNS], key.direction === 'ASC' ? 'asc' : 'desc');
   }
   const [rows, total] = await Promise.all([
     qb
@@ -61,10 +62,10 @@ export async function getTemplateExportRequestList(
       .limit(q.paging.size)
       .offset(q.paging.page * q.paging.size)
       .execute(),
-    repo.countExports(db, projectId),
+    repo.countBackups(db, projectId),
   ]);
   return toPage(
-    rows.map((r) => toExportRequest(r, view)),
+    rows.map((r) => toTemplateBackup(r, view)),
     total,
     q.paging,
     q.sort,

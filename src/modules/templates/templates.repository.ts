@@ -2,8 +2,9 @@ import { sql } from 'kysely';
 import type { Db, Tx, TemplatesTable } from '../../db/schema.ts';
 
 /**
- * Writes and lookups on templates, template_categories and template_exports. A parent (category)
- * sid of null is the top level (-1 in the API). Siblings are ordered by `position`.
+ * Writes and lookups on templates, template_categories and template_exports (the backups, in a
+ * table named after NCP's "export request"). A parent (category) sid of null is the top level (-1
+ * in the API). Siblings are ordered by `position`.
  */
 
 export const CATEGORY_COLUMNS = ['sid', 'parent_sid', 'name', 'position', 'created_at'] as const;
@@ -178,20 +179,20 @@ export async function setPositions(tx: Tx, kind: SiblingKind, orderedSids: strin
   `.execute(tx);
 }
 
-// ---------- exports ----------
+// ---------- backups ----------
 
-export const EXPORT_COLUMNS = ['sid', 'project_id', 'status', 'requested_at', 'completed_at', 'expires_at', 'file_size'] as const;
+export const BACKUP_COLUMNS = ['sid', 'project_id', 'status', 'requested_at', 'completed_at', 'expires_at', 'file_size'] as const;
 
-export async function insertExport(db: Db | Tx, projectId: string, at: Date) {
-  return db.insertInto('template_exports').values({ project_id: projectId, status: 'R', requested_at: at }).returning(EXPORT_COLUMNS).executeTakeFirstOrThrow();
+export async function insertBackup(db: Db | Tx, projectId: string, at: Date) {
+  return db.insertInto('template_exports').values({ project_id: projectId, status: 'R', requested_at: at }).returning(BACKUP_COLUMNS).executeTakeFirstOrThrow();
 }
 
-export async function findExport(db: Db | Tx, projectId: string, sid: string) {
-  return db.selectFrom('template_exports').select(EXPORT_COLUMNS).where('project_id', '=', projectId).where('sid', '=', sid).executeTakeFirst();
+export async function findBackup(db: Db | Tx, projectId: string, sid: string) {
+  return db.selectFrom('template_exports').select(BACKUP_COLUMNS).where('project_id', '=', projectId).where('sid', '=', sid).executeTakeFirst();
 }
 
-/** Takes a requested (or interrupted) export to "creating", counting the attempt; undefined when it is done, failed or gone. */
-export async function claimExport(db: Db, sid: string) {
+/** Takes a requested (or interrupted) backup to "creating", counting the attempt; undefined when it is done, failed or gone. */
+export async function claimBackup(db: Db, sid: string) {
   return db
     .updateTable('template_exports')
     .set((eb) => ({ status: 'I', attempts: eb('attempts', '+', 1) }))
@@ -202,11 +203,11 @@ export async function claimExport(db: Db, sid: string) {
 }
 
 /** The backup fails for good (its attempts are used up), with the reason. */
-export async function failExport(db: Db, sid: string, error: string, at: Date): Promise<void> {
+export async function failBackup(db: Db, sid: string, error: string, at: Date): Promise<void> {
   await db.updateTable('template_exports').set({ status: 'F', error, completed_at: at }).where('sid', '=', sid).where('status', '=', 'I').execute();
 }
 
-export async function completeExport(db: Db, sid: string, fileSize: number, at: Date, expiresAt: Date): Promise<void> {
+export async function completeBackup(db: Db, sid: string, fileSize: number, at: Date, expiresAt: Date): Promise<void> {
   await db
     .updateTable('template_exports')
     .set({ status: 'C', file_size: fileSize, completed_at: at, expires_at: expiresAt })
@@ -215,8 +216,8 @@ export async function completeExport(db: Db, sid: string, fileSize: number, at: 
     .execute();
 }
 
-/** Completed exports past their expiry become E; returns their sids (their files are to go). */
-export async function expireExports(db: Db, now: Date): Promise<string[]> {
+/** Completed backups past their expiry become E; returns their sids (their files are to go). */
+export async function expireBackups(db: Db, now: Date): Promise<string[]> {
   const rows = await db
     .updateTable('template_exports')
     .set({ status: 'E' })
@@ -227,7 +228,7 @@ export async function expireExports(db: Db, now: Date): Promise<string[]> {
   return rows.map((r) => r.sid);
 }
 
-export async function countExports(db: Db, projectId: string): Promise<number> {
+export async function countBackups(db: Db, projectId: string): Promise<number> {
   const row = await db.selectFrom('template_exports').select((eb) => eb.fn.countAll<string>().as('n')).where('project_id', '=', projectId).executeTakeFirstOrThrow();
   return Number(row.n);
 }

@@ -4,20 +4,11 @@ import { sendStream } from '../../http/send-stream.ts';
 import { langFromHeader } from '../../shared/i18n.ts';
 import { parsePaging, parseSort, type RawQuery } from '../mails/list-query.ts';
 import type { CategoryCreate, CategoryUpdate, TemplateCreate, TemplateLocation, TemplateUpdate } from './templates.mapper.ts';
-import { DEFAULT_EXPORT_SORT, EXPORT_SORT_PROPERTIES, getTemplate, getTemplateExportRequestList, getTemplateStructure } from './templates.read-model.ts';
-import {
-  createCategory,
-  createTemplate,
-  createTemplateExportRequest,
-  deleteCategory,
-  deleteTemplate,
-  importTemplates,
-  openTemplateExport,
-  restoreTemplate,
-  updateCategory,
-  updateTemplate,
-  updateTemplateLocationOrName,
-} from './templates.service.ts';
+import { BACKUP_SORT_PROPERTIES, DEFAULT_BACKUP_SORT, getTemplate, getTemplateBackupList, getTemplateStructure } from './templates.read-model.ts';
+import { createCategory, deleteCategory, updateCategory } from './categories.service.ts';
+import { openTemplateBackup, requestTemplateBackup } from './template-backups.service.ts';
+import { importTemplates } from './template-import.service.ts';
+import { createTemplate, deleteTemplate, restoreTemplate, updateTemplate, updateTemplateLocationOrName } from './templates.service.ts';
 
 /** NCP's template and category operations, backups included. */
 export function templatesRouter(deps: AppDeps): Router {
@@ -36,22 +27,23 @@ export function templatesRouter(deps: AppDeps): Router {
     res.status(201).json(template);
   });
 
-  // The backup routes first: "export" and "import" are not template sids.
+  // The backup routes first: "export" and "import" are not template sids. NCP calls a backup an
+  // export: createTemplateExportRequest, getTemplateExportRequestList, exportTemplate.
   router.post('/template/export/request', async (req, res) => {
-    const created = await createTemplateExportRequest(deps, req.projectId!);
-    req.log.info({ exportSid: created.sid }, 'template backup requested');
+    const created = await requestTemplateBackup(deps, req.projectId!);
+    req.log.info({ backupSid: created.sid }, 'template backup requested');
     res.json(created);
   });
 
   router.get('/template/export', async (req, res) => {
     const query = req.query as RawQuery;
-    const q = { paging: parsePaging(query), sort: parseSort(query.sort, EXPORT_SORT_PROPERTIES, DEFAULT_EXPORT_SORT) };
+    const q = { paging: parsePaging(query), sort: parseSort(query.sort, BACKUP_SORT_PROPERTIES, DEFAULT_BACKUP_SORT) };
     const view = { lang: langFromHeader(req.headers['x-ncp-lang']), timeZone: tz, publicBaseUrl: deps.config.publicBaseUrl, now: deps.now() };
-    res.json(await getTemplateExportRequestList(deps.db, req.projectId!, q, view));
+    res.json(await getTemplateBackupList(deps.db, req.projectId!, q, view));
   });
 
   router.get('/template/export/:requestId', async (req, res) => {
-    const file = await openTemplateExport(deps, req.projectId!, req.params.requestId);
+    const file = await openTemplateBackup(deps, req.projectId!, req.params.requestId);
     res.set({
       'Content-Type': 'application/octet-stream;charset=UTF-8',
       'Content-Disposition': `attachment; filename="${file.fileName}";`,
