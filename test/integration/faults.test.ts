@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedDb } from '../../src/db/embedded.ts';
-import { RECORD_GROUP, inFlightPerLoop } from '../../src/modules/delivery/delivery.service.ts';
+import { RECORD_GROUP, inFlightPerLoop } from '../../src/modules/delivery/delivery-settings.ts';
 import { parseNumericId } from '../../src/shared/ids.ts';
 import { freePort, sleep, startServiceProcess, stopAllServiceProcesses, type ServiceProcess, type ServiceProcessOptions } from '../helpers/service-process.ts';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';

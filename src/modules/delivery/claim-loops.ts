@@ -1,0 +1,216 @@
+import crypto from 'node:crypto';
+import { createLimiter } from '../../shared/limiter.ts';
+import { domainBlockedAmong } from '../blocked-domains/blocked-domains.service.ts';
+import { blockedAmong } from '../send-block/send-block.service.ts';
+import { watchBatch } from './batch-watch.ts';
+import * as repo from './delivery.repository.ts';
+import { finishRequestsIfDone } from './delivery.service.ts';
+import type { DeliveryDeps } from './delivery-deps.ts';
+import { BATCH_WINDOW_MS, LEASE_MS, POLL_MS, RECORD_GROUP, RESERVATION_GRACE_MS } from './delivery-settings.ts';
+import { createRelayHealth } from './relay-health.ts';
+import { createContextCache } from './request-contexts.ts';
+import { createRecorder, type MailOutcome } from './result-recorder.ts';
+import { createBatchSender } from './send-batch.ts';
+
+/**
+ * A process's delivery worker: `loops` claim loops, each claiming due mails of all sending
+ * requests in batches (repo.claimDueMails), sending them through the pooled transport and
+ * recording every recipient's result as it comes. Idle loops wait for a NOTIFY on mails_due
+ * (wake()), for the earliest retry they scheduled themselves, or POLL_MS, whichever is first.
+ */
+export function createDeliveryWorker(deps: DeliveryDeps) {
+  const contextsFor = createContextCache(deps);
+  const sendBatch = createBatchSender(deps, createRelayHealth(deps.logger));
+
+  let stopping = false;
+  /** NOTIFYs on mails_due heard so far */
+  let notifications = 0;
+  const idle: (() => void)[] = [];
+  let retryTimer: { at: number; timer: NodeJS.Timeout } | undefined;
+
+  /** Wakes one idle loop (all of them with `all`). */
+  function wake(all = false) {
+    do idle.shift()?.();
+    while (all && idle.length);
+  }
+
+  /** A retry recorded here falls due at `at`: a loop looks then (other processes find it by polling). */
+  function wakeAt(at: Date) {
+    const ms = Math.max(0, at.getTime() - Date.now());
+    if (retryTimer && retryTimer.at <= at.getTime()) return;
+    if (retryTimer) clearTimeout(retryTimer.timer);
+    const timer = setTimeout(() => {
+      retryTimer = undefined;
+      wake();
+    }, ms);
+    timer.unref();
+    retryTimer = { at: at.getTime(), timer };
+  }
+
+  function waitForWork(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        const i = idle.indexOf(done);
+        if (i >= 0) idle.splice(i, 1);
+        resolve();
+      };
+      const timer = setTimeout(done, POLL_MS);
+      idle.push(done);
+    });
+  }
+
+  /** Claims one batch and sends it; returns how many mails were claimed. */
+  async function runBatch(): Promise<number> {
+    const token = crypto.randomUUID();
+    const heard = notifications;
+    const t0 = performance.now();
+    const claimed = await repo.claimDueMails(deps.db, deps.claimBatch, LEASE_MS, token);
+    const claimMs = performance.now() - t0;
+    if (claimed.length === 0) return 0;
+    // More may be due: an idle loop helps instead of waiting for its poll.
+    if (claimed.length === deps.claimBatch) wake();
+    const byRequest = new Map<string, repo.ClaimedMail[]>();
+    for (const m of claimed) {
+      const list = byRequest.get(m.request_id) ?? [];
+      list.push(m);
+      byRequest.set(m.request_id, list);
+    }
+    const requestIds = [...byRequest.keys()];
+    // The claim's order, requests in turn: a group that loads late (a new request) still goes first.
+    const turns: { id: string; turn: number; request: bigint }[] = [];
+    for (const [requestId, mails] of byRequest) {
+      mails.sort((a, b) => a.seq - b.seq).forEach((m, turn) => turns.push({ id: m.id, turn, request: BigInt(requestId) }));
+    }
+    turns.sort((a, b) => a.turn - b.turn || (a.request < b.request ? -1 : a.request > b.request ? 1 : 0));
+    const turnOf = new Map(turns.map((t, i) => [t.id, i]));
+    // Leases renewed while the batch is sent; a cancel must stop what is claimed but not yet
+    // handed to SMTP, so the requests' statuses are watched meanwhile.
+    const watch = watchBatch(deps, token, requestIds);
+    const slot = createLimiter(deps.inFlight + RECORD_GROUP);
+    const transportSlot = createLimiter(deps.inFlight);
+    // Starts at the first handover after a NOTIFY: loading a batch may take a while on a busy database.
+    let windowEnds: number | undefined;
+    const released: string[] = [];
+    const recorder = createRecorder(deps, token);
+    let nextRetry: Date | undefined;
+    // Once a recording failed, nothing more of the batch is handed to SMTP: it goes back unsent.
+    let recordFailed = false;
+    const record = async (o: MailOutcome) => {
+      await recorder(o).catch((err) => {
+        recordFailed = true;
+        throw err;
+      });
+      if (o.mail.nextAttemptAt && (!nextRetry || o.mail.nextAttemptAt < nextRetry)) nextRetry = o.mail.nextAttemptAt;
+    };
+    try {
+      // A few queries for the whole batch, however many requests it spans: the API shares the pool.
+      const [ctxs, rows] = await Promise.all([contextsFor(requestIds), repo.loadRecipients(deps.db, claimed.map((m) => m.id))]);
+      const recipientsOf = new Map<string, repo.DeliveryRecipientRow[]>();
+      for (const r of rows) {
+        const list = recipientsOf.get(r.mail_id) ?? [];
+        list.push(r);
+        recipientsOf.set(r.mail_id, list);
+      }
+      const pending = rows.filter((r) => r.status === 'R' || r.status === 'I');
+      const projectOf = new Map(requestIds.flatMap((id, i) => (ctxs[i] ? byRequest.get(id)!.map((m) => [m.id, ctxs[i]!.projectId] as const) : [])));
+      const [blocked, domainBlocked] = await Promise.all([
+        blockedAmong(deps.db, pending.map((r) => r.address), deps.now()),
+        domainBlockedAmong(deps.db, pending.filter((r) => projectOf.has(r.mail_id)).map((r) => ({ projectId: projectOf.get(r.mail_id)!, address: r.address }))),
+      ]);
+      const sent = await Promise.allSettled(
+        requestIds.map(async (requestId, i) => {
+          const ctx = ctxs[i];
+          // Gone (purged): its mails stay claimed until the lease runs out, like a lost worker's.
+          if (!ctx) return;
+          await sendBatch(ctx, byRequest.get(requestId)!, {
+            recipientsOf,
+            blocked,
+            domainBlocked,
+            slot,
+            transportSlot,
+            turnOf,
+            isCancelled: () => watch.cancelled().has(requestId),
+            isOver: () => stopping || recordFailed || (notifications !== heard && Date.now() > (windowEnds ??= Date.now() + BATCH_WINDOW_MS)),
+            release: (id) => void released.push(id),
+            record,
+          });
+        }),
+      );
+      const failed = sent.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      if (released.length) await repo.releaseMails(deps.db, token, released);
+    } finally {
+      watch.stop();
+      // Whatever else failed, requests whose mails are all recorded roll up now (best effort: the
+      // sweep rolls up any this misses).
+      await finishRequestsIfDone(deps.db, requestIds).catch((err) => deps.logger.warn({ err: (err as Error).message }, 'roll-up failed; the sweep will retry'));
+    }
+    if (nextRetry) wakeAt(nextRetry);
+    const sentMs = performance.now() - t0;
+    deps.logger.debug(
+      { mails: claimed.length - released.length, released: released.length, requests: requestIds.length, claimMs: Math.round(claimMs), sentMs: Math.round(sentMs), ms: Math.round(performance.now() - t0) },
+      'delivery batch done',
+    );
+    return claimed.length;
+  }
+
+  async function loop(): Promise<void> {
+    while (!stopping) {
+      let claimed = 0;
+      const heard = notifications;
+      try {
+        claimed = await runBatch();
+      } catch (err) {
+        // The mails stay claimed until their lease runs out; then any loop takes them again.
+        deps.logger.error({ err }, 'delivery batch failed');
+        await new Promise((r) => setTimeout(r, POLL_MS));
+      }
+      // A short claim took every due mail there was when it ran; another claim finds more only
+      // when some were inserted since (a NOTIFY heard) or came due (the retry timer, the poll).
+      // Skipping it halves the claims of a steady trickle of small requests.
+      if (!stopping && (claimed === 0 || (claimed < deps.claimBatch && notifications === heard))) await waitForWork();
+    }
+  }
+
+  /**
+   * Starts reservations whose time passed a while ago but are still R (their job was lost);
+   * runs periodically in every worker process. Returns how many it started.
+   */
+  async function sweep(): Promise<number> {
+    const started = await repo.startOverdueReservations(deps.db, RESERVATION_GRACE_MS, 200);
+    if (started) {
+      deps.logger.warn({ requests: started }, 'sweeper started reservations whose job was lost');
+      await repo.notifyDue(deps.db);
+    }
+    // A request whose last roll-up was lost (an error in its batch, a kill between recording and
+    // rolling up) would stay I for good.
+    const unfinished = await repo.sendingWithoutPending(deps.db, 200);
+    if (unfinished.length) {
+      await finishRequestsIfDone(deps.db, unfinished);
+      deps.logger.warn({ requests: unfinished.length }, 'sweeper rolled up requests left sending with nothing to send');
+    }
+    return started;
+  }
+
+  let loops: Promise<void>[] = [];
+  return {
+    /** Starts the claim loops. */
+    start() {
+      loops = Array.from({ length: deps.loops }, () => loop());
+    },
+    /** Mails may be due (a NOTIFY on mails_due): an idle loop looks at once, busy ones make room soon. */
+    notified() {
+      notifications++;
+      wake();
+    },
+    sweep,
+    /** Stop claiming: each loop records what it handed to SMTP and gives the rest back; resolves when all have. */
+    async stop() {
+      stopping = true;
+      wake(true);
+      if (retryTimer) clearTimeout(retryTimer.timer);
+      await Promise.all(loops);
+    },
+  };
+}

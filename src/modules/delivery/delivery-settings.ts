@@ -1,0 +1,36 @@
+// The delivery engine's tunables: leases, windows, groups and polls, with why each has its value.
+
+/** A claim not renewed within this time is taken to be lost with its worker. */
+export const LEASE_MS = 30_000;
+/** How often a sending batch looks for a cancel of its requests. */
+export const CANCEL_WATCH_MS = 250;
+/**
+ * Mails of one claim loop with the transport at once: all loops together keep about four per
+ * SMTP connection queued, enough to keep each busy. More would only queue in the pool, where a
+ * new request's mail waits behind them.
+ */
+export function inFlightPerLoop(smtpConnections: number, loops: number): number {
+  return Math.max(2, Math.ceil((4 * smtpConnections) / loops));
+}
+/**
+ * Once mails were stored after its claim, a claim loop hands mails of its batch to SMTP for this
+ * long at most; the rest goes back and is claimed again, in turn with the new ones. So a new
+ * request's mail waits about one window, however slow the relay is and however large the
+ * requests ahead of it; with nothing new, a batch is sent whole.
+ */
+export const BATCH_WINDOW_MS = 250;
+/**
+ * Results are recorded in groups of at most this many, as they come, and a loop has at most
+ * this many sent but not yet recorded (plus those still with the transport): all a kill can
+ * make it send twice.
+ */
+export const RECORD_GROUP = 10;
+/** Live workers renew their claims this often, however long the relay takes. */
+export const LEASE_RENEW_MS = 10_000;
+/**
+ * An idle claim loop looks for due mails this often even without a notification: a missed
+ * NOTIFY, a retry falling due in another process, a lease run out.
+ */
+export const POLL_MS = 1_000;
+/** A reservation still R this long after its time has lost its job: the sweep starts it. */
+export const RESERVATION_GRACE_MS = 5_000;

@@ -1,0 +1,42 @@
+import { attachmentsForDelivery } from '../files/files.read-model.ts';
+import { unsubscribeMessageFor } from '../unsubscribes/unsubscribe-message.ts';
+import * as repo from './delivery.repository.ts';
+import type { DeliveryDeps } from './delivery-deps.ts';
+import { buildRequestContext, type RequestContext } from './request-context.ts';
+
+/**
+ * What a process needs to send a request's mails (sender, content, attachments, notice), loaded
+ * once per request and kept for the last 1,000 requests.
+ */
+export function createContextCache(deps: Pick<DeliveryDeps, 'db' | 'dataDir' | 'unsubscribe'>) {
+  const contexts = new Map<string, Promise<RequestContext | undefined>>();
+
+  async function loadContexts(requestIds: string[]): Promise<Map<string, RequestContext>> {
+    const [rows, attachments] = await Promise.all([repo.loadRequestsForDelivery(deps.db, requestIds), attachmentsForDelivery(deps.db, deps.dataDir, requestIds)]);
+    const out = new Map<string, RequestContext>();
+    for (const row of rows) {
+      const notice = row.advertising
+        ? unsubscribeMessageFor({ useBasicUnsubscribeMsg: row.use_basic_unsubscribe_msg, unsubscribeMessage: row.unsubscribe_message }, deps.unsubscribe.lang)
+        : null;
+      out.set(String(row.id), buildRequestContext(row, attachments.get(String(row.id)) ?? [], notice));
+    }
+    return out;
+  }
+
+  /** Requests not seen before are loaded together (two queries for a batch); loops claiming the same new request share one load. */
+  function contextsFor(requestIds: string[]): Promise<(RequestContext | undefined)[]> {
+    const missing = requestIds.filter((id) => !contexts.has(id));
+    if (missing.length) {
+      const loading = loadContexts(missing);
+      for (const id of missing) {
+        const one = loading.then((m) => m.get(id));
+        one.catch(() => contexts.delete(id));
+        contexts.set(id, one);
+      }
+      while (contexts.size > 1_000) contexts.delete(contexts.keys().next().value!);
+    }
+    return Promise.all(requestIds.map((id) => contexts.get(id)!));
+  }
+
+  return contextsFor;
+}

@@ -1,0 +1,114 @@
+import { unsubscribedAmong, unsubscribeUrl } from '../unsubscribes/unsubscribes.service.ts';
+import type { Limiter } from '../../shared/limiter.ts';
+import { applySendResult, type SendResult } from './apply-send-result.ts';
+import type { MailRecipient } from './build-message.ts';
+import type * as repo from './delivery.repository.ts';
+import type { DeliveryDeps } from './delivery-deps.ts';
+import type { RelayHealth } from './relay-health.ts';
+import type { RequestContext } from './request-context.ts';
+import type { MailOutcome } from './result-recorder.ts';
+import { skipListedRecipients } from './skip-listed-recipients.ts';
+import { attempt } from './smtp-attempt.ts';
+
+/** A claimed batch as its requests' senders share it. */
+export interface BatchRun {
+  /** the batch's recipients, by mail */
+  recipientsOf: Map<string, repo.DeliveryRecipientRow[]>;
+  /** pending addresses of the batch on the send-block list */
+  blocked: Set<string>;
+  /** pending addresses of the batch in a domain their project blocks, by project */
+  domainBlocked: Map<string, Set<string>>;
+  /** a mail of the claim loop being sent or recorded: bounds what is sent and not yet recorded */
+  slot: Limiter;
+  /** a transport slot of the claim loop */
+  transportSlot: Limiter;
+  /** each mail's place in the claim's order (requests in turn): the order slots are given in */
+  turnOf: Map<string, number>;
+  /** whether the request was cancelled since the claim */
+  isCancelled: () => boolean;
+  /** past the batch's window, or stopping: mails not yet started go back unsent */
+  isOver: () => boolean;
+  release: (mailId: string) => void;
+  record: (outcome: MailOutcome) => Promise<void>;
+}
+
+/** Sends a request's part of a claimed batch (sendBatch), through the loop's slots. */
+export function createBatchSender(deps: Pick<DeliveryDeps, 'db' | 'transport' | 'retry' | 'now' | 'unsubscribe'>, relay: RelayHealth) {
+  /** An individual mail's link: its one recipient's own. */
+  function urlFor(ctx: RequestContext, first: MailRecipient): string | undefined {
+    if (!ctx.unsubscribeLink) return undefined;
+    return unsubscribeUrl(deps.unsubscribe.baseUrl, deps.unsubscribe.key, { projectId: ctx.projectId, recipientId: first.id, address: first.address });
+  }
+
+
+
+
+  /** Sends the claimed mails of one request; each mail's outcome is recorded before its slot is given up. */
+  async function sendBatch(ctx: RequestContext, mails: repo.ClaimedMail[], run: BatchRun): Promise<void> {
+    const rows = mails.flatMap((m) => run.recipientsOf.get(m.id) ?? []);
+    const byMail = new Map<string, MailRecipient[]>();
+    for (const r of rows) {
+      const list = byMail.get(r.mail_id) ?? [];
+      list.push({
+        id: r.id,
+        address: r.address,
+        name: r.name,
+        type: r.type,
+        parameters: (r.parameters as Record<string, unknown> | null) ?? null,
+        retryCount: r.retry_count,
+        status: r.status,
+        pending: r.status === 'R' || r.status === 'I',
+      });
+      byMail.set(r.mail_id, list);
+    }
+    // The unsubscribe list, one query for an advertising request's mails of the batch (send-block
+    // and blocked domains: one query each for the whole batch).
+    const pendingAddresses = rows.filter((r) => r.status === 'R' || r.status === 'I').map((r) => r.address);
+    const lists = {
+      unsubscribed: ctx.advertising ? await unsubscribedAmong(deps.db, ctx.projectId, pendingAddresses) : new Set<string>(),
+      blocked: run.blocked,
+      domainBlocked: run.domainBlocked.get(ctx.projectId),
+    };
+    // Only a few mails per loop are with the transport at once (enough to keep its connections
+    // busy), so that what a cancel finds not yet handed over is most of the batch. Every mail's
+    // task settles before this returns, even when a recording failed: none may go on sending
+    // detached, outside the lease renewal and the loop's in-flight bound.
+    const settled = await Promise.allSettled(
+      mails.map((m) =>
+        run.slot(async () => {
+          const outcome = await run.transportSlot(async (): Promise<MailOutcome | undefined> => {
+            const cancelled = run.isCancelled();
+            if (!cancelled && run.isOver()) return undefined;
+            const skipped = skipListedRecipients(byMail.get(m.id) ?? [], lists, { advertising: ctx.advertising, cancelled }, deps.now());
+            const recipients = skipped.rest;
+            // A crash after the recipients were recorded leaves nothing pending: the mail just rolls up.
+            const result: SendResult = !recipients.some((r) => r.pending)
+              ? { kind: 'sent', response: '', rejected: [] }
+              : cancelled
+                ? { kind: 'cancelled' }
+                : await attempt(deps.transport, ctx, recipients, urlFor(ctx, recipients[0]!));
+            const applied = applySendResult(recipients, result, deps.now(), deps.retry);
+            if (result.kind === 'failed') {
+              const pending = recipients.filter((r) => r.pending);
+              const update = applied.recipients.find((u) => pending.some((p) => p.id === u.id));
+              relay.failed({
+                recipients: pending.length,
+                reply: result.error.response ?? result.error.message ?? String(result.error.errorCode),
+                code: update?.temporaryResultCode ?? update?.resultCode ?? 'UNKNOWN_CAUSE_FAIL',
+                temporary: update?.temporaryResultCode !== undefined,
+              });
+            } else if (result.kind === 'sent') relay.succeeded();
+            return { mailId: m.id, projectId: ctx.projectId, mail: applied.mail, recipients: [...skipped.updates, ...applied.recipients], all: recipients };
+          }, run.turnOf.get(m.id));
+          // Not handed over (past the window, or stopping): back for the next claim.
+          if (!outcome) return run.release(m.id);
+          await run.record(outcome);
+        }, run.turnOf.get(m.id)),
+      ),
+    );
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  return sendBatch;
+}
