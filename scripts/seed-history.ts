@@ -24,7 +24,7 @@ import { migrateToLatest } from '../src/db/migrate.ts';
 import type { Db, Tx } from '../src/db/schema.ts';
 import { QUEUES, startQueue, type JobQueue, type StartReservationJob } from '../src/jobs/queue.ts';
 import { createLogger } from '../src/logger.ts';
-import { reservationJobsFor } from '../src/modules/delivery/delivery.service.ts';
+import { reservationJobsFor } from '../src/modules/lifecycle/lifecycle.service.ts';
 import { createKey } from '../src/modules/projects/projects.service.ts';
 import { createSecretBox, loadMasterKey, type SecretBox } from '../src/shared/secret-box.ts';
 

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Kysely, Transaction } from 'kysely';
+import type { MailStatus, RecipientStatus, RequestStatus } from '../shared/statuses.ts';
 
 type Timestamp = Date;
 /** jsonb: written as a JSON string, read back parsed */
@@ -25,7 +26,7 @@ export interface MailRequestsTable {
   id: BigId;
   id_day: number;
   project_id: BigId;
-  status: string;
+  status: RequestStatus;
   sender_address: string;
   sender_name: string | null;
   title: string;
@@ -75,7 +76,7 @@ export interface MailsTable {
   request_id: BigId;
   project_id: BigId;
   seq: number;
-  status: Generated<string>;
+  status: Generated<MailStatus>;
   recipient_count: number;
   representative_address: string;
   next_attempt_at: Timestamp | null;
@@ -95,7 +96,7 @@ export interface RecipientsTable {
   name: string | null;
   type: string;
   parameters: Json;
-  status: Generated<string>;
+  status: Generated<RecipientStatus>;
   result_code: string | null;
   result_message: string | null;
   retry_count: Generated<number>;

@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { seedHistory, type SeededHistory } from '../../scripts/seed-history.ts';
 import type { Db } from '../../src/db/schema.ts';
 import { QUEUES } from '../../src/jobs/queue.ts';
-import { rollUpStatus } from '../../src/modules/delivery/roll-up-status.ts';
+import { rollUpStatus } from '../../src/modules/lifecycle/roll-up-status.ts';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import { dayNumber } from '../../src/shared/clock.ts';
 import { RESULT_CODES } from '../../src/shared/i18n.ts';

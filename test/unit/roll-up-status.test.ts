@@ -1,5 +1,5 @@
 import { describe, it, expect } from '@jest/globals';
-import { rollUpStatus } from '../../src/modules/delivery/roll-up-status.ts';
+import { rollUpStatus } from '../../src/modules/lifecycle/roll-up-status.ts';
 
 type Row = [name: string, counts: Partial<Record<string, number>>, expected: ReturnType<typeof rollUpStatus>];
 

@@ -1,5 +1,5 @@
 import { classifySmtpReply, type SmtpOutcomeInput } from './classify-smtp-reply.ts';
-import { rollUpStatus } from './roll-up-status.ts';
+import { rollUpStatus } from '../lifecycle/roll-up-status.ts';
 import type { ResultCode } from '../../shared/i18n.ts';
 
 /** What one SMTP attempt of a mail gave: per-recipient answers, or one answer for all. */

@@ -1,10 +1,10 @@
 import crypto from 'node:crypto';
 import { createLimiter } from '../../shared/limiter.ts';
 import { domainBlockedAmong } from '../blocked-domains/blocked-domains.service.ts';
+import { finishRequestsIfDone, sendingWithoutPending, startOverdueReservations } from '../lifecycle/lifecycle.service.ts';
 import { blockedAmong } from '../send-block/send-block.service.ts';
 import { watchBatch } from './batch-watch.ts';
 import * as repo from './delivery.repository.ts';
-import { finishRequestsIfDone } from './delivery.service.ts';
 import type { DeliveryDeps } from './delivery-deps.ts';
 import { BATCH_WINDOW_MS, LEASE_MS, POLL_MS, RECORD_GROUP, RESERVATION_GRACE_MS } from './delivery-settings.ts';
 import { createRelayHealth } from './relay-health.ts';
@@ -178,14 +178,11 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
    * runs periodically in every worker process. Returns how many it started.
    */
   async function sweep(): Promise<number> {
-    const started = await repo.startOverdueReservations(deps.db, RESERVATION_GRACE_MS, 200);
-    if (started) {
-      deps.logger.warn({ requests: started }, 'sweeper started reservations whose job was lost');
-      await repo.notifyDue(deps.db);
-    }
+    const started = await startOverdueReservations(deps.db, RESERVATION_GRACE_MS, 200);
+    if (started) deps.logger.warn({ requests: started }, 'sweeper started reservations whose job was lost');
     // A request whose last roll-up was lost (an error in its batch, a kill between recording and
     // rolling up) would stay I for good.
-    const unfinished = await repo.sendingWithoutPending(deps.db, 200);
+    const unfinished = await sendingWithoutPending(deps.db, 200);
     if (unfinished.length) {
       await finishRequestsIfDone(deps.db, unfinished);
       deps.logger.warn({ requests: unfinished.length }, 'sweeper rolled up requests left sending with nothing to send');

@@ -32,44 +32,6 @@ export async function requestStatus(db: Db | Tx, requestId: string): Promise<str
   return row?.status;
 }
 
-/** A reserved request whose time has come starts sending (R -> I), once, whichever worker gets there. */
-export async function startReservedRequest(db: Db, requestId: string): Promise<boolean> {
-  const res = await db
-    .updateTable('mail_requests')
-    // Its elapsed time counts from the reservation, not from when a worker got to it.
-    .set({ status: 'I', started_at: sql<Date>`reservation_at` })
-    .where('id', '=', requestId)
-    .where('status', '=', 'R')
-    .where('confirm_and_send', '=', false)
-    .where('reservation_at', '<=', sql<Date>`now()`)
-    .executeTakeFirst();
-  return Number(res.numUpdatedRows) > 0;
-}
-
-/**
- * Starts reservations whose time passed `graceMs` ago and that are still R: their job was lost
- * (or queued by a version that had none). Confirm-and-send requests have no reservation and stay.
- */
-export async function startOverdueReservations(db: Db, graceMs: number, limit: number): Promise<number> {
-  const res = await sql`
-    UPDATE mail_requests SET status = 'I', started_at = COALESCE(started_at, reservation_at)
-    WHERE id IN (
-      SELECT id FROM mail_requests
-      WHERE status = 'R' AND NOT confirm_and_send AND reservation_at < now() - make_interval(secs => ${graceMs / 1000})
-      LIMIT ${limit}
-    ) AND status = 'R'
-  `.execute(db);
-  return Number(res.numAffectedRows ?? 0n);
-}
-
-/** The channel the mails_due_notify trigger (migration 20261203000000) notifies on every insert of mails. */
-export const DUE_CHANNEL = 'mails_due';
-
-/** Wakes the claim loops of every worker process (at the commit, when `db` is a transaction). */
-export async function notifyDue(db: Db | Tx): Promise<void> {
-  await sql`${sql.raw(PREPARED)}SELECT pg_notify(${DUE_CHANNEL}, '')`.execute(db);
-}
-
 export interface ClaimedMail {
   id: string;
   seq: number;
@@ -204,51 +166,6 @@ export async function recordResults(
       WHERE r.id = u.id
     `.execute(tx);
   });
-}
-
-/**
- * Mail counts by status of those of these requests that are sending (I) and have no mail left
- * ready or sending: the roll-up's input in one statement (a probe of the pending index each).
- */
-export async function statusCountsOfDone(db: Db | Tx, requestIds: string[]): Promise<Map<string, Record<string, number>>> {
-  const out = new Map<string, Record<string, number>>();
-  if (!requestIds.length) return out;
-  const res = await sql<{ request_id: string; status: string; n: number }>`${sql.raw(PREPARED)}
-    SELECT m.request_id, m.status, count(*)::int AS n FROM mails m
-    WHERE m.request_id IN (
-      SELECT r.id FROM mail_requests r
-      WHERE r.id = ANY(${requestIds}::bigint[]) AND r.status = 'I'
-        AND NOT EXISTS (SELECT 1 FROM mails p WHERE p.request_id = r.id AND p.status IN ('R', 'I')))
-    GROUP BY m.request_id, m.status
-  `.execute(db);
-  for (const r of res.rows) {
-    const counts = out.get(String(r.request_id)) ?? {};
-    counts[r.status] = r.n;
-    out.set(String(r.request_id), counts);
-  }
-  return out;
-}
-
-/** Requests still I with no mail left to send (a roll-up lost to an error or a kill), oldest first. */
-export async function sendingWithoutPending(db: Db, limit: number): Promise<string[]> {
-  const res = await sql<{ id: string }>`
-    SELECT r.id FROM mail_requests r
-    WHERE r.status = 'I' AND r.created_at < now() - interval '1 minute'
-      AND NOT EXISTS (SELECT 1 FROM mails m WHERE m.request_id = r.id AND m.status IN ('R', 'I'))
-    ORDER BY r.id LIMIT ${limit}
-  `.execute(db);
-  return res.rows.map((r) => String(r.id));
-}
-
-/** Sets each request's final status unless some mail of it is still pending (checked in the same statement). */
-export async function finishRequests(db: Db, finished: { id: string; status: string }[]): Promise<void> {
-  if (!finished.length) return;
-  await sql`${sql.raw(PREPARED)}
-    UPDATE mail_requests r SET status = u.status, finished_at = now()
-    FROM unnest(${finished.map((f) => f.id)}::bigint[], ${finished.map((f) => f.status)}::text[]) AS u(id, status)
-    WHERE r.id = u.id AND r.status = 'I'
-      AND NOT EXISTS (SELECT 1 FROM mails WHERE request_id = u.id AND status IN ('R', 'I'))
-  `.execute(db);
 }
 
 /**

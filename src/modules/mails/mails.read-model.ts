@@ -1,3 +1,4 @@
+import type { MailStatus } from '../../shared/statuses.ts';
 import { sql } from 'kysely';
 import type { Db } from '../../db/schema.ts';
 import { notFound } from '../../shared/errors.ts';
@@ -101,7 +102,7 @@ async function firstRecipients(db: Db, projectId: string, mails: { id: string; r
 function mailListBase(db: Db, projectId: string, requestRowId: string, q: ViewFilters) {
   let base = db.selectFrom('mails as m').where('m.request_id', '=', requestRowId).where('m.project_id', '=', projectId);
   if (q.mailId) base = base.where('m.id', '=', String(q.mailId.seq)).where('m.id_day', '=', q.mailId.day);
-  if (q.sendStatus) base = base.where('m.status', 'in', q.sendStatus);
+  if (q.sendStatus) base = base.where('m.status', 'in', q.sendStatus as MailStatus[]);
   if (q.recipientAddress) {
     const address = q.recipientAddress.toLowerCase();
     base = base.where(({ exists, selectFrom }) =>

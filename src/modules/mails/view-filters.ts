@@ -1,3 +1,4 @@
+import type { RequestStatus } from '../../shared/statuses.ts';
 import { badRequest } from '../../shared/errors.ts';
 import { RESULT_CODES } from '../../shared/i18n.ts';
 import { parseNumericId, type NumericId } from '../../shared/ids.ts';
@@ -50,7 +51,8 @@ export interface ViewFilters {
   templateSid?: string;
   dispatchType?: string;
   /** upper-case codes valid for the view */
-  sendStatus?: string[];
+  /** validated against the view's own statuses (statusCodesOf) */
+  sendStatus?: RequestStatus[];
   sendResultCode?: string[];
 }
 
@@ -131,7 +133,7 @@ export function parseFilters(view: ViewName, raw: RawQuery, opts: ParseFilterOpt
     title: nonEmpty(raw, 'title'),
     templateSid,
     dispatchType,
-    sendStatus: parseStatuses(raw.sendStatus, statusCodesOf(view)),
+    sendStatus: parseStatuses(raw.sendStatus, statusCodesOf(view)) as RequestStatus[] | undefined,
     sendResultCode: parseResultCodes(raw.sendResultCode),
   };
 }

@@ -4,8 +4,8 @@ import { QUEUES, type CancelRequestJob, type JobQueue } from '../../jobs/queue.t
 import type { Logger } from '../../logger.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
 import { parseNumericId } from '../../shared/ids.ts';
-import { cancelPendingMails } from '../delivery/delivery.repository.ts';
-import { notifyDue } from '../delivery/delivery.service.ts';
+import { cancelPendingMails } from '../delivery/delivery.service.ts';
+import { finishCancelled, markCancelled, startNow } from '../lifecycle/lifecycle.service.ts';
 import * as repo from './requests.repository.ts';
 
 /** Ready requests older than this can no longer be sent now (console guide). */
@@ -31,10 +31,7 @@ export async function sendRequestNow(deps: Pick<AppDeps, 'db' | 'queue' | 'now'>
       throw badRequest('requestId: a ready request created more than 30 days ago can not be sent');
     }
     await repo.releaseReadyMails(tx, req.id, now);
-    await repo.setStatus(tx, req.id, 'R', 'I');
-    await repo.markStarted(tx, req.id, now, true);
-    // The claim loops look at the commit. A job queued for the reservation time still runs then and finds the request no longer R.
-    await notifyDue(tx);
+    await startNow(tx, req.id, now);
   });
 }
 
@@ -50,11 +47,11 @@ export async function cancelRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'now'>,
     if (!['P', 'R', 'I'].includes(req.status)) {
       throw badRequest(`requestId: only a request that is preparing (P), ready (R) or sending (I) can be cancelled; this request is ${req.status}`);
     }
-    await repo.markCancelled(tx, req.id, now);
+    await markCancelled(tx, req.id, now);
     await repo.deletePayload(tx, req.id);
     const { remaining } = await cancelPendingMails(tx, req.id, CANCEL_BATCH);
     if (remaining > 0) await deps.queue.insertInTx<CancelRequestJob>(tx, QUEUES.cancelRequest, [{ data: { requestId: req.id } }]);
-    else await repo.markFinished(tx, req.id, now);
+    else await finishCancelled(tx, req.id, now);
   });
 }
 
@@ -63,7 +60,7 @@ export async function finishCancellation(deps: { db: Db; queue: JobQueue; logger
   for (;;) {
     const { cancelled, remaining } = await cancelPendingMails(deps.db, requestId, CANCEL_BATCH);
     if (remaining === 0) {
-      await repo.markFinished(deps.db, requestId, deps.now());
+      await finishCancelled(deps.db, requestId, deps.now());
       deps.logger.info({ requestId }, 'cancellation complete');
       return;
     }

@@ -1,12 +1,13 @@
 import { sql } from 'kysely';
 import { PREPARED } from '../../db/connect.ts';
 import type { Db, Tx } from '../../db/schema.ts';
+import type { RequestStatus } from '../../shared/statuses.ts';
 import type { SplitRecipient } from './split-recipients.ts';
 
 export interface NewRequestRow {
   id_day: number;
   project_id: string;
-  status: string;
+  status: RequestStatus;
   sender_address: string;
   sender_name: string | null;
   title: string;
@@ -205,20 +206,6 @@ export async function setStoredCount(tx: Tx, requestId: string, storedCount: num
   await tx.updateTable('mail_requests').set({ stored_count: storedCount }).where('id', '=', requestId).execute();
 }
 
-export async function setStatus(tx: Tx, requestId: string, from: string, to: string): Promise<boolean> {
-  const res = await tx.updateTable('mail_requests').set({ status: to }).where('id', '=', requestId).where('status', '=', from).executeTakeFirst();
-  return Number(res.numUpdatedRows) > 0;
-}
-
-/** Sending began at `at` (kept when already set: a request starts once). */
-export async function markStarted(tx: Tx, requestId: string, at: Date, sentNow = false): Promise<void> {
-  await tx
-    .updateTable('mail_requests')
-    .set((eb) => ({ started_at: eb.fn.coalesce('started_at', sql<Date>`${at}::timestamptz`), ...(sentNow ? { sent_now: true } : {}) }))
-    .where('id', '=', requestId)
-    .execute();
-}
-
 export async function lockProjectRequest(tx: Tx, projectId: string, id: { day: number; seq: bigint }) {
   return tx
     .selectFrom('mail_requests')
@@ -232,14 +219,6 @@ export async function lockProjectRequest(tx: Tx, projectId: string, id: { day: n
 
 export async function releaseReadyMails(tx: Tx, requestId: string, at: Date): Promise<void> {
   await tx.updateTable('mails').set({ next_attempt_at: at }).where('request_id', '=', requestId).where('status', '=', 'R').execute();
-}
-
-export async function markCancelled(tx: Tx, requestId: string, at: Date): Promise<void> {
-  await tx.updateTable('mail_requests').set({ status: 'C', canceled_at: at }).where('id', '=', requestId).execute();
-}
-
-export async function markFinished(db: Db | Tx, requestId: string, at: Date): Promise<void> {
-  await db.updateTable('mail_requests').set({ finished_at: at }).where('id', '=', requestId).where('finished_at', 'is', null).execute();
 }
 
 /** Requests still preparing (P) that were created before `before`: candidates for the storing sweep. */

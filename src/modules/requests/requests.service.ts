@@ -5,7 +5,7 @@ import { QUEUES, type StartReservationJob, type StoreRecipientsJob } from '../..
 import { conflict } from '../../shared/errors.ts';
 import { dayNumber } from '../../shared/clock.ts';
 import { formatNumericId } from '../../shared/ids.ts';
-import { reservationJobsFor } from '../delivery/delivery.service.ts';
+import { reservationJobsFor } from '../lifecycle/lifecycle.service.ts';
 import { attachFilesToRequest, resolveAttachments } from '../files/files.service.ts';
 import { countRecipientFile, useRecipientFile } from '../recipient-files/recipient-files.service.ts';
 import { templateForMail, type MailTemplate } from '../templates/templates.read-model.ts';

@@ -1,7 +1,7 @@
 import type { Db, Tx } from '../../db/schema.ts';
 import { QUEUES, type JobQueue, type StartReservationJob, type StoreRecipientsJob } from '../../jobs/queue.ts';
 import type { Logger } from '../../logger.ts';
-import { finishRequestIfDone, reservationJobsFor } from '../delivery/delivery.service.ts';
+import { finishRequestIfDone, finishStoring, reservationJobsFor } from '../lifecycle/lifecycle.service.ts';
 import * as repo from './requests.repository.ts';
 
 /**
@@ -77,14 +77,12 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
       await source.finish?.(tx, req, storedCount);
       if (storedCount === 0) {
         // The source selected nobody by the time it was read (groups emptied meanwhile): nothing to send.
-        await repo.setStatus(tx, requestId, 'P', 'F');
-        await repo.markFinished(tx, requestId, deps.now());
+        await finishStoring(tx, requestId, 'F', deps.now(), null);
         log.warn('no recipient was left to store');
         return true;
       }
       const sendsNow = nextAttemptAt !== null && nextAttemptAt.getTime() <= deps.now().getTime();
-      await repo.setStatus(tx, requestId, 'P', sendsNow ? 'I' : 'R');
-      if (sendsNow) await repo.markStarted(tx, requestId, nextAttemptAt);
+      await finishStoring(tx, requestId, sendsNow ? 'I' : 'R', deps.now(), nextAttemptAt);
       await deps.queue.insertInTx<StartReservationJob>(tx, QUEUES.startReservation, reservationJobsFor(requestId, nextAttemptAt, deps.now()));
       log.info({ recipients: storedCount }, 'request stored');
       return true;

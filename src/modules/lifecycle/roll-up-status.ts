@@ -1,8 +1,10 @@
+import type { FinalStatus } from '../../shared/statuses.ts';
+
 /**
- * Status roll-up (PRODUCT §5): a mail's status from its recipients, a request's from its mails.
- * Unsubscribed members don't spoil S or F ("some unsubscribed allowed").
+ * Status roll-up: a mail's status from its recipients, a request's from its mails. All sent is
+ * S, all failed F, a mix PF; unsubscribed members don't spoil S or F ("some unsubscribed
+ * allowed"); all unsubscribed is U, all cancelled C.
  */
-export type FinalStatus = 'S' | 'F' | 'PF' | 'U' | 'C';
 
 /** counts by status code (S, F, U, C, PF for mails; pending R/I make the result null: not final) */
 export function rollUpStatus(counts: Partial<Record<string, number>>): FinalStatus | 'I' | null {

@@ -1,0 +1,70 @@
+import type { Db, Tx } from '../../db/schema.ts';
+import type { StartReservationJob } from '../../jobs/queue.ts';
+import type { FinalStatus } from '../../shared/statuses.ts';
+import { rollUpStatus } from './roll-up-status.ts';
+import * as repo from './lifecycle.repository.ts';
+
+/**
+ * A request's life: P (storing its recipients) -> R (reserved, or awaiting confirmation) or I
+ * (sending) -> S, F, PF, U or C. This module owns every transition; requests/ (POST, send now,
+ * cancel, the store job) and delivery/ (the roll-up, the sweep) call it.
+ */
+
+/** Wakes the claim loops of every worker process (at the commit when `db` is a transaction). */
+export const notifyDue = repo.notifyDue;
+export { DUE_CHANNEL } from './lifecycle.repository.ts';
+
+/** The job that starts a reserved request at its time (none when it sends now or awaits confirmation). */
+export function reservationJobsFor(requestId: string, at: Date | null, now: Date): { data: StartReservationJob; startAfter: Date }[] {
+  return at && at.getTime() > now.getTime() ? [{ data: { requestId }, startAfter: at }] : [];
+}
+
+/** Rolls each request up to its final status once no mail of it is pending. Safe to call from anywhere, any number of times. */
+export async function finishRequestsIfDone(db: Db, requestIds: string[]): Promise<void> {
+  // A request still sending answers from the pending index alone, instead of counting all its mails.
+  const counts = await repo.statusCountsOfDone(db, requestIds);
+  const finished: { id: string; status: FinalStatus }[] = [];
+  for (const [id, byStatus] of counts) {
+    const status = rollUpStatus(byStatus);
+    if (status && status !== 'I') finished.push({ id, status });
+  }
+  await repo.finishRequests(db, finished);
+}
+
+export async function finishRequestIfDone(db: Db, requestId: string): Promise<void> {
+  await finishRequestsIfDone(db, [requestId]);
+}
+
+/** Job: a reservation's time has come. */
+export async function startReservation(db: Db, requestId: string): Promise<void> {
+  if (await repo.startReservedRequest(db, requestId)) await repo.notifyDue(db);
+}
+
+/** Stored (P): it fails when nothing was stored (F), else it sends now (I, started at `startedAt`) or waits (R). */
+export async function finishStoring(tx: Tx, requestId: string, outcome: 'F' | 'I' | 'R', at: Date, startedAt: Date | null): Promise<void> {
+  await repo.setStatus(tx, requestId, 'P', outcome);
+  if (outcome === 'F') await repo.markFinished(tx, requestId, at);
+  if (outcome === 'I' && startedAt) await repo.markStarted(tx, requestId, startedAt);
+}
+
+/** sendMailRequestNow: R -> I at once (its ready mails are released by the caller). */
+export async function startNow(tx: Tx, requestId: string, at: Date): Promise<void> {
+  await repo.setStatus(tx, requestId, 'R', 'I');
+  await repo.markStarted(tx, requestId, at, true);
+  // The claim loops look at the commit. A job queued for the reservation time still runs then and finds the request no longer R.
+  await repo.notifyDue(tx);
+}
+
+/** cancelMailRequest: C at once; finished once no mail of it is pending (finishCancelled). */
+export const markCancelled = repo.markCancelled;
+export const finishCancelled = repo.markFinished;
+
+/** The sweep: reservations whose job was lost are started, and the claim loops woken. */
+export async function startOverdueReservations(db: Db, graceMs: number, limit: number): Promise<number> {
+  const started = await repo.startOverdueReservations(db, graceMs, limit);
+  if (started) await repo.notifyDue(db);
+  return started;
+}
+
+/** Requests still I with no mail left to send (a roll-up lost to an error or a kill). */
+export const sendingWithoutPending = repo.sendingWithoutPending;
