@@ -223,8 +223,7 @@ export async function startServiceProcess(cleanups: Cleanups, opts: ServiceOptio
     stream.setEncoding('utf8');
     stream.on('data', (d: string) => {
       buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
         if (!line.trim()) continue;
@@ -345,7 +344,7 @@ export async function signedCall(baseUrl: string, key: ApiKey, method: string, t
   const res = await fetch(baseUrl + target, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
   const text = await res.text();
   const ms = performance.now() - t;
-  let json: any = undefined;
+  let json: any;
   try {
     json = text ? JSON.parse(text) : undefined;
   } catch {

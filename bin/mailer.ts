@@ -45,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const [method, target, bodyArg, ...extra] = positionals;
-  if (!method || !target || !target.startsWith('/') || extra.length) throw new UsageError('METHOD and a PATH starting with / are needed');
+  if (!method || !target?.startsWith('/') || extra.length) throw new UsageError('METHOD and a PATH starting with / are needed');
   if (bodyArg !== undefined && values.form?.length) throw new UsageError('a JSON body and -F parts can not be sent together');
   const accessKey = process.env.MAILER_ACCESS_KEY;
   const secretKey = process.env.MAILER_SECRET_KEY;

@@ -83,7 +83,9 @@ export function admitLargeBodies(budget: ByteBudget, opts: { minBytes: number; m
     // A client that hangs up while its body waits: its 'close' has fired by the time the budget
     // is granted, and a listener added then would never run, keeping the bytes charged for good.
     let gone = false;
-    const onGone = () => void (gone = true);
+    const onGone = () => {
+      gone = true;
+    };
     res.once('close', onGone);
     const release = await budget.acquire(bytes, opts.waitMs);
     res.removeListener('close', onGone);

@@ -7,6 +7,7 @@ import { badRequest } from '../shared/errors.ts';
  * Refused once, at the edge, for every JSON body and query parameter, instead of surfacing as a
  * 500 from whichever statement stores or compares it first.
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding U+0000 is the point
 const SUSPECT = /[\u0000\ud800-\udfff]/;
 
 function problemOf(text: string): string | undefined {

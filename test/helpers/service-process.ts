@@ -112,7 +112,7 @@ function request(port: number, method: string, target: string, headers: Record<s
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = undefined;
+          let parsed: unknown;
           try {
             parsed = text ? JSON.parse(text) : undefined;
           } catch {

@@ -26,7 +26,7 @@ function entries(buf: Buffer): Promise<Map<string, Buffer>> {
   });
 }
 
-const unescape = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+const unescapeXml = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
 
 function columnIndex(ref: string): number {
   const letters = /^[A-Z]+/.exec(ref)![0];
@@ -39,7 +39,7 @@ function columnIndex(ref: string): number {
 export async function readXlsx(buf: Buffer): Promise<{ sheetNames: string[]; sheets: string[][][] }> {
   const files = await entries(buf);
   const workbook = files.get('xl/workbook.xml')?.toString('utf8') ?? '';
-  const sheetNames = [...workbook.matchAll(/<sheet [^>]*name="([^"]*)"/g)].map((m) => unescape(m[1]!));
+  const sheetNames = [...workbook.matchAll(/<sheet [^>]*name="([^"]*)"/g)].map((m) => unescapeXml(m[1]!));
   const sheets: string[][][] = [];
   for (let i = 1; files.has(`xl/worksheets/sheet${i}.xml`); i++) {
     const xml = files.get(`xl/worksheets/sheet${i}.xml`)!.toString('utf8');
@@ -51,7 +51,7 @@ export async function readXlsx(buf: Buffer): Promise<{ sheetNames: string[]; she
         const inner = cm[3] ?? '';
         const text = /<t[^>]*>(.*?)<\/t>/s.exec(inner)?.[1] ?? /<v>(.*?)<\/v>/s.exec(inner)?.[1] ?? '';
         while (row.length < idx) row.push('');
-        row[idx] = unescape(text);
+        row[idx] = unescapeXml(text);
       }
       rows.push(row);
     }

@@ -10,8 +10,14 @@ describe('createByteBudget', () => {
     const a = await budget.acquire(60, 1000);
     expect(a).toBeDefined();
     const order: string[] = [];
-    const b = budget.acquire(60, 1000).then((r) => (order.push('b'), r));
-    const c = budget.acquire(10, 1000).then((r) => (order.push('c'), r));
+    const b = budget.acquire(60, 1000).then((r) => {
+      order.push('b');
+      return r;
+    });
+    const c = budget.acquire(10, 1000).then((r) => {
+      order.push('c');
+      return r;
+    });
     await new Promise((r) => setTimeout(r, 20));
     // c would fit beside a, but does not overtake b
     expect(order).toEqual([]);
@@ -63,7 +69,9 @@ describe('admitLargeBodies', () => {
     }) as unknown as Request;
     const res = Object.assign(new EventEmitter(), { destroyed: false }) as unknown as Response;
     let nextCalled = false;
-    const admitted = admitLargeBodies(budget, { minBytes: 100, maxBytes: 10_000, waitMs: 5_000 })(req, res, () => void (nextCalled = true));
+    const admitted = admitLargeBodies(budget, { minBytes: 100, maxBytes: 10_000, waitMs: 5_000 })(req, res, () => {
+      nextCalled = true;
+    });
     await new Promise((r) => setTimeout(r, 10));
     expect(budget.waiting()).toBe(1);
     // the client goes away while it waits

@@ -10,7 +10,7 @@ const make = (type: T, n: number, prefix = type.toLowerCase()): Rcpt[] =>
 /** Groups the ordered recipients by their mail index. */
 const mails = <X>(split: { ordered: X[]; mailIndex: number[]; mailCount: number }): X[][] => {
   const out: X[][] = Array.from({ length: split.mailCount }, () => []);
-  split.ordered.forEach((r, i) => out[split.mailIndex[i]!]!.push(r));
+  for (const [i, r] of split.ordered.entries()) out[split.mailIndex[i]!]!.push(r);
   return out;
 };
 
@@ -97,7 +97,7 @@ describe('splitRecipients: general', () => {
 
   it('mailIndex is floor(position / 30) over the ordered list', () => {
     const split = splitRecipients([...make('C', 5), ...make('R', 60)], false);
-    split.mailIndex.forEach((m, i) => expect(m).toBe(Math.floor(i / 30)));
+    for (const [i, m] of split.mailIndex.entries()) expect(m).toBe(Math.floor(i / 30));
     expect(split.ordered.slice(60).every((r) => r.type === 'C')).toBe(true);
   });
 

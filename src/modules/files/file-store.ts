@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Encoder } from 'nodemailer/lib/base64';
 import type { ReadAt } from './inspect-zip.ts';

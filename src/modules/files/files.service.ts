@@ -43,6 +43,7 @@ const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
 export function cleanFileName(raw: string | undefined): string {
   return baseName(raw ?? '')
     .normalize('NFC')
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point
     .replace(/[\u0000-\u001f\u007f]/g, '')
     .trim();
 }

@@ -186,7 +186,10 @@ async function loadRows(db: Db, ids: string[], view: ViewOptions): Promise<{ ite
   const generalTitles = new Map<string, string>();
   const items = rows.map((row) => {
     let tpl = titles.get(row.request_id);
-    if (!tpl) titles.set(row.request_id, (tpl = compileTemplate(row.title)));
+    if (!tpl) {
+      tpl = compileTemplate(row.title);
+      titles.set(row.request_id, tpl);
+    }
     const request = { individual: row.individual, parameters: row.request_parameters, sender_address: row.sender_address, sender_name: row.sender_name };
     // A general mail has one title for all its To/Cc/Bcc (no meta tags, no recipient values):
     // every row of it shows that one, rendered once.

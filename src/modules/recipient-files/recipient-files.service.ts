@@ -202,7 +202,10 @@ class CheckedRows {
       }
       this.validCount++;
       let last = this.held[this.held.length - 1];
-      if (!last || last.rows.length >= INSERT_BATCH_ROWS || last.chars >= INSERT_BATCH_CHARS) this.held.push((last = { rows: [], chars: 0 }));
+      if (!last || last.rows.length >= INSERT_BATCH_ROWS || last.chars >= INSERT_BATCH_CHARS) {
+        last = { rows: [], chars: 0 };
+        this.held.push(last);
+      }
       last.rows.push(checked.recipient);
       last.chars += checked.chars;
       this.heldRows++;

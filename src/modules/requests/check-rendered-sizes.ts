@@ -42,23 +42,26 @@ export function checkRenderedSizes(input: RenderedSizeInput): void {
     .filter((f) => f.shape.counts.size > 0)
     .map((f) => ({ ...f, tags: [...f.shape.counts.entries()] }));
   if (fields.length === 0) return;
-  const valueOf = (params: Record<string, unknown> | null, name: string): string | undefined =>
+  const paramValue = (params: Record<string, unknown> | null, name: string): string | undefined =>
     params && Object.hasOwn(params, name) ? String(params[name]) : undefined;
   const check = (own: Record<string, unknown> | null, where: string) => {
     for (const f of fields) {
       // A string of n UTF-16 units is at most 3n UTF-8 bytes: exact sizes only when that bound is over.
       let bound = f.shape.fixed;
-      for (const [name, count] of f.tags) bound += ((valueOf(own, name) ?? valueOf(input.parameters, name))?.length ?? name.length + 3) * 3 * count;
+      for (const [name, count] of f.tags) bound += ((paramValue(own, name) ?? paramValue(input.parameters, name))?.length ?? name.length + 3) * 3 * count;
       if (bound <= f.max) continue;
       let total = f.shape.fixed;
       for (const [name, count] of f.tags) {
-        const value = valueOf(own, name) ?? valueOf(input.parameters, name);
+        const value = paramValue(own, name) ?? paramValue(input.parameters, name);
         // no value: the tag stays as written (the recipient fails with CONTENT_HAS_TAG_FORM)
         total += (value === undefined ? name.length + 3 : bytes(value)) * count;
       }
       if (total > f.max) throw badRequest(`${f.field}: at most ${f.unit(f.max)} after tag substitution; with the parameters of ${where} it is ${f.unit(total)}`);
     }
   };
-  if (input.recipients.length === 0) return check(null, 'the request');
+  if (input.recipients.length === 0) {
+    check(null, 'the request');
+    return;
+  }
   for (let i = 0; i < input.recipients.length; i++) check(input.recipients[i]!.parameters, `recipients[${i}]`);
 }

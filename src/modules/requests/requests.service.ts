@@ -209,7 +209,7 @@ async function payloadSource(db: Db, requestId: string): Promise<RecipientSource
  */
 export async function storeRecipients(deps: StoreDeps, requestId: string): Promise<void> {
   const head = await repo.findRecipientSource(deps.db, requestId);
-  if (!head || head.status !== 'P') return;
+  if (head?.status !== 'P') return;
   const source =
     head.recipient_group_filter !== null
       ? await groupSource(deps.db, head.project_id, head.recipient_group_filter as GroupFilter)

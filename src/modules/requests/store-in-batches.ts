@@ -61,7 +61,7 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
     }
     const done = await deps.db.transaction().execute(async (tx) => {
       const req = await repo.lockRequest(tx, requestId);
-      if (!req || req.status !== 'P') return true;
+      if (req?.status !== 'P') return true;
       const nextAttemptAt = req.confirm_and_send ? null : (req.reservation_at ?? req.created_at);
       const from = req.stored_count;
       const target: MailTarget = { requestId, projectId: req.project_id, idDay: req.id_day, nextAttemptAt, createdAt: req.created_at };
