@@ -80,7 +80,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     // The claim's order, requests in turn: a group that loads late (a new request) still goes first.
     const turns: { id: string; turn: number; request: bigint }[] = [];
     for (const [requestId, mails] of byRequest) {
-      mails.sort((a, b) => a.seq - b.seq).forEach((m, turn) => turns.push({ id: m.id, turn, request: BigInt(requestId) }));
+      mails.sort((a, b) => a.seq - b.seq);
+      for (const [turn, m] of mails.entries()) turns.push({ id: m.id, turn, request: BigInt(requestId) });
     }
     turns.sort((a, b) => a.turn - b.turn || (a.request < b.request ? -1 : a.request > b.request ? 1 : 0));
     const turnOf = new Map(turns.map((t, i) => [t.id, i]));
@@ -131,7 +132,12 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
             transportSlot,
             turnOf,
             isCancelled: () => watch.cancelled().has(requestId),
-            isOver: () => stopping || recordFailed || (notifications !== heard && Date.now() > (windowEnds ??= Date.now() + BATCH_WINDOW_MS)),
+            isOver: () => {
+              if (stopping || recordFailed) return true;
+              if (notifications === heard) return false;
+              windowEnds ??= Date.now() + BATCH_WINDOW_MS;
+              return Date.now() > windowEnds;
+            },
             release: (id) => void released.push(id),
             record,
           });

@@ -63,8 +63,12 @@ export function createRecorder(deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>
     const group = queued.splice(0, RECORD_GROUP);
     recordOutcomes(deps, token, group.map((g) => g.outcome))
       .then(
-        () => group.forEach((g) => g.done()),
-        (err) => group.forEach((g) => g.failed(err)),
+        () => {
+          for (const g of group) g.done();
+        },
+        (err) => {
+          for (const g of group) g.failed(err);
+        },
       )
       .finally(() => {
         busy = false;
