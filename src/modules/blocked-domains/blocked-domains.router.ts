@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { AppDeps } from '../../deps.ts';
-import type { RawQuery } from '../mails/list-query.ts';
+import type { RawQuery } from '../../http/query-params.ts';
 import { deleteBlockedDomains, getBlockedDomainList, registerBlockedDomains } from './blocked-domains.service.ts';
 
 /** registerBlockedDomains, deleteBlockedDomains, getBlockedDomainList (extension, under /api/v1, signed). */

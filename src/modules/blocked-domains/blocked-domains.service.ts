@@ -3,7 +3,8 @@ import type { components } from '../../generated/api.ts';
 import type { Db, Tx } from '../../db/schema.ts';
 import { toNesDateTime } from '../../shared/clock.ts';
 import { badRequest } from '../../shared/errors.ts';
-import { parsePaging, parseSort, single, toPage, type RawQuery } from '../mails/list-query.ts';
+import { parsePaging, parseSort, toPage } from '../../http/paging.ts';
+import { single, type RawQuery } from '../../http/query-params.ts';
 import * as repo from './blocked-domains.repository.ts';
 
 type Schemas = components['schemas'];

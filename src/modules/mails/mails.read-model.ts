@@ -5,7 +5,8 @@ import { formatNumericId, parseNumericId } from '../../shared/ids.ts';
 import type { Lang } from '../../shared/i18n.ts';
 import { compileTemplate, renderLeniently } from '../delivery/render-tags.ts';
 import { attachFilesOfRequest } from '../files/files.read-model.ts';
-import { toPage, type MailListQuery, type Page, type Paging, type RequestListQuery } from './list-query.ts';
+import { toPage, type Page, type Paging } from '../../http/paging.ts';
+import type { MailListQuery, RequestListQuery } from './list-query.ts';
 import { matchesNothing, type ViewFilters } from './view-filters.ts';
 import { boundedCount, likeContains, resultCodeMatch, TEMPORARY_CAUSE_CODES, temporaryCauseMatch } from './view-sql.ts';
 import {

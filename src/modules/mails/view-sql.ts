@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db, Tx } from '../../db/schema.ts';
-import { totalFromPage, type Paging } from './list-query.ts';
+import { totalFromPage, type Paging } from '../../http/paging.ts';
 
 /**
  * What the list views share in SQL: LIKE escaping and the bounded count behind totalElements.

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { AppDeps } from '../../deps.ts';
 import { langFromHeader } from '../../shared/i18n.ts';
-import type { RawQuery } from '../mails/list-query.ts';
+import type { RawQuery } from '../../http/query-params.ts';
 import { createConfig, getConfig, getSendBlockList, type ConfigInput } from './send-block.service.ts';
 
 /** getSendBlockList, createConfig, getConfig. */

@@ -3,7 +3,8 @@ import type { Db, Tx } from '../../db/schema.ts';
 import { toNesDateTime } from '../../shared/clock.ts';
 import { badRequest } from '../../shared/errors.ts';
 import { sendBlockActionLabel, sendBlockRequesterLabel, sendBlockStateText, type Lang } from '../../shared/i18n.ts';
-import { parsePaging, parseSort, toPage, type RawQuery } from '../mails/list-query.ts';
+import { parsePaging, parseSort, toPage } from '../../http/paging.ts';
+import type { RawQuery } from '../../http/query-params.ts';
 import { isValidEmail } from '../requests/validate-mail-request.ts';
 import * as repo from './send-block.repository.ts';
 

@@ -2,7 +2,8 @@ import { Router, type Request } from 'express';
 import type { AppDeps } from '../../deps.ts';
 import { sendStream } from '../../http/send-stream.ts';
 import { langFromHeader } from '../../shared/i18n.ts';
-import { parsePaging, parseSort, type RawQuery } from '../mails/list-query.ts';
+import { parsePaging, parseSort } from '../../http/paging.ts';
+import type { RawQuery } from '../../http/query-params.ts';
 import type { CategoryCreate, CategoryUpdate, TemplateCreate, TemplateLocation, TemplateUpdate } from './templates.mapper.ts';
 import { DEFAULT_EXPORT_SORT, EXPORT_SORT_PROPERTIES, getTemplate, getTemplateExportRequestList, getTemplateStructure } from './templates.read-model.ts';
 import {

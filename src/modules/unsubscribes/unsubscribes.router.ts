@@ -1,7 +1,7 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { AppDeps } from '../../deps.ts';
 import { toNesDateTime } from '../../shared/clock.ts';
-import type { RawQuery } from '../mails/list-query.ts';
+import type { RawQuery } from '../../http/query-params.ts';
 import { langFromAcceptLanguage, renderInvalidLinkPage, renderUnsubscribePage } from './unsubscribe-page.ts';
 import {
   applyUnsubscribeAction,
