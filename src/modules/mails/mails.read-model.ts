@@ -3,7 +3,7 @@ import type { Db, Tx } from '../../db/schema.ts';
 import { notFound } from '../../shared/errors.ts';
 import { formatNumericId, parseNumericId } from '../../shared/ids.ts';
 import type { Lang } from '../../shared/i18n.ts';
-import { compileTemplate, renderLeniently } from '../delivery/render-tags.ts';
+import { compileTemplate, renderLeniently } from '../../shared/render-tags.ts';
 import { attachFilesOfRequest } from '../files/files.read-model.ts';
 import { toPage, type Page, type Paging } from '../../http/paging.ts';
 import type { MailListQuery, RequestListQuery } from './list-query.ts';

@@ -5,7 +5,7 @@ import { badRequest } from '../../shared/errors.ts';
 import { sendBlockActionLabel, sendBlockRequesterLabel, sendBlockStateText, type Lang } from '../../shared/i18n.ts';
 import { parsePaging, parseSort, toPage } from '../../http/paging.ts';
 import type { RawQuery } from '../../http/query-params.ts';
-import { isValidEmail } from '../requests/validate-mail-request.ts';
+import { isValidEmail } from '../../shared/email-address.ts';
 import * as repo from './send-block.repository.ts';
 
 type Schemas = components['schemas'];

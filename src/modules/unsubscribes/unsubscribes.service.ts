@@ -6,7 +6,7 @@ import { badRequest } from '../../shared/errors.ts';
 import { loadMasterKey } from '../../shared/secret-box.ts';
 import { parsePaging, parseSort, toPage } from '../../http/paging.ts';
 import { parseDateRange, type RawQuery } from '../../http/query-params.ts';
-import { isValidEmail } from '../requests/validate-mail-request.ts';
+import { isValidEmail } from '../../shared/email-address.ts';
 import { deriveUnsubscribeKey, openUnsubscribeToken, signUnsubscribeToken } from './unsubscribe-token.ts';
 import * as repo from './unsubscribes.repository.ts';
 
