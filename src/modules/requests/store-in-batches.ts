@@ -3,6 +3,7 @@ import { QUEUES, type JobQueue, type StartReservationJob, type StoreRecipientsJo
 import type { Logger } from '../../logger.ts';
 import { finishRequestIfDone, reservationJobsFor } from '../delivery/delivery.service.ts';
 import * as repo from './requests.repository.ts';
+import type { MailTarget } from './store-batches.repository.ts';
 
 /**
  * The store-recipients job's loop, whatever the recipients come from (a large JSON request's
@@ -17,16 +18,6 @@ import * as repo from './requests.repository.ts';
  */
 
 export type StoringRequest = NonNullable<Awaited<ReturnType<typeof repo.lockRequest>>>;
-
-/** Where the mails of a batch go: what insertMailsAndRecipients and its INSERT … SELECT variants write. */
-export interface MailTarget {
-  requestId: string;
-  projectId: string;
-  idDay: number;
-  /** null: waits for confirmation */
-  nextAttemptAt: Date | null;
-  createdAt: Date;
-}
 
 export interface RecipientSource {
   /** for the logs */

@@ -1,7 +1,6 @@
-import { sql } from 'kysely';
 import type { Db } from '../../db/schema.ts';
 import type { Logger } from '../../logger.ts';
-import { purgeBatch, type PurgedBatch } from './retention.repository.ts';
+import { limitLockWait, purgeBatch, type PurgedBatch } from './retention.repository.ts';
 
 /** Requests per purge transaction: short transactions, so nothing waits long on them. */
 export const PURGE_BATCH_REQUESTS = 1_000;
@@ -49,7 +48,7 @@ export async function purgeHistory(deps: RetentionDeps, opts: { maxRequests?: nu
     const batch = await deps.db.transaction().execute(async (tx) => {
       // Never queue behind a lock for long (an unsubscribe click on an old recipient, say): the
       // batch fails and the next run retries it.
-      await sql`SET LOCAL lock_timeout = '2s'`.execute(tx);
+      await limitLockWait(tx);
       const unconfirmedBefore = new Date(Math.min(cutoff.getTime(), deps.now().getTime() - UNCONFIRMED_MAX_AGE_MS));
       return purgeBatch(tx, cutoff, opts.maxRequests ?? PURGE_BATCH_REQUESTS, opts.maxRecipients ?? PURGE_BATCH_RECIPIENTS, unconfirmedBefore);
     });
