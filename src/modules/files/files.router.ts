@@ -1,7 +1,14 @@
 import { pipeline } from 'node:stream/promises';
 import { Router } from 'express';
 import type { AppDeps } from '../../deps.ts';
-import { createFiles, deleteFiles, getFiles, openMailAttachment } from './files.service.ts';
+import { fileParts, type MultipartLimits } from '../../http/multipart.ts';
+import { createFiles, deleteFiles, FILE_LIMITS, getFiles, openMailAttachment } from './files.service.ts';
+
+const UPLOAD_LIMITS: MultipartLimits = {
+  fileBytes: FILE_LIMITS.fileBytes,
+  files: FILE_LIMITS.filesPerUpload,
+  totalBytes: FILE_LIMITS.filesPerUpload * FILE_LIMITS.fileBytes + 1024 * 1024,
+};
 
 /** RFC 6266 / RFC 8187: an ASCII stand-in for old clients, then the name in UTF-8. */
 export function attachmentDisposition(fileName: string): string {
@@ -16,7 +23,7 @@ export function filesRouter(deps: AppDeps): Router {
   const filesDeps = { db: deps.db, dataDir: deps.config.dataDir, now: deps.now, maxStored: deps.config.maxStoredFiles };
 
   router.post('/files', async (req, res) => {
-    const upload = await createFiles(filesDeps, req.projectId!, req);
+    const upload = await createFiles(filesDeps, req.projectId!, fileParts(req, UPLOAD_LIMITS));
     req.log.info({ tempRequestId: upload.tempRequestId, files: upload.files.length }, 'files uploaded');
     res.status(201).json(upload);
   });

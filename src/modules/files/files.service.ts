@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Request } from 'express';
 import { detectMimeType } from 'nodemailer/lib/mime-funcs';
 import type { Db, Tx } from '../../db/schema.ts';
-import { readMultipart } from '../../http/multipart.ts';
+import type { FileParts } from '../../http/multipart.ts';
 import type { Logger } from '../../logger.ts';
 import { badRequest, notFound, rateLimited } from '../../shared/errors.ts';
 import { parseNumericId } from '../../shared/ids.ts';
@@ -60,7 +59,7 @@ interface Received {
  * (size, blocked extension, what it really is) and records the upload once all are good. A
  * refused upload keeps nothing: the 400 names every file refused and why.
  */
-export async function createFiles(deps: FilesDeps, projectId: string, req: Request): Promise<FileUpload> {
+export async function createFiles(deps: FilesDeps, projectId: string, parts: FileParts): Promise<FileUpload> {
   // Checked before a byte is read: a project that keeps its quota full can't make us store more.
   if (deps.maxStored !== undefined && (await repo.countUnusedFiles(deps.db, projectId)) >= deps.maxStored) {
     throw rateLimited(
@@ -71,11 +70,11 @@ export async function createFiles(deps: FilesDeps, projectId: string, req: Reque
   const received: Received[] = [];
   const written: string[] = [];
   const problems: string[] = [];
-  let parts = 0;
+  let count = 0;
   try {
-    await readMultipart(req, { fileBytes: FILE_LIMITS.fileBytes, files: FILE_LIMITS.filesPerUpload, totalBytes: FILE_LIMITS.filesPerUpload * FILE_LIMITS.fileBytes + MB }, async (part) => {
+    await parts(async (part) => {
       if (part.field !== 'fileList') return void part.stream.resume();
-      const index = parts++;
+      const index = count++;
       const name = cleanFileName(part.filename);
       const shown = name ? `"${name}"` : `file ${index + 1}`;
       if (!name) problems.push(`fileList: ${shown} has no file name`);

@@ -2,10 +2,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Request } from 'express';
 import type { Db, Tx } from '../../db/schema.ts';
 import type { components } from '../../generated/api.ts';
-import { readMultipart } from '../../http/multipart.ts';
+import type { FileParts } from '../../http/multipart.ts';
 import type { Logger } from '../../logger.ts';
 import { badRequest, notFound, rateLimited } from '../../shared/errors.ts';
 import { readXlsxRows, XLSX_LIMITS, XlsxReadError, type SheetRow } from '../../shared/xlsx/xlsx-reader.ts';
@@ -102,10 +101,10 @@ function rowsOf(file: string, kind: Kind): AsyncGenerator<SheetRow[]> {
 }
 
 /** Streams the part `file` to a temporary file under DATA_DIR (never into memory); returns its name and kind. */
-async function receiveUpload(deps: RecipientFilesDeps, req: Request, tmp: string): Promise<{ name: string; kind: Kind }> {
-  let upload: { name: string; kind: Kind } | undefined;
+async function receiveUpload(deps: RecipientFilesDeps, upload: FileParts, tmp: string): Promise<{ name: string; kind: Kind }> {
+  let received: { name: string; kind: Kind } | undefined;
   let parts = 0;
-  await readMultipart(req, { fileBytes: deps.maxBytes, files: 5, field: 'file', totalBytes: deps.maxBytes + MB }, async (part) => {
+  await upload(async (part) => {
     if (part.field !== 'file') return void part.stream.resume();
     if (++parts > 1) throw badRequest('file: one file per upload');
     const name = cleanFileName(part.filename);
@@ -113,10 +112,10 @@ async function receiveUpload(deps: RecipientFilesDeps, req: Request, tmp: string
     const kind = kindOf(name);
     await pipeline(part.stream, fs.createWriteStream(tmp, { flags: 'wx' }));
     if (part.stream.truncated) throw badRequest(`file: "${name}" is larger than ${sizeText(deps.maxBytes)} (MAX_BODY_BYTES)`);
-    upload = { name, kind };
+    received = { name, kind };
   });
-  if (!upload) throw badRequest('file: required (multipart/form-data part "file" with an .xlsx or .csv)');
-  return upload;
+  if (!received) throw badRequest('file: required (multipart/form-data part "file" with an .xlsx or .csv)');
+  return received;
 }
 
 /**
@@ -125,7 +124,7 @@ async function receiveUpload(deps: RecipientFilesDeps, req: Request, tmp: string
  * parsing is done or has filled the HOLD bounds: a refused file leaves no row (and the temporary
  * file is removed whatever happens).
  */
-export async function createRecipientFile(deps: RecipientFilesDeps, projectId: string, req: Request): Promise<RecipientFile> {
+export async function createRecipientFile(deps: RecipientFilesDeps, projectId: string, upload: FileParts): Promise<RecipientFile> {
   // Checked before a byte is read. Files go once unused for a while (the clean-up job).
   if (deps.maxStored !== undefined && (await repo.countFiles(deps.db, projectId)) >= deps.maxStored) {
     throw rateLimited(3600, `Rate Limited: this project keeps ${deps.maxStored} recipient files, the most allowed; files not used for a while are removed`);
@@ -135,7 +134,7 @@ export async function createRecipientFile(deps: RecipientFilesDeps, projectId: s
   const tmp = path.join(dir, `${crypto.randomUUID()}.upload`);
   const started = Date.now();
   try {
-    const { name, kind } = await receiveUpload(deps, req, tmp);
+    const { name, kind } = await receiveUpload(deps, upload, tmp);
     await checkContent(tmp, name, kind);
     const id = crypto.randomUUID();
     const result = await storeRows(deps.db, { id, projectId, name, kind, file: tmp, now: deps.now() });

@@ -1,5 +1,6 @@
 import { Router, type Request } from 'express';
 import type { AppDeps } from '../../deps.ts';
+import { fileParts } from '../../http/multipart.ts';
 import { sendStream } from '../../http/send-stream.ts';
 import { langFromHeader } from '../../shared/i18n.ts';
 import { parsePaging, parseSort } from '../../http/paging.ts';
@@ -62,7 +63,8 @@ export function templatesRouter(deps: AppDeps): Router {
   });
 
   router.post('/template/import', async (req, res) => {
-    const structure = await importTemplates(deps, req.projectId!, req);
+    const limit = deps.config.maxBodyBytes;
+    const structure = await importTemplates(deps, req.projectId!, fileParts(req, { fileBytes: limit, files: 1, field: 'file', totalBytes: limit + 1024 * 1024 }));
     req.log.info('templates imported');
     res.status(201).json(structure);
   });

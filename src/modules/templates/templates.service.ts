@@ -3,10 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import type { Request } from 'express';
 import type { AppDeps } from '../../deps.ts';
 import type { Db, Tx } from '../../db/schema.ts';
-import { readMultipart } from '../../http/multipart.ts';
+import type { FileParts } from '../../http/multipart.ts';
 import { findUnstorableText } from '../../http/storable-text.ts';
 import { QUEUES, type TemplateExportJob } from '../../jobs/queue.ts';
 import type { Logger } from '../../logger.ts';
@@ -374,11 +373,11 @@ export async function removeExpiredTemplateExports(deps: { db: Db; dataDir: stri
 }
 
 /** importTemplate: all or nothing, in one transaction. Categories merge by name and place. */
-export async function importTemplates(deps: Deps, projectId: string, req: Request): Promise<TemplateStructure> {
+export async function importTemplates(deps: Deps, projectId: string, upload: FileParts): Promise<TemplateStructure> {
   const limit = deps.config.maxBodyBytes;
   const chunks: Buffer[] = [];
   let seen = false;
-  await readMultipart(req, { fileBytes: limit, files: 1, field: 'file', totalBytes: limit + 1024 * 1024 }, async (part) => {
+  await upload(async (part) => {
     if (part.field !== 'file') return void part.stream.resume();
     seen = true;
     for await (const chunk of part.stream) chunks.push(chunk as Buffer);
