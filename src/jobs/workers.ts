@@ -1,7 +1,5 @@
 import type { Transporter } from 'nodemailer';
-import type { Config } from '../config.ts';
-import type { Db } from '../db/schema.ts';
-import type { Logger } from '../logger.ts';
+import type { AppDeps } from '../deps.ts';
 import { listen } from '../db/listen.ts';
 import { DUE_CHANNEL } from '../modules/delivery/delivery.repository.ts';
 import { createDeliveryWorker, inFlightPerLoop, startReservation } from '../modules/delivery/delivery.service.ts';
@@ -17,7 +15,7 @@ import { expireSendBlocks } from '../modules/send-block/send-block.service.ts';
 import { langOfAdPrefix } from '../modules/unsubscribes/unsubscribe-message.ts';
 import { unsubscribeKeyFor } from '../modules/unsubscribes/unsubscribes.service.ts';
 import { timeJob } from '../metrics.ts';
-import { QUEUES, isExportJob, isCancelRequestJob, isStartReservationJob, isStoreRecipientsJob, isTemplateExportJob, type JobQueue } from './queue.ts';
+import { QUEUES, isExportJob, isCancelRequestJob, isStartReservationJob, isStoreRecipientsJob, isTemplateExportJob, type JobRun } from './queue.ts';
 
 export interface Workers {
   /**
@@ -43,8 +41,11 @@ export const EXPIRE_SEND_BLOCKS_CRON = '* * * * *';
 // 1 s poll, which NOTIFY does not cover (pg-boss would otherwise relax it to 30 s).
 const POLLING = { batchSize: 1, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1 } as const;
 
-/** Registers this process's job handlers. Payloads are checked; a bad one is dropped with a log line. */
-export async function registerWorkers(deps: { config: Readonly<Config>; databaseUrl: string; db: Db; queue: JobQueue; transport: Transporter; logger: Logger; now: () => Date }): Promise<Workers> {
+/**
+ * Registers this process's job handlers. Payloads are checked; a bad one is dropped with a log
+ * line. Besides the app's deps, workers alone use the LISTEN connection's URL and the SMTP transport.
+ */
+export async function registerWorkers(deps: Pick<AppDeps, 'config' | 'db' | 'queue' | 'logger' | 'now'> & { databaseUrl: string; transport: Transporter }): Promise<Workers> {
   const { boss } = deps.queue;
   const log = deps.logger.child({ component: 'worker' });
   const delivery = createDeliveryWorker({
@@ -62,7 +63,8 @@ export async function registerWorkers(deps: { config: Readonly<Config>; database
   delivery.start();
   const dueListener = listen(deps.databaseUrl, DUE_CHANNEL, () => delivery.notified(), log);
   let stopping = false;
-  const jobDeps = (jobId: string) => ({ db: deps.db, queue: deps.queue, logger: log.child({ jobId }), now: deps.now, isStopping: () => stopping });
+  const run: JobRun = { isStopping: () => stopping };
+  const withJobLog = (jobId: string) => ({ ...deps, logger: log.child({ jobId }) });
 
   async function handle<T extends { requestId: string }>(queue: string, concurrency: number, isPayload: (d: unknown) => d is T, run: (data: T, jobId: string) => Promise<void>) {
     await boss.work(queue, { ...POLLING, localConcurrency: concurrency }, async ([job]) => {
@@ -78,20 +80,22 @@ export async function registerWorkers(deps: { config: Readonly<Config>; database
     });
   }
 
-  await handle(QUEUES.storeRecipients, 1, isStoreRecipientsJob, (d, jobId) => storeRecipients(jobDeps(jobId), d.requestId));
-  await handle(QUEUES.cancelRequest, 1, isCancelRequestJob, (d, jobId) => finishCancellation(jobDeps(jobId), d.requestId));
+  await handle(QUEUES.storeRecipients, 1, isStoreRecipientsJob, (d, jobId) => storeRecipients(withJobLog(jobId), d.requestId, run));
+  await handle(QUEUES.cancelRequest, 1, isCancelRequestJob, (d, jobId) => finishCancellation(withJobLog(jobId), d.requestId));
   await handle(QUEUES.startReservation, 1, isStartReservationJob, (d) => startReservation(deps.db, d.requestId));
+  // templates/ still takes its own dependency objects (being split elsewhere; see deps.ts for the rule)
   const files = { db: deps.db, dataDir: deps.config.dataDir, now: deps.now };
   await handle(QUEUES.exportTemplates, 1, isTemplateExportJob, (d, jobId) => runTemplateExport({ ...files, logger: log.child({ jobId }) }, d.requestId));
+  const withLog = { ...deps, logger: log };
   await boss.work(QUEUES.cleanupFiles, POLLING, async () => {
-    await cleanupFiles({ ...files, logger: log });
-    await cleanupRecipientFiles({ ...files, logger: log });
+    await cleanupFiles(withLog);
+    await cleanupRecipientFiles(withLog);
     await removeExpiredTemplateExports(files);
   });
   await boss.schedule(QUEUES.cleanupFiles, CLEANUP_FILES_CRON);
   if (deps.config.retentionDays > 0) {
     await boss.work(QUEUES.purgeHistory, POLLING, async () => {
-      await purgeHistory({ db: deps.db, logger: log, now: deps.now, retentionDays: deps.config.retentionDays, isStopping: () => stopping });
+      await purgeHistory(withLog, run);
     });
     await boss.schedule(QUEUES.purgeHistory, PURGE_HISTORY_CRON);
   } else {
@@ -103,7 +107,7 @@ export async function registerWorkers(deps: { config: Readonly<Config>; database
     if (!job || !isExportJob(job.data)) return log.error({ queue: QUEUES.createExport, jobId: job?.id }, 'bad job payload; dropped');
     try {
       const { exportId } = job.data;
-      await timeJob(QUEUES.createExport, () => runExport({ ...files, logger: log.child({ jobId: job.id }), isStopping: () => stopping }, exportId));
+      await timeJob(QUEUES.createExport, () => runExport(withJobLog(job.id), exportId, run));
     } catch (err) {
       // A shutdown interrupts a run on purpose (it says so itself); anything else is an error.
       if (!stopping) log.error({ err, queue: QUEUES.createExport, jobId: job.id, exportId: job.data.exportId }, 'job failed');
@@ -111,16 +115,16 @@ export async function registerWorkers(deps: { config: Readonly<Config>; database
     }
   });
   await boss.work(QUEUES.expireExports, POLLING, async () => {
-    await expireExports({ ...files, logger: log });
+    await expireExports(withLog);
   });
   await boss.schedule(QUEUES.expireExports, EXPIRE_EXPORTS_CRON);
   await boss.work(QUEUES.expireSendBlocks, POLLING, async () => {
-    const n = await expireSendBlocks(deps.db, deps.now());
+    const n = await expireSendBlocks(deps);
     if (n) log.info({ expired: n }, 'send-block entries expired');
   });
   await boss.schedule(QUEUES.expireSendBlocks, EXPIRE_SEND_BLOCKS_CRON);
 
-  const sweepAll = async () => (await delivery.sweep()) + (await sweepStoring({ db: deps.db, queue: deps.queue, logger: log, now: deps.now }));
+  const sweepAll = async () => (await delivery.sweep()) + (await sweepStoring(withLog));
   const sweeper = setInterval(() => {
     sweepAll().catch((err) => log.warn({ err: (err as Error).message }, 'sweep failed'));
   }, SWEEP_INTERVAL_MS);

@@ -8,7 +8,6 @@ const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.s
 /** Bulk recipient files (extension): the .xlsx input form and the upload. */
 export function recipientFilesRouter(deps: AppDeps): Router {
   const router = Router();
-  const fileDeps = { db: deps.db, dataDir: deps.config.dataDir, maxBytes: deps.config.maxBodyBytes, now: deps.now, maxStored: deps.config.maxStoredRecipientFiles };
 
   const maxBytes = deps.config.maxBodyBytes;
   // Up to 5 parts are read, so that a second file is refused as "one file per upload".
@@ -21,7 +20,7 @@ export function recipientFilesRouter(deps: AppDeps): Router {
   });
 
   router.post('/recipient-files', async (req, res) => {
-    const file = await createRecipientFile({ ...fileDeps, logger: req.log }, req.projectId!, upload(req));
+    const file = await createRecipientFile({ ...deps, logger: req.log }, req.projectId!, upload(req));
     res.status(201).json(file);
   });
 

@@ -1,4 +1,4 @@
-import type { Db } from '../../db/schema.ts';
+import type { AppDeps } from '../../deps.ts';
 import { badRequest } from '../../shared/errors.ts';
 import { combinationPage, countSelected, currentGroupSids, filterGroupSids } from '../address-book/address-book.read-model.ts';
 import type { GroupFilter } from '../address-book/group-filter.ts';
@@ -23,9 +23,9 @@ import type { RecipientSource } from './store-in-batches.ts';
 export const GROUP_STORE_BATCH = 50_000;
 
 /** The count a group-filtered request starts with; unknown groups are 77103, an empty selection 77102. */
-export async function countGroupRecipients(db: Db, projectId: string, filter: GroupFilter): Promise<number> {
-  const sids = await filterGroupSids(db, projectId, filter, { requireAll: true, field: 'recipientGroupFilter.groups' });
-  const count = await countSelected(db, sids, filter.andFilter);
+export async function countGroupRecipients(deps: Pick<AppDeps, 'db'>, projectId: string, filter: GroupFilter): Promise<number> {
+  const sids = await filterGroupSids(deps.db, projectId, filter, { requireAll: true, field: 'recipientGroupFilter.groups' });
+  const count = await countSelected(deps.db, sids, filter.andFilter);
   if (count === 0) {
     throw badRequest(`recipientGroupFilter: the groups ${filter.groups.map((g) => `"${g}"`).join(filter.andFilter ? ' and ' : ' or ')} select no address`);
   }
@@ -38,8 +38,8 @@ export async function countGroupRecipients(db: Db, projectId: string, filter: Gr
  * selects nothing; for AND, the whole filter), and when it is used up the request's counts
  * become what was actually stored.
  */
-export async function groupSource(db: Db, projectId: string, filter: GroupFilter): Promise<RecipientSource> {
-  const bySize = await filterGroupSids(db, projectId, filter, { requireAll: false, field: 'groups' });
+export async function groupSource(deps: Pick<AppDeps, 'db'>, projectId: string, filter: GroupFilter): Promise<RecipientSource> {
+  const bySize = await filterGroupSids(deps.db, projectId, filter, { requireAll: false, field: 'groups' });
   const rank = (sid: string) => {
     const i = bySize.indexOf(sid);
     return i < 0 ? bySize.length : i;
