@@ -63,8 +63,7 @@ export async function registerWorkers(deps: Pick<AppDeps, 'config' | 'db' | 'que
   delivery.start();
   const dueListener = listen(deps.databaseUrl, DUE_CHANNEL, () => delivery.notified(), log);
   let stopping = false;
-  const run: JobRun = { isStopping: () => stopping };
-  const withJobLog = (jobId: string) => ({ ...deps, logger: log.child({ jobId }) });
+  const jobRun: JobRun = { isStopping: () => stopping };
 
   async function handle<T extends { requestId: string }>(queue: string, concurrency: number, isPayload: (d: unknown) => d is T, run: (data: T, jobId: string) => Promise<void>) {
     await boss.work(queue, { ...POLLING, localConcurrency: concurrency }, async ([job]) => {
@@ -80,8 +79,8 @@ export async function registerWorkers(deps: Pick<AppDeps, 'config' | 'db' | 'que
     });
   }
 
-  await handle(QUEUES.storeRecipients, 1, isStoreRecipientsJob, (d, jobId) => storeRecipients(withJobLog(jobId), d.requestId, run));
-  await handle(QUEUES.cancelRequest, 1, isCancelRequestJob, (d, jobId) => finishCancellation(withJobLog(jobId), d.requestId));
+  await handle(QUEUES.storeRecipients, 1, isStoreRecipientsJob, (d, jobId) => storeRecipients({ ...deps, logger: log.child({ jobId }) }, d.requestId, jobRun));
+  await handle(QUEUES.cancelRequest, 1, isCancelRequestJob, (d, jobId) => finishCancellation({ ...deps, logger: log.child({ jobId }) }, d.requestId));
   await handle(QUEUES.startReservation, 1, isStartReservationJob, (d) => startReservation(deps.db, d.requestId));
   // templates/ still takes its own dependency objects (being split elsewhere; see deps.ts for the rule)
   const files = { db: deps.db, dataDir: deps.config.dataDir, now: deps.now };
@@ -95,7 +94,7 @@ export async function registerWorkers(deps: Pick<AppDeps, 'config' | 'db' | 'que
   await boss.schedule(QUEUES.cleanupFiles, CLEANUP_FILES_CRON);
   if (deps.config.retentionDays > 0) {
     await boss.work(QUEUES.purgeHistory, POLLING, async () => {
-      await purgeHistory(withLog, run);
+      await purgeHistory(withLog, jobRun);
     });
     await boss.schedule(QUEUES.purgeHistory, PURGE_HISTORY_CRON);
   } else {
@@ -107,7 +106,7 @@ export async function registerWorkers(deps: Pick<AppDeps, 'config' | 'db' | 'que
     if (!job || !isExportJob(job.data)) return log.error({ queue: QUEUES.createExport, jobId: job?.id }, 'bad job payload; dropped');
     try {
       const { exportId } = job.data;
-      await timeJob(QUEUES.createExport, () => runExport(withJobLog(job.id), exportId, run));
+      await timeJob(QUEUES.createExport, () => runExport({ ...deps, logger: log.child({ jobId: job.id }) }, exportId, jobRun));
     } catch (err) {
       // A shutdown interrupts a run on purpose (it says so itself); anything else is an error.
       if (!stopping) log.error({ err, queue: QUEUES.createExport, jobId: job.id, exportId: job.data.exportId }, 'job failed');

@@ -9,7 +9,6 @@ export const PURGE_BATCH_RECIPIENTS = 20_000;
 /** One run stops after this long; the next scheduled run goes on where it stopped. */
 export const PURGE_RUN_MS = 10 * 60_000;
 
-
 /** A confirm-and-send request can be sent now only this long after it was made (console guide). */
 export const UNCONFIRMED_MAX_AGE_MS = 30 * 24 * 3600 * 1000;
 
