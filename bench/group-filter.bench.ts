@@ -99,7 +99,7 @@ async function buildGroups(db: pg.Client): Promise<void> {
   log(`address book built: groups of ${fmtInt(A)} and ${fmtInt(B)} sharing ${fmtInt(OVERLAP)} (${fmtInt(total)} addresses) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 }
 
-/** The batch queries of src/modules/address-book/group-combination.ts, written out, for a cursor half-way through. */
+/** The batch queries of src/modules/address-book/address-book.read-model.ts (combinationPage), written out, for a cursor half-way through. */
 async function explain(db: pg.Client): Promise<void> {
   const sids = (await db.query<{ sid: string }>(`SELECT sid::text FROM address_book_groups WHERE name IN ('bench-b', 'bench-a') ORDER BY name DESC`)).rows.map((r) => r.sid);
   const after = (await db.query<{ id: string }>(`SELECT (min(id) + $1::int)::text AS id FROM address_book_addresses`, [Math.floor((A + B - OVERLAP) / 2)])).rows[0]!.id;
@@ -116,7 +116,7 @@ async function explain(db: pg.Client): Promise<void> {
     const plan = await db.query(`EXPLAIN (ANALYZE, BUFFERS) ${page(and)}`);
     log(`EXPLAIN ANALYZE, an ${and ? 'AND' : 'OR'} batch half-way:\n${plan.rows.map((r) => `    ${r['QUERY PLAN']}`).join('\n')}`);
   }
-  // The whole batch statement (as src/modules/requests/store-from-groups.ts runs it), rolled back.
+  // The whole batch statement (as src/modules/requests/store-batches.repository.ts runs it), rolled back.
   const req = (await db.query<{ id: string; project_id: string }>(`SELECT id::text, project_id::text FROM mail_requests ORDER BY id DESC LIMIT 1`)).rows[0];
   if (!req) return;
   await db.query('BEGIN');

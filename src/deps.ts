@@ -5,7 +5,14 @@ import type { KeyResolver } from './modules/projects/projects.service.ts';
 import type { JobQueue } from './jobs/queue.ts';
 import type { Readiness } from './http/operations.ts';
 
-/** What the HTTP layer and the workers are built from; tests build their own. */
+/**
+ * What the HTTP layer and the workers are built from; tests build their own.
+ *
+ * One way to pass them: repositories and read models are plain functions taking `db: Db | Tx`
+ * first; services and job handlers take `deps: Pick<AppDeps, ...>` first and read the time from
+ * `deps.now()` (no `now` next to a db); pure domain functions take `now` as a plain argument.
+ * No ad-hoc dependency objects, no closures holding deps.
+ */
 export interface AppDeps {
   config: Readonly<Config>;
   db: Db;

@@ -27,6 +27,17 @@ export interface FilePart {
 }
 
 /**
+ * An upload's file parts, handed to `onFile` as they arrive: what a service reads instead of
+ * the HTTP request (readMultipart's contract for `onFile`).
+ */
+export type FileParts = (onFile: (part: FilePart) => Promise<void>) => Promise<void>;
+
+/** The request's body as FileParts, read under `limits` only when the service asks for it (after its own checks). */
+export function fileParts(req: Request, limits: MultipartLimits): FileParts {
+  return (onFile) => readMultipart(req, limits, onFile);
+}
+
+/**
  * Reads the whole body. `onFile` must consume (or resume) each stream; its promises are awaited,
  * and the first rejection is the result. Form fields are ignored.
  */

@@ -28,6 +28,11 @@ export const QUEUES = {
   expireExports: 'expire-exports',
 } as const;
 
+/** What a long job run learns from its worker: the process is stopping, so hand the rest over rather than be cut off. */
+export interface JobRun {
+  isStopping?: () => boolean;
+}
+
 export interface StoreRecipientsJob {
   requestId: string;
 }

@@ -1,8 +1,6 @@
 import type { Transporter } from 'nodemailer';
-import type { Config } from '../config.ts';
-import type { Db } from '../db/schema.ts';
-import type { Logger } from '../logger.ts';
 import { connectDb } from '../db/connect.ts';
+import type { AppDeps } from '../deps.ts';
 import { listen } from '../db/listen.ts';
 import { createDeliveryWorker } from '../modules/delivery/claim-loops.ts';
 import { inFlightPerLoop } from '../modules/delivery/delivery-settings.ts';
@@ -19,7 +17,7 @@ import { expireSendBlocks } from '../modules/send-block/send-block.service.ts';
 import { langOfAdPrefix } from '../modules/unsubscribes/unsubscribe-message.ts';
 import { unsubscribeKeyFor } from '../modules/unsubscribes/unsubscribes.service.ts';
 import { timeJob } from '../metrics.ts';
-import { QUEUES, isExportJob, isCancelRequestJob, isStartReservationJob, isStoreRecipientsJob, isTemplateBackupJob, type JobQueue } from './queue.ts';
+import { QUEUES, isExportJob, isCancelRequestJob, isStartReservationJob, isStoreRecipientsJob, isTemplateBackupJob, type JobRun } from './queue.ts';
 
 export interface Workers {
   /**
@@ -45,8 +43,11 @@ export const EXPIRE_SEND_BLOCKS_CRON = '* * * * *';
 // 1 s poll, which NOTIFY does not cover (pg-boss would otherwise relax it to 30 s).
 const POLLING = { batchSize: 1, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1 } as const;
 
-/** Registers this process's job handlers. Payloads are checked; a bad one is dropped with a log line. */
-export async function registerWorkers(deps: { config: Readonly<Config>; databaseUrl: string; db: Db; queue: JobQueue; transport: Transporter; logger: Logger; now: () => Date }): Promise<Workers> {
+/**
+ * Registers this process's job handlers. Payloads are checked; a bad one is dropped with a log
+ * line. Besides the app's deps, workers alone use the LISTEN connection's URL and the SMTP transport.
+ */
+export async function registerWorkers(deps: Pick<AppDeps, 'config' | 'db' | 'queue' | 'logger' | 'now'> & { databaseUrl: string; transport: Transporter }): Promise<Workers> {
   const { boss } = deps.queue;
   const log = deps.logger.child({ component: 'worker' });
   // The claim loops have their own connections: the API's load can't hold a claim or a record
@@ -72,7 +73,7 @@ export async function registerWorkers(deps: { config: Readonly<Config>; database
   delivery.start();
   const dueListener = listen(deps.databaseUrl, DUE_CHANNEL, () => delivery.notified(), log);
   let stopping = false;
-  const jobDeps = (jobId: string) => ({ db: deps.db, queue: deps.queue, logger: log.child({ jobId }), now: deps.now, isStopping: () => stopping });
+  const jobRun: JobRun = { isStopping: () => stopping };
 
   async function handle<T extends { requestId: string }>(queue: string, concurrency: number, isPayload: (d: unknown) => d is T, run: (data: T, jobId: string) => Promise<void>) {
     await boss.work(queue, { ...POLLING, localConcurrency: concurrency }, async ([job]) => {
@@ -88,20 +89,22 @@ export async function registerWorkers(deps: { config: Readonly<Config>; database
     });
   }
 
-  await handle(QUEUES.storeRecipients, 1, isStoreRecipientsJob, (d, jobId) => storeRecipients(jobDeps(jobId), d.requestId));
-  await handle(QUEUES.cancelRequest, 1, isCancelRequestJob, (d, jobId) => finishCancellation(jobDeps(jobId), d.requestId));
+  await handle(QUEUES.storeRecipients, 1, isStoreRecipientsJob, (d, jobId) => storeRecipients({ ...deps, logger: log.child({ jobId }) }, d.requestId, jobRun));
+  await handle(QUEUES.cancelRequest, 1, isCancelRequestJob, (d, jobId) => finishCancellation({ ...deps, logger: log.child({ jobId }) }, d.requestId));
   await handle(QUEUES.startReservation, 1, isStartReservationJob, (d) => startReservation(deps.db, d.requestId));
+  // templates/ still takes its own dependency objects (being split elsewhere; see deps.ts for the rule)
   const files = { db: deps.db, dataDir: deps.config.dataDir, now: deps.now };
   await handle(QUEUES.backupTemplates, 1, isTemplateBackupJob, (d, jobId) => runTemplateBackup({ ...files, logger: log.child({ jobId }) }, d.requestId));
+  const withLog = { ...deps, logger: log };
   await boss.work(QUEUES.cleanupFiles, POLLING, async () => {
-    await cleanupFiles({ ...files, logger: log });
-    await cleanupRecipientFiles({ ...files, logger: log });
+    await cleanupFiles(withLog);
+    await cleanupRecipientFiles(withLog);
     await removeExpiredTemplateBackups(files);
   });
   await boss.schedule(QUEUES.cleanupFiles, CLEANUP_FILES_CRON);
   if (deps.config.retentionDays > 0) {
     await boss.work(QUEUES.purgeHistory, POLLING, async () => {
-      await purgeHistory({ db: deps.db, logger: log, now: deps.now, retentionDays: deps.config.retentionDays, isStopping: () => stopping });
+      await purgeHistory(withLog, jobRun);
     });
     await boss.schedule(QUEUES.purgeHistory, PURGE_HISTORY_CRON);
   } else {
@@ -113,7 +116,7 @@ export async function registerWorkers(deps: { config: Readonly<Config>; database
     if (!job || !isExportJob(job.data)) return log.error({ queue: QUEUES.createExport, jobId: job?.id }, 'bad job payload; dropped');
     try {
       const { exportId } = job.data;
-      await timeJob(QUEUES.createExport, () => runExport({ ...files, logger: log.child({ jobId: job.id }), isStopping: () => stopping }, exportId));
+      await timeJob(QUEUES.createExport, () => runExport({ ...deps, logger: log.child({ jobId: job.id }) }, exportId, jobRun));
     } catch (err) {
       // A shutdown interrupts a run on purpose (it says so itself); anything else is an error.
       if (!stopping) log.error({ err, queue: QUEUES.createExport, jobId: job.id, exportId: job.data.exportId }, 'job failed');
@@ -121,16 +124,16 @@ export async function registerWorkers(deps: { config: Readonly<Config>; database
     }
   });
   await boss.work(QUEUES.expireExports, POLLING, async () => {
-    await expireExports({ ...files, logger: log });
+    await expireExports(withLog);
   });
   await boss.schedule(QUEUES.expireExports, EXPIRE_EXPORTS_CRON);
   await boss.work(QUEUES.expireSendBlocks, POLLING, async () => {
-    const n = await expireSendBlocks(deps.db, deps.now());
+    const n = await expireSendBlocks(deps);
     if (n) log.info({ expired: n }, 'send-block entries expired');
   });
   await boss.schedule(QUEUES.expireSendBlocks, EXPIRE_SEND_BLOCKS_CRON);
 
-  const sweepAll = async () => (await delivery.sweep()) + (await sweepStoring({ db: deps.db, queue: deps.queue, logger: log, now: deps.now }));
+  const sweepAll = async () => (await delivery.sweep()) + (await sweepStoring(withLog));
   const sweeper = setInterval(() => {
     sweepAll().catch((err) => log.warn({ err: (err as Error).message }, 'sweep failed'));
   }, SWEEP_INTERVAL_MS);

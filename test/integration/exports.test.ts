@@ -82,7 +82,7 @@ async function insertExport(set: Partial<Record<string, unknown>> = {}) {
   return row.id;
 }
 
-const jobDeps = () => ({ db: svc.db.db, dataDir: svc.config.dataDir, logger, now: () => new Date(), isStopping: () => false });
+const jobDeps = () => ({ db: svc.db.db, config: svc.config, logger, now: () => new Date() });
 const NES = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \d{3}$/;
 
 beforeAll(async () => {
@@ -319,23 +319,19 @@ describe('states, expiry, failures, tenancy', () => {
     const realNow = Date.now.bind(Date);
     const clock = jest.spyOn(Date, 'now');
     try {
-      await runExport(
-        {
-          ...jobDeps(),
-          isStopping: () => {
-            calls++;
-            if (calls === 1) {
-              // A retry claims the export (attempt 2) and starts its own file while this run (attempt 1) still writes.
-              fs.writeFileSync(newer, 'the newer run is writing');
-              void sql`UPDATE exports SET attempts = 2 WHERE id = ${id}`.execute(svc.db.db);
-            }
-            // ... and after the next batch, this run's heartbeat falls due.
-            if (calls === 2) clock.mockImplementation(() => realNow() + 10_000);
-            return false;
-          },
+      await runExport(jobDeps(), id, {
+        isStopping: () => {
+          calls++;
+          if (calls === 1) {
+            // A retry claims the export (attempt 2) and starts its own file while this run (attempt 1) still writes.
+            fs.writeFileSync(newer, 'the newer run is writing');
+            void sql`UPDATE exports SET attempts = 2 WHERE id = ${id}`.execute(svc.db.db);
+          }
+          // ... and after the next batch, this run's heartbeat falls due.
+          if (calls === 2) clock.mockImplementation(() => realNow() + 10_000);
+          return false;
         },
-        id,
-      );
+      });
     } finally {
       clock.mockRestore();
     }

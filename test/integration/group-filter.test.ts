@@ -143,7 +143,7 @@ describe('refused filters leave nothing behind', () => {
 });
 
 describe('expansion (the store-recipients job)', () => {
-  const jobDeps = (isStopping?: () => boolean) => ({ db: idle.db.db, queue: idle.queue, logger: createLogger('silent'), now: () => new Date(), isStopping });
+  const jobDeps = () => ({ db: idle.db.db, queue: idle.queue, logger: createLogger('silent'), now: () => new Date() });
   const state = async (requestId: string) =>
     (await sql<{ status: string; stored_count: number; request_count: number; recipient_count: number; recipient_group_cursor: string | null }>`
       SELECT status, stored_count, request_count, recipient_count, recipient_group_cursor FROM mail_requests WHERE id = ${requestId}
@@ -178,7 +178,7 @@ describe('expansion (the store-recipients job)', () => {
     const id = internalId(res.body.requestId);
     let runs = 0;
     // The worker stops after the first batch: the job is handed back with its cursor.
-    await storeRecipients(jobDeps(() => runs++ >= 1), id);
+    await storeRecipients(jobDeps(), id, { isStopping: () => runs++ >= 1 });
     const partial = await state(id);
     expect(partial).toMatchObject({ status: 'P', stored_count: GROUP_STORE_BATCH });
     expect(partial.recipient_group_cursor).not.toBeNull();
@@ -218,7 +218,7 @@ describe('expansion (the store-recipients job)', () => {
     expect(res.body.count).toBe(120_000);
     const id = internalId(res.body.requestId);
     let runs = 0;
-    await storeRecipients(jobDeps(() => runs++ >= 1), id); // the first 50,000 addresses (u1 … u50000)
+    await storeRecipients(jobDeps(), id, { isStopping: () => runs++ >= 1 }); // the first 50,000 addresses (u1 … u50000)
     const deleted = await idle.call('DELETE', '/api/v1/address-book/address', { body: { emailAddresses: ['u10@big.example.com', 'u100000@big.example.com'] } });
     expect(deleted.status).toBe(200);
     expect((await idle.call('POST', '/api/v1/address-book', { body: { groups: [{ groupName: 'big', emailAddresses: ['late@big.example.com'] }] } })).status).toBe(201);

@@ -423,13 +423,13 @@ describe('clean-up', () => {
     const later = () => new Date(Date.now() + 8 * 86_400_000);
     const ids = async () => (await sql<{ id: string }>`SELECT id FROM recipient_files`.execute(svc.db.db)).rows.map((r) => r.id);
 
-    await cleanupRecipientFiles({ db: svc.db.db, dataDir: svc.config.dataDir, now: later, logger });
+    await cleanupRecipientFiles({ db: svc.db.db, config: svc.config, now: later, logger });
     expect(await ids()).toEqual([used]);
     expect(await storedRows(unused)).toEqual([]);
     expect(fs.existsSync(stale)).toBe(false);
 
     await sql`UPDATE mail_requests SET status = 'R' WHERE recipient_file_id = ${used}`.execute(svc.db.db);
-    await cleanupRecipientFiles({ db: svc.db.db, dataDir: svc.config.dataDir, now: later, logger });
+    await cleanupRecipientFiles({ db: svc.db.db, config: svc.config, now: later, logger });
     expect(await ids()).toEqual([]);
     // the request keeps its mails and the id of the file it was sent to
     expect((await sql<{ n: number }>`SELECT count(*)::int AS n FROM mails m JOIN mail_requests r ON r.id = m.request_id WHERE r.recipient_file_id = ${used}`.execute(svc.db.db)).rows[0]!.n).toBe(1);

@@ -79,7 +79,7 @@ describe('the retention boundary', () => {
     await age(svc, sending, 40);
     expect(await rowCounts(svc, old)).toEqual({ requests: 1, mails: 2, recipients: 2, files: 1 });
 
-    const purged = await purgeHistory({ db: svc.db.db, logger, now: () => new Date(), retentionDays: 30 });
+    const purged = await purgeHistory({ db: svc.db.db, config: { ...svc.config, retentionDays: 30 }, logger, now: () => new Date() });
     // the confirm-and-send request can no longer be sent now (30 days): it is finished too
     expect(purged).toEqual({ requests: 2, mails: 3, recipients: 3 });
     expect(await rowCounts(svc, old)).toEqual({ requests: 0, mails: 0, recipients: 0, files: 0 });
@@ -95,7 +95,7 @@ describe('the retention boundary', () => {
     expect(list.body.content.map((r: { requestId: string }) => r.requestId).sort()).toEqual([recent, reserved, sending].sort());
 
     // Idempotent: nothing left to purge.
-    expect(await purgeHistory({ db: svc.db.db, logger, now: () => new Date(), retentionDays: 30 })).toEqual({ requests: 0, mails: 0, recipients: 0 });
+    expect(await purgeHistory({ db: svc.db.db, config: { ...svc.config, retentionDays: 30 }, logger, now: () => new Date() })).toEqual({ requests: 0, mails: 0, recipients: 0 });
   });
 
   it('runs as a scheduled job when RETENTION_DAYS is set', async () => {
@@ -118,7 +118,7 @@ describe('RETENTION_DAYS unset', () => {
       await waitFor(async () => (await rowCounts(svc, res.body.requestId)).recipients === 1 && (await svc.call('GET', `/api/v1/mails/requests/${res.body.requestId}/status`)).body.finishCount === 1);
       await age(svc, res.body.requestId, 3000);
       expect(svc.config.retentionDays).toBe(0);
-      expect(await purgeHistory({ db: svc.db.db, logger, now: () => new Date(), retentionDays: svc.config.retentionDays })).toEqual({ requests: 0, mails: 0, recipients: 0 });
+      expect(await purgeHistory({ db: svc.db.db, config: svc.config, logger, now: () => new Date() })).toEqual({ requests: 0, mails: 0, recipients: 0 });
       expect((await rowCounts(svc, res.body.requestId)).requests).toBe(1);
       const schedules = await sql`SELECT name FROM pgboss.schedule WHERE name = ${QUEUES.purgeHistory}`.execute(svc.db.db);
       expect(schedules.rows).toEqual([]);
@@ -160,7 +160,7 @@ describe('the purge never blocks sending', () => {
       );
       const heldId = held.rows[0]!.id;
 
-      const purging = purgeHistory({ db: svc.db.db, logger, now: () => new Date(), retentionDays: 30 }, { maxRequests: 500, maxRecipients: 5_000 });
+      const purging = purgeHistory({ db: svc.db.db, config: { ...svc.config, retentionDays: 30 }, logger, now: () => new Date() }, { maxRequests: 500, maxRecipients: 5_000 });
       let timer: NodeJS.Timeout | undefined;
       const purged = await Promise.race([
         purging,
@@ -188,7 +188,7 @@ describe('the purge never blocks sending', () => {
       expect((await svc.call('GET', `/api/v1/mails/requests?requestId=${live}`)).body.content[0].emailStatus.code).toBe('S');
 
       // Resumable: the next run takes what was held, and the live request is too young to go.
-      const again = await purgeHistory({ db: svc.db.db, logger, now: () => new Date(), retentionDays: 30 });
+      const again = await purgeHistory({ db: svc.db.db, config: { ...svc.config, retentionDays: 30 }, logger, now: () => new Date() });
       expect(purged.requests + again.requests).toBe(seeded.requests - kept);
       expect((await rowCounts(svc, live)).recipients).toBe(400);
     } finally {

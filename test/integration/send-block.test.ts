@@ -212,9 +212,9 @@ describe('send-block', () => {
 
   it('the periodic sweep removes every lapsed entry with its D row', async () => {
     await sql`UPDATE send_blocks SET blocked_until = created_at + interval '1 millisecond'`.execute(svc.db.db);
-    expect(await expireSendBlocks(svc.db.db, new Date())).toBe(1);
+    expect(await expireSendBlocks({ db: svc.db.db, now: () => new Date() })).toBe(1);
     expect(await svc.db.db.selectFrom('send_blocks').selectAll().execute()).toEqual([]);
-    expect(await expireSendBlocks(svc.db.db, new Date())).toBe(0);
+    expect(await expireSendBlocks({ db: svc.db.db, now: () => new Date() })).toBe(0);
     const res = await history('bounce2@example.com');
     expect(res.body.content[0]).toMatchObject({ actionType: { code: 'D' }, actionRequesterType: { code: 'SYSTEM' } });
     expect(res.body.registerStatus).toBe('Not blocked');

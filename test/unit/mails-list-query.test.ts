@@ -1,20 +1,8 @@
 import { describe, it, expect } from '@jest/globals';
-import {
-  DEFAULT_MAIL_SORT,
-  DEFAULT_REQUEST_SORT,
-  MAIL_STATUS_CODES,
-  REQUEST_SORT_PROPERTIES,
-  REQUEST_STATUS_CODES,
-  parseDateRange,
-  parseMailListQuery,
-  parseMultiValue,
-  parsePaging,
-  parseRequestListQuery,
-  parseSort,
-  parseStatuses,
-  toPage,
-  totalFromPage,
-} from '../../src/modules/mails/list-query.ts';
+import { DEFAULT_MAIL_SORT, DEFAULT_REQUEST_SORT, REQUEST_SORT_PROPERTIES, parseMailListQuery, parseRequestListQuery } from '../../src/modules/mails/list-query.ts';
+import { MAIL_STATUSES as MAIL_STATUS_CODES, REQUEST_STATUSES as REQUEST_STATUS_CODES } from '../../src/shared/statuses.ts';
+import { parsePaging, parseSort, toPage, totalFromPage } from '../../src/http/paging.ts';
+import { parseDateRange, parseMultiValue, parseStatuses } from '../../src/http/query-params.ts';
 import { AppError } from '../../src/shared/errors.ts';
 
 const KST = 'Asia/Seoul';

@@ -1,6 +1,6 @@
 import { describe, it, expect } from '@jest/globals';
-import { compileTemplate, renderTemplate, renderLeniently, META_TAGS } from '../../src/modules/delivery/render-tags.ts';
-import type { RenderValues } from '../../src/modules/delivery/render-tags.ts';
+import { compileTemplate, renderTemplate, renderLeniently, META_TAGS } from '../../src/shared/render-tags.ts';
+import type { RenderValues } from '../../src/shared/render-tags.ts';
 
 /** Joins a compiled template back together: every part must keep its source text. */
 const rejoin = (text: string) =>

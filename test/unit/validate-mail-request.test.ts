@@ -1,5 +1,7 @@
 import { describe, it, expect } from '@jest/globals';
-import { isValidEmail, validateMailRequest, LIMITS } from '../../src/modules/requests/validate-mail-request.ts';
+import { validateMailRequest } from '../../src/modules/requests/validate-mail-request.ts';
+import { isValidEmail } from '../../src/shared/email-address.ts';
+import { LIMITS } from '../../src/shared/mail-limits.ts';
 import type { MailRequestInput } from '../../src/modules/requests/validate-mail-request.ts';
 import { AppError } from '../../src/shared/errors.ts';
 

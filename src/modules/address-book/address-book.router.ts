@@ -1,6 +1,6 @@
 import { Router, type Request } from 'express';
 import type { AppDeps } from '../../deps.ts';
-import { parseMultiValue } from '../mails/list-query.ts';
+import { parseMultiValue } from '../../http/query-params.ts';
 import type { AddressBookRequest, AddressDeleteRequest, GroupRelationDeleteRequest } from './address-book.mapper.ts';
 import { getAddressBook } from './address-book.read-model.ts';
 import {

@@ -1,5 +1,5 @@
 import { badRequest } from '../../shared/errors.ts';
-import { isValidEmail } from '../requests/validate-mail-request.ts';
+import { isValidEmail } from '../../shared/email-address.ts';
 import { checkGroupName } from './group-filter.ts';
 
 /**

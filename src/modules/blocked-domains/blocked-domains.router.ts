@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { AppDeps } from '../../deps.ts';
-import type { RawQuery } from '../mails/list-query.ts';
+import type { RawQuery } from '../../http/query-params.ts';
 import { deleteBlockedDomains, getBlockedDomainList, registerBlockedDomains } from './blocked-domains.service.ts';
 
 /** registerBlockedDomains, deleteBlockedDomains, getBlockedDomainList (extension, under /api/v1, signed). */
@@ -8,19 +8,19 @@ export function blockedDomainsRouter(deps: AppDeps): Router {
   const router = Router();
 
   router.post('/blocked-domains', async (req, res) => {
-    const result = await registerBlockedDomains(deps.db, req.projectId!, req.body, deps.now());
+    const result = await registerBlockedDomains(deps, req.projectId!, req.body);
     req.log.info(result, 'blocked domains registered');
     res.status(201).json(result);
   });
 
   router.delete('/blocked-domains', async (req, res) => {
-    const result = await deleteBlockedDomains(deps.db, req.projectId!, req.body);
+    const result = await deleteBlockedDomains(deps, req.projectId!, req.body);
     req.log.info(result, 'blocked domains deleted');
     res.json(result);
   });
 
   router.get('/blocked-domains', async (req, res) => {
-    res.json(await getBlockedDomainList(deps.db, req.projectId!, req.query as RawQuery, { timeZone: deps.config.displayTimezone }));
+    res.json(await getBlockedDomainList(deps, req.projectId!, req.query as RawQuery));
   });
 
   return router;

@@ -1,9 +1,11 @@
 import { domainToASCII } from 'node:url';
 import type { components } from '../../generated/api.ts';
 import type { Db, Tx } from '../../db/schema.ts';
+import type { AppDeps } from '../../deps.ts';
 import { toNesDateTime } from '../../shared/clock.ts';
 import { badRequest } from '../../shared/errors.ts';
-import { parsePaging, parseSort, single, toPage, type RawQuery } from '../mails/list-query.ts';
+import { parsePaging, parseSort, toPage } from '../../http/paging.ts';
+import { single, type RawQuery } from '../../http/query-params.ts';
 import * as repo from './blocked-domains.repository.ts';
 
 type Schemas = components['schemas'];
@@ -82,21 +84,22 @@ function domainsOf(body: unknown): { requestCount: number; domains: string[] } {
   return { requestCount: list.length, domains: [...seen] };
 }
 
-export async function registerBlockedDomains(db: Db, projectId: string, body: unknown, now: Date): Promise<BlockedDomainsResult> {
+export async function registerBlockedDomains(deps: Pick<AppDeps, 'db' | 'now'>, projectId: string, body: unknown): Promise<BlockedDomainsResult> {
+  const now = deps.now();
   const { requestCount, domains } = domainsOf(body);
-  const count = await repo.insertDomains(db, projectId, domains, now);
+  const count = await repo.insertDomains(deps.db, projectId, domains, now);
   return { count, requestCount, ignoreCount: requestCount - count };
 }
 
-export async function deleteBlockedDomains(db: Db, projectId: string, body: unknown): Promise<BlockedDomainsResult> {
+export async function deleteBlockedDomains(deps: Pick<AppDeps, 'db'>, projectId: string, body: unknown): Promise<BlockedDomainsResult> {
   const { requestCount, domains } = domainsOf(body);
-  const count = await repo.deleteDomains(db, projectId, domains);
+  const count = await repo.deleteDomains(deps.db, projectId, domains);
   return { count, requestCount, ignoreCount: requestCount - count };
 }
 
 const SORT_COLUMNS = { createUtc: 'created_at', domain: 'domain' } as const;
 
-export async function getBlockedDomainList(db: Db, projectId: string, query: RawQuery, view: { timeZone: string }): Promise<BlockedDomainsPage> {
+export async function getBlockedDomainList(deps: Pick<AppDeps, 'db' | 'config'>, projectId: string, query: RawQuery): Promise<BlockedDomainsPage> {
   const paging = parsePaging(query);
   const sort = parseSort(query.sort, Object.keys(SORT_COLUMNS), [{ property: 'createUtc', direction: 'DESC' }]);
   const text = single(query.domain, 'domain');
@@ -106,8 +109,8 @@ export async function getBlockedDomainList(db: Db, projectId: string, query: Raw
   const filter: repo.BlockedDomainFilter = { projectId, domain };
   const order = sort.map((s) => ({ column: SORT_COLUMNS[s.property as keyof typeof SORT_COLUMNS], direction: s.direction === 'ASC' ? ('asc' as const) : ('desc' as const) }));
   const [rows, total] = await Promise.all([
-    repo.listDomains(db, filter, order, paging.size, paging.page * paging.size),
-    repo.countDomains(db, filter),
+    repo.listDomains(deps.db, filter, order, paging.size, paging.page * paging.size),
+    repo.countDomains(deps.db, filter),
   ]);
-  return toPage(rows.map((r) => ({ domain: r.domain, createDate: toNesDateTime(r.created_at, view.timeZone)! })), total, paging, sort);
+  return toPage(rows.map((r) => ({ domain: r.domain, createDate: toNesDateTime(r.created_at, deps.config.displayTimezone)! })), total, paging, sort);
 }

@@ -1,8 +1,8 @@
 import type { SendMailOptions } from 'nodemailer';
-import { renderTemplate, type RenderValues } from './render-tags.ts';
+import { renderTemplate, type RenderValues } from '../../shared/render-tags.ts';
 import type { RequestContext } from './request-context.ts';
 import { lazyFileStream } from '../files/file-store.ts';
-import { LIMITS } from '../requests/validate-mail-request.ts';
+import { LIMITS } from '../../shared/mail-limits.ts';
 
 export interface MailRecipient {
   id: string;

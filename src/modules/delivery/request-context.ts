@@ -1,5 +1,5 @@
 import { compile } from 'html-to-text';
-import { compileTemplate, type CompiledTemplate } from './render-tags.ts';
+import { compileTemplate, type CompiledTemplate } from '../../shared/render-tags.ts';
 import type { DeliveryAttachment } from '../files/files.read-model.ts';
 import { placeUnsubscribeMessage } from '../unsubscribes/unsubscribe-message.ts';
 

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import fs from 'node:fs';
-import type { Db } from '../../db/schema.ts';
+import type { AppDeps } from '../../deps.ts';
+import type { JobRun } from '../../jobs/queue.ts';
 import type { Logger } from '../../logger.ts';
 import { AppError } from '../../shared/errors.ts';
 import { langFromHeader } from '../../shared/i18n.ts';
@@ -22,13 +23,7 @@ export const EXPORT_MAX_ATTEMPTS = 3;
 export const EXPORT_BATCH_ROWS = 5000;
 const HEARTBEAT_MS = 5000;
 
-export interface ExportJobDeps {
-  db: Db;
-  dataDir: string;
-  logger: Logger;
-  now: () => Date;
-  isStopping: () => boolean;
-}
+type ExportJobDeps = Pick<AppDeps, 'db' | 'config' | 'logger' | 'now'>;
 
 /** The service is stopping: the run gives up its file, and pg-boss retries it (here or elsewhere). */
 class Interrupted extends Error {
@@ -47,12 +42,12 @@ class TakenOver extends Error {}
  * completes the export. Idempotent: a finished export is left alone; an interrupted one starts
  * again from the first row.
  */
-export async function runExport(deps: ExportJobDeps, exportId: string): Promise<void> {
+export async function runExport(deps: ExportJobDeps, exportId: string, run: JobRun = {}): Promise<void> {
   const claimed = await repo.claimExport(deps.db, exportId, deps.now());
   if (!claimed) return;
   const attempt = claimed.attempts;
   const log = deps.logger.child({ exportId, attempt });
-  await removeEarlierParts(deps.dataDir, exportId, attempt);
+  await removeEarlierParts(deps.config.dataDir, exportId, attempt);
   if (attempt > EXPORT_MAX_ATTEMPTS) {
     const message = `creating the file was interrupted ${attempt - 1} times (the service stopped or restarted); request the export again`;
     if (await repo.failExport(deps.db, exportId, attempt, message, deps.now())) log.warn('export failed: interrupted too often');
@@ -64,10 +59,10 @@ export async function runExport(deps: ExportJobDeps, exportId: string): Promise<
   const started = Date.now();
   let rows: number;
   try {
-    rows = await writeFile(deps, claimed, attempt, log);
+    rows = await writeFile(deps, run, claimed, attempt, log);
   } catch (err) {
     // Only this run's file: a run that took over writes its own.
-    await removePart(deps.dataDir, exportId, attempt);
+    await removePart(deps.config.dataDir, exportId, attempt);
     if (err instanceof Interrupted) {
       await repo.releaseExport(deps.db, exportId, attempt);
       log.info({ rows: err.rows }, 'export interrupted by shutdown; it will be retried');
@@ -84,12 +79,12 @@ export async function runExport(deps: ExportJobDeps, exportId: string): Promise<
     }
     throw err;
   }
-  const part = partPath(deps.dataDir, exportId, attempt);
+  const part = partPath(deps.config.dataDir, exportId, attempt);
   // Gone: a newer attempt claimed the export and cleared this run's file; the export is its now.
   const size = await fs.promises.stat(part).then((st) => st.size, () => undefined);
   if (size === undefined) return void log.warn('export taken over by another run before this one finished; this run stops');
-  await fs.promises.rename(part, finalPath(deps.dataDir, exportId));
-  await syncDir(exportsDir(deps.dataDir));
+  await fs.promises.rename(part, finalPath(deps.config.dataDir, exportId));
+  await syncDir(exportsDir(deps.config.dataDir));
   const at = deps.now();
   const done = await repo.completeExport(deps.db, exportId, attempt, { rowCount: rows, fileSize: size, at, expiresAt: new Date(at.getTime() + EXPORT_TTL_MS) });
   const seconds = (Date.now() - started) / 1000;
@@ -97,13 +92,13 @@ export async function runExport(deps: ExportJobDeps, exportId: string): Promise<
   else log.warn('export completed, but another run had taken it over meanwhile');
 }
 
-async function writeFile(deps: ExportJobDeps, row: repo.ExportRow, attempt: number, log: Logger): Promise<number> {
+async function writeFile(deps: ExportJobDeps, run: JobRun, row: repo.ExportRow, attempt: number, log: Logger): Promise<number> {
   const view = row.view as ExportView;
   const lang = langFromHeader(row.lang);
   const filters = parseViewFilters(view, (row.filters ?? {}) as Record<string, unknown>, { timeZone: row.time_zone, now: row.requested_at });
-  await fs.promises.mkdir(exportsDir(deps.dataDir), { recursive: true });
+  await fs.promises.mkdir(exportsDir(deps.config.dataDir), { recursive: true });
   // flush: the data is synced to disk before the descriptor closes, so the rename publishes a whole file.
-  const out = fs.createWriteStream(partPath(deps.dataDir, row.id, attempt), { flags: 'w', flush: true });
+  const out = fs.createWriteStream(partPath(deps.config.dataDir, row.id, attempt), { flags: 'w', flush: true });
   const closed = once(out, 'close');
   closed.catch(() => undefined);
   const writer = new XlsxWriter(out, { sheetName: view, headerRow: headerRow(view, lang), columnWidths: columnWidths(view) });
@@ -128,7 +123,7 @@ async function writeFile(deps: ExportJobDeps, row: repo.ExportRow, attempt: numb
       next = ask();
       for (const item of batch) await writer.addRow(toCells(item));
       rows += batch.length;
-      if (deps.isStopping()) throw new Interrupted(`export ${row.id}: the service is stopping; a later run starts the file again`, rows);
+      if (run.isStopping?.()) throw new Interrupted(`export ${row.id}: the service is stopping; a later run starts the file again`, rows);
       if (Date.now() - beatAt >= HEARTBEAT_MS) {
         beatAt = Date.now();
         if (!(await repo.renewHeartbeat(deps.db, row.id, attempt, deps.now()))) throw new TakenOver();

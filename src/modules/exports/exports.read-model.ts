@@ -1,5 +1,5 @@
 import type { Db } from '../../db/schema.ts';
-import { toPage, totalFromPage, type Page, type Paging } from '../mails/list-query.ts';
+import { toPage, totalFromPage, type Page, type Paging } from '../../http/paging.ts';
 import { toExport, type Export, type ExportListView } from './exports.mapper.ts';
 import * as repo from './exports.repository.ts';
 

@@ -1,10 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Config } from '../../config.ts';
-import type { Db } from '../../db/schema.ts';
-import { QUEUES, type ExportJob, type JobQueue } from '../../jobs/queue.ts';
-import type { Logger } from '../../logger.ts';
+import type { AppDeps } from '../../deps.ts';
+import { QUEUES, type ExportJob } from '../../jobs/queue.ts';
 import { zonedParts } from '../../shared/clock.ts';
 import { AppError, badRequest, notFound, rateLimited } from '../../shared/errors.ts';
 import type { Lang } from '../../shared/i18n.ts';
@@ -22,12 +20,6 @@ export const STALLED_AFTER_MS = 15 * 60_000;
 /** Files on disk that no live export owns (a crash between steps) are removed after this. */
 const ORPHAN_AFTER_MS = 3600_000;
 
-export interface ExportsDeps {
-  db: Db;
-  queue: JobQueue;
-  config: Readonly<Config>;
-  now: () => Date;
-}
 
 /** The views' search parameters (src/modules/mails/view-filters.ts); paging is accepted and ignored. */
 const FILTER_NAMES = [
@@ -51,14 +43,14 @@ const IGNORED_NAMES = ['page', 'size', 'sort'];
  * The filters as the view would parse them, and the mail view's request as getMailList would
  * look it up (unknown or another project's: 77103); every refusal names `filters.<field>`.
  */
-async function checkFilters(db: Db, projectId: string, view: ExportView, filters: Record<string, unknown>, opts: { timeZone: string; now: Date }): Promise<void> {
+async function checkFilters(deps: Pick<AppDeps, 'db'>, projectId: string, view: ExportView, filters: Record<string, unknown>, opts: { timeZone: string; now: Date }): Promise<void> {
   const unknown = Object.keys(filters).find((k) => !FILTER_NAMES.includes(k) && !IGNORED_NAMES.includes(k));
   if (unknown !== undefined) throw badRequest(`filters.${unknown}: unknown filter (allowed: ${FILTER_NAMES.join(', ')})`);
   try {
     parseViewFilters(view, filters, opts);
     if (view === 'mails') {
       const raw = Array.isArray(filters.requestId) ? filters.requestId[0] : filters.requestId;
-      await getRequestRow(db, projectId, String(raw).trim(), 'en', opts.timeZone);
+      await getRequestRow(deps.db, projectId, String(raw).trim(), 'en', opts.timeZone);
     }
   } catch (err) {
     if (err instanceof AppError) throw new AppError(err.status, err.code, `filters.${err.message}`);
@@ -70,11 +62,11 @@ async function checkFilters(db: Db, projectId: string, view: ExportView, filters
  * createExport: the filters are checked now, exactly as the view checks them (400/77102 naming
  * the field; nothing stored), then the export and its job commit together.
  */
-export async function createExport(deps: ExportsDeps, projectId: string, body: ExportCreate, lang: Lang): Promise<Export> {
+export async function createExport(deps: Pick<AppDeps, 'db' | 'queue' | 'config' | 'now'>, projectId: string, body: ExportCreate, lang: Lang): Promise<Export> {
   const filters = body.filters ?? {};
   const requestedAt = deps.now();
   const timeZone = deps.config.displayTimezone;
-  await checkFilters(deps.db, projectId, body.view, filters, { timeZone, now: requestedAt });
+  await checkFilters(deps, projectId, body.view, filters, { timeZone, now: requestedAt });
   const row = await deps.db.transaction().execute(async (tx) => {
     // Exports are heavy (a job each, any size): a project may have MAX_QUEUED_EXPORTS waiting or
     // being built. The lock makes two concurrent requests count one after the other.
@@ -92,7 +84,7 @@ export async function createExport(deps: ExportsDeps, projectId: string, body: E
 const unknownExport = (raw: string) => notFound(`exportId: export ${raw} does not exist or has expired`);
 
 /** downloadExport: the completed file, opened, with the name it is downloaded under. */
-export async function openExportFile(deps: Pick<ExportsDeps, 'db' | 'config' | 'now'>, projectId: string, rawId: string): Promise<{ stream: Readable; fileName: string; size: number }> {
+export async function openExportFile(deps: Pick<AppDeps, 'db' | 'config' | 'now'>, projectId: string, rawId: string): Promise<{ stream: Readable; fileName: string; size: number }> {
   if (!/^\d{1,18}$/.test(rawId)) throw unknownExport(rawId);
   const row = await repo.findExport(deps.db, projectId, rawId);
   const status = row ? exportStatus(row, deps.now()) : 'E';
@@ -116,33 +108,34 @@ export async function openExportFile(deps: Pick<ExportsDeps, 'db' | 'config' | '
 /** How long an expired or failed export stays listed after its end. */
 export const FINISHED_ROWS_KEPT_MS = 7 * 24 * 3600 * 1000;
 
-export async function expireExports(deps: { db: Db; dataDir: string; now: () => Date; logger: Logger }): Promise<{ expired: number; stalled: number; orphans: number }> {
+export async function expireExports(deps: Pick<AppDeps, 'db' | 'config' | 'now' | 'logger'>): Promise<{ expired: number; stalled: number; orphans: number }> {
   const now = deps.now();
   const expired = await repo.expireExports(deps.db, now);
-  await Promise.all(expired.map((id) => removeExportFile(deps.dataDir, id)));
+  await Promise.all(expired.map((id) => removeExportFile(deps.config.dataDir, id)));
   const stalled = await repo.failStalledExports(deps.db, new Date(now.getTime() - STALLED_AFTER_MS), 'creating the file stopped (its worker went away); request the export again', now);
   // The list shows expired and failed exports for a while, then they go (they have no file).
   await repo.deleteFinishedBefore(deps.db, new Date(now.getTime() - FINISHED_ROWS_KEPT_MS));
-  const orphans = await removeOrphans(deps.db, deps.dataDir, now);
+  const orphans = await removeOrphans(deps, now);
   if (expired.length || stalled.length || orphans) deps.logger.info({ expired: expired.length, stalled: stalled.length, orphans }, 'export files cleaned up');
   return { expired: expired.length, stalled: stalled.length, orphans };
 }
 
-async function removeOrphans(db: Db, dataDir: string, now: Date): Promise<number> {
-  const dir = exportsDir(dataDir);
+/** `at`: the run's instant, the one its other steps use. */
+async function removeOrphans(deps: Pick<AppDeps, 'db' | 'config'>, at: Date): Promise<number> {
+  const dir = exportsDir(deps.config.dataDir);
   const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
   const old: { name: string; id: string }[] = [];
   for (const name of names) {
     const id = idOfFile(name);
     if (!id) continue;
     const stat = await fs.promises.stat(path.join(dir, name)).catch(() => undefined);
-    if (stat && stat.mtimeMs < now.getTime() - ORPHAN_AFTER_MS) old.push({ name, id });
+    if (stat && stat.mtimeMs < at.getTime() - ORPHAN_AFTER_MS) old.push({ name, id });
   }
   let removed = 0;
   for (let i = 0; i < old.length; i += 1000) {
     const batch = old.slice(i, i + 1000);
     const live = await repo.liveFileIds(
-      db,
+      deps.db,
       batch.map((f) => f.id),
     );
     for (const f of batch) {

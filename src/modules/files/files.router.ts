@@ -1,7 +1,14 @@
 import { pipeline } from 'node:stream/promises';
 import { Router } from 'express';
 import type { AppDeps } from '../../deps.ts';
-import { createFiles, deleteFiles, getFiles, openMailAttachment } from './files.service.ts';
+import { fileParts, type MultipartLimits } from '../../http/multipart.ts';
+import { createFiles, deleteFiles, FILE_LIMITS, getFiles, openMailAttachment } from './files.service.ts';
+
+const UPLOAD_LIMITS: MultipartLimits = {
+  fileBytes: FILE_LIMITS.fileBytes,
+  files: FILE_LIMITS.filesPerUpload,
+  totalBytes: FILE_LIMITS.filesPerUpload * FILE_LIMITS.fileBytes + 1024 * 1024,
+};
 
 /** RFC 6266 / RFC 8187: an ASCII stand-in for old clients, then the name in UTF-8. */
 export function attachmentDisposition(fileName: string): string {
@@ -13,26 +20,24 @@ export function attachmentDisposition(fileName: string): string {
 /** NCP's file operations: createFile, getFile, deleteFile; and downloadMailAttachment (extension). */
 export function filesRouter(deps: AppDeps): Router {
   const router = Router();
-  const filesDeps = { db: deps.db, dataDir: deps.config.dataDir, now: deps.now, maxStored: deps.config.maxStoredFiles };
-
   router.post('/files', async (req, res) => {
-    const upload = await createFiles(filesDeps, req.projectId!, req);
+    const upload = await createFiles(deps, req.projectId!, fileParts(req, UPLOAD_LIMITS));
     req.log.info({ tempRequestId: upload.tempRequestId, files: upload.files.length }, 'files uploaded');
     res.status(201).json(upload);
   });
 
   router.get('/files/:tempRequestId', async (req, res) => {
-    res.json(await getFiles(deps.db, req.projectId!, req.params.tempRequestId));
+    res.json(await getFiles(deps, req.projectId!, req.params.tempRequestId));
   });
 
   router.delete('/files/:tempRequestId', async (req, res) => {
-    const upload = await deleteFiles(filesDeps, req.projectId!, req.params.tempRequestId);
+    const upload = await deleteFiles(deps, req.projectId!, req.params.tempRequestId);
     req.log.info({ tempRequestId: upload.tempRequestId }, 'upload deleted');
     res.json(upload);
   });
 
   router.get('/mails/:mailId/attachments/:fileId', async (req, res) => {
-    const file = await openMailAttachment(filesDeps, req.projectId!, req.params.mailId, req.params.fileId);
+    const file = await openMailAttachment(deps, req.projectId!, req.params.mailId, req.params.fileId);
     res.set({
       'Content-Type': file.contentType,
       'Content-Length': String(file.size),

@@ -1,11 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Request } from 'express';
 import { detectMimeType } from 'nodemailer/lib/mime-funcs';
-import type { Db, Tx } from '../../db/schema.ts';
-import { readMultipart } from '../../http/multipart.ts';
-import type { Logger } from '../../logger.ts';
+import type { Tx } from '../../db/schema.ts';
+import type { AppDeps } from '../../deps.ts';
+import type { FileParts } from '../../http/multipart.ts';
 import { badRequest, notFound, rateLimited } from '../../shared/errors.ts';
 import { parseNumericId } from '../../shared/ids.ts';
 import { blockedExtension, baseName } from './blocked-extensions.ts';
@@ -29,13 +28,7 @@ export const FILE_LIMITS = {
   keepUnusedMs: 24 * 3600 * 1000,
 } as const;
 
-export interface FilesDeps {
-  db: Db;
-  dataDir: string;
-  now: () => Date;
-  /** MAX_STORED_FILES: unused uploads a project may keep (the API sets it; jobs don't upload) */
-  maxStored?: number;
-}
+type FilesDeps = Pick<AppDeps, 'db' | 'config' | 'now'>;
 
 const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
 
@@ -61,22 +54,23 @@ interface Received {
  * (size, blocked extension, what it really is) and records the upload once all are good. A
  * refused upload keeps nothing: the 400 names every file refused and why.
  */
-export async function createFiles(deps: FilesDeps, projectId: string, req: Request): Promise<FileUpload> {
+export async function createFiles(deps: FilesDeps, projectId: string, parts: FileParts): Promise<FileUpload> {
   // Checked before a byte is read: a project that keeps its quota full can't make us store more.
-  if (deps.maxStored !== undefined && (await repo.countUnusedFiles(deps.db, projectId)) >= deps.maxStored) {
+  const maxStored = deps.config.maxStoredFiles;
+  if ((await repo.countUnusedFiles(deps.db, projectId)) >= maxStored) {
     throw rateLimited(
       3600,
-      `Rate Limited: this project keeps ${deps.maxStored} unused uploaded files, the most allowed; delete some (DELETE /files/{tempRequestId}), use them, or wait until unused ones are removed after 24 hours`,
+      `Rate Limited: this project keeps ${maxStored} unused uploaded files, the most allowed; delete some (DELETE /files/{tempRequestId}), use them, or wait until unused ones are removed after 24 hours`,
     );
   }
   const received: Received[] = [];
   const written: string[] = [];
   const problems: string[] = [];
-  let parts = 0;
+  let count = 0;
   try {
-    await readMultipart(req, { fileBytes: FILE_LIMITS.fileBytes, files: FILE_LIMITS.filesPerUpload, totalBytes: FILE_LIMITS.filesPerUpload * FILE_LIMITS.fileBytes + MB }, async (part) => {
+    await parts(async (part) => {
       if (part.field !== 'fileList') return void part.stream.resume();
-      const index = parts++;
+      const index = count++;
       const name = cleanFileName(part.filename);
       const shown = name ? `"${name}"` : `file ${index + 1}`;
       if (!name) problems.push(`fileList: ${shown} has no file name`);
@@ -85,12 +79,12 @@ export async function createFiles(deps: FilesDeps, projectId: string, req: Reque
       if (problems.length) return void part.stream.resume();
       const id = newUploadId();
       written.push(id);
-      const size = await writePart(deps.dataDir, id, part.stream);
+      const size = await writePart(deps.config.dataDir, id, part.stream);
       if (part.stream.truncated) {
         problems.push(`fileList: ${shown} is larger than ${FILE_LIMITS.fileBytes / MB} MB`);
         return;
       }
-      const file = await openForReading(partPath(deps.dataDir, id));
+      const file = await openForReading(partPath(deps.config.dataDir, id));
       try {
         const inspection = await inspectContent(file.readAt, size);
         if (!inspection.ok) return void problems.push(`fileList: ${shown} ${inspection.reason}`);
@@ -102,7 +96,7 @@ export async function createFiles(deps: FilesDeps, projectId: string, req: Reque
     if (problems.length) throw badRequest(problems.join('; '));
     if (received.length === 0) throw badRequest('fileList: at least one file is required (multipart/form-data field "fileList")');
     received.sort((a, b) => a.index - b.index);
-    for (const f of received) await commitPart(deps.dataDir, f.id);
+    for (const f of received) await commitPart(deps.config.dataDir, f.id);
     const tempRequestId = newUploadId();
     const createdAt = deps.now();
     await deps.db.transaction().execute((tx) =>
@@ -113,16 +107,16 @@ export async function createFiles(deps: FilesDeps, projectId: string, req: Reque
     );
     return toFileUpload(tempRequestId, received);
   } catch (err) {
-    await Promise.all(written.map((id) => removeStored(deps.dataDir, id)));
+    await Promise.all(written.map((id) => removeStored(deps.config.dataDir, id)));
     throw err;
   }
 }
 
 const uploadNotFound = (id: string) => notFound(`tempRequestId: upload ${id} does not exist`);
 
-export async function getFiles(db: Db, projectId: string, tempRequestId: string): Promise<FileUpload> {
+export async function getFiles(deps: Pick<AppDeps, 'db'>, projectId: string, tempRequestId: string): Promise<FileUpload> {
   if (!isUploadId(tempRequestId)) throw uploadNotFound(tempRequestId);
-  const rows = await repo.findUpload(db, projectId, tempRequestId);
+  const rows = await repo.findUpload(deps.db, projectId, tempRequestId);
   if (rows.length === 0) throw uploadNotFound(tempRequestId);
   return toFileUpload(tempRequestId, rows);
 }
@@ -137,7 +131,7 @@ export async function deleteFiles(deps: FilesDeps, projectId: string, tempReques
   const rows = await deps.db.transaction().execute((tx) => repo.markUploadDeleted(tx, projectId, tempRequestId, deps.now()));
   if (rows.length === 0) throw uploadNotFound(tempRequestId);
   const removed = await repo.deleteRemovable(deps.db, { olderThan: deps.now(), ids: rows.map((r) => r.id), limit: rows.length });
-  await Promise.all(removed.map((id) => removeStored(deps.dataDir, id)));
+  await Promise.all(removed.map((id) => removeStored(deps.config.dataDir, id)));
   return toFileUpload(
     tempRequestId,
     rows.sort((a, b) => a.position - b.position),
@@ -155,13 +149,13 @@ export interface ResolvedFile {
  * exist in the project and together fit in one mail. 400/77103 for an unknown id, 400/77102
  * naming the files when they are too large together.
  */
-export async function resolveAttachments(db: Db, projectId: string, ids: readonly string[] | null | undefined): Promise<ResolvedFile[]> {
+export async function resolveAttachments(deps: Pick<AppDeps, 'db'>, projectId: string, ids: readonly string[] | null | undefined): Promise<ResolvedFile[]> {
   const unique = [...new Set(ids ?? [])];
   if (unique.length === 0) return [];
   if (unique.length > FILE_LIMITS.filesPerMail) throw badRequest(`attachFileIds: at most ${FILE_LIMITS.filesPerMail} files a mail`);
   const bad = unique.find((id) => !isUploadId(id));
   if (bad !== undefined) throw notFound(`attachFileIds: file ${bad} does not exist`);
-  const rows = new Map((await repo.findFiles(db, projectId, unique)).map((r) => [r.id, r]));
+  const rows = new Map((await repo.findFiles(deps.db, projectId, unique)).map((r) => [r.id, r]));
   const files = unique.map((id) => {
     const row = rows.get(id);
     if (!row) throw notFound(`attachFileIds: file ${id} does not exist`);
@@ -176,12 +170,13 @@ export async function resolveAttachments(db: Db, projectId: string, ids: readonl
 }
 
 /**
- * Inside createMailRequest's transaction: links the files to the request and marks them used, so
- * they stay while the request can still be sent. A file deleted meanwhile fails the request.
+ * Inside createMailRequest's transaction (hence `tx`, and the request's own time as `usedAt`):
+ * links the files to the request and marks them used, so they stay while the request can still
+ * be sent. A file deleted meanwhile fails the request.
  */
-export async function attachFilesToRequest(tx: Tx, projectId: string, requestId: string, files: ResolvedFile[], now: Date): Promise<void> {
+export async function attachFilesToRequest(tx: Tx, projectId: string, requestId: string, files: ResolvedFile[], usedAt: Date): Promise<void> {
   if (files.length === 0) return;
-  const present = new Set(await repo.markUsed(tx, projectId, files.map((f) => f.id), now));
+  const present = new Set(await repo.markUsed(tx, projectId, files.map((f) => f.id), usedAt));
   const gone = files.find((f) => !present.has(f.id));
   if (gone) throw notFound(`attachFileIds: file ${gone.id} does not exist`);
   await repo.insertRequestFiles(tx, requestId, files);
@@ -195,12 +190,12 @@ const ORPHAN_AFTER_MS = FILE_LIMITS.keepUnusedMs + 3600 * 1000;
  * Job: removes uploads no request can still send that are older than 24 h or deleted by the
  * client, and bytes on disk that no row knows. Idempotent; safe on several workers at once.
  */
-export async function cleanupFiles(deps: FilesDeps & { logger: Logger }): Promise<{ removed: number; orphans: number }> {
+export async function cleanupFiles(deps: Pick<AppDeps, 'db' | 'config' | 'now' | 'logger'>): Promise<{ removed: number; orphans: number }> {
   const olderThan = new Date(deps.now().getTime() - FILE_LIMITS.keepUnusedMs);
   let removed = 0;
   for (;;) {
     const ids = await repo.deleteRemovable(deps.db, { olderThan, limit: CLEANUP_BATCH });
-    await Promise.all(ids.map((id) => removeStored(deps.dataDir, id)));
+    await Promise.all(ids.map((id) => removeStored(deps.config.dataDir, id)));
     removed += ids.length;
     if (ids.length < CLEANUP_BATCH) break;
   }
@@ -210,7 +205,7 @@ export async function cleanupFiles(deps: FilesDeps & { logger: Logger }): Promis
 }
 
 async function removeOrphans(deps: FilesDeps): Promise<number> {
-  const dir = filesDir(deps.dataDir);
+  const dir = filesDir(deps.config.dataDir);
   const cutoff = deps.now().getTime() - ORPHAN_AFTER_MS;
   let handle: fs.Dir;
   try {
@@ -224,7 +219,7 @@ async function removeOrphans(deps: FilesDeps): Promise<number> {
     const known = await repo.existingIds(deps.db, batch);
     for (const id of batch) {
       if (known.has(id)) continue;
-      await removeStored(deps.dataDir, id);
+      await removeStored(deps.config.dataDir, id);
       removed++;
     }
     batch = [];
@@ -255,7 +250,7 @@ export interface AttachmentDownload {
  * but the bytes only while the upload is kept (24 h after upload, longer while a request can
  * still send it): after that, and for another project's or unknown ids, 400/77103.
  */
-export async function openMailAttachment(deps: FilesDeps, projectId: string, mailId: string, fileId: string): Promise<AttachmentDownload> {
+export async function openMailAttachment(deps: Pick<AppDeps, 'db' | 'config'>, projectId: string, mailId: string, fileId: string): Promise<AttachmentDownload> {
   const id = parseNumericId(mailId);
   const unknown = () => notFound(`mailId/fileId: mail ${mailId} has no attachment ${fileId}`);
   if (!id || !isUploadId(fileId)) throw unknown();
@@ -265,7 +260,7 @@ export async function openMailAttachment(deps: FilesDeps, projectId: string, mai
   if (!row.present) throw gone();
   let stream: Readable;
   try {
-    stream = await openOriginalContent(deps.dataDir, fileId);
+    stream = await openOriginalContent(deps.config.dataDir, fileId);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw gone();
     throw err;

@@ -2,7 +2,7 @@ import type { components } from '../../generated/api.ts';
 import { formatElapsed, toNesDateTime } from '../../shared/clock.ts';
 import { formatNumericId } from '../../shared/ids.ts';
 import { emailStatusLabel, recipientTypeLabel, reservationStatusLabel, resultCodeMessage, type Lang } from '../../shared/i18n.ts';
-import type { Params, RenderValues } from '../delivery/render-tags.ts';
+import type { Params, RenderValues } from '../../shared/render-tags.ts';
 
 type Schemas = components['schemas'];
 export type RequestListItem = Schemas['RequestListItem'];

@@ -3,10 +3,11 @@ import { sql } from 'kysely';
 import type { Db } from '../../db/schema.ts';
 import { notFound } from '../../shared/errors.ts';
 import { formatNumericId, parseNumericId } from '../../shared/ids.ts';
-import { compileTemplate, renderLeniently } from '../delivery/render-tags.ts';
+import { compileTemplate, renderLeniently } from '../../shared/render-tags.ts';
 import { attachFilesOfRequest } from '../files/files.read-model.ts';
 import { findRequest, requestById } from './find-request.ts';
-import { toPage, type MailListQuery, type Page } from './list-query.ts';
+import { toPage, type Page } from '../../http/paging.ts';
+import type { MailListQuery } from './list-query.ts';
 import { matchesNothing, type ViewFilters } from './view-filters.ts';
 import { dir, fetchPage, resultCodeMatch } from './view-sql.ts';
 import {

@@ -1,7 +1,8 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../../db/schema.ts';
-import { compileTemplate, renderLeniently, type CompiledTemplate } from '../delivery/render-tags.ts';
-import { toPage, type Page, type Paging, type RecipientListQuery, type SortKey } from './list-query.ts';
+import { compileTemplate, renderLeniently, type CompiledTemplate } from '../../shared/render-tags.ts';
+import { toPage, type Page, type Paging, type SortKey } from '../../http/paging.ts';
+import type { RecipientListQuery } from './list-query.ts';
 import { renderValuesFor, toRecipientListItem, type RecipientListItem, type RecipientListRow, type ViewOptions } from './mails.mapper.ts';
 import { matchesNothing, type ViewFilters } from './view-filters.ts';
 import { boundedCount, likeContains, resultCodeMatch, TEMPORARY_CAUSE_CODES, temporaryCauseMatch } from './view-sql.ts';

@@ -1,19 +1,8 @@
-import type { RequestStatus } from '../../shared/statuses.ts';
+import { MAIL_STATUSES, RECIPIENT_STATUSES, REQUEST_STATUSES, type RequestStatus } from '../../shared/statuses.ts';
 import { badRequest } from '../../shared/errors.ts';
 import { RESULT_CODES } from '../../shared/i18n.ts';
 import { parseNumericId, type NumericId } from '../../shared/ids.ts';
-import {
-  DEFAULT_WINDOW_MONTHS,
-  DISPATCH_TYPES,
-  MAIL_STATUS_CODES,
-  REQUEST_STATUS_CODES,
-  parseDateRange,
-  parseMultiValue,
-  parseStatuses,
-  single,
-  type DateRange,
-  type RawQuery,
-} from './list-query.ts';
+import { parseDateRange, parseMultiValue, parseStatuses, single, type DateRange, type RawQuery } from '../../http/query-params.ts';
 
 /**
  * The search bar shared by the request, mail and recipient views (and their exports): one
@@ -27,11 +16,14 @@ import {
 export type ViewName = 'requests' | 'mails' | 'recipients';
 export const VIEW_NAMES: readonly ViewName[] = ['requests', 'mails', 'recipients'];
 
-export const RECIPIENT_STATUS_CODES = ['R', 'I', 'S', 'F', 'U', 'C'] as const;
 
-/** (a function: list-query.ts and this module import each other) */
+export const DISPATCH_TYPES = ['CONSOLE', 'API'] as const;
+
+/** The console shows the last two months; a request list without dates gets that window. */
+export const DEFAULT_WINDOW_MONTHS = 2;
+
 export function statusCodesOf(view: ViewName): readonly string[] {
-  return view === 'requests' ? REQUEST_STATUS_CODES : view === 'mails' ? MAIL_STATUS_CODES : RECIPIENT_STATUS_CODES;
+  return view === 'requests' ? REQUEST_STATUSES : view === 'mails' ? MAIL_STATUSES : RECIPIENT_STATUSES;
 }
 
 export interface ViewFilters {

@@ -1,6 +1,6 @@
 import { sql, type SelectQueryBuilder } from 'kysely';
 import type { Db, Tx } from '../../db/schema.ts';
-import { totalFromPage, type Paging } from './list-query.ts';
+import { totalFromPage, type Paging } from '../../http/paging.ts';
 
 /**
  * What the list views share in SQL: LIKE escaping, a page with the bounded count behind

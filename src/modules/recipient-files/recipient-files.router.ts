@@ -1,5 +1,6 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import type { AppDeps } from '../../deps.ts';
+import { fileParts } from '../../http/multipart.ts';
 import { createRecipientFile, formTags, recipientFileForm } from './recipient-files.service.ts';
 
 const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
@@ -7,7 +8,10 @@ const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.s
 /** Bulk recipient files (extension): the .xlsx input form and the upload. */
 export function recipientFilesRouter(deps: AppDeps): Router {
   const router = Router();
-  const fileDeps = { db: deps.db, dataDir: deps.config.dataDir, maxBytes: deps.config.maxBodyBytes, now: deps.now, maxStored: deps.config.maxStoredRecipientFiles };
+
+  const maxBytes = deps.config.maxBodyBytes;
+  // Up to 5 parts are read, so that a second file is refused as "one file per upload".
+  const upload = (req: Request) => fileParts(req, { fileBytes: maxBytes, files: 5, field: 'file', totalBytes: maxBytes + 1024 * 1024 });
 
   router.get('/recipient-files/form', async (req, res) => {
     const form = await recipientFileForm(formTags(req.query.tags));
@@ -16,7 +20,7 @@ export function recipientFilesRouter(deps: AppDeps): Router {
   });
 
   router.post('/recipient-files', async (req, res) => {
-    const file = await createRecipientFile({ ...fileDeps, logger: req.log }, req.projectId!, req);
+    const file = await createRecipientFile({ ...deps, logger: req.log }, req.projectId!, upload(req));
     res.status(201).json(file);
   });
 

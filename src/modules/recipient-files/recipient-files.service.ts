@@ -2,11 +2,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Request } from 'express';
-import type { Db, Tx } from '../../db/schema.ts';
+import type { Tx } from '../../db/schema.ts';
+import type { AppDeps } from '../../deps.ts';
 import type { components } from '../../generated/api.ts';
-import { readMultipart } from '../../http/multipart.ts';
-import type { Logger } from '../../logger.ts';
+import type { FileParts } from '../../http/multipart.ts';
 import { badRequest, notFound, rateLimited } from '../../shared/errors.ts';
 import { readXlsxRows, XLSX_LIMITS, XlsxReadError, type SheetRow } from '../../shared/xlsx/xlsx-reader.ts';
 import { xlsxBuffer } from '../../shared/xlsx/xlsx-writer.ts';
@@ -17,16 +16,7 @@ import * as repo from './recipient-files.repository.ts';
 
 export type RecipientFile = components['schemas']['RecipientFile'];
 
-export interface RecipientFilesDeps {
-  db: Db;
-  dataDir: string;
-  /** largest upload (MAX_BODY_BYTES) */
-  maxBytes: number;
-  now: () => Date;
-  logger: Logger;
-  /** MAX_STORED_RECIPIENT_FILES: recipient files a project may keep */
-  maxStored?: number;
-}
+type RecipientFilesDeps = Pick<AppDeps, 'db' | 'config' | 'now' | 'logger'>;
 
 /** Valid rows go to the database in statements of this many (or fewer, when their values are large). */
 const INSERT_BATCH_ROWS = 5_000;
@@ -102,21 +92,21 @@ function rowsOf(file: string, kind: Kind): AsyncGenerator<SheetRow[]> {
 }
 
 /** Streams the part `file` to a temporary file under DATA_DIR (never into memory); returns its name and kind. */
-async function receiveUpload(deps: RecipientFilesDeps, req: Request, tmp: string): Promise<{ name: string; kind: Kind }> {
-  let upload: { name: string; kind: Kind } | undefined;
+async function receiveUpload(deps: RecipientFilesDeps, upload: FileParts, tmp: string): Promise<{ name: string; kind: Kind }> {
+  let received: { name: string; kind: Kind } | undefined;
   let parts = 0;
-  await readMultipart(req, { fileBytes: deps.maxBytes, files: 5, field: 'file', totalBytes: deps.maxBytes + MB }, async (part) => {
+  await upload(async (part) => {
     if (part.field !== 'file') return void part.stream.resume();
     if (++parts > 1) throw badRequest('file: one file per upload');
     const name = cleanFileName(part.filename);
     if (!name) throw badRequest('file: the part has no file name (a name ending in .xlsx or .csv is needed)');
     const kind = kindOf(name);
     await pipeline(part.stream, fs.createWriteStream(tmp, { flags: 'wx' }));
-    if (part.stream.truncated) throw badRequest(`file: "${name}" is larger than ${sizeText(deps.maxBytes)} (MAX_BODY_BYTES)`);
-    upload = { name, kind };
+    if (part.stream.truncated) throw badRequest(`file: "${name}" is larger than ${sizeText(deps.config.maxBodyBytes)} (MAX_BODY_BYTES)`);
+    received = { name, kind };
   });
-  if (!upload) throw badRequest('file: required (multipart/form-data part "file" with an .xlsx or .csv)');
-  return upload;
+  if (!received) throw badRequest('file: required (multipart/form-data part "file" with an .xlsx or .csv)');
+  return received;
 }
 
 /**
@@ -125,20 +115,21 @@ async function receiveUpload(deps: RecipientFilesDeps, req: Request, tmp: string
  * parsing is done or has filled the HOLD bounds: a refused file leaves no row (and the temporary
  * file is removed whatever happens).
  */
-export async function createRecipientFile(deps: RecipientFilesDeps, projectId: string, req: Request): Promise<RecipientFile> {
+export async function createRecipientFile(deps: RecipientFilesDeps, projectId: string, upload: FileParts): Promise<RecipientFile> {
   // Checked before a byte is read. Files go once unused for a while (the clean-up job).
-  if (deps.maxStored !== undefined && (await repo.countFiles(deps.db, projectId)) >= deps.maxStored) {
-    throw rateLimited(3600, `Rate Limited: this project keeps ${deps.maxStored} recipient files, the most allowed; files not used for a while are removed`);
+  const maxStored = deps.config.maxStoredRecipientFiles;
+  if ((await repo.countFiles(deps.db, projectId)) >= maxStored) {
+    throw rateLimited(3600, `Rate Limited: this project keeps ${maxStored} recipient files, the most allowed; files not used for a while are removed`);
   }
-  const dir = uploadDir(deps.dataDir);
+  const dir = uploadDir(deps.config.dataDir);
   await fs.promises.mkdir(dir, { recursive: true });
   const tmp = path.join(dir, `${crypto.randomUUID()}.upload`);
   const started = Date.now();
   try {
-    const { name, kind } = await receiveUpload(deps, req, tmp);
+    const { name, kind } = await receiveUpload(deps, upload, tmp);
     await checkContent(tmp, name, kind);
     const id = crypto.randomUUID();
-    const result = await storeRows(deps.db, { id, projectId, name, kind, file: tmp, now: deps.now() });
+    const result = await storeRows(deps, { id, projectId, name, kind, file: tmp, createdAt: deps.now() });
     deps.logger.info({ recipientFileId: id, kind, rowCount: result.rowCount, validCount: result.validCount, ms: Date.now() - started }, 'recipient file stored');
     return result;
   } catch (err) {
@@ -224,13 +215,13 @@ class CheckedRows {
   }
 }
 
-async function storeRows(db: Db, f: { id: string; projectId: string; name: string; kind: Kind; file: string; now: Date }): Promise<RecipientFile> {
+async function storeRows(deps: Pick<AppDeps, 'db'>, f: { id: string; projectId: string; name: string; kind: Kind; file: string; createdAt: Date }): Promise<RecipientFile> {
   const source = rowsOf(f.file, f.kind);
   const rows = new CheckedRows(source, f);
   try {
     // Parsing first, without a connection: to the end of the file or the HOLD bounds.
     while (!rows.done && rows.heldRows < HOLD_ROWS && rows.heldChars < HOLD_CHARS) await rows.readMore();
-    return await db.transaction().execute((tx) => insertRows(tx, rows, f));
+    return await deps.db.transaction().execute((tx) => insertRows(tx, rows, f));
   } catch (err) {
     if (err instanceof XlsxReadError || err instanceof CsvReadError) throw badRequest(`file: "${f.name}" ${err.message}`);
     throw err;
@@ -239,8 +230,8 @@ async function storeRows(db: Db, f: { id: string; projectId: string; name: strin
   }
 }
 
-async function insertRows(tx: Tx, rows: CheckedRows, f: { id: string; projectId: string; name: string; now: Date }): Promise<RecipientFile> {
-  await repo.insertRecipientFile(tx, { id: f.id, project_id: f.projectId, file_name: f.name, tags: rows.tags, created_at: f.now });
+async function insertRows(tx: Tx, rows: CheckedRows, f: { id: string; projectId: string; name: string; createdAt: Date }): Promise<RecipientFile> {
+  await repo.insertRecipientFile(tx, { id: f.id, project_id: f.projectId, file_name: f.name, tags: rows.tags, created_at: f.createdAt });
   // One insert runs while the next rows are parsed (the database and the parser work at once);
   // its failure surfaces at the next flush or at the end.
   let inflight: Promise<void> | undefined;
@@ -283,19 +274,20 @@ export function recipientFileForm(tags: string[]): Promise<Buffer> {
  * For createMailRequest: how many recipients the project's recipient file gives. 400/77103 for an
  * unknown or another project's id; 400/77102 when it has no valid row.
  */
-export async function countRecipientFile(db: Db, projectId: string, id: string): Promise<number> {
-  const row = FILE_ID.test(id) ? await repo.findFile(db, projectId, id) : undefined;
+export async function countRecipientFile(deps: Pick<AppDeps, 'db'>, projectId: string, id: string): Promise<number> {
+  const row = FILE_ID.test(id) ? await repo.findFile(deps.db, projectId, id) : undefined;
   if (!row) throw notFound(`recipientFileId: recipient file ${id} does not exist`);
   if (row.valid_count === 0) throw badRequest(`recipientFileId: recipient file ${id} has no valid recipient rows`);
   return row.valid_count;
 }
 
 /**
- * Inside createMailRequest's transaction: marks the file used, so the clean-up keeps it while the
- * request is stored from it. A file removed meanwhile fails the request (400/77103).
+ * Inside createMailRequest's transaction (hence `tx`, and the request's own time as `usedAt`):
+ * marks the file used, so the clean-up keeps it while the request is stored from it. A file
+ * removed meanwhile fails the request (400/77103).
  */
-export async function useRecipientFile(tx: Tx, projectId: string, id: string, now: Date): Promise<void> {
-  if (!(await repo.markUsed(tx, projectId, id, now))) throw notFound(`recipientFileId: recipient file ${id} does not exist`);
+export async function useRecipientFile(tx: Tx, projectId: string, id: string, usedAt: Date): Promise<void> {
+  if (!(await repo.markUsed(tx, projectId, id, usedAt))) throw notFound(`recipientFileId: recipient file ${id} does not exist`);
 }
 
 const CLEANUP_BATCH = 20;
@@ -306,7 +298,7 @@ const STALE_UPLOAD_MS = 3600 * 1000;
  * Job (with the upload clean-up): removes recipient files no request has used for 7 days (never
  * one a request is still storing from), and temporary uploads a crash left behind.
  */
-export async function cleanupRecipientFiles(deps: { db: Db; dataDir: string; now: () => Date; logger: Logger }): Promise<number> {
+export async function cleanupRecipientFiles(deps: Pick<AppDeps, 'db' | 'config' | 'now' | 'logger'>): Promise<number> {
   const olderThan = new Date(deps.now().getTime() - KEEP_UNUSED_MS);
   let removed = 0;
   for (;;) {
@@ -315,7 +307,7 @@ export async function cleanupRecipientFiles(deps: { db: Db; dataDir: string; now
     if (n < CLEANUP_BATCH) break;
   }
   let stale = 0;
-  const dir = uploadDir(deps.dataDir);
+  const dir = uploadDir(deps.config.dataDir);
   for (const name of await fs.promises.readdir(dir).catch(() => [] as string[])) {
     const file = path.join(dir, name);
     const stat = await fs.promises.stat(file).catch(() => undefined);

@@ -1,6 +1,7 @@
 import { badRequest } from '../../shared/errors.ts';
 import { columnName, type SheetRow } from '../../shared/xlsx/xlsx-reader.ts';
-import { isValidEmail, LIMITS } from '../requests/validate-mail-request.ts';
+import { isValidEmail } from '../../shared/email-address.ts';
+import { LIMITS } from '../../shared/mail-limits.ts';
 
 /**
  * The rules of a bulk recipient file (PRODUCT §7), pure. The first non-blank row is the header:

@@ -1,5 +1,5 @@
 import { badRequest } from '../../shared/errors.ts';
-import { compileTemplate } from '../delivery/render-tags.ts';
+import { compileTemplate } from '../../shared/render-tags.ts';
 
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 

@@ -1,7 +1,6 @@
 import type { AppDeps } from '../../deps.ts';
-import type { Db, Tx } from '../../db/schema.ts';
-import { QUEUES, type CancelRequestJob, type JobQueue } from '../../jobs/queue.ts';
-import type { Logger } from '../../logger.ts';
+import type { Tx } from '../../db/schema.ts';
+import { QUEUES, type CancelRequestJob } from '../../jobs/queue.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
 import { parseNumericId } from '../../shared/ids.ts';
 import { cancelPendingMails } from '../delivery/delivery.service.ts';
@@ -56,7 +55,7 @@ export async function cancelRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'now'>,
 }
 
 /** Job: cancels the rest of a cancelled request; waits for mails workers still hold. */
-export async function finishCancellation(deps: { db: Db; queue: JobQueue; logger: Logger; now: () => Date }, requestId: string): Promise<void> {
+export async function finishCancellation(deps: Pick<AppDeps, 'db' | 'queue' | 'logger' | 'now'>, requestId: string): Promise<void> {
   for (;;) {
     const { cancelled, remaining } = await cancelPendingMails(deps.db, requestId, CANCEL_BATCH);
     if (remaining === 0) {

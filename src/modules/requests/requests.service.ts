@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import type { AppDeps } from '../../deps.ts';
-import type { Db } from '../../db/schema.ts';
-import { QUEUES, type StartReservationJob, type StoreRecipientsJob } from '../../jobs/queue.ts';
+import { QUEUES, type JobRun, type StartReservationJob, type StoreRecipientsJob } from '../../jobs/queue.ts';
 import { conflict } from '../../shared/errors.ts';
 import { dayNumber } from '../../shared/clock.ts';
 import { formatNumericId } from '../../shared/ids.ts';
@@ -65,10 +64,11 @@ function batchOf(ordered: SplitRecipient[], mailIndex: number[], from: number, t
   return { mailSeq, mailRecipientCount, mailRepresentative, recipientSeq, recipients };
 }
 
-async function replayIdempotent(db: Db, input: CreateMailRequestInput, now: Date): Promise<CreatedRequest | undefined> {
+/** `at`: the new request's instant (the window is counted back from it). */
+async function replayIdempotent(deps: Pick<AppDeps, 'db'>, input: CreateMailRequestInput, at: Date): Promise<CreatedRequest | undefined> {
   if (!input.idempotencyKey) return undefined;
-  const prior = await repo.findByIdempotencyKey(db, input.projectId, input.idempotencyKey);
-  if (!prior || prior.created_at.getTime() < now.getTime() - IDEMPOTENCY_WINDOW_MS) return undefined;
+  const prior = await repo.findByIdempotencyKey(deps.db, input.projectId, input.idempotencyKey);
+  if (!prior || prior.created_at.getTime() < at.getTime() - IDEMPOTENCY_WINDOW_MS) return undefined;
   if (prior.idempotency_hash !== input.bodyHash) {
     throw conflict('Idempotency-Key: this key was used with a different request body in the last 24 hours');
   }
@@ -91,15 +91,15 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
   const templateSid = input.body.templateSid;
   const template = templateSid === null || templateSid === undefined ? undefined : await templateForMail(deps.db, input.projectId, templateSid);
   const v = validateMailRequest(withTemplate(input.body, template), now, deps.config.displayTimezone);
-  const replay = await replayIdempotent(deps.db, input, now);
+  const replay = await replayIdempotent(deps, input, now);
   if (replay) return replay;
-  const attachments = await resolveAttachments(deps.db, input.projectId, input.body.attachFileIds);
+  const attachments = await resolveAttachments(deps, input.projectId, input.body.attachFileIds);
   // Recipients from address-book groups or a recipient file are stored by the store-recipients
   // job, like a large request's; they count what the groups select now / the file's valid rows.
   const sourceCount = v.groupFilter
-    ? await countGroupRecipients(deps.db, input.projectId, v.groupFilter)
+    ? await countGroupRecipients(deps, input.projectId, v.groupFilter)
     : v.recipientFileId
-      ? await countRecipientFile(deps.db, input.projectId, v.recipientFileId)
+      ? await countRecipientFile(deps, input.projectId, v.recipientFileId)
       : undefined;
 
   const split = splitRecipients(v.recipients, v.individual);
@@ -172,7 +172,7 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
   } catch (err) {
     // Two requests raced with the same Idempotency-Key: the loser answers like a replay.
     if (input.idempotencyKey && (err as { code?: string }).code === '23505') {
-      const replayed = await replayIdempotent(deps.db, input, now);
+      const replayed = await replayIdempotent(deps, input, now);
       if (replayed) return replayed;
     }
     throw err;
@@ -180,8 +180,8 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
 }
 
 /** A large JSON request's recipients, parked in request_payloads by the POST, a chunk at a time. */
-async function payloadSource(db: Db, requestId: string): Promise<RecipientSource | undefined> {
-  if (!(await repo.hasPayload(db, requestId))) return undefined;
+async function payloadSource(deps: Pick<AppDeps, 'db'>, requestId: string): Promise<RecipientSource | undefined> {
+  if (!(await repo.hasPayload(deps.db, requestId))) return undefined;
   return {
     name: 'payload',
     async storeBatch(tx, req, target) {
@@ -207,16 +207,16 @@ async function payloadSource(db: Db, requestId: string): Promise<RecipientSource
  * Job: stores a request's recipients (status P) from its source - a large JSON request's
  * payload, a recipient file or address-book groups - in batches (store-in-batches.ts).
  */
-export async function storeRecipients(deps: StoreDeps, requestId: string): Promise<void> {
+export async function storeRecipients(deps: StoreDeps, requestId: string, run: JobRun = {}): Promise<void> {
   const head = await repo.findRecipientSource(deps.db, requestId);
   if (head?.status !== 'P') return;
   const source =
     head.recipient_group_filter !== null
-      ? await groupSource(deps.db, head.project_id, head.recipient_group_filter as GroupFilter)
+      ? await groupSource(deps, head.project_id, head.recipient_group_filter as GroupFilter)
       : head.recipient_file_id !== null
         ? fileSource(head.recipient_file_id)
-        : await payloadSource(deps.db, requestId);
-  if (source) await storeInBatches(deps, requestId, source);
+        : await payloadSource(deps, requestId);
+  if (source) await storeInBatches(deps, requestId, source, run);
 }
 
 /** A request may sit in P this long before the sweep asks whether its store job still exists. */
@@ -227,7 +227,7 @@ export const STORING_SWEEP_AFTER_MS = 60_000;
  * up (a long database outage) or that was lost would otherwise leave its request preparing
  * forever. Runs with the delivery sweep; returns how many jobs it queued.
  */
-export async function sweepStoring(deps: Pick<StoreDeps, 'db' | 'queue' | 'logger' | 'now'>): Promise<number> {
+export async function sweepStoring(deps: StoreDeps): Promise<number> {
   const before = new Date(deps.now().getTime() - STORING_SWEEP_AFTER_MS);
   const jobs: { data: StoreRecipientsJob; singletonKey: string; singletonSeconds: number }[] = [];
   for (const requestId of await repo.findPreparingRequests(deps.db, before, 100)) {

@@ -1,15 +1,14 @@
-import { sql } from 'kysely';
-import type { Db, Tx } from '../../db/schema.ts';
+import type { AppDeps } from '../../deps.ts';
 import { badRequest } from '../../shared/errors.ts';
-import { countSelected, currentGroupSids, filterGroupSids } from '../address-book/address-book.read-model.ts';
-import { combinationPage } from '../address-book/group-combination.ts';
+import { combinationPage, countSelected, currentGroupSids, filterGroupSids } from '../address-book/address-book.read-model.ts';
 import type { GroupFilter } from '../address-book/group-filter.ts';
-import type { MailTarget, RecipientSource } from './store-in-batches.ts';
+import { insertSelectedAddresses, setGroupCursor, settleRecipientCounts } from './store-batches.repository.ts';
+import type { RecipientSource } from './store-in-batches.ts';
 
 /**
  * recipientGroupFilter: a request whose recipients are address-book groups. The POST counts
  * what the filter selects (the 201's `count`) and stores the request in P; the store-recipients
- * job (store-in-batches.ts) then expands the groups into mails here, set-based, a batch per
+ * job (store-in-batches.ts) then expands the groups into mails (store-batches.repository.ts), set-based, a batch per
  * transaction: `INSERT INTO mails … SELECT` over the next page of selected addresses (keyset on
  * address id, the cursor saved with the batch) and `INSERT INTO recipients … SELECT` from the
  * mails it returned. A crash resumes after the last committed batch; an address is stored at
@@ -24,42 +23,13 @@ import type { MailTarget, RecipientSource } from './store-in-batches.ts';
 export const GROUP_STORE_BATCH = 50_000;
 
 /** The count a group-filtered request starts with; unknown groups are 77103, an empty selection 77102. */
-export async function countGroupRecipients(db: Db, projectId: string, filter: GroupFilter): Promise<number> {
-  const sids = await filterGroupSids(db, projectId, filter, { requireAll: true, field: 'recipientGroupFilter.groups' });
-  const count = await countSelected(db, sids, filter.andFilter);
+export async function countGroupRecipients(deps: Pick<AppDeps, 'db'>, projectId: string, filter: GroupFilter): Promise<number> {
+  const sids = await filterGroupSids(deps.db, projectId, filter, { requireAll: true, field: 'recipientGroupFilter.groups' });
+  const count = await countSelected(deps.db, sids, filter.andFilter);
   if (count === 0) {
     throw badRequest(`recipientGroupFilter: the groups ${filter.groups.map((g) => `"${g}"`).join(filter.andFilter ? ' and ' : ' or ')} select no address`);
   }
   return count;
-}
-
-/** One batch: the next `limit` selected addresses become mails seq from+1… and their recipients. */
-async function insertBatch(
-  tx: Tx,
-  req: MailTarget & { from: number; cursor: string },
-  groupSids: string[],
-  andFilter: boolean,
-  limit: number,
-): Promise<{ stored: number; lastId: string | null }> {
-  const res = await sql<{ stored: number; last_id: string | null }>`
-    WITH src AS MATERIALIZED (
-      SELECT c.id, c.address, (${req.from}::int + row_number() OVER (ORDER BY c.id))::int AS seq
-      FROM (${combinationPage(groupSids, andFilter, req.cursor, limit)}) c
-    ),
-    m AS (
-      INSERT INTO mails (id, id_day, request_id, project_id, seq, recipient_count, representative_address, next_attempt_at, created_at)
-      SELECT nextval('mail_id_seq'), ${req.idDay}, ${req.requestId}, ${req.projectId}, src.seq, 1, src.address, ${req.nextAttemptAt}, ${req.createdAt}
-      FROM src
-      RETURNING id, representative_address
-    ),
-    r AS (
-      INSERT INTO recipients (mail_id, request_id, project_id, address, name, type, parameters, created_at)
-      SELECT m.id, ${req.requestId}, ${req.projectId}, m.representative_address, NULL, 'R', NULL, ${req.createdAt} FROM m
-    )
-    SELECT count(*)::int AS stored, max(id)::text AS last_id FROM src
-  `.execute(tx);
-  const row = res.rows[0]!;
-  return { stored: row.stored, lastId: row.last_id };
 }
 
 /**
@@ -68,8 +38,8 @@ async function insertBatch(
  * selects nothing; for AND, the whole filter), and when it is used up the request's counts
  * become what was actually stored.
  */
-export async function groupSource(db: Db, projectId: string, filter: GroupFilter): Promise<RecipientSource> {
-  const bySize = await filterGroupSids(db, projectId, filter, { requireAll: false, field: 'groups' });
+export async function groupSource(deps: Pick<AppDeps, 'db'>, projectId: string, filter: GroupFilter): Promise<RecipientSource> {
+  const bySize = await filterGroupSids(deps.db, projectId, filter, { requireAll: false, field: 'groups' });
   const rank = (sid: string) => {
     const i = bySize.indexOf(sid);
     return i < 0 ? bySize.length : i;
@@ -79,18 +49,13 @@ export async function groupSource(db: Db, projectId: string, filter: GroupFilter
     async storeBatch(tx, req, target) {
       const current = await currentGroupSids(tx, req.project_id, filter.groups);
       const sids = filter.andFilter && current.size < filter.groups.length ? [] : [...current.values()].sort((a, b) => rank(a) - rank(b));
-      const { stored, lastId } = await insertBatch(
-        tx,
-        { ...target, from: req.stored_count, cursor: req.recipient_group_cursor ?? '0' },
-        sids,
-        filter.andFilter,
-        GROUP_STORE_BATCH,
-      );
-      if (stored > 0) await tx.updateTable('mail_requests').set({ recipient_group_cursor: lastId }).where('id', '=', req.id).execute();
+      const cursor = req.recipient_group_cursor ?? '0';
+      const { stored, lastId } = await insertSelectedAddresses(tx, target, req.stored_count, combinationPage(sids, filter.andFilter, cursor, GROUP_STORE_BATCH));
+      if (stored > 0) await setGroupCursor(tx, req.id, lastId);
       return { stored, exhausted: stored < GROUP_STORE_BATCH };
     },
-    async finish(tx: Tx, req, storedCount) {
-      await tx.updateTable('mail_requests').set({ request_count: storedCount, recipient_count: storedCount }).where('id', '=', req.id).execute();
+    async finish(tx, req, storedCount) {
+      await settleRecipientCounts(tx, req.id, storedCount);
     },
   };
 }

@@ -1,8 +1,9 @@
-import type { Db, Tx } from '../../db/schema.ts';
-import { QUEUES, type JobQueue, type StartReservationJob, type StoreRecipientsJob } from '../../jobs/queue.ts';
-import type { Logger } from '../../logger.ts';
+import type { Tx } from '../../db/schema.ts';
+import type { AppDeps } from '../../deps.ts';
+import { QUEUES, type JobRun, type StartReservationJob, type StoreRecipientsJob } from '../../jobs/queue.ts';
 import { finishRequestIfDone, finishStoring, reservationJobsFor } from '../lifecycle/lifecycle.service.ts';
 import * as repo from './requests.repository.ts';
+import type { MailTarget } from './store-batches.repository.ts';
 
 /**
  * The store-recipients job's loop, whatever the recipients come from (a large JSON request's
@@ -18,16 +19,6 @@ import * as repo from './requests.repository.ts';
 
 export type StoringRequest = NonNullable<Awaited<ReturnType<typeof repo.lockRequest>>>;
 
-/** Where the mails of a batch go: what insertMailsAndRecipients and its INSERT … SELECT variants write. */
-export interface MailTarget {
-  requestId: string;
-  projectId: string;
-  idDay: number;
-  /** null: waits for confirmation */
-  nextAttemptAt: Date | null;
-  createdAt: Date;
-}
-
 export interface RecipientSource {
   /** for the logs */
   name: string;
@@ -37,23 +28,17 @@ export interface RecipientSource {
   finish?(tx: Tx, req: StoringRequest, storedCount: number): Promise<void>;
 }
 
-export interface StoreDeps {
-  db: Db;
-  queue: JobQueue;
-  logger: Logger;
-  now: () => Date;
-  isStopping?: () => boolean;
-}
+export type StoreDeps = Pick<AppDeps, 'db' | 'queue' | 'logger' | 'now'>;
 
 /** A run hands over to a new job after this long, so no job outlives pg-boss's expiry. */
 export const RUN_BUDGET_MS = 240_000;
 
-export async function storeInBatches(deps: StoreDeps, requestId: string, source: RecipientSource): Promise<void> {
+export async function storeInBatches(deps: StoreDeps, requestId: string, source: RecipientSource, run: JobRun = {}): Promise<void> {
   const log = deps.logger.child({ requestId, source: source.name });
   const started = Date.now();
   let storedByRun = 0;
   for (;;) {
-    if (deps.isStopping?.() || Date.now() - started > RUN_BUDGET_MS) {
+    if (run.isStopping?.() || Date.now() - started > RUN_BUDGET_MS) {
       // stored_count (and the source's own cursor) say where the next job goes on.
       await deps.queue.insert<StoreRecipientsJob>(QUEUES.storeRecipients, [{ data: { requestId } }]);
       log.info({ stored: storedByRun }, 'storing handed over to a new job');

@@ -1,6 +1,8 @@
 import { badRequest } from '../../shared/errors.ts';
 import { parseZonedDateTime } from '../../shared/clock.ts';
-import { compileTemplate, META_TAGS } from '../delivery/render-tags.ts';
+import { compileTemplate, META_TAGS } from '../../shared/render-tags.ts';
+import { isValidEmail } from '../../shared/email-address.ts';
+import { LIMITS } from '../../shared/mail-limits.ts';
 import { validateGroupFilter, type GroupFilter } from '../address-book/group-filter.ts';
 import type { SplitRecipient } from './split-recipients.ts';
 import { checkRenderedSizes } from './check-rendered-sizes.ts';
@@ -10,26 +12,6 @@ import { checkRenderedSizes } from './check-rendered-sizes.ts';
  * conditional requirements, byte limits, address syntax, modes. Pure: takes `now`; throws
  * 400/77102 naming the field and the rule.
  */
-export const LIMITS = {
-  recipients: 100_000,
-  generalR: 1_000,
-  generalC: 30,
-  generalB: 30,
-  titleBytes: 500,
-  bodyBytes: 500 * 1024,
-  senderNameBytes: 69,
-  recipientNameChars: 69,
-  referencesHeaderChars: 100,
-  reservationDays: 30,
-  /** the custom notice of advertising mail; the basic one is about 300 bytes */
-  unsubscribeMessageBytes: 10 * 1024,
-  /** per `parameters` object (the request's, and each recipient's): as many as a recipient file's tag columns */
-  parameters: 100,
-  /** longer names can't be written as a tag (`${...}` holds 1 to 100 characters) */
-  parameterNameChars: 100,
-  /** a longer value can't fit in any body */
-  parameterValueBytes: 500 * 1024,
-} as const;
 
 export interface MailRequestInput {
   senderAddress?: string | null;
@@ -70,22 +52,6 @@ export interface ValidMailRequest {
   groupFilter: GroupFilter | null;
   /** recipients come from an uploaded recipient file (recipients is then empty) */
   recipientFileId: string | null;
-}
-
-// Deliberately permissive on the domain (NCP's own examples use "naver_.com"): whether a
-// domain exists is for the next hop to say, with a result code, not for the API to guess.
-const LOCAL = /^[^\s@"(),:;<>[\\\]]{1,64}$/u;
-const DOMAIN_LABEL = /^[\p{L}\p{N}_](?:[\p{L}\p{N}_-]{0,61}[\p{L}\p{N}_])?$/u;
-
-export function isValidEmail(address: string): boolean {
-  if (address.length > 254) return false;
-  const at = address.lastIndexOf('@');
-  if (at < 1) return false;
-  const local = address.slice(0, at);
-  const domain = address.slice(at + 1);
-  if (!LOCAL.test(local) || local.startsWith('.') || local.endsWith('.') || local.includes('..')) return false;
-  const labels = domain.split('.');
-  return labels.length >= 2 && labels.every((l) => DOMAIN_LABEL.test(l)) && !/^\d+$/.test(labels[labels.length - 1]!);
 }
 
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');

@@ -10,6 +10,11 @@ export interface PurgedBatch {
   recipients: number;
 }
 
+/** For the rest of the transaction, a statement waiting on a lock for 2 s fails instead of waiting on. */
+export async function limitLockWait(tx: Tx): Promise<void> {
+  await sql`SET LOCAL lock_timeout = '2s'`.execute(tx);
+}
+
 /**
  * Deletes one batch of finished requests created before `cutoff`, oldest first, with their
  * mails and recipients (payloads and request files follow by ON DELETE CASCADE). A batch is at

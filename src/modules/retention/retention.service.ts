@@ -1,7 +1,6 @@
-import { sql } from 'kysely';
-import type { Db } from '../../db/schema.ts';
-import type { Logger } from '../../logger.ts';
-import { purgeBatch, type PurgedBatch } from './retention.repository.ts';
+import type { AppDeps } from '../../deps.ts';
+import type { JobRun } from '../../jobs/queue.ts';
+import { limitLockWait, purgeBatch, type PurgedBatch } from './retention.repository.ts';
 
 /** Requests per purge transaction: short transactions, so nothing waits long on them. */
 export const PURGE_BATCH_REQUESTS = 1_000;
@@ -9,15 +8,6 @@ export const PURGE_BATCH_REQUESTS = 1_000;
 export const PURGE_BATCH_RECIPIENTS = 20_000;
 /** One run stops after this long; the next scheduled run goes on where it stopped. */
 export const PURGE_RUN_MS = 10 * 60_000;
-
-export interface RetentionDeps {
-  db: Db;
-  logger: Logger;
-  now: () => Date;
-  /** RETENTION_DAYS; 0 keeps everything */
-  retentionDays: number;
-  isStopping?: () => boolean;
-}
 
 /** A confirm-and-send request can be sent now only this long after it was made (console guide). */
 export const UNCONFIRMED_MAX_AGE_MS = 30 * 24 * 3600 * 1000;
@@ -33,23 +23,28 @@ export function purgeCutoff(now: Date, retentionDays: number): Date {
  * Idempotent and resumable: each batch commits on its own and the next run starts over from
  * the oldest request left.
  */
-export async function purgeHistory(deps: RetentionDeps, opts: { maxRequests?: number; maxRecipients?: number; maxMs?: number } = {}): Promise<PurgedBatch> {
+export async function purgeHistory(
+  deps: Pick<AppDeps, 'db' | 'config' | 'logger' | 'now'>,
+  opts: JobRun & { maxRequests?: number; maxRecipients?: number; maxMs?: number } = {},
+): Promise<PurgedBatch> {
   const total: PurgedBatch = { requests: 0, mails: 0, recipients: 0 };
-  if (deps.retentionDays <= 0) return total;
-  const cutoff = purgeCutoff(deps.now(), deps.retentionDays);
+  // RETENTION_DAYS; 0 keeps everything
+  const { retentionDays } = deps.config;
+  if (retentionDays <= 0) return total;
+  const cutoff = purgeCutoff(deps.now(), retentionDays);
   const log = deps.logger.child({ job: 'purge-history', cutoff: cutoff.toISOString() });
   const started = performance.now();
   let lastLog = started;
   let batches = 0;
   for (;;) {
-    if (deps.isStopping?.() || performance.now() - started > (opts.maxMs ?? PURGE_RUN_MS)) {
+    if (opts.isStopping?.() || performance.now() - started > (opts.maxMs ?? PURGE_RUN_MS)) {
       log.info({ ...total, batches }, 'history purge paused; the next run goes on');
       return total;
     }
     const batch = await deps.db.transaction().execute(async (tx) => {
       // Never queue behind a lock for long (an unsubscribe click on an old recipient, say): the
       // batch fails and the next run retries it.
-      await sql`SET LOCAL lock_timeout = '2s'`.execute(tx);
+      await limitLockWait(tx);
       const unconfirmedBefore = new Date(Math.min(cutoff.getTime(), deps.now().getTime() - UNCONFIRMED_MAX_AGE_MS));
       return purgeBatch(tx, cutoff, opts.maxRequests ?? PURGE_BATCH_REQUESTS, opts.maxRecipients ?? PURGE_BATCH_RECIPIENTS, unconfirmedBefore);
     });

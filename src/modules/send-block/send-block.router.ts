@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { AppDeps } from '../../deps.ts';
 import { langFromHeader } from '../../shared/i18n.ts';
-import type { RawQuery } from '../mails/list-query.ts';
+import type { RawQuery } from '../../http/query-params.ts';
 import { createConfig, getConfig, getSendBlockList, type ConfigInput } from './send-block.service.ts';
 
 /** getSendBlockList, createConfig, getConfig. */
@@ -9,18 +9,17 @@ export function sendBlockRouter(deps: AppDeps): Router {
   const router = Router();
 
   router.get('/send-block', async (req, res) => {
-    const view = { lang: langFromHeader(req.headers['x-ncp-lang']), timeZone: deps.config.displayTimezone, now: deps.now() };
-    res.json(await getSendBlockList(deps.db, req.projectId!, req.query as RawQuery, view));
+    res.json(await getSendBlockList(deps, req.projectId!, req.query as RawQuery, langFromHeader(req.headers['x-ncp-lang'])));
   });
 
   router.post('/config', async (req, res) => {
-    const config = await createConfig(deps.db, req.projectId!, (req.body ?? {}) as ConfigInput, deps.now());
+    const config = await createConfig(deps, req.projectId!, (req.body ?? {}) as ConfigInput);
     req.log.info({ type: config.type, value: config.value }, 'project setting changed');
     res.json(config);
   });
 
   router.get('/config', async (req, res) => {
-    res.json(await getConfig(deps.db, req.projectId!, req.query as RawQuery));
+    res.json(await getConfig(deps, req.projectId!, req.query as RawQuery));
   });
 
   return router;

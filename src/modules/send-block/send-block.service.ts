@@ -1,10 +1,12 @@
 import type { components } from '../../generated/api.ts';
 import type { Db, Tx } from '../../db/schema.ts';
+import type { AppDeps } from '../../deps.ts';
 import { toNesDateTime } from '../../shared/clock.ts';
 import { badRequest } from '../../shared/errors.ts';
 import { sendBlockActionLabel, sendBlockRequesterLabel, sendBlockStateText, type Lang } from '../../shared/i18n.ts';
-import { parsePaging, parseSort, toPage, type RawQuery } from '../mails/list-query.ts';
-import { isValidEmail } from '../requests/validate-mail-request.ts';
+import { parsePaging, parseSort, toPage } from '../../http/paging.ts';
+import type { RawQuery } from '../../http/query-params.ts';
+import { isValidEmail } from '../../shared/email-address.ts';
 import * as repo from './send-block.repository.ts';
 
 type Schemas = components['schemas'];
@@ -28,7 +30,7 @@ export async function blockedAmong(db: Db | Tx, addresses: string[], now: Date):
   return repo.findActiveBlocks(db, [...new Set(addresses.map(addressKey))], now);
 }
 
-export async function sendBlockHours(db: Db | Tx, projectId: string): Promise<number> {
+async function sendBlockHours(db: Db | Tx, projectId: string): Promise<number> {
   const row = await repo.findConfig(db, projectId, SEND_BLOCK_TIME);
   const hours = row ? Number(row.value) : NaN;
   return Number.isSafeInteger(hours) && hours > 0 ? hours : DEFAULT_SEND_BLOCK_HOURS;
@@ -57,10 +59,11 @@ export async function recordHardBounces(db: Db | Tx, bounces: HardBounce[], now:
 }
 
 /** The periodic sweep: entries whose time is up go, with their D / SYSTEM row. */
-export async function expireSendBlocks(db: Db, now: Date): Promise<number> {
+export async function expireSendBlocks(deps: Pick<AppDeps, 'db' | 'now'>): Promise<number> {
+  const now = deps.now();
   let total = 0;
   for (;;) {
-    const n = await repo.expireBlocks(db, now, { limit: 5_000 });
+    const n = await repo.expireBlocks(deps.db, now, { limit: 5_000 });
     total += n;
     if (n < 5_000) return total;
   }
@@ -75,7 +78,9 @@ function firstValue(raw: unknown): string | undefined {
 }
 
 /** getSendBlockList: the history of one address, newest first, and whether it is blocked now. */
-export async function getSendBlockList(db: Db, projectId: string, query: RawQuery, view: { lang: Lang; timeZone: string; now: Date }): Promise<SendBlockPage> {
+export async function getSendBlockList(deps: Pick<AppDeps, 'db' | 'config' | 'now'>, projectId: string, query: RawQuery, lang: Lang): Promise<SendBlockPage> {
+  const { db } = deps;
+  const view = { lang, timeZone: deps.config.displayTimezone, now: deps.now() };
   const target = firstValue(query.targetAddress);
   if (!target) throw badRequest('targetAddress: required');
   if (!isValidEmail(target)) throw badRequest('targetAddress: not a valid e-mail address');
@@ -123,7 +128,8 @@ export interface ConfigInput {
 }
 
 /** createConfig: the project's SEND_BLOCK_TIME in HOUR or DAY, kept in hours (getConfig has no unit). */
-export async function createConfig(db: Db, projectId: string, input: ConfigInput, now: Date): Promise<ConfigView> {
+export async function createConfig(deps: Pick<AppDeps, 'db' | 'now'>, projectId: string, input: ConfigInput): Promise<ConfigView> {
+  const now = deps.now();
   if (input.type !== SEND_BLOCK_TIME) throw badRequest(`type: must be ${SEND_BLOCK_TIME}`);
   if (input.subType !== undefined && input.subType !== null && input.subType !== '') throw badRequest('subType: SEND_BLOCK_TIME has no subType');
   const unit = typeof input.unit === 'string' ? input.unit.trim().toUpperCase() : '';
@@ -133,13 +139,13 @@ export async function createConfig(db: Db, projectId: string, input: ConfigInput
   const n = /^\d{1,6}$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isInteger(n) || n < 1 || n > rule.max) throw badRequest(`value: must be a whole number from 1 to ${rule.max} (${unit})`);
   const hours = String(n * rule.hours);
-  await repo.upsertConfig(db, { type: SEND_BLOCK_TIME, value: hours, unit: 'HOUR', projectId }, now);
+  await repo.upsertConfig(deps.db, { type: SEND_BLOCK_TIME, value: hours, unit: 'HOUR', projectId }, now);
   return { type: SEND_BLOCK_TIME, subType: null, value: hours };
 }
 
-export async function getConfig(db: Db, projectId: string, query: RawQuery): Promise<ConfigView> {
+export async function getConfig(deps: Pick<AppDeps, 'db'>, projectId: string, query: RawQuery): Promise<ConfigView> {
   const type = firstValue(query.type);
   if (!type) throw badRequest('type: required');
   if (type !== SEND_BLOCK_TIME) throw badRequest(`type: must be ${SEND_BLOCK_TIME}`);
-  return { type, subType: null, value: String(await sendBlockHours(db, projectId)) };
+  return { type, subType: null, value: String(await sendBlockHours(deps.db, projectId)) };
 }

@@ -1,6 +1,5 @@
-import type { Request } from 'express';
 import type { AppDeps } from '../../deps.ts';
-import { readMultipart } from '../../http/multipart.ts';
+import type { FileParts } from '../../http/multipart.ts';
 import { findUnstorableText } from '../../http/storable-text.ts';
 import { badRequest } from '../../shared/errors.ts';
 import { withUniqueName } from './place-in-tree.ts';
@@ -16,11 +15,11 @@ const IMPORT_BATCH_ROWS = 1000;
 const IMPORT_BATCH_CHARS = 8 * 1024 * 1024;
 
 /** importTemplate: all or nothing, in one transaction. Categories merge by name and place. */
-export async function importTemplates(deps: Deps, projectId: string, req: Request): Promise<TemplateStructure> {
+export async function importTemplates(deps: Deps, projectId: string, upload: FileParts): Promise<TemplateStructure> {
   const limit = deps.config.maxBodyBytes;
   const chunks: Buffer[] = [];
   let seen = false;
-  await readMultipart(req, { fileBytes: limit, files: 1, field: 'file', totalBytes: limit + 1024 * 1024 }, async (part) => {
+  await upload(async (part) => {
     if (part.field !== 'file') return void part.stream.resume();
     seen = true;
     for await (const chunk of part.stream) chunks.push(chunk as Buffer);

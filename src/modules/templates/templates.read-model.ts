@@ -1,7 +1,7 @@
 import type { Db } from '../../db/schema.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
 import type { Lang } from '../../shared/i18n.ts';
-import { toPage, type Page, type Paging, type SortKey } from '../mails/list-query.ts';
+import { toPage, type Page, type Paging, type SortKey } from '../../http/paging.ts';
 import { toStructure, toTemplate, toTemplateBackup, type Template, type TemplateBackup, type TemplateStructure } from './templates.mapper.ts';
 import * as repo from './templates.repository.ts';
 import { parsePathSid } from './validate-template.ts';

@@ -1,8 +1,10 @@
 import { Router, type Request } from 'express';
 import type { AppDeps } from '../../deps.ts';
+import { fileParts } from '../../http/multipart.ts';
 import { sendStream } from '../../http/send-stream.ts';
 import { langFromHeader } from '../../shared/i18n.ts';
-import { parsePaging, parseSort, type RawQuery } from '../mails/list-query.ts';
+import { parsePaging, parseSort } from '../../http/paging.ts';
+import type { RawQuery } from '../../http/query-params.ts';
 import type { CategoryCreate, CategoryUpdate, TemplateCreate, TemplateLocation, TemplateUpdate } from './templates.mapper.ts';
 import { BACKUP_SORT_PROPERTIES, DEFAULT_BACKUP_SORT, getTemplate, getTemplateBackupList, getTemplateStructure } from './templates.read-model.ts';
 import { createCategory, deleteCategory, updateCategory } from './categories.service.ts';
@@ -53,7 +55,8 @@ export function templatesRouter(deps: AppDeps): Router {
   });
 
   router.post('/template/import', async (req, res) => {
-    const structure = await importTemplates(deps, req.projectId!, req);
+    const limit = deps.config.maxBodyBytes;
+    const structure = await importTemplates(deps, req.projectId!, fileParts(req, { fileBytes: limit, files: 1, field: 'file', totalBytes: limit + 1024 * 1024 }));
     req.log.info('templates imported');
     res.status(201).json(structure);
   });

@@ -1,5 +1,6 @@
 import { badRequest, notFound } from '../../shared/errors.ts';
-import { isValidEmail, LIMITS as MAIL_LIMITS } from '../requests/validate-mail-request.ts';
+import { isValidEmail } from '../../shared/email-address.ts';
+import { LIMITS as MAIL_LIMITS } from '../../shared/mail-limits.ts';
 
 /**
  * The rules of template and category bodies (ncp-api-reference §7) that the OpenAPI schema can't

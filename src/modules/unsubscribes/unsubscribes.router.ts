@@ -1,14 +1,13 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { AppDeps } from '../../deps.ts';
 import { toNesDateTime } from '../../shared/clock.ts';
-import type { RawQuery } from '../mails/list-query.ts';
+import type { RawQuery } from '../../http/query-params.ts';
 import { langFromAcceptLanguage, renderInvalidLinkPage, renderUnsubscribePage } from './unsubscribe-page.ts';
 import {
   applyUnsubscribeAction,
   deleteUnsubscribers,
   getUnsubscribersList,
   registerUnsubscribers,
-  unsubscribeKeyFor,
   unsubscribePageState,
   type PageState,
 } from './unsubscribes.service.ts';
@@ -18,19 +17,19 @@ export function unsubscribersRouter(deps: AppDeps): Router {
   const router = Router();
 
   router.post('/unsubscribers', async (req, res) => {
-    const result = await registerUnsubscribers(deps.db, req.projectId!, req.body, deps.now());
+    const result = await registerUnsubscribers(deps, req.projectId!, req.body);
     req.log.info(result, 'unsubscribers registered');
     res.status(201).json(result);
   });
 
   router.delete('/unsubscribers', async (req, res) => {
-    const result = await deleteUnsubscribers(deps.db, req.projectId!, req.body, deps.now());
+    const result = await deleteUnsubscribers(deps, req.projectId!, req.body);
     req.log.info(result, 'unsubscribers deleted');
     res.json(result);
   });
 
   router.get('/unsubscribers', async (req, res) => {
-    res.json(await getUnsubscribersList(deps.db, req.projectId!, req.query as RawQuery, { timeZone: deps.config.displayTimezone }));
+    res.json(await getUnsubscribersList(deps, req.projectId!, req.query as RawQuery));
   });
 
   return router;
@@ -54,13 +53,12 @@ const PAGE_HEADERS = {
  */
 export function unsubscribePageRouter(deps: AppDeps): Router {
   const router = Router();
-  const key = () => unsubscribeKeyFor(deps.config);
   const since = (s: PageState) => (s.since ? toNesDateTime(s.since, deps.config.displayTimezone)!.formattedDateTime.slice(0, 16) : null);
   const langOf = (req: Request) => langFromAcceptLanguage(req.headers['accept-language']);
   const invalid = (req: Request, res: Response, status: number) => res.status(status).set(PAGE_HEADERS).send(renderInvalidLinkPage(langOf(req)));
 
   router.get('/unsubscribe/:token', async (req, res) => {
-    const state = await unsubscribePageState(deps.db, key(), req.params.token);
+    const state = await unsubscribePageState(deps, req.params.token);
     if (!state) return invalid(req, res, 404);
     res.status(200).set(PAGE_HEADERS).send(renderUnsubscribePage({ lang: langOf(req), address: state.address, unsubscribed: state.unsubscribed, since: since(state) }));
   });
@@ -69,7 +67,7 @@ export function unsubscribePageRouter(deps: AppDeps): Router {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const action = body.action === undefined ? 'unsubscribe' : body.action;
     if (action !== 'unsubscribe' && action !== 'resubscribe') return invalid(req, res, 400);
-    const state = await applyUnsubscribeAction(deps.db, key(), req.params.token, action, deps.now());
+    const state = await applyUnsubscribeAction(deps, req.params.token, action);
     if (!state) return invalid(req, res, 404);
     req.log.info({ action, oneClick: body['List-Unsubscribe'] === 'One-Click' }, 'unsubscribe page used');
     res.status(200).set(PAGE_HEADERS).send(renderUnsubscribePage({ lang: langOf(req), address: state.address, unsubscribed: state.unsubscribed, since: since(state), done: action }));

@@ -1,11 +1,13 @@
 import type { components } from '../../generated/api.ts';
 import type { Config } from '../../config.ts';
 import type { Db, Tx } from '../../db/schema.ts';
+import type { AppDeps } from '../../deps.ts';
 import { toNesDateTime } from '../../shared/clock.ts';
 import { badRequest } from '../../shared/errors.ts';
 import { loadMasterKey } from '../../shared/secret-box.ts';
-import { parseDateRange, parsePaging, parseSort, toPage, type RawQuery } from '../mails/list-query.ts';
-import { isValidEmail } from '../requests/validate-mail-request.ts';
+import { parsePaging, parseSort, toPage } from '../../http/paging.ts';
+import { parseDateRange, type RawQuery } from '../../http/query-params.ts';
+import { isValidEmail } from '../../shared/email-address.ts';
 import { deriveUnsubscribeKey, openUnsubscribeToken, signUnsubscribeToken } from './unsubscribe-token.ts';
 import * as repo from './unsubscribes.repository.ts';
 
@@ -51,15 +53,17 @@ function receiversOf(body: unknown): { requestCount: number; addresses: string[]
   return { requestCount: list.length, addresses: [...seen.values()] };
 }
 
-export async function registerUnsubscribers(db: Db, projectId: string, body: unknown, now: Date): Promise<UnsubscribersResult> {
+export async function registerUnsubscribers(deps: Pick<AppDeps, 'db' | 'now'>, projectId: string, body: unknown): Promise<UnsubscribersResult> {
+  const now = deps.now();
   const { requestCount, addresses } = receiversOf(body);
-  const count = await repo.insertUnsubscribers(db, projectId, addresses, true, now);
+  const count = await repo.insertUnsubscribers(deps.db, projectId, addresses, true, now);
   return { count, requestCount, ignoreCount: requestCount - count };
 }
 
-export async function deleteUnsubscribers(db: Db, projectId: string, body: unknown, now: Date): Promise<UnsubscribersResult> {
+export async function deleteUnsubscribers(deps: Pick<AppDeps, 'db' | 'now'>, projectId: string, body: unknown): Promise<UnsubscribersResult> {
+  const now = deps.now();
   const { requestCount, addresses } = receiversOf(body);
-  const count = await db.transaction().execute(async (tx) => {
+  const count = await deps.db.transaction().execute(async (tx) => {
     const removed = await repo.deleteUnsubscribers(tx, projectId, addresses.map((a) => a.toLowerCase()));
     await repo.clearRecipientsUnsubscribed(tx, projectId, removed, now);
     return removed.length;
@@ -77,8 +81,9 @@ function booleanParam(raw: unknown, field: string): boolean | undefined {
   throw badRequest(`${field}: must be true or false`);
 }
 
-export async function getUnsubscribersList(db: Db, projectId: string, query: RawQuery, view: { timeZone: string }): Promise<UnsubscribersPage> {
-  const range = parseDateRange(query, view.timeZone);
+export async function getUnsubscribersList(deps: Pick<AppDeps, 'db' | 'config'>, projectId: string, query: RawQuery): Promise<UnsubscribersPage> {
+  const timeZone = deps.config.displayTimezone;
+  const range = parseDateRange(query, timeZone);
   const paging = parsePaging(query);
   const sort = parseSort(query.sort, Object.keys(SORT_COLUMNS), [{ property: 'createUtc', direction: 'DESC' }]);
   const email = Array.isArray(query.emailAddress) ? query.emailAddress[0] : query.emailAddress;
@@ -92,10 +97,10 @@ export async function getUnsubscribersList(db: Db, projectId: string, query: Raw
   };
   const order = sort.map((s) => ({ column: SORT_COLUMNS[s.property as keyof typeof SORT_COLUMNS], direction: s.direction === 'ASC' ? ('asc' as const) : ('desc' as const) }));
   const [rows, total] = await Promise.all([
-    repo.listUnsubscribers(db, filter, order, paging.size, paging.page * paging.size),
-    repo.countUnsubscribers(db, filter),
+    repo.listUnsubscribers(deps.db, filter, order, paging.size, paging.page * paging.size),
+    repo.countUnsubscribers(deps.db, filter),
   ]);
-  const content = rows.map((r) => ({ address: r.address, blockDate: toNesDateTime(r.created_at, view.timeZone)!, isRegByManager: r.reg_by_manager }));
+  const content = rows.map((r) => ({ address: r.address, blockDate: toNesDateTime(r.created_at, timeZone)!, isRegByManager: r.reg_by_manager }));
   return toPage(content, total, paging, sort);
 }
 
@@ -123,9 +128,9 @@ async function stateOf(db: Db | Tx, r: TokenRecipient): Promise<PageState> {
   return { address: r.address, unsubscribed: entry !== undefined, since: entry?.created_at ?? null };
 }
 
-export async function unsubscribePageState(db: Db, key: Buffer, token: string): Promise<PageState | null> {
-  const r = recipientOf(key, token);
-  return r ? stateOf(db, r) : null;
+export async function unsubscribePageState(deps: Pick<AppDeps, 'db' | 'config'>, token: string): Promise<PageState | null> {
+  const r = recipientOf(unsubscribeKeyFor(deps.config), token);
+  return r ? stateOf(deps.db, r) : null;
 }
 
 /**
@@ -133,8 +138,10 @@ export async function unsubscribePageState(db: Db, key: Buffer, token: string): 
  * idempotent. Unsubscribing registers the address with isRegByManager false and marks this
  * recipient; resubscribing removes the entry, whoever made it, and clears the mark.
  */
-export async function applyUnsubscribeAction(db: Db, key: Buffer, token: string, action: 'unsubscribe' | 'resubscribe', now: Date): Promise<PageState | null> {
-  return db.transaction().execute(async (tx) => {
+export async function applyUnsubscribeAction(deps: Pick<AppDeps, 'db' | 'config' | 'now'>, token: string, action: 'unsubscribe' | 'resubscribe'): Promise<PageState | null> {
+  const key = unsubscribeKeyFor(deps.config);
+  const now = deps.now();
+  return deps.db.transaction().execute(async (tx) => {
     const r = recipientOf(key, token);
     if (!r) return null;
     if (action === 'unsubscribe') {
