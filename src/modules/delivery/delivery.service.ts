@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import type { SentMessageInfo, Transporter } from 'nodemailer';
 import type { Db, Tx } from '../../db/schema.ts';
-import type { StartReservationJob } from '../../jobs/queue.ts';
 import type { Logger } from '../../logger.ts';
 import { applySendResult, type MailUpdate, type RecipientUpdate, type RetryPolicy, type SendResult } from './apply-send-result.ts';
 import { buildMessage, type MailRecipient } from './build-message.ts';
@@ -55,11 +54,6 @@ export const LEASE_RENEW_MS = 10_000;
 export const POLL_MS = 1_000;
 /** A reservation still R this long after its time has lost its job: the sweep starts it. */
 export const RESERVATION_GRACE_MS = 5_000;
-
-/** The job that starts a reserved request at its time (none when it sends now or awaits confirmation). */
-export function reservationJobsFor(requestId: string, at: Date | null, now: Date): { data: StartReservationJob; startAfter: Date }[] {
-  return at && at.getTime() > now.getTime() ? [{ data: { requestId }, startAfter: at }] : [];
-}
 
 /** Rolls each request up to its final status once no mail of it is pending. Safe to call from anywhere, any number of times. */
 export async function finishRequestsIfDone(db: Db, requestIds: string[]): Promise<void> {

@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/schema.ts';
-import { QUEUES, type ExportJob, type JobQueue } from '../../jobs/queue.ts';
+import type { JobQueue } from '../../jobs/queue.ts';
+import { CREATE_EXPORT, type ExportPayload } from './export.job.ts';
 import type { Logger } from '../../logger.ts';
 import { zonedParts } from '../../shared/clock.ts';
 import { AppError, badRequest, notFound, rateLimited } from '../../shared/errors.ts';
@@ -83,7 +84,7 @@ export async function createExport(deps: ExportsDeps, projectId: string, body: E
       throw rateLimited(30, `Rate Limited: ${queued} exports of this project are waiting or being built, the most allowed; request more when one has completed`);
     }
     const created = await repo.insertExport(tx, { project_id: projectId, view: body.view, filters, lang, time_zone: timeZone, requested_at: requestedAt });
-    await deps.queue.insertInTx<ExportJob>(tx, QUEUES.createExport, [{ data: { exportId: created.id } }]);
+    await deps.queue.insertInTx<ExportPayload>(tx, CREATE_EXPORT, [{ data: { exportId: created.id } }]);
     return created;
   });
   return toExport(row, { lang, timeZone, publicBaseUrl: deps.config.publicBaseUrl, now: requestedAt });

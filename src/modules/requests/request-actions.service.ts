@@ -1,11 +1,12 @@
 import type { AppDeps } from '../../deps.ts';
 import type { Db, Tx } from '../../db/schema.ts';
-import { QUEUES, type CancelRequestJob, type JobQueue } from '../../jobs/queue.ts';
+import type { JobQueue } from '../../jobs/queue.ts';
 import type { Logger } from '../../logger.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
 import { parseNumericId } from '../../shared/ids.ts';
 import { cancelPendingMails } from '../delivery/delivery.repository.ts';
 import { notifyDue } from '../delivery/delivery.service.ts';
+import { CANCEL_REQUEST, type CancelRequestPayload } from './cancel-request.job.ts';
 import * as repo from './requests.repository.ts';
 
 /** Ready requests older than this can no longer be sent now (console guide). */
@@ -53,7 +54,7 @@ export async function cancelRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'now'>,
     await repo.markCancelled(tx, req.id, now);
     await repo.deletePayload(tx, req.id);
     const { remaining } = await cancelPendingMails(tx, req.id, CANCEL_BATCH);
-    if (remaining > 0) await deps.queue.insertInTx<CancelRequestJob>(tx, QUEUES.cancelRequest, [{ data: { requestId: req.id } }]);
+    if (remaining > 0) await deps.queue.insertInTx<CancelRequestPayload>(tx, CANCEL_REQUEST, [{ data: { requestId: req.id } }]);
     else await repo.markFinished(tx, req.id, now);
   });
 }
@@ -69,7 +70,7 @@ export async function finishCancellation(deps: { db: Db; queue: JobQueue; logger
     }
     if (cancelled === 0) {
       // Only mails held by workers are left: look again once they are recorded or their lease ends.
-      await deps.queue.insert<CancelRequestJob>(QUEUES.cancelRequest, [{ data: { requestId }, startAfter: new Date(deps.now().getTime() + 2_000) }]);
+      await deps.queue.insert<CancelRequestPayload>(CANCEL_REQUEST, [{ data: { requestId }, startAfter: new Date(deps.now().getTime() + 2_000) }]);
       return;
     }
   }

@@ -1,8 +1,10 @@
 import type { Db, Tx } from '../../db/schema.ts';
-import { QUEUES, type JobQueue, type StartReservationJob, type StoreRecipientsJob } from '../../jobs/queue.ts';
+import type { JobQueue } from '../../jobs/queue.ts';
 import type { Logger } from '../../logger.ts';
-import { finishRequestIfDone, reservationJobsFor } from '../delivery/delivery.service.ts';
+import { finishRequestIfDone } from '../delivery/delivery.service.ts';
+import { reservationJobsFor, START_RESERVATION, type StartReservationPayload } from '../delivery/start-reservation.job.ts';
 import * as repo from './requests.repository.ts';
+import { STORE_RECIPIENTS, type StoreRecipientsPayload } from './store-recipients.job.ts';
 
 /**
  * The store-recipients job's loop, whatever the recipients come from (a large JSON request's
@@ -55,7 +57,7 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
   for (;;) {
     if (deps.isStopping?.() || Date.now() - started > RUN_BUDGET_MS) {
       // stored_count (and the source's own cursor) say where the next job goes on.
-      await deps.queue.insert<StoreRecipientsJob>(QUEUES.storeRecipients, [{ data: { requestId } }]);
+      await deps.queue.insert<StoreRecipientsPayload>(STORE_RECIPIENTS, [{ data: { requestId } }]);
       log.info({ stored: storedByRun }, 'storing handed over to a new job');
       return;
     }
@@ -85,7 +87,7 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
       const sendsNow = nextAttemptAt !== null && nextAttemptAt.getTime() <= deps.now().getTime();
       await repo.setStatus(tx, requestId, 'P', sendsNow ? 'I' : 'R');
       if (sendsNow) await repo.markStarted(tx, requestId, nextAttemptAt);
-      await deps.queue.insertInTx<StartReservationJob>(tx, QUEUES.startReservation, reservationJobsFor(requestId, nextAttemptAt, deps.now()));
+      await deps.queue.insertInTx<StartReservationPayload>(tx, START_RESERVATION, reservationJobsFor(requestId, nextAttemptAt, deps.now()));
       log.info({ recipients: storedCount }, 'request stored');
       return true;
     });

@@ -8,10 +8,10 @@ import type { AppDeps } from '../../deps.ts';
 import type { Db, Tx } from '../../db/schema.ts';
 import { readMultipart } from '../../http/multipart.ts';
 import { findUnstorableText } from '../../http/storable-text.ts';
-import { QUEUES, type TemplateExportJob } from '../../jobs/queue.ts';
 import type { Logger } from '../../logger.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
 import { zonedParts } from '../../shared/clock.ts';
+import { EXPORT_TEMPLATES, type TemplateBackupPayload } from './template-backup.job.ts';
 import { backupHeader, planImport, type BackupCategory, type BackupTemplate, type ImportPlan } from './template-backup.ts';
 import {
   exportStatus,
@@ -35,7 +35,7 @@ type Deps = Pick<AppDeps, 'db' | 'config' | 'now'>;
 
 /** Backups can be downloaded for this long after they are made. */
 export const EXPORT_TTL_MS = 7 * 86_400_000;
-/** Runs a backup may take: the export-templates queue's retryLimit (src/jobs/queue.ts) + 1. */
+/** Runs a backup may take: the export-templates queue's retryLimit (template-backup.job.ts). */
 export const TEMPLATE_EXPORT_MAX_ATTEMPTS = 6;
 /** An import writes rows in statements of at most this many rows, or this much text. */
 const IMPORT_BATCH_ROWS = 1000;
@@ -267,7 +267,7 @@ const exportPath = (dataDir: string, sid: string) => path.join(exportsDir(dataDi
 export async function createTemplateExportRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'now'>, projectId: string): Promise<{ sid: number }> {
   return deps.db.transaction().execute(async (tx) => {
     const row = await repo.insertExport(tx, projectId, deps.now());
-    await deps.queue.insertInTx<TemplateExportJob>(tx, QUEUES.exportTemplates, [{ data: { requestId: row.sid } }]);
+    await deps.queue.insertInTx<TemplateBackupPayload>(tx, EXPORT_TEMPLATES, [{ data: { requestId: row.sid } }]);
     return { sid: Number(row.sid) };
   });
 }
