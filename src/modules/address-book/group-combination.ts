@@ -9,7 +9,7 @@ import { sql, type RawBuilder } from 'kysely';
  *   has too (one primary-key probe per group).
  * `groupSids` must be the project's own (resolved by name within the project).
  */
-export function combinationIds(groupSids: readonly string[], andFilter: boolean, afterId: string, limit: number): RawBuilder<{ address_id: string }> {
+function combinationIds(groupSids: readonly string[], andFilter: boolean, afterId: string, limit: number): RawBuilder<{ address_id: string }> {
   if (groupSids.length === 0) return sql`SELECT NULL::bigint AS address_id WHERE false`;
   if (andFilter || groupSids.length === 1) {
     const [first, ...rest] = groupSids;

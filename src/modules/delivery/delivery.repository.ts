@@ -10,11 +10,6 @@ export async function loadRequestsForDelivery(db: Db | Tx, requestIds: string[])
     .execute();
 }
 
-export async function requestStatus(db: Db | Tx, requestId: string): Promise<string | undefined> {
-  const row = await db.selectFrom('mail_requests').select('status').where('id', '=', requestId).executeTakeFirst();
-  return row?.status;
-}
-
 /** A reserved request whose time has come starts sending (R -> I), once, whichever worker gets there. */
 export async function startReservedRequest(db: Db, requestId: string): Promise<boolean> {
   const res = await db

@@ -27,7 +27,7 @@ const isExportPayload = (d: unknown): d is ExportPayload => hasDecimalId(d, 'exp
  */
 export const EXPORT_MAX_ATTEMPTS = 3;
 /** rows read from the view per query (keyset batches) */
-export const EXPORT_BATCH_ROWS = 5000;
+const EXPORT_BATCH_ROWS = 5000;
 const HEARTBEAT_MS = 5000;
 
 export interface ExportJobDeps {

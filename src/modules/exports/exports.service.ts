@@ -19,7 +19,7 @@ import * as repo from './exports.repository.ts';
 /** A file can be downloaded this long after it was created (the console: one week). */
 export const EXPORT_TTL_MS = 7 * 86_400_000;
 /** A run that renewed no heartbeat for this long lost its job (the periodic job fails it). */
-export const STALLED_AFTER_MS = 15 * 60_000;
+const STALLED_AFTER_MS = 15 * 60_000;
 /** Files on disk that no live export owns (a crash between steps) are removed after this. */
 const ORPHAN_AFTER_MS = 3600_000;
 
@@ -109,14 +109,14 @@ export async function openExportFile(deps: Pick<ExportsDeps, 'db' | 'config' | '
   return { stream: handle.createReadStream(), fileName: `mail-list-${row.view as ExportView}-${p.year}${p.month}${p.day}${p.hour}${p.minute}${p.second}-${row.id}.xlsx`, size };
 }
 
+/** How long an expired or failed export stays listed after its end. */
+export const FINISHED_ROWS_KEPT_MS = 7 * 24 * 3600 * 1000;
+
 /**
  * Periodic job: completed files past their expiry become E and are deleted; runs whose job was
  * lost (no heartbeat for STALLED_AFTER_MS) fail with a message; files no live export owns go.
  * Idempotent; safe on several workers at once.
  */
-/** How long an expired or failed export stays listed after its end. */
-export const FINISHED_ROWS_KEPT_MS = 7 * 24 * 3600 * 1000;
-
 export async function expireExports(deps: { db: Db; dataDir: string; now: () => Date; logger: Logger }): Promise<{ expired: number; stalled: number; orphans: number }> {
   const now = deps.now();
   const expired = await repo.expireExports(deps.db, now);

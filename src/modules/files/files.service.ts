@@ -17,7 +17,7 @@ import { inspectContent } from './inspect-zip.ts';
 
 const MB = 1024 * 1024;
 
-export const FILE_LIMITS = {
+const FILE_LIMITS = {
   /** one file (NCP: "10 MB 이하") */
   fileBytes: 10 * MB,
   filesPerUpload: 20,

@@ -24,9 +24,8 @@ import {
  */
 
 export type ViewName = 'requests' | 'mails' | 'recipients';
-export const VIEW_NAMES: readonly ViewName[] = ['requests', 'mails', 'recipients'];
 
-export const RECIPIENT_STATUS_CODES = ['R', 'I', 'S', 'F', 'U', 'C'] as const;
+const RECIPIENT_STATUS_CODES = ['R', 'I', 'S', 'F', 'U', 'C'] as const;
 
 /** (a function: list-query.ts and this module import each other) */
 export function statusCodesOf(view: ViewName): readonly string[] {

@@ -18,9 +18,9 @@ import { storeInBatches, type RecipientSource, type StoreDeps } from './store-in
 import { validateMailRequest, type MailRequestInput, type ValidMailRequest } from './validate-mail-request.ts';
 
 /** Requests up to this many recipients are stored in the POST's own transaction. */
-export const INLINE_RECIPIENTS = 2_000;
+const INLINE_RECIPIENTS = 2_000;
 /** Larger ones are stored by a job in batches of this size (status P meanwhile). */
-export const STORE_BATCH = 10_000;
+const STORE_BATCH = 10_000;
 const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
 
 export interface CreateMailRequestInput {
@@ -214,7 +214,7 @@ export async function storeRecipients(deps: StoreDeps, requestId: string): Promi
 }
 
 /** A request may sit in P this long before the sweep asks whether its store job still exists. */
-export const STORING_SWEEP_AFTER_MS = 60_000;
+const STORING_SWEEP_AFTER_MS = 60_000;
 
 /**
  * Re-queues the store job of requests left in P without one: a job whose retries were all used

@@ -12,7 +12,7 @@ import type { MailTarget, RecipientSource } from './store-in-batches.ts';
  */
 
 /** Rows copied per transaction. */
-export const FILE_STORE_BATCH = 10_000;
+const FILE_STORE_BATCH = 10_000;
 
 /** Rows pos from+1 … to become mails seq from+1 … to with one recipient each; returns how many were copied. */
 async function copyRows(

@@ -48,7 +48,7 @@ export interface StoreDeps {
 }
 
 /** A run hands over to a new job after this long, so no job outlives pg-boss's expiry. */
-export const RUN_BUDGET_MS = 240_000;
+const RUN_BUDGET_MS = 240_000;
 
 export async function storeInBatches(deps: StoreDeps, requestId: string, source: RecipientSource): Promise<void> {
   const log = deps.logger.child({ requestId, source: source.name });

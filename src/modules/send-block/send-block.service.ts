@@ -17,18 +17,18 @@ export type ConfigView = Schemas['Config'];
  * NCP's is: one tenant can't change another's); mail to a blocked address fails with SEND_BLOCK_ADDRESS without an
  * SMTP attempt; entries run out by themselves.
  */
-export const SEND_BLOCK_TIME = 'SEND_BLOCK_TIME';
-export const DEFAULT_SEND_BLOCK_HOURS = 168;
+const SEND_BLOCK_TIME = 'SEND_BLOCK_TIME';
+const DEFAULT_SEND_BLOCK_HOURS = 168;
 const UNIT_HOURS: Record<string, { hours: number; max: number }> = { HOUR: { hours: 1, max: 8760 }, DAY: { hours: 24, max: 365 } };
 
-export const addressKey = (address: string) => address.trim().toLowerCase();
+const addressKey = (address: string) => address.trim().toLowerCase();
 
 /** Addresses (lower-case) among `addresses` that are blocked at `now`. */
 export async function blockedAmong(db: Db | Tx, addresses: string[], now: Date): Promise<Set<string>> {
   return repo.findActiveBlocks(db, [...new Set(addresses.map(addressKey))], now);
 }
 
-export async function sendBlockHours(db: Db | Tx, projectId: string): Promise<number> {
+async function sendBlockHours(db: Db | Tx, projectId: string): Promise<number> {
   const row = await repo.findConfig(db, projectId, SEND_BLOCK_TIME);
   const hours = row ? Number(row.value) : NaN;
   return Number.isSafeInteger(hours) && hours > 0 ? hours : DEFAULT_SEND_BLOCK_HOURS;
