@@ -9,7 +9,7 @@ import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
 
 /**
- * RETENTION_DAYS (PRODUCT §2, §6): finished requests older than N days are deleted with their
+ * RETENTION_DAYS (0: kept for ever): finished requests older than N days are deleted with their
  * mails, recipients and request files, in small batches that skip locked rows; requests still
  * being stored, waiting or sending are never touched; sending goes on while the purge runs.
  */

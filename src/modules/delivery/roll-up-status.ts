@@ -1,5 +1,5 @@
 /**
- * Status roll-up (PRODUCT §5): a mail's status from its recipients, a request's from its mails.
+ * Status roll-up: a mail's status from its recipients, a request's from its mails.
  * Unsubscribed members don't spoil S or F ("some unsubscribed allowed").
  */
 export type FinalStatus = 'S' | 'F' | 'PF' | 'U' | 'C';

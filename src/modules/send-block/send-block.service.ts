@@ -12,7 +12,7 @@ export type SendBlockPage = Schemas['SendBlockPage'];
 export type ConfigView = Schemas['Config'];
 
 /**
- * The service-wide send-block list (PRODUCT §4): hard bounces block an address for every project
+ * The service-wide send-block list: hard bounces block an address for every project
  * for the SEND_BLOCK_TIME hours of the project whose mail bounced (a setting of each project, as
  * NCP's is: one tenant can't change another's); mail to a blocked address fails with SEND_BLOCK_ADDRESS without an
  * SMTP attempt; entries run out by themselves.
