@@ -31,8 +31,8 @@ export interface DateRange {
   end?: Date;
 }
 
-const DEFAULT_PAGE_SIZE = 10;
-const MAX_PAGE_SIZE = 1000;
+export const DEFAULT_PAGE_SIZE = 10;
+export const MAX_PAGE_SIZE = 1000;
 /** Spring's page number is a Java int. */
 const MAX_PAGE = 2_147_483_647;
 
@@ -40,7 +40,7 @@ export const REQUEST_STATUS_CODES = ['P', 'R', 'I', 'S', 'F', 'U', 'C', 'PF'] as
 export const MAIL_STATUS_CODES = ['R', 'I', 'S', 'F', 'U', 'C', 'PF'] as const;
 export const DISPATCH_TYPES = ['CONSOLE', 'API'] as const;
 export const REQUEST_SORT_PROPERTIES = ['createUtc', 'recipientCount', 'reservationUtc', 'sendUtc', 'statusCode'] as const;
-const MAIL_SORT_PROPERTIES = ['id', 'createUtc', 'statusCode'] as const;
+export const MAIL_SORT_PROPERTIES = ['id', 'createUtc', 'statusCode'] as const;
 
 /** The console shows the last two months; a request list without dates gets that window. */
 export const DEFAULT_WINDOW_MONTHS = 2;
@@ -235,8 +235,8 @@ export interface RecipientListQuery {
   filters: ViewFilters;
 }
 
-const RECIPIENT_SORT_PROPERTIES = ['createUtc', 'sendUtc', 'receivedUtc', 'statusCode'] as const;
-const DEFAULT_RECIPIENT_SORT: readonly SortKey[] = [{ property: 'createUtc', direction: 'DESC' }];
+export const RECIPIENT_SORT_PROPERTIES = ['createUtc', 'sendUtc', 'receivedUtc', 'statusCode'] as const;
+export const DEFAULT_RECIPIENT_SORT: readonly SortKey[] = [{ property: 'createUtc', direction: 'DESC' }];
 
 /** getRecipientList (extension): the request view's filters and default window. */
 export function parseRecipientListQuery(query: RawQuery, opts: { timeZone: string; now: Date }): RecipientListQuery {
@@ -247,7 +247,7 @@ export function parseRecipientListQuery(query: RawQuery, opts: { timeZone: strin
   };
 }
 
-function toSortOrder(key: SortKey): SortOrder {
+export function toSortOrder(key: SortKey): SortOrder {
   return {
     direction: key.direction,
     property: key.property,

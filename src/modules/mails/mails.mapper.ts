@@ -103,7 +103,7 @@ const templateSid = (sid: string | null) => (sid === null ? null : Number(sid));
  * confirmation (confirmAndSend; a reservation time given with it does not release it), S released
  * by "send now" (a reserved or confirm-and-send request).
  */
-function reservationStatusCode(r: { reservation_at: Date | null; confirm_and_send: boolean; sent_now: boolean }): 'N' | 'Y' | 'W' | 'S' {
+export function reservationStatusCode(r: { reservation_at: Date | null; confirm_and_send: boolean; sent_now: boolean }): 'N' | 'Y' | 'W' | 'S' {
   if (r.sent_now) return 'S';
   if (r.confirm_and_send) return 'W';
   return r.reservation_at ? 'Y' : 'N';
@@ -198,7 +198,7 @@ export function renderValuesFor(
 }
 
 /** "first@x.com", or "first@x.com(9)" for a mail to 10 addresses: the number counts the others. */
-function representativeRecipient(address: string, recipientCount: number): string {
+export function representativeRecipient(address: string, recipientCount: number): string {
   return recipientCount > 1 ? `${address}(${recipientCount - 1})` : address;
 }
 
@@ -226,7 +226,7 @@ export function toMailListItem(request: MailRequestRow, mail: MailRow, title: st
   };
 }
 
-function toRecipient(row: RecipientRow, view: ViewOptions): Recipient {
+export function toRecipient(row: RecipientRow, view: ViewOptions): Recipient {
   return {
     address: row.address,
     name: row.name,

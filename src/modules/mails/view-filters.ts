@@ -25,7 +25,7 @@ import {
 
 export type ViewName = 'requests' | 'mails' | 'recipients';
 
-const RECIPIENT_STATUS_CODES = ['R', 'I', 'S', 'F', 'U', 'C'] as const;
+export const RECIPIENT_STATUS_CODES = ['R', 'I', 'S', 'F', 'U', 'C'] as const;
 
 /** (a function: list-query.ts and this module import each other) */
 export function statusCodesOf(view: ViewName): readonly string[] {

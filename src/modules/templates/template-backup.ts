@@ -6,8 +6,8 @@ import { checkName, parseParentSid, TEMPLATE_LIMITS, validateTemplateFields, typ
  * document its format, so this is our own, versioned; clients treat it as opaque. Categories
  * come parents first and every list in its order, so an import rebuilds the same tree.
  */
-const BACKUP_FORMAT = 'outbound-mailer-templates';
-const BACKUP_VERSION = 1;
+export const BACKUP_FORMAT = 'outbound-mailer-templates';
+export const BACKUP_VERSION = 1;
 
 export interface BackupCategory {
   sid: number;

@@ -18,7 +18,7 @@ export type CategoryCreate = Schemas['CategoryCreate'];
 export type CategoryUpdate = Schemas['CategoryUpdate'];
 
 /** NCP's top level. */
-const ROOT_SID = -1;
+export const ROOT_SID = -1;
 
 export interface CategoryRow {
   sid: string;

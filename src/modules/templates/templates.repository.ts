@@ -6,8 +6,8 @@ import type { Db, Tx, TemplatesTable } from '../../db/schema.ts';
  * sid of null is the top level (-1 in the API). Siblings are ordered by `position`.
  */
 
-const CATEGORY_COLUMNS = ['sid', 'parent_sid', 'name', 'position', 'created_at'] as const;
-const TEMPLATE_COLUMNS = [
+export const CATEGORY_COLUMNS = ['sid', 'parent_sid', 'name', 'position', 'created_at'] as const;
+export const TEMPLATE_COLUMNS = [
   'sid',
   'category_sid',
   'name',
