@@ -1,31 +1,16 @@
 // `npm run migrate` as a user runs it: a child process on DATABASE_URL that applies what is
 // pending with the service's migrator, says what it did, and exits with a status that tells.
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { adminQuery, withDatabase } from '../helpers/pg-admin.ts';
+import { runCli, type CliResult } from '../helpers/run-cli.ts';
 
 const adminUrl = process.env.TEST_ADMIN_URL!;
 const name = `mailer_t_${crypto.randomBytes(5).toString('hex')}`;
 const url = withDatabase(adminUrl, name);
 
-function migrate(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['src/db/migrate-cli.ts', ...args], {
-      env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'silent', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function migrate(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCli('src/db/migrate-cli.ts', args, { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'silent', ...env });
 }
 
 beforeAll(async () => {
