@@ -69,7 +69,7 @@ export async function startBenchPostgres(cleanups: Cleanups, prefix: string, dat
   return pg.url;
 }
 
-export function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
+function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
     const t = setTimeout(() => resolve(false), ms);

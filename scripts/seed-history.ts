@@ -22,9 +22,9 @@ import { connectDb } from '../src/db/connect.ts';
 import { startEmbeddedPostgres, type EmbeddedDb } from '../src/db/embedded.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import type { Db, Tx } from '../src/db/schema.ts';
-import { QUEUES, startQueue, type JobQueue, type StartReservationJob } from '../src/jobs/queue.ts';
+import { startQueue, type JobQueue } from '../src/jobs/queue.ts';
 import { createLogger } from '../src/logger.ts';
-import { reservationJobsFor } from '../src/modules/lifecycle/lifecycle.service.ts';
+import { reservationJobsFor, START_RESERVATION, type StartReservationPayload } from '../src/modules/lifecycle/start-reservation.job.ts';
 import { createKey } from '../src/modules/projects/projects.service.ts';
 import { createSecretBox, loadMasterKey, type SecretBox } from '../src/shared/secret-box.ts';
 
@@ -597,7 +597,7 @@ export async function seedHistory(db: Db, opts: SeedHistoryOptions): Promise<See
   let batchRecipients = 0;
   /** ms per step, summed over chunks: where the time goes */
   const timings: Record<string, number> = {};
-  const reservedJobs: { data: StartReservationJob; startAfter: Date }[] = [];
+  const reservedJobs: { data: StartReservationPayload; startAfter: Date }[] = [];
   const flush = async (tx: Tx) => {
     if (!batch.length) return;
     const res = await insertChunk(tx, { seed, tz, adPrefix, timings, projectIds: projects.map((p) => p.id), templates, addressPool, firstRecipient: done }, batch);
@@ -640,7 +640,7 @@ export async function seedHistory(db: Db, opts: SeedHistoryOptions): Promise<See
       });
     }
   }
-  if (opts.queue && reservedJobs.length) await opts.queue.insert(QUEUES.startReservation, reservedJobs);
+  if (opts.queue && reservedJobs.length) await opts.queue.insert(START_RESERVATION, reservedJobs);
   log('seed:history: VACUUM ANALYZE (visibility map and statistics, so the first queries and autovacuum don’t pay for the load)');
   for (const table of ['mail_requests', 'mails', 'recipients', 'templates', 'projects']) await sql.raw(`VACUUM (ANALYZE) ${table}`).execute(db);
   const seconds = (performance.now() - t0) / 1000;

@@ -86,8 +86,8 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
     OpenApiValidator.middleware({
       apiSpec: API_SPEC_PATH,
       // coerceTypes applies to the JSON body only: the validator always coerces query, path and
-      // header parameters. Coercing the body would accept `"title": 123` as "123" (PRODUCT §8:
-      // a wrong type is 400/77102 naming the field).
+      // header parameters. Coercing the body would accept `"title": 123` as "123", where a wrong
+      // type must be 400/77102 naming the field.
       validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false },
       validateResponses: options.validateResponses ?? false,
       validateSecurity: false,

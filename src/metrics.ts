@@ -8,7 +8,7 @@ import type { Db } from './db/schema.ts';
  * the delivery loop and the job handlers record into it wherever they run, and /metrics (on the
  * service's port or METRICS_PORT) reads it.
  */
-export const registry = new client.Registry();
+const registry = new client.Registry();
 client.collectDefaultMetrics({ register: registry });
 
 const httpDuration = new client.Histogram({
@@ -101,12 +101,12 @@ export function instrumentTransport(transport: Transporter, maxConnections: numb
 }
 
 /** Time a scrape may spend on the queue query: a slow database must not stall Prometheus. */
-export const QUEUE_QUERY_TIMEOUT_MS = 1_000;
+const QUEUE_QUERY_TIMEOUT_MS = 1_000;
 /** The due count stops here: counting a huge backlog exactly would make every scrape slow (900,000 due mails: 660 ms to count them all, 58 ms to count to 100,000). */
-export const QUEUE_COUNT_CAP = 100_000;
+const QUEUE_COUNT_CAP = 100_000;
 
 /** Reads the queue depth (the mails_due partial index: due R/I mails) into the gauges. */
-export async function readQueueDepth(db: Db): Promise<void> {
+async function readQueueDepth(db: Db): Promise<void> {
   try {
     const row = await db.transaction().execute(async (tx) => {
       await sql`SET LOCAL statement_timeout = ${sql.lit(QUEUE_QUERY_TIMEOUT_MS)}`.execute(tx);

@@ -12,7 +12,7 @@ const SWAGGER_UI_DIR = path.dirname(createRequire(import.meta.url).resolve('swag
  * Only this origin's scripts run on the page (Swagger UI and ours). Swagger UI sets style
  * attributes, hence 'unsafe-inline' for styles alone; images include its data: icons.
  */
-export const DOCS_CSP = [
+const DOCS_CSP = [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self' 'unsafe-inline'",

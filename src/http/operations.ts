@@ -18,7 +18,7 @@ export function createReadiness(state: Readiness['state'] = 'starting'): Readine
 }
 
 /** A database that takes longer than this to answer `SELECT 1` counts as not answering. */
-export const READY_DB_TIMEOUT_MS = 2_000;
+const READY_DB_TIMEOUT_MS = 2_000;
 
 async function databaseAnswers(db: Db): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;

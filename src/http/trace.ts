@@ -27,7 +27,7 @@ function incomingId(req: Request): string | undefined {
 }
 
 /** The path as the client sent it (`/api/v1/mails`, not the router's `/mails`), never the query: it may hold addresses. */
-export function loggedPath(originalUrl: string): string {
+function loggedPath(originalUrl: string): string {
   const path = originalUrl.split('?', 1)[0]!;
   // An unsubscribe link's token is a credential: it never reaches the logs (Express routes
   // ignore case, so neither does this).

@@ -20,7 +20,6 @@ export class AppError extends Error {
 export const badRequest = (message: string) => new AppError(400, '77102', message);
 /** 400/77103: also for ids of another project, so existence never leaks across tenants. */
 export const notFound = (message: string) => new AppError(400, '77103', message);
-export const noPermission = (message = 'No permissions to the requested resource') => new AppError(403, '77201', message);
 export const methodNotAllowed = (message = 'Unsupported method type') => new AppError(405, '77001', message);
 export const unsupportedMediaType = (message = 'Unsupported media type') => new AppError(415, '77002', message);
 export const conflict = (message: string) => new AppError(409, '77102', message);

@@ -41,7 +41,7 @@ export interface FuzzReport {
 }
 
 /** mulberry32: tiny, seedable, good enough to pick mutations. */
-export function prng(seed: number) {
+function prng(seed: number) {
   let a = seed >>> 0;
   const next = () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -89,7 +89,7 @@ function resolver(spec: any) {
   return resolve;
 }
 
-export function loadOperations(specPath: string): Operation[] {
+function loadOperations(specPath: string): Operation[] {
   const spec = parse(fs.readFileSync(specPath, 'utf8'));
   const resolve = resolver(spec);
   const base = (spec.servers?.[0]?.url as string | undefined)?.replace(/^https?:\/\/[^/]+/, '') ?? '';
@@ -127,7 +127,7 @@ const typeOf = (s: Schema): string | undefined => {
 const merged = (s: Schema): Schema => (s.allOf ? Object.assign({}, ...s.allOf.map(merged), { ...s, allOf: undefined }) : s.oneOf || s.anyOf ? merged((s.oneOf ?? s.anyOf)[0]) : s);
 
 /** A plausible value: the schema's example, an enum member, or a small value of its type. */
-export function sample(schema: Schema, depth = 0): unknown {
+function sample(schema: Schema, depth = 0): unknown {
   const s = merged(schema ?? {});
   if (s.example !== undefined) return s.example;
   if (Array.isArray(s.examples) && s.examples.length) return s.examples[0];

@@ -6,7 +6,7 @@ export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;')
 
 const NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"';
 
-export const DEFAULT_WORKBOOK = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+const DEFAULT_WORKBOOK = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <workbook ${NS}><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>`;
 
 export const DEFAULT_RELS = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>

@@ -6,7 +6,7 @@ import { startTestService, type TestService } from '../helpers/test-service.ts';
 import { readXlsx } from '../helpers/xlsx-sheet.ts';
 import { expectError, asFile } from '../helpers/responses.ts';
 
-/** The seven address-book operations (ncp-api-reference §8) and the combination download (PRODUCT §9). */
+/** The seven NCP address-book operations and the combination download (an extension endpoint). */
 
 let sink: TestSink;
 let svc: TestService;

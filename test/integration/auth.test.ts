@@ -7,7 +7,7 @@ import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTestService, type TestService } from '../helpers/test-service.ts';
 
 /**
- * NCP API Gateway signature v2 (PRODUCT §3, §10): every failure is the gateway's 401 with exactly
+ * NCP API Gateway signature v2, as existing NCP clients sign: every failure is the gateway's 401 with exactly
  * {"error":{"errorCode":"200","message":"Authentication Failed"}}, never 400 or 403.
  */
 

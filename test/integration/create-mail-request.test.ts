@@ -5,8 +5,8 @@ import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
 
 /**
- * createMailRequest (POST /api/v1/mails): the rules of PRODUCT §4 that the service enforces,
- * the error envelope of §8 and the client behaviours of §10.
+ * createMailRequest (POST /api/v1/mails): the sending rules the service enforces, the NCP error
+ * envelope, and what existing NCP clients are observed to send.
  */
 
 let sink: TestSink;

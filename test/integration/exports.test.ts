@@ -19,7 +19,7 @@ import { countXlsxRows, readXlsx } from '../helpers/xlsx-sheet.ts';
 import { expectError, asFile } from '../helpers/responses.ts';
 
 /**
- * Exports (PRODUCT §6, §9): createExport checks the view's filters and queues a job, the job
+ * Exports (extension endpoints; the views' filters): createExport checks the view's filters and queues a job, the job
  * writes the .xlsx (localised header, display-time-zone dates, every matching row), getExportList
  * shows the state, downloadExport streams the file; expiry, failures, tenancy, and an export
  * interrupted by a killed service.

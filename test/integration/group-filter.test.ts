@@ -8,7 +8,7 @@ import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
 import { expectError } from '../helpers/responses.ts';
 
-/** createMailRequest with recipientGroupFilter (ncp-api-reference §5.1, PRODUCT §4 and §7): AND/OR expansion, delivery, cancel, resume. */
+/** createMailRequest with recipientGroupFilter (NCP's address-book groups as recipients): AND/OR expansion, delivery, cancel, resume. */
 
 let sink: TestSink;
 let svc: TestService;

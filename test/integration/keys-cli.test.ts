@@ -2,13 +2,13 @@
 // running service on its embedded PostgreSQL (it must use that server, not start a second one on
 // the same folder), with exit codes that say what happened and `--project=NAME` as well as
 // `--project NAME`.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { signRequest } from '../../src/http/signature.ts';
 import { freeDataDir } from '../../src/db/stale-postgres.ts';
+import { runCli, type CliResult } from '../helpers/run-cli.ts';
 import { startServiceProcess, stopAllServiceProcesses, TEST_MASTER_KEY, type ServiceProcess } from '../helpers/service-process.ts';
 
 // Embedded Postgres runs as its own user when we are root: every parent must be searchable.
@@ -16,29 +16,8 @@ const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-keys-'));
 fs.chmodSync(dataDir, 0o755);
 let svc: ServiceProcess;
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function keys(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['src/modules/projects/keys-cli.ts', ...args], {
-      env: { ...process.env, DATA_DIR: dataDir, MASTER_KEY: TEST_MASTER_KEY, DATABASE_URL: '', LOG_LEVEL: 'silent', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCli('src/modules/projects/keys-cli.ts', args, { ...process.env, DATA_DIR: dataDir, MASTER_KEY: TEST_MASTER_KEY, DATABASE_URL: '', LOG_LEVEL: 'silent', ...env });
 }
 
 async function signedGet(base: string, accessKey: string, secret: string, target: string): Promise<number> {

@@ -8,7 +8,7 @@ import { startTestService, waitFor, type TestService } from '../helpers/test-ser
 import { expectError } from '../helpers/responses.ts';
 
 /**
- * A request's whole life (issue 3; PRODUCT §4–§5; seed "メールの管理", "送信状態"): reservation
+ * A request's whole life (issue 3; seed "メールの管理", "送信状態"), from sending to its final status: reservation
  * (also across a restart and a service that was down at the time), confirmAndSend, send now,
  * cancel in R, I and P, and status consistency while sending — through the HTTP API, real
  * pg-boss workers and a real SMTP sink; the recipient rows are read with SQL for the truth.

@@ -12,7 +12,7 @@ import { freePort } from '../../src/shared/free-port.ts';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
 
-/** PRODUCT §11, the unsigned operating surface: health, metrics, the spec and /docs. */
+/** The unsigned operating surface: health, metrics, the spec and /docs. */
 
 let sink: TestSink;
 let svc: TestService;

@@ -16,7 +16,7 @@ import { buildZip } from '../helpers/zip.ts';
 import { expectError, asFile } from '../helpers/responses.ts';
 
 /**
- * Bulk recipient files (PRODUCT §7, §9): the .xlsx form, uploads of .xlsx and .csv with every
+ * Bulk recipient files (an extension endpoint): the .xlsx form, uploads of .xlsx and .csv with every
  * invalid row reported, what is refused as a whole (and leaves nothing), and createMailRequest's
  * recipientFileId up to the mails the SMTP sink receives.
  */

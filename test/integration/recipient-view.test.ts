@@ -7,7 +7,7 @@ import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
 
 /**
- * The recipient view (GET /mails/recipients, PRODUCT §6, §9) after real sends: every field,
+ * The recipient view (GET /mails/recipients, an extension endpoint) after real sends: every field,
  * every filter of the search bar, paging, sorting, bad filters, tenancy, the bounded count;
  * the same filters on the request and mail views; iterateViewRows (exports) in the same order.
  */

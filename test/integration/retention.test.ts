@@ -3,13 +3,13 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { seedHistory } from '../../scripts/seed-history.ts';
 import { createLogger } from '../../src/logger.ts';
-import { QUEUES } from '../../src/jobs/queue.ts';
+import { PURGE_HISTORY } from '../../src/modules/retention/purge-history.job.ts';
 import { purgeHistory } from '../../src/modules/retention/retention.service.ts';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
 
 /**
- * RETENTION_DAYS (PRODUCT §2, §6): finished requests older than N days are deleted with their
+ * RETENTION_DAYS (0: kept for ever): finished requests older than N days are deleted with their
  * mails, recipients and request files, in small batches that skip locked rows; requests still
  * being stored, waiting or sending are never touched; sending goes on while the purge runs.
  */
@@ -99,12 +99,12 @@ describe('the retention boundary', () => {
   });
 
   it('runs as a scheduled job when RETENTION_DAYS is set', async () => {
-    const schedules = await sql<{ name: string; cron: string }>`SELECT name, cron FROM pgboss.schedule WHERE name = ${QUEUES.purgeHistory}`.execute(svc.db.db);
-    expect(schedules.rows).toEqual([{ name: QUEUES.purgeHistory, cron: expect.any(String) }]);
+    const schedules = await sql<{ name: string; cron: string }>`SELECT name, cron FROM pgboss.schedule WHERE name = ${PURGE_HISTORY}`.execute(svc.db.db);
+    expect(schedules.rows).toEqual([{ name: PURGE_HISTORY, cron: expect.any(String) }]);
     const old = await send({ recipients: [{ address: 'j@example.com' }] });
     await waitFor(async () => (await status(old)).finishCount === 1, 15_000, 'sent');
     await age(svc, old, 45);
-    await svc.queue.boss.send(QUEUES.purgeHistory, {});
+    await svc.queue.boss.send(PURGE_HISTORY, {});
     await waitFor(async () => (await rowCounts(svc, old)).requests === 0, 15_000, 'the job to purge the old request');
   });
 });
@@ -120,7 +120,7 @@ describe('RETENTION_DAYS unset', () => {
       expect(svc.config.retentionDays).toBe(0);
       expect(await purgeHistory({ db: svc.db.db, config: svc.config, logger, now: () => new Date() })).toEqual({ requests: 0, mails: 0, recipients: 0 });
       expect((await rowCounts(svc, res.body.requestId)).requests).toBe(1);
-      const schedules = await sql`SELECT name FROM pgboss.schedule WHERE name = ${QUEUES.purgeHistory}`.execute(svc.db.db);
+      const schedules = await sql`SELECT name FROM pgboss.schedule WHERE name = ${PURGE_HISTORY}`.execute(svc.db.db);
       expect(schedules.rows).toEqual([]);
     } finally {
       await svc.stop();

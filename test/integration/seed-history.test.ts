@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import { seedHistory, type SeededHistory } from '../../scripts/seed-history.ts';
 import type { Db } from '../../src/db/schema.ts';
-import { QUEUES } from '../../src/jobs/queue.ts';
+import { START_RESERVATION } from '../../src/modules/lifecycle/start-reservation.job.ts';
 import { rollUpStatus } from '../../src/modules/lifecycle/roll-up-status.ts';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import { dayNumber } from '../../src/shared/clock.ts';
@@ -167,7 +167,7 @@ describe('statuses and codes', () => {
 
   it('reservations still ahead have their start jobs', async () => {
     const ahead = await rows(sql<{ id: string }>`SELECT id::text FROM mail_requests WHERE status = 'R' AND NOT confirm_and_send`);
-    const jobs = await rows(sql<{ id: string }>`SELECT DISTINCT data->>'requestId' AS id FROM pgboss.job WHERE name = ${QUEUES.startReservation}`);
+    const jobs = await rows(sql<{ id: string }>`SELECT DISTINCT data->>'requestId' AS id FROM pgboss.job WHERE name = ${START_RESERVATION}`);
     expect(jobs.map((j) => j.id).sort()).toEqual(ahead.map((r) => r.id).sort());
   });
 });

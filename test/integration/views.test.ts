@@ -5,7 +5,7 @@ import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
 
 /**
- * The NCP views through HTTP after real sends (PRODUCT §5, §6, §10): getMailRequestList,
+ * The NCP views through HTTP after real sends (statuses, search, what NCP clients rely on): getMailRequestList,
  * getMailRequestStatus, getMailList, getMail; their filters, paging, sorting, labels, dates
  * and tenancy.
  */
@@ -657,7 +657,7 @@ describe('HTTP details', () => {
     expect(res.body).toEqual({ error: { errorCode: '300', message: 'Not Found Exception' } });
   });
 
-  // PRODUCT §8: method not allowed is 405/77001 (the validator knows every route's methods).
+  // A method the path does not have is 405/77001 (the validator knows every route's methods).
   it('answers a method the path does not have with 405/77001', async () => {
     const res = await svc.call('DELETE', `${LIST}`);
     expect({ status: res.status, body: res.body }).toEqual({ status: 405, body: { error: { code: '77001', errorCode: '77001', message: expect.any(String) } } });

@@ -16,7 +16,7 @@ import { validateGroupFilter } from './group-filter.ts';
 
 const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
 
-/** NCP's address-book operations (ncp-api-reference §8) and the combination download (PRODUCT §9). */
+/** NCP's address-book operations and the combination download (an extension: the .xlsx of a group filter's addresses). */
 export function addressBookRouter(deps: AppDeps): Router {
   const router = Router();
   const body = <T>(req: Request) => (req.body ?? {}) as T;

@@ -5,8 +5,8 @@ import { badRequest } from '../../shared/errors.ts';
  * import-free on purpose: createMailRequest's validation uses it, and nothing here may import
  * that module back.
  */
-export const FILTER_MAX_GROUPS = 5;
-export const GROUP_NAME_MAX_CHARS = 100;
+const FILTER_MAX_GROUPS = 5;
+const GROUP_NAME_MAX_CHARS = 100;
 
 /** NCP's name rule for groups, as for templates and categories. */
 const GROUP_NAME = /^[\p{Script=Hangul}A-Za-z0-9._-]+$/u;

@@ -20,7 +20,7 @@ export interface GroupAddresses {
 }
 
 /** A list of addresses: every one a valid e-mail address; case-insensitive duplicates collapse to the first. */
-export function checkAddresses(field: string, list: unknown, budget: { left: number }): string[] {
+function checkAddresses(field: string, list: unknown, budget: { left: number }): string[] {
   if (list === null || list === undefined) return [];
   if (!Array.isArray(list)) throw badRequest(`${field}: must be a list of e-mail addresses`);
   if (list.length > budget.left) {

@@ -18,7 +18,7 @@ export type BlockedDomainsPage = Schemas['BlockedDomainsPage'];
  * attempt (like the send-block list, a delivery result: POST /mails accepts such addresses).
  * Domains compare case-insensitively, internationalised ones as their punycode form.
  */
-export const MAX_DOMAINS_PER_REQUEST = 10_000;
+const MAX_DOMAINS_PER_REQUEST = 10_000;
 
 const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
@@ -26,7 +26,7 @@ const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
  * The stored form of a domain: lower-case ASCII (punycode), no trailing dot; undefined when it is
  * not a host name of at least two labels (a bare TLD would block a whole registry).
  */
-export function normaliseDomain(raw: string): string | undefined {
+function normaliseDomain(raw: string): string | undefined {
   const text = raw.trim().replace(/\.$/, '');
   if (text === '' || text.length > 253) return undefined;
   const ascii = domainToASCII(text).toLowerCase();

@@ -93,7 +93,7 @@ export function buildMessage(ctx: RequestContext, recipients: MailRecipient[], u
 const AD_PREFIX_ALLOWANCE_BYTES = 100;
 
 /**
- * PRODUCT §4's limits hold for what is sent, tags substituted: a tag value the request didn't
+ * The request's title and body byte limits hold for what is sent, tags substituted: a tag value the request didn't
  * carry (a recipient file's, a meta tag's) can still make a title or body too large. Such a mail
  * is not sent: the throw is caught by the caller and the recipients fail with
  * MIME_MESSAGE_CREATE_FAIL (the message could not be made within the limits; MAIL_CONTENTS_ERROR

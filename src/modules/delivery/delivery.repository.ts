@@ -27,11 +27,6 @@ export async function loadRequestsForDelivery(db: Db | Tx, requestIds: string[])
   return res.rows;
 }
 
-export async function requestStatus(db: Db | Tx, requestId: string): Promise<string | undefined> {
-  const row = await db.selectFrom('mail_requests').select('status').where('id', '=', requestId).executeTakeFirst();
-  return row?.status;
-}
-
 export interface ClaimedMail {
   id: string;
   seq: number;

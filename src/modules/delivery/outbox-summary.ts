@@ -24,14 +24,14 @@ function decodeWord(charset: string, encoding: string, text: string): string {
 }
 
 /** RFC 2047 encoded words (`=?UTF-8?B?...?=`), as nodemailer writes names and subjects in any script. */
-export function decodeHeaderValue(value: string): string {
+function decodeHeaderValue(value: string): string {
   return value
     .replace(/(=\?[^?]+\?[BbQq]\?[^?]*\?=)\s+(?==\?)/g, '$1')
     .replace(/=\?([^?*]+)(?:\*[^?]*)?\?([BbQq])\?([^?]*)\?=/g, (_m, cs: string, enc: string, text: string) => decodeWord(cs, enc, text));
 }
 
 /** From, To, Subject and Date of a message's header block (unfolded, decoded). */
-export function summariseHeaders(head: string): MessageSummary {
+function summariseHeaders(head: string): MessageSummary {
   const end = head.search(/\r?\n\r?\n/);
   const block = (end >= 0 ? head.slice(0, end) : head).replace(/\r?\n[ \t]+/g, ' ');
   const fields = new Map<string, string>();

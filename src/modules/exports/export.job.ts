@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import fs from 'node:fs';
 import type { AppDeps } from '../../deps.ts';
-import type { JobRun } from '../../jobs/queue.ts';
+import { hasDecimalId, type JobRun, type OnDemandJob } from '../../jobs/job.ts';
 import type { Logger } from '../../logger.ts';
 import { AppError } from '../../shared/errors.ts';
 import { langFromHeader } from '../../shared/i18n.ts';
@@ -12,18 +12,34 @@ import { exportsDir, finalPath, partPath, removeEarlierParts, removePart, syncDi
 import * as repo from './exports.repository.ts';
 import { EXPORT_TTL_MS } from './exports.service.ts';
 
+/** Writes an export's .xlsx (createExport). */
+export const CREATE_EXPORT = 'export';
+export interface ExportPayload {
+  exportId: string;
+}
+
+const isExportPayload = (d: unknown): d is ExportPayload => hasDecimalId(d, 'exportId');
+
 /**
  * Runs an export may take. A run interrupted by a restart (killed, or stopped with SIGTERM) is
  * retried by pg-boss once its heartbeat is missed and starts the file again; the run after the
- * last allowed attempt fails the export with a message, so it never stays in I. The queue's
- * retryLimit (src/jobs/queue.ts) equals this.
+ * last allowed attempt fails the export with a message, so it never stays in I.
  */
 export const EXPORT_MAX_ATTEMPTS = 3;
 /** rows read from the view per query (keyset batches) */
-export const EXPORT_BATCH_ROWS = 5000;
+const EXPORT_BATCH_ROWS = 5000;
 const HEARTBEAT_MS = 5000;
 
 type ExportJobDeps = Pick<AppDeps, 'db' | 'config' | 'logger' | 'now'>;
+
+export const exportJob: OnDemandJob<ExportPayload> = {
+  name: CREATE_EXPORT,
+  // A run killed mid-file stops its heartbeats and is retried soon; it starts the file again.
+  queue: { retryLimit: EXPORT_MAX_ATTEMPTS, retryDelay: 2, expireInSeconds: 3600, heartbeatSeconds: 10, notify: true },
+  isPayload: isExportPayload,
+  run: (ctx, data) => runExport(ctx, data.exportId, { isStopping: ctx.isStopping }),
+  interruptedByShutdown: true,
+};
 
 /** The service is stopping: the run gives up its file, and pg-boss retries it (here or elsewhere). */
 class Interrupted extends Error {

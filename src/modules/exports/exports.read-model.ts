@@ -4,7 +4,7 @@ import { toExport, type Export, type ExportListView } from './exports.mapper.ts'
 import * as repo from './exports.repository.ts';
 
 /** getExportList's only order: newest first (what the console's download list shows). */
-export const EXPORT_LIST_SORT = [{ property: 'createUtc', direction: 'DESC' as const }];
+const EXPORT_LIST_SORT = [{ property: 'createUtc', direction: 'DESC' as const }];
 
 export async function getExportList(db: Db, projectId: string, paging: Paging, view: ExportListView): Promise<Page<Export>> {
   const rows = await repo.listExports(db, projectId, paging.size, paging.page * paging.size);

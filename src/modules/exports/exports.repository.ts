@@ -3,7 +3,7 @@ import type { Db, Tx } from '../../db/schema.ts';
 
 /** Writes and lookups on `exports`; every state change is a guarded update. */
 
-export const EXPORT_COLUMNS = [
+const EXPORT_COLUMNS = [
   'id',
   'project_id',
   'view',

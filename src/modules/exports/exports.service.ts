@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { AppDeps } from '../../deps.ts';
-import { QUEUES, type ExportJob } from '../../jobs/queue.ts';
+import { CREATE_EXPORT, type ExportPayload } from './export.job.ts';
 import { zonedParts } from '../../shared/clock.ts';
 import { AppError, badRequest, notFound, rateLimited } from '../../shared/errors.ts';
 import type { Lang } from '../../shared/i18n.ts';
@@ -16,7 +16,7 @@ import * as repo from './exports.repository.ts';
 /** A file can be downloaded this long after it was created (the console: one week). */
 export const EXPORT_TTL_MS = 7 * 86_400_000;
 /** A run that renewed no heartbeat for this long lost its job (the periodic job fails it). */
-export const STALLED_AFTER_MS = 15 * 60_000;
+const STALLED_AFTER_MS = 15 * 60_000;
 /** Files on disk that no live export owns (a crash between steps) are removed after this. */
 const ORPHAN_AFTER_MS = 3600_000;
 
@@ -75,7 +75,7 @@ export async function createExport(deps: Pick<AppDeps, 'db' | 'queue' | 'config'
       throw rateLimited(30, `Rate Limited: ${queued} exports of this project are waiting or being built, the most allowed; request more when one has completed`);
     }
     const created = await repo.insertExport(tx, { project_id: projectId, view: body.view, filters, lang, time_zone: timeZone, requested_at: requestedAt });
-    await deps.queue.insertInTx<ExportJob>(tx, QUEUES.createExport, [{ data: { exportId: created.id } }]);
+    await deps.queue.insertInTx<ExportPayload>(tx, CREATE_EXPORT, [{ data: { exportId: created.id } }]);
     return created;
   });
   return toExport(row, { lang, timeZone, publicBaseUrl: deps.config.publicBaseUrl, now: requestedAt });
@@ -100,14 +100,14 @@ export async function openExportFile(deps: Pick<AppDeps, 'db' | 'config' | 'now'
   return { stream: handle.createReadStream(), fileName: `mail-list-${row.view as ExportView}-${p.year}${p.month}${p.day}${p.hour}${p.minute}${p.second}-${row.id}.xlsx`, size };
 }
 
+/** How long an expired or failed export stays listed after its end. */
+export const FINISHED_ROWS_KEPT_MS = 7 * 24 * 3600 * 1000;
+
 /**
  * Periodic job: completed files past their expiry become E and are deleted; runs whose job was
  * lost (no heartbeat for STALLED_AFTER_MS) fail with a message; files no live export owns go.
  * Idempotent; safe on several workers at once.
  */
-/** How long an expired or failed export stays listed after its end. */
-export const FINISHED_ROWS_KEPT_MS = 7 * 24 * 3600 * 1000;
-
 export async function expireExports(deps: Pick<AppDeps, 'db' | 'config' | 'now' | 'logger'>): Promise<{ expired: number; stalled: number; orphans: number }> {
   const now = deps.now();
   const expired = await repo.expireExports(deps.db, now);

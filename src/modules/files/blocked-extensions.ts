@@ -1,5 +1,5 @@
 /**
- * Extensions refused as attachments (PRODUCT §7), on their own and inside a .zip: executables,
+ * Extensions refused as attachments, on their own and inside a .zip: executables,
  * scripts, installers and the like, which mail providers block or quarantine anyway.
  */
 export const BLOCKED_EXTENSIONS: ReadonlySet<string> = new Set([

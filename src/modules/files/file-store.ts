@@ -96,7 +96,7 @@ export function lazyFileStream(file: string, prefix?: Buffer): Readable {
 }
 
 /** Stored (base64, CRLF lines) bytes back to the original ones, as they stream. */
-export class Base64Decode extends Transform {
+class Base64Decode extends Transform {
   private rest = '';
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {

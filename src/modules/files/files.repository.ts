@@ -17,7 +17,6 @@ export async function insertFiles(tx: Tx, rows: NewFileRow[]): Promise<void> {
 
 const FILE_COLUMNS = ['id', 'temp_request_id', 'name', 'size', 'created_at'] as const;
 
-/** The live (not deleted) files of an upload, in upload order. */
 /** Uploads of the project not deleted and not (yet) used by a request: what MAX_STORED_FILES bounds. */
 export async function countUnusedFiles(db: Db | Tx, projectId: string): Promise<number> {
   const row = await db

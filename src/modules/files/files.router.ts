@@ -11,7 +11,7 @@ const UPLOAD_LIMITS: MultipartLimits = {
 };
 
 /** RFC 6266 / RFC 8187: an ASCII stand-in for old clients, then the name in UTF-8. */
-export function attachmentDisposition(fileName: string): string {
+function attachmentDisposition(fileName: string): string {
   const ascii = fileName.replace(/[^\x20-\x7e]|["\\%]/g, '_');
   const utf8 = encodeURIComponent(fileName).replace(/['()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
   return `attachment; filename="${ascii}"; filename*=UTF-8''${utf8}`;

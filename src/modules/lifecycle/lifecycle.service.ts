@@ -1,5 +1,4 @@
 import type { Db, Tx } from '../../db/schema.ts';
-import type { StartReservationJob } from '../../jobs/queue.ts';
 import type { FinalStatus } from '../../shared/statuses.ts';
 import { rollUpStatus } from './roll-up-status.ts';
 import * as repo from './lifecycle.repository.ts';
@@ -13,11 +12,6 @@ import * as repo from './lifecycle.repository.ts';
 /** Wakes the claim loops of every worker process (at the commit when `db` is a transaction). */
 export const notifyDue = repo.notifyDue;
 export { DUE_CHANNEL } from './lifecycle.repository.ts';
-
-/** The job that starts a reserved request at its time (none when it sends now or awaits confirmation). */
-export function reservationJobsFor(requestId: string, at: Date | null, now: Date): { data: StartReservationJob; startAfter: Date }[] {
-  return at && at.getTime() > now.getTime() ? [{ data: { requestId }, startAfter: at }] : [];
-}
 
 /** Rolls each request up to its final status once no mail of it is pending. Safe to call from anywhere, any number of times. */
 export async function finishRequestsIfDone(db: Db, requestIds: string[]): Promise<void> {

@@ -14,7 +14,6 @@ import { parseDateRange, parseMultiValue, parseStatuses, single, type DateRange,
  */
 
 export type ViewName = 'requests' | 'mails' | 'recipients';
-export const VIEW_NAMES: readonly ViewName[] = ['requests', 'mails', 'recipients'];
 
 
 export const DISPATCH_TYPES = ['CONSOLE', 'API'] as const;

@@ -14,7 +14,7 @@ export interface KeyChanges {
   stop(): Promise<void>;
 }
 
-export const KEY_CHANNEL = 'access_key_changed';
+const KEY_CHANNEL = 'access_key_changed';
 
 export async function listenForKeyChanges(databaseUrl: string, logger: Logger, retryMs = 1000): Promise<KeyChanges> {
   const listeners: ((accessKey: string) => void)[] = [];

@@ -1,16 +1,12 @@
 // npm run keys -- create --project NAME | list | revoke ACCESS_KEY
-// Uses the same configuration as the service (DATABASE_URL or the embedded database under DATA_DIR).
-// While the service runs on the embedded database, the CLI connects to that server instead of
-// starting a second one on the same folder.
-import fs from 'node:fs';
-import path from 'node:path';
+// Uses the same configuration as the service (DATABASE_URL or the embedded database under DATA_DIR;
+// src/db/cli-database.ts).
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../config.ts';
 import { cliExitCode, UsageError } from '../../shared/cli.ts';
 import { connectDb } from '../../db/connect.ts';
-import { EMBEDDED_PASSWORD, EMBEDDED_USER, startEmbeddedPostgres, type EmbeddedDb } from '../../db/embedded.ts';
+import { openCliDatabase } from '../../db/cli-database.ts';
 import { migrateToLatest } from '../../db/migrate.ts';
-import { inspectPostmaster } from '../../db/stale-postgres.ts';
 import { createSecretBox, loadMasterKey } from '../../shared/secret-box.ts';
 import * as repo from './projects.repository.ts';
 import { createKey } from './projects.service.ts';
@@ -19,25 +15,6 @@ const USAGE = `usage:
   npm run keys -- create --project NAME   create a key pair (and the project if new); prints the secret once
   npm run keys -- list                    list keys (no secrets)
   npm run keys -- revoke ACCESS_KEY       revoke a key`;
-
-/** The port a running postmaster of `dir` listens on (line 4 of postmaster.pid). */
-function runningPort(dir: string): number | undefined {
-  const state = inspectPostmaster(dir);
-  if (state.kind !== 'owned' && state.kind !== 'orphan') return undefined;
-  const lines = fs.readFileSync(path.join(dir, 'postmaster.pid'), 'utf8').split('\n');
-  const port = Number(lines[3]);
-  return Number.isInteger(port) && port > 0 ? port : undefined;
-}
-
-/** The database to use and how to let go of it. */
-async function openDatabase(config: ReturnType<typeof loadConfig>): Promise<{ url: string; embedded?: EmbeddedDb }> {
-  if (config.databaseUrl) return { url: config.databaseUrl };
-  const dir = path.join(config.dataDir, 'pg');
-  const port = fs.existsSync(path.join(dir, 'postmaster.pid')) ? runningPort(dir) : undefined;
-  if (port) return { url: `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${port}/mailer` };
-  const embedded = await startEmbeddedPostgres({ dir, database: 'mailer' });
-  return { url: embedded.url, embedded };
-}
 
 export async function runKeysCli(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: { project: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
@@ -52,7 +29,7 @@ export async function runKeysCli(argv: string[], out: NodeJS.WritableStream = pr
   if (rest.length > (cmd === 'revoke' ? 1 : 0)) throw new UsageError(`unexpected argument "${rest[cmd === 'revoke' ? 1 : 0]}"`);
 
   const config = loadConfig();
-  const { url, embedded } = await openDatabase(config);
+  const { url, embedded } = await openCliDatabase(config);
   const dbh = connectDb(url, { max: 2 });
   try {
     await migrateToLatest(dbh.db);

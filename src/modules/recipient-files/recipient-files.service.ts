@@ -50,7 +50,7 @@ const MAX_XLSX_COLUMNS = RECIPIENT_FILE_LIMITS.tags + 3;
 const HOLD_ROWS = 20_000;
 const HOLD_CHARS = 4 * 1024 * 1024;
 /** A file no request has used for this long is removed. */
-export const KEEP_UNUSED_MS = 7 * 86_400_000;
+const KEEP_UNUSED_MS = 7 * 86_400_000;
 
 const MB = 1024 * 1024;
 const sizeText = (bytes: number) => (bytes >= MB ? `${Math.floor(bytes / MB)} MB` : `${bytes.toLocaleString('en-US')} bytes`);

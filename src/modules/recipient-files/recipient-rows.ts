@@ -4,7 +4,7 @@ import { isValidEmail } from '../../shared/email-address.ts';
 import { LIMITS } from '../../shared/mail-limits.ts';
 
 /**
- * The rules of a bulk recipient file (PRODUCT §7), pure. The first non-blank row is the header:
+ * The rules of a bulk recipient file, pure. The first non-blank row is the header:
  * `address`, `name` (case and surrounding spaces ignored), then one column per `${TAG}`, named
  * as the tag (1-100 characters, any but "}"; each once). Every later row is a recipient:
  * a valid address, a name of at most 69 characters (may be empty), and tag values; an empty tag

@@ -1,10 +1,10 @@
 import type { AppDeps } from '../../deps.ts';
 import type { Tx } from '../../db/schema.ts';
-import { QUEUES, type CancelRequestJob } from '../../jobs/queue.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
 import { parseNumericId } from '../../shared/ids.ts';
 import { cancelPendingMails } from '../delivery/delivery.service.ts';
 import { finishCancelled, markCancelled, startNow } from '../lifecycle/lifecycle.service.ts';
+import { CANCEL_REQUEST, type CancelRequestPayload } from './cancel-request.job.ts';
 import * as repo from './requests.repository.ts';
 
 /** Ready requests older than this can no longer be sent now (console guide). */
@@ -49,7 +49,7 @@ export async function cancelRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'now'>,
     await markCancelled(tx, req.id, now);
     await repo.deletePayload(tx, req.id);
     const { remaining } = await cancelPendingMails(tx, req.id, CANCEL_BATCH);
-    if (remaining > 0) await deps.queue.insertInTx<CancelRequestJob>(tx, QUEUES.cancelRequest, [{ data: { requestId: req.id } }]);
+    if (remaining > 0) await deps.queue.insertInTx<CancelRequestPayload>(tx, CANCEL_REQUEST, [{ data: { requestId: req.id } }]);
     else await finishCancelled(tx, req.id, now);
   });
 }
@@ -65,7 +65,7 @@ export async function finishCancellation(deps: Pick<AppDeps, 'db' | 'queue' | 'l
     }
     if (cancelled === 0) {
       // Only mails held by workers are left: look again once they are recorded or their lease ends.
-      await deps.queue.insert<CancelRequestJob>(QUEUES.cancelRequest, [{ data: { requestId }, startAfter: new Date(deps.now().getTime() + 2_000) }]);
+      await deps.queue.insert<CancelRequestPayload>(CANCEL_REQUEST, [{ data: { requestId }, startAfter: new Date(deps.now().getTime() + 2_000) }]);
       return;
     }
   }

@@ -1,14 +1,15 @@
 import crypto from 'node:crypto';
 import type { AppDeps } from '../../deps.ts';
-import { QUEUES, type JobRun, type StartReservationJob, type StoreRecipientsJob } from '../../jobs/queue.ts';
+import type { JobRun } from '../../jobs/job.ts';
 import { conflict } from '../../shared/errors.ts';
 import { dayNumber } from '../../shared/clock.ts';
 import { formatNumericId } from '../../shared/ids.ts';
-import { reservationJobsFor } from '../lifecycle/lifecycle.service.ts';
+import { reservationJobsFor, START_RESERVATION, type StartReservationPayload } from '../lifecycle/start-reservation.job.ts';
 import { attachFilesToRequest, resolveAttachments } from '../files/files.service.ts';
 import { countRecipientFile, useRecipientFile } from '../recipient-files/recipient-files.service.ts';
 import { templateForMail, type MailTemplate } from '../templates/templates.read-model.ts';
 import * as repo from './requests.repository.ts';
+import { STORE_RECIPIENTS, type StoreRecipientsPayload } from './store-recipients.job.ts';
 import { splitRecipients, type SplitRecipient } from './split-recipients.ts';
 import type { GroupFilter } from '../address-book/group-filter.ts';
 import { countGroupRecipients, groupSource } from './store-from-groups.ts';
@@ -17,9 +18,9 @@ import { storeInBatches, type RecipientSource, type StoreDeps } from './store-in
 import { validateMailRequest, type MailRequestInput, type ValidMailRequest } from './validate-mail-request.ts';
 
 /** Requests up to this many recipients are stored in the POST's own transaction. */
-export const INLINE_RECIPIENTS = 2_000;
+const INLINE_RECIPIENTS = 2_000;
 /** Larger ones are stored by a job in batches of this size (status P meanwhile). */
-export const STORE_BATCH = 10_000;
+const STORE_BATCH = 10_000;
 const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
 
 export interface CreateMailRequestInput {
@@ -161,10 +162,10 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
       if (v.recipientFileId) await useRecipientFile(tx, input.projectId, v.recipientFileId, now);
       if (inline) {
         // Mails due now wake the claim loops by themselves (a trigger notifies at the commit).
-        await deps.queue.insertInTx<StartReservationJob>(tx, QUEUES.startReservation, reservationJobsFor(id, nextAttemptAt, now));
+        await deps.queue.insertInTx<StartReservationPayload>(tx, START_RESERVATION, reservationJobsFor(id, nextAttemptAt, now));
       } else {
         if (sourceCount === undefined) await repo.insertPayload(tx, id, split.ordered, STORE_BATCH);
-        await deps.queue.insertInTx<StoreRecipientsJob>(tx, QUEUES.storeRecipients, [{ data: { requestId: id } }]);
+        await deps.queue.insertInTx<StoreRecipientsPayload>(tx, STORE_RECIPIENTS, [{ data: { requestId: id } }]);
       }
       return id;
     });
@@ -220,7 +221,7 @@ export async function storeRecipients(deps: StoreDeps, requestId: string, run: J
 }
 
 /** A request may sit in P this long before the sweep asks whether its store job still exists. */
-export const STORING_SWEEP_AFTER_MS = 60_000;
+const STORING_SWEEP_AFTER_MS = 60_000;
 
 /**
  * Re-queues the store job of requests left in P without one: a job whose retries were all used
@@ -229,14 +230,14 @@ export const STORING_SWEEP_AFTER_MS = 60_000;
  */
 export async function sweepStoring(deps: StoreDeps): Promise<number> {
   const before = new Date(deps.now().getTime() - STORING_SWEEP_AFTER_MS);
-  const jobs: { data: StoreRecipientsJob; singletonKey: string; singletonSeconds: number }[] = [];
+  const jobs: { data: StoreRecipientsPayload; singletonKey: string; singletonSeconds: number }[] = [];
   for (const requestId of await repo.findPreparingRequests(deps.db, before, 100)) {
-    const found = await deps.queue.boss.findJobs<StoreRecipientsJob>(QUEUES.storeRecipients, { data: { requestId } });
+    const found = await deps.queue.boss.findJobs<StoreRecipientsPayload>(STORE_RECIPIENTS, { data: { requestId } });
     if (found.some((j) => j.state === 'created' || j.state === 'retry' || j.state === 'active')) continue;
     // Two workers sweeping at once add one job, not two (an extra would be harmless: storing is locked and resumable).
     jobs.push({ data: { requestId }, singletonKey: `sweep-store:${requestId}`, singletonSeconds: 60 });
   }
-  await deps.queue.insert<StoreRecipientsJob>(QUEUES.storeRecipients, jobs);
+  await deps.queue.insert<StoreRecipientsPayload>(STORE_RECIPIENTS, jobs);
   if (jobs.length) deps.logger.warn({ requests: jobs.length }, 'sweeper re-queued the storing of requests left in P');
   return jobs.length;
 }

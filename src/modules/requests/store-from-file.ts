@@ -12,7 +12,7 @@ import type { RecipientSource } from './store-in-batches.ts';
  */
 
 /** Rows copied per transaction. */
-export const FILE_STORE_BATCH = 10_000;
+const FILE_STORE_BATCH = 10_000;
 
 export function fileSource(fileId: string): RecipientSource {
   return {

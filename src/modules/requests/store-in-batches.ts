@@ -1,9 +1,11 @@
 import type { Tx } from '../../db/schema.ts';
 import type { AppDeps } from '../../deps.ts';
-import { QUEUES, type JobRun, type StartReservationJob, type StoreRecipientsJob } from '../../jobs/queue.ts';
-import { finishRequestIfDone, finishStoring, reservationJobsFor } from '../lifecycle/lifecycle.service.ts';
+import type { JobRun } from '../../jobs/job.ts';
+import { finishRequestIfDone, finishStoring } from '../lifecycle/lifecycle.service.ts';
+import { reservationJobsFor, START_RESERVATION, type StartReservationPayload } from '../lifecycle/start-reservation.job.ts';
 import * as repo from './requests.repository.ts';
 import type { MailTarget } from './store-batches.repository.ts';
+import { STORE_RECIPIENTS, type StoreRecipientsPayload } from './store-recipients.job.ts';
 
 /**
  * The store-recipients job's loop, whatever the recipients come from (a large JSON request's
@@ -31,7 +33,7 @@ export interface RecipientSource {
 export type StoreDeps = Pick<AppDeps, 'db' | 'queue' | 'logger' | 'now'>;
 
 /** A run hands over to a new job after this long, so no job outlives pg-boss's expiry. */
-export const RUN_BUDGET_MS = 240_000;
+const RUN_BUDGET_MS = 240_000;
 
 export async function storeInBatches(deps: StoreDeps, requestId: string, source: RecipientSource, run: JobRun = {}): Promise<void> {
   const log = deps.logger.child({ requestId, source: source.name });
@@ -40,7 +42,7 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
   for (;;) {
     if (run.isStopping?.() || Date.now() - started > RUN_BUDGET_MS) {
       // stored_count (and the source's own cursor) say where the next job goes on.
-      await deps.queue.insert<StoreRecipientsJob>(QUEUES.storeRecipients, [{ data: { requestId } }]);
+      await deps.queue.insert<StoreRecipientsPayload>(STORE_RECIPIENTS, [{ data: { requestId } }]);
       log.info({ stored: storedByRun }, 'storing handed over to a new job');
       return;
     }
@@ -68,7 +70,7 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
       }
       const sendsNow = nextAttemptAt !== null && nextAttemptAt.getTime() <= deps.now().getTime();
       await finishStoring(tx, requestId, sendsNow ? 'I' : 'R', deps.now(), nextAttemptAt);
-      await deps.queue.insertInTx<StartReservationJob>(tx, QUEUES.startReservation, reservationJobsFor(requestId, nextAttemptAt, deps.now()));
+      await deps.queue.insertInTx<StartReservationPayload>(tx, START_RESERVATION, reservationJobsFor(requestId, nextAttemptAt, deps.now()));
       log.info({ recipients: storedCount }, 'request stored');
       return true;
     });

@@ -8,7 +8,7 @@ import type { SplitRecipient } from './split-recipients.ts';
 import { checkRenderedSizes } from './check-rendered-sizes.ts';
 
 /**
- * The business rules of createMailRequest (PRODUCT §4) that the OpenAPI schema can't say well:
+ * The business rules of createMailRequest that the OpenAPI schema can't say well:
  * conditional requirements, byte limits, address syntax, modes. Pure: takes `now`; throws
  * 400/77102 naming the field and the rule.
  */

@@ -1,9 +1,6 @@
 import { sql } from 'kysely';
 import type { Tx } from '../../db/schema.ts';
 
-/** Statuses of a request that nothing will change any more. P, R and I never qualify. */
-export const FINISHED_STATUSES = ['S', 'F', 'PF', 'U', 'C'] as const;
-
 export interface PurgedBatch {
   requests: number;
   mails: number;
@@ -31,6 +28,7 @@ export async function purgeBatch(tx: Tx, cutoff: Date, maxRequests: number, maxR
       FROM (
         SELECT mr.id, mr.created_at, mr.recipient_count FROM mail_requests mr
         WHERE mr.created_at < ${cutoff}
+          -- the statuses nothing changes any more (P, R and I never qualify); the literal list matches the partial index
           AND ((mr.status IN ('S', 'F', 'PF', 'U', 'C')
                 AND NOT EXISTS (SELECT 1 FROM mails m WHERE m.request_id = mr.id AND m.status IN ('R', 'I')))
             OR (mr.status = 'R' AND mr.confirm_and_send AND mr.created_at < ${unconfirmedBefore}))

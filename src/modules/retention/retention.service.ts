@@ -1,19 +1,19 @@
 import type { AppDeps } from '../../deps.ts';
-import type { JobRun } from '../../jobs/queue.ts';
+import type { JobRun } from '../../jobs/job.ts';
 import { limitLockWait, purgeBatch, type PurgedBatch } from './retention.repository.ts';
 
 /** Requests per purge transaction: short transactions, so nothing waits long on them. */
-export const PURGE_BATCH_REQUESTS = 1_000;
+const PURGE_BATCH_REQUESTS = 1_000;
 /** ... and about this many recipients (a 100,000-recipient request goes alone). */
-export const PURGE_BATCH_RECIPIENTS = 20_000;
+const PURGE_BATCH_RECIPIENTS = 20_000;
 /** One run stops after this long; the next scheduled run goes on where it stopped. */
-export const PURGE_RUN_MS = 10 * 60_000;
+const PURGE_RUN_MS = 10 * 60_000;
 
 /** A confirm-and-send request can be sent now only this long after it was made (console guide). */
-export const UNCONFIRMED_MAX_AGE_MS = 30 * 24 * 3600 * 1000;
+const UNCONFIRMED_MAX_AGE_MS = 30 * 24 * 3600 * 1000;
 
 /** The instant before which finished requests are purged (pure). */
-export function purgeCutoff(now: Date, retentionDays: number): Date {
+function purgeCutoff(now: Date, retentionDays: number): Date {
   return new Date(now.getTime() - retentionDays * 24 * 3600 * 1000);
 }
 

@@ -14,16 +14,16 @@ export type SendBlockPage = Schemas['SendBlockPage'];
 export type ConfigView = Schemas['Config'];
 
 /**
- * The service-wide send-block list (PRODUCT §4): hard bounces block an address for every project
+ * The service-wide send-block list: hard bounces block an address for every project
  * for the SEND_BLOCK_TIME hours of the project whose mail bounced (a setting of each project, as
  * NCP's is: one tenant can't change another's); mail to a blocked address fails with SEND_BLOCK_ADDRESS without an
  * SMTP attempt; entries run out by themselves.
  */
-export const SEND_BLOCK_TIME = 'SEND_BLOCK_TIME';
-export const DEFAULT_SEND_BLOCK_HOURS = 168;
+const SEND_BLOCK_TIME = 'SEND_BLOCK_TIME';
+const DEFAULT_SEND_BLOCK_HOURS = 168;
 const UNIT_HOURS: Record<string, { hours: number; max: number }> = { HOUR: { hours: 1, max: 8760 }, DAY: { hours: 24, max: 365 } };
 
-export const addressKey = (address: string) => address.trim().toLowerCase();
+const addressKey = (address: string) => address.trim().toLowerCase();
 
 /** Addresses (lower-case) among `addresses` that are blocked at `now`. */
 export async function blockedAmong(db: Db | Tx, addresses: string[], now: Date): Promise<Set<string>> {

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { AppDeps } from '../../deps.ts';
 import type { Db } from '../../db/schema.ts';
-import { QUEUES, type TemplateBackupJob } from '../../jobs/queue.ts';
+import { BACKUP_TEMPLATES, type TemplateBackupPayload } from './template-backup.job.ts';
 import type { Logger } from '../../logger.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
 import { zonedParts } from '../../shared/clock.ts';
@@ -33,7 +33,7 @@ const backupPath = (dataDir: string, sid: string) => path.join(backupsDir(dataDi
 export async function requestTemplateBackup(deps: Pick<AppDeps, 'db' | 'queue' | 'now'>, projectId: string): Promise<{ sid: number }> {
   return deps.db.transaction().execute(async (tx) => {
     const row = await repo.insertBackup(tx, projectId, deps.now());
-    await deps.queue.insertInTx<TemplateBackupJob>(tx, QUEUES.backupTemplates, [{ data: { requestId: row.sid } }]);
+    await deps.queue.insertInTx<TemplateBackupPayload>(tx, BACKUP_TEMPLATES, [{ data: { requestId: row.sid } }]);
     return { sid: Number(row.sid) };
   });
 }

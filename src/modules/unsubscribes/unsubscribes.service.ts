@@ -15,7 +15,7 @@ type Schemas = components['schemas'];
 export type UnsubscribersResult = Schemas['UnsubscribersResult'];
 export type UnsubscribersPage = Schemas['UnsubscribersPage'];
 
-export const MAX_UNSUBSCRIBERS_PER_REQUEST = 100_000;
+const MAX_UNSUBSCRIBERS_PER_REQUEST = 100_000;
 
 const keys = new Map<string, Buffer>();
 /** The token key of this deployment (from MASTER_KEY or DATA_DIR/master.key), read once per process. */

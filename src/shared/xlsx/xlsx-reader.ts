@@ -115,7 +115,7 @@ function canonicalNumber(text: string): string {
 }
 
 /** Elements nested deeper than this are refused (a worksheet needs 7: worksheet, sheetData, row, c, is, r, t). */
-export const MAX_XML_DEPTH = 64;
+const MAX_XML_DEPTH = 64;
 
 interface XmlHandlers {
   open?: (node: SaxesTagPlain) => void;

@@ -29,7 +29,7 @@ export interface XlsxWriterOptions {
   compressionLevel?: number;
 }
 
-export const EXCEL_MAX_ROWS = 1_048_576;
+const EXCEL_MAX_ROWS = 1_048_576;
 export const EXCEL_MAX_CELL_CHARS = 32_767;
 
 const FLAG_DATA_DESCRIPTOR = 0x0008;
