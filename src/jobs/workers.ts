@@ -4,11 +4,8 @@ import { listen } from '../db/listen.ts';
 import type { AppDeps } from '../deps.ts';
 import type { Logger } from '../logger.ts';
 import { createDeliveryWorker } from '../modules/delivery/claim-loops.ts';
-import { inFlightPerLoop } from '../modules/delivery/delivery-settings.ts';
 import { DUE_CHANNEL } from '../modules/lifecycle/lifecycle.service.ts';
 import { sweepStoring } from '../modules/requests/requests.service.ts';
-import { langOfAdPrefix } from '../modules/unsubscribes/unsubscribe-message.ts';
-import { unsubscribeKeyFor } from '../modules/unsubscribes/unsubscribes.service.ts';
 import { timeJob } from '../metrics.ts';
 import type { JobContext } from './job.ts';
 import { ON_DEMAND_JOBS, PERIODIC_JOBS } from './registry.ts';
@@ -46,18 +43,7 @@ export async function registerWorkers(deps: Pick<AppDeps, 'config' | 'db' | 'que
     applicationName: 'outbound-mailer-delivery',
     onError: (err) => log.warn({ err: err.message }, 'database connection lost; reconnecting on next use'),
   });
-  const delivery = createDeliveryWorker({
-    db: deliveryDb.db,
-    transport: deps.transport,
-    logger: log,
-    retry: { retryLimit: deps.config.retryLimit, baseDelayMs: deps.config.retryBaseDelayMs },
-    now: deps.now,
-    dataDir: deps.config.dataDir,
-    unsubscribe: { key: unsubscribeKeyFor(deps.config), baseUrl: deps.config.publicBaseUrl, lang: langOfAdPrefix(deps.config.adTitlePrefix) },
-    loops: deps.config.workerConcurrency,
-    claimBatch: deps.config.deliveryClaimBatch,
-    inFlight: inFlightPerLoop(deps.config.smtpMaxConnections, deps.config.workerConcurrency),
-  });
+  const delivery = createDeliveryWorker({ ...deps, db: deliveryDb.db, logger: log });
   delivery.start();
   const dueListener = listen(deps.databaseUrl, DUE_CHANNEL, () => delivery.notified(), log);
   let stopping = false;

@@ -5,7 +5,7 @@ import { finishRequestsIfDone, sendingWithoutPending, startOverdueReservations }
 import { blockedAmong } from '../send-block/send-block.service.ts';
 import { watchBatch } from './batch-watch.ts';
 import * as repo from './delivery.repository.ts';
-import type { DeliveryDeps } from './delivery-deps.ts';
+import { deliverySettings, type DeliveryDeps } from './delivery-deps.ts';
 import { BATCH_WINDOW_MS, LEASE_MS, POLL_MS, RECORD_GROUP, RESERVATION_GRACE_MS } from './delivery-settings.ts';
 import { createRelayHealth } from './relay-health.ts';
 import { createContextCache } from './request-contexts.ts';
@@ -19,8 +19,9 @@ import { createBatchSender } from './send-batch.ts';
  * (wake()), for the earliest retry they scheduled themselves, or POLL_MS, whichever is first.
  */
 export function createDeliveryWorker(deps: DeliveryDeps) {
-  const contextsFor = createContextCache(deps);
-  const sendBatch = createBatchSender(deps, createRelayHealth(deps.logger));
+  const settings = deliverySettings(deps.config);
+  const contextsFor = createContextCache(deps, settings);
+  const sendBatch = createBatchSender(deps, settings, createRelayHealth(deps.logger));
 
   let stopping = false;
   /** NOTIFYs on mails_due heard so far */
@@ -65,11 +66,11 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     const token = crypto.randomUUID();
     const heard = notifications;
     const t0 = performance.now();
-    const claimed = await repo.claimDueMails(deps.db, deps.claimBatch, LEASE_MS, token);
+    const claimed = await repo.claimDueMails(deps.db, settings.claimBatch, LEASE_MS, token);
     const claimMs = performance.now() - t0;
     if (claimed.length === 0) return 0;
     // More may be due: an idle loop helps instead of waiting for its poll.
-    if (claimed.length === deps.claimBatch) wake();
+    if (claimed.length === settings.claimBatch) wake();
     const byRequest = new Map<string, repo.ClaimedMail[]>();
     for (const m of claimed) {
       const list = byRequest.get(m.request_id) ?? [];
@@ -88,8 +89,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     // Leases renewed while the batch is sent; a cancel must stop what is claimed but not yet
     // handed to SMTP, so the requests' statuses are watched meanwhile.
     const watch = watchBatch(deps, token, requestIds);
-    const slot = createLimiter(deps.inFlight + RECORD_GROUP);
-    const transportSlot = createLimiter(deps.inFlight);
+    const slot = createLimiter(settings.inFlight + RECORD_GROUP);
+    const transportSlot = createLimiter(settings.inFlight);
     // Starts at the first handover after a NOTIFY: loading a batch may take a while on a busy database.
     let windowEnds: number | undefined;
     const released: string[] = [];
@@ -150,7 +151,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       watch.stop();
       // Whatever else failed, requests whose mails are all recorded roll up now (best effort: the
       // sweep rolls up any this misses).
-      await finishRequestsIfDone(deps.db, requestIds).catch((err) => deps.logger.warn({ err: (err as Error).message }, 'roll-up failed; the sweep will retry'));
+      await finishRequestsIfDone(deps, requestIds).catch((err) => deps.logger.warn({ err: (err as Error).message }, 'roll-up failed; the sweep will retry'));
     }
     if (nextRetry) wakeAt(nextRetry);
     const sentMs = performance.now() - t0;
@@ -175,7 +176,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       // A short claim took every due mail there was when it ran; another claim finds more only
       // when some were inserted since (a NOTIFY heard) or came due (the retry timer, the poll).
       // Skipping it halves the claims of a steady trickle of small requests.
-      if (!stopping && (claimed === 0 || (claimed < deps.claimBatch && notifications === heard))) await waitForWork();
+      if (!stopping && (claimed === 0 || (claimed < settings.claimBatch && notifications === heard))) await waitForWork();
     }
   }
 
@@ -184,13 +185,13 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
    * runs periodically in every worker process. Returns how many it started.
    */
   async function sweep(): Promise<number> {
-    const started = await startOverdueReservations(deps.db, RESERVATION_GRACE_MS, 200);
+    const started = await startOverdueReservations(deps, RESERVATION_GRACE_MS, 200);
     if (started) deps.logger.warn({ requests: started }, 'sweeper started reservations whose job was lost');
     // A request whose last roll-up was lost (an error in its batch, a kill between recording and
     // rolling up) would stay I for good.
-    const unfinished = await sendingWithoutPending(deps.db, 200);
+    const unfinished = await sendingWithoutPending(deps, 200);
     if (unfinished.length) {
-      await finishRequestsIfDone(deps.db, unfinished);
+      await finishRequestsIfDone(deps, unfinished);
       deps.logger.warn({ requests: unfinished.length }, 'sweeper rolled up requests left sending with nothing to send');
     }
     return started;
@@ -200,7 +201,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
   return {
     /** Starts the claim loops. */
     start() {
-      loops = Array.from({ length: deps.loops }, () => loop());
+      loops = Array.from({ length: settings.loops }, () => loop());
     },
     /** Mails may be due (a NOTIFY on mails_due): an idle loop looks at once, busy ones make room soon. */
     notified() {

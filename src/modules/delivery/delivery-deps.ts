@@ -1,18 +1,18 @@
 import type { Transporter } from 'nodemailer';
-import type { Db } from '../../db/schema.ts';
-import type { Logger } from '../../logger.ts';
+import type { Config } from '../../config.ts';
+import type { AppDeps } from '../../deps.ts';
 import type { Lang } from '../../shared/i18n.ts';
+import { langOfAdPrefix } from '../unsubscribes/unsubscribe-message.ts';
+import { unsubscribeKeyFor } from '../unsubscribes/unsubscribes.service.ts';
 import type { RetryPolicy } from './apply-send-result.ts';
+import { inFlightPerLoop } from './delivery-settings.ts';
 
-/** What the delivery engine (claim loops, sender, recorder) works with. */
-export interface DeliveryDeps {
-  db: Db;
-  transport: Transporter;
-  logger: Logger;
+/** What the delivery engine (claim loops, sender, recorder) works with: the app's deps and the SMTP transport. */
+export type DeliveryDeps = Pick<AppDeps, 'db' | 'logger' | 'now' | 'config'> & { transport: Transporter };
+
+/** The engine's settings, read from the configuration once. */
+export interface DeliverySettings {
   retry: RetryPolicy;
-  now: () => Date;
-  /** DATA_DIR: attachments are read from its files/ */
-  dataDir: string;
   /** advertising mail: the token key, PUBLIC_BASE_URL and the basic notice's language */
   unsubscribe: { key: Buffer; baseUrl: string; lang: Lang };
   /** claim loops in this process (WORKER_CONCURRENCY) */
@@ -21,4 +21,14 @@ export interface DeliveryDeps {
   claimBatch: number;
   /** mails a loop has with the transport at once (inFlightPerLoop) */
   inFlight: number;
+}
+
+export function deliverySettings(config: Readonly<Config>): DeliverySettings {
+  return {
+    retry: { retryLimit: config.retryLimit, baseDelayMs: config.retryBaseDelayMs },
+    unsubscribe: { key: unsubscribeKeyFor(config), baseUrl: config.publicBaseUrl, lang: langOfAdPrefix(config.adTitlePrefix) },
+    loops: config.workerConcurrency,
+    claimBatch: config.deliveryClaimBatch,
+    inFlight: inFlightPerLoop(config.smtpMaxConnections, config.workerConcurrency),
+  };
 }

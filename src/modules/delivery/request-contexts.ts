@@ -1,22 +1,22 @@
 import { attachmentsForDelivery } from '../files/files.read-model.ts';
 import { unsubscribeMessageFor } from '../unsubscribes/unsubscribe-message.ts';
 import * as repo from './delivery.repository.ts';
-import type { DeliveryDeps } from './delivery-deps.ts';
+import type { DeliveryDeps, DeliverySettings } from './delivery-deps.ts';
 import { buildRequestContext, type RequestContext } from './request-context.ts';
 
 /**
  * What a process needs to send a request's mails (sender, content, attachments, notice), loaded
  * once per request and kept for the last 1,000 requests.
  */
-export function createContextCache(deps: Pick<DeliveryDeps, 'db' | 'dataDir' | 'unsubscribe'>) {
+export function createContextCache(deps: Pick<DeliveryDeps, 'db' | 'config'>, settings: Pick<DeliverySettings, 'unsubscribe'>) {
   const contexts = new Map<string, Promise<RequestContext | undefined>>();
 
   async function loadContexts(requestIds: string[]): Promise<Map<string, RequestContext>> {
-    const [rows, attachments] = await Promise.all([repo.loadRequestsForDelivery(deps.db, requestIds), attachmentsForDelivery(deps.db, deps.dataDir, requestIds)]);
+    const [rows, attachments] = await Promise.all([repo.loadRequestsForDelivery(deps.db, requestIds), attachmentsForDelivery(deps.db, deps.config.dataDir, requestIds)]);
     const out = new Map<string, RequestContext>();
     for (const row of rows) {
       const notice = row.advertising
-        ? unsubscribeMessageFor({ useBasicUnsubscribeMsg: row.use_basic_unsubscribe_msg, unsubscribeMessage: row.unsubscribe_message }, deps.unsubscribe.lang)
+        ? unsubscribeMessageFor({ useBasicUnsubscribeMsg: row.use_basic_unsubscribe_msg, unsubscribeMessage: row.unsubscribe_message }, settings.unsubscribe.lang)
         : null;
       out.set(String(row.id), buildRequestContext(row, attachments.get(String(row.id)) ?? [], notice));
     }

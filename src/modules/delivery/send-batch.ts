@@ -3,7 +3,7 @@ import type { Limiter } from '../../shared/limiter.ts';
 import { applySendResult, type SendResult } from './apply-send-result.ts';
 import type { MailRecipient } from './build-message.ts';
 import type * as repo from './delivery.repository.ts';
-import type { DeliveryDeps } from './delivery-deps.ts';
+import type { DeliveryDeps, DeliverySettings } from './delivery-deps.ts';
 import type { RelayHealth } from './relay-health.ts';
 import type { RequestContext } from './request-context.ts';
 import type { MailOutcome } from './result-recorder.ts';
@@ -33,11 +33,11 @@ export interface BatchRun {
 }
 
 /** Sends a request's part of a claimed batch (sendBatch), through the loop's slots. */
-export function createBatchSender(deps: Pick<DeliveryDeps, 'db' | 'transport' | 'retry' | 'now' | 'unsubscribe'>, relay: RelayHealth) {
+export function createBatchSender(deps: Pick<DeliveryDeps, 'db' | 'transport' | 'now'>, settings: Pick<DeliverySettings, 'retry' | 'unsubscribe'>, relay: RelayHealth) {
   /** An individual mail's link: its one recipient's own. */
   function urlFor(ctx: RequestContext, first: MailRecipient): string | undefined {
     if (!ctx.unsubscribeLink) return undefined;
-    return unsubscribeUrl(deps.unsubscribe.baseUrl, deps.unsubscribe.key, { projectId: ctx.projectId, recipientId: first.id, address: first.address });
+    return unsubscribeUrl(settings.unsubscribe.baseUrl, settings.unsubscribe.key, { projectId: ctx.projectId, recipientId: first.id, address: first.address });
   }
 
 
@@ -87,7 +87,7 @@ export function createBatchSender(deps: Pick<DeliveryDeps, 'db' | 'transport' | 
               : cancelled
                 ? { kind: 'cancelled' }
                 : await attempt(deps.transport, ctx, recipients, urlFor(ctx, recipients[0]!));
-            const applied = applySendResult(recipients, result, deps.now(), deps.retry);
+            const applied = applySendResult(recipients, result, deps.now(), settings.retry);
             if (result.kind === 'failed') {
               const pending = recipients.filter((r) => r.pending);
               const update = applied.recipients.find((u) => pending.some((p) => p.id === u.id));

@@ -13,7 +13,6 @@ export const cleanupFilesJob: PeriodicJob = {
   async run(ctx) {
     await cleanupFiles(ctx);
     await cleanupRecipientFiles(ctx);
-    // templates/ still takes its own dependency object
-    await removeExpiredTemplateBackups({ db: ctx.db, dataDir: ctx.config.dataDir, now: ctx.now });
+    await removeExpiredTemplateBackups(ctx);
   },
 };

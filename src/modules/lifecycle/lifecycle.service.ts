@@ -1,4 +1,5 @@
-import type { Db, Tx } from '../../db/schema.ts';
+import type { Tx } from '../../db/schema.ts';
+import type { AppDeps } from '../../deps.ts';
 import type { FinalStatus } from '../../shared/statuses.ts';
 import { rollUpStatus } from './roll-up-status.ts';
 import * as repo from './lifecycle.repository.ts';
@@ -14,24 +15,24 @@ export const notifyDue = repo.notifyDue;
 export { DUE_CHANNEL } from './lifecycle.repository.ts';
 
 /** Rolls each request up to its final status once no mail of it is pending. Safe to call from anywhere, any number of times. */
-export async function finishRequestsIfDone(db: Db, requestIds: string[]): Promise<void> {
+export async function finishRequestsIfDone(deps: Pick<AppDeps, 'db'>, requestIds: string[]): Promise<void> {
   // A request still sending answers from the pending index alone, instead of counting all its mails.
-  const counts = await repo.statusCountsOfDone(db, requestIds);
+  const counts = await repo.statusCountsOfDone(deps.db, requestIds);
   const finished: { id: string; status: FinalStatus }[] = [];
   for (const [id, byStatus] of counts) {
     const status = rollUpStatus(byStatus);
     if (status && status !== 'I') finished.push({ id, status });
   }
-  await repo.finishRequests(db, finished);
+  await repo.finishRequests(deps.db, finished);
 }
 
-export async function finishRequestIfDone(db: Db, requestId: string): Promise<void> {
-  await finishRequestsIfDone(db, [requestId]);
+export async function finishRequestIfDone(deps: Pick<AppDeps, 'db'>, requestId: string): Promise<void> {
+  await finishRequestsIfDone(deps, [requestId]);
 }
 
 /** Job: a reservation's time has come. */
-export async function startReservation(db: Db, requestId: string): Promise<void> {
-  if (await repo.startReservedRequest(db, requestId)) await repo.notifyDue(db);
+export async function startReservation(deps: Pick<AppDeps, 'db'>, requestId: string): Promise<void> {
+  if (await repo.startReservedRequest(deps.db, requestId)) await repo.notifyDue(deps.db);
 }
 
 /** Stored (P): it fails when nothing was stored (F), else it sends now (I, started at `startedAt`) or waits (R). */
@@ -54,11 +55,13 @@ export const markCancelled = repo.markCancelled;
 export const finishCancelled = repo.markFinished;
 
 /** The sweep: reservations whose job was lost are started, and the claim loops woken. */
-export async function startOverdueReservations(db: Db, graceMs: number, limit: number): Promise<number> {
-  const started = await repo.startOverdueReservations(db, graceMs, limit);
-  if (started) await repo.notifyDue(db);
+export async function startOverdueReservations(deps: Pick<AppDeps, 'db'>, graceMs: number, limit: number): Promise<number> {
+  const started = await repo.startOverdueReservations(deps.db, graceMs, limit);
+  if (started) await repo.notifyDue(deps.db);
   return started;
 }
 
 /** Requests still I with no mail left to send (a roll-up lost to an error or a kill). */
-export const sendingWithoutPending = repo.sendingWithoutPending;
+export async function sendingWithoutPending(deps: Pick<AppDeps, 'db'>, limit: number): Promise<string[]> {
+  return repo.sendingWithoutPending(deps.db, limit);
+}

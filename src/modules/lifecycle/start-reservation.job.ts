@@ -13,7 +13,7 @@ export const startReservationJob: OnDemandJob<StartReservationPayload> = {
   name: START_RESERVATION,
   queue: { retryLimit: 20, retryDelay: 2, retryBackoff: true, expireInSeconds: 60, notify: true },
   isPayload: isRequestIdPayload,
-  run: (ctx, data) => startReservation(ctx.db, data.requestId),
+  run: (ctx, data) => startReservation(ctx, data.requestId),
 };
 
 /** The job that starts a reserved request at its time (none when it sends now or awaits confirmation). */

@@ -76,5 +76,5 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
     });
     if (done) break;
   }
-  await finishRequestIfDone(deps.db, requestId);
+  await finishRequestIfDone(deps, requestId);
 }

@@ -15,5 +15,5 @@ export const templateBackupJob: OnDemandJob<TemplateBackupPayload> = {
   // allowed attempt fails the backup (F) rather than leave it in I.
   queue: { retryLimit: 6, retryDelay: 5, retryBackoff: true, expireInSeconds: 900, notify: true },
   isPayload: isRequestIdPayload,
-  run: (ctx, data) => runTemplateBackup({ db: ctx.db, dataDir: ctx.config.dataDir, now: ctx.now, logger: ctx.logger }, data.requestId),
+  run: (ctx, data) => runTemplateBackup(ctx, data.requestId),
 };

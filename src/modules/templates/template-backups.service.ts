@@ -4,9 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { AppDeps } from '../../deps.ts';
-import type { Db } from '../../db/schema.ts';
 import { BACKUP_TEMPLATES, type TemplateBackupPayload } from './template-backup.job.ts';
-import type { Logger } from '../../logger.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
 import { zonedParts } from '../../shared/clock.ts';
 import { backupHeader, type BackupCategory, type BackupTemplate } from './template-backup.ts';
@@ -46,7 +44,7 @@ async function write(stream: fs.WriteStream, text: string): Promise<void> {
  * Job: writes a project's backup to DATA_DIR/template-exports/<sid>.json, a page of templates at
  * a time (bodies are up to 500 KB each). Runs again from the start after a crash.
  */
-export async function runTemplateBackup(deps: { db: Db; dataDir: string; now: () => Date; logger: Logger }, sid: string): Promise<void> {
+export async function runTemplateBackup(deps: Pick<AppDeps, 'db' | 'config' | 'now' | 'logger'>, sid: string): Promise<void> {
   const claimed = await repo.claimBackup(deps.db, sid);
   if (!claimed) return;
   const attempt = claimed.attempts;
@@ -58,12 +56,12 @@ export async function runTemplateBackup(deps: { db: Db; dataDir: string; now: ()
     return;
   }
   const projectId = claimed.project_id;
-  const final = backupPath(deps.dataDir, sid);
+  const final = backupPath(deps.config.dataDir, sid);
   const part = `${final}.part`;
   let out: fs.WriteStream | undefined;
   const order: string[] = [];
   try {
-    await fs.promises.mkdir(backupsDir(deps.dataDir), { recursive: true });
+    await fs.promises.mkdir(backupsDir(deps.config.dataDir), { recursive: true });
     out = fs.createWriteStream(part);
     await write(out, backupHeader(deps.now()));
     const structure = await getTemplateStructure(deps.db, projectId, false, 'UTC');
@@ -133,8 +131,8 @@ export async function openTemplateBackup(deps: Deps, projectId: string, rawSid: 
 }
 
 /** Job part: completed backups past their time become E and their files go. */
-export async function removeExpiredTemplateBackups(deps: { db: Db; dataDir: string; now: () => Date }): Promise<number> {
+export async function removeExpiredTemplateBackups(deps: Pick<AppDeps, 'db' | 'config' | 'now'>): Promise<number> {
   const sids = await repo.expireBackups(deps.db, deps.now());
-  await Promise.all(sids.map((sid) => fs.promises.rm(backupPath(deps.dataDir, sid), { force: true })));
+  await Promise.all(sids.map((sid) => fs.promises.rm(backupPath(deps.config.dataDir, sid), { force: true })));
   return sids.length;
 }
