@@ -1,7 +1,7 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { AppDeps } from '../../deps.ts';
 import { toNesDateTime } from '../../shared/clock.ts';
-import type { RawQuery } from '../../http/query-params.ts';
+import { addListRoutes } from '../../http/list-routes.ts';
 import { langFromAcceptLanguage, renderInvalidLinkPage, renderUnsubscribePage } from './unsubscribe-page.ts';
 import {
   applyUnsubscribeAction,
@@ -16,20 +16,10 @@ import {
 export function unsubscribersRouter(deps: AppDeps): Router {
   const router = Router();
 
-  router.post('/unsubscribers', async (req, res) => {
-    const result = await registerUnsubscribers(deps, req.projectId!, req.body);
-    req.log.info(result, 'unsubscribers registered');
-    res.status(201).json(result);
-  });
-
-  router.delete('/unsubscribers', async (req, res) => {
-    const result = await deleteUnsubscribers(deps, req.projectId!, req.body);
-    req.log.info(result, 'unsubscribers deleted');
-    res.json(result);
-  });
-
-  router.get('/unsubscribers', async (req, res) => {
-    res.json(await getUnsubscribersList(deps, req.projectId!, req.query as RawQuery));
+  addListRoutes(router, '/unsubscribers', 'unsubscribers', {
+    register: (projectId, body) => registerUnsubscribers(deps, projectId, body),
+    remove: (projectId, body) => deleteUnsubscribers(deps, projectId, body),
+    list: (projectId, query) => getUnsubscribersList(deps, projectId, query),
   });
 
   return router;
