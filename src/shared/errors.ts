@@ -38,4 +38,13 @@ export class RateLimitedError extends AppError {
   }
 }
 export const rateLimited = (retryAfterSeconds: number, message?: string) => new RateLimitedError(retryAfterSeconds, message);
+/** 503 with Retry-After: the database can't be reached or has no connection free now; nothing was done. */
+export class UnavailableError extends AppError {
+  readonly retryAfterSeconds: number;
+
+  constructor(message = 'The service is busy or its database is not reachable; nothing was done, try again shortly') {
+    super(503, '77303', message);
+    this.retryAfterSeconds = 5;
+  }
+}
 export const gatewayBadRequest = (message = 'Bad Request Exception') => new AppError(400, '100', message, true);
