@@ -1,26 +1,15 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import type supertest from 'supertest';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { startTestService, waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 
 /**
  * createMailRequest (POST /api/v1/mails): the rules of PRODUCT §4 that the service enforces,
  * the error envelope of §8 and the client behaviours of §10.
  */
 
-let sink: TestSink;
-let svc: TestService;
-
-beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url, env: { SMTP_MAX_CONNECTIONS: '4' } });
-});
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
-afterEach(() => sink.reset());
+const { svc, sink } = useTestService({ env: { SMTP_MAX_CONNECTIONS: '4' }, resetSinkAfterEach: true });
 
 type Body = Record<string, unknown>;
 

@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import type supertest from 'supertest';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import { iterateViewRows, parseViewFilters } from '../../src/modules/mails/view-rows.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 
 /**
  * The recipient view (GET /mails/recipients, PRODUCT §6, §9) after real sends: every field,
@@ -12,8 +12,7 @@ import { startTestService, waitFor, type TestService } from '../helpers/test-ser
  * the same filters on the request and mail views; iterateViewRows (exports) in the same order.
  */
 
-let sink: TestSink;
-let svc: TestService;
+const { svc, sink } = useTestService({ env: { RETRY_LIMIT: '1', RETRY_BASE_DELAY_MS: '200' } });
 let other: CreatedKey;
 
 const LIST = '/api/v1/mails/recipients';
@@ -46,9 +45,7 @@ function expectBadRequest(res: supertest.Response, field: string) {
 }
 
 beforeAll(async () => {
-  sink = await startTestSink();
   sink.onRcpt((address) => (address.startsWith('reject') ? 'reject' : 'accept'));
-  svc = await startTestService({ smtpUrl: sink.url, env: { RETRY_LIMIT: '1', RETRY_BASE_DELAY_MS: '200' } });
   other = await svc.newKey('other');
 
   ids.alpha = await create({
@@ -100,11 +97,6 @@ beforeAll(async () => {
   // Park unsubscribed through the mail's link.
   await svc.db.db.updateTable('recipients').set({ unsubscribed: true, unsubscribed_at: new Date() }).where('address', '=', 'park@example.com').execute();
 }, 40_000);
-
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
 
 describe('getRecipientList rows', () => {
   it('lists every recipient of the project, newest request first, each request in reverse insertion order', async () => {

@@ -5,8 +5,8 @@ import { seedHistory } from '../../scripts/seed-history.ts';
 import { createLogger } from '../../src/logger.ts';
 import { QUEUES } from '../../src/jobs/queue.ts';
 import { purgeHistory } from '../../src/modules/retention/retention.service.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { useTestSink } from '../helpers/use-test-service.ts';
 
 /**
  * RETENTION_DAYS (PRODUCT §2, §6): finished requests older than N days are deleted with their
@@ -18,13 +18,7 @@ const DAY = 24 * 3600 * 1000;
 const logger = createLogger('silent');
 const seqOf = (requestId: string) => String(BigInt(requestId.slice(8)));
 
-let sink: TestSink;
-beforeAll(async () => {
-  sink = await startTestSink();
-});
-afterAll(async () => {
-  await sink.close();
-});
+const sink = useTestSink();
 
 async function rowCounts(svc: TestService, requestId: string) {
   const id = seqOf(requestId);

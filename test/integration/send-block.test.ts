@@ -1,30 +1,22 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import { expireSendBlocks } from '../../src/modules/send-block/send-block.service.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 
 // The service-wide send-block list: hard bounces block, blocked addresses fail with
 // SEND_BLOCK_ADDRESS and no RCPT, entries expire, getSendBlockList shows the history, /config
 // sets SEND_BLOCK_TIME.
 
-let sink: TestSink;
-let svc: TestService;
+const { svc, sink } = useTestService({ env: { RETRY_LIMIT: '1', RETRY_BASE_DELAY_MS: '100' }, resetSinkAfterEach: true });
 let other: CreatedKey;
 const rcpts = new Map<string, number>();
 const HOUR = 3_600_000;
 
 beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url, env: { RETRY_LIMIT: '1', RETRY_BASE_DELAY_MS: '100' } });
   other = await svc.newKey('other-project');
 });
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
-afterEach(() => sink.reset());
 
 /** Every RCPT TO the sink sees is counted; `reject` addresses get 550 5.1.1 user unknown. */
 function rcptRule(reject: string[], defer: string[] = []) {

@@ -1,23 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import supertest from 'supertest';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 
 // registerUnsubscribers, deleteUnsubscribers, getUnsubscribersList (ncp-api-reference §9.1-9.3).
 
-let sink: TestSink;
-let svc: TestService;
+const { svc, sink } = useTestService({ env: { PUBLIC_BASE_URL: 'http://unsub.test' } });
 let other: CreatedKey;
 
 beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url, env: { PUBLIC_BASE_URL: 'http://unsub.test' } });
   other = await svc.newKey('other-project');
-});
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
 });
 
 const list = (query = '', key?: CreatedKey) => svc.call('GET', `/api/v1/unsubscribers${query}`, { key });

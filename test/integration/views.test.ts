@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import type supertest from 'supertest';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 
 /**
  * The NCP views through HTTP after real sends (PRODUCT §5, §6, §10): getMailRequestList,
@@ -10,8 +10,7 @@ import { startTestService, waitFor, type TestService } from '../helpers/test-ser
  * and tenancy.
  */
 
-let sink: TestSink;
-let svc: TestService;
+const { svc, sink } = useTestService({ env: { RETRY_LIMIT: '1', RETRY_BASE_DELAY_MS: '200' } });
 let other: CreatedKey;
 
 const LIST = '/api/v1/mails/requests';
@@ -74,9 +73,7 @@ function expectNesDateTime(value: { utc: number; formattedDate: string; formatte
 }
 
 beforeAll(async () => {
-  sink = await startTestSink();
   sink.onRcpt((address) => (address.startsWith('reject') ? 'reject' : 'accept'));
-  svc = await startTestService({ smtpUrl: sink.url, env: { RETRY_LIMIT: '1', RETRY_BASE_DELAY_MS: '200' } });
   other = await svc.newKey('other');
 
   ids.alpha = await create({
@@ -136,11 +133,6 @@ beforeAll(async () => {
   deltaMailId = (await mailsOf(ids.delta))[0]!.mailId;
   otherMailId = (await mailsOf(otherRequestId, other))[0]!.mailId;
 }, 40_000);
-
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
 
 describe('getMailRequestList: the sends as rows', () => {
   it('lists the five requests of the project, newest first, with their statuses', async () => {
