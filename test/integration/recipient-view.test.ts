@@ -1,10 +1,10 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
-import type supertest from 'supertest';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import { iterateViewRows, parseViewFilters } from '../../src/modules/mails/view-rows.ts';
 import { waitFor } from '../helpers/test-service.ts';
 import { useTestService } from '../helpers/use-test-service.ts';
+import { expectError } from '../helpers/responses.ts';
 
 /**
  * The recipient view (GET /mails/recipients, PRODUCT §6, §9) after real sends: every field,
@@ -38,11 +38,6 @@ async function ok(target: string, opts: { key?: CreatedKey; headers?: Record<str
 
 const recipients = (query = '', key?: CreatedKey) => ok(`${LIST}${query ? `?${query}` : ''}`, { key });
 const addresses = (page: { content: { address: string }[] }) => page.content.map((r) => r.address);
-
-function expectBadRequest(res: supertest.Response, field: string) {
-  expect({ status: res.status, body: res.body }).toMatchObject({ status: 400, body: { error: { code: '77102', errorCode: '77102' } } });
-  expect(res.body.error.message).toContain(field);
-}
 
 beforeAll(async () => {
   sink.onRcpt((address) => (address.startsWith('reject') ? 'reject' : 'accept'));
@@ -214,7 +209,7 @@ describe('getRecipientList filters', () => {
     ['page=-1', 'page'],
   ];
   it.each(bad)('refuses %s with 400/77102 naming the field', async (query, field) => {
-    expectBadRequest(await get(`${LIST}?${query}`), field);
+    expectError(await get(`${LIST}?${query}`), '77102', field);
   });
 
   it('lists the allowed codes when one is unknown', async () => {
@@ -262,7 +257,7 @@ describe('the same filters on the request and mail views', () => {
   it('sendResultCode on the request view: requests with such a recipient', async () => {
     expect(await requestIds('sendResultCode=RECIPIENT_ADDRESS_ERROR')).toEqual([ids.beta]);
     expect(await requestIds('sendResultCode=MAIL_SENT')).toEqual([ids.gamma, ids.beta, ids.alpha]);
-    expectBadRequest(await get('/api/v1/mails/requests?sendResultCode=NOPE'), 'sendResultCode');
+    expectError(await get('/api/v1/mails/requests?sendResultCode=NOPE'), '77102', 'sendResultCode');
   });
 
   it('templateSid, dispatchType, senderAddress and title mean the same requests as on the recipient view', async () => {
@@ -282,8 +277,8 @@ describe('the same filters on the request and mail views', () => {
     expect(await mails('templateSid=77')).toEqual([]);
     expect(await mails('startUtc=0&endUtc=1000')).toEqual([]);
     expect(await mails(`startUtc=0&endUtc=${Date.now() + 60_000}`)).toEqual(['lee@example.com', 'reject-beta@example.com']);
-    expectBadRequest(await get(`/api/v1/mails/requests/${ids.beta}/mails?startUtc=2000&endUtc=1000`), 'startUtc');
-    expectBadRequest(await get(`/api/v1/mails/requests/${ids.beta}/mails?sendResultCode=X`), 'sendResultCode');
+    expectError(await get(`/api/v1/mails/requests/${ids.beta}/mails?startUtc=2000&endUtc=1000`), '77102', 'startUtc');
+    expectError(await get(`/api/v1/mails/requests/${ids.beta}/mails?sendResultCode=X`), '77102', 'sendResultCode');
   });
 });
 

@@ -6,6 +6,7 @@ import { createLogger } from '../../src/logger.ts';
 import { QUEUES } from '../../src/jobs/queue.ts';
 import { purgeHistory } from '../../src/modules/retention/retention.service.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { expectError } from '../helpers/responses.ts';
 import { useTestSink } from '../helpers/use-test-service.ts';
 
 /**
@@ -81,9 +82,7 @@ describe('the retention boundary', () => {
     for (const kept of [recent, reserved, sending]) expect((await rowCounts(svc, kept)).requests).toBe(1);
 
     // The views know nothing of it any more.
-    const gone = await svc.call('GET', `/api/v1/mails/requests/${old}/status`);
-    expect(gone.status).toBe(400);
-    expect(gone.body.error.code).toBe('77103');
+    expectError(await svc.call('GET', `/api/v1/mails/requests/${old}/status`), '77103');
     const list = await svc.call('GET', '/api/v1/mails/requests');
     expect(list.status).toBe(200);
     expect(list.body.content.map((r: { requestId: string }) => r.requestId).sort()).toEqual([recent, reserved, sending].sort());
