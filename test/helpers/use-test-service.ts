@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll } from '@jest/globals';
 import { startTestSink, type TestSink } from './smtp-sink.ts';
+import { createTestDb, type TestDb } from './test-db.ts';
 import { startTestService, type TestService } from './test-service.ts';
 
 type ServiceOpts = Omit<Parameters<typeof startTestService>[0], 'smtpUrl'>;
@@ -18,6 +19,19 @@ function lateBound<T extends object>(what: string, current: () => T | undefined)
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
+}
+
+/** A fresh database for the file (createTestDb), dropped in afterAll: for tests without the service. */
+export function useTestDb(): TestDb {
+  let db: TestDb | undefined;
+  beforeAll(async () => {
+    db = await createTestDb();
+  });
+  afterAll(async () => {
+    await db?.drop();
+    db = undefined;
+  });
+  return lateBound('the test database', () => db);
 }
 
 /**
