@@ -12,7 +12,7 @@ import { storeRecipients } from '../../src/modules/requests/requests.service.ts'
 import { purgeHistory } from '../../src/modules/retention/retention.service.ts';
 import { expireSendBlocks } from '../../src/modules/send-block/send-block.service.ts';
 import { seedProject, seedRequest } from '../helpers/seed-rows.ts';
-import { useTestDb } from '../helpers/use-test-service.ts';
+import { createTestDb, type TestDb } from '../helpers/test-db.ts';
 import { readXlsx } from '../helpers/xlsx-sheet.ts';
 
 /**
@@ -22,16 +22,19 @@ import { readXlsx } from '../helpers/xlsx-sheet.ts';
 
 const DAY = 24 * 3600 * 1000;
 const logger = createLogger('silent');
-const db = useTestDb();
+let db: TestDb;
 let queue: JobQueue;
 let dataDir: string;
 
+// Not useTestDb: the queue holds connections to the database, so it stops before the drop.
 beforeAll(async () => {
+  db = await createTestDb();
   queue = await startQueue(db.url, logger, { schedule: false });
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-jobs-'));
 });
 afterAll(async () => {
   await queue?.stop();
+  await db?.drop();
   if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
