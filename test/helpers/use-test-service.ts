@@ -21,17 +21,26 @@ function lateBound<T extends object>(what: string, current: () => T | undefined)
   });
 }
 
-/** A fresh database for the file (createTestDb), dropped in afterAll: for tests without the service. */
-export function useTestDb(): TestDb {
-  let db: TestDb | undefined;
+/** One instance for the file: started in beforeAll, stopped in afterAll. */
+function useForFile<T extends object>(what: string, start: () => Promise<T>, stop: (instance: T) => Promise<void>): { instance: T; current: () => T | undefined } {
+  let instance: T | undefined;
   beforeAll(async () => {
-    db = await createTestDb();
+    instance = await start();
   });
   afterAll(async () => {
-    await db?.drop();
-    db = undefined;
+    if (instance) await stop(instance);
+    instance = undefined;
   });
-  return lateBound('the test database', () => db);
+  return { instance: lateBound(what, () => instance), current: () => instance };
+}
+
+/**
+ * A fresh database for the file (createTestDb), dropped in afterAll: for tests without the
+ * service. The drop runs before the file's own afterAll hooks (declaration order), so a file
+ * that opens more connections to it (a queue) uses createTestDb itself.
+ */
+export function useTestDb(): TestDb {
+  return useForFile('the test database', createTestDb, (db) => db.drop()).instance;
 }
 
 /**
@@ -39,16 +48,9 @@ export function useTestDb(): TestDb {
  * `resetAfterEach` forgets its messages and behaviours after every test.
  */
 export function useTestSink(opts: { resetAfterEach?: boolean } = {}): TestSink {
-  let sink: TestSink | undefined;
-  beforeAll(async () => {
-    sink = await startTestSink();
-  });
-  afterAll(async () => {
-    await sink?.close();
-    sink = undefined;
-  });
-  if (opts.resetAfterEach) afterEach(() => sink?.reset());
-  return lateBound('the test sink', () => sink);
+  const { instance, current } = useForFile('the test sink', startTestSink, (sink) => sink.close());
+  if (opts.resetAfterEach) afterEach(() => current()?.reset());
+  return instance;
 }
 
 /**
