@@ -15,8 +15,9 @@ function lateBound<T extends object>(what: string, current: () => T | undefined)
     get(_, prop) {
       const target = current();
       if (!target) throw new Error(`${what} used before its beforeAll hook ran (or after its afterAll)`);
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? value.bind(target) : value;
+      // Not bound: the helpers' methods are closures, and binding would replace a function-valued
+      // property (the express app) with a copy without its own properties.
+      return Reflect.get(target, prop, target);
     },
   });
 }
