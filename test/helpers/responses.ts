@@ -1,9 +1,12 @@
 import { expect } from '@jest/globals';
 import type supertest from 'supertest';
 
-/** A service error in NCP's envelope: 400 with `code` and `errorCode` both set; the message matched or contained. */
-export function expectError(res: supertest.Response, code: '77102' | '77103', message?: string | RegExp): void {
-  expect({ status: res.status, body: res.body }).toMatchObject({ status: 400, body: { error: { code, errorCode: code } } });
+/**
+ * A service error in NCP's envelope, exactly as the one error mapper writes it: 400 with
+ * {"error":{"code","errorCode","message"}}, both codes the same string; the message matched or contained.
+ */
+export function expectError(res: { status: number; body: any }, code: '77102' | '77103', message?: string | RegExp): void {
+  expect({ status: res.status, body: res.body }).toEqual({ status: 400, body: { error: { code, errorCode: code, message: expect.any(String) } } });
   if (typeof message === 'string') expect(res.body.error.message).toContain(message);
   else if (message) expect(res.body.error.message).toMatch(message);
 }

@@ -1,8 +1,13 @@
 // Sent mail history written straight into the tables with generate_series (about a second per
 // 1,000,000 recipients): individual requests of `perRequest` recipients, one mail each, all sent
 // (S, MAIL_SENT). For export tests and the export benchmark, where sending them would take hours.
+// seedRequest writes one small request in chosen states, for tests of jobs and read models.
+import type { MailStatus, RecipientStatus, RequestStatus } from '../../src/shared/statuses.ts';
+import { sql } from 'kysely';
 import type pg from 'pg';
+import type { Db } from '../../src/db/schema.ts';
 import { dayNumber } from '../../src/shared/clock.ts';
+import { formatNumericId } from '../../src/shared/ids.ts';
 
 export interface SeededHistory {
   requestIds: string[];
@@ -59,4 +64,123 @@ export async function seedSentHistory(
   } finally {
     client.release();
   }
+}
+
+export interface SeedRecipient {
+  address: string;
+  /** the recipient's status, and its mail's unless `mailStatus` says otherwise; default S */
+  status?: RecipientStatus;
+  resultCode?: string | null;
+  name?: string | null;
+  type?: 'R' | 'C' | 'B';
+}
+
+export interface SeededRequest {
+  /** mail_requests.id */
+  id: string;
+  /** the requestId the API shows */
+  requestId: string;
+  /** the mailIds the API shows, one per recipient in the order given */
+  mailIds: string[];
+}
+
+/**
+ * One request written straight into the tables, a mail per recipient, in the states given:
+ * for tests that call a job or a read model directly on rows the API would need time or
+ * faults to reach.
+ */
+export async function seedRequest(
+  db: Db,
+  opts: {
+    projectId: string;
+    status: RequestStatus;
+    recipients: SeedRecipient[];
+    createdAt?: Date;
+    finishedAt?: Date | null;
+    title?: string;
+    senderAddress?: string;
+    confirmAndSend?: boolean;
+    reservationAt?: Date | null;
+    /** every mail's status (a request whose mails are still with a worker) */
+    mailStatus?: MailStatus;
+    timeZone?: string;
+  },
+): Promise<SeededRequest> {
+  const createdAt = opts.createdAt ?? new Date();
+  const finishedAt = opts.finishedAt === undefined ? (['S', 'F', 'PF', 'U', 'C'].includes(opts.status) ? createdAt : null) : opts.finishedAt;
+  const idDay = dayNumber(createdAt, opts.timeZone ?? 'Asia/Seoul');
+  const n = opts.recipients.length;
+  return db.transaction().execute(async (tx) => {
+    const nextId = async () => (await sql<{ id: string }>`SELECT nextval('mail_id_seq')::text AS id`.execute(tx)).rows[0]!.id;
+    const id = await nextId();
+    await tx
+      .insertInto('mail_requests')
+      .values({
+        id,
+        id_day: idDay,
+        project_id: opts.projectId,
+        status: opts.status,
+        sender_address: opts.senderAddress ?? 'sender@example.com',
+        sender_name: null,
+        title: opts.title ?? `Seeded ${id}`,
+        body: '<p>seeded</p>',
+        template_sid: null,
+        template_name: null,
+        individual: true,
+        advertising: false,
+        confirm_and_send: opts.confirmAndSend ?? false,
+        parameters: null,
+        references_header: null,
+        unsubscribe_message: null,
+        reservation_at: opts.reservationAt ?? null,
+        requester_ip: null,
+        request_count: n,
+        recipient_count: n,
+        stored_count: n,
+        idempotency_key: null,
+        idempotency_hash: null,
+        created_at: createdAt,
+        finished_at: finishedAt,
+        canceled_at: opts.status === 'C' ? finishedAt : null,
+        started_at: opts.reservationAt ?? createdAt,
+      })
+      .execute();
+    const mailIds: string[] = [];
+    for (const [i, r] of opts.recipients.entries()) {
+      const mailId = await nextId();
+      const status: RecipientStatus = r.status ?? 'S';
+      const done = ['S', 'F', 'U', 'C'].includes(status) ? finishedAt ?? createdAt : null;
+      await tx
+        .insertInto('mails')
+        .values({ id: mailId, id_day: idDay, request_id: id, project_id: opts.projectId, seq: i + 1, status: opts.mailStatus ?? status, recipient_count: 1, representative_address: r.address, next_attempt_at: null, lease_until: null, lease_token: null, created_at: createdAt, finished_at: done })
+        .execute();
+      await tx
+        .insertInto('recipients')
+        .values({
+          mail_id: mailId,
+          request_id: id,
+          project_id: opts.projectId,
+          address: r.address,
+          name: r.name ?? null,
+          type: r.type ?? 'R',
+          parameters: null,
+          status,
+          result_code: r.resultCode === undefined ? (status === 'S' ? 'MAIL_SENT' : null) : r.resultCode,
+          result_message: null,
+          received_at: done,
+          finished_at: done,
+          unsubscribed_at: null,
+          created_at: createdAt,
+          temporary_result_code: null,
+        })
+        .execute();
+      mailIds.push(formatNumericId(idDay, mailId));
+    }
+    return { id, requestId: formatNumericId(idDay, id), mailIds };
+  });
+}
+
+/** A project of its own (tenancy: rows of one project never show in another's views). */
+export async function seedProject(db: Db, name: string): Promise<string> {
+  return (await db.insertInto('projects').values({ name }).returning('id').executeTakeFirstOrThrow()).id;
 }

@@ -1,25 +1,17 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, type TestService } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 import { readXlsx } from '../helpers/xlsx-sheet.ts';
 import { expectError, asFile } from '../helpers/responses.ts';
 
 /** The seven NCP address-book operations and the combination download (an extension endpoint). */
 
-let sink: TestSink;
-let svc: TestService;
+const { svc } = useTestService({ workers: false });
 let other: CreatedKey;
 
 beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url, workers: false });
   other = await svc.newKey('other-project');
-});
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
 });
 beforeEach(async () => {
   expect((await svc.call('DELETE', '/api/v1/address-book')).status).toBe(200);
@@ -33,7 +25,6 @@ const book = async (key?: CreatedKey) => {
   return res.body as { totalAddressCount: number; groups: { sid: number; groupName: string; addressCount: number }[] };
 };
 const counts = (b: Awaited<ReturnType<typeof book>>) => ({ total: b.totalAddressCount, groups: Object.fromEntries(b.groups.map((g) => [g.groupName, g.addressCount])) });
-
 
 /** The download as bytes; an error answer parsed as JSON. */
 function combination(query: string, key?: CreatedKey) {

@@ -1,32 +1,25 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import express from 'express';
 import supertest from 'supertest';
 import { traceRequests } from '../../src/http/trace.ts';
 import type { Logger } from '../../src/logger.ts';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
-import { startTestSink, type ReceivedMessage, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import type { ReceivedMessage } from '../helpers/smtp-sink.ts';
+import { waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 
 // Advertising mail end to end: title prefix, the unsubscribe notice (basic or custom, appended or
 // at #{UNSUBSCRIBE_MESSAGE}), per-recipient links and List-Unsubscribe headers, the public page
 // (GET, form POST, RFC 8058 one-click POST, resubscribe) and U / UNSUBSCRIBE_ADDRESS afterwards.
 
-let sink: TestSink;
-let svc: TestService;
 let other: CreatedKey;
 const BASE = 'https://mail.example.test/m';
+const { svc, sink } = useTestService({ env: { PUBLIC_BASE_URL: BASE }, resetSinkAfterEach: true });
 
 beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url, env: { PUBLIC_BASE_URL: BASE } });
   other = await svc.newKey('other-project');
 });
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
-afterEach(() => sink.reset());
 
 const page = () => supertest(svc.app);
 const pathOf = (url: string) => url.slice(BASE.length);

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import pino from 'pino';
 import { createApp } from '../../src/app.ts';
 import { signRequest } from '../../src/http/signature.ts';
@@ -10,26 +10,18 @@ import { createLogger } from '../../src/logger.ts';
 import { cleanupFiles } from '../../src/modules/files/files.service.ts';
 import { createKeyResolver, type CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import { asFile, expectError } from '../helpers/responses.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 
 // downloadMailAttachment (extension): GET /mails/{mailId}/attachments/{fileId} answers the
 // original bytes of an attachment of the mail's request.
 
-let sink: TestSink;
-let svc: TestService;
+const { svc } = useTestService();
 let other: CreatedKey;
 
 beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url });
   other = await svc.newKey('other-project');
 });
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
-afterEach(() => sink.reset());
 
 async function uploadFiles(files: { name: string; data: Buffer }[], key?: CreatedKey): Promise<{ fileId: string }[]> {
   let t = svc.call('POST', '/api/v1/files', { key });

@@ -1,30 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import supertest from 'supertest';
 import { signRequest } from '../../src/http/signature.ts';
 import { revokeAccessKey } from '../../src/modules/projects/projects.repository.ts';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, type TestService } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 
 /**
  * NCP API Gateway signature v2, as existing NCP clients sign: every failure is the gateway's 401 with exactly
  * {"error":{"errorCode":"200","message":"Authentication Failed"}}, never 400 or 403.
  */
 
-let sink: TestSink;
-let svc: TestService;
+const { svc } = useTestService({ workers: false });
 
 const AUTH_FAILED = { error: { errorCode: '200', message: 'Authentication Failed' } };
 const LIST = '/api/v1/mails/requests';
-
-beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url, workers: false });
-});
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
 
 interface SignOpts {
   method?: string;

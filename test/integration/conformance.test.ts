@@ -1,9 +1,10 @@
 import fs from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { simpleParser } from 'mailparser';
 import supertest from 'supertest';
-import { startTestSink, type ReceivedMessage, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import type { ReceivedMessage } from '../helpers/smtp-sink.ts';
+import { waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 import { expectError } from '../helpers/responses.ts';
 
 // What the console guide says and real NCP clients rely on (issue 10): Cc/Bcc with individual
@@ -11,19 +12,8 @@ import { expectError } from '../helpers/responses.ts';
 // and elapsed times of cancelled, reserved and sent-now requests, confirm-and-send with a
 // reservation, meta-tag names, the mail views' extra fields and localised error messages.
 
-let sink: TestSink;
-let svc: TestService;
 const BASE = 'https://mail.example.test/c';
-
-beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url, env: { PUBLIC_BASE_URL: BASE } });
-});
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
-afterEach(() => sink.reset());
+const { svc, sink } = useTestService({ env: { PUBLIC_BASE_URL: BASE }, resetSinkAfterEach: true });
 
 async function send(body: Record<string, unknown>): Promise<string> {
   const res = await svc.call('POST', '/api/v1/mails', { body: { senderAddress: 'shop@company.com', title: 'Hi', body: '<p>Hello</p>', ...body } });

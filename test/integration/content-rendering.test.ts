@@ -1,9 +1,10 @@
 import crypto from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import { simpleParser, type ParsedMail } from 'mailparser';
-import { startTestSink, type ReceivedMessage, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import type { ReceivedMessage } from '../helpers/smtp-sink.ts';
+import { waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 
 /**
  * Mail that renders everywhere: what the SMTP sink received, parsed with mailparser. HTML with a
@@ -12,18 +13,7 @@ import { startTestService, waitFor, type TestService } from '../helpers/test-ser
  * References from referencesHeader.
  */
 
-let sink: TestSink;
-let svc: TestService;
-
-beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url });
-});
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
-afterEach(() => sink.reset());
+const { svc, sink } = useTestService({ resetSinkAfterEach: true });
 
 async function upload(files: { name: string; data: Buffer }[]): Promise<{ fileId: string; fileName: string }[]> {
   let t = svc.call('POST', '/api/v1/files');

@@ -1,26 +1,16 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import type supertest from 'supertest';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { startTestService, waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
+import { expectError } from '../helpers/responses.ts';
 
 /**
  * createMailRequest (POST /api/v1/mails): the sending rules the service enforces, the NCP error
  * envelope, and what existing NCP clients are observed to send.
  */
 
-let sink: TestSink;
-let svc: TestService;
-
-beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url, env: { SMTP_MAX_CONNECTIONS: '4' } });
-});
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
-afterEach(() => sink.reset());
+const { svc, sink } = useTestService({ env: { SMTP_MAX_CONNECTIONS: '4' }, resetSinkAfterEach: true });
 
 type Body = Record<string, unknown>;
 
@@ -38,15 +28,6 @@ function valid(over: Body = {}): Body {
 }
 
 const post = (body: unknown, headers?: Record<string, string>) => svc.call('POST', '/api/v1/mails', { body, headers });
-
-/** 400 with the service envelope, code 77102 (both keys, strings), and a message naming `field`. */
-function expectRefused(res: supertest.Response, field?: string | RegExp) {
-  expect({ status: res.status, body: res.body }).toMatchObject({ status: 400, body: { error: { code: '77102', errorCode: '77102' } } });
-  expect(typeof res.body.error.code).toBe('string');
-  expect(typeof res.body.error.message).toBe('string');
-  if (typeof field === 'string') expect(res.body.error.message).toContain(field);
-  else if (field) expect(res.body.error.message).toMatch(field);
-}
 
 function expectCreated(res: supertest.Response, count = 1) {
   expect({ status: res.status, body: res.body }).toEqual({ status: 201, body: { requestId: expect.stringMatching(/^\d{20}$/), count } });
@@ -99,57 +80,55 @@ describe('a refused request leaves nothing behind', () => {
 describe('required fields and the error envelope', () => {
   it('{} answers 400 with error.code the string "77102" and errorCode too', async () => {
     const res = await post({});
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('77102');
-    expect(res.body.error.errorCode).toBe('77102');
+    expectError(res, '77102');
     expect(Object.keys(res.body)).toEqual(['error']);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
   });
 
   it('refuses a missing senderAddress', async () => {
     const { senderAddress: _, ...body } = valid();
-    expectRefused(await post(body), 'senderAddress');
+    expectError(await post(body), '77102', 'senderAddress');
   });
 
   it('refuses an empty senderAddress', async () => {
-    expectRefused(await post(valid({ senderAddress: '' })), 'senderAddress');
+    expectError(await post(valid({ senderAddress: '' })), '77102', 'senderAddress');
   });
 
   it('refuses a missing title', async () => {
     const { title: _, ...body } = valid();
-    expectRefused(await post(body), 'title');
+    expectError(await post(body), '77102', 'title');
   });
 
   it('refuses a missing body', async () => {
     const { body: _, ...body } = valid();
-    expectRefused(await post(body), 'body');
+    expectError(await post(body), '77102', 'body');
   });
 
   it('refuses missing recipients', async () => {
     const { recipients: _, ...body } = valid();
-    expectRefused(await post(body), 'recipients');
+    expectError(await post(body), '77102', 'recipients');
   });
 
   it('refuses an empty recipients list', async () => {
-    expectRefused(await post(valid({ recipients: [] })), 'recipients');
+    expectError(await post(valid({ recipients: [] })), '77102', 'recipients');
   });
 
   it('refuses a recipient without an address', async () => {
-    expectRefused(await post(valid({ recipients: [{ address: 'a@example.com' }, { name: 'no address' }] })), 'recipients[1]');
+    expectError(await post(valid({ recipients: [{ address: 'a@example.com' }, { name: 'no address' }] })), '77102', 'recipients[1]');
   });
 });
 
 describe('addresses', () => {
   it('refuses an invalid senderAddress', async () => {
-    expectRefused(await post(valid({ senderAddress: 'no_reply.company.com' })), 'senderAddress');
+    expectError(await post(valid({ senderAddress: 'no_reply.company.com' })), '77102', 'senderAddress');
   });
 
   it('refuses an invalid recipient address, naming recipients[1].address', async () => {
-    expectRefused(await post(valid({ recipients: [{ address: 'ok@example.com' }, { address: 'bad@@example.com' }] })), 'recipients[1].address');
+    expectError(await post(valid({ recipients: [{ address: 'ok@example.com' }, { address: 'bad@@example.com' }] })), '77102', 'recipients[1].address');
   });
 
   it('refuses a recipient address without a domain', async () => {
-    expectRefused(await post(valid({ recipients: [{ address: 'nobody' }] })), 'recipients[0].address');
+    expectError(await post(valid({ recipients: [{ address: 'nobody' }] })), '77102', 'recipients[0].address');
   });
 });
 
@@ -163,11 +142,11 @@ describe('limits', () => {
   });
 
   it('refuses a title of 501 bytes', async () => {
-    expectRefused(await post(valid({ title: 'a'.repeat(501) })), 'title');
+    expectError(await post(valid({ title: 'a'.repeat(501) })), '77102', 'title');
   });
 
   it('counts the title in bytes: 200 Korean characters (600 bytes) are refused', async () => {
-    expectRefused(await post(valid({ title: korean(200) })), 'title');
+    expectError(await post(valid({ title: korean(200) })), '77102', 'title');
   });
 
   it('accepts a body of exactly 500 KB', async () => {
@@ -175,7 +154,7 @@ describe('limits', () => {
   });
 
   it('refuses a body over 500 KB', async () => {
-    expectRefused(await post(valid({ body: 'a'.repeat(500 * 1024 + 1) })), 'body');
+    expectError(await post(valid({ body: 'a'.repeat(500 * 1024 + 1) })), '77102', 'body');
   });
 
   it('accepts a senderName of 69 bytes (23 Korean characters)', async () => {
@@ -183,7 +162,7 @@ describe('limits', () => {
   });
 
   it('refuses a senderName over 69 bytes (24 Korean characters = 72 bytes)', async () => {
-    expectRefused(await post(valid({ senderName: korean(24) })), 'senderName');
+    expectError(await post(valid({ senderName: korean(24) })), '77102', 'senderName');
   });
 
   it('accepts a recipient name of 69 characters, multi-byte ones included', async () => {
@@ -191,7 +170,7 @@ describe('limits', () => {
   });
 
   it('refuses a recipient name over 69 characters', async () => {
-    expectRefused(await post(valid({ recipients: [{ address: 'ok@example.com' }, { address: 'name70@example.com', name: 'n'.repeat(70) }] })), 'recipients[1].name');
+    expectError(await post(valid({ recipients: [{ address: 'ok@example.com' }, { address: 'name70@example.com', name: 'n'.repeat(70) }] })), '77102', 'recipients[1].name');
   });
 
   it('accepts a referencesHeader <id@domain>', async () => {
@@ -199,22 +178,22 @@ describe('limits', () => {
   });
 
   it('refuses a referencesHeader without angle brackets', async () => {
-    expectRefused(await post(valid({ referencesHeader: 'thread-1@company.com' })), 'referencesHeader');
+    expectError(await post(valid({ referencesHeader: 'thread-1@company.com' })), '77102', 'referencesHeader');
   });
 
   it('refuses a referencesHeader without @domain', async () => {
-    expectRefused(await post(valid({ referencesHeader: '<thread-1>' })), 'referencesHeader');
+    expectError(await post(valid({ referencesHeader: '<thread-1>' })), '77102', 'referencesHeader');
   });
 
   it('refuses a referencesHeader over 100 characters', async () => {
     const header = `<${'a'.repeat(90)}@company.com>`;
     expect(header.length).toBe(104);
-    expectRefused(await post(valid({ referencesHeader: header })), 'referencesHeader');
+    expectError(await post(valid({ referencesHeader: header })), '77102', 'referencesHeader');
   });
 
   it('refuses 100,001 recipients', async () => {
     const recipients = Array.from({ length: 100_001 }, (_, i) => ({ address: `r${i}@example.com` }));
-    expectRefused(await post(valid({ recipients })), 'recipients');
+    expectError(await post(valid({ recipients })), '77102', 'recipients');
   }, 30_000);
 });
 
@@ -231,7 +210,7 @@ describe('individual and general mode', () => {
   });
 
   it('refuses an unknown recipient type', async () => {
-    expectRefused(await post(valid({ recipients: [{ address: 'x@example.com', type: 'X' }] })), 'recipients[0].type');
+    expectError(await post(valid({ recipients: [{ address: 'x@example.com', type: 'X' }] })), '77102', 'recipients[0].type');
   });
 
   it('accepts general mail with 30 C and 30 B and answers the number of mails', async () => {
@@ -245,29 +224,29 @@ describe('individual and general mode', () => {
 
   it('refuses general mail with more than 30 C', async () => {
     const recipients = [{ address: 'to@example.com' }, ...Array.from({ length: 31 }, (_, i) => ({ address: `c${i}@example.com`, type: 'C' }))];
-    expectRefused(await post(valid({ individual: false, recipients })), 'recipients');
+    expectError(await post(valid({ individual: false, recipients })), '77102', 'recipients');
   });
 
   it('refuses general mail with more than 30 B', async () => {
     const recipients = [{ address: 'to@example.com' }, ...Array.from({ length: 31 }, (_, i) => ({ address: `b${i}@example.com`, type: 'B' }))];
-    expectRefused(await post(valid({ individual: false, recipients })), 'recipients');
+    expectError(await post(valid({ individual: false, recipients })), '77102', 'recipients');
   });
 
   it('refuses general mail with more than 1,000 R', async () => {
     const recipients = Array.from({ length: 1001 }, (_, i) => ({ address: `r${i}@example.com`, type: 'R' }));
-    expectRefused(await post(valid({ individual: false, recipients })), 'recipients');
+    expectError(await post(valid({ individual: false, recipients })), '77102', 'recipients');
   });
 
   it('refuses advertising mail with individual false', async () => {
-    expectRefused(await post(valid({ individual: false, advertising: true })), 'advertising');
+    expectError(await post(valid({ individual: false, advertising: true })), '77102', 'advertising');
   });
 
   it('refuses a meta tag in the body in general mode', async () => {
-    expectRefused(await post(valid({ individual: false, body: 'Dear #{RECIPIENT_NAME}' })), 'RECIPIENT_NAME');
+    expectError(await post(valid({ individual: false, body: 'Dear #{RECIPIENT_NAME}' })), '77102', 'RECIPIENT_NAME');
   });
 
   it('refuses a meta tag in the title in general mode', async () => {
-    expectRefused(await post(valid({ individual: false, title: 'For #{RECIPIENT_ADDRESS}' })), 'RECIPIENT_ADDRESS');
+    expectError(await post(valid({ individual: false, title: 'For #{RECIPIENT_ADDRESS}' })), '77102', 'RECIPIENT_ADDRESS');
   });
 
   it('accepts a meta tag in individual mode', async () => {
@@ -281,29 +260,29 @@ describe('individual and general mode', () => {
 
 describe('JSON and media types', () => {
   it('refuses a wrong JSON type (title: 123) with 400/77102 naming the field', async () => {
-    expectRefused(await post(valid({ title: 123 })), 'title');
+    expectError(await post(valid({ title: 123 })), '77102', 'title');
   });
 
   it('refuses a wrong JSON type (recipients: a string) naming the field', async () => {
-    expectRefused(await post(valid({ recipients: 'a@example.com' })), 'recipients');
+    expectError(await post(valid({ recipients: 'a@example.com' })), '77102', 'recipients');
   });
 
   it('refuses a wrong JSON type (individual: "yes") naming the field', async () => {
-    expectRefused(await post(valid({ individual: 'yes' })), 'individual');
+    expectError(await post(valid({ individual: 'yes' })), '77102', 'individual');
   });
 
   it('refuses an object as a parameter value naming the field', async () => {
-    expectRefused(await post(valid({ parameters: { A: { nested: true } } })), 'parameters');
+    expectError(await post(valid({ parameters: { A: { nested: true } } })), '77102', 'parameters');
   });
 
   it('refuses malformed JSON with 400/77102', async () => {
     const res = await svc.call('POST', '/api/v1/mails').set('Content-Type', 'application/json').send('{"senderAddress": "a@b.com",');
-    expectRefused(res);
+    expectError(res, '77102');
   });
 
   it('refuses a JSON array body with 400/77102', async () => {
     const res = await svc.call('POST', '/api/v1/mails').set('Content-Type', 'application/json').send('[1,2]');
-    expectRefused(res);
+    expectError(res, '77102');
   });
 
   it('answers 415/77002 to Content-Type text/plain', async () => {
@@ -422,23 +401,23 @@ describe('optional fields', () => {
 
 describe('reservation and confirmation', () => {
   it('refuses reservationUtc in the past', async () => {
-    expectRefused(await post(valid({ reservationUtc: Date.now() - 60_000 })), 'reservationUtc');
+    expectError(await post(valid({ reservationUtc: Date.now() - 60_000 })), '77102', 'reservationUtc');
   });
 
   it('refuses reservationUtc more than 30 days ahead', async () => {
-    expectRefused(await post(valid({ reservationUtc: Date.now() + 31 * 86_400_000 })), 'reservationUtc');
+    expectError(await post(valid({ reservationUtc: Date.now() + 31 * 86_400_000 })), '77102', 'reservationUtc');
   });
 
   it('refuses a malformed reservationDateTime', async () => {
-    expectRefused(await post(valid({ reservationDateTime: '2030/01/01 10:00' })), 'reservationDateTime');
+    expectError(await post(valid({ reservationDateTime: '2030/01/01 10:00' })), '77102', 'reservationDateTime');
   });
 
   it('refuses a reservationDateTime that is no date', async () => {
-    expectRefused(await post(valid({ reservationDateTime: '2030-13-45 10:00' })), 'reservationDateTime');
+    expectError(await post(valid({ reservationDateTime: '2030-13-45 10:00' })), '77102', 'reservationDateTime');
   });
 
   it('refuses a reservationDateTime in the past', async () => {
-    expectRefused(await post(valid({ reservationDateTime: '2020-01-01 10:00' })), 'reservationDateTime');
+    expectError(await post(valid({ reservationDateTime: '2020-01-01 10:00' })), '77102', 'reservationDateTime');
   });
 
   it('keeps a request reserved 1 hour ahead in R with reservationStatus Y and its reservationDate', async () => {
@@ -523,12 +502,12 @@ describe('Idempotency-Key', () => {
   });
 
   it('refuses an Idempotency-Key over 255 characters', async () => {
-    expectRefused(await post(valid(), { 'Idempotency-Key': 'k'.repeat(256) }), 'Idempotency-Key');
+    expectError(await post(valid(), { 'Idempotency-Key': 'k'.repeat(256) }), '77102', 'Idempotency-Key');
   });
 
   it('does not let a refused request take its Idempotency-Key', async () => {
     const refused = await post(valid({ title: korean(200) }), { 'Idempotency-Key': 'order-3003' });
-    expectRefused(refused, 'title');
+    expectError(refused, '77102', 'title');
     expectCreated(await post(valid(), { 'Idempotency-Key': 'order-3003' }));
   });
 });

@@ -1,25 +1,15 @@
 import os from 'node:os';
-import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { expect, it } from '@jest/globals';
 import { sql } from 'kysely';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 
 /**
  * The claim loops (src/modules/delivery): due mails of all requests are claimed together, woken
  * by NOTIFY, and requests take turns, so one tenant's large request doesn't hold another's mail.
  */
 
-let sink: TestSink;
-let svc: TestService;
-
-beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url, env: { SMTP_MAX_CONNECTIONS: '2' } });
-});
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
+const { svc, sink } = useTestService({ env: { SMTP_MAX_CONNECTIONS: '2' } });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const recipients = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ address: `${prefix}${i}@example.com` }));

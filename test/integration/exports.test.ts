@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { sql } from 'kysely';
 import type supertest from 'supertest';
 import { createLogger } from '../../src/logger.ts';
@@ -12,9 +12,10 @@ import { expireExports } from '../../src/modules/exports/exports.service.ts';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import { TEST_ACCESS_KEY, sleep, startServiceProcess, stopAllServiceProcesses } from '../helpers/service-process.ts';
 import { seedSentHistory } from '../helpers/seed-rows.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
+import { startTestSink } from '../helpers/smtp-sink.ts';
 import { createTestDb } from '../helpers/test-db.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 import { countXlsxRows, readXlsx } from '../helpers/xlsx-sheet.ts';
 import { expectError, asFile } from '../helpers/responses.ts';
 
@@ -25,8 +26,7 @@ import { expectError, asFile } from '../helpers/responses.ts';
  * interrupted by a killed service.
  */
 
-let sink: TestSink;
-let svc: TestService;
+const { svc } = useTestService();
 let other: CreatedKey;
 /** the request sent for real: three recipients, all accepted */
 let sentRequestId: string;
@@ -36,7 +36,6 @@ const SEEDED = 12_000;
 const logger = createLogger('silent');
 
 const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
-
 
 const post = (body: unknown, headers?: Record<string, string>, key?: CreatedKey) => svc.call('POST', '/api/v1/exports', { body, headers, key });
 
@@ -86,8 +85,6 @@ const jobDeps = () => ({ db: svc.db.db, config: svc.config, logger, now: () => n
 const NES = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \d{3}$/;
 
 beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url });
   other = await svc.newKey('other-project');
   const res = await svc.call('POST', '/api/v1/mails', {
     body: {
@@ -110,11 +107,6 @@ beforeAll(async () => {
   );
   seeded = (await seedSentHistory(svc.db.pool, { projectId: svc.key.projectId, recipients: SEEDED, perRequest: SEEDED / 2 })).requestIds;
 }, 60_000);
-
-afterAll(async () => {
-  await svc?.stop();
-  await sink?.close();
-});
 
 describe('createExport → job → getExportList → downloadExport', () => {
   it('requests view: 202 with the export, completed by the job; the .xlsx has a Korean header and every request', async () => {

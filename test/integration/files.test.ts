@@ -1,13 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import type supertest from 'supertest';
 import { createLogger } from '../../src/logger.ts';
 import { cleanupFiles } from '../../src/modules/files/files.service.ts';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, type TestService } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 import { buildZip, fakeExecutable } from '../helpers/zip.ts';
 import { expectError } from '../helpers/responses.ts';
 
@@ -16,20 +15,12 @@ import { expectError } from '../helpers/responses.ts';
 const MB = 1024 * 1024;
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-99$/;
 
-let sink: TestSink;
-let svc: TestService;
+const { svc } = useTestService();
 let other: CreatedKey;
 
 beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url });
   other = await svc.newKey('other-project');
 });
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
-afterEach(() => sink.reset());
 
 type Upload = { name: string; data: Buffer | string; field?: string };
 
@@ -49,7 +40,6 @@ function rawMultipart(disposition: string, data: Buffer) {
   ]);
   return svc.call('POST', '/api/v1/files').set('Content-Type', `multipart/form-data; boundary=${boundary}`).send(body);
 }
-
 
 const filesDir = () => path.join(svc.config.dataDir, 'files');
 const storedFiles = () => (fs.existsSync(filesDir()) ? fs.readdirSync(filesDir()) : []);

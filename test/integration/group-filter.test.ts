@@ -1,24 +1,20 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import { simpleParser } from 'mailparser';
 import { createLogger } from '../../src/logger.ts';
 import { storeRecipients } from '../../src/modules/requests/requests.service.ts';
 import { GROUP_STORE_BATCH } from '../../src/modules/requests/store-from-groups.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { waitFor, type TestService } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 import { expectError } from '../helpers/responses.ts';
 
 /** createMailRequest with recipientGroupFilter (NCP's address-book groups as recipients): AND/OR expansion, delivery, cancel, resume. */
 
-let sink: TestSink;
-let svc: TestService;
+const { svc, sink } = useTestService({ resetSinkAfterEach: true });
 /** no workers: requests stay in P until a test runs the job itself */
-let idle: TestService;
+const { svc: idle } = useTestService({ sink, workers: false });
 
 beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url });
-  idle = await startTestService({ smtpUrl: sink.url, workers: false });
   const book = await svc.call('POST', '/api/v1/address-book', {
     body: {
       groups: [
@@ -31,12 +27,6 @@ beforeAll(async () => {
   });
   expect(book.status).toBe(201);
 });
-afterAll(async () => {
-  await idle.stop();
-  await svc.stop();
-  await sink.close();
-});
-afterEach(() => sink.reset());
 
 const mail = (filter: unknown, over: Record<string, unknown> = {}, on: TestService = svc) =>
   on.call('POST', '/api/v1/mails', {
@@ -65,7 +55,6 @@ async function delivered(n: number) {
 
 const count = async (on: TestService, table: 'mail_requests' | 'mails' | 'recipients') =>
   Number((await sql<{ n: string }>`SELECT count(*)::text AS n FROM ${sql.table(table)}`.execute(on.db.db)).rows[0]!.n);
-
 
 describe('sending to address-book groups', () => {
   it('AND sends one mail to each address in every group (case variants are one address), with meta tags and request parameters', async () => {

@@ -10,11 +10,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { sql } from 'kysely';
 import pino from 'pino';
 import { runTemplateBackup, TEMPLATE_BACKUP_MAX_ATTEMPTS } from '../../src/modules/templates/template-backups.service.ts';
-import { startServiceProcess, stopAllServiceProcesses, TEST_ACCESS_KEY, TEST_SECRET_KEY, type HttpResult, type ServiceProcess } from '../helpers/service-process.ts';
+import { startServiceProcess, stopAllServiceProcesses, TEST_ACCESS_KEY, TEST_SECRET_KEY, type ServiceProcess } from '../helpers/service-process.ts';
 import { multipartBody, rawRequest, signedHeaderLines, signedRaw } from '../helpers/raw-http.ts';
 import { seedSentHistory } from '../helpers/seed-rows.ts';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { createTestDb, type TestDb } from '../helpers/test-db.ts';
+import { expectError } from '../helpers/responses.ts';
 
 const KEY = { accessKey: TEST_ACCESS_KEY, secretKey: TEST_SECRET_KEY };
 let svc: ServiceProcess;
@@ -44,12 +45,6 @@ async function expectAlive() {
   expect(health.status).toBe(200);
   // the process-level handlers keep it alive; what they log is still a bug
   expect(svc.logs().filter((r) => /uncaught|unhandled/i.test(String(r.msg))).map((r) => r.msg)).toEqual([]);
-}
-
-/** A service error (400/77102) whose message names `field`. */
-function expect77102(res: HttpResult, field: string) {
-  expect({ status: res.status, code: res.body?.error?.code, errorCode: res.body?.error?.errorCode }).toEqual({ status: 400, code: '77102', errorCode: '77102' });
-  expect(res.body.error.message).toContain(field);
 }
 
 const mail = (over: Record<string, unknown> = {}) => ({
@@ -132,17 +127,17 @@ describe('text PostgreSQL cannot store answers 400 naming the field', () => {
     ['parameters.\\u0000', { parameters: { '\u0000': 'x' } }],
     ['unsubscribeMessage', { advertising: true, useBasicUnsubscribeMsg: false, unsubscribeMessage: `${LONE}#{UNSUBSCRIBE_URL}` }],
   ])('createMailRequest %s', async (field, over) => {
-    expect77102(await svc.call('POST', '/api/v1/mails', mail(over)), field);
+    expectError(await svc.call('POST', '/api/v1/mails', mail(over)), '77102', field);
   });
 
   it('templates, categories, address book and unsubscribers', async () => {
-    expect77102(await svc.call('POST', '/api/v1/template', { templateName: 't', title: 'T', body: NUL, senderAddress: 'sender@example.com' }), 'body');
-    expect77102(await svc.call('POST', '/api/v1/template', { templateName: 't', title: 'T', body: 'B', description: LONE, senderAddress: 'sender@example.com' }), 'description');
-    expect77102(await svc.call('POST', '/api/v1/category', { categoryName: NUL }), 'categoryName');
-    expect77102(await svc.call('POST', '/api/v1/address-book', { groups: [{ groupName: NUL, emailAddresses: ['a@example.com'] }] }), 'groups[0].groupName');
-    expect77102(await svc.call('POST', '/api/v1/unsubscribers', { blockedReceivers: [`a${'\u0000'}@example.com`] }), 'blockedReceivers[0]');
-    expect77102(await svc.call('GET', '/api/v1/unsubscribers?emailAddress=%00'), 'emailAddress');
-    expect77102(await svc.call('GET', '/api/v1/mails/requests?title=a%00'), 'title');
+    expectError(await svc.call('POST', '/api/v1/template', { templateName: 't', title: 'T', body: NUL, senderAddress: 'sender@example.com' }), '77102', 'body');
+    expectError(await svc.call('POST', '/api/v1/template', { templateName: 't', title: 'T', body: 'B', description: LONE, senderAddress: 'sender@example.com' }), '77102', 'description');
+    expectError(await svc.call('POST', '/api/v1/category', { categoryName: NUL }), '77102', 'categoryName');
+    expectError(await svc.call('POST', '/api/v1/address-book', { groups: [{ groupName: NUL, emailAddresses: ['a@example.com'] }] }), '77102', 'groups[0].groupName');
+    expectError(await svc.call('POST', '/api/v1/unsubscribers', { blockedReceivers: [`a${'\u0000'}@example.com`] }), '77102', 'blockedReceivers[0]');
+    expectError(await svc.call('GET', '/api/v1/unsubscribers?emailAddress=%00'), '77102', 'emailAddress');
+    expectError(await svc.call('GET', '/api/v1/mails/requests?title=a%00'), '77102', 'title');
     await expectAlive();
   });
 
@@ -156,15 +151,15 @@ describe('text PostgreSQL cannot store answers 400 naming the field', () => {
 
 describe('extreme dates', () => {
   it.each(['/api/v1/mails/requests', '/api/v1/mails/recipients', '/api/v1/unsubscribers'])('%s?startUtc=-8640000000000000 and friends: 400', async (path) => {
-    expect77102(await svc.call('GET', `${path}?startUtc=-8640000000000000`), 'startUtc');
-    expect77102(await svc.call('GET', `${path}?endUtc=8640000000000000`), 'endUtc');
-    expect77102(await svc.call('GET', `${path}?startDateTime=0000-01-01`), 'startDateTime');
+    expectError(await svc.call('GET', `${path}?startUtc=-8640000000000000`), '77102', 'startUtc');
+    expectError(await svc.call('GET', `${path}?endUtc=8640000000000000`), '77102', 'endUtc');
+    expectError(await svc.call('GET', `${path}?startDateTime=0000-01-01`), '77102', 'startDateTime');
     expect((await svc.call('GET', `${path}?startUtc=-62135596800000&endUtc=253402300799999`)).status).toBe(200);
   });
 
   it('createExport refuses them at once instead of failing its job', async () => {
-    expect77102(await svc.call('POST', '/api/v1/exports', { view: 'requests', filters: { startUtc: -8640000000000000 } }), 'filters.startUtc');
-    expect77102(await svc.call('POST', '/api/v1/exports', { view: 'recipients', filters: { endUtc: '8640000000000000' } }), 'filters.endUtc');
+    expectError(await svc.call('POST', '/api/v1/exports', { view: 'requests', filters: { startUtc: -8640000000000000 } }), '77102', 'filters.startUtc');
+    expectError(await svc.call('POST', '/api/v1/exports', { view: 'recipients', filters: { endUtc: '8640000000000000' } }), '77102', 'filters.endUtc');
   });
 });
 
@@ -204,24 +199,24 @@ describe('limits that hold after substitution', () => {
   const big = 'x'.repeat(5 * 1024 * 1024);
 
   it('a title tag with a 5 MB request parameter: 400 at POST', async () => {
-    expect77102(await svc.call('POST', '/api/v1/mails', mail({ title: '${X}', parameters: { X: big } })), 'parameters.X');
-    expect77102(await svc.call('POST', '/api/v1/mails', mail({ title: '${X}', parameters: { X: 'y'.repeat(600) } })), 'title: at most 500 bytes after tag substitution');
+    expectError(await svc.call('POST', '/api/v1/mails', mail({ title: '${X}', parameters: { X: big } })), '77102', 'parameters.X');
+    expectError(await svc.call('POST', '/api/v1/mails', mail({ title: '${X}', parameters: { X: 'y'.repeat(600) } })), '77102', 'title: at most 500 bytes after tag substitution');
   });
 
   it('a body tag whose recipient value makes it over 500 KB: 400 naming the recipient', async () => {
     const res = await svc.call('POST', '/api/v1/mails', mail({ body: '${X}${X}', recipients: [{ address: 'a@example.com', type: 'R', parameters: { X: 'y' } }, { address: 'b@example.com', type: 'R', parameters: { X: 'y'.repeat(300 * 1024) } }] }));
-    expect77102(res, 'recipients[1]');
+    expectError(res, '77102', 'recipients[1]');
     expect(res.body.error.message).toContain('body: at most 500 KB');
   });
 
   it('unsubscribeMessage over 10 KB: 400', async () => {
-    expect77102(await svc.call('POST', '/api/v1/mails', mail({ advertising: true, useBasicUnsubscribeMsg: false, unsubscribeMessage: 'u'.repeat(10 * 1024 + 1) })), 'unsubscribeMessage: at most 10 KB');
+    expectError(await svc.call('POST', '/api/v1/mails', mail({ advertising: true, useBasicUnsubscribeMsg: false, unsubscribeMessage: 'u'.repeat(10 * 1024 + 1) })), '77102', 'unsubscribeMessage: at most 10 KB');
   });
 
   it('parameter caps: 100 names, 100 characters a name', async () => {
     const many = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`P${i}`, 'v']));
-    expect77102(await svc.call('POST', '/api/v1/mails', mail({ parameters: many })), 'parameters: at most 100 parameters');
-    expect77102(await svc.call('POST', '/api/v1/mails', mail({ recipients: [{ address: 'a@example.com', type: 'R', parameters: { ['N'.repeat(101)]: 'v' } }] })), 'recipients[0].parameters: parameter names must be 1 to 100 characters');
+    expectError(await svc.call('POST', '/api/v1/mails', mail({ parameters: many })), '77102', 'parameters: at most 100 parameters');
+    expectError(await svc.call('POST', '/api/v1/mails', mail({ recipients: [{ address: 'a@example.com', type: 'R', parameters: { ['N'.repeat(101)]: 'v' } }] })), '77102', 'recipients[0].parameters: parameter names must be 1 to 100 characters');
     const ok = await svc.call('POST', '/api/v1/mails', mail({ title: '${X}', parameters: { ...Object.fromEntries(Array.from({ length: 99 }, (_, i) => [`P${i}`, 'v'])), X: 'y'.repeat(500) } }));
     expect(ok.status).toBe(201);
   });
@@ -289,11 +284,11 @@ describe('template trees: bounded, stored in bulk, never recursed into', () => {
       parent = res.body.sid;
       sids.push(parent);
     }
-    expect77102(await svc.call('POST', '/api/v1/category', { categoryName: 'lvl21', parentSid: parent }), 'at most 20 levels');
+    expectError(await svc.call('POST', '/api/v1/category', { categoryName: 'lvl21', parentSid: parent }), '77102', 'at most 20 levels');
     // a two-level sub-tree moved under level 19 would reach level 21
     const a = (await svc.call('POST', '/api/v1/category', { categoryName: 'moveA' })).body;
     await svc.call('POST', '/api/v1/category', { categoryName: 'moveB', parentSid: a.sid });
-    expect77102(await svc.call('PUT', `/api/v1/category/${a.sid}/name-location`, { parentSid: sids[18] }), 'at most 20 levels');
+    expectError(await svc.call('PUT', `/api/v1/category/${a.sid}/name-location`, { parentSid: sids[18] }), '77102', 'at most 20 levels');
     expect((await svc.call('PUT', `/api/v1/category/${a.sid}/name-location`, { parentSid: sids[17] })).status).toBe(200);
   });
 

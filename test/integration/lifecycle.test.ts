@@ -1,10 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import type supertest from 'supertest';
 import type { Db } from '../../src/db/schema.ts';
 import { createTestDb } from '../helpers/test-db.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { startTestService, waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 import { expectError } from '../helpers/responses.ts';
 
 /**
@@ -14,21 +14,10 @@ import { expectError } from '../helpers/responses.ts';
  * pg-boss workers and a real SMTP sink; the recipient rows are read with SQL for the truth.
  */
 
-let sink: TestSink;
-let svc: TestService;
+const { svc, sink } = useTestService({ env: { SMTP_MAX_CONNECTIONS: '2' }, resetSinkAfterEach: true });
 
 const MAILS = '/api/v1/mails';
 const FINAL = ['S', 'F', 'PF', 'U', 'C'];
-
-beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url, env: { SMTP_MAX_CONNECTIONS: '2' } });
-});
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
-afterEach(() => sink.reset());
 
 type Call = (method: string, target: string, opts?: { body?: unknown }) => supertest.Test;
 
@@ -92,7 +81,6 @@ const countBy = <T>(items: T[], key: (t: T) => string) => {
   for (const t of items) out[key(t)] = (out[key(t)] ?? 0) + 1;
   return out;
 };
-
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -5,27 +5,21 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, type TestService } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 
 // The signing client (`npm run mailer`, bin/mailer.ts) against the real service over HTTP.
 
 const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'mailer.ts');
 
-let sink: TestSink;
-let svc: TestService;
+const { svc } = useTestService({ workers: false });
 let server: Server;
 
 beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url, workers: false });
   server = svc.app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
 });
 afterAll(async () => {
   await new Promise((r) => server.close(r));
-  await svc.stop();
-  await sink.close();
 });
 
 function mailer(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import express from 'express';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
@@ -9,22 +9,12 @@ import { API_SPEC_PATH } from '../../src/app.ts';
 import type { Database } from '../../src/db/schema.ts';
 import { createReadiness, healthRouter } from '../../src/http/operations.ts';
 import { freePort } from '../../src/shared/free-port.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { startTestService, waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 
 /** The unsigned operating surface: health, metrics, the spec and /docs. */
 
-let sink: TestSink;
-let svc: TestService;
-
-beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url });
-});
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
+const { svc, sink } = useTestService();
 
 describe('health', () => {
   it('/health/live, /health/ready and /health answer 200 unsigned when the database answers', async () => {

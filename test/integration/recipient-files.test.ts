@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import { simpleParser } from 'mailparser';
 import type supertest from 'supertest';
@@ -9,8 +9,8 @@ import type { CreatedKey } from '../../src/modules/projects/projects.service.ts'
 import { cleanupRecipientFiles } from '../../src/modules/recipient-files/recipient-files.service.ts';
 import { storeRecipients } from '../../src/modules/requests/requests.service.ts';
 import { readXlsxRows } from '../../src/shared/xlsx/xlsx-reader.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { startTestService, waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 import { buildXlsx, esc, inlineRowsXml, sheetXml, simpleXlsx } from '../helpers/xlsx-fixture.ts';
 import { buildZip } from '../helpers/zip.ts';
 import { expectError, asFile } from '../helpers/responses.ts';
@@ -21,26 +21,17 @@ import { expectError, asFile } from '../helpers/responses.ts';
  * recipientFileId up to the mails the SMTP sink receives.
  */
 
-let sink: TestSink;
-let svc: TestService;
+const { svc, sink } = useTestService({ resetSinkAfterEach: true });
 let other: CreatedKey;
 const logger = createLogger('silent');
 
 beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url });
   other = await svc.newKey('other-project');
 });
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
-afterEach(() => sink.reset());
 
 function upload(name: string, data: Buffer | string, key?: CreatedKey): supertest.Test {
   return svc.call('POST', '/api/v1/recipient-files', { key }).attach('file', Buffer.from(data), name);
 }
-
 
 const count = async (table: 'recipient_files' | 'recipient_file_rows') =>
   Number((await sql<{ n: string }>`SELECT count(*)::text AS n FROM ${sql.table(table)}`.execute(svc.db.db)).rows[0]!.n);

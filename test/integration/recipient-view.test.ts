@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
-import type supertest from 'supertest';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import { iterateViewRows, parseViewFilters } from '../../src/modules/mails/view-rows.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
+import { expectError } from '../helpers/responses.ts';
 
 /**
  * The recipient view (GET /mails/recipients, an extension endpoint) after real sends: every field,
@@ -12,8 +12,7 @@ import { startTestService, waitFor, type TestService } from '../helpers/test-ser
  * the same filters on the request and mail views; iterateViewRows (exports) in the same order.
  */
 
-let sink: TestSink;
-let svc: TestService;
+const { svc, sink } = useTestService({ env: { RETRY_LIMIT: '1', RETRY_BASE_DELAY_MS: '200' } });
 let other: CreatedKey;
 
 const LIST = '/api/v1/mails/recipients';
@@ -40,15 +39,8 @@ async function ok(target: string, opts: { key?: CreatedKey; headers?: Record<str
 const recipients = (query = '', key?: CreatedKey) => ok(`${LIST}${query ? `?${query}` : ''}`, { key });
 const addresses = (page: { content: { address: string }[] }) => page.content.map((r) => r.address);
 
-function expectBadRequest(res: supertest.Response, field: string) {
-  expect({ status: res.status, body: res.body }).toMatchObject({ status: 400, body: { error: { code: '77102', errorCode: '77102' } } });
-  expect(res.body.error.message).toContain(field);
-}
-
 beforeAll(async () => {
-  sink = await startTestSink();
   sink.onRcpt((address) => (address.startsWith('reject') ? 'reject' : 'accept'));
-  svc = await startTestService({ smtpUrl: sink.url, env: { RETRY_LIMIT: '1', RETRY_BASE_DELAY_MS: '200' } });
   other = await svc.newKey('other');
 
   ids.alpha = await create({
@@ -100,11 +92,6 @@ beforeAll(async () => {
   // Park unsubscribed through the mail's link.
   await svc.db.db.updateTable('recipients').set({ unsubscribed: true, unsubscribed_at: new Date() }).where('address', '=', 'park@example.com').execute();
 }, 40_000);
-
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
 
 describe('getRecipientList rows', () => {
   it('lists every recipient of the project, newest request first, each request in reverse insertion order', async () => {
@@ -222,7 +209,7 @@ describe('getRecipientList filters', () => {
     ['page=-1', 'page'],
   ];
   it.each(bad)('refuses %s with 400/77102 naming the field', async (query, field) => {
-    expectBadRequest(await get(`${LIST}?${query}`), field);
+    expectError(await get(`${LIST}?${query}`), '77102', field);
   });
 
   it('lists the allowed codes when one is unknown', async () => {
@@ -270,7 +257,7 @@ describe('the same filters on the request and mail views', () => {
   it('sendResultCode on the request view: requests with such a recipient', async () => {
     expect(await requestIds('sendResultCode=RECIPIENT_ADDRESS_ERROR')).toEqual([ids.beta]);
     expect(await requestIds('sendResultCode=MAIL_SENT')).toEqual([ids.gamma, ids.beta, ids.alpha]);
-    expectBadRequest(await get('/api/v1/mails/requests?sendResultCode=NOPE'), 'sendResultCode');
+    expectError(await get('/api/v1/mails/requests?sendResultCode=NOPE'), '77102', 'sendResultCode');
   });
 
   it('templateSid, dispatchType, senderAddress and title mean the same requests as on the recipient view', async () => {
@@ -290,8 +277,8 @@ describe('the same filters on the request and mail views', () => {
     expect(await mails('templateSid=77')).toEqual([]);
     expect(await mails('startUtc=0&endUtc=1000')).toEqual([]);
     expect(await mails(`startUtc=0&endUtc=${Date.now() + 60_000}`)).toEqual(['lee@example.com', 'reject-beta@example.com']);
-    expectBadRequest(await get(`/api/v1/mails/requests/${ids.beta}/mails?startUtc=2000&endUtc=1000`), 'startUtc');
-    expectBadRequest(await get(`/api/v1/mails/requests/${ids.beta}/mails?sendResultCode=X`), 'sendResultCode');
+    expectError(await get(`/api/v1/mails/requests/${ids.beta}/mails?startUtc=2000&endUtc=1000`), '77102', 'startUtc');
+    expectError(await get(`/api/v1/mails/requests/${ids.beta}/mails?sendResultCode=X`), '77102', 'sendResultCode');
   });
 });
 

@@ -1,27 +1,20 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import { asFile, expectError } from '../helpers/responses.ts';
 import { readXlsx } from '../helpers/xlsx-sheet.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 
 // Result codes of the console guide that need a cause of their own: UNKNOWN_DOMAIN_ADDRESS (the
 // project's blocked-domain list), EMPTY_BODY_CONTENT (a body that renders empty) and the
 // *_ABNORMAL temporary causes recorded beside RESENDING_MAIL / RESEND_MAIL_FAIL.
 
-let sink: TestSink;
-let svc: TestService;
+const { svc, sink } = useTestService({ env: { RETRY_LIMIT: '1', RETRY_BASE_DELAY_MS: '100' } });
 let other: CreatedKey;
 const rcpts: string[] = [];
 
 beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url, env: { RETRY_LIMIT: '1', RETRY_BASE_DELAY_MS: '100' } });
   other = await svc.newKey('other-project');
-});
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
 });
 afterEach(() => {
   sink.reset();

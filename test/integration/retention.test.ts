@@ -5,8 +5,9 @@ import { seedHistory } from '../../scripts/seed-history.ts';
 import { createLogger } from '../../src/logger.ts';
 import { PURGE_HISTORY } from '../../src/modules/retention/purge-history.job.ts';
 import { purgeHistory } from '../../src/modules/retention/retention.service.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { expectError } from '../helpers/responses.ts';
+import { useTestSink } from '../helpers/use-test-service.ts';
 
 /**
  * RETENTION_DAYS (0: kept for ever): finished requests older than N days are deleted with their
@@ -18,13 +19,7 @@ const DAY = 24 * 3600 * 1000;
 const logger = createLogger('silent');
 const seqOf = (requestId: string) => String(BigInt(requestId.slice(8)));
 
-let sink: TestSink;
-beforeAll(async () => {
-  sink = await startTestSink();
-});
-afterAll(async () => {
-  await sink.close();
-});
+const sink = useTestSink();
 
 async function rowCounts(svc: TestService, requestId: string) {
   const id = seqOf(requestId);
@@ -87,9 +82,7 @@ describe('the retention boundary', () => {
     for (const kept of [recent, reserved, sending]) expect((await rowCounts(svc, kept)).requests).toBe(1);
 
     // The views know nothing of it any more.
-    const gone = await svc.call('GET', `/api/v1/mails/requests/${old}/status`);
-    expect(gone.status).toBe(400);
-    expect(gone.body.error.code).toBe('77103');
+    expectError(await svc.call('GET', `/api/v1/mails/requests/${old}/status`), '77103');
     const list = await svc.call('GET', '/api/v1/mails/requests');
     expect(list.status).toBe(200);
     expect(list.body.content.map((r: { requestId: string }) => r.requestId).sort()).toEqual([recent, reserved, sending].sort());

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import { seedHistory, type SeededHistory } from '../../scripts/seed-history.ts';
 import type { Db } from '../../src/db/schema.ts';
@@ -10,8 +10,7 @@ import { dayNumber } from '../../src/shared/clock.ts';
 import { RESULT_CODES } from '../../src/shared/i18n.ts';
 import { formatNumericId, parseNumericId } from '../../src/shared/ids.ts';
 import { createTestDb } from '../helpers/test-db.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, type TestService } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 
 /**
  * The history generator (npm run seed:history): what it writes is what the service would have
@@ -20,20 +19,13 @@ import { startTestService, type TestService } from '../helpers/test-service.ts';
 
 const N = 12_000;
 const TZ = 'Asia/Seoul';
-let sink: TestSink;
-let svc: TestService;
+const { svc } = useTestService({ workers: false });
 let seeded: SeededHistory;
 let db: Db;
 
 beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url, workers: false });
   db = svc.db.db;
   seeded = await seedHistory(db, { recipients: N, projects: 6, days: 730, seed: 42, box: svc.box, queue: svc.queue, displayTimezone: TZ });
-});
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
 });
 
 const rows = async <T,>(q: ReturnType<typeof sql<T>>) => (await q.execute(db)).rows;

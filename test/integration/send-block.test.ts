@@ -1,30 +1,23 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import { expireSendBlocks } from '../../src/modules/send-block/send-block.service.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
+import { expectError } from '../helpers/responses.ts';
 
 // The service-wide send-block list: hard bounces block, blocked addresses fail with
 // SEND_BLOCK_ADDRESS and no RCPT, entries expire, getSendBlockList shows the history, /config
 // sets SEND_BLOCK_TIME.
 
-let sink: TestSink;
-let svc: TestService;
+const { svc, sink } = useTestService({ env: { RETRY_LIMIT: '1', RETRY_BASE_DELAY_MS: '100' }, resetSinkAfterEach: true });
 let other: CreatedKey;
 const rcpts = new Map<string, number>();
 const HOUR = 3_600_000;
 
 beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url, env: { RETRY_LIMIT: '1', RETRY_BASE_DELAY_MS: '100' } });
   other = await svc.newKey('other-project');
 });
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
-afterEach(() => sink.reset());
 
 /** Every RCPT TO the sink sees is counted; `reject` addresses get 550 5.1.1 user unknown. */
 function rcptRule(reject: string[], defer: string[] = []) {
@@ -53,12 +46,6 @@ async function send(body: Record<string, unknown>, key?: CreatedKey) {
 
 const history = (target: string, key?: CreatedKey, extra = '') => svc.call('GET', `/api/v1/send-block?targetAddress=${encodeURIComponent(target)}${extra}`, { key });
 const setConfig = (body: Record<string, unknown>) => svc.call('POST', '/api/v1/config', { body });
-const expectBadRequest = (res: { status: number; body: { error?: { code?: string; message?: string } } }, field: string) => {
-  expect(res.status).toBe(400);
-  expect(res.body.error?.code).toBe('77102');
-  expect(res.body.error?.message).toContain(field);
-};
-
 describe('send-block', () => {
   it('SEND_BLOCK_TIME is 168 hours by default', async () => {
     const res = await svc.call('GET', '/api/v1/config?type=SEND_BLOCK_TIME');
@@ -160,24 +147,24 @@ describe('send-block', () => {
   });
 
   it('refuses bad config and query input with 400/77102 naming the field, changing nothing', async () => {
-    expectBadRequest(await setConfig({ value: '1', unit: 'HOUR' }), 'type');
-    expectBadRequest(await setConfig({ type: 'OTHER', value: '1', unit: 'HOUR' }), 'type');
-    expectBadRequest(await setConfig({ type: 'SEND_BLOCK_TIME', value: '1', unit: 'WEEK' }), 'unit');
-    expectBadRequest(await setConfig({ type: 'SEND_BLOCK_TIME', value: '1' }), 'unit');
+    expectError(await setConfig({ value: '1', unit: 'HOUR' }), '77102', 'type');
+    expectError(await setConfig({ type: 'OTHER', value: '1', unit: 'HOUR' }), '77102', 'type');
+    expectError(await setConfig({ type: 'SEND_BLOCK_TIME', value: '1', unit: 'WEEK' }), '77102', 'unit');
+    expectError(await setConfig({ type: 'SEND_BLOCK_TIME', value: '1' }), '77102', 'unit');
     for (const value of ['0', '-1', 'abc', '1.5', '', '8761', 1.5, true]) {
-      expectBadRequest(await setConfig({ type: 'SEND_BLOCK_TIME', value, unit: 'HOUR' }), 'value');
+      expectError(await setConfig({ type: 'SEND_BLOCK_TIME', value, unit: 'HOUR' }), '77102', 'value');
     }
-    expectBadRequest(await setConfig({ type: 'SEND_BLOCK_TIME', value: '366', unit: 'DAY' }), 'value');
-    expectBadRequest(await setConfig({ type: 'SEND_BLOCK_TIME', subType: 'x', value: '1', unit: 'HOUR' }), 'subType');
-    expectBadRequest(await svc.call('GET', '/api/v1/config'), 'type');
-    expectBadRequest(await svc.call('GET', '/api/v1/config?type=OTHER'), 'type');
+    expectError(await setConfig({ type: 'SEND_BLOCK_TIME', value: '366', unit: 'DAY' }), '77102', 'value');
+    expectError(await setConfig({ type: 'SEND_BLOCK_TIME', subType: 'x', value: '1', unit: 'HOUR' }), '77102', 'subType');
+    expectError(await svc.call('GET', '/api/v1/config'), '77102', 'type');
+    expectError(await svc.call('GET', '/api/v1/config?type=OTHER'), '77102', 'type');
     expect((await svc.call('GET', '/api/v1/config?type=SEND_BLOCK_TIME')).body.value).toBe('180');
 
-    expectBadRequest(await svc.call('GET', '/api/v1/send-block'), 'targetAddress');
-    expectBadRequest(await svc.call('GET', '/api/v1/send-block?targetAddress='), 'targetAddress');
-    expectBadRequest(await history('not-an-address'), 'targetAddress');
-    expectBadRequest(await history('bounce@example.com', undefined, '&sort=address'), 'sort');
-    expectBadRequest(await history('bounce@example.com', undefined, '&size=0'), 'size');
+    expectError(await svc.call('GET', '/api/v1/send-block'), '77102', 'targetAddress');
+    expectError(await svc.call('GET', '/api/v1/send-block?targetAddress='), '77102', 'targetAddress');
+    expectError(await history('not-an-address'), '77102', 'targetAddress');
+    expectError(await history('bounce@example.com', undefined, '&sort=address'), '77102', 'sort');
+    expectError(await history('bounce@example.com', undefined, '&size=0'), '77102', 'size');
   });
 
   it('an entry past its time no longer blocks, and leaves as D / SYSTEM dated when it ran out', async () => {

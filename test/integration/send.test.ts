@@ -1,20 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { simpleParser } from 'mailparser';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 
-let sink: TestSink;
-let svc: TestService;
-
-beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url, env: { RETRY_LIMIT: '2', RETRY_BASE_DELAY_MS: '200' } });
-});
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
-afterEach(() => sink.reset());
+const { svc, sink } = useTestService({ env: { RETRY_LIMIT: '2', RETRY_BASE_DELAY_MS: '200' }, resetSinkAfterEach: true });
 
 async function finished(requestId: string) {
   return waitFor(

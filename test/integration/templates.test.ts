@@ -1,30 +1,21 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { simpleParser } from 'mailparser';
 import { sql } from 'kysely';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
 import { expectError, asFile } from '../helpers/responses.ts';
 
 /** Templates and categories (ncp-api-reference §7), and templateSid on createMailRequest. */
 
-let sink: TestSink;
-let svc: TestService;
+const { svc, sink } = useTestService({ resetSinkAfterEach: true });
 let other: CreatedKey;
 
 beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url });
   other = await svc.newKey('other-project');
 });
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
-afterEach(() => sink.reset());
 
 const NES = { utc: expect.any(Number), formattedDate: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/), formattedDateTime: expect.stringMatching(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \d{3}$/) };
-
 
 let n = 0;
 const uniq = (prefix: string) => `${prefix}${++n}`;

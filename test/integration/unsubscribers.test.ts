@@ -1,23 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import supertest from 'supertest';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
+import { expectError } from '../helpers/responses.ts';
 
 // registerUnsubscribers, deleteUnsubscribers, getUnsubscribersList (ncp-api-reference §9.1-9.3).
 
-let sink: TestSink;
-let svc: TestService;
+const { svc, sink } = useTestService({ env: { PUBLIC_BASE_URL: 'http://unsub.test' } });
 let other: CreatedKey;
 
 beforeAll(async () => {
-  sink = await startTestSink();
-  svc = await startTestService({ smtpUrl: sink.url, env: { PUBLIC_BASE_URL: 'http://unsub.test' } });
   other = await svc.newKey('other-project');
-});
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
 });
 
 const list = (query = '', key?: CreatedKey) => svc.call('GET', `/api/v1/unsubscribers${query}`, { key });
@@ -26,12 +20,6 @@ const addresses = async (query = '', key?: CreatedKey) => {
   expect(res.status).toBe(200);
   return res.body.content.map((r: { address: string }) => r.address);
 };
-const expectBadRequest = (res: { status: number; body: { error?: { code?: string; message?: string } } }, field: string) => {
-  expect(res.status).toBe(400);
-  expect(res.body.error?.code).toBe('77102');
-  expect(res.body.error?.message).toContain(field);
-};
-
 async function sendAd(address: string): Promise<{ requestId: string; status: string; code: string }> {
   const res = await svc.call('POST', '/api/v1/mails', { body: { senderAddress: 'ads@company.com', title: 'Ad', body: '<p>x</p>', advertising: true, recipients: [{ address }] } });
   expect(res.status).toBe(201);
@@ -61,12 +49,12 @@ describe('registerUnsubscribers', () => {
   it('refuses bad input with 400/77102 naming the field, and stores nothing', async () => {
     const before = await addresses('?size=100');
     const post = (body: unknown) => svc.call('POST', '/api/v1/unsubscribers', { body: body as object });
-    expectBadRequest(await post({}), 'blockedReceivers');
-    expectBadRequest(await post({ blockedReceivers: [] }), 'blockedReceivers');
-    expectBadRequest(await post({ blockedReceivers: 'x@example.com' }), 'blockedReceivers');
-    expectBadRequest(await post({ blockedReceivers: [42] }), 'blockedReceivers');
-    expectBadRequest(await post({ blockedReceivers: ['ok@example.com', 'not-an-address'] }), 'blockedReceivers[1]');
-    expectBadRequest(await post({ blockedReceivers: ['ok@example.com', null] }), 'blockedReceivers');
+    expectError(await post({}), '77102', 'blockedReceivers');
+    expectError(await post({ blockedReceivers: [] }), '77102', 'blockedReceivers');
+    expectError(await post({ blockedReceivers: 'x@example.com' }), '77102', 'blockedReceivers');
+    expectError(await post({ blockedReceivers: [42] }), '77102', 'blockedReceivers');
+    expectError(await post({ blockedReceivers: ['ok@example.com', 'not-an-address'] }), '77102', 'blockedReceivers[1]');
+    expectError(await post({ blockedReceivers: ['ok@example.com', null] }), '77102', 'blockedReceivers');
     const bad = await svc.call('POST', '/api/v1/unsubscribers').set('Content-Type', 'application/json').send('{"blockedReceivers": [');
     expect(bad.status).toBe(400);
     expect(await addresses('?size=100')).toEqual(before);
@@ -116,12 +104,12 @@ describe('getUnsubscribersList', () => {
   });
 
   it('refuses bad query parameters with 400/77102 naming them', async () => {
-    expectBadRequest(await list('?sort=address'), 'sort');
-    expectBadRequest(await list('?isRegByManager=maybe'), 'isRegByManager');
-    expectBadRequest(await list('?startDateTime=yesterday'), 'startDateTime');
-    expectBadRequest(await list('?startUtc=abc'), 'startUtc');
-    expectBadRequest(await list('?size=0'), 'size');
-    expectBadRequest(await list('?startDateTime=2025-02-01&endDateTime=2025-01-01'), 'startDateTime');
+    expectError(await list('?sort=address'), '77102', 'sort');
+    expectError(await list('?isRegByManager=maybe'), '77102', 'isRegByManager');
+    expectError(await list('?startDateTime=yesterday'), '77102', 'startDateTime');
+    expectError(await list('?startUtc=abc'), '77102', 'startUtc');
+    expectError(await list('?size=0'), '77102', 'size');
+    expectError(await list('?startDateTime=2025-02-01&endDateTime=2025-01-01'), '77102', 'startDateTime');
   });
 
   it('another project sees none of it and its list is its own', async () => {
@@ -154,8 +142,8 @@ describe('deleteUnsubscribers', () => {
 
   it('refuses bad input with 400/77102 and deletes nothing', async () => {
     const before = await addresses('?size=100');
-    expectBadRequest(await svc.call('DELETE', '/api/v1/unsubscribers', { body: { blockedReceivers: ['B1@example.com', 'bad'] } }), 'blockedReceivers[1]');
-    expectBadRequest(await svc.call('DELETE', '/api/v1/unsubscribers', { body: {} }), 'blockedReceivers');
+    expectError(await svc.call('DELETE', '/api/v1/unsubscribers', { body: { blockedReceivers: ['B1@example.com', 'bad'] } }), '77102', 'blockedReceivers[1]');
+    expectError(await svc.call('DELETE', '/api/v1/unsubscribers', { body: {} }), '77102', 'blockedReceivers');
     expect(await addresses('?size=100')).toEqual(before);
   });
 

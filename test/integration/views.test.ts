@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type supertest from 'supertest';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
-import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
+import { waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
+import { expectError } from '../helpers/responses.ts';
 
 /**
  * The NCP views through HTTP after real sends (statuses, search, what NCP clients rely on): getMailRequestList,
@@ -10,8 +10,7 @@ import { startTestService, waitFor, type TestService } from '../helpers/test-ser
  * and tenancy.
  */
 
-let sink: TestSink;
-let svc: TestService;
+const { svc, sink } = useTestService({ env: { RETRY_LIMIT: '1', RETRY_BASE_DELAY_MS: '200' } });
 let other: CreatedKey;
 
 const LIST = '/api/v1/mails/requests';
@@ -55,15 +54,6 @@ async function finished(requestId: string, key?: CreatedKey) {
   );
 }
 
-function expectNotFound(res: supertest.Response) {
-  expect({ status: res.status, body: res.body }).toEqual({ status: 400, body: { error: { code: '77103', errorCode: '77103', message: expect.any(String) } } });
-}
-
-function expectBadRequest(res: supertest.Response, field?: string) {
-  expect({ status: res.status, body: res.body }).toMatchObject({ status: 400, body: { error: { code: '77102', errorCode: '77102' } } });
-  if (field) expect(res.body.error.message).toContain(field);
-}
-
 /** NesDateTime as NCP shows it: the instant in Asia/Seoul (UTC+9, no DST), ms after a space. */
 function expectNesDateTime(value: { utc: number; formattedDate: string; formattedDateTime: string }) {
   expect(value).toEqual({ utc: expect.any(Number), formattedDate: expect.any(String), formattedDateTime: expect.any(String) });
@@ -74,9 +64,7 @@ function expectNesDateTime(value: { utc: number; formattedDate: string; formatte
 }
 
 beforeAll(async () => {
-  sink = await startTestSink();
   sink.onRcpt((address) => (address.startsWith('reject') ? 'reject' : 'accept'));
-  svc = await startTestService({ smtpUrl: sink.url, env: { RETRY_LIMIT: '1', RETRY_BASE_DELAY_MS: '200' } });
   other = await svc.newKey('other');
 
   ids.alpha = await create({
@@ -136,11 +124,6 @@ beforeAll(async () => {
   deltaMailId = (await mailsOf(ids.delta))[0]!.mailId;
   otherMailId = (await mailsOf(otherRequestId, other))[0]!.mailId;
 }, 40_000);
-
-afterAll(async () => {
-  await svc.stop();
-  await sink.close();
-});
 
 describe('getMailRequestList: the sends as rows', () => {
   it('lists the five requests of the project, newest first, with their statuses', async () => {
@@ -354,20 +337,20 @@ describe('getMailRequestList paging and sorting', () => {
 });
 
 describe('getMailRequestList refuses bad filters with 400/77102', () => {
-  it('an unknown status', async () => expectBadRequest(await list('sendStatus=X'), 'sendStatus'));
-  it('an unknown status among good ones', async () => expectBadRequest(await list('sendStatus=S%2CBOGUS'), 'sendStatus'));
-  it('an inverted startUtc/endUtc range', async () => expectBadRequest(await list(`startUtc=${Date.now()}&endUtc=${Date.now() - 86_400_000}`), 'startUtc'));
-  it('an inverted startDateTime/endDateTime range', async () => expectBadRequest(await list('startDateTime=2025-02-01&endDateTime=2025-01-01'), 'startDateTime'));
-  it('a malformed startDateTime', async () => expectBadRequest(await list('startDateTime=01%2F02%2F2025'), 'startDateTime'));
-  it('an impossible endDateTime', async () => expectBadRequest(await list('endDateTime=2025-02-30'), 'endDateTime'));
-  it('a startUtc that is no number', async () => expectBadRequest(await list('startUtc=yesterday'), 'startUtc'));
-  it('an unknown sort property', async () => expectBadRequest(await list('sort=bogus,asc'), 'sort'));
-  it('a sort of only a direction', async () => expectBadRequest(await list('sort=desc'), 'sort'));
-  it('size 0', async () => expectBadRequest(await list('size=0'), 'size'));
-  it('size over 1000', async () => expectBadRequest(await list('size=1001'), 'size'));
-  it('a negative page', async () => expectBadRequest(await list('page=-1'), 'page'));
-  it('a page that is no number', async () => expectBadRequest(await list('page=first'), 'page'));
-  it('an unknown dispatchType', async () => expectBadRequest(await list('dispatchType=EMAIL'), 'dispatchType'));
+  it('an unknown status', async () => expectError(await list('sendStatus=X'), '77102', 'sendStatus'));
+  it('an unknown status among good ones', async () => expectError(await list('sendStatus=S%2CBOGUS'), '77102', 'sendStatus'));
+  it('an inverted startUtc/endUtc range', async () => expectError(await list(`startUtc=${Date.now()}&endUtc=${Date.now() - 86_400_000}`), '77102', 'startUtc'));
+  it('an inverted startDateTime/endDateTime range', async () => expectError(await list('startDateTime=2025-02-01&endDateTime=2025-01-01'), '77102', 'startDateTime'));
+  it('a malformed startDateTime', async () => expectError(await list('startDateTime=01%2F02%2F2025'), '77102', 'startDateTime'));
+  it('an impossible endDateTime', async () => expectError(await list('endDateTime=2025-02-30'), '77102', 'endDateTime'));
+  it('a startUtc that is no number', async () => expectError(await list('startUtc=yesterday'), '77102', 'startUtc'));
+  it('an unknown sort property', async () => expectError(await list('sort=bogus,asc'), '77102', 'sort'));
+  it('a sort of only a direction', async () => expectError(await list('sort=desc'), '77102', 'sort'));
+  it('size 0', async () => expectError(await list('size=0'), '77102', 'size'));
+  it('size over 1000', async () => expectError(await list('size=1001'), '77102', 'size'));
+  it('a negative page', async () => expectError(await list('page=-1'), '77102', 'page'));
+  it('a page that is no number', async () => expectError(await list('page=first'), '77102', 'page'));
+  it('an unknown dispatchType', async () => expectError(await list('dispatchType=EMAIL'), '77102', 'dispatchType'));
 });
 
 describe('labels by x-ncp-lang', () => {
@@ -497,7 +480,7 @@ describe('getMailList', () => {
   });
 
   it('refuses P as a mail status (400/77102)', async () => {
-    expectBadRequest(await svc.call('GET', `/api/v1/mails/requests/${ids.beta}/mails?sendStatus=P`), 'sendStatus');
+    expectError(await svc.call('GET', `/api/v1/mails/requests/${ids.beta}/mails?sendStatus=P`), '77102', 'sendStatus');
   });
 });
 
@@ -576,21 +559,21 @@ describe('tenancy', () => {
   });
 
   it('another project gets 400/77103 for project 1\'s request status', async () => {
-    expectNotFound(await svc.call('GET', `/api/v1/mails/requests/${ids.alpha}/status`, { key: other }));
+    expectError(await svc.call('GET', `/api/v1/mails/requests/${ids.alpha}/status`, { key: other }), '77103');
   });
 
   it('another project gets 400/77103 for project 1\'s mail list', async () => {
-    expectNotFound(await svc.call('GET', `/api/v1/mails/requests/${ids.alpha}/mails`, { key: other }));
+    expectError(await svc.call('GET', `/api/v1/mails/requests/${ids.alpha}/mails`, { key: other }), '77103');
   });
 
   it('another project gets 400/77103 for project 1\'s mail', async () => {
-    expectNotFound(await svc.call('GET', `/api/v1/mails/${alphaMailId}`, { key: other }));
+    expectError(await svc.call('GET', `/api/v1/mails/${alphaMailId}`, { key: other }), '77103');
   });
 
   it('project 1 gets 400/77103 for the other project\'s ids', async () => {
-    expectNotFound(await svc.call('GET', `/api/v1/mails/requests/${otherRequestId}/status`));
-    expectNotFound(await svc.call('GET', `/api/v1/mails/requests/${otherRequestId}/mails`));
-    expectNotFound(await svc.call('GET', `/api/v1/mails/${otherMailId}`));
+    expectError(await svc.call('GET', `/api/v1/mails/requests/${otherRequestId}/status`), '77103');
+    expectError(await svc.call('GET', `/api/v1/mails/requests/${otherRequestId}/mails`), '77103');
+    expectError(await svc.call('GET', `/api/v1/mails/${otherMailId}`), '77103');
   });
 
   it('answers another project\'s id exactly like an unknown one', async () => {
@@ -604,23 +587,23 @@ describe('malformed and unknown ids answer 400/77103, never 500', () => {
   const bad = ['abc', '123', '2026112700000000000', '202611270000000000001', '-1', '1e5', '20261127000000000001x', '%20', '00000000000000000000', '99999999999999999999'];
 
   it.each(bad)('status of requestId %s', async (id) => {
-    expectNotFound(await svc.call('GET', `/api/v1/mails/requests/${id}/status`));
+    expectError(await svc.call('GET', `/api/v1/mails/requests/${id}/status`), '77103');
   });
 
   it.each(bad)('mails of requestId %s', async (id) => {
-    expectNotFound(await svc.call('GET', `/api/v1/mails/requests/${id}/mails`));
+    expectError(await svc.call('GET', `/api/v1/mails/requests/${id}/mails`), '77103');
   });
 
   it.each(bad)('mail %s', async (id) => {
-    expectNotFound(await svc.call('GET', `/api/v1/mails/${id}`));
+    expectError(await svc.call('GET', `/api/v1/mails/${id}`), '77103');
   });
 
   it('a mailId used as a requestId', async () => {
-    expectNotFound(await svc.call('GET', `/api/v1/mails/requests/${alphaMailId}/status`));
+    expectError(await svc.call('GET', `/api/v1/mails/requests/${alphaMailId}/status`), '77103');
   });
 
   it('a requestId used as a mailId', async () => {
-    expectNotFound(await svc.call('GET', `/api/v1/mails/${ids.alpha}`));
+    expectError(await svc.call('GET', `/api/v1/mails/${ids.alpha}`), '77103');
   });
 
   it('an id with broken percent-encoding answers 400 with the service envelope (77102 "malformed uri" today), not 500', async () => {
