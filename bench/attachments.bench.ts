@@ -20,7 +20,17 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
 import { benchLog, fmtInt, fmtMB, intEnv, readMemory } from './helpers.ts';
-import { createCleanups, randomApiKey, runMain, sendAndMeasure as measureSend, signedCall, startServiceProcess, startSinkProcess, type ServiceProcess, type SinkProcess } from './send-run.ts';
+import {
+  createCleanups,
+  randomApiKey,
+  runMain,
+  sendAndMeasure as measureSend,
+  signedCall,
+  startServiceProcess,
+  startSinkProcess,
+  type ServiceProcess,
+  type SinkProcess,
+} from './send-run.ts';
 
 const N = intEnv('BENCH_ATTACH_RECIPIENTS', 1000);
 const FILE_MB = intEnv('BENCH_ATTACH_MB', 10);
@@ -35,13 +45,27 @@ let measuring = true;
 
 // The service's output until the measurement is over; what it says while it is stopped is noise here.
 const startService = (smtpPort: number) =>
-  startServiceProcess(cleanups, { smtpPort, connections: CONNECTIONS, key: KEY, log, dataDirPrefix: 'mailer-attach-bench-', echo: (line) => (measuring ? line : undefined) });
+  startServiceProcess(cleanups, {
+    smtpPort,
+    connections: CONNECTIONS,
+    key: KEY,
+    log,
+    dataDirPrefix: 'mailer-attach-bench-',
+    echo: (line) => (measuring ? line : undefined),
+  });
 
 const BODY = '<html><body><h1>Your documents</h1><p>Dear #{RECIPIENT_NAME}, please find your statement ${MONTH} attached.</p></body></html>';
 
 function requestBody(prefix: string, attachFileIds: string[]): string {
   const recipients = Array.from({ length: N }, (_, i) => ({ address: `${prefix}${i}@example.com`, name: `User ${i}`, parameters: { MONTH: '2026-11' } }));
-  return JSON.stringify({ senderAddress: 'statements@company.com', senderName: 'Statements', title: 'Statement ${MONTH}', body: BODY, recipients, attachFileIds });
+  return JSON.stringify({
+    senderAddress: 'statements@company.com',
+    senderName: 'Statements',
+    title: 'Statement ${MONTH}',
+    body: BODY,
+    recipients,
+    attachFileIds,
+  });
 }
 
 /** POSTs a request and waits until the sink has every recipient; the rate is recipients per second end to end. */

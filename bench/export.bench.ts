@@ -90,7 +90,9 @@ async function main(): Promise<number> {
     if (e && ['C', 'F', 'E'].includes(e.status.code)) done = e;
     if (!done && performance.now() - lastLog > 5000) {
       lastLog = performance.now();
-      log(`export ${exportId} ${e?.status.code ?? '?'} after ${((performance.now() - t) / 1000).toFixed(0)} s, service RSS ${fmtMB(readMemory(service.pid)?.rss ?? 0)}`);
+      log(
+        `export ${exportId} ${e?.status.code ?? '?'} after ${((performance.now() - t) / 1000).toFixed(0)} s, service RSS ${fmtMB(readMemory(service.pid)?.rss ?? 0)}`,
+      );
     }
   }
   const seconds = (performance.now() - t) / 1000;
@@ -117,7 +119,8 @@ async function main(): Promise<number> {
     const filters = parseViewFilters('recipients', {}, { timeZone: TZ, now: new Date() });
     const b0 = performance.now();
     const c0 = process.cpuUsage();
-    for await (const batch of iterateViewRows(handle.db, projectId, 'recipients', filters, { lang: 'en', timeZone: TZ, batchSize: 5000 })) baselineRows += batch.length;
+    for await (const batch of iterateViewRows(handle.db, projectId, 'recipients', filters, { lang: 'en', timeZone: TZ, batchSize: 5000 }))
+      baselineRows += batch.length;
     baseline = (performance.now() - b0) / 1000;
     const c1 = process.cpuUsage(c0);
     baselineCpu = (c1.user + c1.system) / 1e6;
@@ -137,7 +140,10 @@ async function main(): Promise<number> {
       ? '  baseline:                       skipped'
       : `  baseline (iterateViewRows only): ${baseline.toFixed(1)} s, ${fmtInt(baselineRows / baseline)} rows/s, ${baselineCpu.toFixed(1)} s CPU; export / baseline time: ${(seconds / baseline).toFixed(2)}x, CPU: ${(serviceCpu / Math.max(baselineCpu, 0.001)).toFixed(2)}x`,
   ];
-  if (!ok) lines.push(`  CHECK FAILED: file rows ${dataRows}, listed rowCount ${done.rowCount}, size ${size} vs listed ${done.fileSize}, baseline rows ${baselineRows}`);
+  if (!ok)
+    lines.push(
+      `  CHECK FAILED: file rows ${dataRows}, listed rowCount ${done.rowCount}, size ${size} vs listed ${done.fileSize}, baseline rows ${baselineRows}`,
+    );
   process.stdout.write(lines.join('\n') + '\n');
   return ok ? 0 : 1;
 }

@@ -40,10 +40,21 @@ const startService = () => startServiceProcess(cleanups, { log, key: KEY, dataDi
 
 const api = (baseUrl: string, method: string, target: string, body?: string) => signedCall(baseUrl, KEY, method, target, body);
 
-const MAIL = { senderAddress: 'news@company.com', title: 'News for #{RECIPIENT_ADDRESS}', body: '<p>Hello ${NAME}</p>', parameters: { NAME: 'friend' }, confirmAndSend: true };
+const MAIL = {
+  senderAddress: 'news@company.com',
+  title: 'News for #{RECIPIENT_ADDRESS}',
+  body: '<p>Hello ${NAME}</p>',
+  parameters: { NAME: 'friend' },
+  confirmAndSend: true,
+};
 
 /** POST, then wait for the request to leave P; seconds from the POST's start to that moment. */
-async function storeAndTime(service: ServiceProcess, db: pg.Client, what: string, body: object): Promise<{ seconds: number; count: number; requestId: string }> {
+async function storeAndTime(
+  service: ServiceProcess,
+  db: pg.Client,
+  what: string,
+  body: object,
+): Promise<{ seconds: number; count: number; requestId: string }> {
   const t0 = wallNow();
   const post = await api(service.baseUrl, 'POST', '/api/v1/mails', JSON.stringify(body));
   if (post.status !== 201) throw new Error(`${what}: POST /mails answered ${post.status}: ${JSON.stringify(post.json)}`);
@@ -77,7 +88,9 @@ async function checkStored(db: pg.Client, requestId: string, expected: number, w
     )
   ).rows[0]!;
   const ok = Number(r.n) === expected && Number(r.addresses) === expected && Number(r.seqs) === expected && r.request_count === expected && r.status === 'R';
-  log(`${what}: stored ${r.n} recipients (${r.addresses} distinct, ${r.seqs} mails), request_count ${r.request_count}, status ${r.status}; expected ${expected}: ${ok ? 'OK' : 'WRONG'}`);
+  log(
+    `${what}: stored ${r.n} recipients (${r.addresses} distinct, ${r.seqs} mails), request_count ${r.request_count}, status ${r.status}; expected ${expected}: ${ok ? 'OK' : 'WRONG'}`,
+  );
   return ok;
 }
 
@@ -86,7 +99,10 @@ async function buildGroups(db: pg.Client): Promise<void> {
   const total = A + B - OVERLAP;
   const t = performance.now();
   // Addresses 1..A are group a; A-OVERLAP+1..A-OVERLAP+B group b.
-  await db.query(`INSERT INTO address_book_addresses (project_id, address) SELECT $1, 'user' || i || '@bench' || (i % 97) || '.example.com' FROM generate_series(1, $2::int) i ORDER BY i`, [projectId, total]);
+  await db.query(
+    `INSERT INTO address_book_addresses (project_id, address) SELECT $1, 'user' || i || '@bench' || (i % 97) || '.example.com' FROM generate_series(1, $2::int) i ORDER BY i`,
+    [projectId, total],
+  );
   await db.query(`INSERT INTO address_book_groups (project_id, name) VALUES ($1, 'bench-a'), ($1, 'bench-b')`, [projectId]);
   const base = (await db.query<{ min: string }>('SELECT min(id)::text AS min FROM address_book_addresses WHERE project_id = $1', [projectId])).rows[0]!.min;
   await db.query(
@@ -96,13 +112,18 @@ async function buildGroups(db: pg.Client): Promise<void> {
     [projectId, base, A, OVERLAP],
   );
   await db.query('ANALYZE address_book_addresses; ANALYZE address_book_members; ANALYZE address_book_groups');
-  log(`address book built: groups of ${fmtInt(A)} and ${fmtInt(B)} sharing ${fmtInt(OVERLAP)} (${fmtInt(total)} addresses) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  log(
+    `address book built: groups of ${fmtInt(A)} and ${fmtInt(B)} sharing ${fmtInt(OVERLAP)} (${fmtInt(total)} addresses) in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+  );
 }
 
 /** The batch queries of src/modules/address-book/address-book.read-model.ts (combinationPage), written out, for a cursor half-way through. */
 async function explain(db: pg.Client): Promise<void> {
-  const sids = (await db.query<{ sid: string }>(`SELECT sid::text FROM address_book_groups WHERE name IN ('bench-b', 'bench-a') ORDER BY name DESC`)).rows.map((r) => r.sid);
-  const after = (await db.query<{ id: string }>(`SELECT (min(id) + $1::int)::text AS id FROM address_book_addresses`, [Math.floor((A + B - OVERLAP) / 2)])).rows[0]!.id;
+  const sids = (await db.query<{ sid: string }>(`SELECT sid::text FROM address_book_groups WHERE name IN ('bench-b', 'bench-a') ORDER BY name DESC`)).rows.map(
+    (r) => r.sid,
+  );
+  const after = (await db.query<{ id: string }>(`SELECT (min(id) + $1::int)::text AS id FROM address_book_addresses`, [Math.floor((A + B - OVERLAP) / 2)]))
+    .rows[0]!.id;
   const page = (and: boolean) =>
     and
       ? `SELECT a.id, a.address FROM (SELECT m.address_id FROM address_book_members m WHERE m.group_sid = ${sids[0]} AND m.address_id > ${after}

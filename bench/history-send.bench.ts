@@ -28,7 +28,18 @@ import { createKey } from '../src/modules/projects/projects.service.ts';
 import { createSecretBox } from '../src/shared/secret-box.ts';
 import { seedHistory } from '../scripts/seed-history.ts';
 import { benchLog, fmtInt, intEnv, printSummary, sleep } from './helpers.ts';
-import { createCleanups, runMain, sendAndMeasure, signedCall, startBenchPostgres, startServiceProcess, startSinkProcess, type ApiKey, type SendMeasurement, type SinkProcess } from './send-run.ts';
+import {
+  createCleanups,
+  runMain,
+  sendAndMeasure,
+  signedCall,
+  startBenchPostgres,
+  startServiceProcess,
+  startSinkProcess,
+  type ApiKey,
+  type SendMeasurement,
+  type SinkProcess,
+} from './send-run.ts';
 
 const HISTORY = intEnv('BENCH_HISTORY_RECIPIENTS', 10_000_000);
 const N = intEnv('BENCH_RECIPIENTS', 20_000);
@@ -54,7 +65,14 @@ function requestBody(prefix: string, n: number): string {
     type: 'R',
     parameters: { CODE: `ORD-${String(i).padStart(7, '0')}`, AMOUNT: String(10_000 + ((i * 7919) % 990_000)) },
   }));
-  return JSON.stringify({ senderAddress: 'no_reply@shop.example.com', senderName: 'Example Shop', title: 'Your order ${CODE} has shipped', body: BODY, individual: true, recipients });
+  return JSON.stringify({
+    senderAddress: 'no_reply@shop.example.com',
+    senderName: 'Example Shop',
+    title: 'Your order ${CODE} has shipped',
+    body: BODY,
+    individual: true,
+    recipients,
+  });
 }
 
 function withDatabase(url: string, database: string): string {
@@ -122,7 +140,9 @@ async function measure(label: string, url: string, key: ApiKey, masterKey: Buffe
 }
 
 async function main(): Promise<number> {
-  log(`history send benchmark: ${fmtInt(N)} recipients per send, history ${REUSE_URL ? 'reused' : fmtInt(HISTORY) + ' recipients'}, ${CONNECTIONS} SMTP connections, ${ROUNDS} round(s), ${os.cpus().length} CPUs`);
+  log(
+    `history send benchmark: ${fmtInt(N)} recipients per send, history ${REUSE_URL ? 'reused' : fmtInt(HISTORY) + ' recipients'}, ${CONNECTIONS} SMTP connections, ${ROUNDS} round(s), ${os.cpus().length} CPUs`,
+  );
   const sink = await startSinkProcess(cleanups);
 
   const historyUrl = REUSE_URL ?? (await startBenchPostgres(cleanups, 'mailer-history-bench-', 'bench_history'));

@@ -55,7 +55,8 @@ async function writeFiles(dir: string) {
   for (let i = 0; i < ROWS; i++) {
     const { cells, kind } = dataRow(i);
     await writer.addRow(cells);
-    if (!csvOut.write(`${cells.map((c) => (/[",\r\n]/.test(c) ? `"${c.replace(/"/g, '""')}"` : c)).join(',')}\r\n`)) await new Promise((r) => csvOut.once('drain', r));
+    if (!csvOut.write(`${cells.map((c) => (/[",\r\n]/.test(c) ? `"${c.replace(/"/g, '""')}"` : c)).join(',')}\r\n`))
+      await new Promise((r) => csvOut.once('drain', r));
     if (kind === 'ok') valid++;
     else errorRows.push(i + 2); // header = row 1
   }
@@ -88,7 +89,9 @@ async function main(): Promise<number> {
   const t = performance.now();
   const files = await writeFiles(dir);
   const size = (f: string) => fs.statSync(f).size;
-  log(`wrote ${fmtInt(ROWS)} rows with ${TAGS} tags in ${((performance.now() - t) / 1000).toFixed(1)} s: .xlsx ${(size(files.xlsx) / 1024 / 1024).toFixed(1)} MB, .csv ${(size(files.csv) / 1024 / 1024).toFixed(1)} MB`);
+  log(
+    `wrote ${fmtInt(ROWS)} rows with ${TAGS} tags in ${((performance.now() - t) / 1000).toFixed(1)} s: .xlsx ${(size(files.xlsx) / 1024 / 1024).toFixed(1)} MB, .csv ${(size(files.csv) / 1024 / 1024).toFixed(1)} MB`,
+  );
   const service = await startService();
   log(`service ready (pid ${service.pid}), RSS ${fmtMB(readMemory(service.pid)?.rss ?? 0)}`);
 
@@ -103,11 +106,15 @@ async function main(): Promise<number> {
   log(`.xlsx: ${xlsx.seconds.toFixed(2)} s (service CPU ${xlsx.cpu.toFixed(2)} s), peak RSS ${fmtMB(xlsx.peakRss)}`);
 
   const wrong: string[] = [];
-  for (const [name, r] of [['.csv', csv], ['.xlsx', xlsx]] as const) {
+  for (const [name, r] of [
+    ['.csv', csv],
+    ['.xlsx', xlsx],
+  ] as const) {
     if (r.body.rowCount !== ROWS) wrong.push(`${name}: rowCount ${r.body.rowCount}, expected ${ROWS}`);
     if (r.body.validCount !== files.valid) wrong.push(`${name}: validCount ${r.body.validCount}, expected ${files.valid}`);
     const rows = r.body.errors.map((e) => e.row);
-    if (rows.length !== files.errorRows.length || rows.some((row, i) => row !== files.errorRows[i])) wrong.push(`${name}: error rows differ from the ${files.errorRows.length} expected`);
+    if (rows.length !== files.errorRows.length || rows.some((row, i) => row !== files.errorRows[i]))
+      wrong.push(`${name}: error rows differ from the ${files.errorRows.length} expected`);
   }
   const lines = [
     '',

@@ -195,8 +195,19 @@ export interface ServiceOptions {
 
 /** The service's variables, not inherited from the bench's environment. */
 const SERVICE_VARS = [
-  'DATABASE_URL', 'SMTP_URL', 'PORT', 'DATA_DIR', 'ROLE', 'MASTER_KEY', 'PUBLIC_BASE_URL', 'NODE_OPTIONS',
-  'WORKER_CONCURRENCY', 'RETENTION_DAYS', 'RETRY_LIMIT', 'RETRY_BASE_DELAY_MS', 'DISPLAY_TIMEZONE',
+  'DATABASE_URL',
+  'SMTP_URL',
+  'PORT',
+  'DATA_DIR',
+  'ROLE',
+  'MASTER_KEY',
+  'PUBLIC_BASE_URL',
+  'NODE_OPTIONS',
+  'WORKER_CONCURRENCY',
+  'RETENTION_DAYS',
+  'RETRY_LIMIT',
+  'RETRY_BASE_DELAY_MS',
+  'DISPLAY_TIMEZONE',
 ];
 
 /**
@@ -366,9 +377,16 @@ export interface SendMeasurement {
 }
 
 /** POSTs one request of `n` recipients and waits until the sink has every one of them. */
-export async function sendAndMeasure(
-  o: { service: ServiceProcess; sink: SinkProcess; key: ApiKey; n: number; label: string; body: string; timeoutMs: number; log: (msg: string) => void },
-): Promise<SendMeasurement> {
+export async function sendAndMeasure(o: {
+  service: ServiceProcess;
+  sink: SinkProcess;
+  key: ApiKey;
+  n: number;
+  label: string;
+  body: string;
+  timeoutMs: number;
+  log: (msg: string) => void;
+}): Promise<SendMeasurement> {
   await o.sink.mark();
   const reached = o.sink.watch(o.n);
   const bytes0 = (await o.sink.stats()).bytes;
@@ -392,5 +410,12 @@ export async function sendAndMeasure(
   }
   const seconds = (done! - t0) / 1000;
   const stats = await o.sink.stats();
-  return { requestId: post.json.requestId as string, seconds, rate: o.n / seconds, bytes: stats.bytes - bytes0, unique: stats.window.unique, peakRss: o.service.peak() };
+  return {
+    requestId: post.json.requestId as string,
+    seconds,
+    rate: o.n / seconds,
+    bytes: stats.bytes - bytes0,
+    unique: stats.window.unique,
+    peakRss: o.service.peak(),
+  };
 }

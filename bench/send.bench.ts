@@ -49,16 +49,7 @@ import {
   wallNow,
   withTimeout,
 } from './helpers.ts';
-import {
-  createCleanups,
-  randomApiKey,
-  runMain,
-  signedCall,
-  startServiceProcess,
-  startSinkProcess,
-  type ServiceProcess,
-  type SinkProcess,
-} from './send-run.ts';
+import { createCleanups, randomApiKey, runMain, signedCall, startServiceProcess, startSinkProcess, type ServiceProcess, type SinkProcess } from './send-run.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -318,7 +309,10 @@ function revision(): string {
 }
 
 const FINAL = new Set(['S', 'F', 'U', 'C']);
-const fmtCounts = (c: Record<string, number>) => Object.entries(c).map(([k, v]) => `${k} ${fmtInt(v)}`).join(', ') || 'none';
+const fmtCounts = (c: Record<string, number>) =>
+  Object.entries(c)
+    .map(([k, v]) => `${k} ${fmtInt(v)}`)
+    .join(', ') || 'none';
 
 async function main(): Promise<number> {
   const failures: string[] = [];
@@ -330,7 +324,9 @@ async function main(): Promise<number> {
   const tStart = performance.now();
   const service = await startService({ smtpPort: sink.port, profDir });
   baseUrl = `http://127.0.0.1:${service.port}`;
-  log(`service ready on port ${service.port} (pid ${service.pid}, postgres ${service.postmasterPid ?? 'external'}) after ${((performance.now() - tStart) / 1000).toFixed(1)} s, RSS ${fmtMB(readMemory(service.pid)?.rss ?? 0)}`);
+  log(
+    `service ready on port ${service.port} (pid ${service.pid}, postgres ${service.postmasterPid ?? 'external'}) after ${((performance.now() - tStart) / 1000).toFixed(1)} s, RSS ${fmtMB(readMemory(service.pid)?.rss ?? 0)}`,
+  );
   await waitQuiet('1-recipient POSTs', service, sink);
   // what the idle service costs (job polling, sweeper ...), to tell it from the cost of requests
   const idle0 = cpuSnap(service, sink);
@@ -404,7 +400,9 @@ async function main(): Promise<number> {
       prevPrint = { at: w, unique: s.window.unique };
       lastPrint = now;
       const mem = readMemory(service.pid);
-      log(`${((w - t0) / 1000).toFixed(0)} s: sink ${fmtInt(s.window.unique)}/${fmtInt(N)} (${fmtInt(rate)}/s now), service RSS ${mem ? fmtMB(mem.rss) : 'n/a'}`);
+      log(
+        `${((w - t0) / 1000).toFixed(0)} s: sink ${fmtInt(s.window.unique)}/${fmtInt(N)} (${fmtInt(rate)}/s now), service RSS ${mem ? fmtMB(mem.rss) : 'n/a'}`,
+      );
       if (midSnaps.length === 0 && s.window.unique > N * 0.3) {
         // one look at the machine mid-run
         try {
@@ -501,16 +499,20 @@ async function main(): Promise<number> {
     skipBaseline
       ? `  plain nodemailer baseline:      skipped (BENCH_SKIP_BASELINE=1)`
       : `  plain nodemailer baseline:      ${fmtInt(basePerSec)} mails/s (${base.seconds.toFixed(1)} s; bench process CPU ${fmtPct(base.cpu / base.clientSeconds)}, sink ${fmtPct(((bcpu1.sink?.all ?? NaN) - (bcpu0.sink?.all ?? NaN)) / ((bcpu1.at - bcpu0.at) / 1000))}, other processes ${fmtPct(othersShare(bcpu0, bcpu1))}${base.failed ? `; ${base.failed} FAILED` : ''})`,
-    skipBaseline ? `  ratio service/baseline:         n/a` : `  ratio service/baseline:         ${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'}  (target >= 0.5: ${mark(ratio >= 0.5)}, goal 0.7: ${mark(ratio >= 0.7)})`,
+    skipBaseline
+      ? `  ratio service/baseline:         n/a`
+      : `  ratio service/baseline:         ${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'}  (target >= 0.5: ${mark(ratio >= 0.5)}, goal 0.7: ${mark(ratio >= 0.7)})`,
     `  service peak RSS:               ${fmtMB(service.peak())} sampled every 100 ms, VmHWM ${fmtMB(hwm)} (target <= 400 MB: ${mark(Math.max(service.peak(), hwm) <= 400 * 1024 * 1024)})`,
-    service.postmasterPid ? `  postgres private memory peak:   ${fmtMB(service.peakPgAnon())} (RssAnon summed over its processes; not part of the target)` : `  postgres:                       external (BENCH_DATABASE_URL)`,
+    service.postmasterPid
+      ? `  postgres private memory peak:   ${fmtMB(service.peakPgAnon())} (RssAnon summed over its processes; not part of the target)`
+      : `  postgres:                       external (BENCH_DATABASE_URL)`,
     `  recipients final:               ${fmtInt(status.finishCount)}/${fmtInt(status.requestCount)} (API: ${apiCounts}; ${finalAfter.toFixed(1)} s after the last mail)`,
     `    database, big request:        ${typeof dbBig === 'string' ? dbBig : fmtCounts(dbBig)}`,
     `    database, ${smallIds.length} 1-recipient:    ${typeof dbSmall === 'string' ? dbSmall : fmtCounts(dbSmall)}`,
     `  sink: ${fmtInt(sinkStats.window.unique)} unique recipients, ${fmtInt(sinkStats.window.duplicates)} duplicates in the service run; ${fmtInt(sinkAfter.count)} messages, ${(sinkAfter.bytes / 1024 / 1024).toFixed(0)} MB in all; ${sinkAfter.connections} connections, ${sinkAfter.errors} errors`,
     ...cpuLines(cpu0, cpu1),
     `  CPU per mail (independent of how busy the machine was): service ${perMail(cpu0.service?.all, cpu1.service?.all)}, postgres ${perMail(cpu0.pg, cpu1.pg)}, sink ${perMail(cpu0.sink?.all, cpu1.sink?.all)}; ` +
-      (skipBaseline ? 'baseline skipped' : `baseline: nodemailer ${(base.cpu * 1000 / N).toFixed(2)} ms, sink ${perMail(bcpu0.sink?.all, bcpu1.sink?.all)}`),
+      (skipBaseline ? 'baseline skipped' : `baseline: nodemailer ${((base.cpu * 1000) / N).toFixed(2)} ms, sink ${perMail(bcpu0.sink?.all, bcpu1.sink?.all)}`),
     `  service stop: ${(stop.ms / 1000).toFixed(1)} s${stop.clean ? '' : ' (NOT clean)'}`,
   ];
   if (midSnaps.length) lines.push('  top, mid-run:', ...midSnaps.map((l) => '    ' + l));

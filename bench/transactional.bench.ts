@@ -32,7 +32,10 @@ import { createCleanups, randomApiKey, runMain, signedCall, startServiceProcess,
 
 const RATE = intEnv('BENCH_RATE', 200);
 const SECONDS = intEnv('BENCH_SECONDS', 30);
-const STEPS = (process.env.BENCH_STEPS ?? '300,400,500,700').split(',').map(Number).filter((n) => n > 0);
+const STEPS = (process.env.BENCH_STEPS ?? '300,400,500,700')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const STEP_S = intEnv('BENCH_STEP_S', 15);
 const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 4);
 /** after the last send, how long the last mails may take before the phase counts them lost */
@@ -98,7 +101,11 @@ interface PhaseResult {
   load: string;
 }
 
-const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+const loadavg = () =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 /** CPU over a phase: of processes outside this benchmark (cores), ours (cores), and the sender's (seconds). */
 function cpuMeter(service: ServiceProcess | undefined, sink: SinkProcess) {
@@ -116,11 +123,25 @@ function cpuMeter(service: ServiceProcess | undefined, sink: SinkProcess) {
   return () => {
     const b = snap();
     const wall = (b.at - a.at) / 1000;
-    return { others: Math.max(0, (b.machine - a.machine - (b.ours - a.ours)) / wall), ours: (b.ours - a.ours) / wall, sender: b.sender - a.sender, node: b.node - a.node, pg: b.pg - a.pg };
+    return {
+      others: Math.max(0, (b.machine - a.machine - (b.ours - a.ours)) / wall),
+      ours: (b.ours - a.ours) / wall,
+      sender: b.sender - a.sender,
+      node: b.node - a.node,
+      pg: b.pg - a.pg,
+    };
   };
 }
 
-async function phase(label: string, prefix: string, rate: number, seconds: number, sink: SinkProcess, service: ServiceProcess | undefined, send: (i: number, address: string) => Promise<Sent>): Promise<PhaseResult> {
+async function phase(
+  label: string,
+  prefix: string,
+  rate: number,
+  seconds: number,
+  sink: SinkProcess,
+  service: ServiceProcess | undefined,
+  send: (i: number, address: string) => Promise<Sent>,
+): Promise<PhaseResult> {
   const n = rate * seconds;
   const loadBefore = loadavg();
   await sink.mark();
@@ -144,7 +165,10 @@ async function phase(label: string, prefix: string, rate: number, seconds: numbe
     lastAt = Math.max(lastAt, at);
   }
   latencies.sort((a, b) => a - b);
-  const posts = sent.filter((s) => s.ms !== undefined).map((s) => s.ms!).sort((a, b) => a - b);
+  const posts = sent
+    .filter((s) => s.ms !== undefined)
+    .map((s) => s.ms!)
+    .sort((a, b) => a - b);
   const result: PhaseResult = {
     label,
     rate,
@@ -158,7 +182,9 @@ async function phase(label: string, prefix: string, rate: number, seconds: numbe
     tail: lastAt - lastSend,
     postP99: posts.length ? percentile(posts, 0.99) : undefined,
     cpuPerMail: (usage.sender * 1000) / Math.max(1, latencies.length),
-    ...(service ? { nodeCpuPerMail: (usage.node * 1000) / Math.max(1, latencies.length), pgCpuPerMail: (usage.pg * 1000) / Math.max(1, latencies.length) } : {}),
+    ...(service
+      ? { nodeCpuPerMail: (usage.node * 1000) / Math.max(1, latencies.length), pgCpuPerMail: (usage.pg * 1000) / Math.max(1, latencies.length) }
+      : {}),
     load: `load average ${loadBefore} -> ${loadavg()}; this benchmark's processes ${fmtPct(usage.ours)} of a core, others ${fmtPct(usage.others)}`,
   };
   log(`${label}: ${describe(result)}`);
@@ -202,7 +228,14 @@ function serviceSender(service: ServiceProcess) {
 
 function baselineSender(sink: SinkProcess) {
   const text = htmlToText(BODY);
-  const transport = nodemailer.createTransport({ pool: true, maxConnections: CONNECTIONS, maxMessages: Infinity, host: '127.0.0.1', port: sink.port, ignoreTLS: true });
+  const transport = nodemailer.createTransport({
+    pool: true,
+    maxConnections: CONNECTIONS,
+    maxMessages: Infinity,
+    host: '127.0.0.1',
+    port: sink.port,
+    ignoreTLS: true,
+  });
   cleanups.add(() => transport.close(), 'baseline transport');
   const fill = (s: string, i: number) => s.replaceAll('${CODE}', codeOf(i)).replaceAll('#{RECIPIENT_NAME}', nameOf(i));
   return async (i: number, address: string): Promise<Sent> => {
@@ -224,7 +257,13 @@ function baselineSender(sink: SinkProcess) {
 }
 
 /** Steps up the ladder while p95 stays within the target; the results of every step tried. */
-async function ladder(label: string, prefix: string, sink: SinkProcess, service: ServiceProcess | undefined, send: (i: number, address: string) => Promise<Sent>): Promise<PhaseResult[]> {
+async function ladder(
+  label: string,
+  prefix: string,
+  sink: SinkProcess,
+  service: ServiceProcess | undefined,
+  send: (i: number, address: string) => Promise<Sent>,
+): Promise<PhaseResult[]> {
   const out: PhaseResult[] = [];
   for (const rate of STEPS) {
     const r = await phase(`${label} step`, `${prefix}${rate}`, rate, STEP_S, sink, service, send);
@@ -235,13 +274,16 @@ async function ladder(label: string, prefix: string, sink: SinkProcess, service:
   return out;
 }
 
-const best = (steps: PhaseResult[], main: PhaseResult) => Math.max(main.p95 <= P95_TARGET_MS ? main.rate : 0, ...steps.filter((s) => s.p95 <= P95_TARGET_MS).map((s) => s.rate));
+const best = (steps: PhaseResult[], main: PhaseResult) =>
+  Math.max(main.p95 <= P95_TARGET_MS ? main.rate : 0, ...steps.filter((s) => s.p95 <= P95_TARGET_MS).map((s) => s.rate));
 
 // ---------- main ----------
 
 async function main(): Promise<number> {
   const failures: string[] = [];
-  log(`transactional benchmark: ${RATE}/s for ${SECONDS} s, ladder ${STEPS.join(', ')} (${STEP_S} s each), ${CONNECTIONS} SMTP connections, ${os.cpus().length} CPUs`);
+  log(
+    `transactional benchmark: ${RATE}/s for ${SECONDS} s, ladder ${STEPS.join(', ')} (${STEP_S} s each), ${CONNECTIONS} SMTP connections, ${os.cpus().length} CPUs`,
+  );
   const sink = await startSinkProcess(cleanups);
   const service = await startServiceProcess(cleanups, {
     log,
@@ -272,7 +314,8 @@ async function main(): Promise<number> {
   }
 
   for (const r of [main, ...steps, ...(base ? [base, ...baseSteps] : [])]) {
-    if (r.delivered < r.sent) failures.push(`${r.label} ${r.rate}/s: ${r.sent - r.delivered} of ${r.sent} mails not delivered within ${DRAIN_MS / 1000} s of the last send`);
+    if (r.delivered < r.sent)
+      failures.push(`${r.label} ${r.rate}/s: ${r.sent - r.delivered} of ${r.sent} mails not delivered within ${DRAIN_MS / 1000} s of the last send`);
   }
   const mark = (ok: boolean) => (ok ? 'ok' : 'MISSED');
   const serviceBest = best(steps, main);

@@ -73,10 +73,16 @@ async function samples(url: string, projectName: string): Promise<Samples> {
     };
     const { project_id } = await one(sql<{ project_id: string }>`SELECT id::text AS project_id FROM projects WHERE name = ${projectName}`);
     const recent = sql`mr.project_id = ${project_id}::bigint AND mr.created_at > now() - interval '30 days'`;
-    const req = await one(sql<{ id: string }>`SELECT mr.id_day::text || lpad(mr.id::text, 12, '0') AS id FROM mail_requests mr WHERE ${recent} ORDER BY mr.created_at DESC LIMIT 1`);
+    const req = await one(
+      sql<{ id: string }>`SELECT mr.id_day::text || lpad(mr.id::text, 12, '0') AS id FROM mail_requests mr WHERE ${recent} ORDER BY mr.created_at DESC LIMIT 1`,
+    );
     const big = await one(sql<{ id: string; rid: string }>`
       SELECT mr.id_day::text || lpad(mr.id::text, 12, '0') AS id, mr.id::text AS rid FROM mail_requests mr WHERE ${recent} ORDER BY mr.recipient_count DESC LIMIT 1`);
-    const mail = await one(sql<{ id: string }>`SELECT m.id_day::text || lpad(m.id::text, 12, '0') AS id FROM mails m WHERE m.request_id = ${big.rid}::bigint ORDER BY m.seq DESC LIMIT 1`);
+    const mail = await one(
+      sql<{
+        id: string;
+      }>`SELECT m.id_day::text || lpad(m.id::text, 12, '0') AS id FROM mails m WHERE m.request_id = ${big.rid}::bigint ORDER BY m.seq DESC LIMIT 1`,
+    );
     const addr = await one(sql<{ address: string }>`
       SELECT r.address FROM recipients r WHERE r.project_id = ${project_id}::bigint AND r.created_at > now() - interval '30 days' ORDER BY r.id DESC LIMIT 1`);
     const sender = await one(sql<{ s: string }>`SELECT mr.sender_address AS s FROM mail_requests mr WHERE ${recent} GROUP BY 1 ORDER BY count(*) ASC LIMIT 1`);
@@ -122,7 +128,13 @@ function casesFor(s: Samples): Case[] {
     ['sendResultCode=RECIPIENT_ADDRESS_ERROR', 'sendResultCode=RECIPIENT_ADDRESS_ERROR', 50, undefined],
   ];
   for (const [filter, query, goal, check] of common) {
-    out.push({ view: 'requests', filter, target: `/api/v1/mails/requests${query ? `?${query}` : ''}`, goal, check: filter.startsWith('sendStatus') ? undefined : check });
+    out.push({
+      view: 'requests',
+      filter,
+      target: `/api/v1/mails/requests${query ? `?${query}` : ''}`,
+      goal,
+      check: filter.startsWith('sendStatus') ? undefined : check,
+    });
     out.push({ view: 'recipients', filter, target: `/api/v1/mails/recipients${query ? `?${query}` : ''}`, goal, check });
   }
   // the mail view: one request's mails (its largest recent one); its own filters
@@ -202,8 +214,11 @@ async function main(): Promise<number> {
     }
     // the recipient view relies on recipients.created_at = its request's created_at
     const mismatch = await sql<{ n: string }>`
-      SELECT count(*) AS n FROM (SELECT 1 FROM recipients r JOIN mail_requests mr ON mr.id = r.request_id WHERE r.created_at <> mr.created_at LIMIT 1000) x`.execute(dbh.db);
-    if (Number(mismatch.rows[0]!.n) > 0) throw new Error('recipients.created_at differs from its request\'s created_at (was the history written before the view_indexes migration?)');
+      SELECT count(*) AS n FROM (SELECT 1 FROM recipients r JOIN mail_requests mr ON mr.id = r.request_id WHERE r.created_at <> mr.created_at LIMIT 1000) x`.execute(
+      dbh.db,
+    );
+    if (Number(mismatch.rows[0]!.n) > 0)
+      throw new Error("recipients.created_at differs from its request's created_at (was the history written before the view_indexes migration?)");
     key = await createKey(dbh.db, createSecretBox(masterKey), MAIN_PROJECT);
     recipients = Number((await sql<{ n: string }>`SELECT reltuples::bigint::text AS n FROM pg_class WHERE relname = 'recipients'`.execute(dbh.db)).rows[0]!.n);
   } finally {
@@ -219,14 +234,24 @@ async function main(): Promise<number> {
   });
 
   const failures: string[] = [];
-  const baseline = await run(service.baseUrl, key, { view: 'requests', filter: 'baseline', target: `/api/v1/mails/requests?requestId=${s.requestId}`, goal: 50 }, failures);
+  const baseline = await run(
+    service.baseUrl,
+    key,
+    { view: 'requests', filter: 'baseline', target: `/api/v1/mails/requests?requestId=${s.requestId}`, goal: 50 },
+    failures,
+  );
   const results: Result[] = [];
   for (const c of casesFor(s)) {
     const r = await run(service.baseUrl, key, c, failures);
     results.push(r);
     log(`${c.view.padEnd(10)} ${c.filter.padEnd(40)} p50 ${r.p50.toFixed(1).padStart(7)} ms  p95 ${r.p95.toFixed(1).padStart(7)} ms`);
   }
-  const baseline2 = await run(service.baseUrl, key, { view: 'requests', filter: 'baseline', target: `/api/v1/mails/requests?requestId=${s.requestId}`, goal: 50 }, failures);
+  const baseline2 = await run(
+    service.baseUrl,
+    key,
+    { view: 'requests', filter: 'baseline', target: `/api/v1/mails/requests?requestId=${s.requestId}`, goal: 50 },
+    failures,
+  );
   const best = baseline.p95 <= baseline2.p95 ? baseline : baseline2;
   const base = best.p95;
   const missed = results.filter((r) => !(r.p95 <= r.c.goal));

@@ -54,8 +54,19 @@ try {
   const failures: FuzzCase[] = [];
   const started = Date.now();
   for (let i = 0; i < iterations && !svc.exitInfo(); i++) {
-    const report = await runFuzz({ port: svc.port, key, specPath: API_SPEC_PATH, seed: seed + i, perField, pathValues,
-      onCase: values.verbose ? (c) => console.log(`${c.status} ${c.ms}ms ${c.operationId} [${c.what}] ${c.method} ${c.target.slice(0, 120)} ${c.status >= 300 ? c.body.slice(0, 200) : ''}`) : undefined,
+    const report = await runFuzz({
+      port: svc.port,
+      key,
+      specPath: API_SPEC_PATH,
+      seed: seed + i,
+      perField,
+      pathValues,
+      onCase: values.verbose
+        ? (c) =>
+            console.log(
+              `${c.status} ${c.ms}ms ${c.operationId} [${c.what}] ${c.method} ${c.target.slice(0, 120)} ${c.status >= 300 ? c.body.slice(0, 200) : ''}`,
+            )
+        : undefined,
     });
     cases += report.cases;
     failures.push(...report.failures);

@@ -74,16 +74,29 @@ export function buildCollection(spec: Obj): Obj {
       if (!op) continue;
       const params: Obj[] = [...(pathItem.parameters ?? []), ...(op.parameters ?? [])].map(resolve);
       const fullPath = `${base}${p}`;
-      const segments = fullPath.split('/').filter(Boolean).map((s) => s.replace(/^\{(.+)\}$/, ':$1'));
+      const segments = fullPath
+        .split('/')
+        .filter(Boolean)
+        .map((s) => s.replace(/^\{(.+)\}$/, ':$1'));
       const query = params
         .filter((x) => x.in === 'query')
-        .map((x) => ({ key: x.name, value: paramValue(x, resolve), ...(x.required ? {} : { disabled: true }), ...(oneLine(x.description) ? { description: oneLine(x.description) } : {}) }));
+        .map((x) => ({
+          key: x.name,
+          value: paramValue(x, resolve),
+          ...(x.required ? {} : { disabled: true }),
+          ...(oneLine(x.description) ? { description: oneLine(x.description) } : {}),
+        }));
       const variable = params
         .filter((x) => x.in === 'path')
         .map((x) => ({ key: x.name, value: paramValue(x, resolve), ...(oneLine(x.description) ? { description: oneLine(x.description) } : {}) }));
       const header = params
         .filter((x) => x.in === 'header')
-        .map((x) => ({ key: x.name, value: paramValue(x, resolve), ...(x.required ? {} : { disabled: true }), ...(oneLine(x.description) ? { description: oneLine(x.description) } : {}) }));
+        .map((x) => ({
+          key: x.name,
+          value: paramValue(x, resolve),
+          ...(x.required ? {} : { disabled: true }),
+          ...(oneLine(x.description) ? { description: oneLine(x.description) } : {}),
+        }));
       const request: Obj = { method: method.toUpperCase(), header };
       const content: Obj = resolve(op.requestBody)?.content ?? {};
       if (content['application/json']) {
@@ -98,7 +111,10 @@ export function buildCollection(spec: Obj): Obj {
         });
         request.body = { mode: 'formdata', formdata };
       }
-      const queryString = query.filter((q) => !q.disabled).map((q) => `${q.key}=${q.value}`).join('&');
+      const queryString = query
+        .filter((q) => !q.disabled)
+        .map((q) => `${q.key}=${q.value}`)
+        .join('&');
       request.url = {
         raw: `{{baseUrl}}/${segments.join('/')}${queryString ? `?${queryString}` : ''}`,
         host: ['{{baseUrl}}'],

@@ -123,7 +123,20 @@ const BODIES = [
   `<html><body><p>안녕하세요 #{RECIPIENT_NAME}님,</p><p>요청하신 내용을 안내해 드립니다. 자세한 내용은 고객센터로 문의해 주세요.</p>${BODY_PARAGRAPH}</body></html>`,
 ];
 const DOMAINS = ['naver.com', 'gmail.com', 'daum.net', 'kakao.com', 'hanmail.net', 'outlook.com', 'yahoo.co.jp', 'example.com', 'company.co.kr', 'icloud.com'];
-const NAMES = ['김민준', '이서연', '박지훈', '최수아', 'Kim Minjun', 'Lee Seoyeon', 'John Smith', 'Emma Brown', '佐藤 健', '鈴木 花子', 'Park Jiwoo', 'Alex Kim'];
+const NAMES = [
+  '김민준',
+  '이서연',
+  '박지훈',
+  '최수아',
+  'Kim Minjun',
+  'Lee Seoyeon',
+  'John Smith',
+  'Emma Brown',
+  '佐藤 健',
+  '鈴木 花子',
+  'Park Jiwoo',
+  'Alex Kim',
+];
 /** permanent failure codes with their share among failed recipients and a typical raw reply */
 const FAILURES: [code: string, weight: number, message: string | null, retries: number][] = [
   ['RECIPIENT_ADDRESS_ERROR', 35, '550 5.1.1 Recipient address rejected: User unknown', 0],
@@ -265,7 +278,13 @@ function failurePick(draw: string, field: 0 | 2 | 3): string {
 }
 
 async function ensureTemplates(db: Db, projectId: string, sender: [string, string | null]): Promise<{ sid: string; name: string }[]> {
-  const existing = await db.selectFrom('templates').select(['sid', 'name']).where('project_id', '=', projectId).where('name', 'like', 'history-template-%').orderBy('name').execute();
+  const existing = await db
+    .selectFrom('templates')
+    .select(['sid', 'name'])
+    .where('project_id', '=', projectId)
+    .where('name', 'like', 'history-template-%')
+    .orderBy('name')
+    .execute();
   if (existing.length >= 5) return existing.slice(0, 5);
   const rows = Array.from({ length: 5 }, (_, i) => ({
     project_id: projectId,
@@ -284,7 +303,16 @@ async function ensureTemplates(db: Db, projectId: string, sender: [string, strin
 
 async function insertChunk(
   tx: Tx,
-  o: { seed: number; tz: string; adPrefix: string; timings: Record<string, number>; projectIds: string[]; templates: { sid: string; name: string }[][]; addressPool: number; firstRecipient: number },
+  o: {
+    seed: number;
+    tz: string;
+    adPrefix: string;
+    timings: Record<string, number>;
+    projectIds: string[];
+    templates: { sid: string; name: string }[][];
+    addressPool: number;
+    firstRecipient: number;
+  },
   plan: PlannedRequest[],
 ): Promise<{ mails: number; reserved: { id: string; mails: number; at: Date }[] }> {
   const seed = o.seed;
@@ -585,7 +613,9 @@ export async function seedHistory(db: Db, opts: SeedHistoryOptions): Promise<See
   // (an hour before now at the latest: the largest requests take minutes to finish)
   for (let i = 0; i < times.length; i++) times[i] = Math.round(now - 3600_000 - span * (1 - Math.sqrt(1 - rand())));
   times.sort();
-  log(`seed:history: ${sizes.length.toLocaleString('en-US')} requests, ${opts.recipients.toLocaleString('en-US')} recipients, ${projectCount} projects over ${days} days (seed ${seed})`);
+  log(
+    `seed:history: ${sizes.length.toLocaleString('en-US')} requests, ${opts.recipients.toLocaleString('en-US')} recipients, ${projectCount} projects over ${days} days (seed ${seed})`,
+  );
 
   const tz = opts.displayTimezone ?? 'Asia/Seoul';
   const adPrefix = opts.adTitlePrefix ?? '(광고)';
@@ -600,13 +630,23 @@ export async function seedHistory(db: Db, opts: SeedHistoryOptions): Promise<See
   const reservedJobs: { data: StartReservationPayload; startAfter: Date }[] = [];
   const flush = async (tx: Tx) => {
     if (!batch.length) return;
-    const res = await insertChunk(tx, { seed, tz, adPrefix, timings, projectIds: projects.map((p) => p.id), templates, addressPool, firstRecipient: done }, batch);
+    const res = await insertChunk(
+      tx,
+      { seed, tz, adPrefix, timings, projectIds: projects.map((p) => p.id), templates, addressPool, firstRecipient: done },
+      batch,
+    );
     for (const r of res.reserved) reservedJobs.push(...reservationJobsFor(r.id, r.at, new Date(now)));
     done += batchRecipients;
     mails += res.mails;
     requests += batch.length;
     const s = (performance.now() - t0) / 1000;
-    log(`seed:history: ${done.toLocaleString('en-US')}/${opts.recipients.toLocaleString('en-US')} recipients (${Math.round((done / opts.recipients) * 100)} %), ${Math.round(done / s).toLocaleString('en-US')} rows/s (${Object.entries(timings).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')})`);
+    log(
+      `seed:history: ${done.toLocaleString('en-US')}/${opts.recipients.toLocaleString('en-US')} recipients (${Math.round((done / opts.recipients) * 100)} %), ${Math.round(done / s).toLocaleString('en-US')} rows/s (${Object.entries(
+        timings,
+      )
+        .map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`)
+        .join(', ')})`,
+    );
     batch = [];
     batchRecipients = 0;
   };

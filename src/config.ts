@@ -126,11 +126,21 @@ const trustProxy = raw.transform((v, ctx): boolean | number | string[] => {
   if (t === '' || t === 'false') return false;
   if (t === 'true') return true;
   if (/^\d+$/.test(t)) return Number(t);
-  const items = t.split(',').map((x) => x.trim()).filter(Boolean);
+  const items = t
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   for (const item of items) {
     const [addr, bits, ...rest] = item.split('/');
-    const ok = PROXY_NAMES.includes(item) || (rest.length === 0 && isIP(addr!) !== 0 && (bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (isIP(addr!) === 4 ? 32 : 128))));
-    if (!ok) return fail(ctx, `TRUST_PROXY: "${item}" is not an IP address, a CIDR range or one of ${PROXY_NAMES.join(', ')} (or use true, false or a hop count)`, false);
+    const ok =
+      PROXY_NAMES.includes(item) ||
+      (rest.length === 0 && isIP(addr!) !== 0 && (bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (isIP(addr!) === 4 ? 32 : 128))));
+    if (!ok)
+      return fail(
+        ctx,
+        `TRUST_PROXY: "${item}" is not an IP address, a CIDR range or one of ${PROXY_NAMES.join(', ')} (or use true, false or a hop count)`,
+        false,
+      );
   }
   return items;
 });
@@ -158,39 +168,38 @@ const masterKey = raw.transform((v, ctx) => {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const schema = z
-  .object({
-    PORT: int('PORT', 8080, 0, 65535),
-    DATABASE_URL: url('DATABASE_URL', ['postgres:', 'postgresql:']),
-    SMTP_URL: url('SMTP_URL', ['smtp:', 'smtps:']),
-    SMTP_MAX_CONNECTIONS: int('SMTP_MAX_CONNECTIONS', 4, 1, 100),
-    SMTP_TIMEOUT_MS: int('SMTP_TIMEOUT_MS', 60_000, 100, 600_000),
-    ROLE: oneOf('ROLE', ['api', 'worker', 'all'], 'all'),
-    PUBLIC_BASE_URL: url('PUBLIC_BASE_URL', ['http:', 'https:']),
-    MAILER_ACCESS_KEY: raw,
-    MAILER_SECRET_KEY: raw,
-    MASTER_KEY: masterKey,
-    DISPLAY_TIMEZONE: timezone,
-    RETRY_LIMIT: int('RETRY_LIMIT', 3, 0, 20),
-    RETRY_BASE_DELAY_MS: int('RETRY_BASE_DELAY_MS', 60000, 0, 86_400_000),
-    AD_TITLE_PREFIX: z.string().optional(),
-    DATA_DIR: raw,
-    LOG_LEVEL: oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
-    WORKER_CONCURRENCY: int('WORKER_CONCURRENCY', 4, 1, 64),
-    DELIVERY_CLAIM_BATCH: int('DELIVERY_CLAIM_BATCH', 50, 1, 1_000),
-    MAX_BODY_BYTES: int('MAX_BODY_BYTES', 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
-    RETENTION_DAYS: int('RETENTION_DAYS', 0, 0, 36_500),
-    BODY_BUDGET_BYTES: raw,
-    BODY_BUDGET_WAIT_MS: int('BODY_BUDGET_WAIT_MS', 60_000, 0, 600_000),
-    RATE_LIMIT_PER_SECOND: int('RATE_LIMIT_PER_SECOND', 1000, 0, 1_000_000),
-    RATE_LIMIT_BURST: raw,
-    TRUST_PROXY: trustProxy,
-    MAX_QUEUED_EXPORTS: int('MAX_QUEUED_EXPORTS', 10, 1, 10_000),
-    MAX_STORED_FILES: int('MAX_STORED_FILES', 1_000, 1, 1_000_000),
-    MAX_STORED_RECIPIENT_FILES: int('MAX_STORED_RECIPIENT_FILES', 100, 1, 100_000),
-    METRICS_ENABLED: bool('METRICS_ENABLED', true),
-    METRICS_PORT: int('METRICS_PORT', 0, 1, 65535),
-  });
+const schema = z.object({
+  PORT: int('PORT', 8080, 0, 65535),
+  DATABASE_URL: url('DATABASE_URL', ['postgres:', 'postgresql:']),
+  SMTP_URL: url('SMTP_URL', ['smtp:', 'smtps:']),
+  SMTP_MAX_CONNECTIONS: int('SMTP_MAX_CONNECTIONS', 4, 1, 100),
+  SMTP_TIMEOUT_MS: int('SMTP_TIMEOUT_MS', 60_000, 100, 600_000),
+  ROLE: oneOf('ROLE', ['api', 'worker', 'all'], 'all'),
+  PUBLIC_BASE_URL: url('PUBLIC_BASE_URL', ['http:', 'https:']),
+  MAILER_ACCESS_KEY: raw,
+  MAILER_SECRET_KEY: raw,
+  MASTER_KEY: masterKey,
+  DISPLAY_TIMEZONE: timezone,
+  RETRY_LIMIT: int('RETRY_LIMIT', 3, 0, 20),
+  RETRY_BASE_DELAY_MS: int('RETRY_BASE_DELAY_MS', 60000, 0, 86_400_000),
+  AD_TITLE_PREFIX: z.string().optional(),
+  DATA_DIR: raw,
+  LOG_LEVEL: oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+  WORKER_CONCURRENCY: int('WORKER_CONCURRENCY', 4, 1, 64),
+  DELIVERY_CLAIM_BATCH: int('DELIVERY_CLAIM_BATCH', 50, 1, 1_000),
+  MAX_BODY_BYTES: int('MAX_BODY_BYTES', 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+  RETENTION_DAYS: int('RETENTION_DAYS', 0, 0, 36_500),
+  BODY_BUDGET_BYTES: raw,
+  BODY_BUDGET_WAIT_MS: int('BODY_BUDGET_WAIT_MS', 60_000, 0, 600_000),
+  RATE_LIMIT_PER_SECOND: int('RATE_LIMIT_PER_SECOND', 1000, 0, 1_000_000),
+  RATE_LIMIT_BURST: raw,
+  TRUST_PROXY: trustProxy,
+  MAX_QUEUED_EXPORTS: int('MAX_QUEUED_EXPORTS', 10, 1, 10_000),
+  MAX_STORED_FILES: int('MAX_STORED_FILES', 1_000, 1, 1_000_000),
+  MAX_STORED_RECIPIENT_FILES: int('MAX_STORED_RECIPIENT_FILES', 100, 1, 100_000),
+  METRICS_ENABLED: bool('METRICS_ENABLED', true),
+  METRICS_PORT: int('METRICS_PORT', 0, 1, 65535),
+});
 
 /** Defaults that depend on another variable, checked after it: one more pass of the same schemas. */
 const dependent = (e: { MAX_BODY_BYTES: number; RATE_LIMIT_PER_SECOND: number }) =>

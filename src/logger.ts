@@ -9,7 +9,16 @@ export function createLogger(level: string): Logger {
     base: { service: 'outbound-mailer' },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: {
-      paths: ['secret', 'secretKey', '*.secret', '*.secretKey', 'req.headers["x-ncp-apigw-signature-v2"]', 'req.headers["x-ncp-apigw-signature-v1"]', 'smtpUrl', 'databaseUrl'],
+      paths: [
+        'secret',
+        'secretKey',
+        '*.secret',
+        '*.secretKey',
+        'req.headers["x-ncp-apigw-signature-v2"]',
+        'req.headers["x-ncp-apigw-signature-v1"]',
+        'smtpUrl',
+        'databaseUrl',
+      ],
       censor: '[redacted]',
     },
   });

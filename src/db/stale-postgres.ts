@@ -97,11 +97,15 @@ export async function freeDataDir(dir: string, displayDir = dir): Promise<Postma
     if (!(await waitGone(state.pid, 20_000))) {
       process.kill(state.pid, 'SIGQUIT');
       if (!(await waitGone(state.pid, 5_000))) {
-        throw new Error(`the database folder ${displayDir} is held by a PostgreSQL (pid ${state.pid}) left by a crashed service, and it did not stop: stop it by hand`);
+        throw new Error(
+          `the database folder ${displayDir} is held by a PostgreSQL (pid ${state.pid}) left by a crashed service, and it did not stop: stop it by hand`,
+        );
       }
     }
   } else if (state.kind === 'owned') {
-    throw new Error(`the database folder ${displayDir} is in use by another running service (pid ${state.ownerPid}; its PostgreSQL is pid ${state.pid}): stop it first or use another DATA_DIR`);
+    throw new Error(
+      `the database folder ${displayDir} is in use by another running service (pid ${state.ownerPid}; its PostgreSQL is pid ${state.pid}): stop it first or use another DATA_DIR`,
+    );
   }
   return state;
 }

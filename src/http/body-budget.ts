@@ -133,7 +133,8 @@ async function readLargeJson(req: Request, maxBytes: number): Promise<unknown> {
       reject(err);
     };
     const onData = (chunk: Buffer) => {
-      if (length + chunk.length > (declared ?? maxBytes)) return fail(declared === undefined ? entityTooLarge() : badRequest('body: longer than its Content-Length'));
+      if (length + chunk.length > (declared ?? maxBytes))
+        return fail(declared === undefined ? entityTooLarge() : badRequest('body: longer than its Content-Length'));
       if (fixed) chunk.copy(fixed, length);
       else chunks.push(chunk);
       length += chunk.length;

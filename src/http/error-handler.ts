@@ -1,7 +1,17 @@
 import type { NextFunction, Request, Response } from 'express';
 import { localiseErrorMessage } from '../shared/error-messages.ts';
 import { langFromHeader } from '../shared/i18n.ts';
-import { AppError, RateLimitedError, UnavailableError, badRequest, entityTooLarge, internalError, methodNotAllowed, routeNotFound, unsupportedMediaType } from '../shared/errors.ts';
+import {
+  AppError,
+  RateLimitedError,
+  UnavailableError,
+  badRequest,
+  entityTooLarge,
+  internalError,
+  methodNotAllowed,
+  routeNotFound,
+  unsupportedMediaType,
+} from '../shared/errors.ts';
 
 interface ValidatorErrorItem {
   path?: string;
@@ -12,12 +22,14 @@ interface ValidatorErrorItem {
 /** express-openapi-validator reports "/body/recipients/0/address"; clients know "recipients[0].address". */
 function fieldName(path: string | undefined): string {
   if (!path) return 'request';
-  return path
-    .replace(/^\/?(body|query|params|headers|path)\/?/, '')
-    .replace(/^\.?(body|query|params|headers|path)\./, '')
-    .replace(/\/(\d+)(?=\/|$)/g, '[$1]')
-    .replace(/\//g, '.')
-    .replace(/^\./, '') || 'body';
+  return (
+    path
+      .replace(/^\/?(body|query|params|headers|path)\/?/, '')
+      .replace(/^\.?(body|query|params|headers|path)\./, '')
+      .replace(/\/(\d+)(?=\/|$)/g, '[$1]')
+      .replace(/\//g, '.')
+      .replace(/^\./, '') || 'body'
+  );
 }
 
 function toAppError(err: unknown): AppError {

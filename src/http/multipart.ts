@@ -96,7 +96,9 @@ export async function readMultipart(req: Request, limits: MultipartLimits, onFil
         }),
       );
     });
-    parser.on('filesLimit', () => fail(badRequest(`${limits.field ?? 'fileList'}: at most ${limits.files} ${limits.files === 1 ? 'file' : 'files'} in one upload`)));
+    parser.on('filesLimit', () =>
+      fail(badRequest(`${limits.field ?? 'fileList'}: at most ${limits.files} ${limits.files === 1 ? 'file' : 'files'} in one upload`)),
+    );
     parser.on('error', () => stop(badRequest('body: malformed multipart/form-data')));
     parser.on('close', () => resolve());
     req.on('close', () => {

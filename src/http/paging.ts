@@ -41,7 +41,10 @@ export function parseSort(raw: unknown, allowed: readonly string[], defaults: re
   const keys: SortKey[] = [];
   for (const value of values) {
     if (typeof value !== 'string') throw badRequest('sort: must be "property" or "property,asc|desc"');
-    const parts = value.split(',').map((p) => p.trim()).filter((p) => p !== '');
+    const parts = value
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== '');
     if (parts.length === 0) continue;
     const last = parts[parts.length - 1]!.toUpperCase();
     const direction = last === 'ASC' || last === 'DESC' ? last : undefined;

@@ -79,7 +79,8 @@ const MAX_FILTER_MS = 253402300799999; // 9999-12-31T23:59:59.999Z
 
 function inFilterRange(date: Date, field: string): Date {
   const t = date.getTime();
-  if (t < MIN_FILTER_MS || t > MAX_FILTER_MS) throw badRequest(`${field}: must be between 0001-01-01 and 9999-12-31 (epoch milliseconds ${MIN_FILTER_MS} to ${MAX_FILTER_MS})`);
+  if (t < MIN_FILTER_MS || t > MAX_FILTER_MS)
+    throw badRequest(`${field}: must be between 0001-01-01 and 9999-12-31 (epoch milliseconds ${MIN_FILTER_MS} to ${MAX_FILTER_MS})`);
   return date;
 }
 

@@ -32,7 +32,9 @@ const POLLING = { batchSize: 1, pollingIntervalSeconds: 0.5, notifyPollingInterv
  * one is dropped with a log line. Besides the app's deps, workers alone use the LISTEN
  * connection's URL and the SMTP transport.
  */
-export async function registerWorkers(deps: Pick<AppDeps, 'config' | 'db' | 'queue' | 'logger' | 'now'> & { databaseUrl: string; transport: Transporter }): Promise<Workers> {
+export async function registerWorkers(
+  deps: Pick<AppDeps, 'config' | 'db' | 'queue' | 'logger' | 'now'> & { databaseUrl: string; transport: Transporter },
+): Promise<Workers> {
   const { boss } = deps.queue;
   const log = deps.logger.child({ component: 'worker' });
   // The claim loops have their own connections: the API's load can't hold a claim or a record

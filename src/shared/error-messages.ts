@@ -32,35 +32,78 @@ const RULES: [RegExp, Translation | ((m: RegExpMatchArray, lang: Exclude<Lang, '
   [/^required when (\S+) is not given$/, { ko: '$1이(가) 없으면 필수입니다', ja: '$1 を指定しない場合は必須です' }],
   [/^required when (\S+) is false$/, { ko: '$1이(가) false이면 필수입니다', ja: '$1 が false の場合は必須です' }],
   [/^required(.*)$/, { ko: '필수 항목입니다$1', ja: '必須です$1' }],
-  [/^(".*" )?is not a valid e-mail address$|^not a valid e-mail address$/, { ko: '$1올바른 이메일 주소가 아닙니다', ja: '$1有効なメールアドレスではありません' }],
+  [
+    /^(".*" )?is not a valid e-mail address$|^not a valid e-mail address$/,
+    { ko: '$1올바른 이메일 주소가 아닙니다', ja: '$1有効なメールアドレスではありません' },
+  ],
   [/^at most (\d[\d,.]*) bytes$/, { ko: '최대 $1바이트입니다', ja: '最大 $1 バイトです' }],
   [/^at most (\d[\d,.]*) characters$/, { ko: '최대 $1자입니다', ja: '最大 $1 文字です' }],
   [/^at most (\d[\d,.]*) KB$/, { ko: '최대 $1KB입니다', ja: '最大 $1 KB です' }],
   [/^at most (\d[\d,.]*) (.+)$/, { ko: '최대 $1개입니다 ($2)', ja: '最大 $1 件です ($2)' }],
-  [/^(.+) does not exist( or has expired)?$/, (m, lang) => (lang === 'ko' ? `${m[1]}이(가) 존재하지 않${m[2] ? '거나 만료되었' : ''}습니다` : `${m[1]} は存在${m[2] ? 'しないか、期限切れです' : 'しません'}`)],
+  [
+    /^(.+) does not exist( or has expired)?$/,
+    (m, lang) =>
+      lang === 'ko' ? `${m[1]}이(가) 존재하지 않${m[2] ? '거나 만료되었' : ''}습니다` : `${m[1]} は存在${m[2] ? 'しないか、期限切れです' : 'しません'}`,
+  ],
   [/^not a valid time$/, { ko: '올바른 시각이 아닙니다', ja: '有効な日時ではありません' }],
   [/^the reservation time is in the past$/, { ko: '예약 시간이 과거입니다', ja: '予約日時が過去です' }],
-  [/^the reservation time must be at most (\d+) days ahead$/, { ko: '예약 시간은 최대 $1일 후까지 지정할 수 있습니다', ja: '予約日時は最大 $1 日後まで指定できます' }],
+  [
+    /^the reservation time must be at most (\d+) days ahead$/,
+    { ko: '예약 시간은 최대 $1일 후까지 지정할 수 있습니다', ja: '予約日時は最大 $1 日後まで指定できます' },
+  ],
   [/^not allowed together with (\S+)$/, { ko: '$1와(과) 함께 사용할 수 없습니다', ja: '$1 と同時には指定できません' }],
-  [/^unknown meta tag (#\{[^}]*\}); the meta tags are (.+)$/, { ko: '알 수 없는 메타 태그 $1입니다. 사용할 수 있는 메타 태그: $2', ja: '不明なメタタグ $1 です。使用できるメタタグ: $2' }],
-  [/^meta tag (#\{[^}]*\}) can't be used when individual is false$/, { ko: 'individual이 false이면 메타 태그 $1을(를) 사용할 수 없습니다', ja: 'individual が false の場合、メタタグ $1 は使用できません' }],
-  [/^only a ready \(R\) request can be sent now; this request is (\S+)$/, { ko: '발송 준비(R) 상태의 요청만 즉시 발송할 수 있습니다. 이 요청의 상태: $1', ja: '送信準備(R)状態のリクエストのみ即時送信できます。このリクエストの状態: $1' }],
-  [/^only a request that is preparing \(P\), ready \(R\) or sending \(I\) can be cancelled; this request is (\S+)$/, { ko: '발송 준비중(P), 발송 준비(R), 발송중(I) 상태의 요청만 취소할 수 있습니다. 이 요청의 상태: $1', ja: '送信準備中(P)、送信準備(R)、送信中(I)状態のリクエストのみキャンセルできます。このリクエストの状態: $1' }],
-  [/^a ready request created more than 30 days ago can not be sent$/, { ko: '30일보다 전에 등록된 발송 준비 요청은 즉시 발송할 수 없습니다', ja: '30日以前に登録された送信準備メールは即時送信できません' }],
-  [/^this key was used with a different request body in the last 24 hours$/, { ko: '이 키는 최근 24시간 안에 다른 요청 본문과 함께 사용되었습니다', ja: 'このキーは直近24時間以内に別のリクエスト本文で使用されました' }],
+  [
+    /^unknown meta tag (#\{[^}]*\}); the meta tags are (.+)$/,
+    { ko: '알 수 없는 메타 태그 $1입니다. 사용할 수 있는 메타 태그: $2', ja: '不明なメタタグ $1 です。使用できるメタタグ: $2' },
+  ],
+  [
+    /^meta tag (#\{[^}]*\}) can't be used when individual is false$/,
+    { ko: 'individual이 false이면 메타 태그 $1을(를) 사용할 수 없습니다', ja: 'individual が false の場合、メタタグ $1 は使用できません' },
+  ],
+  [
+    /^only a ready \(R\) request can be sent now; this request is (\S+)$/,
+    {
+      ko: '발송 준비(R) 상태의 요청만 즉시 발송할 수 있습니다. 이 요청의 상태: $1',
+      ja: '送信準備(R)状態のリクエストのみ即時送信できます。このリクエストの状態: $1',
+    },
+  ],
+  [
+    /^only a request that is preparing \(P\), ready \(R\) or sending \(I\) can be cancelled; this request is (\S+)$/,
+    {
+      ko: '발송 준비중(P), 발송 준비(R), 발송중(I) 상태의 요청만 취소할 수 있습니다. 이 요청의 상태: $1',
+      ja: '送信準備中(P)、送信準備(R)、送信中(I)状態のリクエストのみキャンセルできます。このリクエストの状態: $1',
+    },
+  ],
+  [
+    /^a ready request created more than 30 days ago can not be sent$/,
+    { ko: '30일보다 전에 등록된 발송 준비 요청은 즉시 발송할 수 없습니다', ja: '30日以前に登録された送信準備メールは即時送信できません' },
+  ],
+  [
+    /^this key was used with a different request body in the last 24 hours$/,
+    { ko: '이 키는 최근 24시간 안에 다른 요청 본문과 함께 사용되었습니다', ja: 'このキーは直近24時間以内に別のリクエスト本文で使用されました' },
+  ],
   [/^must have required property '([^']+)'$/, { ko: "필수 속성 '$1'이(가) 없습니다", ja: "必須プロパティ '$1' がありません" }],
   [/^must NOT have additional properties$/, { ko: '정의되지 않은 속성은 허용되지 않습니다', ja: '定義されていないプロパティは指定できません' }],
   [/^must be equal to one of the allowed values(.*)$/, { ko: '허용된 값 중 하나여야 합니다$1', ja: '許可された値のいずれかである必要があります$1' }],
-  [/^must NOT have (more|fewer) than (\d+) (characters|items)$/, (m, lang) => {
-    const unit = m[3] === 'characters' ? (lang === 'ko' ? '자' : '文字') : lang === 'ko' ? '개' : '件';
-    if (lang === 'ko') return `${m[2]}${unit} ${m[1] === 'more' ? '이하' : '이상'}여야 합니다`;
-    return `${m[2]} ${unit}${m[1] === 'more' ? '以下' : '以上'}である必要があります`;
-  }],
-  [/^must be (string|integer|number|boolean|array|object)$/, (m, lang) => (lang === 'ko' ? `${TYPES[m[1]!]!.ko}이어야 합니다` : `${TYPES[m[1]!]!.ja}である必要があります`)],
-  [/^must be (a string|a whole number|true or false|an object)$/, (m, lang) => {
-    const t = { 'a string': TYPES.string!, 'a whole number': TYPES.integer!, 'true or false': TYPES.boolean!, 'an object': TYPES.object! }[m[1]!]!;
-    return lang === 'ko' ? `${t.ko}이어야 합니다` : `${t.ja}である必要があります`;
-  }],
+  [
+    /^must NOT have (more|fewer) than (\d+) (characters|items)$/,
+    (m, lang) => {
+      const unit = m[3] === 'characters' ? (lang === 'ko' ? '자' : '文字') : lang === 'ko' ? '개' : '件';
+      if (lang === 'ko') return `${m[2]}${unit} ${m[1] === 'more' ? '이하' : '이상'}여야 합니다`;
+      return `${m[2]} ${unit}${m[1] === 'more' ? '以下' : '以上'}である必要があります`;
+    },
+  ],
+  [
+    /^must be (string|integer|number|boolean|array|object)$/,
+    (m, lang) => (lang === 'ko' ? `${TYPES[m[1]!]!.ko}이어야 합니다` : `${TYPES[m[1]!]!.ja}である必要があります`),
+  ],
+  [
+    /^must be (a string|a whole number|true or false|an object)$/,
+    (m, lang) => {
+      const t = { 'a string': TYPES.string!, 'a whole number': TYPES.integer!, 'true or false': TYPES.boolean!, 'an object': TYPES.object! }[m[1]!]!;
+      return lang === 'ko' ? `${t.ko}이어야 합니다` : `${t.ja}である必要があります`;
+    },
+  ],
   [/^must (?:be|look like) (.+)$/, { ko: '다음 형식이어야 합니다: $1', ja: '次の形式である必要があります: $1' }],
 ];
 

@@ -71,7 +71,11 @@ export interface Operation {
 
 function resolver(spec: any) {
   const seen = new Map<string, any>();
-  const lookup = (ref: string) => ref.replace(/^#\//, '').split('/').reduce((o: any, k) => o?.[k.replace(/~1/g, '/').replace(/~0/g, '~')], spec);
+  const lookup = (ref: string) =>
+    ref
+      .replace(/^#\//, '')
+      .split('/')
+      .reduce((o: any, k) => o?.[k.replace(/~1/g, '/').replace(/~0/g, '~')], spec);
   const resolve = (node: any, depth = 0): any => {
     if (depth > 20 || node === null || typeof node !== 'object') return node;
     if (Array.isArray(node)) return node.map((n) => resolve(n, depth + 1));
@@ -124,7 +128,8 @@ const typeOf = (s: Schema): string | undefined => {
   return alt ? typeOf(alt[0] ?? {}) : undefined;
 };
 
-const merged = (s: Schema): Schema => (s.allOf ? Object.assign({}, ...s.allOf.map(merged), { ...s, allOf: undefined }) : s.oneOf || s.anyOf ? merged((s.oneOf ?? s.anyOf)[0]) : s);
+const merged = (s: Schema): Schema =>
+  s.allOf ? Object.assign({}, ...s.allOf.map(merged), { ...s, allOf: undefined }) : s.oneOf || s.anyOf ? merged((s.oneOf ?? s.anyOf)[0]) : s;
 
 /** A plausible value: the schema's example, an enum member, or a small value of its type. */
 function sample(schema: Schema, depth = 0): unknown {
@@ -307,7 +312,8 @@ function fieldPaths(schema: Schema, prefix: (string | number)[] = [], depth = 0)
       out.push(...fieldPaths(v, [...prefix, k], depth + 1));
     }
     // additionalProperties (parameters maps): a hostile key and value
-    if (s.additionalProperties && typeof s.additionalProperties === 'object') out.push([...prefix, 'k\u0000'], [...prefix, LONE_HIGH], [...prefix, 'K'.repeat(300)], [...prefix, 'V']);
+    if (s.additionalProperties && typeof s.additionalProperties === 'object')
+      out.push([...prefix, 'k\u0000'], [...prefix, LONE_HIGH], [...prefix, 'K'.repeat(300)], [...prefix, 'V']);
   } else if (t === 'array') {
     out.push([...prefix, 0]);
     out.push(...fieldPaths(s.items ?? {}, [...prefix, 0], depth + 1));
@@ -334,7 +340,15 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       (err: Error): RawResult => ({ status: 0, headers: {}, body: `connection error: ${err.message}`, json: undefined }),
     );
     cases++;
-    const c: FuzzCase = { operationId: op.operationId, what, method: op.method, target: target.length > 300 ? `${target.slice(0, 300)}…` : target, status: res.status, body: res.body.slice(0, 500), ms: Date.now() - t0 };
+    const c: FuzzCase = {
+      operationId: op.operationId,
+      what,
+      method: op.method,
+      target: target.length > 300 ? `${target.slice(0, 300)}…` : target,
+      status: res.status,
+      body: res.body.slice(0, 500),
+      ms: Date.now() - t0,
+    };
     // A status of 0 is a connection closed unanswered: a crash, or a body Node refused outright
     // (bad chunking); the caller tells them apart by checking the process.
     if (res.status >= 500 || (res.status === 0 && !raw)) failures.push(c);
@@ -345,7 +359,14 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     const pathParams = op.params.filter((p) => p.in === 'path');
     const queryParams = op.params.filter((p) => p.in === 'query');
     const pathWith = (override: Record<string, string> = {}) =>
-      op.path.replace(/\{([^}]+)\}/g, (_m, name: string) => override[name] ?? opts.pathValues?.[`${op.path}:${name}`] ?? opts.pathValues?.[name] ?? encodeURIComponent(String(sample(pathParams.find((p) => p.name === name)?.schema ?? {}))));
+      op.path.replace(
+        /\{([^}]+)\}/g,
+        (_m, name: string) =>
+          override[name] ??
+          opts.pathValues?.[`${op.path}:${name}`] ??
+          opts.pathValues?.[name] ??
+          encodeURIComponent(String(sample(pathParams.find((p) => p.name === name)?.schema ?? {}))),
+      );
     const baseline = BASELINES[op.operationId] ?? {};
     const baseQuery = (): [string, string][] => {
       const given = Object.entries(baseline.query ?? {}).map(([k, v]) => [k, encodeURIComponent(v)] as [string, string]);
@@ -361,8 +382,15 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     };
     const B = 'fuzzBOUNDARY';
     const ct = `content-type: multipart/form-data; boundary=${B}`;
-    const mp = baseline.multipart ?? { name: Object.keys(merged(op.multipart ?? {}).properties ?? { file: {} })[0] ?? 'file', filename: 'a.csv', content: `address\n${EMAIL}\n` };
-    const good = { headers: [`Content-Disposition: form-data; name="${mp.name}"; filename="${mp.filename}"`, 'Content-Type: application/octet-stream'], content: mp.content };
+    const mp = baseline.multipart ?? {
+      name: Object.keys(merged(op.multipart ?? {}).properties ?? { file: {} })[0] ?? 'file',
+      filename: 'a.csv',
+      content: `address\n${EMAIL}\n`,
+    };
+    const good = {
+      headers: [`Content-Disposition: form-data; name="${mp.name}"; filename="${mp.filename}"`, 'Content-Type: application/octet-stream'],
+      content: mp.content,
+    };
     const plain = () => {
       const target = pathWith() + qs(baseQuery());
       if (op.json) return sendJson('baseline', target, baseBody);
@@ -381,7 +409,9 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       const values = [...FIXED_QUERY, ...Array.from({ length: perField }, () => hostileQuery(rng))];
       for (const v of values) {
         if (v === '' || v === '%') continue; // an empty segment is another route; '%' alone is not a URL
-        await (op.json ? sendJson(`path ${p.name}=${v}`, pathWith({ [p.name]: v }) + qs(baseQuery()), baseBody) : send(op, `path ${p.name}=${v}`, pathWith({ [p.name]: v }) + qs(baseQuery()), []));
+        await (op.json
+          ? sendJson(`path ${p.name}=${v}`, pathWith({ [p.name]: v }) + qs(baseQuery()), baseBody)
+          : send(op, `path ${p.name}=${v}`, pathWith({ [p.name]: v }) + qs(baseQuery()), []));
       }
     }
     // query parameters, one at a time, then all at once
@@ -422,7 +452,9 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
         // valid JSON nested far deeper than any recursive walk survives
         `${'['.repeat(100_000)}${']'.repeat(100_000)}`,
         ...(op.json && typeOf(merged(op.json)) === 'object'
-          ? Object.keys(merged(op.json).properties ?? {}).slice(0, 3).map((k) => `{"${k}":${'{"a":'.repeat(50_000)}"\\u0000"${'}'.repeat(50_001)}`)
+          ? Object.keys(merged(op.json).properties ?? {})
+              .slice(0, 3)
+              .map((k) => `{"${k}":${'{"a":'.repeat(50_000)}"\\u0000"${'}'.repeat(50_001)}`)
           : []),
         Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
         '\ufeff{}',
@@ -440,21 +472,48 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       const bodies: [string, Buffer][] = [
         ['no parts', Buffer.from(`--${B}--\r\n`)],
         ['empty', Buffer.alloc(0)],
-        ['cut-off boundary', Buffer.concat([multipartBody(B, [good], false), Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="${field}"; filename="b.csv"\r\n\r\nab`)])],
-        ['CR LF in filename', Buffer.concat([multipartBody(B, [good], false), Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="${field}"; filename="b\r\n.csv"\r\n\r\nab\r\n--${B}--\r\n`)])],
+        [
+          'cut-off boundary',
+          Buffer.concat([
+            multipartBody(B, [good], false),
+            Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="${field}"; filename="b.csv"\r\n\r\nab`),
+          ]),
+        ],
+        [
+          'CR LF in filename',
+          Buffer.concat([
+            multipartBody(B, [good], false),
+            Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="${field}"; filename="b\r\n.csv"\r\n\r\nab\r\n--${B}--\r\n`),
+          ]),
+        ],
         ['NUL in filename', multipartBody(B, [{ ...good, headers: [`Content-Disposition: form-data; name="${field}"; filename="a\u0000.csv"`] }])],
-        ['lone surrogate filename', multipartBody(B, [{ ...good, headers: [`Content-Disposition: form-data; name="${field}"; filename*=UTF-8''%ED%A0%80.csv`] }])],
+        [
+          'lone surrogate filename',
+          multipartBody(B, [{ ...good, headers: [`Content-Disposition: form-data; name="${field}"; filename*=UTF-8''%ED%A0%80.csv`] }]),
+        ],
         ['no headers', Buffer.from(`--${B}\r\n\r\nab\r\n--${B}--\r\n`)],
         ['huge header', multipartBody(B, [{ ...good, headers: [`Content-Disposition: form-data; name="${field}"; filename="${'a'.repeat(100_000)}.csv"`] }])],
         ['binary content', multipartBody(B, [{ ...good, content: Buffer.from(Array.from({ length: 4096 }, () => rng.int(256))) }])],
-        ['many parts', multipartBody(B, Array.from({ length: 300 }, () => good))],
+        [
+          'many parts',
+          multipartBody(
+            B,
+            Array.from({ length: 300 }, () => good),
+          ),
+        ],
         ['garbage', Buffer.from(Array.from({ length: 2048 }, () => rng.int(256)))],
       ];
       for (const [what, body] of bodies) await send(op, `multipart ${what}`, target, [ct, `content-length: ${body.length}`], body);
       await send(op, 'multipart without boundary', target, ['content-type: multipart/form-data', 'content-length: 4'], 'abcd');
       // Node refuses a bad chunk size itself and closes the connection: no status is expected.
       const part = multipartBody(B, [good], false);
-      await send(op, 'raw: bad chunk size', target, [ct, 'transfer-encoding: chunked'], Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\nzz\r\nx\r\n0\r\n\r\n')]));
+      await send(
+        op,
+        'raw: bad chunk size',
+        target,
+        [ct, 'transfer-encoding: chunked'],
+        Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\nzz\r\nx\r\n0\r\n\r\n')]),
+      );
       await send(op, 'raw: multipart, length longer than the body', target, [ct, 'content-length: 100000'], Buffer.concat([part]));
     }
   }
@@ -474,11 +533,32 @@ export async function createFuzzFixtures(port: number, key: SignedKey): Promise<
     return res.json;
   };
   const category = await call('POST', '/api/v1/category', { categoryName: 'fuzz' });
-  const template = await call('POST', '/api/v1/template', { templateName: 'fuzz', title: 'Hi ${NAME}', body: '<p>${NAME}</p>', senderAddress: 'fuzz@example.com', categorySid: category.sid });
-  const request = await call('POST', '/api/v1/mails', { senderAddress: 'fuzz@example.com', title: 'fuzz', body: 'fuzz', recipients: [{ address: 'fuzz@example.com', type: 'R' }], confirmAndSend: true });
+  const template = await call('POST', '/api/v1/template', {
+    templateName: 'fuzz',
+    title: 'Hi ${NAME}',
+    body: '<p>${NAME}</p>',
+    senderAddress: 'fuzz@example.com',
+    categorySid: category.sid,
+  });
+  const request = await call('POST', '/api/v1/mails', {
+    senderAddress: 'fuzz@example.com',
+    title: 'fuzz',
+    body: 'fuzz',
+    recipients: [{ address: 'fuzz@example.com', type: 'R' }],
+    confirmAndSend: true,
+  });
   const B = 'fixtureBOUNDARY';
-  const file = multipartBody(B, [{ headers: ['Content-Disposition: form-data; name="fileList"; filename="a.txt"', 'Content-Type: text/plain'], content: 'hello' }]);
-  const upload = await signedRaw(port, key, 'POST', '/api/v1/files', [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${file.length}`], file);
+  const file = multipartBody(B, [
+    { headers: ['Content-Disposition: form-data; name="fileList"; filename="a.txt"', 'Content-Type: text/plain'], content: 'hello' },
+  ]);
+  const upload = await signedRaw(
+    port,
+    key,
+    'POST',
+    '/api/v1/files',
+    [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${file.length}`],
+    file,
+  );
   if (upload.status !== 201) throw new Error(`fuzz fixtures: POST /files answered ${upload.status} ${upload.body}`);
   const exp = await call('POST', '/api/v1/exports', { view: 'requests' });
   const backup = await call('POST', '/api/v1/template/export/request');

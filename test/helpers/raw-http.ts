@@ -102,7 +102,15 @@ export function rawRequest(port: number, head: string[], body: Buffer | string =
 }
 
 /** A signed raw request: method, target and headers, plus Host and Connection: close. */
-export function signedRaw(port: number, key: SignedKey, method: string, target: string, headers: string[], body: Buffer | string = '', opts: { endInput?: boolean; idleMs?: number } = {}): Promise<RawResult> {
+export function signedRaw(
+  port: number,
+  key: SignedKey,
+  method: string,
+  target: string,
+  headers: string[],
+  body: Buffer | string = '',
+  opts: { endInput?: boolean; idleMs?: number } = {},
+): Promise<RawResult> {
   const head = [`${method} ${target} HTTP/1.1`, `host: 127.0.0.1:${port}`, 'connection: close', ...signedHeaderLines(key, method, target), ...headers];
   return rawRequest(port, head, body, opts);
 }

@@ -149,10 +149,24 @@ export async function seedRequest(
     for (const [i, r] of opts.recipients.entries()) {
       const mailId = await nextId();
       const status: RecipientStatus = r.status ?? 'S';
-      const done = ['S', 'F', 'U', 'C'].includes(status) ? finishedAt ?? createdAt : null;
+      const done = ['S', 'F', 'U', 'C'].includes(status) ? (finishedAt ?? createdAt) : null;
       await tx
         .insertInto('mails')
-        .values({ id: mailId, id_day: idDay, request_id: id, project_id: opts.projectId, seq: i + 1, status: opts.mailStatus ?? status, recipient_count: 1, representative_address: r.address, next_attempt_at: null, lease_until: null, lease_token: null, created_at: createdAt, finished_at: done })
+        .values({
+          id: mailId,
+          id_day: idDay,
+          request_id: id,
+          project_id: opts.projectId,
+          seq: i + 1,
+          status: opts.mailStatus ?? status,
+          recipient_count: 1,
+          representative_address: r.address,
+          next_attempt_at: null,
+          lease_until: null,
+          lease_token: null,
+          created_at: createdAt,
+          finished_at: done,
+        })
         .execute();
       await tx
         .insertInto('recipients')

@@ -22,7 +22,6 @@ export const TEST_SECRET_KEY = 'faultTestSecretKey-0123456789abcdefghij';
 /** Fixed, so that several children (and restarts) read the same stored secret. */
 export const TEST_MASTER_KEY = '0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0';
 
-
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export interface ServiceProcessOptions {
@@ -106,7 +105,15 @@ const MAX_CAPTURE = 8 * 1024 * 1024;
 function request(port: number, method: string, target: string, headers: Record<string, string>, body?: string): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, method, path: target, headers: body !== undefined ? { ...headers, 'content-length': String(Buffer.byteLength(body)) } : headers, agent: false, timeout: 30_000 },
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path: target,
+        headers: body !== undefined ? { ...headers, 'content-length': String(Buffer.byteLength(body)) } : headers,
+        agent: false,
+        timeout: 30_000,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -199,11 +199,7 @@ export async function startTestSink(): Promise<TestSink> {
         };
         const timer = setTimeout(() => {
           waiters = waiters.filter((w) => w !== check);
-          reject(
-            new Error(
-              `test sink: timed out after ${timeoutMs}ms waiting for ${n} message(s), received ${messages.length}`,
-            ),
-          );
+          reject(new Error(`test sink: timed out after ${timeoutMs}ms waiting for ${n} message(s), received ${messages.length}`));
         }, timeoutMs);
         waiters.push(check);
       });

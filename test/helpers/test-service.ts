@@ -61,7 +61,11 @@ export async function startTestService(opts: {
   const queue = await startQueue(db.url, logger, { schedule: false });
   const box = opts.box ?? createSecretBox(crypto.randomBytes(32));
   const key = opts.key ?? (await createKey(db.db, box, 'test-project'));
-  const transport = createTransport({ url: config.smtpUrl!, maxConnections: config.smtpMaxConnections, timeoutMs: opts.env?.SMTP_TIMEOUT_MS ? config.smtpTimeoutMs : 3000 });
+  const transport = createTransport({
+    url: config.smtpUrl!,
+    maxConnections: config.smtpMaxConnections,
+    timeoutMs: opts.env?.SMTP_TIMEOUT_MS ? config.smtpTimeoutMs : 3000,
+  });
   const now = () => new Date();
   const workers = opts.workers !== false ? await registerWorkers({ config, databaseUrl: db.url, db: db.db, queue, transport, logger, now }) : undefined;
   const app = createApp({ config, db: db.db, logger, queue, now, resolveKey: createKeyResolver(db.db, box, 0) }, { validateResponses: true });

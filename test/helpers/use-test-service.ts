@@ -23,7 +23,11 @@ function lateBound<T extends object>(what: string, current: () => T | undefined)
 }
 
 /** One instance for the file: started in beforeAll, stopped in afterAll. */
-function useForFile<T extends object>(what: string, start: () => Promise<T>, stop: (instance: T) => Promise<void>): { instance: T; current: () => T | undefined } {
+function useForFile<T extends object>(
+  what: string,
+  start: () => Promise<T>,
+  stop: (instance: T) => Promise<void>,
+): { instance: T; current: () => T | undefined } {
   let instance: T | undefined;
   beforeAll(async () => {
     instance = await start();

@@ -26,7 +26,13 @@ function entries(buf: Buffer): Promise<Map<string, Buffer>> {
   });
 }
 
-const unescapeXml = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+const unescapeXml = (s: string) =>
+  s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
 
 function columnIndex(ref: string): number {
   const letters = /^[A-Z]+/.exec(ref)![0];
@@ -62,7 +68,9 @@ export async function readXlsx(buf: Buffer): Promise<{ sheetNames: string[]; she
 
 /** Rows of every sheet of an .xlsx on disk, counted while streaming (any size); header rows included. */
 export async function countXlsxRows(file: string): Promise<{ rows: number; sheets: number }> {
-  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) => yauzl.open(file, { lazyEntries: true, autoClose: true }, (err, z) => (err ? reject(err) : resolve(z!))));
+  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
+    yauzl.open(file, { lazyEntries: true, autoClose: true }, (err, z) => (err ? reject(err) : resolve(z!))),
+  );
   let rows = 0;
   let sheets = 0;
   await new Promise<void>((resolve, reject) => {

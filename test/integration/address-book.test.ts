@@ -24,7 +24,10 @@ const book = async (key?: CreatedKey) => {
   expect(res.status).toBe(200);
   return res.body as { totalAddressCount: number; groups: { sid: number; groupName: string; addressCount: number }[] };
 };
-const counts = (b: Awaited<ReturnType<typeof book>>) => ({ total: b.totalAddressCount, groups: Object.fromEntries(b.groups.map((g) => [g.groupName, g.addressCount])) });
+const counts = (b: Awaited<ReturnType<typeof book>>) => ({
+  total: b.totalAddressCount,
+  groups: Object.fromEntries(b.groups.map((g) => [g.groupName, g.addressCount])),
+});
 
 /** The download as bytes; an error answer parsed as JSON. */
 function combination(query: string, key?: CreatedKey) {
@@ -77,7 +80,10 @@ describe('createAddressBook', () => {
 
   it('takes 100,000 addresses in one call (stored in bulk) and refuses 100,001', async () => {
     const many = Array.from({ length: 100_000 }, (_, i) => `user${i}@bulk.example.com`);
-    const res = await create([{ groupName: 'bulk-a', emailAddresses: many.slice(0, 60_000) }, { groupName: 'bulk-b', emailAddresses: many.slice(60_000) }]);
+    const res = await create([
+      { groupName: 'bulk-a', emailAddresses: many.slice(0, 60_000) },
+      { groupName: 'bulk-b', emailAddresses: many.slice(60_000) },
+    ]);
     expect(res.status).toBe(201);
     expect(counts(await book())).toEqual({ total: 100_000, groups: { 'bulk-a': 60_000, 'bulk-b': 40_000 } });
     const tooMany = await create([{ groupName: 'bulk-c', emailAddresses: [...many, 'one-more@bulk.example.com'] }]);
@@ -92,7 +98,11 @@ describe('createAddressBook', () => {
     ['a name with a space', { groups: [{ groupName: 'my group' }] }, /groups\[0\]\.groupName: only Hangul/],
     ['a name over 100 characters', { groups: [{ groupName: 'x'.repeat(101) }] }, /groups\[0\]\.groupName: at most 100 characters/],
     ['a name twice', { groups: [{ groupName: 'a' }, { groupName: 'b' }, { groupName: 'a' }] }, /groups\[2\]\.groupName: "a" is given more than once/],
-    ['an invalid address', { groups: [{ groupName: 'a', emailAddresses: ['ok@example.com', 'not-an-address'] }] }, /groups\[0\]\.emailAddresses\[1\]: "not-an-address" is not a valid e-mail address/],
+    [
+      'an invalid address',
+      { groups: [{ groupName: 'a', emailAddresses: ['ok@example.com', 'not-an-address'] }] },
+      /groups\[0\]\.emailAddresses\[1\]: "not-an-address" is not a valid e-mail address/,
+    ],
     ['a number as address', { groups: [{ groupName: 'a', emailAddresses: [42] }] }, /groups\[0\]\.emailAddresses\[0\]/],
     ['addresses not a list', { groups: [{ groupName: 'a', emailAddresses: 'a@example.com' }] }, /groups\[0\]\.emailAddresses/],
     ['a group that is not an object', { groups: ['a'] }, /groups\[0\]/],
@@ -105,7 +115,10 @@ describe('createAddressBook', () => {
   });
 
   it('stores nothing when one group of several is invalid (all or nothing)', async () => {
-    const res = await create([{ groupName: 'good', emailAddresses: ['a@example.com'] }, { groupName: 'bad', emailAddresses: ['b@'] }]);
+    const res = await create([
+      { groupName: 'good', emailAddresses: ['a@example.com'] },
+      { groupName: 'bad', emailAddresses: ['b@'] },
+    ]);
     expectError(res, '77102', /groups\[1\]\.emailAddresses\[0\]/);
     expect(await book()).toEqual({ totalAddressCount: 0, groups: [] });
   });
@@ -143,7 +156,11 @@ describe('deleting', () => {
   });
 
   it('deleteAddress refuses an invalid address naming it, and an empty list', async () => {
-    expectError(await svc.call('DELETE', '/api/v1/address-book/address', { body: { emailAddresses: ['a@example.com', 'bad address'] } }), '77102', /emailAddresses\[1\]/);
+    expectError(
+      await svc.call('DELETE', '/api/v1/address-book/address', { body: { emailAddresses: ['a@example.com', 'bad address'] } }),
+      '77102',
+      /emailAddresses\[1\]/,
+    );
     expectError(await svc.call('DELETE', '/api/v1/address-book/address', { body: { emailAddresses: [] } }), '77102', /emailAddresses/);
     expectError(await svc.call('DELETE', '/api/v1/address-book/address', { body: {} }), '77102', /emailAddresses/);
     // no body at all: no media type either (as for every JSON operation)
@@ -168,7 +185,9 @@ describe('deleting', () => {
   });
 
   it('deleteRecipientGroupRelation (JSON body on DELETE) removes memberships only', async () => {
-    const res = await svc.call('DELETE', '/api/v1/address-book/recipient-groups/address', { body: { groupName: 'g1', emailAddresses: ['A@example.com', 'b@example.com', 'd@example.com'] } });
+    const res = await svc.call('DELETE', '/api/v1/address-book/recipient-groups/address', {
+      body: { groupName: 'g1', emailAddresses: ['A@example.com', 'b@example.com', 'd@example.com'] },
+    });
     expect(res.status).toBe(200);
     expect(counts(res.body)).toEqual({ total: 4, groups: { g1: 1, g2: 3 } });
   });
@@ -182,11 +201,23 @@ describe('deleting', () => {
   it('an unknown group is 400/77103 naming it; a missing or malformed name 400/77102; nothing changes', async () => {
     expectError(await svc.call('DELETE', '/api/v1/address-book/recipient-groups?groupName=nope'), '77103', /group "nope" does not exist/);
     expectError(await svc.call('DELETE', '/api/v1/address-book/recipient-groups/address/empty?groupName=nope'), '77103', /nope/);
-    expectError(await svc.call('DELETE', '/api/v1/address-book/recipient-groups/address', { body: { groupName: 'nope', emailAddresses: ['a@example.com'] } }), '77103', /nope/);
+    expectError(
+      await svc.call('DELETE', '/api/v1/address-book/recipient-groups/address', { body: { groupName: 'nope', emailAddresses: ['a@example.com'] } }),
+      '77103',
+      /nope/,
+    );
     expectError(await svc.call('DELETE', '/api/v1/address-book/recipient-groups'), '77102', /groupName/);
     expectError(await svc.call('DELETE', '/api/v1/address-book/recipient-groups?groupName='), '77102', /groupName/);
-    expectError(await svc.call('DELETE', '/api/v1/address-book/recipient-groups/address', { body: { groupName: 'g1', emailAddresses: ['x@'] } }), '77102', /emailAddresses\[0\]/);
-    expectError(await svc.call('DELETE', '/api/v1/address-book/recipient-groups/address', { body: { emailAddresses: ['a@example.com'] } }), '77102', /groupName/);
+    expectError(
+      await svc.call('DELETE', '/api/v1/address-book/recipient-groups/address', { body: { groupName: 'g1', emailAddresses: ['x@'] } }),
+      '77102',
+      /emailAddresses\[0\]/,
+    );
+    expectError(
+      await svc.call('DELETE', '/api/v1/address-book/recipient-groups/address', { body: { emailAddresses: ['a@example.com'] } }),
+      '77102',
+      /groupName/,
+    );
     expect(counts(await book())).toEqual({ total: 4, groups: { g1: 3, g2: 3 } });
   });
 });
@@ -196,7 +227,9 @@ describe('client compatibility', () => {
     await create([{ groupName: 'g1', emailAddresses: ['a@example.com'] }]);
     const get = await svc.call('GET', '/api/v1/address-book').set('Content-Type', 'application/json');
     expect(get.status).toBe(200);
-    const del = await svc.call('DELETE', '/api/v1/address-book/recipient-groups/address/empty?groupName=g1').set('Content-Type', 'application/json; charset=utf-8');
+    const del = await svc
+      .call('DELETE', '/api/v1/address-book/recipient-groups/address/empty?groupName=g1')
+      .set('Content-Type', 'application/json; charset=utf-8');
     expect(del.status).toBe(200);
     expect(counts(del.body)).toEqual({ total: 1, groups: { g1: 0 } });
     const all = await svc.call('DELETE', '/api/v1/address-book', { body: {} });

@@ -31,22 +31,31 @@ async function send(body: Record<string, unknown>, key?: CreatedKey): Promise<st
 }
 
 async function finished(requestId: string, key?: CreatedKey) {
-  return waitFor(async () => {
-    const list = await svc.call('GET', `/api/v1/mails/requests?requestId=${requestId}`, { key });
-    const row = list.body.content?.[0];
-    return row && !['P', 'R', 'I'].includes(row.emailStatus.code) ? row : undefined;
-  }, 20_000, `request ${requestId}`);
+  return waitFor(
+    async () => {
+      const list = await svc.call('GET', `/api/v1/mails/requests?requestId=${requestId}`, { key });
+      const row = list.body.content?.[0];
+      return row && !['P', 'R', 'I'].includes(row.emailStatus.code) ? row : undefined;
+    },
+    20_000,
+    `request ${requestId}`,
+  );
 }
 
 async function recipientsOf(requestId: string, key?: CreatedKey) {
   const list = await svc.call('GET', `/api/v1/mails/requests/${requestId}/mails?size=100`, { key });
   if (!list.body.content) throw new Error(`mail list: ${list.status} ${JSON.stringify(list.body)}`);
   const mails = await Promise.all(list.body.content.map(async (m: { mailId: string }) => (await svc.call('GET', `/api/v1/mails/${m.mailId}`, { key })).body));
-  return mails.flatMap((m: { emailStatus: { code: string }; recipients: { address: string }[] }) => m.recipients.map((r) => ({ ...r, mailStatus: m.emailStatus.code })));
+  return mails.flatMap((m: { emailStatus: { code: string }; recipients: { address: string }[] }) =>
+    m.recipients.map((r) => ({ ...r, mailStatus: m.emailStatus.code })),
+  );
 }
 
 function headersOf(m: ReceivedMessage): string {
-  return m.raw.toString('latin1').split('\r\n\r\n')[0]!.replace(/\r\n[ \t]+/g, ' ');
+  return m.raw
+    .toString('latin1')
+    .split('\r\n\r\n')[0]!
+    .replace(/\r\n[ \t]+/g, ' ');
 }
 
 function listUnsubscribeUrl(m: ReceivedMessage): string {
@@ -62,7 +71,12 @@ async function received(address: string): Promise<{ raw: ReceivedMessage; mail: 
 }
 
 async function recipientRow(address: string) {
-  return svc.db.db.selectFrom('recipients').select(['id', 'unsubscribed', 'unsubscribed_at', 'status', 'result_code']).where('address', '=', address).orderBy('id', 'desc').executeTakeFirstOrThrow();
+  return svc.db.db
+    .selectFrom('recipients')
+    .select(['id', 'unsubscribed', 'unsubscribed_at', 'status', 'result_code'])
+    .where('address', '=', address)
+    .orderBy('id', 'desc')
+    .executeTakeFirstOrThrow();
 }
 
 describe('advertising mail', () => {
@@ -74,7 +88,10 @@ describe('advertising mail', () => {
       title: 'Winter sale',
       body: '<html><body><p>Hello #{RECIPIENT_NAME}</p></body></html>',
       advertising: true,
-      recipients: [{ address: 'kim@example.com', name: 'Kim' }, { address: 'lee@example.com', name: 'Lee' }],
+      recipients: [
+        { address: 'kim@example.com', name: 'Kim' },
+        { address: 'lee@example.com', name: 'Lee' },
+      ],
     });
     expect((await finished(id)).emailStatus.code).toBe('S');
     await sink.waitForMessages(2);
@@ -126,7 +143,11 @@ describe('advertising mail', () => {
   });
 
   it('non-advertising individual mail that uses #{UNSUBSCRIBE_URL} gets its own link and the headers; #{UNSUBSCRIBE_MESSAGE} stays empty', async () => {
-    const id = await send({ title: 'Receipt', body: '<p>Paid.[#{UNSUBSCRIBE_URL}][#{UNSUBSCRIBE_MESSAGE}]</p>', recipients: [{ address: 'choi@example.com' }] });
+    const id = await send({
+      title: 'Receipt',
+      body: '<p>Paid.[#{UNSUBSCRIBE_URL}][#{UNSUBSCRIBE_MESSAGE}]</p>',
+      recipients: [{ address: 'choi@example.com' }],
+    });
     expect((await finished(id)).emailStatus.code).toBe('S');
     await sink.waitForMessages(1);
     const { raw, mail } = await received('choi@example.com');
@@ -186,10 +207,20 @@ describe('advertising mail', () => {
   });
 
   it('later advertising mail to the address gets U / UNSUBSCRIBE_ADDRESS without SMTP; other mail is still delivered', async () => {
-    const ad = await send({ title: 'Sale 2', body: '<p>x</p>', advertising: true, recipients: [{ address: 'KIM@example.com' }, { address: 'lee@example.com' }] });
+    const ad = await send({
+      title: 'Sale 2',
+      body: '<p>x</p>',
+      advertising: true,
+      recipients: [{ address: 'KIM@example.com' }, { address: 'lee@example.com' }],
+    });
     expect((await finished(ad)).emailStatus.code).toBe('S'); // "all sent, some unsubscribed allowed"
     const rows = await recipientsOf(ad);
-    expect(rows.find((r) => r.address === 'KIM@example.com')).toMatchObject({ status: { code: 'U' }, sendResultCode: 'UNSUBSCRIBE_ADDRESS', received: false, mailStatus: 'U' });
+    expect(rows.find((r) => r.address === 'KIM@example.com')).toMatchObject({
+      status: { code: 'U' },
+      sendResultCode: 'UNSUBSCRIBE_ADDRESS',
+      received: false,
+      mailStatus: 'U',
+    });
     expect(rows.find((r) => r.address === 'lee@example.com')).toMatchObject({ status: { code: 'S' }, sendResultCode: 'MAIL_SENT' });
 
     const allU = await send({ title: 'Sale 3', body: '<p>x</p>', advertising: true, recipients: [{ address: 'kim@example.com' }] });
@@ -208,7 +239,12 @@ describe('advertising mail', () => {
     expect(res.status).toBe(200);
     expect(res.text).toContain('value="unsubscribe"');
     // The recipient whose link it was shows the change and its date.
-    const first = await svc.db.db.selectFrom('recipients').select(['unsubscribed', 'unsubscribed_at']).where('address', '=', 'kim@example.com').orderBy('id').executeTakeFirstOrThrow();
+    const first = await svc.db.db
+      .selectFrom('recipients')
+      .select(['unsubscribed', 'unsubscribed_at'])
+      .where('address', '=', 'kim@example.com')
+      .orderBy('id')
+      .executeTakeFirstOrThrow();
     expect(first.unsubscribed).toBe(false);
     expect(first.unsubscribed_at).not.toBeNull();
     expect((await svc.call('GET', '/api/v1/unsubscribers')).body.content).toEqual([]);
@@ -226,7 +262,7 @@ describe('advertising mail', () => {
     expect(list.body.content.map((r: { address: string }) => r.address)).toEqual(['kim@example.com']);
   });
 
-  it('another project: its own link and list; it does not see or change this project\'s', async () => {
+  it("another project: its own link and list; it does not see or change this project's", async () => {
     const id = await send({ title: 'Other', body: '<p>o</p>', advertising: true, recipients: [{ address: 'kim@example.com' }] }, other);
     expect((await finished(id, other)).emailStatus.code).toBe('S'); // project 1's unsubscribe list does not apply
     await sink.waitForMessages(1);
@@ -265,7 +301,17 @@ describe('advertising mail', () => {
   it('forged, tampered, garbled or unknown tokens get a page saying only that the link is not valid', async () => {
     const token = kimUrl.split('/').pop()!;
     const flip = (t: string, i: number) => t.slice(0, i) + (t[i] === 'A' ? 'B' : 'A') + t.slice(i + 1);
-    const bad = [flip(token, 20), flip(token, 5), flip(token, 40), flip(token, token.length - 3), 'x', 'A'.repeat(80), token + 'A', token.slice(0, -4), '..%2F..%2Fetc'];
+    const bad = [
+      flip(token, 20),
+      flip(token, 5),
+      flip(token, 40),
+      flip(token, token.length - 3),
+      'x',
+      'A'.repeat(80),
+      token + 'A',
+      token.slice(0, -4),
+      '..%2F..%2Fetc',
+    ];
     for (const t of bad) {
       for (const res of [await page().get(`/unsubscribe/${t}`), await page().post(`/unsubscribe/${t}`).type('form').send('List-Unsubscribe=One-Click')]) {
         expect([400, 404]).toContain(res.status);
@@ -279,7 +325,10 @@ describe('advertising mail', () => {
     expect(garbled.text).toContain('not valid');
     const badAction = await page().post(pathOf(kimUrl)).type('form').send({ action: 'delete-everything' });
     expect(badAction.status).toBe(400);
-    const huge = await page().post(pathOf(kimUrl)).type('form').send({ action: 'x'.repeat(10_000) });
+    const huge = await page()
+      .post(pathOf(kimUrl))
+      .type('form')
+      .send({ action: 'x'.repeat(10_000) });
     expect([400, 413]).toContain(huge.status);
     expect(huge.text).toContain('not valid');
     // none of that changed anything

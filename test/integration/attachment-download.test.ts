@@ -35,10 +35,18 @@ async function uploadFiles(files: { name: string; data: Buffer }[], key?: Create
 async function mailWith(fileIds: string[], key?: CreatedKey): Promise<string> {
   const res = await svc.call('POST', '/api/v1/mails', {
     key,
-    body: { senderAddress: 'no_reply@company.com', title: 'files', body: '<p>attached</p>', recipients: [{ address: 'r@example.com' }], attachFileIds: fileIds },
+    body: {
+      senderAddress: 'no_reply@company.com',
+      title: 'files',
+      body: '<p>attached</p>',
+      recipients: [{ address: 'r@example.com' }],
+      attachFileIds: fileIds,
+    },
   });
   expect(res.status).toBe(201);
-  return waitFor(async () => (await svc.call('GET', `/api/v1/mails/requests/${res.body.requestId}/mails`, { key })).body.content?.[0]?.mailId as string | undefined);
+  return waitFor(
+    async () => (await svc.call('GET', `/api/v1/mails/requests/${res.body.requestId}/mails`, { key })).body.content?.[0]?.mailId as string | undefined,
+  );
 }
 
 const download = (mailId: string, fileId: string, key?: CreatedKey) => asFile(svc.call('GET', `/api/v1/mails/${mailId}/attachments/${fileId}`, { key }));
@@ -48,7 +56,10 @@ describe('downloadMailAttachment', () => {
     // sizes that leave 1 and 2 bytes over a base64 group, and a name in Hangul
     const pdf = crypto.randomBytes(200_001);
     const text = Buffer.from('hello\r\nattachment, "quoted"\n');
-    const [a, b] = await uploadFiles([{ name: '안내문 (1).pdf', data: pdf }, { name: "50% off's.txt", data: text }]);
+    const [a, b] = await uploadFiles([
+      { name: '안내문 (1).pdf', data: pdf },
+      { name: "50% off's.txt", data: text },
+    ]);
     const mailId = await mailWith([a!.fileId, b!.fileId]);
 
     const first = await download(mailId, a!.fileId);
@@ -64,7 +75,7 @@ describe('downloadMailAttachment', () => {
     expect(Buffer.compare(second.body as Buffer, text)).toBe(0);
   });
 
-  it('answers 400/77103 for malformed, unknown, other requests\' and other projects\' ids', async () => {
+  it("answers 400/77103 for malformed, unknown, other requests' and other projects' ids", async () => {
     const [mine] = await uploadFiles([{ name: 'a.txt', data: Buffer.from('a') }]);
     const [unrelated] = await uploadFiles([{ name: 'b.txt', data: Buffer.from('b') }]);
     const mailId = await mailWith([mine!.fileId]);
@@ -91,13 +102,23 @@ describe('downloadMailAttachment', () => {
 
   it('a client that drops the download is logged as such, not as an error, and the service goes on', async () => {
     const lines: { level: number; msg: string }[] = [];
-    const logger = pino({ level: 'debug' }, new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        for (const l of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(l));
-        cb();
-      },
-    }));
-    const app = createApp({ config: svc.config, db: svc.db.db, logger, queue: svc.queue, now: () => new Date(), resolveKey: createKeyResolver(svc.db.db, svc.box, 0) });
+    const logger = pino(
+      { level: 'debug' },
+      new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          for (const l of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(l));
+          cb();
+        },
+      }),
+    );
+    const app = createApp({
+      config: svc.config,
+      db: svc.db.db,
+      logger,
+      queue: svc.queue,
+      now: () => new Date(),
+      resolveKey: createKeyResolver(svc.db.db, svc.box, 0),
+    });
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     try {
@@ -105,7 +126,11 @@ describe('downloadMailAttachment', () => {
       const mailId = await mailWith([big!.fileId]);
       const target = `/api/v1/mails/${mailId}/attachments/${big!.fileId}`;
       const ts = String(Date.now());
-      const headers = { 'x-ncp-apigw-timestamp': ts, 'x-ncp-iam-access-key': svc.key.accessKey, 'x-ncp-apigw-signature-v2': signRequest(svc.key.secretKey, 'GET', target, ts, svc.key.accessKey) };
+      const headers = {
+        'x-ncp-apigw-timestamp': ts,
+        'x-ncp-iam-access-key': svc.key.accessKey,
+        'x-ncp-apigw-signature-v2': signRequest(svc.key.secretKey, 'GET', target, ts, svc.key.accessKey),
+      };
       await new Promise<void>((resolve, reject) => {
         const req = http.get({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, path: target, headers }, (res) => {
           expect(res.statusCode).toBe(200);

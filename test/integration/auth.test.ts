@@ -116,9 +116,11 @@ describe('signature v2', () => {
     expectAuthFailed(await raw({ signature: 'not a signature' }));
   });
 
-  it('refuses a signature made with another key\'s secret', async () => {
+  it("refuses a signature made with another key's secret", async () => {
     const other = await svc.newKey('auth-other');
-    expectAuthFailed(await raw({ accessKeyHeader: svc.key.accessKey, signature: signRequest(other.secretKey, 'GET', LIST, String(Date.now()), svc.key.accessKey) }));
+    expectAuthFailed(
+      await raw({ accessKeyHeader: svc.key.accessKey, signature: signRequest(other.secretKey, 'GET', LIST, String(Date.now()), svc.key.accessKey) }),
+    );
   });
 
   it('refuses a signature over another method', async () => {

@@ -28,14 +28,21 @@ async function requestRow(requestId: string) {
 }
 
 async function finished(requestId: string) {
-  return waitFor(async () => {
-    const row = await requestRow(requestId);
-    return row && !['P', 'R', 'I'].includes(row.emailStatus.code) && row.sendDate !== undefined ? row : undefined;
-  }, 20_000, `request ${requestId}`);
+  return waitFor(
+    async () => {
+      const row = await requestRow(requestId);
+      return row && !['P', 'R', 'I'].includes(row.emailStatus.code) && row.sendDate !== undefined ? row : undefined;
+    },
+    20_000,
+    `request ${requestId}`,
+  );
 }
 
 function headersOf(m: ReceivedMessage): string {
-  return m.raw.toString('latin1').split('\r\n\r\n')[0]!.replace(/\r\n[ \t]+/g, ' ');
+  return m.raw
+    .toString('latin1')
+    .split('\r\n\r\n')[0]!
+    .replace(/\r\n[ \t]+/g, ' ');
 }
 
 const linkOf = (m: ReceivedMessage) => /^List-Unsubscribe: <([^>]+)>$/m.exec(headersOf(m))?.[1];
@@ -71,7 +78,13 @@ describe('individual mail with Cc and Bcc recipients (the guide: "Cc, Bcc are ig
 
   it('general mail still refuses meta tags, and #{UNSUBSCRIBE_URL} with it', async () => {
     const res = await svc.call('POST', '/api/v1/mails', {
-      body: { senderAddress: 'shop@company.com', title: 'x', body: '<a href="#{UNSUBSCRIBE_URL}">out</a>', individual: false, recipients: [{ address: 'a@example.com' }] },
+      body: {
+        senderAddress: 'shop@company.com',
+        title: 'x',
+        body: '<a href="#{UNSUBSCRIBE_URL}">out</a>',
+        individual: false,
+        recipients: [{ address: 'a@example.com' }],
+      },
     });
     expectError(res, '77102', /#\{UNSUBSCRIBE_URL\}/);
   });
@@ -103,11 +116,15 @@ describe('#{UNSUBSCRIBE_URL} in every individual mail', () => {
     const post = await supertest(svc.app).post(path).type('form').send({ action: 'unsubscribe' });
     expect(post.status).toBe(200);
     const list = await svc.call('GET', '/api/v1/unsubscribers?emailAddress=hongildong');
-    expect(list.body.content.map((u: { address: string; isRegByManager: boolean }) => [u.address, u.isRegByManager])).toEqual([['hongildong@naver.com', false]]);
+    expect(list.body.content.map((u: { address: string; isRegByManager: boolean }) => [u.address, u.isRegByManager])).toEqual([
+      ['hongildong@naver.com', false],
+    ]);
   });
 
   it('mail to address-book groups carries the link too', async () => {
-    const book = await svc.call('POST', '/api/v1/address-book', { body: { groups: [{ groupName: 'newsletter', emailAddresses: ['g1@example.com', 'g2@example.com'] }] } });
+    const book = await svc.call('POST', '/api/v1/address-book', {
+      body: { groups: [{ groupName: 'newsletter', emailAddresses: ['g1@example.com', 'g2@example.com'] }] },
+    });
     expect(book.status).toBe(201);
     const id = await send({ body: '<a href="#{UNSUBSCRIBE_URL}">stop</a>', recipientGroupFilter: { andFilter: false, groups: ['newsletter'] } });
     expect((await finished(id)).emailStatus.code).toBe('S');
@@ -203,7 +220,9 @@ describe('meta tags are the listed names only', () => {
     ['#{FOO}', 'title'],
     ['#{recipient_name}', 'body'],
   ])('%s is refused at POST, naming it', async (tag, field) => {
-    const res = await svc.call('POST', '/api/v1/mails', { body: { senderAddress: 'shop@company.com', title: 'x', body: 'y', [field]: `Hi ${tag}`, recipients: [{ address: 'a@example.com' }] } });
+    const res = await svc.call('POST', '/api/v1/mails', {
+      body: { senderAddress: 'shop@company.com', title: 'x', body: 'y', [field]: `Hi ${tag}`, recipients: [{ address: 'a@example.com' }] },
+    });
     expectError(res, '77102', new RegExp(`^${field}: unknown meta tag ${tag.replace(/[{}]/g, '\\$&')}`));
     expect(await svc.db.db.selectFrom('mail_requests').select('id').where('title', '=', `Hi ${tag}`).execute()).toHaveLength(0);
   });

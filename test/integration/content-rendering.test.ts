@@ -27,10 +27,14 @@ const headerBlock = (m: ReceivedMessage) => m.raw.toString('latin1').split('\r\n
 const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 
 async function received(n: number, addresses?: string[]): Promise<{ raw: ReceivedMessage; parsed: ParsedMail }[]> {
-  const messages = await waitFor(async () => {
-    const got = addresses ? sink.messages.filter((m) => m.to.some((a) => addresses.includes(a))) : sink.messages;
-    return got.length >= n ? got.slice() : undefined;
-  }, 20_000, `${n} messages`);
+  const messages = await waitFor(
+    async () => {
+      const got = addresses ? sink.messages.filter((m) => m.to.some((a) => addresses.includes(a))) : sink.messages;
+      return got.length >= n ? got.slice() : undefined;
+    },
+    20_000,
+    `${n} messages`,
+  );
   return Promise.all(messages.map(async (raw) => ({ raw, parsed: await simpleParser(raw.raw) })));
 }
 
@@ -98,30 +102,45 @@ describe('attachments', () => {
     for (const { parsed } of mails) {
       expect(parsed.attachments.map((a) => [a.filename, a.content.toString('utf8')])).toEqual([['회의록.txt', '회의록 내용']]);
     }
-    await waitFor(async () => (await svc.call('GET', `/api/v1/mails/requests?requestId=${res.body.requestId}`)).body.content[0].emailStatus.code === 'S', 20_000, 'request S');
+    await waitFor(
+      async () => (await svc.call('GET', `/api/v1/mails/requests?requestId=${res.body.requestId}`)).body.content[0].emailStatus.code === 'S',
+      20_000,
+      'request S',
+    );
   });
 
   it('fails a mail with MIME_MESSAGE_CREATE_FAIL rather than send it without an attachment that is gone', async () => {
     const [file] = await upload([{ name: 'lost.txt', data: Buffer.from('x') }]);
     const res = await svc.call('POST', '/api/v1/mails', {
-      body: { senderAddress: 'a@company.com', title: 't', body: 'b', confirmAndSend: true, attachFileIds: [file!.fileId], recipients: [{ address: 'lost@example.com' }] },
+      body: {
+        senderAddress: 'a@company.com',
+        title: 't',
+        body: 'b',
+        confirmAndSend: true,
+        attachFileIds: [file!.fileId],
+        recipients: [{ address: 'lost@example.com' }],
+      },
     });
     expect(res.status).toBe(201);
     // Something outside the service removed the file (the clean-up itself never does this to a sendable request).
     await sql`DELETE FROM files WHERE id = ${file!.fileId}`.execute(svc.db.db);
     expect((await svc.call('POST', `/api/v1/mails/requests/${res.body.requestId}/send`)).status).toBe(200);
     const mailId = (await svc.call('GET', `/api/v1/mails/requests/${res.body.requestId}/mails`)).body.content[0].mailId;
-    const mail = await waitFor(async () => {
-      const m = (await svc.call('GET', `/api/v1/mails/${mailId}`)).body;
-      return m.recipients[0].status.code === 'F' ? m : undefined;
-    }, 20_000, 'the mail to fail');
+    const mail = await waitFor(
+      async () => {
+        const m = (await svc.call('GET', `/api/v1/mails/${mailId}`)).body;
+        return m.recipients[0].status.code === 'F' ? m : undefined;
+      },
+      20_000,
+      'the mail to fail',
+    );
     expect(mail.recipients[0]).toMatchObject({ sendResultCode: 'MIME_MESSAGE_CREATE_FAIL', sendResultMessage: expect.stringContaining('lost.txt') });
     expect(sink.messages.filter((m) => m.to.includes('lost@example.com'))).toHaveLength(0);
   });
 });
 
 describe('headers and encodings without attachments', () => {
-  it('sends multipart/alternative only, with References from referencesHeader and the Message-ID on the sender\'s domain', async () => {
+  it("sends multipart/alternative only, with References from referencesHeader and the Message-ID on the sender's domain", async () => {
     const res = await svc.call('POST', '/api/v1/mails', {
       body: {
         senderAddress: 'news@mail.company.co.kr',

@@ -66,7 +66,14 @@ describe('a refused request leaves nothing behind', () => {
     refused.push(await post({}));
     refused.push(await post(valid({ recipients: [{ address: 'ok@example.com' }, { address: 'not an address' }] })));
     refused.push(await post(valid({ title: korean(200) })));
-    refused.push(await post(valid({ individual: false, recipients: [{ address: 'a@example.com' }, ...Array.from({ length: 31 }, (_, i) => ({ address: `c${i}@example.com`, type: 'C' }))] })));
+    refused.push(
+      await post(
+        valid({
+          individual: false,
+          recipients: [{ address: 'a@example.com' }, ...Array.from({ length: 31 }, (_, i) => ({ address: `c${i}@example.com`, type: 'C' }))],
+        }),
+      ),
+    );
     refused.push(await post(valid({ reservationUtc: Date.now() - 60_000 })));
     refused.push(await post(valid({ individual: 'yes' })));
     refused.push(await post(valid({ templateSid: 42 })));
@@ -170,7 +177,11 @@ describe('limits', () => {
   });
 
   it('refuses a recipient name over 69 characters', async () => {
-    expectError(await post(valid({ recipients: [{ address: 'ok@example.com' }, { address: 'name70@example.com', name: 'n'.repeat(70) }] })), '77102', 'recipients[1].name');
+    expectError(
+      await post(valid({ recipients: [{ address: 'ok@example.com' }, { address: 'name70@example.com', name: 'n'.repeat(70) }] })),
+      '77102',
+      'recipients[1].name',
+    );
   });
 
   it('accepts a referencesHeader <id@domain>', async () => {
@@ -199,7 +210,9 @@ describe('limits', () => {
 
 describe('individual and general mode', () => {
   it('accepts Cc and Bcc recipients when individual is true: one mail each (the guide: "Cc, Bcc are ignored")', async () => {
-    const res = await post(valid({ individual: true, recipients: [{ address: 'a@example.com' }, { address: 'c@example.com', type: 'C' }, { address: 'b@example.com', type: 'B' }] }));
+    const res = await post(
+      valid({ individual: true, recipients: [{ address: 'a@example.com' }, { address: 'c@example.com', type: 'C' }, { address: 'b@example.com', type: 'B' }] }),
+    );
     expectCreated(res, 3);
   });
 
@@ -287,7 +300,10 @@ describe('JSON and media types', () => {
 
   it('answers 415/77002 to Content-Type text/plain', async () => {
     const res = await svc.call('POST', '/api/v1/mails').set('Content-Type', 'text/plain').send(JSON.stringify(valid()));
-    expect({ status: res.status, body: res.body }).toEqual({ status: 415, body: { error: { code: '77002', errorCode: '77002', message: expect.any(String) } } });
+    expect({ status: res.status, body: res.body }).toEqual({
+      status: 415,
+      body: { error: { code: '77002', errorCode: '77002', message: expect.any(String) } },
+    });
   });
 
   it('accepts application/json; charset=utf-8', async () => {
@@ -344,11 +360,7 @@ describe('optional fields', () => {
   it('accepts name "", name null and no name', async () => {
     const res = await post(
       valid({
-        recipients: [
-          { address: 'empty-name@example.com', name: '' },
-          { address: 'null-name@example.com', name: null },
-          { address: 'no-name@example.com' },
-        ],
+        recipients: [{ address: 'empty-name@example.com', name: '' }, { address: 'null-name@example.com', name: null }, { address: 'no-name@example.com' }],
       }),
     );
     expectCreated(res, 3);
@@ -484,11 +496,17 @@ describe('Idempotency-Key', () => {
   it('answers 409 for the same key with another body, storing nothing', async () => {
     const first = await post(valid(), { 'Idempotency-Key': 'order-2002' });
     expectCreated(first);
-    const before = await svc.db.db.selectFrom('mail_requests').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    const before = await svc.db.db
+      .selectFrom('mail_requests')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
     const res = await post(valid(), { 'Idempotency-Key': 'order-2002' });
     expect(res.status).toBe(409);
     expect(res.body).toEqual({ error: { code: expect.any(String), errorCode: expect.any(String), message: expect.stringContaining('Idempotency-Key') } });
-    const after = await svc.db.db.selectFrom('mail_requests').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    const after = await svc.db.db
+      .selectFrom('mail_requests')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
     expect(after.n).toBe(before.n);
   });
 

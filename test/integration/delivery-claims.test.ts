@@ -26,7 +26,8 @@ it("one tenant's 20,000-recipient request does not hold another tenant's 1-recip
   const latencies: number[] = [];
   /** mails of the large request the sink received while a small one waited */
   const overtaken: number[] = [];
-  const bigBetween = (from: number, to: number) => sink.messages.filter((m) => m.to[0]!.startsWith('big') && m.receivedAt.getTime() >= from && m.receivedAt.getTime() <= to).length;
+  const bigBetween = (from: number, to: number) =>
+    sink.messages.filter((m) => m.to[0]!.startsWith('big') && m.receivedAt.getTime() >= from && m.receivedAt.getTime() <= to).length;
   for (let i = 0; i < 8; i++) {
     const address = `small${i}@example.com`;
     const posted = Date.now();
@@ -71,5 +72,9 @@ it('claims across requests: a mail made due by hand (no job, no notification) is
   const ms = Math.max(...sink.messages.filter((m) => m.to[0]!.startsWith('late')).map((m) => m.receivedAt.getTime() - at));
   console.log(`poll: due mails found without a notification ${ms} ms after they fell due`);
   expect(ms).toBeLessThan(5_000);
-  await waitFor(async () => (await svc.call('GET', `/api/v1/mails/requests?requestId=${res.body.requestId}`)).body.content[0].emailStatus.code === 'S', 5_000, 'the request S');
+  await waitFor(
+    async () => (await svc.call('GET', `/api/v1/mails/requests?requestId=${res.body.requestId}`)).body.content[0].emailStatus.code === 'S',
+    5_000,
+    'the request S',
+  );
 });

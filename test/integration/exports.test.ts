@@ -273,7 +273,11 @@ describe('states, expiry, failures, tenancy', () => {
     const e = await done(res.body.exportId);
     const file = path.join(exportsDir(svc.config.dataDir), `${e.exportId}.xlsx`);
     expect(fs.existsSync(file)).toBe(true);
-    await svc.db.db.updateTable('exports').set({ expires_at: new Date(Date.now() - 1000) }).where('id', '=', e.exportId).execute();
+    await svc.db.db
+      .updateTable('exports')
+      .set({ expires_at: new Date(Date.now() - 1000) })
+      .where('id', '=', e.exportId)
+      .execute();
     const shown = await listed(e.exportId, { headers: { 'x-ncp-lang': 'ja-JP' } });
     expect(shown).toMatchObject({ status: { label: '期限切れ', code: 'E' }, downloadUrl: null, rowCount: 3 });
     expectError(await download(e.exportId), '77103', 'expired');

@@ -16,7 +16,6 @@ import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { createTestDb } from '../helpers/test-db.ts';
 
-
 // ---------- per-test resources, always released ----------
 
 interface Ctx {
@@ -123,7 +122,9 @@ async function waitFinal(db: Queryable, id: string, n: number, timeoutMs: number
     const dead = watch.find((p) => p.exitInfo());
     if (dead) {
       const e = dead.exitInfo()!;
-      throw new Error(`${dead.name} (pid ${dead.pid}) exited (code ${e.code}, signal ${e.signal}) while waiting for the ${what} to finish; last seen ${JSON.stringify(last)}`);
+      throw new Error(
+        `${dead.name} (pid ${dead.pid}) exited (code ${e.code}, signal ${e.signal}) while waiting for the ${what} to finish; last seen ${JSON.stringify(last)}`,
+      );
     }
     try {
       last = await snapshot(db, id);
@@ -214,10 +215,14 @@ describe('faults survived (real service process)', () => {
     const atDown = sink.messages.length;
     const downAt = Date.now();
     // While it is down, attempts fail (connection refused) and are scheduled again.
-    await waitUntil(async () => {
-      const r = await db.pool.query(`SELECT count(*)::int AS n FROM recipients WHERE request_id = $1 AND result_code = 'RESENDING_MAIL'`, [id]);
-      return r.rows[0].n > 0;
-    }, 15_000, 'recipients waiting for a retry while the relay is down');
+    await waitUntil(
+      async () => {
+        const r = await db.pool.query(`SELECT count(*)::int AS n FROM recipients WHERE request_id = $1 AND result_code = 'RESENDING_MAIL'`, [id]);
+        return r.rows[0].n > 0;
+      },
+      15_000,
+      'recipients waiting for a retry while the relay is down',
+    );
     await sleep(Math.max(0, 4_000 - (Date.now() - downAt)));
     const receivedWhileDown = sink.messages.length - atDown;
     await relay.up();
@@ -361,83 +366,92 @@ describe('faults survived (real service process)', () => {
     expect(duplicatesOf(counts)).toEqual([]);
   });
 
-  faultTest('worker SIGKILLed mid-send of 10,000 recipients, then started again: none lost, duplicates only from the messages in flight', 200_000, async (ctx) => {
-    const db = await newTestDb(ctx);
-    const sink = await newSink(ctx);
-    const SMTP_MAX_CONNECTIONS = 4;
-    const WORKER_CONCURRENCY = 4;
-    const opts = {
-      databaseUrl: db.url,
-      smtpUrl: sink.url,
-      env: { SMTP_MAX_CONNECTIONS: String(SMTP_MAX_CONNECTIONS), WORKER_CONCURRENCY: String(WORKER_CONCURRENCY), RETRY_BASE_DELAY_MS: '300', LOG_LEVEL: 'debug' },
-    };
-    const first = await ctx.start({ ...opts, name: 'first' });
-    const N = 10_000;
-    const recipients = recipientsOf('kill', N);
-    const postedAt = Date.now();
-    const { id } = await postRequest(first, recipients);
-    await sink.waitForMessages(3_000, 90_000);
-    first.kill('SIGKILL');
-    const killedAt = Date.now();
-    const exit = await first.waitForExit(10_000);
-    expect(exit.signal).toBe('SIGKILL');
-    await sleep(300); // the sink finishes whatever was already on the wire
+  faultTest(
+    'worker SIGKILLed mid-send of 10,000 recipients, then started again: none lost, duplicates only from the messages in flight',
+    200_000,
+    async (ctx) => {
+      const db = await newTestDb(ctx);
+      const sink = await newSink(ctx);
+      const SMTP_MAX_CONNECTIONS = 4;
+      const WORKER_CONCURRENCY = 4;
+      const opts = {
+        databaseUrl: db.url,
+        smtpUrl: sink.url,
+        env: {
+          SMTP_MAX_CONNECTIONS: String(SMTP_MAX_CONNECTIONS),
+          WORKER_CONCURRENCY: String(WORKER_CONCURRENCY),
+          RETRY_BASE_DELAY_MS: '300',
+          LOG_LEVEL: 'debug',
+        },
+      };
+      const first = await ctx.start({ ...opts, name: 'first' });
+      const N = 10_000;
+      const recipients = recipientsOf('kill', N);
+      const postedAt = Date.now();
+      const { id } = await postRequest(first, recipients);
+      await sink.waitForMessages(3_000, 90_000);
+      first.kill('SIGKILL');
+      const killedAt = Date.now();
+      const exit = await first.waitForExit(10_000);
+      expect(exit.signal).toBe('SIGKILL');
+      await sleep(300); // the sink finishes whatever was already on the wire
 
-    const receivedAtKill = sink.messages.length;
-    const countsAtKill = receivedCounts(sink);
-    const claims = await heldClaims(db.pool, id);
-    const recorded = await sentAddresses(db.pool, id);
-    // Sent (the sink accepted it) but not recorded: these are the ones a restart may send again.
-    const unrecorded = new Set([...countsAtKill.keys()].filter((a) => !recorded.has(a)));
-    const atKill = await snapshot(db.pool, id);
+      const receivedAtKill = sink.messages.length;
+      const countsAtKill = receivedCounts(sink);
+      const claims = await heldClaims(db.pool, id);
+      const recorded = await sentAddresses(db.pool, id);
+      // Sent (the sink accepted it) but not recorded: these are the ones a restart may send again.
+      const unrecorded = new Set([...countsAtKill.keys()].filter((a) => !recorded.has(a)));
+      const atKill = await snapshot(db.pool, id);
 
-    const second = await ctx.start({ ...opts, name: 'second' });
-    const restartedAt = Date.now();
-    const final = await waitFinal(db.pool, id, N, 120_000, 'request after the restart', [second]);
-    const recoveredMs = Date.now() - restartedAt;
+      const second = await ctx.start({ ...opts, name: 'second' });
+      const restartedAt = Date.now();
+      const final = await waitFinal(db.pool, id, N, 120_000, 'request after the restart', [second]);
+      const recoveredMs = Date.now() - restartedAt;
 
-    const counts = receivedCounts(sink);
-    const duplicates = duplicatesOf(counts);
-    // Each claim loop has at most its transport slots and one record group sent but not recorded.
-    const bound = (inFlightPerLoop(SMTP_MAX_CONNECTIONS, WORKER_CONCURRENCY) + RECORD_GROUP) * WORKER_CONCURRENCY;
-    // When the messages went out after the restart (5 s buckets from the kill), and when the
-    // mails held at the kill (their leases) were sent again.
-    const after = sink.messages.slice(receivedAtKill);
-    const buckets: number[] = [];
-    for (const m of after) {
-      const b = Math.floor((m.receivedAt.getTime() - killedAt) / 5_000);
-      buckets[b] = (buckets[b] ?? 0) + 1;
-    }
-    const dupSet = new Set(duplicates);
-    const resentAt = after.filter((m) => m.to.some((a) => dupSet.has(a))).map((m) => m.receivedAt.getTime() - killedAt);
-    const batches = second.logs().filter((r) => r.msg === 'delivery batch done');
-    console.log(
-      [
-        `[SIGKILL] ${N} recipients; killed ${killedAt - postedAt} ms after the POST, with ${receivedAtKill} received by the sink`,
-        `  at the kill: recipients ${JSON.stringify(atKill.byStatus)}; mails held under a claim: ${claims.held} (lease still live: ${claims.heldLive}); ` +
-          `pending mails ${claims.pending}; sent but not recorded: ${unrecorded.size}`,
-        `  after the restart: all final in ${recoveredMs} ms (${JSON.stringify(final.byStatus)}); sink messages ${sink.messages.length}`,
-        `  DUPLICATES (received more than once): ${duplicates.length} of ${N} (${((duplicates.length / N) * 100).toFixed(2)} %; bound (in flight + record group) x WORKER_CONCURRENCY = ${bound}; mails held under a claim at the kill = ${claims.held})`,
-        `  duplicated addresses: ${duplicates.slice(0, 20).join(', ')}${duplicates.length > 20 ? ' ...' : ''}`,
-        `  restart ${restartedAt - killedAt} ms after the kill; messages per 5 s after the kill: ${Array.from(buckets, (n) => n ?? 0).join(' ')}`,
-        `  re-sent held mails went out ${resentAt.length ? `${Math.min(...resentAt)}-${Math.max(...resentAt)} ms` : 'never'} after the kill`,
-        `  second process: ${batches.length} delivery batches, the first ${batches.length ? new Date(batches[0]!.time).getTime() - killedAt : 'n/a'} ms after the kill`,
-        `  second process warnings: ${second
-          .logs()
-          .filter((r) => r.level >= 40)
-          .map((r) => `${new Date(r.time).getTime() - killedAt}ms ${r.msg}`)
-          .join('; ')}`,
-      ].join('\n'),
-    );
-    expect(final).toEqual({ request: 'S', byStatus: { S: N }, total: N });
-    expect(missingOf(counts, recipients)).toEqual([]);
-    expect(duplicates.length).toBeLessThanOrEqual(bound);
-    // Only what was on the wire at the kill may go out again: never a mail recorded as sent,
-    // and nothing twice after the restart.
-    expect(duplicates.filter((a) => !unrecorded.has(a))).toEqual([]);
-    expect(Math.max(...counts.values())).toBeLessThanOrEqual(2);
-    expect(duplicates.length).toBeLessThanOrEqual(claims.held);
-  });
+      const counts = receivedCounts(sink);
+      const duplicates = duplicatesOf(counts);
+      // Each claim loop has at most its transport slots and one record group sent but not recorded.
+      const bound = (inFlightPerLoop(SMTP_MAX_CONNECTIONS, WORKER_CONCURRENCY) + RECORD_GROUP) * WORKER_CONCURRENCY;
+      // When the messages went out after the restart (5 s buckets from the kill), and when the
+      // mails held at the kill (their leases) were sent again.
+      const after = sink.messages.slice(receivedAtKill);
+      const buckets: number[] = [];
+      for (const m of after) {
+        const b = Math.floor((m.receivedAt.getTime() - killedAt) / 5_000);
+        buckets[b] = (buckets[b] ?? 0) + 1;
+      }
+      const dupSet = new Set(duplicates);
+      const resentAt = after.filter((m) => m.to.some((a) => dupSet.has(a))).map((m) => m.receivedAt.getTime() - killedAt);
+      const batches = second.logs().filter((r) => r.msg === 'delivery batch done');
+      console.log(
+        [
+          `[SIGKILL] ${N} recipients; killed ${killedAt - postedAt} ms after the POST, with ${receivedAtKill} received by the sink`,
+          `  at the kill: recipients ${JSON.stringify(atKill.byStatus)}; mails held under a claim: ${claims.held} (lease still live: ${claims.heldLive}); ` +
+            `pending mails ${claims.pending}; sent but not recorded: ${unrecorded.size}`,
+          `  after the restart: all final in ${recoveredMs} ms (${JSON.stringify(final.byStatus)}); sink messages ${sink.messages.length}`,
+          `  DUPLICATES (received more than once): ${duplicates.length} of ${N} (${((duplicates.length / N) * 100).toFixed(2)} %; bound (in flight + record group) x WORKER_CONCURRENCY = ${bound}; mails held under a claim at the kill = ${claims.held})`,
+          `  duplicated addresses: ${duplicates.slice(0, 20).join(', ')}${duplicates.length > 20 ? ' ...' : ''}`,
+          `  restart ${restartedAt - killedAt} ms after the kill; messages per 5 s after the kill: ${Array.from(buckets, (n) => n ?? 0).join(' ')}`,
+          `  re-sent held mails went out ${resentAt.length ? `${Math.min(...resentAt)}-${Math.max(...resentAt)} ms` : 'never'} after the kill`,
+          `  second process: ${batches.length} delivery batches, the first ${batches.length ? new Date(batches[0]!.time).getTime() - killedAt : 'n/a'} ms after the kill`,
+          `  second process warnings: ${second
+            .logs()
+            .filter((r) => r.level >= 40)
+            .map((r) => `${new Date(r.time).getTime() - killedAt}ms ${r.msg}`)
+            .join('; ')}`,
+        ].join('\n'),
+      );
+      expect(final).toEqual({ request: 'S', byStatus: { S: N }, total: N });
+      expect(missingOf(counts, recipients)).toEqual([]);
+      expect(duplicates.length).toBeLessThanOrEqual(bound);
+      // Only what was on the wire at the kill may go out again: never a mail recorded as sent,
+      // and nothing twice after the restart.
+      expect(duplicates.filter((a) => !unrecorded.has(a))).toEqual([]);
+      expect(Math.max(...counts.values())).toBeLessThanOrEqual(2);
+      expect(duplicates.length).toBeLessThanOrEqual(claims.held);
+    },
+  );
 
   faultTest('PostgreSQL restarted mid-send: the service reconnects by itself and finishes', 200_000, async (ctx) => {
     const pgDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-fault-pg-'));
@@ -574,7 +588,11 @@ describe('faults survived (real service process)', () => {
     const final = await waitFinal(db.pool, id, N, 90_000, 'request', [a, b]);
     const counts = receivedCounts(sink);
     const duplicates = duplicatesOf(counts);
-    const sentBy = (p: ServiceProcess) => p.logs().filter((r) => r.msg === 'delivery batch done').reduce((sum, r) => sum + (r.mails as number), 0);
+    const sentBy = (p: ServiceProcess) =>
+      p
+        .logs()
+        .filter((r) => r.msg === 'delivery batch done')
+        .reduce((sum, r) => sum + (r.mails as number), 0);
     console.log(
       `[two instances] ${N} recipients all final in ${Date.now() - startedAt} ms (${JSON.stringify(final.byStatus)}); sink messages ${sink.messages.length}; ` +
         `duplicates ${duplicates.length}; mails claimed: a ${sentBy(a)}, b ${sentBy(b)}`,

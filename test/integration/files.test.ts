@@ -53,7 +53,7 @@ async function mailRequest(over: Record<string, unknown>, key?: CreatedKey) {
 }
 
 describe('createFile', () => {
-  it('stores one file and answers 201 with NCP\'s shape and id formats', async () => {
+  it("stores one file and answers 201 with NCP's shape and id formats", async () => {
     const res = await upload([{ name: 'test.txt', data: 'hello attachment' }]);
     expect(res.status).toBe(201);
     expect(res.body).toEqual({ tempRequestId: expect.stringMatching(ID), files: [{ fileName: 'test.txt', fileSize: 16, fileId: expect.stringMatching(ID) }] });
@@ -100,16 +100,25 @@ describe('createFile', () => {
     expect(storedFiles().length).toBe(filesBefore);
   });
 
-  it.each(['setup.exe', 'RUN.BAT', 'payload.js', 'macro.vbs', 'app.apk', 'lib.dll', 'trick.exe.', '스크립트.scr'])('refuses %s (blocked extension) with 400 naming it', async (name) => {
-    const before = await fileRows();
-    const res = await upload([{ name: 'fine.txt', data: 'ok' }, { name, data: 'x' }]);
-    expectError(res, '77102', /not allowed/);
-    expect(res.body.error.message).toContain(name);
-    expect(await fileRows()).toBe(before);
-  });
+  it.each(['setup.exe', 'RUN.BAT', 'payload.js', 'macro.vbs', 'app.apk', 'lib.dll', 'trick.exe.', '스크립트.scr'])(
+    'refuses %s (blocked extension) with 400 naming it',
+    async (name) => {
+      const before = await fileRows();
+      const res = await upload([
+        { name: 'fine.txt', data: 'ok' },
+        { name, data: 'x' },
+      ]);
+      expectError(res, '77102', /not allowed/);
+      expect(res.body.error.message).toContain(name);
+      expect(await fileRows()).toBe(before);
+    },
+  );
 
   it('refuses a zip holding a blocked file, also renamed, nested, or behind another name', async () => {
-    const evil = buildZip([{ name: 'readme.txt', data: 'hi' }, { name: 'bin/setup.exe', data: 'MZ' }]);
+    const evil = buildZip([
+      { name: 'readme.txt', data: 'hi' },
+      { name: 'bin/setup.exe', data: 'MZ' },
+    ]);
     expectError(await upload([{ name: 'bundle.zip', data: evil }]), '77102', /"bundle\.zip" contains "bin\/setup\.exe": \.exe files are not allowed/);
     expectError(await upload([{ name: 'innocent.txt', data: evil }]), '77102', /"innocent\.txt" contains "bin\/setup\.exe"/);
     const nested = buildZip([{ name: 'photos.zip', data: buildZip([{ name: 'run.cmd', data: 'x' }]) }]);
@@ -118,7 +127,15 @@ describe('createFile', () => {
   });
 
   it('accepts a zip of harmless files', async () => {
-    const res = await upload([{ name: '資料.zip', data: buildZip([{ name: 'a.txt', data: 'a' }, { name: 'b/報告.pdf', data: Buffer.alloc(100) }]) }]);
+    const res = await upload([
+      {
+        name: '資料.zip',
+        data: buildZip([
+          { name: 'a.txt', data: 'a' },
+          { name: 'b/報告.pdf', data: Buffer.alloc(100) },
+        ]),
+      },
+    ]);
     expect(res.status).toBe(201);
   });
 
@@ -147,7 +164,12 @@ describe('createFile', () => {
 
 describe('getFile and deleteFile', () => {
   it('shows an upload, deletes it (answering with its files), and then knows it no more', async () => {
-    const created = (await upload([{ name: 'one.txt', data: '1' }, { name: 'two.txt', data: '22' }])).body;
+    const created = (
+      await upload([
+        { name: 'one.txt', data: '1' },
+        { name: 'two.txt', data: '22' },
+      ])
+    ).body;
     const got = await svc.call('GET', `/api/v1/files/${created.tempRequestId}`);
     expect(got.status).toBe(200);
     expect(got.body).toEqual(created);
@@ -159,7 +181,7 @@ describe('getFile and deleteFile', () => {
     expectError(await svc.call('DELETE', `/api/v1/files/${created.tempRequestId}`), '77103');
   });
 
-  it('answers 77103 for malformed and unknown ids and for another project\'s upload', async () => {
+  it("answers 77103 for malformed and unknown ids and for another project's upload", async () => {
     const created = (await upload([{ name: 'mine.txt', data: 'mine' }])).body;
     expectError(await svc.call('GET', '/api/v1/files/not-an-id'), '77103');
     expectError(await svc.call('GET', '/api/v1/files/00000000-0000-4000-8000-000000000000-99'), '77103');
@@ -170,7 +192,7 @@ describe('getFile and deleteFile', () => {
 });
 
 describe('attachFileIds on createMailRequest', () => {
-  it('refuses unknown, malformed and another project\'s files (77103) and leaves nothing', async () => {
+  it("refuses unknown, malformed and another project's files (77103) and leaves nothing", async () => {
     const theirs = (await upload([{ name: 'theirs.txt', data: 't' }], other)).body.files[0].fileId;
     const before = Number((await sql<{ n: string }>`SELECT count(*)::text AS n FROM mail_requests`.execute(svc.db.db)).rows[0]!.n);
     expectError(await mailRequest({ attachFileIds: ['00000000-0000-4000-8000-000000000000-99'] }), '77103', /attachFileIds: file .* does not exist/);
@@ -181,19 +203,26 @@ describe('attachFileIds on createMailRequest', () => {
   });
 
   it('refuses more than 20 MB of attachments for one mail, naming the files', async () => {
-    const files = (await upload([
-      { name: 'part-1.bin', data: Buffer.alloc(8 * MB, 1) },
-      { name: 'part-2.bin', data: Buffer.alloc(8 * MB, 2) },
-      { name: 'part-3.bin', data: Buffer.alloc(5 * MB, 3) },
-    ])).body.files;
+    const files = (
+      await upload([
+        { name: 'part-1.bin', data: Buffer.alloc(8 * MB, 1) },
+        { name: 'part-2.bin', data: Buffer.alloc(8 * MB, 2) },
+        { name: 'part-3.bin', data: Buffer.alloc(5 * MB, 3) },
+      ])
+    ).body.files;
     const res = await mailRequest({ attachFileIds: files.map((f: { fileId: string }) => f.fileId) });
     expectError(res, '77102', /attachFileIds: the attachments total 21\.0 MB, more than the 20 MB a mail may carry/);
     for (const name of ['part-1.bin', 'part-2.bin', 'part-3.bin']) expect(res.body.error.message).toContain(name);
     expect((await mailRequest({ attachFileIds: files.slice(0, 2).map((f: { fileId: string }) => f.fileId) })).status).toBe(201);
   });
 
-  it('shows a mail\'s attachFiles in getMail', async () => {
-    const files = (await upload([{ name: '안내문.pdf', data: Buffer.alloc(1234, 5) }, { name: 'b.txt', data: 'bb' }])).body.files;
+  it("shows a mail's attachFiles in getMail", async () => {
+    const files = (
+      await upload([
+        { name: '안내문.pdf', data: Buffer.alloc(1234, 5) },
+        { name: 'b.txt', data: 'bb' },
+      ])
+    ).body.files;
     const res = await mailRequest({ attachFileIds: [files[1].fileId, files[0].fileId, files[1].fileId] });
     expect(res.status).toBe(201);
     const mails = await svc.call('GET', `/api/v1/mails/requests/${res.body.requestId}/mails`);
@@ -204,7 +233,7 @@ describe('attachFileIds on createMailRequest', () => {
     ]);
   });
 
-  it('refuses a deleted upload\'s files', async () => {
+  it("refuses a deleted upload's files", async () => {
     const created = (await upload([{ name: 'gone.txt', data: 'g' }])).body;
     await svc.call('DELETE', `/api/v1/files/${created.tempRequestId}`);
     expectError(await mailRequest({ attachFileIds: [created.files[0].fileId] }), '77103');

@@ -30,7 +30,14 @@ beforeAll(async () => {
 
 const mail = (filter: unknown, over: Record<string, unknown> = {}, on: TestService = svc) =>
   on.call('POST', '/api/v1/mails', {
-    body: { senderAddress: 'news@company.com', title: 'Hello ${NAME}', body: '<p>to #{RECIPIENT_ADDRESS} from ${NAME}</p>', parameters: { NAME: 'Shop' }, recipientGroupFilter: filter, ...over },
+    body: {
+      senderAddress: 'news@company.com',
+      title: 'Hello ${NAME}',
+      body: '<p>to #{RECIPIENT_ADDRESS} from ${NAME}</p>',
+      parameters: { NAME: 'Shop' },
+      recipientGroupFilter: filter,
+      ...over,
+    },
   });
 
 async function requestRow(requestId: string, on: TestService = svc) {
@@ -40,10 +47,14 @@ async function requestRow(requestId: string, on: TestService = svc) {
 }
 
 async function finished(requestId: string) {
-  return waitFor(async () => {
-    const row = await requestRow(requestId);
-    return ['S', 'F', 'PF'].includes(row.emailStatus.code) ? row : undefined;
-  }, 20_000, `request ${requestId} to finish`);
+  return waitFor(
+    async () => {
+      const row = await requestRow(requestId);
+      return ['S', 'F', 'PF'].includes(row.emailStatus.code) ? row : undefined;
+    },
+    20_000,
+    `request ${requestId} to finish`,
+  );
 }
 
 async function delivered(n: number) {
@@ -66,7 +77,9 @@ describe('sending to address-book groups', () => {
     const got = await delivered(2);
     // (the SMTP envelope carries the domain in lower case; the stored recipient keeps the first spelling)
     expect(got.map((m) => m.to).sort()).toEqual([['Shared1@example.com'], ['shared2@example.com']]);
-    const stored = await sql<{ address: string }>`SELECT address FROM recipients WHERE request_id = ${String(BigInt(res.body.requestId.slice(8)))} ORDER BY address`.execute(svc.db.db);
+    const stored = await sql<{
+      address: string;
+    }>`SELECT address FROM recipients WHERE request_id = ${String(BigInt(res.body.requestId.slice(8)))} ORDER BY address`.execute(svc.db.db);
     expect(stored.rows.map((r) => r.address)).toEqual(['Shared1@Example.com', 'shared2@example.com']);
     for (const m of got) {
       expect(m.parsed.subject).toBe('Hello Shop');
@@ -80,7 +93,14 @@ describe('sending to address-book groups', () => {
     expect(res.body.count).toBe(6);
     await finished(res.body.requestId);
     const got = await delivered(6);
-    expect(got.map((m) => m.to[0]).sort()).toEqual(['Shared1@example.com', 'a@example.com', 'b@example.com', 'c@example.com', 'd@example.com', 'shared2@example.com']);
+    expect(got.map((m) => m.to[0]).sort()).toEqual([
+      'Shared1@example.com',
+      'a@example.com',
+      'b@example.com',
+      'c@example.com',
+      'd@example.com',
+      'shared2@example.com',
+    ]);
     const status = await svc.call('GET', `/api/v1/mails/requests/${res.body.requestId}/status`);
     expect(status.body).toMatchObject({ requestCount: 6, sentCount: 6, finishCount: 6 });
   });
@@ -106,14 +126,26 @@ describe('sending to address-book groups', () => {
 describe('refused filters leave nothing behind', () => {
   it.each([
     ['general mode', { andFilter: true, groups: ['g1'] }, { individual: false, body: '<p>hi</p>' }, '77102', /recipientGroupFilter: .*individual/],
-    ['recipients as well', { andFilter: true, groups: ['g1'] }, { recipients: [{ address: 'x@example.com' }] }, '77102', /recipients: not allowed together with recipientGroupFilter/],
+    [
+      'recipients as well',
+      { andFilter: true, groups: ['g1'] },
+      { recipients: [{ address: 'x@example.com' }] },
+      '77102',
+      /recipients: not allowed together with recipientGroupFilter/,
+    ],
     ['an unknown group', { andFilter: true, groups: ['g1', 'nope'] }, {}, '77103', /recipientGroupFilter\.groups: group "nope" does not exist/],
     ['six groups', { andFilter: false, groups: ['g1', 'g2', 'g3', 'a', 'b', 'c'] }, {}, '77102', /recipientGroupFilter\.groups/],
     ['no andFilter', { groups: ['g1'] }, {}, '77102', /recipientGroupFilter\.andFilter/],
     ['andFilter as a string', { andFilter: 'true', groups: ['g1'] }, {}, '77102', /recipientGroupFilter\.andFilter/],
     ['no groups', { andFilter: true, groups: [] }, {}, '77102', /recipientGroupFilter\.groups/],
     ['a malformed group name', { andFilter: true, groups: ['g 1'] }, {}, '77102', /recipientGroupFilter\.groups\[0\]/],
-    ['a filter that selects nobody', { andFilter: true, groups: ['g1', 'g3'] }, {}, '77102', /recipientGroupFilter: the groups "g1" and "g3" select no address/],
+    [
+      'a filter that selects nobody',
+      { andFilter: true, groups: ['g1', 'g3'] },
+      {},
+      '77102',
+      /recipientGroupFilter: the groups "g1" and "g3" select no address/,
+    ],
     ['only empty groups', { andFilter: false, groups: ['empty'] }, {}, '77102', /select no address/],
   ] as const)('%s', async (_name, filter, over, code, message) => {
     const before = await count(svc, 'mail_requests');
@@ -134,16 +166,22 @@ describe('refused filters leave nothing behind', () => {
 describe('expansion (the store-recipients job)', () => {
   const jobDeps = () => ({ db: idle.db.db, queue: idle.queue, logger: createLogger('silent'), now: () => new Date() });
   const state = async (requestId: string) =>
-    (await sql<{ status: string; stored_count: number; request_count: number; recipient_count: number; recipient_group_cursor: string | null }>`
+    (
+      await sql<{ status: string; stored_count: number; request_count: number; recipient_count: number; recipient_group_cursor: string | null }>`
       SELECT status, stored_count, request_count, recipient_count, recipient_group_cursor FROM mail_requests WHERE id = ${requestId}
-    `.execute(idle.db.db)).rows[0]!;
+    `.execute(idle.db.db)
+    ).rows[0]!;
   const internalId = (publicId: string) => String(BigInt(publicId.slice(8)));
 
   beforeAll(async () => {
     // Built in SQL (fast): "big" holds 120,000 addresses, "half" every second one of them.
     const projectId = idle.key.projectId;
-    await sql`INSERT INTO address_book_addresses (project_id, address) SELECT ${projectId}::bigint, 'u' || i || '@big.example.com' FROM generate_series(1, 120000) i`.execute(idle.db.db);
-    await sql`INSERT INTO address_book_groups (project_id, name) VALUES (${projectId}::bigint, 'big'), (${projectId}::bigint, 'half'), (${projectId}::bigint, 'small')`.execute(idle.db.db);
+    await sql`INSERT INTO address_book_addresses (project_id, address) SELECT ${projectId}::bigint, 'u' || i || '@big.example.com' FROM generate_series(1, 120000) i`.execute(
+      idle.db.db,
+    );
+    await sql`INSERT INTO address_book_groups (project_id, name) VALUES (${projectId}::bigint, 'big'), (${projectId}::bigint, 'half'), (${projectId}::bigint, 'small')`.execute(
+      idle.db.db,
+    );
     await sql`
       INSERT INTO address_book_members (group_sid, address_id)
       SELECT g.sid, a.id FROM address_book_addresses a JOIN address_book_groups g ON g.project_id = a.project_id
@@ -210,7 +248,9 @@ describe('expansion (the store-recipients job)', () => {
     await storeRecipients(jobDeps(), id, { isStopping: () => runs++ >= 1 }); // the first 50,000 addresses (u1 … u50000)
     const deleted = await idle.call('DELETE', '/api/v1/address-book/address', { body: { emailAddresses: ['u10@big.example.com', 'u100000@big.example.com'] } });
     expect(deleted.status).toBe(200);
-    expect((await idle.call('POST', '/api/v1/address-book', { body: { groups: [{ groupName: 'big', emailAddresses: ['late@big.example.com'] }] } })).status).toBe(201);
+    expect(
+      (await idle.call('POST', '/api/v1/address-book', { body: { groups: [{ groupName: 'big', emailAddresses: ['late@big.example.com'] }] } })).status,
+    ).toBe(201);
     await storeRecipients(jobDeps(), id);
     expect(await state(id)).toMatchObject({ status: 'R', stored_count: 120_000, request_count: 120_000 });
     const which = await sql<{ address: string }>`

@@ -44,7 +44,12 @@ async function expectAlive() {
   const health = await svc.get('/health');
   expect(health.status).toBe(200);
   // the process-level handlers keep it alive; what they log is still a bug
-  expect(svc.logs().filter((r) => /uncaught|unhandled/i.test(String(r.msg))).map((r) => r.msg)).toEqual([]);
+  expect(
+    svc
+      .logs()
+      .filter((r) => /uncaught|unhandled/i.test(String(r.msg)))
+      .map((r) => r.msg),
+  ).toEqual([]);
 }
 
 const mail = (over: Record<string, unknown> = {}) => ({
@@ -69,14 +74,31 @@ describe('multipart bodies that used to stop the process', () => {
       multipartBody(B, [good], false),
       Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="fileList"; filename="b\r\n.txt"\r\n\r\nworld\r\n--${B}--\r\n`),
     ]);
-    const res = await signedRaw(svc.port, KEY, 'POST', '/api/v1/files', [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`], body);
+    const res = await signedRaw(
+      svc.port,
+      KEY,
+      'POST',
+      '/api/v1/files',
+      [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`],
+      body,
+    );
     expectNcpError(res);
     await expectAlive();
   });
 
   it('a closing boundary cut off: 400, process alive', async () => {
-    const body = Buffer.concat([multipartBody(B, [good], false), Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="fileList"; filename="b.txt"\r\n\r\nwor`)]);
-    const res = await signedRaw(svc.port, KEY, 'POST', '/api/v1/files', [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`], body);
+    const body = Buffer.concat([
+      multipartBody(B, [good], false),
+      Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="fileList"; filename="b.txt"\r\n\r\nwor`),
+    ]);
+    const res = await signedRaw(
+      svc.port,
+      KEY,
+      'POST',
+      '/api/v1/files',
+      [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`],
+      body,
+    );
     expectNcpError(res);
     await expectAlive();
   });
@@ -84,31 +106,63 @@ describe('multipart bodies that used to stop the process', () => {
   it('chunked transfer encoding with a bad chunk size: the connection fails, the process lives', async () => {
     const part = multipartBody(B, [good], false);
     const body = Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\nzz\r\nbroken\r\n0\r\n\r\n')]);
-    const res = await signedRaw(svc.port, KEY, 'POST', '/api/v1/files', [`content-type: multipart/form-data; boundary=${B}`, 'transfer-encoding: chunked'], body);
+    const res = await signedRaw(
+      svc.port,
+      KEY,
+      'POST',
+      '/api/v1/files',
+      [`content-type: multipart/form-data; boundary=${B}`, 'transfer-encoding: chunked'],
+      body,
+    );
     expect(res.status === 0 || (res.status >= 400 && res.status < 500)).toBe(true);
     await expectAlive();
   });
 
   it('recipient files: the same broken bodies answer 400', async () => {
     const body = Buffer.concat([
-      multipartBody(B, [{ headers: ['Content-Disposition: form-data; name="file"; filename="r.csv"', 'Content-Type: text/csv'], content: 'address\na@example.com\n' }], false),
+      multipartBody(
+        B,
+        [{ headers: ['Content-Disposition: form-data; name="file"; filename="r.csv"', 'Content-Type: text/csv'], content: 'address\na@example.com\n' }],
+        false,
+      ),
       Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="file"; filename="b.csv"\r\n\r\nwor`),
     ]);
-    const res = await signedRaw(svc.port, KEY, 'POST', '/api/v1/recipient-files', [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`], body);
+    const res = await signedRaw(
+      svc.port,
+      KEY,
+      'POST',
+      '/api/v1/recipient-files',
+      [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`],
+      body,
+    );
     expectNcpError(res);
     await expectAlive();
   });
 
-  it('too many parts: the refusal names the route\'s own field', async () => {
+  it("too many parts: the refusal names the route's own field", async () => {
     const part = { headers: ['Content-Disposition: form-data; name="file"; filename="r.csv"', 'Content-Type: text/csv'], content: 'address\na@example.com\n' };
     const body = multipartBody(B, [part, part]);
-    const res = await signedRaw(svc.port, KEY, 'POST', '/api/v1/template/import', [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`], body);
+    const res = await signedRaw(
+      svc.port,
+      KEY,
+      'POST',
+      '/api/v1/template/import',
+      [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`],
+      body,
+    );
     expect(res.json.error.message).toBe('file: at most 1 file in one upload');
   });
 
   it('template import: a cut-off body answers 400', async () => {
     const body = Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="file"; filename="t.json"\r\n\r\n{"categories":[`);
-    const res = await signedRaw(svc.port, KEY, 'POST', '/api/v1/template/import', [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`], body);
+    const res = await signedRaw(
+      svc.port,
+      KEY,
+      'POST',
+      '/api/v1/template/import',
+      [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`],
+      body,
+    );
     expectNcpError(res);
     await expectAlive();
   });
@@ -132,9 +186,17 @@ describe('text PostgreSQL cannot store answers 400 naming the field', () => {
 
   it('templates, categories, address book and unsubscribers', async () => {
     expectError(await svc.call('POST', '/api/v1/template', { templateName: 't', title: 'T', body: NUL, senderAddress: 'sender@example.com' }), '77102', 'body');
-    expectError(await svc.call('POST', '/api/v1/template', { templateName: 't', title: 'T', body: 'B', description: LONE, senderAddress: 'sender@example.com' }), '77102', 'description');
+    expectError(
+      await svc.call('POST', '/api/v1/template', { templateName: 't', title: 'T', body: 'B', description: LONE, senderAddress: 'sender@example.com' }),
+      '77102',
+      'description',
+    );
     expectError(await svc.call('POST', '/api/v1/category', { categoryName: NUL }), '77102', 'categoryName');
-    expectError(await svc.call('POST', '/api/v1/address-book', { groups: [{ groupName: NUL, emailAddresses: ['a@example.com'] }] }), '77102', 'groups[0].groupName');
+    expectError(
+      await svc.call('POST', '/api/v1/address-book', { groups: [{ groupName: NUL, emailAddresses: ['a@example.com'] }] }),
+      '77102',
+      'groups[0].groupName',
+    );
     expectError(await svc.call('POST', '/api/v1/unsubscribers', { blockedReceivers: [`a${'\u0000'}@example.com`] }), '77102', 'blockedReceivers[0]');
     expectError(await svc.call('GET', '/api/v1/unsubscribers?emailAddress=%00'), '77102', 'emailAddress');
     expectError(await svc.call('GET', '/api/v1/mails/requests?title=a%00'), '77102', 'title');
@@ -190,7 +252,12 @@ describe('what Node refuses before the app, and HEAD', () => {
     expect(post.status).toBe(405);
     expect(post.headers['content-type']).toContain('application/json');
     // and the signature still covers the method as sent
-    const forged = await rawRequest(svc.port, ['HEAD /api/v1/mails/requests HTTP/1.1', 'host: x', 'connection: close', ...signedHeaderLines(KEY, 'GET', '/api/v1/mails/requests')], '', { idleMs: 500 });
+    const forged = await rawRequest(
+      svc.port,
+      ['HEAD /api/v1/mails/requests HTTP/1.1', 'host: x', 'connection: close', ...signedHeaderLines(KEY, 'GET', '/api/v1/mails/requests')],
+      '',
+      { idleMs: 500 },
+    );
     expect(forged.status).toBe(401);
   });
 });
@@ -200,24 +267,50 @@ describe('limits that hold after substitution', () => {
 
   it('a title tag with a 5 MB request parameter: 400 at POST', async () => {
     expectError(await svc.call('POST', '/api/v1/mails', mail({ title: '${X}', parameters: { X: big } })), '77102', 'parameters.X');
-    expectError(await svc.call('POST', '/api/v1/mails', mail({ title: '${X}', parameters: { X: 'y'.repeat(600) } })), '77102', 'title: at most 500 bytes after tag substitution');
+    expectError(
+      await svc.call('POST', '/api/v1/mails', mail({ title: '${X}', parameters: { X: 'y'.repeat(600) } })),
+      '77102',
+      'title: at most 500 bytes after tag substitution',
+    );
   });
 
   it('a body tag whose recipient value makes it over 500 KB: 400 naming the recipient', async () => {
-    const res = await svc.call('POST', '/api/v1/mails', mail({ body: '${X}${X}', recipients: [{ address: 'a@example.com', type: 'R', parameters: { X: 'y' } }, { address: 'b@example.com', type: 'R', parameters: { X: 'y'.repeat(300 * 1024) } }] }));
+    const res = await svc.call(
+      'POST',
+      '/api/v1/mails',
+      mail({
+        body: '${X}${X}',
+        recipients: [
+          { address: 'a@example.com', type: 'R', parameters: { X: 'y' } },
+          { address: 'b@example.com', type: 'R', parameters: { X: 'y'.repeat(300 * 1024) } },
+        ],
+      }),
+    );
     expectError(res, '77102', 'recipients[1]');
     expect(res.body.error.message).toContain('body: at most 500 KB');
   });
 
   it('unsubscribeMessage over 10 KB: 400', async () => {
-    expectError(await svc.call('POST', '/api/v1/mails', mail({ advertising: true, useBasicUnsubscribeMsg: false, unsubscribeMessage: 'u'.repeat(10 * 1024 + 1) })), '77102', 'unsubscribeMessage: at most 10 KB');
+    expectError(
+      await svc.call('POST', '/api/v1/mails', mail({ advertising: true, useBasicUnsubscribeMsg: false, unsubscribeMessage: 'u'.repeat(10 * 1024 + 1) })),
+      '77102',
+      'unsubscribeMessage: at most 10 KB',
+    );
   });
 
   it('parameter caps: 100 names, 100 characters a name', async () => {
     const many = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`P${i}`, 'v']));
     expectError(await svc.call('POST', '/api/v1/mails', mail({ parameters: many })), '77102', 'parameters: at most 100 parameters');
-    expectError(await svc.call('POST', '/api/v1/mails', mail({ recipients: [{ address: 'a@example.com', type: 'R', parameters: { ['N'.repeat(101)]: 'v' } }] })), '77102', 'recipients[0].parameters: parameter names must be 1 to 100 characters');
-    const ok = await svc.call('POST', '/api/v1/mails', mail({ title: '${X}', parameters: { ...Object.fromEntries(Array.from({ length: 99 }, (_, i) => [`P${i}`, 'v'])), X: 'y'.repeat(500) } }));
+    expectError(
+      await svc.call('POST', '/api/v1/mails', mail({ recipients: [{ address: 'a@example.com', type: 'R', parameters: { ['N'.repeat(101)]: 'v' } }] })),
+      '77102',
+      'recipients[0].parameters: parameter names must be 1 to 100 characters',
+    );
+    const ok = await svc.call(
+      'POST',
+      '/api/v1/mails',
+      mail({ title: '${X}', parameters: { ...Object.fromEntries(Array.from({ length: 99 }, (_, i) => [`P${i}`, 'v'])), X: 'y'.repeat(500) } }),
+    );
     expect(ok.status).toBe(201);
   });
 
@@ -225,9 +318,21 @@ describe('limits that hold after substitution', () => {
     const B = 'csvBOUNDARY';
     const csv = `address,name,X\nlong@example.com,L,${'y'.repeat(600)}\nshort@example.com,S,ok\n`;
     const body = multipartBody(B, [{ headers: ['Content-Disposition: form-data; name="file"; filename="r.csv"', 'Content-Type: text/csv'], content: csv }]);
-    const file = await signedRaw(svc.port, KEY, 'POST', '/api/v1/recipient-files', [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`], body);
+    const file = await signedRaw(
+      svc.port,
+      KEY,
+      'POST',
+      '/api/v1/recipient-files',
+      [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`],
+      body,
+    );
     expect(file.status).toBe(201);
-    const created = await svc.call('POST', '/api/v1/mails', { senderAddress: 'sender@example.com', title: 'Hi ${X}', body: 'B', recipientFileId: file.json.recipientFileId });
+    const created = await svc.call('POST', '/api/v1/mails', {
+      senderAddress: 'sender@example.com',
+      title: 'Hi ${X}',
+      body: 'B',
+      recipientFileId: file.json.recipientFileId,
+    });
     expect(created.status).toBe(201);
     const deadline = Date.now() + 20_000;
     let rows: { address: string; sendResultCode: string; sendResultMessage: string | null }[] = [];
@@ -246,7 +351,8 @@ describe('limits that hold after substitution', () => {
 });
 
 describe('template trees: bounded, stored in bulk, never recursed into', () => {
-  const backup = (categories: unknown[], templates: unknown[] = []) => JSON.stringify({ format: 'outbound-mailer-templates', version: 1, categories, templates });
+  const backup = (categories: unknown[], templates: unknown[] = []) =>
+    JSON.stringify({ format: 'outbound-mailer-templates', version: 1, categories, templates });
   const chain = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => ({ sid: i + 1, parentSid: i === 0 ? -1 : i, name: `${prefix}${i + 1}` }));
 
   it('a 5,000-deep chain is refused at once (20,000 is over the count); 20 levels are imported', async () => {
@@ -261,7 +367,17 @@ describe('template trees: bounded, stored in bulk, never recursed into', () => {
 
   it('10,000 flat categories and 1,000 templates go in bulk; 10,001 categories are refused', async () => {
     const flat = Array.from({ length: 10_000 }, (_, i) => ({ sid: i + 1, parentSid: -1, name: `flat${i}` }));
-    const templates = Array.from({ length: 1000 }, (_, i) => ({ sid: i + 1, categorySid: (i % 10_000) + 1, name: `t${i}`, description: null, title: 'T', senderAddress: 'sender@example.com', senderName: null, body: 'B', isUse: true }));
+    const templates = Array.from({ length: 1000 }, (_, i) => ({
+      sid: i + 1,
+      categorySid: (i % 10_000) + 1,
+      name: `t${i}`,
+      description: null,
+      title: 'T',
+      senderAddress: 'sender@example.com',
+      senderName: null,
+      body: 'B',
+      isUse: true,
+    }));
     const started = Date.now();
     const res = await importBackup(backup(flat, templates));
     const ms = Date.now() - started;
@@ -325,8 +441,13 @@ describe('a template backup that keeps failing ends in F, not I', () => {
     const deps = { db: db.db, config: loadConfig({ DATA_DIR: dataDir }), now: () => new Date(), logger: pino({ level: 'silent' }) };
     try {
       const insert = async (attempts: number) =>
-        (await sql<{ sid: string }>`INSERT INTO template_exports (project_id, status, attempts) VALUES (${project.rows[0]!.id}, 'I', ${attempts}) RETURNING sid`.execute(db.db)).rows[0]!.sid;
-      const state = async (sid: string) => (await sql<{ status: string; error: string | null }>`SELECT status, error FROM template_exports WHERE sid = ${sid}`.execute(db.db)).rows[0]!;
+        (
+          await sql<{
+            sid: string;
+          }>`INSERT INTO template_exports (project_id, status, attempts) VALUES (${project.rows[0]!.id}, 'I', ${attempts}) RETURNING sid`.execute(db.db)
+        ).rows[0]!.sid;
+      const state = async (sid: string) =>
+        (await sql<{ status: string; error: string | null }>`SELECT status, error FROM template_exports WHERE sid = ${sid}`.execute(db.db)).rows[0]!;
       const early = await insert(0);
       await expect(runTemplateBackup(deps, early)).rejects.toThrow();
       expect(await state(early)).toMatchObject({ status: 'I' });
@@ -376,13 +497,28 @@ describe('downloads the client drops', () => {
       socket.on('error', reject);
     });
     await new Promise((r) => setTimeout(r, 1000));
-    expect(svc.logs().filter((r) => r.level >= 50).map((r) => r.msg)).toEqual([]);
+    expect(
+      svc
+        .logs()
+        .filter((r) => r.level >= 50)
+        .map((r) => r.msg),
+    ).toEqual([]);
     await expectAlive();
   }, 90_000);
 });
 
 function importBackup(content: string) {
   const B = 'importBOUNDARY';
-  const body = multipartBody(B, [{ headers: ['Content-Disposition: form-data; name="file"; filename="backup.json"', 'Content-Type: application/json'], content }]);
-  return signedRaw(svc.port, KEY, 'POST', '/api/v1/template/import', [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`], body, { idleMs: 60_000 });
+  const body = multipartBody(B, [
+    { headers: ['Content-Disposition: form-data; name="file"; filename="backup.json"', 'Content-Type: application/json'], content },
+  ]);
+  return signedRaw(
+    svc.port,
+    KEY,
+    'POST',
+    '/api/v1/template/import',
+    [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`],
+    body,
+    { idleMs: 60_000 },
+  );
 }

@@ -51,12 +51,25 @@ describe('storeRecipients', () => {
 
   /** A large request as the POST leaves it: P, nothing stored, its recipients parked in chunks. */
   async function preparing(chunks: string[][], over: { reservationAt?: Date; status?: RequestStatus } = {}) {
-    const req = await seedRequest(db.db, { projectId, status: over.status ?? 'P', recipients: [], reservationAt: over.reservationAt ?? null, finishedAt: null });
+    const req = await seedRequest(db.db, {
+      projectId,
+      status: over.status ?? 'P',
+      recipients: [],
+      reservationAt: over.reservationAt ?? null,
+      finishedAt: null,
+    });
     const total = chunks.flat().length;
-    await db.db.updateTable('mail_requests').set({ request_count: total, recipient_count: total, stored_count: 0, started_at: null }).where('id', '=', req.id).execute();
+    await db.db
+      .updateTable('mail_requests')
+      .set({ request_count: total, recipient_count: total, stored_count: 0, started_at: null })
+      .where('id', '=', req.id)
+      .execute();
     let first = 0;
     for (const chunk of chunks) {
-      await db.db.insertInto('request_payloads').values({ request_id: req.id, first_seq: first, recipients: JSON.stringify(chunk.map(recipient)) }).execute();
+      await db.db
+        .insertInto('request_payloads')
+        .values({ request_id: req.id, first_seq: first, recipients: JSON.stringify(chunk.map(recipient)) })
+        .execute();
       first += chunk.length;
     }
     return req.id;
@@ -67,7 +80,8 @@ describe('storeRecipients', () => {
         SELECT m.seq, r.address, r.name, m.status AS mail_status, m.next_attempt_at AS due
         FROM mails m JOIN recipients r ON r.mail_id = m.id WHERE m.request_id = ${requestId} ORDER BY m.seq`.execute(db.db)
     ).rows;
-  const request = (id: string) => db.db.selectFrom('mail_requests').select(['status', 'stored_count', 'started_at', 'created_at']).where('id', '=', id).executeTakeFirstOrThrow();
+  const request = (id: string) =>
+    db.db.selectFrom('mail_requests').select(['status', 'stored_count', 'started_at', 'created_at']).where('id', '=', id).executeTakeFirstOrThrow();
   const payloads = async (id: string) => (await db.db.selectFrom('request_payloads').select('first_seq').where('request_id', '=', id).execute()).length;
 
   it('stores the parked chunks as one mail per recipient in order, starts the request (I) and drops the payload; a second run changes nothing', async () => {
@@ -83,7 +97,11 @@ describe('storeRecipients', () => {
     ]);
     // due at once: the request's own creation time
     expect(rows.map((r) => r.due?.getTime())).toEqual(rows.map(() => req.created_at.getTime()));
-    expect({ status: req.status, stored: req.stored_count, started: req.started_at?.getTime() }).toEqual({ status: 'I', stored: 3, started: req.created_at.getTime() });
+    expect({ status: req.status, stored: req.stored_count, started: req.started_at?.getTime() }).toEqual({
+      status: 'I',
+      stored: 3,
+      started: req.created_at.getTime(),
+    });
     expect(await payloads(id)).toBe(0);
 
     await storeRecipients(storeDeps(), id);
@@ -116,9 +134,22 @@ describe('runExport', () => {
   let projectId: string;
   const exportDeps = () => ({ db: db.db, config: loadConfig({ DATA_DIR: dataDir }), logger, now: () => new Date() });
   const exportRow = (id: string) =>
-    db.db.selectFrom('exports').select(['status', 'attempts', 'row_count', 'file_size', 'completed_at', 'expires_at', 'error']).where('id', '=', id).executeTakeFirstOrThrow();
+    db.db
+      .selectFrom('exports')
+      .select(['status', 'attempts', 'row_count', 'file_size', 'completed_at', 'expires_at', 'error'])
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
   const newExport = async (filters: Record<string, unknown>) =>
-    (await exportsRepo.insertExport(db.db, { project_id: projectId, view: 'recipients', filters, lang: 'en', time_zone: 'Asia/Seoul', requested_at: new Date() })).id;
+    (
+      await exportsRepo.insertExport(db.db, {
+        project_id: projectId,
+        view: 'recipients',
+        filters,
+        lang: 'en',
+        time_zone: 'Asia/Seoul',
+        requested_at: new Date(),
+      })
+    ).id;
   const sheetAddresses = async (id: string) => {
     const { sheets } = await readXlsx(fs.readFileSync(finalPath(dataDir, id)));
     const [header, ...rows] = sheets[0]!;
@@ -131,7 +162,11 @@ describe('runExport', () => {
   beforeAll(async () => {
     projectId = await seedProject(db.db, 'export');
     const other = await seedProject(db.db, 'export-other');
-    await seedRequest(db.db, { projectId, status: 'PF', recipients: [{ address: 'kim@example.com' }, { address: 'lee@example.com', status: 'F', resultCode: 'MAILBOX_ERROR' }] });
+    await seedRequest(db.db, {
+      projectId,
+      status: 'PF',
+      recipients: [{ address: 'kim@example.com' }, { address: 'lee@example.com', status: 'F', resultCode: 'MAILBOX_ERROR' }],
+    });
     await seedRequest(db.db, { projectId, status: 'S', recipients: [{ address: 'park@example.com' }] });
     await seedRequest(db.db, { projectId: other, status: 'S', recipients: [{ address: 'other@example.com' }] });
   });
@@ -184,7 +219,13 @@ describe('purgeHistory', () => {
     const old = new Date(now.getTime() - 40 * DAY);
     const projectId = await seedProject(db.db, 'retention');
     const seed = (status: RequestStatus, createdAt: Date, over: Partial<Parameters<typeof seedRequest>[1]> = {}) =>
-      seedRequest(db.db, { projectId, status, createdAt, recipients: [{ address: 'a@example.com' }, { address: 'b@example.com', status: 'F', resultCode: 'MAILBOX_ERROR' }], ...over });
+      seedRequest(db.db, {
+        projectId,
+        status,
+        createdAt,
+        recipients: [{ address: 'a@example.com' }, { address: 'b@example.com', status: 'F', resultCode: 'MAILBOX_ERROR' }],
+        ...over,
+      });
     const oldSent = await seed('PF', old);
     const unconfirmed = await seed('R', old, { confirmAndSend: true, recipients: [{ address: 'c@example.com', status: 'R' }], finishedAt: null });
     const cancelledInFlight = await seed('C', old, { mailStatus: 'I' });
@@ -192,10 +233,12 @@ describe('purgeHistory', () => {
     const recent = await seed('S', new Date(now.getTime() - 5 * DAY));
     const deps = (retentionDays: number) => ({ db: db.db, config: loadConfig({ RETENTION_DAYS: String(retentionDays) }), logger, now: () => now });
     const left = async () =>
-      (await sql<{ id: string; mails: number; recipients: number }>`
+      (
+        await sql<{ id: string; mails: number; recipients: number }>`
         SELECT mr.id, (SELECT count(*)::int FROM mails m WHERE m.request_id = mr.id) AS mails,
                (SELECT count(*)::int FROM recipients r WHERE r.request_id = mr.id) AS recipients
-        FROM mail_requests mr WHERE mr.project_id = ${projectId} ORDER BY mr.id`.execute(db.db)).rows;
+        FROM mail_requests mr WHERE mr.project_id = ${projectId} ORDER BY mr.id`.execute(db.db)
+      ).rows;
 
     expect(await purgeHistory(deps(0))).toEqual({ requests: 0, mails: 0, recipients: 0 });
     expect((await left()).length).toBe(5);

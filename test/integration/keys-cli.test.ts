@@ -17,7 +17,14 @@ fs.chmodSync(dataDir, 0o755);
 let svc: ServiceProcess;
 
 function keys(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return runCli('src/modules/projects/keys-cli.ts', args, { ...process.env, DATA_DIR: dataDir, MASTER_KEY: TEST_MASTER_KEY, DATABASE_URL: '', LOG_LEVEL: 'silent', ...env });
+  return runCli('src/modules/projects/keys-cli.ts', args, {
+    ...process.env,
+    DATA_DIR: dataDir,
+    MASTER_KEY: TEST_MASTER_KEY,
+    DATABASE_URL: '',
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
 }
 
 async function signedGet(base: string, accessKey: string, secret: string, target: string): Promise<number> {
@@ -83,9 +90,13 @@ describe('npm run keys while the service runs on the embedded database', () => {
     [[], 2, /a command is needed/],
     [['list', '--colour'], 2, /--colour/],
     [['revoke'], 2, /revoke needs ACCESS_KEY/],
-  ] as [string[], number, RegExp][])('%j exits %i with a message', async (args, code, message) => {
-    const res = await keys(args);
-    expect(res.code).toBe(code);
-    expect(res.stderr).toMatch(message);
-  }, 60_000);
+  ] as [string[], number, RegExp][])(
+    '%j exits %i with a message',
+    async (args, code, message) => {
+      const res = await keys(args);
+      expect(res.code).toBe(code);
+      expect(res.stderr).toMatch(message);
+    },
+    60_000,
+  );
 });

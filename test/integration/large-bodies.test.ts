@@ -17,7 +17,9 @@ function largeBody(tag: string): Buffer {
     for (let p = 1; p <= 18; p++) params.push(`"P${String(p).padStart(2, '0')}":"v${p}-${tag}-${String(i).padStart(6, '0')}-abcdefg"`);
     parts.push(`{"address":"user${i}.${tag}@example.com","name":"Recipient ${i}","type":"R","parameters":{${params.join(',')}}}`);
   }
-  return Buffer.from(`{"senderAddress":"big@example.com","title":"Hello \${P01}","body":"<p>\${P02}</p>","confirmAndSend":true,"recipients":[${parts.join(',')}]}`);
+  return Buffer.from(
+    `{"senderAddress":"big@example.com","title":"Hello \${P01}","body":"<p>\${P02}</p>","confirmAndSend":true,"recipients":[${parts.join(',')}]}`,
+  );
 }
 
 /** A signed POST /mails with a long timeout (the helper's call() gives up after 30 s). */
@@ -44,7 +46,9 @@ function postMails(port: number, body: Buffer): Promise<{ status: number; retryA
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined, text: Buffer.concat(chunks).toString() }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined, text: Buffer.concat(chunks).toString() }),
+        );
         res.on('error', reject);
       },
     );

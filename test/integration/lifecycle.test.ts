@@ -280,7 +280,9 @@ describe('cancel', () => {
     for (const m of mails) {
       expect(m.emailStatus.code).toBe('C');
       const detail = (await svc.call('GET', `${MAILS}/${m.mailId}`)).body;
-      expect(detail.recipients).toEqual([expect.objectContaining({ status: expect.objectContaining({ code: 'C' }), sendResultCode: 'CANCELED_MAIL', received: false })]);
+      expect(detail.recipients).toEqual([
+        expect.objectContaining({ status: expect.objectContaining({ code: 'C' }), sendResultCode: 'CANCELED_MAIL', received: false }),
+      ]);
     }
     expect((await recipientRows(svc.db.db, id)).map((x) => [x.status, x.result_code])).toEqual(Array(3).fill(['C', 'CANCELED_MAIL']));
 
@@ -326,7 +328,8 @@ describe('cancel', () => {
     expect(res.body).toMatchObject({ emailStatus: { code: 'C' }, recipientCount: 30_000 });
 
     await waitFor(async () => (await pendingRecipients(svc.db.db, id)) === 0, 20_000, 'no recipient left R/I');
-    const count = async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM recipients WHERE request_id = ${internalId(id)}`.execute(svc.db.db)).rows[0]!.n;
+    const count = async () =>
+      (await sql<{ n: number }>`SELECT count(*)::int AS n FROM recipients WHERE request_id = ${internalId(id)}`.execute(svc.db.db)).rows[0]!.n;
     const stored = await count();
     await sleep(2_000);
     expect(await count()).toBe(stored);
@@ -365,9 +368,17 @@ describe('cancel', () => {
       await isLocked;
       id = await create({ recipients: addresses('cq', N) });
       const waiting = (pattern: string) => async () =>
-        (await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE ${pattern}`.execute(db)).rows[0]!.n > 0;
+        (
+          await sql<{
+            n: number;
+          }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE ${pattern}`.execute(
+            db,
+          )
+        ).rows[0]!.n > 0;
       await waitFor(waiting('%insert into recipients%'), 10_000, 'the store job blocked inside its first batch');
-      const before = (await sql<{ status: string; stored_count: number }>`SELECT status, stored_count FROM mail_requests WHERE id = ${internalId(id)}`.execute(db)).rows[0]!;
+      const before = (
+        await sql<{ status: string; stored_count: number }>`SELECT status, stored_count FROM mail_requests WHERE id = ${internalId(id)}`.execute(db)
+      ).rows[0]!;
       expect(before).toEqual({ status: 'P', stored_count: 0 });
       cancel = Promise.resolve(svc.call('POST', `${MAILS}/requests/${id}/cancel`));
       await waitFor(waiting('%from "mail_requests"%for update%'), 10_000, 'the cancel waiting for the request row');
@@ -384,7 +395,9 @@ describe('cancel', () => {
     await waitFor(async () => (await pendingRecipients(db, id)) === 0, 20_000, 'no recipient left R/I');
     await sleep(1_000);
     const rows = await recipientRows(db, id);
-    console.log(`cancel in P during the first batch: ${storedAtAnswer} of ${N} recipients stored when the cancel answered, ${rows.length} in the end, ${JSON.stringify(countBy(rows, (r) => r.status))}`);
+    console.log(
+      `cancel in P during the first batch: ${storedAtAnswer} of ${N} recipients stored when the cancel answered, ${rows.length} in the end, ${JSON.stringify(countBy(rows, (r) => r.status))}`,
+    );
     expect(rows.length).toBe(storedAtAnswer); // nothing stored after the cancel
     expect(rows.length).toBeGreaterThanOrEqual(10_000); // the batch in progress was kept
     expect(rows.length).toBeLessThan(N);
@@ -467,7 +480,11 @@ describe('status consistency while sending', () => {
       check(st.sentCount === (byCode.S ?? 0), 'sentCount = S', st);
       check(st.allSentSuccess === (st.sentCount === st.requestCount), 'allSentSuccess', st);
       check(!st.readyCompleted || st.readyCount === st.requestCount, 'readyCompleted: every mail stored', st);
-      check(counts.every((c) => ['R', 'I', ...FINAL].includes(c.status.code) && c.count > 0), 'mail statuses', st);
+      check(
+        counts.every((c) => ['R', 'I', ...FINAL].includes(c.status.code) && c.count > 0),
+        'mail statuses',
+        st,
+      );
       check(st.finishCount >= last.finishCount && st.sentCount >= last.sentCount && st.readyCount >= last.readyCount, 'counters never decrease', [last, st]);
       check(st.readyCompleted || !last.readyCompleted, 'readyCompleted never goes back', [last, st]);
       if (listedBefore !== undefined) check(listedBefore <= st.finishCount, 'finished mails in the list <= later finishCount', [listedBefore, st.finishCount]);
@@ -483,13 +500,21 @@ describe('status consistency while sending', () => {
       const items = list.body.content as { mailId: string; emailStatus: { code: string } }[];
       check(listed >= st.finishCount, 'finished mails in the list >= earlier finishCount', [st.finishCount, listed]);
       check(listed <= N, 'mail list total <= requestCount', listed);
-      check(items.every((m) => FINAL.includes(m.emailStatus.code)), 'filtered mail list holds final mails only', items.slice(0, 3));
+      check(
+        items.every((m) => FINAL.includes(m.emailStatus.code)),
+        'filtered mail list holds final mails only',
+        items.slice(0, 3),
+      );
       listedBefore = listed;
       if (items.length && observations % 3 === 0) {
         const pick = items[observations % items.length]!;
         const m = (await svc.call('GET', `${MAILS}/${pick.mailId}`)).body;
         check(m.emailStatus.code === pick.emailStatus.code, 'a listed final mail keeps its status', [pick, m.emailStatus]);
-        check(m.recipients.every((r: { status: { code: string } }) => r.status.code === m.emailStatus.code), 'a final individual mail has its recipient status', m.recipients);
+        check(
+          m.recipients.every((r: { status: { code: string } }) => r.status.code === m.emailStatus.code),
+          'a final individual mail has its recipient status',
+          m.recipients,
+        );
       }
 
       const r = await row(id);
@@ -501,7 +526,9 @@ describe('status consistency while sending', () => {
       if (observations > 2_000) throw new Error('the request did not finish');
       await sleep(50);
     }
-    console.log(`status consistency: ${observations} observations, request statuses seen ${[...seenRequestStatuses].join(',')}, request row behind its mails ${rollUpLag} time(s)`);
+    console.log(
+      `status consistency: ${observations} observations, request statuses seen ${[...seenRequestStatuses].join(',')}, request row behind its mails ${rollUpLag} time(s)`,
+    );
     expect(problems).toEqual([]);
     expect(observations).toBeGreaterThan(5);
     expect(seenRequestStatuses.has('I')).toBe(true);

@@ -98,7 +98,15 @@ describe('quotas per project', () => {
       .returning('id')
       .execute();
     await expireExports({ db: svc.db.db, config: svc.config, now: () => now, logger: createLogger('silent') });
-    const left = await svc.db.db.selectFrom('exports').select('id').where('id', 'in', ids.map((r) => r.id)).execute();
+    const left = await svc.db.db
+      .selectFrom('exports')
+      .select('id')
+      .where(
+        'id',
+        'in',
+        ids.map((r) => r.id),
+      )
+      .execute();
     expect(left.map((r) => r.id)).toEqual([ids[2]!.id]);
   });
 });

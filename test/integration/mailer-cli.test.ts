@@ -63,8 +63,14 @@ describe('npm run mailer', () => {
     const res = await mailer('POST', '/api/v1/files', '-F', `fileList=@${pdf}`, '-F', `fileList=@${path.join(dir, 'terms.txt')}`);
     expect(res.stderr).toContain('HTTP 201');
     const files = JSON.parse(res.stdout).files as { fileName: string; fileSize: number }[];
-    expect(files.map((f) => [f.fileName, f.fileSize])).toEqual([['invoice.pdf', bytes.length], ['terms.txt', 5]]);
-    expect(await mailer('POST', '/api/v1/files', '-F', `fileList=@${path.join(dir, 'missing.pdf')}`)).toMatchObject({ code: 2, stderr: expect.stringContaining('no file') });
+    expect(files.map((f) => [f.fileName, f.fileSize])).toEqual([
+      ['invoice.pdf', bytes.length],
+      ['terms.txt', 5],
+    ]);
+    expect(await mailer('POST', '/api/v1/files', '-F', `fileList=@${path.join(dir, 'missing.pdf')}`)).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('no file'),
+    });
   });
 
   it('writes a binary download intact with -o FILE', async () => {
@@ -73,11 +79,14 @@ describe('npm run mailer', () => {
     const res = await mailer('GET', '/api/v1/recipient-files/form?tags=COUPON', '-o', out);
     expect(res.code).toBe(0);
     expect(res.stderr).toMatch(/HTTP 200[\s\S]*wrote \d+ bytes/);
-    const direct = await svc.call('GET', '/api/v1/recipient-files/form?tags=COUPON').buffer(true).parse((r, cb) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => cb(null, Buffer.concat(chunks)));
-    });
+    const direct = await svc
+      .call('GET', '/api/v1/recipient-files/form?tags=COUPON')
+      .buffer(true)
+      .parse((r, cb) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => cb(null, Buffer.concat(chunks)));
+      });
     const written = fs.readFileSync(out);
     // an .xlsx is a zip: intact means byte for byte what the service sent
     expect(written.subarray(0, 2).toString()).toBe('PK');

@@ -38,5 +38,10 @@ it('no request answers 5xx or stops the process', async () => {
   expect(svc.exitInfo()).toBeUndefined();
   expect((await svc.get('/health')).status).toBe(200);
   // The process-level handlers keep it alive; anything they (or the error handler) logged is a bug.
-  expect(svc.logs().filter((r) => /uncaught|unhandled/i.test(String(r.msg))).map((r) => `${r.msg}: ${r.err?.message ?? ''}`)).toEqual([]);
+  expect(
+    svc
+      .logs()
+      .filter((r) => /uncaught|unhandled/i.test(String(r.msg)))
+      .map((r) => `${r.msg}: ${r.err?.message ?? ''}`),
+  ).toEqual([]);
 }, 120_000);

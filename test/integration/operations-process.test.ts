@@ -75,7 +75,12 @@ describe('a ROLE=api and a ROLE=worker process on one database', () => {
 
   it('SIGTERM: /health/ready answers 503 draining while a send is in flight, /health/live 200, then the worker exits 0', async () => {
     sink.setDataDelay(4_000);
-    const post = await api.call('POST', '/api/v1/mails', { senderAddress: 'ops@example.com', title: 'drain', body: '<p>x</p>', recipients: [{ address: 'drain@example.com', type: 'R' }] });
+    const post = await api.call('POST', '/api/v1/mails', {
+      senderAddress: 'ops@example.com',
+      title: 'drain',
+      body: '<p>x</p>',
+      recipients: [{ address: 'drain@example.com', type: 'R' }],
+    });
     expect(post.status).toBe(201);
     // The message is with the (slow) relay: the in-flight gauge says so.
     for (let i = 0; ; i++) {
@@ -95,7 +100,13 @@ describe('a ROLE=api and a ROLE=worker process on one database', () => {
 describe('METRICS_PORT', () => {
   it('moves /metrics to a listener of its own; the service port answers 404 there and keeps health', async () => {
     const metricsPort = await freePort();
-    const svc = await startServiceProcess({ name: 'metrics-port', role: 'api', databaseUrl: db.url, smtpUrl: sink.url, env: { METRICS_PORT: String(metricsPort) } });
+    const svc = await startServiceProcess({
+      name: 'metrics-port',
+      role: 'api',
+      databaseUrl: db.url,
+      smtpUrl: sink.url,
+      env: { METRICS_PORT: String(metricsPort) },
+    });
     try {
       const moved = await get(metricsPort, '/metrics');
       expect(moved.status).toBe(200);

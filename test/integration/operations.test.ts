@@ -92,18 +92,28 @@ describe('metrics', () => {
   it('GET /metrics: Prometheus text with HTTP latency by route template, recipient results, queue depth and job durations', async () => {
     // reserved a moment ahead: its start-reservation job runs, and its duration is measured
     const post = await svc.call('POST', '/api/v1/mails', {
-      body: { senderAddress: 'ops@example.com', title: 'metrics', body: '<p>hi</p>', reservationUtc: Date.now() + 1_000, recipients: [{ address: 'metrics@example.com', type: 'R' }] },
+      body: {
+        senderAddress: 'ops@example.com',
+        title: 'metrics',
+        body: '<p>hi</p>',
+        reservationUtc: Date.now() + 1_000,
+        recipients: [{ address: 'metrics@example.com', type: 'R' }],
+      },
     });
     expect(post.status).toBe(201);
     await svc.call('GET', `/api/v1/mails/requests/${post.body.requestId}/status`).expect(200);
     await waitFor(async () => sink.messages.length > 0, 15_000, 'the mail');
-    const text = await waitFor(async () => {
-      const res = await supertest(svc.app).get('/metrics');
-      expect(res.status).toBe(200);
-      expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
-      const jobDone = /^mailer_job_duration_seconds_count\{queue="start-reservation",outcome="ok"\} [1-9]/m.test(res.text);
-      return jobDone && /mailer_recipient_results_total\{result="sent",code="MAIL_SENT"\} [1-9]/.test(res.text) && res.text;
-    }, 15_000, 'the sent result and the finished job in /metrics');
+    const text = await waitFor(
+      async () => {
+        const res = await supertest(svc.app).get('/metrics');
+        expect(res.status).toBe(200);
+        expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+        const jobDone = /^mailer_job_duration_seconds_count\{queue="start-reservation",outcome="ok"\} [1-9]/m.test(res.text);
+        return jobDone && /mailer_recipient_results_total\{result="sent",code="MAIL_SENT"\} [1-9]/.test(res.text) && res.text;
+      },
+      15_000,
+      'the sent result and the finished job in /metrics',
+    );
     expect(text).toMatch(/^process_cpu_user_seconds_total /m);
     expect(text).toMatch(/^mailer_http_request_duration_seconds_count\{method="POST",route="\/api\/v1\/mails",status="201"\} 1$/m);
     // The route template, not the request's own id.

@@ -18,7 +18,11 @@ const logger = {
 };
 
 function outbox(...args: string[]) {
-  return spawnSync(process.execPath, ['src/modules/delivery/outbox-cli.ts', ...args], { encoding: 'utf8', env: { ...process.env, DATA_DIR: dataDir, NODE_NO_WARNINGS: '1' }, timeout: 20_000 });
+  return spawnSync(process.execPath, ['src/modules/delivery/outbox-cli.ts', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, DATA_DIR: dataDir, NODE_NO_WARNINGS: '1' },
+    timeout: 20_000,
+  });
 }
 
 beforeAll(async () => {
@@ -40,7 +44,12 @@ describe('the dev sink outbox', () => {
   it('logs one line per message (from, recipient count, subject, file), the addresses only at debug; npm run outbox lists them', async () => {
     const transport = nodemailer.createTransport({ url: sink.url, ignoreTLS: true });
     try {
-      await transport.sendMail({ from: '"Shop" <shop@example.test>', to: ['kim@example.test', 'lee@example.test'], subject: '쿠폰이 도착했습니다 ${NAME} — a long subject that is folded and encoded', text: 'x' });
+      await transport.sendMail({
+        from: '"Shop" <shop@example.test>',
+        to: ['kim@example.test', 'lee@example.test'],
+        subject: '쿠폰이 도착했습니다 ${NAME} — a long subject that is folded and encoded',
+        text: 'x',
+      });
       await transport.sendMail({ from: 'news@example.test', to: 'park@example.test', subject: 'Second', text: 'y' });
     } finally {
       transport.close();
@@ -48,7 +57,11 @@ describe('the dev sink outbox', () => {
     const stored = logs.filter((l) => l.msg === 'dev sink stored message');
     expect(stored).toHaveLength(2);
     expect(stored[0]!.level).toBe('info');
-    expect(stored[0]!.obj).toMatchObject({ from: 'shop@example.test', toCount: 2, subject: '쿠폰이 도착했습니다 ${NAME} — a long subject that is folded and encoded' });
+    expect(stored[0]!.obj).toMatchObject({
+      from: 'shop@example.test',
+      toCount: 2,
+      subject: '쿠폰이 도착했습니다 ${NAME} — a long subject that is folded and encoded',
+    });
     expect(stored[0]!.obj.file).toMatch(/\.eml$/);
     expect(JSON.stringify(logs.filter((l) => l.level !== 'debug'))).not.toMatch(/kim@|lee@|park@/);
     expect(logs.filter((l) => l.level === 'debug').map((l) => l.obj.to)).toEqual([['kim@example.test', 'lee@example.test'], ['park@example.test']]);

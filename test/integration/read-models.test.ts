@@ -44,14 +44,23 @@ beforeAll(async () => {
     title: 'Alpha',
     recipients: [{ address: 'kim@example.com' }, { address: 'lee@example.com', status: 'F', resultCode: 'MAILBOX_ERROR' }],
   });
-  beta = await seedRequest(db.db, { projectId: project, status: 'S', createdAt: new Date(now - 2 * HOUR), senderAddress: 'beta@company.com', title: 'Beta', recipients: [{ address: 'park@example.com' }] });
+  beta = await seedRequest(db.db, {
+    projectId: project,
+    status: 'S',
+    createdAt: new Date(now - 2 * HOUR),
+    senderAddress: 'beta@company.com',
+    title: 'Beta',
+    recipients: [{ address: 'park@example.com' }],
+  });
   foreign = await seedRequest(db.db, { projectId: other, status: 'S', createdAt: new Date(now - HOUR), recipients: [{ address: 'kim@example.com' }] });
 });
 
 describe('getMailRequestList', () => {
   it("answers the project's requests newest first with their statuses and counts, not another project's", async () => {
     const page = await requests();
-    expect(page.content.map((r) => ({ id: r.requestId, status: r.emailStatus.code, sender: r.senderAddress, title: r.title, count: r.recipientCount }))).toEqual([
+    expect(
+      page.content.map((r) => ({ id: r.requestId, status: r.emailStatus.code, sender: r.senderAddress, title: r.title, count: r.recipientCount })),
+    ).toEqual([
       { id: beta.requestId, status: 'S', sender: 'beta@company.com', title: 'Beta', count: 1 },
       { id: alpha.requestId, status: 'PF', sender: 'alpha@company.com', title: 'Alpha', count: 2 },
     ]);
@@ -63,14 +72,30 @@ describe('getMailRequestList', () => {
     expect((await requests({ sendStatus: 'PF' })).content.map((r) => r.requestId)).toEqual([alpha.requestId]);
     expect((await requests({ senderAddress: 'beta@company.com' })).content.map((r) => r.requestId)).toEqual([beta.requestId]);
     const second = await requests({ size: '1', page: '1' });
-    expect({ ids: second.content.map((r) => r.requestId), total: second.totalElements, last: second.last }).toEqual({ ids: [alpha.requestId], total: 2, last: true });
+    expect({ ids: second.content.map((r) => r.requestId), total: second.totalElements, last: second.last }).toEqual({
+      ids: [alpha.requestId],
+      total: 2,
+      last: true,
+    });
   });
 });
 
 describe('getMailRequestStatus and getMailList', () => {
   it("counts a request's mails by status", async () => {
-    expect(await getMailRequestStatus(db.db, project, alpha.requestId, VIEW)).toMatchObject({ requestId: alpha.requestId, readyCompleted: true, allSentSuccess: false, requestCount: 2, sentCount: 1, finishCount: 2 });
-    expect(await getMailRequestStatus(db.db, project, beta.requestId, VIEW)).toMatchObject({ allSentSuccess: true, requestCount: 1, sentCount: 1, finishCount: 1 });
+    expect(await getMailRequestStatus(db.db, project, alpha.requestId, VIEW)).toMatchObject({
+      requestId: alpha.requestId,
+      readyCompleted: true,
+      allSentSuccess: false,
+      requestCount: 2,
+      sentCount: 1,
+      finishCount: 2,
+    });
+    expect(await getMailRequestStatus(db.db, project, beta.requestId, VIEW)).toMatchObject({
+      allSentSuccess: true,
+      requestCount: 1,
+      sentCount: 1,
+      finishCount: 1,
+    });
   });
 
   it("lists a request's mails in order; another project's request is unknown (77103)", async () => {
@@ -88,12 +113,23 @@ describe('getRecipientList and iterateRecipientRows', () => {
   it("answers the project's recipients, the newest request's first, with their results", async () => {
     const page = await recipients();
     expect(page.totalElements).toBe(3);
-    expect(page.content[0]).toMatchObject({ requestId: beta.requestId, mailId: beta.mailIds[0], address: 'park@example.com', emailStatus: { code: 'S' }, sendResultCode: 'MAIL_SENT' });
-    expect(page.content.slice(1).map((r) => `${r.address} ${r.emailStatus.code} ${r.sendResultCode}`).sort()).toEqual(['kim@example.com S MAIL_SENT', 'lee@example.com F MAILBOX_ERROR']);
+    expect(page.content[0]).toMatchObject({
+      requestId: beta.requestId,
+      mailId: beta.mailIds[0],
+      address: 'park@example.com',
+      emailStatus: { code: 'S' },
+      sendResultCode: 'MAIL_SENT',
+    });
+    expect(
+      page.content
+        .slice(1)
+        .map((r) => `${r.address} ${r.emailStatus.code} ${r.sendResultCode}`)
+        .sort(),
+    ).toEqual(['kim@example.com S MAIL_SENT', 'lee@example.com F MAILBOX_ERROR']);
     expect(page.content.every((r) => r.projectId === project)).toBe(true);
   });
 
-  it("filters by status, result code and address, within the project only", async () => {
+  it('filters by status, result code and address, within the project only', async () => {
     expect((await recipients({ sendStatus: 'F' })).content.map((r) => r.address)).toEqual(['lee@example.com']);
     expect((await recipients({ sendResultCode: 'MAIL_SENT' })).content.map((r) => r.address).sort()).toEqual(['kim@example.com', 'park@example.com']);
     expect((await recipients({ recipientAddress: 'kim@example.com' })).content.map((r) => r.requestId)).toEqual([alpha.requestId]);

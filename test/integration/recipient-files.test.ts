@@ -97,7 +97,10 @@ describe('getRecipientFileForm', () => {
   it('the form, filled in, uploads', async () => {
     const res = await asFile(svc.call('GET', '/api/v1/recipient-files/form?tags=COUPON'));
     // a spreadsheet program appends rows to the form's sheet; here: the same header with a row
-    const filled = simpleXlsx([['address', 'name', 'COUPON'], ['form@example.com', 'Form', 'F1']]);
+    const filled = simpleXlsx([
+      ['address', 'name', 'COUPON'],
+      ['form@example.com', 'Form', 'F1'],
+    ]);
     expect((res.body as Buffer).subarray(0, 2).toString()).toBe('PK');
     const up = await upload('filled.xlsx', filled);
     expect(up.status).toBe(201);
@@ -208,11 +211,43 @@ describe('createRecipientFile', () => {
     ['blank rows only', 'list.csv', '\n\n,,\n', /has no header row/],
     ['the wrong header', 'list.csv', 'email,name\na@b.co,A\n', /the header \(row 1\) must start with the columns "address", "name"/],
     ['a duplicate tag column', 'list.csv', 'address,name,T,T\na@b.co,A,1,2\n', /column D: the tag "T" is already column C/],
-    ['a damaged .xlsx', 'list.xlsx', simpleXlsx([['address', 'name'], ['a@b.co', 'A']]).subarray(0, 200), /"list\.xlsx" is not an \.xlsx file/],
+    [
+      'a damaged .xlsx',
+      'list.xlsx',
+      simpleXlsx([
+        ['address', 'name'],
+        ['a@b.co', 'A'],
+      ]).subarray(0, 200),
+      /"list\.xlsx" is not an \.xlsx file/,
+    ],
     ['a zip without a workbook', 'list.xlsx', buildZip([{ name: 'word/document.xml', data: '<w/>' }]), /xl\/workbook\.xml is missing/],
     ['malformed sheet XML', 'list.xlsx', buildXlsx({ sheet: sheetXml('<row r="1"><c r="A1"><v>1</row>') }), /worksheet is not well-formed XML/],
-    ['a sheet declaring 600 MB (zip bomb)', 'list.xlsx', declareSize(simpleXlsx([['address', 'name'], ['a@b.co', 'A']]), 'xl/worksheets/sheet1.xml', 600 * 1024 * 1024), /too large to read: the worksheet inflates to 600 MB, more than 512 MB/],
-    ['a sheet inflating beyond what it declares', 'list.xlsx', declareSize(simpleXlsx([['address', 'name'], ['a@b.co', 'A']]), 'xl/worksheets/sheet1.xml', 10), /is a damaged \.xlsx file/],
+    [
+      'a sheet declaring 600 MB (zip bomb)',
+      'list.xlsx',
+      declareSize(
+        simpleXlsx([
+          ['address', 'name'],
+          ['a@b.co', 'A'],
+        ]),
+        'xl/worksheets/sheet1.xml',
+        600 * 1024 * 1024,
+      ),
+      /too large to read: the worksheet inflates to 600 MB, more than 512 MB/,
+    ],
+    [
+      'a sheet inflating beyond what it declares',
+      'list.xlsx',
+      declareSize(
+        simpleXlsx([
+          ['address', 'name'],
+          ['a@b.co', 'A'],
+        ]),
+        'xl/worksheets/sheet1.xml',
+        10,
+      ),
+      /is a damaged \.xlsx file/,
+    ],
   ])('refuses %s as a whole, leaving nothing', async (_what, name, data, message) => {
     await expectRefused(await upload(name, data), message);
   });
@@ -245,15 +280,25 @@ describe('createRecipientFile', () => {
   });
 
   it('reads .xlsx cells up to the widest header only: a far-right value is a row error, not padded out', async () => {
-    const xml = inlineRowsXml([['address', 'name', 'T'], ['a@example.com', 'A', '1']]) + '<row r="3"><c r="A3" t="inlineStr"><is><t>b@example.com</t></is></c><c r="XFD3"><v>1</v></c></row>';
+    const xml =
+      inlineRowsXml([
+        ['address', 'name', 'T'],
+        ['a@example.com', 'A', '1'],
+      ]) + '<row r="3"><c r="A3" t="inlineStr"><is><t>b@example.com</t></is></c><c r="XFD3"><v>1</v></c></row>';
     const res = await upload('far.xlsx', buildXlsx({ sheet: sheetXml(xml + '<row><c r="XFC4"/></row>'.repeat(20_000)) }));
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ rowCount: 2, validCount: 1, errors: [{ row: 3, reason: 'column XFD has a value beyond the last column read (CY)' }] });
   });
 
   it('refuses more than 1,048,576 .xlsx rows or 200,000 CSV lines, blank ones included, and elements nested too deep', async () => {
-    const header = inlineRowsXml([['address', 'name'], ['a@example.com', 'A']]);
-    await expectRefused(await upload('rows.xlsx', buildXlsx({ sheet: sheetXml(header + '<row/>'.repeat(1_048_575)) })), /"rows\.xlsx" has more than 1,048,576 rows/);
+    const header = inlineRowsXml([
+      ['address', 'name'],
+      ['a@example.com', 'A'],
+    ]);
+    await expectRefused(
+      await upload('rows.xlsx', buildXlsx({ sheet: sheetXml(header + '<row/>'.repeat(1_048_575)) })),
+      /"rows\.xlsx" has more than 1,048,576 rows/,
+    );
     await expectRefused(await upload('lines.csv', 'address,name\na@example.com,A\n' + '\n'.repeat(199_999)), /"lines\.csv" has more than 200,000 lines/);
     const deep = buildXlsx({ sheet: sheetXml(`${header}<row r="3">${'<x>'.repeat(100_000)}`) });
     await expectRefused(await upload('deep.xlsx', deep), /"deep\.xlsx" the worksheet nests elements more than 64 deep/);
@@ -277,7 +322,14 @@ describe('createRecipientFile', () => {
     const fileTransactions = () => uses.filter((u) => u.some((q) => /^begin/i.test(q)) && u.some((q) => /insert into "recipient_files"/i.test(q))).length;
     svc.db.pool.on('acquire', onAcquire);
     try {
-      const rows = buildXlsx({ sheet: sheetXml(inlineRowsXml([['address', 'name'], ['a@example.com', 'A']]) + '<row/>'.repeat(1_048_575)) });
+      const rows = buildXlsx({
+        sheet: sheetXml(
+          inlineRowsXml([
+            ['address', 'name'],
+            ['a@example.com', 'A'],
+          ]) + '<row/>'.repeat(1_048_575),
+        ),
+      });
       await expectRefused(await upload('rows.xlsx', rows), /has more than 1,048,576 rows/);
       await expectRefused(await upload('header.csv', 'address,name,T\n\n'), /has no recipient rows/);
       expect(fileTransactions()).toBe(0);
@@ -306,7 +358,10 @@ describe('createRecipientFile', () => {
 
   it('refuses an upload without the part "file", or with two', async () => {
     await expectRefused(await svc.call('POST', '/api/v1/recipient-files').attach('other', Buffer.from('x'), 'a.csv'), /file: required/);
-    const two = svc.call('POST', '/api/v1/recipient-files').attach('file', Buffer.from('address,name\na@b.co,A\n'), 'a.csv').attach('file', Buffer.from('x'), 'b.csv');
+    const two = svc
+      .call('POST', '/api/v1/recipient-files')
+      .attach('file', Buffer.from('address,name\na@b.co,A\n'), 'a.csv')
+      .attach('file', Buffer.from('x'), 'b.csv');
     await expectRefused(await two, /one file per upload/);
   });
 });
@@ -339,10 +394,14 @@ describe('createMailRequest with recipientFileId', () => {
     const res = await mailRequest({ recipientFileId: id, parameters: { GRADE: 'BASIC' } });
     expect(res.status).toBe(201);
     expect(res.body).toEqual({ requestId: expect.stringMatching(/^\d{20}$/), count: 3 });
-    const row = await waitFor(async () => {
-      const r = (await svc.call('GET', `/api/v1/mails/requests?requestId=${res.body.requestId}`)).body.content[0];
-      return r && ['S', 'F', 'PF'].includes(r.emailStatus.code) ? r : undefined;
-    }, 20_000, 'request finished');
+    const row = await waitFor(
+      async () => {
+        const r = (await svc.call('GET', `/api/v1/mails/requests?requestId=${res.body.requestId}`)).body.content[0];
+        return r && ['S', 'F', 'PF'].includes(r.emailStatus.code) ? r : undefined;
+      },
+      20_000,
+      'request finished',
+    );
     expect(row.emailStatus.code).toBe('PF');
     const messages = await sink.waitForMessages(2);
     await new Promise((r) => setTimeout(r, 300));
@@ -358,7 +417,7 @@ describe('createMailRequest with recipientFileId', () => {
     expect(park.rows).toEqual([{ result_code: 'CONTENT_HAS_TAG_FORM', status: 'F' }]);
   });
 
-  it('answers 400/77103 for an unknown, malformed or another project\'s file, and stores nothing', async () => {
+  it("answers 400/77103 for an unknown, malformed or another project's file, and stores nothing", async () => {
     const theirs = await fileId('address,name\nx@example.com,X\n', 'x.csv', other);
     const requestsBefore = Number((await sql<{ n: string }>`SELECT count(*)::text AS n FROM mail_requests`.execute(svc.db.db)).rows[0]!.n);
     expectError(await mailRequest({ recipientFileId: theirs }), '77103', new RegExp(`recipientFileId: recipient file ${theirs} does not exist`));
@@ -370,8 +429,16 @@ describe('createMailRequest with recipientFileId', () => {
 
   it('refuses general mode, recipients given too, and a file without a valid row (400/77102)', async () => {
     const id = await fileId('address,name\na@example.com,A\n', 'a.csv');
-    expectError(await mailRequest({ recipientFileId: id, individual: false, body: '<p>${COUPON}</p>' }), '77102', /recipientFileId: recipient files are sent individually/);
-    expectError(await mailRequest({ recipientFileId: id, recipients: [{ address: 'b@example.com' }] }), '77102', /recipients: not allowed together with recipientFileId/);
+    expectError(
+      await mailRequest({ recipientFileId: id, individual: false, body: '<p>${COUPON}</p>' }),
+      '77102',
+      /recipientFileId: recipient files are sent individually/,
+    );
+    expectError(
+      await mailRequest({ recipientFileId: id, recipients: [{ address: 'b@example.com' }] }),
+      '77102',
+      /recipients: not allowed together with recipientFileId/,
+    );
     const empty = await upload('bad.csv', 'address,name\nnot-an-address,A\n');
     expect(empty.body).toMatchObject({ rowCount: 1, validCount: 0 });
     expectError(await mailRequest({ recipientFileId: empty.body.recipientFileId }), '77102', /has no valid recipient rows/);
@@ -382,19 +449,27 @@ describe('createMailRequest with recipientFileId', () => {
     const id = await fileId(simpleXlsx([['address', 'name', 'COUPON', 'GRADE'], ...rows]));
     const res = await mailRequest({ recipientFileId: id, confirmAndSend: true });
     expect(res.body.count).toBe(25);
-    const requestId = await waitFor(async () => {
-      const r = await sql<{ id: string; status: string }>`SELECT id, status FROM mail_requests WHERE recipient_file_id = ${id}`.execute(svc.db.db);
-      return r.rows[0]?.status === 'R' ? r.rows[0].id : undefined;
-    }, 15_000, 'request stored');
+    const requestId = await waitFor(
+      async () => {
+        const r = await sql<{ id: string; status: string }>`SELECT id, status FROM mail_requests WHERE recipient_file_id = ${id}`.execute(svc.db.db);
+        return r.rows[0]?.status === 'R' ? r.rows[0].id : undefined;
+      },
+      15_000,
+      'request stored',
+    );
     // As if the job had crashed after storing 10 rows: back to P with stored_count 10.
     await sql`DELETE FROM mails WHERE request_id = ${requestId} AND seq > 10`.execute(svc.db.db);
     await sql`UPDATE mail_requests SET status = 'P', stored_count = 10 WHERE id = ${requestId}`.execute(svc.db.db);
     await storeRecipients({ db: svc.db.db, queue: svc.queue, logger, now: () => new Date() }, requestId);
     const stored = await sql<{ seq: number; address: string; parameters: unknown }>`
-      SELECT m.seq, r.address, r.parameters FROM mails m JOIN recipients r ON r.mail_id = m.id WHERE m.request_id = ${requestId} ORDER BY m.seq`.execute(svc.db.db);
+      SELECT m.seq, r.address, r.parameters FROM mails m JOIN recipients r ON r.mail_id = m.id WHERE m.request_id = ${requestId} ORDER BY m.seq`.execute(
+      svc.db.db,
+    );
     expect(stored.rows.map((r) => r.seq)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
     expect(stored.rows[24]).toEqual({ seq: 25, address: 'r24@example.com', parameters: { COUPON: 'C24', GRADE: 'G' } });
-    const after = await sql<{ status: string; stored_count: number }>`SELECT status, stored_count FROM mail_requests WHERE id = ${requestId}`.execute(svc.db.db);
+    const after = await sql<{ status: string; stored_count: number }>`SELECT status, stored_count FROM mail_requests WHERE id = ${requestId}`.execute(
+      svc.db.db,
+    );
     expect(after.rows[0]).toEqual({ status: 'R', stored_count: 25 });
   });
 });
@@ -405,7 +480,12 @@ describe('clean-up', () => {
     const unused = await fileId('address,name\ngone@example.com,G\n', 'g.csv');
     const res = await mailRequest({ recipientFileId: used, confirmAndSend: true, title: 'x', body: 'x' });
     expect(res.status).toBe(201);
-    await waitFor(async () => (await sql<{ status: string }>`SELECT status FROM mail_requests WHERE recipient_file_id = ${used}`.execute(svc.db.db)).rows[0]?.status === 'R', 15_000, 'stored');
+    await waitFor(
+      async () =>
+        (await sql<{ status: string }>`SELECT status FROM mail_requests WHERE recipient_file_id = ${used}`.execute(svc.db.db)).rows[0]?.status === 'R',
+      15_000,
+      'stored',
+    );
     await sql`UPDATE mail_requests SET status = 'P' WHERE recipient_file_id = ${used}`.execute(svc.db.db);
     fs.mkdirSync(uploadDir(), { recursive: true });
     const stale = path.join(uploadDir(), 'crashed.upload');
@@ -423,6 +503,12 @@ describe('clean-up', () => {
     await cleanupRecipientFiles({ db: svc.db.db, config: svc.config, now: later, logger });
     expect(await ids()).toEqual([]);
     // the request keeps its mails and the id of the file it was sent to
-    expect((await sql<{ n: number }>`SELECT count(*)::int AS n FROM mails m JOIN mail_requests r ON r.id = m.request_id WHERE r.recipient_file_id = ${used}`.execute(svc.db.db)).rows[0]!.n).toBe(1);
+    expect(
+      (
+        await sql<{
+          n: number;
+        }>`SELECT count(*)::int AS n FROM mails m JOIN mail_requests r ON r.id = m.request_id WHERE r.recipient_file_id = ${used}`.execute(svc.db.db)
+      ).rows[0]!.n,
+    ).toBe(1);
   });
 });

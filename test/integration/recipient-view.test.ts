@@ -71,7 +71,10 @@ beforeAll(async () => {
       { address: 'gc@example.com', type: 'C' },
     ],
   });
-  otherRequestId = await create({ senderAddress: 'alpha@company.com', title: 'Other project', body: '<p>x</p>', recipients: [{ address: 'kim@example.com' }] }, other);
+  otherRequestId = await create(
+    { senderAddress: 'alpha@company.com', title: 'Other project', body: '<p>x</p>', recipients: [{ address: 'kim@example.com' }] },
+    other,
+  );
 
   const done = (id: string, key?: CreatedKey) =>
     waitFor(
@@ -102,7 +105,7 @@ describe('getRecipientList rows', () => {
     expect(page.totalElementsExact).toBeUndefined();
   });
 
-  it('shows every field of the guide\'s recipient list', async () => {
+  it("shows every field of the guide's recipient list", async () => {
     const [kim] = (await recipients('recipientAddress=kim@example.com')).content;
     expect(kim).toEqual({
       projectId: svc.key.projectId,
@@ -147,7 +150,7 @@ describe('getRecipientList rows', () => {
     expect(page.content[0]).toMatchObject({ emailStatus: { label: '送信成功', code: 'S' }, type: { label: '受信者' }, sendResultCodeMessage: '送信成功' });
   });
 
-  it('never shows another project\'s recipients, nor its ids', async () => {
+  it("never shows another project's recipients, nor its ids", async () => {
     expect(addresses(await recipients('', other))).toEqual(['kim@example.com']);
     expect((await recipients(`requestId=${otherRequestId}`)).content).toEqual([]);
     expect((await recipients(`requestId=${ids.alpha}`, other)).content).toEqual([]);
@@ -164,9 +167,17 @@ describe('getRecipientList filters', () => {
     ['templateSid', 'templateSid=77', ['gc@example.com', 'g0@example.com']],
     ['dispatchType', 'dispatchType=console', ['reject-beta@example.com', 'lee@example.com']],
     ['sendStatus', 'sendStatus=F', ['reject-beta@example.com']],
-    ['sendStatus (several)', 'sendStatus=F&sendStatus=s', ['gc@example.com', 'g0@example.com', 'reject-beta@example.com', 'lee@example.com', 'park@example.com', 'kim@example.com']],
+    [
+      'sendStatus (several)',
+      'sendStatus=F&sendStatus=s',
+      ['gc@example.com', 'g0@example.com', 'reject-beta@example.com', 'lee@example.com', 'park@example.com', 'kim@example.com'],
+    ],
     ['sendResultCode', 'sendResultCode=RECIPIENT_ADDRESS_ERROR', ['reject-beta@example.com']],
-    ['sendResultCode (comma-separated)', 'sendResultCode=recipient_address_error%2CMAIL_SENT', ['gc@example.com', 'g0@example.com', 'reject-beta@example.com', 'lee@example.com', 'park@example.com', 'kim@example.com']],
+    [
+      'sendResultCode (comma-separated)',
+      'sendResultCode=recipient_address_error%2CMAIL_SENT',
+      ['gc@example.com', 'g0@example.com', 'reject-beta@example.com', 'lee@example.com', 'park@example.com', 'kim@example.com'],
+    ],
     ['two filters narrow together', 'senderAddress=alpha@company.com&recipientAddress=park@example.com', ['park@example.com']],
     ['a request-level and a recipient-level filter', 'dispatchType=CONSOLE&sendStatus=S', ['lee@example.com']],
     ['an address of no recipient', 'recipientAddress=nobody@example.com', []],
@@ -190,7 +201,9 @@ describe('getRecipientList filters', () => {
     expect(addresses(await recipients(`recipientAddress=kim@example.com&endUtc=${at - 1}`))).toEqual([]);
     const day = kim.requestDate.formattedDate as string;
     expect(addresses(await recipients(`recipientAddress=kim@example.com&startDateTime=${day}&endDateTime=${day}`))).toEqual(['kim@example.com']);
-    expect(addresses(await recipients(`recipientAddress=kim@example.com&startDateTime=2000-01-01&endDateTime=2000-01-02&startUtc=${at}&endUtc=${at}`))).toEqual(['kim@example.com']);
+    expect(addresses(await recipients(`recipientAddress=kim@example.com&startDateTime=2000-01-01&endDateTime=2000-01-02&startUtc=${at}&endUtc=${at}`))).toEqual(
+      ['kim@example.com'],
+    );
     // without dates, the last two months; an old range finds nothing
     expect(addresses(await recipients('recipientAddress=kim@example.com&startDateTime=2020-01-01&endDateTime=2020-12-31'))).toEqual([]);
   });
@@ -245,7 +258,12 @@ describe('getRecipientList paging and sorting', () => {
 
   it('sorts by status, ties in request order in the same direction', async () => {
     expect(addresses(await recipients('sort=statusCode,asc'))).toEqual([
-      'reject-beta@example.com', 'kim@example.com', 'park@example.com', 'lee@example.com', 'g0@example.com', 'gc@example.com',
+      'reject-beta@example.com',
+      'kim@example.com',
+      'park@example.com',
+      'lee@example.com',
+      'g0@example.com',
+      'gc@example.com',
     ]);
     expect(addresses(await recipients('sort=statusCode,desc&size=2&page=0'))).toEqual(['gc@example.com', 'g0@example.com']);
   });
@@ -301,9 +319,7 @@ describe('iterateViewRows (exports)', () => {
     expect(await all(iterateViewRows(svc.db.db, projectId, 'recipients', f('recipients', { sendStatus: 'S,F' }), opts))).toEqual(
       (await recipients('sendStatus=S,F')).content,
     );
-    expect(await all(iterateViewRows(svc.db.db, projectId, 'requests', f('requests', {}), opts))).toEqual(
-      (await ok('/api/v1/mails/requests')).content,
-    );
+    expect(await all(iterateViewRows(svc.db.db, projectId, 'requests', f('requests', {}), opts))).toEqual((await ok('/api/v1/mails/requests')).content);
     expect(await all(iterateViewRows(svc.db.db, projectId, 'mails', f('mails', { requestId: ids.beta }), opts))).toEqual(
       (await ok(`/api/v1/mails/requests/${ids.beta}/mails`)).content,
     );

@@ -81,18 +81,29 @@ describe('restart after a crash (embedded PostgreSQL)', () => {
 
 describe('run as root from a private folder', () => {
   const asRoot = process.getuid?.() === 0;
-  (asRoot ? it : it.skip)('stops with one line that says why the embedded PostgreSQL cannot run and what to do', async () => {
-    const privateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-private-'));
-    fs.chmodSync(privateDir, 0o700);
-    try {
-      const err = await startServiceProcess({ dataDir: path.join(privateDir, 'data'), smtpUrl: 'smtp://127.0.0.1:9', name: 'private', startTimeoutMs: 60_000 }).then(
-        () => undefined,
-        (e: Error) => e,
-      );
-      expect(err?.message).toContain(`start-up failed: running as root, the embedded PostgreSQL runs as the user "postgres", which can't enter ${privateDir}`);
-      expect(err?.message).toContain('set DATABASE_URL');
-    } finally {
-      fs.rmSync(privateDir, { recursive: true, force: true });
-    }
-  }, 90_000);
+  (asRoot ? it : it.skip)(
+    'stops with one line that says why the embedded PostgreSQL cannot run and what to do',
+    async () => {
+      const privateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-private-'));
+      fs.chmodSync(privateDir, 0o700);
+      try {
+        const err = await startServiceProcess({
+          dataDir: path.join(privateDir, 'data'),
+          smtpUrl: 'smtp://127.0.0.1:9',
+          name: 'private',
+          startTimeoutMs: 60_000,
+        }).then(
+          () => undefined,
+          (e: Error) => e,
+        );
+        expect(err?.message).toContain(
+          `start-up failed: running as root, the embedded PostgreSQL runs as the user "postgres", which can't enter ${privateDir}`,
+        );
+        expect(err?.message).toContain('set DATABASE_URL');
+      } finally {
+        fs.rmSync(privateDir, { recursive: true, force: true });
+      }
+    },
+    90_000,
+  );
 });

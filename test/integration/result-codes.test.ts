@@ -33,10 +33,14 @@ async function send(body: Record<string, unknown>, key?: CreatedKey) {
   const res = await svc.call('POST', '/api/v1/mails', { body: { senderAddress: 'ops@company.com', title: 'T', body: '<p>b</p>', ...body }, key });
   expect(res.status).toBe(201);
   const requestId = res.body.requestId as string;
-  const status = await waitFor(async () => {
-    const row = (await svc.call('GET', `/api/v1/mails/requests?requestId=${requestId}`, { key })).body.content?.[0];
-    return row && !['P', 'R', 'I'].includes(row.emailStatus.code) ? (row.emailStatus.code as string) : undefined;
-  }, 20_000, `request ${requestId}`);
+  const status = await waitFor(
+    async () => {
+      const row = (await svc.call('GET', `/api/v1/mails/requests?requestId=${requestId}`, { key })).body.content?.[0];
+      return row && !['P', 'R', 'I'].includes(row.emailStatus.code) ? (row.emailStatus.code as string) : undefined;
+    },
+    20_000,
+    `request ${requestId}`,
+  );
   const mails = (await svc.call('GET', `/api/v1/mails/requests/${requestId}/mails?size=100`, { key })).body.content as { mailId: string }[];
   const details = await Promise.all(mails.map(async (m) => (await svc.call('GET', `/api/v1/mails/${m.mailId}`, { key })).body));
   const recipient = (address: string) => details.flatMap((d) => d.recipients).find((r: { address: string }) => r.address === address);
@@ -45,16 +49,26 @@ async function send(body: Record<string, unknown>, key?: CreatedKey) {
 
 describe('blocked domains API', () => {
   it('registers normalised domains, lists them (paged, filtered) and deletes them with a JSON body', async () => {
-    const add = await svc.call('POST', '/api/v1/blocked-domains', { body: { domains: ['Spam.Example', 'spam.example.', 'bücher.example', 'junk.example.net'] } });
+    const add = await svc.call('POST', '/api/v1/blocked-domains', {
+      body: { domains: ['Spam.Example', 'spam.example.', 'bücher.example', 'junk.example.net'] },
+    });
     expect(add.status).toBe(201);
     expect(add.body).toEqual({ count: 3, requestCount: 4, ignoreCount: 1 });
-    expect((await svc.call('POST', '/api/v1/blocked-domains', { body: { domains: ['SPAM.example'] } })).body).toEqual({ count: 0, requestCount: 1, ignoreCount: 1 });
+    expect((await svc.call('POST', '/api/v1/blocked-domains', { body: { domains: ['SPAM.example'] } })).body).toEqual({
+      count: 0,
+      requestCount: 1,
+      ignoreCount: 1,
+    });
 
     const all = await svc.call('GET', '/api/v1/blocked-domains?sort=domain,asc');
     expect(all.status).toBe(200);
     expect(all.body).toMatchObject({ totalElements: 3, number: 0, size: 10, first: true, last: true });
     expect(all.body.content.map((d: { domain: string }) => d.domain)).toEqual(['junk.example.net', 'spam.example', 'xn--bcher-kva.example']);
-    expect(all.body.content[0].createDate).toEqual({ utc: expect.any(Number), formattedDate: expect.any(String), formattedDateTime: expect.stringMatching(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \d{3}$/) });
+    expect(all.body.content[0].createDate).toEqual({
+      utc: expect.any(Number),
+      formattedDate: expect.any(String),
+      formattedDateTime: expect.stringMatching(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \d{3}$/),
+    });
 
     const filtered = await svc.call('GET', '/api/v1/blocked-domains?domain=SPAM&size=1');
     expect(filtered.body).toMatchObject({ totalElements: 1, content: [{ domain: 'spam.example' }] });
@@ -128,7 +142,11 @@ describe('EMPTY_BODY_CONTENT', () => {
     });
     expect(sent.status).toBe('PF');
     for (const a of ['empty@example.com', 'spaces@example.com']) {
-      expect(sent.recipient(a)).toMatchObject({ status: { code: 'F' }, sendResultCode: 'EMPTY_BODY_CONTENT', sendResultMessage: expect.stringContaining('empty') });
+      expect(sent.recipient(a)).toMatchObject({
+        status: { code: 'F' },
+        sendResultCode: 'EMPTY_BODY_CONTENT',
+        sendResultMessage: expect.stringContaining('empty'),
+      });
     }
     for (const a of ['image@example.com', 'text@example.com']) expect(sent.recipient(a)).toMatchObject({ sendResultCode: 'MAIL_SENT' });
     expect(rcpts.sort()).toEqual(['image@example.com', 'text@example.com']);
@@ -141,8 +159,11 @@ describe('temporary causes (*_ABNORMAL)', () => {
     const sent = await send({ recipients: [{ address: 'busy@example.com' }, { address: 'later@example.com' }, { address: 'fine@example.com' }] });
     expect(sent.status).toBe('PF');
     expect(sent.recipient('busy@example.com')).toMatchObject({
-      status: { code: 'F' }, sendResultCode: 'RESEND_MAIL_FAIL', retryCount: 1,
-      temporaryResultCode: 'MAILBOX_ABNORMAL', temporaryResultCodeMessage: expect.any(String),
+      status: { code: 'F' },
+      sendResultCode: 'RESEND_MAIL_FAIL',
+      retryCount: 1,
+      temporaryResultCode: 'MAILBOX_ABNORMAL',
+      temporaryResultCodeMessage: expect.any(String),
     });
     expect(sent.recipient('later@example.com')).toMatchObject({ sendResultCode: 'RESEND_MAIL_FAIL', temporaryResultCode: 'RECEIVE_MAIL_SERVICE_ABNORMAL' });
     expect(sent.recipient('fine@example.com')).toMatchObject({ sendResultCode: 'MAIL_SENT', temporaryResultCode: null, temporaryResultCodeMessage: null });
@@ -170,12 +191,18 @@ describe('temporary causes (*_ABNORMAL)', () => {
     expect((await svc.call('GET', `/api/v1/mails/recipients?${q}&sendResultCode=CONNECTION_ABNORMAL`)).body.content).toEqual([]);
 
     // the recipient export: same filter, and the cause in its own column
-    const created = await svc.call('POST', '/api/v1/exports', { body: { view: 'recipients', filters: { requestId: sent.requestId, sendResultCode: 'MAILBOX_ABNORMAL' } } });
+    const created = await svc.call('POST', '/api/v1/exports', {
+      body: { view: 'recipients', filters: { requestId: sent.requestId, sendResultCode: 'MAILBOX_ABNORMAL' } },
+    });
     expect(created.status).toBe(202);
-    await waitFor(async () => {
-      const e = (await svc.call('GET', '/api/v1/exports?size=100')).body.content.find((x: { exportId: string }) => x.exportId === created.body.exportId);
-      return e?.status.code === 'C' ? e : undefined;
-    }, 30_000, 'the export');
+    await waitFor(
+      async () => {
+        const e = (await svc.call('GET', '/api/v1/exports?size=100')).body.content.find((x: { exportId: string }) => x.exportId === created.body.exportId);
+        return e?.status.code === 'C' ? e : undefined;
+      },
+      30_000,
+      'the export',
+    );
     const file = await asFile(svc.call('GET', `/api/v1/exports/${created.body.exportId}/file`));
     const [header, ...rows] = (await readXlsx(file.body as Buffer)).sheets[0]!;
     expect(rows).toHaveLength(1);
@@ -189,7 +216,11 @@ describe('temporary causes (*_ABNORMAL)', () => {
     sink.setStall(true);
     const sent = await send({ recipients: [{ address: 'stalled@example.com' }] });
     expect(sent.status).toBe('F');
-    expect(sent.recipient('stalled@example.com')).toMatchObject({ sendResultCode: 'RESEND_MAIL_FAIL', temporaryResultCode: 'CONNECTION_ABNORMAL', retryCount: 1 });
+    expect(sent.recipient('stalled@example.com')).toMatchObject({
+      sendResultCode: 'RESEND_MAIL_FAIL',
+      temporaryResultCode: 'CONNECTION_ABNORMAL',
+      retryCount: 1,
+    });
     const found = await svc.call('GET', `/api/v1/mails/recipients?requestId=${sent.requestId}&sendResultCode=CONNECTION_ABNORMAL`);
     expect(found.body.content.map((r: { address: string }) => r.address)).toEqual(['stalled@example.com']);
   }, 30_000);
@@ -203,7 +234,11 @@ describe('temporary causes (*_ABNORMAL)', () => {
     });
     const sent = await send({ recipients: [{ address: 'later@example.com' }] });
     expect(sent.status).toBe('S');
-    expect(sent.recipient('later@example.com')).toMatchObject({ sendResultCode: 'MAIL_SENT', retryCount: 1, temporaryResultCode: 'RECEIVE_MAIL_SERVICE_ABNORMAL' });
+    expect(sent.recipient('later@example.com')).toMatchObject({
+      sendResultCode: 'MAIL_SENT',
+      retryCount: 1,
+      temporaryResultCode: 'RECEIVE_MAIL_SERVICE_ABNORMAL',
+    });
     const q = `requestId=${sent.requestId}`;
     expect((await svc.call('GET', `/api/v1/mails/recipients?${q}&sendResultCode=RECEIVE_MAIL_SERVICE_ABNORMAL`)).body.content).toEqual([]);
     expect((await svc.call('GET', `/api/v1/mails/recipients?${q}&sendResultCode=MAIL_SENT`)).body.content).toHaveLength(1);

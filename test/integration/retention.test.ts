@@ -64,7 +64,14 @@ describe('the retention boundary', () => {
     const reserved = await send({ recipients: [{ address: 'r@example.com' }], reservationUtc: Date.now() + 3_600_000 });
     const sending = await send({ recipients: [{ address: 'later@example.com' }] });
     await waitFor(async () => (await status(old)).finishCount === 2 && (await status(recent)).finishCount === 1, 15_000, 'both sent');
-    await waitFor(async () => (await rowCounts(svc, sending)).requests && (await sql<{ c: string }>`SELECT result_code AS c FROM recipients WHERE request_id = ${seqOf(sending)}`.execute(svc.db.db)).rows[0]?.c === 'RESENDING_MAIL', 15_000, 'the deferred recipient waiting for its retry');
+    await waitFor(
+      async () =>
+        (await rowCounts(svc, sending)).requests &&
+        (await sql<{ c: string }>`SELECT result_code AS c FROM recipients WHERE request_id = ${seqOf(sending)}`.execute(svc.db.db)).rows[0]?.c ===
+          'RESENDING_MAIL',
+      15_000,
+      'the deferred recipient waiting for its retry',
+    );
     expect((await svc.call('GET', `/api/v1/mails/requests?requestId=${ready}`)).body.content[0].emailStatus.code).toBe('R');
     expect((await svc.call('GET', `/api/v1/mails/requests?requestId=${sending}`)).body.content[0].emailStatus.code).toBe('I');
     await age(svc, old, 31);
@@ -88,7 +95,11 @@ describe('the retention boundary', () => {
     expect(list.body.content.map((r: { requestId: string }) => r.requestId).sort()).toEqual([recent, reserved, sending].sort());
 
     // Idempotent: nothing left to purge.
-    expect(await purgeHistory({ db: svc.db.db, config: { ...svc.config, retentionDays: 30 }, logger, now: () => new Date() })).toEqual({ requests: 0, mails: 0, recipients: 0 });
+    expect(await purgeHistory({ db: svc.db.db, config: { ...svc.config, retentionDays: 30 }, logger, now: () => new Date() })).toEqual({
+      requests: 0,
+      mails: 0,
+      recipients: 0,
+    });
   });
 
   it('runs as a scheduled job when RETENTION_DAYS is set', async () => {
@@ -106,9 +117,15 @@ describe('RETENTION_DAYS unset', () => {
   it('keeps everything and schedules nothing', async () => {
     const svc = await startTestService({ smtpUrl: sink.url });
     try {
-      const res = await svc.call('POST', '/api/v1/mails', { body: { senderAddress: 'a@company.com', title: 't', body: 'b', recipients: [{ address: 'k@example.com' }] } });
+      const res = await svc.call('POST', '/api/v1/mails', {
+        body: { senderAddress: 'a@company.com', title: 't', body: 'b', recipients: [{ address: 'k@example.com' }] },
+      });
       expect(res.status).toBe(201);
-      await waitFor(async () => (await rowCounts(svc, res.body.requestId)).recipients === 1 && (await svc.call('GET', `/api/v1/mails/requests/${res.body.requestId}/status`)).body.finishCount === 1);
+      await waitFor(
+        async () =>
+          (await rowCounts(svc, res.body.requestId)).recipients === 1 &&
+          (await svc.call('GET', `/api/v1/mails/requests/${res.body.requestId}/status`)).body.finishCount === 1,
+      );
       await age(svc, res.body.requestId, 3000);
       expect(svc.config.retentionDays).toBe(0);
       expect(await purgeHistory({ db: svc.db.db, config: svc.config, logger, now: () => new Date() })).toEqual({ requests: 0, mails: 0, recipients: 0 });
@@ -153,7 +170,10 @@ describe('the purge never blocks sending', () => {
       );
       const heldId = held.rows[0]!.id;
 
-      const purging = purgeHistory({ db: svc.db.db, config: { ...svc.config, retentionDays: 30 }, logger, now: () => new Date() }, { maxRequests: 500, maxRecipients: 5_000 });
+      const purging = purgeHistory(
+        { db: svc.db.db, config: { ...svc.config, retentionDays: 30 }, logger, now: () => new Date() },
+        { maxRequests: 500, maxRecipients: 5_000 },
+      );
       let timer: NodeJS.Timeout | undefined;
       const purged = await Promise.race([
         purging,
@@ -175,8 +195,15 @@ describe('the purge never blocks sending', () => {
 
       await holder.query('ROLLBACK');
       sink.setDataDelay(0);
-      await waitFor(async () => (await svc.call('GET', `/api/v1/mails/requests/${live}/status`)).body.finishCount === 400, 60_000, 'the live request to finish');
-      const liveRows = await sql<{ status: string; n: number }>`SELECT status, count(*)::int AS n FROM recipients WHERE request_id = ${seqOf(live)} GROUP BY status`.execute(svc.db.db);
+      await waitFor(
+        async () => (await svc.call('GET', `/api/v1/mails/requests/${live}/status`)).body.finishCount === 400,
+        60_000,
+        'the live request to finish',
+      );
+      const liveRows = await sql<{
+        status: string;
+        n: number;
+      }>`SELECT status, count(*)::int AS n FROM recipients WHERE request_id = ${seqOf(live)} GROUP BY status`.execute(svc.db.db);
       expect(liveRows.rows).toEqual([{ status: 'S', n: 400 }]);
       expect((await svc.call('GET', `/api/v1/mails/requests?requestId=${live}`)).body.content[0].emailStatus.code).toBe('S');
 

@@ -28,7 +28,7 @@ beforeAll(async () => {
   seeded = await seedHistory(db, { recipients: N, projects: 6, days: 730, seed: 42, box: svc.box, queue: svc.queue, displayTimezone: TZ });
 });
 
-const rows = async <T,>(q: ReturnType<typeof sql<T>>) => (await q.execute(db)).rows;
+const rows = async <T>(q: ReturnType<typeof sql<T>>) => (await q.execute(db)).rows;
 
 describe('counts add up', () => {
   it('writes exactly the recipients asked for, with their mails and requests', async () => {
@@ -125,7 +125,9 @@ describe('statuses and codes', () => {
   it('result codes agree with statuses; received and finished dates are where they belong', async () => {
     const combos = await rows(sql<{ status: string; code: string | null; received: boolean; finished: boolean; retry: number }>`
       SELECT DISTINCT status, result_code AS code, received_at IS NOT NULL AS received, finished_at IS NOT NULL AS finished, retry_count AS retry FROM recipients`);
-    const errorCodes = RESULT_CODES.filter((c) => c.endsWith('_ERROR') || c.endsWith('_FAIL') || ['SEND_BLOCK_ADDRESS', 'CONTENT_HAS_TAG_FORM', 'NONEXISTENT_DOMAIN_ADDRESS'].includes(c));
+    const errorCodes = RESULT_CODES.filter(
+      (c) => c.endsWith('_ERROR') || c.endsWith('_FAIL') || ['SEND_BLOCK_ADDRESS', 'CONTENT_HAS_TAG_FORM', 'NONEXISTENT_DOMAIN_ADDRESS'].includes(c),
+    );
     for (const c of combos) {
       if (c.status === 'S') expect(c).toEqual({ status: 'S', code: 'MAIL_SENT', received: true, finished: true, retry: c.retry });
       else if (c.status === 'F') expect(errorCodes).toContain(c.code);
@@ -153,7 +155,12 @@ describe('statuses and codes', () => {
       expect(parseNumericId(pub)).toEqual({ day: r.id_day, seq: BigInt(r.id) });
     }
     for (let i = 1; i < reqs.length; i++) expect(reqs[i]!.created_at >= reqs[i - 1]!.created_at).toBe(true);
-    const seq = await rows(sql<{ last: string; max: string }>`SELECT (SELECT last_value FROM mail_id_seq)::text AS last, (SELECT greatest(max(m.id), max(q.id)) FROM mails m, mail_requests q)::text AS max`);
+    const seq = await rows(
+      sql<{
+        last: string;
+        max: string;
+      }>`SELECT (SELECT last_value FROM mail_id_seq)::text AS last, (SELECT greatest(max(m.id), max(q.id)) FROM mails m, mail_requests q)::text AS max`,
+    );
     expect(BigInt(seq[0]!.last) >= BigInt(seq[0]!.max)).toBe(true);
   });
 
@@ -165,7 +172,12 @@ describe('statuses and codes', () => {
 });
 
 describe('the views answer over it (responses validated against the spec)', () => {
-  const key = (): CreatedKey => ({ projectId: seeded.main.id, projectName: seeded.main.name, accessKey: seeded.main.accessKey!, secretKey: seeded.main.secretKey! });
+  const key = (): CreatedKey => ({
+    projectId: seeded.main.id,
+    projectName: seeded.main.name,
+    accessKey: seeded.main.accessKey!,
+    secretKey: seeded.main.secretKey!,
+  });
 
   it('request list, status, mail list, one mail and the recipient view', async () => {
     const startUtc = Date.now() - 731 * 24 * 3600 * 1000;
@@ -195,7 +207,9 @@ describe('the views answer over it (responses validated against the spec)', () =
   it('every project got a working access key', async () => {
     expect(seeded.projects).toHaveLength(6);
     for (const p of seeded.projects) {
-      const res = await svc.call('GET', '/api/v1/mails/requests?size=1', { key: { projectId: p.id, projectName: p.name, accessKey: p.accessKey!, secretKey: p.secretKey! } });
+      const res = await svc.call('GET', '/api/v1/mails/requests?size=1', {
+        key: { projectId: p.id, projectName: p.name, accessKey: p.accessKey!, secretKey: p.secretKey! },
+      });
       expect(res.status).toBe(200);
     }
   });
@@ -205,7 +219,11 @@ describe('reproducible', () => {
   it('the same seed gives the same history (ids aside), also loaded in bulk; the bulk load rebuilds every index', async () => {
     const other = await createTestDb();
     const indexes = async (d: Db) =>
-      (await sql<{ def: string }>`SELECT indexdef AS def FROM pg_indexes WHERE tablename IN ('mail_requests', 'mails', 'recipients') ORDER BY indexname`.execute(d)).rows.map((r) => r.def);
+      (
+        await sql<{
+          def: string;
+        }>`SELECT indexdef AS def FROM pg_indexes WHERE tablename IN ('mail_requests', 'mails', 'recipients') ORDER BY indexname`.execute(d)
+      ).rows.map((r) => r.def);
     try {
       const before = await indexes(other.db);
       expect(before.length).toBeGreaterThan(5);
@@ -234,7 +252,10 @@ describe('reproducible', () => {
     [['--recipients', '10', '--days', '-3'], /--days/],
     [['--recipients', '10', '--colour', 'red'], /colour/],
   ])('the CLI refuses %j with a usage message, before touching any database', (args, message) => {
-    const res = spawnSync(process.execPath, ['scripts/seed-history.ts', ...args], { encoding: 'utf8', env: { ...process.env, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' } });
+    const res = spawnSync(process.execPath, ['scripts/seed-history.ts', ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' },
+    });
     expect(res.status).toBe(2);
     expect(res.stderr).toMatch(message);
     expect(res.stderr).toContain('usage: npm run seed:history');

@@ -31,10 +31,14 @@ async function send(body: Record<string, unknown>, key?: CreatedKey) {
   const res = await svc.call('POST', '/api/v1/mails', { body: { senderAddress: 'ops@company.com', title: 'T', body: '<p>b</p>', ...body }, key });
   expect(res.status).toBe(201);
   const requestId = res.body.requestId as string;
-  const status = await waitFor(async () => {
-    const row = (await svc.call('GET', `/api/v1/mails/requests?requestId=${requestId}`, { key })).body.content?.[0];
-    return row && !['P', 'R', 'I'].includes(row.emailStatus.code) ? (row.emailStatus.code as string) : undefined;
-  }, 20_000, `request ${requestId}`);
+  const status = await waitFor(
+    async () => {
+      const row = (await svc.call('GET', `/api/v1/mails/requests?requestId=${requestId}`, { key })).body.content?.[0];
+      return row && !['P', 'R', 'I'].includes(row.emailStatus.code) ? (row.emailStatus.code as string) : undefined;
+    },
+    20_000,
+    `request ${requestId}`,
+  );
   const recipients = await svc.db.db
     .selectFrom('recipients')
     .select(['address', 'status', 'result_code', 'result_message'])
@@ -44,7 +48,8 @@ async function send(body: Record<string, unknown>, key?: CreatedKey) {
   return { requestId, status, by };
 }
 
-const history = (target: string, key?: CreatedKey, extra = '') => svc.call('GET', `/api/v1/send-block?targetAddress=${encodeURIComponent(target)}${extra}`, { key });
+const history = (target: string, key?: CreatedKey, extra = '') =>
+  svc.call('GET', `/api/v1/send-block?targetAddress=${encodeURIComponent(target)}${extra}`, { key });
 const setConfig = (body: Record<string, unknown>) => svc.call('POST', '/api/v1/config', { body });
 describe('send-block', () => {
   it('SEND_BLOCK_TIME is 168 hours by default', async () => {
@@ -110,7 +115,13 @@ describe('send-block', () => {
 
   it('temporary failures and content, policy or other SMTP errors do not block', async () => {
     rcptRule(['never-used@example.com'], ['soft@example.com']);
-    sink.onData((m) => (m.to.includes('big@example.com') ? { code: 552, message: '5.3.4 Message size exceeds fixed limit' } : m.to.includes('dmarc@example.com') ? { code: 550, message: '5.7.1 rejected by DMARC policy' } : 'accept'));
+    sink.onData((m) =>
+      m.to.includes('big@example.com')
+        ? { code: 552, message: '5.3.4 Message size exceeds fixed limit' }
+        : m.to.includes('dmarc@example.com')
+          ? { code: 550, message: '5.7.1 rejected by DMARC policy' }
+          : 'accept',
+    );
     const sent = await send({ recipients: [{ address: 'soft@example.com' }, { address: 'big@example.com' }, { address: 'dmarc@example.com' }] });
     expect(sent.status).toBe('F');
     expect(sent.by('soft@example.com').result_code).toBe('RESEND_MAIL_FAIL');
@@ -171,7 +182,9 @@ describe('send-block', () => {
     // As if SEND_BLOCK_TIME had been a moment: it ran out right after it was created.
     const ranOut = await sql<{ t: Date }>`
       UPDATE send_blocks SET blocked_until = created_at + interval '1 millisecond' WHERE address_key = 'bounce@example.com' RETURNING blocked_until AS t
-    `.execute(svc.db.db).then((r) => r.rows[0]!.t);
+    `
+      .execute(svc.db.db)
+      .then((r) => r.rows[0]!.t);
     expect(ranOut.getTime()).toBeLessThan(Date.now());
     rcptRule([]);
     const rcptBefore = rcpts.get('bounce@example.com') ?? 0;
@@ -181,7 +194,12 @@ describe('send-block', () => {
 
     const res = await history('bounce@example.com');
     expect(res.body).toMatchObject({ registerStatus: 'Not blocked', expectedDeleteDate: null, totalElements: 2 });
-    expect(res.body.content.map((h: { actionType: { code: string }; actionRequesterType: { code: string } }) => [h.actionType.code, h.actionRequesterType.code])).toEqual([['D', 'SYSTEM'], ['C', 'CUSTOMER']]);
+    expect(
+      res.body.content.map((h: { actionType: { code: string }; actionRequesterType: { code: string } }) => [h.actionType.code, h.actionRequesterType.code]),
+    ).toEqual([
+      ['D', 'SYSTEM'],
+      ['C', 'CUSTOMER'],
+    ]);
     expect(res.body.content[0]).toMatchObject({ requestDate: { utc: ranOut.getTime() }, sendResultCode: null, sendResultMessage: null });
     const asc = await history('bounce@example.com', undefined, '&sort=createUtc,asc');
     expect(asc.body.content[0].actionType.code).toBe('C');

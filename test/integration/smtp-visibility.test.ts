@@ -30,7 +30,12 @@ describe('SMTP visibility', () => {
     expect(atStart.level).toBe(40);
     expect(String(atStart.reason)).toMatch(/ECONNREFUSED/);
 
-    const post = await svc.call('POST', '/api/v1/mails', { senderAddress: 'ops@company.com', title: 't', body: '<p>b</p>', recipients: [{ address: 'secret-person@example.com' }] });
+    const post = await svc.call('POST', '/api/v1/mails', {
+      senderAddress: 'ops@company.com',
+      title: 't',
+      body: '<p>b</p>',
+      recipients: [{ address: 'secret-person@example.com' }],
+    });
     expect(post.status).toBe(201);
     const failed = await svc.waitForLog('smtp: delivery failed');
     expect(failed).toMatchObject({ level: 40, recipients: 1, code: 'CONNECTION_ABNORMAL', temporary: true });
@@ -41,7 +46,13 @@ describe('SMTP visibility', () => {
     expect(recovered).toMatchObject({ level: 30, failures: expect.any(Number), recipients: expect.any(Number) });
     await sink.waitForMessages(1);
     // addresses are never in these lines (only at debug)
-    expect(svc.logs().filter((r) => String(r.msg).startsWith('smtp:')).map((r) => JSON.stringify(r)).join('\n')).not.toContain('secret-person');
+    expect(
+      svc
+        .logs()
+        .filter((r) => String(r.msg).startsWith('smtp:'))
+        .map((r) => JSON.stringify(r))
+        .join('\n'),
+    ).not.toContain('secret-person');
   }, 90_000);
 });
 
@@ -51,7 +62,12 @@ describe('start-up errors', () => {
     const holder = net.createServer();
     await new Promise<void>((r) => holder.listen(port, r));
     try {
-      const err = await startServiceProcess({ databaseUrl: 'postgres://nobody@127.0.0.1:9/none', smtpUrl: 'smtp://127.0.0.1:9', name: 'busy-port', env: { PORT: String(port) } }).then(
+      const err = await startServiceProcess({
+        databaseUrl: 'postgres://nobody@127.0.0.1:9/none',
+        smtpUrl: 'smtp://127.0.0.1:9',
+        name: 'busy-port',
+        env: { PORT: String(port) },
+      }).then(
         () => undefined,
         (e: Error) => e,
       );

@@ -65,10 +65,14 @@ it('re-queues the storing of a request left in P without a store job, and leaves
     // The queued request is stored by its own job; only the lost one needs the sweep.
     expect(await worker.workers!.sweepNow()).toBe(1);
     const status = async (id: string) => (await worker.call('GET', `/api/v1/mails/requests/${id}/status`)).body;
-    await waitFor(async () => {
-      const [a, b] = [await status(lost.body.requestId), await status(queued.body.requestId)];
-      return a.finishCount === 2_500 && b.finishCount === 2_100;
-    }, 60_000, 'both requests stored and sent');
+    await waitFor(
+      async () => {
+        const [a, b] = [await status(lost.body.requestId), await status(queued.body.requestId)];
+        return a.finishCount === 2_500 && b.finishCount === 2_100;
+      },
+      60_000,
+      'both requests stored and sent',
+    );
     const queuedId = String(BigInt(queued.body.requestId.slice(8)));
     const r = await sql<{ request_id: string; n: string }>`
       SELECT request_id::text, count(*) AS n FROM recipients WHERE request_id IN (${lostId}, ${queuedId}) AND status = 'S' GROUP BY 1`.execute(db.db);
@@ -125,10 +129,14 @@ it('rolls up a request left sending (I) with nothing left to send, and gives a s
     await worker.workers!.sweepNow();
     const row = async (id: string) => (await worker.call('GET', `/api/v1/mails/requests?requestId=${id}`)).body.content[0];
     expect((await row(lost.body.requestId)).emailStatus.code).toBe('S');
-    const sent = await waitFor(async () => {
-      const r = await row(reserved.body.requestId);
-      return r.emailStatus.code === 'S' && r;
-    }, 30_000, 'the swept reservation sent');
+    const sent = await waitFor(
+      async () => {
+        const r = await row(reserved.body.requestId);
+        return r.emailStatus.code === 'S' && r;
+      },
+      30_000,
+      'the swept reservation sent',
+    );
     // its elapsed time counts from its reservation, as for one started by its job
     expect(sent.sendDate).not.toBeNull();
     expect(sent.elapsedTime).not.toBeNull();

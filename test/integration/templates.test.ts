@@ -15,7 +15,11 @@ beforeAll(async () => {
   other = await svc.newKey('other-project');
 });
 
-const NES = { utc: expect.any(Number), formattedDate: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/), formattedDateTime: expect.stringMatching(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \d{3}$/) };
+const NES = {
+  utc: expect.any(Number),
+  formattedDate: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
+  formattedDateTime: expect.stringMatching(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \d{3}$/),
+};
 
 let n = 0;
 const uniq = (prefix: string) => `${prefix}${++n}`;
@@ -90,7 +94,7 @@ describe('categories', () => {
     expect((await createCategory({ categoryName: name, parentSid: a.body.sid })).status).toBe(201);
   });
 
-  it('answers 77103 for an unknown or another project\'s parent', async () => {
+  it("answers 77103 for an unknown or another project's parent", async () => {
     const theirs = await createCategory({ categoryName: 'theirs' }, other);
     expectError(await createCategory({ categoryName: 'x', parentSid: theirs.body.sid }), '77103', /parentSid: category \d+ does not exist/);
     expectError(await createCategory({ categoryName: 'x', parentSid: 999999 }), '77103');
@@ -115,10 +119,14 @@ describe('categories', () => {
     expect(await order()).not.toContain('b2');
 
     const child = (await createCategory({ categoryName: 'child', parentSid: a.sid })).body;
-    expectError(await svc.call('PUT', `/api/v1/category/${a.sid}/name-location`, { body: { parentSid: child.sid } }), '77102', /into itself or one of its sub-categories/);
+    expectError(
+      await svc.call('PUT', `/api/v1/category/${a.sid}/name-location`, { body: { parentSid: child.sid } }),
+      '77102',
+      /into itself or one of its sub-categories/,
+    );
     expectError(await svc.call('PUT', `/api/v1/category/${a.sid}/name-location`, { body: { parentSid: a.sid } }), '77102', /into itself/);
     expectError(await svc.call('PUT', `/api/v1/category/${c.sid}/name-location`, { body: { categoryName: 'a' } }), '77102', /already exists/);
-    expectError(await svc.call('PUT', `/api/v1/category/${a.sid}/name-location`, { body: {} , key: other }), '77103');
+    expectError(await svc.call('PUT', `/api/v1/category/${a.sid}/name-location`, { body: {}, key: other }), '77103');
     expectError(await svc.call('PUT', '/api/v1/category/abc/name-location', { body: {} }), '77103');
   });
 
@@ -140,7 +148,7 @@ describe('categories', () => {
 });
 
 describe('templates', () => {
-  it('creates a template with NCP\'s shape (201), in a category given as a string', async () => {
+  it("creates a template with NCP's shape (201), in a category given as a string", async () => {
     const cat = (await createCategory({ categoryName: uniq('testCategory') })).body;
     const body = template({ categorySid: String(cat.sid), templateName: 'membershipTemplate', isUse: true });
     const res = await createTemplate(body);
@@ -190,7 +198,7 @@ describe('templates', () => {
     expectError(await createTemplate(template(over)), '77102', message);
   });
 
-  it('answers 77103 for an unknown or another project\'s category', async () => {
+  it("answers 77103 for an unknown or another project's category", async () => {
     const theirs = (await createCategory({ categoryName: uniq('theirs') }, other)).body;
     expectError(await createTemplate(template({ categorySid: String(theirs.sid) })), '77103', /categorySid: category \d+ does not exist/);
     expectError(await createTemplate(template({ categorySid: '99999999' })), '77103');
@@ -200,7 +208,14 @@ describe('templates', () => {
     const cat = (await createCategory({ categoryName: uniq('keep') })).body;
     const t = (await createTemplate(template({ categorySid: cat.sid }))).body;
     const res = await svc.call('PUT', `/api/v1/template/${t.sid}`, {
-      body: { templateName: 'membershipTemplateKR', title: '[KO] Naver Cloud Platform', body: '회원 가입을 환영합니다.', senderAddress: 'admin@master.com', senderName: 'Admin', isUse: true },
+      body: {
+        templateName: 'membershipTemplateKR',
+        title: '[KO] Naver Cloud Platform',
+        body: '회원 가입을 환영합니다.',
+        senderAddress: 'admin@master.com',
+        senderName: 'Admin',
+        isUse: true,
+      },
     });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ ...t, name: 'membershipTemplateKR', title: '[KO] Naver Cloud Platform', body: '회원 가입을 환영합니다.', description: null });
@@ -211,7 +226,9 @@ describe('templates', () => {
     const cat = (await createCategory({ categoryName: uniq('moveTo') })).body;
     const [t1, t2] = [(await createTemplate(template({ categorySid: cat.sid }))).body, (await createTemplate(template({ categorySid: cat.sid }))).body];
     const t3 = (await createTemplate(template())).body;
-    const res = await svc.call('PUT', `/api/v1/template/${t3.sid}/name-location`, { body: { templateName: 'AD Template', parentSid: cat.sid, lowerSid: t1.sid } });
+    const res = await svc.call('PUT', `/api/v1/template/${t3.sid}/name-location`, {
+      body: { templateName: 'AD Template', parentSid: cat.sid, lowerSid: t1.sid },
+    });
     expect(res.status).toBe(200);
     // NCP's own example name, with its space
     expect(res.body).toMatchObject({ sid: t3.sid, name: 'AD Template', category: { sid: cat.sid, parentSid: -1, name: cat.name } });
@@ -240,7 +257,7 @@ describe('templates', () => {
     expect(restored.body).toEqual({ ...t, isUse: true });
   });
 
-  it('answers 77103 for malformed, unknown and another project\'s template sids, on every operation', async () => {
+  it("answers 77103 for malformed, unknown and another project's template sids, on every operation", async () => {
     const theirs = (await createTemplate(template(), other)).body;
     for (const sid of [theirs.sid, 99999999, 'abc', 0]) {
       expectError(await svc.call('GET', `/api/v1/template/${sid}`), '77103', /templateSid: template .* does not exist/);
@@ -268,16 +285,44 @@ describe('getTemplateStructure', () => {
     const all = await structure('', key);
     expect(all.status).toBe(200);
     const leaf = (t: { sid: number; name: string }, parentSid: number, isUse = true) => ({
-      sid: t.sid, parentSid, createDate: NES, name: t.name, isCategory: false, isUse, subCategoris: [], templates: [],
+      sid: t.sid,
+      parentSid,
+      createDate: NES,
+      name: t.name,
+      isCategory: false,
+      isUse,
+      subCategoris: [],
+      templates: [],
     });
     expect(all.body).toEqual({
       contents: [
         {
-          sid: ad.sid, parentSid: -1, createDate: NES, name: 'AD', isCategory: true, isUse: true,
+          sid: ad.sid,
+          parentSid: -1,
+          createDate: NES,
+          name: 'AD',
+          isCategory: true,
+          isUse: true,
           subCategoris: [
             {
-              sid: sub.sid, parentSid: ad.sid, createDate: NES, name: 'Sub', isCategory: true, isUse: true,
-              subCategoris: [{ sid: deep.sid, parentSid: sub.sid, createDate: NES, name: 'Deep', isCategory: true, isUse: true, subCategoris: [], templates: [leaf(inDeep, deep.sid)] }],
+              sid: sub.sid,
+              parentSid: ad.sid,
+              createDate: NES,
+              name: 'Sub',
+              isCategory: true,
+              isUse: true,
+              subCategoris: [
+                {
+                  sid: deep.sid,
+                  parentSid: sub.sid,
+                  createDate: NES,
+                  name: 'Deep',
+                  isCategory: true,
+                  isUse: true,
+                  subCategoris: [],
+                  templates: [leaf(inDeep, deep.sid)],
+                },
+              ],
               templates: [],
             },
           ],
@@ -307,11 +352,15 @@ describe('backups: export and import', () => {
     const requested = await svc.call('POST', '/api/v1/template/export/request', { key });
     expect(requested.status).toBe(200);
     expect(requested.body).toEqual({ sid: expect.any(Number) });
-    const row = await waitFor(async () => {
-      const list = await svc.call('GET', '/api/v1/template/export', { key });
-      const item = list.body.content?.find((x: { sid: number }) => x.sid === requested.body.sid);
-      return item?.statusCode.code === 'C' ? { list: list.body, item } : undefined;
-    }, 15_000, 'the backup to complete');
+    const row = await waitFor(
+      async () => {
+        const list = await svc.call('GET', '/api/v1/template/export', { key });
+        const item = list.body.content?.find((x: { sid: number }) => x.sid === requested.body.sid);
+        return item?.statusCode.code === 'C' ? { list: list.body, item } : undefined;
+      },
+      15_000,
+      'the backup to complete',
+    );
     expect(row.item).toEqual({
       sid: requested.body.sid,
       projectSid: expect.any(Number),
@@ -337,7 +386,8 @@ describe('backups: export and import', () => {
     const imported = await svc.call('POST', '/api/v1/template/import', { key: target }).attach('file', backup, 'template.json');
     expect(imported.status).toBe(201);
     const source = (await structure('', key)).body;
-    const strip = (nodes: Node[]): unknown => nodes.map((x) => ({ name: x.name, isCategory: x.isCategory, isUse: x.isUse, subCategoris: strip(x.subCategoris), templates: strip(x.templates) }));
+    const strip = (nodes: Node[]): unknown =>
+      nodes.map((x) => ({ name: x.name, isCategory: x.isCategory, isUse: x.isUse, subCategoris: strip(x.subCategoris), templates: strip(x.templates) }));
     expect(strip(imported.body.contents)).toEqual(strip(source.contents));
     const firstCopy = find(imported.body.contents, imported.body.contents[0].subCategoris[0].templates[0].sid)!;
     const copied = await svc.call('GET', `/api/v1/template/${firstCopy.sid}`, { key: target });
@@ -357,7 +407,11 @@ describe('backups: export and import', () => {
     expectError(await imp('not json'), '77102', /not valid JSON/);
     expectError(await imp(JSON.stringify({ ...good, format: 'x' })), '77102', /not a template backup/);
     expectError(await imp(JSON.stringify({ ...good, version: 9 })), '77102', /version 9/);
-    expectError(await imp(JSON.stringify({ ...good, categories: [{ sid: 1, parentSid: 5, name: 'c' }] })), '77102', /categories\[0\]\.parentSid: category 5 is not in the backup/);
+    expectError(
+      await imp(JSON.stringify({ ...good, categories: [{ sid: 1, parentSid: 5, name: 'c' }] })),
+      '77102',
+      /categories\[0\]\.parentSid: category 5 is not in the backup/,
+    );
     expectError(await imp(JSON.stringify({ ...good, categories: [{ sid: 1, parentSid: -1, name: 'bad name ' }] })), '77102', /categories\[0\]\.name/);
     const badTemplate = { sid: 2, categorySid: 1, name: 'ok', title: 't', body: 'b', senderAddress: 'nope', isUse: true };
     expectError(await imp(JSON.stringify({ ...good, templates: [badTemplate] })), '77102', /templates\[0\]\.senderAddress: not a valid e-mail address/);
@@ -375,7 +429,9 @@ describe('backups: export and import', () => {
   it('answers 77103 for an unknown export and 77102 for one not ready', async () => {
     expectError(await svc.call('GET', '/api/v1/template/export/99999999'), '77103');
     expectError(await svc.call('GET', '/api/v1/template/export/abc'), '77103');
-    const [row] = (await sql<{ sid: string }>`INSERT INTO template_exports (project_id, status) VALUES (${svc.key.projectId}, 'I') RETURNING sid`.execute(svc.db.db)).rows;
+    const [row] = (
+      await sql<{ sid: string }>`INSERT INTO template_exports (project_id, status) VALUES (${svc.key.projectId}, 'I') RETURNING sid`.execute(svc.db.db)
+    ).rows;
     expectError(await svc.call('GET', `/api/v1/template/export/${row!.sid}`), '77102', /not ready yet/);
   });
 });
@@ -384,8 +440,18 @@ describe('templateSid on createMailRequest', () => {
   const mail = (over: Record<string, unknown>, key?: CreatedKey) =>
     svc.call('POST', '/api/v1/mails', { key, body: { recipients: [{ address: 'kim@example.com', name: '김철수', parameters: { NAME: '철수' } }], ...over } });
 
-  it('takes sender, title and body from the template, ignoring the request\'s own, and shows templateSid/templateName everywhere', async () => {
-    const t = (await createTemplate(template({ templateName: '회원가입_안내', title: '${NAME}님 환영합니다', body: '<p>#{RECIPIENT_NAME}님, 가입을 축하합니다.</p>', senderAddress: 'welcome@company.com', senderName: '고객센터' }))).body;
+  it("takes sender, title and body from the template, ignoring the request's own, and shows templateSid/templateName everywhere", async () => {
+    const t = (
+      await createTemplate(
+        template({
+          templateName: '회원가입_안내',
+          title: '${NAME}님 환영합니다',
+          body: '<p>#{RECIPIENT_NAME}님, 가입을 축하합니다.</p>',
+          senderAddress: 'welcome@company.com',
+          senderName: '고객센터',
+        }),
+      )
+    ).body;
     const res = await mail({ templateSid: t.sid, senderAddress: 'ignored@other.com', senderName: 'Ignored', title: 'ignored', body: 'ignored' });
     expect(res.status).toBe(201);
     const [received] = await sink.waitForMessages(1);
@@ -396,14 +462,24 @@ describe('templateSid on createMailRequest', () => {
     expect(received!.from).toBe('welcome@company.com');
 
     const listed = await svc.call('GET', `/api/v1/mails/requests?requestId=${res.body.requestId}`);
-    expect(listed.body.content[0]).toMatchObject({ templateSid: t.sid, templateName: '회원가입_안내', senderAddress: 'welcome@company.com', senderName: '고객센터' });
+    expect(listed.body.content[0]).toMatchObject({
+      templateSid: t.sid,
+      templateName: '회원가입_안내',
+      senderAddress: 'welcome@company.com',
+      senderName: '고객센터',
+    });
     const filtered = await svc.call('GET', `/api/v1/mails/requests?templateSid=${t.sid}`);
     expect(filtered.body.content.map((r: { requestId: string }) => r.requestId)).toEqual([res.body.requestId]);
     expect((await svc.call('GET', `/api/v1/mails/requests?templateSid=${t.sid + 100000}`)).body.content).toEqual([]);
     const mails = await svc.call('GET', `/api/v1/mails/requests/${res.body.requestId}/mails`);
     expect(mails.body.content[0]).toMatchObject({ templateSid: t.sid, templateName: '회원가입_안내', title: '철수님 환영합니다' });
     const one = await svc.call('GET', `/api/v1/mails/${mails.body.content[0].mailId}`);
-    expect(one.body).toMatchObject({ templateSid: t.sid, templateName: '회원가입_안내', title: '철수님 환영합니다', body: '<p>김철수님, 가입을 축하합니다.</p>' });
+    expect(one.body).toMatchObject({
+      templateSid: t.sid,
+      templateName: '회원가입_안내',
+      title: '철수님 환영합니다',
+      body: '<p>김철수님, 가입을 축하합니다.</p>',
+    });
   });
 
   it('keeps the name the template had when the request was made', async () => {
@@ -414,7 +490,7 @@ describe('templateSid on createMailRequest', () => {
     expect(listed.body.content[0].templateName).toBe('before');
   });
 
-  it('refuses an unknown template and another project\'s (400/77103), and a deleted one (400/77102, saying so)', async () => {
+  it("refuses an unknown template and another project's (400/77103), and a deleted one (400/77102, saying so)", async () => {
     const theirs = (await createTemplate(template(), other)).body;
     expectError(await mail({ templateSid: 99999999 }), '77103', /templateSid: template 99999999 does not exist/);
     expectError(await mail({ templateSid: theirs.sid }), '77103', /templateSid: template \d+ does not exist/);

@@ -21,20 +21,32 @@ const addresses = async (query = '', key?: CreatedKey) => {
   return res.body.content.map((r: { address: string }) => r.address);
 };
 async function sendAd(address: string): Promise<{ requestId: string; status: string; code: string }> {
-  const res = await svc.call('POST', '/api/v1/mails', { body: { senderAddress: 'ads@company.com', title: 'Ad', body: '<p>x</p>', advertising: true, recipients: [{ address }] } });
+  const res = await svc.call('POST', '/api/v1/mails', {
+    body: { senderAddress: 'ads@company.com', title: 'Ad', body: '<p>x</p>', advertising: true, recipients: [{ address }] },
+  });
   expect(res.status).toBe(201);
   const requestId = res.body.requestId as string;
-  const status = await waitFor(async () => {
-    const row = (await svc.call('GET', `/api/v1/mails/requests?requestId=${requestId}`)).body.content?.[0];
-    return row && !['P', 'R', 'I'].includes(row.emailStatus.code) ? row.emailStatus.code : undefined;
-  }, 20_000, 'request');
-  const rec = await svc.db.db.selectFrom('recipients').select('result_code').where('request_id', '=', String(BigInt(requestId.slice(8)))).executeTakeFirst();
+  const status = await waitFor(
+    async () => {
+      const row = (await svc.call('GET', `/api/v1/mails/requests?requestId=${requestId}`)).body.content?.[0];
+      return row && !['P', 'R', 'I'].includes(row.emailStatus.code) ? row.emailStatus.code : undefined;
+    },
+    20_000,
+    'request',
+  );
+  const rec = await svc.db.db
+    .selectFrom('recipients')
+    .select('result_code')
+    .where('request_id', '=', String(BigInt(requestId.slice(8))))
+    .executeTakeFirst();
   return { requestId, status, code: rec?.result_code ?? '' };
 }
 
 describe('registerUnsubscribers', () => {
   it('adds new addresses (201) and counts what was ignored: repeats in the request and ones already listed, any case', async () => {
-    const res = await svc.call('POST', '/api/v1/unsubscribers', { body: { blockedReceivers: ['a1@example.com', 'B1@example.com', 'b1@EXAMPLE.com', 'c1@example.com'] } });
+    const res = await svc.call('POST', '/api/v1/unsubscribers', {
+      body: { blockedReceivers: ['a1@example.com', 'B1@example.com', 'b1@EXAMPLE.com', 'c1@example.com'] },
+    });
     expect(res.status).toBe(201);
     expect(res.body).toEqual({ count: 3, requestCount: 4, ignoreCount: 1 });
     const again = await svc.call('POST', '/api/v1/unsubscribers', {
@@ -68,16 +80,22 @@ describe('registerUnsubscribers', () => {
 });
 
 describe('getUnsubscribersList', () => {
-  it('answers NCP\'s page: address, blockDate (NesDateTime), isRegByManager; newest first', async () => {
+  it("answers NCP's page: address, blockDate (NesDateTime), isRegByManager; newest first", async () => {
     const res = await list('?size=2');
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ totalElements: 4, totalPages: 2, size: 2, number: 0, first: true, last: false, numberOfElements: 2 });
-    expect(res.body.sort).toEqual([{ direction: 'DESC', property: 'createUtc', ignoreCase: false, nullHandling: 'NATIVE', ascending: false, descending: true }]);
+    expect(res.body.sort).toEqual([
+      { direction: 'DESC', property: 'createUtc', ignoreCase: false, nullHandling: 'NATIVE', ascending: false, descending: true },
+    ]);
     const [row] = res.body.content;
     expect(row).toEqual({
       address: 'd1@example.com',
       isRegByManager: true,
-      blockDate: { utc: expect.any(Number), formattedDate: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/), formattedDateTime: expect.stringMatching(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \d{3}$/) },
+      blockDate: {
+        utc: expect.any(Number),
+        formattedDate: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
+        formattedDateTime: expect.stringMatching(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \d{3}$/),
+      },
     });
     const page2 = await list('?size=2&page=1');
     expect(page2.body).toMatchObject({ number: 1, last: true, numberOfElements: 2 });
@@ -130,11 +148,19 @@ describe('deleteUnsubscribers', () => {
   });
 
   it('a recipient that unsubscribed by link shows unsubscribed=false (with the date) once the manager removes the address; ads reach it again', async () => {
-    const before = await svc.db.db.selectFrom('recipients').select(['unsubscribed', 'unsubscribed_at']).where('address', '=', 'self@example.com').executeTakeFirstOrThrow();
+    const before = await svc.db.db
+      .selectFrom('recipients')
+      .select(['unsubscribed', 'unsubscribed_at'])
+      .where('address', '=', 'self@example.com')
+      .executeTakeFirstOrThrow();
     expect(before.unsubscribed).toBe(true);
     const res = await svc.call('DELETE', '/api/v1/unsubscribers', { body: { blockedReceivers: ['self@example.com'] } });
     expect(res.body).toEqual({ count: 1, requestCount: 1, ignoreCount: 0 });
-    const after = await svc.db.db.selectFrom('recipients').select(['unsubscribed', 'unsubscribed_at']).where('address', '=', 'self@example.com').executeTakeFirstOrThrow();
+    const after = await svc.db.db
+      .selectFrom('recipients')
+      .select(['unsubscribed', 'unsubscribed_at'])
+      .where('address', '=', 'self@example.com')
+      .executeTakeFirstOrThrow();
     expect(after.unsubscribed).toBe(false);
     expect(after.unsubscribed_at!.getTime()).toBeGreaterThanOrEqual(before.unsubscribed_at!.getTime());
     expect((await sendAd('self@example.com')).status).toBe('S');

@@ -340,7 +340,8 @@ describe('getMailRequestList refuses bad filters with 400/77102', () => {
   it('an unknown status', async () => expectError(await list('sendStatus=X'), '77102', 'sendStatus'));
   it('an unknown status among good ones', async () => expectError(await list('sendStatus=S%2CBOGUS'), '77102', 'sendStatus'));
   it('an inverted startUtc/endUtc range', async () => expectError(await list(`startUtc=${Date.now()}&endUtc=${Date.now() - 86_400_000}`), '77102', 'startUtc'));
-  it('an inverted startDateTime/endDateTime range', async () => expectError(await list('startDateTime=2025-02-01&endDateTime=2025-01-01'), '77102', 'startDateTime'));
+  it('an inverted startDateTime/endDateTime range', async () =>
+    expectError(await list('startDateTime=2025-02-01&endDateTime=2025-01-01'), '77102', 'startDateTime'));
   it('a malformed startDateTime', async () => expectError(await list('startDateTime=01%2F02%2F2025'), '77102', 'startDateTime'));
   it('an impossible endDateTime', async () => expectError(await list('endDateTime=2025-02-30'), '77102', 'endDateTime'));
   it('a startUtc that is no number', async () => expectError(await list('startUtc=yesterday'), '77102', 'startUtc'));
@@ -457,7 +458,9 @@ describe('getMailList', () => {
 
   it('shows individual mails one row each, titles as sent', async () => {
     const beta = (await svc.call('GET', `/api/v1/mails/requests/${ids.beta}/mails`)).body;
-    expect(beta.content.map((m: { representativeRecipient: string; emailStatus: { code: string } }) => [m.representativeRecipient, m.emailStatus.code])).toEqual([
+    expect(
+      beta.content.map((m: { representativeRecipient: string; emailStatus: { code: string } }) => [m.representativeRecipient, m.emailStatus.code]),
+    ).toEqual([
       ['lee@example.com', 'S'],
       ['reject-beta@example.com', 'F'],
     ]);
@@ -545,38 +548,38 @@ describe('getMail', () => {
 });
 
 describe('tenancy', () => {
-  it('another project sees none of project 1\'s requests in the list', async () => {
+  it("another project sees none of project 1's requests in the list", async () => {
     const page = await listOk('', { key: other });
     expect(idsOf(page)).toEqual([otherRequestId]);
     expect(page.totalElements).toBe(1);
   });
 
-  it('another project finds nothing with project 1\'s requestId, mailId or recipient as a filter', async () => {
+  it("another project finds nothing with project 1's requestId, mailId or recipient as a filter", async () => {
     expect((await listOk(`requestId=${ids.alpha}`, { key: other })).content).toEqual([]);
     expect((await listOk(`mailId=${alphaMailId}`, { key: other })).content).toEqual([]);
     expect(idsOf(await listOk('recipientAddress=kim%40example.com', { key: other }))).toEqual([otherRequestId]);
     expect(idsOf(await listOk('recipientAddress=lee%40example.com', { key: other }))).toEqual([]);
   });
 
-  it('another project gets 400/77103 for project 1\'s request status', async () => {
+  it("another project gets 400/77103 for project 1's request status", async () => {
     expectError(await svc.call('GET', `/api/v1/mails/requests/${ids.alpha}/status`, { key: other }), '77103');
   });
 
-  it('another project gets 400/77103 for project 1\'s mail list', async () => {
+  it("another project gets 400/77103 for project 1's mail list", async () => {
     expectError(await svc.call('GET', `/api/v1/mails/requests/${ids.alpha}/mails`, { key: other }), '77103');
   });
 
-  it('another project gets 400/77103 for project 1\'s mail', async () => {
+  it("another project gets 400/77103 for project 1's mail", async () => {
     expectError(await svc.call('GET', `/api/v1/mails/${alphaMailId}`, { key: other }), '77103');
   });
 
-  it('project 1 gets 400/77103 for the other project\'s ids', async () => {
+  it("project 1 gets 400/77103 for the other project's ids", async () => {
     expectError(await svc.call('GET', `/api/v1/mails/requests/${otherRequestId}/status`), '77103');
     expectError(await svc.call('GET', `/api/v1/mails/requests/${otherRequestId}/mails`), '77103');
     expectError(await svc.call('GET', `/api/v1/mails/${otherMailId}`), '77103');
   });
 
-  it('answers another project\'s id exactly like an unknown one', async () => {
+  it("answers another project's id exactly like an unknown one", async () => {
     const foreign = await svc.call('GET', `/api/v1/mails/requests/${ids.alpha}/status`, { key: other });
     const unknown = await svc.call('GET', `/api/v1/mails/requests/20200101000000000001/status`, { key: other });
     expect(foreign.body.error.message.replace(ids.alpha, 'ID')).toBe(unknown.body.error.message.replace('20200101000000000001', 'ID'));
@@ -584,7 +587,18 @@ describe('tenancy', () => {
 });
 
 describe('malformed and unknown ids answer 400/77103, never 500', () => {
-  const bad = ['abc', '123', '2026112700000000000', '202611270000000000001', '-1', '1e5', '20261127000000000001x', '%20', '00000000000000000000', '99999999999999999999'];
+  const bad = [
+    'abc',
+    '123',
+    '2026112700000000000',
+    '202611270000000000001',
+    '-1',
+    '1e5',
+    '20261127000000000001x',
+    '%20',
+    '00000000000000000000',
+    '99999999999999999999',
+  ];
 
   it.each(bad)('status of requestId %s', async (id) => {
     expectError(await svc.call('GET', `/api/v1/mails/requests/${id}/status`), '77103');
@@ -643,7 +657,10 @@ describe('HTTP details', () => {
   // A method the path does not have is 405/77001 (the validator knows every route's methods).
   it('answers a method the path does not have with 405/77001', async () => {
     const res = await svc.call('DELETE', `${LIST}`);
-    expect({ status: res.status, body: res.body }).toEqual({ status: 405, body: { error: { code: '77001', errorCode: '77001', message: expect.any(String) } } });
+    expect({ status: res.status, body: res.body }).toEqual({
+      status: 405,
+      body: { error: { code: '77001', errorCode: '77001', message: expect.any(String) } },
+    });
   });
 
   it('carries no top-level code on success bodies', async () => {

@@ -51,9 +51,22 @@ describe('validateAddressBookRequest', () => {
 
   it('counts the address cap over all groups of the request', () => {
     const half = Array.from({ length: ADDRESS_BOOK_LIMITS.addressesPerCall / 2 }, (_, i) => `u${i}@example.com`);
-    expect(validateAddressBookRequest({ groups: [{ groupName: 'a', emailAddresses: half }, { groupName: 'b', emailAddresses: half }] })).toHaveLength(2);
+    expect(
+      validateAddressBookRequest({
+        groups: [
+          { groupName: 'a', emailAddresses: half },
+          { groupName: 'b', emailAddresses: half },
+        ],
+      }),
+    ).toHaveLength(2);
     expect400(
-      () => validateAddressBookRequest({ groups: [{ groupName: 'a', emailAddresses: half }, { groupName: 'b', emailAddresses: [...half, 'x@example.com'] }] }),
+      () =>
+        validateAddressBookRequest({
+          groups: [
+            { groupName: 'a', emailAddresses: half },
+            { groupName: 'b', emailAddresses: [...half, 'x@example.com'] },
+          ],
+        }),
       /groups\[1\]\.emailAddresses: at most 100000 addresses per request/,
     );
   });

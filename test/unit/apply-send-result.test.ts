@@ -6,14 +6,25 @@ const NOW = new Date('2025-06-01T12:00:00.000Z');
 const POLICY: RetryPolicy = { retryLimit: 3, baseDelayMs: 60_000 };
 const SIX_HOURS = 6 * 3600 * 1000;
 
-const rcpt = (id: string, over: Partial<RecipientState> = {}): RecipientState =>
-  ({ id, address: `${id}@example.com`, status: 'I', retryCount: 0, pending: true, ...over });
+const rcpt = (id: string, over: Partial<RecipientState> = {}): RecipientState => ({
+  id,
+  address: `${id}@example.com`,
+  status: 'I',
+  retryCount: 0,
+  pending: true,
+  ...over,
+});
 
-const sent = (rejected: { address: string; error: { responseCode?: number; response?: string; errorCode?: string; message?: string } }[] = []): SendResult =>
-  ({ kind: 'sent', response: '250 2.0.0 Ok: queued as ABC', rejected });
+const sent = (rejected: { address: string; error: { responseCode?: number; response?: string; errorCode?: string; message?: string } }[] = []): SendResult => ({
+  kind: 'sent',
+  response: '250 2.0.0 Ok: queued as ABC',
+  rejected,
+});
 
-const failedWith = (response: string, errorCode = 'EENVELOPE'): SendResult =>
-  ({ kind: 'failed', error: { responseCode: Number(response.slice(0, 3)), response, errorCode, message: `Message failed: ${response}` } });
+const failedWith = (response: string, errorCode = 'EENVELOPE'): SendResult => ({
+  kind: 'failed',
+  error: { responseCode: Number(response.slice(0, 3)), response, errorCode, message: `Message failed: ${response}` },
+});
 
 describe('retryDelayMs', () => {
   type Row = [retryCount: number, base: number, expected: number];
@@ -64,7 +75,15 @@ describe('applySendResult: per-recipient rejection', () => {
     const byId = Object.fromEntries(out.recipients.map((u) => [u.id, u]));
     expect(byId.a).toMatchObject({ status: 'S', resultCode: 'MAIL_SENT', receivedAt: NOW });
     expect(byId.c).toMatchObject({ status: 'S', resultCode: 'MAIL_SENT', receivedAt: NOW });
-    expect(byId.b).toEqual({ id: 'b', status: 'F', resultCode: 'RECIPIENT_ADDRESS_ERROR', resultMessage: response, retryCount: 0, receivedAt: null, finishedAt: NOW });
+    expect(byId.b).toEqual({
+      id: 'b',
+      status: 'F',
+      resultCode: 'RECIPIENT_ADDRESS_ERROR',
+      resultMessage: response,
+      retryCount: 0,
+      receivedAt: null,
+      finishedAt: NOW,
+    });
     expect(out.mail).toEqual({ status: 'PF', nextAttemptAt: null, finishedAt: NOW });
   });
 
@@ -81,7 +100,15 @@ describe('applySendResult: per-recipient rejection', () => {
 
   it('all recipients rejected → mail F', () => {
     const error = { responseCode: 550, response: '550 5.1.1 User unknown' };
-    const out = applySendResult([rcpt('a'), rcpt('b')], sent([{ address: 'a@example.com', error }, { address: 'b@example.com', error }]), NOW, POLICY);
+    const out = applySendResult(
+      [rcpt('a'), rcpt('b')],
+      sent([
+        { address: 'a@example.com', error },
+        { address: 'b@example.com', error },
+      ]),
+      NOW,
+      POLICY,
+    );
     expect(out.recipients.map((u) => u.status)).toEqual(['F', 'F']);
     expect(out.mail).toEqual({ status: 'F', nextAttemptAt: null, finishedAt: NOW });
   });
@@ -95,7 +122,13 @@ describe('applySendResult: per-recipient rejection', () => {
     );
     expect(out.recipients.find((u) => u.id === 'a')).toMatchObject({ status: 'S' });
     expect(out.recipients.find((u) => u.id === 'b')).toEqual({
-      id: 'b', status: 'I', resultCode: 'RESENDING_MAIL', resultMessage: '452 4.2.2 Mailbox full', retryCount: 2, receivedAt: null, finishedAt: null,
+      id: 'b',
+      status: 'I',
+      resultCode: 'RESENDING_MAIL',
+      resultMessage: '452 4.2.2 Mailbox full',
+      retryCount: 2,
+      receivedAt: null,
+      finishedAt: null,
       temporaryResultCode: 'MAILBOX_ABNORMAL',
     });
     expect(out.mail).toEqual({ status: 'I', nextAttemptAt: new Date(NOW.getTime() + 120_000), finishedAt: null });
@@ -113,7 +146,16 @@ describe('applySendResult: temporary failures and retries', () => {
     const res = failedWith('451 4.3.0 Try again later');
     const out = applySendResult([rcpt('a', { retryCount })], res, NOW, POLICY);
     expect(out.recipients).toEqual([
-      { id: 'a', status: 'I', resultCode: 'RESENDING_MAIL', resultMessage: '451 4.3.0 Try again later', retryCount: expectedRetry, receivedAt: null, finishedAt: null, temporaryResultCode: 'RECEIVE_MAIL_SERVICE_ABNORMAL' },
+      {
+        id: 'a',
+        status: 'I',
+        resultCode: 'RESENDING_MAIL',
+        resultMessage: '451 4.3.0 Try again later',
+        retryCount: expectedRetry,
+        receivedAt: null,
+        finishedAt: null,
+        temporaryResultCode: 'RECEIVE_MAIL_SERVICE_ABNORMAL',
+      },
     ]);
     expect(out.mail).toEqual({ status: 'I', nextAttemptAt: new Date(NOW.getTime() + delayMs), finishedAt: null });
   });
@@ -121,7 +163,16 @@ describe('applySendResult: temporary failures and retries', () => {
   it('451 at the retry limit → F RESEND_MAIL_FAIL, retryCount unchanged', () => {
     const out = applySendResult([rcpt('a', { retryCount: 3 })], failedWith('451 4.3.0 Try again later'), NOW, POLICY);
     expect(out.recipients).toEqual([
-      { id: 'a', status: 'F', resultCode: 'RESEND_MAIL_FAIL', resultMessage: '451 4.3.0 Try again later', retryCount: 3, receivedAt: null, finishedAt: NOW, temporaryResultCode: 'RECEIVE_MAIL_SERVICE_ABNORMAL' },
+      {
+        id: 'a',
+        status: 'F',
+        resultCode: 'RESEND_MAIL_FAIL',
+        resultMessage: '451 4.3.0 Try again later',
+        retryCount: 3,
+        receivedAt: null,
+        finishedAt: NOW,
+        temporaryResultCode: 'RECEIVE_MAIL_SERVICE_ABNORMAL',
+      },
     ]);
     expect(out.mail).toEqual({ status: 'F', nextAttemptAt: null, finishedAt: NOW });
   });
@@ -135,7 +186,14 @@ describe('applySendResult: temporary failures and retries', () => {
     const res: SendResult = { kind: 'failed', error: { errorCode: 'ECONNECTION', message: 'Connection closed unexpectedly' } };
     const out = applySendResult([rcpt('a'), rcpt('b')], res, NOW, POLICY);
     for (const u of out.recipients) {
-      expect(u).toMatchObject({ status: 'I', resultCode: 'RESENDING_MAIL', resultMessage: 'Connection closed unexpectedly', retryCount: 1, finishedAt: null, temporaryResultCode: 'CONNECTION_ABNORMAL' });
+      expect(u).toMatchObject({
+        status: 'I',
+        resultCode: 'RESENDING_MAIL',
+        resultMessage: 'Connection closed unexpectedly',
+        retryCount: 1,
+        finishedAt: null,
+        temporaryResultCode: 'CONNECTION_ABNORMAL',
+      });
     }
     expect(out.mail).toEqual({ status: 'I', nextAttemptAt: new Date(NOW.getTime() + 60_000), finishedAt: null });
   });
@@ -151,7 +209,7 @@ describe('applySendResult: temporary failures and retries', () => {
     expect(applySendResult([rcpt('a')], res, NOW, POLICY).recipients[0]!.resultMessage).toBe('ETIMEDOUT');
   });
 
-  it('nextAttemptAt is the earliest of the recipients\' retries', () => {
+  it("nextAttemptAt is the earliest of the recipients' retries", () => {
     const res = failedWith('451 4.3.0 Try again later');
     const out = applySendResult([rcpt('a', { retryCount: 2 }), rcpt('b', { retryCount: 0 }), rcpt('c', { retryCount: 1 })], res, NOW, POLICY);
     expect(out.recipients.map((u) => u.retryCount)).toEqual([3, 1, 2]);
@@ -161,7 +219,10 @@ describe('applySendResult: temporary failures and retries', () => {
   it('one recipient at the limit, one below: mail stays I with a next attempt', () => {
     const res = failedWith('451 4.3.0 Try again later');
     const out = applySendResult([rcpt('a', { retryCount: 3 }), rcpt('b', { retryCount: 1 })], res, NOW, POLICY);
-    expect(out.recipients.map((u) => [u.id, u.status, u.resultCode])).toEqual([['a', 'F', 'RESEND_MAIL_FAIL'], ['b', 'I', 'RESENDING_MAIL']]);
+    expect(out.recipients.map((u) => [u.id, u.status, u.resultCode])).toEqual([
+      ['a', 'F', 'RESEND_MAIL_FAIL'],
+      ['b', 'I', 'RESENDING_MAIL'],
+    ]);
     expect(out.mail).toEqual({ status: 'I', nextAttemptAt: new Date(NOW.getTime() + 120_000), finishedAt: null });
   });
 
@@ -181,9 +242,7 @@ describe('applySendResult: permanent failures', () => {
   ];
   it.each(rows)('%s → F %s with the raw reply', (response, resultCode) => {
     const out = applySendResult([rcpt('a', { retryCount: 1 })], failedWith(response), NOW, POLICY);
-    expect(out.recipients).toEqual([
-      { id: 'a', status: 'F', resultCode, resultMessage: response, retryCount: 1, receivedAt: null, finishedAt: NOW },
-    ]);
+    expect(out.recipients).toEqual([{ id: 'a', status: 'F', resultCode, resultMessage: response, retryCount: 1, receivedAt: null, finishedAt: NOW }]);
     expect(out.mail).toEqual({ status: 'F', nextAttemptAt: null, finishedAt: NOW });
   });
 });

@@ -4,8 +4,12 @@ import type { SmtpOutcomeInput } from '../../src/modules/delivery/classify-smtp-
 import type { ResultCode } from '../../src/shared/i18n.ts';
 
 /** Build what nodemailer puts on an error from a raw reply: responseCode is the first 3 digits. */
-const reply = (response: string, errorCode = 'EENVELOPE'): SmtpOutcomeInput =>
-  ({ responseCode: Number(response.slice(0, 3)), response, errorCode, message: `${errorCode === 'EMESSAGE' ? 'Message failed' : 'Recipient command failed'}: ${response}` });
+const reply = (response: string, errorCode = 'EENVELOPE'): SmtpOutcomeInput => ({
+  responseCode: Number(response.slice(0, 3)),
+  response,
+  errorCode,
+  message: `${errorCode === 'EMESSAGE' ? 'Message failed' : 'Recipient command failed'}: ${response}`,
+});
 
 type Row = [name: string, input: SmtpOutcomeInput, resultCode: ResultCode, temporary: boolean, hardBounce: boolean];
 
@@ -53,22 +57,52 @@ const rows: Row[] = [
   ['554 5.3.0 mail system error', reply('554 5.3.0 Other mail system problem'), 'RECEIVE_MAIL_SERVICE_ERROR', false, false],
 
   // security / policy (X.7.x)
-  ['450 4.7.1 greylisted', reply('450 4.7.1 <a@b.c>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/'), 'SECURITY_AND_POLICY_ABNORMAL', true, false],
+  [
+    '450 4.7.1 greylisted',
+    reply('450 4.7.1 <a@b.c>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/'),
+    'SECURITY_AND_POLICY_ABNORMAL',
+    true,
+    false,
+  ],
   ['554 5.7.1 relay access denied', reply('554 5.7.1 <a@b.c>: Relay access denied'), 'SECURITY_AND_POLICY_ERROR', false, false],
 
   // recipient address
-  ['550 5.1.1 postfix user unknown', reply('550 5.1.1 <a@b.c>: Recipient address rejected: User unknown in local recipient table'), 'RECIPIENT_ADDRESS_ERROR', false, true],
+  [
+    '550 5.1.1 postfix user unknown',
+    reply('550 5.1.1 <a@b.c>: Recipient address rejected: User unknown in local recipient table'),
+    'RECIPIENT_ADDRESS_ERROR',
+    false,
+    true,
+  ],
   ['550 5.1.0 address rejected', reply('550 5.1.0 <a@b.c>: Address rejected'), 'RECIPIENT_ADDRESS_ERROR', false, true],
-  ['553 5.1.3 bad destination syntax', reply('553 5.1.3 The recipient address <a@@b.c> is not a valid RFC-5321 address'), 'RECIPIENT_ADDRESS_ERROR', false, true],
+  [
+    '553 5.1.3 bad destination syntax',
+    reply('553 5.1.3 The recipient address <a@@b.c> is not a valid RFC-5321 address'),
+    'RECIPIENT_ADDRESS_ERROR',
+    false,
+    true,
+  ],
   ['550 User unknown (no enhanced)', reply('550 User unknown'), 'RECIPIENT_ADDRESS_ERROR', false, true],
   ['550 no such user (no enhanced)', reply('550 No such user here'), 'RECIPIENT_ADDRESS_ERROR', false, true],
   ['550 mailbox unavailable (no enhanced)', reply('550 Requested action not taken: mailbox unavailable'), 'RECIPIENT_ADDRESS_ERROR', false, true],
   ['550 5.0.0 user unknown (undefined subject)', reply('550 5.0.0 <a@b.c>... User unknown'), 'RECIPIENT_ADDRESS_ERROR', false, true],
-  ['multi-line 550-5.1.1', reply('550-5.1.1 The email account that you tried to reach does not exist.\n550 5.1.1 https://support.google.com/mail/?p=NoSuchUser'), 'RECIPIENT_ADDRESS_ERROR', false, true],
+  [
+    'multi-line 550-5.1.1',
+    reply('550-5.1.1 The email account that you tried to reach does not exist.\n550 5.1.1 https://support.google.com/mail/?p=NoSuchUser'),
+    'RECIPIENT_ADDRESS_ERROR',
+    false,
+    true,
+  ],
   ['responseCode parsed from response text', { response: '550 5.1.1 <a@b.c>: User unknown', errorCode: 'EENVELOPE' }, 'RECIPIENT_ADDRESS_ERROR', false, true],
 
   // nonexistent domain
-  ['550 5.1.2 bad destination system', reply('550 5.1.2 <a@nowhere.invalid>: Recipient address rejected: Domain not found'), 'NONEXISTENT_DOMAIN_ADDRESS', false, true],
+  [
+    '550 5.1.2 bad destination system',
+    reply('550 5.1.2 <a@nowhere.invalid>: Recipient address rejected: Domain not found'),
+    'NONEXISTENT_DOMAIN_ADDRESS',
+    false,
+    true,
+  ],
   ['550 host not found (no enhanced)', reply('550 Host not found'), 'NONEXISTENT_DOMAIN_ADDRESS', false, true],
 
   // content

@@ -34,7 +34,15 @@ describe('toNesDateTime', () => {
 
 describe('zonedParts', () => {
   it('pads every part', () => {
-    expect(zonedParts(new Date('2025-01-02T00:03:04.005Z'), 'UTC')).toEqual({ year: '2025', month: '01', day: '02', hour: '00', minute: '03', second: '04', ms: '005' });
+    expect(zonedParts(new Date('2025-01-02T00:03:04.005Z'), 'UTC')).toEqual({
+      year: '2025',
+      month: '01',
+      day: '02',
+      hour: '00',
+      minute: '03',
+      second: '04',
+      ms: '005',
+    });
   });
 });
 
@@ -198,7 +206,13 @@ describe('dayNumber', () => {
 
 describe('reservationDateTime (validateMailRequest over parseZonedDateTime)', () => {
   const NOW = new Date('2027-03-01T00:00:00.000Z');
-  const input = (reservationDateTime: string) => ({ senderAddress: 'a@example.com', title: 't', body: 'b', recipients: [{ address: 'r@example.com' }], reservationDateTime });
+  const input = (reservationDateTime: string) => ({
+    senderAddress: 'a@example.com',
+    title: 't',
+    body: 'b',
+    recipients: [{ address: 'r@example.com' }],
+    reservationDateTime,
+  });
 
   it.each(['0030-01-01 10:00', '0099-12-31 23:59', '0000-01-01 00:00'])('%j is refused as in the past, not moved to 19xx', (text) => {
     expect(() => validateMailRequest(input(text), NOW, KST)).toThrow('reservationDateTime: the reservation time is in the past');

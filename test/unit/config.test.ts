@@ -55,7 +55,19 @@ describe('loadConfig: defaults', () => {
   });
 
   it('empty strings count as unset', () => {
-    const c = loadConfig({ PORT: '', ROLE: '', DISPLAY_TIMEZONE: '', LOG_LEVEL: '', DATABASE_URL: '', SMTP_URL: '', MAILER_ACCESS_KEY: '', MAILER_SECRET_KEY: '', MASTER_KEY: '', DATA_DIR: '', PUBLIC_BASE_URL: '' });
+    const c = loadConfig({
+      PORT: '',
+      ROLE: '',
+      DISPLAY_TIMEZONE: '',
+      LOG_LEVEL: '',
+      DATABASE_URL: '',
+      SMTP_URL: '',
+      MAILER_ACCESS_KEY: '',
+      MAILER_SECRET_KEY: '',
+      MASTER_KEY: '',
+      DATA_DIR: '',
+      PUBLIC_BASE_URL: '',
+    });
     expect(c).toEqual(loadConfig({}));
   });
 
@@ -261,7 +273,10 @@ describe('loadConfig: invalid values name the variable', () => {
   });
 
   it('reports every bad variable at once', () => {
-    const err = expectConfigError({ PORT: 'abc', ROLE: 'both', MASTER_KEY: 'short', RATE_LIMIT_BURST: '0', MAILER_ACCESS_KEY: 'only-one' }, /^5 settings are invalid: /);
+    const err = expectConfigError(
+      { PORT: 'abc', ROLE: 'both', MASTER_KEY: 'short', RATE_LIMIT_BURST: '0', MAILER_ACCESS_KEY: 'only-one' },
+      /^5 settings are invalid: /,
+    );
     for (const name of ['PORT', 'ROLE', 'MASTER_KEY', 'RATE_LIMIT_BURST', 'MAILER_SECRET_KEY']) expect(err.message).toContain(name);
   });
 

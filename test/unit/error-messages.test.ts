@@ -7,10 +7,22 @@ describe('localiseErrorMessage', () => {
   });
 
   it.each([
-    ['senderAddress: required when templateSid is not given', 'senderAddress: templateSid이(가) 없으면 필수입니다', 'senderAddress: templateSid を指定しない場合は必須です'],
-    ['recipients[1].address: "bad@" is not a valid e-mail address', 'recipients[1].address: "bad@" 올바른 이메일 주소가 아닙니다', 'recipients[1].address: "bad@" 有効なメールアドレスではありません'],
+    [
+      'senderAddress: required when templateSid is not given',
+      'senderAddress: templateSid이(가) 없으면 필수입니다',
+      'senderAddress: templateSid を指定しない場合は必須です',
+    ],
+    [
+      'recipients[1].address: "bad@" is not a valid e-mail address',
+      'recipients[1].address: "bad@" 올바른 이메일 주소가 아닙니다',
+      'recipients[1].address: "bad@" 有効なメールアドレスではありません',
+    ],
     ['title: at most 500 bytes', 'title: 최대 500바이트입니다', 'title: 最大 500 バイトです'],
-    ['requestId: request 20250101000000001 does not exist', 'requestId: request 20250101000000001이(가) 존재하지 않습니다', 'requestId: request 20250101000000001 は存在しません'],
+    [
+      'requestId: request 20250101000000001 does not exist',
+      'requestId: request 20250101000000001이(가) 존재하지 않습니다',
+      'requestId: request 20250101000000001 は存在しません',
+    ],
     ['reservationUtc: the reservation time is in the past', 'reservationUtc: 예약 시간이 과거입니다', 'reservationUtc: 予約日時が過去です'],
     ['Malformed JSON body', 'JSON 본문의 형식이 올바르지 않습니다', 'JSON 本文の形式が正しくありません'],
     ['Unsupported method type', '지원하지 않는 메서드입니다', 'サポートされていないメソッドです'],
@@ -20,7 +32,9 @@ describe('localiseErrorMessage', () => {
   });
 
   it('translates each of several validator messages, keeping field names', () => {
-    expect(localiseErrorMessage('individual: must be boolean; recipients[0].address: must be string', 'ko')).toBe('individual: 불리언(true/false)이어야 합니다; recipients[0].address: 문자열이어야 합니다');
+    expect(localiseErrorMessage('individual: must be boolean; recipients[0].address: must be string', 'ko')).toBe(
+      'individual: 불리언(true/false)이어야 합니다; recipients[0].address: 문자열이어야 합니다',
+    );
   });
 
   it('keeps a rule that itself holds "; " in one piece', () => {

@@ -1,6 +1,12 @@
 import { describe, it, expect } from '@jest/globals';
 import {
-  langFromHeader, RESULT_CODES, resultCodeMessage, emailStatusLabel, recipientTypeLabel, reservationStatusLabel, EMAIL_STATUS_CODES,
+  langFromHeader,
+  RESULT_CODES,
+  resultCodeMessage,
+  emailStatusLabel,
+  recipientTypeLabel,
+  reservationStatusLabel,
+  EMAIL_STATUS_CODES,
 } from '../../src/shared/i18n.ts';
 import type { Lang } from '../../src/shared/i18n.ts';
 

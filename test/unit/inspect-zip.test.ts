@@ -40,9 +40,12 @@ describe('blockedExtension', () => {
     expect(blockedExtension(name)).toBe(ext);
   });
 
-  it.each(['report.pdf', 'notes.txt', 'exe', 'photo.jpeg', 'archive.zip', 'script.json', 'data.jsx', 'x.exe.txt', 'no-extension', '.bashrc'])('allows %s', (name) => {
-    expect(blockedExtension(name)).toBeUndefined();
-  });
+  it.each(['report.pdf', 'notes.txt', 'exe', 'photo.jpeg', 'archive.zip', 'script.json', 'data.jsx', 'x.exe.txt', 'no-extension', '.bashrc'])(
+    'allows %s',
+    (name) => {
+      expect(blockedExtension(name)).toBeUndefined();
+    },
+  );
 });
 
 describe('magic bytes', () => {
@@ -87,7 +90,13 @@ describe('inspectContent: zip archives', () => {
   });
 
   it.each(['evil.exe', 'sub/dir/run.bat', 'Install.MSI', 'trail.exe.', '스크립트.js'])('refuses an archive holding %s', async (name) => {
-    await expectRefused(buildZip([{ name: 'ok.txt', data: 'fine' }, { name, data: 'x' }]), /not allowed, also inside a zip/);
+    await expectRefused(
+      buildZip([
+        { name: 'ok.txt', data: 'fine' },
+        { name, data: 'x' },
+      ]),
+      /not allowed, also inside a zip/,
+    );
   });
 
   it('names the blocked entry in the reason', async () => {
@@ -133,7 +142,10 @@ describe('inspectContent: zip archives', () => {
   it('refuses a damaged archive that starts like a zip', async () => {
     const zip = buildZip([{ name: 'a.txt', data: 'hello' }]);
     await expectRefused(zip.subarray(0, zip.length - 30), /zip archive/);
-    const two = buildZip([{ name: 'a.txt', data: 'hello' }, { name: 'b.txt', data: 'world' }]);
+    const two = buildZip([
+      { name: 'a.txt', data: 'hello' },
+      { name: 'b.txt', data: 'world' },
+    ]);
     const second = two.indexOf(Buffer.from([0x50, 0x4b, 0x03, 0x04]), 4);
     two.writeUInt32LE(0x12345678, second); // the second entry's local header
     await expectRefused(two, /damaged zip archive \(local header of "b\.txt" is missing\)/);

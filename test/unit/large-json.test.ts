@@ -45,7 +45,12 @@ describe('parseLargeJson', () => {
   ])('%s', same);
 
   it('a large createMailRequest body', () => {
-    const recipients = Array.from({ length: 2000 }, (_, i) => ({ address: `u${i}@example.com`, name: `N ${i}`, type: 'R', parameters: { A: `v${i}`, B: '"]}' } }));
+    const recipients = Array.from({ length: 2000 }, (_, i) => ({
+      address: `u${i}@example.com`,
+      name: `N ${i}`,
+      type: 'R',
+      parameters: { A: `v${i}`, B: '"]}' },
+    }));
     same(JSON.stringify({ senderAddress: 's@example.com', title: 'T', body: 'B', recipients, individual: true }));
   });
 });

@@ -1,5 +1,11 @@
 import { describe, it, expect } from '@jest/globals';
-import { DEFAULT_MAIL_SORT, DEFAULT_REQUEST_SORT, REQUEST_SORT_PROPERTIES, parseMailListQuery, parseRequestListQuery } from '../../src/modules/mails/list-query.ts';
+import {
+  DEFAULT_MAIL_SORT,
+  DEFAULT_REQUEST_SORT,
+  REQUEST_SORT_PROPERTIES,
+  parseMailListQuery,
+  parseRequestListQuery,
+} from '../../src/modules/mails/list-query.ts';
 import { MAIL_STATUSES as MAIL_STATUS_CODES, REQUEST_STATUSES as REQUEST_STATUS_CODES } from '../../src/shared/statuses.ts';
 import { parsePaging, parseSort, toPage, totalFromPage } from '../../src/http/paging.ts';
 import { parseDateRange, parseMultiValue, parseStatuses } from '../../src/http/query-params.ts';
@@ -85,10 +91,16 @@ describe('parseSort', () => {
   });
 
   it('refuses properties outside the view whitelist, naming sort and the allowed ones', () => {
-    expectBadRequest(() => parseSort('title', allowed, DEFAULT_REQUEST_SORT), /^sort: unknown property "title" \(allowed: createUtc, recipientCount, reservationUtc, sendUtc, statusCode\)$/);
+    expectBadRequest(
+      () => parseSort('title', allowed, DEFAULT_REQUEST_SORT),
+      /^sort: unknown property "title" \(allowed: createUtc, recipientCount, reservationUtc, sendUtc, statusCode\)$/,
+    );
     expectBadRequest(() => parseSort('createUtc,up', allowed, DEFAULT_REQUEST_SORT), /^sort: unknown property "up"/);
     expectBadRequest(() => parseSort('desc', allowed, DEFAULT_REQUEST_SORT), /^sort: /);
-    expectBadRequest(() => parseMailListQuery({ sort: 'recipientCount' }, VIEW_OPTS), /^sort: unknown property "recipientCount" \(allowed: id, createUtc, statusCode\)$/);
+    expectBadRequest(
+      () => parseMailListQuery({ sort: 'recipientCount' }, VIEW_OPTS),
+      /^sort: unknown property "recipientCount" \(allowed: id, createUtc, statusCode\)$/,
+    );
   });
 });
 
@@ -283,8 +295,23 @@ describe('toPage', () => {
   });
 
   it('answers an empty result and a page past the end with empty content', () => {
-    expect(toPage([], 0, { page: 0, size: 10 }, sort)).toMatchObject({ content: [], totalElements: 0, totalPages: 0, first: true, last: true, numberOfElements: 0 });
-    expect(toPage([], 8, { page: 9, size: 2 }, sort)).toMatchObject({ content: [], totalElements: 8, totalPages: 4, first: false, last: true, numberOfElements: 0, number: 9 });
+    expect(toPage([], 0, { page: 0, size: 10 }, sort)).toMatchObject({
+      content: [],
+      totalElements: 0,
+      totalPages: 0,
+      first: true,
+      last: true,
+      numberOfElements: 0,
+    });
+    expect(toPage([], 8, { page: 9, size: 2 }, sort)).toMatchObject({
+      content: [],
+      totalElements: 8,
+      totalPages: 4,
+      first: false,
+      last: true,
+      numberOfElements: 0,
+      number: 9,
+    });
   });
 
   it('reports ascending orders', () => {

@@ -7,7 +7,10 @@ import { DEFAULT_MAX_HEAP_MB, SERVICE_NODE_ARGS, serviceNodeArgs } from '../../s
 it('npm start and the Docker image run the service through src/start.ts, which passes serviceNodeArgs', () => {
   const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> };
   expect(pkg.scripts.start).toBe('node src/start.ts');
-  const cmd = fs.readFileSync('Dockerfile', 'utf8').split('\n').find((l) => l.startsWith('CMD '));
+  const cmd = fs
+    .readFileSync('Dockerfile', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('CMD '));
   expect(cmd).toBe('CMD ["node", "src/start.ts"]');
   expect(fs.readFileSync('src/start.ts', 'utf8')).toMatch(/serviceNodeArgs\(process\.env\)/);
   expect(SERVICE_NODE_ARGS).toEqual([`--max-old-space-size=${DEFAULT_MAX_HEAP_MB}`]);
@@ -21,13 +24,21 @@ it('MAX_HEAP_MB sets the heap limit; a bad value is refused naming the variable'
 });
 
 it('src/start.ts refuses a bad MAX_HEAP_MB in one line and exits 1', () => {
-  const res = spawnSync(process.execPath, ['src/start.ts'], { env: { ...process.env, MAX_HEAP_MB: 'lots', NODE_NO_WARNINGS: '1' }, encoding: 'utf8', timeout: 20_000 });
+  const res = spawnSync(process.execPath, ['src/start.ts'], {
+    env: { ...process.env, MAX_HEAP_MB: 'lots', NODE_NO_WARNINGS: '1' },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   expect(res.status).toBe(1);
   expect(res.stderr.trim()).toBe('configuration error: MAX_HEAP_MB must be a whole number of megabytes between 64 and 65536, got "lots"');
 });
 
 it("src/start.ts passes the service's exit code and output through", () => {
-  const res = spawnSync(process.execPath, ['src/start.ts'], { env: { ...process.env, PORT: 'eighty', NODE_NO_WARNINGS: '1' }, encoding: 'utf8', timeout: 20_000 });
+  const res = spawnSync(process.execPath, ['src/start.ts'], {
+    env: { ...process.env, PORT: 'eighty', NODE_NO_WARNINGS: '1' },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   expect(res.status).toBe(1);
   expect(res.stderr).toContain('PORT');
 });

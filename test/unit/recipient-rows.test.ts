@@ -89,7 +89,9 @@ describe('RecipientRowChecker', () => {
 
   it('reports every reason of a row, and the cell problems the reader found with the column and tag', () => {
     const r = checker().check(row(4, ['bad', 'n'.repeat(70), ''], [{ column: 3, reason: 'holds the error value #N/A' }]));
-    expect(r).toEqual({ error: { row: 4, reason: 'column D (GRADE) holds the error value #N/A; address: "bad" is not a valid e-mail address; name: longer than 69 characters' } });
+    expect(r).toEqual({
+      error: { row: 4, reason: 'column D (GRADE) holds the error value #N/A; address: "bad" is not a valid e-mail address; name: longer than 69 characters' },
+    });
   });
 
   it('refuses a later row with the same address (any case) as "duplicate of row N"; an invalid first row does not count', () => {

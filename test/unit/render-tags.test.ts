@@ -4,7 +4,9 @@ import type { RenderValues } from '../../src/shared/render-tags.ts';
 
 /** Joins a compiled template back together: every part must keep its source text. */
 const rejoin = (text: string) =>
-  compileTemplate(text).parts.map((p) => (p.kind === 'text' ? p.text : p.raw)).join('');
+  compileTemplate(text)
+    .parts.map((p) => (p.kind === 'text' ? p.text : p.raw))
+    .join('');
 
 describe('compileTemplate', () => {
   type Row = [name: string, text: string, userTags: string[], metaTags: string[]];
@@ -98,8 +100,18 @@ describe('renderTemplate', () => {
     ['empty template', '', { meta: {} }, { ok: true, text: '' }],
     ['request param', 'Hi ${N}', { requestParams: { N: 'Kim' }, meta: {} }, { ok: true, text: 'Hi Kim' }],
     ['recipient param', 'Hi ${N}', { recipientParams: { N: 'Lee' }, meta: {} }, { ok: true, text: 'Hi Lee' }],
-    ['recipient param overrides request param', 'Hi ${N}', { recipientParams: { N: 'Lee' }, requestParams: { N: 'Kim' }, meta: {} }, { ok: true, text: 'Hi Lee' }],
-    ['falls back to request param per tag', '${A}/${B}', { recipientParams: { A: 'r' }, requestParams: { A: 'q', B: 'q' }, meta: {} }, { ok: true, text: 'r/q' }],
+    [
+      'recipient param overrides request param',
+      'Hi ${N}',
+      { recipientParams: { N: 'Lee' }, requestParams: { N: 'Kim' }, meta: {} },
+      { ok: true, text: 'Hi Lee' },
+    ],
+    [
+      'falls back to request param per tag',
+      '${A}/${B}',
+      { recipientParams: { A: 'r' }, requestParams: { A: 'q', B: 'q' }, meta: {} },
+      { ok: true, text: 'r/q' },
+    ],
     ['null recipient value falls back to request', '${A}', { recipientParams: { A: null }, requestParams: { A: 'q' }, meta: {} }, { ok: true, text: 'q' }],
     ['empty string recipient value is a value', '[${A}]', { recipientParams: { A: '' }, requestParams: { A: 'q' }, meta: {} }, { ok: true, text: '[]' }],
     ['number value', 'n=${N}', { requestParams: { N: 42 }, meta: {} }, { ok: true, text: 'n=42' }],
@@ -109,8 +121,12 @@ describe('renderTemplate', () => {
     ['missing user tag with null params', 'Hi ${N}', { recipientParams: null, requestParams: null, meta: {} }, { ok: false, missingTag: 'N' }],
     ['first missing tag is reported', '${A} ${B} ${C}', { requestParams: { A: 'a' }, meta: {} }, { ok: false, missingTag: 'B' }],
     ['null value is missing', '${A}', { requestParams: { A: null }, meta: {} }, { ok: false, missingTag: 'A' }],
-    ['meta tags', '#{RECIPIENT_NAME} <#{RECIPIENT_ADDRESS}> from #{SENDER_NAME} <#{SENDER_ADDRESS}>', { meta },
-      { ok: true, text: '홍길동 <hong@example.com> from Shop <shop@example.com>' }],
+    [
+      'meta tags',
+      '#{RECIPIENT_NAME} <#{RECIPIENT_ADDRESS}> from #{SENDER_NAME} <#{SENDER_ADDRESS}>',
+      { meta },
+      { ok: true, text: '홍길동 <hong@example.com> from Shop <shop@example.com>' },
+    ],
     ['meta with missing name renders empty', 'Dear #{RECIPIENT_NAME}.', { meta: {} }, { ok: true, text: 'Dear .' }],
     ['meta with null name renders empty', 'Dear #{RECIPIENT_NAME}.', { meta: { RECIPIENT_NAME: null } }, { ok: true, text: 'Dear .' }],
     ['unknown #{FOO} kept as text', 'a #{FOO} b', { meta: {} }, { ok: true, text: 'a #{FOO} b' }],

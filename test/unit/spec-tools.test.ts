@@ -34,7 +34,11 @@ describe('the Postman collection', () => {
     const vars: Record<string, string> = { accessKey: 'AK1', secretKey: 'SK1' };
     const pm = {
       variables: { get: (k: string) => vars[k], replaceIn: (s: string) => s.replace(':requestId', '20261203000000000001') },
-      request: { method: 'get', url: { getPathWithQuery: () => '/api/v1/mails/requests/:requestId/status?x=%EB%8C%80' }, headers: { upsert: (h: { key: string; value: string }) => (headers[h.key] = h.value) } },
+      request: {
+        method: 'get',
+        url: { getPathWithQuery: () => '/api/v1/mails/requests/:requestId/status?x=%EB%8C%80' },
+        headers: { upsert: (h: { key: string; value: string }) => (headers[h.key] = h.value) },
+      },
     };
     const CryptoJS = {
       HmacSHA256: (m: string, k: string) => crypto.createHmac('sha256', k).update(m).digest(),

@@ -2,10 +2,12 @@ import { describe, it, expect } from '@jest/globals';
 import { splitRecipients, GENERAL_MAIL_MAX_RECIPIENTS } from '../../src/modules/requests/split-recipients.ts';
 
 type T = 'R' | 'C' | 'B';
-interface Rcpt { address: string; type: T }
+interface Rcpt {
+  address: string;
+  type: T;
+}
 
-const make = (type: T, n: number, prefix = type.toLowerCase()): Rcpt[] =>
-  Array.from({ length: n }, (_, i) => ({ address: `${prefix}${i}@example.com`, type }));
+const make = (type: T, n: number, prefix = type.toLowerCase()): Rcpt[] => Array.from({ length: n }, (_, i) => ({ address: `${prefix}${i}@example.com`, type }));
 
 /** Groups the ordered recipients by their mail index. */
 const mails = <X>(split: { ordered: X[]; mailIndex: number[]; mailCount: number }): X[][] => {
@@ -24,7 +26,10 @@ describe('splitRecipients: individual', () => {
   });
 
   it('does not reorder by type (individual mode never regroups)', () => {
-    const list: Rcpt[] = [{ address: 'b@x.co', type: 'B' }, { address: 'r@x.co', type: 'R' }];
+    const list: Rcpt[] = [
+      { address: 'b@x.co', type: 'B' },
+      { address: 'r@x.co', type: 'R' },
+    ];
     expect(splitRecipients(list, true).ordered).toEqual(list);
   });
 });
@@ -56,7 +61,10 @@ describe('splitRecipients: general', () => {
   });
 
   it('does not mutate the input array', () => {
-    const list: Rcpt[] = [{ address: 'c@x.co', type: 'C' }, { address: 'r@x.co', type: 'R' }];
+    const list: Rcpt[] = [
+      { address: 'c@x.co', type: 'C' },
+      { address: 'r@x.co', type: 'R' },
+    ];
     const copy = [...list];
     splitRecipients(list, false);
     expect(list).toEqual(copy);

@@ -2,7 +2,13 @@ import crypto from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { deriveUnsubscribeKey, openUnsubscribeToken, signUnsubscribeToken } from '../../src/modules/unsubscribes/unsubscribe-token.ts';
 import { basicUnsubscribeMessage, langOfAdPrefix, placeUnsubscribeMessage, unsubscribeMessageFor } from '../../src/modules/unsubscribes/unsubscribe-message.ts';
-import { escapeHtml, langFromAcceptLanguage, maskAddress, renderInvalidLinkPage, renderUnsubscribePage } from '../../src/modules/unsubscribes/unsubscribe-page.ts';
+import {
+  escapeHtml,
+  langFromAcceptLanguage,
+  maskAddress,
+  renderInvalidLinkPage,
+  renderUnsubscribePage,
+} from '../../src/modules/unsubscribes/unsubscribe-page.ts';
 import { skipListedRecipients } from '../../src/modules/delivery/skip-listed-recipients.ts';
 import type { MailRecipient } from '../../src/modules/delivery/build-message.ts';
 import { htmlToText, templateToText } from '../../src/modules/delivery/request-context.ts';
@@ -40,7 +46,17 @@ describe('unsubscribe token', () => {
   });
 
   it('reads garbage as null, never throws', () => {
-    for (const bad of ['', 'x', 'A'.repeat(63), 'A'.repeat(64), 'A'.repeat(2000), '!'.repeat(80), '%E0%A4%A'.padEnd(80, 'A'), '../../etc/passwd'.padEnd(80, 'A'), 'AQ' + 'A'.repeat(90)]) {
+    for (const bad of [
+      '',
+      'x',
+      'A'.repeat(63),
+      'A'.repeat(64),
+      'A'.repeat(2000),
+      '!'.repeat(80),
+      '%E0%A4%A'.padEnd(80, 'A'),
+      '../../etc/passwd'.padEnd(80, 'A'),
+      'AQ' + 'A'.repeat(90),
+    ]) {
       expect(openUnsubscribeToken(key, bad)).toBeNull();
     }
     // a non-canonical spelling of valid bytes (unused low bits of the last character set) is refused
@@ -130,21 +146,45 @@ describe('unsubscribe page', () => {
 
 describe('skipListedRecipients', () => {
   const now = new Date('2026-11-27T00:00:00Z');
-  const r = (id: string, address: string, pending = true): MailRecipient => ({ id, address, name: null, type: 'R', parameters: null, retryCount: 0, status: pending ? 'R' : 'S', pending });
+  const r = (id: string, address: string, pending = true): MailRecipient => ({
+    id,
+    address,
+    name: null,
+    type: 'R',
+    parameters: null,
+    retryCount: 0,
+    status: pending ? 'R' : 'S',
+    pending,
+  });
   const lists = { unsubscribed: new Set(['u@x.com', 'both@x.com']), blocked: new Set(['b@x.com', 'both@x.com']) };
 
   it('advertising: unsubscribed → U, blocked → F, both → U; the rest stays pending', () => {
-    const { updates, rest } = skipListedRecipients([r('1', 'U@x.com'), r('2', 'b@X.com'), r('3', 'both@x.com'), r('4', 'ok@x.com')], lists, { advertising: true, cancelled: false }, now);
+    const { updates, rest } = skipListedRecipients(
+      [r('1', 'U@x.com'), r('2', 'b@X.com'), r('3', 'both@x.com'), r('4', 'ok@x.com')],
+      lists,
+      { advertising: true, cancelled: false },
+      now,
+    );
     expect(updates).toEqual([
       { id: '1', status: 'U', resultCode: 'UNSUBSCRIBE_ADDRESS', resultMessage: null, retryCount: 0, receivedAt: null, finishedAt: now },
       { id: '2', status: 'F', resultCode: 'SEND_BLOCK_ADDRESS', resultMessage: null, retryCount: 0, receivedAt: null, finishedAt: now },
       { id: '3', status: 'U', resultCode: 'UNSUBSCRIBE_ADDRESS', resultMessage: null, retryCount: 0, receivedAt: null, finishedAt: now },
     ]);
-    expect(rest.map((x) => [x.id, x.status, x.pending])).toEqual([['1', 'U', false], ['2', 'F', false], ['3', 'U', false], ['4', 'R', true]]);
+    expect(rest.map((x) => [x.id, x.status, x.pending])).toEqual([
+      ['1', 'U', false],
+      ['2', 'F', false],
+      ['3', 'U', false],
+      ['4', 'R', true],
+    ]);
   });
 
   it('other mail ignores the unsubscribe list but not the send-block list; finished recipients are left alone', () => {
-    const { updates } = skipListedRecipients([r('1', 'u@x.com'), r('2', 'both@x.com'), r('3', 'b@x.com', false)], lists, { advertising: false, cancelled: false }, now);
+    const { updates } = skipListedRecipients(
+      [r('1', 'u@x.com'), r('2', 'both@x.com'), r('3', 'b@x.com', false)],
+      lists,
+      { advertising: false, cancelled: false },
+      now,
+    );
     expect(updates.map((u) => [u.id, u.status, u.resultCode])).toEqual([['2', 'F', 'SEND_BLOCK_ADDRESS']]);
   });
 

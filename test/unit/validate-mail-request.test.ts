@@ -122,7 +122,12 @@ describe('validateMailRequest: defaults and output', () => {
   });
 
   it('recipient type defaults to R; empty name becomes null; address is trimmed', () => {
-    const v = validate({ recipients: [{ address: '  kim@example.com ', name: '' }, { address: 'lee@example.com', type: '' }] });
+    const v = validate({
+      recipients: [
+        { address: '  kim@example.com ', name: '' },
+        { address: 'lee@example.com', type: '' },
+      ],
+    });
     expect(v.recipients).toEqual([
       { address: 'kim@example.com', name: null, type: 'R', parameters: null },
       { address: 'lee@example.com', name: null, type: 'R', parameters: null },
@@ -166,7 +171,11 @@ describe('validateMailRequest: required fields', () => {
   it('Cc and Bcc in individual mode (the default) are accepted: each is sent its own mail', () => {
     const v = validate({ recipients: [{ address: 'a@b.co' }, { address: 'c@b.co', type: 'C' }, { address: 'b@b.co', type: 'B' }] });
     expect(v.individual).toBe(true);
-    expect(v.recipients.map((r) => [r.address, r.type])).toEqual([['a@b.co', 'R'], ['c@b.co', 'C'], ['b@b.co', 'B']]);
+    expect(v.recipients.map((r) => [r.address, r.type])).toEqual([
+      ['a@b.co', 'R'],
+      ['c@b.co', 'C'],
+      ['b@b.co', 'B'],
+    ]);
     expect(validate({ recipients: [{ address: 'only-bcc@b.co', type: 'B' }] }).recipients).toHaveLength(1);
   });
 
@@ -268,8 +277,16 @@ describe('validateMailRequest: reservation', () => {
     ['reservationDateTime in KST', { reservationDateTime: '2026-12-01 09:00' }, '2026-12-01T00:00:00.000Z'],
     ['reservationDateTime crossing the date line in KST', { reservationDateTime: '2026-11-16 08:59' }, '2026-11-15T23:59:00.000Z'],
     ['reservationDateTime with surrounding spaces', { reservationDateTime: ' 2026-12-01 09:00 ' }, '2026-12-01T00:00:00.000Z'],
-    ['reservationUtc wins over reservationDateTime', { reservationUtc: NOW.getTime() + DAY, reservationDateTime: '2026-12-01 09:00' }, '2026-11-16T03:00:00.000Z'],
-    ['reservationUtc wins even over a malformed reservationDateTime', { reservationUtc: NOW.getTime() + DAY, reservationDateTime: 'garbage' }, '2026-11-16T03:00:00.000Z'],
+    [
+      'reservationUtc wins over reservationDateTime',
+      { reservationUtc: NOW.getTime() + DAY, reservationDateTime: '2026-12-01 09:00' },
+      '2026-11-16T03:00:00.000Z',
+    ],
+    [
+      'reservationUtc wins even over a malformed reservationDateTime',
+      { reservationUtc: NOW.getTime() + DAY, reservationDateTime: 'garbage' },
+      '2026-11-16T03:00:00.000Z',
+    ],
   ];
   it.each(ok)('%s', (_name, over, expected) => {
     expect(validate(over).reservationAt?.toISOString()).toBe(expected);

@@ -50,7 +50,7 @@ describe('parseFilters: one search bar for every view', () => {
     for (const view of ['requests', 'mails', 'recipients'] as const) expect(parseFilters(view, raw, opts)).toEqual(expected);
   });
 
-  it('checks sendStatus against the view\'s own statuses', () => {
+  it("checks sendStatus against the view's own statuses", () => {
     expect(statusCodesOf('requests')).toContain('P');
     expect(parseFilters('requests', { sendStatus: 'PF' }, opts).sendStatus).toEqual(['PF']);
     expect(parseFilters('mails', { sendStatus: 'PF' }, opts).sendStatus).toEqual(['PF']);

@@ -41,7 +41,13 @@ describe('columns', () => {
 
 describe('readXlsxRows', () => {
   it('reads inline strings, numbers and booleans, by row', async () => {
-    const rows = await read(simpleXlsx([['address', 'name', 'N'], ['a@b.co', 'Kim', 12.5], ['c@d.co', null, true]]));
+    const rows = await read(
+      simpleXlsx([
+        ['address', 'name', 'N'],
+        ['a@b.co', 'Kim', 12.5],
+        ['c@d.co', null, true],
+      ]),
+    );
     expect(rows).toEqual([
       { row: 1, cells: ['address', 'name', 'N'], problems: [] },
       { row: 2, cells: ['a@b.co', 'Kim', '12.5'], problems: [] },
@@ -50,7 +56,9 @@ describe('readXlsxRows', () => {
   });
 
   it('places cells by their reference, keeps row numbers with gaps, and numbers cells and rows without references in order', async () => {
-    const xml = '<row r="1"><c r="A1" t="inlineStr"><is><t>a</t></is></c><c r="D1"><v>4</v></c></row>' + '<row r="5"><c><v>1</v></c><c><v>2</v></c></row><row><c r="B6"><v>0.10</v></c></row>';
+    const xml =
+      '<row r="1"><c r="A1" t="inlineStr"><is><t>a</t></is></c><c r="D1"><v>4</v></c></row>' +
+      '<row r="5"><c><v>1</v></c><c><v>2</v></c></row><row><c r="B6"><v>0.10</v></c></row>';
     expect(await read(buildXlsx({ sheet: sheetXml(xml) }))).toEqual([
       { row: 1, cells: ['a', '', '', '4'], problems: [] },
       { row: 5, cells: ['1', '2'], problems: [] },
@@ -59,7 +67,11 @@ describe('readXlsxRows', () => {
   });
 
   it('resolves shared strings: entities, rich-text runs joined, phonetic guides left out', async () => {
-    const shared = sharedStringsXml(['plain & <b>', '<r><t>rich </t></r><r><rPr><b/></rPr><t>text</t></r>', '<t>漢字</t><rPh sb="0" eb="2"><t>かんじ</t></rPh>']);
+    const shared = sharedStringsXml([
+      'plain & <b>',
+      '<r><t>rich </t></r><r><rPr><b/></rPr><t>text</t></r>',
+      '<t>漢字</t><rPh sb="0" eb="2"><t>かんじ</t></rPh>',
+    ]);
     const xml = '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c><c r="C1" t="s"><v>2</v></c></row>';
     expect((await read(buildXlsx({ sheet: sheetXml(xml), sharedStrings: shared })))[0]!.cells).toEqual(['plain & <b>', 'rich text', '漢字']);
   });
@@ -79,7 +91,10 @@ describe('readXlsxRows', () => {
 
   it('reads the first sheet in workbook order through the relationships, with prefixed elements', async () => {
     const workbook = `<?xml version="1.0"?><x:workbook xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><x:sheets><x:sheet name="Data" sheetId="2" r:id="rId9"/><x:sheet name="Other" sheetId="1" r:id="rId1"/></x:sheets></x:workbook>`;
-    const rels = DEFAULT_RELS.replace('</Relationships>', '<Relationship Id="rId9" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="/xl/worksheets/data.xml"/></Relationships>');
+    const rels = DEFAULT_RELS.replace(
+      '</Relationships>',
+      '<Relationship Id="rId9" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="/xl/worksheets/data.xml"/></Relationships>',
+    );
     const data = `<x:worksheet xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><x:sheetData><x:row r="1"><x:c r="A1" t="inlineStr"><x:is><x:t>first</x:t></x:is></x:c></x:row></x:sheetData></x:worksheet>`;
     const file = buildXlsx({ workbook, rels, sheet: sheetXml(inlineRowsXml([['second']])), extra: [{ name: 'xl/worksheets/data.xml', data }] });
     expect((await read(file)).map((r) => r.cells)).toEqual([['first']]);
@@ -130,7 +145,9 @@ describe('readXlsxRows', () => {
     expect(await readError(big, { maxSheetBytes: 10_000 })).toMatch(/worksheet inflates to .* MB, more than/);
     const many = buildXlsx({ sheet: sheetXml(''), extra: Array.from({ length: 20 }, (_, i) => ({ name: `junk/${i}`, data: 'x' })) });
     expect(await readError(many, { maxEntries: 10 })).toMatch(/more than 10 entries/);
-    expect(await readError(buildXlsx({ sheet: sheetXml(''), sharedStrings: sharedStringsXml(['a', 'b', 'c']) }), { maxSharedStrings: 2 })).toMatch(/more than 2 distinct texts/);
+    expect(await readError(buildXlsx({ sheet: sheetXml(''), sharedStrings: sharedStringsXml(['a', 'b', 'c']) }), { maxSharedStrings: 2 })).toMatch(
+      /more than 2 distinct texts/,
+    );
     const giant = buildXlsx({ sheet: sheetXml(`<row r="1"><c r="A1" t="inlineStr"><is><t>${'y'.repeat(1_200_000)}</t></is></c></row>`) });
     expect(await readError(giant, { maxCellChars: 1000 })).toMatch(/holds a text of more than/);
   });
@@ -139,7 +156,9 @@ describe('readXlsxRows', () => {
     const deep = '<x>'.repeat(100_000);
     const header = inlineRowsXml([['address', 'name']]);
     expect(await readError(buildXlsx({ sheet: sheetXml(`${header}<row r="2">${deep}`) }))).toMatch(/the worksheet nests elements more than 64 deep/);
-    expect(await readError(buildXlsx({ sheet: sheetXml(header), sharedStrings: `<sst><si>${deep}` }))).toMatch(/sharedStrings\.xml nests elements more than 64 deep/);
+    expect(await readError(buildXlsx({ sheet: sheetXml(header), sharedStrings: `<sst><si>${deep}` }))).toMatch(
+      /sharedStrings\.xml nests elements more than 64 deep/,
+    );
     expect(await readError(buildXlsx({ sheet: sheetXml(header), workbook: `<workbook>${deep}` }))).toMatch(/workbook\.xml nests elements more than 64 deep/);
     // 64 levels are fine (a real sheet needs 7)
     const ok = `${header}<row r="2"><c r="A2" t="inlineStr"><is><t>a</t></is></c>${'<x>'.repeat(58)}${'</x>'.repeat(58)}</row>`;
@@ -160,7 +179,10 @@ describe('readXlsxRows', () => {
     let largest = 0;
     for await (const batch of readXlsxRows(file)) {
       rows += batch.length;
-      largest = Math.max(largest, batch.reduce((n, r) => n + r.cells.length + 1, 0));
+      largest = Math.max(
+        largest,
+        batch.reduce((n, r) => n + r.cells.length + 1, 0),
+      );
     }
     expect(rows).toBe(3000);
     // each row is 16,383 cells; a batch stops soon after 65,536 cells (one slice of XML more at most)

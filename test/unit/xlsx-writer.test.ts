@@ -31,7 +31,15 @@ function unzip(buf: Buffer): Promise<Map<string, string>> {
 
 describe('xlsx writer', () => {
   test('writes a valid workbook: inline strings, numbers, booleans, blanks keep their column', async () => {
-    const files = await unzip(await xlsxBuffer([['a', 1, true, null, ' x ', '=1+1'], ['日本語', 2.5, false]], { headerRow: ['address', 'name'] }));
+    const files = await unzip(
+      await xlsxBuffer(
+        [
+          ['a', 1, true, null, ' x ', '=1+1'],
+          ['日本語', 2.5, false],
+        ],
+        { headerRow: ['address', 'name'] },
+      ),
+    );
     expect([...files.keys()].sort()).toEqual(
       ['[Content_Types].xml', '_rels/.rels', 'xl/_rels/workbook.xml.rels', 'xl/styles.xml', 'xl/workbook.xml', 'xl/worksheets/sheet1.xml'].sort(),
     );

@@ -34,7 +34,10 @@ $('secret-key').value = keys.secretKey;
 $('remember').checked = localStorage.getItem(STORE_KEY) !== null;
 
 if (!canSign()) {
-  showStatus('This page is not a secure context (https, or http://localhost), so the browser offers no Web Crypto: requests cannot be signed here. Open it as http://localhost:PORT/docs or over https.', true);
+  showStatus(
+    'This page is not a secure context (https, or http://localhost), so the browser offers no Web Crypto: requests cannot be signed here. Open it as http://localhost:PORT/docs or over https.',
+    true,
+  );
 } else {
   showStatus(keys.accessKey ? `Requests are signed with ${keys.accessKey}.` : 'Enter an access key pair to sign "Try it out" requests.', false);
 }

@@ -6,7 +6,11 @@ import type { GroupFilter } from './group-filter.ts';
 
 /** getAddressBook: the project's address count and each group's, groups in creation order. */
 export async function getAddressBook(db: Db | Tx, projectId: string): Promise<AddressBook> {
-  const total = await db.selectFrom('address_book_addresses').select((eb) => eb.fn.countAll<string>().as('n')).where('project_id', '=', projectId).executeTakeFirstOrThrow();
+  const total = await db
+    .selectFrom('address_book_addresses')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('project_id', '=', projectId)
+    .executeTakeFirstOrThrow();
   const groups = await sql<GroupCountRow>`
     SELECT g.sid, g.name, (SELECT count(*) FROM address_book_members m WHERE m.group_sid = g.sid) AS address_count
     FROM address_book_groups g WHERE g.project_id = ${projectId}::bigint ORDER BY g.sid
@@ -77,7 +81,8 @@ function combinationIds(groupSids: readonly string[], andFilter: boolean, afterI
     const [first, ...rest] = groupSids;
     // `o.address_id > afterId` is implied, but lets a merge join start at the cursor, not at the group's start.
     const others = rest.map(
-      (sid) => sql`AND EXISTS (SELECT 1 FROM address_book_members o WHERE o.group_sid = ${sid}::bigint AND o.address_id > ${afterId}::bigint AND o.address_id = m.address_id)`,
+      (sid) =>
+        sql`AND EXISTS (SELECT 1 FROM address_book_members o WHERE o.group_sid = ${sid}::bigint AND o.address_id > ${afterId}::bigint AND o.address_id = m.address_id)`,
     );
     return sql`
       SELECT m.address_id FROM address_book_members m
@@ -85,7 +90,8 @@ function combinationIds(groupSids: readonly string[], andFilter: boolean, afterI
       ORDER BY m.address_id LIMIT ${limit}`;
   }
   const perGroup = groupSids.map(
-    (sid) => sql`(SELECT address_id FROM address_book_members WHERE group_sid = ${sid}::bigint AND address_id > ${afterId}::bigint ORDER BY address_id LIMIT ${limit})`,
+    (sid) =>
+      sql`(SELECT address_id FROM address_book_members WHERE group_sid = ${sid}::bigint AND address_id > ${afterId}::bigint ORDER BY address_id LIMIT ${limit})`,
   );
   return sql`SELECT address_id FROM (${sql.join(perGroup, sql` UNION `)}) u ORDER BY address_id LIMIT ${limit}`;
 }
@@ -106,9 +112,7 @@ function combinationCount(groupSids: readonly string[], andFilter: boolean): Raw
   if (groupSids.length === 0) return sql`SELECT 0::bigint AS n`;
   if (andFilter || groupSids.length === 1) {
     const [first, ...rest] = groupSids;
-    const others = rest.map(
-      (sid) => sql`AND EXISTS (SELECT 1 FROM address_book_members o WHERE o.group_sid = ${sid}::bigint AND o.address_id = m.address_id)`,
-    );
+    const others = rest.map((sid) => sql`AND EXISTS (SELECT 1 FROM address_book_members o WHERE o.group_sid = ${sid}::bigint AND o.address_id = m.address_id)`);
     return sql`SELECT count(*) AS n FROM address_book_members m WHERE m.group_sid = ${first}::bigint ${sql.join(others, sql` `)}`;
   }
   const perGroup = groupSids.map((sid) => sql`SELECT address_id FROM address_book_members WHERE group_sid = ${sid}::bigint`);

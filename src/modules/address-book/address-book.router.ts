@@ -57,7 +57,10 @@ export function addressBookRouter(deps: AppDeps): Router {
   router.get('/address-book/combination', async (req, res) => {
     const andFilter = query(req, 'andFilter');
     const filter = validateGroupFilter(
-      { andFilter: andFilter === true || andFilter === 'true' ? true : andFilter === false || andFilter === 'false' ? false : andFilter, groups: parseMultiValue(query(req, 'groups'), 'groups') ?? [] },
+      {
+        andFilter: andFilter === true || andFilter === 'true' ? true : andFilter === false || andFilter === 'false' ? false : andFilter,
+        groups: parseMultiValue(query(req, 'groups'), 'groups') ?? [],
+      },
       '',
     );
     const total = await writeGroupCombination(deps, req.projectId!, filter, res, (n) => {

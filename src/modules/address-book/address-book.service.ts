@@ -26,7 +26,11 @@ export async function createAddressBook(deps: Deps, projectId: string, body: Add
   const groups = validateAddressBookRequest(body);
   return inBookTransaction(deps, projectId, async (tx) => {
     const before = await getAddressBook(tx, projectId);
-    const sids = await repo.upsertGroups(tx, projectId, groups.map((g) => g.groupName));
+    const sids = await repo.upsertGroups(
+      tx,
+      projectId,
+      groups.map((g) => g.groupName),
+    );
     const seen = new Set<string>();
     const distinct: string[] = [];
     const pairSids: string[] = [];
@@ -98,7 +102,13 @@ const DOWNLOAD_PAGE = 10_000;
  * transaction), so the file holds exactly `X-Total-Count` rows even while the book changes.
  * `start` is called with the count before the first byte is written (headers).
  */
-export async function writeGroupCombination(deps: Deps, projectId: string, filter: GroupFilter, out: Writable, start: (total: number) => void): Promise<number> {
+export async function writeGroupCombination(
+  deps: Deps,
+  projectId: string,
+  filter: GroupFilter,
+  out: Writable,
+  start: (total: number) => void,
+): Promise<number> {
   return deps.db
     .transaction()
     .setIsolationLevel('repeatable read')

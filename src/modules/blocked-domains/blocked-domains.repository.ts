@@ -43,13 +43,21 @@ function filtered(db: Db, f: BlockedDomainFilter) {
   return q;
 }
 
-export async function listDomains(db: Db, f: BlockedDomainFilter, sort: { column: 'created_at' | 'domain'; direction: 'asc' | 'desc' }[], limit: number, offset: number) {
+export async function listDomains(
+  db: Db,
+  f: BlockedDomainFilter,
+  sort: { column: 'created_at' | 'domain'; direction: 'asc' | 'desc' }[],
+  limit: number,
+  offset: number,
+) {
   let q = filtered(db, f).select(['domain', 'created_at']);
   for (const s of sort) q = q.orderBy(s.column, s.direction);
   return q.orderBy('id', 'desc').limit(limit).offset(offset).execute();
 }
 
 export async function countDomains(db: Db, f: BlockedDomainFilter): Promise<number> {
-  const row = await filtered(db, f).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  const row = await filtered(db, f)
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }

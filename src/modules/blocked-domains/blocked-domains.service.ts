@@ -59,7 +59,11 @@ export async function domainBlockedAmong(db: Db | Tx, recipients: { projectId: s
   const out = new Map<string, Set<string>>();
   if (pairs.size === 0) return out;
   const list = [...pairs.values()];
-  const blocked = await repo.findBlocked(db, list.map((p) => p[0]), list.map((p) => p[1]));
+  const blocked = await repo.findBlocked(
+    db,
+    list.map((p) => p[0]),
+    list.map((p) => p[1]),
+  );
   if (blocked.size === 0) return out;
   for (const c of candidates.values()) {
     if (!c.domains.some((d) => blocked.has(`${c.projectId}\n${d}`))) continue;
@@ -107,10 +111,18 @@ export async function getBlockedDomainList(deps: Pick<AppDeps, 'db' | 'config'>,
   const domain = text === undefined ? undefined : String(text).trim().toLowerCase() || undefined;
   if (domain?.includes('\u0000')) throw badRequest('domain: must not contain NUL characters');
   const filter: repo.BlockedDomainFilter = { projectId, domain };
-  const order = sort.map((s) => ({ column: SORT_COLUMNS[s.property as keyof typeof SORT_COLUMNS], direction: s.direction === 'ASC' ? ('asc' as const) : ('desc' as const) }));
+  const order = sort.map((s) => ({
+    column: SORT_COLUMNS[s.property as keyof typeof SORT_COLUMNS],
+    direction: s.direction === 'ASC' ? ('asc' as const) : ('desc' as const),
+  }));
   const [rows, total] = await Promise.all([
     repo.listDomains(deps.db, filter, order, paging.size, paging.page * paging.size),
     repo.countDomains(deps.db, filter),
   ]);
-  return toPage(rows.map((r) => ({ domain: r.domain, createDate: toNesDateTime(r.created_at, deps.config.displayTimezone)! })), total, paging, sort);
+  return toPage(
+    rows.map((r) => ({ domain: r.domain, createDate: toNesDateTime(r.created_at, deps.config.displayTimezone)! })),
+    total,
+    paging,
+    sort,
+  );
 }

@@ -58,7 +58,12 @@ function rawReply(e: SmtpOutcomeInput): string | null {
  * retried with backoff until the retry limit, then RESEND_MAIL_FAIL, each recording its cause as
  * temporaryResultCode; permanent ones fail at once.
  */
-export function applySendResult(recipients: RecipientState[], result: SendResult, now: Date, policy: RetryPolicy): { recipients: RecipientUpdate[]; mail: MailUpdate } {
+export function applySendResult(
+  recipients: RecipientState[],
+  result: SendResult,
+  now: Date,
+  policy: RetryPolicy,
+): { recipients: RecipientUpdate[]; mail: MailUpdate } {
   const updates: RecipientUpdate[] = [];
   let nextAttemptAt: Date | null = null;
   const rejectedBy = new Map(result.kind === 'sent' ? result.rejected.map((r) => [r.address.toLowerCase(), r.error]) : []);
@@ -67,7 +72,15 @@ export function applySendResult(recipients: RecipientState[], result: SendResult
     if (!r.pending) continue;
     let error: SmtpOutcomeInput | undefined;
     if (result.kind === 'content') {
-      updates.push({ id: r.id, status: 'F', resultCode: result.resultCode, resultMessage: result.message, retryCount: r.retryCount, receivedAt: null, finishedAt: now });
+      updates.push({
+        id: r.id,
+        status: 'F',
+        resultCode: result.resultCode,
+        resultMessage: result.message,
+        retryCount: r.retryCount,
+        receivedAt: null,
+        finishedAt: now,
+      });
       continue;
     }
     if (result.kind === 'cancelled') {
@@ -77,7 +90,15 @@ export function applySendResult(recipients: RecipientState[], result: SendResult
     if (result.kind === 'failed') error = result.error;
     else error = rejectedBy.get(r.address.toLowerCase());
     if (!error && result.kind === 'sent') {
-      updates.push({ id: r.id, status: 'S', resultCode: 'MAIL_SENT', resultMessage: result.response, retryCount: r.retryCount, receivedAt: now, finishedAt: now });
+      updates.push({
+        id: r.id,
+        status: 'S',
+        resultCode: 'MAIL_SENT',
+        resultMessage: result.response,
+        retryCount: r.retryCount,
+        receivedAt: now,
+        finishedAt: now,
+      });
       continue;
     }
     const c = classifySmtpReply(error!);
@@ -86,9 +107,27 @@ export function applySendResult(recipients: RecipientState[], result: SendResult
       const retryCount = r.retryCount + 1;
       const at = new Date(now.getTime() + retryDelayMs(retryCount, policy.baseDelayMs));
       if (!nextAttemptAt || at < nextAttemptAt) nextAttemptAt = at;
-      updates.push({ id: r.id, status: 'I', resultCode: 'RESENDING_MAIL', resultMessage: message, retryCount, receivedAt: null, finishedAt: null, temporaryResultCode: c.resultCode });
+      updates.push({
+        id: r.id,
+        status: 'I',
+        resultCode: 'RESENDING_MAIL',
+        resultMessage: message,
+        retryCount,
+        receivedAt: null,
+        finishedAt: null,
+        temporaryResultCode: c.resultCode,
+      });
     } else if (c.temporary) {
-      updates.push({ id: r.id, status: 'F', resultCode: 'RESEND_MAIL_FAIL', resultMessage: message, retryCount: r.retryCount, receivedAt: null, finishedAt: now, temporaryResultCode: c.resultCode });
+      updates.push({
+        id: r.id,
+        status: 'F',
+        resultCode: 'RESEND_MAIL_FAIL',
+        resultMessage: message,
+        retryCount: r.retryCount,
+        receivedAt: null,
+        finishedAt: now,
+        temporaryResultCode: c.resultCode,
+      });
     } else {
       updates.push({ id: r.id, status: 'F', resultCode: c.resultCode, resultMessage: message, retryCount: r.retryCount, receivedAt: null, finishedAt: now });
     }

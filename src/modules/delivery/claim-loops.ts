@@ -107,7 +107,13 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     };
     try {
       // A few queries for the whole batch, however many requests it spans: the API shares the pool.
-      const [ctxs, rows] = await Promise.all([contextsFor(requestIds), repo.loadRecipients(deps.db, claimed.map((m) => m.id))]);
+      const [ctxs, rows] = await Promise.all([
+        contextsFor(requestIds),
+        repo.loadRecipients(
+          deps.db,
+          claimed.map((m) => m.id),
+        ),
+      ]);
       const recipientsOf = new Map<string, repo.DeliveryRecipientRow[]>();
       for (const r of rows) {
         const list = recipientsOf.get(r.mail_id) ?? [];
@@ -117,8 +123,15 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       const pending = rows.filter((r) => r.status === 'R' || r.status === 'I');
       const projectOf = new Map(requestIds.flatMap((id, i) => (ctxs[i] ? byRequest.get(id)!.map((m) => [m.id, ctxs[i]!.projectId] as const) : [])));
       const [blocked, domainBlocked] = await Promise.all([
-        blockedAmong(deps.db, pending.map((r) => r.address), deps.now()),
-        domainBlockedAmong(deps.db, pending.filter((r) => projectOf.has(r.mail_id)).map((r) => ({ projectId: projectOf.get(r.mail_id)!, address: r.address }))),
+        blockedAmong(
+          deps.db,
+          pending.map((r) => r.address),
+          deps.now(),
+        ),
+        domainBlockedAmong(
+          deps.db,
+          pending.filter((r) => projectOf.has(r.mail_id)).map((r) => ({ projectId: projectOf.get(r.mail_id)!, address: r.address })),
+        ),
       ]);
       const sent = await Promise.allSettled(
         requestIds.map(async (requestId, i) => {
@@ -156,7 +169,14 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     if (nextRetry) wakeAt(nextRetry);
     const sentMs = performance.now() - t0;
     deps.logger.debug(
-      { mails: claimed.length - released.length, released: released.length, requests: requestIds.length, claimMs: Math.round(claimMs), sentMs: Math.round(sentMs), ms: Math.round(performance.now() - t0) },
+      {
+        mails: claimed.length - released.length,
+        released: released.length,
+        requests: requestIds.length,
+        claimMs: Math.round(claimMs),
+        sentMs: Math.round(sentMs),
+        ms: Math.round(performance.now() - t0),
+      },
       'delivery batch done',
     );
     return claimed.length;

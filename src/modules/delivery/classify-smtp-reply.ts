@@ -1,9 +1,19 @@
 import type { ResultCode } from '../../shared/i18n.ts';
 
 /** What nodemailer reports for one attempt: an error (or a `rejectedErrors` entry), or `{ responseCode: 250, response: '250 OK' }`. */
-export interface SmtpOutcomeInput { responseCode?: number; response?: string; errorCode?: string; message?: string }
+export interface SmtpOutcomeInput {
+  responseCode?: number;
+  response?: string;
+  errorCode?: string;
+  message?: string;
+}
 
-export interface Classification { resultCode: ResultCode; temporary: boolean; hardBounce: boolean; success: boolean }
+export interface Classification {
+  resultCode: ResultCode;
+  temporary: boolean;
+  hardBounce: boolean;
+  success: boolean;
+}
 
 /**
  * Permanent failures that put the recipient on the send-block list: those that say the address
@@ -12,14 +22,24 @@ export interface Classification { resultCode: ResultCode; temporary: boolean; ha
  * service-wide: one project's oversized or DMARC-rejected mail, or a relay's routing trouble,
  * would then block a working address for every project for a week.
  */
-export const HARD_BOUNCE_CODES: ReadonlySet<ResultCode> = new Set<ResultCode>([
-  'MAILBOX_ERROR', 'NONEXISTENT_DOMAIN_ADDRESS', 'RECIPIENT_ADDRESS_ERROR',
-]);
+export const HARD_BOUNCE_CODES: ReadonlySet<ResultCode> = new Set<ResultCode>(['MAILBOX_ERROR', 'NONEXISTENT_DOMAIN_ADDRESS', 'RECIPIENT_ADDRESS_ERROR']);
 
 /** nodemailer / Node socket codes that mean "no usable reply from the next hop". */
 const CONNECTION_CODES = new Set([
-  'ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ETLS', 'EPROXY',
-  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN',
+  'ECONNECTION',
+  'ETIMEDOUT',
+  'ESOCKET',
+  'EDNS',
+  'ETLS',
+  'EPROXY',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
 ]);
 
 const DOMAIN_NOT_FOUND = /\b(host|domain) (name )?not found\b/i;
@@ -47,11 +67,16 @@ function byEnhanced(subject: number, detail: number, permanent: boolean): Result
   if (permanent && subject === 6) return detail === 7 ? 'UNSUPPORTED_ENCODING_ADDRESS' : 'MAIL_CONTENTS_ERROR';
   if (permanent && subject === 3 && detail === 4) return 'MAIL_CONTENTS_ERROR'; // message too big for system
   switch (subject) {
-    case 2: return pick('MAILBOX_ABNORMAL', 'MAILBOX_ERROR');
-    case 3: return pick('RECEIVE_MAIL_SERVICE_ABNORMAL', 'RECEIVE_MAIL_SERVICE_ERROR');
-    case 4: return pick('NETWORK_ABNORMAL', 'NETWORK_ERROR');
-    case 7: return pick('SECURITY_AND_POLICY_ABNORMAL', 'SECURITY_AND_POLICY_ERROR');
-    default: return undefined;
+    case 2:
+      return pick('MAILBOX_ABNORMAL', 'MAILBOX_ERROR');
+    case 3:
+      return pick('RECEIVE_MAIL_SERVICE_ABNORMAL', 'RECEIVE_MAIL_SERVICE_ERROR');
+    case 4:
+      return pick('NETWORK_ABNORMAL', 'NETWORK_ERROR');
+    case 7:
+      return pick('SECURITY_AND_POLICY_ABNORMAL', 'SECURITY_AND_POLICY_ERROR');
+    default:
+      return undefined;
   }
 }
 
@@ -89,9 +114,10 @@ export function classifySmtpReply(input: SmtpOutcomeInput): Classification {
   const permanent = replyClass === 5;
   const enhanced = enhancedCode(response);
   // X.0.x ("other or undefined") says nothing, so only then do the reply code and its text decide.
-  const resultCode = enhanced && enhanced.subject !== 0
-    ? byEnhanced(enhanced.subject, enhanced.detail, permanent) ?? (permanent ? 'SMTP_ERROR' : 'SMTP_ABNORMAL')
-    : byReply(code, response);
+  const resultCode =
+    enhanced && enhanced.subject !== 0
+      ? (byEnhanced(enhanced.subject, enhanced.detail, permanent) ?? (permanent ? 'SMTP_ERROR' : 'SMTP_ABNORMAL'))
+      : byReply(code, response);
   return result(resultCode, !permanent);
 }
 

@@ -93,7 +93,9 @@ export async function releaseMails(db: Db, token: string, mailIds: string[]): Pr
 
 /** Keeps a claim alive while its worker is still sending (a stalled relay can take minutes). */
 export async function renewLeases(db: Db, token: string, leaseMs: number): Promise<void> {
-  await sql`${sql.raw(PREPARED)}UPDATE mails SET lease_until = now() + make_interval(secs => ${leaseMs / 1000}) WHERE lease_token = ${token} AND status = 'I'`.execute(db);
+  await sql`${sql.raw(PREPARED)}UPDATE mails SET lease_until = now() + make_interval(secs => ${leaseMs / 1000}) WHERE lease_token = ${token} AND status = 'I'`.execute(
+    db,
+  );
 }
 
 export interface DeliveryRecipientRow {

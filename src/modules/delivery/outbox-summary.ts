@@ -15,7 +15,10 @@ function decodeWord(charset: string, encoding: string, text: string): string {
   const bytes =
     encoding.toUpperCase() === 'B'
       ? Buffer.from(text, 'base64')
-      : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+      : Buffer.from(
+          text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))),
+          'latin1',
+        );
   try {
     return new TextDecoder(charset).decode(bytes);
   } catch {

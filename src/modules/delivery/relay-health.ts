@@ -45,7 +45,10 @@ export function createRelayHealth(logger: Logger, now: () => number = Date.now) 
       pendingSummary.failures++;
       pendingSummary.recipients += f.recipients;
       if (t - lastSummaryAt >= FAILURE_SUMMARY_MS) {
-        logger.warn({ failures: pendingSummary.failures, recipients: pendingSummary.recipients, lastReply, failingForMs: t - since }, 'smtp: deliveries still failing');
+        logger.warn(
+          { failures: pendingSummary.failures, recipients: pendingSummary.recipients, lastReply, failingForMs: t - since },
+          'smtp: deliveries still failing',
+        );
         lastSummaryAt = t;
         pendingSummary = { failures: 0, recipients: 0 };
       }

@@ -50,18 +50,22 @@ export function templateToText(html: string): string {
   return toText(html.replaceAll(URL_TAG, URL_STAND_IN)).replaceAll(URL_STAND_IN, URL_TAG);
 }
 
-export function buildRequestContext(row: {
-  id: string;
-  project_id: string;
-  sender_address: string;
-  sender_name: string | null;
-  individual: boolean;
-  advertising: boolean;
-  parameters: unknown;
-  references_header: string | null;
-  title: string;
-  body: string;
-}, attachments: DeliveryAttachment[] = [], unsubscribeMessage: string | null = null): RequestContext {
+export function buildRequestContext(
+  row: {
+    id: string;
+    project_id: string;
+    sender_address: string;
+    sender_name: string | null;
+    individual: boolean;
+    advertising: boolean;
+    parameters: unknown;
+    references_header: string | null;
+    title: string;
+    body: string;
+  },
+  attachments: DeliveryAttachment[] = [],
+  unsubscribeMessage: string | null = null,
+): RequestContext {
   // Advertising mail is individual-only (validated), so each mail has the one recipient its link names.
   const ad = row.advertising && row.individual && unsubscribeMessage !== null;
   const body = ad ? placeUnsubscribeMessage(row.body) : row.body;

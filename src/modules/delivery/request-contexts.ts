@@ -12,11 +12,17 @@ export function createContextCache(deps: Pick<DeliveryDeps, 'db' | 'config'>, se
   const contexts = new Map<string, Promise<RequestContext | undefined>>();
 
   async function loadContexts(requestIds: string[]): Promise<Map<string, RequestContext>> {
-    const [rows, attachments] = await Promise.all([repo.loadRequestsForDelivery(deps.db, requestIds), attachmentsForDelivery(deps.db, deps.config.dataDir, requestIds)]);
+    const [rows, attachments] = await Promise.all([
+      repo.loadRequestsForDelivery(deps.db, requestIds),
+      attachmentsForDelivery(deps.db, deps.config.dataDir, requestIds),
+    ]);
     const out = new Map<string, RequestContext>();
     for (const row of rows) {
       const notice = row.advertising
-        ? unsubscribeMessageFor({ useBasicUnsubscribeMsg: row.use_basic_unsubscribe_msg, unsubscribeMessage: row.unsubscribe_message }, settings.unsubscribe.lang)
+        ? unsubscribeMessageFor(
+            { useBasicUnsubscribeMsg: row.use_basic_unsubscribe_msg, unsubscribeMessage: row.unsubscribe_message },
+            settings.unsubscribe.lang,
+          )
         : null;
       out.set(String(row.id), buildRequestContext(row, attachments.get(String(row.id)) ?? [], notice));
     }

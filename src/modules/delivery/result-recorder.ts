@@ -18,11 +18,21 @@ export interface MailOutcome {
 }
 
 /** Recording is retried for a while: a result lost to a database blip would mean sending again. */
-async function recordWithRetry(deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>, token: string, mails: repo.MailResultRow[], recipients: (RecipientUpdate & { mailId: string })[], bounces: (HardBounce & { mailId: string })[]) {
+async function recordWithRetry(
+  deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>,
+  token: string,
+  mails: repo.MailResultRow[],
+  recipients: (RecipientUpdate & { mailId: string })[],
+  bounces: (HardBounce & { mailId: string })[],
+) {
   // Hard bounces block their address in the same transaction as the results that report them.
   const blockBounces = bounces.length
     ? async (tx: Tx, held: Set<string>) => {
-        await recordHardBounces(tx, bounces.filter((b) => held.has(b.mailId)), deps.now());
+        await recordHardBounces(
+          tx,
+          bounces.filter((b) => held.has(b.mailId)),
+          deps.now(),
+        );
       }
     : undefined;
   for (let attemptNo = 1; ; attemptNo++) {
@@ -43,7 +53,13 @@ function recordOutcomes(deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>, token
   const bounces = results.flatMap((r) =>
     r.recipients
       .filter((u) => u.status === 'F' && HARD_BOUNCE_CODES.has(u.resultCode))
-      .map((u) => ({ mailId: r.mailId, address: r.all.find((x) => x.id === u.id)!.address, projectId: r.projectId, resultCode: u.resultCode, resultMessage: u.resultMessage })),
+      .map((u) => ({
+        mailId: r.mailId,
+        address: r.all.find((x) => x.id === u.id)!.address,
+        projectId: r.projectId,
+        resultCode: u.resultCode,
+        resultMessage: u.resultMessage,
+      })),
   );
   return recordWithRetry(deps, token, mailRows, recipientRows, bounces);
 }
@@ -61,7 +77,11 @@ export function createRecorder(deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>
     if (busy || !queued.length) return;
     busy = true;
     const group = queued.splice(0, RECORD_GROUP);
-    recordOutcomes(deps, token, group.map((g) => g.outcome))
+    recordOutcomes(
+      deps,
+      token,
+      group.map((g) => g.outcome),
+    )
       .then(
         () => {
           for (const g of group) g.done();

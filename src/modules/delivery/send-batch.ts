@@ -33,15 +33,16 @@ export interface BatchRun {
 }
 
 /** Sends a request's part of a claimed batch (sendBatch), through the loop's slots. */
-export function createBatchSender(deps: Pick<DeliveryDeps, 'db' | 'transport' | 'now'>, settings: Pick<DeliverySettings, 'retry' | 'unsubscribe'>, relay: RelayHealth) {
+export function createBatchSender(
+  deps: Pick<DeliveryDeps, 'db' | 'transport' | 'now'>,
+  settings: Pick<DeliverySettings, 'retry' | 'unsubscribe'>,
+  relay: RelayHealth,
+) {
   /** An individual mail's link: its one recipient's own. */
   function urlFor(ctx: RequestContext, first: MailRecipient): string | undefined {
     if (!ctx.unsubscribeLink) return undefined;
     return unsubscribeUrl(settings.unsubscribe.baseUrl, settings.unsubscribe.key, { projectId: ctx.projectId, recipientId: first.id, address: first.address });
   }
-
-
-
 
   /** Sends the claimed mails of one request; each mail's outcome is recorded before its slot is given up. */
   async function sendBatch(ctx: RequestContext, mails: repo.ClaimedMail[], run: BatchRun): Promise<void> {

@@ -24,13 +24,14 @@ export function skipListedRecipients(
     if (!r.pending) return r;
     const key = r.address.toLowerCase();
     // An address both unsubscribed and blocked shows its owner's choice, then the project's.
-    const skip = advertising && lists.unsubscribed.has(key)
-      ? { status: 'U', resultCode: 'UNSUBSCRIBE_ADDRESS' as const }
-      : domainBlocked.has(key)
-        ? { status: 'F', resultCode: 'UNKNOWN_DOMAIN_ADDRESS' as const }
-        : lists.blocked.has(key)
-          ? { status: 'F', resultCode: 'SEND_BLOCK_ADDRESS' as const }
-          : undefined;
+    const skip =
+      advertising && lists.unsubscribed.has(key)
+        ? { status: 'U', resultCode: 'UNSUBSCRIBE_ADDRESS' as const }
+        : domainBlocked.has(key)
+          ? { status: 'F', resultCode: 'UNKNOWN_DOMAIN_ADDRESS' as const }
+          : lists.blocked.has(key)
+            ? { status: 'F', resultCode: 'SEND_BLOCK_ADDRESS' as const }
+            : undefined;
     if (!skip) return r;
     updates.push({ id: r.id, ...skip, resultMessage: null, retryCount: r.retryCount, receivedAt: null, finishedAt: now });
     return { ...r, status: skip.status, pending: false };

@@ -11,7 +11,12 @@ function errorInput(err: unknown): SmtpOutcomeInput {
 }
 
 /** Builds one mail and hands it to the transport; every outcome (content error, refusals, failure) comes back as a SendResult. */
-export async function attempt(transport: Transporter, ctx: RequestContext, recipients: MailRecipient[], unsubscribeUrl: string | undefined): Promise<SendResult> {
+export async function attempt(
+  transport: Transporter,
+  ctx: RequestContext,
+  recipients: MailRecipient[],
+  unsubscribeUrl: string | undefined,
+): Promise<SendResult> {
   let built;
   try {
     built = buildMessage(ctx, recipients, unsubscribeUrl);

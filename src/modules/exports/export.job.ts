@@ -97,7 +97,10 @@ export async function runExport(deps: ExportJobDeps, exportId: string, run: JobR
   }
   const part = partPath(deps.config.dataDir, exportId, attempt);
   // Gone: a newer attempt claimed the export and cleared this run's file; the export is its now.
-  const size = await fs.promises.stat(part).then((st) => st.size, () => undefined);
+  const size = await fs.promises.stat(part).then(
+    (st) => st.size,
+    () => undefined,
+  );
   if (size === undefined) return void log.warn('export taken over by another run before this one finished; this run stops');
   await fs.promises.rename(part, finalPath(deps.config.dataDir, exportId));
   await syncDir(exportsDir(deps.config.dataDir));
@@ -121,7 +124,9 @@ async function writeFile(deps: ExportJobDeps, run: JobRun, row: repo.ExportRow, 
   const toCells = rowToCells(view, lang);
   let rows = 0;
   let beatAt = Date.now();
-  const batches = iterateViewRows(deps.db, row.project_id, view, filters, { lang, timeZone: row.time_zone, batchSize: EXPORT_BATCH_ROWS })[Symbol.asyncIterator]();
+  const batches = iterateViewRows(deps.db, row.project_id, view, filters, { lang, timeZone: row.time_zone, batchSize: EXPORT_BATCH_ROWS })[
+    Symbol.asyncIterator
+  ]();
   // A prefetched batch may fail while the previous one is being written: handled here at once
   // (an unhandled rejection would end the process), and thrown where it is awaited.
   const ask = () => {

@@ -68,7 +68,11 @@ export async function listExports(db: Db, projectId: string, limit: number, offs
 }
 
 export async function countExports(db: Db, projectId: string): Promise<number> {
-  const row = await db.selectFrom('exports').select((eb) => eb.fn.countAll<string>().as('n')).where('project_id', '=', projectId).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('exports')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('project_id', '=', projectId)
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -88,11 +92,22 @@ export async function claimExport(db: Db, id: string, now: Date) {
 
 /** The run is still the export's and still alive; false when another attempt took it over. */
 export async function renewHeartbeat(db: Db, id: string, attempt: number, now: Date): Promise<boolean> {
-  const r = await db.updateTable('exports').set({ heartbeat_at: now }).where('id', '=', id).where('status', '=', 'I').where('attempts', '=', attempt).executeTakeFirst();
+  const r = await db
+    .updateTable('exports')
+    .set({ heartbeat_at: now })
+    .where('id', '=', id)
+    .where('status', '=', 'I')
+    .where('attempts', '=', attempt)
+    .executeTakeFirst();
   return r.numUpdatedRows > 0n;
 }
 
-export async function completeExport(db: Db, id: string, attempt: number, done: { rowCount: number; fileSize: number; at: Date; expiresAt: Date }): Promise<boolean> {
+export async function completeExport(
+  db: Db,
+  id: string,
+  attempt: number,
+  done: { rowCount: number; fileSize: number; at: Date; expiresAt: Date },
+): Promise<boolean> {
   const r = await db
     .updateTable('exports')
     .set({ status: 'C', row_count: done.rowCount, file_size: done.fileSize, completed_at: done.at, expires_at: done.expiresAt, error: null })

@@ -19,7 +19,12 @@ export function exportsRouter(deps: AppDeps): Router {
   });
 
   router.get('/exports', async (req, res) => {
-    const view = { lang: langFromHeader(req.headers['x-ncp-lang']), timeZone: deps.config.displayTimezone, publicBaseUrl: deps.config.publicBaseUrl, now: deps.now() };
+    const view = {
+      lang: langFromHeader(req.headers['x-ncp-lang']),
+      timeZone: deps.config.displayTimezone,
+      publicBaseUrl: deps.config.publicBaseUrl,
+      now: deps.now(),
+    };
     res.json(await getExportList(deps.db, req.projectId!, parsePaging(req.query as RawQuery), view));
   });
 

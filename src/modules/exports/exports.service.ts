@@ -20,7 +20,6 @@ const STALLED_AFTER_MS = 15 * 60_000;
 /** Files on disk that no live export owns (a crash between steps) are removed after this. */
 const ORPHAN_AFTER_MS = 3600_000;
 
-
 /** The views' search parameters (src/modules/mails/view-filters.ts); paging is accepted and ignored. */
 const FILTER_NAMES = [
   'startUtc',
@@ -43,7 +42,13 @@ const IGNORED_NAMES = ['page', 'size', 'sort'];
  * The filters as the view would parse them, and the mail view's request as getMailList would
  * look it up (unknown or another project's: 77103); every refusal names `filters.<field>`.
  */
-async function checkFilters(deps: Pick<AppDeps, 'db'>, projectId: string, view: ExportView, filters: Record<string, unknown>, opts: { timeZone: string; now: Date }): Promise<void> {
+async function checkFilters(
+  deps: Pick<AppDeps, 'db'>,
+  projectId: string,
+  view: ExportView,
+  filters: Record<string, unknown>,
+  opts: { timeZone: string; now: Date },
+): Promise<void> {
   const unknown = Object.keys(filters).find((k) => !FILTER_NAMES.includes(k) && !IGNORED_NAMES.includes(k));
   if (unknown !== undefined) throw badRequest(`filters.${unknown}: unknown filter (allowed: ${FILTER_NAMES.join(', ')})`);
   try {
@@ -72,7 +77,10 @@ export async function createExport(deps: Pick<AppDeps, 'db' | 'queue' | 'config'
     // being built. The lock makes two concurrent requests count one after the other.
     const queued = await repo.lockAndCountQueued(tx, projectId);
     if (queued >= deps.config.maxQueuedExports) {
-      throw rateLimited(30, `Rate Limited: ${queued} exports of this project are waiting or being built, the most allowed; request more when one has completed`);
+      throw rateLimited(
+        30,
+        `Rate Limited: ${queued} exports of this project are waiting or being built, the most allowed; request more when one has completed`,
+      );
     }
     const created = await repo.insertExport(tx, { project_id: projectId, view: body.view, filters, lang, time_zone: timeZone, requested_at: requestedAt });
     await deps.queue.insertInTx<ExportPayload>(tx, CREATE_EXPORT, [{ data: { exportId: created.id } }]);
@@ -84,7 +92,11 @@ export async function createExport(deps: Pick<AppDeps, 'db' | 'queue' | 'config'
 const unknownExport = (raw: string) => notFound(`exportId: export ${raw} does not exist or has expired`);
 
 /** downloadExport: the completed file, opened, with the name it is downloaded under. */
-export async function openExportFile(deps: Pick<AppDeps, 'db' | 'config' | 'now'>, projectId: string, rawId: string): Promise<{ stream: Readable; fileName: string; size: number }> {
+export async function openExportFile(
+  deps: Pick<AppDeps, 'db' | 'config' | 'now'>,
+  projectId: string,
+  rawId: string,
+): Promise<{ stream: Readable; fileName: string; size: number }> {
   if (!/^\d{1,18}$/.test(rawId)) throw unknownExport(rawId);
   const row = await repo.findExport(deps.db, projectId, rawId);
   const status = row ? exportStatus(row, deps.now()) : 'E';
@@ -97,7 +109,11 @@ export async function openExportFile(deps: Pick<AppDeps, 'db' | 'config' | 'now'
   });
   const { size } = await handle.stat();
   const p = zonedParts(row.requested_at, deps.config.displayTimezone);
-  return { stream: handle.createReadStream(), fileName: `mail-list-${row.view as ExportView}-${p.year}${p.month}${p.day}${p.hour}${p.minute}${p.second}-${row.id}.xlsx`, size };
+  return {
+    stream: handle.createReadStream(),
+    fileName: `mail-list-${row.view as ExportView}-${p.year}${p.month}${p.day}${p.hour}${p.minute}${p.second}-${row.id}.xlsx`,
+    size,
+  };
 }
 
 /** How long an expired or failed export stays listed after its end. */
@@ -112,7 +128,12 @@ export async function expireExports(deps: Pick<AppDeps, 'db' | 'config' | 'now' 
   const now = deps.now();
   const expired = await repo.expireExports(deps.db, now);
   await Promise.all(expired.map((id) => removeExportFile(deps.config.dataDir, id)));
-  const stalled = await repo.failStalledExports(deps.db, new Date(now.getTime() - STALLED_AFTER_MS), 'creating the file stopped (its worker went away); request the export again', now);
+  const stalled = await repo.failStalledExports(
+    deps.db,
+    new Date(now.getTime() - STALLED_AFTER_MS),
+    'creating the file stopped (its worker went away); request the export again',
+    now,
+  );
   // The list shows expired and failed exports for a while, then they go (they have no file).
   await repo.deleteFinishedBefore(deps.db, new Date(now.getTime() - FINISHED_ROWS_KEPT_MS));
   const orphans = await removeOrphans(deps, now);

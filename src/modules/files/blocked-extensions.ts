@@ -3,8 +3,35 @@
  * scripts, installers and the like, which mail providers block or quarantine anyway.
  */
 export const BLOCKED_EXTENSIONS: ReadonlySet<string> = new Set([
-  'bat', 'cmd', 'com', 'cpl', 'exe', 'scr', 'js', 'vbs', 'ocx', 'pif', 'msi', 'efi', 'fon', 'drv', 'dll',
-  'sys', 'app', 'dmg', 'ipa', 'apk', 'jar', 'wsh', 'reg', 'hlp', 'lnk', 'wsf', 'scf', 'swf', 'cab',
+  'bat',
+  'cmd',
+  'com',
+  'cpl',
+  'exe',
+  'scr',
+  'js',
+  'vbs',
+  'ocx',
+  'pif',
+  'msi',
+  'efi',
+  'fon',
+  'drv',
+  'dll',
+  'sys',
+  'app',
+  'dmg',
+  'ipa',
+  'apk',
+  'jar',
+  'wsh',
+  'reg',
+  'hlp',
+  'lnk',
+  'wsf',
+  'scf',
+  'swf',
+  'cab',
 ]);
 
 /** The last path segment of a name as a client or an archive gives it ("C:\\x\\a.txt", "dir/a.txt"). */

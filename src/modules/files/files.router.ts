@@ -50,7 +50,8 @@ export function filesRouter(deps: AppDeps): Router {
       // Headers are gone, so there is no error to answer: the connection is cut. A client that
       // went away (a cancelled download) is routine, not a failure of ours.
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'EPIPE') req.log.info({ fileId: req.params.fileId }, 'attachment download aborted by the client');
+      if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'EPIPE')
+        req.log.info({ fileId: req.params.fileId }, 'attachment download aborted by the client');
       else req.log.error({ err, fileId: req.params.fileId }, 'attachment download failed while streaming');
     }
   });

@@ -34,11 +34,13 @@ const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
 
 /** The name a file is stored and sent under: no client path, no control characters, NFC. */
 export function cleanFileName(raw: string | undefined): string {
-  return baseName(raw ?? '')
-    .normalize('NFC')
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point
-    .replace(/[\u0000-\u001f\u007f]/g, '')
-    .trim();
+  return (
+    baseName(raw ?? '')
+      .normalize('NFC')
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point
+      .replace(/[\u0000-\u001f\u007f]/g, '')
+      .trim()
+  );
 }
 
 interface Received {
@@ -102,7 +104,15 @@ export async function createFiles(deps: FilesDeps, projectId: string, parts: Fil
     await deps.db.transaction().execute((tx) =>
       repo.insertFiles(
         tx,
-        received.map((f, i) => ({ id: f.id, temp_request_id: tempRequestId, project_id: projectId, position: i + 1, name: f.name, size: f.size, created_at: createdAt })),
+        received.map((f, i) => ({
+          id: f.id,
+          temp_request_id: tempRequestId,
+          project_id: projectId,
+          position: i + 1,
+          name: f.name,
+          size: f.size,
+          created_at: createdAt,
+        })),
       ),
     );
     return toFileUpload(tempRequestId, received);
@@ -176,7 +186,14 @@ export async function resolveAttachments(deps: Pick<AppDeps, 'db'>, projectId: s
  */
 export async function attachFilesToRequest(tx: Tx, projectId: string, requestId: string, files: ResolvedFile[], usedAt: Date): Promise<void> {
   if (files.length === 0) return;
-  const present = new Set(await repo.markUsed(tx, projectId, files.map((f) => f.id), usedAt));
+  const present = new Set(
+    await repo.markUsed(
+      tx,
+      projectId,
+      files.map((f) => f.id),
+      usedAt,
+    ),
+  );
   const gone = files.find((f) => !present.has(f.id));
   if (gone) throw notFound(`attachFileIds: file ${gone.id} does not exist`);
   await repo.insertRequestFiles(tx, requestId, files);
@@ -256,7 +273,8 @@ export async function openMailAttachment(deps: Pick<AppDeps, 'db' | 'config'>, p
   if (!id || !isUploadId(fileId)) throw unknown();
   const row = await findMailAttachment(deps.db, projectId, id, fileId);
   if (!row) throw unknown();
-  const gone = () => notFound(`fileId: the content of attachment ${fileId} is no longer kept (uploads are kept 24 hours, or while a request can still send them)`);
+  const gone = () =>
+    notFound(`fileId: the content of attachment ${fileId} is no longer kept (uploads are kept 24 hours, or while a request can still send them)`);
   if (!row.present) throw gone();
   let stream: Readable;
   try {

@@ -297,7 +297,9 @@ export async function inspectContent(readAt: ReadAt, size: number, limits: ZipLi
     return await inspectArchive(readAt, dir, '', 0, budget, limits);
   } catch (err) {
     if (err instanceof OverBudget) {
-      return refuse(`is an archive too large to inspect (more than ${limits.maxEntries} entries or ${limits.maxInflatedBytes / 1024 / 1024} MB of nested archives)`);
+      return refuse(
+        `is an archive too large to inspect (more than ${limits.maxEntries} entries or ${limits.maxInflatedBytes / 1024 / 1024} MB of nested archives)`,
+      );
     }
     // Bytes that merely end like a zip directory, in a file that doesn't start as one, are data.
     if (err instanceof Corrupt) return startsAsZip ? refuse(`is a damaged zip archive (${err.message})`) : ok;

@@ -110,4 +110,3 @@ export async function finishRequests(db: Db, finished: { id: string; status: Fin
       AND NOT EXISTS (SELECT 1 FROM mails WHERE request_id = u.id AND status IN ('R', 'I'))
   `.execute(db);
 }
-

@@ -90,7 +90,11 @@ async function firstRecipients(db: Db, projectId: string, mails: { id: string; r
     .innerJoin('mails as m', 'm.id', 'r.mail_id')
     .distinctOn('r.mail_id')
     .select(['r.mail_id', 'r.address', 'r.name', 'r.parameters'])
-    .where('r.mail_id', 'in', mails.map((m) => m.id))
+    .where(
+      'r.mail_id',
+      'in',
+      mails.map((m) => m.id),
+    )
     .where('r.project_id', '=', projectId)
     .orderBy('r.mail_id')
     .orderBy(sql`r.address = m.representative_address`, 'desc')
@@ -218,7 +222,18 @@ export async function getMail(db: Db, projectId: string, mailId: string, view: V
   const [recipients, attachFiles]: [RecipientRow[], MailDetail['attachFiles']] = await Promise.all([
     db
       .selectFrom('recipients as r')
-      .select(['r.address', 'r.name', 'r.type', 'r.parameters', 'r.status', 'r.result_code', 'r.result_message', 'r.retry_count', 'r.received_at', 'r.temporary_result_code'])
+      .select([
+        'r.address',
+        'r.name',
+        'r.type',
+        'r.parameters',
+        'r.status',
+        'r.result_code',
+        'r.result_message',
+        'r.retry_count',
+        'r.received_at',
+        'r.temporary_result_code',
+      ])
       .where('r.mail_id', '=', row.mail_id)
       .where('r.project_id', '=', projectId)
       // To, then Cc, then Bcc, each in the order given

@@ -73,10 +73,14 @@ function recipientConditions(projectId: string, f: ViewFilters, skip: { status?:
   if (f.range.start) out.push(sql`r.created_at >= ${f.range.start}`);
   if (f.range.end) out.push(sql`r.created_at <= ${f.range.end}`);
   if (f.requestId) {
-    out.push(sql`r.request_id = (SELECT id FROM mail_requests WHERE id = ${String(f.requestId.seq)}::bigint AND id_day = ${f.requestId.day} AND project_id = ${projectId}::bigint)`);
+    out.push(
+      sql`r.request_id = (SELECT id FROM mail_requests WHERE id = ${String(f.requestId.seq)}::bigint AND id_day = ${f.requestId.day} AND project_id = ${projectId}::bigint)`,
+    );
   }
   if (f.mailId) {
-    out.push(sql`r.mail_id = (SELECT id FROM mails WHERE id = ${String(f.mailId.seq)}::bigint AND id_day = ${f.mailId.day} AND project_id = ${projectId}::bigint)`);
+    out.push(
+      sql`r.mail_id = (SELECT id FROM mails WHERE id = ${String(f.mailId.seq)}::bigint AND id_day = ${f.mailId.day} AND project_id = ${projectId}::bigint)`,
+    );
   }
   if (f.recipientAddress) out.push(sql`lower(r.address) = ${f.recipientAddress.toLowerCase()}`);
   if (f.sendStatus && !skip.status) out.push(sql`r.status = ANY(${f.sendStatus}::text[])`);
@@ -108,7 +112,9 @@ export function orderedIds(projectId: string, f: ViewFilters, dir: 'ASC' | 'DESC
     if (f.range.end) outer.push(sql`mr.created_at <= ${f.range.end}`);
     if (cursor) outer.push(sql`mr.created_at ${sql.raw(dir === 'DESC' ? '<=' : '>=')} ${cursor.requestAt}::timestamptz`);
     const inner = recipientConditions(projectId, { range: {} }, {});
-    const after = cursor ? sql`AND (q.created_at, r.created_at, r.id) ${cmp} (${cursor.requestAt}::timestamptz, ${cursor.at}::timestamptz, ${cursor.id}::bigint)` : sql``;
+    const after = cursor
+      ? sql`AND (q.created_at, r.created_at, r.id) ${cmp} (${cursor.requestAt}::timestamptz, ${cursor.at}::timestamptz, ${cursor.id}::bigint)`
+      : sql``;
     return sql<IdRow>`
       SELECT r.id FROM (
         SELECT mr.id, mr.created_at FROM mail_requests mr WHERE ${and(outer)} ORDER BY mr.created_at ${d}, mr.id ${d}
@@ -206,12 +212,7 @@ async function loadRows(db: Db, ids: string[], view: ViewOptions): Promise<{ ite
 
 const isDefaultOrder = (sort: readonly SortKey[]) => sort.length === 1 && sort[0]!.property === 'createUtc';
 
-export async function getRecipientList(
-  db: Db,
-  projectId: string,
-  q: RecipientListQuery,
-  view: ViewOptions,
-): Promise<Page<RecipientListItem>> {
+export async function getRecipientList(db: Db, projectId: string, q: RecipientListQuery, view: ViewOptions): Promise<Page<RecipientListItem>> {
   const { paging, sort, filters } = q;
   if (matchesNothing(filters)) return toPage([], 0, paging, sort);
   const offset = paging.page * paging.size;
@@ -229,7 +230,13 @@ export async function getRecipientList(
 }
 
 /** Every matching row in the default order (createUtc DESC), by keyset. */
-export async function* iterateRecipientRows(db: Db, projectId: string, filters: ViewFilters, view: ViewOptions, batchSize: number): AsyncGenerator<RecipientListItem[]> {
+export async function* iterateRecipientRows(
+  db: Db,
+  projectId: string,
+  filters: ViewFilters,
+  view: ViewOptions,
+  batchSize: number,
+): AsyncGenerator<RecipientListItem[]> {
   if (matchesNothing(filters)) return;
   let cursor: RecipientCursor | undefined;
   for (;;) {

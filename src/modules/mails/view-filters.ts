@@ -15,7 +15,6 @@ import { parseDateRange, parseMultiValue, parseStatuses, single, type DateRange,
 
 export type ViewName = 'requests' | 'mails' | 'recipients';
 
-
 export const DISPATCH_TYPES = ['CONSOLE', 'API'] as const;
 
 /** The console shows the last two months; a request list without dates gets that window. */
@@ -46,7 +45,6 @@ export interface ViewFilters {
   sendStatus?: RequestStatus[];
   sendResultCode?: string[];
 }
-
 
 function nonEmpty(raw: RawQuery, field: string): string | undefined {
   const v = single(raw[field], field);

@@ -17,7 +17,12 @@ const USAGE = `usage:
   npm run keys -- revoke ACCESS_KEY       revoke a key`;
 
 export async function runKeysCli(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { project: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { project: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    allowPositionals: true,
+    strict: true,
+  });
   const [cmd, ...rest] = positionals;
   if (values.help) {
     out.write(USAGE + '\n');
@@ -36,7 +41,9 @@ export async function runKeysCli(argv: string[], out: NodeJS.WritableStream = pr
     if (cmd === 'create') {
       const box = createSecretBox(loadMasterKey(config.masterKey, config.dataDir));
       const key = await createKey(dbh.db, box, values.project!.trim());
-      out.write(`project:    ${key.projectName} (id ${key.projectId})\naccess key: ${key.accessKey}\nsecret key: ${key.secretKey}\n(the secret is shown only now)\n`);
+      out.write(
+        `project:    ${key.projectName} (id ${key.projectId})\naccess key: ${key.accessKey}\nsecret key: ${key.secretKey}\n(the secret is shown only now)\n`,
+      );
       return 0;
     }
     if (cmd === 'list') {

@@ -9,7 +9,10 @@ export async function insertProject(db: Db | Tx, name: string) {
 }
 
 export async function countProjects(db: Db | Tx): Promise<number> {
-  const row = await db.selectFrom('projects').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('projects')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -30,7 +33,14 @@ export async function listAccessKeys(db: Db | Tx) {
   return db
     .selectFrom('access_keys')
     .innerJoin('projects', 'projects.id', 'access_keys.project_id')
-    .select(['access_keys.access_key', 'access_keys.secret_hint', 'access_keys.created_at', 'access_keys.revoked_at', 'projects.name as project_name', 'projects.id as project_id'])
+    .select([
+      'access_keys.access_key',
+      'access_keys.secret_hint',
+      'access_keys.created_at',
+      'access_keys.revoked_at',
+      'projects.name as project_name',
+      'projects.id as project_id',
+    ])
     .orderBy('access_keys.created_at')
     .execute();
 }

@@ -41,7 +41,8 @@ async function* decodeUtf8(source: AsyncIterable<Buffer>): AsyncGenerator<string
     if (rest) yield rest;
   } catch (err) {
     // Node's own error (not necessarily this realm's TypeError): told by its code.
-    if ((err as { code?: string }).code === 'ERR_ENCODING_INVALID_ENCODED_DATA') throw new CsvReadError('is not UTF-8 text (save it as "CSV UTF-8", or upload the .xlsx)');
+    if ((err as { code?: string }).code === 'ERR_ENCODING_INVALID_ENCODED_DATA')
+      throw new CsvReadError('is not UTF-8 text (save it as "CSV UTF-8", or upload the .xlsx)');
     throw err;
   }
 }
@@ -62,7 +63,8 @@ async function* limitFields(source: AsyncIterable<string>, maxFields: number): A
       if (c === 0x22) quoted = !quoted;
       else if (quoted) continue;
       else if (c === 0x2c) {
-        if (++fields > maxFields) throw new CsvReadError(`has a row of more than ${maxFields} fields (row ${row}; a recipient row has address, name and at most 100 tags)`);
+        if (++fields > maxFields)
+          throw new CsvReadError(`has a row of more than ${maxFields} fields (row ${row}; a recipient row has address, name and at most 100 tags)`);
       } else if (c === 0x0a || c === 0x0d) {
         if (!(c === 0x0a && afterCR)) row++;
         fields = 1;
@@ -105,7 +107,8 @@ export async function* readCsvRows(file: string, limits: CsvLimits): AsyncGenera
     const e = err as { code?: string; message?: string; lines?: number };
     if (typeof e.code === 'string' && e.code.startsWith('CSV_')) {
       const line = e.lines ?? row + 1;
-      if (e.code === 'CSV_MAX_RECORD_SIZE') throw new CsvReadError(`has a row of more than ${maxRecordChars.toLocaleString('en-US')} characters near line ${line}`);
+      if (e.code === 'CSV_MAX_RECORD_SIZE')
+        throw new CsvReadError(`has a row of more than ${maxRecordChars.toLocaleString('en-US')} characters near line ${line}`);
       throw new CsvReadError(`is not valid CSV near line ${line} (${(e.message ?? '').split(':')[0]}; a field with quotes must be quoted whole, "" inside)`);
     }
     if (e.code === 'INVALID_OPENING_QUOTE') throw new CsvReadError(`is not valid CSV near line ${e.lines ?? row + 1} (a quote inside an unquoted field)`);

@@ -27,7 +27,11 @@ export async function insertRows(tx: Tx, fileId: string, firstPos: number, rows:
 }
 
 export async function countFiles(db: Db | Tx, projectId: string): Promise<number> {
-  const row = await db.selectFrom('recipient_files').select((eb) => eb.fn.countAll<string>().as('n')).where('project_id', '=', projectId).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('recipient_files')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('project_id', '=', projectId)
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 

@@ -130,7 +130,10 @@ export async function createRecipientFile(deps: RecipientFilesDeps, projectId: s
     await checkContent(tmp, name, kind);
     const id = crypto.randomUUID();
     const result = await storeRows(deps, { id, projectId, name, kind, file: tmp, createdAt: deps.now() });
-    deps.logger.info({ recipientFileId: id, kind, rowCount: result.rowCount, validCount: result.validCount, ms: Date.now() - started }, 'recipient file stored');
+    deps.logger.info(
+      { recipientFileId: id, kind, rowCount: result.rowCount, validCount: result.validCount, ms: Date.now() - started },
+      'recipient file stored',
+    );
     return result;
   } catch (err) {
     if (err instanceof XlsxReadError || err instanceof CsvReadError) throw badRequest(`file: ${err.message}`);
@@ -185,7 +188,9 @@ class CheckedRows {
       const checked = this.checker.check(row);
       if (!checked) continue;
       if (++this.rowCount > RECIPIENT_FILE_LIMITS.rows) {
-        throw badRequest(`file: "${this.f.name}" has more than ${RECIPIENT_FILE_LIMITS.rows.toLocaleString('en-US')} recipient rows (row ${row.row} is one too many)`);
+        throw badRequest(
+          `file: "${this.f.name}" has more than ${RECIPIENT_FILE_LIMITS.rows.toLocaleString('en-US')} recipient rows (row ${row.row} is one too many)`,
+        );
       }
       if ('error' in checked) {
         this.errors.push(checked.error);
@@ -215,7 +220,10 @@ class CheckedRows {
   }
 }
 
-async function storeRows(deps: Pick<AppDeps, 'db'>, f: { id: string; projectId: string; name: string; kind: Kind; file: string; createdAt: Date }): Promise<RecipientFile> {
+async function storeRows(
+  deps: Pick<AppDeps, 'db'>,
+  f: { id: string; projectId: string; name: string; kind: Kind; file: string; createdAt: Date },
+): Promise<RecipientFile> {
   const source = rowsOf(f.file, f.kind);
   const rows = new CheckedRows(source, f);
   try {
@@ -260,7 +268,10 @@ async function insertRows(tx: Tx, rows: CheckedRows, f: { id: string; projectId:
 /** getRecipientFileForm's tags: repeated or comma-separated, each a valid tag name, each once. */
 export function formTags(query: unknown): string[] {
   const raw = query === undefined ? [] : Array.isArray(query) ? query : [query];
-  const tags = raw.flatMap((t) => String(t).split(',')).map((t) => t.trim()).filter((t) => t !== '');
+  const tags = raw
+    .flatMap((t) => String(t).split(','))
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
   // The header's own rules, so the form is always a file that uploads.
   readHeader({ row: 1, cells: ['address', 'name', ...tags], problems: [] });
   return tags;

@@ -61,7 +61,8 @@ export function readHeader(row: SheetRow): FileHeader {
     throw badRequest(`file: ${where} must start with the columns "address", "name" (then one column per tag); found ${found}`);
   }
   const tags = cells.slice(2);
-  if (tags.length > RECIPIENT_FILE_LIMITS.tags) throw badRequest(`file: ${where} has ${tags.length} tag columns, at most ${RECIPIENT_FILE_LIMITS.tags} are allowed`);
+  if (tags.length > RECIPIENT_FILE_LIMITS.tags)
+    throw badRequest(`file: ${where} has ${tags.length} tag columns, at most ${RECIPIENT_FILE_LIMITS.tags} are allowed`);
   const seen = new Map<string, number>();
   tags.forEach((tag, i) => {
     const col = columnName(i + 2);

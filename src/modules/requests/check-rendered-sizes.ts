@@ -56,7 +56,8 @@ export function checkRenderedSizes(input: RenderedSizeInput): void {
         // no value: the tag stays as written (the recipient fails with CONTENT_HAS_TAG_FORM)
         total += (value === undefined ? name.length + 3 : bytes(value)) * count;
       }
-      if (total > f.max) throw badRequest(`${f.field}: at most ${f.unit(f.max)} after tag substitution; with the parameters of ${where} it is ${f.unit(total)}`);
+      if (total > f.max)
+        throw badRequest(`${f.field}: at most ${f.unit(f.max)} after tag substitution; with the parameters of ${where} it is ${f.unit(total)}`);
     }
   };
   if (input.recipients.length === 0) {

@@ -38,7 +38,10 @@ export interface CreatedRequest {
 }
 
 export function hashBody(raw: Buffer | undefined, parsed: unknown): string {
-  return crypto.createHash('sha256').update(raw ?? JSON.stringify(parsed)).digest('hex');
+  return crypto
+    .createHash('sha256')
+    .update(raw ?? JSON.stringify(parsed))
+    .digest('hex');
 }
 
 /** When the request's mails may first be sent: now, at its reservation, or only on confirmation (null). */

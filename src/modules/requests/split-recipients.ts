@@ -24,7 +24,10 @@ export function splitRecipients<T extends { type: 'R' | 'C' | 'B' }>(recipients:
     return { ordered: recipients, mailIndex: recipients.map((_, i) => i), mailCount: recipients.length };
   }
   const rank = { R: 0, C: 1, B: 2 } as const;
-  const ordered = recipients.map((r, i) => ({ r, i })).sort((a, b) => rank[a.r.type] - rank[b.r.type] || a.i - b.i).map((x) => x.r);
+  const ordered = recipients
+    .map((r, i) => ({ r, i }))
+    .sort((a, b) => rank[a.r.type] - rank[b.r.type] || a.i - b.i)
+    .map((x) => x.r);
   const mailIndex = ordered.map((_, i) => Math.floor(i / GENERAL_MAIL_MAX_RECIPIENTS));
   return { ordered, mailIndex, mailCount: Math.ceil(ordered.length / GENERAL_MAIL_MAX_RECIPIENTS) };
 }

@@ -50,7 +50,12 @@ export async function groupSource(deps: Pick<AppDeps, 'db'>, projectId: string, 
       const current = await currentGroupSids(tx, req.project_id, filter.groups);
       const sids = filter.andFilter && current.size < filter.groups.length ? [] : [...current.values()].sort((a, b) => rank(a) - rank(b));
       const cursor = req.recipient_group_cursor ?? '0';
-      const { stored, lastId } = await insertSelectedAddresses(tx, target, req.stored_count, combinationPage(sids, filter.andFilter, cursor, GROUP_STORE_BATCH));
+      const { stored, lastId } = await insertSelectedAddresses(
+        tx,
+        target,
+        req.stored_count,
+        combinationPage(sids, filter.andFilter, cursor, GROUP_STORE_BATCH),
+      );
       if (stored > 0) await setGroupCursor(tx, req.id, lastId);
       return { stored, exhausted: stored < GROUP_STORE_BATCH };
     },

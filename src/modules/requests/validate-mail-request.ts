@@ -63,11 +63,13 @@ function normaliseParams(params: Record<string, unknown> | null | undefined, fie
   const entries = Object.entries(params);
   if (entries.length > LIMITS.parameters) throw badRequest(`${field}: at most ${LIMITS.parameters} parameters (${entries.length} given)`);
   for (const [k, v] of entries) {
-    if (k === '' || [...k].length > LIMITS.parameterNameChars) throw badRequest(`${field}: parameter names must be 1 to ${LIMITS.parameterNameChars} characters ("${k.slice(0, 40)}${k.length > 40 ? '…' : ''}")`);
+    if (k === '' || [...k].length > LIMITS.parameterNameChars)
+      throw badRequest(`${field}: parameter names must be 1 to ${LIMITS.parameterNameChars} characters ("${k.slice(0, 40)}${k.length > 40 ? '…' : ''}")`);
     if (v === null || v === undefined) continue;
     if (typeof v === 'object') throw badRequest(`${field}.${k}: must be a string, number or boolean`);
     const value = String(v);
-    if (value.length > LIMITS.parameterValueBytes / 3 && bytes(value) > LIMITS.parameterValueBytes) throw badRequest(`${field}.${k}: at most ${LIMITS.parameterValueBytes / 1024} KB`);
+    if (value.length > LIMITS.parameterValueBytes / 3 && bytes(value) > LIMITS.parameterValueBytes)
+      throw badRequest(`${field}.${k}: at most ${LIMITS.parameterValueBytes / 1024} KB`);
     out.push([k, value]);
   }
   // fromEntries defines own properties, so even a "__proto__" tag keeps its value.
@@ -124,7 +126,8 @@ export function validateMailRequest(input: MailRequestInput, now: Date, timeZone
   const advertising = input.advertising ?? false;
   const useBasicUnsubscribeMsg = input.useBasicUnsubscribeMsg ?? true;
   const unsubscribeMessage = present(input.unsubscribeMessage) ? input.unsubscribeMessage : null;
-  if (unsubscribeMessage && bytes(unsubscribeMessage) > LIMITS.unsubscribeMessageBytes) throw badRequest(`unsubscribeMessage: at most ${LIMITS.unsubscribeMessageBytes / 1024} KB`);
+  if (unsubscribeMessage && bytes(unsubscribeMessage) > LIMITS.unsubscribeMessageBytes)
+    throw badRequest(`unsubscribeMessage: at most ${LIMITS.unsubscribeMessageBytes / 1024} KB`);
   if (advertising && !useBasicUnsubscribeMsg && !unsubscribeMessage) {
     throw badRequest('unsubscribeMessage: required when useBasicUnsubscribeMsg is false');
   }
@@ -132,7 +135,11 @@ export function validateMailRequest(input: MailRequestInput, now: Date, timeZone
   // Meta tags are the guide's listed names only ("指定値のみ使用"): anything else, or another
   // case, would otherwise go out as written.
   const notice = advertising && !useBasicUnsubscribeMsg ? unsubscribeMessage : null;
-  for (const [field, text] of [['title', input.title], ['body', input.body], ['unsubscribeMessage', notice]] as const) {
+  for (const [field, text] of [
+    ['title', input.title],
+    ['body', input.body],
+    ['unsubscribeMessage', notice],
+  ] as const) {
     if (text === null) continue;
     const tpl = compileTemplate(text);
     const unknown = tpl.unknownMetaTags[0];
@@ -150,7 +157,8 @@ export function validateMailRequest(input: MailRequestInput, now: Date, timeZone
     if (input.recipients?.length) throw badRequest('recipients: not allowed together with recipientFileId');
   }
   const list = groupFilter || recipientFileId ? [] : input.recipients;
-  if (!list || (list.length === 0 && !groupFilter && !recipientFileId)) throw badRequest('recipients: required (at least one recipient) when recipientGroupFilter is not given');
+  if (!list || (list.length === 0 && !groupFilter && !recipientFileId))
+    throw badRequest('recipients: required (at least one recipient) when recipientGroupFilter is not given');
   if (list.length > LIMITS.recipients) throw badRequest(`recipients: at most ${LIMITS.recipients} recipients per request`);
   const counts = { R: 0, C: 0, B: 0 };
   const recipients: SplitRecipient[] = new Array(list.length);

@@ -87,7 +87,11 @@ export async function listHistory(db: Db, key: string, direction: 'asc' | 'desc'
 }
 
 export async function countHistory(db: Db, key: string): Promise<number> {
-  const row = await db.selectFrom('send_block_history').select((eb) => eb.fn.countAll<string>().as('n')).where('address_key', '=', key).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('send_block_history')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('address_key', '=', key)
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 

@@ -53,7 +53,12 @@ export async function recordHardBounces(db: Db | Tx, bounces: HardBounce[], now:
   let inserted = 0;
   for (const [projectId, group] of byProject) {
     const until = new Date(now.getTime() + (await sendBlockHours(db, projectId)) * 3_600_000);
-    inserted += await repo.insertBlocks(db, group.map((b) => ({ key: addressKey(b.address), address: b.address, projectId: b.projectId, resultCode: b.resultCode, resultMessage: b.resultMessage })), until, now);
+    inserted += await repo.insertBlocks(
+      db,
+      group.map((b) => ({ key: addressKey(b.address), address: b.address, projectId: b.projectId, resultCode: b.resultCode, resultMessage: b.resultMessage })),
+      until,
+      now,
+    );
   }
   return inserted;
 }
@@ -97,7 +102,10 @@ export async function getSendBlockList(deps: Pick<AppDeps, 'db' | 'config' | 'no
   const content = rows.map((r) => ({
     targetAddress: r.address,
     actionType: sendBlockActionLabel(r.action, view.lang),
-    actionRequesterType: sendBlockRequesterLabel(r.requester_type === 'CUSTOMER' && r.project_id !== projectId ? 'OTHER_CUSTOMER' : r.requester_type, view.lang),
+    actionRequesterType: sendBlockRequesterLabel(
+      r.requester_type === 'CUSTOMER' && r.project_id !== projectId ? 'OTHER_CUSTOMER' : r.requester_type,
+      view.lang,
+    ),
     requestDate: toNesDateTime(r.created_at, view.timeZone)!,
     historySid: Number(r.sid),
     sendResultCode: r.send_result_code,

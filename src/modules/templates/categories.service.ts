@@ -48,7 +48,8 @@ export async function createCategory(deps: Deps, projectId: string, body: Catego
   return withUniqueName(nameTaken(name), () =>
     deps.db.transaction().execute(async (tx) => {
       await lockParent(tx, projectId, 'parentSid', parentSid);
-      if (parentSid !== null && (await repo.categoryDepth(tx, projectId, parentSid, TEMPLATE_LIMITS.categoryDepth)) + 1 > TEMPLATE_LIMITS.categoryDepth) throw tooDeep();
+      if (parentSid !== null && (await repo.categoryDepth(tx, projectId, parentSid, TEMPLATE_LIMITS.categoryDepth)) + 1 > TEMPLATE_LIMITS.categoryDepth)
+        throw tooDeep();
       await assertNameFree(tx, projectId, parentSid, name);
       const position = await repo.nextPosition(tx, 'template_categories', projectId, parentSid);
       return toCategory(await repo.insertCategory(tx, { project_id: projectId, parent_sid: parentSid, name, position }));

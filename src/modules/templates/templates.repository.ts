@@ -31,7 +31,13 @@ export async function findCategory(db: Db | Tx, projectId: string, sid: string) 
 }
 
 export async function lockCategory(tx: Tx, projectId: string, sid: string) {
-  return tx.selectFrom('template_categories').select(CATEGORY_COLUMNS).where('project_id', '=', projectId).where('sid', '=', sid).forUpdate().executeTakeFirst();
+  return tx
+    .selectFrom('template_categories')
+    .select(CATEGORY_COLUMNS)
+    .where('project_id', '=', projectId)
+    .where('sid', '=', sid)
+    .forUpdate()
+    .executeTakeFirst();
 }
 
 export async function findCategoryByName(db: Db | Tx, projectId: string, parentSid: string | null, name: string) {
@@ -102,27 +108,33 @@ export async function lockTemplate(tx: Tx, projectId: string, sid: string) {
 /** The columns a template's create and update write. */
 export type TemplateValues = Pick<TemplatesTable, 'name' | 'description' | 'title' | 'body' | 'sender_address' | 'sender_name' | 'is_use'>;
 
-export async function insertTemplate(tx: Tx, row: TemplateValues & { project_id: string; category_sid: string | null; position: number; created_at: Date; updated_at: Date }) {
+export async function insertTemplate(
+  tx: Tx,
+  row: TemplateValues & { project_id: string; category_sid: string | null; position: number; created_at: Date; updated_at: Date },
+) {
   return tx.insertInto('templates').values(row).returning(TEMPLATE_COLUMNS).executeTakeFirstOrThrow();
 }
 
 /** Many templates in one statement (an import's batch). */
-export async function insertTemplates(tx: Tx, rows: (TemplateValues & { project_id: string; category_sid: string | null; position: number; created_at: Date; updated_at: Date })[]): Promise<void> {
+export async function insertTemplates(
+  tx: Tx,
+  rows: (TemplateValues & { project_id: string; category_sid: string | null; position: number; created_at: Date; updated_at: Date })[],
+): Promise<void> {
   if (rows.length) await tx.insertInto('templates').values(rows).execute();
 }
 
 /** The last template position in each category of a project (null: the top level). */
 export async function lastTemplatePositions(tx: Tx, projectId: string): Promise<Map<string | null, number>> {
-  const rows = await tx.selectFrom('templates').select(['category_sid', (eb) => eb.fn.max('position').as('last')]).where('project_id', '=', projectId).groupBy('category_sid').execute();
+  const rows = await tx
+    .selectFrom('templates')
+    .select(['category_sid', (eb) => eb.fn.max('position').as('last')])
+    .where('project_id', '=', projectId)
+    .groupBy('category_sid')
+    .execute();
   return new Map(rows.map((r) => [r.category_sid, Number(r.last)]));
 }
 
-export async function updateTemplate(
-  tx: Tx,
-  sid: string,
-  set: Partial<TemplateValues> & { category_sid?: string | null; position?: number },
-  at: Date,
-) {
+export async function updateTemplate(tx: Tx, sid: string, set: Partial<TemplateValues> & { category_sid?: string | null; position?: number }, at: Date) {
   return tx
     .updateTable('templates')
     .set({ ...set, updated_at: at })
@@ -218,17 +230,15 @@ export async function completeBackup(db: Db, sid: string, fileSize: number, at: 
 
 /** Completed backups past their expiry become E; returns their sids (their files are to go). */
 export async function expireBackups(db: Db, now: Date): Promise<string[]> {
-  const rows = await db
-    .updateTable('template_exports')
-    .set({ status: 'E' })
-    .where('status', '=', 'C')
-    .where('expires_at', '<', now)
-    .returning('sid')
-    .execute();
+  const rows = await db.updateTable('template_exports').set({ status: 'E' }).where('status', '=', 'C').where('expires_at', '<', now).returning('sid').execute();
   return rows.map((r) => r.sid);
 }
 
 export async function countBackups(db: Db, projectId: string): Promise<number> {
-  const row = await db.selectFrom('template_exports').select((eb) => eb.fn.countAll<string>().as('n')).where('project_id', '=', projectId).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('template_exports')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('project_id', '=', projectId)
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }

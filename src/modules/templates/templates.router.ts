@@ -56,7 +56,11 @@ export function templatesRouter(deps: AppDeps): Router {
 
   router.post('/template/import', async (req, res) => {
     const limit = deps.config.maxBodyBytes;
-    const structure = await importTemplates(deps, req.projectId!, fileParts(req, { fileBytes: limit, files: 1, field: 'file', totalBytes: limit + 1024 * 1024 }));
+    const structure = await importTemplates(
+      deps,
+      req.projectId!,
+      fileParts(req, { fileBytes: limit, files: 1, field: 'file', totalBytes: limit + 1024 * 1024 }),
+    );
     req.log.info('templates imported');
     res.status(201).json(structure);
   });

@@ -72,7 +72,9 @@ export async function listUnsubscribers(db: Db, f: UnsubscriberFilter, sort: Uns
 }
 
 export async function countUnsubscribers(db: Db, f: UnsubscriberFilter): Promise<number> {
-  const row = await filtered(db, f).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  const row = await filtered(db, f)
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 

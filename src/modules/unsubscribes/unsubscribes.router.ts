@@ -45,12 +45,19 @@ export function unsubscribePageRouter(deps: AppDeps): Router {
   const router = Router();
   const since = (s: PageState) => (s.since ? toNesDateTime(s.since, deps.config.displayTimezone)!.formattedDateTime.slice(0, 16) : null);
   const langOf = (req: Request) => langFromAcceptLanguage(req.headers['accept-language']);
-  const invalid = (req: Request, res: Response, status: number) => res.status(status).set(PAGE_HEADERS).send(renderInvalidLinkPage(langOf(req)));
+  const invalid = (req: Request, res: Response, status: number) =>
+    res
+      .status(status)
+      .set(PAGE_HEADERS)
+      .send(renderInvalidLinkPage(langOf(req)));
 
   router.get('/unsubscribe/:token', async (req, res) => {
     const state = await unsubscribePageState(deps, req.params.token);
     if (!state) return invalid(req, res, 404);
-    res.status(200).set(PAGE_HEADERS).send(renderUnsubscribePage({ lang: langOf(req), address: state.address, unsubscribed: state.unsubscribed, since: since(state) }));
+    res
+      .status(200)
+      .set(PAGE_HEADERS)
+      .send(renderUnsubscribePage({ lang: langOf(req), address: state.address, unsubscribed: state.unsubscribed, since: since(state) }));
   });
 
   router.post('/unsubscribe/:token', express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 }), async (req, res) => {
@@ -60,7 +67,10 @@ export function unsubscribePageRouter(deps: AppDeps): Router {
     const state = await applyUnsubscribeAction(deps, req.params.token, action);
     if (!state) return invalid(req, res, 404);
     req.log.info({ action, oneClick: body['List-Unsubscribe'] === 'One-Click' }, 'unsubscribe page used');
-    res.status(200).set(PAGE_HEADERS).send(renderUnsubscribePage({ lang: langOf(req), address: state.address, unsubscribed: state.unsubscribed, since: since(state), done: action }));
+    res
+      .status(200)
+      .set(PAGE_HEADERS)
+      .send(renderUnsubscribePage({ lang: langOf(req), address: state.address, unsubscribed: state.unsubscribed, since: since(state), done: action }));
   });
 
   // A garbled path or body (bad percent-encoding, oversized form) gets the page, not the API's JSON.

@@ -64,7 +64,11 @@ export async function deleteUnsubscribers(deps: Pick<AppDeps, 'db' | 'now'>, pro
   const now = deps.now();
   const { requestCount, addresses } = receiversOf(body);
   const count = await deps.db.transaction().execute(async (tx) => {
-    const removed = await repo.deleteUnsubscribers(tx, projectId, addresses.map((a) => a.toLowerCase()));
+    const removed = await repo.deleteUnsubscribers(
+      tx,
+      projectId,
+      addresses.map((a) => a.toLowerCase()),
+    );
     await repo.clearRecipientsUnsubscribed(tx, projectId, removed, now);
     return removed.length;
   });
@@ -95,7 +99,10 @@ export async function getUnsubscribersList(deps: Pick<AppDeps, 'db' | 'config'>,
     emailAddress: email?.trim() || undefined,
     isRegByManager: booleanParam(query.isRegByManager, 'isRegByManager'),
   };
-  const order = sort.map((s) => ({ column: SORT_COLUMNS[s.property as keyof typeof SORT_COLUMNS], direction: s.direction === 'ASC' ? ('asc' as const) : ('desc' as const) }));
+  const order = sort.map((s) => ({
+    column: SORT_COLUMNS[s.property as keyof typeof SORT_COLUMNS],
+    direction: s.direction === 'ASC' ? ('asc' as const) : ('desc' as const),
+  }));
   const [rows, total] = await Promise.all([
     repo.listUnsubscribers(deps.db, filter, order, paging.size, paging.page * paging.size),
     repo.countUnsubscribers(deps.db, filter),
@@ -138,7 +145,11 @@ export async function unsubscribePageState(deps: Pick<AppDeps, 'db' | 'config'>,
  * idempotent. Unsubscribing registers the address with isRegByManager false and marks this
  * recipient; resubscribing removes the entry, whoever made it, and clears the mark.
  */
-export async function applyUnsubscribeAction(deps: Pick<AppDeps, 'db' | 'config' | 'now'>, token: string, action: 'unsubscribe' | 'resubscribe'): Promise<PageState | null> {
+export async function applyUnsubscribeAction(
+  deps: Pick<AppDeps, 'db' | 'config' | 'now'>,
+  token: string,
+  action: 'unsubscribe' | 'resubscribe',
+): Promise<PageState | null> {
   const key = unsubscribeKeyFor(deps.config);
   const now = deps.now();
   return deps.db.transaction().execute(async (tx) => {

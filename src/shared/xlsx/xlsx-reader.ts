@@ -183,9 +183,11 @@ async function readDirectory(zip: yauzl.ZipFile, limits: XlsxLimits): Promise<Ma
 
 async function openEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, maxBytes: number, what: string): Promise<Readable> {
   if (entry.uncompressedSize > maxBytes) {
-    throw new XlsxReadError(`is too large to read: ${what} inflates to ${Math.ceil(entry.uncompressedSize / 1024 / 1024)} MB, more than ${maxBytes / 1024 / 1024} MB`);
+    throw new XlsxReadError(
+      `is too large to read: ${what} inflates to ${Math.ceil(entry.uncompressedSize / 1024 / 1024)} MB, more than ${maxBytes / 1024 / 1024} MB`,
+    );
   }
-  if (entry.isEncrypted()) throw new XlsxReadError('is encrypted (password-protected workbooks can\'t be read)');
+  if (entry.isEncrypted()) throw new XlsxReadError("is encrypted (password-protected workbooks can't be read)");
   try {
     const stream = await zip.openReadStreamPromise(entry);
     stream.setEncoding('utf8');
@@ -280,7 +282,8 @@ async function readSharedStrings(zip: yauzl.ZipFile, entry: yauzl.Entry, limits:
     else if (name === 'rPh') phonetic--;
     else if (name === 'si') {
       inSi = false;
-      if (strings.length >= limits.maxSharedStrings) throw new XlsxReadError(`holds more than ${limits.maxSharedStrings.toLocaleString('en-US')} distinct texts`);
+      if (strings.length >= limits.maxSharedStrings)
+        throw new XlsxReadError(`holds more than ${limits.maxSharedStrings.toLocaleString('en-US')} distinct texts`);
       strings.push(text.length > limits.maxCellChars + 1 ? text.slice(0, limits.maxCellChars + 1) : text);
     }
   };

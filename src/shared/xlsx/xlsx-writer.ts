@@ -81,7 +81,11 @@ export function columnName(index: number): string {
 }
 
 function sheetNameOf(raw: string | undefined, index: number): string {
-  const base = (raw ?? 'Sheet1').replace(/[[\]:*?/\\]/g, ' ').replace(XML_INVALID, '').trim() || 'Sheet1';
+  const base =
+    (raw ?? 'Sheet1')
+      .replace(/[[\]:*?/\\]/g, ' ')
+      .replace(XML_INVALID, '')
+      .trim() || 'Sheet1';
   if (index === 0) return base.slice(0, 31);
   const suffix = ` ${index + 1}`;
   return base.slice(0, 31 - suffix.length) + suffix;
@@ -202,9 +206,7 @@ export class XlsxWriter {
     this.#deflate = deflate;
     this.#rowsInSheet = 0;
     const widths = this.#opts.columnWidths ?? [];
-    const cols = widths.length
-      ? `<cols>${widths.map((w, i) => `<col min="${i + 1}" max="${i + 1}" width="${w}" customWidth="1"/>`).join('')}</cols>`
-      : '';
+    const cols = widths.length ? `<cols>${widths.map((w, i) => `<col min="${i + 1}" max="${i + 1}" width="${w}" customWidth="1"/>`).join('')}</cols>` : '';
     this.#pending = `${XML_HEAD}<worksheet xmlns="${NS_MAIN}" xmlns:r="${NS_REL}">${cols}<sheetData>`;
     if (this.#opts.headerRow) this.#appendRow(this.#opts.headerRow, true);
   }
