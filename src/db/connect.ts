@@ -8,10 +8,10 @@ import type { Database, Db } from './schema.ts';
 
 /**
  * A statement whose text starts with this comment is prepared once per connection and then only
- * bound and executed: the hot path's statements (claim, record, roll-up, a POST's inserts) took
- * longer to parse and plan than to run (measured with pg_stat_statements at 100 mails/s: 4.2 s of
- * planning beside 2.9 s of execution). Only fixed texts may carry it: each distinct text stays
- * prepared on every connection for the connection's life.
+ * bound and executed, so it is parsed and analysed once, not on every call: the hot path's
+ * statements (claim, record, roll-up, a POST's insert). Only fixed texts may carry it: each
+ * distinct text stays prepared on every connection for the connection's life. Every call is
+ * still planned with its values (plan_cache_mode=force_custom_plan below).
  */
 export const PREPARED = '/*prepared*/';
 
@@ -47,13 +47,6 @@ export interface DbHandle {
 export interface ConnectOptions {
   max?: number;
   onError?: (err: Error) => void;
-  /**
-   * Plan prepared statements once per connection (plan_cache_mode=force_generic_plan). Only for
-   * a pool whose every statement has a fixed shape (the delivery loops'): PostgreSQL keeps
-   * re-planning `= ANY($1)` statements for every call otherwise, since their generic plan's
-   * estimate never beats a custom one. The API's view queries need plans for their values.
-   */
-  genericPlans?: boolean;
   applicationName?: string;
 }
 
@@ -69,7 +62,11 @@ export function connectDb(connectionString: string, opts: ConnectOptions = {}): 
     // The service's queries are short index walks under a LIMIT. Launching parallel workers
     // costs about 20 ms before the first row (measured on a 10M-recipient history: a filtered
     // first page took 26 ms with a Gather, 0.6 ms without), more than whole queries take.
-    options: `-c max_parallel_workers_per_gather=0${opts.genericPlans ? ' -c plan_cache_mode=force_generic_plan' : ''}`,
+    // force_custom_plan: after five calls PostgreSQL may switch a prepared statement to a generic
+    // plan, which keeps the table sizes of when it was made. Made while a large request was
+    // being stored, the claim's generic plan held delivery at 260-330 mails/s (680/s with
+    // custom plans) until an autoanalyze replaced it.
+    options: '-c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_custom_plan',
   });
   // Idle clients that lose their server (restart) emit 'error' on the pool; without a
   // listener that would crash the process. The pool replaces them on next use.

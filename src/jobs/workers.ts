@@ -37,11 +37,9 @@ export async function registerWorkers(
 ): Promise<Workers> {
   const { boss } = deps.queue;
   const log = deps.logger.child({ component: 'worker' });
-  // The claim loops have their own connections: the API's load can't hold a claim or a record
-  // back, and their fixed statements are planned once per connection (see genericPlans).
+  // The claim loops have their own connections: the API's load can't hold a claim or a record back.
   const deliveryDb = connectDb(deps.databaseUrl, {
     max: 2 + 3 * deps.config.workerConcurrency,
-    genericPlans: true,
     applicationName: 'outbound-mailer-delivery',
     onError: (err) => log.warn({ err: err.message }, 'database connection lost; reconnecting on next use'),
   });

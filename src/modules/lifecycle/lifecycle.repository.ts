@@ -73,12 +73,14 @@ export async function notifyDue(db: Db | Tx): Promise<void> {
 export async function statusCountsOfDone(db: Db | Tx, requestIds: string[]): Promise<Map<string, Record<string, number>>> {
   const out = new Map<string, Record<string, number>>();
   if (!requestIds.length) return out;
+  // The requests that are done first (MATERIALIZED), then only their mails counted: a request
+  // still sending must not have its mails counted on every batch.
   const res = await sql<{ request_id: string; status: string; n: number }>`${sql.raw(PREPARED)}
-    SELECT m.request_id, m.status, count(*)::int AS n FROM mails m
-    WHERE m.request_id IN (
+    WITH done AS MATERIALIZED (
       SELECT r.id FROM mail_requests r
       WHERE r.id = ANY(${requestIds}::bigint[]) AND r.status = 'I'
         AND NOT EXISTS (SELECT 1 FROM mails p WHERE p.request_id = r.id AND p.status IN ('R', 'I')))
+    SELECT m.request_id, m.status, count(*)::int AS n FROM done JOIN mails m ON m.request_id = done.id
     GROUP BY m.request_id, m.status
   `.execute(db);
   for (const r of res.rows) {
