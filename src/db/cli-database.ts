@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.ts';
+import { connectDb } from './connect.ts';
+import type { Db } from './schema.ts';
 import { EMBEDDED_PASSWORD, EMBEDDED_USER, startEmbeddedPostgres, type EmbeddedDb } from './embedded.ts';
 import { inspectPostmaster } from './stale-postgres.ts';
 
@@ -19,11 +21,23 @@ function runningPort(dir: string): number | undefined {
  * runs on the embedded database, a CLI connects to that server instead of starting a second one
  * on the same folder.
  */
-export async function openCliDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>): Promise<{ url: string; embedded?: EmbeddedDb }> {
+async function openCliDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>): Promise<{ url: string; embedded?: EmbeddedDb }> {
   if (config.databaseUrl) return { url: config.databaseUrl };
   const dir = path.join(config.dataDir, 'pg');
   const port = fs.existsSync(path.join(dir, 'postmaster.pid')) ? runningPort(dir) : undefined;
   if (port) return { url: `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${port}/mailer` };
   const embedded = await startEmbeddedPostgres({ dir, database: 'mailer' });
   return { url: embedded.url, embedded };
+}
+
+/** Runs `work` on the CLI's database (openCliDatabase), then closes the pool and stops an embedded server it started. */
+export async function withCliDatabase<T>(config: Pick<Config, 'databaseUrl' | 'dataDir'>, work: (db: Db) => Promise<T>): Promise<T> {
+  const { url, embedded } = await openCliDatabase(config);
+  const dbh = connectDb(url, { max: 2 });
+  try {
+    return await work(dbh.db);
+  } finally {
+    await dbh.close();
+    await embedded?.stop();
+  }
 }

@@ -4,8 +4,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.ts';
 import { cliExitCode } from '../shared/cli.ts';
-import { openCliDatabase } from './cli-database.ts';
-import { connectDb } from './connect.ts';
+import { withCliDatabase } from './cli-database.ts';
 import { migrateToLatest } from './migrate.ts';
 
 const USAGE = `usage:
@@ -18,16 +17,11 @@ export async function runMigrateCli(argv: string[], out: NodeJS.WritableStream =
     return 0;
   }
   const config = loadConfig();
-  const { url, embedded } = await openCliDatabase(config);
-  const dbh = connectDb(url, { max: 2 });
-  try {
-    const applied = await migrateToLatest(dbh.db);
+  return withCliDatabase(config, async (db) => {
+    const applied = await migrateToLatest(db);
     out.write(applied.length ? `applied ${applied.length} migration(s):\n${applied.map((name) => `  ${name}\n`).join('')}` : 'the database is up to date\n');
     return 0;
-  } finally {
-    await dbh.close();
-    await embedded?.stop();
-  }
+  });
 }
 
 if (import.meta.main) {

@@ -4,8 +4,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../config.ts';
 import { cliExitCode, UsageError } from '../../shared/cli.ts';
-import { connectDb } from '../../db/connect.ts';
-import { openCliDatabase } from '../../db/cli-database.ts';
+import { withCliDatabase } from '../../db/cli-database.ts';
 import { migrateToLatest } from '../../db/migrate.ts';
 import { createSecretBox, loadMasterKey } from '../../shared/secret-box.ts';
 import * as repo from './projects.repository.ts';
@@ -34,36 +33,31 @@ export async function runKeysCli(argv: string[], out: NodeJS.WritableStream = pr
   if (rest.length > (cmd === 'revoke' ? 1 : 0)) throw new UsageError(`unexpected argument "${rest[cmd === 'revoke' ? 1 : 0]}"`);
 
   const config = loadConfig();
-  const { url, embedded } = await openCliDatabase(config);
-  const dbh = connectDb(url, { max: 2 });
-  try {
-    await migrateToLatest(dbh.db);
+  return withCliDatabase(config, async (db) => {
+    await migrateToLatest(db);
     if (cmd === 'create') {
       const box = createSecretBox(loadMasterKey(config.masterKey, config.dataDir));
-      const key = await createKey(dbh.db, box, values.project!.trim());
+      const key = await createKey(db, box, values.project!.trim());
       out.write(
         `project:    ${key.projectName} (id ${key.projectId})\naccess key: ${key.accessKey}\nsecret key: ${key.secretKey}\n(the secret is shown only now)\n`,
       );
       return 0;
     }
     if (cmd === 'list') {
-      for (const k of await repo.listAccessKeys(dbh.db)) {
+      for (const k of await repo.listAccessKeys(db)) {
         const state = k.revoked_at ? `revoked ${k.revoked_at.toISOString()}` : 'active';
         out.write(`${k.access_key}  project=${k.project_name}  secret=…${k.secret_hint}  created=${k.created_at.toISOString()}  ${state}\n`);
       }
       return 0;
     }
     const accessKey = rest[0]!;
-    if (!(await repo.revokeAccessKey(dbh.db, accessKey))) {
+    if (!(await repo.revokeAccessKey(db, accessKey))) {
       process.stderr.write(`keys: no active key ${accessKey}\n`);
       return 1;
     }
     out.write(`revoked ${accessKey}\n`);
     return 0;
-  } finally {
-    await dbh.close();
-    await embedded?.stop();
-  }
+  });
 }
 
 if (import.meta.main) {
