@@ -1,22 +1,24 @@
-import { sql } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import { PREPARED } from '../../db/connect.ts';
-import type { Db, Tx } from '../../db/schema.ts';
+import type { Db, MailRequestsTable, RecipientsTable, Tx } from '../../db/schema.ts';
 import type { RecipientUpdate } from './apply-send-result.ts';
 
-export interface DeliveryRequestRow {
-  id: string;
-  project_id: string;
-  sender_address: string;
-  sender_name: string | null;
-  individual: boolean;
-  advertising: boolean;
-  parameters: unknown;
-  references_header: string | null;
-  title: string;
-  body: string;
-  use_basic_unsubscribe_msg: boolean;
-  unsubscribe_message: string | null;
-}
+/** What sending needs of a request. */
+export type DeliveryRequestRow = Pick<
+  Selectable<MailRequestsTable>,
+  | 'id'
+  | 'project_id'
+  | 'sender_address'
+  | 'sender_name'
+  | 'individual'
+  | 'advertising'
+  | 'parameters'
+  | 'references_header'
+  | 'title'
+  | 'body'
+  | 'use_basic_unsubscribe_msg'
+  | 'unsubscribe_message'
+>;
 
 export async function loadRequestsForDelivery(db: Db | Tx, requestIds: string[]): Promise<DeliveryRequestRow[]> {
   const res = await sql<DeliveryRequestRow>`${sql.raw(PREPARED)}
@@ -98,16 +100,7 @@ export async function renewLeases(db: Db, token: string, leaseMs: number): Promi
   );
 }
 
-export interface DeliveryRecipientRow {
-  id: string;
-  mail_id: string;
-  address: string;
-  name: string | null;
-  type: string;
-  parameters: unknown;
-  status: string;
-  retry_count: number;
-}
+export type DeliveryRecipientRow = Pick<Selectable<RecipientsTable>, 'id' | 'mail_id' | 'address' | 'name' | 'type' | 'parameters' | 'status' | 'retry_count'>;
 
 export async function loadRecipients(db: Db, mailIds: string[]): Promise<DeliveryRecipientRow[]> {
   const res = await sql<DeliveryRecipientRow>`${sql.raw(PREPARED)}

@@ -1,3 +1,4 @@
+import type { DeliveryRequestRow } from './delivery.repository.ts';
 import { compile } from 'html-to-text';
 import { compileTemplate, type CompiledTemplate } from '../../shared/render-tags.ts';
 import type { DeliveryAttachment } from '../files/files.read-model.ts';
@@ -51,18 +52,7 @@ export function templateToText(html: string): string {
 }
 
 export function buildRequestContext(
-  row: {
-    id: string;
-    project_id: string;
-    sender_address: string;
-    sender_name: string | null;
-    individual: boolean;
-    advertising: boolean;
-    parameters: unknown;
-    references_header: string | null;
-    title: string;
-    body: string;
-  },
+  row: Omit<DeliveryRequestRow, 'use_basic_unsubscribe_msg' | 'unsubscribe_message'>,
   attachments: DeliveryAttachment[] = [],
   unsubscribeMessage: string | null = null,
 ): RequestContext {
