@@ -38,13 +38,55 @@ export interface NewRequestRow {
   recipient_file_id?: string | null;
 }
 
-export async function insertRequest(tx: Tx, row: NewRequestRow): Promise<string> {
-  const res = await tx
-    .insertInto('mail_requests')
-    .values({ ...row, id: sql<string>`nextval('mail_id_seq')` })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  return res.id;
+/** Every column a new request is written with, in a fixed order (the statement's text never changes, so it is prepared once). */
+const REQUEST_COLUMNS = [
+  'id_day',
+  'project_id',
+  'status',
+  'sender_address',
+  'sender_name',
+  'title',
+  'body',
+  'template_sid',
+  'template_name',
+  'individual',
+  'advertising',
+  'confirm_and_send',
+  'parameters',
+  'references_header',
+  'use_basic_unsubscribe_msg',
+  'unsubscribe_message',
+  'reservation_at',
+  'requester_ip',
+  'request_count',
+  'recipient_count',
+  'stored_count',
+  'idempotency_key',
+  'idempotency_hash',
+  'created_at',
+  'started_at',
+  'recipient_group_filter',
+  'recipient_file_id',
+] as const satisfies readonly (keyof NewRequestRow)[];
+// A field added to NewRequestRow and not to REQUEST_COLUMNS would be dropped silently: it fails to compile instead.
+const everyColumnWritten: [Exclude<keyof NewRequestRow, (typeof REQUEST_COLUMNS)[number]>] extends [never] ? true : never = true;
+void everyColumnWritten;
+
+/**
+ * A new request, with its mails and recipients when it is stored inline (`mails`), in one
+ * statement (its own transaction when `db` is not one): a 1-recipient POST's whole write is one
+ * round trip. Without `mails`, the store-recipients job stores them later.
+ */
+export async function insertRequest(db: Db | Tx, row: NewRequestRow, mails?: { nextAttemptAt: Date | null; batch: MailBatch }): Promise<string> {
+  const res = await sql<{ id: string }>`${sql.raw(PREPARED)}
+    WITH req AS (
+      INSERT INTO mail_requests (id, ${sql.join(REQUEST_COLUMNS.map((c) => sql.ref(c)))})
+      VALUES (nextval('mail_id_seq'), ${sql.join(REQUEST_COLUMNS.map((c) => sql`${row[c] ?? null}`))})
+      RETURNING id, id_day, project_id, created_at
+    ), ${mailsOfRequest(mails?.nextAttemptAt ?? null, mails?.batch ?? NO_MAILS)}
+    SELECT id FROM req
+  `.execute(db);
+  return String(res.rows[0]!.id);
 }
 
 export async function findByIdempotencyKey(db: Db | Tx, projectId: string, key: string) {
@@ -108,54 +150,16 @@ export interface MailBatch {
   recipients: SplitRecipient[];
 }
 
-/**
- * Stores a batch of mails and their recipients in two statements (arrays through unnest),
- * whatever the batch size: row-by-row inserts are two orders of magnitude slower.
- */
-export async function insertMailsAndRecipients(
-  tx: Tx,
-  req: { requestId: string; projectId: string; idDay: number; nextAttemptAt: Date | null; createdAt: Date },
-  batch: MailBatch,
-): Promise<void> {
-  const addresses = batch.recipients.map((r) => r.address);
-  const names = batch.recipients.map((r) => r.name);
-  const types = batch.recipients.map((r) => r.type);
-  const params = batch.recipients.map((r) => (r.parameters ? JSON.stringify(r.parameters) : null));
-  await sql`
-    WITH m AS (
-      INSERT INTO mails (id, id_day, request_id, project_id, seq, recipient_count, representative_address, next_attempt_at, created_at)
-      SELECT nextval('mail_id_seq'), ${req.idDay}, ${req.requestId}, ${req.projectId}, u.seq, u.cnt, u.rep, ${req.nextAttemptAt}, ${req.createdAt}
-      FROM unnest(${batch.mailSeq}::int[], ${batch.mailRecipientCount}::int[], ${batch.mailRepresentative}::text[]) AS u(seq, cnt, rep)
-      RETURNING id, seq
-    )
-    INSERT INTO recipients (mail_id, request_id, project_id, address, name, type, parameters, created_at)
-    SELECT m.id, ${req.requestId}, ${req.projectId}, r.address, r.name, r.type, r.params::jsonb, ${req.createdAt}
-    FROM unnest(${batch.recipientSeq}::int[], ${addresses}::text[], ${names}::text[], ${types}::text[], ${params}::text[])
-      AS r(seq, address, name, type, params)
-    JOIN m ON m.seq = r.seq
-  `.execute(tx);
-}
+const NO_MAILS: MailBatch = { mailSeq: [], mailRecipientCount: [], mailRepresentative: [], recipientSeq: [], recipients: [] };
 
 /**
- * An inline request with all its mails and recipients, in one statement (its own transaction
- * when `db` is not one): a 1-recipient POST's whole write is one round trip.
+ * The CTEs `m` and `r` that store a batch of mails and their recipients for the request in the
+ * CTE `req` (id, id_day, project_id, created_at): arrays through unnest, whatever the batch size
+ * (row-by-row inserts are two orders of magnitude slower); an empty batch stores nothing.
  */
-export async function insertRequestWithMails(db: Db | Tx, row: NewRequestRow, nextAttemptAt: Date | null, batch: MailBatch): Promise<string> {
+function mailsOfRequest(nextAttemptAt: Date | null, batch: MailBatch) {
   const params = batch.recipients.map((r) => (r.parameters ? JSON.stringify(r.parameters) : null));
-  const res = await sql<{ id: string }>`${sql.raw(PREPARED)}
-    WITH req AS (
-      INSERT INTO mail_requests (id, id_day, project_id, status, sender_address, sender_name, title, body, template_sid,
-        template_name, individual, advertising, confirm_and_send, parameters, references_header, use_basic_unsubscribe_msg,
-        unsubscribe_message, reservation_at, requester_ip, request_count, recipient_count, stored_count, idempotency_key,
-        idempotency_hash, created_at, started_at, recipient_group_filter, recipient_file_id)
-      VALUES (nextval('mail_id_seq'), ${row.id_day}, ${row.project_id}, ${row.status}, ${row.sender_address}, ${row.sender_name},
-        ${row.title}, ${row.body}, ${row.template_sid}, ${row.template_name}, ${row.individual}, ${row.advertising},
-        ${row.confirm_and_send}, ${row.parameters}, ${row.references_header}, ${row.use_basic_unsubscribe_msg},
-        ${row.unsubscribe_message}, ${row.reservation_at}, ${row.requester_ip}, ${row.request_count}, ${row.recipient_count},
-        ${row.stored_count}, ${row.idempotency_key}, ${row.idempotency_hash}, ${row.created_at}, ${row.started_at},
-        ${row.recipient_group_filter ?? null}, ${row.recipient_file_id ?? null})
-      RETURNING id, id_day, project_id, created_at
-    ), m AS (
+  return sql`m AS (
       INSERT INTO mails (id, id_day, request_id, project_id, seq, recipient_count, representative_address, next_attempt_at, created_at)
       SELECT nextval('mail_id_seq'), req.id_day, req.id, req.project_id, u.seq, u.cnt, u.rep, ${nextAttemptAt}::timestamptz, req.created_at
       FROM req, unnest(${batch.mailSeq}::int[], ${batch.mailRecipientCount}::int[], ${batch.mailRepresentative}::text[]) AS u(seq, cnt, rep)
@@ -166,10 +170,21 @@ export async function insertRequestWithMails(db: Db | Tx, row: NewRequestRow, ne
       FROM unnest(${batch.recipientSeq}::int[], ${batch.recipients.map((r) => r.address)}::text[], ${batch.recipients.map((r) => r.name)}::text[],
                   ${batch.recipients.map((r) => r.type)}::text[], ${params}::text[]) AS r(seq, address, name, type, params)
       JOIN m ON m.seq = r.seq
-    )
-    SELECT id FROM req
-  `.execute(db);
-  return String(res.rows[0]!.id);
+    )`;
+}
+
+/** Stores a batch of mails and their recipients of a stored request, in one statement. */
+export async function insertMailsAndRecipients(
+  tx: Tx,
+  req: { requestId: string; projectId: string; idDay: number; nextAttemptAt: Date | null; createdAt: Date },
+  batch: MailBatch,
+): Promise<void> {
+  await sql`${sql.raw(PREPARED)}
+    WITH req AS (
+      SELECT ${req.requestId}::bigint AS id, ${req.idDay}::int AS id_day, ${req.projectId}::bigint AS project_id, ${req.createdAt}::timestamptz AS created_at
+    ), ${mailsOfRequest(req.nextAttemptAt, batch)}
+    SELECT 1
+  `.execute(tx);
 }
 
 export async function lockRequest(tx: Tx, requestId: string) {

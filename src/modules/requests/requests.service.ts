@@ -145,21 +145,20 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
     recipient_file_id: v.recipientFileId,
   };
   const reserved = inline && nextAttemptAt !== null && !sendsNow;
+  const mails = inline ? { nextAttemptAt, batch: batchOf(split.ordered, split.mailIndex, 0, split.ordered.length) } : undefined;
 
   try {
     // The common case (an inline request and nothing else to store): one statement, its own
     // transaction, instead of BEGIN, two inserts and COMMIT.
     if (inline && !input.idempotencyKey && attachments.length === 0 && !reserved) {
-      const id = await repo.insertRequestWithMails(deps.db, row, nextAttemptAt, batchOf(split.ordered, split.mailIndex, 0, split.ordered.length));
+      const id = await repo.insertRequest(deps.db, row, mails);
       return { requestId: formatNumericId(idDay, id), count };
     }
     const requestId = await deps.db.transaction().execute(async (tx) => {
       if (input.idempotencyKey) {
         await repo.releaseIdempotencyKey(tx, input.projectId, input.idempotencyKey, new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS));
       }
-      const id = inline
-        ? await repo.insertRequestWithMails(tx, row, nextAttemptAt, batchOf(split.ordered, split.mailIndex, 0, split.ordered.length))
-        : await repo.insertRequest(tx, row);
+      const id = await repo.insertRequest(tx, row, mails);
       // Marked used in this transaction: the clean-up can't remove them while the request may send.
       await attachFilesToRequest(tx, input.projectId, id, attachments, now);
       if (v.recipientFileId) await useRecipientFile(tx, input.projectId, v.recipientFileId, now);
