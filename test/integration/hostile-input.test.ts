@@ -19,6 +19,9 @@ import { expectError } from '../helpers/responses.ts';
 
 const KEY = { accessKey: TEST_ACCESS_KEY, secretKey: TEST_SECRET_KEY };
 let svc: ServiceProcess;
+/** A signed multipart POST, its body sent as given (however broken). */
+const postMultipart = (path: string, body: Buffer, boundary: string) =>
+  signedRaw(svc.port, KEY, 'POST', path, [`content-type: multipart/form-data; boundary=${boundary}`, `content-length: ${body.length}`], body);
 let sink: TestSink;
 let db: TestDb;
 
@@ -74,14 +77,7 @@ describe('multipart bodies that used to stop the process', () => {
       multipartBody(B, [good], false),
       Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="fileList"; filename="b\r\n.txt"\r\n\r\nworld\r\n--${B}--\r\n`),
     ]);
-    const res = await signedRaw(
-      svc.port,
-      KEY,
-      'POST',
-      '/api/v1/files',
-      [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`],
-      body,
-    );
+    const res = await postMultipart('/api/v1/files', body, B);
     expectNcpError(res);
     await expectAlive();
   });
@@ -91,14 +87,7 @@ describe('multipart bodies that used to stop the process', () => {
       multipartBody(B, [good], false),
       Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="fileList"; filename="b.txt"\r\n\r\nwor`),
     ]);
-    const res = await signedRaw(
-      svc.port,
-      KEY,
-      'POST',
-      '/api/v1/files',
-      [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`],
-      body,
-    );
+    const res = await postMultipart('/api/v1/files', body, B);
     expectNcpError(res);
     await expectAlive();
   });
@@ -127,14 +116,7 @@ describe('multipart bodies that used to stop the process', () => {
       ),
       Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="file"; filename="b.csv"\r\n\r\nwor`),
     ]);
-    const res = await signedRaw(
-      svc.port,
-      KEY,
-      'POST',
-      '/api/v1/recipient-files',
-      [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`],
-      body,
-    );
+    const res = await postMultipart('/api/v1/recipient-files', body, B);
     expectNcpError(res);
     await expectAlive();
   });
@@ -142,27 +124,13 @@ describe('multipart bodies that used to stop the process', () => {
   it("too many parts: the refusal names the route's own field", async () => {
     const part = { headers: ['Content-Disposition: form-data; name="file"; filename="r.csv"', 'Content-Type: text/csv'], content: 'address\na@example.com\n' };
     const body = multipartBody(B, [part, part]);
-    const res = await signedRaw(
-      svc.port,
-      KEY,
-      'POST',
-      '/api/v1/template/import',
-      [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`],
-      body,
-    );
+    const res = await postMultipart('/api/v1/template/import', body, B);
     expect(res.json.error.message).toBe('file: at most 1 file in one upload');
   });
 
   it('template import: a cut-off body answers 400', async () => {
     const body = Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="file"; filename="t.json"\r\n\r\n{"categories":[`);
-    const res = await signedRaw(
-      svc.port,
-      KEY,
-      'POST',
-      '/api/v1/template/import',
-      [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`],
-      body,
-    );
+    const res = await postMultipart('/api/v1/template/import', body, B);
     expectNcpError(res);
     await expectAlive();
   });
@@ -318,14 +286,7 @@ describe('limits that hold after substitution', () => {
     const B = 'csvBOUNDARY';
     const csv = `address,name,X\nlong@example.com,L,${'y'.repeat(600)}\nshort@example.com,S,ok\n`;
     const body = multipartBody(B, [{ headers: ['Content-Disposition: form-data; name="file"; filename="r.csv"', 'Content-Type: text/csv'], content: csv }]);
-    const file = await signedRaw(
-      svc.port,
-      KEY,
-      'POST',
-      '/api/v1/recipient-files',
-      [`content-type: multipart/form-data; boundary=${B}`, `content-length: ${body.length}`],
-      body,
-    );
+    const file = await postMultipart('/api/v1/recipient-files', body, B);
     expect(file.status).toBe(201);
     const created = await svc.call('POST', '/api/v1/mails', {
       senderAddress: 'sender@example.com',
