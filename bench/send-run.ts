@@ -2,6 +2,7 @@
 // runner, temporary directories and an embedded PostgreSQL of their own, the service as a child
 // process (`node src/main.ts`, peak RSS sampled), signed API calls, the SMTP sink as a child
 // process (bench/sink-process.ts), and "POST one request, wait until the sink has every recipient".
+import nodemailer from 'nodemailer';
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -418,4 +419,11 @@ export async function sendAndMeasure(o: {
     unique: stats.window.unique,
     peakRss: o.service.peak(),
   };
+}
+
+/** Plain nodemailer's pooled transport to the sink, as the baselines use it; closed with the other cleanups. */
+export function baselineTransport(cleanups: Cleanups, port: number, connections: number) {
+  const transport = nodemailer.createTransport({ pool: true, maxConnections: connections, maxMessages: Infinity, host: '127.0.0.1', port, ignoreTLS: true });
+  cleanups.add(() => transport.close(), 'baseline transport');
+  return transport;
 }

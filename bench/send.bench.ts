@@ -27,7 +27,6 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
 import type { SendMailOptions } from 'nodemailer';
 import pg from 'pg';
 import { htmlToText } from '../src/modules/delivery/request-context.ts';
@@ -49,7 +48,17 @@ import {
   wallNow,
   withTimeout,
 } from './helpers.ts';
-import { createCleanups, randomApiKey, runMain, signedCall, startServiceProcess, startSinkProcess, type ServiceProcess, type SinkProcess } from './send-run.ts';
+import {
+  baselineTransport,
+  createCleanups,
+  randomApiKey,
+  runMain,
+  signedCall,
+  startServiceProcess,
+  startSinkProcess,
+  type ServiceProcess,
+  type SinkProcess,
+} from './send-run.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -169,15 +178,7 @@ async function baseline(sink: SinkProcess): Promise<{ seconds: number; clientSec
   const title = compile(TITLE);
   const html = compile(BODY);
   const text = compile(htmlToText(BODY));
-  const transport = nodemailer.createTransport({
-    pool: true,
-    maxConnections: CONNECTIONS,
-    maxMessages: Infinity,
-    host: '127.0.0.1',
-    port: sink.port,
-    ignoreTLS: true,
-  });
-  cleanups.add(() => transport.close(), 'baseline transport');
+  const transport = baselineTransport(cleanups, sink.port, CONNECTIONS);
   await sink.mark();
   const reached = sink.watch(N);
   const cpu0 = process.cpuUsage();

@@ -25,10 +25,19 @@
 // Exit status: 1 when mails are lost or the run could not be carried out; missed targets are
 // reported, not failed.
 import os from 'node:os';
-import nodemailer from 'nodemailer';
 import { htmlToText } from '../src/modules/delivery/request-context.ts';
 import { benchLog, fmtInt, fmtPct, intEnv, machineCpu, percentile, processCpu, printSummary, sleep, treeCpu, wallNow } from './helpers.ts';
-import { createCleanups, randomApiKey, runMain, signedCall, startServiceProcess, startSinkProcess, type ServiceProcess, type SinkProcess } from './send-run.ts';
+import {
+  baselineTransport,
+  createCleanups,
+  randomApiKey,
+  runMain,
+  signedCall,
+  startServiceProcess,
+  startSinkProcess,
+  type ServiceProcess,
+  type SinkProcess,
+} from './send-run.ts';
 
 const RATE = intEnv('BENCH_RATE', 200);
 const SECONDS = intEnv('BENCH_SECONDS', 30);
@@ -228,15 +237,7 @@ function serviceSender(service: ServiceProcess) {
 
 function baselineSender(sink: SinkProcess) {
   const text = htmlToText(BODY);
-  const transport = nodemailer.createTransport({
-    pool: true,
-    maxConnections: CONNECTIONS,
-    maxMessages: Infinity,
-    host: '127.0.0.1',
-    port: sink.port,
-    ignoreTLS: true,
-  });
-  cleanups.add(() => transport.close(), 'baseline transport');
+  const transport = baselineTransport(cleanups, sink.port, CONNECTIONS);
   const fill = (s: string, i: number) => s.replaceAll('${CODE}', codeOf(i)).replaceAll('#{RECIPIENT_NAME}', nameOf(i));
   return async (i: number, address: string): Promise<Sent> => {
     const at = wallNow();
