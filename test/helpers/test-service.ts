@@ -112,3 +112,22 @@ export async function waitFor<T>(check: () => Promise<T | undefined | null | fal
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * A request's row of the request list once its status is final (not P, R or I), and `also`
+ * holds of it; polls for up to 20 s.
+ */
+export function finishedRequestRow(
+  svc: Pick<TestService, 'call'>,
+  requestId: string,
+  opts: { key?: CreatedKey; also?: (row: any) => boolean } = {},
+): Promise<any> {
+  return waitFor(
+    async () => {
+      const row = (await svc.call('GET', `/api/v1/mails/requests?requestId=${requestId}`, { key: opts.key })).body.content?.[0];
+      return row && !['P', 'R', 'I'].includes(row.emailStatus.code) && (opts.also?.(row) ?? true) ? row : undefined;
+    },
+    20_000,
+    `request ${requestId} to finish`,
+  );
+}

@@ -6,7 +6,7 @@ import { traceRequests } from '../../src/http/trace.ts';
 import type { Logger } from '../../src/logger.ts';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import type { ReceivedMessage } from '../helpers/smtp-sink.ts';
-import { waitFor } from '../helpers/test-service.ts';
+import { finishedRequestRow } from '../helpers/test-service.ts';
 import { useTestService } from '../helpers/use-test-service.ts';
 
 // Advertising mail end to end: title prefix, the unsubscribe notice (basic or custom, appended or
@@ -31,15 +31,7 @@ async function send(body: Record<string, unknown>, key?: CreatedKey): Promise<st
 }
 
 async function finished(requestId: string, key?: CreatedKey) {
-  return waitFor(
-    async () => {
-      const list = await svc.call('GET', `/api/v1/mails/requests?requestId=${requestId}`, { key });
-      const row = list.body.content?.[0];
-      return row && !['P', 'R', 'I'].includes(row.emailStatus.code) ? row : undefined;
-    },
-    20_000,
-    `request ${requestId}`,
-  );
+  return finishedRequestRow(svc, requestId, { key });
 }
 
 async function recipientsOf(requestId: string, key?: CreatedKey) {

@@ -3,7 +3,7 @@ import { describe, expect, it } from '@jest/globals';
 import { simpleParser } from 'mailparser';
 import supertest from 'supertest';
 import type { ReceivedMessage } from '../helpers/smtp-sink.ts';
-import { waitFor } from '../helpers/test-service.ts';
+import { finishedRequestRow, waitFor } from '../helpers/test-service.ts';
 import { useTestService } from '../helpers/use-test-service.ts';
 import { expectError } from '../helpers/responses.ts';
 
@@ -28,14 +28,7 @@ async function requestRow(requestId: string) {
 }
 
 async function finished(requestId: string) {
-  return waitFor(
-    async () => {
-      const row = await requestRow(requestId);
-      return row && !['P', 'R', 'I'].includes(row.emailStatus.code) && row.sendDate !== undefined ? row : undefined;
-    },
-    20_000,
-    `request ${requestId}`,
-  );
+  return finishedRequestRow(svc, requestId, { also: (row) => row.sendDate !== undefined });
 }
 
 function headersOf(m: ReceivedMessage): string {

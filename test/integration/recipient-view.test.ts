@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import { iterateViewRows, parseViewFilters } from '../../src/modules/mails/view-rows.ts';
-import { waitFor } from '../helpers/test-service.ts';
+import { finishedRequestRow } from '../helpers/test-service.ts';
 import { useTestService } from '../helpers/use-test-service.ts';
 import { expectError } from '../helpers/responses.ts';
 
@@ -76,15 +76,7 @@ beforeAll(async () => {
     other,
   );
 
-  const done = (id: string, key?: CreatedKey) =>
-    waitFor(
-      async () => {
-        const row = (await get(`/api/v1/mails/requests?requestId=${id}`, key)).body.content?.[0];
-        return row && !['P', 'R', 'I'].includes(row.emailStatus.code) ? row : undefined;
-      },
-      20_000,
-      `request ${id}`,
-    );
+  const done = (id: string, key?: CreatedKey) => finishedRequestRow(svc, id, { key });
   await Promise.all([done(ids.alpha), done(ids.beta), done(ids.gamma), done(otherRequestId, other)]);
   const mails = (await ok(`/api/v1/mails/requests/${ids.beta}/mails`)).content as { mailId: string; representativeRecipient: string }[];
   betaRejectedMailId = mails.find((m) => m.representativeRecipient === 'reject-beta@example.com')!.mailId;

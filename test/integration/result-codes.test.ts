@@ -2,7 +2,7 @@ import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import { asFile, expectError } from '../helpers/responses.ts';
 import { readXlsx } from '../helpers/xlsx-sheet.ts';
-import { waitFor } from '../helpers/test-service.ts';
+import { finishedRequestRow, waitFor } from '../helpers/test-service.ts';
 import { useTestService } from '../helpers/use-test-service.ts';
 
 // Result codes of the console guide that need a cause of their own: UNKNOWN_DOMAIN_ADDRESS (the
@@ -33,14 +33,7 @@ async function send(body: Record<string, unknown>, key?: CreatedKey) {
   const res = await svc.call('POST', '/api/v1/mails', { body: { senderAddress: 'ops@company.com', title: 'T', body: '<p>b</p>', ...body }, key });
   expect(res.status).toBe(201);
   const requestId = res.body.requestId as string;
-  const status = await waitFor(
-    async () => {
-      const row = (await svc.call('GET', `/api/v1/mails/requests?requestId=${requestId}`, { key })).body.content?.[0];
-      return row && !['P', 'R', 'I'].includes(row.emailStatus.code) ? (row.emailStatus.code as string) : undefined;
-    },
-    20_000,
-    `request ${requestId}`,
-  );
+  const status = (await finishedRequestRow(svc, requestId, { key })).emailStatus.code as string;
   const mails = (await svc.call('GET', `/api/v1/mails/requests/${requestId}/mails?size=100`, { key })).body.content as { mailId: string }[];
   const details = await Promise.all(mails.map(async (m) => (await svc.call('GET', `/api/v1/mails/${m.mailId}`, { key })).body));
   const recipient = (address: string) => details.flatMap((d) => d.recipients).find((r: { address: string }) => r.address === address);

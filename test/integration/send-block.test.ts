@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import { expireSendBlocks } from '../../src/modules/send-block/send-block.service.ts';
-import { waitFor } from '../helpers/test-service.ts';
+import { finishedRequestRow } from '../helpers/test-service.ts';
 import { useTestService } from '../helpers/use-test-service.ts';
 import { expectError } from '../helpers/responses.ts';
 
@@ -31,14 +31,7 @@ async function send(body: Record<string, unknown>, key?: CreatedKey) {
   const res = await svc.call('POST', '/api/v1/mails', { body: { senderAddress: 'ops@company.com', title: 'T', body: '<p>b</p>', ...body }, key });
   expect(res.status).toBe(201);
   const requestId = res.body.requestId as string;
-  const status = await waitFor(
-    async () => {
-      const row = (await svc.call('GET', `/api/v1/mails/requests?requestId=${requestId}`, { key })).body.content?.[0];
-      return row && !['P', 'R', 'I'].includes(row.emailStatus.code) ? (row.emailStatus.code as string) : undefined;
-    },
-    20_000,
-    `request ${requestId}`,
-  );
+  const status = (await finishedRequestRow(svc, requestId, { key })).emailStatus.code as string;
   const recipients = await svc.db.db
     .selectFrom('recipients')
     .select(['address', 'status', 'result_code', 'result_message'])

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import supertest from 'supertest';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
-import { waitFor } from '../helpers/test-service.ts';
+import { finishedRequestRow } from '../helpers/test-service.ts';
 import { useTestService } from '../helpers/use-test-service.ts';
 import { expectError } from '../helpers/responses.ts';
 
@@ -26,14 +26,7 @@ async function sendAd(address: string): Promise<{ requestId: string; status: str
   });
   expect(res.status).toBe(201);
   const requestId = res.body.requestId as string;
-  const status = await waitFor(
-    async () => {
-      const row = (await svc.call('GET', `/api/v1/mails/requests?requestId=${requestId}`)).body.content?.[0];
-      return row && !['P', 'R', 'I'].includes(row.emailStatus.code) ? row.emailStatus.code : undefined;
-    },
-    20_000,
-    'request',
-  );
+  const status = (await finishedRequestRow(svc, requestId)).emailStatus.code;
   const rec = await svc.db.db
     .selectFrom('recipients')
     .select('result_code')

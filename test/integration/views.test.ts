@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
-import { waitFor } from '../helpers/test-service.ts';
+import { finishedRequestRow } from '../helpers/test-service.ts';
 import { useTestService } from '../helpers/use-test-service.ts';
 import { expectError } from '../helpers/responses.ts';
 
@@ -44,14 +44,7 @@ async function listOk(query: string, opts: { key?: CreatedKey; headers?: Record<
 const idsOf = (page: { content: { requestId: string }[] }) => page.content.map((r) => r.requestId);
 
 async function finished(requestId: string, key?: CreatedKey) {
-  return waitFor(
-    async () => {
-      const row = (await list(`requestId=${requestId}`, { key })).body.content?.[0];
-      return row && !['P', 'R', 'I'].includes(row.emailStatus.code) ? row : undefined;
-    },
-    20_000,
-    `request ${requestId} to finish`,
-  );
+  return finishedRequestRow(svc, requestId, { key });
 }
 
 /** NesDateTime as NCP shows it: the instant in Asia/Seoul (UTC+9, no DST), ms after a space. */
