@@ -4,7 +4,9 @@
 // once by every instance (LISTEN/NOTIFY), requesterIp from X-Forwarded-For only with TRUST_PROXY.
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { sql } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { Database } from '../../src/db/schema.ts';
 import { createLogger } from '../../src/logger.ts';
 import { expireExports, FINISHED_ROWS_KEPT_MS } from '../../src/modules/exports/exports.service.ts';
 import { listenForKeyChanges, type KeyChanges } from '../../src/modules/projects/key-changes.ts';
@@ -161,5 +163,30 @@ describe('revoking a key', () => {
     expect(await revokeAccessKey(db.db, key.accessKey)).toBe(true);
     for (const resolve of resolvers) await waitFor(async () => (await resolve(key.accessKey)) === null, 2000, 'the revoked key to be refused');
     console.log(`revocation seen by both instances ${Math.round(performance.now() - t)} ms after the commit`);
+  });
+
+  it('costs one lookup when many requests miss the cache at once, and refuses a key revoked meanwhile', async () => {
+    const box = createSecretBox(crypto.randomBytes(32));
+    const key = await createKey(db.db, box, 'busy-project');
+    let lookups = 0;
+    const pool = new pg.Pool({ connectionString: db.url, max: 10 });
+    const counted = new Kysely<Database>({
+      dialect: new PostgresDialect({ pool }),
+      log: (event) => {
+        if (event.level === 'query' && /from "access_keys"/.test(event.query.sql)) lookups++;
+      },
+    });
+    try {
+      const changes = await listenForKeyChanges(db.url, createLogger('silent'));
+      instances.push(changes);
+      const resolve = createKeyResolver(counted, box, 3_600_000, changes);
+      const answers = await Promise.all(Array.from({ length: 100 }, () => resolve(key.accessKey)));
+      expect(answers.every((a) => a?.projectId === key.projectId)).toBe(true);
+      expect(lookups).toBe(1);
+      expect(await revokeAccessKey(db.db, key.accessKey)).toBe(true);
+      await waitFor(async () => (await resolve(key.accessKey)) === null, 2000, 'the revoked key to be refused');
+    } finally {
+      await counted.destroy();
+    }
   });
 });
