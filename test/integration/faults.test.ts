@@ -476,7 +476,9 @@ describe('faults survived (real service process)', () => {
     await server.stop();
     server = undefined;
     const downAt = Date.now();
-    await sleep(2_000);
+    // Meanwhile the API says "try again" (503 with Retry-After), not that it broke (500).
+    const whileDown = await svc.call('GET', '/api/v1/mails/requests?size=1');
+    await sleep(Math.max(0, 2_000 - (Date.now() - downAt)));
     server = await startEmbeddedPostgres(pgOpts);
     const upAt = Date.now();
     const atUp = sink.messages.length;
@@ -510,6 +512,11 @@ describe('faults survived (real service process)', () => {
       ].join('\n'),
     );
     expect(svc.exitInfo()).toBeUndefined(); // it kept running
+    expect({ status: whileDown.status, retryAfter: whileDown.headers['retry-after'], code: whileDown.body?.error?.code }).toEqual({
+      status: 503,
+      retryAfter: '5',
+      code: '77303',
+    });
     expect(final).toEqual({ request: 'S', byStatus: { S: N }, total: N });
     expect(missingOf(counts, recipients)).toEqual([]);
     // And it still serves the API on the new server connections.
