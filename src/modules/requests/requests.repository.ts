@@ -75,17 +75,19 @@ void everyColumnWritten;
 /**
  * A new request, with its mails and recipients when it is stored inline (`mails`), in one
  * statement (its own transaction when `db` is not one): a 1-recipient POST's whole write is one
- * round trip. Without `mails`, the store-recipients job stores them later.
+ * round trip. Without `mails`, the store-recipients job stores them later, and the statement
+ * touches neither mails nor recipients (not even a lock on them: an empty INSERT still takes one).
  */
 export async function insertRequest(db: Db | Tx, row: NewRequestRow, mails?: { nextAttemptAt: Date | null; batch: MailBatch }): Promise<string> {
-  const res = await sql<{ id: string }>`${sql.raw(PREPARED)}
-    WITH req AS (
+  const insert = sql`
       INSERT INTO mail_requests (id, ${sql.join(REQUEST_COLUMNS.map((c) => sql.ref(c)))})
       VALUES (nextval('mail_id_seq'), ${sql.join(REQUEST_COLUMNS.map((c) => sql`${row[c] ?? null}`))})
-      RETURNING id, id_day, project_id, created_at
-    ), ${mailsOfRequest(mails?.nextAttemptAt ?? null, mails?.batch ?? NO_MAILS)}
-    SELECT id FROM req
-  `.execute(db);
+      RETURNING id, id_day, project_id, created_at`;
+  const res = mails
+    ? await sql<{ id: string }>`${sql.raw(PREPARED)}
+        WITH req AS (${insert}), ${mailsOfRequest(mails.nextAttemptAt, mails.batch)}
+        SELECT id FROM req`.execute(db)
+    : await sql<{ id: string }>`${sql.raw(PREPARED)} ${insert}`.execute(db);
   return String(res.rows[0]!.id);
 }
 
@@ -149,8 +151,6 @@ export interface MailBatch {
   recipientSeq: number[];
   recipients: SplitRecipient[];
 }
-
-const NO_MAILS: MailBatch = { mailSeq: [], mailRecipientCount: [], mailRepresentative: [], recipientSeq: [], recipients: [] };
 
 /**
  * The CTEs `m` and `r` that store a batch of mails and their recipients for the request in the
