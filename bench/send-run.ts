@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startEmbeddedPostgres } from '../src/db/embedded.ts';
 import { signRequest } from '../src/http/signature.ts';
-import { SERVICE_NODE_ARGS } from '../src/node-args.ts';
+import { SERVICE_NODE_ARGS, serviceEnv } from '../src/node-args.ts';
 import { childPids, fmtInt, fmtMB, freePort, isAlive, readMemory, sleep, wallNow, withTimeout } from './helpers.ts';
 import type { SinkRequest, SinkStats } from './sink-process.ts';
 
@@ -228,7 +228,11 @@ export async function startServiceProcess(cleanups: Cleanups, opts: ServiceOptio
   if (opts.databaseUrl) env.DATABASE_URL = opts.databaseUrl;
   Object.assign(env, opts.env);
   const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const child = spawn(process.execPath, [...SERVICE_NODE_ARGS, ...nodeArgs, 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...SERVICE_NODE_ARGS, ...nodeArgs, 'src/main.ts'], {
+    cwd: ROOT,
+    env: serviceEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const tail: string[] = [];
   for (const stream of [child.stdout!, child.stderr!]) {
     let buf = '';

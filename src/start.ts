@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { serviceNodeArgs } from './node-args.ts';
+import { serviceEnv, serviceNodeArgs } from './node-args.ts';
 
 let args: string[];
 try {
@@ -13,7 +13,10 @@ try {
   process.stderr.write(`configuration error: ${(err as Error).message}\n`);
   process.exit(1);
 }
-const child = spawn(process.execPath, [...args, path.join(import.meta.dirname, 'main.ts'), ...process.argv.slice(2)], { stdio: 'inherit' });
+const child = spawn(process.execPath, [...args, path.join(import.meta.dirname, 'main.ts'), ...process.argv.slice(2)], {
+  stdio: 'inherit',
+  env: serviceEnv(process.env),
+});
 for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
   process.on(signal, () => child.kill(signal));
 }

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { signRequest } from '../../src/http/signature.ts';
 import { freePort } from '../../src/shared/free-port.ts';
-import { SERVICE_NODE_ARGS } from '../../src/node-args.ts';
+import { SERVICE_NODE_ARGS, serviceEnv } from '../../src/node-args.ts';
 
 export { freePort };
 
@@ -162,7 +162,7 @@ export async function startServiceProcess(opts: ServiceProcessOptions): Promise<
     ROLE: role,
     ...opts.env,
   };
-  const child = spawn(process.execPath, [...SERVICE_NODE_ARGS, 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...SERVICE_NODE_ARGS, 'src/main.ts'], { cwd: ROOT, env: serviceEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) {
     // spawn failures are reported asynchronously through 'error'
     const err = await new Promise<Error>((resolve) => child.once('error', resolve));

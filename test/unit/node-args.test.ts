@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { expect, it } from '@jest/globals';
-import { DEFAULT_MAX_HEAP_MB, SERVICE_NODE_ARGS, serviceNodeArgs } from '../../src/node-args.ts';
+import { DEFAULT_MAX_HEAP_MB, SERVICE_MALLOC_ENV, SERVICE_NODE_ARGS, serviceEnv, serviceNodeArgs } from '../../src/node-args.ts';
 
 // The service's memory bound depends on these flags; every way of starting it must pass them.
 it('npm start and the Docker image run the service through src/start.ts, which passes serviceNodeArgs', () => {
@@ -13,11 +13,17 @@ it('npm start and the Docker image run the service through src/start.ts, which p
     .find((l) => l.startsWith('CMD '));
   expect(cmd).toBe('CMD ["node", "src/start.ts"]');
   expect(fs.readFileSync('src/start.ts', 'utf8')).toMatch(/serviceNodeArgs\(process\.env\)/);
-  expect(SERVICE_NODE_ARGS).toEqual([`--max-old-space-size=${DEFAULT_MAX_HEAP_MB}`]);
+  expect(SERVICE_NODE_ARGS).toEqual([`--max-old-space-size=${DEFAULT_MAX_HEAP_MB}`, '--max-semi-space-size=8']);
+  expect(fs.readFileSync('src/start.ts', 'utf8')).toMatch(/env: serviceEnv\(process\.env\)/);
+});
+
+it('the service runs with the malloc settings unless the environment sets its own', () => {
+  expect(serviceEnv({ PORT: '1' })).toEqual({ PORT: '1', ...SERVICE_MALLOC_ENV });
+  expect(serviceEnv({ MALLOC_ARENA_MAX: '4' })).toEqual({ ...SERVICE_MALLOC_ENV, MALLOC_ARENA_MAX: '4' });
 });
 
 it('MAX_HEAP_MB sets the heap limit; a bad value is refused naming the variable', () => {
-  expect(serviceNodeArgs({ MAX_HEAP_MB: '512' })).toEqual(['--max-old-space-size=512']);
+  expect(serviceNodeArgs({ MAX_HEAP_MB: '512' })).toEqual(['--max-old-space-size=512', '--max-semi-space-size=8']);
   expect(serviceNodeArgs({ MAX_HEAP_MB: '' })).toEqual(SERVICE_NODE_ARGS);
   expect(() => serviceNodeArgs({ MAX_HEAP_MB: '1g' })).toThrow(/MAX_HEAP_MB/);
   expect(() => serviceNodeArgs({ MAX_HEAP_MB: '16' })).toThrow(/MAX_HEAP_MB/);
