@@ -1,6 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { badRequest, entityTooLarge, rateLimited } from '../shared/errors.ts';
-import { parseLargeJson } from './large-json.ts';
+import { parseLargeJson, parseLargeJsonDeferring, type JsonElements } from './large-json.ts';
+import { mayHoldUnstorableText } from './storable-text.ts';
 
 /**
  * Admission of large JSON bodies by a byte budget (issue 11: two 64 MB POST /mails at once
@@ -72,7 +73,23 @@ export function createByteBudget(capacity: number, maxWaiting: number): ByteBudg
 /** Seconds a refused client should wait: about the time to work through what is in hand. */
 const RETRY_AFTER_S = 5;
 
-export function admitLargeBodies(budget: ByteBudget, opts: { minBytes: number; maxBytes: number; waitMs: number }) {
+declare global {
+  namespace Express {
+    interface Request {
+      /** a large body's deferred array (DeferArray): the body has it empty */
+      deferredElements?: JsonElements;
+    }
+  }
+}
+
+/** Which top-level array of which requests' bodies is left as bytes (parseLargeJsonDeferring). */
+export interface DeferArray {
+  applies: (req: Request) => boolean;
+  key: string;
+  minElements: number;
+}
+
+export function admitLargeBodies(budget: ByteBudget, opts: { minBytes: number; maxBytes: number; waitMs: number; defer?: DeferArray }) {
   return async (req: Request, res: Response, next: NextFunction) => {
     if (!req.is(['application/json', 'application/*+json'])) return next();
     const declared = req.headers['content-length'];
@@ -101,7 +118,9 @@ export function admitLargeBodies(budget: ByteBudget, opts: { minBytes: number; m
     res.once('close', release);
     if (!readsItself(req)) return next();
     try {
-      req.body = await readLargeJson(req, opts.maxBytes);
+      const parsed = await readLargeJson(req, opts.maxBytes, opts.defer?.applies(req) ? opts.defer : undefined);
+      req.body = parsed.body;
+      if (parsed.deferred) req.deferredElements = parsed.deferred;
       next();
     } catch (err) {
       next(err);
@@ -121,7 +140,7 @@ function readsItself(req: Request): boolean {
  * and concatenates them: twice the body at the end) and parses it without making it one string
  * (large-json.ts). express.json then sees a finished request and leaves it alone.
  */
-async function readLargeJson(req: Request, maxBytes: number): Promise<unknown> {
+async function readLargeJson(req: Request, maxBytes: number, defer: DeferArray | undefined): Promise<{ body: unknown; deferred?: JsonElements }> {
   const declared = req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined;
   const raw = await new Promise<Buffer>((resolve, reject) => {
     const fixed = declared !== undefined ? Buffer.allocUnsafe(declared) : undefined;
@@ -154,7 +173,7 @@ async function readLargeJson(req: Request, maxBytes: number): Promise<unknown> {
   // express.json's strict mode: an object or an array, nothing else.
   if (!/^[\s]*[{[]/.test(raw.toString('utf8', 0, 64))) throw badRequest('Malformed JSON body');
   try {
-    return parseLargeJson(raw);
+    return defer ? parseLargeJsonDeferring(raw, defer.key, defer.minElements, mayHoldUnstorableText) : { body: parseLargeJson(raw) };
   } catch {
     throw badRequest('Malformed JSON body');
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseLargeJson } from '../../src/http/large-json.ts';
+import { parseLargeJson, parseLargeJsonDeferring } from '../../src/http/large-json.ts';
 
 /** parseLargeJson must answer exactly what JSON.parse does: the same value, or a throw. */
 function same(text: string) {
@@ -52,5 +52,33 @@ describe('parseLargeJson', () => {
       parameters: { A: `v${i}`, B: '"]}' },
     }));
     same(JSON.stringify({ senderAddress: 's@example.com', title: 'T', body: 'B', recipients, individual: true }));
+  });
+});
+
+describe('parseLargeJsonDeferring', () => {
+  const text = '{"title":"t","recipients":[{"address":"a@x.y"}, {"address":"b@x.y","parameters":{"K":"v"}} ,"c",{"address":tru}],"z":[1]}';
+  const never = () => false;
+
+  it('leaves an array of at least minElements as bytes, parsed one element at a time', () => {
+    const { body, deferred } = parseLargeJsonDeferring(Buffer.from(text), 'recipients', 4, () => true);
+    expect(body).toEqual({ title: 't', recipients: [], z: [1] });
+    expect(deferred!.length).toBe(4);
+    expect(deferred!.mayHoldUnstorableText).toBe(true);
+    expect(deferred!.at(1)).toEqual({ address: 'b@x.y', parameters: { K: 'v' } });
+    // a fresh value every time: nothing keeps the parsed elements
+    expect(deferred!.at(1)).not.toBe(deferred!.at(1));
+    expect(deferred!.at(2)).toBe('c');
+    expect(() => deferred!.at(3)).toThrow(SyntaxError);
+    expect([deferred!.at(4), deferred!.at(-1), deferred!.at(1.5)]).toEqual([undefined, undefined, undefined]);
+  });
+
+  it('parses a shorter array with the body, as parseLargeJson does', () => {
+    const ok = '{"recipients":[{"a":1},{"b":2}],"x":1}';
+    expect(parseLargeJsonDeferring(Buffer.from(ok), 'recipients', 3, never)).toEqual({ body: JSON.parse(ok) });
+    expect(() => parseLargeJsonDeferring(Buffer.from(text), 'recipients', 5, never)).toThrow(SyntaxError);
+  });
+
+  it('refuses a body whose structure is broken outside the elements', () => {
+    expect(() => parseLargeJsonDeferring(Buffer.from('{"recipients":[{"a":1}],"x":}'), 'recipients', 1, never)).toThrow(SyntaxError);
   });
 });

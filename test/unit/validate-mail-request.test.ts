@@ -111,9 +111,36 @@ describe('validateMailRequest: defaults and output', () => {
       useBasicUnsubscribeMsg: true,
       unsubscribeMessage: null,
       recipients: [{ address: 'kim@example.com', name: 'Kim', type: 'R', parameters: null }],
+      recipientCount: 1,
+      deferredRecipients: null,
       recipientFileId: null,
       groupFilter: null,
     });
+  });
+
+  it('checks deferred recipients one at a time, keeps none, and gives them again a slice at a time', () => {
+    const given = [
+      { address: ' a@example.com ', name: '', parameters: { N: 1 } },
+      { address: 'b@example.com', type: 'B' },
+      { address: 'c@example.com', type: null },
+    ];
+    let parsed = 0;
+    const deferred = {
+      length: given.length,
+      at: (i: number) => {
+        parsed++;
+        return structuredClone(given[i]!);
+      },
+    };
+    const v = validateMailRequest(base({ recipients: [] }), NOW, TZ, deferred);
+    expect({ recipients: v.recipients, count: v.recipientCount, parsed }).toEqual({ recipients: [], count: 3, parsed: 3 });
+    expect(v.deferredRecipients!.slice(1, 10)).toEqual([
+      { address: 'b@example.com', name: null, type: 'B', parameters: null },
+      { address: 'c@example.com', name: null, type: 'R', parameters: null },
+    ]);
+    expect(v.deferredRecipients!.slice(0, 1)).toEqual([{ address: 'a@example.com', name: null, type: 'R', parameters: { N: '1' } }]);
+    const bad = { length: 2, at: (i: number) => (i === 0 ? { address: 'a@example.com' } : { address: 'nope' }) };
+    expect(() => validateMailRequest(base({ recipients: [] }), NOW, TZ, bad)).toThrow('recipients[1].address');
   });
 
   it('null flags take the defaults too', () => {

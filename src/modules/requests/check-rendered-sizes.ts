@@ -8,8 +8,6 @@ export interface RenderedSizeInput {
   body: string;
   /** the request's parameters */
   parameters: Record<string, unknown> | null;
-  /** recipients whose own parameters apply (individual mail); none in general mode */
-  recipients: { parameters: Record<string, unknown> | null }[];
   limits: { titleBytes: number; bodyBytes: number };
 }
 
@@ -30,21 +28,23 @@ function shapeOf(text: string) {
 /**
  * The title and body as they will be rendered with the tag values the request carries (the
  * recipient's value, else the request's; a missing one fails only that recipient later) must
- * stay within the title and body limits: `title: "${X}"` with a 5 MB X is refused here, naming
- * the first recipient it happens for. Values from recipient files are checked when each mail is
- * built (delivery fails that recipient with MIME_MESSAGE_CREATE_FAIL). Pure.
+ * stay within the title and body limits: `title: "${X}"` with a 5 MB X is refused, naming the
+ * first recipient it happens for. Returns the check of one set of a recipient's own values
+ * (null: the request's alone), or undefined when neither text has a tag. Values from recipient
+ * files are checked when each mail is built (delivery fails that recipient with
+ * MIME_MESSAGE_CREATE_FAIL). Pure.
  */
-export function checkRenderedSizes(input: RenderedSizeInput): void {
+export function renderedSizeCheck(input: RenderedSizeInput): ((own: Record<string, unknown> | null, where: string) => void) | undefined {
   const fields = [
     { field: 'title', shape: shapeOf(input.title), max: input.limits.titleBytes, unit: (n: number) => `${n} bytes` },
     { field: 'body', shape: shapeOf(input.body), max: input.limits.bodyBytes, unit: (n: number) => `${Math.ceil(n / 1024)} KB` },
   ]
     .filter((f) => f.shape.counts.size > 0)
     .map((f) => ({ ...f, tags: [...f.shape.counts.entries()] }));
-  if (fields.length === 0) return;
+  if (fields.length === 0) return undefined;
   const paramValue = (params: Record<string, unknown> | null, name: string): string | undefined =>
     params && Object.hasOwn(params, name) ? String(params[name]) : undefined;
-  const check = (own: Record<string, unknown> | null, where: string) => {
+  return (own, where) => {
     for (const f of fields) {
       // A string of n UTF-16 units is at most 3n UTF-8 bytes: exact sizes only when that bound is over.
       let bound = f.shape.fixed;
@@ -60,9 +60,4 @@ export function checkRenderedSizes(input: RenderedSizeInput): void {
         throw badRequest(`${f.field}: at most ${f.unit(f.max)} after tag substitution; with the parameters of ${where} it is ${f.unit(total)}`);
     }
   };
-  if (input.recipients.length === 0) {
-    check(null, 'the request');
-    return;
-  }
-  for (let i = 0; i < input.recipients.length; i++) check(input.recipients[i]!.parameters, `recipients[${i}]`);
 }

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { PREPARED } from '../../db/connect.ts';
 import type { Db, Tx } from '../../db/schema.ts';
 import type { RequestStatus } from '../../shared/statuses.ts';
-import type { SplitRecipient } from './split-recipients.ts';
+import type { RecipientSlices, SplitRecipient } from './split-recipients.ts';
 
 export interface NewRequestRow {
   id_day: number;
@@ -111,8 +111,11 @@ export async function releaseIdempotencyKey(tx: Tx, projectId: string, key: stri
     .execute();
 }
 
-/** Parks recipients in chunks of `chunk`, one row and one statement each: no text of the whole list is ever built. */
-export async function insertPayload(tx: Tx, requestId: string, recipients: SplitRecipient[], chunk: number): Promise<void> {
+/**
+ * Parks recipients in chunks of `chunk`, one row and one statement each: no text of the whole
+ * list is ever built, and deferred recipients are only ever a chunk's worth of objects.
+ */
+export async function insertPayload(tx: Tx, requestId: string, recipients: RecipientSlices, chunk: number): Promise<void> {
   for (let from = 0; from < recipients.length; from += chunk) {
     await tx
       .insertInto('request_payloads')

@@ -15,12 +15,12 @@ import type { GroupFilter } from '../address-book/group-filter.ts';
 import { countGroupRecipients, groupSource } from './store-from-groups.ts';
 import { fileSource } from './store-from-file.ts';
 import { storeInBatches, type RecipientSource, type StoreDeps } from './store-in-batches.ts';
-import { validateMailRequest, type MailRequestInput, type ValidMailRequest } from './validate-mail-request.ts';
+import { validateMailRequest, type DeferredRecipientInputs, type MailRequestInput, type ValidMailRequest } from './validate-mail-request.ts';
 
 /** Requests up to this many recipients are stored in the POST's own transaction. */
-const INLINE_RECIPIENTS = 2_000;
+export const INLINE_RECIPIENTS = 2_000;
 /** Larger ones are stored by a job in batches of this size (status P meanwhile). */
-const STORE_BATCH = 10_000;
+const STORE_BATCH = 5_000;
 const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
 
 export interface CreateMailRequestInput {
@@ -30,6 +30,8 @@ export interface CreateMailRequestInput {
   idempotencyKey: string | null;
   /** hash of the raw body, to tell a replay from a different request under the same key */
   bodyHash: string;
+  /** a large body's recipients left as bytes (body.recipients is then empty) */
+  deferredRecipients?: DeferredRecipientInputs;
 }
 
 export interface CreatedRequest {
@@ -94,7 +96,7 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
   const now = deps.now();
   const templateSid = input.body.templateSid;
   const template = templateSid === null || templateSid === undefined ? undefined : await templateForMail(deps.db, input.projectId, templateSid);
-  const v = validateMailRequest(withTemplate(input.body, template), now, deps.config.displayTimezone);
+  const v = validateMailRequest(withTemplate(input.body, template), now, deps.config.displayTimezone, input.deferredRecipients);
   const replay = await replayIdempotent(deps, input, now);
   if (replay) return replay;
   const attachments = await resolveAttachments(deps, input.projectId, input.body.attachFileIds);
@@ -106,9 +108,10 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
       ? await countRecipientFile(deps, input.projectId, v.recipientFileId)
       : undefined;
 
-  const split = splitRecipients(v.recipients, v.individual);
-  const count = sourceCount ?? split.mailCount;
-  const inline = sourceCount === undefined && v.recipients.length <= INLINE_RECIPIENTS;
+  // Deferred recipients are individual (general mail is capped far below): a mail each.
+  const split = v.deferredRecipients ? undefined : splitRecipients(v.recipients, v.individual);
+  const count = sourceCount ?? split?.mailCount ?? v.recipientCount;
+  const inline = sourceCount === undefined && split !== undefined && v.recipientCount <= INLINE_RECIPIENTS;
   const nextAttemptAt = firstAttemptAt(v, now);
   const sendsNow = nextAttemptAt !== null && nextAttemptAt.getTime() <= now.getTime();
   const idDay = dayNumber(now, deps.config.displayTimezone);
@@ -135,8 +138,8 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
     reservation_at: v.reservationAt,
     requester_ip: input.requesterIp,
     request_count: count,
-    recipient_count: sourceCount ?? v.recipients.length,
-    stored_count: inline ? v.recipients.length : 0,
+    recipient_count: sourceCount ?? v.recipientCount,
+    stored_count: inline ? v.recipientCount : 0,
     idempotency_key: input.idempotencyKey,
     idempotency_hash: input.idempotencyKey ? input.bodyHash : null,
     created_at: now,
@@ -145,7 +148,7 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
     recipient_file_id: v.recipientFileId,
   };
   const reserved = inline && nextAttemptAt !== null && !sendsNow;
-  const mails = inline ? { nextAttemptAt, batch: batchOf(split.ordered, split.mailIndex, 0, split.ordered.length) } : undefined;
+  const mails = inline && split ? { nextAttemptAt, batch: batchOf(split.ordered, split.mailIndex, 0, split.ordered.length) } : undefined;
 
   try {
     // The common case (an inline request and nothing else to store): one statement, its own
@@ -166,7 +169,7 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
         // Mails due now wake the claim loops by themselves (a trigger notifies at the commit).
         await deps.queue.insertInTx<StartReservationPayload>(tx, START_RESERVATION, reservationJobsFor(id, nextAttemptAt, now));
       } else {
-        if (sourceCount === undefined) await repo.insertPayload(tx, id, split.ordered, STORE_BATCH);
+        if (sourceCount === undefined) await repo.insertPayload(tx, id, v.deferredRecipients ?? split!.ordered, STORE_BATCH);
         await deps.queue.insertInTx<StoreRecipientsPayload>(tx, STORE_RECIPIENTS, [{ data: { requestId: id } }]);
       }
       return id;

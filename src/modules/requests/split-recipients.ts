@@ -12,6 +12,12 @@ export interface SplitRecipient {
   parameters: Record<string, unknown> | null;
 }
 
+/** Recipients to store, a slice at a time: an array, or deferred ones parsed again per slice. */
+export interface RecipientSlices {
+  readonly length: number;
+  slice(from: number, to: number): SplitRecipient[];
+}
+
 /** mailIndex[i] is the 0-based mail of recipient i (in the returned order); mailCount mails in all. */
 export interface Split<T> {
   ordered: T[];

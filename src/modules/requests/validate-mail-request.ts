@@ -4,8 +4,8 @@ import { compileTemplate, META_TAGS } from '../../shared/render-tags.ts';
 import { isValidEmail } from '../../shared/email-address.ts';
 import { LIMITS } from '../../shared/mail-limits.ts';
 import { validateGroupFilter, type GroupFilter } from '../address-book/group-filter.ts';
-import type { SplitRecipient } from './split-recipients.ts';
-import { checkRenderedSizes } from './check-rendered-sizes.ts';
+import type { RecipientSlices, SplitRecipient } from './split-recipients.ts';
+import { renderedSizeCheck } from './check-rendered-sizes.ts';
 
 /**
  * The business rules of createMailRequest that the OpenAPI schema can't say well:
@@ -27,11 +27,27 @@ export interface MailRequestInput {
   reservationUtc?: number | null;
   reservationDateTime?: string | null;
   attachFileIds?: string[] | null;
-  recipients?: { address?: string | null; name?: string | null; type?: string | null; parameters?: Record<string, unknown> | null }[] | null;
+  recipients?: RecipientInput[] | null;
   recipientGroupFilter?: unknown;
   useBasicUnsubscribeMsg?: boolean | null;
   unsubscribeMessage?: string | null;
   recipientFileId?: string | null;
+}
+
+export interface RecipientInput {
+  address?: string | null;
+  name?: string | null;
+  type?: string | null;
+  parameters?: Record<string, unknown> | null;
+}
+
+/**
+ * A large body's recipients left as bytes (http/large-json.ts): each is parsed, checked
+ * against the spec and returned by at(i), a fresh value every time. `recipients` is then empty.
+ */
+export interface DeferredRecipientInputs {
+  readonly length: number;
+  at(i: number): RecipientInput;
 }
 
 export interface ValidMailRequest {
@@ -47,7 +63,12 @@ export interface ValidMailRequest {
   reservationAt: Date | null;
   useBasicUnsubscribeMsg: boolean;
   unsubscribeMessage: string | null;
+  /** the recipients given in the body, normalised (empty when deferred) */
   recipients: SplitRecipient[];
+  /** recipients given in the body, all of them whether deferred or not */
+  recipientCount: number;
+  /** deferred recipients (individual mail only), valid, parsed again a slice at a time */
+  deferredRecipients: RecipientSlices | null;
   /** recipients come from address-book groups (recipients is then empty) */
   groupFilter: GroupFilter | null;
   /** recipients come from an uploaded recipient file (recipients is then empty) */
@@ -62,18 +83,28 @@ function normaliseParams(params: Record<string, unknown> | null | undefined, fie
   const out: [string, string][] = [];
   const entries = Object.entries(params);
   if (entries.length > LIMITS.parameters) throw badRequest(`${field}: at most ${LIMITS.parameters} parameters (${entries.length} given)`);
+  // The parsed object itself when it is already normal (string values only, the common case): a
+  // 100,000-recipient body then holds one parameters object per recipient, not two.
+  let asGiven = true;
   for (const [k, v] of entries) {
     if (k === '' || [...k].length > LIMITS.parameterNameChars)
       throw badRequest(`${field}: parameter names must be 1 to ${LIMITS.parameterNameChars} characters ("${k.slice(0, 40)}${k.length > 40 ? '…' : ''}")`);
-    if (v === null || v === undefined) continue;
+    if (v === null || v === undefined) {
+      asGiven = false;
+      continue;
+    }
     if (typeof v === 'object') throw badRequest(`${field}.${k}: must be a string, number or boolean`);
+    if (typeof v !== 'string') asGiven = false;
     const value = String(v);
     if (value.length > LIMITS.parameterValueBytes / 3 && bytes(value) > LIMITS.parameterValueBytes)
       throw badRequest(`${field}.${k}: at most ${LIMITS.parameterValueBytes / 1024} KB`);
     out.push([k, value]);
   }
+  if (!out.length) return null;
+  // JSON.parse makes own properties, so a "__proto__" tag given keeps its value either way.
+  if (asGiven && Object.getPrototypeOf(params) === Object.prototype) return params as Record<string, string>;
   // fromEntries defines own properties, so even a "__proto__" tag keeps its value.
-  return out.length ? Object.fromEntries(out) : null;
+  return Object.fromEntries(out);
 }
 
 function parseReservation(input: MailRequestInput, now: Date, timeZone: string): Date | null {
@@ -96,11 +127,23 @@ function parseReservation(input: MailRequestInput, now: Date, timeZone: string):
   return at;
 }
 
+/** One recipient of the body, normalised; throws naming `recipients[i]` and the rule. */
+function validRecipient(r: RecipientInput, i: number): SplitRecipient {
+  const address = typeof r.address === 'string' ? r.address.trim() : '';
+  if (!address) throw badRequest(`recipients[${i}].address: required`);
+  if (!isValidEmail(address)) throw badRequest(`recipients[${i}].address: "${address.slice(0, 100)}" is not a valid e-mail address`);
+  const name = present(r.name) ? r.name : null;
+  if (name && [...name].length > LIMITS.recipientNameChars) throw badRequest(`recipients[${i}].name: at most ${LIMITS.recipientNameChars} characters`);
+  const type = r.type || 'R';
+  if (type !== 'R' && type !== 'C' && type !== 'B') throw badRequest(`recipients[${i}].type: must be R, C or B`);
+  return { address, name, type, parameters: normaliseParams(r.parameters, `recipients[${i}].parameters`) };
+}
+
 /**
  * `templateSid` and `attachFileIds` are resolved by the service (they need the database): by the
  * time this runs, a template's sender, title and body have replaced the request's own.
  */
-export function validateMailRequest(input: MailRequestInput, now: Date, timeZone: string): ValidMailRequest {
+export function validateMailRequest(input: MailRequestInput, now: Date, timeZone: string, deferred?: DeferredRecipientInputs): ValidMailRequest {
   const groupFilter = input.recipientGroupFilter === null || input.recipientGroupFilter === undefined ? null : validateGroupFilter(input.recipientGroupFilter);
   if (groupFilter && present(input.recipientFileId)) throw badRequest('recipientFileId: not allowed together with recipientGroupFilter');
   // Resolved (project, existence, row count) by the service; here only how it combines with the rest.
@@ -147,43 +190,52 @@ export function validateMailRequest(input: MailRequestInput, now: Date, timeZone
     if (!individual && tpl.metaTags[0]) throw badRequest(`${field}: meta tag #{${tpl.metaTags[0]}} can't be used when individual is false`);
   }
 
+  const given = deferred ?? input.recipients;
   if (groupFilter) {
     if (!individual) throw badRequest('recipientGroupFilter: address-book groups are sent individually (individual: true)');
-    if (input.recipients?.length) throw badRequest('recipients: not allowed together with recipientGroupFilter');
+    if (given?.length) throw badRequest('recipients: not allowed together with recipientGroupFilter');
   }
   if (recipientFileId) {
     // A file's rows each carry their own tag values, which one shared To/Cc mail can't.
     if (!individual) throw badRequest('recipientFileId: recipient files are sent individually (individual: true): each row has its own tag values');
-    if (input.recipients?.length) throw badRequest('recipients: not allowed together with recipientFileId');
+    if (given?.length) throw badRequest('recipients: not allowed together with recipientFileId');
   }
-  const list = groupFilter || recipientFileId ? [] : input.recipients;
+  const list = groupFilter || recipientFileId ? [] : given;
   if (!list || (list.length === 0 && !groupFilter && !recipientFileId))
     throw badRequest('recipients: required (at least one recipient) when recipientGroupFilter is not given');
   if (list.length > LIMITS.recipients) throw badRequest(`recipients: at most ${LIMITS.recipients} recipients per request`);
+  const parameters = normaliseParams(input.parameters, 'parameters');
+  // Each recipient's own tag values, in individual mail; the request's alone in general mail.
+  const checkSizes = renderedSizeCheck({ title: input.title, body: input.body, parameters, limits: LIMITS });
   const counts = { R: 0, C: 0, B: 0 };
-  const recipients: SplitRecipient[] = new Array(list.length);
+  // Deferred recipients are checked here one at a time and not kept: they are parsed again when stored.
+  const recipients: SplitRecipient[] = deferred ? [] : new Array(list.length);
   for (let i = 0; i < list.length; i++) {
-    const r = list[i]!;
-    const address = typeof r.address === 'string' ? r.address.trim() : '';
-    if (!address) throw badRequest(`recipients[${i}].address: required`);
-    if (!isValidEmail(address)) throw badRequest(`recipients[${i}].address: "${address.slice(0, 100)}" is not a valid e-mail address`);
-    const name = present(r.name) ? r.name : null;
-    if (name && [...name].length > LIMITS.recipientNameChars) throw badRequest(`recipients[${i}].name: at most ${LIMITS.recipientNameChars} characters`);
-    const type = r.type || 'R';
-    if (type !== 'R' && type !== 'C' && type !== 'B') throw badRequest(`recipients[${i}].type: must be R, C or B`);
+    const recipient = validRecipient(list.at(i)!, i);
     // Individual mail: the guide says Cc/Bcc are "ignored" as such; the recipient is still sent
     // to, in a mail of its own addressed to it alone (real clients send R+C+B with the default).
-    counts[type]++;
-    recipients[i] = { address, name, type, parameters: normaliseParams(r.parameters, `recipients[${i}].parameters`) };
+    counts[recipient.type]++;
+    if (individual) checkSizes?.(recipient.parameters, `recipients[${i}]`);
+    if (!deferred) recipients[i] = recipient;
   }
   if (!individual) {
     if (counts.R > LIMITS.generalR) throw badRequest(`recipients: at most ${LIMITS.generalR} type R recipients when individual is false`);
     if (counts.C > LIMITS.generalC) throw badRequest(`recipients: at most ${LIMITS.generalC} Cc (type C) recipients`);
     if (counts.B > LIMITS.generalB) throw badRequest(`recipients: at most ${LIMITS.generalB} Bcc (type B) recipients`);
   }
-
-  const parameters = normaliseParams(input.parameters, 'parameters');
-  checkRenderedSizes({ title: input.title, body: input.body, parameters, recipients: individual ? recipients : [], limits: LIMITS });
+  // General mail, or recipients from groups or a file (their values are checked as each mail is built).
+  if (!individual || list.length === 0) checkSizes?.(null, 'the request');
+  const deferredRecipients: RecipientSlices | null =
+    deferred && list === deferred
+      ? {
+          length: deferred.length,
+          slice(from, to) {
+            const out: SplitRecipient[] = [];
+            for (let i = from; i < Math.min(to, deferred.length); i++) out.push(validRecipient(deferred.at(i), i));
+            return out;
+          },
+        }
+      : null;
 
   return {
     senderAddress,
@@ -199,6 +251,8 @@ export function validateMailRequest(input: MailRequestInput, now: Date, timeZone
     useBasicUnsubscribeMsg,
     unsubscribeMessage,
     recipients,
+    recipientCount: list.length,
+    deferredRecipients,
     groupFilter,
     recipientFileId,
   };
