@@ -6,6 +6,7 @@ import { createTestDb } from '../helpers/test-db.ts';
 import { startTestService, waitFor } from '../helpers/test-service.ts';
 import { useTestService } from '../helpers/use-test-service.ts';
 import { expectError } from '../helpers/responses.ts';
+import { STORE_BATCH } from '../../src/modules/requests/requests.service.ts';
 
 /**
  * A request's whole life (issue 3; seed "メールの管理", "送信状態"), from sending to its final status: reservation
@@ -346,11 +347,11 @@ describe('cancel', () => {
   });
 
   it('in P while a batch is being stored: what is stored when the cancel answers is kept (C or S), the rest is never stored', async () => {
-    // Storing takes well under a second per 10,000, too fast to cancel "in the middle" by timing.
+    // Storing takes well under a second per batch (5,000), too fast to cancel "in the middle" by timing.
     // So the test holds a SHARE lock on recipients: the store job blocks inside its first batch
     // (holding the request row), the cancel queues behind it, then the lock is released. The
     // store job may still win the request row for one more batch (row locks are not handed over
-    // in order), so 50,000 recipients (5 batches) keep "the rest" from being stored by chance.
+    // in order), so 50,000 recipients (10 batches) keep "the rest" from being stored by chance.
     const N = 50_000;
     const db = svc.db.db;
     let release!: () => void;
@@ -407,7 +408,7 @@ describe('cancel', () => {
       `cancel in P during the first batch: ${storedAtAnswer} of ${N} recipients stored when the cancel answered, ${rows.length} in the end, ${JSON.stringify(countBy(rows, (r) => r.status))}`,
     );
     expect(rows.length).toBe(storedAtAnswer); // nothing stored after the cancel
-    expect(rows.length).toBeGreaterThanOrEqual(10_000); // the batch in progress was kept
+    expect(rows.length).toBeGreaterThanOrEqual(STORE_BATCH); // the batch in progress was kept
     expect(rows.length).toBeLessThan(N);
     expect(rows.filter((r) => r.status !== 'C' && r.status !== 'S')).toEqual([]);
     expectSentXorCancelled(rows, receivedBy('cq'));

@@ -20,7 +20,7 @@ import { validateMailRequest, type DeferredRecipientInputs, type MailRequestInpu
 /** Requests up to this many recipients are stored in the POST's own transaction. */
 export const INLINE_RECIPIENTS = 2_000;
 /** Larger ones are stored by a job in batches of this size (status P meanwhile). */
-const STORE_BATCH = 5_000;
+export const STORE_BATCH = 5_000;
 const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
 
 export interface CreateMailRequestInput {
