@@ -1,3 +1,5 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import { cacheOpenApiRouteMatchers } from './http/route-matcher-cache.ts';
@@ -12,7 +14,7 @@ import { healthRouter, httpMetrics, metricsRouter } from './http/operations.ts';
 import { apiDocsRouter } from './http/api-docs.ts';
 import { requestsRouter } from './modules/requests/requests.router.ts';
 import { INLINE_RECIPIENTS } from './modules/requests/requests.service.ts';
-import { API_SPEC_PATH } from './http/api-spec.ts';
+import { specElementCheck } from './http/spec-element-check.ts';
 import { mailsRouter } from './modules/mails/mails.router.ts';
 import { filesRouter } from './modules/files/files.router.ts';
 import { recipientFilesRouter } from './modules/recipient-files/recipient-files.router.ts';
@@ -23,7 +25,7 @@ import { blockedDomainsRouter } from './modules/blocked-domains/blocked-domains.
 import { addressBookRouter } from './modules/address-book/address-book.router.ts';
 import { exportsRouter } from './modules/exports/exports.router.ts';
 
-export { API_SPEC_PATH };
+export const API_SPEC_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../openapi/openapi.yaml');
 
 /** JSON bodies from this size on are admitted by the body budget; one-mail requests are far below it. */
 const LARGE_BODY_MIN_BYTES = 256 * 1024;
@@ -58,8 +60,13 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
       minBytes: LARGE_BODY_MIN_BYTES,
       maxBytes: deps.config.maxBodyBytes,
       waitMs: deps.config.bodyBudgetWaitMs,
-      // A createMailRequest stored by a job: its recipients stay bytes until stored (requests.router.ts).
-      defer: { applies: (req) => req.method === 'POST' && req.path === '/mails', key: 'recipients', minElements: INLINE_RECIPIENTS + 1 },
+      // A createMailRequest stored by a job: its recipients stay bytes until stored.
+      defer: {
+        applies: (req) => req.method === 'POST' && req.path === '/mails',
+        key: 'recipients',
+        minElements: INLINE_RECIPIENTS + 1,
+        checkElement: specElementCheck(API_SPEC_PATH, 'RecipientForRequest', '/body/recipients'),
+      },
     }),
   );
   // NCP clients send Content-Type: application/json on GET and DELETE too, and DELETE bodies.

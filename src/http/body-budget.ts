@@ -1,7 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { badRequest, entityTooLarge, rateLimited } from '../shared/errors.ts';
 import { parseLargeJson, parseLargeJsonDeferring, type JsonElements } from './large-json.ts';
-import { mayHoldUnstorableText } from './storable-text.ts';
+import { findUnstorableText, mayHoldUnstorableText } from './storable-text.ts';
 
 /**
  * Admission of large JSON bodies by a byte budget (issue 11: two 64 MB POST /mails at once
@@ -76,7 +76,11 @@ const RETRY_AFTER_S = 5;
 declare global {
   namespace Express {
     interface Request {
-      /** a large body's deferred array (DeferArray): the body has it empty */
+      /**
+       * A large body's deferred array (DeferArray), which the body has empty. Each element is
+       * checked as it is parsed, as the whole body would have been: its syntax (400 "Malformed
+       * JSON body"), its text (refuseUnstorableText's 400) and `checkElement` (the validator's).
+       */
       deferredElements?: JsonElements;
     }
   }
@@ -87,6 +91,28 @@ export interface DeferArray {
   applies: (req: Request) => boolean;
   key: string;
   minElements: number;
+  /** what the OpenAPI validator would check of element `index` (it validates the body without them) */
+  checkElement: (value: unknown, index: number) => void;
+}
+
+/** The deferred elements, each checked as it is parsed (see Request.deferredElements). */
+function checkedElements(raw: Buffer, elements: JsonElements, defer: DeferArray): JsonElements {
+  const suspect = mayHoldUnstorableText(raw);
+  return {
+    length: elements.length,
+    at(i) {
+      let value: unknown;
+      try {
+        value = elements.at(i);
+      } catch {
+        throw badRequest('Malformed JSON body');
+      }
+      const unstorable = suspect ? findUnstorableText(value, `${defer.key}[${i}]`) : undefined;
+      if (unstorable) throw badRequest(unstorable);
+      defer.checkElement(value, i);
+      return value;
+    },
+  };
 }
 
 export function admitLargeBodies(budget: ByteBudget, opts: { minBytes: number; maxBytes: number; waitMs: number; defer?: DeferArray }) {
@@ -173,7 +199,9 @@ async function readLargeJson(req: Request, maxBytes: number, defer: DeferArray |
   // express.json's strict mode: an object or an array, nothing else.
   if (!/^[\s]*[{[]/.test(raw.toString('utf8', 0, 64))) throw badRequest('Malformed JSON body');
   try {
-    return defer ? parseLargeJsonDeferring(raw, defer.key, defer.minElements, mayHoldUnstorableText) : { body: parseLargeJson(raw) };
+    if (!defer) return { body: parseLargeJson(raw) };
+    const { body, deferred } = parseLargeJsonDeferring(raw, defer.key, defer.minElements);
+    return { body, deferred: deferred && checkedElements(raw, deferred, defer) };
   } catch {
     throw badRequest('Malformed JSON body');
   }

@@ -8,7 +8,12 @@
  * parses it or reports the syntax error just the same.
  */
 export function parseLargeJson(raw: Buffer, arrayKey = 'recipients'): unknown {
-  const found = findTopLevelArray(raw, arrayKey);
+  return parseFound(raw, findTopLevelArray(raw, arrayKey), arrayKey);
+}
+
+type Found = ReturnType<typeof findTopLevelArray>;
+
+function parseFound(raw: Buffer, found: Found, arrayKey: string): unknown {
   if (!found) return JSON.parse(raw.toString('utf8'));
   const rest = parseRest(raw, found);
   const items: unknown[] = new Array(found.elements.length / 2);
@@ -18,7 +23,7 @@ export function parseLargeJson(raw: Buffer, arrayKey = 'recipients'): unknown {
 }
 
 /** The body with the array left empty. */
-function parseRest(raw: Buffer, found: { start: number; end: number }): Record<string, unknown> {
+function parseRest(raw: Buffer, found: NonNullable<Found>): Record<string, unknown> {
   return JSON.parse(raw.toString('utf8', 0, found.start) + '[]' + raw.toString('utf8', found.end)) as Record<string, unknown>;
 }
 
@@ -29,10 +34,8 @@ function parseRest(raw: Buffer, found: { start: number; end: number }): Record<s
  */
 export interface JsonElements {
   readonly length: number;
-  /** JSON.parse of element i: a fresh value on every call; SyntaxError as JSON.parse throws it */
+  /** JSON.parse of element i (undefined outside 0..length-1): a fresh value on every call; SyntaxError as JSON.parse throws it */
   at(i: number): unknown;
-  /** whether some element may hold text PostgreSQL can't store (see mayHoldUnstorableText) */
-  readonly mayHoldUnstorableText: boolean;
 }
 
 /**
@@ -41,22 +44,15 @@ export interface JsonElements {
  * elements' structure is scanned (nesting, strings); their full syntax is checked as each is
  * parsed.
  */
-export function parseLargeJsonDeferring(
-  raw: Buffer,
-  arrayKey: string,
-  minElements: number,
-  mayHoldUnstorableText: (raw: Buffer) => boolean,
-): { body: unknown; deferred?: JsonElements } {
+export function parseLargeJsonDeferring(raw: Buffer, arrayKey: string, minElements: number): { body: unknown; deferred?: JsonElements } {
   const found = findTopLevelArray(raw, arrayKey);
-  if (!found || found.elements.length / 2 < minElements) return { body: parseLargeJson(raw, arrayKey) };
-  const body = parseRest(raw, found);
+  if (!found || found.elements.length / 2 < minElements) return { body: parseFound(raw, found, arrayKey) };
   const bounds = Float64Array.from(found.elements);
   return {
-    body,
+    body: parseRest(raw, found),
     deferred: {
       length: bounds.length / 2,
       at: (i) => (Number.isInteger(i) && i >= 0 && 2 * i < bounds.length ? JSON.parse(raw.toString('utf8', bounds[2 * i], bounds[2 * i + 1])) : undefined),
-      mayHoldUnstorableText: mayHoldUnstorableText(raw),
     },
   };
 }

@@ -57,13 +57,10 @@ describe('parseLargeJson', () => {
 
 describe('parseLargeJsonDeferring', () => {
   const text = '{"title":"t","recipients":[{"address":"a@x.y"}, {"address":"b@x.y","parameters":{"K":"v"}} ,"c",{"address":tru}],"z":[1]}';
-  const never = () => false;
-
   it('leaves an array of at least minElements as bytes, parsed one element at a time', () => {
-    const { body, deferred } = parseLargeJsonDeferring(Buffer.from(text), 'recipients', 4, () => true);
+    const { body, deferred } = parseLargeJsonDeferring(Buffer.from(text), 'recipients', 4);
     expect(body).toEqual({ title: 't', recipients: [], z: [1] });
     expect(deferred!.length).toBe(4);
-    expect(deferred!.mayHoldUnstorableText).toBe(true);
     expect(deferred!.at(1)).toEqual({ address: 'b@x.y', parameters: { K: 'v' } });
     // a fresh value every time: nothing keeps the parsed elements
     expect(deferred!.at(1)).not.toBe(deferred!.at(1));
@@ -74,11 +71,11 @@ describe('parseLargeJsonDeferring', () => {
 
   it('parses a shorter array with the body, as parseLargeJson does', () => {
     const ok = '{"recipients":[{"a":1},{"b":2}],"x":1}';
-    expect(parseLargeJsonDeferring(Buffer.from(ok), 'recipients', 3, never)).toEqual({ body: JSON.parse(ok) });
-    expect(() => parseLargeJsonDeferring(Buffer.from(text), 'recipients', 5, never)).toThrow(SyntaxError);
+    expect(parseLargeJsonDeferring(Buffer.from(ok), 'recipients', 3)).toEqual({ body: JSON.parse(ok) });
+    expect(() => parseLargeJsonDeferring(Buffer.from(text), 'recipients', 5)).toThrow(SyntaxError);
   });
 
   it('refuses a body whose structure is broken outside the elements', () => {
-    expect(() => parseLargeJsonDeferring(Buffer.from('{"recipients":[{"a":1}],"x":}'), 'recipients', 1, never)).toThrow(SyntaxError);
+    expect(() => parseLargeJsonDeferring(Buffer.from('{"recipients":[{"a":1}],"x":}'), 'recipients', 1)).toThrow(SyntaxError);
   });
 });

@@ -111,7 +111,6 @@ describe('validateMailRequest: defaults and output', () => {
       useBasicUnsubscribeMsg: true,
       unsubscribeMessage: null,
       recipients: [{ address: 'kim@example.com', name: 'Kim', type: 'R', parameters: null }],
-      recipientCount: 1,
       deferredRecipients: null,
       recipientFileId: null,
       groupFilter: null,
@@ -133,7 +132,7 @@ describe('validateMailRequest: defaults and output', () => {
       },
     };
     const v = validateMailRequest(base({ recipients: [] }), NOW, TZ, deferred);
-    expect({ recipients: v.recipients, count: v.recipientCount, parsed }).toEqual({ recipients: [], count: 3, parsed: 3 });
+    expect({ recipients: v.recipients, count: v.deferredRecipients!.length, parsed }).toEqual({ recipients: [], count: 3, parsed: 3 });
     expect(v.deferredRecipients!.slice(1, 10)).toEqual([
       { address: 'b@example.com', name: null, type: 'B', parameters: null },
       { address: 'c@example.com', name: null, type: 'R', parameters: null },

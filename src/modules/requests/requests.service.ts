@@ -108,10 +108,11 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
       ? await countRecipientFile(deps, input.projectId, v.recipientFileId)
       : undefined;
 
+  const recipientCount = (v.deferredRecipients ?? v.recipients).length;
   // Deferred recipients are individual (general mail is capped far below): a mail each.
   const split = v.deferredRecipients ? undefined : splitRecipients(v.recipients, v.individual);
-  const count = sourceCount ?? split?.mailCount ?? v.recipientCount;
-  const inline = sourceCount === undefined && split !== undefined && v.recipientCount <= INLINE_RECIPIENTS;
+  const count = sourceCount ?? split?.mailCount ?? recipientCount;
+  const inline = sourceCount === undefined && split !== undefined && recipientCount <= INLINE_RECIPIENTS;
   const nextAttemptAt = firstAttemptAt(v, now);
   const sendsNow = nextAttemptAt !== null && nextAttemptAt.getTime() <= now.getTime();
   const idDay = dayNumber(now, deps.config.displayTimezone);
@@ -138,8 +139,8 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
     reservation_at: v.reservationAt,
     requester_ip: input.requesterIp,
     request_count: count,
-    recipient_count: sourceCount ?? v.recipientCount,
-    stored_count: inline ? v.recipientCount : 0,
+    recipient_count: sourceCount ?? recipientCount,
+    stored_count: inline ? recipientCount : 0,
     idempotency_key: input.idempotencyKey,
     idempotency_hash: input.idempotencyKey ? input.bodyHash : null,
     created_at: now,

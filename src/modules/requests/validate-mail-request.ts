@@ -65,9 +65,7 @@ export interface ValidMailRequest {
   unsubscribeMessage: string | null;
   /** the recipients given in the body, normalised (empty when deferred) */
   recipients: SplitRecipient[];
-  /** recipients given in the body, all of them whether deferred or not */
-  recipientCount: number;
-  /** deferred recipients (individual mail only), valid, parsed again a slice at a time */
+  /** deferred recipients instead (individual mail only), valid, parsed again a slice at a time */
   deferredRecipients: RecipientSlices | null;
   /** recipients come from address-book groups (recipients is then empty) */
   groupFilter: GroupFilter | null;
@@ -83,28 +81,18 @@ function normaliseParams(params: Record<string, unknown> | null | undefined, fie
   const out: [string, string][] = [];
   const entries = Object.entries(params);
   if (entries.length > LIMITS.parameters) throw badRequest(`${field}: at most ${LIMITS.parameters} parameters (${entries.length} given)`);
-  // The parsed object itself when it is already normal (string values only, the common case): a
-  // 100,000-recipient body then holds one parameters object per recipient, not two.
-  let asGiven = true;
   for (const [k, v] of entries) {
     if (k === '' || [...k].length > LIMITS.parameterNameChars)
       throw badRequest(`${field}: parameter names must be 1 to ${LIMITS.parameterNameChars} characters ("${k.slice(0, 40)}${k.length > 40 ? '…' : ''}")`);
-    if (v === null || v === undefined) {
-      asGiven = false;
-      continue;
-    }
+    if (v === null || v === undefined) continue;
     if (typeof v === 'object') throw badRequest(`${field}.${k}: must be a string, number or boolean`);
-    if (typeof v !== 'string') asGiven = false;
     const value = String(v);
     if (value.length > LIMITS.parameterValueBytes / 3 && bytes(value) > LIMITS.parameterValueBytes)
       throw badRequest(`${field}.${k}: at most ${LIMITS.parameterValueBytes / 1024} KB`);
     out.push([k, value]);
   }
-  if (!out.length) return null;
-  // JSON.parse makes own properties, so a "__proto__" tag given keeps its value either way.
-  if (asGiven && Object.getPrototypeOf(params) === Object.prototype) return params as Record<string, string>;
   // fromEntries defines own properties, so even a "__proto__" tag keeps its value.
-  return Object.fromEntries(out);
+  return out.length ? Object.fromEntries(out) : null;
 }
 
 function parseReservation(input: MailRequestInput, now: Date, timeZone: string): Date | null {
@@ -225,17 +213,16 @@ export function validateMailRequest(input: MailRequestInput, now: Date, timeZone
   }
   // General mail, or recipients from groups or a file (their values are checked as each mail is built).
   if (!individual || list.length === 0) checkSizes?.(null, 'the request');
-  const deferredRecipients: RecipientSlices | null =
-    deferred && list === deferred
-      ? {
-          length: deferred.length,
-          slice(from, to) {
-            const out: SplitRecipient[] = [];
-            for (let i = from; i < Math.min(to, deferred.length); i++) out.push(validRecipient(deferred.at(i), i));
-            return out;
-          },
-        }
-      : null;
+  const deferredRecipients: RecipientSlices | null = deferred
+    ? {
+        length: deferred.length,
+        slice(from, to) {
+          const out: SplitRecipient[] = [];
+          for (let i = from; i < Math.min(to, deferred.length); i++) out.push(validRecipient(deferred.at(i), i));
+          return out;
+        },
+      }
+    : null;
 
   return {
     senderAddress,
@@ -251,7 +238,6 @@ export function validateMailRequest(input: MailRequestInput, now: Date, timeZone
     useBasicUnsubscribeMsg,
     unsubscribeMessage,
     recipients,
-    recipientCount: list.length,
     deferredRecipients,
     groupFilter,
     recipientFileId,
