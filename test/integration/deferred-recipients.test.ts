@@ -22,12 +22,12 @@ const recipientsText = (bad: string | undefined, at: number, prefix: string) =>
   ).join(',');
 
 /** A raw JSON POST /mails: `large` adds the padding that makes the service defer its recipients. */
-function post(recipients: string, large: boolean) {
+function post(recipients: string, large: boolean, headers: Record<string, string> = {}) {
   const text = `{"senderAddress":"s@example.com","title":"Code \${CODE}","body":"<p>hi</p>","confirmAndSend":true,${
     large ? `"parameters":{"PAD":"${PAD}"},` : ''
   }"recipients":[${recipients}]}`;
   expect(Buffer.byteLength(text) > 256 * 1024).toBe(large);
-  return svc.call('POST', MAILS, { headers: { 'content-type': 'application/json' }, body: text });
+  return svc.call('POST', MAILS, { headers: { 'content-type': 'application/json', ...headers }, body: text });
 }
 
 describe('a large request refuses a bad recipient exactly as a small one does', () => {
@@ -42,6 +42,8 @@ describe('a large request refuses a bad recipient exactly as a small one does', 
     ['a NUL in the name', JSON.stringify({ address: 'a@example.com', name: 'a\u0000b' })],
     ['a lone surrogate in a parameter', '{"address":"a@example.com","parameters":{"CODE":"\\ud800"}}'],
     ['broken JSON inside the element', '{"address":"a@example.com","name":tru}'],
+    ['a parameter nested 10,000 deep', `{"address":"a@example.com","parameters":{"CODE":${'['.repeat(10_000)}${']'.repeat(10_000)}}}`],
+    ['a NUL in a parameter name', '{"address":"a@example.com","parameters":{"\\u0000":"x"}}'],
   ];
   it.each(cases)('%s', async (_what, bad) => {
     const at = 2_345;
@@ -57,6 +59,26 @@ describe('a large request refuses a bad recipient exactly as a small one does', 
     expect(res.body.error.message).toContain(`recipients[${N - 1}].address`);
     const rows = await sql<{ n: number }>`SELECT count(*)::int AS n FROM mail_requests`.execute(svc.db.db);
     expect(rows.rows[0]!.n).toBe(0);
+  });
+});
+
+describe('hostile large requests', () => {
+  it('refuses 100,001 recipients with the limit named', async () => {
+    const many = Array.from({ length: 100_001 }, () => '{}').join(',');
+    const res = await post(many, true);
+    expect({ status: res.status, message: res.body.error?.message }).toEqual({ status: 400, message: 'recipients: at most 100000 recipients per request' });
+  });
+
+  it('takes a large request once under one Idempotency-Key, and answers the replay with the same id', async () => {
+    const headers = { 'Idempotency-Key': 'large-once' };
+    const first = await post(recipientsText(undefined, -1, 'idem'), true, headers);
+    const again = await post(recipientsText(undefined, -1, 'idem'), true, headers);
+    expect({ status: first.status, count: first.body.count }).toEqual({ status: 201, count: N });
+    expect(again.body).toEqual(first.body);
+    const other = await post(recipientsText(undefined, -1, 'other'), true, headers);
+    expect(other.status).toBe(409);
+    const rows = await sql<{ n: number }>`SELECT count(*)::int AS n FROM mail_requests WHERE idempotency_key = 'large-once'`.execute(svc.db.db);
+    expect(rows.rows[0]!.n).toBe(1);
   });
 });
 
