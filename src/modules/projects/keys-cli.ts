@@ -13,7 +13,7 @@ import { createKey } from './projects.service.ts';
 const USAGE = `usage:
   npm run keys -- create --project NAME   create a key pair (and the project if new); prints the secret once
   npm run keys -- list                    list keys (no secrets)
-  npm run keys -- revoke ACCESS_KEY       revoke a key`;
+  npm run keys -- revoke ACCESS_KEY       revoke a key (a key starting with "-": revoke -- ACCESS_KEY)`;
 
 export async function runKeysCli(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -11,8 +11,15 @@ export interface CreatedKey {
   secretKey: string;
 }
 
-function randomToken(bytes: number): string {
-  return crypto.randomBytes(bytes).toString('base64url');
+/**
+ * A random base64url token that does not start with "-": one in 64 would, and a command line
+ * then reads it as an option (`npm run keys -- revoke -RAx…` was refused as a usage error).
+ */
+export function randomToken(bytes: number): string {
+  for (;;) {
+    const token = crypto.randomBytes(bytes).toString('base64url');
+    if (!token.startsWith('-')) return token;
+  }
 }
 
 /** Creates (or reuses, by name) a project and a new key pair for it. The secret is returned once. */
