@@ -1,0 +1,551 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import type { Locator, Page } from 'playwright-core';
+import { readXlsx } from '../helpers/xlsx-sheet.ts';
+import { finishedRequestRow, waitFor } from '../helpers/test-service.ts';
+import { useConsole } from './helpers/console.ts';
+
+// The Mailing list screen (guide: "Mailing list"): both list tabs, the eight search fields,
+// paging and sorting, the mail list of a request, the mail detail (content only in a sandboxed
+// frame, attachments), send-now / cancel / cancel-reservation with their confirm popups, the
+// legends and the Excel download, in ja, ko and en, with axe and screenshots.
+
+const c = useConsole();
+
+const DAY = 86_400_000;
+const SCRIPT_BODY =
+  '<p>Hello alpha</p><script>document.title = "pwned"; try { window.parent.document.title = "pwned"; } catch (e) {} document.body.setAttribute("data-ran", "1"); document.write("SCRIPT RAN");</script>';
+
+const ids: Record<string, string> = {};
+let templateSid = 0;
+let consoleRequestId = '';
+const ATTACHMENT = Buffer.from('quarterly numbers\r\n1,2,3\r\n');
+
+async function send(body: Record<string, unknown>): Promise<string> {
+  const res = await c.svc.call('POST', '/api/v1/mails', { body }).expect(201);
+  return res.body.requestId as string;
+}
+
+const reserved = (title: string, to: string) =>
+  send({ senderAddress: 'reserve@company.test', title, body: `<p>${title}</p>`, recipients: [{ address: to }], reservationUtc: Date.now() + 2 * DAY });
+
+beforeAll(async () => {
+  const upload = await c.svc.call('POST', '/api/v1/files').attach('fileList', ATTACHMENT, 'report.txt').expect(201);
+  const fileId = upload.body.files[0].fileId as string;
+  const tpl = await c.svc
+    .call('POST', '/api/v1/template', {
+      body: { templateName: 'news letter', title: 'Beta news', body: '<p>beta</p>', senderAddress: 'beta@company.test', senderName: 'Beta Sender' },
+    })
+    .expect(201);
+  templateSid = tpl.body.sid;
+  ids.alpha = await send({
+    senderAddress: 'alpha@company.test',
+    senderName: 'Alpha Sender',
+    title: 'Alpha report',
+    body: SCRIPT_BODY,
+    recipients: [{ address: 'x1@sink.test', name: 'X One' }, { address: 'x2@sink.test' }, { address: 'x3@sink.test' }],
+    attachFileIds: [fileId],
+  });
+  ids.beta = await send({ templateSid, recipients: [{ address: 'y1@sink.test' }, { address: 'y2@sink.test' }], advertising: true });
+  for (let i = 1; i <= 9; i++) {
+    ids[`bulk${i}`] = await send({
+      senderAddress: 'bulk@company.test',
+      title: `Bulk ${i}`,
+      body: `<p>bulk ${i}</p>`,
+      recipients: [{ address: `b${i}@sink.test` }],
+    });
+  }
+  ids.gamma = await reserved('Gamma reserved', 'g1@sink.test');
+  ids.delta = await reserved('Delta reserved', 'd1@sink.test');
+  ids.epsilon = await reserved('Epsilon reserved', 'e1@sink.test');
+  for (const k of ['alpha', 'beta', ...Array.from({ length: 9 }, (_, i) => `bulk${i + 1}`)]) await finishedRequestRow(c.svc, ids[k]!);
+  // A request from the console's own session: dispatchType CONSOLE.
+  const page = await c.signedInPage('en');
+  consoleRequestId = await page.evaluate(async () => {
+    const s = await (await fetch('/console/session')).json();
+    const res = await fetch('/api/v1/mails', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': s.csrfToken },
+      body: JSON.stringify({ senderAddress: 'console@company.test', title: 'From the console', body: '<p>c</p>', recipients: [{ address: 'c1@sink.test' }] }),
+    });
+    return (await res.json()).requestId as string;
+  });
+  await page.context().close();
+  await finishedRequestRow(c.svc, consoleRequestId);
+}, 120_000);
+
+const TOTAL_REQUESTS = () => Object.keys(ids).length + 1;
+
+function table(page: Page): Locator {
+  return page.locator('table.ml-table');
+}
+function requestRow(page: Page, id: string): Locator {
+  return page.locator(`tr[data-request-id="${id}"]`);
+}
+async function shownRequestIds(page: Page): Promise<string[]> {
+  await expectNotBusy(page);
+  return table(page)
+    .locator('tbody tr[data-request-id]')
+    .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-request-id') ?? ''));
+}
+async function expectNotBusy(page: Page) {
+  await table(page).and(page.locator(':not([aria-busy])')).waitFor();
+}
+async function search(page: Page) {
+  await page.getByRole('search').getByRole('button', { name: '検索', exact: true }).click();
+  await expectNotBusy(page);
+}
+async function resetSearch(page: Page) {
+  await page.getByRole('search').getByRole('button', { name: 'リセット' }).click();
+  await expectNotBusy(page);
+}
+function sorted<T>(a: T[]) {
+  return [...a].sort();
+}
+
+describe('Mailing list (ja)', () => {
+  it('lists requests by request with the guide fields, and recipients by recipient', async () => {
+    const page = await c.signedInPage('ja');
+    await page.goto(c.url('/mails?size=50'));
+    await page.getByRole('heading', { level: 1, name: 'Mailing list' }).waitFor();
+    await expect(page.getByRole('tab', { name: 'リクエスト別リスト' }).getAttribute('aria-selected')).resolves.toBe('true');
+    for (const h of [
+      'Request ID',
+      '送信者アドレス',
+      'リクエスト日時',
+      '送信日時',
+      '送信所要時間',
+      '予約送信かどうか',
+      'キャンセル日時',
+      'リクエスト数',
+      '送信状態',
+      '送信者名',
+      'Template ID',
+      'Template Name',
+      'リクエストIP',
+      '送信リクエストツール',
+      '広告メールかどうか',
+      '受信者数',
+    ]) {
+      await expect(table(page).getByRole('columnheader', { name: h, exact: false }).count()).resolves.toBeGreaterThan(0);
+    }
+    await page.getByText(`全 ${TOTAL_REQUESTS()} 件`).waitFor();
+    const alpha = requestRow(page, ids.alpha!);
+    const alphaText = await alpha.innerText();
+    for (const s of [ids.alpha!, 'alpha@company.test', 'Alpha Sender', '送信成功', '即時送信', 'API', '一般メール', 'Alpha report'])
+      expect(alphaText).toContain(s);
+    await alpha.getByRole('button', { name: /^3\b/ }).waitFor();
+    const beta = await requestRow(page, ids.beta!).innerText();
+    for (const s of [String(templateSid), 'news letter', 'Beta Sender', '広告メール']) expect(beta).toContain(s);
+    const gamma = await requestRow(page, ids.gamma!).innerText();
+    expect(gamma).toContain('送信準備');
+    expect(gamma).toContain('予約送信');
+    expect(await requestRow(page, consoleRequestId).innerText()).toContain('CONSOLE');
+    await c.expectAccessible(page);
+    await c.screenshot(page, 'mailing-list-requests-ja');
+
+    await page.getByRole('tab', { name: '受信者別リスト' }).click();
+    await expect(page.url()).toContain('tab=recipients');
+    await expectNotBusy(page);
+    for (const h of [
+      'Mail ID',
+      'Request ID',
+      '予約送信日時',
+      'アドレス',
+      '受信したかどうか',
+      '受信拒否状態かどうか',
+      '送信結果コード',
+      '再送信回数',
+      '受信日',
+      '受信拒否日',
+      '件名',
+      'Project ID',
+    ]) {
+      await expect(table(page).getByRole('columnheader', { name: h, exact: false }).count()).resolves.toBeGreaterThan(0);
+    }
+    const x2 = table(page).locator('tr', { hasText: 'x2@sink.test' });
+    const x2Text = await x2.innerText();
+    for (const s of [ids.alpha!, 'MAIL_SENT', '送信成功', 'はい', 'Alpha report']) expect(x2Text).toContain(s);
+    await c.expectAccessible(page);
+    await c.screenshot(page, 'mailing-list-recipients-ja');
+    await page.context().close();
+  });
+
+  it('filters by each of the eight search fields, kept in the URL across reload and back', async () => {
+    const page = await c.signedInPage('ja');
+    await page.goto(c.url('/mails?size=50'));
+    await expectNotBusy(page);
+    const bar = page.getByRole('search');
+    const all = await shownRequestIds(page);
+    expect(all).toHaveLength(TOTAL_REQUESTS());
+
+    // status
+    await bar.getByLabel('送信状態').selectOption({ label: '送信準備' });
+    await search(page);
+    expect(sorted(await shownRequestIds(page))).toEqual(sorted([ids.gamma!, ids.delta!, ids.epsilon!]));
+    expect(page.url()).toContain('sendStatus=R');
+    await page.reload();
+    await expect(page.getByRole('search').getByLabel('送信状態').inputValue()).resolves.toBe('R');
+    expect(sorted(await shownRequestIds(page))).toEqual(sorted([ids.gamma!, ids.delta!, ids.epsilon!]));
+    await resetSearch(page);
+
+    // request ID
+    await bar.getByLabel('Request ID').fill(ids.bulk3!);
+    await search(page);
+    expect(await shownRequestIds(page)).toEqual([ids.bulk3]);
+    await resetSearch(page);
+
+    // recipient address
+    await bar.getByLabel('受信者アドレス').fill('x2@sink.test');
+    await search(page);
+    expect(await shownRequestIds(page)).toEqual([ids.alpha]);
+    await resetSearch(page);
+
+    // sender address
+    await bar.getByLabel('送信者アドレス').fill('beta@company.test');
+    await search(page);
+    expect(await shownRequestIds(page)).toEqual([ids.beta]);
+    await resetSearch(page);
+
+    // subject (partial)
+    await bar.getByLabel('メールの件名').fill('reserved');
+    await search(page);
+    expect(sorted(await shownRequestIds(page))).toEqual(sorted([ids.gamma!, ids.delta!, ids.epsilon!]));
+    await resetSearch(page);
+
+    // template (a picker of the project's templates)
+    await bar.getByLabel('テンプレート').selectOption({ label: 'news letter' });
+    await search(page);
+    expect(await shownRequestIds(page)).toEqual([ids.beta]);
+    await resetSearch(page);
+
+    // request tool
+    await bar.getByLabel('送信リクエストツール').selectOption('CONSOLE');
+    await search(page);
+    expect(await shownRequestIds(page)).toEqual([consoleRequestId]);
+    await bar.getByLabel('送信リクエストツール').selectOption('API');
+    await search(page);
+    expect(await shownRequestIds(page)).toHaveLength(TOTAL_REQUESTS() - 1);
+    await resetSearch(page);
+
+    // request date range: a past range finds nothing, a reversed one is refused
+    await bar.getByLabel('開始日').fill('2020-01-01');
+    await bar.getByLabel('終了日').fill('2020-01-31');
+    await search(page);
+    expect(await shownRequestIds(page)).toEqual([]);
+    await table(page).getByText('データがありません。').waitFor();
+    expect(page.url()).toContain('from=2020-01-01');
+    // back returns to the previous search (no filter)
+    await page.goBack();
+    await expectNotBusy(page);
+    expect(await shownRequestIds(page)).toHaveLength(TOTAL_REQUESTS());
+    await bar.getByLabel('開始日').fill('2030-01-02');
+    await bar.getByLabel('終了日').fill('2030-01-01');
+    await bar.getByRole('button', { name: '検索', exact: true }).click();
+    await expect(bar.getByRole('alert').innerText()).resolves.toContain('開始日は終了日以前');
+
+    // the same filters on the recipient tab
+    await page.goto(c.url('/mails?tab=recipients&recipientAddress=x3%40sink.test'));
+    await expectNotBusy(page);
+    await expect(page.getByRole('search').getByLabel('受信者アドレス').inputValue()).resolves.toBe('x3@sink.test');
+    const rows = table(page).locator('tbody tr[data-mail-id]');
+    await expect(rows.count()).resolves.toBe(1);
+    expect(await rows.innerText()).toContain('x3@sink.test');
+    await page.context().close();
+  });
+
+  it('pages and sorts the request list', async () => {
+    const page = await c.signedInPage('ja');
+    await page.goto(c.url('/mails'));
+    const first = await shownRequestIds(page);
+    expect(first).toHaveLength(10);
+    await page.getByText(`1 / 2 ページ`).waitFor();
+    await page.getByRole('button', { name: '次へ' }).click();
+    const second = await shownRequestIds(page);
+    expect(second).toHaveLength(TOTAL_REQUESTS() - 10);
+    expect(second.filter((id) => first.includes(id))).toEqual([]);
+    expect(page.url()).toContain('page=1');
+    await expect(page.getByRole('button', { name: '次へ' }).isDisabled()).resolves.toBe(true);
+    await page.getByRole('button', { name: '前へ' }).click();
+    expect(await shownRequestIds(page)).toEqual(first);
+
+    // sort by 受信者数: ascending, then descending (alpha has 3 recipients, beta 2, the rest 1)
+    const header = table(page).getByRole('columnheader', { name: /受信者数/ });
+    await header.getByRole('button').click();
+    await expectNotBusy(page);
+    await expect(header.getAttribute('aria-sort')).resolves.toBe('ascending');
+    expect(page.url()).toContain('sort=recipientCount%2Casc');
+    expect(await shownRequestIds(page)).not.toContain(ids.alpha);
+    await header.getByRole('button').click();
+    await expect(header.getAttribute('aria-sort')).resolves.toBe('descending');
+    expect((await shownRequestIds(page)).slice(0, 2)).toEqual([ids.alpha, ids.beta]);
+
+    // page size
+    await page.getByLabel('表示件数').selectOption('20');
+    expect(await shownRequestIds(page)).toHaveLength(TOTAL_REQUESTS());
+    await page.context().close();
+  });
+
+  it('opens the mail list of a request from 受信者数; the detail shows the content only in a sandboxed frame', async () => {
+    const page = await c.signedInPage('ja');
+    await page.goto(c.url('/mails'));
+    await requestRow(page, ids.alpha!).getByRole('button', { name: /^3\b/ }).click();
+    await page.waitForURL(`**/console/mails/requests/${ids.alpha}`);
+    await page.getByRole('heading', { name: /メール別リスト/ }).waitFor();
+    const rows = table(page).locator('tbody tr[data-mail-id]');
+    await rows.first().waitFor();
+    await expect(rows.count()).resolves.toBe(3);
+    await c.expectAccessible(page);
+    await c.screenshot(page, 'mailing-list-mails-ja');
+
+    // the recipient x1's mail
+    const x1 = rows.filter({ hasText: 'x1@sink.test' });
+    await x1.getByRole('button', { name: /Mail ID/ }).click();
+    const dialog = page.getByRole('dialog', { name: 'メールの詳細' });
+    await dialog.getByRole('heading', { name: '送信メールの詳細' }).waitFor();
+    const text = await dialog.innerText();
+    for (const s of [ids.alpha!, '受信情報', 'x1@sink.test', 'MAIL_SENT', '送信成功', 'Alpha report', 'report.txt', 'リクエストIP']) expect(text).toContain(s);
+    await expect(dialog.locator('iframe').count()).resolves.toBe(0);
+    await dialog.getByRole('button', { name: '内容を見る' }).click();
+    const frame = dialog.locator('iframe.mail-body');
+    await expect(frame.getAttribute('sandbox')).resolves.toBe('');
+    await expect(frame.getAttribute('srcdoc')).resolves.toContain('Hello alpha');
+    await page.frameLocator('iframe.mail-body').getByText('Hello alpha').waitFor();
+    await expect(page.frameLocator('iframe.mail-body').getByText('SCRIPT RAN').count()).resolves.toBe(0);
+    await expect(page.frameLocator('iframe.mail-body').locator('body[data-ran]').count()).resolves.toBe(0);
+    expect(await page.title()).not.toBe('pwned');
+    // the body is never part of the console's own document
+    await expect(page.locator('body > #root').getByText('Hello alpha').count()).resolves.toBe(0);
+    await c.expectAccessible(page);
+    await c.screenshot(page, 'mailing-list-detail-ja');
+
+    // attachment download
+    const [download] = await Promise.all([page.waitForEvent('download'), dialog.getByRole('link', { name: 'report.txt' }).click()]);
+    expect(download.suggestedFilename()).toBe('report.txt');
+    const path = await download.path();
+    const fs = await import('node:fs');
+    expect(fs.readFileSync(path!)).toEqual(ATTACHMENT);
+
+    await dialog.getByRole('button', { name: '閉じる' }).click();
+    await expect(dialog.count()).resolves.toBe(0);
+    await page.getByRole('button', { name: /リクエスト別リストに戻る/ }).click();
+    await page.waitForURL(/\/console\/mails$/);
+    await page.context().close();
+  });
+
+  it('sends a reserved request now, after the confirm popup (cancelling the popup does nothing)', async () => {
+    const page = await c.signedInPage('ja');
+    await page.goto(c.url('/mails?sendStatus=R'));
+    await expectNotBusy(page);
+    // only ready requests have 即時送信; finished ones have neither button
+    await page.goto(c.url('/mails?size=50'));
+    await expectNotBusy(page);
+    await expect(requestRow(page, ids.alpha!).getByRole('button', { name: '即時送信' }).count()).resolves.toBe(0);
+    await expect(requestRow(page, ids.alpha!).getByRole('button', { name: '送信をキャンセル' }).count()).resolves.toBe(0);
+    const row = requestRow(page, ids.gamma!);
+    await row.getByRole('button', { name: '即時送信' }).click();
+    let dialog = page.getByRole('dialog', { name: '即時送信' });
+    await expect(dialog.innerText()).resolves.toContain(ids.gamma!);
+    await c.expectAccessible(page);
+    await dialog.getByRole('button', { name: 'キャンセル' }).click();
+    await expect(dialog.count()).resolves.toBe(0);
+    expect((await c.svc.call('GET', `/api/v1/mails/requests?requestId=${ids.gamma}`).expect(200)).body.content[0].emailStatus.code).toBe('R');
+
+    await row.getByRole('button', { name: '即時送信' }).click();
+    dialog = page.getByRole('dialog', { name: '即時送信' });
+    await dialog.getByRole('button', { name: '確認' }).click();
+    await page.getByRole('status').filter({ hasText: '即時送信を開始しました' }).waitFor();
+    const done = await finishedRequestRow(c.svc, ids.gamma!);
+    expect(done.emailStatus.code).toBe('S');
+    expect(done.reservationStatus.code).toBe('S');
+    await waitFor(async () => c.sink.messages.some((msg) => msg.to.includes('g1@sink.test')));
+    await page.getByRole('button', { name: '更新' }).click();
+    await expectNotBusy(page);
+    await expect(requestRow(page, ids.gamma!).innerText()).resolves.toContain('送信成功');
+    await page.context().close();
+  });
+
+  it('cancels a reserved request after the confirm popup', async () => {
+    const page = await c.signedInPage('ja');
+    await page.goto(c.url('/mails?size=50'));
+    await expectNotBusy(page);
+    await requestRow(page, ids.delta!).getByRole('button', { name: '送信をキャンセル' }).click();
+    const dialog = page.getByRole('dialog', { name: '送信をキャンセル' });
+    await expect(dialog.innerText()).resolves.toContain(ids.delta!);
+    await dialog.getByRole('button', { name: '確認' }).click();
+    await page.getByRole('status').filter({ hasText: '送信をキャンセルしました' }).waitFor();
+    await expect(requestRow(page, ids.delta!).innerText()).resolves.toContain('送信キャンセル');
+    await expect(requestRow(page, ids.delta!).getByRole('button', { name: '送信をキャンセル' }).count()).resolves.toBe(0);
+    expect((await c.svc.call('GET', `/api/v1/mails/requests?requestId=${ids.delta}`).expect(200)).body.content[0].emailStatus.code).toBe('C');
+    await page.context().close();
+  });
+
+  it('cancels a reservation from the mail detail ([予約送信をキャンセル])', async () => {
+    const page = await c.signedInPage('ja');
+    await page.goto(c.url(`/mails/requests/${ids.epsilon}`));
+    await table(page).locator('tbody tr[data-mail-id]').first().getByRole('button').click();
+    const detail = page.getByRole('dialog', { name: 'メールの詳細' });
+    await detail.getByRole('button', { name: '予約送信をキャンセル' }).click();
+    const confirm = page.getByRole('dialog', { name: '予約送信をキャンセル' });
+    await confirm.getByRole('button', { name: '確認' }).click();
+    await detail.getByRole('status').filter({ hasText: '予約送信をキャンセルしました' }).waitFor();
+    await expect(detail.getByRole('button', { name: '予約送信をキャンセル' }).count()).resolves.toBe(0);
+    await expect(detail.innerText()).resolves.toContain('送信キャンセル');
+    expect((await c.svc.call('GET', `/api/v1/mails/requests?requestId=${ids.epsilon}`).expect(200)).body.content[0].emailStatus.code).toBe('C');
+    await page.context().close();
+  });
+
+  it('shows the legends of the 8 statuses and the 28 result codes', async () => {
+    const page = await c.signedInPage('ja');
+    await page.goto(c.url('/mails'));
+    await page.getByText('送信状態の説明').click();
+    const statuses = page.getByRole('table', { name: '送信状態の説明' });
+    await expect(statuses.locator('tbody tr').count()).resolves.toBe(8);
+    const st = await statuses.innerText();
+    for (const s of ['送信準備中', '送信準備', '送信中', '送信成功', '一部失敗', '送信失敗', '受信拒否', '送信キャンセル', '即時送信を行える'])
+      expect(st).toContain(s);
+    await page.getByText('送信結果コードの説明').click();
+    const codes = page.getByRole('table', { name: '送信結果コードの説明' });
+    await expect(codes.locator('tbody tr').count()).resolves.toBe(28);
+    const ct = await codes.innerText();
+    for (const s of ['CANCELED_MAIL', 'UNSUPPORTED_ENCODING_ADDRESS', '受信者アドレスエラーによる送信失敗', 'システムのテストメール送信'])
+      expect(ct).toContain(s);
+    await c.expectAccessible(page);
+    await c.screenshot(page, 'mailing-list-legends-ja');
+    await page.context().close();
+  });
+
+  it('exports the searched list to an .xlsx that downloads and opens', async () => {
+    const page = await c.signedInPage('ja');
+    await page.goto(c.url('/mails?tab=recipients&title=Alpha'));
+    await expectNotBusy(page);
+    await page.getByRole('button', { name: 'ダウンロードリクエスト/リスト' }).click();
+    const dialog = page.getByRole('dialog', { name: 'エクセルダウンロードリスト' });
+    await dialog.getByRole('button', { name: 'ファイル作成をリクエスト' }).click();
+    await dialog.getByRole('status').filter({ hasText: 'ファイル作成をリクエストしました' }).waitFor();
+    const link = dialog.getByRole('link', { name: /ダウンロード/ });
+    await link.first().waitFor({ timeout: 30_000 });
+    const text = await dialog.innerText();
+    expect(text).toContain('受信者別リスト');
+    expect(text).toContain('完了');
+    await c.expectAccessible(page);
+    await c.screenshot(page, 'mailing-list-export-ja');
+    const [download] = await Promise.all([page.waitForEvent('download'), link.first().click()]);
+    const fs = await import('node:fs');
+    const buf = fs.readFileSync((await download.path())!);
+    expect(buf.subarray(0, 2).toString()).toBe('PK');
+    const { sheets } = await readXlsx(buf);
+    const rows = sheets[0]!;
+    expect(rows).toHaveLength(1 + 3); // header + the three recipients of "Alpha report"
+    expect(rows.slice(1).flat().join(' ')).toContain('x2@sink.test');
+    const exportRow = (await c.svc.call('GET', '/api/v1/exports').expect(200)).body.content[0];
+    expect(exportRow.view).toBe('recipients');
+    expect(exportRow.filters.title).toBe('Alpha');
+    await dialog.getByRole('button', { name: '確認' }).click();
+    await expect(dialog.count()).resolves.toBe(0);
+    await page.context().close();
+  });
+
+  it('works with the keyboard alone: search, open the mail list, open a mail, close it', async () => {
+    const page = await c.signedInPage('ja');
+    await page.goto(c.url('/mails'));
+    await expectNotBusy(page);
+    const tabUntil = async (check: () => Promise<boolean>, what: string) => {
+      for (let i = 0; i < 150; i++) {
+        await page.keyboard.press('Tab');
+        if (await check()) return;
+      }
+      throw new Error(`Tab never reached ${what}`);
+    };
+    const focusedLabel = () => page.evaluate(() => (document.activeElement as HTMLElement | null)?.closest('label')?.textContent ?? '');
+    const focusedText = () => page.evaluate(() => (document.activeElement as HTMLElement | null)?.textContent ?? '');
+    // tabs: arrow keys move between them
+    await tabUntil(async () => (await page.evaluate(() => document.activeElement?.getAttribute('role'))) === 'tab', 'the tabs');
+    await page.keyboard.press('ArrowRight');
+    await page.waitForURL(/tab=recipients/);
+    await page.keyboard.press('ArrowLeft');
+    await page.waitForURL((u) => !u.search.includes('tab=recipients'));
+    await tabUntil(async () => (await focusedLabel()).startsWith('メールの件名'), 'the subject field');
+    await page.keyboard.type('Alpha');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/title=Alpha/);
+    expect(await shownRequestIds(page)).toEqual([ids.alpha]);
+    await tabUntil(
+      async () => (await page.evaluate(() => document.activeElement?.getAttribute('aria-label') ?? '')).match(/^3\b/) !== null,
+      'the recipient count',
+    );
+    await page.keyboard.press('Enter');
+    await page.waitForURL(`**/mails/requests/${ids.alpha}`);
+    await table(page).locator('tbody tr[data-mail-id]').first().waitFor();
+    await tabUntil(async () => /^\d{20}$/.test((await focusedText()).trim()), 'a Mail ID');
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: 'メールの詳細' });
+    await dialog.getByRole('heading', { name: '送信メールの詳細' }).waitFor();
+    await tabUntil(async () => (await focusedText()) === '内容を見る', 'the view-content button');
+    await page.keyboard.press('Enter');
+    await dialog.locator('iframe.mail-body').waitFor();
+    await page.keyboard.press('Escape');
+    await expect(dialog.count()).resolves.toBe(0);
+    await page.context().close();
+  });
+});
+
+const LANGS = {
+  ko: {
+    tabs: ['요청별 목록', '수신자별 목록'],
+    columns: ['발송자 주소', '요청 일시', '발송 상태', '수신자 수', '발송 요청 도구'],
+    success: '발송성공',
+    statusLegend: '발송 상태 설명',
+    codeLegend: '발송 결과 코드 설명',
+    codeText: '수신자 주소 오류로 발송 실패했습니다.',
+    detail: '메일 상세',
+    viewContent: '내용 보기',
+    exportOpen: '다운로드 요청/목록',
+    exportTitle: '엑셀 다운로드 목록',
+  },
+  en: {
+    tabs: ['By request', 'By recipient'],
+    columns: ['Sender address', 'Requested', 'Status', 'Recipients', 'Request tool'],
+    success: 'Sent successfully',
+    statusLegend: 'Send statuses',
+    codeLegend: 'Send result codes',
+    codeText: 'Failed: recipient address error.',
+    detail: 'Mail details',
+    viewContent: 'View content',
+    exportOpen: 'Download request/list',
+    exportTitle: 'Excel downloads',
+  },
+} as const;
+
+describe.each(Object.entries(LANGS))('Mailing list (%s)', (lang, tx) => {
+  it('renders both tabs, the mail detail, the legends and the export popup, accessibly', async () => {
+    const page = await c.signedInPage(lang as 'ko' | 'en');
+    await page.goto(c.url('/mails?size=50'));
+    await expectNotBusy(page);
+    for (const h of tx.columns) await expect(table(page).getByRole('columnheader', { name: h, exact: false }).count()).resolves.toBeGreaterThan(0);
+    await expect(requestRow(page, ids.alpha!).innerText()).resolves.toContain(tx.success);
+    await page.getByText(tx.statusLegend).click();
+    await expect(page.getByRole('table', { name: tx.statusLegend }).locator('tbody tr').count()).resolves.toBe(8);
+    await page.getByText(tx.codeLegend).click();
+    await expect(page.getByRole('table', { name: tx.codeLegend }).innerText()).resolves.toContain(tx.codeText);
+    await c.expectAccessible(page);
+    await c.screenshot(page, `mailing-list-requests-${lang}`);
+
+    await page.getByRole('tab', { name: tx.tabs[1] }).click();
+    await expectNotBusy(page);
+    await expect(page.getByRole('tab', { name: tx.tabs[1] }).getAttribute('aria-selected')).resolves.toBe('true');
+    await table(page).locator('tr', { hasText: 'x1@sink.test' }).getByRole('button').click();
+    const dialog = page.getByRole('dialog', { name: tx.detail });
+    await dialog.getByRole('button', { name: tx.viewContent }).click();
+    await page.frameLocator('iframe.mail-body').getByText('Hello alpha').waitFor();
+    await c.expectAccessible(page);
+    await c.screenshot(page, `mailing-list-detail-${lang}`);
+    await page.keyboard.press('Escape');
+    await c.screenshot(page, `mailing-list-recipients-${lang}`);
+
+    await page.getByRole('button', { name: tx.exportOpen }).click();
+    await page.getByRole('dialog', { name: tx.exportTitle }).waitFor();
+    await c.expectAccessible(page);
+    await c.screenshot(page, `mailing-list-export-${lang}`);
+    await page.context().close();
+  });
+});
