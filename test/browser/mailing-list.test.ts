@@ -61,13 +61,13 @@ beforeAll(async () => {
   // A request from the console's own session: dispatchType CONSOLE.
   const page = await c.signedInPage('en');
   consoleRequestId = await page.evaluate(async () => {
-    const s = await (await fetch('/console/session')).json();
+    const s = (await (await fetch('/console/session')).json()) as { csrfToken: string };
     const res = await fetch('/api/v1/mails', {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-csrf-token': s.csrfToken },
       body: JSON.stringify({ senderAddress: 'console@company.test', title: 'From the console', body: '<p>c</p>', recipients: [{ address: 'c1@sink.test' }] }),
     });
-    return (await res.json()).requestId as string;
+    return ((await res.json()) as { requestId: string }).requestId;
   });
   await page.context().close();
   await finishedRequestRow(c.svc, consoleRequestId);
@@ -97,6 +97,9 @@ async function search(page: Page) {
 async function resetSearch(page: Page) {
   await page.getByRole('search').getByRole('button', { name: 'リセット' }).click();
   await expectNotBusy(page);
+}
+async function text(l: Locator): Promise<string> {
+  return (await l.textContent()) ?? '';
 }
 function sorted<T>(a: T[]) {
   return [...a].sort();
@@ -130,16 +133,16 @@ describe('Mailing list (ja)', () => {
     }
     await page.getByText(`全 ${TOTAL_REQUESTS()} 件`).waitFor();
     const alpha = requestRow(page, ids.alpha!);
-    const alphaText = await alpha.innerText();
+    const alphaText = await text(alpha);
     for (const s of [ids.alpha!, 'alpha@company.test', 'Alpha Sender', '送信成功', '即時送信', 'API', '一般メール', 'Alpha report'])
       expect(alphaText).toContain(s);
     await alpha.getByRole('button', { name: /^3\b/ }).waitFor();
-    const beta = await requestRow(page, ids.beta!).innerText();
+    const beta = await text(requestRow(page, ids.beta!));
     for (const s of [String(templateSid), 'news letter', 'Beta Sender', '広告メール']) expect(beta).toContain(s);
-    const gamma = await requestRow(page, ids.gamma!).innerText();
+    const gamma = await text(requestRow(page, ids.gamma!));
     expect(gamma).toContain('送信準備');
     expect(gamma).toContain('予約送信');
-    expect(await requestRow(page, consoleRequestId).innerText()).toContain('CONSOLE');
+    expect(await text(requestRow(page, consoleRequestId))).toContain('CONSOLE');
     await c.expectAccessible(page);
     await c.screenshot(page, 'mailing-list-requests-ja');
 
@@ -163,7 +166,7 @@ describe('Mailing list (ja)', () => {
       await expect(table(page).getByRole('columnheader', { name: h, exact: false }).count()).resolves.toBeGreaterThan(0);
     }
     const x2 = table(page).locator('tr', { hasText: 'x2@sink.test' });
-    const x2Text = await x2.innerText();
+    const x2Text = await text(x2);
     for (const s of [ids.alpha!, 'MAIL_SENT', '送信成功', 'はい', 'Alpha report']) expect(x2Text).toContain(s);
     await c.expectAccessible(page);
     await c.screenshot(page, 'mailing-list-recipients-ja');
@@ -241,7 +244,7 @@ describe('Mailing list (ja)', () => {
     await bar.getByLabel('開始日').fill('2030-01-02');
     await bar.getByLabel('終了日').fill('2030-01-01');
     await bar.getByRole('button', { name: '検索', exact: true }).click();
-    await expect(bar.getByRole('alert').innerText()).resolves.toContain('開始日は終了日以前');
+    await expect(text(bar.getByRole('alert'))).resolves.toContain('開始日は終了日以前');
 
     // the same filters on the recipient tab
     await page.goto(c.url('/mails?tab=recipients&recipientAddress=x3%40sink.test'));
@@ -249,7 +252,7 @@ describe('Mailing list (ja)', () => {
     await expect(page.getByRole('search').getByLabel('受信者アドレス').inputValue()).resolves.toBe('x3@sink.test');
     const rows = table(page).locator('tbody tr[data-mail-id]');
     await expect(rows.count()).resolves.toBe(1);
-    expect(await rows.innerText()).toContain('x3@sink.test');
+    expect(await text(rows)).toContain('x3@sink.test');
     await page.context().close();
   });
 
@@ -287,7 +290,7 @@ describe('Mailing list (ja)', () => {
 
   it('opens the mail list of a request from 受信者数; the detail shows the content only in a sandboxed frame', async () => {
     const page = await c.signedInPage('ja');
-    await page.goto(c.url('/mails'));
+    await page.goto(c.url('/mails?size=50'));
     await requestRow(page, ids.alpha!).getByRole('button', { name: /^3\b/ }).click();
     await page.waitForURL(`**/console/mails/requests/${ids.alpha}`);
     await page.getByRole('heading', { name: /メール別リスト/ }).waitFor();
@@ -302,8 +305,8 @@ describe('Mailing list (ja)', () => {
     await x1.getByRole('button', { name: /Mail ID/ }).click();
     const dialog = page.getByRole('dialog', { name: 'メールの詳細' });
     await dialog.getByRole('heading', { name: '送信メールの詳細' }).waitFor();
-    const text = await dialog.innerText();
-    for (const s of [ids.alpha!, '受信情報', 'x1@sink.test', 'MAIL_SENT', '送信成功', 'Alpha report', 'report.txt', 'リクエストIP']) expect(text).toContain(s);
+    const shown = await text(dialog);
+    for (const s of [ids.alpha!, '受信情報', 'x1@sink.test', 'MAIL_SENT', '送信成功', 'Alpha report', 'report.txt', 'リクエストIP']) expect(shown).toContain(s);
     await expect(dialog.locator('iframe').count()).resolves.toBe(0);
     await dialog.getByRole('button', { name: '内容を見る' }).click();
     const frame = dialog.locator('iframe.mail-body');
@@ -328,7 +331,9 @@ describe('Mailing list (ja)', () => {
     await dialog.getByRole('button', { name: '閉じる' }).click();
     await expect(dialog.count()).resolves.toBe(0);
     await page.getByRole('button', { name: /リクエスト別リストに戻る/ }).click();
-    await page.waitForURL(/\/console\/mails$/);
+    // back to the list as it was searched
+    await page.waitForURL(/\/console\/mails\?size=50$/);
+    await requestRow(page, ids.alpha!).waitFor();
     await page.context().close();
   });
 
@@ -344,7 +349,7 @@ describe('Mailing list (ja)', () => {
     const row = requestRow(page, ids.gamma!);
     await row.getByRole('button', { name: '即時送信' }).click();
     let dialog = page.getByRole('dialog', { name: '即時送信' });
-    await expect(dialog.innerText()).resolves.toContain(ids.gamma!);
+    await expect(text(dialog)).resolves.toContain(ids.gamma!);
     await c.expectAccessible(page);
     await dialog.getByRole('button', { name: 'キャンセル' }).click();
     await expect(dialog.count()).resolves.toBe(0);
@@ -357,10 +362,10 @@ describe('Mailing list (ja)', () => {
     const done = await finishedRequestRow(c.svc, ids.gamma!);
     expect(done.emailStatus.code).toBe('S');
     expect(done.reservationStatus.code).toBe('S');
-    await waitFor(async () => c.sink.messages.some((msg) => msg.to.includes('g1@sink.test')));
+    await waitFor(async () => c.sink.messages.some((msg: { to: string[] }) => msg.to.includes('g1@sink.test')));
     await page.getByRole('button', { name: '更新' }).click();
     await expectNotBusy(page);
-    await expect(requestRow(page, ids.gamma!).innerText()).resolves.toContain('送信成功');
+    await expect(text(requestRow(page, ids.gamma!))).resolves.toContain('送信成功');
     await page.context().close();
   });
 
@@ -370,10 +375,10 @@ describe('Mailing list (ja)', () => {
     await expectNotBusy(page);
     await requestRow(page, ids.delta!).getByRole('button', { name: '送信をキャンセル' }).click();
     const dialog = page.getByRole('dialog', { name: '送信をキャンセル' });
-    await expect(dialog.innerText()).resolves.toContain(ids.delta!);
+    await expect(text(dialog)).resolves.toContain(ids.delta!);
     await dialog.getByRole('button', { name: '確認' }).click();
     await page.getByRole('status').filter({ hasText: '送信をキャンセルしました' }).waitFor();
-    await expect(requestRow(page, ids.delta!).innerText()).resolves.toContain('送信キャンセル');
+    await expect(text(requestRow(page, ids.delta!))).resolves.toContain('送信キャンセル');
     await expect(requestRow(page, ids.delta!).getByRole('button', { name: '送信をキャンセル' }).count()).resolves.toBe(0);
     expect((await c.svc.call('GET', `/api/v1/mails/requests?requestId=${ids.delta}`).expect(200)).body.content[0].emailStatus.code).toBe('C');
     await page.context().close();
@@ -389,7 +394,7 @@ describe('Mailing list (ja)', () => {
     await confirm.getByRole('button', { name: '確認' }).click();
     await detail.getByRole('status').filter({ hasText: '予約送信をキャンセルしました' }).waitFor();
     await expect(detail.getByRole('button', { name: '予約送信をキャンセル' }).count()).resolves.toBe(0);
-    await expect(detail.innerText()).resolves.toContain('送信キャンセル');
+    await expect(text(detail)).resolves.toContain('送信キャンセル');
     expect((await c.svc.call('GET', `/api/v1/mails/requests?requestId=${ids.epsilon}`).expect(200)).body.content[0].emailStatus.code).toBe('C');
     await page.context().close();
   });
@@ -400,13 +405,13 @@ describe('Mailing list (ja)', () => {
     await page.getByText('送信状態の説明').click();
     const statuses = page.getByRole('table', { name: '送信状態の説明' });
     await expect(statuses.locator('tbody tr').count()).resolves.toBe(8);
-    const st = await statuses.innerText();
+    const st = await text(statuses);
     for (const s of ['送信準備中', '送信準備', '送信中', '送信成功', '一部失敗', '送信失敗', '受信拒否', '送信キャンセル', '即時送信を行える'])
       expect(st).toContain(s);
     await page.getByText('送信結果コードの説明').click();
     const codes = page.getByRole('table', { name: '送信結果コードの説明' });
     await expect(codes.locator('tbody tr').count()).resolves.toBe(28);
-    const ct = await codes.innerText();
+    const ct = await text(codes);
     for (const s of ['CANCELED_MAIL', 'UNSUPPORTED_ENCODING_ADDRESS', '受信者アドレスエラーによる送信失敗', 'システムのテストメール送信'])
       expect(ct).toContain(s);
     await c.expectAccessible(page);
@@ -424,9 +429,9 @@ describe('Mailing list (ja)', () => {
     await dialog.getByRole('status').filter({ hasText: 'ファイル作成をリクエストしました' }).waitFor();
     const link = dialog.getByRole('link', { name: /ダウンロード/ });
     await link.first().waitFor({ timeout: 30_000 });
-    const text = await dialog.innerText();
-    expect(text).toContain('受信者別リスト');
-    expect(text).toContain('完了');
+    const shown = await text(dialog);
+    expect(shown).toContain('受信者別リスト');
+    expect(shown).toContain('完了');
     await c.expectAccessible(page);
     await c.screenshot(page, 'mailing-list-export-ja');
     const [download] = await Promise.all([page.waitForEvent('download'), link.first().click()]);
@@ -456,23 +461,22 @@ describe('Mailing list (ja)', () => {
       }
       throw new Error(`Tab never reached ${what}`);
     };
-    const focusedLabel = () => page.evaluate(() => (document.activeElement as HTMLElement | null)?.closest('label')?.textContent ?? '');
-    const focusedText = () => page.evaluate(() => (document.activeElement as HTMLElement | null)?.textContent ?? '');
+    // (strings: the test's tsconfig has no DOM types)
+    const focused = (expr: string) => page.evaluate<string>(`(() => { const el = document.activeElement; return String(${expr} ?? ''); })()`);
+    const focusedLabel = () => focused("el?.closest('label')?.textContent");
+    const focusedText = () => focused('el?.textContent');
     // tabs: arrow keys move between them
-    await tabUntil(async () => (await page.evaluate(() => document.activeElement?.getAttribute('role'))) === 'tab', 'the tabs');
+    await tabUntil(async () => (await focused("el?.getAttribute('role')")) === 'tab', 'the tabs');
     await page.keyboard.press('ArrowRight');
     await page.waitForURL(/tab=recipients/);
     await page.keyboard.press('ArrowLeft');
-    await page.waitForURL((u) => !u.search.includes('tab=recipients'));
+    await page.waitForURL((u: URL) => !u.search.includes('tab=recipients'));
     await tabUntil(async () => (await focusedLabel()).startsWith('メールの件名'), 'the subject field');
     await page.keyboard.type('Alpha');
     await page.keyboard.press('Enter');
     await page.waitForURL(/title=Alpha/);
     expect(await shownRequestIds(page)).toEqual([ids.alpha]);
-    await tabUntil(
-      async () => (await page.evaluate(() => document.activeElement?.getAttribute('aria-label') ?? '')).match(/^3\b/) !== null,
-      'the recipient count',
-    );
+    await tabUntil(async () => /^3\b/.test(await focused("el?.getAttribute('aria-label')")), 'the recipient count');
     await page.keyboard.press('Enter');
     await page.waitForURL(`**/mails/requests/${ids.alpha}`);
     await table(page).locator('tbody tr[data-mail-id]').first().waitFor();
@@ -522,11 +526,11 @@ describe.each(Object.entries(LANGS))('Mailing list (%s)', (lang, tx) => {
     await page.goto(c.url('/mails?size=50'));
     await expectNotBusy(page);
     for (const h of tx.columns) await expect(table(page).getByRole('columnheader', { name: h, exact: false }).count()).resolves.toBeGreaterThan(0);
-    await expect(requestRow(page, ids.alpha!).innerText()).resolves.toContain(tx.success);
+    await expect(text(requestRow(page, ids.alpha!))).resolves.toContain(tx.success);
     await page.getByText(tx.statusLegend).click();
     await expect(page.getByRole('table', { name: tx.statusLegend }).locator('tbody tr').count()).resolves.toBe(8);
     await page.getByText(tx.codeLegend).click();
-    await expect(page.getByRole('table', { name: tx.codeLegend }).innerText()).resolves.toContain(tx.codeText);
+    await expect(text(page.getByRole('table', { name: tx.codeLegend }))).resolves.toContain(tx.codeText);
     await c.expectAccessible(page);
     await c.screenshot(page, `mailing-list-requests-${lang}`);
 
