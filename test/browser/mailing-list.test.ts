@@ -173,6 +173,24 @@ describe('Mailing list (ja)', () => {
     await page.context().close();
   });
 
+  it('shows the details of a request from its Request ID, with [メール別リストを見る]', async () => {
+    const page = await c.signedInPage('ja');
+    await page.goto(c.url('/mails?size=50'));
+    await requestRow(page, ids.beta!)
+      .getByRole('button', { name: `Request ID ${ids.beta} の詳細` })
+      .click();
+    const dialog = page.getByRole('dialog', { name: 'リクエストの詳細' });
+    await dialog.waitFor();
+    const shown = await text(dialog);
+    for (const s of [ids.beta!, 'beta@company.test', 'Beta Sender', 'news letter', String(templateSid), '広告メール', '送信成功', 'API', '127.0.0.1'])
+      expect(shown).toContain(s);
+    await c.expectAccessible(page);
+    await dialog.getByRole('button', { name: 'メール別リストを見る' }).click();
+    await page.waitForURL(`**/console/mails/requests/${ids.beta}`);
+    await expect(table(page).locator('tbody tr[data-mail-id]').count()).resolves.toBe(2);
+    await page.context().close();
+  });
+
   it('filters by each of the eight search fields, kept in the URL across reload and back', async () => {
     const page = await c.signedInPage('ja');
     await page.goto(c.url('/mails?size=50'));
@@ -297,8 +315,30 @@ describe('Mailing list (ja)', () => {
     const rows = table(page).locator('tbody tr[data-mail-id]');
     await rows.first().waitFor();
     await expect(rows.count()).resolves.toBe(3);
+    // the request itself, above its mails; finished: no action buttons
+    const card = page.locator('.ml-request-card');
+    const cardText = await text(card);
+    for (const s of [ids.alpha!, 'alpha@company.test', 'Alpha Sender', '送信成功', 'Alpha report']) expect(cardText).toContain(s);
+    await expect(card.getByRole('button').count()).resolves.toBe(0);
     await c.expectAccessible(page);
     await c.screenshot(page, 'mailing-list-mails-ja');
+    // its own search bar: recipient address, then status
+    const bar = page.getByRole('search');
+    await bar.getByLabel('受信者アドレス').fill('x2@sink.test');
+    await bar.getByRole('button', { name: '検索', exact: true }).click();
+    await page.waitForURL(/recipientAddress=x2/);
+    await expectNotBusy(page);
+    await expect(rows.count()).resolves.toBe(1);
+    expect(await text(rows.first())).toContain('x2@sink.test');
+    await bar.getByRole('button', { name: 'リセット' }).click();
+    await bar.getByLabel('送信状態').selectOption('C');
+    await bar.getByRole('button', { name: '検索', exact: true }).click();
+    await page.waitForURL(/sendStatus=C/);
+    await expectNotBusy(page);
+    await table(page).getByText('データがありません。').waitFor();
+    await bar.getByRole('button', { name: 'リセット' }).click();
+    await expectNotBusy(page);
+    await expect(rows.count()).resolves.toBe(3);
 
     // the recipient x1's mail
     const x1 = rows.filter({ hasText: 'x1@sink.test' });
@@ -341,6 +381,8 @@ describe('Mailing list (ja)', () => {
     const page = await c.signedInPage('ja');
     await page.goto(c.url('/mails?sendStatus=R'));
     await expectNotBusy(page);
+    await expect(table(page).getByRole('button', { name: '即時送信' }).count()).resolves.toBe(3);
+    await expect(table(page).getByRole('button', { name: '送信をキャンセル' }).count()).resolves.toBe(3);
     // only ready requests have 即時送信; finished ones have neither button
     await page.goto(c.url('/mails?size=50'));
     await expectNotBusy(page);
@@ -364,8 +406,12 @@ describe('Mailing list (ja)', () => {
     expect(done.reservationStatus.code).toBe('S');
     await waitFor(async () => c.sink.messages.some((msg: { to: string[] }) => msg.to.includes('g1@sink.test')));
     await page.getByRole('button', { name: '更新' }).click();
-    await expectNotBusy(page);
-    await expect(text(requestRow(page, ids.gamma!))).resolves.toContain('送信成功');
+    await requestRow(page, ids.gamma!).getByText('送信成功').waitFor();
+    await expect(
+      requestRow(page, ids.gamma!)
+        .getByRole('button', { name: /即時送信|送信をキャンセル/ })
+        .count(),
+    ).resolves.toBe(0);
     await page.context().close();
   });
 
@@ -447,6 +493,28 @@ describe('Mailing list (ja)', () => {
     expect(exportRow.filters.title).toBe('Alpha');
     await dialog.getByRole('button', { name: '確認' }).click();
     await expect(dialog.count()).resolves.toBe(0);
+    await page.context().close();
+  });
+
+  it('exports the mail list of a request', async () => {
+    const page = await c.signedInPage('ja');
+    await page.goto(c.url(`/mails/requests/${ids.beta}`));
+    await table(page).locator('tbody tr[data-mail-id]').first().waitFor();
+    await page.getByRole('button', { name: 'ダウンロードリクエスト/リスト' }).click();
+    const dialog = page.getByRole('dialog', { name: 'エクセルダウンロードリスト' });
+    const before = await dialog.locator('tbody tr[data-export-id]').count();
+    await dialog.getByRole('button', { name: 'ファイル作成をリクエスト' }).click();
+    await waitFor(async () => (await dialog.locator('tbody tr[data-export-id]').count()) > before);
+    const row = dialog.locator('tbody tr[data-export-id]').first();
+    expect(await text(row)).toContain('メール別リスト');
+    const link = row.getByRole('link', { name: /ダウンロード/ });
+    await link.waitFor({ timeout: 30_000 });
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    const fs = await import('node:fs');
+    const { sheets } = await readXlsx(fs.readFileSync((await download.path())!));
+    expect(sheets[0]).toHaveLength(1 + 2);
+    const exportRow = (await c.svc.call('GET', '/api/v1/exports').expect(200)).body.content[0];
+    expect(exportRow).toMatchObject({ view: 'mails', filters: { requestId: ids.beta } });
     await page.context().close();
   });
 

@@ -1,15 +1,27 @@
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
-import { useState } from 'react';
+import { type ReactNode, useState } from 'react';
 import { api, unwrap } from '../../api/client.ts';
 import { common } from '../../components/messages.ts';
 import { useT } from '../../i18n/i18n.tsx';
 import { MailDetail } from './MailDetail.tsx';
 import { m } from './messages.ts';
+import { RequestActionButtons, RequestFields } from './RequestDetail.tsx';
+import { useRequestActions } from './RequestList.tsx';
 import { type ListState, toFilters } from './search.ts';
 import { Dash, ErrorLine, fmtDate, Pager, SortTh, StatusBadge, Th } from './ui.tsx';
 
 /** The guide's メール別リスト: the mails of one request (GET /mails/requests/{requestId}/mails). */
-export function MailList({ requestId, state, onState }: { requestId: string; state: ListState; onState: (s: ListState) => void }) {
+export function MailList({
+  requestId,
+  state,
+  onState,
+  searchBar,
+}: {
+  requestId: string;
+  state: ListState;
+  onState: (s: ListState) => void;
+  searchBar: ReactNode;
+}) {
   const t = useT(m);
   const tc = useT(common);
   const [open, setOpen] = useState<string | null>(null);
@@ -24,6 +36,11 @@ export function MailList({ requestId, state, onState }: { requestId: string; sta
       ),
     placeholderData: keepPreviousData,
   });
+  const actions = useRequestActions();
+  const request = useQuery({
+    queryKey: ['mails', 'request', requestId],
+    queryFn: async () => unwrap(await api.GET('/mails/requests', { params: { query: { requestId } } })).content[0] ?? null,
+  });
   const onSort = (sort: string) => onState({ ...state, sort, page: 0 });
   const sortTh = (label: string, property: string) => <SortTh label={label} property={property} sort={state.sort} onSort={onSort} />;
   const rows = q.data?.content ?? [];
@@ -32,6 +49,17 @@ export function MailList({ requestId, state, onState }: { requestId: string; sta
       <h2 id="ml-list-title">
         {t('mailListTitle')} <span className="ml-mono ml-sub">{t('mailListOf', { id: requestId })}</span>
       </h2>
+      <ErrorLine error={request.error} />
+      {request.data && (
+        <div className="card ml-request-card">
+          <RequestFields row={request.data} />
+          <RequestActionButtons row={request.data} ask={actions.ask} />
+        </div>
+      )}
+      <p role="status" className="ml-notice">
+        {actions.notice}
+      </p>
+      {searchBar}
       <ErrorLine error={q.error} />
       <div className="table-wrap">
         <table className="list ml-table" aria-labelledby="ml-list-title" aria-busy={q.isFetching || undefined}>
@@ -96,6 +124,7 @@ export function MailList({ requestId, state, onState }: { requestId: string; sta
         onSize={(size) => onState({ ...state, size, page: 0 })}
       />
       {open && <MailDetail mailId={open} onClose={() => setOpen(null)} />}
+      {actions.dialog}
     </section>
   );
 }

@@ -91,8 +91,7 @@ export default function MailingList() {
               ← {t('backToList')}
             </button>
           </p>
-          <SearchBar value={state.search} onSearch={onSearch} variant="mails" />
-          <MailList requestId={requestId} state={state} onState={go} />
+          <MailList requestId={requestId} state={state} onState={go} searchBar={<SearchBar value={state.search} onSearch={onSearch} variant="mails" />} />
         </>
       ) : (
         <>

@@ -1,19 +1,12 @@
 import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import type { components } from '../../../../src/generated/api.ts';
 import { api, unwrap } from '../../api/client.ts';
 import { common } from '../../components/messages.ts';
 import { useT } from '../../i18n/i18n.tsx';
 import { m } from './messages.ts';
-import { type ListState, SEND_NOW_MAX_AGE_MS, toFilters } from './search.ts';
+import { RequestActionButtons, RequestDetail, type RequestRow } from './RequestDetail.tsx';
+import { type ListState, toFilters } from './search.ts';
 import { ConfirmDialog, Dash, ErrorLine, fmtDate, Pager, SortTh, StatusBadge, Th } from './ui.tsx';
-
-type Row = components['schemas']['RequestListItem'];
-
-/** Statuses a request can be cancelled in (the guide: 送信準備中, 送信準備, 送信中). */
-export const CANCELABLE = ['P', 'R', 'I'];
-/** Only a ready request can be sent now. */
-export const SENDABLE = ['R'];
 
 export function useRequestActions() {
   const qc = useQueryClient();
@@ -47,6 +40,7 @@ export function RequestList({ state, onState, onOpenMails }: { state: ListState;
   const t = useT(m);
   const tc = useT(common);
   const actions = useRequestActions();
+  const [open, setOpen] = useState<RequestRow | null>(null);
   const filters = toFilters(state.search);
   const q = useQuery({
     queryKey: ['mails', 'requests', filters, state.page, state.size, state.sort],
@@ -61,7 +55,6 @@ export function RequestList({ state, onState, onOpenMails }: { state: ListState;
   const onSort = (sort: string) => onState({ ...state, sort, page: 0 });
   const sortTh = (label: string, property: string) => <SortTh label={label} property={property} sort={state.sort} onSort={onSort} />;
   const rows = q.data?.content ?? [];
-  const now = Date.now();
   return (
     <section aria-labelledby="ml-list-title">
       <h2 id="ml-list-title" className="visually-hidden">
@@ -101,12 +94,14 @@ export function RequestList({ state, onState, onOpenMails }: { state: ListState;
                 <td colSpan={18}>{tc('noData')}</td>
               </tr>
             )}
-            {rows.map((r: Row) => {
-              const status = r.emailStatus.code;
-              const tooOld = now - r.requestDate.utc > SEND_NOW_MAX_AGE_MS;
+            {rows.map((r: RequestRow) => {
               return (
                 <tr key={r.requestId} data-request-id={r.requestId}>
-                  <td className="ml-mono">{r.requestId}</td>
+                  <td className="ml-mono">
+                    <button type="button" className="link" onClick={() => setOpen(r)} aria-label={t('requestDetailOf', { id: r.requestId })}>
+                      {r.requestId}
+                    </button>
+                  </td>
                   <td>{r.senderAddress}</td>
                   <td className="ml-nowrap">{fmtDate(r.requestDate)}</td>
                   <td className="ml-nowrap">{fmtDate(r.sendDate)}</td>
@@ -148,23 +143,7 @@ export function RequestList({ state, onState, onOpenMails }: { state: ListState;
                     </button>
                   </td>
                   <td className="ml-actions">
-                    <div className="ml-row-actions">
-                      {SENDABLE.includes(status) && (
-                        <button
-                          type="button"
-                          onClick={() => actions.ask({ kind: 'send', requestId: r.requestId })}
-                          disabled={tooOld}
-                          title={tooOld ? t('sendNowTooOld') : undefined}
-                        >
-                          {t('sendNow')}
-                        </button>
-                      )}
-                      {CANCELABLE.includes(status) && (
-                        <button type="button" className="danger" onClick={() => actions.ask({ kind: 'cancel', requestId: r.requestId })}>
-                          {t('cancelSend')}
-                        </button>
-                      )}
-                    </div>
+                    <RequestActionButtons row={r} ask={actions.ask} />
                   </td>
                 </tr>
               );
@@ -179,6 +158,7 @@ export function RequestList({ state, onState, onOpenMails }: { state: ListState;
         onPage={(page) => onState({ ...state, page })}
         onSize={(size) => onState({ ...state, size, page: 0 })}
       />
+      {open && <RequestDetail row={open} ask={actions.ask} onClose={() => setOpen(null)} onOpenMails={onOpenMails} />}
       {actions.dialog}
     </section>
   );
