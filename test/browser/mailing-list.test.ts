@@ -478,6 +478,7 @@ describe('Mailing list (ja)', () => {
     const shown = await text(dialog);
     expect(shown).toContain('受信者別リスト');
     expect(shown).toContain('完了');
+    expect(shown).toContain('メールの件名: Alpha'); // the search the file was made for
     await c.expectAccessible(page);
     await c.screenshot(page, 'mailing-list-export-ja');
     const [download] = await Promise.all([page.waitForEvent('download'), link.first().click()]);
@@ -507,6 +508,7 @@ describe('Mailing list (ja)', () => {
     await waitFor(async () => (await dialog.locator('tbody tr[data-export-id]').count()) > before);
     const row = dialog.locator('tbody tr[data-export-id]').first();
     expect(await text(row)).toContain('メール別リスト');
+    expect(await text(row)).toContain(`Request ID: ${ids.beta}`);
     const link = row.getByRole('link', { name: /ダウンロード/ });
     await link.waitFor({ timeout: 30_000 });
     const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);

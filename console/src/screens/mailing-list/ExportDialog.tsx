@@ -3,9 +3,10 @@ import { useState } from 'react';
 import type { components } from '../../../../src/generated/api.ts';
 import { api, unwrap } from '../../api/client.ts';
 import { common } from '../../components/messages.ts';
-import { useT } from '../../i18n/i18n.tsx';
-import { m } from './messages.ts';
-import type { Filters } from './search.ts';
+import { emailStatusLabel } from '../../../../src/shared/i18n.ts';
+import { useLang, useT } from '../../i18n/i18n.tsx';
+import { type MsgKey, m } from './messages.ts';
+import { type Filters, localDate } from './search.ts';
 import { Dash, Dialog, ErrorLine, fmtDate, StatusBadge, Th } from './ui.tsx';
 
 type View = components['schemas']['ExportView'];
@@ -15,6 +16,37 @@ function size(bytes: number | null): string {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+type FilterValue = components['schemas']['ExportFilterValue'];
+
+/** The search a file was made for, in words: "送信リクエスト日: 2026-11-05 – 2026-12-04; メールの件名: Alpha". */
+function useDescribeFilters() {
+  const t = useT(m);
+  const { lang } = useLang();
+  return (f: Record<string, FilterValue>): string => {
+    const parts: string[] = [];
+    const date = (v: FilterValue | undefined) => (typeof v === 'number' ? localDate(new Date(v)) : typeof v === 'string' ? v : '');
+    const start = date(f.startUtc ?? f.startDateTime);
+    const end = date(f.endUtc ?? f.endDateTime);
+    if (start || end) parts.push(`${t('requestDate')}: ${start} – ${end}`);
+    const labels: [string, MsgKey][] = [
+      ['requestId', 'requestId'],
+      ['mailId', 'mailId'],
+      ['recipientAddress', 'recipientAddress'],
+      ['senderAddress', 'senderAddress'],
+      ['title', 'subject'],
+      ['templateSid', 'templateId'],
+      ['dispatchType', 'dispatchType'],
+    ];
+    const status = f.sendStatus;
+    if (status !== undefined) {
+      const codes = (Array.isArray(status) ? status : String(status).split(',')).map(String);
+      parts.push(`${t('status')}: ${codes.map((c) => emailStatusLabel(c, lang).label).join(', ')}`);
+    }
+    for (const [k, label] of labels) if (f[k] !== undefined && f[k] !== '') parts.push(`${t(label)}: ${String(f[k])}`);
+    return parts.join('; ');
+  };
 }
 
 /**
@@ -41,6 +73,7 @@ export function ExportDialog({ view, filters, onClose }: { view: View; filters: 
     },
   });
   const rows = list.data?.content ?? [];
+  const describe = useDescribeFilters();
   return (
     <Dialog
       title={t('exportTitle')}
@@ -67,6 +100,7 @@ export function ExportDialog({ view, filters, onClose }: { view: View; filters: 
             <tr>
               <Th>{t('requestDateTime')}</Th>
               <Th>{t('exportView')}</Th>
+              <Th>{t('exportFilters')}</Th>
               <Th>{t('exportStatus')}</Th>
               <Th>{t('exportRows')}</Th>
               <Th>{t('exportSize')}</Th>
@@ -77,13 +111,14 @@ export function ExportDialog({ view, filters, onClose }: { view: View; filters: 
           <tbody>
             {rows.length === 0 && !list.isPending && (
               <tr>
-                <td colSpan={7}>{t('exportNone')}</td>
+                <td colSpan={8}>{t('exportNone')}</td>
               </tr>
             )}
             {rows.map((e) => (
               <tr key={e.exportId} data-export-id={e.exportId}>
                 <td className="ml-nowrap">{fmtDate(e.requestDate)}</td>
                 <td>{t(`view${e.view}` as 'viewrequests')}</td>
+                <td className="ml-filters">{describe(e.filters)}</td>
                 <td>
                   <StatusBadge status={e.status} />
                   {e.errorMessage && <div className="field-error">{e.errorMessage}</div>}

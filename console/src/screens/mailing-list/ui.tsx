@@ -78,6 +78,9 @@ export function ConfirmDialog({
   const tc = useT(common);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState('');
+  // The safe choice has the focus first: Enter right away does not send or cancel anything.
+  const cancelRef = useRef<HTMLButtonElement>(null);
+  useEffect(() => cancelRef.current?.focus(), []);
   const run = async () => {
     setBusy(true);
     setError('');
@@ -99,7 +102,7 @@ export function ConfirmDialog({
           <button type="button" className="primary" onClick={run} disabled={busy}>
             {tc('confirm')}
           </button>
-          <button type="button" onClick={onClose}>
+          <button type="button" onClick={onClose} ref={cancelRef}>
             {tc('cancel')}
           </button>
         </>
