@@ -187,6 +187,7 @@ describe('Mailing list (ja)', () => {
     await c.expectAccessible(page);
     await dialog.getByRole('button', { name: 'メール別リストを見る' }).click();
     await page.waitForURL(`**/console/mails/requests/${ids.beta}`);
+    await table(page).locator('tbody tr[data-mail-id]').first().waitFor();
     await expect(table(page).locator('tbody tr[data-mail-id]').count()).resolves.toBe(2);
     await page.context().close();
   });
@@ -503,6 +504,7 @@ describe('Mailing list (ja)', () => {
     await table(page).locator('tbody tr[data-mail-id]').first().waitFor();
     await page.getByRole('button', { name: 'ダウンロードリクエスト/リスト' }).click();
     const dialog = page.getByRole('dialog', { name: 'エクセルダウンロードリスト' });
+    await dialog.locator('tbody tr').first().waitFor(); // the list has loaded (a file, or "none")
     const before = await dialog.locator('tbody tr[data-export-id]').count();
     await dialog.getByRole('button', { name: 'ファイル作成をリクエスト' }).click();
     await waitFor(async () => (await dialog.locator('tbody tr[data-export-id]').count()) > before);
