@@ -57,6 +57,7 @@ beforeAll(async () => {
   ids.gamma = await reserved('Gamma reserved', 'g1@sink.test');
   ids.delta = await reserved('Delta reserved', 'd1@sink.test');
   ids.epsilon = await reserved('Epsilon reserved', 'e1@sink.test');
+  ids.zeta = await reserved('Zeta reserved', 'z1@sink.test');
   for (const k of ['alpha', 'beta', ...Array.from({ length: 9 }, (_, i) => `bulk${i + 1}`)]) await finishedRequestRow(c.svc, ids[k]!);
   // A request from the console's own session: dispatchType CONSOLE.
   const page = await c.signedInPage('en');
@@ -203,11 +204,12 @@ describe('Mailing list (ja)', () => {
     // status
     await bar.getByLabel('送信状態').selectOption({ label: '送信準備' });
     await search(page);
-    expect(sorted(await shownRequestIds(page))).toEqual(sorted([ids.gamma!, ids.delta!, ids.epsilon!]));
+    const ready = sorted([ids.gamma!, ids.delta!, ids.epsilon!, ids.zeta!]);
+    expect(sorted(await shownRequestIds(page))).toEqual(ready);
     expect(page.url()).toContain('sendStatus=R');
     await page.reload();
     await expect(page.getByRole('search').getByLabel('送信状態').inputValue()).resolves.toBe('R');
-    expect(sorted(await shownRequestIds(page))).toEqual(sorted([ids.gamma!, ids.delta!, ids.epsilon!]));
+    expect(sorted(await shownRequestIds(page))).toEqual(ready);
     await resetSearch(page);
 
     // request ID
@@ -231,7 +233,7 @@ describe('Mailing list (ja)', () => {
     // subject (partial)
     await bar.getByLabel('メールの件名').fill('reserved');
     await search(page);
-    expect(sorted(await shownRequestIds(page))).toEqual(sorted([ids.gamma!, ids.delta!, ids.epsilon!]));
+    expect(sorted(await shownRequestIds(page))).toEqual(sorted([ids.gamma!, ids.delta!, ids.epsilon!, ids.zeta!]));
     await resetSearch(page);
 
     // template (a picker of the project's templates)
@@ -382,8 +384,8 @@ describe('Mailing list (ja)', () => {
     const page = await c.signedInPage('ja');
     await page.goto(c.url('/mails?sendStatus=R'));
     await expectNotBusy(page);
-    await expect(table(page).getByRole('button', { name: '即時送信' }).count()).resolves.toBe(3);
-    await expect(table(page).getByRole('button', { name: '送信をキャンセル' }).count()).resolves.toBe(3);
+    await expect(table(page).getByRole('button', { name: '即時送信' }).count()).resolves.toBe(4);
+    await expect(table(page).getByRole('button', { name: '送信をキャンセル' }).count()).resolves.toBe(4);
     // only ready requests have 即時送信; finished ones have neither button
     await page.goto(c.url('/mails?size=50'));
     await expectNotBusy(page);
@@ -522,7 +524,7 @@ describe('Mailing list (ja)', () => {
     await page.context().close();
   });
 
-  it('works with the keyboard alone: search, open the mail list, open a mail, close it', async () => {
+  it('works with the keyboard alone: tabs, search, the mail list, a mail and its content, cancelling a request through the confirm popup', async () => {
     const page = await c.signedInPage('ja');
     await page.goto(c.url('/mails'));
     await expectNotBusy(page);
@@ -561,6 +563,20 @@ describe('Mailing list (ja)', () => {
     await dialog.locator('iframe.mail-body').waitFor();
     await page.keyboard.press('Escape');
     await expect(dialog.count()).resolves.toBe(0);
+
+    // cancel a reserved request: the confirm popup opens on [キャンセル], [確認] is one Shift+Tab away
+    await page.goto(c.url(`/mails?requestId=${ids.zeta}`));
+    await expectNotBusy(page);
+    await tabUntil(async () => (await focusedText()) === '送信をキャンセル', 'the cancel button');
+    await page.keyboard.press('Enter');
+    const confirm = page.getByRole('dialog', { name: '送信をキャンセル' });
+    await confirm.waitFor();
+    expect(await focusedText()).toBe('キャンセル');
+    await page.keyboard.press('Shift+Tab');
+    expect(await focusedText()).toBe('確認');
+    await page.keyboard.press('Enter');
+    await page.getByRole('status').filter({ hasText: '送信をキャンセルしました' }).waitFor();
+    expect((await c.svc.call('GET', `/api/v1/mails/requests?requestId=${ids.zeta}`).expect(200)).body.content[0].emailStatus.code).toBe('C');
     await page.context().close();
   });
 });
