@@ -53,7 +53,6 @@ function Setting() {
           <input
             type="number"
             min={1}
-            max={unit === 'HOUR' ? 8760 : 365}
             required
             value={value}
             onChange={(e) => setValue(e.target.value)}
@@ -95,7 +94,9 @@ function Lookup() {
   const submit = (e: FormEvent) => {
     e.preventDefault();
     setPage(0);
-    setAddress(draft.trim());
+    // Looking up the same address again asks again: the address may have been blocked since.
+    if (draft.trim() === address) void history.refetch();
+    else setAddress(draft.trim());
   };
   const data = history.data;
   return (
