@@ -105,6 +105,9 @@ describe('revokeAccessKey', () => {
     expectError(await svc.call('DELETE', `/api/v1/access-keys/${other.accessKey}`), '77103', /does not exist/);
     expect((await svc.call('GET', '/api/v1/access-keys', { key: other })).status).toBe(200);
     expectError(await svc.call('DELETE', '/api/v1/access-keys/no-such-key'), '77103', /does not exist/);
+    // not a key at all (a NUL can't even be compared by the database): the same answer, not a 500
+    expectError(await svc.call('DELETE', '/api/v1/access-keys/a%00b'), '77103', /does not exist/);
+    expectError(await svc.call('DELETE', `/api/v1/access-keys/${'k'.repeat(2000)}`), '77103', /does not exist/);
   });
 
   it('a revoked key stops working at once where keys are cached: on the instance that revoked it and, by the change notification, on another', async () => {

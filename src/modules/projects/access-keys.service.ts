@@ -9,6 +9,8 @@ type Schemas = components['schemas'];
 export type AccessKey = Schemas['AccessKey'];
 export type AccessKeyCreated = Schemas['AccessKeyCreated'];
 
+const PRINTABLE_KEY = /^[\x20-\x7e]{1,1000}$/;
+
 type Deps = Pick<AppDeps, 'db' | 'config' | 'resolveKey'>;
 type KeyRow = { access_key: string; secret_hint: string; created_at: Date; revoked_at: Date | null };
 
@@ -46,6 +48,9 @@ export async function revokeAccessKey(deps: Deps, projectId: string, callerKey: 
   if (accessKey === callerKey) {
     throw badRequest('accessKey: the key this request is signed with cannot be revoked; use another key of the project to revoke it');
   }
+  // A key travels in a header: printable ASCII. Anything else (a NUL, which PostgreSQL can't
+  // even compare) names no key.
+  if (!PRINTABLE_KEY.test(accessKey)) throw notFound(`accessKey: key ${JSON.stringify(accessKey.slice(0, 100))} does not exist`);
   const row = await repo.revokeProjectAccessKey(deps.db, projectId, accessKey);
   if (!row) {
     const existing = await repo.findProjectAccessKey(deps.db, projectId, accessKey);
