@@ -39,6 +39,24 @@ describe('unsubscribers screen (ko)', () => {
     await expect(table.getByRole('row').count()).resolves.toBe(2);
     await page.getByRole('button', { name: '초기화' }).click();
     await table.getByRole('row', { name: /kim@example\.com/ }).waitFor();
+    // registered by a recipient (an unsubscribe link): none of these
+    await page.getByLabel('등록 방법').selectOption({ label: '수신자 거부' });
+    await page.getByRole('button', { name: '검색', exact: true }).click();
+    await table.getByText('수신 거부 주소가 없습니다.').waitFor();
+    await page.getByLabel('등록 방법').selectOption({ label: '관리자 등록' });
+    await page.getByRole('button', { name: '검색', exact: true }).click();
+    await table.getByRole('row', { name: /kim@example\.com/ }).waitFor();
+    // registered from tomorrow on: none; until today: all
+    const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+    await page.getByLabel('등록일(시작)').fill(day(2));
+    await page.getByRole('button', { name: '검색', exact: true }).click();
+    await table.getByText('수신 거부 주소가 없습니다.').waitFor();
+    await page.getByLabel('등록일(시작)').fill(day(-2));
+    await page.getByLabel('등록일(종료)').fill(day(2));
+    await page.getByRole('button', { name: '검색', exact: true }).click();
+    await table.getByRole('row', { name: /kim@example\.com/ }).waitFor();
+    await expect(table.getByRole('row').count()).resolves.toBe(4);
+    await page.getByRole('button', { name: '초기화' }).click();
 
     // remove from the row, confirmed
     await page.getByRole('button', { name: '해제 lee@example.com' }).click();
@@ -53,6 +71,18 @@ describe('unsubscribers screen (ko)', () => {
     await form.getByRole('button', { name: '수신 거부 해제' }).click();
     await page.getByRole('status').filter({ hasText: '1건을 해제했습니다(제외 1건).' }).waitFor();
     expect(await listed()).toEqual(['park@example.net']);
+
+    // paged by 20
+    const many = Array.from({ length: 25 }, (_, i) => `user${i}@example.org`);
+    await c.svc.call('POST', '/api/v1/unsubscribers', { body: { blockedReceivers: many } }).expect(201);
+    await page.getByRole('button', { name: '새로 고침' }).click();
+    await page.getByText('총 26건').waitFor();
+    await expect(table.getByRole('row').count()).resolves.toBe(21);
+    await page.getByText('1 / 2 페이지').waitFor();
+    await page.getByRole('button', { name: '다음' }).click();
+    await page.getByText('2 / 2 페이지').waitFor();
+    await expect(table.getByRole('row').count()).resolves.toBe(7);
+    expect(await page.getByRole('button', { name: '다음' }).isDisabled()).toBe(true);
   }, 60_000);
 });
 

@@ -99,6 +99,30 @@ describe('templates screen (ja)', () => {
     await tree1.getByText('Notices').waitFor();
     expect(find(await tree(), (n) => n.isCategory).map((n) => n.name)).toEqual(['Notices']);
 
+    // a sub-category, then moved to the top level (a category can't move into itself)
+    await page.getByRole('button', { name: 'カテゴリ作成' }).click();
+    const subDialog = page.getByRole('dialog', { name: 'カテゴリ作成' });
+    await subDialog.getByLabel('カテゴリ名').fill('Sub');
+    await subDialog.getByLabel('上位カテゴリ').selectOption({ label: 'Notices' });
+    await subDialog.getByRole('button', { name: '保存' }).click();
+    await page.getByRole('status').filter({ hasText: 'カテゴリ「Sub」を保存しました。' }).waitFor();
+    expect((await tree()).map((n) => [n.name, n.subCategoris.map((x) => x.name)])).toContainEqual(['Notices', ['Sub']]);
+    await page.getByRole('button', { name: 'カテゴリ「Sub」を編集' }).click();
+    const moveDialog = page.getByRole('dialog', { name: 'カテゴリ編集' });
+    await expect(moveDialog.getByLabel('上位カテゴリ').locator('option').allTextContents()).resolves.not.toContain('\u00a0\u00a0Sub');
+    await moveDialog.getByLabel('上位カテゴリ').selectOption({ label: '(最上位)' });
+    await moveDialog.getByRole('button', { name: '保存' }).click();
+    await moveDialog.waitFor({ state: 'hidden' });
+    expect((await tree()).filter((n) => n.isCategory).map((n) => [n.name, n.subCategoris.length])).toEqual(
+      expect.arrayContaining([
+        ['Notices', 0],
+        ['Sub', 0],
+      ]),
+    );
+    await page.getByRole('button', { name: 'カテゴリ「Sub」を削除' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: '削除' }).click();
+    await page.getByRole('status').filter({ hasText: 'カテゴリ「Sub」を削除しました。' }).waitFor();
+
     // delete (soft) and restore the template
     await edit.getByRole('button', { name: '削除' }).click();
     await page.getByRole('dialog').getByRole('button', { name: '削除' }).click();

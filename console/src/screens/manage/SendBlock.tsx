@@ -147,7 +147,7 @@ function Lookup() {
               </table>
             </div>
           )}
-          <Pager page={page} totalPages={data.totalPages} onPage={setPage} />
+          <Pager page={data.number} totalPages={data.totalPages} onPage={setPage} />
         </div>
       )}
     </div>
@@ -275,7 +275,7 @@ function BlockedDomains() {
           </tbody>
         </table>
       </div>
-      <Pager page={page} totalPages={list.data?.totalPages ?? 0} onPage={setPage} />
+      <Pager page={list.data?.number ?? page} totalPages={list.data?.totalPages ?? 0} onPage={setPage} />
       <ConfirmDialog
         open={removing !== undefined}
         message={t('removeDomainConfirm', { domain: removing ?? '' })}

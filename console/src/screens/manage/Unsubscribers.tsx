@@ -195,7 +195,7 @@ export default function Unsubscribers() {
           </tbody>
         </table>
       </div>
-      <Pager page={page} totalPages={list.data?.totalPages ?? 0} onPage={setPage} />
+      <Pager page={list.data?.number ?? page} totalPages={list.data?.totalPages ?? 0} onPage={setPage} />
 
       <ConfirmDialog
         open={removing !== undefined}
