@@ -130,6 +130,11 @@ describe('templates screen (ja)', () => {
     [tpl] = find(await tree(), (n) => n.name === 'Welcome mail');
     expect(tpl!.isUse).toBe(false);
     await tree1.getByRole('button', { name: /Welcome mail.*削除済み/ }).waitFor();
+    // deleted templates can be left out of the tree
+    await page.getByLabel('削除済みのテンプレートも表示').uncheck();
+    await tree1.getByRole('button', { name: /Welcome mail/ }).waitFor({ state: 'detached' });
+    await page.getByLabel('削除済みのテンプレートも表示').check();
+    await tree1.getByRole('button', { name: /Welcome mail.*削除済み/ }).waitFor();
     await edit.getByRole('button', { name: '復元' }).click();
     await page.getByRole('status').filter({ hasText: 'テンプレート「Welcome mail」を復元しました。' }).waitFor();
     [tpl] = find(await tree(), (n) => n.name === 'Welcome mail');
