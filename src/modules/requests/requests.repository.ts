@@ -36,6 +36,8 @@ export interface NewRequestRow {
   recipient_group_filter?: string | null;
   /** recipientFileId: the recipients are copied from the file's rows by a job */
   recipient_file_id?: string | null;
+  /** testMail: the console's test send, recorded as TEST_MAIL_SEND when sent */
+  test_mail: boolean;
 }
 
 /** Every column a new request is written with, in a fixed order (the statement's text never changes, so it is prepared once). */
@@ -67,6 +69,7 @@ const REQUEST_COLUMNS = [
   'started_at',
   'recipient_group_filter',
   'recipient_file_id',
+  'test_mail',
 ] as const satisfies readonly (keyof NewRequestRow)[];
 // A field added to NewRequestRow and not to REQUEST_COLUMNS would be dropped silently: it fails to compile instead.
 const everyColumnWritten: [Exclude<keyof NewRequestRow, (typeof REQUEST_COLUMNS)[number]>] extends [never] ? true : never = true;
