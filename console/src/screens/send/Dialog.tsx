@@ -1,8 +1,11 @@
 import { type ReactNode, useEffect, useId, useRef } from 'react';
+import { createPortal } from 'react-dom';
 
 /**
  * A modal <dialog> (showModal: focus moves in and stays there, Escape closes it) with a heading.
- * Rendered only while open, so its fields start fresh each time.
+ * Rendered only while open, so its fields start fresh each time. It is put at the end of <body>
+ * (a dialog's own <form> can't sit inside the send form), and its submit events stop at it: React
+ * would otherwise pass them on to the send form through the component tree.
  */
 export function Dialog({ title, onClose, children, className }: { title: string; onClose: () => void; children: ReactNode; className?: string }) {
   const ref = useRef<HTMLDialogElement>(null);
@@ -25,10 +28,11 @@ export function Dialog({ title, onClose, children, className }: { title: string;
       opener?.focus?.();
     };
   }, []);
-  return (
-    <dialog ref={ref} aria-labelledby={headingId} className={className}>
+  return createPortal(
+    <dialog ref={ref} aria-labelledby={headingId} className={className} onSubmit={(e) => e.stopPropagation()}>
       <h2 id={headingId}>{title}</h2>
       {children}
-    </dialog>
+    </dialog>,
+    document.body,
   );
 }

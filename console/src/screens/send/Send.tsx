@@ -268,7 +268,20 @@ export default function Send() {
         <span className="spacer" />
         <Link to="/mails">{t('backToList')}</Link>
       </div>
-      <form ref={formRef} className="form-grid send-form" onSubmit={onSubmit} noValidate aria-describedby={formError ? ids.form : undefined}>
+      <form
+        ref={formRef}
+        className="form-grid send-form"
+        onSubmit={onSubmit}
+        onKeyDown={(e) => {
+          // Enter in a text field does not send the mail: sending is the [送信] button's.
+          const target = e.target as HTMLElement;
+          // (Dialogs are portals: their keys reach here through React, but they are not inside the form.)
+          const inForm = formRef.current?.contains(target);
+          if (e.key === 'Enter' && inForm && target instanceof HTMLInputElement && target.type !== 'checkbox' && target.type !== 'radio') e.preventDefault();
+        }}
+        noValidate
+        aria-describedby={formError ? ids.form : undefined}
+      >
         <TemplatePicker
           use={useTemplate}
           onUse={onUseTemplate}
