@@ -88,7 +88,7 @@ export function AddressInput({
     <div className="send-addresses" data-field={name}>
       <label htmlFor={inputId}>{label}</label>
       {value.length > 0 && (
-        <ul className="send-chips" aria-label={label}>
+        <ul className="send-chips">
           {value.map((a) => (
             <li key={a}>
               <span>{a}</span>
