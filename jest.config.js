@@ -18,5 +18,14 @@ export default {
       globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
       testTimeout: 60000,
     },
+    {
+      ...common,
+      displayName: 'browser',
+      testMatch: ['<rootDir>/test/browser/**/*.test.ts'],
+      // The same database set-up as integration (it runs once when both projects run).
+      globalSetup: '<rootDir>/test/helpers/global-setup.ts',
+      globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
+      testTimeout: 60000,
+    },
   ],
 };

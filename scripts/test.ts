@@ -1,5 +1,9 @@
-// `npm test`: the whole suite (unit + integration) under jest in ESM mode, on Node 24.
+// `npm test`: the whole suite (unit + integration + browser) under jest in ESM mode, on Node 24.
 import { spawnSync } from 'node:child_process';
+
+// The browser tests drive the built console: build it first when a source changed (about a second).
+const build = spawnSync(process.execPath, ['scripts/build-console.ts', '--if-stale'], { stdio: 'inherit' });
+if (build.status !== 0) process.exit(build.status ?? 1);
 
 // --forceExit: a test that times out can leave a connection or timer behind, and jest would then
 // wait for it forever after printing its results (a CI run once hung that way until its limit).

@@ -4,7 +4,8 @@ import express, { type Express } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import { cacheOpenApiRouteMatchers } from './http/route-matcher-cache.ts';
 import type { AppDeps } from './deps.ts';
-import { signatureAuth } from './http/auth.ts';
+import { signatureAuth, signatureOrSessionAuth } from './http/auth.ts';
+import { consolePageRouter, consoleSessionRouter, sessionFinder } from './modules/console/console.router.ts';
 import { errorHandler, notFoundHandler } from './http/error-handler.ts';
 import { refuseUnstorableText } from './http/storable-text.ts';
 import { traceRequests } from './http/trace.ts';
@@ -51,9 +52,12 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   app.use(apiDocsRouter(API_SPEC_PATH));
   // Public (no signature, outside /api/v1 and its validator): the token in the URL is the credential.
   app.use(unsubscribePageRouter(deps));
+  // The web console: its page, and its sign-in session (the cookie then authenticates /api/v1).
+  app.use(consoleSessionRouter(deps));
+  app.use(consolePageRouter());
 
   const api = express.Router();
-  api.use(signatureAuth(deps.resolveKey));
+  api.use(signatureOrSessionAuth(signatureAuth(deps.resolveKey), sessionFinder(deps), deps.config.publicBaseUrl));
   api.use(rateLimitByKey(createRateLimiter(deps.config.rateLimitPerSecond, deps.config.rateLimitBurst)));
   api.use(
     admitLargeBodies(createByteBudget(deps.config.bodyBudgetBytes, LARGE_BODIES_WAITING), {

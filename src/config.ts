@@ -56,6 +56,10 @@ export interface Config {
   metricsEnabled: boolean;
   /** undefined: /metrics on the service's port; else a listener of its own on this port */
   metricsPort: number | undefined;
+  /** console sessions end after this long without a request */
+  consoleSessionIdleMinutes: number;
+  /** and after this long in any case */
+  consoleSessionMaxHours: number;
 }
 
 export class ConfigError extends Error {}
@@ -199,6 +203,8 @@ const schema = z.object({
   MAX_STORED_RECIPIENT_FILES: int('MAX_STORED_RECIPIENT_FILES', 100, 1, 100_000),
   METRICS_ENABLED: bool('METRICS_ENABLED', true),
   METRICS_PORT: int('METRICS_PORT', 0, 1, 65535),
+  CONSOLE_SESSION_IDLE_MINUTES: int('CONSOLE_SESSION_IDLE_MINUTES', 30, 1, 24 * 60),
+  CONSOLE_SESSION_MAX_HOURS: int('CONSOLE_SESSION_MAX_HOURS', 12, 1, 24 * 30),
 });
 
 /** Defaults that depend on another variable, checked after it: one more pass of the same schemas. */
@@ -256,5 +262,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     metricsEnabled: e.METRICS_ENABLED,
     // unset: /metrics on the service's own port
     metricsPort: env.METRICS_PORT ? e.METRICS_PORT : undefined,
+    consoleSessionIdleMinutes: e.CONSOLE_SESSION_IDLE_MINUTES,
+    consoleSessionMaxHours: e.CONSOLE_SESSION_MAX_HOURS,
   });
 }

@@ -22,6 +22,17 @@ export interface AccessKeysTable {
   revoked_at: Timestamp | null;
 }
 
+export interface ConsoleSessionsTable {
+  /** sha256 of the cookie's token: a database read does not give a usable session */
+  id: string;
+  project_id: BigId;
+  access_key: string;
+  csrf_token: string;
+  created_at: Generated<Timestamp>;
+  last_seen_at: Generated<Timestamp>;
+  expires_at: Timestamp;
+}
+
 export interface MailRequestsTable {
   id: BigId;
   id_day: number;
@@ -294,6 +305,7 @@ export interface RecipientFileRowsTable {
 export interface Database {
   projects: ProjectsTable;
   access_keys: AccessKeysTable;
+  console_sessions: ConsoleSessionsTable;
   mail_requests: MailRequestsTable;
   request_payloads: RequestPayloadsTable;
   mails: MailsTable;

@@ -1,6 +1,8 @@
-import type { NextFunction, Request, Response } from 'express';
-import { authenticationFailed } from '../shared/errors.ts';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { AppError, authenticationFailed } from '../shared/errors.ts';
 import type { KeyResolver } from '../modules/projects/projects.service.ts';
+import { type ConsoleSession, sameSecret } from '../modules/console/console-sessions.service.ts';
+import { sameOrigin, sessionToken } from '../modules/console/session-cookie.ts';
 import { verifySignature } from './signature.ts';
 
 declare global {
@@ -8,6 +10,8 @@ declare global {
     interface Request {
       projectId?: string;
       accessKey?: string;
+      /** set when the call was authenticated by the web console's session, not a signature */
+      consoleSession?: ConsoleSession;
     }
   }
 }
@@ -55,6 +59,48 @@ export function signatureAuth(resolveKey: KeyResolver, now: () => number = Date.
       }
       req.projectId = key.projectId;
       req.accessKey = accessKey;
+      next();
+    } catch (err) {
+      next(err);
+    }
+  };
+}
+
+/** 403 in the gateway's shape: a console call without its CSRF token or from another origin. */
+const permissionDenied = () => new AppError(403, '210', 'Permission Denied', true);
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * /api/v1 is signed (NCP signature v2), or called by the web console with its session cookie.
+ * A request with any signature header is checked as signed, whatever cookie it carries. A session
+ * call that changes state must carry the session's CSRF token (x-csrf-token) and a same-origin
+ * Origin: the SameSite=Strict cookie alone would not cover a sibling subdomain or an old browser.
+ */
+export function signatureOrSessionAuth(
+  signature: RequestHandler,
+  findSession: (token: string) => Promise<ConsoleSession | undefined>,
+  publicBaseUrl: string,
+): RequestHandler {
+  return async (req, res, next) => {
+    const signed = req.headers['x-ncp-iam-access-key'] !== undefined || req.headers['x-ncp-apigw-timestamp'] !== undefined;
+    const token = signed ? '' : sessionToken(req);
+    if (!token) return signature(req, res, next);
+    try {
+      const session = await findSession(token);
+      if (!session) {
+        req.log?.info({ reason: 'no live console session' }, 'authentication failed');
+        return next(authenticationFailed());
+      }
+      if (!SAFE_METHODS.has(req.method)) {
+        const csrf = header(req, 'x-csrf-token');
+        if (!sameOrigin(req, publicBaseUrl) || !csrf || !sameSecret(csrf, session.csrfToken)) {
+          req.log?.warn({ accessKey: session.accessKey, origin: req.get('origin') ?? null, csrf: Boolean(csrf) }, 'console call refused: CSRF check failed');
+          return next(permissionDenied());
+        }
+      }
+      req.projectId = session.projectId;
+      req.accessKey = session.accessKey;
+      req.consoleSession = session;
       next();
     } catch (err) {
       next(err);

@@ -14,6 +14,8 @@ import { adminQuery, withDatabase } from './pg-admin.ts';
  * dir. A template database is migrated once (our tables and pg-boss's); each test file clones it.
  */
 export default async function globalSetup() {
+  // Both the integration and the browser project name this set-up; jest runs each project's.
+  if (process.env.TEST_TEMPLATE_DB) return;
   let adminUrl = process.env.DATABASE_URL;
   if (!adminUrl) {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mailer-test-pg-'));

@@ -36,6 +36,8 @@ export interface NewRequestRow {
   recipient_group_filter?: string | null;
   /** recipientFileId: the recipients are copied from the file's rows by a job */
   recipient_file_id?: string | null;
+  /** API (a signed request) or CONSOLE (the web console's session) */
+  dispatch_type: 'API' | 'CONSOLE';
   /** testMail: the console's test send, recorded as TEST_MAIL_SEND when sent */
   test_mail: boolean;
 }
@@ -69,6 +71,7 @@ const REQUEST_COLUMNS = [
   'started_at',
   'recipient_group_filter',
   'recipient_file_id',
+  'dispatch_type',
   'test_mail',
 ] as const satisfies readonly (keyof NewRequestRow)[];
 // A field added to NewRequestRow and not to REQUEST_COLUMNS would be dropped silently: it fails to compile instead.

@@ -30,6 +30,7 @@ export function requestsRouter(deps: AppDeps): Router {
       bodyHash: key ? hashBody(req.rawBody, req.body) : '',
       // checked as the validator would have checked them (http/body-budget.ts)
       deferredRecipients: req.deferredElements as DeferredRecipientInputs | undefined,
+      dispatchType: req.consoleSession ? 'CONSOLE' : 'API',
     });
     req.log.info({ requestId: created.requestId, count: created.count }, 'mail request created');
     res.status(201).json(created);

@@ -32,6 +32,8 @@ export interface CreateMailRequestInput {
   bodyHash: string;
   /** a large body's recipients left as bytes (body.recipients is then empty) */
   deferredRecipients?: DeferredRecipientInputs;
+  /** CONSOLE when sent from the web console (its session), else API */
+  dispatchType?: 'API' | 'CONSOLE';
 }
 
 export interface CreatedRequest {
@@ -138,6 +140,7 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
     unsubscribe_message: v.unsubscribeMessage,
     reservation_at: v.reservationAt,
     requester_ip: input.requesterIp,
+    dispatch_type: input.dispatchType ?? 'API',
     request_count: count,
     recipient_count: sourceCount ?? recipientCount,
     stored_count: inline ? recipientCount : 0,

@@ -1,0 +1,150 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import type { AppDeps } from '../../deps.ts';
+import { clientIp } from '../../http/client-ip.ts';
+import { createRateLimiter } from '../../http/rate-limit.ts';
+import { AppError, authenticationFailed, badRequest, rateLimited } from '../../shared/errors.ts';
+import { closeSession, type ConsoleSession, findSession, openSession, sameSecret, type SessionSettings } from './console-sessions.service.ts';
+import { clearSessionCookie, sameOrigin, sessionToken, setSessionCookie } from './session-cookie.ts';
+
+/** Where `npm run build:console` writes the console (scripts/build-console.ts). */
+export const CONSOLE_DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../console/dist');
+
+/** Sign-in attempts per client IP: a burst of 10, then one every 3 s (guessing a 40-character secret is hopeless anyway; this keeps the log and the database quiet). */
+const SIGN_IN_BURST = 10;
+const SIGN_IN_PER_SECOND = 1 / 3;
+
+export function sessionSettings(config: AppDeps['config']): SessionSettings {
+  return { idleMs: config.consoleSessionIdleMinutes * 60_000, maxMs: config.consoleSessionMaxHours * 3_600_000 };
+}
+
+/** How the console's own session endpoints and the API authenticate a session cookie. */
+export function sessionFinder(deps: Pick<AppDeps, 'db' | 'resolveKey' | 'config' | 'now'>) {
+  const settings = sessionSettings(deps.config);
+  return (token: string) => findSession(deps.db, deps.resolveKey, settings, token, deps.now());
+}
+
+function sessionBody(s: ConsoleSession) {
+  return { accessKey: s.accessKey, projectId: s.projectId, csrfToken: s.csrfToken, expiresAt: s.expiresAt.toISOString() };
+}
+
+const permissionDenied = () => new AppError(403, '210', 'Permission Denied', true);
+
+/**
+ * The console's sign-in session (outside /api/v1 and its spec: no NCP client calls it):
+ * POST /console/session {accessKey, secretKey} signs in, GET answers the session (and its CSRF
+ * token, which the page keeps in memory only), DELETE signs out.
+ */
+export function consoleSessionRouter(deps: AppDeps): Router {
+  const router = Router();
+  const settings = sessionSettings(deps.config);
+  const find = sessionFinder(deps);
+  const attempts = createRateLimiter(SIGN_IN_PER_SECOND, SIGN_IN_BURST)!;
+  const noStore = (_req: Request, res: Response, next: NextFunction) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  };
+
+  router.post('/console/session', noStore, express.json({ limit: '4kb' }), async (req, res) => {
+    // A sign-in from another site's page would put the victim in the attacker's project.
+    if (!sameOrigin(req, deps.config.publicBaseUrl)) throw permissionDenied();
+    const wait = attempts.take(clientIp(req) ?? 'unknown', Date.now());
+    if (wait > 0) throw rateLimited(wait);
+    const body = (req.body ?? {}) as { accessKey?: unknown; secretKey?: unknown };
+    for (const field of ['accessKey', 'secretKey'] as const) {
+      const v = body[field];
+      if (typeof v !== 'string' || v.length === 0 || v.length > 200) throw badRequest(`${field}: required, a string of 1 to 200 characters`);
+    }
+    const opened = await openSession(deps.db, deps.resolveKey, settings, body as { accessKey: string; secretKey: string }, deps.now());
+    if (!opened) {
+      req.log.info({ accessKeyPrefix: String(body.accessKey).slice(0, 4), reason: 'key pair not accepted' }, 'console sign-in failed');
+      throw authenticationFailed();
+    }
+    req.log.info({ accessKey: opened.session.accessKey }, 'console signed in');
+    setSessionCookie(req, res, opened.token, opened.session.expiresAt);
+    res.json(sessionBody(opened.session));
+  });
+
+  router.get('/console/session', noStore, async (req, res) => {
+    const session = await find(sessionToken(req));
+    if (!session) throw authenticationFailed();
+    res.json(sessionBody(session));
+  });
+
+  router.delete('/console/session', noStore, async (req, res) => {
+    const token = sessionToken(req);
+    const session = await find(token);
+    // Signing out another's session needs its token and CSRF token: a cross-site page can't.
+    if (session && (!sameOrigin(req, deps.config.publicBaseUrl) || !sameSecret(req.get('x-csrf-token') ?? '', session.csrfToken))) throw permissionDenied();
+    await closeSession(deps.db, token);
+    clearSessionCookie(req, res);
+    if (session) req.log.info({ accessKey: session.accessKey }, 'console signed out');
+    res.status(204).end();
+  });
+
+  router.all('/console/session', () => {
+    throw new AppError(405, '77001', 'Unsupported method type');
+  });
+  return router;
+}
+
+/**
+ * The console's page headers. Scripts only from the service itself (no inline script, no eval);
+ * styles may be inline because a mail body shown in the sandboxed preview frame (which inherits
+ * this policy) is styled inline; images only from here, data: or blob: (a mail's remote images
+ * are not fetched). No framing of the console by anyone.
+ */
+const CONSOLE_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: blob:",
+  "font-src 'self'",
+  "connect-src 'self'",
+  "frame-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+function securityHeaders(_req: Request, res: Response, next: NextFunction) {
+  res.set({
+    'Content-Security-Policy': CONSOLE_CSP,
+    'X-Frame-Options': 'DENY',
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'same-origin',
+    'Cross-Origin-Opener-Policy': 'same-origin',
+    'Cross-Origin-Resource-Policy': 'same-origin',
+    'Permissions-Policy': 'camera=(), microphone=(), geolocation=()',
+  });
+  next();
+}
+
+/**
+ * The built console at /console: hashed assets cached for a year, index.html (never cached) for
+ * every other /console path, so a screen's URL can be reloaded or shared.
+ */
+export function consolePageRouter(dist: string = CONSOLE_DIST): Router {
+  const router = Router();
+  router.use('/console', securityHeaders);
+  router.use('/console/assets', express.static(path.join(dist, 'assets'), { immutable: true, maxAge: '365d', index: false }));
+  router.use('/console/assets', (_req, res) => {
+    res.status(404).type('text/plain').send('Not found\n');
+  });
+  const page = (req: Request, res: Response, next: NextFunction) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+    const index = path.join(dist, 'index.html');
+    if (!fs.existsSync(index)) {
+      res.status(503).type('text/plain').send('The console is not built: run `npm run build:console` (npm start does it).\n');
+      return;
+    }
+    res.set('Cache-Control', 'no-cache');
+    res.sendFile(index);
+  };
+  router.get('/console', (req, res, next) => (req.originalUrl.split('?')[0] === '/console' ? res.redirect(301, '/console/') : page(req, res, next)));
+  router.get('/console/{*rest}', page);
+  return router;
+}

@@ -1,0 +1,42 @@
+import type { Request, Response } from 'express';
+import { SESSION_COOKIE } from './console-sessions.service.ts';
+
+/** The session token from the Cookie header ('' when absent); no cookie-parser for one cookie. */
+export function sessionToken(req: Request): string {
+  const header = req.headers.cookie;
+  if (!header) return '';
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === SESSION_COOKIE) return part.slice(eq + 1).trim();
+  }
+  return '';
+}
+
+/** Secure when the console is reached over https (directly, or behind a proxy named by TRUST_PROXY). */
+export function setSessionCookie(req: Request, res: Response, token: string, expires: Date) {
+  res.cookie(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'strict', secure: req.secure, path: '/', expires });
+}
+
+export function clearSessionCookie(req: Request, res: Response) {
+  res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'strict', secure: req.secure, path: '/' });
+}
+
+/**
+ * Whether a state-changing console call comes from the console's own pages. Browsers say so in
+ * Sec-Fetch-Site (Chromium omits Origin on some same-origin fetches, so Origin alone would refuse
+ * the console itself); where a browser sends only Origin, it must be the request's own (scheme
+ * and Host as the service sees them) or PUBLIC_BASE_URL's. Neither header: refused, since only a
+ * non-browser client omits both, and those sign their requests.
+ */
+export function sameOrigin(req: Request, publicBaseUrl: string): boolean {
+  const site = req.get('sec-fetch-site');
+  const origin = req.get('origin');
+  if (site !== undefined && site !== 'same-origin') return false;
+  if (origin === undefined) return site === 'same-origin';
+  if (origin === `${req.protocol}://${req.get('host')}`) return true;
+  try {
+    return origin === new URL(publicBaseUrl).origin;
+  } catch {
+    return false;
+  }
+}
