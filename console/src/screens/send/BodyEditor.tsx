@@ -141,16 +141,9 @@ export function BodyEditor({
         <>
           <div role="toolbar" aria-label={t('toolbar')} aria-controls={htmlId} className="send-toolbar">
             {COMMANDS.map(([cmd, key, glyph]) => (
-              <button
-                key={cmd}
-                type="button"
-                aria-label={t(key)}
-                title={t(key)}
-                disabled={locked}
-                onMouseDown={(e) => e.preventDefault()}
-                onClick={() => run(cmd)}
-              >
+              <button key={cmd} type="button" title={t(key)} disabled={locked} onMouseDown={(e) => e.preventDefault()} onClick={() => run(cmd)}>
                 <span aria-hidden="true">{glyph}</span>
+                <span className="visually-hidden">{t(key)}</span>
               </button>
             ))}
           </div>
@@ -181,8 +174,8 @@ export function BodyEditor({
         </>
       )}
       {value.format === 'html' && (
-        <label>
-          {t('bodyHtmlLabel')}
+        <div className="send-field">
+          <label htmlFor={htmlId}>{t('bodyHtmlLabel')}</label>
           <textarea
             id={htmlId}
             className="send-code"
@@ -193,11 +186,11 @@ export function BodyEditor({
             aria-invalid={error ? true : undefined}
             onChange={(e) => onChange({ ...value, html: e.target.value })}
           />
-        </label>
+        </div>
       )}
       {value.format === 'text' && (
-        <label>
-          {t('bodyTextLabel')}
+        <div className="send-field">
+          <label htmlFor={textId}>{t('bodyTextLabel')}</label>
           <textarea
             id={textId}
             rows={12}
@@ -207,7 +200,7 @@ export function BodyEditor({
             aria-invalid={error ? true : undefined}
             onChange={(e) => onChange({ ...value, text: e.target.value })}
           />
-        </label>
+        </div>
       )}
       <p id={hintId} className="hint">
         {value.format === 'text' ? t('bodyTextHint') : t('subjectHint')}

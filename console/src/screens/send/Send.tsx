@@ -1,5 +1,5 @@
 import { useQuery } from '@tanstack/react-query';
-import { type FormEvent, useEffect, useId, useRef, useState } from 'react';
+import { type FormEvent, type ReactNode, useEffect, useId, useRef, useState } from 'react';
 import { api, ApiError, unwrap } from '../../api/client.ts';
 import { common } from '../../components/messages.ts';
 import { useT } from '../../i18n/i18n.tsx';
@@ -304,7 +304,17 @@ export default function Send() {
               {t('mailTypeGeneral')}
             </label>
             <label className="send-radio">
-              <input type="radio" name="mailType" value="ad" checked={advertising} onChange={() => setAdvertising(true)} />
+              <input
+                type="radio"
+                name="mailType"
+                value="ad"
+                checked={advertising}
+                onChange={() => {
+                  setAdvertising(true);
+                  // advertising mail can't be general mail (the guide)
+                  setRecipients((r) => (r.mode === 'general' ? { ...r, mode: 'individual' } : r));
+                }}
+              />
               {t('mailTypeAd')}
             </label>
             <button type="button" onClick={() => setAdNotes(true)}>
@@ -335,24 +345,14 @@ export default function Send() {
                     </p>
                   </figure>
                 ) : (
-                  <label>
-                    {t('unsubscribeCustomLabel')}
-                    <textarea
-                      rows={4}
-                      value={customNotice}
-                      onChange={(e) => setCustomNotice(e.target.value)}
-                      aria-invalid={invalid('unsubscribeMessage')}
-                      aria-describedby={describedBy('unsubscribeMessage', ids.unsubscribe, `${ids.unsubscribe}-hint`)}
-                    />
-                    <span id={`${ids.unsubscribe}-hint`} className="hint">
-                      {t('unsubscribeCustomHint')}
-                    </span>
-                    {err('unsubscribeMessage') && (
-                      <span id={ids.unsubscribe} className="field-error" role="alert">
-                        {err('unsubscribeMessage')}
-                      </span>
-                    )}
-                  </label>
+                  <Field
+                    label={t('unsubscribeCustomLabel')}
+                    id={`${ids.unsubscribe}-input`}
+                    hint={t('unsubscribeCustomHint')}
+                    error={err('unsubscribeMessage')}
+                  >
+                    {(a) => <textarea {...a} rows={4} value={customNotice} onChange={(e) => setCustomNotice(e.target.value)} />}
+                  </Field>
                 )}
               </fieldset>
             </div>
@@ -362,64 +362,29 @@ export default function Send() {
         <fieldset className="send-sender">
           <legend>{t('senderSection')}</legend>
           <div className="row">
-            <label className="send-grow">
-              {t('senderName')}
-              <input
-                name="senderName"
-                value={senderName}
-                readOnly={locked}
-                autoComplete="off"
-                onChange={(e) => setSenderName(e.target.value)}
-                aria-invalid={invalid('senderName')}
-                aria-describedby={describedBy('senderName', ids.senderName)}
-              />
-              {err('senderName') && (
-                <span id={ids.senderName} className="field-error" role="alert">
-                  {err('senderName')}
-                </span>
+            <Field label={t('senderName')} id={ids.senderName} error={err('senderName')} className="send-grow">
+              {(a) => (
+                <input {...a} name="senderName" value={senderName} readOnly={locked} autoComplete="off" onChange={(e) => setSenderName(e.target.value)} />
               )}
-            </label>
-            <label className="send-grow">
-              {t('senderAddress')}
-              <input
-                name="senderAddress"
-                type="email"
-                value={senderAddress}
-                readOnly={locked}
-                autoComplete="email"
-                required
-                onChange={(e) => setSenderAddress(e.target.value)}
-                aria-invalid={invalid('senderAddress')}
-                aria-describedby={describedBy('senderAddress', ids.senderAddress)}
-              />
-              {err('senderAddress') && (
-                <span id={ids.senderAddress} className="field-error" role="alert">
-                  {err('senderAddress')}
-                </span>
+            </Field>
+            <Field label={t('senderAddress')} id={ids.senderAddress} error={err('senderAddress')} className="send-grow">
+              {(a) => (
+                <input
+                  {...a}
+                  name="senderAddress"
+                  type="email"
+                  value={senderAddress}
+                  readOnly={locked}
+                  autoComplete="email"
+                  required
+                  onChange={(e) => setSenderAddress(e.target.value)}
+                />
               )}
-            </label>
+            </Field>
           </div>
-          <label>
-            {t('subject')}
-            <input
-              name="title"
-              value={title}
-              readOnly={locked}
-              required
-              autoComplete="off"
-              onChange={(e) => setTitle(e.target.value)}
-              aria-invalid={invalid('title')}
-              aria-describedby={describedBy('title', ids.title, `${ids.title}-hint`)}
-            />
-            <span id={`${ids.title}-hint`} className="hint">
-              {t('subjectHint')}
-            </span>
-            {err('title') && (
-              <span id={ids.title} className="field-error" role="alert">
-                {err('title')}
-              </span>
-            )}
-          </label>
+          <Field label={t('subject')} id={ids.title} hint={t('subjectHint')} error={err('title')}>
+            {(a) => <input {...a} name="title" value={title} readOnly={locked} required autoComplete="off" onChange={(e) => setTitle(e.target.value)} />}
+          </Field>
           {advertising && (
             <p className="send-ad-preview" data-testid="ad-title-preview">
               <span className="hint">{t('adTitlePreview')}: </span>
@@ -557,6 +522,46 @@ export default function Send() {
   );
 }
 
+/**
+ * A labelled field with its hint and its error right below it (the error of the form's own checks
+ * or the API's, ApiError.field): the input is described by both and marked invalid.
+ */
+function Field({
+  label,
+  id,
+  hint,
+  error,
+  className,
+  children,
+}: {
+  label: string;
+  id: string;
+  hint?: string;
+  error?: string;
+  className?: string;
+  children: (a: { id: string; 'aria-invalid': true | undefined; 'aria-describedby': string | undefined }) => ReactNode;
+}) {
+  const hintId = `${id}-hint`;
+  const errorId = `${id}-error`;
+  const describedBy = [hint ? hintId : '', error ? errorId : ''].filter(Boolean).join(' ') || undefined;
+  return (
+    <div className={`send-field${className ? ` ${className}` : ''}`}>
+      <label htmlFor={id}>{label}</label>
+      {children({ id, 'aria-invalid': error ? true : undefined, 'aria-describedby': describedBy })}
+      {hint && (
+        <span id={hintId} className="hint">
+          {hint}
+        </span>
+      )}
+      {error && (
+        <span id={errorId} className="field-error" role="alert">
+          {error}
+        </span>
+      )}
+    </div>
+  );
+}
+
 /** Form fields an API error can be shown next to (ApiError.field, mapped by formFieldOf). */
 const FIELD_NAMES = {
   templateSid: 1,
@@ -650,22 +655,9 @@ function TestSendDialog({ onClose, onSend }: { onClose: () => void; onSend: (add
         }}
       >
         <p>{t('testDialogLead')}</p>
-        <label>
-          {t('testAddress')}
-          <input
-            type="email"
-            autoFocus
-            value={address}
-            onChange={(e) => setAddress(e.target.value)}
-            aria-invalid={error ? true : undefined}
-            aria-describedby={error ? errorId : undefined}
-          />
-          {error && (
-            <span id={errorId} className="field-error" role="alert">
-              {error}
-            </span>
-          )}
-        </label>
+        <Field label={t('testAddress')} id={errorId} error={error}>
+          {(a) => <input {...a} type="email" autoFocus value={address} onChange={(e) => setAddress(e.target.value)} />}
+        </Field>
         <div className="dialog-actions">
           <button type="button" onClick={onClose}>
             {tc('cancel')}
