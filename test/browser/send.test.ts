@@ -1,6 +1,10 @@
 import { describe, expect, test } from '@jest/globals';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import type { Locator, Page } from 'playwright-core';
+import { ATTACH, BLOCKED_EXTENSIONS as CONSOLE_BLOCKED, LIMITS as CONSOLE_LIMITS } from '../../console/src/screens/send/compose.ts';
+import { BLOCKED_EXTENSIONS } from '../../src/modules/files/blocked-extensions.ts';
+import { FILE_LIMITS } from '../../src/modules/files/files.service.ts';
+import { LIMITS } from '../../src/shared/mail-limits.ts';
 import { waitFor } from '../helpers/test-service.ts';
 import { type Lang, LANGS, useConsole } from './helpers/console.ts';
 
@@ -94,6 +98,19 @@ async function dropFile(page: Page, name: string, content: string) {
 async function uploadsDone(page: Page) {
   await waitFor(async () => (await page.getByText('アップロード中…').count()) === 0, 15_000, 'uploads to finish');
 }
+
+describe("send screen: the limits it explains and checks are the service's", () => {
+  test('attachment sizes, blocked extensions, general-mode and reservation limits', () => {
+    expect([ATTACH.fileBytes, ATTACH.mailBytes]).toEqual([FILE_LIMITS.fileBytes, FILE_LIMITS.mailBytes]);
+    expect([...CONSOLE_BLOCKED].sort()).toEqual([...BLOCKED_EXTENSIONS].sort());
+    expect([CONSOLE_LIMITS.to, CONSOLE_LIMITS.cc, CONSOLE_LIMITS.bcc, CONSOLE_LIMITS.reservationDays]).toEqual([
+      LIMITS.generalR,
+      LIMITS.generalC,
+      LIMITS.generalB,
+      LIMITS.reservationDays,
+    ]);
+  });
+});
 
 describe('send screen: rendering in ja, ko and en', () => {
   test.each(LANGS)('%s: every section labelled, axe passes (general and advertising), screenshot', async (lang) => {
@@ -504,6 +521,13 @@ describe('send screen: content', () => {
     await fillBasics(page, { title: 'テキスト', body: 'x' });
     await page.getByRole('radio', { name: 'TEXT' }).check();
     await field(page, '本文(テキスト)').fill('1行目 <b>太字ではない</b>\n2行目 & 記号');
+    // the preview shows the HTML that will be sent, in a sandboxed frame (no scripts)
+    await button(page, 'プレビュー').click();
+    const preview = page.getByRole('dialog', { name: '本文のプレビュー' });
+    const frame = preview.locator('iframe');
+    expect(await frame.getAttribute('sandbox')).toBe('');
+    await page.frameLocator('dialog iframe').getByText('2行目 & 記号').waitFor();
+    await button(preview, '閉じる').click();
     await addAddresses(page, '受信者', ['text@example.com']);
     await button(page, '送信').click();
     await sentRequestId(page);

@@ -40,7 +40,7 @@ const COMMANDS = [
   ['underline', 'underline', 'U'],
   ['insertUnorderedList', 'bulletList', '•'],
   ['insertOrderedList', 'numberedList', '1.'],
-  ['createLink', 'link', '🔗'],
+  ['createLink', 'link', '↗'],
   ['removeFormat', 'removeFormat', '⌫'],
 ] as const;
 

@@ -101,8 +101,8 @@ export function textToHtml(text: string): string {
 /** The text of an HTML body (switching from Editor/HTML to TEXT): blocks and <br> become line breaks. */
 export function htmlToText(html: string): string {
   const doc = new DOMParser().parseFromString(html, 'text/html');
-  for (const br of doc.querySelectorAll('br')) br.replaceWith('\n');
-  for (const block of doc.querySelectorAll('p, div, li, h1, h2, h3, h4, h5, h6, tr')) block.append('\n');
+  for (const br of Array.from(doc.querySelectorAll('br'))) br.replaceWith('\n');
+  for (const block of Array.from(doc.querySelectorAll('p, div, li, h1, h2, h3, h4, h5, h6, tr'))) block.append('\n');
   return (doc.body.textContent ?? '').replace(/\n{3,}/g, '\n\n').replace(/\n+$/, '');
 }
 
