@@ -1,5 +1,17 @@
 # Production image: Node 24, runtime dependencies only, non-root.
 # The service runs its migrations on start, so the image needs nothing else.
+
+# The web console is built with the dev dependencies (Vite, React) in a stage of its own;
+# the image keeps only its static files.
+FROM node:24-bookworm-slim AS console
+WORKDIR /build
+COPY package.json package-lock.json ./
+RUN npm ci --omit=optional --no-audit --no-fund
+COPY console ./console
+COPY src/generated ./src/generated
+COPY scripts/build-console.ts ./scripts/
+RUN node scripts/build-console.ts
+
 FROM node:24-bookworm-slim
 
 ENV NODE_ENV=production \
@@ -15,6 +27,7 @@ COPY src ./src
 COPY migrations ./migrations
 COPY openapi ./openapi
 COPY bin ./bin
+COPY --from=console /build/console/dist ./console/dist
 
 RUN mkdir -p /data && chown node:node /data
 USER node
@@ -28,4 +41,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
 
 # Node 24 runs the TypeScript sources directly (type stripping): no build step.
 # src/start.ts starts src/main.ts with the service's Node options (MAX_HEAP_MB: heap limit).
+# Not `npm start`: its prestart step would rebuild the console, and the image has no Vite.
 CMD ["node", "src/start.ts"]

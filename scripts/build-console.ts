@@ -4,7 +4,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'vite';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const consoleDir = path.join(root, 'console');
@@ -32,12 +31,27 @@ export function consoleIsStale(): boolean {
 
 export async function buildConsole(opts: { ifStale?: boolean; quiet?: boolean } = {}): Promise<boolean> {
   if (opts.ifStale && !consoleIsStale()) return false;
+  const { build } = await import('vite');
   await build({ configFile: path.join(consoleDir, 'vite.config.ts'), logLevel: opts.quiet ? 'warn' : 'info' });
   return true;
 }
 
+/** Vite is a dev dependency: an install without them (npm ci --omit=dev) starts without building. */
+async function viteInstalled(): Promise<boolean> {
+  try {
+    await import('vite');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const ifStale = process.argv.includes('--if-stale');
+  if (ifStale && !(await viteInstalled())) {
+    console.warn(`console: not built (Vite is a dev dependency and is not installed); ${fs.existsSync(stamp) ? 'serving the existing console/dist' : '/console will answer 503'}`);
+    process.exit(0);
+  }
   const built = await buildConsole({ ifStale, quiet: ifStale });
   if (ifStale && !built) console.log('console: up to date (console/dist)');
 }

@@ -16,6 +16,7 @@ import { createTransport } from './modules/delivery/transport.ts';
 import { checkRelayAtStart } from './modules/delivery/relay-health.ts';
 import { createKeyResolver, ensureStartupKey } from './modules/projects/projects.service.ts';
 import { listenForKeyChanges } from './modules/projects/key-changes.ts';
+import { CONSOLE_DIST } from './modules/console/console.router.ts';
 import { createSecretBox, loadMasterKey } from './shared/secret-box.ts';
 import { createReadiness, startOpsServer } from './http/operations.ts';
 import { instrumentTransport } from './metrics.ts';
@@ -172,6 +173,8 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
           }),
       );
       logger.info({ port, role: config.role }, `listening on http://localhost:${port}`);
+      if (fs.existsSync(path.join(CONSOLE_DIST, 'index.html'))) logger.info(`web console on http://localhost:${port}/console/`);
+      else logger.warn('the web console is not built (console/dist is missing): /console answers 503; run `npm run build:console` (npm start does it)');
     }
     readiness.state = 'ready';
     return {

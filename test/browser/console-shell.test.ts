@@ -66,3 +66,20 @@ describe('console shell: sign-in, languages, sign-out', () => {
     expect(await page.getByRole('link', { name: 'Templates' }).getAttribute('aria-current')).toBe('page');
   });
 });
+
+describe('console page security', () => {
+  test('the page answers with its CSP, and an injected inline script is refused by it', async () => {
+    const page = await c.newPage('en');
+    const res = await page.goto(c.url('/'));
+    expect(res!.headers()['content-security-policy']).toMatch(/script-src 'self'/);
+    const ran = await page.evaluate(async () => {
+      const w = window as unknown as { __inlineRan?: boolean; __cspViolations: string[] };
+      const s = document.createElement('script');
+      s.textContent = 'window.__inlineRan = true';
+      document.body.appendChild(s);
+      await new Promise((r) => setTimeout(r, 50));
+      return { ran: w.__inlineRan === true, violations: w.__cspViolations.length };
+    });
+    expect(ran).toEqual({ ran: false, violations: 1 });
+  });
+});

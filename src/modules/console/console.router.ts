@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import type { AppDeps } from '../../deps.ts';
 import { clientIp } from '../../http/client-ip.ts';
-import { createRateLimiter } from '../../http/rate-limit.ts';
 import { AppError, authenticationFailed, badRequest, rateLimited } from '../../shared/errors.ts';
 import { closeSession, type ConsoleSession, findSession, openSession, sameSecret, type SessionSettings } from './console-sessions.service.ts';
 import { clearSessionCookie, sameOrigin, sessionToken, setSessionCookie } from './session-cookie.ts';
@@ -12,9 +11,36 @@ import { clearSessionCookie, sameOrigin, sessionToken, setSessionCookie } from '
 /** Where `npm run build:console` writes the console (scripts/build-console.ts). */
 export const CONSOLE_DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../console/dist');
 
-/** Sign-in attempts per client IP: a burst of 10, then one every 3 s (guessing a 40-character secret is hopeless anyway; this keeps the log and the database quiet). */
-const SIGN_IN_BURST = 10;
-const SIGN_IN_PER_SECOND = 1 / 3;
+/**
+ * Failed sign-ins per client IP: 10 at once, then one more every 6 s; successful ones don't
+ * count. Guessing a 40-character secret is hopeless anyway; this keeps the logs and the
+ * database quiet, and a person who mistyped is never locked out for long.
+ */
+const FAILED_SIGN_IN_BURST = 10;
+const FAILED_SIGN_IN_PER_SECOND = 1 / 6;
+
+/** Failures per key (the client IP) as a leaky bucket: `wait` says how long until one more may be tried. */
+export function createFailureCounter(burst: number, perSecond: number) {
+  const counts = new Map<string, { n: number; at: number }>();
+  const level = (key: string, nowMs: number) => {
+    const c = counts.get(key);
+    if (!c) return 0;
+    const n = Math.max(0, c.n - ((nowMs - c.at) / 1000) * perSecond);
+    if (n === 0) counts.delete(key);
+    return n;
+  };
+  return {
+    /** seconds until `key` may try again; 0: now */
+    wait(key: string, nowMs: number): number {
+      const n = level(key, nowMs);
+      return n + 1 <= burst ? 0 : (n + 1 - burst) / perSecond;
+    },
+    fail(key: string, nowMs: number) {
+      if (counts.size > 10_000) for (const k of [...counts.keys()]) level(k, nowMs);
+      counts.set(key, { n: level(key, nowMs) + 1, at: nowMs });
+    },
+  };
+}
 
 export function sessionSettings(config: AppDeps['config']): SessionSettings {
   return { idleMs: config.consoleSessionIdleMinutes * 60_000, maxMs: config.consoleSessionMaxHours * 3_600_000 };
@@ -41,7 +67,7 @@ export function consoleSessionRouter(deps: AppDeps): Router {
   const router = Router();
   const settings = sessionSettings(deps.config);
   const find = sessionFinder(deps);
-  const attempts = createRateLimiter(SIGN_IN_PER_SECOND, SIGN_IN_BURST)!;
+  const failures = createFailureCounter(FAILED_SIGN_IN_BURST, FAILED_SIGN_IN_PER_SECOND);
   const noStore = (_req: Request, res: Response, next: NextFunction) => {
     res.set('Cache-Control', 'no-store');
     next();
@@ -50,7 +76,8 @@ export function consoleSessionRouter(deps: AppDeps): Router {
   router.post('/console/session', noStore, express.json({ limit: '4kb' }), async (req, res) => {
     // A sign-in from another site's page would put the victim in the attacker's project.
     if (!sameOrigin(req, deps.config.publicBaseUrl)) throw permissionDenied();
-    const wait = attempts.take(clientIp(req) ?? 'unknown', Date.now());
+    const ip = clientIp(req) ?? 'unknown';
+    const wait = failures.wait(ip, Date.now());
     if (wait > 0) throw rateLimited(wait);
     const body = (req.body ?? {}) as { accessKey?: unknown; secretKey?: unknown };
     for (const field of ['accessKey', 'secretKey'] as const) {
@@ -59,6 +86,7 @@ export function consoleSessionRouter(deps: AppDeps): Router {
     }
     const opened = await openSession(deps.db, deps.resolveKey, settings, body as { accessKey: string; secretKey: string }, deps.now());
     if (!opened) {
+      failures.fail(ip, Date.now());
       req.log.info({ accessKeyPrefix: String(body.accessKey).slice(0, 4), reason: 'key pair not accepted' }, 'console sign-in failed');
       throw authenticationFailed();
     }

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, expect } from '@jest/globals';
 import AxeBuilder from '@axe-core/playwright';
-import chromium from '@sparticuz/chromium';
-import { type Browser, type BrowserContext, chromium as playwright, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchBrowser } from '../../helpers/browser.ts';
 import { CONSOLE_DIST } from '../../../src/modules/console/console.router.ts';
 import type { TestSink } from '../../helpers/smtp-sink.ts';
 import type { TestService } from '../../helpers/test-service.ts';
@@ -16,33 +16,6 @@ export const LANGS: readonly Lang[] = ['ja', 'ko', 'en'];
 
 /** Screenshots of every screen, kept by CI (test-output/ is not in git). */
 export const SCREENSHOT_DIR = path.resolve('test-output/screenshots');
-
-/**
- * Headless Chromium from the npm registry (@sparticuz/chromium ships it compressed; it unpacks
- * to /tmp on first use). Not the package's own `args`: they are for AWS Lambda and include
- * --disable-web-security and --single-process, which would void the console's same-origin,
- * CSP and session-isolation checks. Chromium's own background traffic is turned off: nothing
- * but the service on loopback is contacted.
- */
-export async function launchBrowser(): Promise<Browser> {
-  const executablePath = await chromium.executablePath();
-  return playwright.launch({
-    executablePath,
-    headless: true,
-    args: [
-      // tests run as root in CI: Chromium's sandbox needs an unprivileged user
-      '--no-sandbox',
-      '--disable-dev-shm-usage',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-features=Translate,OptimizationHints,MediaRouter',
-    ],
-  });
-}
 
 export interface ConsoleHarness {
   svc: TestService;
@@ -58,7 +31,7 @@ export interface ConsoleHarness {
   signedInPage(lang: Lang): Promise<Page>;
   /** test-output/screenshots/<name>.png (full page) */
   screenshot(page: Page, name: string): Promise<void>;
-  /** axe-core on the page as it is now: no serious or critical violation */
+  /** axe-core on the page as it is now: no serious or critical violation; and no CSP violation so far */
   expectAccessible(page: Page, what?: string): Promise<void>;
 }
 
@@ -108,6 +81,10 @@ export function useConsole(opts: Parameters<typeof useTestService>[0] = {}): Con
       // The console keeps the chosen language in localStorage; start every page in `lang`.
       await context.addInitScript((l) => {
         if (!localStorage.getItem('om.lang')) localStorage.setItem('om.lang', l);
+        // Every Content-Security-Policy violation on the page, for expectAccessible to report.
+        const seen: string[] = [];
+        (window as unknown as { __cspViolations: string[] }).__cspViolations = seen;
+        document.addEventListener('securitypolicyviolation', (e) => seen.push(`${e.violatedDirective} ${e.blockedURI}`));
       }, lang);
       const page = await context.newPage();
       page.setDefaultTimeout(15_000);
@@ -137,7 +114,8 @@ export function useConsole(opts: Parameters<typeof useTestService>[0] = {}): Con
               .slice(0, 3)
               .join(', ')})`,
         );
-      expect({ what, violations: bad }).toEqual({ what, violations: [] });
+      const csp = await page.evaluate(() => (window as unknown as { __cspViolations?: string[] }).__cspViolations ?? []);
+      expect({ what, violations: bad, csp }).toEqual({ what, violations: [], csp: [] });
     },
   };
   return harness;
