@@ -1058,6 +1058,8 @@ export interface components {
             unsubscribeMessage?: string | null;
             /** @description Extension. Sends to the valid rows of a file uploaded with `POST /recipient-files`, each with its own tag values as `parameters`; `count` is the file's `validCount`. Instead of `recipients`, and only with `individual` true (a file's rows each carry their own tag values, which one shared To/Cc mail can't). The request is stored by a job (status `P` meanwhile). Unknown or another project's id: 400/77103; a file without a valid row: 400/77102. */
             recipientFileId?: string | null;
+            /** @description Extension (the console's test send). Default false. true = a test mail: exactly one entry in `recipients` (not with `recipientGroupFilter` or `recipientFileId`), sent at once (no reservation, no `confirmAndSend`; 400/77102 otherwise). Rendered and sent like any mail; once the next hop accepts it, its recipient's `sendResultCode` is `TEST_MAIL_SEND` (the guide's "システムのテストメール送信") instead of `MAIL_SENT`, so test sends can be told apart in the views and exports. */
+            testMail?: boolean | null;
         };
         RecipientForRequest: {
             /** @description E-mail address (validated by the service). */
