@@ -1,3 +1,4 @@
+import './manage.css';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useRef, useState } from 'react';
 import type { components } from '../../../../src/generated/api.ts';

@@ -1,3 +1,4 @@
+import './send.css';
 import { useQuery } from '@tanstack/react-query';
 import { type FormEvent, type ReactNode, useEffect, useId, useRef, useState } from 'react';
 import { api, ApiError, unwrap } from '../../api/client.ts';
