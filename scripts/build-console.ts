@@ -49,7 +49,9 @@ async function viteInstalled(): Promise<boolean> {
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const ifStale = process.argv.includes('--if-stale');
   if (ifStale && !(await viteInstalled())) {
-    console.warn(`console: not built (Vite is a dev dependency and is not installed); ${fs.existsSync(stamp) ? 'serving the existing console/dist' : '/console will answer 503'}`);
+    console.warn(
+      `console: not built (Vite is a dev dependency and is not installed); ${fs.existsSync(stamp) ? 'serving the existing console/dist' : '/console will answer 503'}`,
+    );
     process.exit(0);
   }
   const built = await buildConsole({ ifStale, quiet: ifStale });

@@ -25,6 +25,7 @@ import { sendBlockRouter } from './modules/send-block/send-block.router.ts';
 import { blockedDomainsRouter } from './modules/blocked-domains/blocked-domains.router.ts';
 import { addressBookRouter } from './modules/address-book/address-book.router.ts';
 import { exportsRouter } from './modules/exports/exports.router.ts';
+import { accessKeysRouter } from './modules/projects/access-keys.router.ts';
 
 export const API_SPEC_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../openapi/openapi.yaml');
 
@@ -123,6 +124,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   app.use('/api/v1', blockedDomainsRouter(deps));
   app.use('/api/v1', addressBookRouter(deps));
   app.use('/api/v1', exportsRouter(deps));
+  app.use('/api/v1', accessKeysRouter(deps));
   app.use(notFoundHandler());
   app.use(errorHandler());
   return app;

@@ -66,6 +66,8 @@ export interface MailRequestsTable {
   started_at: Timestamp | null;
   /** "send now" started it (a reserved or confirm-and-send request) */
   sent_now: Generated<boolean>;
+  /** a test mail (createMailRequest testMail): its sent recipient is recorded as TEST_MAIL_SEND */
+  test_mail: Generated<boolean>;
   /** recipientGroupFilter as given ({andFilter, groups}); null for other requests */
   recipient_group_filter: ColumnType<unknown, string | null | undefined, string | null>;
   /** the last address-book address id stored by the group expansion */

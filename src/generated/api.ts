@@ -882,6 +882,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/access-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The calling project's access keys (extension)
+         * @description Extension (the console's access-key screen). Every key of the project the request is
+         *     signed (or signed in) with, oldest first, revoked ones included; never a secret, only its
+         *     last four characters. `inUse` marks the key of this request.
+         */
+        get: operations["getAccessKeyList"];
+        put?: never;
+        /**
+         * Create an access key for the calling project (extension)
+         * @description Extension, as `npm run keys -- create` for the calling project. Answers 201 with the new
+         *     pair: `secretKey` appears in this answer only (it is stored encrypted and never listed).
+         *     The key signs requests at once. No body.
+         */
+        post: operations["createAccessKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/access-keys/{accessKey}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke one of the calling project's access keys (extension)
+         * @description Extension, as `npm run keys -- revoke`. From the answer on, the key no longer
+         *     authenticates (401) on any instance; the key stays listed as revoked. The key this
+         *     request is signed (or signed in) with can't be revoked this way (400/77102: sign with
+         *     another key of the project). An unknown key, another project's key or one already
+         *     revoked answers 400/77103.
+         */
+        delete: operations["revokeAccessKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1006,6 +1058,8 @@ export interface components {
             unsubscribeMessage?: string | null;
             /** @description Extension. Sends to the valid rows of a file uploaded with `POST /recipient-files`, each with its own tag values as `parameters`; `count` is the file's `validCount`. Instead of `recipients`, and only with `individual` true (a file's rows each carry their own tag values, which one shared To/Cc mail can't). The request is stored by a job (status `P` meanwhile). Unknown or another project's id: 400/77103; a file without a valid row: 400/77102. */
             recipientFileId?: string | null;
+            /** @description Extension (the console's test send). Default false. true = a test mail: exactly one entry in `recipients` (not with `recipientGroupFilter` or `recipientFileId`), sent at once (no reservation, no `confirmAndSend`; 400/77102 otherwise). Rendered and sent like any mail; once the next hop accepts it, its recipient's `sendResultCode` is `TEST_MAIL_SEND` (the guide's "システムのテストメール送信") instead of `MAIL_SENT`, so test sends can be told apart in the views and exports. */
+            testMail?: boolean | null;
         };
         RecipientForRequest: {
             /** @description E-mail address (validated by the service). */
@@ -1537,6 +1591,24 @@ export interface components {
             type: string;
             subType: number | null;
             value: string;
+        };
+        AccessKey: {
+            accessKey: string;
+            /** @description The last four characters of the secret key (the secret itself is never shown again). */
+            secretKeyHint: string;
+            createDate: components["schemas"]["NesDateTime"];
+            revoked: boolean;
+            /** @description When the key was revoked; null while it is active. */
+            revokeDate: components["schemas"]["NesDateTime"] | null;
+            /** @description true for the key of the request that asked. */
+            inUse: boolean;
+        };
+        AccessKeyList: {
+            content: components["schemas"]["AccessKey"][];
+        };
+        AccessKeyCreated: components["schemas"]["AccessKey"] & {
+            /** @description The secret key; shown in this answer only. */
+            secretKey: string;
         };
     };
     responses: {
@@ -3779,6 +3851,108 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getAccessKeyList: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The project's keys */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessKeyList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createAccessKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new key pair (the secret shown this once) */
+            201: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessKeyCreated"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    revokeAccessKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description The access key id to revoke. */
+                accessKey: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The revoked key */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessKey"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

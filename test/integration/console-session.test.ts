@@ -24,7 +24,11 @@ async function signIn(key: CreatedKey = svc.key) {
   const res = await supertest(svc.app).post('/console/session').set(SAME_SITE).send({ accessKey: key.accessKey, secretKey: key.secretKey }).expect(200);
   const setCookie = ([] as string[]).concat(res.headers['set-cookie'] ?? []);
   const cookie = setCookie.find((c) => c.startsWith('om_session='))!;
-  return { cookie: cookie.split(';')[0]!, setCookie: cookie, body: res.body as { accessKey: string; projectId: string; csrfToken: string; expiresAt: string } };
+  return {
+    cookie: cookie.split(';')[0]!,
+    setCookie: cookie,
+    body: res.body as { accessKey: string; projectId: string; csrfToken: string; expiresAt: string; adTitlePrefix: string },
+  };
 }
 
 describe('sign-in', () => {
@@ -39,6 +43,7 @@ describe('sign-in', () => {
       projectId: expect.any(String),
       csrfToken: expect.stringMatching(/^[\w-]{43}$/),
       expiresAt: expect.any(String),
+      adTitlePrefix: '(광고)',
     });
     expect(JSON.stringify(body)).not.toContain(svc.key.secretKey);
     const hours = (Date.parse(body.expiresAt) - Date.now()) / 3_600_000;

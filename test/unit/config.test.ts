@@ -51,6 +51,8 @@ describe('loadConfig: defaults', () => {
       maxStoredRecipientFiles: 100,
       metricsEnabled: true,
       metricsPort: undefined,
+      consoleSessionIdleMinutes: 30,
+      consoleSessionMaxHours: 12,
     });
   });
 
@@ -119,6 +121,8 @@ describe('loadConfig: valid values', () => {
       MAX_STORED_RECIPIENT_FILES: '5',
       METRICS_ENABLED: 'false',
       METRICS_PORT: '9464',
+      CONSOLE_SESSION_IDLE_MINUTES: '15',
+      CONSOLE_SESSION_MAX_HOURS: '8',
     });
     expect(c).toEqual({
       port: 3000,
@@ -151,6 +155,8 @@ describe('loadConfig: valid values', () => {
       maxStoredRecipientFiles: 5,
       metricsEnabled: false,
       metricsPort: 9464,
+      consoleSessionIdleMinutes: 15,
+      consoleSessionMaxHours: 8,
     });
   });
 

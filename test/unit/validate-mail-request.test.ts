@@ -114,6 +114,7 @@ describe('validateMailRequest: defaults and output', () => {
       deferredRecipients: null,
       recipientFileId: null,
       groupFilter: null,
+      testMail: false,
     });
   });
 

@@ -6,6 +6,8 @@ export interface Session {
   projectId: string;
   csrfToken: string;
   expiresAt: string;
+  /** AD_TITLE_PREFIX: put in front of an advertising mail's title */
+  adTitlePrefix: string;
 }
 
 async function sessionCall(method: string, body?: unknown, csrf = ''): Promise<Session | undefined> {

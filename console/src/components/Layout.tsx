@@ -54,7 +54,7 @@ export function Layout({ accessKey, onSignOut, children }: { accessKey: string; 
         <ul>
           {NAV.map(([path, key]) => (
             <li key={path}>
-              <Link to={path} aria-current={route.path.startsWith(path) ? 'page' : undefined}>
+              <Link to={path} aria-current={route.path === path || route.path.startsWith(`${path}/`) ? 'page' : undefined}>
                 {t(key)}
               </Link>
             </li>

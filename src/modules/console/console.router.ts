@@ -52,8 +52,9 @@ export function sessionFinder(deps: Pick<AppDeps, 'db' | 'resolveKey' | 'config'
   return (token: string) => findSession(deps.db, deps.resolveKey, settings, token, deps.now());
 }
 
-function sessionBody(s: ConsoleSession) {
-  return { accessKey: s.accessKey, projectId: s.projectId, csrfToken: s.csrfToken, expiresAt: s.expiresAt.toISOString() };
+/** The session, and the service settings the console shows (the advertising title prefix of the send screen's preview). */
+function sessionBody(s: ConsoleSession, config: AppDeps['config']) {
+  return { accessKey: s.accessKey, projectId: s.projectId, csrfToken: s.csrfToken, expiresAt: s.expiresAt.toISOString(), adTitlePrefix: config.adTitlePrefix };
 }
 
 const permissionDenied = () => new AppError(403, '210', 'Permission Denied', true);
@@ -92,13 +93,13 @@ export function consoleSessionRouter(deps: AppDeps): Router {
     }
     req.log.info({ accessKey: opened.session.accessKey }, 'console signed in');
     setSessionCookie(req, res, opened.token, opened.session.expiresAt);
-    res.json(sessionBody(opened.session));
+    res.json(sessionBody(opened.session, deps.config));
   });
 
   router.get('/console/session', noStore, async (req, res) => {
     const session = await find(sessionToken(req));
     if (!session) throw authenticationFailed();
-    res.json(sessionBody(session));
+    res.json(sessionBody(session, deps.config));
   });
 
   router.delete('/console/session', noStore, async (req, res) => {

@@ -63,6 +63,8 @@ export function applySendResult(
   result: SendResult,
   now: Date,
   policy: RetryPolicy,
+  /** what a sent recipient is recorded as: MAIL_SENT, or TEST_MAIL_SEND for a test mail */
+  sentCode: 'MAIL_SENT' | 'TEST_MAIL_SEND' = 'MAIL_SENT',
 ): { recipients: RecipientUpdate[]; mail: MailUpdate } {
   const updates: RecipientUpdate[] = [];
   let nextAttemptAt: Date | null = null;
@@ -93,7 +95,7 @@ export function applySendResult(
       updates.push({
         id: r.id,
         status: 'S',
-        resultCode: 'MAIL_SENT',
+        resultCode: sentCode,
         resultMessage: result.response,
         retryCount: r.retryCount,
         receivedAt: now,

@@ -18,12 +18,13 @@ export type DeliveryRequestRow = Pick<
   | 'body'
   | 'use_basic_unsubscribe_msg'
   | 'unsubscribe_message'
+  | 'test_mail'
 >;
 
 export async function loadRequestsForDelivery(db: Db | Tx, requestIds: string[]): Promise<DeliveryRequestRow[]> {
   const res = await sql<DeliveryRequestRow>`${sql.raw(PREPARED)}
     SELECT id, project_id, sender_address, sender_name, individual, advertising, parameters, references_header, title, body,
-      use_basic_unsubscribe_msg, unsubscribe_message
+      use_basic_unsubscribe_msg, unsubscribe_message, test_mail
     FROM mail_requests WHERE id = ANY(${requestIds}::bigint[])
   `.execute(db);
   return res.rows;

@@ -31,6 +31,8 @@ export interface RequestContext {
    * uses the link (the guide's example 1 is such a non-advertising mail)
    */
   unsubscribeLink: boolean;
+  /** a test mail: its sent recipient is recorded as TEST_MAIL_SEND instead of MAIL_SENT */
+  testMail: boolean;
 }
 
 // Built once: convert() would rebuild its formatter on every call (0.6 ms against 0.16 ms).
@@ -52,7 +54,7 @@ export function templateToText(html: string): string {
 }
 
 export function buildRequestContext(
-  row: Omit<DeliveryRequestRow, 'use_basic_unsubscribe_msg' | 'unsubscribe_message'>,
+  row: Omit<DeliveryRequestRow, 'use_basic_unsubscribe_msg' | 'unsubscribe_message' | 'test_mail'> & { test_mail?: boolean },
   attachments: DeliveryAttachment[] = [],
   unsubscribeMessage: string | null = null,
 ): RequestContext {
@@ -77,5 +79,6 @@ export function buildRequestContext(
     attachments,
     unsubscribe: ad ? { html: compileTemplate(unsubscribeMessage), text: compileTemplate(templateToText(unsubscribeMessage)) } : null,
     unsubscribeLink: ad || (row.individual && (usesLink(title) || usesLink(html))),
+    testMail: row.test_mail ?? false,
   };
 }

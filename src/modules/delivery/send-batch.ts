@@ -88,7 +88,7 @@ export function createBatchSender(
               : cancelled
                 ? { kind: 'cancelled' }
                 : await attempt(deps.transport, ctx, recipients, urlFor(ctx, recipients[0]!));
-            const applied = applySendResult(recipients, result, deps.now(), settings.retry);
+            const applied = applySendResult(recipients, result, deps.now(), settings.retry, ctx.testMail ? 'TEST_MAIL_SEND' : 'MAIL_SENT');
             if (result.kind === 'failed') {
               const pending = recipients.filter((r) => r.pending);
               const update = applied.recipients.find((u) => pending.some((p) => p.id === u.id));

@@ -54,3 +54,35 @@ export async function revokeAccessKey(db: Db | Tx, accessKey: string): Promise<b
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
 }
+
+/** One project's keys, oldest first (no secrets: the hint is the secret's last four characters). */
+export async function listProjectAccessKeys(db: Db | Tx, projectId: string) {
+  return db
+    .selectFrom('access_keys')
+    .select(['access_key', 'secret_hint', 'created_at', 'revoked_at'])
+    .where('project_id', '=', projectId)
+    .orderBy('created_at')
+    .orderBy('access_key')
+    .execute();
+}
+
+/** Revokes a key of this project that is still active; undefined when there is no such key. */
+export async function revokeProjectAccessKey(db: Db | Tx, projectId: string, accessKey: string) {
+  return db
+    .updateTable('access_keys')
+    .set({ revoked_at: new Date() })
+    .where('access_key', '=', accessKey)
+    .where('project_id', '=', projectId)
+    .where('revoked_at', 'is', null)
+    .returning(['access_key', 'secret_hint', 'created_at', 'revoked_at'])
+    .executeTakeFirst();
+}
+
+export async function findProjectAccessKey(db: Db | Tx, projectId: string, accessKey: string) {
+  return db
+    .selectFrom('access_keys')
+    .select(['access_key', 'secret_hint', 'created_at', 'revoked_at'])
+    .where('access_key', '=', accessKey)
+    .where('project_id', '=', projectId)
+    .executeTakeFirst();
+}

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Db } from '../../db/schema.ts';
+import type { Db, Tx } from '../../db/schema.ts';
 import type { SecretBox } from '../../shared/secret-box.ts';
 import type { KeyChanges } from './key-changes.ts';
 import * as repo from './projects.repository.ts';
@@ -26,16 +26,22 @@ export function randomToken(bytes: number): string {
 export async function createKey(db: Db, box: SecretBox, projectName: string, pair?: { accessKey: string; secretKey: string }): Promise<CreatedKey> {
   return db.transaction().execute(async (tx) => {
     const project = (await repo.findProjectByName(tx, projectName)) ?? (await repo.insertProject(tx, projectName));
-    const accessKey = pair?.accessKey ?? randomToken(15);
-    const secretKey = pair?.secretKey ?? randomToken(30);
-    await repo.insertAccessKey(tx, {
-      access_key: accessKey,
-      project_id: project.id,
-      secret_enc: box.seal(secretKey),
-      secret_hint: secretKey.slice(-4),
-    });
-    return { projectId: project.id, projectName: project.name, accessKey, secretKey };
+    const created = await insertKeyPair(tx, box, project.id, pair);
+    return { projectId: project.id, projectName: project.name, ...created };
   });
+}
+
+/** A new key pair of a project that exists (random unless `pair` is given); the secret is stored sealed. */
+export async function insertKeyPair(db: Db | Tx, box: SecretBox, projectId: string, pair?: { accessKey: string; secretKey: string }) {
+  const accessKey = pair?.accessKey ?? randomToken(15);
+  const secretKey = pair?.secretKey ?? randomToken(30);
+  await repo.insertAccessKey(db, {
+    access_key: accessKey,
+    project_id: projectId,
+    secret_enc: box.seal(secretKey),
+    secret_hint: secretKey.slice(-4),
+  });
+  return { accessKey, secretKey };
 }
 
 export type EnsureResult = { kind: 'created'; key: CreatedKey } | { kind: 'exists' } | { kind: 'none' };
@@ -88,7 +94,7 @@ export function createKeyResolver(db: Db, box: SecretBox, ttlMs = 10_000, change
     return value;
   }
 
-  return async function resolveKey(accessKey: string): Promise<KeyLookup | null> {
+  async function resolveKey(accessKey: string): Promise<KeyLookup | null> {
     const now = Date.now();
     const cacheable = !changes || changes.listening();
     const hit = cacheable ? cache.get(accessKey) : undefined;
@@ -104,6 +110,19 @@ export function createKeyResolver(db: Db, box: SecretBox, ttlMs = 10_000, change
     } finally {
       if (reading.get(accessKey)?.value === value) reading.delete(accessKey);
     }
-  };
+  }
+
+  return Object.assign(resolveKey, {
+    /** the box the secrets are sealed with: keys created through the API (POST /access-keys) use it too */
+    box,
+    /**
+     * Drops a key from this instance's cache at once (after revoking it here); other instances
+     * drop it on the change notification, or after `ttlMs` without a listener.
+     */
+    forget(accessKey: string) {
+      cache.delete(accessKey);
+      reading.delete(accessKey);
+    },
+  });
 }
 export type KeyResolver = ReturnType<typeof createKeyResolver>;

@@ -38,6 +38,8 @@ export interface NewRequestRow {
   recipient_file_id?: string | null;
   /** API (a signed request) or CONSOLE (the web console's session) */
   dispatch_type: 'API' | 'CONSOLE';
+  /** testMail: the console's test send, recorded as TEST_MAIL_SEND when sent */
+  test_mail: boolean;
 }
 
 /** Every column a new request is written with, in a fixed order (the statement's text never changes, so it is prepared once). */
@@ -70,6 +72,7 @@ const REQUEST_COLUMNS = [
   'recipient_group_filter',
   'recipient_file_id',
   'dispatch_type',
+  'test_mail',
 ] as const satisfies readonly (keyof NewRequestRow)[];
 // A field added to NewRequestRow and not to REQUEST_COLUMNS would be dropped silently: it fails to compile instead.
 const everyColumnWritten: [Exclude<keyof NewRequestRow, (typeof REQUEST_COLUMNS)[number]>] extends [never] ? true : never = true;

@@ -150,6 +150,7 @@ export async function createMailRequest(deps: Pick<AppDeps, 'db' | 'queue' | 'co
     started_at: sendsNow ? now : null,
     recipient_group_filter: v.groupFilter ? JSON.stringify(v.groupFilter) : null,
     recipient_file_id: v.recipientFileId,
+    test_mail: v.testMail,
   };
   const reserved = inline && nextAttemptAt !== null && !sendsNow;
   const mails = inline && split ? { nextAttemptAt, batch: batchOf(split.ordered, split.mailIndex, 0, split.ordered.length) } : undefined;

@@ -32,6 +32,7 @@ export interface MailRequestInput {
   useBasicUnsubscribeMsg?: boolean | null;
   unsubscribeMessage?: string | null;
   recipientFileId?: string | null;
+  testMail?: boolean | null;
 }
 
 export interface RecipientInput {
@@ -71,6 +72,8 @@ export interface ValidMailRequest {
   groupFilter: GroupFilter | null;
   /** recipients come from an uploaded recipient file (recipients is then empty) */
   recipientFileId: string | null;
+  /** a test mail (the console's test send): one recipient, sent at once, recorded as TEST_MAIL_SEND */
+  testMail: boolean;
 }
 
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
@@ -179,6 +182,12 @@ export function validateMailRequest(input: MailRequestInput, now: Date, timeZone
   }
 
   const given = deferred ?? input.recipients;
+  const testMail = input.testMail ?? false;
+  if (testMail) {
+    if (groupFilter || recipientFileId || given?.length !== 1) throw badRequest('testMail: a test mail goes to exactly one address (one entry in recipients)');
+    if (input.confirmAndSend || (input.reservationUtc !== null && input.reservationUtc !== undefined) || present(input.reservationDateTime))
+      throw badRequest('testMail: a test mail is sent at once (no reservation, no confirmAndSend)');
+  }
   if (groupFilter) {
     if (!individual) throw badRequest('recipientGroupFilter: address-book groups are sent individually (individual: true)');
     if (given?.length) throw badRequest('recipients: not allowed together with recipientGroupFilter');
@@ -241,5 +250,6 @@ export function validateMailRequest(input: MailRequestInput, now: Date, timeZone
     deferredRecipients,
     groupFilter,
     recipientFileId,
+    testMail,
   };
 }
