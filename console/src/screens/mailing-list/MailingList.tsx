@@ -1,3 +1,4 @@
+import './mailing-list.css';
 import { useQueryClient } from '@tanstack/react-query';
 import { type KeyboardEvent, useMemo, useRef, useState } from 'react';
 import { useT } from '../../i18n/i18n.tsx';
