@@ -85,7 +85,9 @@ export function RequestList({ state, onState, onOpenMails }: { state: ListState;
               <Th>{t('dispatchType')}</Th>
               <Th>{t('advertising')}</Th>
               {sortTh(t('recipientCount'), 'recipientCount')}
-              <Th>{t('actions')}</Th>
+              <th scope="col" className="ml-sticky-end">
+                {t('actions')}
+              </th>
             </tr>
           </thead>
           <tbody>
@@ -142,7 +144,7 @@ export function RequestList({ state, onState, onOpenMails }: { state: ListState;
                       {r.recipientCount.toLocaleString()}
                     </button>
                   </td>
-                  <td className="ml-actions">
+                  <td className="ml-actions ml-sticky-end">
                     <RequestActionButtons row={r} ask={actions.ask} />
                   </td>
                 </tr>
