@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { Locator, Page } from 'playwright-core';
+import { parseNumericId } from '../../src/shared/ids.ts';
 import { readXlsx } from '../helpers/xlsx-sheet.ts';
 import { finishedRequestRow, waitFor } from '../helpers/test-service.ts';
 import { useConsole } from './helpers/console.ts';
@@ -445,6 +446,30 @@ describe('Mailing list (ja)', () => {
     await expect(detail.getByRole('button', { name: '予約送信をキャンセル' }).count()).resolves.toBe(0);
     await expect(text(detail)).resolves.toContain('送信キャンセル');
     expect((await c.svc.call('GET', `/api/v1/mails/requests?requestId=${ids.epsilon}`).expect(200)).body.content[0].emailStatus.code).toBe('C');
+    await page.context().close();
+  });
+
+  it('does not offer [即時送信] for a ready request made more than 30 days ago (it can still be cancelled)', async () => {
+    const old = await send({
+      senderAddress: 'old@company.test',
+      title: 'Old confirm',
+      body: '<p>old</p>',
+      recipients: [{ address: 'o1@sink.test' }],
+      confirmAndSend: true,
+    });
+    await c.svc.db.db
+      .updateTable('mail_requests')
+      .set({ created_at: new Date(Date.now() - 31 * DAY) })
+      .where('id', '=', parseNumericId(old)!.seq.toString())
+      .execute();
+    const page = await c.signedInPage('ja');
+    await page.goto(c.url(`/mails?from=2000-01-01&requestId=${old}`));
+    const row = requestRow(page, old);
+    await row.waitFor();
+    const sendNow = row.getByRole('button', { name: '即時送信' });
+    await expect(sendNow.isDisabled()).resolves.toBe(true);
+    await expect(sendNow.getAttribute('title')).resolves.toContain('30日以前');
+    await expect(row.getByRole('button', { name: '送信をキャンセル' }).isEnabled()).resolves.toBe(true);
     await page.context().close();
   });
 
