@@ -473,6 +473,34 @@ describe('Mailing list (ja)', () => {
     await page.context().close();
   });
 
+  it('filters the recipient list by status, sender, subject, template and request tool', async () => {
+    const page = await c.signedInPage('ja');
+    await page.goto(c.url('/mails?tab=recipients&size=50'));
+    await expectNotBusy(page);
+    const bar = page.getByRole('search');
+    const addresses = async () => {
+      await expectNotBusy(page);
+      return sorted(await table(page).locator('tbody tr[data-mail-id] td:nth-child(7)').allTextContents());
+    };
+    await bar.getByLabel('送信状態').selectOption('C');
+    await search(page);
+    expect(await addresses()).toEqual(['d1@sink.test', 'e1@sink.test']);
+    await resetSearch(page);
+    await bar.getByLabel('送信者アドレス').fill('reserve@company.test');
+    await bar.getByLabel('メールの件名').fill('Gamma');
+    await search(page);
+    expect(await addresses()).toEqual(['g1@sink.test']);
+    await resetSearch(page);
+    await bar.getByLabel('テンプレート').selectOption({ label: 'news letter' });
+    await search(page);
+    expect(await addresses()).toEqual(['y1@sink.test', 'y2@sink.test']);
+    await resetSearch(page);
+    await bar.getByLabel('送信リクエストツール').selectOption('CONSOLE');
+    await search(page);
+    expect(await addresses()).toEqual(['c1@sink.test']);
+    await page.context().close();
+  });
+
   it('shows the legends of the 8 statuses and the 28 result codes', async () => {
     const page = await c.signedInPage('ja');
     await page.goto(c.url('/mails'));
