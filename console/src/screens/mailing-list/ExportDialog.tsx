@@ -60,7 +60,7 @@ export function ExportDialog({ view, filters, onClose }: { view: View; filters: 
   const qc = useQueryClient();
   const [notice, setNotice] = useState('');
   const list = useQuery({
-    queryKey: ['exports'],
+    queryKey: ['mailing-list', 'exports'],
     queryFn: async () => unwrap(await api.GET('/exports', { params: { query: { page: 0, size: 20 } } })),
     refetchInterval: (q) => (q.state.data?.content.some((e) => e.status.code === 'R' || e.status.code === 'I') ? 1000 : false),
     staleTime: 0,
@@ -69,7 +69,7 @@ export function ExportDialog({ view, filters, onClose }: { view: View; filters: 
     mutationFn: async () => unwrap(await api.POST('/exports', { body: { view, filters } })),
     onSuccess: async () => {
       setNotice(t('exportRequested'));
-      await qc.invalidateQueries({ queryKey: ['exports'] });
+      await qc.invalidateQueries({ queryKey: ['mailing-list', 'exports'] });
     },
   });
   const rows = list.data?.content ?? [];

@@ -28,9 +28,8 @@ function flatten(items: (Item | Sub | Tpl)[], path: string[], out: { sid: number
 
 export function useTemplates() {
   return useQuery({
-    queryKey: ['template', 'structure'],
+    queryKey: ['mailing-list', 'template-picker'],
     queryFn: async () => flatten(unwrap(await api.GET('/template', { params: { query: {} } })).contents, [], []),
-    staleTime: 60_000,
   });
 }
 
