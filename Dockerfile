@@ -8,7 +8,7 @@ WORKDIR /build
 COPY package.json package-lock.json ./
 RUN npm ci --omit=optional --no-audit --no-fund
 COPY console ./console
-COPY src/generated ./src/generated
+COPY src ./src
 COPY scripts/build-console.ts ./scripts/
 RUN node scripts/build-console.ts
 

@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import { describe, expect, test } from '@jest/globals';
 import { simpleParser } from 'mailparser';
-import type { Page } from 'playwright-core';
 import { waitFor } from '../helpers/test-service.ts';
 import { readXlsx } from '../helpers/xlsx-sheet.ts';
-import { type Lang, LANGS, useConsole } from './helpers/console.ts';
+import { dropFile, type Lang, LANGS, useConsole } from './helpers/console.ts';
 
 // The whole journey through the console, in each language, with the mouse as people
 // use it: send with a tag and an attachment on the send screen → the mail arrives at the SMTP
@@ -74,18 +73,6 @@ const TX = {
 } as const;
 
 const NAME = { ja: 'キム', ko: '김민수', en: 'Kim' } as const;
-
-async function dropFile(page: Page, name: string, content: string) {
-  const dataTransfer = await page.evaluateHandle(
-    ([n, text]) => {
-      const dt = new DataTransfer();
-      dt.items.add(new File([text], n, { type: 'text/plain' }));
-      return dt;
-    },
-    [name, content] as const,
-  );
-  await page.getByTestId('attachment-dropzone').dispatchEvent('drop', { dataTransfer });
-}
 
 describe('the console end to end: send → delivered → both tabs → Excel', () => {
   test.each(LANGS)('%s', async (lang: Lang) => {

@@ -1,12 +1,8 @@
 import { describe, expect, test } from '@jest/globals';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import type { Locator, Page } from 'playwright-core';
-import { ATTACH, BLOCKED_EXTENSIONS as CONSOLE_BLOCKED, LIMITS as CONSOLE_LIMITS } from '../../console/src/screens/send/compose.ts';
-import { BLOCKED_EXTENSIONS } from '../../src/modules/files/blocked-extensions.ts';
-import { FILE_LIMITS } from '../../src/modules/files/files.service.ts';
-import { LIMITS } from '../../src/shared/mail-limits.ts';
 import { waitFor } from '../helpers/test-service.ts';
-import { type Lang, LANGS, useConsole } from './helpers/console.ts';
+import { dropFile, type Lang, LANGS, useConsole } from './helpers/console.ts';
 
 // The send screen (console/src/screens/send), driven as a user would, end to end: the service,
 // its database and the SMTP sink are real; mails are read back from the sink.
@@ -82,35 +78,9 @@ async function answerTags(page: Page, values: Record<string, string>) {
   await dialog.waitFor({ state: 'detached' });
 }
 
-/** Drops a file on the attachment area, as a drag and drop from the desktop does. */
-async function dropFile(page: Page, name: string, content: string) {
-  const dataTransfer = await page.evaluateHandle(
-    ([n, text]) => {
-      const dt = new DataTransfer();
-      dt.items.add(new File([text], n, { type: 'text/plain' }));
-      return dt;
-    },
-    [name, content] as const,
-  );
-  await page.getByTestId('attachment-dropzone').dispatchEvent('drop', { dataTransfer });
-}
-
 async function uploadsDone(page: Page) {
   await waitFor(async () => (await page.getByText('アップロード中…').count()) === 0, 15_000, 'uploads to finish');
 }
-
-describe("send screen: the limits it explains and checks are the service's", () => {
-  test('attachment sizes, blocked extensions, general-mode and reservation limits', () => {
-    expect([ATTACH.fileBytes, ATTACH.mailBytes]).toEqual([FILE_LIMITS.fileBytes, FILE_LIMITS.mailBytes]);
-    expect([...CONSOLE_BLOCKED].sort()).toEqual([...BLOCKED_EXTENSIONS].sort());
-    expect([CONSOLE_LIMITS.to, CONSOLE_LIMITS.cc, CONSOLE_LIMITS.bcc, CONSOLE_LIMITS.reservationDays]).toEqual([
-      LIMITS.generalR,
-      LIMITS.generalC,
-      LIMITS.generalB,
-      LIMITS.reservationDays,
-    ]);
-  });
-});
 
 describe('send screen: rendering in ja, ko and en', () => {
   test.each(LANGS)('%s: every section labelled, axe passes (general and advertising), screenshot', async (lang) => {

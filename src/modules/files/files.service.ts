@@ -8,25 +8,14 @@ import type { FileParts } from '../../http/multipart.ts';
 import { badRequest, notFound, rateLimited } from '../../shared/errors.ts';
 import { parseNumericId } from '../../shared/ids.ts';
 import { blockedExtension, baseName } from './blocked-extensions.ts';
+import { FILE_LIMITS, MB } from './file-limits.ts';
+
+export { FILE_LIMITS };
 import { commitPart, filesDir, isUploadId, newUploadId, openForReading, openOriginalContent, partPath, removeStored, writePart } from './file-store.ts';
 import { findMailAttachment } from './files.read-model.ts';
 import { toFileUpload, type FileUpload } from './files.mapper.ts';
 import * as repo from './files.repository.ts';
 import { inspectContent } from './inspect-zip.ts';
-
-const MB = 1024 * 1024;
-
-export const FILE_LIMITS = {
-  /** one file (NCP: "10 MB 이하") */
-  fileBytes: 10 * MB,
-  filesPerUpload: 20,
-  /** all attachments of one mail */
-  mailBytes: 20 * MB,
-  filesPerMail: 100,
-  nameChars: 255,
-  /** an upload no request can still send is removed this long after it was made */
-  keepUnusedMs: 24 * 3600 * 1000,
-} as const;
 
 type FilesDeps = Pick<AppDeps, 'db' | 'config' | 'now'>;
 

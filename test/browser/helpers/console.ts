@@ -120,3 +120,16 @@ export function useConsole(opts: Parameters<typeof useTestService>[0] = {}): Con
   };
   return harness;
 }
+
+/** Drops a text file on the send screen's attachment area, as a drag and drop from the desktop does. */
+export async function dropFile(page: Page, name: string, content: string) {
+  const dataTransfer = await page.evaluateHandle(
+    ([n, text]) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([text], n, { type: 'text/plain' }));
+      return dt;
+    },
+    [name, content] as const,
+  );
+  await page.getByTestId('attachment-dropzone').dispatchEvent('drop', { dataTransfer });
+}

@@ -1,55 +1,31 @@
+import { BLOCKED_EXTENSIONS as SERVICE_BLOCKED, blockedExtension } from '../../../../src/modules/files/blocked-extensions.ts';
+import { FILE_LIMITS, MB } from '../../../../src/modules/files/file-limits.ts';
+import { LIMITS as MAIL_LIMITS } from '../../../../src/shared/mail-limits.ts';
+
 /**
  * The send screen's pure rules: limits (the same as the service's: src/modules/files,
  * src/shared/mail-limits.ts), tag collection, address splitting, TEXT → HTML.
  */
 
-const MB = 1024 * 1024;
+/** Attachment limits and blocked extensions: the service's own definitions, not copies. */
+export const ATTACH = {
+  fileBytes: FILE_LIMITS.fileBytes,
+  mailBytes: FILE_LIMITS.mailBytes,
+  fileMb: FILE_LIMITS.fileBytes / MB,
+  mailMb: FILE_LIMITS.mailBytes / MB,
+} as const;
+export const BLOCKED_EXTENSIONS: readonly string[] = [...SERVICE_BLOCKED];
+export { blockedExtension };
 
-/** Attachment limits of src/modules/files/files.service.ts (FILE_LIMITS) and its blocked list. */
-export const ATTACH = { fileBytes: 10 * MB, mailBytes: 20 * MB, fileMb: 10, mailMb: 20 } as const;
-export const BLOCKED_EXTENSIONS = [
-  'bat',
-  'cmd',
-  'com',
-  'cpl',
-  'exe',
-  'scr',
-  'js',
-  'vbs',
-  'ocx',
-  'pif',
-  'msi',
-  'efi',
-  'fon',
-  'drv',
-  'dll',
-  'sys',
-  'app',
-  'dmg',
-  'ipa',
-  'apk',
-  'jar',
-  'wsh',
-  'reg',
-  'hlp',
-  'lnk',
-  'wsf',
-  'scf',
-  'swf',
-  'cab',
-] as const;
-
-/** The guide's recipient limits per bulk mode. */
-export const LIMITS = { individual: 1000, to: 1000, cc: 30, bcc: 30, groups: 5, reservationDays: 30 } as const;
-
-/** The blocked extension of a file name (trailing dots and spaces ignored, as Windows does), or undefined. */
-export function blockedExtension(name: string): string | undefined {
-  const base = (name.split(/[/\\]/).pop() ?? '').replace(/[.\s]+$/u, '');
-  const dot = base.lastIndexOf('.');
-  if (dot < 0) return undefined;
-  const ext = base.slice(dot + 1).toLowerCase();
-  return (BLOCKED_EXTENSIONS as readonly string[]).includes(ext) ? ext : undefined;
-}
+/** The guide's recipient limits per bulk mode (general mode's and the reservation's are the service's). */
+export const LIMITS = {
+  individual: 1000,
+  to: MAIL_LIMITS.generalR,
+  cc: MAIL_LIMITS.generalC,
+  bcc: MAIL_LIMITS.generalB,
+  groups: 5,
+  reservationDays: MAIL_LIMITS.reservationDays,
+} as const;
 
 export function formatSize(bytes: number): string {
   if (bytes >= MB) return `${(bytes / MB).toFixed(1)} MB`;
