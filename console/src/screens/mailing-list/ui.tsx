@@ -1,4 +1,5 @@
-import { type ReactNode, useEffect, useId, useRef, useState } from 'react';
+import { Dialog } from '../../components/Dialog.tsx';
+import { type ReactNode, useEffect, useRef, useState } from 'react';
 import type { components } from '../../../../src/generated/api.ts';
 import { common } from '../../components/messages.ts';
 import { useT } from '../../i18n/i18n.tsx';
@@ -25,43 +26,7 @@ export function StatusBadge({ status }: { status: { code: string; label: string 
   );
 }
 
-/** A modal <dialog> with a heading; Escape closes it. */
-export function Dialog({
-  title,
-  onClose,
-  children,
-  actions,
-  className,
-}: {
-  title: string;
-  onClose: () => void;
-  children: ReactNode;
-  actions?: ReactNode;
-  className?: string;
-}) {
-  const ref = useRef<HTMLDialogElement>(null);
-  const id = useId();
-  useEffect(() => {
-    const d = ref.current;
-    if (d && !d.open) d.showModal();
-    return () => d?.close();
-  }, []);
-  return (
-    <dialog
-      ref={ref}
-      aria-labelledby={id}
-      className={className}
-      onCancel={(e) => {
-        e.preventDefault();
-        onClose();
-      }}
-    >
-      <h2 id={id}>{title}</h2>
-      {children}
-      {actions && <div className="dialog-actions">{actions}</div>}
-    </dialog>
-  );
-}
+export { Dialog };
 
 /** The guide's confirm popup: [確認] runs the action, [キャンセル] closes. */
 export function ConfirmDialog({

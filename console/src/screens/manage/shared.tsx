@@ -1,4 +1,5 @@
-import { type ReactNode, useEffect, useId, useRef } from 'react';
+import { Dialog } from '../../components/Dialog.tsx';
+import type { ReactNode } from 'react';
 import { ApiError } from '../../api/client.ts';
 import { common } from '../../components/messages.ts';
 import { defineMessages, useT } from '../../i18n/i18n.tsx';
@@ -50,49 +51,9 @@ export function ErrorMessage({ error }: { error: unknown }) {
   );
 }
 
-/**
- * A modal <dialog> opened with showModal() while `open`; Escape (the dialog's cancel) and the
- * close button call onClose. The heading names the dialog.
- */
-export function Modal({
-  open,
-  title,
-  onClose,
-  children,
-  className,
-}: {
-  open: boolean;
-  title: string;
-  onClose: () => void;
-  children: ReactNode;
-  className?: string;
-}) {
-  const ref = useRef<HTMLDialogElement>(null);
-  const titleId = useId();
-  useEffect(() => {
-    const d = ref.current;
-    if (!d) return;
-    if (open && !d.open) d.showModal();
-    if (!open && d.open) d.close();
-  }, [open]);
-  return (
-    <dialog
-      ref={ref}
-      aria-labelledby={titleId}
-      className={className}
-      onCancel={(e) => {
-        e.preventDefault();
-        onClose();
-      }}
-    >
-      {open && (
-        <>
-          <h2 id={titleId}>{title}</h2>
-          {children}
-        </>
-      )}
-    </dialog>
-  );
+/** The console's dialog while `open` (rendered only then, so its fields start fresh each time). */
+export function Modal({ open, ...rest }: { open: boolean; title: string; onClose: () => void; children: ReactNode; className?: string }) {
+  return open ? <Dialog {...rest} /> : null;
 }
 
 /** A yes/no question in a modal dialog; `busy` disables the buttons while the action runs. */

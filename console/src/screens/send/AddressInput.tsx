@@ -2,7 +2,7 @@ import { type KeyboardEvent, useId, useState } from 'react';
 import { common } from '../../components/messages.ts';
 import { useT } from '../../i18n/i18n.tsx';
 import { isEmail, splitAddresses } from './compose.ts';
-import { Dialog } from './Dialog.tsx';
+import { Dialog } from '../../components/Dialog.tsx';
 import { m } from './messages.ts';
 
 /** Merges typed addresses into a list: invalid ones, duplicates and those over the limit are reported. */

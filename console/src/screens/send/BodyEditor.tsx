@@ -2,7 +2,7 @@ import { type ClipboardEvent, useEffect, useId, useRef, useState } from 'react';
 import { common } from '../../components/messages.ts';
 import { useT } from '../../i18n/i18n.tsx';
 import { htmlToText, textToHtml } from './compose.ts';
-import { Dialog } from './Dialog.tsx';
+import { Dialog } from '../../components/Dialog.tsx';
 import { m } from './messages.ts';
 import { sanitizedFragment, sanitizeHtml } from './sanitize.ts';
 

@@ -9,7 +9,7 @@ import type { components } from '../../../../src/generated/api.ts';
 import { type Attachment, Attachments } from './Attachments.tsx';
 import { BodyEditor, type BodyState, bodyForApi } from './BodyEditor.tsx';
 import { collectMetaTags, collectTags, formFieldOf, isEmail, LIMITS, localToUtc, reservationProblem, utcToLocalInput } from './compose.ts';
-import { Dialog } from './Dialog.tsx';
+import { Dialog } from '../../components/Dialog.tsx';
 import { m } from './messages.ts';
 import { emptyRecipients, Recipients, type RecipientsState } from './Recipients.tsx';
 import { TemplatePicker } from './TemplatePicker.tsx';

@@ -3,7 +3,7 @@ import { useId, useState } from 'react';
 import { api, unwrap } from '../../api/client.ts';
 import { common } from '../../components/messages.ts';
 import { useT } from '../../i18n/i18n.tsx';
-import { Dialog } from './Dialog.tsx';
+import { Dialog } from '../../components/Dialog.tsx';
 import { m } from './messages.ts';
 
 export interface TemplateChoice {
