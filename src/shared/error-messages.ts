@@ -29,6 +29,14 @@ const TYPES: Record<string, Translation> = {
 
 /** Rules, tried in order; `$1`… are the pattern's groups (field names and values, kept as sent). */
 const RULES: [RegExp, Translation | ((m: RegExpMatchArray, lang: Exclude<Lang, 'en'>) => string)][] = [
+  [
+    /^the key this request is signed with cannot be revoked; use another key of the project to revoke it$/,
+    {
+      ko: '이 요청에 사용 중인 키는 폐기할 수 없습니다. 프로젝트의 다른 키로 폐기하세요',
+      ja: 'このリクエストで使用中のキーは無効化できません。プロジェクトの別のキーで無効化してください',
+    },
+  ],
+  [/^key (\S+) is already revoked$/, { ko: '키 $1은(는) 이미 폐기되었습니다', ja: 'キー $1 はすでに無効化されています' }],
   [/^required when (\S+) is not given$/, { ko: '$1이(가) 없으면 필수입니다', ja: '$1 を指定しない場合は必須です' }],
   [/^required when (\S+) is false$/, { ko: '$1이(가) false이면 필수입니다', ja: '$1 が false の場合は必須です' }],
   [/^required(.*)$/, { ko: '필수 항목입니다$1', ja: '必須です$1' }],

@@ -26,6 +26,13 @@ describe('localiseErrorMessage', () => {
     ['reservationUtc: the reservation time is in the past', 'reservationUtc: 예약 시간이 과거입니다', 'reservationUtc: 予約日時が過去です'],
     ['Malformed JSON body', 'JSON 본문의 형식이 올바르지 않습니다', 'JSON 本文の形式が正しくありません'],
     ['Unsupported method type', '지원하지 않는 메서드입니다', 'サポートされていないメソッドです'],
+    ['accessKey: key AbC is already revoked', 'accessKey: 키 AbC은(는) 이미 폐기되었습니다', 'accessKey: キー AbC はすでに無効化されています'],
+    [
+      'accessKey: the key this request is signed with cannot be revoked; use another key of the project to revoke it',
+      'accessKey: 이 요청에 사용 중인 키는 폐기할 수 없습니다. 프로젝트의 다른 키로 폐기하세요',
+      'accessKey: このリクエストで使用中のキーは無効化できません。プロジェクトの別のキーで無効化してください',
+    ],
+    ['accessKey: key AbC does not exist', 'accessKey: key AbC이(가) 존재하지 않습니다', 'accessKey: key AbC は存在しません'],
   ])('%s', (en, ko, ja) => {
     expect(localiseErrorMessage(en, 'ko')).toBe(ko);
     expect(localiseErrorMessage(en, 'ja')).toBe(ja);
