@@ -1,5 +1,5 @@
 import { useQueryClient } from '@tanstack/react-query';
-import { lazy, Suspense, useEffect, useState } from 'react';
+import { lazy, startTransition, useEffect, useState } from 'react';
 import { setApiLang, setOnUnauthorized } from './api/client.ts';
 import { currentSession, type Session, signOut } from './api/session.ts';
 import { Layout } from './components/Layout.tsx';
@@ -37,7 +37,12 @@ export function App() {
   useEffect(() => setApiLang(lang), [lang]);
   useEffect(() => {
     setOnUnauthorized(() => setSession(undefined));
-    currentSession().then(setSession, () => setSession(undefined));
+    // In a transition (as every route change): the boot text stays until the screen's code is
+    // there, instead of a Suspense fallback that React would then hold for 300 ms.
+    currentSession().then(
+      (s) => startTransition(() => setSession(s)),
+      () => setSession(undefined),
+    );
   }, []);
   useEffect(() => {
     document.title = `${t('appName')}`;
@@ -49,7 +54,7 @@ export function App() {
       <SignIn
         onSignedIn={(s) => {
           queryClient.clear();
-          setSession(s);
+          startTransition(() => setSession(s));
           if (route.path === '/' || route.path === '/signin') navigate('/mails', { replace: true });
         }}
       />
@@ -61,9 +66,7 @@ export function App() {
   };
   return (
     <Layout accessKey={session.accessKey} onSignOut={onSignOut}>
-      <Suspense fallback={<p>{t('loading')}</p>}>
-        <Screen path={route.path} />
-      </Suspense>
+      <Screen path={route.path} />
     </Layout>
   );
 }

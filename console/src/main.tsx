@@ -1,5 +1,5 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { StrictMode } from 'react';
+import { StrictMode, Suspense } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App.tsx';
 import { LangProvider } from './i18n/i18n.tsx';
@@ -15,7 +15,11 @@ createRoot(document.getElementById('root')!).render(
     <QueryClientProvider client={queryClient}>
       <LangProvider>
         <RouterProvider>
-          <App />
+          {/* The one Suspense boundary, revealed from the start: screens load in transitions, so the
+              page shown stays until the next screen's code is there (no fallback, no throttle). */}
+          <Suspense fallback={<p className="boot">…</p>}>
+            <App />
+          </Suspense>
         </RouterProvider>
       </LangProvider>
     </QueryClientProvider>

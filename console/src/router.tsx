@@ -1,4 +1,4 @@
-import { createContext, type MouseEvent, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from 'react';
+import { createContext, type MouseEvent, type ReactNode, startTransition, useCallback, useContext, useEffect, useMemo, useRef, useState } from 'react';
 
 /** The console's pages live under /console/; the service answers index.html for each of them. */
 export const BASE = '/console';
@@ -15,10 +15,27 @@ const RouterContext = createContext<{ route: Route; navigate: (to: string, opts?
   navigate: () => {},
 });
 
+const screenOf = (path: string) => path.split('/')[1] ?? '';
+
+/**
+ * Moving to another screen is a transition: the screen shown stays until the next one's code
+ * has loaded. Without it React shows the Suspense fallback and then holds the new screen back
+ * for its 300 ms fallback throttle (every screen's first API call came about 300 ms late).
+ * Within a screen (its search in the query, a detail path) the update is immediate, so the
+ * screen follows the URL at once.
+ */
+function applyRoute(setRoute: (r: Route) => void, from: string) {
+  const next = current();
+  if (screenOf(next.path) === screenOf(from)) setRoute(next);
+  else startTransition(() => setRoute(next));
+}
+
 export function RouterProvider({ children }: { children: ReactNode }) {
   const [route, setRoute] = useState<Route>(current);
+  const path = useRef(route.path);
+  path.current = route.path;
   useEffect(() => {
-    const onPop = () => setRoute(current());
+    const onPop = () => applyRoute(setRoute, path.current);
     window.addEventListener('popstate', onPop);
     return () => window.removeEventListener('popstate', onPop);
   }, []);
@@ -26,7 +43,7 @@ export function RouterProvider({ children }: { children: ReactNode }) {
     const url = BASE + to;
     if (opts.replace) window.history.replaceState(null, '', url);
     else window.history.pushState(null, '', url);
-    setRoute(current());
+    applyRoute(setRoute, path.current);
   }, []);
   const value = useMemo(() => ({ route, navigate }), [route, navigate]);
   return <RouterContext.Provider value={value}>{children}</RouterContext.Provider>;
