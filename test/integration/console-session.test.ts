@@ -120,6 +120,19 @@ describe('sign-in', () => {
     expect(refused.body).toEqual({ error: { errorCode: '420', message: 'Rate Limited' } });
     await from('203.0.113.10').send({ accessKey: svc.key.accessKey, secretKey: svc.key.secretKey }).expect(200);
   });
+
+  it('guesses sent all at once are limited too: no more than 10 are checked', async () => {
+    const guesses = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        supertest(svc.app)
+          .post('/console/session')
+          .set({ ...SAME_SITE, 'x-forwarded-for': '203.0.113.11' })
+          .send({ accessKey: svc.key.accessKey, secretKey: `parallel${i}` }),
+      ),
+    );
+    const statuses = guesses.map((r) => r.status).sort();
+    expect(statuses).toEqual([...Array(10).fill(401), ...Array(20).fill(429)]);
+  });
 });
 
 describe('the session authenticates /api/v1', () => {

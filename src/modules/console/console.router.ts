@@ -39,6 +39,11 @@ export function createFailureCounter(burst: number, perSecond: number) {
       if (counts.size > 10_000) for (const k of [...counts.keys()]) level(k, nowMs);
       counts.set(key, { n: level(key, nowMs) + 1, at: nowMs });
     },
+    /** takes back one `fail` (an attempt counted up front that turned out right) */
+    forgive(key: string, nowMs: number) {
+      const n = level(key, nowMs);
+      if (n > 0) counts.set(key, { n: Math.max(0, n - 1), at: nowMs });
+    },
   };
 }
 
@@ -85,12 +90,15 @@ export function consoleSessionRouter(deps: AppDeps): Router {
       const v = body[field];
       if (typeof v !== 'string' || v.length === 0 || v.length > 200) throw badRequest(`${field}: required, a string of 1 to 200 characters`);
     }
+    // Counted as failed before the check and forgiven if right: counted after it, many guesses
+    // sent at once would all pass the wait above while the first ones were still being checked.
+    failures.fail(ip, Date.now());
     const opened = await openSession(deps.db, deps.resolveKey, settings, body as { accessKey: string; secretKey: string }, deps.now());
     if (!opened) {
-      failures.fail(ip, Date.now());
       req.log.info({ accessKeyPrefix: String(body.accessKey).slice(0, 4), reason: 'key pair not accepted' }, 'console sign-in failed');
       throw authenticationFailed();
     }
+    failures.forgive(ip, Date.now());
     req.log.info({ accessKey: opened.session.accessKey }, 'console signed in');
     setSessionCookie(req, res, opened.token, opened.session.expiresAt);
     res.json(sessionBody(opened.session, deps.config));
