@@ -74,6 +74,8 @@ describe('sign-in', () => {
     ['no secret', { accessKey: 'K' }, 400, undefined],
     ['a number', { accessKey: 'K', secretKey: 5 }, 400, undefined],
     ['a huge value', { accessKey: 'K', secretKey: 'x'.repeat(300) }, 400, undefined],
+    ['a NUL in the access key', { accessKey: 'a\u0000b', secretKey: 'x' }, 401, AUTH_FAILED],
+    ['a lone surrogate in the access key', { accessKey: '\ud800', secretKey: 'x' }, 401, AUTH_FAILED],
   ])('%s is refused (%#)', async (_what, body, status, expected) => {
     const send = { ...body, accessKey: body.accessKey === 'K' ? svc.key.accessKey : body.accessKey };
     const res = await supertest(svc.app).post('/console/session').set(SAME_SITE).send(send).expect(status);
