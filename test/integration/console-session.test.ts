@@ -123,6 +123,18 @@ describe('sign-in', () => {
     await from('203.0.113.10').send({ accessKey: svc.key.accessKey, secretKey: svc.key.secretKey }).expect(200);
   });
 
+  it('an IPv6 client is counted by its /64: a new address of the same network for each guess does not help', async () => {
+    const from = (ip: string) =>
+      supertest(svc.app)
+        .post('/console/session')
+        .set({ ...SAME_SITE, 'x-forwarded-for': ip });
+    const statuses: number[] = [];
+    for (let i = 1; i <= 12; i++)
+      statuses.push((await from(`2001:db8:7:7::${i.toString(16)}`).send({ accessKey: svc.key.accessKey, secretKey: `wrong${i}` })).status);
+    expect(statuses).toEqual([...Array(10).fill(401), 429, 429]);
+    await from('2001:db8:7:8::1').send({ accessKey: svc.key.accessKey, secretKey: svc.key.secretKey }).expect(200);
+  });
+
   it('guesses sent all at once are limited too: no more than 10 are checked', async () => {
     const guesses = await Promise.all(
       Array.from({ length: 30 }, (_, i) =>
