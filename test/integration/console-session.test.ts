@@ -189,6 +189,17 @@ describe('the session authenticates /api/v1', () => {
       .expect(401);
   });
 
+  it("two different session cookies (one tossed in by a sibling subdomain) authenticate neither: never the other project's session", async () => {
+    const mine = await signIn();
+    const theirs = await signIn(await svc.newKey('tossing-project'));
+    for (const cookie of [`${theirs.cookie}; ${mine.cookie}`, `${mine.cookie}; ${theirs.cookie}`]) {
+      await supertest(svc.app).get('/console/session').set('cookie', cookie).expect(401);
+      await supertest(svc.app).get('/api/v1/mails/requests').set('cookie', cookie).expect(401);
+    }
+    // the same cookie twice is still that session
+    await supertest(svc.app).get('/console/session').set('cookie', `${mine.cookie}; ${mine.cookie}`).expect(200);
+  });
+
   it('an unknown or garbage cookie answers the gateway 401', async () => {
     for (const cookie of ['om_session=nope', `om_session=${'x'.repeat(5000)}`, 'om_session=', 'other=1; om_session=%00']) {
       const res = await supertest(svc.app).get('/api/v1/mails/requests').set('cookie', cookie);
