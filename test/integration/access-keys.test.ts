@@ -95,6 +95,27 @@ describe('revokeAccessKey', () => {
     expectError(await svc.call('DELETE', `/api/v1/access-keys/${created.accessKey}`), '77103', /already revoked/);
   });
 
+  it('two keys revoking each other at the same moment: one wins, the project keeps a working key', async () => {
+    for (let round = 0; round < 5; round++) {
+      const a = asKey((await svc.call('POST', '/api/v1/access-keys')).body);
+      const b = asKey((await svc.call('POST', '/api/v1/access-keys')).body);
+      const [byA, byB] = await Promise.all([
+        svc.call('DELETE', `/api/v1/access-keys/${b.accessKey}`, { key: a }),
+        svc.call('DELETE', `/api/v1/access-keys/${a.accessKey}`, { key: b }),
+      ]);
+      expect([byA.status, byB.status].sort()).toEqual([200, 401]);
+      const alive = (
+        await svc.db.db
+          .selectFrom('access_keys')
+          .select('access_key')
+          .where('access_key', 'in', [a.accessKey, b.accessKey])
+          .where('revoked_at', 'is', null)
+          .execute()
+      ).length;
+      expect(alive).toBe(1);
+    }
+  });
+
   it("refuses to revoke the caller's own key (400 with a clear message), which keeps working", async () => {
     const res = await svc.call('DELETE', `/api/v1/access-keys/${svc.key.accessKey}`);
     expectError(res, '77102', /signed with cannot be revoked/);

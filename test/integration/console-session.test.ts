@@ -74,6 +74,8 @@ describe('sign-in', () => {
     ['no secret', { accessKey: 'K' }, 400, undefined],
     ['a number', { accessKey: 'K', secretKey: 5 }, 400, undefined],
     ['a huge value', { accessKey: 'K', secretKey: 'x'.repeat(300) }, 400, undefined],
+    ['a NUL in the access key', { accessKey: 'a\u0000b', secretKey: 'x' }, 401, AUTH_FAILED],
+    ['a lone surrogate in the access key', { accessKey: '\ud800', secretKey: 'x' }, 401, AUTH_FAILED],
   ])('%s is refused (%#)', async (_what, body, status, expected) => {
     const send = { ...body, accessKey: body.accessKey === 'K' ? svc.key.accessKey : body.accessKey };
     const res = await supertest(svc.app).post('/console/session').set(SAME_SITE).send(send).expect(status);
@@ -120,6 +122,31 @@ describe('sign-in', () => {
     expect(refused.body).toEqual({ error: { errorCode: '420', message: 'Rate Limited' } });
     await from('203.0.113.10').send({ accessKey: svc.key.accessKey, secretKey: svc.key.secretKey }).expect(200);
   });
+
+  it('an IPv6 client is counted by its /64: a new address of the same network for each guess does not help', async () => {
+    const from = (ip: string) =>
+      supertest(svc.app)
+        .post('/console/session')
+        .set({ ...SAME_SITE, 'x-forwarded-for': ip });
+    const statuses: number[] = [];
+    for (let i = 1; i <= 12; i++)
+      statuses.push((await from(`2001:db8:7:7::${i.toString(16)}`).send({ accessKey: svc.key.accessKey, secretKey: `wrong${i}` })).status);
+    expect(statuses).toEqual([...Array(10).fill(401), 429, 429]);
+    await from('2001:db8:7:8::1').send({ accessKey: svc.key.accessKey, secretKey: svc.key.secretKey }).expect(200);
+  });
+
+  it('guesses sent all at once are limited too: no more than 10 are checked', async () => {
+    const guesses = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        supertest(svc.app)
+          .post('/console/session')
+          .set({ ...SAME_SITE, 'x-forwarded-for': '203.0.113.11' })
+          .send({ accessKey: svc.key.accessKey, secretKey: `parallel${i}` }),
+      ),
+    );
+    const statuses = guesses.map((r) => r.status).sort();
+    expect(statuses).toEqual([...Array(10).fill(401), ...Array(20).fill(429)]);
+  });
 });
 
 describe('the session authenticates /api/v1', () => {
@@ -160,6 +187,17 @@ describe('the session authenticates /api/v1', () => {
       .set('x-ncp-apigw-timestamp', String(Date.now()))
       .set('x-ncp-apigw-signature-v2', 'bad')
       .expect(401);
+  });
+
+  it("two different session cookies (one tossed in by a sibling subdomain) authenticate neither: never the other project's session", async () => {
+    const mine = await signIn();
+    const theirs = await signIn(await svc.newKey('tossing-project'));
+    for (const cookie of [`${theirs.cookie}; ${mine.cookie}`, `${mine.cookie}; ${theirs.cookie}`]) {
+      await supertest(svc.app).get('/console/session').set('cookie', cookie).expect(401);
+      await supertest(svc.app).get('/api/v1/mails/requests').set('cookie', cookie).expect(401);
+    }
+    // the same cookie twice is still that session
+    await supertest(svc.app).get('/console/session').set('cookie', `${mine.cookie}; ${mine.cookie}`).expect(200);
   });
 
   it('an unknown or garbage cookie answers the gateway 401', async () => {

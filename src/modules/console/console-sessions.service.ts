@@ -40,6 +40,9 @@ export async function openSession(
   pair: { accessKey: string; secretKey: string },
   now: Date,
 ): Promise<{ token: string; session: ConsoleSession } | undefined> {
+  // A key is printable ASCII (it travels in a header); anything else, a NUL above all (PostgreSQL
+  // refuses to compare it: a 500), names no key.
+  if (!/^[\x20-\x7e]+$/.test(pair.accessKey)) return undefined;
   const key = await resolveKey(pair.accessKey);
   if (!key || !sameSecret(key.secret, pair.secretKey)) return undefined;
   await repo.deleteEndedSessions(db, now, settings.idleMs);

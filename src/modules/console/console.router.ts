@@ -19,6 +19,9 @@ export const CONSOLE_DIST = path.resolve(path.dirname(fileURLToPath(import.meta.
 const FAILED_SIGN_IN_BURST = 10;
 const FAILED_SIGN_IN_PER_SECOND = 1 / 6;
 
+/** Addresses whose failures are remembered at most (about a megabyte). */
+const MAX_COUNTED = 10_000;
+
 /** Failures per key (the client IP) as a leaky bucket: `wait` says how long until one more may be tried. */
 export function createFailureCounter(burst: number, perSecond: number) {
   const counts = new Map<string, { n: number; at: number }>();
@@ -36,10 +39,42 @@ export function createFailureCounter(burst: number, perSecond: number) {
       return n + 1 <= burst ? 0 : (n + 1 - burst) / perSecond;
     },
     fail(key: string, nowMs: number) {
-      if (counts.size > 10_000) for (const k of [...counts.keys()]) level(k, nowMs);
-      counts.set(key, { n: level(key, nowMs) + 1, at: nowMs });
+      const n = level(key, nowMs) + 1;
+      // Re-inserted so the map stays in order of last failure: past the cap the longest quiet go
+      // first. (Scanning every entry at each failure past the cap froze the process for minutes
+      // when tens of thousands of addresses failed together.)
+      counts.delete(key);
+      counts.set(key, { n, at: nowMs });
+      if (counts.size <= MAX_COUNTED) return;
+      let drop = counts.size - MAX_COUNTED * 0.9; // a tenth at once: one pass now and then, not one per failure
+      for (const k of counts.keys()) {
+        if (drop-- <= 0) break;
+        counts.delete(k);
+      }
+    },
+    /** takes back one `fail` (an attempt counted up front that turned out right) */
+    forgive(key: string, nowMs: number) {
+      const n = level(key, nowMs);
+      if (n > 0) counts.set(key, { n: Math.max(0, n - 1), at: nowMs });
     },
   };
+}
+
+/**
+ * The limiter's key for a client address: an IPv4 address itself, an IPv6 address its /64 (what
+ * one subscriber or host is given: counted per address, one machine would have 2^64 tries).
+ */
+export function signInBucket(ip: string): string {
+  if (!ip.includes(':')) return ip;
+  const [head = '', tail] = ip.replace(/%.*$/, '').split('::');
+  const groups = (g: string | undefined) => (g ? g.split(':').flatMap((x) => (x.includes('.') ? ['0', '0'] : [x])) : []);
+  const h = groups(head);
+  const t = groups(tail);
+  const all = [...h, ...Array<string>(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t];
+  return `${all
+    .slice(0, 4)
+    .map((x) => (Number.parseInt(x, 16) || 0).toString(16))
+    .join(':')}::/64`;
 }
 
 export function sessionSettings(config: AppDeps['config']): SessionSettings {
@@ -77,7 +112,7 @@ export function consoleSessionRouter(deps: AppDeps): Router {
   router.post('/console/session', noStore, express.json({ limit: '4kb' }), async (req, res) => {
     // A sign-in from another site's page would put the victim in the attacker's project.
     if (!sameOrigin(req, deps.config.publicBaseUrl)) throw permissionDenied();
-    const ip = clientIp(req) ?? 'unknown';
+    const ip = signInBucket(clientIp(req) ?? 'unknown');
     const wait = failures.wait(ip, Date.now());
     if (wait > 0) throw rateLimited(wait);
     const body = (req.body ?? {}) as { accessKey?: unknown; secretKey?: unknown };
@@ -85,12 +120,15 @@ export function consoleSessionRouter(deps: AppDeps): Router {
       const v = body[field];
       if (typeof v !== 'string' || v.length === 0 || v.length > 200) throw badRequest(`${field}: required, a string of 1 to 200 characters`);
     }
+    // Counted as failed before the check and forgiven if right: counted after it, many guesses
+    // sent at once would all pass the wait above while the first ones were still being checked.
+    failures.fail(ip, Date.now());
     const opened = await openSession(deps.db, deps.resolveKey, settings, body as { accessKey: string; secretKey: string }, deps.now());
     if (!opened) {
-      failures.fail(ip, Date.now());
       req.log.info({ accessKeyPrefix: String(body.accessKey).slice(0, 4), reason: 'key pair not accepted' }, 'console sign-in failed');
       throw authenticationFailed();
     }
+    failures.forgive(ip, Date.now());
     req.log.info({ accessKey: opened.session.accessKey }, 'console signed in');
     setSessionCookie(req, res, opened.token, opened.session.expiresAt);
     res.json(sessionBody(opened.session, deps.config));

@@ -1,15 +1,24 @@
 import type { Request, Response } from 'express';
 import { SESSION_COOKIE } from './console-sessions.service.ts';
 
-/** The session token from the Cookie header ('' when absent); no cookie-parser for one cookie. */
+/**
+ * The session token from the Cookie header ('' when absent); no cookie-parser for one cookie.
+ * Two different ones are none: a sibling subdomain can set a cookie of the same name for the
+ * parent domain (cookie tossing), and taking whichever comes first would put the console in the
+ * tosser's project, sign-in form and all, with the victim's data going there.
+ */
 export function sessionToken(req: Request): string {
   const header = req.headers.cookie;
   if (!header) return '';
+  let token = '';
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === SESSION_COOKIE) return part.slice(eq + 1).trim();
+    if (eq <= 0 || part.slice(0, eq).trim() !== SESSION_COOKIE) continue;
+    const value = part.slice(eq + 1).trim();
+    if (token && value !== token) return '';
+    token = value;
   }
-  return '';
+  return token;
 }
 
 /** Secure when the console is reached over https (directly, or behind a proxy named by TRUST_PROXY). */

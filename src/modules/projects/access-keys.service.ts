@@ -1,7 +1,7 @@
 import type { components } from '../../generated/api.ts';
 import type { AppDeps } from '../../deps.ts';
 import { toNesDateTime } from '../../shared/clock.ts';
-import { badRequest, notFound } from '../../shared/errors.ts';
+import { authenticationFailed, badRequest, notFound } from '../../shared/errors.ts';
 import * as repo from './projects.repository.ts';
 import { insertKeyPair } from './projects.service.ts';
 
@@ -51,7 +51,13 @@ export async function revokeAccessKey(deps: Deps, projectId: string, callerKey: 
   // A key travels in a header: printable ASCII. Anything else (a NUL, which PostgreSQL can't
   // even compare) names no key.
   if (!PRINTABLE_KEY.test(accessKey)) throw notFound(`accessKey: key ${JSON.stringify(accessKey.slice(0, 100))} does not exist`);
-  const row = await repo.revokeProjectAccessKey(deps.db, projectId, accessKey);
+  // Both keys locked (in one order) and the caller's checked still active: two keys revoking each
+  // other at the same moment would otherwise both succeed and leave the project without a key.
+  const row = await deps.db.transaction().execute(async (tx) => {
+    const locked = await repo.lockProjectAccessKeys(tx, projectId, [callerKey, accessKey]);
+    if (!locked.some((k) => k.access_key === callerKey && k.revoked_at === null)) throw authenticationFailed();
+    return repo.revokeProjectAccessKey(tx, projectId, accessKey);
+  });
   if (!row) {
     const existing = await repo.findProjectAccessKey(deps.db, projectId, accessKey);
     throw notFound(existing ? `accessKey: key ${accessKey} is already revoked` : `accessKey: key ${accessKey} does not exist`);

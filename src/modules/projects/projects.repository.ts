@@ -67,6 +67,18 @@ export async function listProjectAccessKeys(db: Db | Tx, projectId: string) {
 }
 
 /** Revokes a key of this project that is still active; undefined when there is no such key. */
+/** The project's rows of these keys, locked until the transaction ends (in key order: no deadlock). */
+export async function lockProjectAccessKeys(tx: Tx, projectId: string, accessKeys: string[]) {
+  return tx
+    .selectFrom('access_keys')
+    .select(['access_key', 'revoked_at'])
+    .where('project_id', '=', projectId)
+    .where('access_key', 'in', accessKeys)
+    .orderBy('access_key')
+    .forUpdate()
+    .execute();
+}
+
 export async function revokeProjectAccessKey(db: Db | Tx, projectId: string, accessKey: string) {
   return db
     .updateTable('access_keys')
