@@ -65,6 +65,9 @@ describe('downloadMailAttachment', () => {
     const first = await download(mailId, a!.fileId);
     expect(first.status).toBe(200);
     expect(first.headers['content-type']).toBe('application/pdf');
+    // Served from the console's origin: never sniffed into a script or a page, never run if opened.
+    expect(first.headers['x-content-type-options']).toBe('nosniff');
+    expect(first.headers['content-security-policy']).toBe("default-src 'none'; sandbox");
     expect(first.headers['content-length']).toBe(String(pdf.length));
     expect(first.headers['content-disposition']).toBe(`attachment; filename="___ (1).pdf"; filename*=UTF-8''%EC%95%88%EB%82%B4%EB%AC%B8%20%281%29.pdf`);
     expect(Buffer.compare(first.body as Buffer, pdf)).toBe(0);

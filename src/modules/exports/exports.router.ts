@@ -34,6 +34,7 @@ export function exportsRouter(deps: AppDeps): Router {
       'Content-Type': 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
       'Content-Length': String(file.size),
       'Content-Disposition': `attachment; filename="${file.fileName}"`,
+      'X-Content-Type-Options': 'nosniff',
     });
     await sendStream(res, file.stream);
   });

@@ -42,7 +42,10 @@ export function filesRouter(deps: AppDeps): Router {
       'Content-Type': file.contentType,
       'Content-Length': String(file.size),
       'Content-Disposition': attachmentDisposition(file.fileName),
+      // Served from the console's origin with the uploader's type: never sniffed into another
+      // type, and if a browser renders it anyway (an HTML attachment opened), it runs nothing.
       'X-Content-Type-Options': 'nosniff',
+      'Content-Security-Policy': "default-src 'none'; sandbox",
     });
     try {
       await pipeline(file.stream, res);
