@@ -199,6 +199,21 @@ describe('sender domains: DKIM signing', () => {
     expect(signatureOf(await sendFrom('a@theirs.example'))).toBeUndefined();
   });
 
+  it('an Ed25519 key signs too (ed25519-sha256, RFC 8463), and mailauth verifies it', async () => {
+    const d = (await get('ed.example.com')).body;
+    publish(d);
+    expect((await verify('ed.example.com')).body.status.code).toBe('V');
+    const raw = await sendFrom('hello@ed.example.com', { individual: true, body: '<p>Ed  body \t with  spaces</p><p>#{UNSUBSCRIBE_URL}</p>' });
+    const sig = signatureOf(raw)!;
+    expect(sig).toContain('a=ed25519-sha256');
+    expect(sig).toContain('c=relaxed/relaxed');
+    expect(/;h=([^;]+)/.exec(sig)![1]!.toLowerCase().split(':')).toEqual(
+      expect.arrayContaining(['from', 'to', 'subject', 'list-unsubscribe', 'list-unsubscribe-post']),
+    );
+    const [r] = await verifyDkim(raw);
+    expect(r).toMatchObject({ signingDomain: 'ed.example.com', selector: d.dkim.selector, status: { result: 'pass' } });
+  });
+
   it('key rotation without a gap: the old key signs until the new record verifies, then the new one; the old is removed last', async () => {
     const before = (await get('shop.example.com')).body;
     const oldSelector = before.dkim.selector;
