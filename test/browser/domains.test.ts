@@ -1,0 +1,60 @@
+// The "Sender domains" screen (issue 15 item 1) in ja, ko and en: it lists the domains with the
+// records to publish, verifies one through the loopback DNS server (DNS_SERVERS), and deletes
+// one; axe-core finds no serious or critical violation, and a screenshot of each is kept.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startTestDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
+import { LANGS, useConsole } from './helpers/console.ts';
+
+let dns: TestDnsServer;
+const env: Record<string, string> = {};
+// Before the service starts (useConsole's hooks come next): DNS_SERVERS names this server.
+beforeAll(async () => {
+  dns = await startTestDnsServer();
+  env.DNS_SERVERS = dns.server;
+});
+afterAll(async () => {
+  await dns.close();
+});
+const c = useConsole({ env });
+
+const HEADING = { ja: '送信ドメイン', ko: '발신 도메인', en: 'Sender domains' } as const;
+const VERIFIED = { ja: '認証済み', ko: '인증됨', en: 'Verified' } as const;
+const VERIFY = { ja: '認証', ko: '인증', en: 'Verify' } as const;
+const DELETE = { ja: '削除', ko: '삭제', en: 'Delete' } as const;
+
+describe.each(LANGS)('sender domains screen in %s', (lang) => {
+  it('adds a domain, shows the records to publish, verifies it once published, and deletes it', async () => {
+    const name = `${lang}-shop.example.com`;
+    const page = await c.signedInPage(lang);
+    // the nav entry leads to the screen
+    await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: HEADING[lang], exact: true }).click();
+    await page.getByRole('heading', { name: HEADING[lang], level: 1, exact: true }).waitFor();
+
+    await page.locator('input[name=domain]').fill(name);
+    await page.locator('form button[type=submit]').click();
+    const card = page.locator(`article[data-domain="${name}"]`);
+    await card.waitFor();
+    const d = (await c.svc.call('GET', `/api/v1/domains/${name}`).expect(200)).body;
+    // the records, as the API gives them
+    for (const text of [d.dkim.dnsName, d.dkim.dnsValue, d.spf.dnsValue, d.dmarc.dnsName]) await card.getByText(text, { exact: true }).waitFor();
+    await c.expectAccessible(page);
+    await c.screenshot(page, `domains-pending-${lang}`);
+
+    // published: [verify] turns it V
+    dns.txt.set(d.dkim.dnsName, [d.dkim.dnsValue]);
+    await card.getByRole('button', { name: `${VERIFY[lang]} ${name}` }).click();
+    await card.getByRole('heading', { level: 2 }).filter({ hasText: VERIFIED[lang] }).waitFor();
+    expect((await c.svc.call('GET', `/api/v1/domains/${name}`).expect(200)).body.status.code).toBe('V');
+    await c.expectAccessible(page);
+    await c.screenshot(page, `domains-verified-${lang}`);
+
+    // [delete], confirmed in the dialog
+    await card.getByRole('button', { name: `${DELETE[lang]} ${name}` }).click();
+    const confirm = page.getByRole('dialog');
+    await confirm.waitFor();
+    await c.expectAccessible(page);
+    await confirm.getByRole('button', { name: DELETE[lang], exact: true }).click();
+    await card.waitFor({ state: 'detached' });
+    await c.svc.call('GET', `/api/v1/domains/${name}`).expect(400);
+  }, 90_000);
+});
