@@ -178,7 +178,7 @@ function DomainCard({
   const statusClass = d.status.code === 'V' ? 'status-on' : d.status.code === 'F' ? 'status-off' : 'status-current';
   return (
     <article className="card domain-card" aria-labelledby={id} data-domain={d.domain}>
-      <h2 id={id}>
+      <h2 id={id} className="domain-title">
         {d.domain} <span className={`status ${statusClass}`}>{d.status.label}</span>
       </h2>
       <p className="hint">{d.checkDate ? t('checked', { date: shortDate(d.checkDate) }) : t('neverChecked')}</p>
