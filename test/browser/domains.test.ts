@@ -48,6 +48,25 @@ describe.each(LANGS)('sender domains screen in %s', (lang) => {
     await c.expectAccessible(page);
     await c.screenshot(page, `domains-verified-${lang}`);
 
+    if (lang === 'en') {
+      // [rotate key]: a second key to publish; the first one still signs until it verifies
+      await card.getByRole('button', { name: `Rotate key ${name}` }).click();
+      await card.getByText('Pending verification', { exact: true }).waitFor();
+      const rotated = (await c.svc.call('GET', `/api/v1/domains/${name}`).expect(200)).body;
+      expect(rotated.dkimKeys.map((k: { signing: boolean }) => k.signing)).toEqual([true, false]);
+      await card.getByText(rotated.dkim.dnsValue, { exact: true }).waitFor();
+      dns.txt.set(rotated.dkim.dnsName, [rotated.dkim.dnsValue]);
+      await card.getByRole('button', { name: `Verify ${name}` }).click();
+      // the new key signs: the old one can be removed
+      await card.getByRole('button', { name: `Remove old key ${d.dkim.selector}` }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Remove old key', exact: true }).click();
+      await card.getByText(d.dkim.dnsName, { exact: true }).waitFor({ state: 'detached' });
+      expect((await c.svc.call('GET', `/api/v1/domains/${name}`).expect(200)).body.dkimKeys.map((k: { selector: string }) => k.selector)).toEqual([
+        rotated.dkim.selector,
+      ]);
+      await c.screenshot(page, 'domains-rotated-en');
+    }
+
     // [delete], confirmed in the dialog
     await card.getByRole('button', { name: `${DELETE[lang]} ${name}` }).click();
     const confirm = page.getByRole('dialog');
