@@ -8,6 +8,8 @@ export interface TestDnsServer {
   server: string;
   /** TXT records by name (lower-case, no trailing dot); each record one string, split into 255-byte parts on the wire */
   txt: Map<string, string[]>;
+  /** names answered with SERVFAIL (a resolver that can't answer) */
+  servfail: Set<string>;
   /** names asked for, in order */
   queries: string[];
   close(): Promise<void>;
@@ -16,6 +18,7 @@ export interface TestDnsServer {
 export async function startTestDnsServer(): Promise<TestDnsServer> {
   const txt = new Map<string, string[]>();
   const queries: string[] = [];
+  const servfail = new Set<string>();
   const dns = dns2.createServer({
     udp: true,
     handle: (request, send) => {
@@ -23,6 +26,7 @@ export async function startTestDnsServer(): Promise<TestDnsServer> {
       for (const q of request.questions) {
         const name = q.name.toLowerCase().replace(/\.$/, '');
         queries.push(name);
+        if (servfail.has(name)) response.header.rcode = Packet.RCODE.SERVFAIL;
         if (q.type !== Packet.TYPE.TXT) continue;
         for (const record of txt.get(name) ?? []) {
           const parts = record.match(/.{1,255}/gs) ?? [''];
@@ -36,6 +40,7 @@ export async function startTestDnsServer(): Promise<TestDnsServer> {
   return {
     server: `127.0.0.1:${addresses.udp!.port}`,
     txt,
+    servfail,
     queries,
     close: () => dns.close(),
   };

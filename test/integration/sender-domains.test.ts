@@ -156,6 +156,19 @@ describe('sender domains: the API', () => {
     expect(res.body).toMatchObject({ status: { code: 'V', label: 'Verified' }, spf: { found: true }, dmarc: { found: true } });
     expect(res.body.dkimKeys).toEqual([expect.objectContaining({ selector: d.dkim.selector, signing: true, status: expect.objectContaining({ code: 'V' }) })]);
   });
+
+  it('a resolver that can not answer changes nothing: 503, and the domain stays verified', async () => {
+    const d = (await get('shop.example.com')).body;
+    dns.servfail.add(d.dkim.dnsName);
+    try {
+      const res = await verify('shop.example.com');
+      expect(res.status).toBe(503);
+      expect(res.body.error.message).toMatch(/DNS server did not answer/);
+    } finally {
+      dns.servfail.delete(d.dkim.dnsName);
+    }
+    expect((await get('shop.example.com')).body).toMatchObject({ status: { code: 'V' }, checkDate: d.checkDate });
+  });
 });
 
 describe('sender domains: DKIM signing', () => {
