@@ -26,7 +26,7 @@ export async function startTestDnsServer(): Promise<TestDnsServer> {
       for (const q of request.questions) {
         const name = q.name.toLowerCase().replace(/\.$/, '');
         queries.push(name);
-        if (servfail.has(name)) response.header.rcode = Packet.RCODE.SERVFAIL;
+        if (servfail.has(name)) response.header.rcode = 2; // SERVFAIL (dns2 has Packet.RCODE, its types do not)
         if (q.type !== Packet.TYPE.TXT) continue;
         for (const record of txt.get(name) ?? []) {
           const parts = record.match(/.{1,255}/gs) ?? [''];
