@@ -22,6 +22,7 @@ import { recipientFilesRouter } from './modules/recipient-files/recipient-files.
 import { templatesRouter } from './modules/templates/templates.router.ts';
 import { unsubscribePageRouter, unsubscribersRouter } from './modules/unsubscribes/unsubscribes.router.ts';
 import { sendBlockRouter } from './modules/send-block/send-block.router.ts';
+import { senderDomainsRouter } from './modules/sender-domains/sender-domains.router.ts';
 import { blockedDomainsRouter } from './modules/blocked-domains/blocked-domains.router.ts';
 import { addressBookRouter } from './modules/address-book/address-book.router.ts';
 import { exportsRouter } from './modules/exports/exports.router.ts';
@@ -122,6 +123,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   app.use('/api/v1', unsubscribersRouter(deps));
   app.use('/api/v1', sendBlockRouter(deps));
   app.use('/api/v1', blockedDomainsRouter(deps));
+  app.use('/api/v1', senderDomainsRouter(deps));
   app.use('/api/v1', addressBookRouter(deps));
   app.use('/api/v1', exportsRouter(deps));
   app.use('/api/v1', accessKeysRouter(deps));

@@ -60,6 +60,8 @@ export interface Config {
   consoleSessionIdleMinutes: number;
   /** and after this long in any case */
   consoleSessionMaxHours: number;
+  /** resolvers for sender-domain checks, as ip or ip:port ([v6]:port); undefined: the system's */
+  dnsServers: string[] | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -149,6 +151,24 @@ const trustProxy = raw.transform((v, ctx): boolean | number | string[] => {
   return items;
 });
 
+/** DNS_SERVERS: comma-separated `ip`, `ip:port` or `[ipv6]:port`, as node:dns's setServers takes them. */
+const dnsServers = raw.transform((v, ctx): string[] | undefined => {
+  const items = (v ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  if (items.length === 0) return undefined;
+  for (const item of items) {
+    const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(item) ?? /^([^:]+)(?::(\d{1,5}))?$/.exec(item);
+    const host = m ? m[1]! : item;
+    const port = m?.[2];
+    const ok = isIP(host) !== 0 && (port === undefined || (Number(port) >= 1 && Number(port) <= 65535));
+    if (!ok && isIP(item) !== 6)
+      return fail(ctx, `DNS_SERVERS: "${item}" is not an IP address with an optional port (e.g. 10.0.0.2, 10.0.0.2:5353, [::1]:53)`, undefined);
+  }
+  return items;
+});
+
 const timezone = raw.transform((v, ctx) => {
   const tz = v ?? 'Asia/Seoul';
   try {
@@ -205,6 +225,7 @@ const schema = z.object({
   METRICS_PORT: int('METRICS_PORT', 0, 1, 65535),
   CONSOLE_SESSION_IDLE_MINUTES: int('CONSOLE_SESSION_IDLE_MINUTES', 30, 1, 24 * 60),
   CONSOLE_SESSION_MAX_HOURS: int('CONSOLE_SESSION_MAX_HOURS', 12, 1, 24 * 30),
+  DNS_SERVERS: dnsServers,
 });
 
 /** Defaults that depend on another variable, checked after it: one more pass of the same schemas. */
@@ -264,5 +285,6 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     metricsPort: env.METRICS_PORT ? e.METRICS_PORT : undefined,
     consoleSessionIdleMinutes: e.CONSOLE_SESSION_IDLE_MINUTES,
     consoleSessionMaxHours: e.CONSOLE_SESSION_MAX_HOURS,
+    dnsServers: e.DNS_SERVERS,
   });
 }

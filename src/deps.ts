@@ -4,6 +4,7 @@ import type { Logger } from './logger.ts';
 import type { KeyResolver } from './modules/projects/projects.service.ts';
 import type { JobQueue } from './jobs/queue.ts';
 import type { Readiness } from './http/operations.ts';
+import type { SecretBox } from './shared/secret-box.ts';
 
 /**
  * What the HTTP layer and the workers are built from; tests build their own.
@@ -19,6 +20,8 @@ export interface AppDeps {
   logger: Logger;
   resolveKey: KeyResolver;
   queue: JobQueue;
+  /** seals what is kept secret at rest (access-key secrets, DKIM private keys) with the master key */
+  box: SecretBox;
   now: () => Date;
   /** starting / ready / draining, for /health/ready; absent: ready (tests) */
   readiness?: Readiness;

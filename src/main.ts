@@ -147,7 +147,7 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
 
     const now = () => new Date();
     if (config.role !== 'api') {
-      const workers = await registerWorkers({ config, databaseUrl, db: dbh.db, queue, transport, logger, now });
+      const workers = await registerWorkers({ config, databaseUrl, db: dbh.db, queue, transport, logger, now, box });
       // Runs before the queue stops (cleanups run in reverse): no new claims, what is held is recorded, then the jobs drain.
       cleanups.push(() => workers.stop());
       logger.info({ concurrency: config.workerConcurrency }, 'workers started');
@@ -156,7 +156,7 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
     if (config.role !== 'worker') {
       const keyChanges = await listenForKeyChanges(databaseUrl, logger);
       cleanups.push(() => keyChanges.stop());
-      const app = createApp({ config, db: dbh.db, logger, queue, now, resolveKey: createKeyResolver(dbh.db, box, 10_000, keyChanges), readiness });
+      const app = createApp({ config, db: dbh.db, logger, queue, now, box, resolveKey: createKeyResolver(dbh.db, box, 10_000, keyChanges), readiness });
       const server: Server = await new Promise((resolve, reject) => {
         // Express 5 calls back on an error too (with it): a port taken meanwhile must reject.
         const s = app.listen(config.port, (err?: Error) => (err ? reject(portError(err, config.port)) : resolve(s)));

@@ -16,6 +16,7 @@ const AddressBook = lazy(() => import('./screens/manage/AddressBook.tsx'));
 const Unsubscribers = lazy(() => import('./screens/manage/Unsubscribers.tsx'));
 const SendBlock = lazy(() => import('./screens/manage/SendBlock.tsx'));
 const AccessKeys = lazy(() => import('./screens/manage/AccessKeys.tsx'));
+const Domains = lazy(() => import('./screens/manage/Domains.tsx'));
 
 function Screen({ path }: { path: string }) {
   if (path.startsWith('/send-block')) return <SendBlock />;
@@ -24,6 +25,7 @@ function Screen({ path }: { path: string }) {
   if (path.startsWith('/address-book')) return <AddressBook />;
   if (path.startsWith('/unsubscribers')) return <Unsubscribers />;
   if (path.startsWith('/keys')) return <AccessKeys />;
+  if (path.startsWith('/domains')) return <Domains />;
   return <MailingList />;
 }
 

@@ -246,6 +246,34 @@ export interface BlockedDomainsTable {
   created_at: Generated<Timestamp>;
 }
 
+export interface SenderDomainsTable {
+  id: Generated<BigId>;
+  project_id: BigId;
+  /** normalised: lower-case ASCII (IDN as punycode), no trailing dot; unique per project */
+  domain: string;
+  created_at: Generated<Timestamp>;
+  /** the last verifySenderDomain */
+  checked_at: Timestamp | null;
+  spf_found: Generated<boolean>;
+  dmarc_found: Generated<boolean>;
+}
+
+export interface DkimKeysTable {
+  id: Generated<BigId>;
+  sender_domain_id: BigId;
+  selector: string;
+  /** rsa-sha256 or ed25519-sha256 */
+  algorithm: string;
+  /** the p= value of the DNS record */
+  public_key: string;
+  /** PKCS#8 PEM, sealed with the master key (SecretBox) */
+  sealed_private_key: string;
+  /** P pending, V verified (its record is published), F failed */
+  status: Generated<string>;
+  created_at: Generated<Timestamp>;
+  verified_at: Timestamp | null;
+}
+
 export interface SendBlocksTable {
   /** lower(address): the list is service-wide and case-insensitive */
   address_key: string;
@@ -321,6 +349,8 @@ export interface Database {
   address_book_members: AddressBookMembersTable;
   unsubscribers: UnsubscribersTable;
   blocked_domains: BlockedDomainsTable;
+  sender_domains: SenderDomainsTable;
+  dkim_keys: DkimKeysTable;
   send_blocks: SendBlocksTable;
   send_block_history: SendBlockHistoryTable;
   project_config: ProjectConfigTable;

@@ -828,6 +828,130 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/domains": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the project's sender domains (extension)
+         * @description Sorted by domain name.
+         */
+        get: operations["getSenderDomainList"];
+        put?: never;
+        /**
+         * Add a sender domain and generate its DKIM key (extension)
+         * @description Extension. Adds a domain to the project's sender domains and generates its first DKIM
+         *     key: RSA 2048 (`rsa-sha256`, the default) or Ed25519 (`ed25519-sha256`, RFC 8463). The
+         *     private key is sealed with the service's master key (`MASTER_KEY`) and never shown. The
+         *     answer lists the records to publish: the DKIM TXT record (`dkim`), an SPF hint and a
+         *     DMARC suggestion. Status starts `P`; verifySenderDomain checks the records. Once a key is
+         *     verified (`V`), mail whose sender address is in the domain is DKIM-signed
+         *     (relaxed/relaxed). Domains compare case-insensitively; internationalised names are
+         *     stored in their punycode form. A domain the project already has: 400/77102.
+         */
+        post: operations["createSenderDomain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/domains/{domain}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One sender domain (extension)
+         * @description Another project's domain, or one the project does not have, answers 400/77103.
+         */
+        get: operations["getSenderDomain"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove a sender domain and its keys (extension)
+         * @description Mail from the domain is no longer signed (requests already being sent keep the key they started with).
+         */
+        delete: operations["deleteSenderDomain"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/domains/{domain}/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check the domain's DNS records (extension)
+         * @description Looks up, through the resolvers of `DNS_SERVERS` (default: the system's), each key's TXT
+         *     record at `<selector>._domainkey.<domain>`: a key whose record publishes it becomes `V`,
+         *     any other `F`. Also reports whether an SPF record (`v=spf1` at the domain) and a DMARC
+         *     record (`v=DMARC1` at `_dmarc.<domain>`) exist (`spf.found`, `dmarc.found`). The domain's
+         *     status is `V` while some key is verified. A resolver that does not answer changes
+         *     nothing: 503, try again.
+         */
+        post: operations["verifySenderDomain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/domains/{domain}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a key rotation - a new key under the next selector (extension)
+         * @description Extension. Generates a new key under a new selector (shown as `dkim`, and in `dkimKeys`),
+         *     with the same algorithm as the newest key unless `algorithm` is given. The current key
+         *     keeps signing until the new record is published and verifySenderDomain finds it; from
+         *     then on the new key signs. The old key stays listed (and its record should stay
+         *     published for a few days, for mail in flight) until deleteSenderDomainKey removes it.
+         */
+        post: operations["rotateSenderDomainKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/domains/{domain}/keys/{selector}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove an old DKIM key after a rotation (extension)
+         * @description The domain's only key can't be removed (400/77102); an unknown selector answers 400/77103.
+         */
+        delete: operations["deleteSenderDomainKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/send-block": {
         parameters: {
             query?: never;
@@ -1538,6 +1662,63 @@ export interface components {
         };
         UnsubscribersPage: components["schemas"]["PageMeta"] & {
             content: components["schemas"]["Unsubscriber"][];
+        };
+        SenderDomainCreate: {
+            /** @description A host name of at least two labels, e.g. example.com. */
+            domain: string;
+            /**
+             * @description The DKIM key type (RSA 2048 by default).
+             * @default rsa-sha256
+             * @enum {string}
+             */
+            algorithm: "rsa-sha256" | "ed25519-sha256";
+        };
+        SenderDomainRotate: {
+            /**
+             * @description The new key's type; default that of the newest key.
+             * @enum {string}
+             */
+            algorithm?: "rsa-sha256" | "ed25519-sha256";
+        };
+        DnsRecord: {
+            /** @description The name of the TXT record. */
+            dnsName: string;
+            /** @description Its value. */
+            dnsValue: string;
+        };
+        DnsRecordCheck: components["schemas"]["DnsRecord"] & {
+            /** @description Whether the last check found such a record (any value; `dnsValue` is a suggestion). */
+            found: boolean;
+        };
+        DkimRecord: components["schemas"]["DnsRecord"] & {
+            selector: string;
+            /** @enum {string} */
+            algorithm: "rsa-sha256" | "ed25519-sha256";
+        };
+        DkimKey: components["schemas"]["DkimRecord"] & {
+            /** @description `P` pending, `V` verified, `F` failed */
+            status: components["schemas"]["LabelCode"];
+            /** @description Whether this key signs the mail (the newest verified key). */
+            signing: boolean;
+            createDate: components["schemas"]["NesDateTime"];
+        };
+        SenderDomain: {
+            /** @description Normalised: lower-case, punycode for internationalised names. */
+            domain: string;
+            /** @description `P` pending, `V` verified (some key signs), `F` failed (the last check found no key) */
+            status: components["schemas"]["LabelCode"];
+            /** @description The newest key's TXT record (after a rotation, the next selector's). */
+            dkim: components["schemas"]["DkimRecord"];
+            spf: components["schemas"]["DnsRecordCheck"];
+            dmarc: components["schemas"]["DnsRecordCheck"];
+            /** @description Extension - every key of the domain, oldest first (two during a rotation). */
+            dkimKeys: components["schemas"]["DkimKey"][];
+            createDate: components["schemas"]["NesDateTime"];
+            /** @description The last verifySenderDomain; null before the first. */
+            checkDate: components["schemas"]["NesDateTime"] | null;
+        };
+        SenderDomainPage: components["schemas"]["PageMeta"] & {
+            content: components["schemas"]["SenderDomain"][];
         };
         BlockedDomainsRequest: {
             /** @description Domain names (1 to 10,000), at least two labels each. */
@@ -3722,6 +3903,270 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getSenderDomainList: {
+        parameters: {
+            query?: {
+                /** @description Zero-based page number. */
+                page?: components["parameters"]["Page"];
+                /** @description Page size. */
+                size?: components["parameters"]["Size"];
+            };
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of sender domains */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SenderDomainPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createSenderDomain: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "domain": "example.com"
+                 *     }
+                 */
+                "application/json": components["schemas"]["SenderDomainCreate"];
+            };
+        };
+        responses: {
+            /** @description The domain, with the records to publish */
+            201: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SenderDomain"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getSenderDomain: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description The sender domain (any case; an internationalised name in either form). */
+                domain: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The domain */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SenderDomain"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteSenderDomain: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description The sender domain (any case; an internationalised name in either form). */
+                domain: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    verifySenderDomain: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description The sender domain (any case; an internationalised name in either form). */
+                domain: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The domain with its checked status */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SenderDomain"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    rotateSenderDomainKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description The sender domain (any case; an internationalised name in either form). */
+                domain: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["SenderDomainRotate"];
+            };
+        };
+        responses: {
+            /** @description The domain with the new key */
+            201: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SenderDomain"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteSenderDomainKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                domain: string;
+                selector: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

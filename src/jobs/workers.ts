@@ -33,7 +33,7 @@ const POLLING = { batchSize: 1, pollingIntervalSeconds: 0.5, notifyPollingInterv
  * connection's URL and the SMTP transport.
  */
 export async function registerWorkers(
-  deps: Pick<AppDeps, 'config' | 'db' | 'queue' | 'logger' | 'now'> & { databaseUrl: string; transport: Transporter },
+  deps: Pick<AppDeps, 'config' | 'db' | 'queue' | 'logger' | 'now' | 'box'> & { databaseUrl: string; transport: Transporter },
 ): Promise<Workers> {
   const { boss } = deps.queue;
   const log = deps.logger.child({ component: 'worker' });

@@ -75,6 +75,12 @@ const SEND_BLOCK_STATE: Table = {
   NOT_BLOCKED: { en: 'Not blocked', ko: '차단 안 됨', ja: '遮断なし' },
 };
 
+const SENDER_DOMAIN_STATUS: Table = {
+  P: { en: 'Pending verification', ko: '인증 대기', ja: '認証待ち' },
+  V: { en: 'Verified', ko: '인증됨', ja: '認証済み' },
+  F: { en: 'Verification failed', ko: '인증 실패', ja: '認証失敗' },
+};
+
 export const RESULT_CODES = [
   'MAIL_SENT',
   'CONNECTION_ABNORMAL',
@@ -214,6 +220,7 @@ export const sendBlockActionLabel = (code: string, lang: Lang) => labelOf(SEND_B
 export const sendBlockRequesterLabel = (code: string, lang: Lang) => labelOf(SEND_BLOCK_REQUESTER, code, lang);
 /** getSendBlockList's registerStatus: a display string ("Not blocked" in NCP's example) */
 export const sendBlockStateText = (blocked: boolean, lang: Lang) => labelOf(SEND_BLOCK_STATE, blocked ? 'BLOCKED' : 'NOT_BLOCKED', lang).label;
+export const senderDomainStatusLabel = (code: string, lang: Lang) => labelOf(SENDER_DOMAIN_STATUS, code, lang);
 export const exportStatusLabel = (code: string, lang: Lang) => labelOf(EXPORT_STATUS, code, lang);
 
 export function resultCodeMessage(code: string | null, lang: Lang): string | null {

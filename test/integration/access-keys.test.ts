@@ -144,6 +144,7 @@ describe('revokeAccessKey', () => {
         logger,
         queue: svc.queue,
         now: () => new Date(),
+        box: svc.box,
         resolveKey: createKeyResolver(svc.db.db, svc.box, 600_000, c),
       });
     };

@@ -120,6 +120,7 @@ describe('downloadMailAttachment', () => {
       logger,
       queue: svc.queue,
       now: () => new Date(),
+      box: svc.box,
       resolveKey: createKeyResolver(svc.db.db, svc.box, 0),
     });
     const server = app.listen(0, '127.0.0.1');

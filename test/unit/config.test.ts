@@ -53,6 +53,7 @@ describe('loadConfig: defaults', () => {
       metricsPort: undefined,
       consoleSessionIdleMinutes: 30,
       consoleSessionMaxHours: 12,
+      dnsServers: undefined,
     });
   });
 
@@ -123,6 +124,7 @@ describe('loadConfig: valid values', () => {
       METRICS_PORT: '9464',
       CONSOLE_SESSION_IDLE_MINUTES: '15',
       CONSOLE_SESSION_MAX_HOURS: '8',
+      DNS_SERVERS: '10.0.0.2, 127.0.0.1:5353,[::1]:53',
     });
     expect(c).toEqual({
       port: 3000,
@@ -157,6 +159,7 @@ describe('loadConfig: valid values', () => {
       metricsPort: 9464,
       consoleSessionIdleMinutes: 15,
       consoleSessionMaxHours: 8,
+      dnsServers: ['10.0.0.2', '127.0.0.1:5353', '[::1]:53'],
     });
   });
 
@@ -235,6 +238,8 @@ describe('loadConfig: invalid values name the variable', () => {
     ['SMTP_URL garbage', { SMTP_URL: 'not a url' }, 'SMTP_URL'],
     ['DATABASE_URL mysql scheme', { DATABASE_URL: 'mysql://localhost/db' }, 'DATABASE_URL'],
     ['DATABASE_URL garbage', { DATABASE_URL: '::::' }, 'DATABASE_URL'],
+    ['DNS_SERVERS a host name', { DNS_SERVERS: 'dns.example.com' }, 'DNS_SERVERS'],
+    ['DNS_SERVERS a bad port', { DNS_SERVERS: '127.0.0.1:99999' }, 'DNS_SERVERS'],
     ['PUBLIC_BASE_URL ftp scheme', { PUBLIC_BASE_URL: 'ftp://example.com' }, 'PUBLIC_BASE_URL'],
     ['PUBLIC_BASE_URL not a URL', { PUBLIC_BASE_URL: 'example.com' }, 'PUBLIC_BASE_URL'],
     ['DISPLAY_TIMEZONE unknown', { DISPLAY_TIMEZONE: 'Mars/Olympus_Mons' }, 'DISPLAY_TIMEZONE'],

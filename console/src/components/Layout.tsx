@@ -29,6 +29,7 @@ const NAV = [
   ['/address-book', 'navAddressBook'],
   ['/unsubscribers', 'navUnsubscribers'],
   ['/send-block', 'navSendBlock'],
+  ['/domains', 'navDomains'],
   ['/keys', 'navKeys'],
 ] as const;
 

@@ -1,4 +1,3 @@
-import { domainToASCII } from 'node:url';
 import type { components } from '../../generated/api.ts';
 import type { Db, Tx } from '../../db/schema.ts';
 import type { AppDeps } from '../../deps.ts';
@@ -7,6 +6,7 @@ import { badRequest } from '../../shared/errors.ts';
 import { parsePaging, parseSort, toPage } from '../../http/paging.ts';
 import { single, type RawQuery } from '../../http/query-params.ts';
 import * as repo from './blocked-domains.repository.ts';
+import { normaliseDomain } from '../../shared/domain-name.ts';
 
 type Schemas = components['schemas'];
 export type BlockedDomainsResult = Schemas['BlockedDomainsResult'];
@@ -19,21 +19,6 @@ export type BlockedDomainsPage = Schemas['BlockedDomainsPage'];
  * Domains compare case-insensitively, internationalised ones as their punycode form.
  */
 const MAX_DOMAINS_PER_REQUEST = 10_000;
-
-const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
-
-/**
- * The stored form of a domain: lower-case ASCII (punycode), no trailing dot; undefined when it is
- * not a host name of at least two labels (a bare TLD would block a whole registry).
- */
-function normaliseDomain(raw: string): string | undefined {
-  const text = raw.trim().replace(/\.$/, '');
-  if (text === '' || text.length > 253) return undefined;
-  const ascii = domainToASCII(text).toLowerCase();
-  if (ascii === '' || ascii.length > 253) return undefined;
-  const labels = ascii.split('.');
-  return labels.length >= 2 && labels.every((l) => LABEL.test(l)) ? ascii : undefined;
-}
 
 /** The domain of an address and each parent with at least two labels: "a.b.example" -> a.b.example, b.example. */
 function domainAndParents(address: string): string[] {

@@ -78,6 +78,8 @@ export function buildMessage(ctx: RequestContext, recipients: MailRecipient[], u
     // RFC 2369 and RFC 8058: mail clients offer their own unsubscribe button and POST to the link.
     message.headers = { 'List-Unsubscribe': `<${unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' };
   }
+  // Ed25519 keys sign in smtp-attempt (nodemailer signs with RSA only).
+  if (ctx.dkim?.algorithm === 'rsa-sha256') message.dkim = { ...ctx.dkim, headerFieldNames: DKIM_SIGNED_HEADERS };
   if (ctx.attachments.length) {
     message.attachments = ctx.attachments.map((a) => {
       // Caught by the caller: the mail fails with MIME_MESSAGE_CREATE_FAIL instead of going out without it.
@@ -88,6 +90,12 @@ export function buildMessage(ctx: RequestContext, recipients: MailRecipient[], u
   }
   return { ok: true, message, envelopeTo };
 }
+
+/**
+ * The header fields a DKIM signature covers when present (relaxed/relaxed): what a receiver shows
+ * or acts on. List-Unsubscribe-Post must be signed for RFC 8058 one-click unsubscribe.
+ */
+export const DKIM_SIGNED_HEADERS = 'From:To:Cc:Subject:Date:Message-ID:MIME-Version:Content-Type:List-Unsubscribe:List-Unsubscribe-Post';
 
 /** Room in the title for AD_TITLE_PREFIX, which the service adds to advertising mail. */
 const AD_PREFIX_ALLOWANCE_BYTES = 100;

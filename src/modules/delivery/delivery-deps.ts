@@ -8,7 +8,7 @@ import type { RetryPolicy } from './apply-send-result.ts';
 import { inFlightPerLoop } from './delivery-settings.ts';
 
 /** What the delivery engine (claim loops, sender, recorder) works with: the app's deps and the SMTP transport. */
-export type DeliveryDeps = Pick<AppDeps, 'db' | 'logger' | 'now' | 'config'> & { transport: Transporter };
+export type DeliveryDeps = Pick<AppDeps, 'db' | 'logger' | 'now' | 'config' | 'box'> & { transport: Transporter };
 
 /** The engine's settings, read from the configuration once. */
 export interface DeliverySettings {

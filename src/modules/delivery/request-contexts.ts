@@ -1,4 +1,5 @@
 import { attachmentsForDelivery } from '../files/files.read-model.ts';
+import { createSigningKeys } from '../sender-domains/signing-keys.ts';
 import { unsubscribeMessageFor } from '../unsubscribes/unsubscribe-message.ts';
 import * as repo from './delivery.repository.ts';
 import type { DeliveryDeps, DeliverySettings } from './delivery-deps.ts';
@@ -8,13 +9,15 @@ import { buildRequestContext, type RequestContext } from './request-context.ts';
  * What a process needs to send a request's mails (sender, content, attachments, notice), loaded
  * once per request and kept for the last 1,000 requests.
  */
-export function createContextCache(deps: Pick<DeliveryDeps, 'db' | 'config'>, settings: Pick<DeliverySettings, 'unsubscribe'>) {
+export function createContextCache(deps: Pick<DeliveryDeps, 'db' | 'config' | 'box'>, settings: Pick<DeliverySettings, 'unsubscribe'>) {
   const contexts = new Map<string, Promise<RequestContext | undefined>>();
+  const signingKeysFor = createSigningKeys(deps);
 
   async function loadContexts(requestIds: string[]): Promise<Map<string, RequestContext>> {
-    const [rows, attachments] = await Promise.all([
+    const [rows, attachments, signing] = await Promise.all([
       repo.loadRequestsForDelivery(deps.db, requestIds),
       attachmentsForDelivery(deps.db, deps.config.dataDir, requestIds),
+      signingKeysFor(requestIds),
     ]);
     const out = new Map<string, RequestContext>();
     for (const row of rows) {
@@ -24,7 +27,7 @@ export function createContextCache(deps: Pick<DeliveryDeps, 'db' | 'config'>, se
             settings.unsubscribe.lang,
           )
         : null;
-      out.set(String(row.id), buildRequestContext(row, attachments.get(String(row.id)) ?? [], notice));
+      out.set(String(row.id), buildRequestContext(row, attachments.get(String(row.id)) ?? [], notice, signing.get(String(row.id)) ?? null));
     }
     return out;
   }
