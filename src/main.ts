@@ -147,7 +147,7 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
 
     const now = () => new Date();
     if (config.role !== 'api') {
-      const workers = await registerWorkers({ config, databaseUrl, db: dbh.db, queue, transport, logger, now });
+      const workers = await registerWorkers({ config, databaseUrl, db: dbh.db, queue, transport, logger, now, box });
       // Runs before the queue stops (cleanups run in reverse): no new claims, what is held is recorded, then the jobs drain.
       cleanups.push(() => workers.stop());
       logger.info({ concurrency: config.workerConcurrency }, 'workers started');

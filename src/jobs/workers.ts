@@ -4,6 +4,8 @@ import { listen } from '../db/listen.ts';
 import type { AppDeps } from '../deps.ts';
 import type { Logger } from '../logger.ts';
 import { createDeliveryWorker } from '../modules/delivery/claim-loops.ts';
+import { createWebhookWorker } from '../modules/webhooks/webhook-worker.ts';
+import type { SecretBox } from '../shared/secret-box.ts';
 import { DUE_CHANNEL } from '../modules/lifecycle/lifecycle.service.ts';
 import { sweepStoring } from '../modules/requests/requests.service.ts';
 import { timeJob } from '../metrics.ts';
@@ -33,7 +35,7 @@ const POLLING = { batchSize: 1, pollingIntervalSeconds: 0.5, notifyPollingInterv
  * connection's URL and the SMTP transport.
  */
 export async function registerWorkers(
-  deps: Pick<AppDeps, 'config' | 'db' | 'queue' | 'logger' | 'now'> & { databaseUrl: string; transport: Transporter },
+  deps: Pick<AppDeps, 'config' | 'db' | 'queue' | 'logger' | 'now'> & { databaseUrl: string; transport: Transporter; box: SecretBox },
 ): Promise<Workers> {
   const { boss } = deps.queue;
   const log = deps.logger.child({ component: 'worker' });
@@ -45,6 +47,9 @@ export async function registerWorkers(
   });
   const delivery = createDeliveryWorker({ ...deps, db: deliveryDb.db, logger: log });
   delivery.start();
+  // Webhook deliveries: their own loops on the app's pool (a few short statements per batch).
+  const webhooks = createWebhookWorker({ config: deps.config, db: deps.db, logger: log.child({ component: 'webhooks' }), now: deps.now, box: deps.box });
+  webhooks.start();
   const dueListener = listen(deps.databaseUrl, DUE_CHANNEL, () => delivery.notified(), log);
   let stopping = false;
   const context = (logger: Logger): JobContext => ({ db: deps.db, queue: deps.queue, config: deps.config, logger, now: deps.now, isStopping: () => stopping });
@@ -82,6 +87,7 @@ export async function registerWorkers(
       clearInterval(sweeper);
       await dueListener.close();
       await delivery.stop();
+      await webhooks.stop();
       await deliveryDb.close();
     },
     sweepNow: sweepAll,

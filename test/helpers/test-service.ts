@@ -67,7 +67,7 @@ export async function startTestService(opts: {
     timeoutMs: opts.env?.SMTP_TIMEOUT_MS ? config.smtpTimeoutMs : 3000,
   });
   const now = () => new Date();
-  const workers = opts.workers !== false ? await registerWorkers({ config, databaseUrl: db.url, db: db.db, queue, transport, logger, now }) : undefined;
+  const workers = opts.workers !== false ? await registerWorkers({ config, databaseUrl: db.url, db: db.db, queue, transport, logger, now, box }) : undefined;
   const app = createApp({ config, db: db.db, logger, queue, now, resolveKey: createKeyResolver(db.db, box, 0) }, { validateResponses: true });
   const agent = supertest(app);
 

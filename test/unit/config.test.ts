@@ -53,6 +53,13 @@ describe('loadConfig: defaults', () => {
       metricsPort: undefined,
       consoleSessionIdleMinutes: 30,
       consoleSessionMaxHours: 12,
+      webhookAllowPrivate: false,
+      webhookTimeoutMs: 10_000,
+      webhookConcurrency: 64,
+      webhookRetryBaseMs: 30_000,
+      webhookRetryWindowMs: 86_400_000,
+      webhookDisableFailures: 20,
+      webhookDisableAfterMs: 86_400_000,
     });
   });
 
@@ -123,6 +130,13 @@ describe('loadConfig: valid values', () => {
       METRICS_PORT: '9464',
       CONSOLE_SESSION_IDLE_MINUTES: '15',
       CONSOLE_SESSION_MAX_HOURS: '8',
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+      WEBHOOK_TIMEOUT_MS: '2000',
+      WEBHOOK_CONCURRENCY: '8',
+      WEBHOOK_RETRY_BASE_MS: '100',
+      WEBHOOK_RETRY_WINDOW_MS: '60000',
+      WEBHOOK_DISABLE_FAILURES: '3',
+      WEBHOOK_DISABLE_AFTER_MS: '0',
     });
     expect(c).toEqual({
       port: 3000,
@@ -157,6 +171,13 @@ describe('loadConfig: valid values', () => {
       metricsPort: 9464,
       consoleSessionIdleMinutes: 15,
       consoleSessionMaxHours: 8,
+      webhookAllowPrivate: true,
+      webhookTimeoutMs: 2000,
+      webhookConcurrency: 8,
+      webhookRetryBaseMs: 100,
+      webhookRetryWindowMs: 60_000,
+      webhookDisableFailures: 3,
+      webhookDisableAfterMs: 0,
     });
   });
 
