@@ -13,8 +13,3 @@ export function nextAttemptAfterFailure(attempts: number, eventAt: Date, now: Da
   if (now.getTime() - eventAt.getTime() >= policy.windowMs) return null;
   return new Date(now.getTime() + webhookRetryDelayMs(attempts, policy.baseMs));
 }
-
-/** An endpoint is disabled once it failed `failures` attempts in a row over at least `afterMs`. */
-export function shouldDisable(consecutiveFailures: number, failingSince: Date | null, now: Date, policy: { failures: number; afterMs: number }): boolean {
-  return consecutiveFailures >= policy.failures && failingSince !== null && now.getTime() - failingSince.getTime() >= policy.afterMs;
-}
