@@ -20,8 +20,11 @@ export interface WebhookWorkerDeps {
   box: SecretBox;
 }
 
-/** Deliveries a loop claims at once. */
-const CLAIM_BATCH = 500;
+/** Deliveries a loop claims at once, at most: a few rounds of the concurrency, so the lease covers a batch of timeouts. */
+const MAX_CLAIM_BATCH = 500;
+/** Delivered and failed deliveries are kept in the log this long. */
+const LOG_KEEP_DAYS = 30;
+const PRUNE_EVERY_MS = 10 * 60_000;
 /** An idle loop looks for due deliveries this often (retries, and events of other processes). */
 const POLL_MS = 250;
 const LOOPS = 2;
@@ -53,7 +56,10 @@ export function createWebhookWorker(deps: WebhookWorkerDeps) {
   const { config } = deps;
   const poster = createWebhookPoster({ allowPrivate: config.webhookAllowPrivate, timeoutMs: config.webhookTimeoutMs, maxSockets: config.webhookConcurrency });
   const slot = createLimiter(config.webhookConcurrency);
-  const leaseMs = config.webhookTimeoutMs * 3 + 60_000;
+  const claimBatch = Math.min(MAX_CLAIM_BATCH, config.webhookConcurrency * 4);
+  // Long enough for every delivery of a batch to time out in turn: a lease that ran out would let
+  // another loop send the same delivery while this one still holds it.
+  const leaseMs = Math.ceil(claimBatch / config.webhookConcurrency) * config.webhookTimeoutMs + 60_000;
   const signers = new Map<string, { sealed: string; signer: Webhook }>();
   let stopping = false;
   const idle = new Set<() => void>();
@@ -67,7 +73,7 @@ export function createWebhookWorker(deps: WebhookWorkerDeps) {
   }
 
   async function runBatch(): Promise<number> {
-    const claimed = await repo.claimDueDeliveries(deps.db, CLAIM_BATCH, leaseMs);
+    const claimed = await repo.claimDueDeliveries(deps.db, claimBatch, leaseMs);
     if (!claimed.length) return 0;
     const subjects = await loadSubjects(deps, claimed);
     const records: repo.AttemptRecord[] = [];
@@ -154,17 +160,25 @@ export function createWebhookWorker(deps: WebhookWorkerDeps) {
         // What was claimed stays leased until the lease runs out; then it is claimed again.
         deps.logger.error({ err }, 'webhook batch failed');
       }
-      if (!stopping && claimed < CLAIM_BATCH) await waitForWork();
+      if (!stopping && claimed < claimBatch) await waitForWork();
     }
   }
 
   let loops: Promise<void>[] = [];
+  let pruner: NodeJS.Timeout | undefined;
   return {
     start() {
       loops = Array.from({ length: LOOPS }, () => loop());
+      pruner = setInterval(() => {
+        repo
+          .pruneDeliveryLog(deps.db, LOG_KEEP_DAYS, 10_000)
+          .catch((err) => deps.logger.warn({ err: (err as Error).message }, 'pruning the webhook delivery log failed; next time'));
+      }, PRUNE_EVERY_MS);
+      pruner.unref();
     },
     async stop() {
       stopping = true;
+      clearInterval(pruner);
       for (const wake of [...idle]) wake();
       await Promise.all(loops);
       poster.close();

@@ -215,3 +215,12 @@ export async function updateEndpointHealth(db: Db, rows: EndpointHealth[], polic
     return disabled.rows.map((r) => String(r.id));
   });
 }
+
+/** Forgets up to `limit` delivered or failed deliveries older than `days` (the log is not kept forever). */
+export async function pruneDeliveryLog(db: Db, days: number, limit: number): Promise<number> {
+  const res = await sql`
+    DELETE FROM webhook_deliveries WHERE id IN (
+      SELECT id FROM webhook_deliveries WHERE status IN ('S', 'F') AND created_at < now() - make_interval(days => ${days}) LIMIT ${limit})
+  `.execute(db);
+  return Number(res.numAffectedRows ?? 0);
+}
