@@ -6,7 +6,8 @@ export interface ReceivedHook {
 }
 
 /**
- * A webhook receiver on 127.0.0.1: records every POST and answers as `answer` says (default 200).
+ * A webhook receiver on 127.0.0.1: records every POST and answers as `answer` says (default 200;
+ * 0: never answers).
  * down() closes it (connections refused), up() listens again on the same port.
  */
 export interface WebhookReceiver {
@@ -44,6 +45,7 @@ export async function startWebhookReceiver(path = '/hook'): Promise<WebhookRecei
     req.on('end', () => {
       const hook = { headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
       const status = r.answer(hook, calls++);
+      if (status === 0) return;
       if (status >= 200 && status < 300) received.push(hook);
       res.writeHead(status, { 'content-type': 'text/plain' }).end(status >= 300 ? `answer ${status} ${'x'.repeat(2000)}` : 'ok');
     });

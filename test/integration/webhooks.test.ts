@@ -11,8 +11,8 @@ import { useTestService } from '../helpers/use-test-service.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
 
 // Webhooks (issue 15 item 4): CRUD, signed events, retries, replay, disabling, SSRF, tenancy.
-// Retries are fast here: 100 ms base, retried for 1.5 s after the event; an endpoint is disabled
-// after 8 failed attempts in a row.
+// Retries are fast here: 100 ms base, retried for 1.5 s after the event, 1 s per attempt; an
+// endpoint is disabled after 8 failed attempts in a row.
 const { svc, sink } = useTestService({
   env: {
     WEBHOOK_ALLOW_PRIVATE: 'true',
@@ -20,6 +20,7 @@ const { svc, sink } = useTestService({
     WEBHOOK_RETRY_WINDOW_MS: '1500',
     WEBHOOK_DISABLE_FAILURES: '8',
     WEBHOOK_DISABLE_AFTER_MS: '0',
+    WEBHOOK_TIMEOUT_MS: '1000',
     PUBLIC_BASE_URL: 'http://mail.test',
   },
 });
@@ -275,6 +276,25 @@ describe('retries, replay and disabling', () => {
     expect(verified(secret, hook!).data.requestId).toBe(requestId);
     const [d] = await deliveries(key, webhookId);
     expect(d).toEqual(expect.objectContaining({ status: 'delivered', attempts: 2, lastStatusCode: 200 }));
+  });
+
+  it('an attempt that gets no answer times out; a receiver that hangs does not hold back another endpoint', async () => {
+    const key = await newProject();
+    const hung = await receiver();
+    hung.answer = () => 0;
+    const fast = await receiver();
+    const { webhookId: hungId } = await createHook(key, { url: hung.url, events: ['request.finished'] });
+    await createHook(key, { url: fast.url, events: ['request.finished'] });
+    await send(key, ['slow@example.com']);
+    await fast.waitFor(1);
+    // The fast endpoint got its event while the hung one's first attempt is still waiting.
+    expect((await deliveries(key, hungId))[0]).toEqual(expect.objectContaining({ status: 'pending', attempts: 0 }));
+    const [d] = await waitFor(async () => {
+      const log = await deliveries(key, hungId);
+      return log[0]?.attempts ? log : undefined;
+    });
+    expect(d).toEqual(expect.objectContaining({ status: 'pending', lastStatusCode: null, error: 'timed out after 1000 ms' }));
+    expect(d.latencyMs).toBeGreaterThanOrEqual(950);
   });
 
   it('a receiver that is down, then up again, loses nothing', async () => {
