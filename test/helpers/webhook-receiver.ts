@@ -14,6 +14,8 @@ export interface WebhookReceiver {
   url: string;
   received: ReceivedHook[];
   answer: (hook: ReceivedHook, n: number) => number;
+  /** the Location of a 3xx answer */
+  redirectTo: string;
   waitFor(n: number, timeoutMs?: number): Promise<ReceivedHook[]>;
   down(): Promise<void>;
   up(): Promise<void>;
@@ -26,6 +28,7 @@ export async function startWebhookReceiver(path = '/hook'): Promise<WebhookRecei
     url: '',
     received,
     answer: () => 200,
+    redirectTo: 'http://127.0.0.1:9/',
     async waitFor(n, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
       while (received.length < n) {
@@ -47,7 +50,9 @@ export async function startWebhookReceiver(path = '/hook'): Promise<WebhookRecei
       const status = r.answer(hook, calls++);
       if (status === 0) return;
       if (status >= 200 && status < 300) received.push(hook);
-      res.writeHead(status, { 'content-type': 'text/plain' }).end(status >= 300 ? `answer ${status} ${'x'.repeat(2000)}` : 'ok');
+      res
+        .writeHead(status, { 'content-type': 'text/plain', ...(status >= 300 && status < 400 ? { location: r.redirectTo } : {}) })
+        .end(status >= 300 ? `answer ${status} ${'x'.repeat(2000)}` : 'ok');
     });
   });
   let port = 0;

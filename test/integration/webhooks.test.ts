@@ -384,6 +384,22 @@ describe('retries, replay and disabling', () => {
 });
 
 describe('SSRF: by default only public addresses', () => {
+  it('redirects are not followed: a 3xx is a failed attempt', async () => {
+    const key = await newProject();
+    const r = await receiver();
+    const target = await receiver();
+    r.answer = () => 307;
+    r.redirectTo = target.url;
+    const { webhookId } = await createHook(key, { url: r.url, events: ['request.finished'] });
+    await send(key, ['redirect@example.com']);
+    const [d] = await waitFor(async () => {
+      const log = await deliveries(key, webhookId);
+      return log[0]?.attempts ? log : undefined;
+    });
+    expect(d).toEqual(expect.objectContaining({ lastStatusCode: 307, error: 'redirects are not followed' }));
+    expect(target.received).toHaveLength(0);
+  });
+
   it('refuses loopback, private, link-local and unique-local URLs at creation (400 naming url)', async () => {
     const key = await strict.newKey('ssrf');
     for (const url of [
