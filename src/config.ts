@@ -62,6 +62,19 @@ export interface Config {
   consoleSessionMaxHours: number;
   /** resolvers for sender-domain checks, as ip or ip:port ([v6]:port); undefined: the system's */
   dnsServers: string[] | undefined;
+  /** webhook URLs may reach loopback, link-local, private and unique-local addresses (off: refused, SSRF) */
+  webhookAllowPrivate: boolean;
+  /** one webhook delivery attempt may take this long (connect to the end of the answer) */
+  webhookTimeoutMs: number;
+  /** webhook deliveries in flight at once per worker process */
+  webhookConcurrency: number;
+  /** the first retry of a failed delivery waits this long, then twice as long each time (at most 6 h) */
+  webhookRetryBaseMs: number;
+  /** a delivery is retried until this long after its event (then failed) */
+  webhookRetryWindowMs: number;
+  /** an endpoint is disabled after this many failed attempts in a row, spanning at least webhookDisableAfterMs */
+  webhookDisableFailures: number;
+  webhookDisableAfterMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -226,6 +239,13 @@ const schema = z.object({
   CONSOLE_SESSION_IDLE_MINUTES: int('CONSOLE_SESSION_IDLE_MINUTES', 30, 1, 24 * 60),
   CONSOLE_SESSION_MAX_HOURS: int('CONSOLE_SESSION_MAX_HOURS', 12, 1, 24 * 30),
   DNS_SERVERS: dnsServers,
+  WEBHOOK_ALLOW_PRIVATE: bool('WEBHOOK_ALLOW_PRIVATE', false),
+  WEBHOOK_TIMEOUT_MS: int('WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
+  WEBHOOK_CONCURRENCY: int('WEBHOOK_CONCURRENCY', 64, 1, 1_000),
+  WEBHOOK_RETRY_BASE_MS: int('WEBHOOK_RETRY_BASE_MS', 30_000, 1, 3_600_000),
+  WEBHOOK_RETRY_WINDOW_MS: int('WEBHOOK_RETRY_WINDOW_MS', 86_400_000, 0, 30 * 86_400_000),
+  WEBHOOK_DISABLE_FAILURES: int('WEBHOOK_DISABLE_FAILURES', 20, 1, 1_000_000),
+  WEBHOOK_DISABLE_AFTER_MS: int('WEBHOOK_DISABLE_AFTER_MS', 86_400_000, 0, 30 * 86_400_000),
 });
 
 /** Defaults that depend on another variable, checked after it: one more pass of the same schemas. */
@@ -286,5 +306,12 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     consoleSessionIdleMinutes: e.CONSOLE_SESSION_IDLE_MINUTES,
     consoleSessionMaxHours: e.CONSOLE_SESSION_MAX_HOURS,
     dnsServers: e.DNS_SERVERS,
+    webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
+    webhookTimeoutMs: e.WEBHOOK_TIMEOUT_MS,
+    webhookConcurrency: e.WEBHOOK_CONCURRENCY,
+    webhookRetryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
+    webhookRetryWindowMs: e.WEBHOOK_RETRY_WINDOW_MS,
+    webhookDisableFailures: e.WEBHOOK_DISABLE_FAILURES,
+    webhookDisableAfterMs: e.WEBHOOK_DISABLE_AFTER_MS,
   });
 }

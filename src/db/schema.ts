@@ -208,6 +208,44 @@ export interface AddressBookMembersTable {
   address_id: BigId;
 }
 
+export interface WebhooksTable {
+  id: Generated<BigId>;
+  project_id: BigId;
+  url: string;
+  events: string[];
+  description: string | null;
+  /** the whsec_ secret sealed with the master key */
+  secret_sealed: string;
+  enabled: Generated<boolean>;
+  disabled_reason: string | null;
+  disabled_at: Timestamp | null;
+  consecutive_failures: Generated<number>;
+  failing_since: Timestamp | null;
+  created_at: Generated<Timestamp>;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface WebhookDeliveriesTable {
+  id: Generated<BigId>;
+  webhook_id: BigId;
+  project_id: BigId;
+  event_type: string;
+  subject_id: BigId;
+  event_at: Generated<Timestamp>;
+  payload: string | null;
+  /** P pending, S delivered, F failed */
+  status: Generated<string>;
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp | null;
+  lease_until: Timestamp | null;
+  last_attempt_at: Timestamp | null;
+  last_status_code: number | null;
+  last_latency_ms: number | null;
+  last_response: string | null;
+  last_error: string | null;
+  created_at: Generated<Timestamp>;
+}
+
 export interface ExportsTable {
   id: Generated<BigId>;
   project_id: BigId;
@@ -344,6 +382,8 @@ export interface Database {
   templates: TemplatesTable;
   template_exports: TemplateBackupsTable;
   exports: ExportsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
   address_book_addresses: AddressBookAddressesTable;
   address_book_groups: AddressBookGroupsTable;
   address_book_members: AddressBookMembersTable;

@@ -257,6 +257,96 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's webhook endpoints, newest first (extension) */
+        get: operations["getWebhookList"];
+        put?: never;
+        /**
+         * Add a webhook endpoint (extension)
+         * @description Extension. `url` must be http:// or https://; unless the service runs with
+         *     `WEBHOOK_ALLOW_PRIVATE=true`, a URL whose host is a loopback, link-local, private or
+         *     unique-local address (or `localhost`) answers 400/77102 naming `url`, and names resolving
+         *     to such addresses are refused at delivery. `events` are the event types to receive. The
+         *     answer carries the signing `secret` (`whsec_…`): it is shown this once only.
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/{webhookId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One webhook endpoint (extension)
+         * @description An endpoint that kept failing shows `enabled false` and `disabledReason`.
+         */
+        get: operations["getWebhook"];
+        /**
+         * Change a webhook endpoint (extension)
+         * @description `url` and `events` replace the endpoint's; `description` and `enabled` are changed when
+         *     given. Enabling an endpoint that was disabled clears its reason and failure count; its
+         *     pending deliveries go out again. The secret is not changed.
+         */
+        put: operations["updateWebhook"];
+        post?: never;
+        /** Remove a webhook endpoint and its delivery log (extension) */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/{webhookId}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The endpoint's delivery log, newest first (extension) */
+        get: operations["getWebhookDeliveryList"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/{webhookId}/deliveries/{deliveryId}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a delivery again (extension)
+         * @description The delivery is due again at once (`status` pending), with the payload and `webhook-id`
+         *     it was first sent with, whatever its state. It goes out while the endpoint is enabled.
+         */
+        post: operations["retryWebhookDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/files": {
         parameters: {
             query?: never;
@@ -1556,6 +1646,67 @@ export interface components {
          */
         ExportView: "requests" | "recipients" | "mails";
         ExportFilterValue: string | number | (string | number)[];
+        /** @enum {string} */
+        WebhookEventType: "request.finished" | "recipient.sent" | "recipient.failed" | "recipient.bounced" | "recipient.complained" | "recipient.unsubscribed" | "export.completed";
+        WebhookEvents: components["schemas"]["WebhookEventType"][];
+        WebhookCreate: {
+            /** @description http:// or https:// URL that receives the events (POST). */
+            url: string;
+            events: components["schemas"]["WebhookEvents"];
+            description?: string | null;
+        };
+        WebhookUpdate: {
+            url: string;
+            events: components["schemas"]["WebhookEvents"];
+            /** @description Unchanged when absent. */
+            description?: string | null;
+            /** @description Unchanged when absent. */
+            enabled?: boolean;
+        };
+        Webhook: {
+            webhookId: string;
+            url: string;
+            events: components["schemas"]["WebhookEventType"][];
+            description: string | null;
+            enabled: boolean;
+            /** @description Why the endpoint is disabled (it kept failing, or the API disabled it). */
+            disabledReason: string | null;
+            disabledDate: components["schemas"]["NesDateTime"] | null;
+            createDate: components["schemas"]["NesDateTime"];
+            updateDate: components["schemas"]["NesDateTime"];
+        };
+        WebhookCreated: components["schemas"]["Webhook"] & {
+            /** @description The signing secret (`whsec_` + base64), shown this once only. */
+            secret: string;
+        };
+        WebhookPage: components["schemas"]["PageMeta"] & {
+            content: components["schemas"]["Webhook"][];
+        };
+        WebhookDelivery: {
+            /** @description Also the `webhook-id` header it is sent with. */
+            deliveryId: string;
+            eventType: components["schemas"]["WebhookEventType"];
+            /**
+             * @description `pending` waiting for its first attempt or a retry, `delivered` a 2xx answer came, `failed` retries ran out (replay it with retryWebhookDelivery).
+             * @enum {string}
+             */
+            status: "pending" | "delivered" | "failed";
+            attempts: number;
+            /** @description The last attempt's HTTP status; null when no answer came. */
+            lastStatusCode: number | null;
+            lastAttemptDate: components["schemas"]["NesDateTime"] | null;
+            nextAttemptDate: components["schemas"]["NesDateTime"] | null;
+            /** @description The last attempt's duration. */
+            latencyMs: number | null;
+            /** @description The start of the last answer's body (at most 1,000 characters). */
+            responseExcerpt: string | null;
+            /** @description Why the last attempt failed without an HTTP answer (timeout, refused address, connection error). */
+            error: string | null;
+            eventDate: components["schemas"]["NesDateTime"];
+        };
+        WebhookDeliveryPage: components["schemas"]["PageMeta"] & {
+            content: components["schemas"]["WebhookDelivery"][];
+        };
         ExportCreate: {
             view: components["schemas"]["ExportView"];
             /** @description The view's query parameters (paging excluded), e.g. `{"startDateTime":"2025-01-01","sendStatus":["S","PF"]}`. */
@@ -1987,6 +2138,10 @@ export interface components {
         CategorySidPath: string;
         /** @description The export request's sid. */
         TemplateExportIdPath: string;
+        /** @description The endpoint's id (from createWebhook); malformed, unknown or another project's ids answer 400/77103. */
+        WebhookIdPath: string;
+        /** @description The delivery's id (from getWebhookDeliveryList); malformed, unknown or another endpoint's ids answer 400/77103. */
+        DeliveryIdPath: string;
         /** @description The export's id (from createExport); malformed, unknown or another project's ids answer 400/77103. */
         ExportIdPath: string;
         /** @description `true`: only what is in use; `false` or absent: deleted templates too. */
@@ -2584,6 +2739,270 @@ export interface operations {
                 };
                 content: {
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getWebhookList: {
+        parameters: {
+            query?: {
+                /** @description Zero-based page number. */
+                page?: components["parameters"]["Page"];
+                /** @description Page size. */
+                size?: components["parameters"]["Size"];
+            };
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of endpoints */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookCreate"];
+            };
+        };
+        responses: {
+            /** @description The endpoint, with its secret */
+            201: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookCreated"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description The endpoint's id (from createWebhook); malformed, unknown or another project's ids answer 400/77103. */
+                webhookId: components["parameters"]["WebhookIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description The endpoint's id (from createWebhook); malformed, unknown or another project's ids answer 400/77103. */
+                webhookId: components["parameters"]["WebhookIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookUpdate"];
+            };
+        };
+        responses: {
+            /** @description The endpoint as changed */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description The endpoint's id (from createWebhook); malformed, unknown or another project's ids answer 400/77103. */
+                webhookId: components["parameters"]["WebhookIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getWebhookDeliveryList: {
+        parameters: {
+            query?: {
+                /** @description Zero-based page number. */
+                page?: components["parameters"]["Page"];
+                /** @description Page size. */
+                size?: components["parameters"]["Size"];
+            };
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description The endpoint's id (from createWebhook); malformed, unknown or another project's ids answer 400/77103. */
+                webhookId: components["parameters"]["WebhookIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of deliveries */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    retryWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path: {
+                /** @description The endpoint's id (from createWebhook); malformed, unknown or another project's ids answer 400/77103. */
+                webhookId: components["parameters"]["WebhookIdPath"];
+                /** @description The delivery's id (from getWebhookDeliveryList); malformed, unknown or another endpoint's ids answer 400/77103. */
+                deliveryId: components["parameters"]["DeliveryIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted: the delivery is pending */
+            202: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -4,6 +4,7 @@ import { listen } from '../db/listen.ts';
 import type { AppDeps } from '../deps.ts';
 import type { Logger } from '../logger.ts';
 import { createDeliveryWorker } from '../modules/delivery/claim-loops.ts';
+import { createWebhookWorker } from '../modules/webhooks/webhook-worker.ts';
 import { DUE_CHANNEL } from '../modules/lifecycle/lifecycle.service.ts';
 import { sweepStoring } from '../modules/requests/requests.service.ts';
 import { timeJob } from '../metrics.ts';
@@ -45,6 +46,9 @@ export async function registerWorkers(
   });
   const delivery = createDeliveryWorker({ ...deps, db: deliveryDb.db, logger: log });
   delivery.start();
+  // Webhook deliveries: their own loops on the app's pool (a few short statements per batch).
+  const webhooks = createWebhookWorker({ config: deps.config, db: deps.db, logger: log.child({ component: 'webhooks' }), now: deps.now, box: deps.box });
+  webhooks.start();
   const dueListener = listen(deps.databaseUrl, DUE_CHANNEL, () => delivery.notified(), log);
   let stopping = false;
   const context = (logger: Logger): JobContext => ({ db: deps.db, queue: deps.queue, config: deps.config, logger, now: deps.now, isStopping: () => stopping });
@@ -82,6 +86,7 @@ export async function registerWorkers(
       clearInterval(sweeper);
       await dueListener.close();
       await delivery.stop();
+      await webhooks.stop();
       await deliveryDb.close();
     },
     sweepNow: sweepAll,

@@ -54,6 +54,13 @@ describe('loadConfig: defaults', () => {
       consoleSessionIdleMinutes: 30,
       consoleSessionMaxHours: 12,
       dnsServers: undefined,
+      webhookAllowPrivate: false,
+      webhookTimeoutMs: 10_000,
+      webhookConcurrency: 64,
+      webhookRetryBaseMs: 30_000,
+      webhookRetryWindowMs: 86_400_000,
+      webhookDisableFailures: 20,
+      webhookDisableAfterMs: 86_400_000,
     });
   });
 
@@ -125,6 +132,13 @@ describe('loadConfig: valid values', () => {
       CONSOLE_SESSION_IDLE_MINUTES: '15',
       CONSOLE_SESSION_MAX_HOURS: '8',
       DNS_SERVERS: '10.0.0.2, 127.0.0.1:5353,[::1]:53',
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+      WEBHOOK_TIMEOUT_MS: '2000',
+      WEBHOOK_CONCURRENCY: '8',
+      WEBHOOK_RETRY_BASE_MS: '100',
+      WEBHOOK_RETRY_WINDOW_MS: '60000',
+      WEBHOOK_DISABLE_FAILURES: '3',
+      WEBHOOK_DISABLE_AFTER_MS: '0',
     });
     expect(c).toEqual({
       port: 3000,
@@ -160,6 +174,13 @@ describe('loadConfig: valid values', () => {
       consoleSessionIdleMinutes: 15,
       consoleSessionMaxHours: 8,
       dnsServers: ['10.0.0.2', '127.0.0.1:5353', '[::1]:53'],
+      webhookAllowPrivate: true,
+      webhookTimeoutMs: 2000,
+      webhookConcurrency: 8,
+      webhookRetryBaseMs: 100,
+      webhookRetryWindowMs: 60_000,
+      webhookDisableFailures: 3,
+      webhookDisableAfterMs: 0,
     });
   });
 

@@ -2,6 +2,7 @@ import { type Selectable, sql } from 'kysely';
 import { PREPARED } from '../../db/connect.ts';
 import type { Db, MailRequestsTable, RecipientsTable, Tx } from '../../db/schema.ts';
 import type { RecipientUpdate } from './apply-send-result.ts';
+import { webhookOutboxInsert } from '../webhooks/webhooks.service.ts';
 
 /** What sending needs of a request. */
 export type DeliveryRequestRow = Pick<
@@ -145,16 +146,23 @@ export async function recordResults(
     if (alsoInTx && heldIds.size) await alsoInTx(tx, heldIds);
     const rows = recipients.filter((r) => heldIds.has(r.mailId));
     if (rows.length === 0) return;
+    // The webhook events of the final outcomes (recipient.sent / recipient.failed) are written by
+    // the same statement: no round trip more, and nothing written for a project without endpoints.
     await sql`${sql.raw(PREPARED)}
-      UPDATE recipients r SET status = u.status, result_code = u.code, result_message = u.message,
-        retry_count = u.retry_count, received_at = u.received_at, finished_at = u.finished_at,
-        temporary_result_code = coalesce(u.temporary_code, r.temporary_result_code)
-      FROM unnest(${rows.map((x) => x.id)}::bigint[], ${rows.map((x) => x.status)}::text[],
-                  ${rows.map((x) => x.resultCode)}::text[], ${rows.map((x) => x.resultMessage)}::text[],
-                  ${rows.map((x) => x.retryCount)}::int[], ${rows.map((x) => x.receivedAt)}::timestamptz[],
-                  ${rows.map((x) => x.finishedAt)}::timestamptz[], ${rows.map((x) => x.temporaryResultCode ?? null)}::text[])
-        AS u(id, status, code, message, retry_count, received_at, finished_at, temporary_code)
-      WHERE r.id = u.id
+      WITH updated AS (
+        UPDATE recipients r SET status = u.status, result_code = u.code, result_message = u.message,
+          retry_count = u.retry_count, received_at = u.received_at, finished_at = u.finished_at,
+          temporary_result_code = coalesce(u.temporary_code, r.temporary_result_code)
+        FROM unnest(${rows.map((x) => x.id)}::bigint[], ${rows.map((x) => x.status)}::text[],
+                    ${rows.map((x) => x.resultCode)}::text[], ${rows.map((x) => x.resultMessage)}::text[],
+                    ${rows.map((x) => x.retryCount)}::int[], ${rows.map((x) => x.receivedAt)}::timestamptz[],
+                    ${rows.map((x) => x.finishedAt)}::timestamptz[], ${rows.map((x) => x.temporaryResultCode ?? null)}::text[])
+          AS u(id, status, code, message, retry_count, received_at, finished_at, temporary_code)
+        WHERE r.id = u.id
+        RETURNING r.id, r.project_id, r.status
+      )
+      ${webhookOutboxInsert(sql`SELECT project_id, CASE status WHEN 'S' THEN 'recipient.sent' ELSE 'recipient.failed' END AS event_type, id AS subject_id
+        FROM updated WHERE status IN ('S', 'F')`)}
     `.execute(tx);
   });
 }

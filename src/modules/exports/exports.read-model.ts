@@ -16,3 +16,9 @@ export async function getExportList(db: Db, projectId: string, paging: Paging, v
     EXPORT_LIST_SORT,
   );
 }
+
+/** Exports by id in the getExportList shape (a webhook's payload); ids not found are left out. */
+export async function getExportsByIds(db: Db, ids: string[], view: ExportListView): Promise<Map<string, Export>> {
+  const rows = await repo.findExports(db, ids);
+  return new Map(rows.map((r) => [String(r.id), toExport(r, view)]));
+}

@@ -1,3 +1,4 @@
+import { emitWebhookEvents } from '../webhooks/webhooks.service.ts';
 import { sql } from 'kysely';
 import type { Db, Tx } from '../../db/schema.ts';
 
@@ -67,6 +68,11 @@ export async function listExports(db: Db, projectId: string, limit: number, offs
   return db.selectFrom('exports').select(EXPORT_COLUMNS).where('project_id', '=', projectId).orderBy('id', 'desc').limit(limit).offset(offset).execute();
 }
 
+export async function findExports(db: Db, ids: string[]) {
+  if (!ids.length) return [];
+  return db.selectFrom('exports').select(EXPORT_COLUMNS).where('id', 'in', ids).execute();
+}
+
 export async function countExports(db: Db, projectId: string): Promise<number> {
   const row = await db
     .selectFrom('exports')
@@ -108,14 +114,19 @@ export async function completeExport(
   attempt: number,
   done: { rowCount: number; fileSize: number; at: Date; expiresAt: Date },
 ): Promise<boolean> {
-  const r = await db
-    .updateTable('exports')
-    .set({ status: 'C', row_count: done.rowCount, file_size: done.fileSize, completed_at: done.at, expires_at: done.expiresAt, error: null })
-    .where('id', '=', id)
-    .where('status', '=', 'I')
-    .where('attempts', '=', attempt)
-    .executeTakeFirst();
-  return r.numUpdatedRows > 0n;
+  return db.transaction().execute(async (tx) => {
+    const r = await tx
+      .updateTable('exports')
+      .set({ status: 'C', row_count: done.rowCount, file_size: done.fileSize, completed_at: done.at, expires_at: done.expiresAt, error: null })
+      .where('id', '=', id)
+      .where('status', '=', 'I')
+      .where('attempts', '=', attempt)
+      .returning('project_id')
+      .executeTakeFirst();
+    if (!r) return false;
+    await emitWebhookEvents(tx, [{ projectId: String(r.project_id), type: 'export.completed', subjectId: id }]);
+    return true;
+  });
 }
 
 /** A run stopped by a shutdown hands the export back (R) for the retry; the attempt stays counted. */

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { PREPARED } from '../../db/connect.ts';
 import type { Db, Tx } from '../../db/schema.ts';
 import type { FinalStatus, RequestStatus } from '../../shared/statuses.ts';
+import { webhookOutboxInsert } from '../webhooks/webhooks.service.ts';
 
 // Every write of mail_requests.status (and of the times that go with it: started, cancelled,
 // finished). Other modules change a request's state through lifecycle.service.ts.
@@ -25,7 +26,13 @@ export async function markCancelled(tx: Tx, requestId: string, at: Date): Promis
 }
 
 export async function markFinished(db: Db | Tx, requestId: string, at: Date): Promise<void> {
-  await db.updateTable('mail_requests').set({ finished_at: at }).where('id', '=', requestId).where('finished_at', 'is', null).execute();
+  // A cancelled request, or one that stored nothing, finishes here: request.finished with it.
+  await sql`
+    WITH finished AS (
+      UPDATE mail_requests SET finished_at = ${at} WHERE id = ${requestId} AND finished_at IS NULL RETURNING id, project_id
+    )
+    ${webhookOutboxInsert(sql`SELECT project_id, 'request.finished' AS event_type, id AS subject_id FROM finished`)}
+  `.execute(db);
 }
 
 /** A reserved request whose time has come starts sending (R -> I), once, whichever worker gets there. */
@@ -105,10 +112,15 @@ export async function sendingWithoutPending(db: Db, limit: number): Promise<stri
 /** Sets each request's final status unless some mail of it is still pending (checked in the same statement). */
 export async function finishRequests(db: Db, finished: { id: string; status: FinalStatus }[]): Promise<void> {
   if (!finished.length) return;
+  // request.finished is written by the same statement (nothing for a project without endpoints).
   await sql`${sql.raw(PREPARED)}
-    UPDATE mail_requests r SET status = u.status, finished_at = now()
-    FROM unnest(${finished.map((f) => f.id)}::bigint[], ${finished.map((f) => f.status)}::text[]) AS u(id, status)
-    WHERE r.id = u.id AND r.status = 'I'
-      AND NOT EXISTS (SELECT 1 FROM mails WHERE request_id = u.id AND status IN ('R', 'I'))
+    WITH finished AS (
+      UPDATE mail_requests r SET status = u.status, finished_at = now()
+      FROM unnest(${finished.map((f) => f.id)}::bigint[], ${finished.map((f) => f.status)}::text[]) AS u(id, status)
+      WHERE r.id = u.id AND r.status = 'I'
+        AND NOT EXISTS (SELECT 1 FROM mails WHERE request_id = u.id AND status IN ('R', 'I'))
+      RETURNING r.id, r.project_id
+    )
+    ${webhookOutboxInsert(sql`SELECT project_id, 'request.finished' AS event_type, id AS subject_id FROM finished`)}
   `.execute(db);
 }

@@ -210,6 +210,12 @@ async function loadRows(db: Db, ids: string[], view: ViewOptions): Promise<{ ite
   return { items, rows };
 }
 
+/** Recipients by id in the recipient-view row shape (a webhook's payload); ids not found are left out. */
+export async function getRecipientViewRows(db: Db, ids: string[], view: ViewOptions): Promise<Map<string, RecipientListItem>> {
+  const { items, rows } = await loadRows(db, ids, view);
+  return new Map(rows.map((r, i) => [String(r.id), items[i]!]));
+}
+
 const isDefaultOrder = (sort: readonly SortKey[]) => sort.length === 1 && sort[0]!.property === 'createUtc';
 
 export async function getRecipientList(db: Db, projectId: string, q: RecipientListQuery, view: ViewOptions): Promise<Page<RecipientListItem>> {

@@ -148,6 +148,13 @@ export async function getRequestRow(db: Db, projectId: string, requestId: string
   return toRequestListItem(row, { lang, timeZone: tz });
 }
 
+/** Requests by internal id in the getMailRequestList row shape (a webhook's payload); ids not found are left out. */
+export async function getRequestRowsByIds(db: Db, ids: string[], view: ViewOptions): Promise<Map<string, RequestListItem>> {
+  if (!ids.length) return new Map();
+  const rows = await db.selectFrom('mail_requests as mr').select(REQUEST_LIST_COLUMNS).where('mr.id', 'in', ids).execute();
+  return new Map(rows.map((r) => [String(r.id), toRequestListItem(r, view)]));
+}
+
 /** Every matching request in the default order (createUtc DESC), in batches. */
 export async function* iterateRequestRows(db: Db, projectId: string, f: ViewFilters, view: ViewOptions, batchSize: number): AsyncGenerator<RequestListItem[]> {
   if (matchesNothing(f)) return;

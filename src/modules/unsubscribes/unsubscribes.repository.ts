@@ -79,14 +79,15 @@ export async function countUnsubscribers(db: Db, f: UnsubscriberFilter): Promise
 }
 
 /** The recipient used its own link: its row shows it (the first date is kept on a repeat; a purged row is no more). */
-export async function markRecipientUnsubscribed(db: Db | Tx, projectId: string, recipientId: string, at: Date): Promise<void> {
-  await db
+export async function markRecipientUnsubscribed(db: Db | Tx, projectId: string, recipientId: string, at: Date): Promise<boolean> {
+  const r = await db
     .updateTable('recipients')
     .set({ unsubscribed: true, unsubscribed_at: at })
     .where('id', '=', recipientId)
     .where('project_id', '=', projectId)
     .where('unsubscribed', '=', false)
-    .execute();
+    .executeTakeFirst();
+  return r.numUpdatedRows > 0n;
 }
 
 /** The address is subscribed again: every recipient row of it in the project that showed "unsubscribed" shows it no more. */

@@ -10,6 +10,7 @@ import { parseDateRange, type RawQuery } from '../../http/query-params.ts';
 import { isValidEmail } from '../../shared/email-address.ts';
 import { deriveUnsubscribeKey, openUnsubscribeToken, signUnsubscribeToken } from './unsubscribe-token.ts';
 import * as repo from './unsubscribes.repository.ts';
+import { emitWebhookEvents } from '../webhooks/webhooks.service.ts';
 
 type Schemas = components['schemas'];
 export type UnsubscribersResult = Schemas['UnsubscribersResult'];
@@ -157,7 +158,9 @@ export async function applyUnsubscribeAction(
     if (!r) return null;
     if (action === 'unsubscribe') {
       await repo.insertUnsubscribers(tx, r.projectId, [r.address], false, now);
-      await repo.markRecipientUnsubscribed(tx, r.projectId, r.id, now);
+      // The first use of the link is the event (a repeat changes nothing and says nothing).
+      if (await repo.markRecipientUnsubscribed(tx, r.projectId, r.id, now))
+        await emitWebhookEvents(tx, [{ projectId: r.projectId, type: 'recipient.unsubscribed', subjectId: r.id }]);
     } else {
       const removed = await repo.deleteUnsubscribers(tx, r.projectId, [r.address.toLowerCase()]);
       await repo.clearRecipientsUnsubscribed(tx, r.projectId, [...new Set([...removed, r.address.toLowerCase()])], now);
