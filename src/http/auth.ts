@@ -1,8 +1,8 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { AppError, authenticationFailed } from '../shared/errors.ts';
+import { authenticationFailed, permissionDenied } from '../shared/errors.ts';
 import type { KeyResolver } from '../modules/projects/projects.service.ts';
-import { type ConsoleSession, sameSecret } from '../modules/console/console-sessions.service.ts';
-import { sameOrigin, sessionToken } from '../modules/console/session-cookie.ts';
+import type { ConsoleSession } from '../modules/console/console-sessions.service.ts';
+import { passesCsrfCheck, sessionToken } from '../modules/console/session-cookie.ts';
 import { verifySignature } from './signature.ts';
 
 declare global {
@@ -66,8 +66,6 @@ export function signatureAuth(resolveKey: KeyResolver, now: () => number = Date.
   };
 }
 
-/** 403 in the gateway's shape: a console call without its CSRF token or from another origin. */
-const permissionDenied = () => new AppError(403, '210', 'Permission Denied', true);
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
@@ -92,9 +90,11 @@ export function signatureOrSessionAuth(
         return next(authenticationFailed());
       }
       if (!SAFE_METHODS.has(req.method)) {
-        const csrf = header(req, 'x-csrf-token');
-        if (!sameOrigin(req, publicBaseUrl) || !csrf || !sameSecret(csrf, session.csrfToken)) {
-          req.log?.warn({ accessKey: session.accessKey, origin: req.get('origin') ?? null, csrf: Boolean(csrf) }, 'console call refused: CSRF check failed');
+        if (!passesCsrfCheck(req, session, publicBaseUrl)) {
+          req.log?.warn(
+            { accessKey: session.accessKey, origin: req.get('origin') ?? null, csrf: Boolean(req.get('x-csrf-token')) },
+            'console call refused: CSRF check failed',
+          );
           return next(permissionDenied());
         }
       }

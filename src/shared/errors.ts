@@ -26,6 +26,8 @@ export const conflict = (message: string) => new AppError(409, '77102', message)
 export const internalError = (message = 'Internal server error') => new AppError(500, '77303', message);
 
 export const authenticationFailed = () => new AppError(401, '200', 'Authentication Failed', true);
+/** 403 in the gateway's shape: a console call without its CSRF token or from another origin. */
+export const permissionDenied = () => new AppError(403, '210', 'Permission Denied', true);
 export const entityTooLarge = () => new AppError(413, '430', 'Request Entity Too Large', true);
 export const routeNotFound = () => new AppError(404, '300', 'Not Found Exception', true);
 /** 429 in the gateway's shape; the error handler sends Retry-After with it. */

@@ -4,9 +4,9 @@ import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import type { AppDeps } from '../../deps.ts';
 import { clientIp } from '../../http/client-ip.ts';
-import { AppError, authenticationFailed, badRequest, rateLimited } from '../../shared/errors.ts';
-import { closeSession, type ConsoleSession, findSession, openSession, sameSecret, type SessionSettings } from './console-sessions.service.ts';
-import { clearSessionCookie, sameOrigin, sessionToken, setSessionCookie } from './session-cookie.ts';
+import { AppError, authenticationFailed, badRequest, permissionDenied, rateLimited } from '../../shared/errors.ts';
+import { closeSession, type ConsoleSession, findSession, openSession, type SessionSettings } from './console-sessions.service.ts';
+import { clearSessionCookie, passesCsrfCheck, sameOrigin, sessionToken, setSessionCookie } from './session-cookie.ts';
 
 /** Where `npm run build:console` writes the console (scripts/build-console.ts). */
 export const CONSOLE_DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../console/dist');
@@ -92,8 +92,6 @@ function sessionBody(s: ConsoleSession, config: AppDeps['config']) {
   return { accessKey: s.accessKey, projectId: s.projectId, csrfToken: s.csrfToken, expiresAt: s.expiresAt.toISOString(), adTitlePrefix: config.adTitlePrefix };
 }
 
-const permissionDenied = () => new AppError(403, '210', 'Permission Denied', true);
-
 /**
  * The console's sign-in session (outside /api/v1 and its spec: no NCP client calls it):
  * POST /console/session {accessKey, secretKey} signs in, GET answers the session (and its CSRF
@@ -144,7 +142,7 @@ export function consoleSessionRouter(deps: AppDeps): Router {
     const token = sessionToken(req);
     const session = await find(token);
     // Signing out another's session needs its token and CSRF token: a cross-site page can't.
-    if (session && (!sameOrigin(req, deps.config.publicBaseUrl) || !sameSecret(req.get('x-csrf-token') ?? '', session.csrfToken))) throw permissionDenied();
+    if (session && !passesCsrfCheck(req, session, deps.config.publicBaseUrl)) throw permissionDenied();
     await closeSession(deps.db, token);
     clearSessionCookie(req, res);
     if (session) req.log.info({ accessKey: session.accessKey }, 'console signed out');

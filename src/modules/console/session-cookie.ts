@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import { SESSION_COOKIE } from './console-sessions.service.ts';
+import { type ConsoleSession, SESSION_COOKIE, sameSecret } from './console-sessions.service.ts';
 
 /**
  * The session token from the Cookie header ('' when absent); no cookie-parser for one cookie.
@@ -48,4 +48,14 @@ export function sameOrigin(req: Request, publicBaseUrl: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The CSRF rule of every state-changing session call (the API's and sign-out alike): the
+ * session's token in x-csrf-token, from the console's own origin. SameSite=Strict alone would
+ * not cover a sibling subdomain or an old browser.
+ */
+export function passesCsrfCheck(req: Request, session: ConsoleSession, publicBaseUrl: string): boolean {
+  const token = req.get('x-csrf-token');
+  return sameOrigin(req, publicBaseUrl) && token !== undefined && token !== '' && sameSecret(token, session.csrfToken);
 }
