@@ -1,7 +1,7 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { lazy, startTransition, useEffect, useState } from 'react';
 import { setApiLang, setOnUnauthorized } from './api/client.ts';
-import { currentSession, type Session, signOut } from './api/session.ts';
+import { currentSession, type Session, SessionContext, signOut } from './api/session.ts';
 import { Layout } from './components/Layout.tsx';
 import { common } from './components/messages.ts';
 import { useLang, useT } from './i18n/i18n.tsx';
@@ -67,8 +67,10 @@ export function App() {
     setSession(undefined);
   };
   return (
-    <Layout accessKey={session.accessKey} onSignOut={onSignOut}>
-      <Screen path={route.path} />
-    </Layout>
+    <SessionContext.Provider value={session}>
+      <Layout accessKey={session.accessKey} onSignOut={onSignOut}>
+        <Screen path={route.path} />
+      </Layout>
+    </SessionContext.Provider>
   );
 }

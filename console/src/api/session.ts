@@ -1,3 +1,4 @@
+import { createContext, useContext } from 'react';
 import { ApiError, setCsrfToken } from './client.ts';
 
 /** The console's own session endpoints (outside /api/v1 and its spec): see src/modules/console. */
@@ -42,4 +43,13 @@ export function signIn(accessKey: string, secretKey: string): Promise<Session | 
 export async function signOut(csrf: string): Promise<void> {
   await sessionCall('DELETE', undefined, csrf);
   setCsrfToken('');
+}
+
+/** The signed-in session, for screens that show what it carries (the send screen's ad title prefix). */
+export const SessionContext = createContext<Session | undefined>(undefined);
+
+export function useSession(): Session {
+  const s = useContext(SessionContext);
+  if (!s) throw new Error('useSession outside a signed-in console');
+  return s;
 }

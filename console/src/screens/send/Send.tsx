@@ -1,7 +1,7 @@
 import './send.css';
-import { useQuery } from '@tanstack/react-query';
 import { type FormEvent, type ReactNode, useEffect, useId, useRef, useState } from 'react';
 import { api, ApiError, unwrap } from '../../api/client.ts';
+import { useSession } from '../../api/session.ts';
 import { common } from '../../components/messages.ts';
 import { useT } from '../../i18n/i18n.tsx';
 import { Link } from '../../router.tsx';
@@ -18,24 +18,6 @@ type MailRequest = components['schemas']['MailRequest'] & { testMail?: boolean }
 
 /** How the user asked to send: now (or at the reservation), after confirmation, or a test to one address. */
 type SendAction = { kind: 'send' } | { kind: 'confirm' } | { kind: 'test'; address: string };
-
-/**
- * The service's advertising prefix (AD_TITLE_PREFIX). The console session may carry it
- * (`adTitlePrefix`); otherwise the service's default.
- */
-const DEFAULT_AD_PREFIX = '(광고)';
-function useAdPrefix(): string {
-  const q = useQuery({
-    queryKey: ['console-session-settings'],
-    staleTime: Number.POSITIVE_INFINITY,
-    queryFn: async () => {
-      const res = await fetch('/console/session', { credentials: 'same-origin' });
-      const json = (await res.json().catch(() => ({}))) as { adTitlePrefix?: unknown };
-      return typeof json.adTitlePrefix === 'string' ? json.adTitlePrefix : DEFAULT_AD_PREFIX;
-    },
-  });
-  return q.data ?? DEFAULT_AD_PREFIX;
-}
 
 /** The basic unsubscribe notice as the service writes it (src/modules/unsubscribes), in the prefix's language. */
 const BASIC_NOTICE = {
@@ -59,7 +41,8 @@ interface Sent {
 export default function Send() {
   const t = useT(m);
   const tc = useT(common);
-  const adPrefix = useAdPrefix();
+  // The service's AD_TITLE_PREFIX, which the session carries.
+  const adPrefix = useSession().adTitlePrefix;
   const ids = {
     template: useId(),
     senderName: useId(),
