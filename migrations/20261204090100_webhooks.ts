@@ -48,6 +48,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     );
     CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'P';
     CREATE INDEX webhook_deliveries_log ON webhook_deliveries (webhook_id, id DESC);
+    -- the 30-day pruning of finished deliveries (every 10 minutes) reads this, not the whole log
+    CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (created_at) WHERE status IN ('S', 'F');
   `.execute(db);
 }
 
