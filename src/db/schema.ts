@@ -123,6 +123,16 @@ export interface RecipientsTable {
   created_at: Timestamp;
   /** the last temporary cause (CONNECTION_ABNORMAL, ...) of a retried recipient; result_code stays RESENDING_MAIL / RESEND_MAIL_FAIL */
   temporary_result_code: string | null;
+  /** a DSN came back after the mail was handed over: H hard (the recipient failed), S soft (recorded only) */
+  bounce_type: 'H' | 'S' | null;
+  /** the DSN's status (RFC 3463, e.g. 5.1.1) */
+  bounce_status: string | null;
+  /** the DSN's diagnostic (Diagnostic-Code), as received */
+  bounce_message: string | null;
+  bounced_at: Timestamp | null;
+  /** an ARF complaint's Feedback-Type (abuse, fraud, ...) */
+  complaint_type: string | null;
+  complained_at: Timestamp | null;
 }
 
 export interface FilesTable {
