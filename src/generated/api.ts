@@ -124,7 +124,8 @@ export interface paths {
          * List the mails of one request (mail view)
          * @description Sort properties: `id` (mailId), `createUtc`, `statusCode`. Extension filters (they only
          *     narrow): the date range, `senderAddress`, `templateSid` and `dispatchType` apply to the
-         *     request (all of its mails or none), `sendResultCode` to the mails' recipients.
+         *     request (all of its mails or none), `sendResultCode`, `bounceType` and `complained` to
+         *     the mails' recipients.
          */
         get: operations["getMailList"];
         put?: never;
@@ -146,8 +147,8 @@ export interface paths {
          * List recipients (recipient view, extension)
          * @description One row per recipient of every stored mail, newest request first. Filters as on the
          *     request view: the date range applies to the request date (both ends inclusive, `*Utc`
-         *     wins; without dates, requestId and mailId the last two months), `sendStatus` and
-         *     `sendResultCode` to the recipient. Sort properties: `createUtc` (request date, the
+         *     wins; without dates, requestId and mailId the last two months), `sendStatus`,
+         *     `sendResultCode`, `bounceType` and `complained` to the recipient. Sort properties: `createUtc` (request date, the
          *     default, descending), `sendUtc`, `receivedUtc`, `statusCode`; ties in request-date
          *     order. `totalElements` is exact when the page is not full, or when counting finds at
          *     most 10,000 matching rows (or the rows up to the requested page, when deeper) within
@@ -1429,6 +1430,28 @@ export interface components {
             temporaryResultCode: string | null;
             /** @description Localised explanation of temporaryResultCode. */
             temporaryResultCodeMessage: string | null;
+            /**
+             * @description Extension. A bounce (DSN) that came back after the mail was handed over: `HARD` (the
+             *     recipient was turned into a failure: see `sendResultCode`) or `SOFT` (recorded only);
+             *     null if none.
+             */
+            bounceType: components["schemas"]["LabelCode"] | null;
+            /**
+             * @description Extension. The bounce's status (RFC 3463), e.g. `5.1.1`.
+             * @example 5.1.1
+             */
+            bounceStatus: string | null;
+            /** @description Extension. The bounce's diagnostic (Diagnostic-Code) as received. */
+            bounceMessage: string | null;
+            /** @description Extension. When the bounce was received. */
+            bounceDate: components["schemas"]["NesDateTime"] | null;
+            /**
+             * @description Extension. A complaint (ARF feedback report) about the mail, its Feedback-Type; null if none.
+             * @example abuse
+             */
+            complaintType: string | null;
+            /** @description Extension. When the complaint was received. */
+            complaintDate: components["schemas"]["NesDateTime"] | null;
         };
         MailDetail: {
             /** @description Extension. The project (tenant) the mail belongs to. */
@@ -1493,6 +1516,28 @@ export interface components {
             temporaryResultCode: string | null;
             /** @description Localised explanation of temporaryResultCode. */
             temporaryResultCodeMessage: string | null;
+            /**
+             * @description Extension. A bounce (DSN) that came back after the mail was handed over: `HARD` (the
+             *     recipient was turned into a failure: see `sendResultCode`) or `SOFT` (recorded only);
+             *     null if none.
+             */
+            bounceType: components["schemas"]["LabelCode"] | null;
+            /**
+             * @description Extension. The bounce's status (RFC 3463), e.g. `5.1.1`.
+             * @example 5.1.1
+             */
+            bounceStatus: string | null;
+            /** @description Extension. The bounce's diagnostic (Diagnostic-Code) as received. */
+            bounceMessage: string | null;
+            /** @description Extension. When the bounce was received. */
+            bounceDate: components["schemas"]["NesDateTime"] | null;
+            /**
+             * @description Extension. A complaint (ARF feedback report) about the mail, its Feedback-Type; null if none.
+             * @example abuse
+             */
+            complaintType: string | null;
+            /** @description Extension. When the complaint was received. */
+            complaintDate: components["schemas"]["NesDateTime"] | null;
         };
         RecipientListPage: components["schemas"]["PageMeta"] & {
             content: components["schemas"]["RecipientListItem"][];
@@ -1645,7 +1690,7 @@ export interface components {
          * @enum {string}
          */
         ExportView: "requests" | "recipients" | "mails";
-        ExportFilterValue: string | number | (string | number)[];
+        ExportFilterValue: string | number | boolean | (string | number)[];
         /** @enum {string} */
         WebhookEventType: "request.finished" | "recipient.sent" | "recipient.failed" | "recipient.bounced" | "recipient.complained" | "recipient.unsubscribed" | "export.completed";
         WebhookEvents: components["schemas"]["WebhookEventType"][];
@@ -2124,6 +2169,19 @@ export interface components {
          *     had that cause (`temporaryResultCode`); a recipient sent after all is `MAIL_SENT`.
          */
         SendResultCode: string[];
+        /**
+         * @description Extension. Recipients a bounce (DSN) came back for after the mail was handed over:
+         *     `HARD` (the recipient was turned into a failure), `SOFT` (recorded only) or `ANY`
+         *     (either); case-insensitive, anything else answers 400/77102. On the request and mail
+         *     views: those with at least one such recipient.
+         */
+        BounceTypeQuery: string;
+        /**
+         * @description Extension. `true`: only recipients a complaint (ARF feedback report) came back for; on
+         *     the request and mail views, those with at least one. `false` answers 400/77102 ("no
+         *     complaint" is nearly every recipient: not a search this filter offers).
+         */
+        ComplainedQuery: boolean;
         /** @description Zero-based page number. */
         Page: number;
         /** @description Page size. */
@@ -2265,6 +2323,19 @@ export interface operations {
                  *     had that cause (`temporaryResultCode`); a recipient sent after all is `MAIL_SENT`.
                  */
                 sendResultCode?: components["parameters"]["SendResultCode"];
+                /**
+                 * @description Extension. Recipients a bounce (DSN) came back for after the mail was handed over:
+                 *     `HARD` (the recipient was turned into a failure), `SOFT` (recorded only) or `ANY`
+                 *     (either); case-insensitive, anything else answers 400/77102. On the request and mail
+                 *     views: those with at least one such recipient.
+                 */
+                bounceType?: components["parameters"]["BounceTypeQuery"];
+                /**
+                 * @description Extension. `true`: only recipients a complaint (ARF feedback report) came back for; on
+                 *     the request and mail views, those with at least one. `false` answers 400/77102 ("no
+                 *     complaint" is nearly every recipient: not a search this filter offers).
+                 */
+                complained?: components["parameters"]["ComplainedQuery"];
                 /** @description Zero-based page number. */
                 page?: components["parameters"]["Page"];
                 /** @description Page size. */
@@ -2446,6 +2517,19 @@ export interface operations {
                  *     had that cause (`temporaryResultCode`); a recipient sent after all is `MAIL_SENT`.
                  */
                 sendResultCode?: components["parameters"]["SendResultCode"];
+                /**
+                 * @description Extension. Recipients a bounce (DSN) came back for after the mail was handed over:
+                 *     `HARD` (the recipient was turned into a failure), `SOFT` (recorded only) or `ANY`
+                 *     (either); case-insensitive, anything else answers 400/77102. On the request and mail
+                 *     views: those with at least one such recipient.
+                 */
+                bounceType?: components["parameters"]["BounceTypeQuery"];
+                /**
+                 * @description Extension. `true`: only recipients a complaint (ARF feedback report) came back for; on
+                 *     the request and mail views, those with at least one. `false` answers 400/77102 ("no
+                 *     complaint" is nearly every recipient: not a search this filter offers).
+                 */
+                complained?: components["parameters"]["ComplainedQuery"];
                 /** @description Zero-based page number. */
                 page?: components["parameters"]["Page"];
                 /** @description Page size. */
@@ -2524,6 +2608,19 @@ export interface operations {
                  *     had that cause (`temporaryResultCode`); a recipient sent after all is `MAIL_SENT`.
                  */
                 sendResultCode?: components["parameters"]["SendResultCode"];
+                /**
+                 * @description Extension. Recipients a bounce (DSN) came back for after the mail was handed over:
+                 *     `HARD` (the recipient was turned into a failure), `SOFT` (recorded only) or `ANY`
+                 *     (either); case-insensitive, anything else answers 400/77102. On the request and mail
+                 *     views: those with at least one such recipient.
+                 */
+                bounceType?: components["parameters"]["BounceTypeQuery"];
+                /**
+                 * @description Extension. `true`: only recipients a complaint (ARF feedback report) came back for; on
+                 *     the request and mail views, those with at least one. `false` answers 400/77102 ("no
+                 *     complaint" is nearly every recipient: not a search this filter offers).
+                 */
+                complained?: components["parameters"]["ComplainedQuery"];
                 /** @description Zero-based page number. */
                 page?: components["parameters"]["Page"];
                 /** @description Page size. */

@@ -81,6 +81,17 @@ const SENDER_DOMAIN_STATUS: Table = {
   F: { en: 'Verification failed', ko: '인증 실패', ja: '認証失敗' },
 };
 
+/**
+ * What came back after a mail was handed over (recipients.bounce_type): the API's codes
+ * (HARD: the recipient was turned into a failure; SOFT: recorded only) by the stored letter.
+ */
+export const BOUNCE_TYPE_CODES: Readonly<Record<string, 'HARD' | 'SOFT'>> = { H: 'HARD', S: 'SOFT' };
+
+const BOUNCE_TYPE: Table = {
+  HARD: { en: 'Hard bounce', ko: '하드 바운스', ja: 'ハードバウンス' },
+  SOFT: { en: 'Soft bounce', ko: '소프트 바운스', ja: 'ソフトバウンス' },
+};
+
 export const RESULT_CODES = [
   'MAIL_SENT',
   'CONNECTION_ABNORMAL',
@@ -221,6 +232,11 @@ export const sendBlockRequesterLabel = (code: string, lang: Lang) => labelOf(SEN
 /** getSendBlockList's registerStatus: a display string ("Not blocked" in NCP's example) */
 export const sendBlockStateText = (blocked: boolean, lang: Lang) => labelOf(SEND_BLOCK_STATE, blocked ? 'BLOCKED' : 'NOT_BLOCKED', lang).label;
 export const senderDomainStatusLabel = (code: string, lang: Lang) => labelOf(SENDER_DOMAIN_STATUS, code, lang);
+/** A stored bounce_type (H, S) as {label, code: HARD | SOFT}; null when none. */
+export function bounceTypeLabel(stored: string | null, lang: Lang): LabelCode | null {
+  if (stored === null) return null;
+  return labelOf(BOUNCE_TYPE, BOUNCE_TYPE_CODES[stored] ?? stored, lang);
+}
 export const exportStatusLabel = (code: string, lang: Lang) => labelOf(EXPORT_STATUS, code, lang);
 
 export function resultCodeMessage(code: string | null, lang: Lang): string | null {

@@ -123,6 +123,12 @@ describe('getRecipientList rows', () => {
       retryCount: 0,
       temporaryResultCode: null,
       temporaryResultCodeMessage: null,
+      bounceType: null,
+      bounceStatus: null,
+      bounceMessage: null,
+      bounceDate: null,
+      complaintType: null,
+      complaintDate: null,
     });
     const request = (await ok(`/api/v1/mails/requests?requestId=${ids.alpha}`)).content[0];
     expect(kim.requestDate).toEqual(request.requestDate);

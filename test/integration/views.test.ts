@@ -514,6 +514,12 @@ describe('getMail', () => {
         sendResultCodeMessage: expect.any(String),
         temporaryResultCode: null,
         temporaryResultCodeMessage: null,
+        bounceType: null,
+        bounceStatus: null,
+        bounceMessage: null,
+        bounceDate: null,
+        complaintType: null,
+        complaintDate: null,
       },
     ]);
   });

@@ -83,6 +83,12 @@ export const EXPORT_COLUMNS: Record<ExportView, readonly ExportColumn[]> = {
     col('sendResultMessage', 36, 'SMTP response', 'SMTP 응답', 'SMTP応答'),
     col('retryCount', 10, 'Retries', '재발송 횟수', '再送信回数'),
     col('temporaryResultCode', 30, 'Temporary failure cause', '일시 실패 원인', '一時的な失敗の原因'),
+    col('bounceType', 14, 'Bounce type', '반송 유형', 'バウンス種別'),
+    col('bounceStatus', 12, 'Bounce status', '반송 상태 코드', 'バウンスステータス'),
+    col('bounceMessage', 40, 'Bounce message', '반송 메시지', 'バウンスメッセージ'),
+    col('bounceDate', 24, 'Bounce date', '반송 일시', 'バウンス日時'),
+    col('complaintType', 14, 'Complaint type', '스팸 신고 유형', '苦情の種別'),
+    col('complaintDate', 24, 'Complaint date', '스팸 신고 일시', '苦情日時'),
   ] satisfies Columns<Schemas['RecipientListItem']>,
   mails: [
     REQUEST_ID,

@@ -35,6 +35,8 @@ const FILTER_NAMES = [
   'dispatchType',
   'sendStatus',
   'sendResultCode',
+  'bounceType',
+  'complained',
 ];
 const IGNORED_NAMES = ['page', 'size', 'sort'];
 

@@ -1,7 +1,7 @@
 import type { components } from '../../generated/api.ts';
 import { formatElapsed, toNesDateTime } from '../../shared/clock.ts';
 import { formatNumericId } from '../../shared/ids.ts';
-import { emailStatusLabel, recipientTypeLabel, reservationStatusLabel, resultCodeMessage, type Lang } from '../../shared/i18n.ts';
+import { bounceTypeLabel, emailStatusLabel, recipientTypeLabel, reservationStatusLabel, resultCodeMessage, type Lang } from '../../shared/i18n.ts';
 import type { Params, RenderValues } from '../../shared/render-tags.ts';
 
 type Schemas = components['schemas'];
@@ -92,6 +92,24 @@ export interface RecipientRow extends RenderRecipientRow {
   retry_count: number;
   received_at: Date | null;
   temporary_result_code: string | null;
+  bounce_type: string | null;
+  bounce_status: string | null;
+  bounce_message: string | null;
+  bounced_at: Date | null;
+  complaint_type: string | null;
+  complained_at: Date | null;
+}
+
+/** What came back after the mail was handed over (DSN bounce, ARF complaint); nulls when nothing did. */
+function feedbackFields(row: RecipientRow, view: ViewOptions) {
+  return {
+    bounceType: bounceTypeLabel(row.bounce_type, view.lang),
+    bounceStatus: row.bounce_status,
+    bounceMessage: row.bounce_message,
+    bounceDate: toNesDateTime(row.bounced_at, view.timeZone),
+    complaintType: row.complaint_type,
+    complaintDate: toNesDateTime(row.complained_at, view.timeZone),
+  };
 }
 
 export const publicId = (row: { id: string; id_day: number }) => formatNumericId(row.id_day, row.id);
@@ -240,6 +258,7 @@ export function toRecipient(row: RecipientRow, view: ViewOptions): Recipient {
     sendResultCodeMessage: resultCodeMessage(row.result_code, view.lang),
     temporaryResultCode: row.temporary_result_code,
     temporaryResultCodeMessage: resultCodeMessage(row.temporary_result_code, view.lang),
+    ...feedbackFields(row, view),
   };
 }
 
@@ -295,6 +314,7 @@ export function toRecipientListItem(row: RecipientListRow, title: string, view: 
     retryCount: row.retry_count,
     temporaryResultCode: row.temporary_result_code,
     temporaryResultCodeMessage: resultCodeMessage(row.temporary_result_code, view.lang),
+    ...feedbackFields(row, view),
   };
 }
 

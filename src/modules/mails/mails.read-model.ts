@@ -9,7 +9,7 @@ import { findRequest, requestById } from './find-request.ts';
 import { toPage, type Page } from '../../http/paging.ts';
 import type { MailListQuery } from './list-query.ts';
 import { matchesNothing, type ViewFilters } from './view-filters.ts';
-import { dir, fetchPage, resultCodeMatch } from './view-sql.ts';
+import { dir, feedbackMatch, fetchPage, resultCodeMatch } from './view-sql.ts';
 import {
   publicId,
   renderValuesFor,
@@ -136,6 +136,19 @@ function mailListBase(db: Db, projectId: string, requestRowId: string, q: ViewFi
       ),
     );
   }
+  const feedback = feedbackMatch(q);
+  if (feedback.length > 0) {
+    base = base.where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('recipients as r')
+          .select(sql`1`.as('one'))
+          .whereRef('r.mail_id', '=', 'm.id')
+          .where('r.request_id', '=', requestRowId)
+          .where('r.project_id', '=', projectId)
+          .where(sql<boolean>`${sql.join(feedback, sql` AND `)}`),
+      ),
+    );
+  }
   return base;
 }
 
@@ -233,6 +246,12 @@ export async function getMail(db: Db, projectId: string, mailId: string, view: V
         'r.retry_count',
         'r.received_at',
         'r.temporary_result_code',
+        'r.bounce_type',
+        'r.bounce_status',
+        'r.bounce_message',
+        'r.bounced_at',
+        'r.complaint_type',
+        'r.complained_at',
       ])
       .where('r.mail_id', '=', row.mail_id)
       .where('r.project_id', '=', projectId)

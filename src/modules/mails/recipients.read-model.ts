@@ -5,7 +5,7 @@ import { toPage, type Page, type Paging, type SortKey } from '../../http/paging.
 import type { RecipientListQuery } from './list-query.ts';
 import { renderValuesFor, toRecipientListItem, type RecipientListItem, type RecipientListRow, type ViewOptions } from './mails.mapper.ts';
 import { matchesNothing, type ViewFilters } from './view-filters.ts';
-import { boundedCount, likeContains, resultCodeMatch, TEMPORARY_CAUSE_CODES, temporaryCauseMatch } from './view-sql.ts';
+import { boundedCount, feedbackMatch, likeContains, resultCodeMatch, TEMPORARY_CAUSE_CODES, temporaryCauseMatch } from './view-sql.ts';
 
 /**
  * The recipient view (getRecipientList, extension): one row per recipient, newest request
@@ -17,6 +17,8 @@ import { boundedCount, likeContains, resultCodeMatch, TEMPORARY_CAUSE_CODES, tem
  *   the page: "Limit -> Index Scan using recipients_project_created", ~11 rows read.
  * - mailId, requestId, recipientAddress: recipients_mail / recipients_request /
  *   recipients_address (ordered), other filters checked on the few rows found.
+ * - bounceType / complained: recipients_bounced / recipients_complained, partial indexes in the
+ *   default order holding only the recipients a bounce or complaint came back for (few).
  * - sendStatus / sendResultCode: one ordered range of recipients_project_status /
  *   recipients_project_result per code (and of recipients_project_temporary per *_ABNORMAL
  *   cause, view-sql.ts), UNION ALL'd (each arm LIMITed to the rows the page
@@ -55,12 +57,13 @@ function requestLevel(f: ViewFilters): Frag[] {
   return out;
 }
 
-type Driver = 'mail' | 'request' | 'address' | 'result' | 'status' | 'lateral' | 'all';
+type Driver = 'mail' | 'request' | 'address' | 'feedback' | 'result' | 'status' | 'lateral' | 'all';
 
 function driverOf(f: ViewFilters): Driver {
   if (f.mailId) return 'mail';
   if (f.requestId) return 'request';
   if (f.recipientAddress) return 'address';
+  if (feedbackMatch(f).length > 0) return 'feedback';
   if (f.sendResultCode) return 'result';
   if (f.sendStatus) return 'status';
   if (requestLevel(f).length > 0) return 'lateral';
@@ -85,6 +88,7 @@ function recipientConditions(projectId: string, f: ViewFilters, skip: { status?:
   if (f.recipientAddress) out.push(sql`lower(r.address) = ${f.recipientAddress.toLowerCase()}`);
   if (f.sendStatus && !skip.status) out.push(sql`r.status = ANY(${f.sendStatus}::text[])`);
   if (f.sendResultCode && !skip.result) out.push(resultCodeMatch(f.sendResultCode));
+  out.push(...feedbackMatch(f));
   const req = requestLevel(f);
   if (req.length > 0 && !skip.requestLevel) {
     out.push(sql`EXISTS (SELECT 1 FROM mail_requests mr WHERE mr.id = r.request_id AND mr.project_id = ${projectId}::bigint AND ${and(req)})`);
@@ -171,6 +175,7 @@ async function loadRows(db: Db, ids: string[], view: ViewOptions): Promise<{ ite
   if (ids.length === 0) return { items: [], rows: [] };
   const { rows } = await sql<RecipientListRow>`
     SELECT r.id, r.project_id, r.address, r.name, r.type, r.parameters, r.status, r.result_code, r.result_message, r.retry_count, r.temporary_result_code,
+      r.bounce_type, r.bounce_status, r.bounce_message, r.bounced_at, r.complaint_type, r.complained_at,
       r.received_at, r.finished_at, r.created_at::text AS cursor_at,
       (r.unsubscribed OR un.created_at IS NOT NULL) AS unsubscribed,
       CASE WHEN r.unsubscribed THEN r.unsubscribed_at ELSE un.created_at END AS unsubscribed_at,

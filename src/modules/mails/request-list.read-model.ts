@@ -6,7 +6,7 @@ import { toPage, type Page } from '../../http/paging.ts';
 import type { RequestListQuery } from './list-query.ts';
 import { toRequestListItem, type RequestListItem, type ViewOptions } from './mails.mapper.ts';
 import { matchesNothing, type ViewFilters } from './view-filters.ts';
-import { dir, fetchPage, likeContains, TEMPORARY_CAUSE_CODES, temporaryCauseMatch } from './view-sql.ts';
+import { dir, feedbackMatch, fetchPage, likeContains, TEMPORARY_CAUSE_CODES, temporaryCauseMatch } from './view-sql.ts';
 
 /**
  * The request view (getMailRequestList) and its export rows, answering API shapes; scoped by
@@ -109,6 +109,21 @@ function requestListBase(db: Db, projectId: string, q: ViewFilters) {
       );
       return or([own, cause]);
     });
+  }
+  const feedback = feedbackMatch(q);
+  if (feedback.length > 0) {
+    // The partial index recipients_bounced / recipients_complained (project_id, created_at):
+    // the planner hashes the request ids of the few matching recipients.
+    qb = qb.where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('recipients as r')
+          .select(sql`1`.as('one'))
+          .where('r.project_id', '=', projectId)
+          .whereRef('r.request_id', '=', 'mr.id')
+          .where(sql<boolean>`${sql.join(feedback, sql` AND `)}`)
+          .$if(q.range.start !== undefined, (sq) => sq.where('r.created_at', '>=', q.range.start!)),
+      ),
+    );
   }
   return qb;
 }

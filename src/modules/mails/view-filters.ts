@@ -9,13 +9,17 @@ import { parseDateRange, parseMultiValue, parseStatuses, single, type DateRange,
  * parser, one meaning. Each filter only narrows. Request-level filters (date range = request
  * date, requestId, senderAddress, title, templateSid, dispatchType) mean the same request set
  * on every view; sendStatus is the status of the view's own row (request, mail or recipient);
- * sendResultCode and recipientAddress match a recipient (a request or mail matches when at
- * least one of its recipients does).
+ * sendResultCode, recipientAddress, bounceType and complained match a recipient (a request or
+ * mail matches when at least one of its recipients does).
  */
 
 export type ViewName = 'requests' | 'mails' | 'recipients';
 
 export const DISPATCH_TYPES = ['CONSOLE', 'API'] as const;
+
+/** bounceType filter values: HARD / SOFT (recipients.bounce_type H / S), ANY (either). */
+export const BOUNCE_TYPE_FILTERS = ['HARD', 'SOFT', 'ANY'] as const;
+export type BounceTypeFilter = (typeof BOUNCE_TYPE_FILTERS)[number];
 
 /** The console shows the last two months; a request list without dates gets that window. */
 export const DEFAULT_WINDOW_MONTHS = 2;
@@ -44,6 +48,10 @@ export interface ViewFilters {
   /** validated against the view's own statuses (statusCodesOf) */
   sendStatus?: RequestStatus[];
   sendResultCode?: string[];
+  /** a bounce came back for the recipient: of this type, or of either (ANY) */
+  bounceType?: BounceTypeFilter;
+  /** only true: a complaint came back for the recipient */
+  complained?: true;
 }
 
 function nonEmpty(raw: RawQuery, field: string): string | undefined {
@@ -80,6 +88,17 @@ export function parseResultCodes(raw: unknown, field = 'sendResultCode'): string
   return codes;
 }
 
+/**
+ * `complained=true` (a boolean once the API's validator coerced it; text from an export's
+ * filters). Only true: "without a complaint" is nearly every recipient, which no index narrows.
+ */
+function parseComplained(raw: unknown): true | undefined {
+  const v = Array.isArray(raw) ? raw[0] : raw;
+  if (v === undefined || v === null || v === '') return undefined;
+  if (v === true || (typeof v === 'string' && v.trim().toLowerCase() === 'true')) return true;
+  throw badRequest('complained: must be true');
+}
+
 export interface ParseFilterOptions {
   timeZone: string;
   now: Date;
@@ -113,6 +132,11 @@ export function parseFilters(view: ViewName, raw: RawQuery, opts: ParseFilterOpt
     if (!/^\d{1,18}$/.test(text)) throw badRequest('templateSid: must be a whole number');
     templateSid = String(BigInt(text));
   }
+  const bounceType = nonEmpty(raw, 'bounceType')?.toUpperCase();
+  if (bounceType !== undefined && !(BOUNCE_TYPE_FILTERS as readonly string[]).includes(bounceType)) {
+    throw badRequest(`bounceType: must be one of ${BOUNCE_TYPE_FILTERS.join(', ')}`);
+  }
+  const complained = parseComplained(raw.complained);
   return {
     range,
     requestId,
@@ -124,6 +148,8 @@ export function parseFilters(view: ViewName, raw: RawQuery, opts: ParseFilterOpt
     dispatchType,
     sendStatus: parseStatuses(raw.sendStatus, statusCodesOf(view)) as RequestStatus[] | undefined,
     sendResultCode: parseResultCodes(raw.sendResultCode),
+    bounceType: bounceType as BounceTypeFilter | undefined,
+    complained,
   };
 }
 

@@ -1,6 +1,7 @@
-import { sql, type SelectQueryBuilder } from 'kysely';
+import { sql, type RawBuilder, type SelectQueryBuilder } from 'kysely';
 import type { Db, Tx } from '../../db/schema.ts';
 import { totalFromPage, type Paging } from '../../http/paging.ts';
+import type { ViewFilters } from './view-filters.ts';
 
 /**
  * What the list views share in SQL: LIKE escaping, a page with the bounded count behind
@@ -109,4 +110,19 @@ export function resultCodeMatch(codes: readonly string[]) {
   const causes = codes.filter((c) => TEMPORARY_CAUSE_CODES.includes(c));
   const own = sql<boolean>`r.result_code = ANY(${[...codes]}::text[])`;
   return causes.length === 0 ? own : sql<boolean>`(${own} OR (${temporaryCauseMatch(causes)}))`;
+}
+
+const STORED_BOUNCE_TYPE = { HARD: 'H', SOFT: 'S' } as const;
+
+/**
+ * The bounceType / complained filters on a recipient (alias r); none when neither is set. Each
+ * implies its column IS NOT NULL, so the partial indexes recipients_bounced /
+ * recipients_complained (project_id, created_at DESC, id DESC) serve them.
+ */
+export function feedbackMatch(f: Pick<ViewFilters, 'bounceType' | 'complained'>): RawBuilder<boolean>[] {
+  const out: RawBuilder<boolean>[] = [];
+  if (f.bounceType === 'ANY') out.push(sql<boolean>`r.bounce_type IS NOT NULL`);
+  else if (f.bounceType) out.push(sql<boolean>`r.bounce_type = ${STORED_BOUNCE_TYPE[f.bounceType]}`);
+  if (f.complained) out.push(sql<boolean>`r.complaint_type IS NOT NULL`);
+  return out;
 }
