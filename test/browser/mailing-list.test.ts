@@ -501,6 +501,55 @@ describe('Mailing list (ja)', () => {
     await page.context().close();
   });
 
+  it('shows bounces and complaints in the recipient list and the mail detail, and filters by them', async () => {
+    // What the inbound listener records (it is not on this branch), set directly.
+    const at = new Date();
+    await c.svc.db.db
+      .updateTable('recipients')
+      .set({ bounce_type: 'H', bounce_status: '5.1.1', bounce_message: 'smtp; 550 5.1.1 user unknown', bounced_at: at })
+      .where('address', '=', 'x2@sink.test')
+      .execute();
+    await c.svc.db.db.updateTable('recipients').set({ complaint_type: 'abuse', complained_at: at }).where('address', '=', 'x3@sink.test').execute();
+    const page = await c.signedInPage('ja');
+    await page.goto(c.url('/mails?tab=recipients&size=50'));
+    await expectNotBusy(page);
+    await table(page).getByRole('columnheader', { name: 'バウンス/苦情' }).waitFor();
+    await expect(text(table(page).locator('tr', { hasText: 'x2@sink.test' }))).resolves.toContain('ハードバウンス 5.1.1');
+    await expect(text(table(page).locator('tr', { hasText: 'x3@sink.test' }))).resolves.toContain('苦情: abuse');
+    await expect(text(table(page).locator('tr', { hasText: 'x1@sink.test' }))).resolves.not.toContain('バウンス');
+
+    const bar = page.getByRole('search');
+    const addresses = async () => {
+      await expectNotBusy(page);
+      return sorted(await table(page).locator('tbody tr[data-mail-id] td:nth-child(7)').allTextContents());
+    };
+    await bar.getByLabel('バウンス/苦情').selectOption('HARD');
+    await search(page);
+    expect(page.url()).toContain('feedback=HARD');
+    expect(await addresses()).toEqual(['x2@sink.test']);
+    await table(page).locator('tr', { hasText: 'x2@sink.test' }).getByRole('button').click();
+    const dialog = page.getByRole('dialog', { name: 'メールの詳細' });
+    await dialog.getByText('smtp; 550 5.1.1 user unknown').waitFor();
+    await expect(text(dialog)).resolves.toContain('ハードバウンス 5.1.1');
+    await c.expectAccessible(page);
+    await c.screenshot(page, 'mailing-list-bounce-detail-ja');
+    await page.keyboard.press('Escape');
+    await expect(dialog.count()).resolves.toBe(0);
+
+    await bar.getByLabel('バウンス/苦情').selectOption('COMPLAINED');
+    await search(page);
+    expect(await addresses()).toEqual(['x3@sink.test']);
+    await page.reload();
+    await expect(page.getByRole('search').getByLabel('バウンス/苦情').inputValue()).resolves.toBe('COMPLAINED');
+    expect(await addresses()).toEqual(['x3@sink.test']);
+    // the request tab reads the same filter: the request with such a recipient
+    await page.getByRole('tab', { name: 'リクエスト別リスト' }).click();
+    expect(await shownRequestIds(page)).toEqual([ids.alpha!]);
+    await c.expectAccessible(page);
+    await c.screenshot(page, 'mailing-list-complained-ja');
+    await page.context().close();
+  });
+
   it('shows the legends of the 8 statuses and the 28 result codes', async () => {
     const page = await c.signedInPage('ja');
     await page.goto(c.url('/mails'));

@@ -20,6 +20,8 @@ function size(bytes: number | null): string {
 
 type FilterValue = components['schemas']['ExportFilterValue'];
 
+const FEEDBACK_LABEL: Record<string, MsgKey> = { HARD: 'feedbackHard', SOFT: 'feedbackSoft', ANY: 'feedbackAny' };
+
 /** The search a file was made for, in words: "送信リクエスト日: 2026-11-05 – 2026-12-04; メールの件名: Alpha". */
 function useDescribeFilters() {
   const t = useT(m);
@@ -45,6 +47,9 @@ function useDescribeFilters() {
       parts.push(`${t('status')}: ${codes.map((c) => emailStatusLabel(c, lang).label).join(', ')}`);
     }
     for (const [k, label] of labels) if (f[k] !== undefined && f[k] !== '') parts.push(`${t(label)}: ${String(f[k])}`);
+    const bounce = FEEDBACK_LABEL[String(f.bounceType ?? '').toUpperCase()];
+    if (bounce) parts.push(`${t('feedback')}: ${t(bounce)}`);
+    if (f.complained === true || String(f.complained).toLowerCase() === 'true') parts.push(`${t('feedback')}: ${t('feedbackComplained')}`);
     return parts.join('; ');
   };
 }

@@ -6,7 +6,7 @@ import { useT } from '../../i18n/i18n.tsx';
 import { m } from './messages.ts';
 import type { RecipientRow } from './RecipientList.tsx';
 import { useRequestActions } from './RequestList.tsx';
-import { Dash, Dialog, ErrorLine, fmtDate, ResultCode, StatusBadge, Th, YesNo } from './ui.tsx';
+import { Dash, Dialog, ErrorLine, FeedbackBadges, fmtDate, ResultCode, StatusBadge, Th, YesNo } from './ui.tsx';
 
 function Field({ label, children }: { label: string; children: ReactNode }) {
   return (
@@ -130,6 +130,21 @@ export function MailDetail({
                   <Field label={t('retryCount')}>{recipient.retryCount}</Field>
                   <Field label={t('receivedDate')}>{fmtDate(recipient.receivedDate)}</Field>
                   <Field label={t('unsubscribedDate')}>{fmtDate(recipient.unsubscribedDate)}</Field>
+                  <Field label={t('bounce')}>
+                    {recipient.bounceType ? (
+                      <>
+                        <FeedbackBadges r={{ ...recipient, complaintType: null }} />
+                        {recipient.bounceMessage && <div className="hint">{recipient.bounceMessage}</div>}
+                      </>
+                    ) : (
+                      '-'
+                    )}
+                  </Field>
+                  <Field label={t('bounceDate')}>{fmtDate(recipient.bounceDate)}</Field>
+                  <Field label={t('complaint')}>
+                    <Dash v={recipient.complaintType} />
+                  </Field>
+                  <Field label={t('complaintDate')}>{fmtDate(recipient.complaintDate)}</Field>
                 </dl>
               ) : (
                 <div className="table-wrap">
@@ -142,6 +157,7 @@ export function MailDetail({
                         <Th>{t('received')}</Th>
                         <Th>{t('receivedDate')}</Th>
                         <Th>{t('resultCode')}</Th>
+                        <Th>{t('feedback')}</Th>
                         <Th>{t('retryCount')}</Th>
                       </tr>
                     </thead>
@@ -162,6 +178,10 @@ export function MailDetail({
                           <td className="ml-nowrap">{fmtDate(r.receivedDate)}</td>
                           <td>
                             <ResultCode code={r.sendResultCode} text={r.sendResultCodeMessage} />
+                          </td>
+                          <td>
+                            <FeedbackBadges r={r} />
+                            {(r.bounceDate || r.complaintDate) && <div className="hint">{fmtDate(r.bounceDate ?? r.complaintDate)}</div>}
                           </td>
                           <td className="ml-num">{r.retryCount}</td>
                         </tr>

@@ -7,7 +7,7 @@ import { useT } from '../../i18n/i18n.tsx';
 import { MailDetail } from './MailDetail.tsx';
 import { m } from './messages.ts';
 import { type ListState, toFilters } from './search.ts';
-import { Dash, ErrorLine, fmtDate, Pager, ResultCode, SortTh, StatusBadge, Th, YesNo } from './ui.tsx';
+import { Dash, ErrorLine, FeedbackBadges, fmtDate, Pager, ResultCode, SortTh, StatusBadge, Th, YesNo } from './ui.tsx';
 
 export type RecipientRow = components['schemas']['RecipientListItem'];
 
@@ -57,6 +57,7 @@ export function RecipientList({
               <Th>{t('received')}</Th>
               <Th>{t('unsubscribed')}</Th>
               <Th>{t('resultCode')}</Th>
+              <Th>{t('feedback')}</Th>
               <Th>{t('retryCount')}</Th>
               {sortTh(t('receivedDate'), 'receivedUtc')}
               <Th>{t('unsubscribedDate')}</Th>
@@ -69,7 +70,7 @@ export function RecipientList({
           <tbody>
             {rows.length === 0 && !q.isPending && (
               <tr>
-                <td colSpan={17}>{tc('noData')}</td>
+                <td colSpan={18}>{tc('noData')}</td>
               </tr>
             )}
             {rows.map((r) => (
@@ -95,6 +96,9 @@ export function RecipientList({
                 </td>
                 <td>
                   <ResultCode code={r.sendResultCode} text={r.sendResultCodeMessage} />
+                </td>
+                <td>
+                  <FeedbackBadges r={r} />
                 </td>
                 <td className="ml-num">{r.retryCount}</td>
                 <td className="ml-nowrap">{fmtDate(r.receivedDate)}</td>

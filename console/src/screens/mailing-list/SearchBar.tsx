@@ -6,7 +6,7 @@ import { api, unwrap } from '../../api/client.ts';
 import { common } from '../../components/messages.ts';
 import { useLang, useT } from '../../i18n/i18n.tsx';
 import { m } from './messages.ts';
-import { datesInOrder, emptySearch, type Search, STATUS_CODES } from './search.ts';
+import { datesInOrder, emptySearch, FEEDBACK_FILTERS, type Search, STATUS_CODES } from './search.ts';
 
 type Item = components['schemas']['TemplateStructureItem'];
 type Sub = components['schemas']['TemplateStructureSubCategory'];
@@ -33,10 +33,13 @@ export function useTemplates() {
   });
 }
 
+const FEEDBACK_OPTION = { HARD: 'feedbackHard', SOFT: 'feedbackSoft', ANY: 'feedbackAny', COMPLAINED: 'feedbackComplained' } as const;
+
 /**
  * The guide's search bar: request date range, status, request ID, recipient address, sender
- * address, subject, template and request tool (the mail list of one request has its own,
- * smaller bar: status, Mail ID, recipient address, subject).
+ * address, subject, template and request tool, and (beyond the guide) bounce / complaint; the
+ * mail list of one request has its own, smaller bar: status, Mail ID, recipient address,
+ * subject, bounce / complaint.
  */
 export function SearchBar({ value, onSearch, variant }: { value: Search; onSearch: (s: Search) => void; variant: 'main' | 'mails' }) {
   const t = useT(m);
@@ -152,6 +155,17 @@ export function SearchBar({ value, onSearch, variant }: { value: Search; onSearc
               </select>
             </label>
           )}
+          <label>
+            {t('feedback')}
+            <select value={draft.feedback} onChange={set('feedback')}>
+              <option value="">{t('feedbackAll')}</option>
+              {FEEDBACK_FILTERS.map((f) => (
+                <option key={f} value={f}>
+                  {t(FEEDBACK_OPTION[f])}
+                </option>
+              ))}
+            </select>
+          </label>
           {variant === 'main' && (
             <label>
               {t('dispatchType')}

@@ -21,7 +21,11 @@ export interface Search {
   title: string;
   templateSid: string;
   dispatchType: string;
+  /** bounce / complaint filter: '', HARD, SOFT, ANY (bounceType) or COMPLAINED (complained=true) */
+  feedback: string;
 }
+
+export const FEEDBACK_FILTERS = ['HARD', 'SOFT', 'ANY', 'COMPLAINED'] as const;
 
 export interface ListState {
   search: Search;
@@ -31,7 +35,19 @@ export interface ListState {
   sort: string;
 }
 
-const SEARCH_KEYS = ['from', 'to', 'sendStatus', 'requestId', 'mailId', 'recipientAddress', 'senderAddress', 'title', 'templateSid', 'dispatchType'] as const;
+const SEARCH_KEYS = [
+  'from',
+  'to',
+  'sendStatus',
+  'requestId',
+  'mailId',
+  'recipientAddress',
+  'senderAddress',
+  'title',
+  'templateSid',
+  'dispatchType',
+  'feedback',
+] as const;
 
 function pad(n: number) {
   return String(n).padStart(2, '0');
@@ -60,6 +76,7 @@ export function emptySearch(): Search {
     title: '',
     templateSid: '',
     dispatchType: '',
+    feedback: '',
   };
 }
 
@@ -119,6 +136,8 @@ export type Filters = {
   title?: string;
   templateSid?: number;
   dispatchType?: string;
+  bounceType?: string;
+  complained?: boolean;
 };
 
 /** The API filters of a search (the same for the list and for its export). */
@@ -140,6 +159,8 @@ export function toFilters(s: Search, opts: { dates?: boolean } = {}): Filters {
   text('title');
   text('dispatchType');
   if (/^\d+$/.test(s.templateSid)) f.templateSid = Number(s.templateSid);
+  if (s.feedback === 'COMPLAINED') f.complained = true;
+  else if ((FEEDBACK_FILTERS as readonly string[]).includes(s.feedback)) f.bounceType = s.feedback;
   return f;
 }
 

@@ -172,6 +172,33 @@ export function ErrorLine({ error }: { error: unknown }) {
   );
 }
 
+type Feedback = Pick<components['schemas']['Recipient'], 'bounceType' | 'bounceStatus' | 'bounceMessage' | 'complaintType'>;
+
+/** What came back after the mail was handed over: a bounce badge (status and diagnostic on hover) and a complaint badge. */
+export function FeedbackBadges({ r }: { r: Feedback }) {
+  const t = useT(m);
+  if (!r.bounceType && !r.complaintType) return <>-</>;
+  return (
+    <span className="ml-feedback">
+      {r.bounceType && (
+        <span
+          className={`status ml-bounce ml-bounce-${r.bounceType.code}`}
+          data-code={r.bounceType.code}
+          title={[r.bounceStatus, r.bounceMessage].filter(Boolean).join(' ') || undefined}
+        >
+          {r.bounceType.label}
+          {r.bounceStatus && ` ${r.bounceStatus}`}
+        </span>
+      )}
+      {r.complaintType && (
+        <span className="status ml-complaint" data-code={r.complaintType}>
+          {t('complaintBadge', { type: r.complaintType })}
+        </span>
+      )}
+    </span>
+  );
+}
+
 export function ResultCode({ code, text }: { code: string | null; text: string | null }) {
   if (!code) return <>-</>;
   return (
