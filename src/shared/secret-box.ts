@@ -58,3 +58,18 @@ export function loadMasterKey(masterKey: string | undefined, dataDir: string): B
   }
   return key;
 }
+
+const derivedKeys = new Map<string, Buffer>();
+/**
+ * A key derived from this deployment's master key (MASTER_KEY, or DATA_DIR/master.key) for one
+ * purpose, read and derived once per process.
+ */
+export function derivedKeyFor(config: { masterKey: string | undefined; dataDir: string }, purpose: string, derive: (masterKey: Buffer) => Buffer): Buffer {
+  const id = `${purpose}\n${config.masterKey ?? ''}\n${config.dataDir}`;
+  let key = derivedKeys.get(id);
+  if (!key) {
+    key = derive(loadMasterKey(config.masterKey, config.dataDir));
+    derivedKeys.set(id, key);
+  }
+  return key;
+}

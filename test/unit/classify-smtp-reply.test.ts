@@ -87,6 +87,13 @@ const rows: Row[] = [
   ['550 mailbox unavailable (no enhanced)', reply('550 Requested action not taken: mailbox unavailable'), 'RECIPIENT_ADDRESS_ERROR', false, true],
   ['550 5.0.0 user unknown (undefined subject)', reply('550 5.0.0 <a@b.c>... User unknown'), 'RECIPIENT_ADDRESS_ERROR', false, true],
   [
+    '550 5.1.10 Exchange RecipientNotFound',
+    reply('550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup'),
+    'RECIPIENT_ADDRESS_ERROR',
+    false,
+    true,
+  ],
+  [
     'multi-line 550-5.1.1',
     reply('550-5.1.1 The email account that you tried to reach does not exist.\n550 5.1.1 https://support.google.com/mail/?p=NoSuchUser'),
     'RECIPIENT_ADDRESS_ERROR',

@@ -44,7 +44,8 @@ const CONNECTION_CODES = new Set([
 
 const DOMAIN_NOT_FOUND = /\b(host|domain) (name )?not found\b/i;
 const BAD_SYNTAX = /\bbad address syntax\b/i;
-const USER_UNKNOWN = /\b(user unknown|unknown user|no such user|mailbox unavailable|recipient address rejected)\b/i;
+// "RecipientNotFound" / "Recipient not found": Exchange and Office 365 (550 5.1.10).
+const USER_UNKNOWN = /\b(user unknown|unknown user|no such user|mailbox unavailable|recipient address rejected|recipient ?not ?found)\b/i;
 
 /**
  * The enhanced status code (RFC 3463, "class.subject.detail") after the reply code, e.g. "550 5.1.1" or "550-5.1.1".
@@ -113,11 +114,9 @@ export function classifySmtpReply(input: SmtpOutcomeInput): Classification {
 
   const permanent = replyClass === 5;
   const enhanced = enhancedCode(response);
-  // X.0.x ("other or undefined") says nothing, so only then do the reply code and its text decide.
-  const resultCode =
-    enhanced && enhanced.subject !== 0
-      ? (byEnhanced(enhanced.subject, enhanced.detail, permanent) ?? (permanent ? 'SMTP_ERROR' : 'SMTP_ABNORMAL'))
-      : byReply(code, response);
+  // X.0.x ("other or undefined") says nothing, and a detail the table doesn't know (Exchange's
+  // 5.1.10 RecipientNotFound) little: then the reply code and its text decide.
+  const resultCode = (enhanced && enhanced.subject !== 0 && byEnhanced(enhanced.subject, enhanced.detail, permanent)) || byReply(code, response);
   return result(resultCode, !permanent);
 }
 

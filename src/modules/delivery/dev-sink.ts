@@ -8,11 +8,11 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, unlink } from 'node:fs/promises';
-import type { Socket } from 'node:net';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SMTPServer } from 'smtp-server';
 import { summariseMessageFile } from './outbox-summary.ts';
+import { listenSmtp, SMTP_CLOSE_TIMEOUT_MS, smtpError } from '../../shared/smtp-listener.ts';
 import type { SMTPServerDataStream, SMTPServerError, SMTPServerSession } from 'smtp-server';
 
 export interface DevSink {
@@ -36,18 +36,10 @@ export interface DevSinkOptions {
 
 const HOST = '127.0.0.1';
 const MAX_MESSAGE_SIZE = 30 * 1024 * 1024;
-/** How long close() lets open (e.g. pooled) client connections linger before they are cut */
-const CLOSE_TIMEOUT_MS = 1000;
 
 /** 2024-05-01T12:34:56.789Z -> 2024-05-01T12-34-56-789Z (sorts chronologically, safe on every filesystem) */
 function fileTimestamp(date: Date): string {
   return date.toISOString().replace(/[:.]/g, '-');
-}
-
-function smtpError(code: number, message: string): SMTPServerError {
-  const err: SMTPServerError = new Error(message);
-  err.responseCode = code;
-  return err;
 }
 
 export async function startDevSink(opts: DevSinkOptions): Promise<DevSink> {
@@ -98,7 +90,7 @@ export async function startDevSink(opts: DevSinkOptions): Promise<DevSink> {
     // The sink is for looking at what would be sent: it stores mail even for addresses a real
     // relay would refuse (the console guide's own examples use "naver_.com").
     lenientAddressParsing: true,
-    closeTimeout: CLOSE_TIMEOUT_MS,
+    closeTimeout: SMTP_CLOSE_TIMEOUT_MS,
     logger: false,
     onData(stream, session, callback) {
       store(stream, session).then(
@@ -119,44 +111,9 @@ export async function startDevSink(opts: DevSinkOptions): Promise<DevSink> {
     logger?.warn({ err }, 'dev sink connection error');
   });
 
-  // Track raw sockets so close() can cut connections that outlive the close timeout
-  const sockets = new Set<Socket>();
-  server.server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    server.server.once('error', onError);
-    server.listen(opts.port ?? 0, HOST, () => {
-      server.server.off('error', onError);
-      resolve();
-    });
-  });
-
-  const address = server.server.address();
-  if (!address || typeof address === 'string') {
-    throw new Error('dev sink: could not determine listening port');
-  }
-  const port = address.port;
+  const listener = await listenSmtp(server, HOST, opts.port ?? 0);
+  const port = listener.port;
   const url = `smtp://${HOST}:${port}`;
   logger?.info({ url, outboxDir }, 'dev SMTP sink listening');
-
-  let closing: Promise<void> | undefined;
-  return {
-    url,
-    port,
-    close(): Promise<void> {
-      closing ??= (async () => {
-        const netClosed = new Promise<void>((resolve) => server.server.once('close', () => resolve()));
-        // smtp-server calls back once the listener is closed, or after closeTimeout
-        // (having sent 421 to the remaining clients) - whichever comes first
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-        for (const socket of sockets) socket.destroy();
-        await netClosed;
-      })();
-      return closing;
-    },
-  };
+  return { url, port, close: listener.close };
 }

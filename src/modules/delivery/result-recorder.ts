@@ -1,4 +1,5 @@
 import type { Tx } from '../../db/schema.ts';
+import { groupCommit } from '../../shared/group-commit.ts';
 import { countRecipientResults } from '../../metrics.ts';
 import { recordHardBounces, type HardBounce } from '../send-block/send-block.service.ts';
 import type { MailUpdate, RecipientUpdate } from './apply-send-result.ts';
@@ -70,34 +71,6 @@ function recordOutcomes(deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>, token
  * recorded: the sender holds its transport slot until then, so what a kill can leave sent but
  * unrecorded is bounded by the slots.
  */
-export function createRecorder(deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>, token: string) {
-  const queued: { outcome: MailOutcome; done: () => void; failed: (err: unknown) => void }[] = [];
-  let busy = false;
-  const next = () => {
-    if (busy || !queued.length) return;
-    busy = true;
-    const group = queued.splice(0, RECORD_GROUP);
-    recordOutcomes(
-      deps,
-      token,
-      group.map((g) => g.outcome),
-    )
-      .then(
-        () => {
-          for (const g of group) g.done();
-        },
-        (err) => {
-          for (const g of group) g.failed(err);
-        },
-      )
-      .finally(() => {
-        busy = false;
-        next();
-      });
-  };
-  return (outcome: MailOutcome) =>
-    new Promise<void>((done, failed) => {
-      queued.push({ outcome, done, failed });
-      next();
-    });
+export function createRecorder(deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>, token: string): (outcome: MailOutcome) => Promise<undefined> {
+  return groupCommit((outcomes: MailOutcome[]) => recordOutcomes(deps, token, outcomes).then(() => undefined), RECORD_GROUP);
 }

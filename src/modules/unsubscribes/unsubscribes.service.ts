@@ -4,7 +4,7 @@ import type { Db, Tx } from '../../db/schema.ts';
 import type { AppDeps } from '../../deps.ts';
 import { toNesDateTime } from '../../shared/clock.ts';
 import { badRequest } from '../../shared/errors.ts';
-import { loadMasterKey } from '../../shared/secret-box.ts';
+import { derivedKeyFor } from '../../shared/secret-box.ts';
 import { parsePaging, parseSort, toPage } from '../../http/paging.ts';
 import { parseDateRange, type RawQuery } from '../../http/query-params.ts';
 import { isValidEmail } from '../../shared/email-address.ts';
@@ -18,16 +18,9 @@ export type UnsubscribersPage = Schemas['UnsubscribersPage'];
 
 const MAX_UNSUBSCRIBERS_PER_REQUEST = 100_000;
 
-const keys = new Map<string, Buffer>();
 /** The token key of this deployment (from MASTER_KEY or DATA_DIR/master.key), read once per process. */
 export function unsubscribeKeyFor(config: Pick<Config, 'masterKey' | 'dataDir'>): Buffer {
-  const id = `${config.masterKey ?? ''}\n${config.dataDir}`;
-  let key = keys.get(id);
-  if (!key) {
-    key = deriveUnsubscribeKey(loadMasterKey(config.masterKey, config.dataDir));
-    keys.set(id, key);
-  }
-  return key;
+  return derivedKeyFor(config, 'unsubscribe', deriveUnsubscribeKey);
 }
 
 /** The link of one recipient: `{PUBLIC_BASE_URL}/unsubscribe/{token}`. */
@@ -52,6 +45,11 @@ function receiversOf(body: unknown): { requestCount: number; addresses: string[]
     if (!seen.has(address.toLowerCase())) seen.set(address.toLowerCase(), address);
   });
   return { requestCount: list.length, addresses: [...seen.values()] };
+}
+
+/** For other modules: the recipients' own unsubscribes (a complaint), in the caller's transaction. */
+export async function addUnsubscribers(tx: Db | Tx, projectId: string, addresses: string[], at: Date): Promise<number> {
+  return repo.insertUnsubscribers(tx, projectId, addresses, false, at);
 }
 
 export async function registerUnsubscribers(deps: Pick<AppDeps, 'db' | 'now'>, projectId: string, body: unknown): Promise<UnsubscribersResult> {
