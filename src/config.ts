@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseMasterKey } from './shared/secret-box.ts';
+import { normaliseDomain } from './shared/domain-name.ts';
 import path from 'node:path';
 
 /**
@@ -75,6 +76,19 @@ export interface Config {
   /** an endpoint is disabled after this many failed attempts in a row, spanning at least webhookDisableAfterMs */
   webhookDisableFailures: number;
   webhookDisableAfterMs: number;
+  /**
+   * VERP return-path domain: each mail's envelope sender is b-<token>@ this domain, whose MX must
+   * point at the inbound listener; undefined: the sender's own address, and no bounce is expected
+   */
+  bounceDomain: string | undefined;
+  /** the bounce/complaint listener's port (worker and all roles); undefined: no listener */
+  inboundSmtpPort: number | undefined;
+  /** the address the listener binds to */
+  inboundSmtpHost: string;
+  /** the largest report the listener takes (a DSN may carry the whole original message) */
+  inboundMaxBytes: number;
+  /** where feedback loops send ARF complaints; default fbl@BOUNCE_DOMAIN */
+  inboundFblAddress: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -203,6 +217,14 @@ const masterKey = raw.transform((v, ctx) => {
   return v;
 });
 
+/** A domain name (IDN as typed, stored as A-labels), lower-case. */
+const domain = (name: string) =>
+  raw.transform((v, ctx) => {
+    if (v === undefined || v === '') return undefined;
+    const d = normaliseDomain(v);
+    return d ?? fail(ctx, `${name} "${v}" is not a domain name`, undefined);
+  });
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const schema = z.object({
@@ -246,6 +268,11 @@ const schema = z.object({
   WEBHOOK_RETRY_WINDOW_MS: int('WEBHOOK_RETRY_WINDOW_MS', 86_400_000, 0, 30 * 86_400_000),
   WEBHOOK_DISABLE_FAILURES: int('WEBHOOK_DISABLE_FAILURES', 20, 1, 1_000_000),
   WEBHOOK_DISABLE_AFTER_MS: int('WEBHOOK_DISABLE_AFTER_MS', 86_400_000, 0, 30 * 86_400_000),
+  BOUNCE_DOMAIN: domain('BOUNCE_DOMAIN'),
+  INBOUND_SMTP_PORT: int('INBOUND_SMTP_PORT', 0, 0, 65535),
+  INBOUND_SMTP_HOST: raw,
+  INBOUND_MAX_BYTES: int('INBOUND_MAX_BYTES', 10 * 1024 * 1024, 1024, 100 * 1024 * 1024),
+  INBOUND_FBL_ADDRESS: raw,
 });
 
 /** Defaults that depend on another variable, checked after it: one more pass of the same schemas. */
@@ -267,6 +294,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const problems = issuesOf(first, second);
   // Checked beside the schema: zod skips object-level refinements once a field has failed.
   if (!env.MAILER_ACCESS_KEY !== !env.MAILER_SECRET_KEY) problems.push('MAILER_ACCESS_KEY and MAILER_SECRET_KEY must be set together');
+  if (env.INBOUND_SMTP_PORT && !env.BOUNCE_DOMAIN) problems.push('INBOUND_SMTP_PORT needs BOUNCE_DOMAIN: the listener takes reports for that domain only');
   if (problems.length === 1) throw new ConfigError(problems[0]!);
   if (problems.length > 1) throw new ConfigError(`${problems.length} settings are invalid: ${problems.join('; ')}`);
   const d = second.data!;
@@ -313,5 +341,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     webhookRetryWindowMs: e.WEBHOOK_RETRY_WINDOW_MS,
     webhookDisableFailures: e.WEBHOOK_DISABLE_FAILURES,
     webhookDisableAfterMs: e.WEBHOOK_DISABLE_AFTER_MS,
+    bounceDomain: e.BOUNCE_DOMAIN,
+    // unset: no listener (port 0 picks a free port, for tests)
+    inboundSmtpPort: env.INBOUND_SMTP_PORT ? e.INBOUND_SMTP_PORT : undefined,
+    inboundSmtpHost: e.INBOUND_SMTP_HOST || '0.0.0.0',
+    inboundMaxBytes: e.INBOUND_MAX_BYTES,
+    inboundFblAddress: e.INBOUND_FBL_ADDRESS?.toLowerCase() || (e.BOUNCE_DOMAIN ? `fbl@${e.BOUNCE_DOMAIN}` : undefined),
   });
 }

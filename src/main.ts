@@ -20,9 +20,12 @@ import { CONSOLE_DIST } from './modules/console/console.router.ts';
 import { createSecretBox, loadMasterKey } from './shared/secret-box.ts';
 import { createReadiness, startOpsServer } from './http/operations.ts';
 import { instrumentTransport } from './metrics.ts';
+import { startInboundServer } from './modules/feedback/inbound-server.ts';
 
 export interface RunningService {
   port: number;
+  /** the bounce and complaint listener's port, when INBOUND_SMTP_PORT is set (worker and all roles) */
+  inboundPort?: number;
   stop(): Promise<void>;
 }
 
@@ -146,11 +149,18 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
     cleanups.push(() => queue.stop());
 
     const now = () => new Date();
+    let inboundPort: number | undefined;
     if (config.role !== 'api') {
       const workers = await registerWorkers({ config, databaseUrl, db: dbh.db, queue, transport, logger, now, box });
       // Runs before the queue stops (cleanups run in reverse): no new claims, what is held is recorded, then the jobs drain.
       cleanups.push(() => workers.stop());
       logger.info({ concurrency: config.workerConcurrency }, 'workers started');
+      if (config.inboundSmtpPort !== undefined) {
+        const inbound = await startInboundServer({ config, db: dbh.db, logger, now }, { host: config.inboundSmtpHost, port: config.inboundSmtpPort });
+        // Closed before the workers stop (cleanups run in reverse): no report is half applied.
+        cleanups.push(() => inbound.close());
+        inboundPort = inbound.port;
+      }
     }
     let port = 0;
     if (config.role !== 'worker') {
@@ -179,6 +189,7 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
     readiness.state = 'ready';
     return {
       port,
+      inboundPort,
       stop: async () => {
         readiness.state = 'draining';
         await stopAll();

@@ -58,6 +58,19 @@ const queueOldestAge = new client.Gauge({
   registers: [registry],
 });
 
+const inboundMessages = new client.Counter({
+  name: 'mailer_inbound_messages_total',
+  help: 'Reports received by the bounce/complaint listener: applied (hard_bounce, soft_bounce, complaint), ignored (a valid token but nothing to change), not_a_report (dropped), or refused (unknown_address, forged, too_large)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
+export type InboundOutcome = 'hard_bounce' | 'soft_bounce' | 'complaint' | 'ignored' | 'unknown_address' | 'forged' | 'not_a_report' | 'too_large';
+
+export function countInbound(outcome: InboundOutcome, n = 1): void {
+  inboundMessages.inc({ outcome }, n);
+}
+
 /** Label of a request that matched no route (404s, and 401s answered before routing): bounded. */
 export const UNMATCHED_ROUTE = 'unmatched';
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import nodemailer from 'nodemailer';
 import { freePort, sleep, startServiceProcess, stopAllServiceProcesses, TEST_ACCESS_KEY, type ServiceProcess } from '../helpers/service-process.ts';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { createTestDb, type TestDb } from '../helpers/test-db.ts';
@@ -31,10 +32,18 @@ describe('a ROLE=api and a ROLE=worker process on one database', () => {
   let api: ServiceProcess;
   let worker: ServiceProcess;
   let workerPort: number;
+  let inboundPort: number;
 
   beforeAll(async () => {
     workerPort = await freePort();
-    worker = await startServiceProcess({ name: 'worker', role: 'worker', databaseUrl: db.url, smtpUrl: sink.url, env: { PORT: String(workerPort) } });
+    inboundPort = await freePort();
+    worker = await startServiceProcess({
+      name: 'worker',
+      role: 'worker',
+      databaseUrl: db.url,
+      smtpUrl: sink.url,
+      env: { PORT: String(workerPort), BOUNCE_DOMAIN: 'bounces.example.test', INBOUND_SMTP_PORT: String(inboundPort), INBOUND_SMTP_HOST: '127.0.0.1' },
+    });
     api = await startServiceProcess({ name: 'api', role: 'api', databaseUrl: db.url, smtpUrl: sink.url, dataDir: worker.dataDir });
   });
 
@@ -46,6 +55,14 @@ describe('a ROLE=api and a ROLE=worker process on one database', () => {
     expect(metrics.text).toMatch(/^mailer_queue_due_mails \d+$/m);
     expect(metrics.text).toMatch(/^mailer_smtp_pool_max_connections 4$/m);
     expect((await get(workerPort, '/api/v1/mails/requests')).status).toBe(404);
+  });
+
+  it('the worker runs the bounce listener on INBOUND_SMTP_PORT: it refuses addresses that are no return path of ours', async () => {
+    const client = nodemailer.createTransport({ host: '127.0.0.1', port: inboundPort, secure: false, ignoreTLS: true });
+    const err = await client.sendMail({ envelope: { from: '', to: 'someone@bounces.example.test' }, raw: 'Subject: x\r\n\r\nx\r\n' }).catch((e: unknown) => e);
+    client.close();
+    expect(err).toMatchObject({ responseCode: 550 });
+    expect((await get(workerPort, '/metrics')).text).toMatch(/^mailer_inbound_messages_total\{outcome="unknown_address"\} 1$/m);
   });
 
   it('auth failures are logged with their reason, never with the signature', async () => {

@@ -61,6 +61,11 @@ describe('loadConfig: defaults', () => {
       webhookRetryWindowMs: 86_400_000,
       webhookDisableFailures: 20,
       webhookDisableAfterMs: 86_400_000,
+      bounceDomain: undefined,
+      inboundSmtpPort: undefined,
+      inboundSmtpHost: '0.0.0.0',
+      inboundMaxBytes: 10 * 1024 * 1024,
+      inboundFblAddress: undefined,
     });
   });
 
@@ -139,6 +144,10 @@ describe('loadConfig: valid values', () => {
       WEBHOOK_RETRY_WINDOW_MS: '60000',
       WEBHOOK_DISABLE_FAILURES: '3',
       WEBHOOK_DISABLE_AFTER_MS: '0',
+      BOUNCE_DOMAIN: 'Bounces.Example.COM.',
+      INBOUND_SMTP_PORT: '2525',
+      INBOUND_SMTP_HOST: '127.0.0.1',
+      INBOUND_MAX_BYTES: '65536',
     });
     expect(c).toEqual({
       port: 3000,
@@ -181,6 +190,11 @@ describe('loadConfig: valid values', () => {
       webhookRetryWindowMs: 60_000,
       webhookDisableFailures: 3,
       webhookDisableAfterMs: 0,
+      bounceDomain: 'bounces.example.com',
+      inboundSmtpPort: 2525,
+      inboundSmtpHost: '127.0.0.1',
+      inboundMaxBytes: 65536,
+      inboundFblAddress: 'fbl@bounces.example.com',
     });
   });
 
@@ -284,6 +298,10 @@ describe('loadConfig: invalid values name the variable', () => {
     ['RETENTION_DAYS negative', { RETENTION_DAYS: '-1' }, 'RETENTION_DAYS'],
     ['RETENTION_DAYS with unit', { RETENTION_DAYS: '90d' }, 'RETENTION_DAYS'],
     ['RETENTION_DAYS over 100 years', { RETENTION_DAYS: '36501' }, 'RETENTION_DAYS'],
+    ['BOUNCE_DOMAIN a bare name', { BOUNCE_DOMAIN: 'localhost' }, 'BOUNCE_DOMAIN'],
+    ['BOUNCE_DOMAIN an address', { BOUNCE_DOMAIN: 'bounce@example.com' }, 'BOUNCE_DOMAIN'],
+    ['INBOUND_SMTP_PORT without BOUNCE_DOMAIN', { INBOUND_SMTP_PORT: '2525' }, 'BOUNCE_DOMAIN'],
+    ['INBOUND_MAX_BYTES below 1 KB', { INBOUND_MAX_BYTES: '100' }, 'INBOUND_MAX_BYTES'],
   ];
   it.each(rows)('%s → ConfigError naming %s', (_name, env, variable) => {
     expectConfigError(env, variable);

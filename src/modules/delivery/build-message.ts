@@ -20,11 +20,11 @@ export type BuiltMessage = { ok: true; message: SendMailOptions; envelopeTo: str
 
 /**
  * The nodemailer message of one mail: rendered title, HTML and text, To/Cc headers of the whole
- * mail, and an envelope of only the recipients still pending. nodemailer encodes non-ASCII names
+ * mail, and an envelope of only the recipients still pending (from the VERP return path, if any). nodemailer encodes non-ASCII names
  * and subjects (RFC 2047) and makes the Message-ID on the sender's domain. Attachments make it
  * multipart/mixed around the HTML/text alternative.
  */
-export function buildMessage(ctx: RequestContext, recipients: MailRecipient[], unsubscribeUrl?: string): BuiltMessage {
+export function buildMessage(ctx: RequestContext, recipients: MailRecipient[], unsubscribeUrl?: string, returnPath?: string): BuiltMessage {
   const first = recipients[0]!;
   const values: RenderValues = {
     recipientParams: ctx.individual ? first.parameters : null,
@@ -71,7 +71,8 @@ export function buildMessage(ctx: RequestContext, recipients: MailRecipient[], u
     subject: subject.text,
     html: html.text,
     text: text.text,
-    envelope: { from: ctx.senderAddress, to: envelopeTo },
+    // The VERP return path when BOUNCE_DOMAIN is set: where bounces of this mail come back.
+    envelope: { from: returnPath ?? ctx.senderAddress, to: envelopeTo },
   };
   if (ctx.referencesHeader) message.references = ctx.referencesHeader;
   if (ctx.unsubscribeLink && unsubscribeUrl) {

@@ -9,6 +9,7 @@ import type { RequestContext } from './request-context.ts';
 import type { MailOutcome } from './result-recorder.ts';
 import { skipListedRecipients } from './skip-listed-recipients.ts';
 import { attempt } from './smtp-attempt.ts';
+import { verpAddress } from '../feedback/verp.ts';
 
 /** A claimed batch as its requests' senders share it. */
 export interface BatchRun {
@@ -35,13 +36,24 @@ export interface BatchRun {
 /** Sends a request's part of a claimed batch (sendBatch), through the loop's slots. */
 export function createBatchSender(
   deps: Pick<DeliveryDeps, 'db' | 'transport' | 'now'>,
-  settings: Pick<DeliverySettings, 'retry' | 'unsubscribe'>,
+  settings: Pick<DeliverySettings, 'retry' | 'unsubscribe' | 'bounce'>,
   relay: RelayHealth,
 ) {
   /** An individual mail's link: its one recipient's own. */
   function urlFor(ctx: RequestContext, first: MailRecipient): string | undefined {
     if (!ctx.unsubscribeLink) return undefined;
     return unsubscribeUrl(settings.unsubscribe.baseUrl, settings.unsubscribe.key, { projectId: ctx.projectId, recipientId: first.id, address: first.address });
+  }
+
+  /**
+   * The VERP return path: the first pending recipient's. An individual mail has that one
+   * recipient; a general mail's bounce names its failed recipients in the DSN, and the token
+   * finds the mail they belong to.
+   */
+  function returnPathFor(recipients: MailRecipient[]): string | undefined {
+    if (!settings.bounce) return undefined;
+    const first = recipients.find((r) => r.pending) ?? recipients[0]!;
+    return verpAddress(settings.bounce.key, settings.bounce.domain, first.id);
   }
 
   /** Sends the claimed mails of one request; each mail's outcome is recorded before its slot is given up. */
@@ -87,7 +99,7 @@ export function createBatchSender(
               ? { kind: 'sent', response: '', rejected: [] }
               : cancelled
                 ? { kind: 'cancelled' }
-                : await attempt(deps.transport, ctx, recipients, urlFor(ctx, recipients[0]!));
+                : await attempt(deps.transport, ctx, recipients, urlFor(ctx, recipients[0]!), returnPathFor(recipients));
             const applied = applySendResult(recipients, result, deps.now(), settings.retry, ctx.testMail ? 'TEST_MAIL_SEND' : 'MAIL_SENT');
             if (result.kind === 'failed') {
               const pending = recipients.filter((r) => r.pending);

@@ -26,10 +26,11 @@ export async function attempt(
   ctx: RequestContext,
   recipients: MailRecipient[],
   unsubscribeUrl: string | undefined,
+  returnPath?: string,
 ): Promise<SendResult> {
   let built;
   try {
-    built = buildMessage(ctx, recipients, unsubscribeUrl);
+    built = buildMessage(ctx, recipients, unsubscribeUrl, returnPath);
   } catch (err) {
     return { kind: 'content', resultCode: 'MIME_MESSAGE_CREATE_FAIL', message: String((err as Error).message) };
   }

@@ -1,0 +1,124 @@
+import { classifySmtpReply, HARD_BOUNCE_CODES } from '../delivery/classify-smtp-reply.ts';
+import type { DsnRecipient, ParsedReport } from './parse-report.ts';
+import type { FeedbackTarget, FeedbackWrite } from './feedback.repository.ts';
+
+/** What one report does to one recipient; pure. */
+export interface FeedbackChange {
+  write: FeedbackWrite;
+  projectId: string;
+  address: string;
+  mailId: string;
+  kind: 'hard_bounce' | 'soft_bounce' | 'complaint';
+  /** the recipient turned from sent into failed: its mail and request roll up again */
+  failed: boolean;
+  /** the address goes on the send-block list (the synchronous 5xx rule: it can't receive) */
+  block: { resultCode: string; resultMessage: string | null } | null;
+}
+
+const MAX_MESSAGE = 1_000;
+
+/** ARF feedback types (RFC 5965, 6591, 6650) that are a complaint about the mail. */
+const COMPLAINT_TYPES = new Set(['abuse', 'fraud', 'virus', 'other']);
+
+const lower = (a: string | undefined) => a?.trim().toLowerCase();
+
+/**
+ * The DSN blocks that concern `target`: those naming its address (original recipient first, as
+ * the sender wrote it, then the final one, which forwarding may have changed). A mail with one
+ * recipient takes the report's one failure or delay even when the address differs (an alias
+ * rewrote it): the VERP token already says whose mail it was.
+ */
+function blocksFor(target: FeedbackTarget, mailRecipients: number, blocks: DsnRecipient[]): DsnRecipient[] {
+  const bounces = blocks.filter((b) => b.action === 'failed' || b.action === 'delayed');
+  const address = target.address.toLowerCase();
+  const named = bounces.filter((b) => lower(b.originalRecipient) === address || lower(b.finalRecipient) === address);
+  if (named.length || mailRecipients > 1) return named;
+  return bounces.length === 1 ? bounces : [];
+}
+
+/** Permanent: a failed action with a 5.x.x status (or none: "failed" is the report's verdict). */
+const isHard = (b: DsnRecipient) => b.action === 'failed' && !/^[24]\./.test(b.status ?? '');
+
+/**
+ * The NCP result code of a late hard bounce, as a synchronous reply's would be: from the DSN's
+ * status, or from the remote server's own reply in Diagnostic-Code when the status is only the
+ * generic 5.0.0 (Exim writes 5.0.0 whatever the reply was).
+ */
+export function resultCodeOfBounce(b: DsnRecipient): string {
+  const status = b.status && /^5\.\d{1,3}\.\d{1,3}$/.test(b.status) ? b.status : '5.0.0';
+  const diagnostic = (b.diagnosticCode ?? '').trim();
+  const reply = /^(5\d\d)\b/.exec(diagnostic);
+  if (status === '5.0.0' && reply) {
+    const own = classifySmtpReply({ responseCode: Number(reply[1]), response: diagnostic });
+    if (!own.temporary) return own.resultCode;
+  }
+  const text = diagnostic.replace(/^\d{3}[ -](\d\.\d{1,3}\.\d{1,3}\s*)?/, '');
+  return classifySmtpReply({ responseCode: 550, response: `550 ${status} ${text}` }).resultCode;
+}
+
+function clip(text: string | undefined): string | null {
+  if (!text) return null;
+  return text.length > MAX_MESSAGE ? text.slice(0, MAX_MESSAGE) : text;
+}
+
+/**
+ * What `report` changes on the recipients of one mail (`mail`: all of them, the token's
+ * recipient among them). Nothing for a duplicate: a second hard bounce, a soft bounce after a
+ * hard one, a second complaint.
+ */
+export function changesFor(report: ParsedReport, token: FeedbackTarget, mail: FeedbackTarget[], now: Date): FeedbackChange[] {
+  const base = (t: FeedbackTarget): FeedbackWrite => ({
+    id: t.id,
+    status: t.status,
+    resultCode: null,
+    resultMessage: null,
+    bounceType: t.bounce_type,
+    bounceStatus: null,
+    bounceMessage: null,
+    bouncedAt: null,
+    complaintType: t.complaint_type,
+    complainedAt: null,
+  });
+  if (report.kind === 'arf') {
+    // Only the recipient's own complaints: not-spam, auth-failure (a DKIM/SPF failure report) and
+    // the like say nothing against receiving the mail.
+    if (!COMPLAINT_TYPES.has(report.feedbackType.toLowerCase())) return [];
+    // The complaint is about the mail the token names; a general mail's report may say which recipient.
+    const rcpt = new Set(report.originalRcptTo.map((a) => a.toLowerCase()));
+    const target = mail.find((t) => rcpt.has(t.address.toLowerCase())) ?? token;
+    if (target.complaint_type !== null) return [];
+    const write = { ...base(target), complaintType: report.feedbackType.toLowerCase().slice(0, 64), complainedAt: now };
+    return [{ write, projectId: target.project_id, address: target.address, mailId: target.mail_id, kind: 'complaint', failed: false, block: null }];
+  }
+  if (report.kind !== 'dsn') return [];
+  const changes: FeedbackChange[] = [];
+  for (const t of mail) {
+    const blocks = blocksFor(t, mail.length, report.recipients);
+    if (!blocks.length || t.bounce_type === 'H') continue;
+    const b = blocks.find(isHard) ?? blocks[0]!;
+    const hard = isHard(b);
+    const message = clip(b.diagnosticCode ?? b.status);
+    const write: FeedbackWrite = {
+      ...base(t),
+      bounceType: hard ? 'H' : 'S',
+      bounceStatus: b.status ?? null,
+      bounceMessage: message,
+      bouncedAt: now,
+    };
+    let failed = false;
+    let block: FeedbackChange['block'] = null;
+    if (hard) {
+      const resultCode = resultCodeOfBounce(b);
+      // A sent recipient fails; one that failed already keeps its own result (the bounce is recorded beside it).
+      if (t.status === 'S') {
+        failed = true;
+        write.status = 'F';
+        write.resultCode = resultCode;
+        write.resultMessage = message;
+      }
+      if (HARD_BOUNCE_CODES.has(resultCode as never)) block = { resultCode, resultMessage: message };
+    }
+    changes.push({ write, projectId: t.project_id, address: t.address, mailId: t.mail_id, kind: hard ? 'hard_bounce' : 'soft_bounce', failed, block });
+  }
+  return changes;
+}

@@ -1,0 +1,89 @@
+import { sql } from 'kysely';
+import { PREPARED } from '../../db/connect.ts';
+import type { Tx } from '../../db/schema.ts';
+
+/** A recipient a report may concern, as the rules need it. */
+export interface FeedbackTarget {
+  id: string;
+  mail_id: string;
+  project_id: string;
+  request_id: string;
+  address: string;
+  status: string;
+  bounce_type: 'H' | 'S' | null;
+  complaint_type: string | null;
+}
+
+/**
+ * The recipients named by VERP tokens, and every recipient of their mails (a general mail's DSN
+ * names which of them failed), locked in id order (concurrent batches lock in one order, so they
+ * wait for each other instead of deadlocking). Recipients purged by RETENTION_DAYS are absent.
+ */
+export async function lockTargets(tx: Tx, recipientIds: string[]): Promise<FeedbackTarget[]> {
+  if (!recipientIds.length) return [];
+  const res = await sql<FeedbackTarget>`${sql.raw(PREPARED)}
+    SELECT r.id, r.mail_id, r.project_id, r.request_id, r.address, r.status, r.bounce_type, r.complaint_type
+    FROM recipients r
+    WHERE r.mail_id IN (SELECT mail_id FROM recipients WHERE id = ANY(${recipientIds}::bigint[]))
+    ORDER BY r.id
+    FOR UPDATE OF r
+  `.execute(tx);
+  return res.rows.map((r) => ({ ...r, id: String(r.id), mail_id: String(r.mail_id), project_id: String(r.project_id), request_id: String(r.request_id) }));
+}
+
+/** The new state of one recipient after a report: result_* when resultCode is set, bounce_* when bouncedAt is, complaint_* when complainedAt is. */
+export interface FeedbackWrite {
+  id: string;
+  status: string;
+  resultCode: string | null;
+  resultMessage: string | null;
+  bounceType: 'H' | 'S' | null;
+  bounceStatus: string | null;
+  bounceMessage: string | null;
+  bouncedAt: Date | null;
+  complaintType: string | null;
+  complainedAt: Date | null;
+}
+
+/** One statement for the whole batch; what a write leaves unset keeps its value. */
+export async function writeRecipients(tx: Tx, rows: FeedbackWrite[]): Promise<void> {
+  if (!rows.length) return;
+  await sql`${sql.raw(PREPARED)}
+    UPDATE recipients r SET status = u.status,
+      result_code = CASE WHEN u.result_code IS NULL THEN r.result_code ELSE u.result_code END,
+      result_message = CASE WHEN u.result_code IS NULL THEN r.result_message ELSE u.result_message END,
+      bounce_type = CASE WHEN u.bounced_at IS NULL THEN r.bounce_type ELSE u.bounce_type END,
+      bounce_status = CASE WHEN u.bounced_at IS NULL THEN r.bounce_status ELSE u.bounce_status END,
+      bounce_message = CASE WHEN u.bounced_at IS NULL THEN r.bounce_message ELSE u.bounce_message END,
+      bounced_at = coalesce(u.bounced_at, r.bounced_at),
+      complaint_type = CASE WHEN u.complained_at IS NULL THEN r.complaint_type ELSE u.complaint_type END,
+      complained_at = coalesce(u.complained_at, r.complained_at)
+    FROM unnest(${rows.map((x) => x.id)}::bigint[], ${rows.map((x) => x.status)}::text[], ${rows.map((x) => x.resultCode)}::text[],
+                ${rows.map((x) => x.resultMessage)}::text[], ${rows.map((x) => x.bounceType)}::text[], ${rows.map((x) => x.bounceStatus)}::text[],
+                ${rows.map((x) => x.bounceMessage)}::text[], ${rows.map((x) => x.bouncedAt)}::timestamptz[],
+                ${rows.map((x) => x.complaintType)}::text[], ${rows.map((x) => x.complainedAt)}::timestamptz[])
+      AS u(id, status, result_code, result_message, bounce_type, bounce_status, bounce_message, bounced_at, complaint_type, complained_at)
+    WHERE r.id = u.id
+  `.execute(tx);
+}
+
+/**
+ * A finished mail one of whose sent recipients failed late is PF while another is still sent,
+ * else F; its finished request likewise (the roll-up rules, given that one recipient is now F).
+ * Mails still sending are left to the delivery's own roll-up.
+ */
+export async function rollUpAfterFailure(tx: Tx, mailIds: string[]): Promise<void> {
+  if (!mailIds.length) return;
+  await sql`${sql.raw(PREPARED)}
+    WITH m AS (
+      UPDATE mails m SET status = CASE WHEN EXISTS (SELECT 1 FROM recipients r WHERE r.mail_id = m.id AND r.status = 'S') THEN 'PF' ELSE 'F' END
+      WHERE m.id = ANY(${mailIds}::bigint[]) AND m.status IN ('S', 'PF')
+      RETURNING m.request_id
+    )
+    UPDATE mail_requests q SET status = CASE
+        WHEN EXISTS (SELECT 1 FROM mails x WHERE x.request_id = q.id AND x.status IN ('S', 'PF') AND NOT x.id = ANY(${mailIds}::bigint[])) THEN 'PF'
+        WHEN EXISTS (SELECT 1 FROM recipients r WHERE r.mail_id = ANY(${mailIds}::bigint[]) AND r.request_id = q.id AND r.status = 'S') THEN 'PF'
+        ELSE 'F' END
+    WHERE q.id IN (SELECT request_id FROM m) AND q.status IN ('S', 'PF')
+  `.execute(tx);
+}
