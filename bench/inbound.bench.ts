@@ -4,7 +4,7 @@
 // (scripts/seed-history.ts, default 10,000,000: the issue's condition) in other projects, and
 // BENCH_INBOUND_DSNS sent recipients of the benchmark's project (test/helpers/seed-rows.ts). The
 // listener (src/modules/feedback/inbound-server.ts) runs in this process; a pooled nodemailer
-// client with BENCH_INBOUND_CONNECTIONS connections sends one Postfix-shaped hard-bounce DSN per
+// client in a process of its own (bench/inbound-client.ts, as a sending MTA would be) with BENCH_INBOUND_CONNECTIONS connections sends one Postfix-shaped hard-bounce DSN per
 // recipient to its VERP return path, as an MTA would (null sender). Every report is parsed,
 // applied (the recipient fails, its mail and request roll up, the address is blocked) and
 // committed before its 250. Then every recipient is checked to be a hard bounce.
@@ -19,10 +19,13 @@
 //   BENCH_INBOUND_DATABASE_URL  reuse a database filled by `npm run seed:history` (migrated here)
 // Exit status: 1 when a report is missing or the run could not be carried out; a missed target
 // is reported, not failed.
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import os from 'node:os';
 import { sql } from 'kysely';
-import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { seedHistory } from '../scripts/seed-history.ts';
 import { loadConfig } from '../src/config.ts';
@@ -47,34 +50,16 @@ const HISTORY = intEnv('BENCH_INBOUND_HISTORY', 10_000_000, 0);
 const REUSE_URL = process.env.BENCH_INBOUND_DATABASE_URL;
 const TARGET = 500;
 
+const execFileAsync = promisify(execFile);
 const log = benchLog('inbound-bench');
 const cleanups = createCleanups(log);
 
-/** Sends every message to its address over one pooled client; seconds taken. */
-async function sendAll(port: number, messages: { to: string; raw: Buffer }[]): Promise<{ seconds: number; refused: number }> {
-  const client = nodemailer.createTransport({
-    host: '127.0.0.1',
-    port,
-    secure: false,
-    ignoreTLS: true,
-    pool: true,
-    maxConnections: CONNECTIONS,
-    maxMessages: Infinity,
+/** Sends every message to its address from the client process (bench/inbound-client.ts); seconds taken. */
+async function sendAll(port: number, file: string): Promise<{ seconds: number; refused: number }> {
+  const { stdout } = await execFileAsync(process.execPath, [path.join(import.meta.dirname, 'inbound-client.ts'), file, String(port), String(CONNECTIONS)], {
+    maxBuffer: 1024 * 1024,
   });
-  let refused = 0;
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: CONNECTIONS * 2 }, async () => {
-      while (next < messages.length) {
-        const m = messages[next++]!;
-        await client.sendMail({ envelope: { from: '', to: m.to }, raw: m.raw }).catch(() => refused++);
-      }
-    }),
-  );
-  const seconds = (performance.now() - t0) / 1000;
-  client.close();
-  return { seconds, refused };
+  return JSON.parse(stdout.trim().split('\n').pop()!) as { seconds: number; refused: number };
 }
 
 async function main(): Promise<number> {
@@ -102,7 +87,9 @@ async function main(): Promise<number> {
     const to = verpAddress(verpKey, BOUNCE_DOMAIN, String(r.id));
     return { to, raw: fixture('postfix-hard-5.1.1', { token: to.slice(2, to.indexOf('@')), rcpt: r.address }) };
   });
-  log(`${fmtInt(messages.length)} reports built (${messages[0]!.raw.length} bytes each)`);
+  const file = path.join(dataDir, 'reports.jsonl');
+  fs.writeFileSync(file, messages.map((m) => JSON.stringify({ to: m.to, raw: m.raw.toString('base64') })).join('\n'));
+  log(`${fmtInt(messages.length)} reports built (${messages[0]!.raw.length} bytes each); the client runs in a process of its own`);
 
   // Baseline: parse only.
   let parsed = 0;
@@ -127,14 +114,14 @@ async function main(): Promise<number> {
   });
   const plainListener = await listenSmtp(plain, '127.0.0.1', 0);
   cleanups.add(() => plainListener.close(), 'baseline listener');
-  const base = await sendAll(plainListener.port, messages);
+  const base = await sendAll(plainListener.port, file);
   await plainListener.close();
   const baseRate = parsed / base.seconds;
   log(`baseline (parse only): ${fmtInt(parsed)} in ${base.seconds.toFixed(2)} s = ${fmtInt(baseRate)}/s`);
 
   const inbound = await startInboundServer({ config, db: dbh.db, logger: createLogger('warn'), now: () => new Date() }, { host: '127.0.0.1', port: 0 });
   cleanups.add(() => inbound.close(), 'inbound listener');
-  const run = await sendAll(inbound.port, messages);
+  const run = await sendAll(inbound.port, file);
   const applied = Number(
     (await sql<{ n: string }>`SELECT count(*) AS n FROM recipients WHERE project_id = ${key.projectId} AND bounce_type = 'H' AND status = 'F'`.execute(dbh.db))
       .rows[0]!.n,

@@ -1,15 +1,16 @@
 /**
- * Group commit: items handed in while a batch is being written go in the next batch (at most
+ * Group commit: items handed in while batches are being written go in the next batch (at most
  * `maxBatch`), so many concurrent callers cost one transaction per round instead of one each.
- * Each caller's promise settles when its batch does: with the batch's result for its item, or
- * with the batch's error. One batch at a time, in arrival order.
+ * At most `inFlight` batches are written at once (1: one after the other, in arrival order; more
+ * overlap one batch's round trips and commit with the next's). Each caller's promise settles
+ * when its batch does: with the batch's result for its item, or with the batch's error.
  */
-export function groupCommit<T, R = undefined>(write: (items: T[]) => Promise<R[] | undefined>, maxBatch: number): (item: T) => Promise<R> {
+export function groupCommit<T, R = undefined>(write: (items: T[]) => Promise<R[] | undefined>, maxBatch: number, inFlight = 1): (item: T) => Promise<R> {
   const queued: { item: T; done: (r: R) => void; failed: (err: unknown) => void }[] = [];
-  let busy = false;
+  let writing = 0;
   const next = () => {
-    if (busy || !queued.length) return;
-    busy = true;
+    if (writing >= inFlight || !queued.length) return;
+    writing++;
     const group = queued.splice(0, maxBatch);
     write(group.map((g) => g.item))
       .then(
@@ -21,7 +22,7 @@ export function groupCommit<T, R = undefined>(write: (items: T[]) => Promise<R[]
         },
       )
       .finally(() => {
-        busy = false;
+        writing--;
         next();
       });
   };

@@ -101,11 +101,25 @@ async function record(tx: Tx, changes: FeedbackChange[], now: Date): Promise<voi
   );
 }
 
+/** Deadlock and serialization failures: two batches met on one request or address; the batch is tried again. */
+const RETRYABLE = new Set(['40P01', '40001']);
+
+async function applyWithRetry(deps: Pick<AppDeps, 'db' | 'now'>, items: ReceivedReport[]): Promise<FeedbackOutcome[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await applyReports(deps, items);
+    } catch (err) {
+      if (attempt >= 3 || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw err;
+    }
+  }
+}
+
 /**
- * The listener's applier: reports are applied in group commits (src/shared/group-commit.ts).
- * apply() resolves once its report is committed: the listener answers 250 only then, and nothing
- * it accepted can be lost to a crash.
+ * The listener's applier: reports are applied in group commits (src/shared/group-commit.ts),
+ * `inFlight` batches at once, so one batch's round trips and commit overlap the next's.
+ * apply() resolves once its report is committed: the listener answers 250 only then, and
+ * nothing it accepted can be lost to a crash.
  */
-export function createFeedbackApplier(deps: Pick<AppDeps, 'db' | 'now'>, maxBatch = 200): (item: ReceivedReport) => Promise<FeedbackOutcome> {
-  return groupCommit((items: ReceivedReport[]) => applyReports(deps, items), maxBatch);
+export function createFeedbackApplier(deps: Pick<AppDeps, 'db' | 'now'>, maxBatch = 200, inFlight = 3): (item: ReceivedReport) => Promise<FeedbackOutcome> {
+  return groupCommit((items: ReceivedReport[]) => applyWithRetry(deps, items), maxBatch, inFlight);
 }
