@@ -437,25 +437,30 @@ describe('send screen: content', () => {
     });
     const input = page.getByTestId('attachment-input');
     const MB = 1024 * 1024;
-    await input.setInputFiles({ name: 'big.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(10 * MB + 1) });
+    // Handing the browser 10-20 MB through the DevTools protocol is slow on a busy machine.
+    const BIG_FILE = { timeout: 60_000 };
+    await input.setInputFiles({ name: 'big.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(10 * MB + 1) }, BIG_FILE);
     await page.getByText(/big\.pdf は 10\.0 MB で、1個当たりの上限 10 MB を超えているため添付できません。/).waitFor();
     await input.setInputFiles({ name: 'tool.EXE', mimeType: 'application/octet-stream', buffer: Buffer.from('MZ') });
     await page.getByText('tool.EXE は添付できない拡張子 (.exe) のため添付できません。').waitFor();
     expect(uploads).toEqual([]);
     // 9 + 9 MB fit; a third 9 MB file would make 27 MB
-    await input.setInputFiles([
-      { name: 'a.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(9 * MB) },
-      { name: 'b.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(9 * MB) },
-    ]);
+    await input.setInputFiles(
+      [
+        { name: 'a.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(9 * MB) },
+        { name: 'b.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(9 * MB) },
+      ],
+      BIG_FILE,
+    );
     await uploadsDone(page);
     expect(uploads).toHaveLength(2);
-    await input.setInputFiles({ name: 'c.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(9 * MB) });
+    await input.setInputFiles({ name: 'c.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(9 * MB) }, BIG_FILE);
     await page.getByText(/c\.pdf を添付すると合計 27\.0 MB になり、全体の上限 20 MB を超えるため添付できません。/).waitFor();
     expect(uploads).toHaveLength(2);
     // a file can be removed (its upload is deleted)
     await button(page, 'a.pdf を削除').click();
     expect(await page.getByText('a.pdf').count()).toBe(0);
-  });
+  }, 180_000);
 
   test('template: imported with [インポート], fields filled and locked; the request records the template', async () => {
     const created = await c.svc.call('POST', '/api/v1/template', {

@@ -507,14 +507,17 @@ describe('status consistency while sending', () => {
       check(list.status === 200, 'mail list answers', list.body);
       const listed = list.body.totalElements as number;
       const items = list.body.content as { mailId: string; emailStatus: { code: string } }[];
-      check(listed >= st.finishCount, 'finished mails in the list >= earlier finishCount', [st.finishCount, listed]);
+      // A count cut short (25 ms on a busy machine, README "Totals on large histories") is a lower
+      // bound and says so: only an exact total is compared.
+      const exact = list.body.totalElementsExact !== false;
+      if (exact) check(listed >= st.finishCount, 'finished mails in the list >= earlier finishCount', [st.finishCount, listed]);
       check(listed <= N, 'mail list total <= requestCount', listed);
       check(
         items.every((m) => FINAL.includes(m.emailStatus.code)),
         'filtered mail list holds final mails only',
         items.slice(0, 3),
       );
-      listedBefore = listed;
+      listedBefore = exact ? listed : undefined;
       if (items.length && observations % 3 === 0) {
         const pick = items[observations % items.length]!;
         const m = (await svc.call('GET', `${MAILS}/${pick.mailId}`)).body;
