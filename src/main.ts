@@ -135,8 +135,14 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
       logger.info({ smtp: 'built-in sink', url: sink.url, outboxDir }, 'smtp: built-in development sink (mail is stored as .eml, not delivered)');
     } else if (smtpUrl === 'direct') {
       logger.info(
-        { smtp: 'direct', port: config.directSmtpPort, helo: config.directHeloName, dnsServers: config.dnsServers ?? 'system', maxConnectionsPerHost: config.smtpMaxConnections },
-        'smtp: direct delivery to each domain\'s MX hosts (no relay)',
+        {
+          smtp: 'direct',
+          port: config.directSmtpPort,
+          helo: config.directHeloName,
+          dnsServers: config.dnsServers ?? 'system',
+          maxConnectionsPerHost: config.smtpMaxConnections,
+        },
+        "smtp: direct delivery to each domain's MX hosts (no relay)",
       );
     } else {
       logger.info({ smtp: 'relay', url: redactUrl(smtpUrl), maxConnections: config.smtpMaxConnections }, 'smtp: relay');
@@ -150,7 +156,8 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
     cleanups.push(async () => transport.close());
     // A relay that can't be reached is said at start, not found out from RESEND_MAIL_FAIL later.
     // Direct mode has no relay to check: each domain's hosts are found per mail.
-    if (config.smtpUrl && config.smtpUrl !== 'direct' && config.role !== 'api') void checkRelayAtStart(transport, logger, Math.min(config.smtpTimeoutMs, 10_000));
+    if (config.smtpUrl && config.smtpUrl !== 'direct' && config.role !== 'api')
+      void checkRelayAtStart(transport, logger, Math.min(config.smtpTimeoutMs, 10_000));
     const queue = await startQueue(databaseUrl, logger);
     cleanups.push(() => queue.stop());
 

@@ -70,7 +70,6 @@ export interface TestSink {
   close(): Promise<void>;
 }
 
-
 function smtpError(reply: SmtpReply): SMTPServerError {
   const err: SMTPServerError = new Error(reply.message);
   err.responseCode = reply.code;

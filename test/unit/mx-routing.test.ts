@@ -95,7 +95,13 @@ describe('shouldTryNextHost', () => {
 
 describe('mergeOutcomes', () => {
   const envelope = { from: 's@sender.test', to: ['a@one.test', 'b@one.test', 'c@two.test'] };
-  const rcptRefusal = { recipient: 'b@one.test', code: 'EENVELOPE', response: '550 5.1.1 <b@one.test>: user unknown', responseCode: 550, message: 'Recipient command failed' };
+  const rcptRefusal = {
+    recipient: 'b@one.test',
+    code: 'EENVELOPE',
+    response: '550 5.1.1 <b@one.test>: user unknown',
+    responseCode: 550,
+    message: 'Recipient command failed',
+  };
 
   it('accepted recipients of every domain, and per refused recipient its own reply', () => {
     const info = mergeOutcomes(
@@ -130,7 +136,11 @@ describe('mergeOutcomes', () => {
       mergeOutcomes(
         [
           { domain: 'nx.test', recipients: ['a@nx.test'], error: noSuchDomain('nx.test does not exist (NXDOMAIN)') },
-          { domain: 'busy.test', recipients: ['b@busy.test'], error: Object.assign(new Error('Invalid greeting'), { code: 'EPROTOCOL', response: '421 busy', responseCode: 421 }) },
+          {
+            domain: 'busy.test',
+            recipients: ['b@busy.test'],
+            error: Object.assign(new Error('Invalid greeting'), { code: 'EPROTOCOL', response: '421 busy', responseCode: 421 }),
+          },
         ],
         { from: 's@sender.test', to: ['a@nx.test', 'b@busy.test'] },
       );

@@ -38,7 +38,14 @@ export function recipientErrors(outcome: DomainOutcome): RecipientError[] {
   if ('info' in outcome) return (outcome.info.rejectedErrors as RecipientError[] | undefined) ?? [];
   const e = outcome.error;
   if (e.rejectedErrors?.length) return e.rejectedErrors;
-  return outcome.recipients.map((recipient) => ({ recipient, code: e.code, response: e.response, responseCode: e.responseCode, message: e.message, command: (e as { command?: string }).command }));
+  return outcome.recipients.map((recipient) => ({
+    recipient,
+    code: e.code,
+    response: e.response,
+    responseCode: e.responseCode,
+    message: e.message,
+    command: (e as { command?: string }).command,
+  }));
 }
 
 /**
@@ -189,7 +196,8 @@ export function createDirectTransport(opts: DirectTransportOptions): MailTranspo
     async sendMail(message: SendMailOptions): Promise<SentMessageInfo> {
       if (closed) throw Object.assign(new Error('The direct transport was closed'), { code: 'ECONNECTION' });
       const envelope = message.envelope as { from?: string; to?: string[] } | undefined;
-      if (!envelope?.from || !envelope.to?.length) throw Object.assign(new Error('direct delivery needs an envelope with a sender and recipients'), { code: 'EENVELOPE' });
+      if (!envelope?.from || !envelope.to?.length)
+        throw Object.assign(new Error('direct delivery needs an envelope with a sender and recipients'), { code: 'EENVELOPE' });
       const from = envelope.from;
       const byDomain = groupByDomain(envelope.to);
       const source = byDomain.size > 1 ? await sharedSource(message) : message;

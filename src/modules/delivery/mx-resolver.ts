@@ -104,7 +104,9 @@ export function createMxResolver(opts: MxResolverOptions) {
       if (failed) return { ok: false, error: dnsTemporaryFailure(failed) };
       return {
         ok: false,
-        error: noSuchDomain(answer.kind === 'nodata' ? `${domain} has no MX, A or AAAA record` : `no MX host of ${domain} has an address (${names.join(', ')})`),
+        error: noSuchDomain(
+          answer.kind === 'nodata' ? `${domain} has no MX, A or AAAA record` : `no MX host of ${domain} has an address (${names.join(', ')})`,
+        ),
       };
     },
   };

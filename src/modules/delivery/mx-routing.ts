@@ -66,7 +66,9 @@ function isRoot(exchange: string): boolean {
  * order among equal preferences (spreading load as the receiver intends), each name once.
  */
 export function orderMxHosts(records: readonly MxRecord[], random: () => number = Math.random): string[] {
-  const keyed = records.filter((r) => !isRoot(r.exchange)).map((r) => ({ name: r.exchange.toLowerCase().replace(/\.$/, ''), priority: r.priority, tie: random() }));
+  const keyed = records
+    .filter((r) => !isRoot(r.exchange))
+    .map((r) => ({ name: r.exchange.toLowerCase().replace(/\.$/, ''), priority: r.priority, tie: random() }));
   keyed.sort((a, b) => a.priority - b.priority || a.tie - b.tie);
   return [...new Set(keyed.map((k) => k.name))];
 }
