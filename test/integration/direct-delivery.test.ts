@@ -1,4 +1,7 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { createLogger } from '../../src/logger.ts';
+import { createDirectTransport } from '../../src/modules/delivery/direct-transport.ts';
 import { startTestDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { finishedRequestRow, startTestService, type TestService, waitFor } from '../helpers/test-service.ts';
@@ -204,5 +207,37 @@ describe('direct delivery: transactions', () => {
     expect(tlsHost.messages[0]!.secure).toBe(true);
     // a host that does not offer it still gets the mail in the clear
     expect(primary.messages.every((m) => !m.secure)).toBe(true);
+  });
+});
+
+describe('direct transport', () => {
+  it('signs a mail to several domains once, built once: each domain gets the same DKIM-signed bytes', async () => {
+    route('signed-a.example', [[10, 'mx.signed-a.example', '127.0.0.2']]);
+    route('signed-b.example', [[10, 'mx.signed-b.example', '127.0.0.4']]);
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const transport = createDirectTransport({
+      port: primary.port,
+      heloName: 'mailer.example.net',
+      dnsServers: [dns.server],
+      maxConnectionsPerHost: 1,
+      timeoutMs: 3000,
+      logger: createLogger('silent'),
+    });
+    try {
+      const info = await transport.sendMail({
+        from: 'news@company.com',
+        to: 'list@company.com',
+        subject: 'signed',
+        text: 'hello',
+        envelope: { from: 'news@company.com', to: ['a@signed-a.example', 'b@signed-b.example'] },
+        dkim: { domainName: 'company.com', keySelector: 'sel', privateKey: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString() },
+      });
+      expect(info.accepted).toEqual(['a@signed-a.example', 'b@signed-b.example']);
+    } finally {
+      transport.close();
+    }
+    const [a, b] = [primary.messages[0]!.raw.toString('latin1'), secondary.messages[0]!.raw.toString('latin1')];
+    expect(a.match(/^DKIM-Signature:/gim)).toHaveLength(1);
+    expect(a).toBe(b);
   });
 });

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import nodemailer, { type SendMailOptions, type SentMessageInfo, type Transporter } from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Logger } from '../../logger.ts';
-import { createMxResolver, type MxResolver } from './mx-resolver.ts';
+import { createMxResolver } from './mx-resolver.ts';
 import { type DeliveryError, groupByDomain, noSuchDomain, shouldTryNextHost } from './mx-routing.ts';
 import type { MailTransport } from './transport.ts';
 
@@ -20,8 +20,6 @@ export interface DirectTransportOptions {
   logger: Logger;
   /** a host's pool closes after this long without a message */
   idleMs?: number;
-  /** for tests: a resolver of their own */
-  resolver?: MxResolver;
 }
 
 /** A refused recipient as nodemailer reports it (`rejectedErrors`), so smtp-attempt and classifySmtpReply read it as from a relay. */
@@ -94,7 +92,7 @@ interface HostPool {
  * MTA-STS and DANE are not checked.
  */
 export function createDirectTransport(opts: DirectTransportOptions): MailTransport {
-  const resolver = opts.resolver ?? createMxResolver({ servers: opts.dnsServers });
+  const resolver = createMxResolver({ servers: opts.dnsServers });
   const idleMs = opts.idleMs ?? 30_000;
   const pools = new Map<string, HostPool>();
   let closed = false;
