@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseMasterKey } from './shared/secret-box.ts';
 import { normaliseDomain } from './shared/domain-name.ts';
+import os from 'node:os';
 import path from 'node:path';
 
 /**
@@ -12,11 +13,18 @@ export interface Config {
   port: number;
   /** undefined: start an embedded PostgreSQL under dataDir/pg */
   databaseUrl: string | undefined;
-  /** undefined: start the built-in SMTP sink that writes .eml files under dataDir/outbox */
+  /**
+   * undefined: start the built-in SMTP sink that writes .eml files under dataDir/outbox;
+   * 'direct': deliver to each recipient domain's MX hosts; else an smtp: or smtps: relay URL
+   */
   smtpUrl: string | undefined;
   smtpMaxConnections: number;
   /** connect, greeting and socket timeout of SMTP conversations */
   smtpTimeoutMs: number;
+  /** direct mode: the port of the MX hosts (25; another in tests) */
+  directSmtpPort: number;
+  /** direct mode: the name this service gives in EHLO */
+  directHeloName: string;
   role: 'api' | 'worker' | 'all';
   publicBaseUrl: string;
   accessKey: string | undefined;
@@ -61,7 +69,7 @@ export interface Config {
   consoleSessionIdleMinutes: number;
   /** and after this long in any case */
   consoleSessionMaxHours: number;
-  /** resolvers for sender-domain checks, as ip or ip:port ([v6]:port); undefined: the system's */
+  /** resolvers for sender-domain checks and direct delivery, as ip or ip:port ([v6]:port); undefined: the system's */
   dnsServers: string[] | undefined;
   /** webhook URLs may reach loopback, link-local, private and unique-local addresses (off: refused, SSRF) */
   webhookAllowPrivate: boolean;
@@ -137,6 +145,14 @@ function url(name: string, protocols: string[]) {
     return v;
   });
 }
+
+/** SMTP_URL: a relay URL, or `direct` (no relay: each domain's MX hosts). */
+const smtpUrl = raw.transform((v, ctx) => {
+  if (v?.trim().toLowerCase() === 'direct') return 'direct';
+  const parsed = url('SMTP_URL', ['smtp:', 'smtps:']).safeParse(v);
+  if (parsed.success) return parsed.data;
+  return fail(ctx, `${parsed.error.issues[0]!.message} (or be "direct")`, undefined);
+});
 
 function oneOf<const T extends string>(name: string, values: readonly T[], def: T) {
   return raw.transform((v, ctx) => {
@@ -230,9 +246,11 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const schema = z.object({
   PORT: int('PORT', 8080, 0, 65535),
   DATABASE_URL: url('DATABASE_URL', ['postgres:', 'postgresql:']),
-  SMTP_URL: url('SMTP_URL', ['smtp:', 'smtps:']),
+  SMTP_URL: smtpUrl,
   SMTP_MAX_CONNECTIONS: int('SMTP_MAX_CONNECTIONS', 4, 1, 100),
   SMTP_TIMEOUT_MS: int('SMTP_TIMEOUT_MS', 60_000, 100, 600_000),
+  DIRECT_SMTP_PORT: int('DIRECT_SMTP_PORT', 25, 1, 65535),
+  DIRECT_HELO_NAME: domain('DIRECT_HELO_NAME'),
   ROLE: oneOf('ROLE', ['api', 'worker', 'all'], 'all'),
   PUBLIC_BASE_URL: url('PUBLIC_BASE_URL', ['http:', 'https:']),
   MAILER_ACCESS_KEY: raw,
@@ -305,6 +323,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     smtpUrl: e.SMTP_URL,
     smtpMaxConnections: e.SMTP_MAX_CONNECTIONS,
     smtpTimeoutMs: e.SMTP_TIMEOUT_MS,
+    directSmtpPort: e.DIRECT_SMTP_PORT,
+    directHeloName: e.DIRECT_HELO_NAME ?? os.hostname(),
     role: e.ROLE,
     publicBaseUrl: publicBaseUrl.replace(/\/+$/, ''),
     accessKey: e.MAILER_ACCESS_KEY,

@@ -12,7 +12,7 @@ import { startQueue } from './jobs/queue.ts';
 import { registerWorkers } from './jobs/workers.ts';
 import { createLogger, redactUrl, type Logger } from './logger.ts';
 import { startDevSink, type DevSink } from './modules/delivery/dev-sink.ts';
-import { createTransport } from './modules/delivery/transport.ts';
+import { createConfiguredTransport } from './modules/delivery/transport.ts';
 import { checkRelayAtStart } from './modules/delivery/relay-health.ts';
 import { createKeyResolver, ensureStartupKey } from './modules/projects/projects.service.ts';
 import { listenForKeyChanges } from './modules/projects/key-changes.ts';
@@ -133,18 +133,31 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
       cleanups.push(() => sink.close());
       smtpUrl = sink.url;
       logger.info({ smtp: 'built-in sink', url: sink.url, outboxDir }, 'smtp: built-in development sink (mail is stored as .eml, not delivered)');
+    } else if (smtpUrl === 'direct') {
+      logger.info(
+        {
+          smtp: 'direct',
+          port: config.directSmtpPort,
+          helo: config.directHeloName,
+          dnsServers: config.dnsServers ?? 'system',
+          maxConnectionsPerHost: config.smtpMaxConnections,
+        },
+        "smtp: direct delivery to each domain's MX hosts (no relay)",
+      );
     } else {
       logger.info({ smtp: 'relay', url: redactUrl(smtpUrl), maxConnections: config.smtpMaxConnections }, 'smtp: relay');
     }
 
     // Cleanups run in reverse: the queue drains its running jobs before the transport closes.
     const transport = instrumentTransport(
-      createTransport({ url: smtpUrl, maxConnections: config.smtpMaxConnections, timeoutMs: config.smtpTimeoutMs }),
+      createConfiguredTransport(config, { url: smtpUrl, timeoutMs: config.smtpTimeoutMs, logger }),
       config.smtpMaxConnections,
     );
     cleanups.push(async () => transport.close());
     // A relay that can't be reached is said at start, not found out from RESEND_MAIL_FAIL later.
-    if (config.smtpUrl && config.role !== 'api') void checkRelayAtStart(transport, logger, Math.min(config.smtpTimeoutMs, 10_000));
+    // Direct mode has no relay to check: each domain's hosts are found per mail.
+    if (config.smtpUrl && config.smtpUrl !== 'direct' && config.role !== 'api')
+      void checkRelayAtStart(transport, logger, Math.min(config.smtpTimeoutMs, 10_000));
     const queue = await startQueue(databaseUrl, logger);
     cleanups.push(() => queue.stop());
 

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Transporter } from 'nodemailer';
+import type { MailTransport } from './modules/delivery/transport.ts';
 import client from 'prom-client';
 import type { Db } from './db/schema.ts';
 
@@ -34,7 +34,7 @@ const smtpInFlight = new client.Gauge({
 
 const smtpMaxConnections = new client.Gauge({
   name: 'mailer_smtp_pool_max_connections',
-  help: 'Connections the pooled SMTP transport may open (SMTP_MAX_CONNECTIONS)',
+  help: 'Connections the pooled SMTP transport may open (SMTP_MAX_CONNECTIONS; in direct mode, per destination host)',
   registers: [registry],
 });
 
@@ -99,7 +99,7 @@ export async function timeJob<T>(queue: string, run: () => Promise<T>): Promise<
 }
 
 /** Counts what is in flight through the transport: nodemailer's pool has no public counters. */
-export function instrumentTransport(transport: Transporter, maxConnections: number): Transporter {
+export function instrumentTransport(transport: MailTransport, maxConnections: number): MailTransport {
   smtpMaxConnections.set(maxConnections);
   const send = transport.sendMail.bind(transport) as (mail: unknown) => Promise<unknown>;
   (transport as { sendMail: unknown }).sendMail = async (mail: unknown) => {

@@ -1,4 +1,4 @@
-import type { Transporter } from 'nodemailer';
+import type { MailTransport } from '../modules/delivery/transport.ts';
 import { connectDb } from '../db/connect.ts';
 import { listen } from '../db/listen.ts';
 import type { AppDeps } from '../deps.ts';
@@ -34,7 +34,7 @@ const POLLING = { batchSize: 1, pollingIntervalSeconds: 0.5, notifyPollingInterv
  * connection's URL and the SMTP transport.
  */
 export async function registerWorkers(
-  deps: Pick<AppDeps, 'config' | 'db' | 'queue' | 'logger' | 'now' | 'box'> & { databaseUrl: string; transport: Transporter },
+  deps: Pick<AppDeps, 'config' | 'db' | 'queue' | 'logger' | 'now' | 'box'> & { databaseUrl: string; transport: MailTransport },
 ): Promise<Workers> {
   const { boss } = deps.queue;
   const log = deps.logger.child({ component: 'worker' });

@@ -1,4 +1,5 @@
-// Test SMTP sink: a real smtp-server on 127.0.0.1 (ephemeral port) whose behaviour
+// Test SMTP sink: a real smtp-server on 127.0.0.1 (ephemeral port; or another loopback address
+// and port, for direct delivery to several MX hosts) whose behaviour
 // the test controls per recipient and per message, to exercise delivery against
 // accepting, deferring, rejecting, stalling and connection-dropping servers.
 //
@@ -22,6 +23,19 @@ export interface ReceivedMessage {
   to: string[];
   raw: Buffer;
   receivedAt: Date;
+  /** the session was encrypted (STARTTLS) */
+  secure: boolean;
+  /** the name the client gave in EHLO/HELO */
+  helo: string;
+}
+
+export interface TestSinkOptions {
+  /** the loopback address to listen on (127.0.0.1; Linux routes all of 127/8 to loopback) */
+  host?: string;
+  /** the port (0: an ephemeral one) */
+  port?: number;
+  /** offer STARTTLS (smtp-server's own self-signed certificate) */
+  starttls?: boolean;
 }
 
 export interface TestSink {
@@ -37,6 +51,10 @@ export interface TestSink {
   onData(fn: (msg: { from: string; to: string[]; raw: Buffer }) => DataBehaviour): void;
   /** the next n connections are destroyed right after connect, before the greeting (connection dropped) */
   dropConnections(n: number): void;
+  /** while set, every connection is greeted with this reply (e.g. 421 busy) and closed */
+  refuseGreeting(reply: SmtpReply | undefined): void;
+  /** transactions that reached the end of DATA (accepted or not), each with its recipients */
+  transactions: string[][];
   /**
    * while true, every command after MAIL FROM is left unanswered (stall): RCPT TO and the
    * end of DATA never get a reply. Commands stalled while on stay unanswered after turning it off.
@@ -51,8 +69,6 @@ export interface TestSink {
   /** destroys all client connections and stops listening */
   close(): Promise<void>;
 }
-
-const HOST = '127.0.0.1';
 
 function smtpError(reply: SmtpReply): SMTPServerError {
   const err: SMTPServerError = new Error(reply.message);
@@ -69,8 +85,11 @@ function rcptReply(behaviour: RcptBehaviour, address: string): SmtpReply | undef
 
 const acceptAll = (): 'accept' => 'accept';
 
-export async function startTestSink(): Promise<TestSink> {
+export async function startTestSink(opts: TestSinkOptions = {}): Promise<TestSink> {
+  const host = opts.host ?? '127.0.0.1';
   let dataDelayMs = 0;
+  let greeting: SmtpReply | undefined;
+  const transactions: string[][] = [];
   const messages: ReceivedMessage[] = [];
   let rcptFn: (address: string) => RcptBehaviour = acceptAll;
   let dataFn: (msg: { from: string; to: string[]; raw: Buffer }) => DataBehaviour = acceptAll;
@@ -85,13 +104,13 @@ export async function startTestSink(): Promise<TestSink> {
     for (const w of current) w();
   };
 
-  // raw sockets by remote port (all clients are on 127.0.0.1), to drop/destroy connections
+  // raw sockets by remote port (all clients are on loopback), to drop/destroy connections
   const sockets = new Map<number, Socket>();
 
   const server = new SMTPServer({
     banner: 'test sink',
     authOptional: true,
-    disabledCommands: ['STARTTLS'],
+    disabledCommands: opts.starttls ? [] : ['STARTTLS'],
     disableReverseLookup: true,
     closeTimeout: 100,
     logger: false,
@@ -103,6 +122,7 @@ export async function startTestSink(): Promise<TestSink> {
         sockets.get(session.remotePort)?.destroy();
         return;
       }
+      if (greeting) return callback(smtpError(greeting));
       callback();
     },
     onRcptTo(address, _session, callback) {
@@ -119,6 +139,7 @@ export async function startTestSink(): Promise<TestSink> {
         const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
         const to = session.envelope.rcptTo.map((r) => r.address);
         const raw = Buffer.concat(chunks);
+        transactions.push(to);
         const decision = dataFn({ from, to, raw });
         if (decision !== 'accept') {
           callback(smtpError(decision));
@@ -128,7 +149,7 @@ export async function startTestSink(): Promise<TestSink> {
         const accept = (): void => {
           if (stalled) return; // stalled while waiting: left unanswered
           const queueId = randomBytes(6).toString('hex');
-          messages.push({ from, to, raw, receivedAt: new Date() });
+          messages.push({ from, to, raw, receivedAt: new Date(), secure: session.secure, helo: session.hostNameAppearsAs });
           callback(null, `OK: queued as ${queueId}`);
           notify();
         };
@@ -153,7 +174,7 @@ export async function startTestSink(): Promise<TestSink> {
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.server.once('error', onError);
-    server.listen(0, HOST, () => {
+    server.listen(opts.port ?? 0, host, () => {
       server.server.off('error', onError);
       resolve();
     });
@@ -165,9 +186,10 @@ export async function startTestSink(): Promise<TestSink> {
   let closing: Promise<void> | undefined;
 
   return {
-    url: `smtp://${HOST}:${port}`,
+    url: `smtp://${host}:${port}`,
     port,
     messages,
+    transactions,
     onRcpt(fn) {
       rcptFn = fn;
     },
@@ -176,6 +198,9 @@ export async function startTestSink(): Promise<TestSink> {
     },
     dropConnections(n) {
       dropsLeft = n;
+    },
+    refuseGreeting(reply) {
+      greeting = reply;
     },
     setStall(on) {
       stalled = on;
@@ -206,6 +231,8 @@ export async function startTestSink(): Promise<TestSink> {
     },
     reset() {
       messages.length = 0;
+      transactions.length = 0;
+      greeting = undefined;
       rcptFn = acceptAll;
       dataFn = acceptAll;
       dropsLeft = 0;

@@ -9,7 +9,7 @@ import { loadConfig, type Config } from '../../src/config.ts';
 import { startQueue, type JobQueue } from '../../src/jobs/queue.ts';
 import { registerWorkers, type Workers } from '../../src/jobs/workers.ts';
 import { createLogger } from '../../src/logger.ts';
-import { createTransport } from '../../src/modules/delivery/transport.ts';
+import { createConfiguredTransport } from '../../src/modules/delivery/transport.ts';
 import { createKey, createKeyResolver, type CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import { signRequest } from '../../src/http/signature.ts';
 import { createSecretBox, type SecretBox } from '../../src/shared/secret-box.ts';
@@ -32,7 +32,8 @@ export interface TestService {
 
 /**
  * The service as production wires it (app, queue, workers, pooled transport) on a fresh
- * database, pointed at a real SMTP server. Response validation against the spec is on.
+ * database, pointed at a real SMTP server (or, with smtpUrl 'direct', at the MX hosts that
+ * DNS_SERVERS in `env` name). Response validation against the spec is on.
  * Several instances can share one database (a restart, a service that was down): pass `db`
  * (from createTestDb; the test drops it when every instance is stopped) and the first
  * instance's `box` and `key`, so the same signed key works across instances.
@@ -61,10 +62,10 @@ export async function startTestService(opts: {
   const queue = await startQueue(db.url, logger, { schedule: false });
   const box = opts.box ?? createSecretBox(crypto.randomBytes(32));
   const key = opts.key ?? (await createKey(db.db, box, 'test-project'));
-  const transport = createTransport({
+  const transport = createConfiguredTransport(config, {
     url: config.smtpUrl!,
-    maxConnections: config.smtpMaxConnections,
     timeoutMs: opts.env?.SMTP_TIMEOUT_MS ? config.smtpTimeoutMs : 3000,
+    logger,
   });
   const now = () => new Date();
   const workers = opts.workers !== false ? await registerWorkers({ config, databaseUrl: db.url, db: db.db, queue, transport, logger, now, box }) : undefined;

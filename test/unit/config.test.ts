@@ -1,4 +1,5 @@
 import { describe, it, expect } from '@jest/globals';
+import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, ConfigError } from '../../src/config.ts';
 
@@ -26,6 +27,8 @@ describe('loadConfig: defaults', () => {
       smtpUrl: undefined,
       smtpMaxConnections: 4,
       smtpTimeoutMs: 60000,
+      directSmtpPort: 25,
+      directHeloName: os.hostname(),
       role: 'all',
       publicBaseUrl: 'http://localhost:8080',
       accessKey: undefined,
@@ -109,6 +112,8 @@ describe('loadConfig: valid values', () => {
       DATABASE_URL: 'postgresql://u:p@db:5432/mailer',
       SMTP_URL: 'smtps://user:pass@smtp.example.com:465',
       SMTP_MAX_CONNECTIONS: '10',
+      DIRECT_SMTP_PORT: '2525',
+      DIRECT_HELO_NAME: 'Mailer.Example.com',
       ROLE: 'worker',
       PUBLIC_BASE_URL: 'https://mail.example.com',
       MAILER_ACCESS_KEY: 'ak',
@@ -155,6 +160,8 @@ describe('loadConfig: valid values', () => {
       smtpUrl: 'smtps://user:pass@smtp.example.com:465',
       smtpMaxConnections: 10,
       smtpTimeoutMs: 60000,
+      directSmtpPort: 2525,
+      directHeloName: 'mailer.example.com',
       role: 'worker',
       publicBaseUrl: 'https://mail.example.com',
       accessKey: 'ak',
@@ -226,6 +233,10 @@ describe('loadConfig: valid values', () => {
     expect(loadConfig({ SMTP_URL: url }).smtpUrl).toBe(url);
   });
 
+  it.each(['direct', 'DIRECT', ' direct '])('SMTP_URL=%j is direct delivery to MX hosts', (value) => {
+    expect(loadConfig({ SMTP_URL: value }).smtpUrl).toBe('direct');
+  });
+
   it.each(['0', '1', '65535', ' 80 '])('PORT=%j is accepted', (port) => {
     expect(loadConfig({ PORT: port }).port).toBe(Number(port));
   });
@@ -271,6 +282,8 @@ describe('loadConfig: invalid values name the variable', () => {
     ['SMTP_URL http scheme', { SMTP_URL: 'http://smtp.example.com' }, 'SMTP_URL'],
     ['SMTP_URL not a URL', { SMTP_URL: 'smtp.example.com:25' }, 'SMTP_URL'],
     ['SMTP_URL garbage', { SMTP_URL: 'not a url' }, 'SMTP_URL'],
+    ['DIRECT_SMTP_PORT out of range', { DIRECT_SMTP_PORT: '70000' }, 'DIRECT_SMTP_PORT'],
+    ['DIRECT_HELO_NAME not a domain', { DIRECT_HELO_NAME: 'not a name!' }, 'DIRECT_HELO_NAME'],
     ['DATABASE_URL mysql scheme', { DATABASE_URL: 'mysql://localhost/db' }, 'DATABASE_URL'],
     ['DATABASE_URL garbage', { DATABASE_URL: '::::' }, 'DATABASE_URL'],
     ['DNS_SERVERS a host name', { DNS_SERVERS: 'dns.example.com' }, 'DNS_SERVERS'],

@@ -1,4 +1,4 @@
-import type { Transporter } from 'nodemailer';
+import type { MailTransport } from './transport.ts';
 import type { Config } from '../../config.ts';
 import type { AppDeps } from '../../deps.ts';
 import type { Lang } from '../../shared/i18n.ts';
@@ -9,7 +9,7 @@ import { inFlightPerLoop } from './delivery-settings.ts';
 import { verpKeyFor } from '../feedback/feedback.service.ts';
 
 /** What the delivery engine (claim loops, sender, recorder) works with: the app's deps and the SMTP transport. */
-export type DeliveryDeps = Pick<AppDeps, 'db' | 'logger' | 'now' | 'config' | 'box'> & { transport: Transporter };
+export type DeliveryDeps = Pick<AppDeps, 'db' | 'logger' | 'now' | 'config' | 'box'> & { transport: MailTransport };
 
 /** The engine's settings, read from the configuration once. */
 export interface DeliverySettings {

@@ -1,4 +1,4 @@
-import type { Transporter } from 'nodemailer';
+import type { MailTransport } from './transport.ts';
 import type { Logger } from '../../logger.ts';
 
 /** While deliveries keep failing, one summary line this often (not one line per mail). */
@@ -69,7 +69,7 @@ export type RelayHealth = ReturnType<typeof createRelayHealth>;
  * At start: can the relay be reached and does it greet us? A warning, never a refusal: mail is
  * stored and retried, and the relay may come up later.
  */
-export async function checkRelayAtStart(transport: Transporter, logger: Logger, timeoutMs: number): Promise<boolean> {
+export async function checkRelayAtStart(transport: MailTransport, logger: Logger, timeoutMs: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([

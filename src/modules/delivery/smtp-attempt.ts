@@ -1,4 +1,5 @@
-import type { SendMailOptions, SentMessageInfo, Transporter } from 'nodemailer';
+import type { SendMailOptions, SentMessageInfo } from 'nodemailer';
+import type { MailTransport } from './transport.ts';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { ed25519Signature } from './dkim-ed25519.ts';
 import type { SendResult } from './apply-send-result.ts';
@@ -22,7 +23,7 @@ async function signedWithEd25519(message: SendMailOptions, dkim: DkimSigning): P
 
 /** Builds one mail and hands it to the transport; every outcome (content error, refusals, failure) comes back as a SendResult. */
 export async function attempt(
-  transport: Transporter,
+  transport: MailTransport,
   ctx: RequestContext,
   recipients: MailRecipient[],
   unsubscribeUrl: string | undefined,

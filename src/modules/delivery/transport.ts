@@ -1,4 +1,18 @@
-import nodemailer, { type Transporter } from 'nodemailer';
+import nodemailer, { type SendMailOptions, type SentMessageInfo, type Transporter } from 'nodemailer';
+import type { Config } from '../../config.ts';
+import type { Logger } from '../../logger.ts';
+import { createDirectTransport } from './direct-transport.ts';
+
+/**
+ * What delivery needs of a transport: nodemailer's promise API. A relay's pooled transport is one;
+ * the direct transport (SMTP_URL=direct) is another, with the same results and errors.
+ */
+export interface MailTransport {
+  sendMail(message: SendMailOptions): Promise<SentMessageInfo>;
+  /** can mail be handed over at all (the relay answers); direct mode has no relay and says true */
+  verify(): Promise<true>;
+  close(): void;
+}
 
 export interface TransportOptions {
   url: string;
@@ -33,4 +47,25 @@ export function createTransport(opts: TransportOptions): Transporter {
     disableFileAccess: true,
     disableUrlAccess: true,
   });
+}
+
+/**
+ * The transport the configuration asks for: to each domain's MX hosts for SMTP_URL=direct
+ * (SMTP_MAX_CONNECTIONS then bounds the connections per destination host), else the relay at `url`.
+ */
+export function createConfiguredTransport(
+  config: Pick<Config, 'smtpUrl' | 'smtpMaxConnections' | 'directSmtpPort' | 'directHeloName' | 'dnsServers'>,
+  opts: { url: string; timeoutMs: number; logger: Logger },
+): MailTransport {
+  if (config.smtpUrl === 'direct') {
+    return createDirectTransport({
+      port: config.directSmtpPort,
+      heloName: config.directHeloName,
+      dnsServers: config.dnsServers,
+      maxConnectionsPerHost: config.smtpMaxConnections,
+      timeoutMs: opts.timeoutMs,
+      logger: opts.logger,
+    });
+  }
+  return createTransport({ url: opts.url, maxConnections: config.smtpMaxConnections, timeoutMs: opts.timeoutMs });
 }
