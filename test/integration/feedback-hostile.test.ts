@@ -398,6 +398,19 @@ describe('concurrent reports', () => {
     expect(blocks).toHaveLength(1);
   });
 
+  it('the same soft DSN 50 times at once: one change, one event (a sender that missed our 250 sends it again)', async () => {
+    const sent = await send(['softdup@example.com']);
+    const body = dsn([{ address: 'softdup@example.com', action: 'delayed', status: '4.2.2', diagnostic: '452 4.2.2 mailbox full' }]);
+    const replies = await Promise.all(Array.from({ length: 50 }, () => deliver(sent.path('softdup@example.com'), body)));
+    expect(replies.filter((r) => /soft bounce/.test(r))).toHaveLength(1);
+    expect(replies.filter((r) => /ignored/.test(r))).toHaveLength(49);
+    expect(await eventsOf(sent.rows[0]!.id)).toEqual(['recipient.bounced']);
+    // A later delay with another status is news again.
+    const later = dsn([{ address: 'softdup@example.com', action: 'delayed', status: '4.4.1', diagnostic: '451 4.4.1 no answer from host' }]);
+    expect(await deliver(sent.path('softdup@example.com'), later)).toMatch(/^250 .*soft bounce/);
+    expect(await eventsOf(sent.rows[0]!.id)).toHaveLength(2);
+  });
+
   it('hard DSNs for every recipient of one request at once: all applied, and the request rolls up to F', async () => {
     const addresses = Array.from({ length: 40 }, (_, i) => `many${i}@example.com`);
     const sent = await send(addresses);
@@ -487,6 +500,37 @@ describe('tokens', () => {
     expect((await recipientRows(res.body.requestId))[0]).toMatchObject({ complaint_type: 'abuse' });
     const mineList = await svc.call('GET', '/api/v1/unsubscribers');
     expect(JSON.stringify(mineList.body)).not.toContain('theirs@example.com');
+  });
+});
+
+describe('design limits (reported, not fixed here)', () => {
+  // A general mail (To/CC/BCC in one message) has one return path, so every recipient of it holds
+  // the token. One of them can forge a DSN or an ARF naming another recipient (a BCC one included):
+  // that recipient fails and is send-blocked, or lands on the unsubscribe list. A fix needs one
+  // token per recipient even for a general mail (VERP per envelope recipient, so one SMTP
+  // transaction per recipient) or trusting nothing the report names beyond the token's own
+  // recipient; both are design changes, not local ones.
+  it.skip('a recipient of a general mail cannot bounce or unsubscribe a co-recipient with the shared token', async () => {
+    const sent = await send(['forger@example.com', 'victim@example.com'], { individual: false });
+    const token = sink.messages.map((m) => m.from).at(-1)!;
+    expect(await deliver(token, dsn([{ address: 'victim@example.com', status: '5.1.1' }]))).toMatch(/^250/);
+    expect(await deliver(`fbl@${BOUNCE_DOMAIN}`, arf(token, 'victim@example.com'))).toMatch(/^250/);
+    const victim = (await recipientRows(sent.requestId)).find((r) => r.address === 'victim@example.com')!;
+    expect(victim).toMatchObject({ status: 'S', bounce_type: null, complaint_type: null });
+  });
+
+  // Slowloris: socketTimeout is 60 s of silence and maxClients 500 for everyone, with no limit per
+  // client address, so one host holding 500 idle (or one-byte-a-minute) connections locks every
+  // real MTA out until it lets go; they get 421 and queue their reports. A per-address connection
+  // limit (smtp-server has none; onConnect could count) is the fix, left for the listener's owner.
+  it.skip('one client address cannot take every connection slot', async () => {
+    const hogs = await Promise.all(Array.from({ length: 500 }, () => RawSmtp.open(inbound.port)));
+    try {
+      const sent = await send(['hogged@example.com']);
+      expect(await deliver(sent.path('hogged@example.com'), dsn([{ address: 'hogged@example.com', status: '5.1.1' }]))).toMatch(/^250/);
+    } finally {
+      for (const h of hogs) h.close();
+    }
   });
 });
 

@@ -71,7 +71,8 @@ function clip(text: string | undefined): string | null {
 /**
  * What `report` changes on the recipients of one mail (`mail`: all of them, the token's
  * recipient among them). Nothing for a duplicate: a second hard bounce, a soft bounce after a
- * hard one, a second complaint. `soleToken`: the report came to this token alone (see blocksFor).
+ * hard one, a soft bounce with the status and message already recorded (the same report again,
+ * its sender not having seen our 250), a second complaint. `soleToken`: the report came to this token alone (see blocksFor).
  */
 export function changesFor(report: ParsedReport, token: FeedbackTarget, mail: FeedbackTarget[], now: Date, soleToken = true): FeedbackChange[] {
   const base = (t: FeedbackTarget): FeedbackWrite => ({
@@ -105,6 +106,7 @@ export function changesFor(report: ParsedReport, token: FeedbackTarget, mail: Fe
     const b = blocks.find(isHard) ?? blocks[0]!;
     const hard = isHard(b);
     const message = clip(b.diagnosticCode) ?? clip(b.status);
+    if (!hard && t.bounce_type === 'S' && t.bounce_status === (b.status ?? null) && t.bounce_message === message) continue;
     const write: FeedbackWrite = {
       ...base(t),
       bounceType: hard ? 'H' : 'S',

@@ -11,6 +11,9 @@ export interface FeedbackTarget {
   address: string;
   status: string;
   bounce_type: 'H' | 'S' | null;
+  /** the recorded bounce's status and message: a soft bounce repeating them is a duplicate */
+  bounce_status: string | null;
+  bounce_message: string | null;
   complaint_type: string | null;
 }
 
@@ -22,7 +25,7 @@ export interface FeedbackTarget {
 export async function lockTargets(tx: Tx, recipientIds: string[]): Promise<FeedbackTarget[]> {
   if (!recipientIds.length) return [];
   const res = await sql<FeedbackTarget>`${sql.raw(PREPARED)}
-    SELECT r.id, r.mail_id, r.project_id, r.request_id, r.address, r.status, r.bounce_type, r.complaint_type
+    SELECT r.id, r.mail_id, r.project_id, r.request_id, r.address, r.status, r.bounce_type, r.bounce_status, r.bounce_message, r.complaint_type
     FROM recipients r
     WHERE r.mail_id IN (SELECT mail_id FROM recipients WHERE id = ANY(${recipientIds}::bigint[]))
     ORDER BY r.id

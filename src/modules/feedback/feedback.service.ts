@@ -69,6 +69,10 @@ export async function applyReports(deps: Pick<AppDeps, 'db' | 'now'>, items: Rec
           const t = byId.get(change.write.id)!;
           t.status = change.write.status;
           t.bounce_type = change.write.bounceType;
+          if (change.write.bouncedAt) {
+            t.bounce_status = change.write.bounceStatus;
+            t.bounce_message = change.write.bounceMessage;
+          }
           t.complaint_type = change.write.complaintType;
           all.push(change);
           if (outcome === 'ignored' || change.kind === 'hard_bounce') outcome = change.kind;
