@@ -12,6 +12,8 @@ const target = (id: string, address: string, over: Partial<FeedbackTarget> = {})
   address,
   status: 'S',
   bounce_type: null,
+  bounce_status: null,
+  bounce_message: null,
   complaint_type: null,
   ...over,
 });
@@ -78,6 +80,39 @@ describe('changesFor: DSNs', () => {
       { finalRecipient: 'y@example.net', action: 'failed', status: '5.1.1' },
     );
     expect(changesFor(two, t, [t], now)).toEqual([]);
+  });
+
+  it('a soft bounce repeating the recorded one (status and message) is a duplicate; another delay is not', () => {
+    const t = target('1', 'a@example.com', { bounce_type: 'S', bounce_status: '4.2.2', bounce_message: '452 4.2.2 full' });
+    expect(changesFor(dsn({ finalRecipient: 'a@example.com', action: 'delayed', status: '4.2.2', diagnosticCode: '452 4.2.2 full' }), t, [t], now)).toEqual([]);
+    expect(
+      changesFor(dsn({ finalRecipient: 'a@example.com', action: 'delayed', status: '4.4.1', diagnosticCode: '451 4.4.1 no answer' }), t, [t], now),
+    ).toHaveLength(1);
+    expect(changesFor(dsn({ finalRecipient: 'a@example.com', action: 'failed', status: '5.2.2', diagnosticCode: '552 5.2.2 full' }), t, [t], now)).toHaveLength(
+      1,
+    );
+  });
+
+  it('a report that came to several tokens: a one-recipient mail takes only a failure that names it', () => {
+    const t = target('1', 'bystander@example.com');
+    const other = dsn({ finalRecipient: 'named@example.com', action: 'failed', status: '5.1.1' });
+    expect(changesFor(other, t, [t], now, false)).toEqual([]);
+    const own = dsn({ finalRecipient: 'Bystander@Example.com', action: 'failed', status: '5.1.1' });
+    expect(changesFor(own, t, [t], now, false)).toHaveLength(1);
+  });
+
+  it('a NUL in the diagnostic is left out of what is written (PostgreSQL text cannot hold it)', () => {
+    const t = target('1', 'a@example.com');
+    const [c] = changesFor(
+      dsn({ finalRecipient: 'a@example.com', action: 'failed', status: '5.1.1', diagnosticCode: '550 5.1.1 bad\u0000user\u0000' }),
+      t,
+      [t],
+      now,
+    );
+    expect(c!.write).toMatchObject({ bounceMessage: '550 5.1.1 baduser', resultMessage: '550 5.1.1 baduser' });
+    expect(c!.block).toMatchObject({ resultMessage: '550 5.1.1 baduser' });
+    const [onlyNul] = changesFor(dsn({ finalRecipient: 'a@example.com', action: 'failed', status: '5.1.1', diagnosticCode: '\u0000' }), t, [t], now);
+    expect(onlyNul!.write.bounceMessage).toBe('5.1.1');
   });
 
   it('a general mail: only the recipients the report names, matched case-insensitively by original or final recipient', () => {

@@ -270,6 +270,24 @@ describe('parseReport: hostile input never throws and stays bounded', () => {
     expect(['dsn', 'arf', 'other']).toContain(parsed.kind);
   });
 
+  it('100,000 MIME parts, base64 garbage and charset tricks around a real report: read or refused, never thrown', async () => {
+    const status = 'Content-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; many@x.example\r\nAction: failed\r\nStatus: 5.1.1\r\n';
+    const parts = Array.from({ length: 100_000 }, (_, i) => `--m\r\nContent-Type: text/plain; charset=x-unknown-${i % 7}\r\n\r\n${i}\r\n`);
+    const many = Buffer.from(`Content-Type: multipart/report; report-type=delivery-status; boundary=m\r\n\r\n${parts.join('')}--m\r\n${status}--m--\r\n`);
+    const parsed = await parseReport(many, { maxBytes: 32 * 1024 * 1024 });
+    expect(['dsn', 'other']).toContain(parsed.kind);
+    if (parsed.kind === 'dsn') expect(parsed.recipients.map((r) => r.finalRecipient)).toEqual(['many@x.example']);
+
+    const garbage = report({ body: '!!!not base64 at all\u00ff==\r\n====\r\n', encoding: 'base64' });
+    expect(['dsn', 'other']).toContain((await parseReport(garbage)).kind);
+    const tricky = report({
+      body: 'Final-Recipient: rfc822; =?utf-7?B?K0FHRUFady0=?=@x.example\r\nAction: failed\r\nStatus: 5.1.1\r\n',
+      partType: 'message/delivery-status; charset=utf-7',
+    });
+    const read = dsn(await parseReport(tricky));
+    expect(read.recipients[0]!.finalRecipient).toBe('=?utf-7?B?K0FHRUFady0=?=@x.example');
+  }, 120_000);
+
   it('keeps at most 1,000 of 100,000 recipient blocks', async () => {
     const blocks = Array.from({ length: 100_000 }, (_, i) => `Final-Recipient: rfc822; r${i}@x.example\r\nAction: failed\r\nStatus: 5.1.1\r\n`);
     const parsed = dsn(await parseReport(report({ body: `Reporting-MTA: dns; x\r\n\r\n${blocks.join('\r\n')}` }), { maxBytes: 32 * 1024 * 1024 }));

@@ -38,6 +38,15 @@ describe('VERP return paths', () => {
     }
   });
 
+  it('refuses a zero-padded id: one recipient has one return path, or a report could name it twice', () => {
+    const address = verpAddress(key, domain, '12345');
+    const [local] = address.split('@') as [string];
+    const [, id, tag] = local.split('-') as [string, string, string];
+    for (const padded of [`b-0${id}-${tag}@${domain}`, `b-${id.padStart(13, '0')}-${tag}@${domain}`]) {
+      expect(openVerpAddress(key, domain, padded)).toEqual({ ok: false, reason: 'forged' });
+    }
+  });
+
   it('never makes an address for an id outside a bigint', () => {
     expect(() => verpAddress(key, domain, '0')).toThrow(/out of range/);
     expect(() => verpAddress(key, domain, (2n ** 63n).toString())).toThrow(/out of range/);

@@ -26,13 +26,14 @@ const lower = (a: string | undefined) => a?.trim().toLowerCase();
  * The DSN blocks that concern `target`: those naming its address (original recipient first, as
  * the sender wrote it, then the final one, which forwarding may have changed). A mail with one
  * recipient takes the report's one failure or delay even when the address differs (an alias
- * rewrote it): the VERP token already says whose mail it was.
+ * rewrote it): the VERP token already says whose mail it was - unless the report came to
+ * several tokens (`soleToken` false), when it no longer says which of them the failure is.
  */
-function blocksFor(target: FeedbackTarget, mailRecipients: number, blocks: DsnRecipient[]): DsnRecipient[] {
+function blocksFor(target: FeedbackTarget, mailRecipients: number, blocks: DsnRecipient[], soleToken: boolean): DsnRecipient[] {
   const bounces = blocks.filter((b) => b.action === 'failed' || b.action === 'delayed');
   const address = target.address.toLowerCase();
   const named = bounces.filter((b) => lower(b.originalRecipient) === address || lower(b.finalRecipient) === address);
-  if (named.length || mailRecipients > 1) return named;
+  if (named.length || mailRecipients > 1 || !soleToken) return named;
   return bounces.length === 1 ? bounces : [];
 }
 
@@ -56,17 +57,24 @@ export function resultCodeOfBounce(b: DsnRecipient): string {
   return classifySmtpReply({ responseCode: 550, response: `550 ${status} ${text}` }).resultCode;
 }
 
+/**
+ * A report's text as a column can hold it: at most MAX_MESSAGE characters, without NUL, which
+ * PostgreSQL text refuses (the statement would fail, and with it the whole batch, every time the
+ * sending MTA retried).
+ */
 function clip(text: string | undefined): string | null {
-  if (!text) return null;
-  return text.length > MAX_MESSAGE ? text.slice(0, MAX_MESSAGE) : text;
+  const t = text?.replaceAll('\u0000', '');
+  if (!t) return null;
+  return t.length > MAX_MESSAGE ? t.slice(0, MAX_MESSAGE) : t;
 }
 
 /**
  * What `report` changes on the recipients of one mail (`mail`: all of them, the token's
  * recipient among them). Nothing for a duplicate: a second hard bounce, a soft bounce after a
- * hard one, a second complaint.
+ * hard one, a soft bounce with the status and message already recorded (the same report again,
+ * its sender not having seen our 250), a second complaint. `soleToken`: the report came to this token alone (see blocksFor).
  */
-export function changesFor(report: ParsedReport, token: FeedbackTarget, mail: FeedbackTarget[], now: Date): FeedbackChange[] {
+export function changesFor(report: ParsedReport, token: FeedbackTarget, mail: FeedbackTarget[], now: Date, soleToken = true): FeedbackChange[] {
   const base = (t: FeedbackTarget): FeedbackWrite => ({
     id: t.id,
     status: t.status,
@@ -93,11 +101,12 @@ export function changesFor(report: ParsedReport, token: FeedbackTarget, mail: Fe
   if (report.kind !== 'dsn') return [];
   const changes: FeedbackChange[] = [];
   for (const t of mail) {
-    const blocks = blocksFor(t, mail.length, report.recipients);
+    const blocks = blocksFor(t, mail.length, report.recipients, soleToken);
     if (!blocks.length || t.bounce_type === 'H') continue;
     const b = blocks.find(isHard) ?? blocks[0]!;
     const hard = isHard(b);
-    const message = clip(b.diagnosticCode ?? b.status);
+    const message = clip(b.diagnosticCode) ?? clip(b.status);
+    if (!hard && t.bounce_type === 'S' && t.bounce_status === (b.status ?? null) && t.bounce_message === message) continue;
     const write: FeedbackWrite = {
       ...base(t),
       bounceType: hard ? 'H' : 'S',

@@ -11,6 +11,9 @@ export interface FeedbackTarget {
   address: string;
   status: string;
   bounce_type: 'H' | 'S' | null;
+  /** the recorded bounce's status and message: a soft bounce repeating them is a duplicate */
+  bounce_status: string | null;
+  bounce_message: string | null;
   complaint_type: string | null;
 }
 
@@ -22,7 +25,7 @@ export interface FeedbackTarget {
 export async function lockTargets(tx: Tx, recipientIds: string[]): Promise<FeedbackTarget[]> {
   if (!recipientIds.length) return [];
   const res = await sql<FeedbackTarget>`${sql.raw(PREPARED)}
-    SELECT r.id, r.mail_id, r.project_id, r.request_id, r.address, r.status, r.bounce_type, r.complaint_type
+    SELECT r.id, r.mail_id, r.project_id, r.request_id, r.address, r.status, r.bounce_type, r.bounce_status, r.bounce_message, r.complaint_type
     FROM recipients r
     WHERE r.mail_id IN (SELECT mail_id FROM recipients WHERE id = ANY(${recipientIds}::bigint[]))
     ORDER BY r.id
@@ -71,9 +74,21 @@ export async function writeRecipients(tx: Tx, rows: FeedbackWrite[]): Promise<vo
  * A finished mail one of whose sent recipients failed late is PF while another is still sent,
  * else F; its finished request likewise (the roll-up rules, given that one recipient is now F).
  * Mails still sending are left to the delivery's own roll-up.
+ *
+ * The requests are locked first, in id order, by a statement of their own: a batch that failed
+ * another mail of the same request and has not committed yet is waited for, and the roll-up
+ * statement after it (a new snapshot under READ COMMITTED) sees that mail's new status. Without
+ * the lock the second batch's UPDATE would wait on the row, then decide with its old snapshot,
+ * in which the first batch's mail is still sent: a request all of whose mails failed stayed PF.
  */
 export async function rollUpAfterFailure(tx: Tx, mailIds: string[]): Promise<void> {
   if (!mailIds.length) return;
+  await sql`${sql.raw(PREPARED)}
+    SELECT q.id FROM mail_requests q
+    WHERE q.id IN (SELECT request_id FROM mails WHERE id = ANY(${mailIds}::bigint[])) AND q.status IN ('S', 'PF')
+    ORDER BY q.id
+    FOR UPDATE OF q
+  `.execute(tx);
   await sql`${sql.raw(PREPARED)}
     WITH m AS (
       UPDATE mails m SET status = CASE WHEN EXISTS (SELECT 1 FROM recipients r WHERE r.mail_id = m.id AND r.status = 'S') THEN 'PF' ELSE 'F' END

@@ -59,14 +59,20 @@ export async function applyReports(deps: Pick<AppDeps, 'db' | 'now'>, items: Rec
     const all: FeedbackChange[] = [];
     const outcomes = items.map((item): FeedbackOutcome => {
       let outcome: FeedbackOutcome = 'ignored';
-      for (const id of item.recipientIds) {
+      // One recipient named twice is one token: the report applies to it once.
+      const tokens = [...new Set(item.recipientIds)];
+      for (const id of tokens) {
         const token = byId.get(id);
         if (!token) continue;
-        for (const change of changesFor(item.report, token, byMail.get(token.mail_id)!, now)) {
+        for (const change of changesFor(item.report, token, byMail.get(token.mail_id)!, now, tokens.length === 1)) {
           // Later reports of the batch see this one's effect (a duplicate in the same batch is one).
           const t = byId.get(change.write.id)!;
           t.status = change.write.status;
           t.bounce_type = change.write.bounceType;
+          if (change.write.bouncedAt) {
+            t.bounce_status = change.write.bounceStatus;
+            t.bounce_message = change.write.bounceMessage;
+          }
           t.complaint_type = change.write.complaintType;
           all.push(change);
           if (outcome === 'ignored' || change.kind === 'hard_bounce') outcome = change.kind;

@@ -57,7 +57,8 @@ export function openVerpAddress(key: Buffer, domain: string, address: string): V
   if (!m) return { ok: false, reason: 'not-verp' };
   let id = 0n;
   for (const c of m[1]!) id = id * 36n + BigInt(Number.parseInt(c, 36));
-  if (id < 1n || id > MAX_ID) return { ok: false, reason: 'forged' };
+  // One recipient has one return path: a zero-padded id ("b-01-...") is not it, though its tag checks.
+  if (id < 1n || id > MAX_ID || id.toString(36) !== m[1]) return { ok: false, reason: 'forged' };
   const expected = Buffer.from(tagOf(key, id));
   const given = Buffer.from(m[2]!);
   return crypto.timingSafeEqual(expected, given) ? { ok: true, recipientId: id.toString() } : { ok: false, reason: 'forged' };

@@ -91,11 +91,13 @@ export function parseResultCodes(raw: unknown, field = 'sendResultCode'): string
 /**
  * `complained=true` (a boolean once the API's validator coerced it; text from an export's
  * filters). Only true: "without a complaint" is nearly every recipient, which no index narrows.
+ * Exactly "true", as the validator takes it on the views: `TRUE` is refused there, so an export
+ * refuses it too rather than mean something its view won't.
  */
 function parseComplained(raw: unknown): true | undefined {
   const v = Array.isArray(raw) ? raw[0] : raw;
   if (v === undefined || v === null || v === '') return undefined;
-  if (v === true || (typeof v === 'string' && v.trim().toLowerCase() === 'true')) return true;
+  if (v === true || v === 'true') return true;
   throw badRequest('complained: must be true');
 }
 
