@@ -3,7 +3,7 @@
 // process (`node src/main.ts`, peak RSS sampled), signed API calls, the SMTP sink as a child
 // process (bench/sink-process.ts), and "POST one request, wait until the sink has every recipient".
 import nodemailer from 'nodemailer';
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,12 +11,38 @@ import path from 'node:path';
 import { startEmbeddedPostgres } from '../src/db/embedded.ts';
 import { signRequest } from '../src/http/signature.ts';
 import { SERVICE_NODE_ARGS, serviceEnv } from '../src/node-args.ts';
-import { childPids, fmtInt, fmtMB, freePort, isAlive, readMemory, sleep, wallNow, withTimeout } from './helpers.ts';
+import {
+  childPids,
+  fmtInt,
+  fmtMB,
+  fmtPct,
+  freePort,
+  isAlive,
+  machineCpu,
+  processCpu,
+  readMemory,
+  schedStat,
+  sleep,
+  treeCpu,
+  wallNow,
+  withTimeout,
+} from './helpers.ts';
 import type { SinkRequest, SinkStats } from './sink-process.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
 // ---------- cleanups, the main runner, temporary places ----------
+
+/** The commit the service ran from, and whether src/ or migrations/ had uncommitted changes. */
+export function revision(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'migrations'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    return dirty ? `${head} + uncommitted changes in src/migrations` : head;
+  } catch {
+    return 'unknown revision';
+  }
+}
 
 /** Cleanups run last-in first-out, once, also on SIGINT/SIGTERM. */
 export function createCleanups(log: (msg: string) => void) {
@@ -93,6 +119,10 @@ export interface SinkProcess {
   watch(target: number): Promise<number>;
   /** when the current window first saw each recipient (lower-case address -> wall-clock ms) */
   times(): Promise<Map<string, number>>;
+  /** keep the raw source of every `every`-th message of the current window, `max` at most (call after mark) */
+  keep(every: number, max: number): Promise<void>;
+  /** the messages kept in the current window */
+  kept(): Promise<Buffer[]>;
 }
 
 export async function startSinkProcess(cleanups: Cleanups): Promise<SinkProcess> {
@@ -119,7 +149,10 @@ export async function startSinkProcess(cleanups: Cleanups): Promise<SinkProcess>
   });
   const exited = new Promise<never>((_, reject) => child.once('exit', (code, sig) => reject(new Error(`sink process exited (${code ?? sig})`))));
   exited.catch(() => undefined);
-  const ask = (msg: { type: 'stats' | 'mark' | 'times' } | { type: 'watch'; target: number }, timeoutMs: number | null) => {
+  const ask = (
+    msg: { type: 'stats' | 'mark' | 'times' | 'kept' } | { type: 'watch'; target: number } | { type: 'keep'; every: number; max: number },
+    timeoutMs: number | null,
+  ) => {
     const id = nextId++;
     const reply = new Promise<Record<string, unknown>>((resolve) => pending.set(id, resolve));
     child.send({ ...msg, id } as SinkRequest);
@@ -134,6 +167,8 @@ export async function startSinkProcess(cleanups: Cleanups): Promise<SinkProcess>
     mark: async () => void (await ask({ type: 'mark' }, 10_000)),
     watch: async (target: number) => (await ask({ type: 'watch', target }, null)).at as number,
     times: async () => new Map((await ask({ type: 'times' }, 30_000)).times as [string, number][]),
+    keep: async (every: number, max: number) => void (await ask({ type: 'keep', every, max }, 10_000)),
+    kept: async () => ((await ask({ type: 'kept' }, 30_000)).raws as string[]).map((r) => Buffer.from(r, 'base64')),
   };
 }
 
@@ -337,6 +372,80 @@ export async function startServiceProcess(cleanups: Cleanups, opts: ServiceOptio
   };
 }
 
+// ---------- CPU accounting ----------
+
+export interface CpuSnap {
+  at: number;
+  service?: { all: number; main: number };
+  /** seconds the service's main thread waited for a CPU while runnable */
+  serviceWait?: number;
+  pg?: number;
+  sink?: { all: number; main: number };
+  bench: number;
+  machine: { busy: number; total: number };
+}
+export function cpuSnap(service: ServiceProcess | undefined, sink: SinkProcess): CpuSnap {
+  const b = process.cpuUsage();
+  return {
+    at: wallNow(),
+    service: service && processCpu(service.pid),
+    serviceWait: service && schedStat(service.pid)?.wait,
+    pg: service?.postmasterPid ? treeCpu(service.postmasterPid) : undefined,
+    sink: processCpu(sink.pid),
+    bench: (b.user + b.system) / 1e6,
+    machine: machineCpu(),
+  };
+}
+/** CPU used between two snapshots by processes outside this benchmark, in cores (1 = one core busy). */
+export function othersShare(a: CpuSnap, b: CpuSnap): number {
+  const wall = (b.at - a.at) / 1000;
+  const d = (x: number | undefined, y: number | undefined) => (x === undefined || y === undefined ? 0 : y - x);
+  const ours = d(a.service?.all, b.service?.all) + d(a.pg, b.pg) + d(a.sink?.all, b.sink?.all) + d(a.bench, b.bench);
+  return Math.max(0, (b.machine.busy - a.machine.busy - ours) / wall);
+}
+
+/**
+ * The machine is shared (tests, type checks ...): before a measured phase, wait up to `maxMs`
+ * for other processes to use less than a quarter of a core, so that both phases see a quiet machine.
+ */
+export async function waitQuiet(
+  log: (msg: string) => void,
+  what: string,
+  service: ServiceProcess | undefined,
+  sink: SinkProcess,
+  maxMs: number,
+): Promise<number> {
+  const t = performance.now();
+  let other = 0;
+  for (let i = 0; ; i++) {
+    const a = cpuSnap(service, sink);
+    await sleep(1000);
+    other = othersShare(a, cpuSnap(service, sink));
+    if (other < 0.25) break;
+    if (performance.now() - t > maxMs) {
+      log(`${what}: other processes still use ${fmtPct(other)} of a core after ${maxMs / 1000} s; measuring anyway (results are noisy)`);
+      break;
+    }
+    if (i % 10 === 0) log(`${what}: other processes use ${fmtPct(other)} of a core; waiting for a quieter machine`);
+  }
+  return other;
+}
+
+export function cpuLines(a: CpuSnap, b: CpuSnap): string[] {
+  const wall = (b.at - a.at) / 1000;
+  const share = (x: number | undefined, y: number | undefined) => (x === undefined || y === undefined ? 'n/a' : fmtPct((y - x) / wall));
+  const cpus = os.cpus().length;
+  const other = othersShare(a, b);
+  return [
+    `  CPU over the end-to-end window (${wall.toFixed(1)} s wall, ${cpus} CPUs = ${cpus * 100}% max; 100% = one core):`,
+    `    service main thread ${share(a.service?.main, b.service?.main)} (+ ${share(a.serviceWait, b.serviceWait)} runnable but waiting for a CPU), all threads ${share(a.service?.all, b.service?.all)}`,
+    `    postgres (all processes) ${share(a.pg, b.pg)}`,
+    `    sink main thread ${share(a.sink?.main, b.sink?.main)}, all threads ${share(a.sink?.all, b.sink?.all)}`,
+    `    bench ${share(a.bench, b.bench)}`,
+    `    machine busy ${fmtPct((b.machine.busy - a.machine.busy) / (b.machine.total - a.machine.total))} of all CPUs; processes outside this benchmark ${fmtPct(other)}`,
+  ];
+}
+
 // ---------- signed API calls ----------
 
 /** The signature v2 headers of one call. */
@@ -379,6 +488,8 @@ export interface SendMeasurement {
   bytes: number;
   unique: number;
   peakRss: number;
+  /** the raw messages the sink kept (with `keep`) */
+  kept: Buffer[];
 }
 
 /** POSTs one request of `n` recipients and waits until the sink has every one of them. */
@@ -391,8 +502,11 @@ export async function sendAndMeasure(o: {
   body: string;
   timeoutMs: number;
   log: (msg: string) => void;
+  /** keep the raw source of every `every`-th message at the sink, `max` at most */
+  keep?: { every: number; max: number };
 }): Promise<SendMeasurement> {
   await o.sink.mark();
+  if (o.keep) await o.sink.keep(o.keep.every, o.keep.max);
   const reached = o.sink.watch(o.n);
   const bytes0 = (await o.sink.stats()).bytes;
   o.service.resetPeak();
@@ -422,6 +536,7 @@ export async function sendAndMeasure(o: {
     bytes: stats.bytes - bytes0,
     unique: stats.window.unique,
     peakRss: o.service.peak(),
+    kept: o.keep ? await o.sink.kept() : [],
   };
 }
 

@@ -27,40 +27,23 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { SendMailOptions } from 'nodemailer';
 import pg from 'pg';
-import { htmlToText } from '../src/modules/delivery/request-context.ts';
+import { benchLog, fmtInt, fmtMB, fmtPct, intEnv, percentile, printSummary, readMemory, sleep, summariseCpuProfile, wallNow, withTimeout } from './helpers.ts';
+import { baseline, recipient, requestBody } from './send-fixture.ts';
 import {
-  benchLog,
-  fmtInt,
-  fmtMB,
-  fmtPct,
-  intEnv,
-  machineCpu,
-  percentile,
-  printSummary,
-  processCpu,
-  readMemory,
-  schedStat,
-  sleep,
-  summariseCpuProfile,
-  treeCpu,
-  wallNow,
-  withTimeout,
-} from './helpers.ts';
-import {
-  baselineTransport,
+  cpuLines,
+  cpuSnap,
   createCleanups,
+  othersShare,
   randomApiKey,
+  revision,
   runMain,
   signedCall,
   startServiceProcess,
   startSinkProcess,
+  waitQuiet,
   type ServiceProcess,
-  type SinkProcess,
 } from './send-run.ts';
-
-const ROOT = path.resolve(import.meta.dirname, '..');
 
 const N = intEnv('BENCH_RECIPIENTS', 100_000);
 const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 4);
@@ -70,8 +53,6 @@ const TIMEOUT_MS = intEnv('BENCH_TIMEOUT_S', 900) * 1000;
 const STALL_MS = 60_000;
 const CPU_PROF = process.env.BENCH_CPU_PROF === '1';
 const QUIET_WAIT_MS = intEnv('BENCH_QUIET_WAIT_S', 120, 0) * 1000;
-/** sendMail promises the baseline keeps in flight (queueing all at once costs hundreds of MB) */
-const BASELINE_IN_FLIGHT = 1_000;
 
 const KEY = randomApiKey();
 const log = benchLog('bench');
@@ -115,171 +96,7 @@ function shortLogLine(line: string): string {
 let baseUrl = '';
 const api = (method: string, target: string, body?: string, timeoutMs = 60_000) => signedCall(baseUrl, KEY, method, target, body, timeoutMs);
 
-// ---------- the messages ----------
-
-const SENDER = { address: 'no_reply@company.com', name: 'Bench Shop' };
-const TITLE = '${NAME}, your order ${CODE} has shipped';
-/** about 2 KB of HTML with user tags and a meta tag */
-const BODY = `<!DOCTYPE html><html><head><meta charset="utf-8"><title>Order update</title></head>
-<body style="font-family:Arial,Helvetica,sans-serif;color:#222;background:#f6f6f6;margin:0;padding:0">
-<table width="100%" cellpadding="0" cellspacing="0" style="max-width:600px;margin:0 auto;background:#fff">
-<tr><td style="padding:24px 32px;border-bottom:1px solid #eee"><h1 style="font-size:20px;margin:0">Hello #{RECIPIENT_NAME},</h1></td></tr>
-<tr><td style="padding:24px 32px;font-size:14px;line-height:1.6">
-<p>Good news, \${NAME}: your order <strong>\${CODE}</strong> has left our warehouse and is on its way to you.
-The total charged to your card is <strong>\${AMOUNT} KRW</strong>. You will receive another message when the parcel
-is out for delivery. If anything looks wrong, reply to this mail or call our service centre; we are happy to help.</p>
-<table cellpadding="6" cellspacing="0" style="border-collapse:collapse;width:100%;font-size:13px">
-<tr style="background:#fafafa"><th align="left">Order</th><td>\${CODE}</td></tr>
-<tr><th align="left">Amount</th><td>\${AMOUNT} KRW</td></tr>
-<tr style="background:#fafafa"><th align="left">Carrier</th><td>Bench Express, standard delivery (2-3 working days)</td></tr>
-<tr><th align="left">Address</th><td>The delivery address you gave when ordering</td></tr>
-</table>
-<p>You can follow the parcel at any time on the <a href="https://shop.example.com/orders/\${CODE}?utm_source=mail">order page</a>.
-Returns are free within 30 days; see our <a href="https://shop.example.com/help/returns">returns policy</a> for details.</p>
-<p>Thank you for shopping with us, and see you soon.<br>The Bench Shop team</p>
-</td></tr>
-<tr><td style="padding:16px 32px;font-size:11px;color:#888;border-top:1px solid #eee">
-This message was sent to you because you placed an order at Bench Shop. Bench Shop Inc., 1 Example Street, Seoul.
-Customer service: 02-000-0000 (weekdays 09:00-18:00). Please do not reply with card numbers or passwords.
-</td></tr></table></body></html>`;
-
-interface BenchRecipient {
-  address: string;
-  name: string;
-  type: 'R';
-  parameters: { NAME: string; CODE: string; AMOUNT: string };
-}
-function recipient(prefix: string, i: number): BenchRecipient {
-  const name = `${prefix === 'user' ? 'User' : 'Warm'} ${i}`;
-  return {
-    address: `${prefix}${i}@example.com`,
-    name,
-    type: 'R',
-    parameters: { NAME: name, CODE: `ORD-${String(i).padStart(7, '0')}`, AMOUNT: String(10_000 + ((i * 7919) % 990_000)) },
-  };
-}
-function requestBody(recipients: BenchRecipient[]): string {
-  return JSON.stringify({ senderAddress: SENDER.address, senderName: SENDER.name, title: TITLE, body: BODY, individual: true, recipients });
-}
-
-/** ${TAG} / #{TAG} substitution for the baseline, compiled once (independent of src's renderer). */
-function compile(text: string): (vars: Record<string, string>) => string {
-  const parts = text.split(/(\$\{[A-Z_]+\}|#\{[A-Z_]+\})/);
-  return (vars) => {
-    let out = '';
-    for (let i = 0; i < parts.length; i++) out += i % 2 ? (vars[parts[i]!.slice(2, -1)] ?? parts[i]) : parts[i];
-    return out;
-  };
-}
-
-// ---------- baseline: plain nodemailer pool ----------
-
-async function baseline(sink: SinkProcess): Promise<{ seconds: number; clientSeconds: number; failed: number; cpu: number }> {
-  const title = compile(TITLE);
-  const html = compile(BODY);
-  const text = compile(htmlToText(BODY));
-  const transport = baselineTransport(cleanups, sink.port, CONNECTIONS);
-  await sink.mark();
-  const reached = sink.watch(N);
-  const cpu0 = process.cpuUsage();
-  const t0 = wallNow();
-  let next = 0;
-  let failed = 0;
-  const worker = async () => {
-    while (next < N) {
-      const r = recipient('user', next++);
-      const vars = { ...r.parameters, RECIPIENT_NAME: r.name, RECIPIENT_ADDRESS: r.address, SENDER_NAME: SENDER.name, SENDER_ADDRESS: SENDER.address };
-      const msg: SendMailOptions = {
-        from: { name: SENDER.name, address: SENDER.address },
-        to: [{ name: r.name, address: r.address }],
-        subject: title(vars),
-        html: html(vars),
-        text: text(vars),
-        envelope: { from: SENDER.address, to: [r.address] },
-      };
-      try {
-        await transport.sendMail(msg);
-      } catch (err) {
-        if (failed++ < 5) log(`baseline sendMail failed: ${(err as Error).message}`);
-      }
-    }
-  };
-  const sending = Promise.all(Array.from({ length: Math.min(BASELINE_IN_FLIGHT, N) }, worker));
-  await withTimeout(sending, TIMEOUT_MS, 'baseline sending');
-  const clientSeconds = (wallNow() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  const at = failed ? wallNow() : await withTimeout(reached, 30_000, 'baseline: sink to see every recipient');
-  transport.close();
-  return { seconds: (at - t0) / 1000, clientSeconds, failed, cpu: (cpu.user + cpu.system) / 1e6 };
-}
-
 // ---------- main ----------
-
-interface CpuSnap {
-  at: number;
-  service?: { all: number; main: number };
-  /** seconds the service's main thread waited for a CPU while runnable */
-  serviceWait?: number;
-  pg?: number;
-  sink?: { all: number; main: number };
-  bench: number;
-  machine: { busy: number; total: number };
-}
-function cpuSnap(service: ServiceProcess | undefined, sink: SinkProcess): CpuSnap {
-  const b = process.cpuUsage();
-  return {
-    at: wallNow(),
-    service: service && processCpu(service.pid),
-    serviceWait: service && schedStat(service.pid)?.wait,
-    pg: service?.postmasterPid ? treeCpu(service.postmasterPid) : undefined,
-    sink: processCpu(sink.pid),
-    bench: (b.user + b.system) / 1e6,
-    machine: machineCpu(),
-  };
-}
-/** CPU used between two snapshots by processes outside this benchmark, in cores (1 = one core busy). */
-function othersShare(a: CpuSnap, b: CpuSnap): number {
-  const wall = (b.at - a.at) / 1000;
-  const d = (x: number | undefined, y: number | undefined) => (x === undefined || y === undefined ? 0 : y - x);
-  const ours = d(a.service?.all, b.service?.all) + d(a.pg, b.pg) + d(a.sink?.all, b.sink?.all) + d(a.bench, b.bench);
-  return Math.max(0, (b.machine.busy - a.machine.busy - ours) / wall);
-}
-
-/**
- * The machine is shared (tests, type checks ...): before a measured phase, wait up to `maxMs`
- * for other processes to use less than a quarter of a core, so that both phases see a quiet machine.
- */
-async function waitQuiet(what: string, service: ServiceProcess | undefined, sink: SinkProcess, maxMs = QUIET_WAIT_MS): Promise<number> {
-  const t = performance.now();
-  let other = 0;
-  for (let i = 0; ; i++) {
-    const a = cpuSnap(service, sink);
-    await sleep(1000);
-    other = othersShare(a, cpuSnap(service, sink));
-    if (other < 0.25) break;
-    if (performance.now() - t > maxMs) {
-      log(`${what}: other processes still use ${fmtPct(other)} of a core after ${maxMs / 1000} s; measuring anyway (results are noisy)`);
-      break;
-    }
-    if (i % 10 === 0) log(`${what}: other processes use ${fmtPct(other)} of a core; waiting for a quieter machine`);
-  }
-  return other;
-}
-
-function cpuLines(a: CpuSnap, b: CpuSnap): string[] {
-  const wall = (b.at - a.at) / 1000;
-  const share = (x: number | undefined, y: number | undefined) => (x === undefined || y === undefined ? 'n/a' : fmtPct((y - x) / wall));
-  const cpus = os.cpus().length;
-  const other = othersShare(a, b);
-  return [
-    `  CPU over the end-to-end window (${wall.toFixed(1)} s wall, ${cpus} CPUs = ${cpus * 100}% max; 100% = one core):`,
-    `    service main thread ${share(a.service?.main, b.service?.main)} (+ ${share(a.serviceWait, b.serviceWait)} runnable but waiting for a CPU), all threads ${share(a.service?.all, b.service?.all)}`,
-    `    postgres (all processes) ${share(a.pg, b.pg)}`,
-    `    sink main thread ${share(a.sink?.main, b.sink?.main)}, all threads ${share(a.sink?.all, b.sink?.all)}`,
-    `    bench ${share(a.bench, b.bench)}`,
-    `    machine busy ${fmtPct((b.machine.busy - a.machine.busy) / (b.machine.total - a.machine.total))} of all CPUs; processes outside this benchmark ${fmtPct(other)}`,
-  ];
-}
 
 async function countRecipients(databaseUrl: string, requestIds: string[]): Promise<Record<string, number> | string> {
   const client = new pg.Client({ connectionString: databaseUrl, application_name: 'send-bench' });
@@ -295,17 +112,6 @@ async function countRecipients(databaseUrl: string, requestIds: string[]): Promi
     return `database query failed: ${(err as Error).message}`;
   } finally {
     await client.end().catch(() => undefined);
-  }
-}
-
-/** The commit the service ran from, and whether src/ or migrations/ had uncommitted changes. */
-function revision(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'migrations'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    return dirty ? `${head} + uncommitted changes in src/migrations` : head;
-  } catch {
-    return 'unknown revision';
   }
 }
 
@@ -328,7 +134,7 @@ async function main(): Promise<number> {
   log(
     `service ready on port ${service.port} (pid ${service.pid}, postgres ${service.postmasterPid ?? 'external'}) after ${((performance.now() - tStart) / 1000).toFixed(1)} s, RSS ${fmtMB(readMemory(service.pid)?.rss ?? 0)}`,
   );
-  await waitQuiet('1-recipient POSTs', service, sink);
+  await waitQuiet(log, '1-recipient POSTs', service, sink, QUIET_WAIT_MS);
   // what the idle service costs (job polling, sweeper ...), to tell it from the cost of requests
   const idle0 = cpuSnap(service, sink);
   await sleep(5000);
@@ -369,7 +175,7 @@ async function main(): Promise<number> {
   await sink.mark();
   const reached = sink.watch(N);
   await sleep(500); // let the service settle (pg-boss maintenance etc.) before the clock starts
-  await waitQuiet('end-to-end', service, sink);
+  await waitQuiet(log, 'end-to-end', service, sink, QUIET_WAIT_MS);
   const cpu0 = cpuSnap(service, sink);
   const t0 = wallNow();
   const post = await api('POST', '/api/v1/mails', body, 120_000);
@@ -476,9 +282,11 @@ async function main(): Promise<number> {
   // ---- baseline: plain nodemailer against the same sink ----
   const skipBaseline = process.env.BENCH_SKIP_BASELINE === '1';
   if (!skipBaseline) log(`baseline: plain nodemailer pool, ${CONNECTIONS} connections, ${fmtInt(N)} messages`);
-  if (!skipBaseline) await waitQuiet('baseline', undefined, sink);
+  if (!skipBaseline) await waitQuiet(log, 'baseline', undefined, sink, QUIET_WAIT_MS);
   const bcpu0 = cpuSnap(undefined, sink);
-  const base = skipBaseline ? { seconds: NaN, clientSeconds: NaN, failed: 0, cpu: NaN } : await baseline(sink);
+  const base = skipBaseline
+    ? { seconds: NaN, clientSeconds: NaN, failed: 0, cpu: NaN }
+    : await baseline({ cleanups, log, sink, n: N, connections: CONNECTIONS, timeoutMs: TIMEOUT_MS });
   const bcpu1 = cpuSnap(undefined, sink);
   if (!skipBaseline) log(`baseline: ${fmtInt(N / base.seconds)} mails/s (${base.seconds.toFixed(1)} s)`);
   const sinkAfter = await sink.stats();

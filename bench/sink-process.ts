@@ -8,6 +8,9 @@
 //   parent -> child  { type: 'mark', id }             starts a new window (unique recipients, first/last time); replies { type: 'marked', id }
 //   parent -> child  { type: 'watch', id, target }    replies { type: 'reached', id, at } once the window has `target` unique recipients
 //   parent -> child  { type: 'times', id }            replies { type: 'times', id, times: [address, at][] }: when the window first saw each recipient
+//   parent -> child  { type: 'keep', id, every, max } from now on keeps the raw source of every `every`-th message of the window,
+//                                                     `max` at most (for checking what was sent); replies { type: 'keeping', id }
+//   parent -> child  { type: 'kept', id }             replies { type: 'kept', id, raws: base64[] }: the messages kept in the window
 //   parent -> child  { type: 'close' }                stops listening and exits
 // Times are wall-clock milliseconds (performance.timeOrigin + performance.now()).
 import { SMTPServer } from 'smtp-server';
@@ -28,6 +31,8 @@ export type SinkRequest =
   | { type: 'mark'; id: number }
   | { type: 'watch'; id: number; target: number }
   | { type: 'times'; id: number }
+  | { type: 'keep'; id: number; every: number; max: number }
+  | { type: 'kept'; id: number }
   | { type: 'close' };
 
 const now = () => performance.timeOrigin + performance.now();
@@ -38,6 +43,8 @@ let connections = 0;
 let errors = 0;
 let win = { count: 0, duplicates: 0, firstAt: null as number | null, lastAt: null as number | null, seen: new Map<string, number>() };
 let watches: { id: number; target: number }[] = [];
+/** raw messages kept in the window (only when asked to: the sink normally discards bodies) */
+let keep = { every: 0, max: 0, seen: 0, raws: [] as Buffer[] };
 
 function send(msg: object) {
   process.send?.(msg);
@@ -66,12 +73,15 @@ const server = new SMTPServer({
     callback();
   },
   onData(stream, session, callback) {
-    stream.on('data', () => undefined);
+    // counted as the data begins: messages on several connections overlap
+    const chunks: Buffer[] | undefined = keep.every && keep.raws.length < keep.max && keep.seen++ % keep.every === 0 ? [] : undefined;
+    stream.on('data', chunks ? (d: Buffer) => void chunks.push(d) : () => undefined);
     stream.once('end', () => {
       const at = now();
       count++;
       bytes += stream.byteLength;
       win.count++;
+      if (chunks && keep.raws.length < keep.max) keep.raws.push(Buffer.concat(chunks));
       win.firstAt ??= at;
       win.lastAt = at;
       for (const r of session.envelope.rcptTo) {
@@ -102,12 +112,18 @@ process.on('message', (raw: unknown) => {
   } else if (msg.type === 'mark') {
     win = { count: 0, duplicates: 0, firstAt: null, lastAt: null, seen: new Map() };
     watches = [];
+    keep = { every: 0, max: 0, seen: 0, raws: [] };
     send({ type: 'marked', id: msg.id });
   } else if (msg.type === 'watch') {
     watches.push({ id: msg.id, target: msg.target });
     checkWatches(now());
   } else if (msg.type === 'times') {
     send({ type: 'times', id: msg.id, times: [...win.seen] });
+  } else if (msg.type === 'keep') {
+    keep = { every: msg.every, max: msg.max, seen: 0, raws: [] };
+    send({ type: 'keeping', id: msg.id });
+  } else if (msg.type === 'kept') {
+    send({ type: 'kept', id: msg.id, raws: keep.raws.map((r) => r.toString('base64')) });
   } else if (msg.type === 'close') {
     server.close(() => process.exit(0));
     setTimeout(() => process.exit(0), 2000).unref();

@@ -1,10 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import crypto from 'node:crypto';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
-import { ed25519Signature } from '../../src/modules/delivery/dkim-ed25519.ts';
+import { dkimSignature } from '../../src/modules/delivery/dkim-signature.ts';
 import { dkimRecordValue, generateDkimKey, nextSelector, recordPublishes } from '../../src/modules/sender-domains/dkim-key.ts';
 
-// The pure parts of sender domains: records, selectors, and the Ed25519 signer checked by an
+// The pure parts of sender domains: records, selectors, and the DKIM signer (RSA and Ed25519) checked by an
 // independent verifier (mailauth) against hand-made messages with awkward whitespace.
 
 describe('DKIM records', () => {
@@ -35,11 +35,15 @@ describe('DKIM records', () => {
   });
 });
 
-describe('ed25519Signature', () => {
-  const { publicKey, privateKey } = crypto.generateKeyPairSync('ed25519');
-  const p = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32).toString('base64');
-  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
-  const resolver = async () => [[`v=DKIM1; k=ed25519; p=${p}`]];
+describe('dkimSignature', () => {
+  const ed = crypto.generateKeyPairSync('ed25519');
+  const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  // the records as the DNS publishes them (Ed25519: the raw key; RSA: the SubjectPublicKeyInfo)
+  const records: Record<string, string> = {
+    'ed.example.com': `v=DKIM1; k=ed25519; p=${ed.publicKey.export({ format: 'der', type: 'spki' }).subarray(-32).toString('base64')}`,
+    'rsa.example.com': `v=DKIM1; k=rsa; p=${rsa.publicKey.export({ format: 'der', type: 'spki' }).toString('base64')}`,
+  };
+  const resolver = async (name: string) => [[records[name.replace(/^s1\._domainkey\./, '')] ?? '']];
   const message = [
     'From: "Shop"  <news@ed.example.com>',
     'To: kim@example.org,',
@@ -62,22 +66,46 @@ describe('ed25519Signature', () => {
     return (await dkimVerify(Buffer.from(raw, 'latin1'), { resolver } as never)).results[0]!;
   }
 
-  it('signs relaxed/relaxed so that mailauth verifies it: folded headers, runs of spaces, trailing blank lines', async () => {
-    const header = ed25519Signature(Buffer.from(message, 'latin1'), {
-      domainName: 'ed.example.com',
-      keySelector: 's1',
-      privateKey: pem,
-      headerFieldNames: 'From:To:Cc:Subject:Date:Message-ID',
+  for (const [algorithm, domainName, privateKey] of [
+    ['ed25519-sha256', 'ed.example.com', ed.privateKey],
+    ['rsa-sha256', 'rsa.example.com', rsa.privateKey],
+    // a PEM works too (delivery passes the KeyObject it parsed once per key)
+    ['rsa-sha256', 'rsa.example.com', rsa.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string],
+  ] as const) {
+    it(`${algorithm}${typeof privateKey === 'string' ? ' (PEM key)' : ''}: relaxed/relaxed, verified by mailauth: folded headers, runs of spaces, trailing blank lines`, async () => {
+      const header = await dkimSignature(Buffer.from(message, 'latin1'), {
+        algorithm,
+        domainName,
+        keySelector: 's1',
+        privateKey,
+        headerFieldNames: 'From:To:Cc:Subject:Date:Message-ID',
+      });
+      expect(header).toMatch(new RegExp(`^DKIM-Signature: v=1; a=${algorithm}; c=relaxed/relaxed; d=${domainName.replace(/\./g, '\\.')}; s=s1; `));
+      // only the fields present are listed; an RSA 2048 signature is folded into lines of at most 77 characters
+      expect(header).toContain('h=from:to:subject:date:message-id;');
+      expect(header.endsWith('\r\n')).toBe(true);
+      for (const line of header.split('\r\n').slice(1)) expect(line.length).toBeLessThanOrEqual(77);
+      const result = await verify(header + message);
+      expect(result.status.result).toBe('pass');
+      expect(result).toMatchObject({ signingDomain: domainName, algo: algorithm });
+      // what the signature covers can't change; what it doesn't, can
+      expect((await verify(header + message.replace('Last line', 'Last  line'))).status.result).toBe('pass');
+      expect((await verify(header + message.replace('Last line', 'Lost line'))).status.result).not.toBe('pass');
+      expect((await verify(header + message.replace('X-Other: not signed', 'X-Other: changed'))).status.result).toBe('pass');
+      expect((await verify(header + message.replace('an earlier instance', 'changed'))).status.result).toBe('pass');
+      expect((await verify(header + message.replace('Hello    there', 'Hello there!'))).status.result).toBe('fail');
     });
-    expect(header).toMatch(/^DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed\/relaxed; d=ed\.example\.com; s=s1; /);
-    // only the fields present are listed
-    expect(header).toContain('h=from:to:subject:date:message-id;');
-    expect((await verify(header + message)).status.result).toBe('pass');
-    // what the signature covers can't change; what it doesn't, can
-    expect((await verify(header + message.replace('Last line', 'Last  line'))).status.result).toBe('pass');
-    expect((await verify(header + message.replace('Last line', 'Lost line'))).status.result).not.toBe('pass');
-    expect((await verify(header + message.replace('X-Other: not signed', 'X-Other: changed'))).status.result).toBe('pass');
-    expect((await verify(header + message.replace('an earlier instance', 'changed'))).status.result).toBe('pass');
-    expect((await verify(header + message.replace('Hello    there', 'Hello there!'))).status.result).toBe('fail');
+  }
+
+  it('refuses an algorithm it does not know instead of signing with the wrong one', async () => {
+    await expect(
+      dkimSignature(Buffer.from(message, 'latin1'), {
+        algorithm: 'rsa-sha1',
+        domainName: 'rsa.example.com',
+        keySelector: 's1',
+        privateKey: rsa.privateKey,
+        headerFieldNames: 'From',
+      }),
+    ).rejects.toThrow(/unknown DKIM algorithm/);
   });
 });

@@ -79,8 +79,6 @@ export function buildMessage(ctx: RequestContext, recipients: MailRecipient[], u
     // RFC 2369 and RFC 8058: mail clients offer their own unsubscribe button and POST to the link.
     message.headers = { 'List-Unsubscribe': `<${unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' };
   }
-  // Ed25519 keys sign in smtp-attempt (nodemailer signs with RSA only).
-  if (ctx.dkim?.algorithm === 'rsa-sha256') message.dkim = { ...ctx.dkim, headerFieldNames: DKIM_SIGNED_HEADERS };
   if (ctx.attachments.length) {
     message.attachments = ctx.attachments.map((a) => {
       // Caught by the caller: the mail fails with MIME_MESSAGE_CREATE_FAIL instead of going out without it.

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { DeliveryRequestRow } from './delivery.repository.ts';
 import { compile } from 'html-to-text';
 import { compileTemplate, type CompiledTemplate } from '../../shared/render-tags.ts';
@@ -42,7 +43,7 @@ export interface DkimSigning {
   domainName: string;
   keySelector: string;
   algorithm: string;
-  privateKey: string;
+  privateKey: KeyObject;
 }
 
 // Built once: convert() would rebuild its formatter on every call (0.6 ms against 0.16 ms).

@@ -1,11 +1,11 @@
 import type { SendMailOptions, SentMessageInfo } from 'nodemailer';
 import type { MailTransport } from './transport.ts';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import { ed25519Signature } from './dkim-ed25519.ts';
 import type { SendResult } from './apply-send-result.ts';
 import { isBlankHtml } from './blank-body.ts';
 import { buildMessage, DKIM_SIGNED_HEADERS, type MailRecipient } from './build-message.ts';
 import type { SmtpOutcomeInput } from './classify-smtp-reply.ts';
+import { dkimSignature } from './dkim-signature.ts';
 import type { DkimSigning, RequestContext } from './request-context.ts';
 
 function errorInput(err: unknown): SmtpOutcomeInput {
@@ -13,11 +13,11 @@ function errorInput(err: unknown): SmtpOutcomeInput {
   return { responseCode: e.responseCode, response: e.response, errorCode: e.code, message: e.message };
 }
 
-/** The message composed, with an Ed25519 DKIM-Signature in front, as raw source for the transport. */
-async function signedWithEd25519(message: SendMailOptions, dkim: DkimSigning): Promise<SendMailOptions> {
-  // CRLF line ends, as the transport would send them (its own signer runs after that conversion too)
+/** The message composed, with its DKIM-Signature in front, as raw source for the transport. */
+async function signed(message: SendMailOptions, dkim: DkimSigning): Promise<SendMailOptions> {
+  // CRLF line ends, as the transport sends them
   const raw = Buffer.from((await new MailComposer(message).compile().build()).toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
-  const header = ed25519Signature(raw, { ...dkim, headerFieldNames: DKIM_SIGNED_HEADERS });
+  const header = await dkimSignature(raw, { ...dkim, headerFieldNames: DKIM_SIGNED_HEADERS });
   return { envelope: message.envelope, raw: Buffer.concat([Buffer.from(header, 'latin1'), raw]) };
 }
 
@@ -40,7 +40,7 @@ export async function attempt(
     return { kind: 'content', resultCode: 'EMPTY_BODY_CONTENT', message: 'the body renders empty (no text or image after substitution)' };
   }
   try {
-    const message = ctx.dkim?.algorithm === 'ed25519-sha256' ? await signedWithEd25519(built.message, ctx.dkim) : built.message;
+    const message = ctx.dkim ? await signed(built.message, ctx.dkim) : built.message;
     const info = (await transport.sendMail(message)) as SentMessageInfo & {
       rejectedErrors?: { recipient?: string; responseCode?: number; response?: string; code?: string; message?: string }[];
       rejected?: (string | { address: string })[];

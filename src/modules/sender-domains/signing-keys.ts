@@ -1,3 +1,4 @@
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import type { AppDeps } from '../../deps.ts';
 import { signingKeysForRequests } from './sender-domains.read-model.ts';
 
@@ -5,7 +6,8 @@ export interface SigningKey {
   domainName: string;
   keySelector: string;
   algorithm: string;
-  privateKey: string;
+  /** parsed once per key: signing with the PEM would parse it again for every mail (0.1-0.3 ms of RSA 2048) */
+  privateKey: KeyObject;
 }
 
 const KEY_TTL_MS = 10 * 60_000;
@@ -13,19 +15,19 @@ const KEY_TTL_MS = 10 * 60_000;
 /**
  * For delivery: the signing key of each request whose sender domain is verified for its
  * project, looked up once per request (with its context, in one query for the requests a claim
- * loads) and decrypted once per key for a few minutes, never per mail.
+ * loads) and decrypted and parsed once per key for a few minutes, never per mail.
  */
 export function createSigningKeys(deps: Pick<AppDeps, 'db' | 'box'>) {
-  const opened = new Map<string, { pem: string; until: number }>();
+  const opened = new Map<string, { key: KeyObject; until: number }>();
 
-  function open(keyId: string, sealed: string): string {
+  function open(keyId: string, sealed: string): KeyObject {
     const now = Date.now();
     const hit = opened.get(keyId);
-    if (hit && hit.until > now) return hit.pem;
-    const pem = deps.box.open(sealed);
-    opened.set(keyId, { pem, until: now + KEY_TTL_MS });
+    if (hit && hit.until > now) return hit.key;
+    const key = createPrivateKey(deps.box.open(sealed));
+    opened.set(keyId, { key, until: now + KEY_TTL_MS });
     while (opened.size > 1_000) opened.delete(opened.keys().next().value!);
-    return pem;
+    return key;
   }
 
   return async function signingKeysFor(requestIds: string[]): Promise<Map<string, SigningKey>> {
