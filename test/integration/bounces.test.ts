@@ -223,7 +223,7 @@ describe('the inbound listener', () => {
     expect((await recipients(sent.requestId))[0]).toEqual(after);
   });
 
-  it('a general mail: the DSN names which of its recipients failed; the mail and request become PF', async () => {
+  it('a general mail goes out once per recipient, each from its own return path; a bounce fails its recipient only, the mail and request become PF', async () => {
     const sent = await send({
       individual: false,
       recipients: [
@@ -231,8 +231,12 @@ describe('the inbound listener', () => {
         { address: 'lost@example.com', type: 'R' },
       ],
     });
-    expect(sent.returnPaths).toHaveLength(1);
-    const answer = await report(sent.returnPaths[0]!, dsn([{ address: 'Lost@Example.com', status: '5.1.1', diagnostic: '550 5.1.1 user unknown' }]));
+    // The same bytes (one message, both addresses in To:) in two transactions.
+    expect(sink.messages.map((m) => m.to)).toEqual(expect.arrayContaining([['keep@example.com'], ['lost@example.com']]));
+    expect(sink.messages[0]!.raw.equals(sink.messages[1]!.raw)).toBe(true);
+    expect(new Set(sent.returnPaths).size).toBe(2);
+    const lostPath = sink.messages.find((m) => m.to[0] === 'lost@example.com')!.from;
+    const answer = await report(lostPath, dsn([{ address: 'Lost@Example.com', status: '5.1.1', diagnostic: '550 5.1.1 user unknown' }]));
     expect(answer.ok).toBe(true);
     const rows = await recipients(sent.requestId);
     expect(rows.find((r) => r.address === 'keep@example.com')).toMatchObject({ status: 'S', bounce_type: null });

@@ -45,16 +45,8 @@ export function createBatchSender(
     return unsubscribeUrl(settings.unsubscribe.baseUrl, settings.unsubscribe.key, { projectId: ctx.projectId, recipientId: first.id, address: first.address });
   }
 
-  /**
-   * The VERP return path: the first pending recipient's. An individual mail has that one
-   * recipient; a general mail's bounce names its failed recipients in the DSN, and the token
-   * finds the mail they belong to.
-   */
-  function returnPathFor(recipients: MailRecipient[]): string | undefined {
-    if (!settings.bounce) return undefined;
-    const first = recipients.find((r) => r.pending) ?? recipients[0]!;
-    return verpAddress(settings.bounce.key, settings.bounce.domain, first.id);
-  }
+  /** Each recipient's own VERP return path (BOUNCE_DOMAIN); none: the sender's address. */
+  const returnPathOf = settings.bounce ? (r: MailRecipient) => verpAddress(settings.bounce!.key, settings.bounce!.domain, r.id) : undefined;
 
   /** Sends the claimed mails of one request; each mail's outcome is recorded before its slot is given up. */
   async function sendBatch(ctx: RequestContext, mails: repo.ClaimedMail[], run: BatchRun): Promise<void> {
@@ -99,7 +91,7 @@ export function createBatchSender(
               ? { kind: 'sent', response: '', rejected: [] }
               : cancelled
                 ? { kind: 'cancelled' }
-                : await attempt(deps.transport, ctx, recipients, urlFor(ctx, recipients[0]!), returnPathFor(recipients));
+                : await attempt(deps.transport, ctx, recipients, urlFor(ctx, recipients[0]!), returnPathOf);
             const applied = applySendResult(recipients, result, deps.now(), settings.retry, ctx.testMail ? 'TEST_MAIL_SEND' : 'MAIL_SENT');
             if (result.kind === 'failed') {
               const pending = recipients.filter((r) => r.pending);

@@ -21,30 +21,14 @@ async function signed(message: SendMailOptions, dkim: DkimSigning): Promise<Send
   return { envelope: message.envelope, raw: Buffer.concat([Buffer.from(header, 'latin1'), raw]) };
 }
 
-/** Builds one mail and hands it to the transport; every outcome (content error, refusals, failure) comes back as a SendResult. */
-export async function attempt(
-  transport: MailTransport,
-  ctx: RequestContext,
-  recipients: MailRecipient[],
-  unsubscribeUrl: string | undefined,
-  returnPath?: string,
-): Promise<SendResult> {
-  let built;
+type TransportInfo = SentMessageInfo & {
+  rejectedErrors?: { recipient?: string; responseCode?: number; response?: string; code?: string; message?: string }[];
+};
+
+/** One transaction's outcome as a SendResult: refusals at RCPT are per recipient; an error with none is the whole attempt's. */
+async function sendOnce(transport: MailTransport, message: SendMailOptions): Promise<SendResult> {
   try {
-    built = buildMessage(ctx, recipients, unsubscribeUrl, returnPath);
-  } catch (err) {
-    return { kind: 'content', resultCode: 'MIME_MESSAGE_CREATE_FAIL', message: String((err as Error).message) };
-  }
-  if (!built.ok) return { kind: 'content', resultCode: 'CONTENT_HAS_TAG_FORM', message: `no value for tag \${${built.missingTag}}` };
-  if (typeof built.message.html === 'string' && isBlankHtml(built.message.html)) {
-    return { kind: 'content', resultCode: 'EMPTY_BODY_CONTENT', message: 'the body renders empty (no text or image after substitution)' };
-  }
-  try {
-    const message = ctx.dkim ? await signed(built.message, ctx.dkim) : built.message;
-    const info = (await transport.sendMail(message)) as SentMessageInfo & {
-      rejectedErrors?: { recipient?: string; responseCode?: number; response?: string; code?: string; message?: string }[];
-      rejected?: (string | { address: string })[];
-    };
+    const info = (await transport.sendMail(message)) as TransportInfo;
     const rejected = (info.rejectedErrors ?? []).map((e) => ({ address: e.recipient ?? '', error: errorInput(e) }));
     return { kind: 'sent', response: String(info.response ?? ''), rejected };
   } catch (err) {
@@ -55,4 +39,63 @@ export async function attempt(
     }
     return { kind: 'failed', error: errorInput(err) };
   }
+}
+
+/**
+ * The same bytes in one transaction per recipient, each from its own return path (VERP: a bounce
+ * then names its recipient, and no recipient holds a token that speaks for another). Each
+ * recipient's failure is its own; only when every transaction failed without a reply (the relay
+ * can't be reached) is it the attempt's.
+ */
+async function sendPerRecipient(
+  transport: MailTransport,
+  message: SendMailOptions,
+  pending: MailRecipient[],
+  returnPathOf: (r: MailRecipient) => string,
+): Promise<SendResult> {
+  const raw = message.raw ?? (await new MailComposer(message).compile().build());
+  const results = await Promise.all(pending.map((r) => sendOnce(transport, { envelope: { from: returnPathOf(r), to: [r.address] }, raw })));
+  const failures = results.flatMap((x) => (x.kind === 'failed' ? [x] : []));
+  if (failures.length === results.length) return failures[0]!;
+  const sent = results.flatMap((x) => (x.kind === 'sent' ? [x] : []));
+  return {
+    kind: 'sent',
+    response: sent.find((x) => x.rejected.length === 0)?.response ?? sent[0]?.response ?? '',
+    rejected: results.flatMap((x, i) => (x.kind === 'sent' ? x.rejected : x.kind === 'failed' ? [{ address: pending[i]!.address, error: x.error }] : [])),
+  };
+}
+
+/**
+ * Builds one mail and hands it to the transport; every outcome (content error, refusals, failure)
+ * comes back as a SendResult. With `returnPathOf` (BOUNCE_DOMAIN), each pending recipient's
+ * envelope sender is its own VERP return path: a mail to several recipients goes out as one
+ * transaction per recipient.
+ */
+export async function attempt(
+  transport: MailTransport,
+  ctx: RequestContext,
+  recipients: MailRecipient[],
+  unsubscribeUrl: string | undefined,
+  returnPathOf?: (r: MailRecipient) => string,
+): Promise<SendResult> {
+  const pending = recipients.filter((r) => r.pending);
+  const single = returnPathOf && pending.length === 1 ? returnPathOf(pending[0]!) : undefined;
+  let built;
+  try {
+    built = buildMessage(ctx, recipients, unsubscribeUrl, single);
+  } catch (err) {
+    return { kind: 'content', resultCode: 'MIME_MESSAGE_CREATE_FAIL', message: String((err as Error).message) };
+  }
+  if (!built.ok) return { kind: 'content', resultCode: 'CONTENT_HAS_TAG_FORM', message: `no value for tag \${${built.missingTag}}` };
+  if (typeof built.message.html === 'string' && isBlankHtml(built.message.html)) {
+    return { kind: 'content', resultCode: 'EMPTY_BODY_CONTENT', message: 'the body renders empty (no text or image after substitution)' };
+  }
+  let message: SendMailOptions;
+  try {
+    message = ctx.dkim ? await signed(built.message, ctx.dkim) : built.message;
+  } catch (err) {
+    return { kind: 'failed', error: errorInput(err) };
+  }
+  if (returnPathOf && pending.length > 1) return sendPerRecipient(transport, message, pending, returnPathOf);
+  return sendOnce(transport, message);
 }

@@ -23,17 +23,19 @@ const COMPLAINT_TYPES = new Set(['abuse', 'fraud', 'virus', 'other']);
 const lower = (a: string | undefined) => a?.trim().toLowerCase();
 
 /**
- * The DSN blocks that concern `target`: those naming its address (original recipient first, as
- * the sender wrote it, then the final one, which forwarding may have changed). A mail with one
- * recipient takes the report's one failure or delay even when the address differs (an alias
- * rewrote it): the VERP token already says whose mail it was - unless the report came to
- * several tokens (`soleToken` false), when it no longer says which of them the failure is.
+ * The DSN blocks about the token's recipient: those naming its address (original recipient
+ * first, as the sender wrote it, then the final one, which forwarding may have changed), else the
+ * report's one failure or delay whatever address it names (an alias rewrote it: the VERP token
+ * already says whose mail it was), unless the report came to several tokens (`soleToken` false)
+ * and no longer says which of them it is about. Blocks naming other addresses are never applied
+ * to other recipients: each recipient has a return path of its own, and another recipient's
+ * token must not speak for it.
  */
-function blocksFor(target: FeedbackTarget, mailRecipients: number, blocks: DsnRecipient[], soleToken: boolean): DsnRecipient[] {
+function blocksFor(target: FeedbackTarget, blocks: DsnRecipient[], soleToken: boolean): DsnRecipient[] {
   const bounces = blocks.filter((b) => b.action === 'failed' || b.action === 'delayed');
   const address = target.address.toLowerCase();
   const named = bounces.filter((b) => lower(b.originalRecipient) === address || lower(b.finalRecipient) === address);
-  if (named.length || mailRecipients > 1 || !soleToken) return named;
+  if (named.length || !soleToken) return named;
   return bounces.length === 1 ? bounces : [];
 }
 
@@ -69,13 +71,14 @@ function clip(text: string | undefined): string | null {
 }
 
 /**
- * What `report` changes on the recipients of one mail (`mail`: all of them, the token's
- * recipient among them). Nothing for a duplicate: a second hard bounce, a soft bounce after a
- * hard one, a soft bounce with the status and message already recorded (the same report again,
- * its sender not having seen our 250), a second complaint. `soleToken`: the report came to this token alone (see blocksFor).
+ * What `report` changes on the recipient its VERP token names (`t`), and on no other: a report
+ * can only speak for the recipient whose return path it came to. Nothing for a duplicate: a
+ * second hard bounce, a soft bounce after a hard one, a soft bounce with the status and message
+ * already recorded (the same report again, its sender not having seen our 250), a second
+ * complaint. `soleToken`: the report came to this token alone (see blocksFor).
  */
-export function changesFor(report: ParsedReport, token: FeedbackTarget, mail: FeedbackTarget[], now: Date, soleToken = true): FeedbackChange[] {
-  const base = (t: FeedbackTarget): FeedbackWrite => ({
+export function changesFor(report: ParsedReport, t: FeedbackTarget, now: Date, soleToken = true): FeedbackChange[] {
+  const base: FeedbackWrite = {
     id: t.id,
     status: t.status,
     resultCode: null,
@@ -86,48 +89,41 @@ export function changesFor(report: ParsedReport, token: FeedbackTarget, mail: Fe
     bouncedAt: null,
     complaintType: t.complaint_type,
     complainedAt: null,
-  });
+  };
   if (report.kind === 'arf') {
     // Only the recipient's own complaints: not-spam, auth-failure (a DKIM/SPF failure report) and
     // the like say nothing against receiving the mail.
     if (!COMPLAINT_TYPES.has(report.feedbackType.toLowerCase())) return [];
-    // The complaint is about the mail the token names; a general mail's report may say which recipient.
-    const rcpt = new Set(report.originalRcptTo.map((a) => a.toLowerCase()));
-    const target = mail.find((t) => rcpt.has(t.address.toLowerCase())) ?? token;
-    if (target.complaint_type !== null) return [];
-    const write = { ...base(target), complaintType: report.feedbackType.toLowerCase().slice(0, 64), complainedAt: now };
-    return [{ write, projectId: target.project_id, address: target.address, mailId: target.mail_id, kind: 'complaint', failed: false, block: null }];
+    if (t.complaint_type !== null) return [];
+    const write = { ...base, complaintType: report.feedbackType.toLowerCase().slice(0, 64), complainedAt: now };
+    return [{ write, projectId: t.project_id, address: t.address, mailId: t.mail_id, kind: 'complaint', failed: false, block: null }];
   }
   if (report.kind !== 'dsn') return [];
-  const changes: FeedbackChange[] = [];
-  for (const t of mail) {
-    const blocks = blocksFor(t, mail.length, report.recipients, soleToken);
-    if (!blocks.length || t.bounce_type === 'H') continue;
-    const b = blocks.find(isHard) ?? blocks[0]!;
-    const hard = isHard(b);
-    const message = clip(b.diagnosticCode) ?? clip(b.status);
-    if (!hard && t.bounce_type === 'S' && t.bounce_status === (b.status ?? null) && t.bounce_message === message) continue;
-    const write: FeedbackWrite = {
-      ...base(t),
-      bounceType: hard ? 'H' : 'S',
-      bounceStatus: b.status ?? null,
-      bounceMessage: message,
-      bouncedAt: now,
-    };
-    let failed = false;
-    let block: FeedbackChange['block'] = null;
-    if (hard) {
-      const resultCode = resultCodeOfBounce(b);
-      // A sent recipient fails; one that failed already keeps its own result (the bounce is recorded beside it).
-      if (t.status === 'S') {
-        failed = true;
-        write.status = 'F';
-        write.resultCode = resultCode;
-        write.resultMessage = message;
-      }
-      if (HARD_BOUNCE_CODES.has(resultCode as never)) block = { resultCode, resultMessage: message };
+  const blocks = blocksFor(t, report.recipients, soleToken);
+  if (!blocks.length || t.bounce_type === 'H') return [];
+  const b = blocks.find(isHard) ?? blocks[0]!;
+  const hard = isHard(b);
+  const message = clip(b.diagnosticCode) ?? clip(b.status);
+  if (!hard && t.bounce_type === 'S' && t.bounce_status === (b.status ?? null) && t.bounce_message === message) return [];
+  const write: FeedbackWrite = {
+    ...base,
+    bounceType: hard ? 'H' : 'S',
+    bounceStatus: b.status ?? null,
+    bounceMessage: message,
+    bouncedAt: now,
+  };
+  let failed = false;
+  let block: FeedbackChange['block'] = null;
+  if (hard) {
+    const resultCode = resultCodeOfBounce(b);
+    // A sent recipient fails; one that failed already keeps its own result (the bounce is recorded beside it).
+    if (t.status === 'S') {
+      failed = true;
+      write.status = 'F';
+      write.resultCode = resultCode;
+      write.resultMessage = message;
     }
-    changes.push({ write, projectId: t.project_id, address: t.address, mailId: t.mail_id, kind: hard ? 'hard_bounce' : 'soft_bounce', failed, block });
+    if (HARD_BOUNCE_CODES.has(resultCode as never)) block = { resultCode, resultMessage: message };
   }
-  return changes;
+  return [{ write, projectId: t.project_id, address: t.address, mailId: t.mail_id, kind: hard ? 'hard_bounce' : 'soft_bounce', failed, block }];
 }

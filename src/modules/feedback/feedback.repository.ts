@@ -18,16 +18,15 @@ export interface FeedbackTarget {
 }
 
 /**
- * The recipients named by VERP tokens, and every recipient of their mails (a general mail's DSN
- * names which of them failed), locked in id order (concurrent batches lock in one order, so they
- * wait for each other instead of deadlocking). Recipients purged by RETENTION_DAYS are absent.
+ * The recipients named by VERP tokens, locked in id order (concurrent batches lock in one order,
+ * so they wait for each other instead of deadlocking). Recipients purged by RETENTION_DAYS are absent.
  */
 export async function lockTargets(tx: Tx, recipientIds: string[]): Promise<FeedbackTarget[]> {
   if (!recipientIds.length) return [];
   const res = await sql<FeedbackTarget>`${sql.raw(PREPARED)}
     SELECT r.id, r.mail_id, r.project_id, r.request_id, r.address, r.status, r.bounce_type, r.bounce_status, r.bounce_message, r.complaint_type
     FROM recipients r
-    WHERE r.mail_id IN (SELECT mail_id FROM recipients WHERE id = ANY(${recipientIds}::bigint[]))
+    WHERE r.id = ANY(${recipientIds}::bigint[])
     ORDER BY r.id
     FOR UPDATE OF r
   `.execute(tx);

@@ -54,7 +54,6 @@ export async function applyReports(deps: Pick<AppDeps, 'db' | 'now'>, items: Rec
     const ids = [...new Set(items.flatMap((i) => i.recipientIds))];
     const targets = await repo.lockTargets(tx, ids);
     const byId = new Map(targets.map((t) => [t.id, t]));
-    const byMail = Map.groupBy(targets, (t) => t.mail_id);
     const now = deps.now();
     const all: FeedbackChange[] = [];
     const outcomes = items.map((item): FeedbackOutcome => {
@@ -64,7 +63,7 @@ export async function applyReports(deps: Pick<AppDeps, 'db' | 'now'>, items: Rec
       for (const id of tokens) {
         const token = byId.get(id);
         if (!token) continue;
-        for (const change of changesFor(item.report, token, byMail.get(token.mail_id)!, now, tokens.length === 1)) {
+        for (const change of changesFor(item.report, token, now, tokens.length === 1)) {
           // Later reports of the batch see this one's effect (a duplicate in the same batch is one).
           const t = byId.get(change.write.id)!;
           t.status = change.write.status;

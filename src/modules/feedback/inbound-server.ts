@@ -7,6 +7,9 @@ import { createFeedbackApplier, verpKeyFor } from './feedback.service.ts';
 import { parseReport } from './parse-report.ts';
 import { openVerpAddress } from './verp.ts';
 
+/** Connections one client address may hold open at once. */
+export const MAX_CONNECTIONS_PER_ADDRESS = 20;
+
 /** The message, or undefined past `maxBytes` (the rest is read and dropped: the client gets its 552 after DATA). */
 async function readUpTo(stream: SMTPServerDataStream, maxBytes: number): Promise<Buffer | undefined> {
   const parts: Buffer[] = [];
@@ -75,6 +78,9 @@ export async function startInboundServer(
     return `OK: ${outcome.replace('_', ' ')}`;
   }
 
+  // Connections per client address: one host can't hold every slot (maxClients) open and lock
+  // the real MTAs out; theirs are few, and a reporting MTA with more waits its turn (421).
+  const perAddress = new Map<string, number>();
   const server = new SMTPServer({
     banner: 'outbound-mailer bounce and complaint listener',
     authOptional: true,
@@ -85,6 +91,20 @@ export async function startInboundServer(
     socketTimeout: 60_000,
     maxClients: 500,
     logger: false,
+    onConnect(session, callback) {
+      const n = perAddress.get(session.remoteAddress) ?? 0;
+      if (n >= MAX_CONNECTIONS_PER_ADDRESS) return callback(smtpError(421, '4.7.0 too many connections from your address, try again later'));
+      perAddress.set(session.remoteAddress, n + 1);
+      // Counted once accepted: the close of a refused connection must not free another's slot.
+      (session as { counted?: boolean }).counted = true;
+      callback();
+    },
+    onClose(session) {
+      if (!(session as { counted?: boolean }).counted) return;
+      const n = (perAddress.get(session.remoteAddress) ?? 1) - 1;
+      if (n > 0) perAddress.set(session.remoteAddress, n);
+      else perAddress.delete(session.remoteAddress);
+    },
     onRcptTo(address, session, callback) {
       const addr = address.address.toLowerCase();
       if (session.envelope.rcptTo.length >= 100) return callback(smtpError(452, '4.5.3 too many recipients'));
