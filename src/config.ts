@@ -25,6 +25,8 @@ export interface Config {
   directSmtpPort: number;
   /** direct mode: the name this service gives in EHLO */
   directHeloName: string;
+  /** direct mode may deliver to MX hosts on loopback, private and link-local addresses (off: SSRF, they count as no host) */
+  directAllowPrivate: boolean;
   role: 'api' | 'worker' | 'all';
   publicBaseUrl: string;
   accessKey: string | undefined;
@@ -251,6 +253,7 @@ const schema = z.object({
   SMTP_TIMEOUT_MS: int('SMTP_TIMEOUT_MS', 60_000, 100, 600_000),
   DIRECT_SMTP_PORT: int('DIRECT_SMTP_PORT', 25, 1, 65535),
   DIRECT_HELO_NAME: domain('DIRECT_HELO_NAME'),
+  DIRECT_ALLOW_PRIVATE: bool('DIRECT_ALLOW_PRIVATE', false),
   ROLE: oneOf('ROLE', ['api', 'worker', 'all'], 'all'),
   PUBLIC_BASE_URL: url('PUBLIC_BASE_URL', ['http:', 'https:']),
   MAILER_ACCESS_KEY: raw,
@@ -325,6 +328,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     smtpTimeoutMs: e.SMTP_TIMEOUT_MS,
     directSmtpPort: e.DIRECT_SMTP_PORT,
     directHeloName: e.DIRECT_HELO_NAME ?? os.hostname(),
+    directAllowPrivate: e.DIRECT_ALLOW_PRIVATE,
     role: e.ROLE,
     publicBaseUrl: publicBaseUrl.replace(/\/+$/, ''),
     accessKey: e.MAILER_ACCESS_KEY,

@@ -12,7 +12,9 @@ export function groupCommit<T, R = undefined>(write: (items: T[]) => Promise<R[]
     if (writing >= inFlight || !queued.length) return;
     writing++;
     const group = queued.splice(0, maxBatch);
-    write(group.map((g) => g.item))
+    // A write that throws before returning its promise settles its batch too (never a wedged queue).
+    Promise.resolve()
+      .then(() => write(group.map((g) => g.item)))
       .then(
         (results) => {
           for (const [i, g] of group.entries()) g.done(results?.[i] as R);

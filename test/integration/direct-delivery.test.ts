@@ -42,6 +42,8 @@ beforeAll(async () => {
     smtpUrl: 'direct',
     env: {
       DNS_SERVERS: dns.server,
+      // the sinks stand for the domains' hosts on 127.0.0.2-5; by default such addresses are no hosts (SSRF)
+      DIRECT_ALLOW_PRIVATE: 'true',
       DIRECT_SMTP_PORT: String(port),
       DIRECT_HELO_NAME: 'mailer.example.net',
       RETRY_LIMIT: '5',
@@ -88,6 +90,28 @@ async function send(recipients: string[], individual = true): Promise<Map<string
   await finishedRequestRow(svc, requestId);
   return new Map((await recipientsOf(requestId)).map((r) => [r.address, r]));
 }
+
+describe('direct delivery: SSRF', () => {
+  it('by default an MX on a loopback or private address is no host: nothing connects there, the recipient fails as undeliverable', async () => {
+    const strict = await startTestService({
+      smtpUrl: 'direct',
+      env: { DNS_SERVERS: dns.server, DIRECT_SMTP_PORT: String(primary.port), RETRY_LIMIT: '1', RETRY_BASE_DELAY_MS: '100' },
+    });
+    try {
+      route('inside.example', [[10, 'mx.inside.example', '127.0.0.2']]);
+      const res = await strict.call('POST', '/api/v1/mails', {
+        body: { senderAddress: 'news@company.com', title: 'T', body: '<p>b</p>', recipients: [{ address: 'a@inside.example', type: 'R' }] },
+      });
+      expect(res.status).toBe(201);
+      await finishedRequestRow(strict, res.body.requestId as string);
+      const rows = await strict.db.db.selectFrom('recipients').select(['status', 'result_code']).execute();
+      expect(rows).toEqual([{ status: 'F', result_code: 'NONEXISTENT_DOMAIN_ADDRESS' }]);
+      expect(primary.messages).toHaveLength(0);
+    } finally {
+      await strict.stop();
+    }
+  });
+});
 
 describe('direct delivery: routes', () => {
   it('delivers to the MX host of lowest preference', async () => {
@@ -219,6 +243,7 @@ describe('direct transport', () => {
       port: primary.port,
       heloName: 'mailer.example.net',
       dnsServers: [dns.server],
+      allowPrivate: true,
       maxConnectionsPerHost: 1,
       timeoutMs: 3000,
       logger: createLogger('silent'),

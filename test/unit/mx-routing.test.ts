@@ -78,8 +78,9 @@ describe('DNS outcomes as result codes', () => {
 
 describe('shouldTryNextHost', () => {
   it('moves on when a host cannot be reached or refuses at its greeting', () => {
-    expect(shouldTryNextHost({ code: 'ESOCKET', command: 'CONN' })).toBe(true);
-    expect(shouldTryNextHost({ code: 'ETIMEDOUT', command: 'CONN' })).toBe(true);
+    expect(shouldTryNextHost({ code: 'ESOCKET', command: 'CONN', originalCode: 'ECONNREFUSED' })).toBe(true);
+    expect(shouldTryNextHost({ code: 'ETIMEDOUT', command: 'CONN', message: 'Connection timeout' })).toBe(true);
+    expect(shouldTryNextHost({ code: 'ETIMEDOUT', command: 'CONN', message: 'Greeting never received' })).toBe(true);
     expect(shouldTryNextHost({ code: 'EPROTOCOL', command: 'CONN', responseCode: 421 })).toBe(true);
     expect(shouldTryNextHost({ code: 'ETLS', command: 'STARTTLS' })).toBe(true);
     expect(shouldTryNextHost({ code: 'ECONNECTION' })).toBe(true);
@@ -89,6 +90,10 @@ describe('shouldTryNextHost', () => {
     expect(shouldTryNextHost({ code: 'EENVELOPE', command: 'RCPT TO', responseCode: 550 })).toBe(false);
     expect(shouldTryNextHost({ code: 'EENVELOPE', command: 'MAIL FROM', responseCode: 451 })).toBe(false);
     expect(shouldTryNextHost({ code: 'EMESSAGE', command: 'DATA', responseCode: 554 })).toBe(false);
+    // nodemailer labels a drop mid-session 'CONN' too: the first host may have the mail already
+    expect(shouldTryNextHost({ code: 'ECONNECTION', command: 'CONN', message: 'Connection closed unexpectedly' })).toBe(false);
+    expect(shouldTryNextHost({ code: 'ESOCKET', command: 'CONN', originalCode: 'ECONNRESET' })).toBe(false);
+    expect(shouldTryNextHost({ code: 'ETIMEDOUT', command: 'CONN', message: 'Timeout' })).toBe(false);
     expect(shouldTryNextHost({ code: 'EENVELOPE' })).toBe(false);
   });
 });

@@ -13,6 +13,8 @@ export interface DirectTransportOptions {
   heloName: string;
   /** DNS_SERVERS; undefined: the system's */
   dnsServers: string[] | undefined;
+  /** deliver to MX hosts on loopback, private and link-local addresses (DIRECT_ALLOW_PRIVATE) */
+  allowPrivate?: boolean;
   /** most connections open to one destination host at once */
   maxConnectionsPerHost: number;
   /** connect, greeting and socket timeout */
@@ -92,7 +94,7 @@ interface HostPool {
  * MTA-STS and DANE are not checked.
  */
 export function createDirectTransport(opts: DirectTransportOptions): MailTransport {
-  const resolver = createMxResolver({ servers: opts.dnsServers });
+  const resolver = createMxResolver({ servers: opts.dnsServers, allowPrivate: opts.allowPrivate });
   const idleMs = opts.idleMs ?? 30_000;
   const pools = new Map<string, HostPool>();
   let closed = false;
@@ -182,11 +184,10 @@ export function createDirectTransport(opts: DirectTransportOptions): MailTranspo
     return { domain, recipients, error: last ?? Object.assign(new Error(`no host of ${domain} could be tried`), { code: 'ECONNECTION' }) };
   }
 
-  /** A mail going to several domains is built once, so every domain gets the same bytes (one Message-ID) and a stream attachment is read once. */
+  /** A mail is built once, so every host and domain gets the same bytes (one Message-ID) and a stream attachment is read once. */
   async function sharedSource(message: SendMailOptions): Promise<SendMailOptions> {
     if (message.raw) return message;
     const { dkim, envelope, ...content } = message;
-    // DKIM stays on the message: nodemailer signs a raw source as it sends it.
     return { envelope, dkim, raw: await new MailComposer(content).compile().build() };
   }
 
@@ -198,7 +199,9 @@ export function createDirectTransport(opts: DirectTransportOptions): MailTranspo
         throw Object.assign(new Error('direct delivery needs an envelope with a sender and recipients'), { code: 'EENVELOPE' });
       const from = envelope.from;
       const byDomain = groupByDomain(envelope.to);
-      const source = byDomain.size > 1 ? await sharedSource(message) : message;
+      // Built once before any host is tried: a second host (or domain) gets the same bytes, not
+      // attachment streams the first attempt already consumed.
+      const source = await sharedSource(message);
       const outcomes = await Promise.all([...byDomain].map(([domain, recipients]) => deliverToDomain(domain, recipients, source, from)));
       return mergeOutcomes(outcomes, { from, to: envelope.to });
     },

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { isNonPublicAddress } from '../webhooks/webhook-url.ts';
 import { Resolver } from 'node:dns/promises';
 import { type DeliveryError, dnsTemporaryFailure, isAbsent, isNullMx, type MxRecord, noSuchDomain, orderMxHosts } from './mx-routing.ts';
 
@@ -8,6 +9,8 @@ export type MailRoute = { ok: true; hosts: { name: string; addresses: string[] }
 export interface MxResolverOptions {
   /** DNS_SERVERS; undefined: the system's resolvers */
   servers: string[] | undefined;
+  /** deliver to loopback, private and link-local addresses too (DIRECT_ALLOW_PRIVATE; tests) */
+  allowPrivate?: boolean;
   /** how long an answer is kept (a temporary failure never is) */
   cacheTtlMs?: number;
   now?: () => number;
@@ -98,7 +101,11 @@ export function createMxResolver(opts: MxResolverOptions) {
       // No MX: the domain itself is the host, with preference 0 (the implicit MX).
       const names = answer.kind === 'records' ? orderMxHosts(answer.records, opts.random) : [domain];
       const resolved = await Promise.all(names.map(async (name) => ({ name, ...(await addresses(name)) })));
-      const hosts = resolved.filter((h) => h.addresses.length).map(({ name, addresses }) => ({ name, addresses }));
+      // SSRF: a domain whose MX points inside (loopback, private, link-local, …) would have the
+      // worker open SMTP with a sender's content to an internal host; unless allowed, those
+      // addresses are no hosts at all.
+      const usable = (a: string) => opts.allowPrivate === true || !isNonPublicAddress(a);
+      const hosts = resolved.map(({ name, addresses }) => ({ name, addresses: addresses.filter(usable) })).filter((h) => h.addresses.length);
       if (hosts.length) return { ok: true, hosts };
       const failed = resolved.find((h) => h.failed)?.failed;
       if (failed) return { ok: false, error: dnsTemporaryFailure(failed) };

@@ -81,15 +81,24 @@ export function isAbsent(code: string | undefined): 'nxdomain' | 'nodata' | unde
 }
 
 /** Commands of an SMTP session before the envelope: a failure there says nothing of the mail, so another host may take it. */
-const BEFORE_ENVELOPE = new Set(['CONN', 'EHLO', 'HELO', 'LHLO', 'STARTTLS']);
+const BEFORE_ENVELOPE = new Set(['EHLO', 'HELO', 'LHLO', 'STARTTLS']);
+
+/** System errors of a connection that never opened. */
+const NEVER_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 
 /**
- * Whether an error of one host lets the mail go on to the next: a connection that failed or a
- * greeting that refused (421 busy, 554), before any part of the envelope was sent. Replies to
- * MAIL, RCPT and DATA are the domain's answer and end the attempt (a 5xx at RCPT is final for
- * that recipient, a 4xx is retried later).
+ * Whether an error of one host lets the mail go on to the next: a connection that could not be
+ * opened, or a greeting that refused (421 busy, 554), before any part of the envelope was sent.
+ * nodemailer labels every socket error of a session 'CONN', also a drop after MAIL FROM or after
+ * the final dot, when the first host may already have the mail: those end the attempt (retried
+ * later), as do replies to MAIL, RCPT and DATA (a 5xx at RCPT is final for that recipient).
  */
-export function shouldTryNextHost(err: { command?: string; code?: string; responseCode?: number }): boolean {
+export function shouldTryNextHost(err: { command?: string; code?: string; originalCode?: string; responseCode?: number; message?: string }): boolean {
+  if (err.command === 'CONN') {
+    if (err.responseCode !== undefined) return true; // the greeting's own refusal
+    if (err.code === 'EDNS' || NEVER_CONNECTED.has(err.originalCode ?? '')) return true;
+    return /connection timeout|greeting never received/i.test(err.message ?? '');
+  }
   if (err.command) return BEFORE_ENVELOPE.has(err.command);
   // no command: failed before the pool's connection ran one (the socket never opened)
   return err.responseCode === undefined && err.code !== undefined && err.code !== 'EMESSAGE' && err.code !== 'EENVELOPE';

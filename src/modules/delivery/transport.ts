@@ -54,7 +54,7 @@ export function createTransport(opts: TransportOptions): Transporter {
  * (SMTP_MAX_CONNECTIONS then bounds the connections per destination host), else the relay at `url`.
  */
 export function createConfiguredTransport(
-  config: Pick<Config, 'smtpUrl' | 'smtpMaxConnections' | 'directSmtpPort' | 'directHeloName' | 'dnsServers'>,
+  config: Pick<Config, 'smtpUrl' | 'smtpMaxConnections' | 'directSmtpPort' | 'directHeloName' | 'dnsServers' | 'directAllowPrivate'>,
   opts: { url: string; timeoutMs: number; logger: Logger },
 ): MailTransport {
   if (config.smtpUrl === 'direct') {
@@ -62,6 +62,7 @@ export function createConfiguredTransport(
       port: config.directSmtpPort,
       heloName: config.directHeloName,
       dnsServers: config.dnsServers,
+      allowPrivate: config.directAllowPrivate,
       maxConnectionsPerHost: config.smtpMaxConnections,
       timeoutMs: opts.timeoutMs,
       logger: opts.logger,

@@ -4,19 +4,32 @@ import type { AppDeps } from '../../deps.ts';
 import { countInbound, type InboundOutcome } from '../../metrics.ts';
 import { listenSmtp, SMTP_CLOSE_TIMEOUT_MS, smtpError, type SmtpListener } from '../../shared/smtp-listener.ts';
 import { createFeedbackApplier, verpKeyFor } from './feedback.service.ts';
-import { parseReport } from './parse-report.ts';
+import { DEFAULT_PARSE_REPORT_LIMITS, parseReport } from './parse-report.ts';
 import { openVerpAddress } from './verp.ts';
+
+/** Bytes of a report kept and parsed (parse-report's own default bound). */
+const PARSE_BYTES = DEFAULT_PARSE_REPORT_LIMITS.maxBytes;
 
 /** Connections one client address may hold open at once. */
 export const MAX_CONNECTIONS_PER_ADDRESS = 20;
 
-/** The message, or undefined past `maxBytes` (the rest is read and dropped: the client gets its 552 after DATA). */
+/**
+ * The report's first PARSE_BYTES (what the parser reads: a DSN's report parts come before the
+ * returned message), or undefined past `maxBytes` (the rest is read and dropped: the client gets
+ * its 552 after DATA). A connection never holds more than PARSE_BYTES, whatever INBOUND_MAX_BYTES.
+ */
 async function readUpTo(stream: SMTPServerDataStream, maxBytes: number): Promise<Buffer | undefined> {
+  const keep = Math.min(maxBytes, PARSE_BYTES);
   const parts: Buffer[] = [];
   let length = 0;
+  let kept = 0;
   for await (const part of stream as AsyncIterable<Buffer>) {
     length += part.length;
-    if (length <= maxBytes) parts.push(part);
+    if (kept < keep) {
+      const piece = part.length > keep - kept ? part.subarray(0, keep - kept) : part;
+      parts.push(piece);
+      kept += piece.length;
+    }
   }
   return length > maxBytes || stream.sizeExceeded ? undefined : Buffer.concat(parts);
 }
@@ -59,7 +72,7 @@ export async function startInboundServer(
     });
 
   async function handle(raw: Buffer, recipientIds: string[]): Promise<string> {
-    const report = await parseReport(raw, { maxBytes });
+    const report = await parseReport(raw);
     let ids = recipientIds;
     if (report.kind !== 'other' && !ids.length && report.original.returnPath) {
       const opened = openVerpAddress(key, domain!, report.original.returnPath);

@@ -1,0 +1,45 @@
+import { describe, expect, it } from '@jest/globals';
+import { groupCommit } from '../../src/shared/group-commit.ts';
+
+describe('groupCommit', () => {
+  it('batches what arrives while a batch is written, at most maxBatch, and hands each caller its result', async () => {
+    const batches: number[][] = [];
+    const apply = groupCommit(async (items: number[]) => {
+      batches.push(items);
+      await new Promise((r) => setTimeout(r, 5));
+      return items.map((x) => x * 10);
+    }, 3);
+    const results = await Promise.all([1, 2, 3, 4, 5, 6, 7].map((x) => apply(x)));
+    expect(results).toEqual([10, 20, 30, 40, 50, 60, 70]);
+    expect(batches).toEqual([[1], [2, 3, 4], [5, 6, 7]]);
+  });
+
+  it('a write that throws before returning its promise fails its batch only; the queue goes on', async () => {
+    let calls = 0;
+    const apply = groupCommit((items: number[]) => {
+      calls++;
+      if (items.includes(1)) throw new Error('sync throw');
+      return Promise.resolve(items);
+    }, 10);
+    await expect(apply(1)).rejects.toThrow('sync throw');
+    await expect(apply(2)).resolves.toBe(2);
+    expect(calls).toBe(2);
+  });
+
+  it('writes at most inFlight batches at once', async () => {
+    let writing = 0;
+    let most = 0;
+    const apply = groupCommit(
+      async (items: number[]) => {
+        most = Math.max(most, ++writing);
+        await new Promise((r) => setTimeout(r, 5));
+        writing--;
+        return items;
+      },
+      1,
+      2,
+    );
+    await Promise.all(Array.from({ length: 10 }, (_, i) => apply(i)));
+    expect(most).toBe(2);
+  });
+});
