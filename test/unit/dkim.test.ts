@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import crypto from 'node:crypto';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
-import { dkimSignature } from '../../src/modules/delivery/dkim-signature.ts';
+import { dkimSignature, relaxedBody, relaxedBodyHash } from '../../src/modules/delivery/dkim-signature.ts';
+import { crlf } from '../../src/modules/delivery/smtp-attempt.ts';
 import { dkimRecordValue, generateDkimKey, nextSelector, recordPublishes } from '../../src/modules/sender-domains/dkim-key.ts';
 
 // The pure parts of sender domains: records, selectors, and the DKIM signer (RSA and Ed25519) checked by an
@@ -107,5 +108,46 @@ describe('dkimSignature', () => {
         headerFieldNames: 'From',
       }),
     ).rejects.toThrow(/unknown DKIM algorithm/);
+  });
+});
+
+describe('relaxedBodyHash', () => {
+  const slow = (body: string) => crypto.createHash('sha256').update(relaxedBody(body), 'latin1').digest('base64');
+
+  it('hashes what relaxedBody gives, through its shortcut or not, for edge cases and 20,000 random bodies', () => {
+    const cases = [
+      '',
+      '\r\n',
+      '\r\n\r\n\r\n',
+      'a',
+      'a\r\n',
+      'a\r\n\r\n',
+      'a ',
+      'a\t',
+      ' \r\n',
+      'a\r',
+      'a\r\r\n',
+      'a\n',
+      'a \r\nb',
+      'a  b\r\n',
+      '\r\na\r\n\r\n',
+    ];
+    const alphabet = ['a', 'b', ' ', '  ', '\t', '\r\n', '\r\n', '\r', '\n', '=', '\u00e9'];
+    for (let i = 0; i < 20_000; i++) {
+      const n = i % 40;
+      let body = '';
+      for (let j = 0; j < n; j++) body += alphabet[crypto.randomInt(alphabet.length)];
+      cases.push(body);
+    }
+    for (const body of cases) expect([JSON.stringify(body), relaxedBodyHash(Buffer.from(body, 'latin1'))]).toEqual([JSON.stringify(body), slow(body)]);
+  });
+});
+
+describe('crlf', () => {
+  it('leaves a CRLF message as it is (the same buffer) and turns bare LFs into CRLF', () => {
+    const ok = Buffer.from('A: b\r\n\r\nbody\r\n');
+    expect(crlf(ok)).toBe(ok);
+    expect(crlf(Buffer.from('\nA: b\r\n\r\nbo\ndy\n')).toString()).toBe('\r\nA: b\r\n\r\nbo\r\ndy\r\n');
+    expect(crlf(Buffer.from('no line end')).toString()).toBe('no line end');
   });
 });

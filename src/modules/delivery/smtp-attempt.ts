@@ -13,10 +13,21 @@ function errorInput(err: unknown): SmtpOutcomeInput {
   return { responseCode: e.responseCode, response: e.response, errorCode: e.code, message: e.message };
 }
 
+/**
+ * CRLF line ends, as the transport sends them and the signature must cover them. nodemailer
+ * writes CRLF already: the buffer is checked (a native scan per line) and copied only when a bare
+ * LF is found.
+ */
+export function crlf(raw: Buffer): Buffer {
+  for (let i = raw.indexOf(0x0a); i >= 0; i = raw.indexOf(0x0a, i + 1)) {
+    if (i === 0 || raw[i - 1] !== 0x0d) return Buffer.from(raw.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
+  }
+  return raw;
+}
+
 /** The message composed, with its DKIM-Signature in front, as raw source for the transport. */
 async function signed(message: SendMailOptions, dkim: DkimSigning): Promise<SendMailOptions> {
-  // CRLF line ends, as the transport sends them
-  const raw = Buffer.from((await new MailComposer(message).compile().build()).toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
+  const raw = crlf(await new MailComposer(message).compile().build());
   const header = await dkimSignature(raw, { ...dkim, headerFieldNames: DKIM_SIGNED_HEADERS });
   return { envelope: message.envelope, raw: Buffer.concat([Buffer.from(header, 'latin1'), raw]) };
 }
