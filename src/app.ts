@@ -51,7 +51,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   app.use(traceRequests(deps.logger));
   // Public (no signature): health, metrics (unless off or on METRICS_PORT), the spec and /docs.
   app.use(healthRouter(deps));
-  if (deps.config.metricsEnabled && deps.config.metricsPort === undefined) app.use(metricsRouter(deps.db));
+  if (deps.config.metricsEnabled && deps.config.metricsPort === undefined) app.use(metricsRouter(deps.db, [...deps.config.throttle.domains.keys()]));
   app.use(apiDocsRouter(API_SPEC_PATH));
   // Public (no signature, outside /api/v1 and its validator): the token in the URL is the credential.
   app.use(unsubscribePageRouter(deps));

@@ -340,7 +340,8 @@ describe('faults survived (real service process)', () => {
       name: 'svc',
       databaseUrl: db.url,
       smtpUrl: sink.url,
-      env: { RETRY_LIMIT: '6', RETRY_BASE_DELAY_MS: '300', SMTP_MAX_CONNECTIONS: '2', SMTP_TIMEOUT_MS: '3000' },
+      // A 421 also pauses its domain (throttling, issue 16): half a second here, not a minute.
+      env: { RETRY_LIMIT: '6', RETRY_BASE_DELAY_MS: '300', SMTP_MAX_CONNECTIONS: '2', SMTP_TIMEOUT_MS: '3000', THROTTLE_PAUSE_MS: '500' },
     });
     const N = 20;
     const recipients = recipientsOf('defer', N);
