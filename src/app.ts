@@ -28,6 +28,7 @@ import { addressBookRouter } from './modules/address-book/address-book.router.ts
 import { exportsRouter } from './modules/exports/exports.router.ts';
 import { accessKeysRouter } from './modules/projects/access-keys.router.ts';
 import { webhooksRouter } from './modules/webhooks/webhooks.router.ts';
+import { deliveryStateRouter } from './modules/delivery/delivery-state.router.ts';
 
 export const API_SPEC_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../openapi/openapi.yaml');
 
@@ -129,6 +130,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   app.use('/api/v1', exportsRouter(deps));
   app.use('/api/v1', accessKeysRouter(deps));
   app.use('/api/v1', webhooksRouter(deps));
+  app.use('/api/v1', deliveryStateRouter(deps));
   app.use(notFoundHandler());
   app.use(errorHandler());
   return app;

@@ -12,6 +12,8 @@ let dns: TestDnsServer;
 let svc: TestService;
 let slowHost: TestSink;
 let fastHost: TestSink;
+/** 127.0.0.4: a host no test has a pooled connection to when it starts refusing */
+let busyHost: TestSink;
 
 function route(domain: string, address: string): void {
   dns.mx.set(domain, [{ priority: 10, exchange: `mx.${domain}` }]);
@@ -24,6 +26,8 @@ beforeAll(async () => {
   fastHost = await startTestSink({ host: '127.0.0.3', port: slowHost.port });
   route('slow.example', '127.0.0.2');
   route('fast.example', '127.0.0.3');
+  busyHost = await startTestSink({ host: '127.0.0.4', port: slowHost.port });
+  route('busy.example', '127.0.0.4');
   route('dead.example', '127.0.0.9');
   svc = await startTestService({
     smtpUrl: 'direct',
@@ -41,12 +45,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await svc?.stop();
-  await Promise.all([slowHost, fastHost].map((s) => s?.close()));
+  await Promise.all([slowHost, fastHost, busyHost].map((s) => s?.close()));
   await dns?.close();
 });
 
 afterEach(() => {
-  for (const s of [slowHost, fastHost]) s.reset();
+  for (const s of [slowHost, fastHost, busyHost]) s.reset();
 });
 
 const addresses = (prefix: string, domain: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}@${domain}`);
@@ -82,12 +86,14 @@ describe('slow-down replies', () => {
     expect(paused.last_reply).toMatch(/^421 4\.7\.0 Try again later/);
     expect(paused.last_reply_at).not.toBeNull();
     // while paused, its mails wait without spending retries
-    const waiting = await svc.db.db
-      .selectFrom('recipients')
-      .select(['retry_count', 'temporary_result_code'])
-      .where('address', 'like', '%@slow.example')
-      .execute();
-    expect(waiting.some((r) => r.temporary_result_code === 'DELIVERY_THROTTLED' && r.retry_count === 0)).toBe(true);
+    await waitFor(async () => {
+      const rows = await svc.db.db
+        .selectFrom('recipients')
+        .select(['retry_count', 'temporary_result_code'])
+        .where('address', 'like', '%@slow.example')
+        .execute();
+      return rows.some((r) => r.temporary_result_code === 'DELIVERY_THROTTLED' && r.retry_count === 0);
+    });
     let peak = paused.backoff_level;
     const watch = setInterval(() => {
       void stateOf('slow.example').then((st) => {
@@ -140,6 +146,44 @@ describe('slow-down replies', () => {
     expect(rows.filter((r) => r.status === 'F')).toEqual([]);
     expect(tried).toBeLessThan(12);
     expect(rows.filter((r) => r.temporary_result_code === 'DELIVERY_THROTTLED').length).toBeGreaterThan(8);
+    expect((await svc.call('POST', `/api/v1/mails/requests/${requestId}/cancel`)).status).toBe(200);
+  }, 30_000);
+});
+
+describe('visible', () => {
+  it('getDeliveryDomainList shows each domain’s limits, rate, pause, level and last reply; the metrics count slow-downs and paused domains', async () => {
+    busyHost.refuseGreeting({ code: 421, message: '4.7.28 unusual rate of mail from <x@y.example>, temporarily rate limited' });
+    const requestId = await post(addresses('v', 'busy.example', 3));
+    await waitFor(async () => {
+      const st = await stateOf('busy.example');
+      return st?.paused_until && st.paused_until.getTime() > Date.now() && /4\.7\.28/.test(st.last_reply ?? '');
+    });
+    const one = await svc.call('GET', '/api/v1/delivery/domains?domain=BUSY.example');
+    expect(one.status).toBe(200);
+    expect(one.body.totalElements).toBe(1);
+    const st = one.body.content[0];
+    expect(st).toMatchObject({ domain: 'busy.example', limits: { connections: 10, perMinute: 6000 } });
+    expect(st.backoffLevel).toBeGreaterThanOrEqual(1);
+    expect(st.limitsInForce.perMinute).toBe(6000 / 2 ** st.backoffLevel);
+    expect(st.pausedUntil.utc).toBeGreaterThan(Date.now());
+    expect(st.lastReply).toBe('421 4.7.28 unusual rate of mail from <<address>>, temporarily rate limited');
+    expect(st.lastReplyDate.utc).toBeLessThanOrEqual(Date.now());
+    expect(st.sentLastMinute).toBeGreaterThan(0);
+
+    const all = await svc.call('GET', '/api/v1/delivery/domains?size=2');
+    expect(all.status).toBe(200);
+    expect(all.body.totalElements).toBeGreaterThanOrEqual(1);
+    // paused domains first
+    expect(all.body.content[0].pausedUntil).not.toBeNull();
+    expect((await svc.call('GET', '/api/v1/delivery/domains?domain=not_a..domain')).status).toBe(400);
+    expect((await svc.call('GET', '/api/v1/delivery/domains?domain=unknown.example')).body).toMatchObject({ totalElements: 0, content: [] });
+
+    const metrics = (await svc.call('GET', '/metrics')).text;
+    expect(metrics).toMatch(/mailer_delivery_slowdowns_total\{domain="other",signal="slow-down"\} [1-9]/);
+    expect(metrics).toMatch(/mailer_delivery_domain_paused\{domain="other"\} [1-9]/);
+    expect(metrics).toMatch(/mailer_delivery_domain_paused\{domain="gmail.com"\} 0/);
+    expect(metrics).toMatch(/mailer_delivery_throttled_total\{domain="other"\} [1-9]/);
+    busyHost.refuseGreeting(undefined);
     expect((await svc.call('POST', `/api/v1/mails/requests/${requestId}/cancel`)).status).toBe(200);
   }, 30_000);
 });
