@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { finishedRequestRow, startTestService, type TestService, waitFor } from '../helpers/test-service.ts';
 import { createTestDb } from '../helpers/test-db.ts';
+import { finishThrottle, takeThrottle } from '../../src/modules/delivery/throttle.repository.ts';
 
 // Throttling per destination domain and per project (issue 16), through a relay: two workers on
 // one database share the limits, which the sink checks (most transactions of a domain in DATA at
@@ -173,4 +174,65 @@ describe('a mail held back by a limit', () => {
       await db.drop();
     }
   }, 60_000);
+});
+
+describe('no starving, no leaks', () => {
+  it("a throttled domain's backlog does not fill the claims: another request's mail goes out at once", async () => {
+    const svc = await startTestService({ smtpUrl: sink.url, env: { THROTTLE_DOMAINS: 'backlog.example=perMinute:60', DELIVERY_CLAIM_BATCH: '20' } });
+    try {
+      const big = await svc.call('POST', '/api/v1/mails', { body: mail(addresses('b', 'backlog.example', 400)) });
+      expect(big.status).toBe(201);
+      await waitFor(async () => (sink.domainStats().get('backlog.example')?.acceptedAt.length ?? 0) >= 1, 15_000, 'the backlog sending');
+      const other = await svc.newKey('starving-other-tenant');
+      const latencies: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const posted = Date.now();
+        const res = await svc.call('POST', '/api/v1/mails', { body: mail(addresses(`o${i}-`, 'other.example', 5)), key: other });
+        expect(res.status).toBe(201);
+        await waitFor(async () => sink.messages.filter((m) => m.to[0]!.startsWith(`o${i}-`)).length === 5, 10_000, 'the other mails');
+        latencies.push(Date.now() - posted);
+      }
+      // the same request's other domain too: a held domain's mails don't hold back the rest of its request
+      const mixed = await svc.call('POST', '/api/v1/mails', { body: mail([...addresses('m', 'backlog.example', 100), ...addresses('n', 'mixed.example', 5)]) });
+      const posted = Date.now();
+      await waitFor(async () => sink.messages.filter((m) => m.to[0]!.endsWith('@mixed.example')).length === 5, 10_000, 'the mixed request');
+      console.log(
+        `starving: other tenants' mails out ${latencies.join(', ')} ms after their POST; the mixed request's other domain in ${Date.now() - posted} ms`,
+      );
+      expect(Math.max(...latencies)).toBeLessThan(3_000);
+      const claims = await sql<{ n: number }>`SELECT sum(attempts)::int AS n FROM mails`.execute(svc.db.db);
+      // the held mails were not attempted (nor counted): the 60/min domain sent a few
+      expect(claims.rows[0]!.n).toBeLessThan(60);
+      expect((await svc.call('POST', `/api/v1/mails/requests/${big.body.requestId}/cancel`)).status).toBe(200);
+      expect((await svc.call('POST', `/api/v1/mails/requests/${mixed.body.requestId}/cancel`)).status).toBe(200);
+    } finally {
+      await svc.stop();
+    }
+  }, 60_000);
+
+  it("a lost worker's transaction slots free themselves when their lease runs out", async () => {
+    const db = await createTestDb();
+    try {
+      const want = [{ key: 'domain:lost.example', want: 5, perMinute: 6000, connections: 2 }];
+      const first = await takeThrottle(db.db, 'lost-worker', 30_000, 10, want);
+      expect(first[0]).toMatchObject({ granted: 5, slots: 2 });
+      // the lost worker never gives them back: another batch gets no slot, so no token either
+      const second = await takeThrottle(db.db, 'live-worker', 30_000, 10, want);
+      expect(second[0]).toMatchObject({ granted: 0, slots: 0 });
+      await sql`UPDATE delivery_throttle_slots SET lease_until = now() - interval '1 second' WHERE holder = 'lost-worker'`.execute(db.db);
+      const third = await takeThrottle(db.db, 'live-worker', 30_000, 10, want);
+      expect(third[0]).toMatchObject({ granted: 5, slots: 2 });
+      // what a batch did not use goes back at its end, with its slots
+      await finishThrottle(db.db, 'live-worker', [{ key: 'domain:lost.example', refund: 5, signal: null, reply: null, successes: 0 }], {
+        pauseMs: 1000,
+        pauseMaxMs: 2000,
+      });
+      const slots = await sql<{ n: number }>`SELECT count(*)::int AS n FROM delivery_throttle_slots`.execute(db.db);
+      expect(slots.rows[0]!.n).toBe(0);
+      const fourth = await takeThrottle(db.db, 'live-worker', 30_000, 10, want);
+      expect(fourth[0]!.granted).toBe(5);
+    } finally {
+      await db.drop();
+    }
+  });
 });
