@@ -24,6 +24,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
   const contextsFor = createContextCache(deps, settings);
   const sendBatch = createBatchSender(deps, settings, createRelayHealth(deps.logger));
 
+  /** domains that slowed down, as this process's batches met them (the database has the truth; this spares the other loops' retries) */
+  const pausedDomains = new Map<string, Date>();
   let stopping = false;
   /** NOTIFYs on mails_due heard so far */
   let notifications = 0;
@@ -102,6 +104,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       direct: deps.config.smtpUrl === 'direct',
       now: deps.now,
       maxSlots: settings.inFlight,
+      paused: pausedDomains,
     });
     const recorder = createRecorder(deps, token);
     let nextRetry: Date | undefined;

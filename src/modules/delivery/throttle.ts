@@ -40,7 +40,15 @@ export function domainLabel(config: ThrottleConfig, domain: string): string {
 export function createBatchThrottle(
   db: Db,
   config: ThrottleConfig,
-  opts: { token: string; leaseMs: number; direct: boolean; now: () => Date; maxSlots: number },
+  opts: {
+    token: string;
+    leaseMs: number;
+    direct: boolean;
+    now: () => Date;
+    maxSlots: number;
+    /** the process's domains that slowed down, and until when: the other loops' batches, admitted before, hold their mails too */
+    paused: Map<string, Date>;
+  },
 ) {
   const grants = new Map<string, repo.ThrottleGrant>();
   const keysOf = new Map<string, string[]>();
@@ -113,8 +121,12 @@ export function createBatchThrottle(
   /** When a domain of the mail slowed down during this batch: until when the mail waits (it is not attempted). */
   function heldUntil(mailId: string): Date | undefined {
     let until: Date | undefined;
+    const now = opts.now();
     for (const k of keysOf.get(mailId) ?? []) {
-      const at = stopped.get(k);
+      let at = stopped.get(k);
+      const shared = opts.paused.get(k);
+      if (shared && shared <= now) opts.paused.delete(k);
+      else if (shared && (!at || shared > at)) at = shared;
       if (at && (!until || at > until)) until = at;
     }
     if (until) countHeld(keysOf.get(mailId) ?? []);
@@ -139,7 +151,11 @@ export function createBatchThrottle(
         s.signal = signal;
         s.reply = redactReply(error?.response ?? error?.message ?? error?.errorCode ?? '');
         const level = grants.get(key)?.level ?? 0;
-        if (!stopped.has(key)) stopped.set(key, new Date(opts.now().getTime() + pauseMs(level + 1, config.pauseMs, config.pauseMaxMs)));
+        if (!stopped.has(key)) {
+          const until = new Date(opts.now().getTime() + pauseMs(level + 1, config.pauseMs, config.pauseMaxMs));
+          stopped.set(key, until);
+          if (!(opts.paused.get(key)! > until)) opts.paused.set(key, until);
+        }
       }
       signals.set(key, s);
     }
