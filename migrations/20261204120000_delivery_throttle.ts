@@ -37,11 +37,12 @@ export async function up(db: Kysely<any>): Promise<void> {
 
   // Takes, for each key (callers pass them sorted: rows are locked in that order), up to want
   // tokens, and for a key with connections (a domain) as many transaction slots as the batch can
-  // use at once (p_max_slots: a batch never takes slots another batch could be sending on) and
-  // its limit leaves (none: no tokens either, the mails wait for a slot). A paused key grants nothing. Returns
+  // use at once (p_max_slots), its share of the limit (1/p_share: the process's other claim loops
+  // send to the domain beside it) and what the limit leaves (none: no tokens either, the mails
+  // wait for a slot). A paused key grants nothing. Returns
   // what was granted, the rate in force, how long until the next token, and the pause.
   await sql`
-    CREATE FUNCTION delivery_throttle_take(p_holder text, p_lease_ms double precision, p_max_slots integer, p_keys text[], p_wants integer[],
+    CREATE FUNCTION delivery_throttle_take(p_holder text, p_lease_ms double precision, p_max_slots integer, p_share integer, p_keys text[], p_wants integer[],
                                            p_per_minute double precision[], p_connections integer[])
     RETURNS TABLE (r_key text, r_granted integer, r_slots integer, r_per_minute double precision, r_wait_ms double precision,
                    r_paused_until timestamptz, r_level integer)
@@ -71,7 +72,7 @@ export async function up(db: Kysely<any>): Promise<void> {
           WITH free AS (
             SELECT n FROM generate_series(1, conns) n
             WHERE NOT EXISTS (SELECT 1 FROM delivery_throttle_slots x WHERE x.key = p_keys[i] AND x.slot = n AND x.lease_until >= t)
-            ORDER BY n LIMIT least(g, p_max_slots)
+            ORDER BY n LIMIT least(g, p_max_slots, greatest(1, ceil(conns::numeric / p_share)::integer))
           ), taken AS (
             INSERT INTO delivery_throttle_slots AS x (key, slot, holder, lease_until)
             SELECT p_keys[i], n, p_holder, t + p_lease_ms * interval '1 millisecond' FROM free

@@ -3,7 +3,14 @@ import { z } from 'zod';
 import { parseMasterKey } from './shared/secret-box.ts';
 import { normaliseDomain } from './shared/domain-name.ts';
 import os from 'node:os';
-import { type DomainLimits, domainLimitTable, MAX_DOMAIN_CONNECTIONS, MAX_PER_MINUTE, parseDomainOverrides } from './modules/delivery/throttle-config.ts';
+import {
+  DEFAULT_DOMAIN_PER_MINUTE,
+  type DomainLimits,
+  domainLimitTable,
+  MAX_DOMAIN_CONNECTIONS,
+  MAX_PER_MINUTE,
+  parseDomainOverrides,
+} from './modules/delivery/throttle-config.ts';
 import path from 'node:path';
 
 /**
@@ -311,7 +318,7 @@ const schema = z.object({
   INBOUND_MAX_BYTES: int('INBOUND_MAX_BYTES', 10 * 1024 * 1024, 1024, 100 * 1024 * 1024),
   INBOUND_FBL_ADDRESS: raw,
   THROTTLE_DOMAIN_CONNECTIONS: int('THROTTLE_DOMAIN_CONNECTIONS', 10, 1, MAX_DOMAIN_CONNECTIONS),
-  THROTTLE_DOMAIN_PER_MINUTE: int('THROTTLE_DOMAIN_PER_MINUTE', 6_000, 1, MAX_PER_MINUTE),
+  THROTTLE_DOMAIN_PER_MINUTE: int('THROTTLE_DOMAIN_PER_MINUTE', DEFAULT_DOMAIN_PER_MINUTE, 1, MAX_PER_MINUTE),
   THROTTLE_PROJECT_PER_MINUTE: int('THROTTLE_PROJECT_PER_MINUTE', 0, 0, MAX_PER_MINUTE),
   THROTTLE_DOMAINS: raw,
   THROTTLE_PAUSE_MS: int('THROTTLE_PAUSE_MS', 60_000, 100, 86_400_000),

@@ -214,13 +214,13 @@ describe('no starving, no leaks', () => {
     const db = await createTestDb();
     try {
       const want = [{ key: 'domain:lost.example', want: 5, perMinute: 6000, connections: 2 }];
-      const first = await takeThrottle(db.db, 'lost-worker', 30_000, 10, want);
+      const first = await takeThrottle(db.db, 'lost-worker', 30_000, { max: 10, share: 1 }, want);
       expect(first[0]).toMatchObject({ granted: 5, slots: 2 });
       // the lost worker never gives them back: another batch gets no slot, so no token either
-      const second = await takeThrottle(db.db, 'live-worker', 30_000, 10, want);
+      const second = await takeThrottle(db.db, 'live-worker', 30_000, { max: 10, share: 1 }, want);
       expect(second[0]).toMatchObject({ granted: 0, slots: 0 });
       await sql`UPDATE delivery_throttle_slots SET lease_until = now() - interval '1 second' WHERE holder = 'lost-worker'`.execute(db.db);
-      const third = await takeThrottle(db.db, 'live-worker', 30_000, 10, want);
+      const third = await takeThrottle(db.db, 'live-worker', 30_000, { max: 10, share: 1 }, want);
       expect(third[0]).toMatchObject({ granted: 5, slots: 2 });
       // what a batch did not use goes back at its end, with its slots
       await finishThrottle(db.db, 'live-worker', [{ key: 'domain:lost.example', refund: 5, signal: null, reply: null, successes: 0 }], {
@@ -229,7 +229,7 @@ describe('no starving, no leaks', () => {
       });
       const slots = await sql<{ n: number }>`SELECT count(*)::int AS n FROM delivery_throttle_slots`.execute(db.db);
       expect(slots.rows[0]!.n).toBe(0);
-      const fourth = await takeThrottle(db.db, 'live-worker', 30_000, 10, want);
+      const fourth = await takeThrottle(db.db, 'live-worker', 30_000, { max: 10, share: 1 }, want);
       expect(fourth[0]!.granted).toBe(5);
     } finally {
       await db.drop();

@@ -71,7 +71,7 @@ describe('loadConfig: defaults', () => {
       inboundMaxBytes: 10 * 1024 * 1024,
       inboundFblAddress: undefined,
       throttle: {
-        domain: { connections: 10, perMinute: 6000 },
+        domain: { connections: 10, perMinute: 600_000 },
         domains: new Map([
           ['gmail.com', { connections: 5, perMinute: 1200 }],
           ['naver.com', { connections: 3, perMinute: 300 }],

@@ -18,7 +18,7 @@ const defaults = { connections: 10, perMinute: 6000 };
 describe('THROTTLE_* settings', () => {
   it('has defaults and built-in conservative limits for gmail.com, naver.com and yahoo.co.jp', () => {
     const c = loadConfig({});
-    expect(c.throttle.domain).toEqual({ connections: 10, perMinute: 6000 });
+    expect(c.throttle.domain).toEqual({ connections: 10, perMinute: 600_000 });
     expect(c.throttle.projectPerMinute).toBe(0);
     expect(c.throttle.pauseMs).toBe(60_000);
     for (const d of ['gmail.com', 'naver.com', 'yahoo.co.jp']) expect(c.throttle.domains.get(d)!.perMinute).toBeLessThan(6000);

@@ -104,6 +104,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       direct: deps.config.smtpUrl === 'direct',
       now: deps.now,
       maxSlots: settings.inFlight,
+      loops: settings.loops,
       paused: pausedDomains,
     });
     const recorder = createRecorder(deps, token);

@@ -17,6 +17,13 @@ export const BUILT_IN_DOMAIN_LIMITS: Readonly<Record<string, DomainLimits>> = {
   'yahoo.co.jp': { connections: 3, perMinute: 300 },
 };
 
+/**
+ * A domain without limits of its own may take 10,000 messages a second: a ceiling, not a pace.
+ * The engine hands a relay about 3,000-3,500 mails a second, often most of them to one domain;
+ * a lower default would slow every bulk send through a relay. Direct delivery should set
+ * THROTTLE_DOMAIN_PER_MINUTE (and THROTTLE_DOMAINS) to what its sending IPs may do.
+ */
+export const DEFAULT_DOMAIN_PER_MINUTE = 600_000;
 export const MAX_DOMAIN_CONNECTIONS = 1_000;
 export const MAX_PER_MINUTE = 10_000_000;
 

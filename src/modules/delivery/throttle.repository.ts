@@ -25,7 +25,14 @@ export interface ThrottleGrant {
 }
 
 /** One call for the whole batch (delivery_throttle_take): tokens and slots of every key, locked in key order. */
-export async function takeThrottle(db: Db, holder: string, leaseMs: number, maxSlots: number, wants: ThrottleWant[]): Promise<ThrottleGrant[]> {
+export async function takeThrottle(
+  db: Db,
+  holder: string,
+  leaseMs: number,
+  /** slots of one key the batch can use at once, and the share of a key's limit it may take (1/share) */
+  slots: { max: number; share: number },
+  wants: ThrottleWant[],
+): Promise<ThrottleGrant[]> {
   if (!wants.length) return [];
   const sorted = [...wants].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const res = await sql<{
@@ -37,7 +44,7 @@ export async function takeThrottle(db: Db, holder: string, leaseMs: number, maxS
     r_paused_until: Date | null;
     r_level: number;
   }>`${sql.raw(PREPARED)}
-    SELECT * FROM delivery_throttle_take(${holder}, ${leaseMs}, ${maxSlots}, ${sorted.map((w) => w.key)}::text[], ${sorted.map((w) => w.want)}::int[],
+    SELECT * FROM delivery_throttle_take(${holder}, ${leaseMs}, ${slots.max}, ${slots.share}, ${sorted.map((w) => w.key)}::text[], ${sorted.map((w) => w.want)}::int[],
       ${sorted.map((w) => w.perMinute)}::float8[], ${sorted.map((w) => w.connections)}::int[])
   `.execute(db);
   return res.rows.map((r) => ({

@@ -46,6 +46,8 @@ export function createBatchThrottle(
     direct: boolean;
     now: () => Date;
     maxSlots: number;
+    /** claim loops in the process: a batch takes at most this share of a domain's transactions */
+    loops: number;
     /** the process's domains that slowed down, and until when: the other loops' batches, admitted before, hold their mails too */
     paused: Map<string, Date>;
   },
@@ -79,7 +81,7 @@ export function createBatchThrottle(
         }
       }
     }
-    for (const g of await repo.takeThrottle(db, opts.token, opts.leaseMs, opts.maxSlots, [...wants.values()])) {
+    for (const g of await repo.takeThrottle(db, opts.token, opts.leaseMs, { max: opts.maxSlots, share: opts.loops }, [...wants.values()])) {
       grants.set(g.key, g);
       if (g.slots) limiters.set(g.key, createLimiter(g.slots));
     }
