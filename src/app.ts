@@ -28,6 +28,7 @@ import { addressBookRouter } from './modules/address-book/address-book.router.ts
 import { exportsRouter } from './modules/exports/exports.router.ts';
 import { accessKeysRouter } from './modules/projects/access-keys.router.ts';
 import { webhooksRouter } from './modules/webhooks/webhooks.router.ts';
+import { deliveryStateRouter } from './modules/delivery/delivery-state.router.ts';
 
 export const API_SPEC_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../openapi/openapi.yaml');
 
@@ -51,7 +52,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   app.use(traceRequests(deps.logger));
   // Public (no signature): health, metrics (unless off or on METRICS_PORT), the spec and /docs.
   app.use(healthRouter(deps));
-  if (deps.config.metricsEnabled && deps.config.metricsPort === undefined) app.use(metricsRouter(deps.db));
+  if (deps.config.metricsEnabled && deps.config.metricsPort === undefined) app.use(metricsRouter(deps.db, [...deps.config.throttle.domains.keys()]));
   app.use(apiDocsRouter(API_SPEC_PATH));
   // Public (no signature, outside /api/v1 and its validator): the token in the URL is the credential.
   app.use(unsubscribePageRouter(deps));
@@ -129,6 +130,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   app.use('/api/v1', exportsRouter(deps));
   app.use('/api/v1', accessKeysRouter(deps));
   app.use('/api/v1', webhooksRouter(deps));
+  app.use('/api/v1', deliveryStateRouter(deps));
   app.use(notFoundHandler());
   app.use(errorHandler());
   return app;

@@ -3,6 +3,14 @@ import { z } from 'zod';
 import { parseMasterKey } from './shared/secret-box.ts';
 import { normaliseDomain } from './shared/domain-name.ts';
 import os from 'node:os';
+import {
+  DEFAULT_DOMAIN_PER_MINUTE,
+  type DomainLimits,
+  domainLimitTable,
+  MAX_DOMAIN_CONNECTIONS,
+  MAX_PER_MINUTE,
+  parseDomainOverrides,
+} from './modules/delivery/throttle-config.ts';
 import path from 'node:path';
 
 /**
@@ -99,6 +107,21 @@ export interface Config {
   inboundMaxBytes: number;
   /** where feedback loops send ARF complaints; default fbl@BOUNCE_DOMAIN */
   inboundFblAddress: string | undefined;
+  /** delivery limits per destination domain and per project, and the slow-down pauses (README: Throttling) */
+  throttle: ThrottleConfig;
+}
+
+export interface ThrottleConfig {
+  /** a domain without an entry in `domains` (THROTTLE_DOMAIN_CONNECTIONS, THROTTLE_DOMAIN_PER_MINUTE) */
+  domain: DomainLimits;
+  /** the built-in domains' limits and THROTTLE_DOMAINS' overrides, by lower-case ASCII domain */
+  domains: ReadonlyMap<string, DomainLimits>;
+  /** messages a minute per project (THROTTLE_PROJECT_PER_MINUTE); 0: no limit */
+  projectPerMinute: number;
+  /** a domain's first pause after a slow-down reply or all its hosts unreachable; doubles with each level */
+  pauseMs: number;
+  /** the longest pause */
+  pauseMaxMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -294,11 +317,35 @@ const schema = z.object({
   INBOUND_SMTP_HOST: raw,
   INBOUND_MAX_BYTES: int('INBOUND_MAX_BYTES', 10 * 1024 * 1024, 1024, 100 * 1024 * 1024),
   INBOUND_FBL_ADDRESS: raw,
+  THROTTLE_DOMAIN_CONNECTIONS: int('THROTTLE_DOMAIN_CONNECTIONS', 10, 1, MAX_DOMAIN_CONNECTIONS),
+  THROTTLE_DOMAIN_PER_MINUTE: int('THROTTLE_DOMAIN_PER_MINUTE', DEFAULT_DOMAIN_PER_MINUTE, 1, MAX_PER_MINUTE),
+  THROTTLE_PROJECT_PER_MINUTE: int('THROTTLE_PROJECT_PER_MINUTE', 0, 0, MAX_PER_MINUTE),
+  THROTTLE_DOMAINS: raw,
+  THROTTLE_PAUSE_MS: int('THROTTLE_PAUSE_MS', 60_000, 100, 86_400_000),
+  THROTTLE_PAUSE_MAX_MS: raw,
 });
 
+/** THROTTLE_DOMAINS over the defaults it overrides: `gmail.com=connections:5,perMinute:600;naver.com=perMinute:300`. */
+const throttleDomains = (defaults: DomainLimits) =>
+  raw.transform((v, ctx) => {
+    try {
+      return domainLimitTable(parseDomainOverrides(v ?? '', defaults));
+    } catch (err) {
+      return fail(ctx, `THROTTLE_DOMAINS: ${(err as Error).message}`, domainLimitTable(new Map()));
+    }
+  });
+
 /** Defaults that depend on another variable, checked after it: one more pass of the same schemas. */
-const dependent = (e: { MAX_BODY_BYTES: number; RATE_LIMIT_PER_SECOND: number }) =>
+const dependent = (e: {
+  MAX_BODY_BYTES: number;
+  RATE_LIMIT_PER_SECOND: number;
+  THROTTLE_DOMAIN_CONNECTIONS: number;
+  THROTTLE_DOMAIN_PER_MINUTE: number;
+  THROTTLE_PAUSE_MS: number;
+}) =>
   z.object({
+    THROTTLE_DOMAINS: throttleDomains({ connections: e.THROTTLE_DOMAIN_CONNECTIONS, perMinute: e.THROTTLE_DOMAIN_PER_MINUTE }),
+    THROTTLE_PAUSE_MAX_MS: int('THROTTLE_PAUSE_MAX_MS', Math.max(15 * 60_000, e.THROTTLE_PAUSE_MS), e.THROTTLE_PAUSE_MS, 7 * 86_400_000),
     BODY_BUDGET_BYTES: int('BODY_BUDGET_BYTES', e.MAX_BODY_BYTES, 1024, 4 * 1024 * 1024 * 1024),
     RATE_LIMIT_BURST: int('RATE_LIMIT_BURST', Math.max(1, e.RATE_LIMIT_PER_SECOND * 2), 1, 10_000_000),
   });
@@ -371,5 +418,12 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     inboundSmtpHost: e.INBOUND_SMTP_HOST || '0.0.0.0',
     inboundMaxBytes: e.INBOUND_MAX_BYTES,
     inboundFblAddress: e.INBOUND_FBL_ADDRESS?.toLowerCase() || (e.BOUNCE_DOMAIN ? `fbl@${e.BOUNCE_DOMAIN}` : undefined),
+    throttle: Object.freeze({
+      domain: { connections: e.THROTTLE_DOMAIN_CONNECTIONS, perMinute: e.THROTTLE_DOMAIN_PER_MINUTE },
+      domains: d.THROTTLE_DOMAINS,
+      projectPerMinute: e.THROTTLE_PROJECT_PER_MINUTE,
+      pauseMs: e.THROTTLE_PAUSE_MS,
+      pauseMaxMs: d.THROTTLE_PAUSE_MAX_MS,
+    }),
   });
 }

@@ -105,7 +105,7 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
       ...(metricsOnOwnPort ? [{ port: config.metricsPort!, health: false, metrics: true }] : []),
     ];
     for (const o of opsServers) {
-      const server = await startOpsServer({ ...o, db: dbh.db, readiness });
+      const server = await startOpsServer({ ...o, db: dbh.db, readiness, throttledDomains: [...config.throttle.domains.keys()] });
       cleanups.push(
         () =>
           new Promise<void>((resolve) => {

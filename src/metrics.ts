@@ -71,6 +71,35 @@ export function countInbound(outcome: InboundOutcome, n = 1): void {
   inboundMessages.inc({ outcome }, n);
 }
 
+const throttleHeld = new client.Counter({
+  name: 'mailer_delivery_throttled_total',
+  help: 'Mails held back (not attempted, queued again) by a delivery limit, per destination domain: its name when it has limits of its own (built in or THROTTLE_DOMAINS), else "other"',
+  labelNames: ['domain'] as const,
+  registers: [registry],
+});
+
+const throttleSignals = new client.Counter({
+  name: 'mailer_delivery_slowdowns_total',
+  help: 'Batches in which a destination domain answered "slow down" (signal slow-down: 421, 4.7.x, rate-limit replies) or could not be reached at all (signal unreachable, direct mode); domain labelled as in mailer_delivery_throttled_total',
+  labelNames: ['domain', 'signal'] as const,
+  registers: [registry],
+});
+
+const domainsPaused = new client.Gauge({
+  name: 'mailer_delivery_domain_paused',
+  help: 'Destination domains paused now after a slow-down (read at scrape time): 1/0 for each domain with limits of its own, the count of the others under "other"',
+  labelNames: ['domain'] as const,
+  registers: [registry],
+});
+
+export function countThrottleHeld(domain: string): void {
+  throttleHeld.inc({ domain });
+}
+
+export function countThrottleSignal(domain: string, signal: string): void {
+  throttleSignals.inc({ domain, signal });
+}
+
 /** Label of a request that matched no route (404s, and 401s answered before routing): bounded. */
 export const UNMATCHED_ROUTE = 'unmatched';
 
@@ -136,9 +165,23 @@ async function readQueueDepth(db: Db): Promise<void> {
   }
 }
 
-/** The text Prometheus scrapes, with the queue read just now. */
-export async function scrape(db: Db): Promise<string> {
-  await readQueueDepth(db);
+/** Reads which domains are paused now: the named ones each, the rest as one count (bounded labels). */
+async function readPausedDomains(db: Db, named: readonly string[]): Promise<void> {
+  try {
+    const res = await sql<{ domain: string; paused: number }>`
+      SELECT CASE WHEN substr(key, 8) = ANY(${[...named]}::text[]) THEN substr(key, 8) ELSE 'other' END AS domain, count(*)::int AS paused
+      FROM delivery_throttle WHERE key LIKE 'domain:%' AND paused_until > now() GROUP BY 1
+    `.execute(db);
+    const paused = new Map(res.rows.map((r) => [r.domain, r.paused]));
+    for (const d of [...named, 'other']) domainsPaused.set({ domain: d }, paused.get(d) ?? 0);
+  } catch {
+    // the gauge keeps its last reading; the queue gauge says when the database did not answer
+  }
+}
+
+/** The text Prometheus scrapes, with the queue and the paused domains read just now. */
+export async function scrape(db: Db, throttledDomains: readonly string[] = []): Promise<string> {
+  await Promise.all([readQueueDepth(db), readPausedDomains(db, throttledDomains)]);
   return registry.metrics();
 }
 

@@ -17,6 +17,7 @@ const Unsubscribers = lazy(() => import('./screens/manage/Unsubscribers.tsx'));
 const SendBlock = lazy(() => import('./screens/manage/SendBlock.tsx'));
 const AccessKeys = lazy(() => import('./screens/manage/AccessKeys.tsx'));
 const Domains = lazy(() => import('./screens/manage/Domains.tsx'));
+const Delivery = lazy(() => import('./screens/manage/Delivery.tsx'));
 
 function Screen({ path }: { path: string }) {
   if (path.startsWith('/send-block')) return <SendBlock />;
@@ -26,6 +27,7 @@ function Screen({ path }: { path: string }) {
   if (path.startsWith('/unsubscribers')) return <Unsubscribers />;
   if (path.startsWith('/keys')) return <AccessKeys />;
   if (path.startsWith('/domains')) return <Domains />;
+  if (path.startsWith('/delivery')) return <Delivery />;
   return <MailingList />;
 }
 

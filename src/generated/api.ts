@@ -1097,6 +1097,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/delivery/domains": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Delivery state per destination domain (extension)
+         * @description Extension. The throttling state of each destination domain delivery has met (README:
+         *     Throttling and slow-down replies): the limits configured and those in force after
+         *     back-off, the messages granted in the last minute (estimated from two minute counters),
+         *     the transactions open now, whether the domain is paused after a slow-down reply (or,
+         *     direct mode, no host reachable), its back-off level, and that reply. Service-wide, like
+         *     the send-block list: every project's key sees every domain. Paused and backed-off
+         *     domains first, then the busiest. `domain` (any case, IDN or A-labels) narrows to one.
+         */
+        get: operations["getDeliveryDomainList"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/access-keys": {
         parameters: {
             query?: never;
@@ -1424,7 +1450,10 @@ export interface components {
              *     `NETWORK_ABNORMAL`, `SMTP_ABNORMAL`, `MAILBOX_ABNORMAL`, `RECEIVE_MAIL_SERVICE_ABNORMAL`,
              *     `SECURITY_AND_POLICY_ABNORMAL`) of a recipient that was retried; null if none.
              *     `sendResultCode` stays NCP's `RESENDING_MAIL` while retrying and `RESEND_MAIL_FAIL`
-             *     once out of retries; this says why. Kept after a later success.
+             *     once out of retries; this says why. Kept after a later success. `DELIVERY_THROTTLED`:
+             *     not a failure, the recipient's mail is held back by a delivery limit of its domain or
+             *     project (rate, connections, a pause after a slow-down reply) and waits queued, no retry
+             *     spent.
              * @example CONNECTION_ABNORMAL
              */
             temporaryResultCode: string | null;
@@ -1510,7 +1539,10 @@ export interface components {
              *     `NETWORK_ABNORMAL`, `SMTP_ABNORMAL`, `MAILBOX_ABNORMAL`, `RECEIVE_MAIL_SERVICE_ABNORMAL`,
              *     `SECURITY_AND_POLICY_ABNORMAL`) of a recipient that was retried; null if none.
              *     `sendResultCode` stays NCP's `RESENDING_MAIL` while retrying and `RESEND_MAIL_FAIL`
-             *     once out of retries; this says why. Kept after a later success.
+             *     once out of retries; this says why. Kept after a later success. `DELIVERY_THROTTLED`:
+             *     not a failure, the recipient's mail is held back by a delivery limit of its domain or
+             *     project (rate, connections, a pause after a slow-down reply) and waits queued, no retry
+             *     spent.
              * @example CONNECTION_ABNORMAL
              */
             temporaryResultCode: string | null;
@@ -1969,6 +2001,33 @@ export interface components {
             subType: number | null;
             value: string;
         };
+        DeliveryLimits: {
+            /** @description Transactions open at once to the domain, over all workers. */
+            connections: number;
+            /** @description Messages a minute to the domain, over all workers. */
+            perMinute: number;
+        };
+        DeliveryDomainState: {
+            /** @description Lower-case ASCII (A-labels). */
+            domain: string;
+            limits: components["schemas"]["DeliveryLimits"];
+            /** @description The limits after back-off (each level halves both, at least 1). */
+            limitsInForce: components["schemas"]["DeliveryLimits"];
+            /** @description Messages granted to the domain in the last 60 seconds (estimated). */
+            sentLastMinute: number;
+            /** @description Transaction slots held by workers now. */
+            openTransactions: number;
+            /** @description Until when the domain is paused (no mail is attempted); null when it is not. */
+            pausedUntil: components["schemas"]["NesDateTime"] | null;
+            /** @description 0 none; raised by a slow-down reply or no host reachable, lowered by each 20 successes. */
+            backoffLevel: number;
+            /** @description The last slow-down or unreachable reply (addresses masked); null if none. */
+            lastReply: string | null;
+            lastReplyDate: components["schemas"]["NesDateTime"] | null;
+        };
+        DeliveryDomainPage: {
+            content: components["schemas"]["DeliveryDomainState"][];
+        } & components["schemas"]["PageMeta"];
         AccessKey: {
             accessKey: string;
             /** @description The last four characters of the secret key (the secret itself is never shown again). */
@@ -4812,6 +4871,45 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getDeliveryDomainList: {
+        parameters: {
+            query?: {
+                domain?: string;
+                /** @description Zero-based page number. */
+                page?: components["parameters"]["Page"];
+                /** @description Page size. */
+                size?: components["parameters"]["Size"];
+            };
+            header?: {
+                /**
+                 * @description Localisation of labels and messages: `en-US` (default), `ko-KR`, `ja-JP`.
+                 *     Any other value falls back to `en-US`.
+                 */
+                "x-ncp-lang"?: components["parameters"]["Lang"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The domains' delivery state */
+            200: {
+                headers: {
+                    "x-ncp-trace-id": components["headers"]["TraceId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryDomainPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

@@ -60,12 +60,12 @@ export function healthRouter(deps: { db: Db; readiness?: Readiness }): Router {
   return router;
 }
 
-/** GET /metrics: Prometheus text format, the queue depth read at scrape time. */
-export function metricsRouter(db: Db): Router {
+/** GET /metrics: Prometheus text format, the queue depth and paused domains read at scrape time (`throttledDomains` labelled by name). */
+export function metricsRouter(db: Db, throttledDomains: readonly string[] = []): Router {
   const router = express.Router();
   router.get('/metrics', async (_req, res, next) => {
     try {
-      const text = await scrape(db);
+      const text = await scrape(db, throttledDomains);
       res.setHeader('Cache-Control', 'no-store');
       res.type(METRICS_CONTENT_TYPE).send(text);
     } catch (err) {
@@ -94,11 +94,18 @@ export function httpMetrics() {
  * A small listener for health and metrics alone: what ROLE=worker serves on PORT, and where
  * /metrics goes when METRICS_PORT moves it off the service's port.
  */
-export async function startOpsServer(opts: { port: number; db: Db; readiness?: Readiness; health: boolean; metrics: boolean }): Promise<Server> {
+export async function startOpsServer(opts: {
+  port: number;
+  db: Db;
+  readiness?: Readiness;
+  health: boolean;
+  metrics: boolean;
+  throttledDomains?: readonly string[];
+}): Promise<Server> {
   const app = express();
   app.disable('x-powered-by');
   if (opts.health) app.use(healthRouter({ db: opts.db, readiness: opts.readiness }));
-  if (opts.metrics) app.use(metricsRouter(opts.db));
+  if (opts.metrics) app.use(metricsRouter(opts.db, opts.throttledDomains));
   app.use(notFoundHandler());
   app.use(errorHandler());
   const server: Server = await new Promise((resolve, reject) => {

@@ -239,9 +239,21 @@ export function bounceTypeLabel(stored: string | null, lang: Lang): LabelCode | 
 }
 export const exportStatusLabel = (code: string, lang: Lang) => labelOf(EXPORT_STATUS, code, lang);
 
+/**
+ * Temporary causes of this service's own, beside NCP's result codes (which stay as NCP has them):
+ * DELIVERY_THROTTLED, the recipient waits for a delivery limit of its domain or project.
+ */
+const EXTENSION_CAUSE_MESSAGE: Record<string, Record<Lang, string>> = {
+  DELIVERY_THROTTLED: {
+    en: 'Waiting: held back by a delivery limit (rate or connections) of its domain or project; not a failure.',
+    ko: '대기 중: 도메인 또는 프로젝트의 발송 제한(속도 또는 연결 수)으로 보류되었습니다. 실패가 아닙니다.',
+    ja: '待機中：ドメインまたはプロジェクトの配信制限（速度または接続数）により保留中です。失敗ではありません。',
+  },
+};
+
 export function resultCodeMessage(code: string | null, lang: Lang): string | null {
   if (!code) return null;
-  return RESULT_CODE_MESSAGE[code as ResultCode]?.[lang] ?? null;
+  return RESULT_CODE_MESSAGE[code as ResultCode]?.[lang] ?? EXTENSION_CAUSE_MESSAGE[code]?.[lang] ?? null;
 }
 
 export const EMAIL_STATUS_CODES = Object.keys(EMAIL_STATUS);

@@ -2,6 +2,7 @@
 // no serious or critical violation, a screenshot of each is kept; and one flow by keyboard alone.
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { Locator, Page } from 'playwright-core';
+import { sql } from 'kysely';
 import { useConsole } from './helpers/console.ts';
 
 const c = useConsole();
@@ -20,6 +21,11 @@ beforeAll(async () => {
   await c.svc.call('POST', '/api/v1/unsubscribers', { body: { blockedReceivers: ['out@example.com', 'gone@example.net'] } }).expect(201);
   await c.svc.call('POST', '/api/v1/blocked-domains', { body: { domains: ['spam.example'] } }).expect(201);
   await c.svc.call('POST', '/api/v1/access-keys').expect(201);
+  // a domain paused after a slow-down reply, as delivery leaves it (issue 16)
+  await sql`
+    INSERT INTO delivery_throttle (key, per_minute, connections, tokens, refilled_at, minute_start, minute_count, backoff_level, paused_until, last_reply, last_reply_at)
+    VALUES ('domain:slow.example', 6000, 10, 0, now(), date_trunc('minute', now()), 42, 2, now() + interval '1 hour', '421 4.7.0 Try again later, closing connection.', now())
+  `.execute(c.svc.db.db);
 });
 
 const SCREENS: { path: string; name: string; heading: Record<'ja' | 'ko' | 'en', string>; shows: string }[] = [
@@ -28,6 +34,12 @@ const SCREENS: { path: string; name: string; heading: Record<'ja' | 'ko' | 'en',
   { path: '/unsubscribers', name: 'unsubscribers', heading: { ja: '受信拒否管理', ko: '수신 거부 관리', en: 'Unsubscribers' }, shows: 'out@example.com' },
   { path: '/send-block', name: 'send-block', heading: { ja: '送信ブロック', ko: '발송 차단', en: 'Send block' }, shows: 'spam.example' },
   { path: '/keys', name: 'access-keys', heading: { ja: 'アクセスキー', ko: '액세스 키', en: 'Access keys' }, shows: '' },
+  {
+    path: '/delivery',
+    name: 'delivery',
+    heading: { ja: '配信状況(宛先ドメイン別)', ko: '전송 현황(수신 도메인별)', en: 'Delivery by destination domain' },
+    shows: 'slow.example',
+  },
 ];
 
 describe.each(['ja', 'ko', 'en'] as const)('management screens in %s', (lang) => {

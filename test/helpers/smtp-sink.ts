@@ -64,6 +64,11 @@ export interface TestSink {
   waitForMessages(n: number, timeoutMs?: number): Promise<ReceivedMessage[]>;
   /** number of client connections accepted so far (including dropped ones) */
   connectionCount(): number;
+  /**
+   * per recipient domain: the most transactions in DATA at once (from the start of DATA to its
+   * reply), and when each accepted message of the domain arrived (its 250)
+   */
+  domainStats(): Map<string, { maxConcurrent: number; acceptedAt: number[] }>;
   /** clears messages and behaviours */
   reset(): void;
   /** destroys all client connections and stops listening */
@@ -97,6 +102,12 @@ export async function startTestSink(opts: TestSinkOptions = {}): Promise<TestSin
   let stalled = false;
   let connections = 0;
   let waiters: Array<() => void> = [];
+  const stats = new Map<string, { current: number; maxConcurrent: number; acceptedAt: number[] }>();
+  const statOf = (domain: string) => {
+    const st = stats.get(domain) ?? { current: 0, maxConcurrent: 0, acceptedAt: [] };
+    stats.set(domain, st);
+    return st;
+  };
 
   const notify = (): void => {
     const current = waiters;
@@ -132,22 +143,46 @@ export async function startTestSink(opts: TestSinkOptions = {}): Promise<TestSin
     },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
+      const domains = [...new Set(session.envelope.rcptTo.map((r) => r.address.slice(r.address.lastIndexOf('@') + 1).toLowerCase()))];
+      for (const d of domains) {
+        const st = statOf(d);
+        st.current++;
+        st.maxConcurrent = Math.max(st.maxConcurrent, st.current);
+      }
+      let left = false;
+      const leave = (accepted: boolean) => {
+        if (left) return;
+        left = true;
+        for (const d of domains) {
+          const st = statOf(d);
+          st.current--;
+          if (accepted) st.acceptedAt.push(Date.now());
+        }
+      };
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('error', () => undefined); // client went away mid-message
+      stream.on('error', () => leave(false)); // client went away mid-message
       stream.on('end', () => {
-        if (stalled) return; // left unanswered
+        if (stalled) {
+          leave(false); // left unanswered
+          return;
+        }
         const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
         const to = session.envelope.rcptTo.map((r) => r.address);
         const raw = Buffer.concat(chunks);
         transactions.push(to);
         const decision = dataFn({ from, to, raw });
         if (decision !== 'accept') {
+          leave(false);
           callback(smtpError(decision));
           return;
         }
         // A message counts as received when its 250 goes out (after the delay, if any).
         const accept = (): void => {
-          if (stalled) return; // stalled while waiting: left unanswered
+          if (stalled) {
+            leave(false); // stalled while waiting: left unanswered
+            return;
+          }
+          leave(true);
           const queueId = randomBytes(6).toString('hex');
           messages.push({ from, to, raw, receivedAt: new Date(), secure: session.secure, helo: session.hostNameAppearsAs });
           callback(null, `OK: queued as ${queueId}`);
@@ -229,7 +264,11 @@ export async function startTestSink(opts: TestSinkOptions = {}): Promise<TestSin
         waiters.push(check);
       });
     },
+    domainStats() {
+      return new Map([...stats].map(([d, st]) => [d, { maxConcurrent: st.maxConcurrent, acceptedAt: [...st.acceptedAt] }]));
+    },
     reset() {
+      stats.clear();
       messages.length = 0;
       transactions.length = 0;
       greeting = undefined;

@@ -340,7 +340,17 @@ describe('faults survived (real service process)', () => {
       name: 'svc',
       databaseUrl: db.url,
       smtpUrl: sink.url,
-      env: { RETRY_LIMIT: '6', RETRY_BASE_DELAY_MS: '300', SMTP_MAX_CONNECTIONS: '2', SMTP_TIMEOUT_MS: '3000' },
+      // A 421 also pauses its domain and halves its rate (throttling, issue 16): pauses of at most
+      // a second here, not minutes.
+      env: {
+        RETRY_LIMIT: '6',
+        RETRY_BASE_DELAY_MS: '300',
+        SMTP_MAX_CONNECTIONS: '2',
+        SMTP_TIMEOUT_MS: '3000',
+        THROTTLE_PAUSE_MS: '500',
+        THROTTLE_PAUSE_MAX_MS: '1000',
+        THROTTLE_DOMAIN_PER_MINUTE: '600000',
+      },
     });
     const N = 20;
     const recipients = recipientsOf('defer', N);

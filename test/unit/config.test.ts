@@ -70,6 +70,17 @@ describe('loadConfig: defaults', () => {
       inboundSmtpHost: '0.0.0.0',
       inboundMaxBytes: 10 * 1024 * 1024,
       inboundFblAddress: undefined,
+      throttle: {
+        domain: { connections: 10, perMinute: 600_000 },
+        domains: new Map([
+          ['gmail.com', { connections: 5, perMinute: 1200 }],
+          ['naver.com', { connections: 3, perMinute: 300 }],
+          ['yahoo.co.jp', { connections: 3, perMinute: 300 }],
+        ]),
+        projectPerMinute: 0,
+        pauseMs: 60_000,
+        pauseMaxMs: 900_000,
+      },
     });
   });
 
@@ -155,6 +166,12 @@ describe('loadConfig: valid values', () => {
       INBOUND_SMTP_PORT: '2525',
       INBOUND_SMTP_HOST: '127.0.0.1',
       INBOUND_MAX_BYTES: '65536',
+      THROTTLE_DOMAIN_CONNECTIONS: '20',
+      THROTTLE_DOMAIN_PER_MINUTE: '1000',
+      THROTTLE_PROJECT_PER_MINUTE: '500',
+      THROTTLE_DOMAINS: 'naver.com=perMinute:100;example.org=connections:1',
+      THROTTLE_PAUSE_MS: '1000',
+      THROTTLE_PAUSE_MAX_MS: '5000',
     });
     expect(c).toEqual({
       port: 3000,
@@ -205,6 +222,18 @@ describe('loadConfig: valid values', () => {
       inboundSmtpHost: '127.0.0.1',
       inboundMaxBytes: 65536,
       inboundFblAddress: 'fbl@bounces.example.com',
+      throttle: {
+        domain: { connections: 20, perMinute: 1000 },
+        domains: new Map([
+          ['gmail.com', { connections: 5, perMinute: 1200 }],
+          ['naver.com', { connections: 3, perMinute: 100 }],
+          ['yahoo.co.jp', { connections: 3, perMinute: 300 }],
+          ['example.org', { connections: 1, perMinute: 1000 }],
+        ]),
+        projectPerMinute: 500,
+        pauseMs: 1000,
+        pauseMaxMs: 5000,
+      },
     });
   });
 

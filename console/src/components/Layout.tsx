@@ -31,6 +31,7 @@ const NAV = [
   ['/send-block', 'navSendBlock'],
   ['/domains', 'navDomains'],
   ['/keys', 'navKeys'],
+  ['/delivery', 'navDelivery'],
 ] as const;
 
 export function Layout({ accessKey, onSignOut, children }: { accessKey: string; onSignOut: () => void; children: ReactNode }) {

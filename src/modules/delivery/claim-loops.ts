@@ -11,6 +11,7 @@ import { createRelayHealth } from './relay-health.ts';
 import { createContextCache } from './request-contexts.ts';
 import { createRecorder, type MailOutcome } from './result-recorder.ts';
 import { createBatchSender } from './send-batch.ts';
+import { createBatchThrottle } from './throttle.ts';
 
 /**
  * A process's delivery worker: `loops` claim loops, each claiming due mails of all sending
@@ -23,6 +24,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
   const contextsFor = createContextCache(deps, settings);
   const sendBatch = createBatchSender(deps, settings, createRelayHealth(deps.logger));
 
+  /** domains that slowed down, as this process's batches met them (the database has the truth; this spares the other loops' retries) */
+  const pausedDomains = new Map<string, Date>();
   let stopping = false;
   /** NOTIFYs on mails_due heard so far */
   let notifications = 0;
@@ -94,6 +97,16 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     // Starts at the first handover after a NOTIFY: loading a batch may take a while on a busy database.
     let windowEnds: number | undefined;
     const released: string[] = [];
+    const held: { id: string; until: Date }[] = [];
+    const throttle = createBatchThrottle(deps.db, deps.config.throttle, {
+      token,
+      leaseMs: LEASE_MS,
+      direct: deps.config.smtpUrl === 'direct',
+      now: deps.now,
+      maxSlots: settings.inFlight,
+      loops: settings.loops,
+      paused: pausedDomains,
+    });
     const recorder = createRecorder(deps, token);
     let nextRetry: Date | undefined;
     // Once a recording failed, nothing more of the batch is handed to SMTP: it goes back unsent.
@@ -122,6 +135,18 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       }
       const pending = rows.filter((r) => r.status === 'R' || r.status === 'I');
       const projectOf = new Map(requestIds.flatMap((id, i) => (ctxs[i] ? byRequest.get(id)!.map((m) => [m.id, ctxs[i]!.projectId] as const) : [])));
+      // The delivery limits, for the whole batch at once: what may go now, and when the rest is due again.
+      const planned = await throttle.plan(
+        claimed
+          .filter((m) => projectOf.has(m.id))
+          .sort((a, b) => turnOf.get(a.id)! - turnOf.get(b.id)!)
+          .map((m) => ({
+            id: m.id,
+            projectId: projectOf.get(m.id)!,
+            addresses: (recipientsOf.get(m.id) ?? []).filter((r) => r.status === 'R' || r.status === 'I').map((r) => r.address),
+          })),
+      );
+      held.push(...planned.held);
       const [blocked, domainBlocked] = await Promise.all([
         blockedAmong(
           deps.db,
@@ -138,7 +163,9 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
           const ctx = ctxs[i];
           // Gone (purged): its mails stay claimed until the lease runs out, like a lost worker's.
           if (!ctx) return;
-          await sendBatch(ctx, byRequest.get(requestId)!, {
+          const admitted = byRequest.get(requestId)!.filter((m) => planned.admitted.has(m.id));
+          if (!admitted.length) return;
+          await sendBatch(ctx, admitted, {
             recipientsOf,
             blocked,
             domainBlocked,
@@ -153,6 +180,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
               return Date.now() > windowEnds;
             },
             release: (id) => void released.push(id),
+            hold: (id, until) => void held.push({ id, until }),
+            throttle,
             record,
           });
         }),
@@ -160,8 +189,17 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       const failed = sent.find((r) => r.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;
       if (released.length) await repo.releaseMails(deps.db, token, released);
+      if (held.length) {
+        await repo.holdMails(deps.db, token, held);
+        const first = new Date(Math.min(...held.map((h) => h.until.getTime())));
+        if (!nextRetry || first < nextRetry) nextRetry = first;
+      }
     } finally {
       watch.stop();
+      // Unused tokens and the slots go back even when the batch failed (a lost process's expire with their lease).
+      await throttle
+        .finish()
+        .catch((err) => deps.logger.warn({ err: (err as Error).message }, "throttle: giving back a batch's limits failed; its slots expire"));
       // Whatever else failed, requests whose mails are all recorded roll up now (best effort: the
       // sweep rolls up any this misses).
       await finishRequestsIfDone(deps, requestIds).catch((err) => deps.logger.warn({ err: (err as Error).message }, 'roll-up failed; the sweep will retry'));
@@ -170,8 +208,9 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     const sentMs = performance.now() - t0;
     deps.logger.debug(
       {
-        mails: claimed.length - released.length,
+        mails: claimed.length - released.length - held.length,
         released: released.length,
+        held: held.length,
         requests: requestIds.length,
         claimMs: Math.round(claimMs),
         sentMs: Math.round(sentMs),

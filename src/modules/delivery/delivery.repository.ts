@@ -95,6 +95,27 @@ export async function releaseMails(db: Db, token: string, mailIds: string[]): Pr
   `.execute(db);
 }
 
+/** The temporary cause a recipient shows while its mail is held back by a delivery limit (an extension value, beside NCP's codes). */
+export const THROTTLED_CAUSE = 'DELIVERY_THROTTLED';
+
+/**
+ * Gives claimed mails held back by a delivery limit back without an attempt counted, each due
+ * again at its own time (when its limit lets it go: the claim loops don't spin on it), and marks
+ * their pending recipients' temporary cause so the views say why they wait.
+ */
+export async function holdMails(db: Db, token: string, held: { id: string; until: Date }[]): Promise<void> {
+  await sql`${sql.raw(PREPARED)}
+    WITH m AS (
+      UPDATE mails SET lease_until = NULL, lease_token = NULL, attempts = attempts - 1, next_attempt_at = u.until
+      FROM unnest(${held.map((h) => h.id)}::bigint[], ${held.map((h) => h.until)}::timestamptz[]) AS u(id, until)
+      WHERE mails.id = u.id AND mails.lease_token = ${token}
+      RETURNING mails.id
+    )
+    UPDATE recipients SET temporary_result_code = ${THROTTLED_CAUSE}
+    WHERE mail_id IN (SELECT id FROM m) AND status IN ('R', 'I') AND temporary_result_code IS DISTINCT FROM ${THROTTLED_CAUSE}
+  `.execute(db);
+}
+
 /** Keeps a claim alive while its worker is still sending (a stalled relay can take minutes). */
 export async function renewLeases(db: Db, token: string, leaseMs: number): Promise<void> {
   await sql`${sql.raw(PREPARED)}UPDATE mails SET lease_until = now() + make_interval(secs => ${leaseMs / 1000}) WHERE lease_token = ${token} AND status = 'I'`.execute(

@@ -37,14 +37,19 @@ export function dnsTemporaryFailure(detail: string): DeliveryError {
 export function groupByDomain(addresses: readonly string[]): Map<string, string[]> {
   const groups = new Map<string, string[]>();
   for (const address of addresses) {
-    const at = address.lastIndexOf('@');
-    const raw = at < 0 ? '' : address.slice(at + 1).replace(/\.$/, '');
-    const domain = (raw && domainToASCII(raw)) || raw.toLowerCase();
-    const list = groups.get(domain.toLowerCase()) ?? [];
+    const domain = domainOf(address);
+    const list = groups.get(domain) ?? [];
     list.push(address);
-    groups.set(domain.toLowerCase(), list);
+    groups.set(domain, list);
   }
   return groups;
+}
+
+/** An address's domain as delivery keys it: lower-case ASCII (punycode), no trailing dot; '' when it has none. */
+export function domainOf(address: string): string {
+  const at = address.lastIndexOf('@');
+  const raw = at < 0 ? '' : address.slice(at + 1).replace(/\.$/, '');
+  return ((raw && domainToASCII(raw)) || raw).toLowerCase();
 }
 
 export interface MxRecord {

@@ -6,6 +6,7 @@ import type * as repo from './delivery.repository.ts';
 import type { DeliveryDeps, DeliverySettings } from './delivery-deps.ts';
 import type { RelayHealth } from './relay-health.ts';
 import type { RequestContext } from './request-context.ts';
+import type { BatchThrottle } from './throttle.ts';
 import type { MailOutcome } from './result-recorder.ts';
 import { skipListedRecipients } from './skip-listed-recipients.ts';
 import { attempt } from './smtp-attempt.ts';
@@ -30,6 +31,10 @@ export interface BatchRun {
   /** past the batch's window, or stopping: mails not yet started go back unsent */
   isOver: () => boolean;
   release: (mailId: string) => void;
+  /** a mail held back by a delivery limit met during the batch (its domain slowed down): back, not attempted, due at `until` */
+  hold: (mailId: string, until: Date) => void;
+  /** the batch's delivery limits: domain transaction slots, slow-downs met, what each attempt said */
+  throttle: Pick<BatchThrottle, 'withSlots' | 'heldUntil' | 'report'>;
   record: (outcome: MailOutcome) => Promise<void>;
 }
 
@@ -80,35 +85,54 @@ export function createBatchSender(
     // detached, outside the lease renewal and the loop's in-flight bound.
     const settled = await Promise.allSettled(
       mails.map((m) =>
-        run.slot(async () => {
-          const outcome = await run.transportSlot(async (): Promise<MailOutcome | undefined> => {
-            const cancelled = run.isCancelled();
-            if (!cancelled && run.isOver()) return undefined;
-            const skipped = skipListedRecipients(byMail.get(m.id) ?? [], lists, { advertising: ctx.advertising, cancelled }, deps.now());
-            const recipients = skipped.rest;
-            // A crash after the recipients were recorded leaves nothing pending: the mail just rolls up.
-            const result: SendResult = !recipients.some((r) => r.pending)
-              ? { kind: 'sent', response: '', rejected: [] }
-              : cancelled
-                ? { kind: 'cancelled' }
-                : await attempt(deps.transport, ctx, recipients, urlFor(ctx, recipients[0]!), returnPathOf);
-            const applied = applySendResult(recipients, result, deps.now(), settings.retry, ctx.testMail ? 'TEST_MAIL_SEND' : 'MAIL_SENT');
-            if (result.kind === 'failed') {
-              const pending = recipients.filter((r) => r.pending);
-              const update = applied.recipients.find((u) => pending.some((p) => p.id === u.id));
-              relay.failed({
-                recipients: pending.length,
-                reply: result.error.response ?? result.error.message ?? String(result.error.errorCode),
-                code: update?.temporaryResultCode ?? update?.resultCode ?? 'UNKNOWN_CAUSE_FAIL',
-                temporary: update?.temporaryResultCode !== undefined,
-              });
-            } else if (result.kind === 'sent') relay.succeeded();
-            return { mailId: m.id, projectId: ctx.projectId, mail: applied.mail, recipients: [...skipped.updates, ...applied.recipients], all: recipients };
-          }, run.turnOf.get(m.id));
-          // Not handed over (past the window, or stopping): back for the next claim.
-          if (!outcome) return run.release(m.id);
-          await run.record(outcome);
-        }, run.turnOf.get(m.id)),
+        // A domain's transactions wait for its slots before they take any of the loop's.
+        run.throttle.withSlots(
+          m.id,
+          () =>
+            run.slot(async () => {
+              const outcome = await run.transportSlot(async (): Promise<MailOutcome | undefined | 'held'> => {
+                const cancelled = run.isCancelled();
+                if (!cancelled && run.isOver()) return undefined;
+                const heldUntil = cancelled ? undefined : run.throttle.heldUntil(m.id);
+                if (heldUntil) {
+                  run.hold(m.id, heldUntil);
+                  return 'held';
+                }
+                const skipped = skipListedRecipients(byMail.get(m.id) ?? [], lists, { advertising: ctx.advertising, cancelled }, deps.now());
+                const recipients = skipped.rest;
+                // A crash after the recipients were recorded leaves nothing pending: the mail just rolls up.
+                const result: SendResult = !recipients.some((r) => r.pending)
+                  ? { kind: 'sent', response: '', rejected: [] }
+                  : cancelled
+                    ? { kind: 'cancelled' }
+                    : await attempt(deps.transport, ctx, recipients, urlFor(ctx, recipients[0]!), returnPathOf);
+                if (result.kind === 'sent' || result.kind === 'failed') {
+                  run.throttle.report(
+                    m.id,
+                    recipients.filter((r) => r.pending),
+                    result,
+                  );
+                }
+                const applied = applySendResult(recipients, result, deps.now(), settings.retry, ctx.testMail ? 'TEST_MAIL_SEND' : 'MAIL_SENT');
+                if (result.kind === 'failed') {
+                  const pending = recipients.filter((r) => r.pending);
+                  const update = applied.recipients.find((u) => pending.some((p) => p.id === u.id));
+                  relay.failed({
+                    recipients: pending.length,
+                    reply: result.error.response ?? result.error.message ?? String(result.error.errorCode),
+                    code: update?.temporaryResultCode ?? update?.resultCode ?? 'UNKNOWN_CAUSE_FAIL',
+                    temporary: update?.temporaryResultCode !== undefined,
+                  });
+                } else if (result.kind === 'sent') relay.succeeded();
+                return { mailId: m.id, projectId: ctx.projectId, mail: applied.mail, recipients: [...skipped.updates, ...applied.recipients], all: recipients };
+              }, run.turnOf.get(m.id));
+              if (outcome === 'held') return;
+              // Not handed over (past the window, or stopping): back for the next claim.
+              if (!outcome) return run.release(m.id);
+              await run.record(outcome);
+            }, run.turnOf.get(m.id)),
+          run.turnOf.get(m.id),
+        ),
       ),
     );
     const failed = settled.find((r) => r.status === 'rejected');

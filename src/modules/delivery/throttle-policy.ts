@@ -1,0 +1,88 @@
+import type { SmtpOutcomeInput } from './classify-smtp-reply.ts';
+import type { DomainLimits } from './throttle-config.ts';
+
+// The pure rules of throttling: what a back-off level leaves of a domain's limits, how long a
+// pause lasts, when held mails are worth claiming again, and which replies mean "slow down".
+// The token bucket and the level live in PostgreSQL (delivery_throttle_take / _finish, in the
+// migration 20261204120000_delivery_throttle); these functions state the same maths.
+
+/** Back-off levels stop here: a rate of 1/64 of the limit, pauses at their cap long before. */
+export const MAX_BACKOFF_LEVEL = 6;
+/** Successes of a domain, with no slow-down reply among them, that lower its level by one. */
+export const RECOVER_AFTER_SUCCESSES = 20;
+/** A mail held because its domain's transactions were all taken looks again after this long. */
+export const SLOT_WAIT_MS = 500;
+
+/** The limits a domain at back-off `level` gets: each level halves the rate and the transactions (at least 1 a minute, 1 at once). */
+export function limitsAtLevel(limits: DomainLimits, level: number): DomainLimits {
+  const l = Math.max(0, Math.min(MAX_BACKOFF_LEVEL, level));
+  return { connections: Math.max(1, Math.floor(limits.connections / 2 ** l)), perMinute: Math.max(1, limits.perMinute / 2 ** l) };
+}
+
+/** A bucket holds one second's worth of tokens (at least one): a burst never exceeds that. */
+export function bucketCapacity(perMinute: number): number {
+  return Math.max(1, perMinute / 60);
+}
+
+/** The tokens in a bucket after `elapsedMs`: refilled at perMinute, never beyond its capacity. */
+export function refill(tokens: number, elapsedMs: number, perMinute: number): number {
+  return Math.min(bucketCapacity(perMinute), tokens + (Math.max(0, elapsedMs) * perMinute) / 60_000);
+}
+
+/** How many of `want` a bucket grants (whole tokens only), and what it holds after. */
+export function take(tokens: number, want: number): { granted: number; left: number } {
+  const granted = Math.max(0, Math.min(want, Math.floor(tokens)));
+  return { granted, left: tokens - granted };
+}
+
+/**
+ * When the k-th (0-based) mail held for lack of tokens is worth claiming again: when the bucket
+ * has a token for it, each later one a token's time after the one before. Spread so, held mails
+ * come due about as fast as the bucket lets them go, instead of all at once in every claim.
+ */
+export function heldDueAt(now: Date, waitMs: number, k: number, perMinute: number): Date {
+  return new Date(now.getTime() + Math.max(0, waitMs) + Math.ceil((k * 60_000) / perMinute));
+}
+
+/** The pause after a domain reached `level` (1 or more): base, doubling with each level, capped. */
+export function pauseMs(level: number, baseMs: number, maxMs: number): number {
+  return Math.min(maxMs, baseMs * 2 ** Math.max(0, level - 1));
+}
+
+/**
+ * What a recipient's answer says of its domain: it asks us to slow down (421, any 4.7.x, or a
+ * temporary reply that says rate, volume, too many, busy), none of its hosts could be reached
+ * (no reply at all: refused, timed out, reset), it was accepted, or something else (per
+ * recipient: a full mailbox, an unknown user, greylisting's plain "451 4.3.0 try again later"
+ * says nothing of the rate and leaves the domain alone).
+ *
+ * Seen in the wild: Gmail "421-4.7.0 Try again later, closing connection", "421-4.7.28 ... unusual
+ * rate of unsolicited mail ... temporarily rate limited"; Yahoo "421 4.7.0 [TSS04] Messages from
+ * ... temporarily deferred due to unexpected volume or user complaints"; Outlook "451 4.7.500
+ * Server busy. Please try again later"; Exchange "421 4.3.2 The maximum number of concurrent
+ * connections ... exceeded"; GoDaddy "421 Connection refused, too many sessions"; Naver and
+ * Yahoo Japan "421 ... too many connections".
+ */
+export type ThrottleSignal = 'slow-down' | 'unreachable' | 'sent' | 'other';
+
+const SLOW_DOWN_TEXT =
+  /\b(rate[- ]?limit|unusual rate|too many|too fast|unexpected volume|temporarily deferred|server busy|throttl|slow down|concurrent connections)/i;
+const NO_REPLY_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+
+export function throttleSignal(error: SmtpOutcomeInput | undefined): ThrottleSignal {
+  if (!error) return 'sent';
+  const text = error.response ?? '';
+  const code = error.responseCode ?? Number(/^\s*(\d{3})\b/.exec(text)?.[1] ?? NaN);
+  if (!Number.isInteger(code) || code < 100) return error.errorCode && NO_REPLY_CODES.has(error.errorCode) ? 'unreachable' : 'other';
+  if (code === 421) return 'slow-down';
+  if (code >= 400 && code < 500) {
+    if (/^\d{3}[ -]4\.7\.\d{1,3}\b/m.test(text)) return 'slow-down';
+    if (SLOW_DOWN_TEXT.test(text)) return 'slow-down';
+  }
+  return 'other';
+}
+
+/** A reply as the domain state keeps it: addresses masked (they are recipients'), at most 300 characters. */
+export function redactReply(reply: string): string {
+  return reply.replace(/[^\s<>()[\]"',;:]+@[^\s<>()[\]"',;:]+/g, '<address>').slice(0, 300);
+}

@@ -1,0 +1,189 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { sql } from 'kysely';
+import { startTestDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
+import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
+import { finishedRequestRow, startTestService, type TestService, waitFor } from '../helpers/test-service.ts';
+
+// Slow-down replies and unreachable domains in direct mode (issue 16 item 3): a DNS server on
+// loopback routes slow.example to a sink on 127.0.0.2, fast.example to one on 127.0.0.3, and
+// dead.example to 127.0.0.9, where nothing listens.
+
+let dns: TestDnsServer;
+let svc: TestService;
+let slowHost: TestSink;
+let fastHost: TestSink;
+/** 127.0.0.4: a host no test has a pooled connection to when it starts refusing */
+let busyHost: TestSink;
+
+function route(domain: string, address: string): void {
+  dns.mx.set(domain, [{ priority: 10, exchange: `mx.${domain}` }]);
+  dns.a.set(`mx.${domain}`, [address]);
+}
+
+beforeAll(async () => {
+  dns = await startTestDnsServer();
+  slowHost = await startTestSink({ host: '127.0.0.2' });
+  fastHost = await startTestSink({ host: '127.0.0.3', port: slowHost.port });
+  route('slow.example', '127.0.0.2');
+  route('fast.example', '127.0.0.3');
+  busyHost = await startTestSink({ host: '127.0.0.4', port: slowHost.port });
+  route('busy.example', '127.0.0.4');
+  route('dead.example', '127.0.0.9');
+  svc = await startTestService({
+    smtpUrl: 'direct',
+    env: {
+      DNS_SERVERS: dns.server,
+      DIRECT_ALLOW_PRIVATE: 'true',
+      DIRECT_SMTP_PORT: String(slowHost.port),
+      RETRY_LIMIT: '3',
+      RETRY_BASE_DELAY_MS: '200',
+      THROTTLE_PAUSE_MS: '1000',
+      THROTTLE_PAUSE_MAX_MS: '3000',
+    },
+  });
+});
+
+afterAll(async () => {
+  await svc?.stop();
+  await Promise.all([slowHost, fastHost, busyHost].map((s) => s?.close()));
+  await dns?.close();
+});
+
+afterEach(() => {
+  for (const s of [slowHost, fastHost, busyHost]) s.reset();
+});
+
+const addresses = (prefix: string, domain: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}@${domain}`);
+
+async function post(to: string[]): Promise<string> {
+  const res = await svc.call('POST', '/api/v1/mails', {
+    body: { senderAddress: 'news@company.com', title: 'T', body: '<p>b</p>', individual: true, recipients: to.map((address) => ({ address, type: 'R' })) },
+  });
+  expect(res.status).toBe(201);
+  return res.body.requestId as string;
+}
+
+type State = { backoff_level: number; paused_until: Date | null; last_reply: string | null; last_reply_at: Date | null };
+async function stateOf(domain: string): Promise<State | undefined> {
+  const res = await sql<State>`SELECT backoff_level, paused_until, last_reply, last_reply_at FROM delivery_throttle WHERE key = ${'domain:' + domain}`.execute(
+    svc.db.db,
+  );
+  return res.rows[0];
+}
+
+describe('slow-down replies', () => {
+  it('a domain answering 421 4.7.0 is paused and slowed, its recipients retried within their limit, while another domain flows; it recovers on successes', async () => {
+    slowHost.refuseGreeting({ code: 421, message: '4.7.0 Try again later, closing connection.' });
+    const started = Date.now();
+    const requestId = await post([...addresses('s', 'slow.example', 20), ...addresses('f', 'fast.example', 30)]);
+    // the other domain is not held up by the paused one
+    await fastHost.waitForMessages(30, 10_000);
+    const fastDone = Date.now() - started;
+    const paused = await waitFor(async () => {
+      const st = await stateOf('slow.example');
+      return st && st.backoff_level >= 1 && st.paused_until && st.paused_until.getTime() > Date.now() ? st : undefined;
+    });
+    expect(paused.last_reply).toMatch(/^421 4\.7\.0 Try again later/);
+    expect(paused.last_reply_at).not.toBeNull();
+    // while paused, its mails wait without spending retries
+    await waitFor(async () => {
+      const rows = await svc.db.db
+        .selectFrom('recipients')
+        .select(['retry_count', 'temporary_result_code'])
+        .where('address', 'like', '%@slow.example')
+        .execute();
+      return rows.some((r) => r.temporary_result_code === 'DELIVERY_THROTTLED' && r.retry_count === 0);
+    });
+    let peak = paused.backoff_level;
+    const watch = setInterval(() => {
+      void stateOf('slow.example').then((st) => {
+        if (st) peak = Math.max(peak, st.backoff_level);
+      });
+    }, 100);
+    try {
+      await new Promise((r) => setTimeout(r, 1_500));
+      slowHost.refuseGreeting(undefined);
+      await finishedRequestRow(svc, requestId);
+    } finally {
+      clearInterval(watch);
+    }
+    const rows = await svc.db.db.selectFrom('recipients').select(['address', 'status', 'retry_count']).execute();
+    const slow = rows.filter((r) => r.address.endsWith('@slow.example'));
+    console.log(
+      `slow-down: fast.example's 30 delivered in ${fastDone} ms; slow.example peaked at level ${peak}, its 20 done in ${Date.now() - started} ms, ` +
+        `retries ${slow.map((r) => r.retry_count).join(',')}`,
+    );
+    expect(rows.every((r) => r.status === 'S')).toBe(true);
+    // never failed for the slow-down: each was refused at most a few times, below RETRY_LIMIT
+    expect(Math.max(...slow.map((r) => r.retry_count))).toBeLessThan(3);
+    // recovery: successes with no slow-down lower the level step by step (20 a step)
+    const before = (await stateOf('slow.example'))!.backoff_level;
+    expect(before).toBeLessThanOrEqual(peak);
+    await finishedRequestRow(svc, await post(addresses('again', 'slow.example', 40)));
+    const after = (await stateOf('slow.example'))!.backoff_level;
+    expect(after).toBeLessThan(peak);
+    expect(after).toBeLessThanOrEqual(Math.max(0, before - 1));
+  }, 60_000);
+
+  it("a domain none of whose hosts can be reached is paused instead of burning every queued mail's retries", async () => {
+    const requestId = await post([...addresses('d', 'dead.example', 20), ...addresses('g', 'fast.example', 10)]);
+    await fastHost.waitForMessages(10, 10_000);
+    const st = await waitFor(async () => {
+      const s = await stateOf('dead.example');
+      return s?.paused_until && s.paused_until.getTime() > Date.now() ? s : undefined;
+    });
+    expect(st.last_reply).toMatch(/ECONNREFUSED|connect/i);
+    await new Promise((r) => setTimeout(r, 1_500));
+    const rows = await svc.db.db
+      .selectFrom('recipients')
+      .select(['status', 'retry_count', 'temporary_result_code'])
+      .where('address', 'like', '%@dead.example')
+      .execute();
+    const tried = rows.filter((r) => r.retry_count > 0).length;
+    console.log(
+      `unreachable: after 1.5 s, ${tried} of 20 recipients of dead.example tried; the rest held (${rows.filter((r) => r.temporary_result_code === 'DELIVERY_THROTTLED').length})`,
+    );
+    expect(rows.filter((r) => r.status === 'F')).toEqual([]);
+    expect(tried).toBeLessThan(12);
+    expect(rows.filter((r) => r.temporary_result_code === 'DELIVERY_THROTTLED').length).toBeGreaterThan(8);
+    expect((await svc.call('POST', `/api/v1/mails/requests/${requestId}/cancel`)).status).toBe(200);
+  }, 30_000);
+});
+
+describe('visible', () => {
+  it('getDeliveryDomainList shows each domain’s limits, rate, pause, level and last reply; the metrics count slow-downs and paused domains', async () => {
+    busyHost.refuseGreeting({ code: 421, message: '4.7.28 unusual rate of mail from <x@y.example>, temporarily rate limited' });
+    const requestId = await post(addresses('v', 'busy.example', 3));
+    await waitFor(async () => {
+      const st = await stateOf('busy.example');
+      return st?.paused_until && st.paused_until.getTime() > Date.now() && /4\.7\.28/.test(st.last_reply ?? '');
+    });
+    const one = await svc.call('GET', '/api/v1/delivery/domains?domain=BUSY.example');
+    expect(one.status).toBe(200);
+    expect(one.body.totalElements).toBe(1);
+    const st = one.body.content[0];
+    expect(st).toMatchObject({ domain: 'busy.example', limits: { connections: 10, perMinute: 600_000 } });
+    expect(st.backoffLevel).toBeGreaterThanOrEqual(1);
+    expect(st.limitsInForce).toEqual({ connections: Math.floor(10 / 2 ** st.backoffLevel), perMinute: 600_000 / 2 ** st.backoffLevel });
+    expect(st.pausedUntil.utc).toBeGreaterThan(Date.now());
+    expect(st.lastReply).toBe('421 4.7.28 unusual rate of mail from <<address>>, temporarily rate limited');
+    expect(st.lastReplyDate.utc).toBeLessThanOrEqual(Date.now());
+    expect(st.sentLastMinute).toBeGreaterThan(0);
+
+    const all = await svc.call('GET', '/api/v1/delivery/domains?size=2');
+    expect(all.status).toBe(200);
+    expect(all.body.totalElements).toBeGreaterThanOrEqual(1);
+    // paused domains first
+    expect(all.body.content[0].pausedUntil).not.toBeNull();
+    expect((await svc.call('GET', '/api/v1/delivery/domains?domain=not_a..domain')).status).toBe(400);
+    expect((await svc.call('GET', '/api/v1/delivery/domains?domain=unknown.example')).body).toMatchObject({ totalElements: 0, content: [] });
+
+    const metrics = (await svc.call('GET', '/metrics')).text;
+    expect(metrics).toMatch(/mailer_delivery_slowdowns_total\{domain="other",signal="slow-down"\} [1-9]/);
+    expect(metrics).toMatch(/mailer_delivery_domain_paused\{domain="other"\} [1-9]/);
+    expect(metrics).toMatch(/mailer_delivery_domain_paused\{domain="gmail.com"\} 0/);
+    expect(metrics).toMatch(/mailer_delivery_throttled_total\{domain="other"\} [1-9]/);
+    busyHost.refuseGreeting(undefined);
+    expect((await svc.call('POST', `/api/v1/mails/requests/${requestId}/cancel`)).status).toBe(200);
+  }, 30_000);
+});

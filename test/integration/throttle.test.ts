@@ -1,0 +1,238 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { sql } from 'kysely';
+import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
+import { finishedRequestRow, startTestService, type TestService, waitFor } from '../helpers/test-service.ts';
+import { createTestDb } from '../helpers/test-db.ts';
+import { finishThrottle, takeThrottle } from '../../src/modules/delivery/throttle.repository.ts';
+
+// Throttling per destination domain and per project (issue 16), through a relay: two workers on
+// one database share the limits, which the sink checks (most transactions of a domain in DATA at
+// once, and when each of its messages arrived).
+
+let sink: TestSink;
+beforeAll(async () => {
+  sink = await startTestSink();
+});
+afterAll(async () => {
+  await sink?.close();
+});
+afterEach(() => sink.reset());
+
+const mail = (addresses: string[]) => ({
+  senderAddress: 'news@company.com',
+  title: 'T',
+  body: '<p>hello</p>',
+  individual: true,
+  recipients: addresses.map((address) => ({ address, type: 'R' })),
+});
+const addresses = (prefix: string, domain: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}@${domain}`);
+
+/** Most messages of `times` (ms) within any window of `windowMs`. */
+function mostWithin(times: number[], windowMs: number): number {
+  const t = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0, j = 0; i < t.length; i++) {
+    while (t[i]! - t[j]! >= windowMs) j++;
+    most = Math.max(most, i - j + 1);
+  }
+  return most;
+}
+
+async function pair(env: Record<string, string>): Promise<[TestService, TestService]> {
+  const db = await createTestDb();
+  const a = await startTestService({ smtpUrl: sink.url, db, env });
+  const b = await startTestService({ smtpUrl: sink.url, db, env, box: a.box, key: a.key });
+  return [a, b];
+}
+
+async function stopPair([a, b]: TestService[]) {
+  await Promise.all([a?.stop(), b?.stop()]);
+  await a?.db.drop();
+}
+
+describe('throttling across two workers on one database', () => {
+  it("holds a domain's transactions and rate across both workers while other domains' mail flows", async () => {
+    const svcs = await pair({ SMTP_MAX_CONNECTIONS: '6', THROTTLE_DOMAINS: 'limited.example=connections:2,perMinute:600' });
+    try {
+      sink.setDataDelay(100);
+      const [a] = svcs;
+      const started = Date.now();
+      const res = await a.call('POST', '/api/v1/mails', { body: mail([...addresses('l', 'limited.example', 40), ...addresses('f', 'free.example', 40)]) });
+      expect(res.status).toBe(201);
+      await finishedRequestRow(a, res.body.requestId as string);
+      const stats = sink.domainStats();
+      const limited = stats.get('limited.example')!;
+      const free = stats.get('free.example')!;
+      const span = Math.max(...limited.acceptedAt) - started;
+      console.log(
+        `throttle: limited.example (2 connections, 600/min) max ${limited.maxConcurrent} at once, ${mostWithin(limited.acceptedAt, 1000)} in a second at most, 40 in ${span} ms; ` +
+          `free.example max ${free.maxConcurrent} at once, 40 in ${Math.max(...free.acceptedAt) - started} ms`,
+      );
+      expect(limited.acceptedAt).toHaveLength(40);
+      expect(free.acceptedAt).toHaveLength(40);
+      expect(limited.maxConcurrent).toBeLessThanOrEqual(2);
+      // 600/min: a bucket of 10 (one second's worth) refilled at 10/s: 40 take at least 3 s
+      expect(span).toBeGreaterThanOrEqual(2_900);
+      expect(mostWithin(limited.acceptedAt, 1000)).toBeLessThanOrEqual(20);
+      // the other domain is not held behind it
+      expect(free.maxConcurrent).toBeGreaterThan(2);
+      expect(Math.max(...free.acceptedAt) - started).toBeLessThan(span);
+      // both workers sent, through the same limits
+      const rows = await a.db.db.selectFrom('recipients').select(['status', 'retry_count']).execute();
+      expect(rows.every((r) => r.status === 'S' && r.retry_count === 0)).toBe(true);
+    } finally {
+      await stopPair(svcs);
+    }
+  }, 60_000);
+
+  it('holds a per-project rate across both workers', async () => {
+    const svcs = await pair({ SMTP_MAX_CONNECTIONS: '4', THROTTLE_PROJECT_PER_MINUTE: '300' });
+    try {
+      const [a] = svcs;
+      const started = Date.now();
+      const res = await a.call('POST', '/api/v1/mails', { body: mail([...addresses('p', 'one.example', 15), ...addresses('q', 'two.example', 15)]) });
+      await finishedRequestRow(a, res.body.requestId as string);
+      const times = [...sink.domainStats().values()].flatMap((s) => s.acceptedAt);
+      expect(times).toHaveLength(30);
+      // 300/min: a bucket of 5 refilled at 5/s: 30 take at least 5 s
+      expect(Math.max(...times) - started).toBeGreaterThanOrEqual(4_900);
+      expect(mostWithin(times, 1000)).toBeLessThanOrEqual(10);
+    } finally {
+      await stopPair(svcs);
+    }
+  }, 60_000);
+});
+
+describe('a mail held back by a limit', () => {
+  it('stays queued without an attempt counted, says why, and is sent when its limit lets it', async () => {
+    const svc = await startTestService({ smtpUrl: sink.url, env: { THROTTLE_DOMAINS: 'slow.example=perMinute:20' } });
+    try {
+      const res = await svc.call('POST', '/api/v1/mails', { body: mail(addresses('s', 'slow.example', 3)) });
+      const requestId = res.body.requestId as string;
+      await sink.waitForMessages(1);
+      // 20/min: one now, the next in 3 s
+      const waiting = await waitFor(async () => {
+        const rows = await svc.db.db
+          .selectFrom('recipients as r')
+          .innerJoin('mails as m', 'm.id', 'r.mail_id')
+          .select(['r.status', 'r.retry_count', 'r.temporary_result_code', 'm.next_attempt_at', 'm.lease_token'])
+          .where('r.status', 'in', ['R', 'I'])
+          .execute();
+        return rows.length === 2 && rows.every((r) => r.temporary_result_code === 'DELIVERY_THROTTLED' && r.lease_token === null) ? rows : undefined;
+      });
+      expect(waiting.map((r) => r.retry_count)).toEqual([0, 0]);
+      // due again when the bucket has a token for it, not at once
+      for (const r of waiting) expect(new Date(r.next_attempt_at!).getTime()).toBeGreaterThan(Date.now() + 500);
+      const list = (await svc.call('GET', `/api/v1/mails/requests/${requestId}/mails?size=10`)).body.content as { mailId: string }[];
+      const details = await Promise.all(list.map(async (m) => (await svc.call('GET', `/api/v1/mails/${m.mailId}`)).body));
+      const shown = details.flatMap(
+        (d) => d.recipients as { status: { code: string }; temporaryResultCode: string | null; temporaryResultCodeMessage: string | null }[],
+      );
+      const held = shown.filter((r) => r.temporaryResultCode === 'DELIVERY_THROTTLED');
+      expect(held).toHaveLength(2);
+      expect(held[0]!.temporaryResultCodeMessage).toMatch(/limit/i);
+      await finishedRequestRow(svc, requestId);
+      const times = sink
+        .domainStats()
+        .get('slow.example')!
+        .acceptedAt.sort((x, y) => x - y);
+      expect(times).toHaveLength(3);
+      expect(times[2]! - times[0]!).toBeGreaterThanOrEqual(5_500);
+      const rows = await svc.db.db.selectFrom('recipients').select(['status', 'retry_count', 'result_code']).execute();
+      expect(rows.every((r) => r.status === 'S' && r.retry_count === 0 && r.result_code === 'MAIL_SENT')).toBe(true);
+      const attempts = await svc.db.db.selectFrom('mails').select('attempts').execute();
+      expect(attempts.map((m) => m.attempts)).toEqual([1, 1, 1]);
+    } finally {
+      await svc.stop();
+    }
+  }, 60_000);
+
+  it("keeps a domain's counters across a restart", async () => {
+    const db = await createTestDb();
+    const env = { THROTTLE_DOMAINS: 'restart.example=perMinute:20' };
+    let svc = await startTestService({ smtpUrl: sink.url, db, env });
+    try {
+      const first = await svc.call('POST', '/api/v1/mails', { body: mail(['a@restart.example']) });
+      await finishedRequestRow(svc, first.body.requestId as string);
+      const { box, key } = svc;
+      await svc.stop();
+      svc = await startTestService({ smtpUrl: sink.url, db, env, box, key });
+      const second = await svc.call('POST', '/api/v1/mails', { body: mail(['b@restart.example']) });
+      await finishedRequestRow(svc, second.body.requestId as string);
+      const times = sink
+        .domainStats()
+        .get('restart.example')!
+        .acceptedAt.sort((x, y) => x - y);
+      // the restarted worker found the bucket empty: the second mail waited for its token (3 s at 20/min)
+      expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(2_500);
+      const row = await sql<{
+        minute_count: number;
+      }>`SELECT minute_count + prev_minute_count AS minute_count FROM delivery_throttle WHERE key = 'domain:restart.example'`.execute(db.db);
+      expect(row.rows[0]!.minute_count).toBeGreaterThanOrEqual(1);
+    } finally {
+      await svc.stop();
+      await db.drop();
+    }
+  }, 60_000);
+});
+
+describe('no starving, no leaks', () => {
+  it("a throttled domain's backlog does not fill the claims: another request's mail goes out at once", async () => {
+    const svc = await startTestService({ smtpUrl: sink.url, env: { THROTTLE_DOMAINS: 'backlog.example=perMinute:60', DELIVERY_CLAIM_BATCH: '20' } });
+    try {
+      const big = await svc.call('POST', '/api/v1/mails', { body: mail(addresses('b', 'backlog.example', 400)) });
+      expect(big.status).toBe(201);
+      await waitFor(async () => (sink.domainStats().get('backlog.example')?.acceptedAt.length ?? 0) >= 1, 15_000, 'the backlog sending');
+      const other = await svc.newKey('starving-other-tenant');
+      const latencies: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const posted = Date.now();
+        const res = await svc.call('POST', '/api/v1/mails', { body: mail(addresses(`o${i}-`, 'other.example', 5)), key: other });
+        expect(res.status).toBe(201);
+        await waitFor(async () => sink.messages.filter((m) => m.to[0]!.startsWith(`o${i}-`)).length === 5, 10_000, 'the other mails');
+        latencies.push(Date.now() - posted);
+      }
+      // the same request's other domain too: a held domain's mails don't hold back the rest of its request
+      const mixed = await svc.call('POST', '/api/v1/mails', { body: mail([...addresses('m', 'backlog.example', 100), ...addresses('n', 'mixed.example', 5)]) });
+      const posted = Date.now();
+      await waitFor(async () => sink.messages.filter((m) => m.to[0]!.endsWith('@mixed.example')).length === 5, 10_000, 'the mixed request');
+      console.log(
+        `starving: other tenants' mails out ${latencies.join(', ')} ms after their POST; the mixed request's other domain in ${Date.now() - posted} ms`,
+      );
+      expect(Math.max(...latencies)).toBeLessThan(3_000);
+      const claims = await sql<{ n: number }>`SELECT sum(attempts)::int AS n FROM mails`.execute(svc.db.db);
+      // the held mails were not attempted (nor counted): the 60/min domain sent a few
+      expect(claims.rows[0]!.n).toBeLessThan(60);
+      expect((await svc.call('POST', `/api/v1/mails/requests/${big.body.requestId}/cancel`)).status).toBe(200);
+      expect((await svc.call('POST', `/api/v1/mails/requests/${mixed.body.requestId}/cancel`)).status).toBe(200);
+    } finally {
+      await svc.stop();
+    }
+  }, 60_000);
+
+  it("a lost worker's transaction slots free themselves when their lease runs out", async () => {
+    const db = await createTestDb();
+    try {
+      const want = [{ key: 'domain:lost.example', want: 5, perMinute: 6000, connections: 2 }];
+      const first = await takeThrottle(db.db, 'lost-worker', 30_000, { max: 10, share: 1 }, want);
+      expect(first[0]).toMatchObject({ granted: 5, slots: 2 });
+      // the lost worker never gives them back: another batch gets no slot, so no token either
+      const second = await takeThrottle(db.db, 'live-worker', 30_000, { max: 10, share: 1 }, want);
+      expect(second[0]).toMatchObject({ granted: 0, slots: 0 });
+      await sql`UPDATE delivery_throttle_slots SET lease_until = now() - interval '1 second' WHERE holder = 'lost-worker'`.execute(db.db);
+      const third = await takeThrottle(db.db, 'live-worker', 30_000, { max: 10, share: 1 }, want);
+      expect(third[0]).toMatchObject({ granted: 5, slots: 2 });
+      // what a batch did not use goes back at its end, with its slots
+      await finishThrottle(db.db, 'live-worker', [{ key: 'domain:lost.example', refund: 5, signal: null, reply: null, successes: 0 }], {
+        pauseMs: 1000,
+        pauseMaxMs: 2000,
+      });
+      const slots = await sql<{ n: number }>`SELECT count(*)::int AS n FROM delivery_throttle_slots`.execute(db.db);
+      expect(slots.rows[0]!.n).toBe(0);
+      const fourth = await takeThrottle(db.db, 'live-worker', 30_000, { max: 10, share: 1 }, want);
+      expect(fourth[0]!.granted).toBe(5);
+    } finally {
+      await db.drop();
+    }
+  });
+});

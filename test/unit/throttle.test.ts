@@ -1,0 +1,144 @@
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+import { parseDomainOverrides } from '../../src/modules/delivery/throttle-config.ts';
+import {
+  bucketCapacity,
+  heldDueAt,
+  limitsAtLevel,
+  MAX_BACKOFF_LEVEL,
+  pauseMs,
+  redactReply,
+  refill,
+  take,
+  throttleSignal,
+} from '../../src/modules/delivery/throttle-policy.ts';
+
+const defaults = { connections: 10, perMinute: 6000 };
+
+describe('THROTTLE_* settings', () => {
+  it('has defaults and built-in conservative limits for gmail.com, naver.com and yahoo.co.jp', () => {
+    const c = loadConfig({});
+    expect(c.throttle.domain).toEqual({ connections: 10, perMinute: 600_000 });
+    expect(c.throttle.projectPerMinute).toBe(0);
+    expect(c.throttle.pauseMs).toBe(60_000);
+    for (const d of ['gmail.com', 'naver.com', 'yahoo.co.jp']) expect(c.throttle.domains.get(d)!.perMinute).toBeLessThan(6000);
+  });
+
+  it('overrides a built-in domain in part, and adds others over the defaults', () => {
+    const c = loadConfig({ THROTTLE_DOMAINS: ' Gmail.COM=perMinute:600 ; example.org=connections:2 ;', THROTTLE_DOMAIN_PER_MINUTE: '100' });
+    expect(c.throttle.domains.get('gmail.com')).toEqual({ connections: 5, perMinute: 600 });
+    expect(c.throttle.domains.get('example.org')).toEqual({ connections: 2, perMinute: 100 });
+    expect(parseDomainOverrides('bücher.example=perMinute:5', defaults).get('xn--bcher-kva.example')).toEqual({ connections: 10, perMinute: 5 });
+  });
+
+  it.each([
+    ['gmail.com', /domain=connections:N,perMinute:M/],
+    ['gmail.com=', /no limits/],
+    ['gmail.com=perMinute', /must be connections:N or perMinute:M/],
+    ['gmail.com=perMinute:0', /between 1 and/],
+    ['gmail.com=perMinute:-5', /whole number/],
+    ['gmail.com=perMinute:1e9', /whole number/],
+    ['gmail.com=connections:99999999999', /between 1 and/],
+    ['gmail.com=speed:5', /unknown limit "speed"/],
+    ['gmail.com=perMinute:5:6', /must be connections:N or perMinute:M/],
+    ['com=perMinute:5', /not a domain name/],
+    ['a b.com=perMinute:5', /not a domain name/],
+    ['gmail.com=perMinute:5;GMAIL.com=connections:1', /given twice/],
+    ['x'.repeat(300) + '.com=perMinute:5', /not a domain name/],
+  ])('refuses THROTTLE_DOMAINS=%j at start with a message naming it', (value, message) => {
+    let caught: unknown;
+    try {
+      loadConfig({ THROTTLE_DOMAINS: value });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as Error).message).toMatch(/THROTTLE_DOMAINS/);
+    expect((caught as Error).message).toMatch(message);
+  });
+
+  it.each([
+    [{ THROTTLE_DOMAIN_CONNECTIONS: '0' }, /THROTTLE_DOMAIN_CONNECTIONS must be between 1/],
+    [{ THROTTLE_DOMAIN_PER_MINUTE: 'fast' }, /THROTTLE_DOMAIN_PER_MINUTE must be a whole number/],
+    [{ THROTTLE_PROJECT_PER_MINUTE: '-1' }, /THROTTLE_PROJECT_PER_MINUTE must be a whole number/],
+    [{ THROTTLE_PAUSE_MS: '5' }, /THROTTLE_PAUSE_MS must be between 100/],
+    [{ THROTTLE_PAUSE_MS: '60000', THROTTLE_PAUSE_MAX_MS: '1000' }, /THROTTLE_PAUSE_MAX_MS must be between 60000/],
+  ])('refuses %j', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+});
+
+describe('token bucket', () => {
+  it('holds one second of the rate, at least one token, refilled by elapsed time', () => {
+    expect(bucketCapacity(600)).toBe(10);
+    expect(bucketCapacity(20)).toBe(1);
+    expect(refill(0, 500, 600)).toBe(5);
+    expect(refill(0, 60_000, 600)).toBe(10);
+    expect(refill(3, -1000, 600)).toBe(3); // a clock step back adds nothing
+    expect(refill(0, 1500, 20)).toBe(0.5);
+  });
+
+  it('grants whole tokens only, never more than asked', () => {
+    expect(take(9.7, 20)).toEqual({ granted: 9, left: 9.7 - 9 });
+    expect(take(9.7, 3)).toEqual({ granted: 3, left: 9.7 - 3 });
+    expect(take(0.9, 3).granted).toBe(0);
+  });
+
+  it("spreads held mails over the times their tokens come, so they don't all come due at once", () => {
+    const now = new Date(0);
+    expect(heldDueAt(now, 200, 0, 600).getTime()).toBe(200);
+    expect(heldDueAt(now, 200, 5, 600).getTime()).toBe(700);
+    expect(heldDueAt(now, 0, 2, 20).getTime()).toBe(6000);
+  });
+});
+
+describe('back-off', () => {
+  it('halves the rate and the transactions per level, never below one', () => {
+    expect(limitsAtLevel({ connections: 10, perMinute: 600 }, 0)).toEqual({ connections: 10, perMinute: 600 });
+    expect(limitsAtLevel({ connections: 10, perMinute: 600 }, 1)).toEqual({ connections: 5, perMinute: 300 });
+    expect(limitsAtLevel({ connections: 2, perMinute: 10 }, 5)).toEqual({ connections: 1, perMinute: 1 });
+    expect(limitsAtLevel({ connections: 1000, perMinute: 6400 }, 99)).toEqual(limitsAtLevel({ connections: 1000, perMinute: 6400 }, MAX_BACKOFF_LEVEL));
+  });
+
+  it('pauses for the base, doubling per level, capped', () => {
+    expect(pauseMs(1, 60_000, 900_000)).toBe(60_000);
+    expect(pauseMs(3, 60_000, 900_000)).toBe(240_000);
+    expect(pauseMs(6, 60_000, 900_000)).toBe(900_000);
+  });
+});
+
+describe('what a reply says of its domain', () => {
+  it.each([
+    ['421-4.7.0 Try again later, closing connection. - gsmtp', 421],
+    ['421-4.7.28 [203.0.113.10] Our system has detected an unusual rate of unsolicited mail originating from your IP address.', 421],
+    ['421 4.7.0 [TSS04] Messages from 203.0.113.5 temporarily deferred due to unexpected volume or user complaints', 421],
+    ['451 4.7.500 Server busy. Please try again later from [203.0.113.5]. (S77714)', 451],
+    ['421 4.3.2 The maximum number of concurrent connections per resource forest has exceeded a limit', 421],
+    ['450 too many messages from your IP, slow down', 450],
+    ['452 4.7.1 rate limited', 452],
+  ])('slow down: %s', (response, responseCode) => {
+    expect(throttleSignal({ response, responseCode })).toBe('slow-down');
+  });
+
+  it.each([
+    ['451 4.3.0 try again later', 451], // greylisting, per recipient
+    ['450 4.2.1 mailbox busy', 450],
+    ['452 4.2.2 mailbox full', 452],
+    ['550 5.7.1 rate limited', 550], // permanent: not a slow-down, a failure
+    ['550 5.1.1 user unknown', 550],
+  ])('not a slow-down: %s', (response, responseCode) => {
+    expect(throttleSignal({ response, responseCode })).toBe('other');
+  });
+
+  it('tells no reply at all (refused, timed out) from a local error, and a success', () => {
+    expect(throttleSignal({ errorCode: 'ECONNREFUSED', message: 'connect ECONNREFUSED' })).toBe('unreachable');
+    expect(throttleSignal({ errorCode: 'ETIMEDOUT', message: 'Connection timeout' })).toBe('unreachable');
+    expect(throttleSignal({ errorCode: 'EENVELOPE', message: 'no recipients' })).toBe('other');
+    expect(throttleSignal(undefined)).toBe('sent');
+  });
+
+  it('keeps no recipient address of a reply, and at most 300 characters', () => {
+    expect(redactReply('421 4.7.0 <jane.doe@example.com>: too many, from a@b.c')).toBe('421 4.7.0 <<address>>: too many, from <address>');
+    expect(redactReply('x'.repeat(1000))).toHaveLength(300);
+  });
+});
