@@ -6,6 +6,7 @@ import os from 'node:os';
 import {
   DEFAULT_DOMAIN_PER_MINUTE,
   type DomainLimits,
+  builtInLimits,
   domainLimitTable,
   MAX_DOMAIN_CONNECTIONS,
   MAX_PER_MINUTE,
@@ -326,12 +327,12 @@ const schema = z.object({
 });
 
 /** THROTTLE_DOMAINS over the defaults it overrides: `gmail.com=connections:5,perMinute:600;naver.com=perMinute:300`. */
-const throttleDomains = (defaults: DomainLimits) =>
+const throttleDomains = (defaults: DomainLimits, direct: boolean) =>
   raw.transform((v, ctx) => {
     try {
-      return domainLimitTable(parseDomainOverrides(v ?? '', defaults));
+      return domainLimitTable(parseDomainOverrides(v ?? '', defaults, builtInLimits(direct)), direct);
     } catch (err) {
-      return fail(ctx, `THROTTLE_DOMAINS: ${(err as Error).message}`, domainLimitTable(new Map()));
+      return fail(ctx, `THROTTLE_DOMAINS: ${(err as Error).message}`, domainLimitTable(new Map(), direct));
     }
   });
 
@@ -342,9 +343,10 @@ const dependent = (e: {
   THROTTLE_DOMAIN_CONNECTIONS: number;
   THROTTLE_DOMAIN_PER_MINUTE: number;
   THROTTLE_PAUSE_MS: number;
+  SMTP_URL: string | undefined;
 }) =>
   z.object({
-    THROTTLE_DOMAINS: throttleDomains({ connections: e.THROTTLE_DOMAIN_CONNECTIONS, perMinute: e.THROTTLE_DOMAIN_PER_MINUTE }),
+    THROTTLE_DOMAINS: throttleDomains({ connections: e.THROTTLE_DOMAIN_CONNECTIONS, perMinute: e.THROTTLE_DOMAIN_PER_MINUTE }, e.SMTP_URL === 'direct'),
     THROTTLE_PAUSE_MAX_MS: int('THROTTLE_PAUSE_MAX_MS', Math.max(15 * 60_000, e.THROTTLE_PAUSE_MS), e.THROTTLE_PAUSE_MS, 7 * 86_400_000),
     BODY_BUDGET_BYTES: int('BODY_BUDGET_BYTES', e.MAX_BODY_BYTES, 1024, 4 * 1024 * 1024 * 1024),
     RATE_LIMIT_BURST: int('RATE_LIMIT_BURST', Math.max(1, e.RATE_LIMIT_PER_SECOND * 2), 1, 10_000_000),

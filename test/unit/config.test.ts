@@ -72,11 +72,8 @@ describe('loadConfig: defaults', () => {
       inboundFblAddress: undefined,
       throttle: {
         domain: { connections: 10, perMinute: 600_000 },
-        domains: new Map([
-          ['gmail.com', { connections: 5, perMinute: 1200 }],
-          ['naver.com', { connections: 3, perMinute: 300 }],
-          ['yahoo.co.jp', { connections: 3, perMinute: 300 }],
-        ]),
+        // the built-in limits of gmail.com, naver.com and yahoo.co.jp hold in direct mode only
+        domains: new Map(),
         projectPerMinute: 0,
         pauseMs: 60_000,
         pauseMaxMs: 900_000,
@@ -224,10 +221,9 @@ describe('loadConfig: valid values', () => {
       inboundFblAddress: 'fbl@bounces.example.com',
       throttle: {
         domain: { connections: 20, perMinute: 1000 },
+        // through a relay: only what THROTTLE_DOMAINS names, over the defaults
         domains: new Map([
-          ['gmail.com', { connections: 5, perMinute: 1200 }],
-          ['naver.com', { connections: 3, perMinute: 100 }],
-          ['yahoo.co.jp', { connections: 3, perMinute: 300 }],
+          ['naver.com', { connections: 20, perMinute: 100 }],
           ['example.org', { connections: 1, perMinute: 1000 }],
         ]),
         projectPerMinute: 500,
@@ -235,6 +231,18 @@ describe('loadConfig: valid values', () => {
         pauseMaxMs: 5000,
       },
     });
+  });
+
+  it('direct mode adds the built-in limits of gmail.com, naver.com and yahoo.co.jp; THROTTLE_DOMAINS overrides what it names of them', () => {
+    const c = loadConfig({ SMTP_URL: 'direct', THROTTLE_DOMAINS: 'naver.com=perMinute:100;example.org=connections:1' });
+    expect(c.throttle.domains).toEqual(
+      new Map([
+        ['gmail.com', { connections: 5, perMinute: 1200 }],
+        ['naver.com', { connections: 3, perMinute: 100 }],
+        ['yahoo.co.jp', { connections: 3, perMinute: 300 }],
+        ['example.org', { connections: 1, perMinute: 600_000 }],
+      ]),
+    );
   });
 
   it.each([

@@ -16,17 +16,23 @@ import {
 const defaults = { connections: 10, perMinute: 6000 };
 
 describe('THROTTLE_* settings', () => {
-  it('has defaults and built-in conservative limits for gmail.com, naver.com and yahoo.co.jp', () => {
-    const c = loadConfig({});
+  it('has defaults, and built-in conservative limits for gmail.com, naver.com and yahoo.co.jp in direct mode', () => {
+    const c = loadConfig({ SMTP_URL: 'direct' });
     expect(c.throttle.domain).toEqual({ connections: 10, perMinute: 600_000 });
     expect(c.throttle.projectPerMinute).toBe(0);
     expect(c.throttle.pauseMs).toBe(60_000);
     for (const d of ['gmail.com', 'naver.com', 'yahoo.co.jp']) expect(c.throttle.domains.get(d)!.perMinute).toBeLessThan(6000);
+    // through a relay (or the built-in sink) none of them: the relay paces its own connections
+    expect(loadConfig({ SMTP_URL: 'smtp://relay.example:25' }).throttle.domains.size).toBe(0);
+    expect(loadConfig({}).throttle.domains.size).toBe(0);
   });
 
   it('overrides a built-in domain in part, and adds others over the defaults', () => {
-    const c = loadConfig({ THROTTLE_DOMAINS: ' Gmail.COM=perMinute:600 ; example.org=connections:2 ;', THROTTLE_DOMAIN_PER_MINUTE: '100' });
+    const c = loadConfig({ SMTP_URL: 'direct', THROTTLE_DOMAINS: ' Gmail.COM=perMinute:600 ; example.org=connections:2 ;', THROTTLE_DOMAIN_PER_MINUTE: '100' });
     expect(c.throttle.domains.get('gmail.com')).toEqual({ connections: 5, perMinute: 600 });
+    // through a relay an entry for gmail.com starts from the defaults
+    const relay = loadConfig({ SMTP_URL: 'smtp://relay.example:25', THROTTLE_DOMAINS: 'gmail.com=perMinute:600', THROTTLE_DOMAIN_PER_MINUTE: '100' });
+    expect(relay.throttle.domains.get('gmail.com')).toEqual({ connections: 10, perMinute: 600 });
     expect(c.throttle.domains.get('example.org')).toEqual({ connections: 2, perMinute: 100 });
     expect(parseDomainOverrides('bücher.example=perMinute:5', defaults).get('xn--bcher-kva.example')).toEqual({ connections: 10, perMinute: 5 });
   });

@@ -39,7 +39,11 @@ function whole(text: string, what: string, min: number, max: number): number {
  * overrides over `defaults` (a key left out keeps the default). Throws an Error naming the
  * faulty part; the caller adds the variable's name.
  */
-export function parseDomainOverrides(text: string, defaults: DomainLimits): Map<string, DomainLimits> {
+export function parseDomainOverrides(
+  text: string,
+  defaults: DomainLimits,
+  builtIn: Readonly<Record<string, DomainLimits>> = BUILT_IN_DOMAIN_LIMITS,
+): Map<string, DomainLimits> {
   const out = new Map<string, DomainLimits>();
   for (const entry of text.split(';')) {
     const item = entry.trim();
@@ -50,7 +54,7 @@ export function parseDomainOverrides(text: string, defaults: DomainLimits): Map<
     const domain = normaliseDomain(name);
     if (!domain) throw new Error(`"${name}" is not a domain name`);
     if (out.has(domain)) throw new Error(`${domain} is given twice`);
-    const limits = { ...(BUILT_IN_DOMAIN_LIMITS[domain] ?? defaults) };
+    const limits = { ...(builtIn[domain] ?? defaults) };
     const settings = item.slice(eq + 1).trim();
     if (!settings) throw new Error(`${domain} has no limits (connections:N and/or perMinute:M)`);
     for (const part of settings.split(',')) {
@@ -65,7 +69,17 @@ export function parseDomainOverrides(text: string, defaults: DomainLimits): Map<
   return out;
 }
 
-/** The built-in domains' limits, then THROTTLE_DOMAINS' overrides over them. */
-export function domainLimitTable(overrides: ReadonlyMap<string, DomainLimits>): Map<string, DomainLimits> {
-  return new Map([...Object.entries(BUILT_IN_DOMAIN_LIMITS), ...overrides]);
+/**
+ * The built-in domains' limits, then THROTTLE_DOMAINS' overrides over them. The built-in ones
+ * hold in direct mode only (SMTP_URL=direct), where this service is the MTA those receivers
+ * judge; through a relay, the relay talks to them and paces its own connections, and a
+ * campaign to naver.com addresses must not crawl at 5 a second because of a limit meant for a
+ * new sending IP. THROTTLE_DOMAINS holds in both modes.
+ */
+export function builtInLimits(direct: boolean): Readonly<Record<string, DomainLimits>> {
+  return direct ? BUILT_IN_DOMAIN_LIMITS : {};
+}
+
+export function domainLimitTable(overrides: ReadonlyMap<string, DomainLimits>, direct: boolean): Map<string, DomainLimits> {
+  return new Map([...Object.entries(builtInLimits(direct)), ...overrides]);
 }
