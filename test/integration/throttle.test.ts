@@ -176,6 +176,34 @@ describe('a mail held back by a limit', () => {
   }, 60_000);
 });
 
+describe('a relay that is busy', () => {
+  it("is the relay's trouble: its 421 to whole transactions is retried, and pauses or slows none of the recipients' domains", async () => {
+    const svc = await startTestService({
+      smtpUrl: sink.url,
+      env: { RETRY_LIMIT: '5', RETRY_BASE_DELAY_MS: '200', THROTTLE_PAUSE_MS: '100', THROTTLE_PAUSE_MAX_MS: '200' },
+    });
+    try {
+      let refused = 0;
+      // The relay's own limit, at the end of DATA (nodemailer's pool retries a 421 once on a new connection first).
+      sink.onData(() => (refused++ < 6 ? { code: 421, message: '4.7.0 Too many concurrent connections from your host, try again later' } : 'accept'));
+      const res = await svc.call('POST', '/api/v1/mails', { body: mail(addresses('r', 'busy-relay.example', 3)) });
+      await finishedRequestRow(svc, res.body.requestId as string);
+      expect(refused).toBeGreaterThanOrEqual(6);
+      const rows = await svc.db.db.selectFrom('recipients').select(['status', 'retry_count']).execute();
+      expect(rows.every((r) => r.status === 'S')).toBe(true);
+      // some were retried, through the relay's trouble...
+      expect(rows.some((r) => r.retry_count > 0)).toBe(true);
+      // ...and the domain was neither backed off nor paused for it
+      const state = await sql<{ backoff_level: number; paused_until: Date | null; last_reply: string | null }>`
+        SELECT backoff_level, paused_until, last_reply FROM delivery_throttle WHERE key = 'domain:busy-relay.example'`.execute(svc.db.db);
+      expect(state.rows[0]).toMatchObject({ backoff_level: 0, paused_until: null, last_reply: null });
+    } finally {
+      sink.onData(() => 'accept');
+      await svc.stop();
+    }
+  }, 60_000);
+});
+
 describe('no starving, no leaks', () => {
   it("a throttled domain's backlog does not fill the claims: another request's mail goes out at once", async () => {
     const svc = await startTestService({ smtpUrl: sink.url, env: { THROTTLE_DOMAINS: 'backlog.example=perMinute:60', DELIVERY_CLAIM_BATCH: '20' } });

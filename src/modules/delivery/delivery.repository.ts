@@ -101,7 +101,9 @@ export const THROTTLED_CAUSE = 'DELIVERY_THROTTLED';
 /**
  * Gives claimed mails held back by a delivery limit back without an attempt counted, each due
  * again at its own time (when its limit lets it go: the claim loops don't spin on it), and marks
- * their pending recipients' temporary cause so the views say why they wait.
+ * their pending recipients' temporary cause so the views say why they wait (unless an attempt
+ * already gave them one: a recipient retried for a full mailbox keeps that cause, and the cause
+ * filter of the views still finds it).
  */
 export async function holdMails(db: Db, token: string, held: { id: string; until: Date }[]): Promise<void> {
   await sql`${sql.raw(PREPARED)}
@@ -112,7 +114,7 @@ export async function holdMails(db: Db, token: string, held: { id: string; until
       RETURNING mails.id
     )
     UPDATE recipients SET temporary_result_code = ${THROTTLED_CAUSE}
-    WHERE mail_id IN (SELECT id FROM m) AND status IN ('R', 'I') AND temporary_result_code IS DISTINCT FROM ${THROTTLED_CAUSE}
+    WHERE mail_id IN (SELECT id FROM m) AND status IN ('R', 'I') AND temporary_result_code IS NULL
   `.execute(db);
 }
 

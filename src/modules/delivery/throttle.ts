@@ -139,6 +139,11 @@ export function createBatchThrottle(
   function report(mailId: string, pending: { address: string }[], result: SendResult) {
     for (const k of keysOf.get(mailId) ?? []) used.set(k, (used.get(k) ?? 0) + 1);
     if (result.kind !== 'sent' && result.kind !== 'failed') return;
+    // Through a relay, a whole attempt that failed (the relay's 421 for too many connections, its
+    // timeout) is the relay's trouble (relay-health), not its recipients' domains': pausing every
+    // domain of a campaign because the relay was busy for a moment would leave them all crawling.
+    // Only the relay's replies to single recipients speak for their domain.
+    if (result.kind === 'failed' && !opts.direct) return;
     const rejectedBy = new Map(result.kind === 'sent' ? result.rejected.map((r) => [r.address.toLowerCase(), r.error]) : []);
     for (const r of pending) {
       const error: SmtpOutcomeInput | undefined = result.kind === 'failed' ? result.error : rejectedBy.get(r.address.toLowerCase());
