@@ -187,3 +187,44 @@ describe('visible', () => {
     expect((await svc.call('POST', `/api/v1/mails/requests/${requestId}/cancel`)).status).toBe(200);
   }, 30_000);
 });
+
+describe('getDeliveryDomainList under hostile and steady input', () => {
+  it('answers 200 or a 400 naming its parameter for every malformed query, never a 500', async () => {
+    const hostile = [
+      'domain=%00',
+      'domain=a%00b.example',
+      `domain=${'a'.repeat(5000)}.example`,
+      'domain=%25',
+      'domain=_._',
+      "domain=x'%20OR%201=1--.example",
+      'domain=%F0%9F%92%A9.example',
+      'domain=%ED%A0%80.example',
+      'domain=a.example&domain=b.example',
+      'domain[]=a.example',
+      'domain=',
+      'page=-1',
+      'page=1e309',
+      'size=0',
+      'size=100000000',
+      'size=abc',
+      'sort=domain,DROP',
+    ];
+    for (const q of hostile) {
+      const res = await svc.call('GET', `/api/v1/delivery/domains?${q}`);
+      // the query named beside its status, so a failure says which one
+      expect([q, res.status < 500]).toEqual([q, true]);
+      if (res.status === 400) expect(JSON.stringify(res.body)).toMatch(/domain|page|size|sort/);
+    }
+  }, 30_000);
+
+  it('200 small requests at a steady rate (one every 10 ms) all answer 200', async () => {
+    const statuses: number[] = [];
+    const calls: Promise<void>[] = [];
+    for (let i = 0; i < 200; i++) {
+      calls.push(svc.call('GET', `/api/v1/delivery/domains?size=5&page=${i % 3}`).then((r) => void statuses.push(r.status)));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await Promise.all(calls);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+  }, 30_000);
+});
