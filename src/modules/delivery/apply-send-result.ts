@@ -44,6 +44,16 @@ export interface RetryPolicy {
   baseDelayMs: number;
 }
 
+/**
+ * What an attempt answered a recipient: the whole attempt's error when it failed, else the
+ * refusal of its address at RCPT (matched without regard to case), else nothing (accepted).
+ */
+export function recipientErrors(result: SendResult): (address: string) => SmtpOutcomeInput | undefined {
+  if (result.kind === 'failed') return () => result.error;
+  const rejected = new Map(result.kind === 'sent' ? result.rejected.map((r) => [r.address.toLowerCase(), r.error]) : []);
+  return (address) => rejected.get(address.toLowerCase());
+}
+
 /** Exponential backoff: base, 2 x base, 4 x base ... capped at 6 hours. */
 export function retryDelayMs(retryCount: number, baseDelayMs: number): number {
   return Math.min(baseDelayMs * 2 ** Math.max(0, retryCount - 1), 6 * 3600 * 1000);
@@ -68,7 +78,7 @@ export function applySendResult(
 ): { recipients: RecipientUpdate[]; mail: MailUpdate } {
   const updates: RecipientUpdate[] = [];
   let nextAttemptAt: Date | null = null;
-  const rejectedBy = new Map(result.kind === 'sent' ? result.rejected.map((r) => [r.address.toLowerCase(), r.error]) : []);
+  const errorOf = recipientErrors(result);
 
   for (const r of recipients) {
     if (!r.pending) continue;
@@ -89,8 +99,7 @@ export function applySendResult(
       updates.push({ id: r.id, status: 'C', resultCode: 'CANCELED_MAIL', resultMessage: null, retryCount: r.retryCount, receivedAt: null, finishedAt: now });
       continue;
     }
-    if (result.kind === 'failed') error = result.error;
-    else error = rejectedBy.get(r.address.toLowerCase());
+    error = errorOf(r.address);
     if (!error && result.kind === 'sent') {
       updates.push({
         id: r.id,

@@ -24,6 +24,11 @@ export interface ThrottleGrant {
   level: number;
 }
 
+/** Keys in one order for every caller: the functions lock their rows in the order given, so no two batches deadlock. */
+function byKey<T extends { key: string }>(items: T[]): T[] {
+  return [...items].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
 /** One call for the whole batch (delivery_throttle_take): tokens and slots of every key, locked in key order. */
 export async function takeThrottle(
   db: Db,
@@ -34,7 +39,7 @@ export async function takeThrottle(
   wants: ThrottleWant[],
 ): Promise<ThrottleGrant[]> {
   if (!wants.length) return [];
-  const sorted = [...wants].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const sorted = byKey(wants);
   const res = await sql<{
     r_key: string;
     r_granted: number;
@@ -71,7 +76,7 @@ export interface ThrottleReport {
 
 /** One call at a batch's end (delivery_throttle_finish): unused tokens back, slots released, back-off moved. */
 export async function finishThrottle(db: Db, holder: string, reports: ThrottleReport[], pause: { pauseMs: number; pauseMaxMs: number }): Promise<void> {
-  const sorted = [...reports].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const sorted = byKey(reports);
   await sql`${sql.raw(PREPARED)}
     SELECT delivery_throttle_finish(${holder}, ${sorted.map((r) => r.key)}::text[], ${sorted.map((r) => r.refund)}::int[],
       ${sorted.map((r) => r.signal)}::text[], ${sorted.map((r) => r.reply)}::text[], ${sorted.map((r) => r.successes)}::int[],

@@ -1,7 +1,6 @@
 import { countThrottleHeld, countThrottleSignal } from '../../metrics.ts';
 import { createLimiter, type Limiter } from '../../shared/limiter.ts';
-import type { SendResult } from './apply-send-result.ts';
-import type { SmtpOutcomeInput } from './classify-smtp-reply.ts';
+import { recipientErrors, type SendResult } from './apply-send-result.ts';
 import type { Db } from '../../db/schema.ts';
 import type { ThrottleConfig } from '../../config.ts';
 import { domainOf } from './mx-routing.ts';
@@ -144,9 +143,9 @@ export function createBatchThrottle(
     // domain of a campaign because the relay was busy for a moment would leave them all crawling.
     // Only the relay's replies to single recipients speak for their domain.
     if (result.kind === 'failed' && !opts.direct) return;
-    const rejectedBy = new Map(result.kind === 'sent' ? result.rejected.map((r) => [r.address.toLowerCase(), r.error]) : []);
+    const errorOf = recipientErrors(result);
     for (const r of pending) {
-      const error: SmtpOutcomeInput | undefined = result.kind === 'failed' ? result.error : rejectedBy.get(r.address.toLowerCase());
+      const error = errorOf(r.address);
       let signal = throttleSignal(error);
       // Through a relay, no reply is the relay's trouble (relay-health), not the domain's.
       if (signal === 'unreachable' && !opts.direct) signal = 'other';
