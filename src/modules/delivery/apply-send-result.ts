@@ -82,7 +82,6 @@ export function applySendResult(
 
   for (const r of recipients) {
     if (!r.pending) continue;
-    let error: SmtpOutcomeInput | undefined;
     if (result.kind === 'content') {
       updates.push({
         id: r.id,
@@ -99,7 +98,7 @@ export function applySendResult(
       updates.push({ id: r.id, status: 'C', resultCode: 'CANCELED_MAIL', resultMessage: null, retryCount: r.retryCount, receivedAt: null, finishedAt: now });
       continue;
     }
-    error = errorOf(r.address);
+    const error = errorOf(r.address);
     if (!error && result.kind === 'sent') {
       updates.push({
         id: r.id,
