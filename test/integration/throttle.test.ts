@@ -28,6 +28,14 @@ const mail = (addresses: string[]) => ({
 const addresses = (prefix: string, domain: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}@${domain}`);
 
 /** Most messages of `times` (ms) within any window of `windowMs`. */
+// The sink sees when a message arrived, not when its worker took the token: a message delayed
+// on its way (a busy CI machine) lands in the same window as later ones. A token bucket of
+// `burst` refilled at `perSecond` lets at most burst + perSecond × (window + that delay) arrive
+// within a window; the tests allow 500 ms of it (CI once saw 11 in a second where 10 was the
+// exact bound), which still fails by far without a limit (every message within one second).
+const ARRIVAL_JITTER_MS = 500;
+const mostAllowed = (burst: number, perSecond: number, windowMs: number) => Math.floor(burst + (perSecond * (windowMs + ARRIVAL_JITTER_MS)) / 1000);
+
 function mostWithin(times: number[], windowMs: number): number {
   const t = [...times].sort((a, b) => a - b);
   let most = 0;
@@ -73,7 +81,7 @@ describe('throttling across two workers on one database', () => {
       expect(limited.maxConcurrent).toBeLessThanOrEqual(2);
       // 600/min: a bucket of 10 (one second's worth) refilled at 10/s: 40 take at least 3 s
       expect(span).toBeGreaterThanOrEqual(2_900);
-      expect(mostWithin(limited.acceptedAt, 1000)).toBeLessThanOrEqual(20);
+      expect(mostWithin(limited.acceptedAt, 1000)).toBeLessThanOrEqual(mostAllowed(10, 10, 1000));
       // the other domain is not held behind it
       expect(free.maxConcurrent).toBeGreaterThan(2);
       expect(Math.max(...free.acceptedAt) - started).toBeLessThan(span);
@@ -96,7 +104,7 @@ describe('throttling across two workers on one database', () => {
       expect(times).toHaveLength(30);
       // 300/min: a bucket of 5 refilled at 5/s: 30 take at least 5 s
       expect(Math.max(...times) - started).toBeGreaterThanOrEqual(4_900);
-      expect(mostWithin(times, 1000)).toBeLessThanOrEqual(10);
+      expect(mostWithin(times, 1000)).toBeLessThanOrEqual(mostAllowed(5, 5, 1000));
     } finally {
       await stopPair(svcs);
     }
