@@ -125,15 +125,17 @@ describe('slow-down replies', () => {
     expect(after).toBeLessThanOrEqual(Math.max(0, before - 1));
   }, 60_000);
 
-  it("a domain none of whose hosts can be reached is paused instead of burning every queued mail's retries", async () => {
+  it("a domain none of whose hosts can be reached is paused instead of burning every queued mail's retries; if it stays down, its mails fail after RETRY_LIMIT pauses", async () => {
+    const started = Date.now();
     const requestId = await post([...addresses('d', 'dead.example', 20), ...addresses('g', 'fast.example', 10)]);
     await fastHost.waitForMessages(10, 10_000);
     const st = await waitFor(async () => {
       const s = await stateOf('dead.example');
       return s?.paused_until && s.paused_until.getTime() > Date.now() ? s : undefined;
-    });
+    }, 10_000);
     expect(st.last_reply).toMatch(/ECONNREFUSED|connect/i);
-    await new Promise((r) => setTimeout(r, 1_500));
+    expect(st.backoff_level).toBe(1);
+    // the first pause (1 s here) spends no retries: the mails not yet tried wait for it
     const rows = await svc.db.db
       .selectFrom('recipients')
       .select(['status', 'retry_count', 'temporary_result_code'])
@@ -141,13 +143,31 @@ describe('slow-down replies', () => {
       .execute();
     const tried = rows.filter((r) => r.retry_count > 0).length;
     console.log(
-      `unreachable: after 1.5 s, ${tried} of 20 recipients of dead.example tried; the rest held (${rows.filter((r) => r.temporary_result_code === 'DELIVERY_THROTTLED').length})`,
+      `unreachable: at the first pause, ${tried} of 20 recipients of dead.example tried; the rest held (${rows.filter((r) => r.temporary_result_code === 'DELIVERY_THROTTLED').length})`,
     );
     expect(rows.filter((r) => r.status === 'F')).toEqual([]);
     expect(tried).toBeLessThan(12);
     expect(rows.filter((r) => r.temporary_result_code === 'DELIVERY_THROTTLED').length).toBeGreaterThan(8);
-    expect((await svc.call('POST', `/api/v1/mails/requests/${requestId}/cancel`)).status).toBe(200);
-  }, 30_000);
+    // Still down after it: each pause (1 s, 2 s, 3 s at most here) one probe, and every other
+    // mail claimed meanwhile spends a retry without a connection, so none waits for ever.
+    await finishedRequestRow(svc, requestId);
+    const done = await svc.db.db
+      .selectFrom('recipients')
+      .select(['status', 'result_code', 'result_message', 'retry_count', 'temporary_result_code'])
+      .where('address', 'like', '%@dead.example')
+      .execute();
+    const deferred = done.filter((r) => /not attempted: dead\.example is paused until/.test(r.result_message ?? ''));
+    const state = (await stateOf('dead.example'))!;
+    console.log(
+      `unreachable: dead.example's 20 failed ${Date.now() - started} ms after the POST, at level ${state.backoff_level}; ${deferred.length} of them last deferred without a connection`,
+    );
+    expect(done.map((r) => [r.status, r.result_code, r.retry_count, r.temporary_result_code])).toEqual(
+      done.map(() => ['F', 'RESEND_MAIL_FAIL', 3, 'CONNECTION_ABNORMAL']),
+    );
+    expect(deferred.length).toBeGreaterThan(10);
+    expect(deferred[0]!.result_message).toMatch(/ECONNREFUSED|connect/i);
+    expect(state.backoff_level).toBeGreaterThanOrEqual(2);
+  }, 60_000);
 });
 
 describe('visible', () => {

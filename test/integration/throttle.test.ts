@@ -1,9 +1,11 @@
+import crypto from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { finishedRequestRow, startTestService, type TestService, waitFor } from '../helpers/test-service.ts';
 import { createTestDb } from '../helpers/test-db.ts';
 import { finishThrottle, takeThrottle } from '../../src/modules/delivery/throttle.repository.ts';
+import { claimCursor, claimDueMails, releaseMails } from '../../src/modules/delivery/delivery.repository.ts';
 
 // Throttling per destination domain and per project (issue 16), through a relay: two workers on
 // one database share the limits, which the sink checks (most transactions of a domain in DATA at
@@ -245,6 +247,42 @@ describe('no starving, no leaks', () => {
       await svc.stop();
     }
   }, 60_000);
+
+  it('more requests with due mail than a claim looks at: the claims go round them all, so a newer request is not starved', async () => {
+    // Mail held back by a limit comes due again; with more requests than a claim probes
+    // (its batch size) always having some due, claims that always began at the oldest request
+    // would never reach a newer one. Here the claims are made by hand (no workers), and every
+    // claimed mail is given back at once, as a held one comes due again.
+    const svc = await startTestService({ smtpUrl: sink.url, workers: false });
+    try {
+      for (let i = 0; i < 8; i++) expect((await svc.call('POST', '/api/v1/mails', { body: mail(addresses(`c${i}-`, 'crowd.example', 3)) })).status).toBe(201);
+      const requests = (await sql<{ id: string }>`SELECT id FROM mail_requests ORDER BY id`.execute(svc.db.db)).rows.map((r) => String(r.id));
+      expect(requests).toHaveLength(8);
+      await sql`UPDATE mail_requests SET status = 'I'`.execute(svc.db.db);
+      await sql`UPDATE mails SET next_attempt_at = now() - interval '1 second'`.execute(svc.db.db);
+      const reached: string[][] = [];
+      let after = '0';
+      for (let claim = 0; claim < 4; claim++) {
+        const token = crypto.randomUUID();
+        const claimed = await claimDueMails(svc.db.db, 5, 60_000, token, after);
+        after = claimCursor(after, claimed);
+        reached.push([...new Set(claimed.map((m) => m.request_id))].sort((a, b) => Number(a) - Number(b)));
+        await releaseMails(
+          svc.db.db,
+          token,
+          claimed.map((m) => m.id),
+        );
+      }
+      console.log(`claims of 5 over 8 requests with due mail reached: ${reached.map((r) => r.join(',')).join(' | ')}`);
+      // each claim takes one mail of each of 5 requests (in turn), and the next starts where it stopped
+      expect(reached[0]).toEqual(requests.slice(0, 5));
+      expect(reached[1]).toEqual([...requests.slice(0, 2), ...requests.slice(5)]);
+      expect(new Set(reached.slice(0, 2).flat())).toEqual(new Set(requests));
+      expect(new Set(reached.slice(2).flat())).toEqual(new Set(requests));
+    } finally {
+      await svc.stop();
+    }
+  });
 
   it("a lost worker's transaction slots free themselves when their lease runs out", async () => {
     const db = await createTestDb();

@@ -1,11 +1,17 @@
 import { describe, expect, it } from '@jest/globals';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { parseDomainOverrides } from '../../src/modules/delivery/throttle-config.ts';
+import { classifySmtpReply } from '../../src/modules/delivery/classify-smtp-reply.ts';
+import { claimCursor } from '../../src/modules/delivery/delivery.repository.ts';
 import {
   bucketCapacity,
+  DEFER_FROM_LEVEL,
+  deferralError,
+  defers,
   heldDueAt,
   limitsAtLevel,
   MAX_BACKOFF_LEVEL,
+  pauseCause,
   pauseMs,
   redactReply,
   refill,
@@ -146,5 +152,46 @@ describe('what a reply says of its domain', () => {
   it('keeps no recipient address of a reply, and at most 300 characters', () => {
     expect(redactReply('421 4.7.0 <jane.doe@example.com>: too many, from a@b.c')).toBe('421 4.7.0 <<address>>: too many, from <address>');
     expect(redactReply('x'.repeat(1000))).toHaveLength(300);
+  });
+});
+
+describe('a paused domain that stays down defers its mails', () => {
+  it('a domain with no answer defers from its second pause on; one answering 421 only once it is at the last back-off level', () => {
+    expect(DEFER_FROM_LEVEL).toBe(2);
+    expect(pauseCause('mx.dead.example [127.0.0.9]: connect ECONNREFUSED 127.0.0.9:25')).toBe('unreachable');
+    expect(pauseCause(null)).toBe('unreachable');
+    expect(pauseCause('421 4.7.0 Try again later')).toBe('slow-down');
+    expect(pauseCause('451 4.7.500 Server busy')).toBe('slow-down');
+    expect([0, 1, 2, 3].map((l) => defers('unreachable', l))).toEqual([false, false, true, true]);
+    expect([1, MAX_BACKOFF_LEVEL - 1, MAX_BACKOFF_LEVEL].map((l) => defers('slow-down', l))).toEqual([false, false, true]);
+  });
+
+  it('records the last reply as a temporary failure that says it was not attempted, never a permanent one', () => {
+    const until = new Date('2026-12-04T10:00:00Z');
+    const slow = deferralError('busy.example', '421 4.7.0 Try again later', until);
+    expect(slow).toMatchObject({ responseCode: 421 });
+    expect(slow.response).toBe('421 4.7.0 Try again later (not attempted: busy.example is paused until 2026-12-04T10:00:00.000Z after repeated failures)');
+    expect(classifySmtpReply(slow).temporary).toBe(true);
+    const dead = deferralError('dead.example', 'connect ECONNREFUSED 127.0.0.9:25', until);
+    expect(dead).toMatchObject({ errorCode: 'ECONNECTION' });
+    expect(dead.message).toMatch(/^connect ECONNREFUSED 127\.0\.0\.9:25 \(not attempted: dead\.example is paused/);
+    expect(classifySmtpReply(dead)).toMatchObject({ resultCode: 'CONNECTION_ABNORMAL', temporary: true });
+    // a 5xx kept as a last reply (never a pause's, but whatever is stored) does not fail anyone for good
+    expect(classifySmtpReply(deferralError('x.example', '550 5.7.1 blocked', until)).temporary).toBe(true);
+    expect(classifySmtpReply(deferralError('x.example', null, until)).temporary).toBe(true);
+  });
+});
+
+describe('claims go round the due requests', () => {
+  const claimed = (...requests: number[]) => requests.map((r, i) => ({ id: String(i), seq: 1, request_id: String(r) }));
+  it('starts the next claim after the last request this one reached, in its wrapping order', () => {
+    expect(claimCursor('0', [])).toBe('0');
+    expect(claimCursor('7', [])).toBe('7');
+    expect(claimCursor('0', claimed(1, 5, 9, 5))).toBe('9');
+    // reached 21, 25, 29 after the cursor, then 1 and 5 from the start: the next begins after 5
+    expect(claimCursor('17', claimed(21, 1, 29, 5, 25))).toBe('5');
+    // ids beyond 2^53 compare exactly
+    expect(claimCursor('0', claimed(Number.MAX_SAFE_INTEGER))).toBe(String(Number.MAX_SAFE_INTEGER));
+    expect(claimCursor('9007199254740993', [{ id: '1', seq: 1, request_id: '9007199254740995' }])).toBe('9007199254740995');
   });
 });

@@ -10,7 +10,7 @@ import { BATCH_WINDOW_MS, LEASE_MS, POLL_MS, RECORD_GROUP, RESERVATION_GRACE_MS 
 import { createRelayHealth } from './relay-health.ts';
 import { createContextCache } from './request-contexts.ts';
 import { createRecorder, type MailOutcome } from './result-recorder.ts';
-import { createBatchSender } from './send-batch.ts';
+import { createBatchSender, deferredOutcome, toMailRecipient } from './send-batch.ts';
 import { createBatchThrottle } from './throttle.ts';
 
 /**
@@ -27,6 +27,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
   /** domains that slowed down, as this process's batches met them (the database has the truth; this spares the other loops' retries) */
   const pausedDomains = new Map<string, Date>();
   let stopping = false;
+  /** the last request a claim reached: the next starts after it (claimDueMails goes round the due requests) */
+  let claimAfter = '0';
   /** NOTIFYs on mails_due heard so far */
   let notifications = 0;
   const idle: (() => void)[] = [];
@@ -69,7 +71,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     const token = crypto.randomUUID();
     const heard = notifications;
     const t0 = performance.now();
-    const claimed = await repo.claimDueMails(deps.db, settings.claimBatch, LEASE_MS, token);
+    const claimed = await repo.claimDueMails(deps.db, settings.claimBatch, LEASE_MS, token, claimAfter);
+    claimAfter = repo.claimCursor(claimAfter, claimed);
     const claimMs = performance.now() - t0;
     if (claimed.length === 0) return 0;
     // More may be due: an idle loop helps instead of waiting for its poll.
@@ -147,6 +150,27 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
           })),
       );
       held.push(...planned.held);
+      // Mails of a domain that stays down spend a retry each pause, without a connection.
+      const requestOf = new Map(claimed.map((m) => [m.id, m.request_id]));
+      await Promise.all(
+        planned.deferred.map((d) => {
+          const requestId = requestOf.get(d.id)!;
+          return record(
+            deferredOutcome(
+              {
+                mailId: d.id,
+                projectId: projectOf.get(d.id)!,
+                all: (recipientsOf.get(d.id) ?? []).map(toMailRecipient),
+                error: d.error,
+                until: d.until,
+                cancelled: watch.cancelled().has(requestId),
+              },
+              deps.now(),
+              settings.retry,
+            ),
+          );
+        }),
+      );
       const [blocked, domainBlocked] = await Promise.all([
         blockedAmong(
           deps.db,

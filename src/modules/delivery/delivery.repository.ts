@@ -41,25 +41,40 @@ export interface ClaimedMail {
  * Claims up to `limit` due mails of all sending requests (P while storing, or I) under a lease and
  * a token: mails ready (R) or waiting for a retry (I) whose time has come and that no live worker
  * holds. Requests take turns: every request's first due mail comes before any request's second,
- * so a large request can't hold a small one back by more than one claim (older requests first
- * within a turn). Each request is probed on mails_claim for at most `limit` mails; SKIP LOCKED
- * there lets concurrent claims (other loops, other processes) take the next mails instead of
- * the same. The lease lets a dead worker's mails be claimed again once it runs out; a cancelled
- * request (C) is never claimed again.
+ * so a large request can't hold a small one back by more than one claim. Each request is probed
+ * on mails_claim for at most `limit` mails; SKIP LOCKED there lets concurrent claims (other
+ * loops, other processes) take the next mails instead of the same. The lease lets a dead
+ * worker's mails be claimed again once it runs out; a cancelled request (C) is never claimed again.
+ *
+ * At most `limit` requests are probed a claim: those with due mail after `after` (a request id)
+ * in id order, then from the first again. The caller passes the last request its previous claim
+ * reached (claimCursor), so with more requests due than one claim probes, claims go round them
+ * all: requests whose mails keep coming due only to be held back by a delivery limit can't fill
+ * every claim while newer requests wait behind them.
  */
-export async function claimDueMails(db: Db, limit: number, leaseMs: number, token: string): Promise<ClaimedMail[]> {
+export async function claimDueMails(db: Db, limit: number, leaseMs: number, token: string, after = '0'): Promise<ClaimedMail[]> {
   const res = await sql<ClaimedMail>`${sql.raw(PREPARED)}
     WITH candidates AS (
       SELECT c.id, c.request_id, row_number() OVER (PARTITION BY c.request_id ORDER BY c.next_attempt_at, c.seq) AS turn
       FROM (
-        -- The oldest requests with a claimable mail, no more than can take a turn: probing (and
-        -- locking candidates of) every sending request would cost more the further delivery lags.
-        SELECT r.id FROM mail_requests r
-        WHERE r.status IN ('P', 'I') AND EXISTS (
+        -- The requests with a claimable mail from the cursor on (wrapping round), no more than can
+        -- take a turn: probing (and locking candidates of) every sending request would cost more
+        -- the further delivery lags. The second part runs only when the first finds too few.
+        (SELECT r.id FROM mail_requests r
+        WHERE r.status IN ('P', 'I') AND r.id > ${after}::bigint AND EXISTS (
           SELECT 1 FROM mails m
           WHERE m.request_id = r.id AND m.status IN ('R', 'I') AND m.next_attempt_at <= now()
             AND (m.lease_until IS NULL OR m.lease_until < now()))
         ORDER BY r.id
+        LIMIT ${limit})
+        UNION ALL
+        (SELECT r.id FROM mail_requests r
+        WHERE r.status IN ('P', 'I') AND r.id <= ${after}::bigint AND EXISTS (
+          SELECT 1 FROM mails m
+          WHERE m.request_id = r.id AND m.status IN ('R', 'I') AND m.next_attempt_at <= now()
+            AND (m.lease_until IS NULL OR m.lease_until < now()))
+        ORDER BY r.id
+        LIMIT ${limit})
         LIMIT ${limit}
       ) r CROSS JOIN LATERAL (
         SELECT id, request_id, seq, next_attempt_at FROM mails
@@ -77,6 +92,23 @@ export async function claimDueMails(db: Db, limit: number, leaseMs: number, toke
     RETURNING m.id, m.seq, m.request_id
   `.execute(db);
   return res.rows.map((r) => ({ id: String(r.id), seq: r.seq, request_id: String(r.request_id) }));
+}
+
+/**
+ * Where the next claim starts (claimDueMails' `after`): the last request, in the claim's
+ * wrapping order, that this claim took mail of. Requests after `after` come first in that order,
+ * then those up to it.
+ */
+export function claimCursor(after: string, claimed: ClaimedMail[]): string {
+  const a = BigInt(after);
+  let ahead: bigint | undefined;
+  let wrapped: bigint | undefined;
+  for (const m of claimed) {
+    const id = BigInt(m.request_id);
+    if (id > a) ahead = ahead === undefined || id > ahead ? id : ahead;
+    else wrapped = wrapped === undefined || id > wrapped ? id : wrapped;
+  }
+  return String(wrapped ?? ahead ?? a);
 }
 
 /** Which of these requests were cancelled (a sending batch stops handing their mails to SMTP). */

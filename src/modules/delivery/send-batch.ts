@@ -1,6 +1,7 @@
 import { unsubscribedAmong, unsubscribeUrl } from '../unsubscribes/unsubscribes.service.ts';
 import type { Limiter } from '../../shared/limiter.ts';
-import { applySendResult, type SendResult } from './apply-send-result.ts';
+import { applySendResult, type RetryPolicy, type SendResult } from './apply-send-result.ts';
+import type { SmtpOutcomeInput } from './classify-smtp-reply.ts';
 import type { MailRecipient } from './build-message.ts';
 import type * as repo from './delivery.repository.ts';
 import type { DeliveryDeps, DeliverySettings } from './delivery-deps.ts';
@@ -38,6 +39,36 @@ export interface BatchRun {
   record: (outcome: MailOutcome) => Promise<void>;
 }
 
+/** A recipient row as sending sees it: pending while ready (R) or being retried (I). */
+export function toMailRecipient(r: repo.DeliveryRecipientRow): MailRecipient {
+  return {
+    id: r.id,
+    address: r.address,
+    name: r.name,
+    type: r.type,
+    parameters: (r.parameters as Record<string, unknown> | null) ?? null,
+    retryCount: r.retry_count,
+    status: r.status,
+    pending: r.status === 'R' || r.status === 'I',
+  };
+}
+
+/**
+ * The outcome of a mail deferred by its paused domain (throttle plan): its pending recipients
+ * fail temporarily with `error` (a retry spent, or RESEND_MAIL_FAIL past the limit), the mail
+ * due again no sooner than the pause ends; a cancelled request's are cancelled.
+ */
+export function deferredOutcome(
+  d: { mailId: string; projectId: string; all: MailRecipient[]; error: SmtpOutcomeInput; until: Date; cancelled: boolean },
+  now: Date,
+  retry: RetryPolicy,
+): MailOutcome {
+  const all = d.all;
+  const applied = applySendResult(all, d.cancelled ? { kind: 'cancelled' } : { kind: 'failed', error: d.error }, now, retry);
+  const mail = applied.mail.status === 'I' && applied.mail.nextAttemptAt! < d.until ? { ...applied.mail, nextAttemptAt: d.until } : applied.mail;
+  return { mailId: d.mailId, projectId: d.projectId, mail, recipients: applied.recipients, all };
+}
+
 /** Sends a request's part of a claimed batch (sendBatch), through the loop's slots. */
 export function createBatchSender(
   deps: Pick<DeliveryDeps, 'db' | 'transport' | 'now'>,
@@ -59,16 +90,7 @@ export function createBatchSender(
     const byMail = new Map<string, MailRecipient[]>();
     for (const r of rows) {
       const list = byMail.get(r.mail_id) ?? [];
-      list.push({
-        id: r.id,
-        address: r.address,
-        name: r.name,
-        type: r.type,
-        parameters: (r.parameters as Record<string, unknown> | null) ?? null,
-        retryCount: r.retry_count,
-        status: r.status,
-        pending: r.status === 'R' || r.status === 'I',
-      });
+      list.push(toMailRecipient(r));
       byMail.set(r.mail_id, list);
     }
     // The unsubscribe list, one query for an advertising request's mails of the batch (send-block
@@ -93,9 +115,17 @@ export function createBatchSender(
               const outcome = await run.transportSlot(async (): Promise<MailOutcome | undefined | 'held'> => {
                 const cancelled = run.isCancelled();
                 if (!cancelled && run.isOver()) return undefined;
-                const heldUntil = cancelled ? undefined : run.throttle.heldUntil(m.id);
-                if (heldUntil) {
-                  run.hold(m.id, heldUntil);
+                const stop = cancelled ? undefined : run.throttle.heldUntil(m.id);
+                if (stop?.error) {
+                  const all = byMail.get(m.id) ?? [];
+                  return deferredOutcome(
+                    { mailId: m.id, projectId: ctx.projectId, all, error: stop.error, until: stop.until, cancelled },
+                    deps.now(),
+                    settings.retry,
+                  );
+                }
+                if (stop) {
+                  run.hold(m.id, stop.until);
                   return 'held';
                 }
                 const skipped = skipListedRecipients(byMail.get(m.id) ?? [], lists, { advertising: ctx.advertising, cancelled }, deps.now());

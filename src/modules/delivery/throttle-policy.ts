@@ -10,6 +10,43 @@ import type { DomainLimits } from './throttle-config.ts';
 export const MAX_BACKOFF_LEVEL = 6;
 /** Successes of a domain, with no slow-down reply among them, that lower its level by one. */
 export const RECOVER_AFTER_SUCCESSES = 20;
+/**
+ * A paused domain's mails are held (no retry spent) while the pause lasts, with two exceptions
+ * (defers()), where each one claimed during the pause is deferred instead: recorded as a
+ * temporary failure with the domain's last reply (a retry spent, no connection made) and due
+ * again when the pause ends, so a domain that stays down can't keep its mails for ever (one
+ * probe a pause, and the pause grows to THROTTLE_PAUSE_MAX_MS):
+ * - none of its hosts answered, and it still did not after its first pause (level 2 on): a dead
+ *   domain's mails fail after RETRY_LIMIT pauses, as through a relay after RETRY_LIMIT retries;
+ * - it kept asking us to slow down through every back-off level (MAX_BACKOFF_LEVEL): a domain
+ *   that answers 421 to everything. A domain that slows us down now and then is not deferred:
+ *   its mails wait (a 421 is "later", not "never").
+ * A domain's first pause spends no retries: a short outage costs nothing.
+ */
+export const DEFER_FROM_LEVEL = 2;
+
+/** What stopped a paused domain, by its last reply: a temporary reply asked us to slow down, anything else is no reply at all. */
+export function pauseCause(lastReply: string | null): 'slow-down' | 'unreachable' {
+  return lastReply !== null && /^\s*4\d\d\b/.test(lastReply) ? 'slow-down' : 'unreachable';
+}
+
+/** Whether a domain paused at `level` for `cause` defers its mails (DEFER_FROM_LEVEL). */
+export function defers(cause: 'slow-down' | 'unreachable', level: number): boolean {
+  return cause === 'slow-down' ? level >= MAX_BACKOFF_LEVEL : level >= DEFER_FROM_LEVEL;
+}
+
+/**
+ * What a deferred recipient is recorded with: the domain's last reply as the error of an attempt
+ * (a temporary reply with its code, else a connection that got none), saying it was not
+ * attempted. Always temporary: a deferral never fails a recipient before its retry limit.
+ */
+export function deferralError(domain: string, lastReply: string | null, until: Date): SmtpOutcomeInput {
+  const note = `(not attempted: ${domain} is paused until ${until.toISOString()} after repeated failures)`;
+  const code = lastReply ? /^\s*(4\d\d)\b/.exec(lastReply)?.[1] : undefined;
+  if (lastReply && code) return { response: `${lastReply} ${note}`, responseCode: Number(code) };
+  return { errorCode: 'ECONNECTION', message: `${lastReply ?? 'no host answered'} ${note}` };
+}
+
 /** A mail held because its domain's transactions were all taken looks again after this long. */
 export const SLOT_WAIT_MS = 500;
 

@@ -63,6 +63,14 @@ export async function takeThrottle(
   }));
 }
 
+/** The last slow-down or unreachable reply of each key that has one (the deferral of a paused domain's mails quotes it). */
+export async function lastReplies(db: Db, keys: string[]): Promise<Map<string, string>> {
+  const res = await sql<{ key: string; last_reply: string }>`${sql.raw(PREPARED)}
+    SELECT key, last_reply FROM delivery_throttle WHERE key = ANY(${keys}::text[]) AND last_reply IS NOT NULL
+  `.execute(db);
+  return new Map(res.rows.map((r) => [r.key, r.last_reply]));
+}
+
 /** What a batch reports of one key at its end. */
 export interface ThrottleReport {
   key: string;

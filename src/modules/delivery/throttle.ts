@@ -5,7 +5,19 @@ import type { Db } from '../../db/schema.ts';
 import type { ThrottleConfig } from '../../config.ts';
 import { domainOf } from './mx-routing.ts';
 import type { DomainLimits } from './throttle-config.ts';
-import { heldDueAt, pauseMs, redactReply, SLOT_WAIT_MS, throttleSignal, type ThrottleSignal } from './throttle-policy.ts';
+import type { SmtpOutcomeInput } from './classify-smtp-reply.ts';
+import {
+  DEFER_FROM_LEVEL,
+  deferralError,
+  defers,
+  pauseCause,
+  heldDueAt,
+  pauseMs,
+  redactReply,
+  SLOT_WAIT_MS,
+  throttleSignal,
+  type ThrottleSignal,
+} from './throttle-policy.ts';
 import * as repo from './throttle.repository.ts';
 
 /** A claimed mail as the throttle sees it: its project and its pending recipients' addresses. */
@@ -64,7 +76,12 @@ export function createBatchThrottle(
     return [...new Set(addresses.map(domainOf).filter(Boolean))].sort();
   }
 
-  async function plan(mails: ThrottledMail[]): Promise<{ admitted: Set<string>; held: { id: string; until: Date }[] }> {
+  async function plan(mails: ThrottledMail[]): Promise<{
+    admitted: Set<string>;
+    held: { id: string; until: Date }[];
+    /** mails of a domain paused again after its first pause: recorded as a temporary failure with `error` (not attempted), due at `until` */
+    deferred: { id: string; until: Date; error: SmtpOutcomeInput }[];
+  }> {
     const wants = new Map<string, repo.ThrottleWant>();
     for (const m of mails) {
       const keys = domainsOf(m.addresses).map(domainKey);
@@ -89,12 +106,20 @@ export function createBatchThrottle(
     const now = opts.now();
     const admitted = new Set<string>();
     const heldMails: { id: string; until: Date }[] = [];
+    const deferredMails: { id: string; until: Date; key: string }[] = [];
     for (const m of mails) {
       const keys = keysOf.get(m.id)!;
       const blocking = keys.find((k) => (left.get(k) ?? 0) <= 0);
       if (!blocking) {
         for (const k of keys) left.set(k, left.get(k)! - 1);
         admitted.add(m.id);
+        continue;
+      }
+      // A domain paused again after its first pause: the mail may spend a retry, not just time (below).
+      const paused = keys.map((k) => grants.get(k)!).find((g) => g.pausedUntil && g.level >= DEFER_FROM_LEVEL);
+      if (paused) {
+        deferredMails.push({ id: m.id, until: paused.pausedUntil!, key: paused.key });
+        countHeld(keys);
         continue;
       }
       const g = grants.get(blocking)!;
@@ -104,7 +129,17 @@ export function createBatchThrottle(
       heldMails.push({ id: m.id, until });
       countHeld(keys);
     }
-    return { admitted, held: heldMails };
+    const deferred: { id: string; until: Date; error: SmtpOutcomeInput }[] = [];
+    if (deferredMails.length) {
+      const replies = await repo.lastReplies(db, [...new Set(deferredMails.map((d) => d.key))]);
+      for (const d of deferredMails) {
+        const reply = replies.get(d.key) ?? null;
+        if (defers(pauseCause(reply), grants.get(d.key)!.level))
+          deferred.push({ id: d.id, until: d.until, error: deferralError(d.key.slice(7), reply, d.until) });
+        else heldMails.push({ id: d.id, until: d.until });
+      }
+    }
+    return { admitted, held: heldMails, deferred };
   }
 
   function countHeld(keys: string[]) {
@@ -119,19 +154,30 @@ export function createBatchThrottle(
     return run(0);
   }
 
-  /** When a domain of the mail slowed down during this batch: until when the mail waits (it is not attempted). */
-  function heldUntil(mailId: string): Date | undefined {
+  /**
+   * When a domain of the mail slowed down during this batch (or another loop's): until when the
+   * mail waits (it is not attempted), and, when this batch's stop took the domain to a level that
+   * defers (defers()), the error to record it with instead of holding it.
+   */
+  function heldUntil(mailId: string): { until: Date; error?: SmtpOutcomeInput } | undefined {
     let until: Date | undefined;
+    let error: SmtpOutcomeInput | undefined;
     const now = opts.now();
     for (const k of keysOf.get(mailId) ?? []) {
       let at = stopped.get(k);
+      if (at && !error) {
+        const s = signals.get(k);
+        const cause = s?.signal === 'slow-down' ? 'slow-down' : 'unreachable';
+        if (defers(cause, (grants.get(k)?.level ?? 0) + 1)) error = deferralError(k.slice(7), s?.reply ?? null, at);
+      }
       const shared = opts.paused.get(k);
       if (shared && shared <= now) opts.paused.delete(k);
       else if (shared && (!at || shared > at)) at = shared;
       if (at && (!until || at > until)) until = at;
     }
-    if (until) countHeld(keysOf.get(mailId) ?? []);
-    return until;
+    if (!until) return undefined;
+    countHeld(keysOf.get(mailId) ?? []);
+    return { until, error };
   }
 
   /** An attempt was made: its tokens are spent, and each domain's replies are noted. */
