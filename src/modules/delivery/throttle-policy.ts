@@ -11,17 +11,15 @@ export const MAX_BACKOFF_LEVEL = 6;
 /** Successes of a domain, with no slow-down reply among them, that lower its level by one. */
 export const RECOVER_AFTER_SUCCESSES = 20;
 /**
- * A paused domain's mails are held (no retry spent) while the pause lasts, with two exceptions
- * (defers()), where each one claimed during the pause is deferred instead: recorded as a
- * temporary failure with the domain's last reply (a retry spent, no connection made) and due
- * again when the pause ends, so a domain that stays down can't keep its mails for ever (one
- * probe a pause, and the pause grows to THROTTLE_PAUSE_MAX_MS):
- * - none of its hosts answered, and it still did not after its first pause (level 2 on): a dead
- *   domain's mails fail after RETRY_LIMIT pauses, as through a relay after RETRY_LIMIT retries;
- * - it kept asking us to slow down through every back-off level (MAX_BACKOFF_LEVEL): a domain
- *   that answers 421 to everything. A domain that slows us down now and then is not deferred:
- *   its mails wait (a 421 is "later", not "never").
- * A domain's first pause spends no retries: a short outage costs nothing.
+ * A paused domain's mails are held (no retry spent) while the pause lasts, except when none of
+ * its hosts answered and it still did not after its first pause (level 2 on, defers()): then
+ * each one claimed or held during the pause is deferred instead, recorded as a temporary failure
+ * with the domain's last reply (a retry spent, no connection made) and due again when the pause
+ * ends. A dead domain's mails so fail after RETRY_LIMIT pauses, as through a relay after
+ * RETRY_LIMIT retries, instead of waiting for ever (one probe a pause, the pause growing to
+ * THROTTLE_PAUSE_MAX_MS). A domain's first pause spends no retries: a short outage costs
+ * nothing. A domain that answers, if only 421, is not deferred: a 421 says "later", and the
+ * probe that gets it spends its own retry.
  */
 export const DEFER_FROM_LEVEL = 2;
 
@@ -32,7 +30,7 @@ export function pauseCause(lastReply: string | null): 'slow-down' | 'unreachable
 
 /** Whether a domain paused at `level` for `cause` defers its mails (DEFER_FROM_LEVEL). */
 export function defers(cause: 'slow-down' | 'unreachable', level: number): boolean {
-  return cause === 'slow-down' ? level >= MAX_BACKOFF_LEVEL : level >= DEFER_FROM_LEVEL;
+  return cause === 'unreachable' && level >= DEFER_FROM_LEVEL;
 }
 
 /**
