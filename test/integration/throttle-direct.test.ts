@@ -124,23 +124,63 @@ describe('slow-down replies', () => {
     expect(after).toBeLessThan(peak);
     expect(after).toBeLessThanOrEqual(Math.max(0, before - 1));
   }, 60_000);
+});
 
-  it("a domain none of whose hosts can be reached is paused instead of burning every queued mail's retries; if it stays down, its mails fail after RETRY_LIMIT pauses", async () => {
+describe('a domain that stays down', () => {
+  // A service of its own, with pauses long enough (2 s, then 3 s) to look at the first one.
+  let down: TestService;
+  beforeAll(async () => {
+    down = await startTestService({
+      smtpUrl: 'direct',
+      env: {
+        DNS_SERVERS: dns.server,
+        DIRECT_ALLOW_PRIVATE: 'true',
+        DIRECT_SMTP_PORT: String(slowHost.port),
+        RETRY_LIMIT: '3',
+        RETRY_BASE_DELAY_MS: '200',
+        THROTTLE_PAUSE_MS: '2000',
+        THROTTLE_PAUSE_MAX_MS: '3000',
+      },
+    });
+  });
+  afterAll(async () => {
+    await down?.stop();
+  });
+
+  const send = async (to: string[], individual = true) => {
+    const res = await down.call('POST', '/api/v1/mails', {
+      body: { senderAddress: 'news@company.com', title: 'T', body: '<p>b</p>', individual, recipients: to.map((address) => ({ address, type: 'R' })) },
+    });
+    expect(res.status).toBe(201);
+    return res.body.requestId as string;
+  };
+  const rowsOf = (domain: string) =>
+    down.db.db
+      .selectFrom('recipients')
+      .select(['address', 'status', 'result_code', 'result_message', 'retry_count', 'temporary_result_code'])
+      .where('address', 'like', `%@${domain}`)
+      .execute();
+  const stateIn = async (domain: string) =>
+    (
+      await sql<
+        State & { unreachable_pauses: number }
+      >`SELECT backoff_level, paused_until, last_reply, last_reply_at, unreachable_pauses FROM delivery_throttle WHERE key = ${'domain:' + domain}`.execute(
+        down.db.db,
+      )
+    ).rows[0];
+
+  it("is paused instead of burning every queued mail's retries; if it stays down, its mails fail after RETRY_LIMIT more pauses, without a connection each", async () => {
     const started = Date.now();
-    const requestId = await post([...addresses('d', 'dead.example', 20), ...addresses('g', 'fast.example', 10)]);
-    await fastHost.waitForMessages(10, 10_000);
+    const requestId = await send([...addresses('d', 'dead.example', 20), ...addresses('g', 'fast.example', 10)]);
+    await waitFor(async () => (await rowsOf('fast.example')).every((r) => r.status === 'S'), 10_000, 'fast.example delivered');
     const st = await waitFor(async () => {
-      const s = await stateOf('dead.example');
+      const s = await stateIn('dead.example');
       return s?.paused_until && s.paused_until.getTime() > Date.now() ? s : undefined;
     }, 10_000);
     expect(st.last_reply).toMatch(/ECONNREFUSED|connect/i);
-    expect(st.backoff_level).toBe(1);
-    // the first pause (1 s here) spends no retries: the mails not yet tried wait for it
-    const rows = await svc.db.db
-      .selectFrom('recipients')
-      .select(['status', 'retry_count', 'temporary_result_code'])
-      .where('address', 'like', '%@dead.example')
-      .execute();
+    expect(st).toMatchObject({ backoff_level: 1, unreachable_pauses: 1 });
+    // the first pause spends no retries: the mails not yet tried wait for it
+    const rows = await rowsOf('dead.example');
     const tried = rows.filter((r) => r.retry_count > 0).length;
     console.log(
       `unreachable: at the first pause, ${tried} of 20 recipients of dead.example tried; the rest held (${rows.filter((r) => r.temporary_result_code === 'DELIVERY_THROTTLED').length})`,
@@ -148,25 +188,57 @@ describe('slow-down replies', () => {
     expect(rows.filter((r) => r.status === 'F')).toEqual([]);
     expect(tried).toBeLessThan(12);
     expect(rows.filter((r) => r.temporary_result_code === 'DELIVERY_THROTTLED').length).toBeGreaterThan(8);
-    // Still down after it: each pause (1 s, 2 s, 3 s at most here) one probe, and every other
-    // mail claimed meanwhile spends a retry without a connection, so none waits for ever.
-    await finishedRequestRow(svc, requestId);
-    const done = await svc.db.db
-      .selectFrom('recipients')
-      .select(['status', 'result_code', 'result_message', 'retry_count', 'temporary_result_code'])
-      .where('address', 'like', '%@dead.example')
-      .execute();
-    const deferred = done.filter((r) => /not attempted: dead\.example is paused until/.test(r.result_message ?? ''));
-    const state = (await stateOf('dead.example'))!;
+    // Still down after it: each pause a probe connects, and every other mail claimed meanwhile
+    // spends a retry without a connection, so none waits for ever.
+    await finishedRequestRow(down, requestId);
+    const done = await rowsOf('dead.example');
+    const deferred = done.filter((r) => /not attempted: dead\.example is paused until .*, unreachable in pauses running/.test(r.result_message ?? ''));
+    const state = (await stateIn('dead.example'))!;
     console.log(
-      `unreachable: dead.example's 20 failed ${Date.now() - started} ms after the POST, at level ${state.backoff_level}; ${deferred.length} of them last deferred without a connection`,
+      `unreachable: dead.example's 20 failed ${Date.now() - started} ms after the POST, at level ${state.backoff_level} after ${state.unreachable_pauses} unreachable pauses; ${deferred.length} of them last deferred without a connection`,
     );
     expect(done.map((r) => [r.status, r.result_code, r.retry_count, r.temporary_result_code])).toEqual(
       done.map(() => ['F', 'RESEND_MAIL_FAIL', 3, 'CONNECTION_ABNORMAL']),
     );
     expect(deferred.length).toBeGreaterThan(10);
     expect(deferred[0]!.result_message).toMatch(/ECONNREFUSED|connect/i);
-    expect(state.backoff_level).toBeGreaterThanOrEqual(2);
+    expect(state.unreachable_pauses).toBeGreaterThanOrEqual(2);
+  }, 60_000);
+
+  it('a deferred mail’s recipient on the send-block list gets its own result, not a spent retry', async () => {
+    await sql`
+      INSERT INTO delivery_throttle (key, per_minute, connections, tokens, refilled_at, minute_start, backoff_level, unreachable_pauses, paused_until, last_reply)
+      VALUES ('domain:dead.example', 600000, 10, 1, now(), date_trunc('minute', now()), 2, 2, now() + interval '2 seconds', 'connect ECONNREFUSED')
+      ON CONFLICT (key) DO UPDATE SET backoff_level = 2, unreachable_pauses = 2, paused_until = excluded.paused_until, last_reply = excluded.last_reply
+    `.execute(down.db.db);
+    await down.db.db
+      .insertInto('send_blocks')
+      .values({ address_key: 'blocked@dead.example', address: 'blocked@dead.example', project_id: null, blocked_until: new Date(Date.now() + 3600_000) })
+      .execute();
+    const requestId = await send(['blocked@dead.example', 'plain@dead.example'], false);
+    await waitFor(async () => (await rowsOf('dead.example')).some((r) => r.address === 'plain@dead.example' && r.retry_count > 0), 10_000, 'the deferral');
+    const rows = await rowsOf('dead.example');
+    expect(rows.find((r) => r.address === 'blocked@dead.example')).toMatchObject({ status: 'F', result_code: 'SEND_BLOCK_ADDRESS', retry_count: 0 });
+    expect(rows.find((r) => r.address === 'plain@dead.example')).toMatchObject({ status: 'I', result_code: 'RESENDING_MAIL', retry_count: 1 });
+    expect((await down.call('POST', `/api/v1/mails/requests/${requestId}/cancel`)).status).toBe(200);
+  }, 30_000);
+
+  it('a general mail to it and to a domain that answers: the other recipient is never deferred, and is delivered', async () => {
+    // dead.example in its second unreachable pause in a row (as the test before leaves it)
+    await sql`
+      INSERT INTO delivery_throttle (key, per_minute, connections, tokens, refilled_at, minute_start, backoff_level, unreachable_pauses, paused_until, last_reply)
+      VALUES ('domain:dead.example', 600000, 10, 1, now(), date_trunc('minute', now()), 2, 2, now() + interval '2 seconds', 'connect ECONNREFUSED')
+      ON CONFLICT (key) DO UPDATE SET backoff_level = 2, unreachable_pauses = 2, paused_until = excluded.paused_until, last_reply = excluded.last_reply
+    `.execute(down.db.db);
+    const requestId = await send(['x@dead.example', 'y@fast.example'], false);
+    await finishedRequestRow(down, requestId);
+    const [dead] = await rowsOf('dead.example').then((r) => r.filter((x) => x.address === 'x@dead.example'));
+    const [fast] = await rowsOf('fast.example').then((r) => r.filter((x) => x.address === 'y@fast.example'));
+    console.log(
+      `unreachable: a general mail to both: y@fast.example ${fast!.status} after ${fast!.retry_count} retries; x@dead.example ${dead!.status} ${dead!.result_code}`,
+    );
+    expect(fast).toMatchObject({ status: 'S', retry_count: 0, result_code: 'MAIL_SENT' });
+    expect(dead).toMatchObject({ status: 'F', result_code: 'RESEND_MAIL_FAIL', temporary_result_code: 'CONNECTION_ABNORMAL' });
   }, 60_000);
 });
 

@@ -284,6 +284,48 @@ describe('no starving, no leaks', () => {
     }
   });
 
+  it('counts a domain’s unreachable pauses in a row apart from its back-off level: a slow-down or a success starts it again', async () => {
+    const db = await createTestDb();
+    try {
+      const key = 'domain:flaky.example';
+      const want = [{ key, want: 1, perMinute: 6000, connections: 2 }];
+      const pause = { pauseMs: 100, pauseMaxMs: 200 };
+      const report = (signal: 'slow-down' | 'unreachable' | null, successes = 0) => [
+        { key, refund: 0, signal, reply: signal === 'slow-down' ? '421 4.7.0 later' : signal ? 'connect ETIMEDOUT' : null, successes },
+      ];
+      const state = async () => {
+        const g = (await takeThrottle(db.db, 'h', 30_000, { max: 10, share: 1 }, want))[0]!;
+        await finishThrottle(db.db, 'h', [{ key, refund: g.granted, signal: null, reply: null, successes: 0 }], pause);
+        return { level: g.level, unreachablePauses: g.unreachablePauses };
+      };
+      const afterPause = () => sql`UPDATE delivery_throttle SET paused_until = now() - interval '1 ms'`.execute(db.db);
+      expect(await state()).toEqual({ level: 0, unreachablePauses: 0 });
+      // a slow-down, days ago, left the level up: the first timeout after it is the first unreachable pause
+      await finishThrottle(db.db, 'h', report('slow-down'), pause);
+      await afterPause();
+      expect(await state()).toEqual({ level: 1, unreachablePauses: 0 });
+      await finishThrottle(db.db, 'h', report('unreachable'), pause);
+      expect(await state()).toEqual({ level: 2, unreachablePauses: 1 });
+      // more reports within the same pause count once
+      await finishThrottle(db.db, 'h', report('unreachable'), pause);
+      expect(await state()).toEqual({ level: 2, unreachablePauses: 1 });
+      await afterPause();
+      await finishThrottle(db.db, 'h', report('unreachable'), pause);
+      expect(await state()).toEqual({ level: 3, unreachablePauses: 2 });
+      // a success ends the run
+      await afterPause();
+      await finishThrottle(db.db, 'h', report(null, 1), pause);
+      expect(await state()).toEqual({ level: 3, unreachablePauses: 0 });
+      // and so does a pause for a slow-down
+      await finishThrottle(db.db, 'h', report('unreachable'), pause);
+      await afterPause();
+      await finishThrottle(db.db, 'h', report('slow-down'), pause);
+      expect(await state()).toEqual({ level: 5, unreachablePauses: 0 });
+    } finally {
+      await db.drop();
+    }
+  });
+
   it("a lost worker's transaction slots free themselves when their lease runs out", async () => {
     const db = await createTestDb();
     try {

@@ -3,15 +3,15 @@ import { ConfigError, loadConfig } from '../../src/config.ts';
 import { parseDomainOverrides } from '../../src/modules/delivery/throttle-config.ts';
 import { classifySmtpReply } from '../../src/modules/delivery/classify-smtp-reply.ts';
 import { claimCursor } from '../../src/modules/delivery/delivery.repository.ts';
+import { deferralResult } from '../../src/modules/delivery/send-batch.ts';
 import {
   bucketCapacity,
-  DEFER_FROM_LEVEL,
-  deferralError,
+  DEFER_AFTER_UNREACHABLE_PAUSES,
+  deferralReason,
   defers,
   heldDueAt,
   limitsAtLevel,
   MAX_BACKOFF_LEVEL,
-  pauseCause,
   pauseMs,
   redactReply,
   refill,
@@ -156,29 +156,63 @@ describe('what a reply says of its domain', () => {
 });
 
 describe('a paused domain that stays down defers its mails', () => {
-  it('a domain with no answer defers from its second pause on; one answering 421 never does', () => {
-    expect(DEFER_FROM_LEVEL).toBe(2);
-    expect(pauseCause('mx.dead.example [127.0.0.9]: connect ECONNREFUSED 127.0.0.9:25')).toBe('unreachable');
-    expect(pauseCause(null)).toBe('unreachable');
-    expect(pauseCause('421 4.7.0 Try again later')).toBe('slow-down');
-    expect(pauseCause('451 4.7.500 Server busy')).toBe('slow-down');
-    expect([0, 1, 2, 3].map((l) => defers('unreachable', l))).toEqual([false, false, true, true]);
-    expect([1, 2, MAX_BACKOFF_LEVEL].map((l) => defers('slow-down', l))).toEqual([false, false, false]);
+  it('from its second unreachable pause in a row', () => {
+    expect(DEFER_AFTER_UNREACHABLE_PAUSES).toBe(2);
+    expect([0, 1, 2, 3].map(defers)).toEqual([false, false, true, true]);
   });
 
-  it('records the last reply as a temporary failure that says it was not attempted, never a permanent one', () => {
+  it('says why in the result message, with the last reply', () => {
     const until = new Date('2026-12-04T10:00:00Z');
-    const slow = deferralError('busy.example', '421 4.7.0 Try again later', until);
-    expect(slow).toMatchObject({ responseCode: 421 });
-    expect(slow.response).toBe('421 4.7.0 Try again later (not attempted: busy.example is paused until 2026-12-04T10:00:00.000Z after repeated failures)');
-    expect(classifySmtpReply(slow).temporary).toBe(true);
-    const dead = deferralError('dead.example', 'connect ECONNREFUSED 127.0.0.9:25', until);
-    expect(dead).toMatchObject({ errorCode: 'ECONNECTION' });
-    expect(dead.message).toMatch(/^connect ECONNREFUSED 127\.0\.0\.9:25 \(not attempted: dead\.example is paused/);
-    expect(classifySmtpReply(dead)).toMatchObject({ resultCode: 'CONNECTION_ABNORMAL', temporary: true });
-    // a 5xx kept as a last reply (never a pause's, but whatever is stored) does not fail anyone for good
-    expect(classifySmtpReply(deferralError('x.example', '550 5.7.1 blocked', until)).temporary).toBe(true);
-    expect(classifySmtpReply(deferralError('x.example', null, until)).temporary).toBe(true);
+    expect(deferralReason('dead.example', 'connect ECONNREFUSED 127.0.0.9:25', until)).toBe(
+      'connect ECONNREFUSED 127.0.0.9:25 (not attempted: dead.example is paused until 2026-12-04T10:00:00.000Z, unreachable in pauses running)',
+    );
+    expect(deferralReason('dead.example', null, until)).toMatch(/^no host answered \(not attempted/);
+  });
+
+  it('records a temporary failure whatever the reply says (never a permanent result or a send-block entry), due no sooner than the pause ends', () => {
+    const now = new Date('2026-12-04T09:00:00Z');
+    const until = new Date('2026-12-04T09:30:00Z');
+    const r = (id: string, retryCount: number, pending = true) => ({
+      id,
+      address: `${id}@dead.example`,
+      name: null,
+      type: 'R',
+      parameters: null,
+      retryCount,
+      status: pending ? 'R' : 'S',
+      pending,
+    });
+    // a reply that classifySmtpReply would take for a missing domain (permanent) if it were the error
+    const reason = deferralReason('dead.example', 'getaddrinfo ENOTFOUND host not found', until);
+    expect(classifySmtpReply({ errorCode: 'ECONNECTION', message: reason }).temporary).toBe(false);
+    const d = deferralResult([r('a', 0), r('b', 3), r('c', 0, false)], reason, until, now, { retryLimit: 3, baseDelayMs: 60_000 });
+    expect(d.recipients).toEqual([
+      {
+        id: 'a',
+        status: 'I',
+        resultCode: 'RESENDING_MAIL',
+        resultMessage: reason,
+        retryCount: 1,
+        receivedAt: null,
+        finishedAt: null,
+        temporaryResultCode: 'CONNECTION_ABNORMAL',
+      },
+      {
+        id: 'b',
+        status: 'F',
+        resultCode: 'RESEND_MAIL_FAIL',
+        resultMessage: reason,
+        retryCount: 3,
+        receivedAt: null,
+        finishedAt: now,
+        temporaryResultCode: 'CONNECTION_ABNORMAL',
+      },
+    ]);
+    expect(d.mail).toEqual({ status: 'I', nextAttemptAt: until, finishedAt: null });
+    // a retry delay beyond the pause wins
+    expect(deferralResult([r('a', 0)], reason, new Date(now.getTime() + 1000), now, { retryLimit: 3, baseDelayMs: 60_000 }).mail.nextAttemptAt).toEqual(
+      new Date(now.getTime() + 60_000),
+    );
   });
 });
 

@@ -10,7 +10,7 @@ import { BATCH_WINDOW_MS, LEASE_MS, POLL_MS, RECORD_GROUP, RESERVATION_GRACE_MS 
 import { createRelayHealth } from './relay-health.ts';
 import { createContextCache } from './request-contexts.ts';
 import { createRecorder, type MailOutcome } from './result-recorder.ts';
-import { createBatchSender, deferredOutcome, toMailRecipient } from './send-batch.ts';
+import { createBatchSender } from './send-batch.ts';
 import { createBatchThrottle } from './throttle.ts';
 
 /**
@@ -71,8 +71,11 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     const token = crypto.randomUUID();
     const heard = notifications;
     const t0 = performance.now();
-    const claimed = await repo.claimDueMails(deps.db, settings.claimBatch, LEASE_MS, token, claimAfter);
-    claimAfter = repo.claimCursor(claimAfter, claimed);
+    const after = claimAfter;
+    const claimed = await repo.claimDueMails(deps.db, settings.claimBatch, LEASE_MS, token, after);
+    // Only the newest claim moves the cursor: a loop whose claim began from an older one (another
+    // loop moved it meanwhile) must not set it back.
+    if (claimAfter === after) claimAfter = repo.claimCursor(after, claimed);
     const claimMs = performance.now() - t0;
     if (claimed.length === 0) return 0;
     // More may be due: an idle loop helps instead of waiting for its poll.
@@ -150,27 +153,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
           })),
       );
       held.push(...planned.held);
-      // Mails of a domain that stays down spend a retry each pause, without a connection.
-      const requestOf = new Map(claimed.map((m) => [m.id, m.request_id]));
-      await Promise.all(
-        planned.deferred.map((d) => {
-          const requestId = requestOf.get(d.id)!;
-          return record(
-            deferredOutcome(
-              {
-                mailId: d.id,
-                projectId: projectOf.get(d.id)!,
-                all: (recipientsOf.get(d.id) ?? []).map(toMailRecipient),
-                error: d.error,
-                until: d.until,
-                cancelled: watch.cancelled().has(requestId),
-              },
-              deps.now(),
-              settings.retry,
-            ),
-          );
-        }),
-      );
+      // Mails whose domains stay down spend a retry each pause, without a connection (sendBatch records them).
+      const deferred = new Map(planned.deferred.map((d) => [d.id, d]));
       const [blocked, domainBlocked] = await Promise.all([
         blockedAmong(
           deps.db,
@@ -187,7 +171,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
           const ctx = ctxs[i];
           // Gone (purged): its mails stay claimed until the lease runs out, like a lost worker's.
           if (!ctx) return;
-          const admitted = byRequest.get(requestId)!.filter((m) => planned.admitted.has(m.id));
+          const admitted = byRequest.get(requestId)!.filter((m) => planned.admitted.has(m.id) || deferred.has(m.id));
           if (!admitted.length) return;
           await sendBatch(ctx, admitted, {
             recipientsOf,
@@ -205,6 +189,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
             },
             release: (id) => void released.push(id),
             hold: (id, until) => void held.push({ id, until }),
+            deferred,
             throttle,
             record,
           });

@@ -59,8 +59,9 @@ export async function claimDueMails(db: Db, limit: number, leaseMs: number, toke
       FROM (
         -- The requests with a claimable mail from the cursor on (wrapping round), no more than can
         -- take a turn: probing (and locking candidates of) every sending request would cost more
-        -- the further delivery lags. The second part runs only when the first finds too few.
-        (SELECT r.id FROM mail_requests r
+        -- the further delivery lags. Each part is limited, so ordering them costs nothing.
+        SELECT w.id FROM (
+        (SELECT 0 AS part, r.id FROM mail_requests r
         WHERE r.status IN ('P', 'I') AND r.id > ${after}::bigint AND EXISTS (
           SELECT 1 FROM mails m
           WHERE m.request_id = r.id AND m.status IN ('R', 'I') AND m.next_attempt_at <= now()
@@ -68,13 +69,14 @@ export async function claimDueMails(db: Db, limit: number, leaseMs: number, toke
         ORDER BY r.id
         LIMIT ${limit})
         UNION ALL
-        (SELECT r.id FROM mail_requests r
+        (SELECT 1 AS part, r.id FROM mail_requests r
         WHERE r.status IN ('P', 'I') AND r.id <= ${after}::bigint AND EXISTS (
           SELECT 1 FROM mails m
           WHERE m.request_id = r.id AND m.status IN ('R', 'I') AND m.next_attempt_at <= now()
             AND (m.lease_until IS NULL OR m.lease_until < now()))
         ORDER BY r.id
         LIMIT ${limit})
+        ) w ORDER BY w.part, w.id
         LIMIT ${limit}
       ) r CROSS JOIN LATERAL (
         SELECT id, request_id, seq, next_attempt_at FROM mails

@@ -1,13 +1,12 @@
 import { unsubscribedAmong, unsubscribeUrl } from '../unsubscribes/unsubscribes.service.ts';
 import type { Limiter } from '../../shared/limiter.ts';
 import { applySendResult, type RetryPolicy, type SendResult } from './apply-send-result.ts';
-import type { SmtpOutcomeInput } from './classify-smtp-reply.ts';
 import type { MailRecipient } from './build-message.ts';
 import type * as repo from './delivery.repository.ts';
 import type { DeliveryDeps, DeliverySettings } from './delivery-deps.ts';
 import type { RelayHealth } from './relay-health.ts';
 import type { RequestContext } from './request-context.ts';
-import type { BatchThrottle } from './throttle.ts';
+import type { BatchThrottle, Deferral } from './throttle.ts';
 import type { MailOutcome } from './result-recorder.ts';
 import { skipListedRecipients } from './skip-listed-recipients.ts';
 import { attempt } from './smtp-attempt.ts';
@@ -34,6 +33,8 @@ export interface BatchRun {
   release: (mailId: string) => void;
   /** a mail held back by a delivery limit met during the batch (its domain slowed down): back, not attempted, due at `until` */
   hold: (mailId: string, until: Date) => void;
+  /** mails the throttle's plan deferred (their domains stay unreachable): recorded as such, not attempted */
+  deferred: ReadonlyMap<string, Deferral>;
   /** the batch's delivery limits: domain transaction slots, slow-downs met, what each attempt said */
   throttle: Pick<BatchThrottle, 'withSlots' | 'heldUntil' | 'report'>;
   record: (outcome: MailOutcome) => Promise<void>;
@@ -54,19 +55,15 @@ export function toMailRecipient(r: repo.DeliveryRecipientRow): MailRecipient {
 }
 
 /**
- * The outcome of a mail deferred by its paused domain (throttle plan): its pending recipients
- * fail temporarily with `error` (a retry spent, or RESEND_MAIL_FAIL past the limit), the mail
- * due again no sooner than the pause ends; a cancelled request's are cancelled.
+ * What a deferred mail's pending recipients get (throttle-policy.ts, defers()): a temporary
+ * failure, CONNECTION_ABNORMAL whatever the reply's text says (so never a permanent result or a
+ * send-block entry), a retry spent or RESEND_MAIL_FAIL past the limit, `reason` as the message;
+ * the mail is due again no sooner than the pause ends.
  */
-export function deferredOutcome(
-  d: { mailId: string; projectId: string; all: MailRecipient[]; error: SmtpOutcomeInput; until: Date; cancelled: boolean },
-  now: Date,
-  retry: RetryPolicy,
-): MailOutcome {
-  const all = d.all;
-  const applied = applySendResult(all, d.cancelled ? { kind: 'cancelled' } : { kind: 'failed', error: d.error }, now, retry);
-  const mail = applied.mail.status === 'I' && applied.mail.nextAttemptAt! < d.until ? { ...applied.mail, nextAttemptAt: d.until } : applied.mail;
-  return { mailId: d.mailId, projectId: d.projectId, mail, recipients: applied.recipients, all };
+export function deferralResult(recipients: MailRecipient[], reason: string, until: Date, now: Date, retry: RetryPolicy): ReturnType<typeof applySendResult> {
+  const applied = applySendResult(recipients, { kind: 'failed', error: { errorCode: 'ECONNECTION' } }, now, retry);
+  const mail = applied.mail.status === 'I' && applied.mail.nextAttemptAt! < until ? { ...applied.mail, nextAttemptAt: until } : applied.mail;
+  return { recipients: applied.recipients.map((u) => ({ ...u, resultMessage: reason })), mail };
 }
 
 /** Sends a request's part of a claimed batch (sendBatch), through the loop's slots. */
@@ -115,21 +112,24 @@ export function createBatchSender(
               const outcome = await run.transportSlot(async (): Promise<MailOutcome | undefined | 'held'> => {
                 const cancelled = run.isCancelled();
                 if (!cancelled && run.isOver()) return undefined;
-                const stop = cancelled ? undefined : run.throttle.heldUntil(m.id);
-                if (stop?.error) {
-                  const all = byMail.get(m.id) ?? [];
-                  return deferredOutcome(
-                    { mailId: m.id, projectId: ctx.projectId, all, error: stop.error, until: stop.until, cancelled },
-                    deps.now(),
-                    settings.retry,
-                  );
-                }
-                if (stop) {
+                const stop = cancelled ? undefined : (run.deferred.get(m.id) ?? run.throttle.heldUntil(m.id));
+                if (stop && !stop.reason) {
                   run.hold(m.id, stop.until);
                   return 'held';
                 }
                 const skipped = skipListedRecipients(byMail.get(m.id) ?? [], lists, { advertising: ctx.advertising, cancelled }, deps.now());
                 const recipients = skipped.rest;
+                if (stop?.reason) {
+                  // Its domains stay unreachable: the recipients the lists leave spend a retry, no connection made.
+                  const deferral = deferralResult(recipients, stop.reason, stop.until, deps.now(), settings.retry);
+                  return {
+                    mailId: m.id,
+                    projectId: ctx.projectId,
+                    mail: deferral.mail,
+                    recipients: [...skipped.updates, ...deferral.recipients],
+                    all: recipients,
+                  };
+                }
                 // A crash after the recipients were recorded leaves nothing pending: the mail just rolls up.
                 const result: SendResult = !recipients.some((r) => r.pending)
                   ? { kind: 'sent', response: '', rejected: [] }

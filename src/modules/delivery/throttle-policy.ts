@@ -11,38 +11,29 @@ export const MAX_BACKOFF_LEVEL = 6;
 /** Successes of a domain, with no slow-down reply among them, that lower its level by one. */
 export const RECOVER_AFTER_SUCCESSES = 20;
 /**
- * A paused domain's mails are held (no retry spent) while the pause lasts, except when none of
- * its hosts answered and it still did not after its first pause (level 2 on, defers()): then
- * each one claimed or held during the pause is deferred instead, recorded as a temporary failure
- * with the domain's last reply (a retry spent, no connection made) and due again when the pause
- * ends. A dead domain's mails so fail after RETRY_LIMIT pauses, as through a relay after
- * RETRY_LIMIT retries, instead of waiting for ever (one probe a pause, the pause growing to
- * THROTTLE_PAUSE_MAX_MS). A domain's first pause spends no retries: a short outage costs
- * nothing. A domain that answers, if only 421, is not deferred: a 421 says "later", and the
- * probe that gets it spends its own retry.
+ * A paused domain's mails are held (no retry spent) while the pause lasts, except in direct mode
+ * when none of its hosts answered in this pause and the one before, with no success or other
+ * reply between (DEFER_AFTER_UNREACHABLE_PAUSES, counted by delivery_throttle_finish). Then each
+ * mail claimed or held during the pause whose domains are all so is deferred instead: its pending
+ * recipients are recorded as a temporary failure (CONNECTION_ABNORMAL, a retry spent, no
+ * connection made) saying so, and it is due again when the pause ends. A dead domain's mails so
+ * fail after RETRY_LIMIT pauses, as through a relay after RETRY_LIMIT retries, instead of waiting
+ * for ever (one probe a pause, the pause growing to THROTTLE_PAUSE_MAX_MS). A domain's first
+ * unreachable pause spends no retries (a short outage costs nothing); a domain that answers, if
+ * only 421, is never deferred: a 421 says "later", and the attempt that gets it spends its own
+ * retry. A mail with a recipient in a domain that is not so (a general mail to several domains)
+ * is held, and goes with the next probe.
  */
-export const DEFER_FROM_LEVEL = 2;
+export const DEFER_AFTER_UNREACHABLE_PAUSES = 2;
 
-/** What stopped a paused domain, by its last reply: a temporary reply asked us to slow down, anything else is no reply at all. */
-export function pauseCause(lastReply: string | null): 'slow-down' | 'unreachable' {
-  return lastReply !== null && /^\s*4\d\d\b/.test(lastReply) ? 'slow-down' : 'unreachable';
+/** Whether a domain paused `unreachablePauses` times in a row with no host answering defers its mails. */
+export function defers(unreachablePauses: number): boolean {
+  return unreachablePauses >= DEFER_AFTER_UNREACHABLE_PAUSES;
 }
 
-/** Whether a domain paused at `level` for `cause` defers its mails (DEFER_FROM_LEVEL). */
-export function defers(cause: 'slow-down' | 'unreachable', level: number): boolean {
-  return cause === 'unreachable' && level >= DEFER_FROM_LEVEL;
-}
-
-/**
- * What a deferred recipient is recorded with: the domain's last reply as the error of an attempt
- * (a temporary reply with its code, else a connection that got none), saying it was not
- * attempted. Always temporary: a deferral never fails a recipient before its retry limit.
- */
-export function deferralError(domain: string, lastReply: string | null, until: Date): SmtpOutcomeInput {
-  const note = `(not attempted: ${domain} is paused until ${until.toISOString()} after repeated failures)`;
-  const code = lastReply ? /^\s*(4\d\d)\b/.exec(lastReply)?.[1] : undefined;
-  if (lastReply && code) return { response: `${lastReply} ${note}`, responseCode: Number(code) };
-  return { errorCode: 'ECONNECTION', message: `${lastReply ?? 'no host answered'} ${note}` };
+/** What a deferred recipient's result message says: the domain's last reply, and that it was not attempted. */
+export function deferralReason(domain: string, lastReply: string | null, until: Date): string {
+  return `${lastReply ?? 'no host answered'} (not attempted: ${domain} is paused until ${until.toISOString()}, unreachable in pauses running)`;
 }
 
 /** A mail held because its domain's transactions were all taken looks again after this long. */

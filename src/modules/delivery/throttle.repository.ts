@@ -22,6 +22,8 @@ export interface ThrottleGrant {
   waitMs: number;
   pausedUntil: Date | null;
   level: number;
+  /** pauses in a row in which no host of the domain answered (migration 20261205000000) */
+  unreachablePauses: number;
 }
 
 /** Keys in one order for every caller: the functions lock their rows in the order given, so no two batches deadlock. */
@@ -48,6 +50,7 @@ export async function takeThrottle(
     r_wait_ms: number;
     r_paused_until: Date | null;
     r_level: number;
+    r_unreachable_pauses: number;
   }>`${sql.raw(PREPARED)}
     SELECT * FROM delivery_throttle_take(${holder}, ${leaseMs}, ${slots.max}, ${slots.share}, ${sorted.map((w) => w.key)}::text[], ${sorted.map((w) => w.want)}::int[],
       ${sorted.map((w) => w.perMinute)}::float8[], ${sorted.map((w) => w.connections)}::int[])
@@ -60,6 +63,7 @@ export async function takeThrottle(
     waitMs: r.r_wait_ms,
     pausedUntil: r.r_paused_until,
     level: r.r_level,
+    unreachablePauses: r.r_unreachable_pauses,
   }));
 }
 

@@ -5,19 +5,7 @@ import type { Db } from '../../db/schema.ts';
 import type { ThrottleConfig } from '../../config.ts';
 import { domainOf } from './mx-routing.ts';
 import type { DomainLimits } from './throttle-config.ts';
-import type { SmtpOutcomeInput } from './classify-smtp-reply.ts';
-import {
-  DEFER_FROM_LEVEL,
-  deferralError,
-  defers,
-  pauseCause,
-  heldDueAt,
-  pauseMs,
-  redactReply,
-  SLOT_WAIT_MS,
-  throttleSignal,
-  type ThrottleSignal,
-} from './throttle-policy.ts';
+import { deferralReason, defers, heldDueAt, pauseMs, redactReply, SLOT_WAIT_MS, throttleSignal, type ThrottleSignal } from './throttle-policy.ts';
 import * as repo from './throttle.repository.ts';
 
 /** A claimed mail as the throttle sees it: its project and its pending recipients' addresses. */
@@ -28,6 +16,13 @@ export interface ThrottledMail {
 }
 
 export const domainKey = (domain: string) => `domain:${domain}`;
+
+/** A mail deferred by its domains that stay unreachable (createBatchThrottle's plan and heldUntil). */
+export interface Deferral {
+  id: string;
+  until: Date;
+  reason: string;
+}
 const projectKey = (projectId: string) => `project:${projectId}`;
 
 /** A domain's limits: its own entry (built in or THROTTLE_DOMAINS), else the defaults. */
@@ -79,8 +74,8 @@ export function createBatchThrottle(
   async function plan(mails: ThrottledMail[]): Promise<{
     admitted: Set<string>;
     held: { id: string; until: Date }[];
-    /** mails of a domain paused again after its first pause: recorded as a temporary failure with `error` (not attempted), due at `until` */
-    deferred: { id: string; until: Date; error: SmtpOutcomeInput }[];
+    /** mails whose domains all stay unreachable (defers()): recorded as a temporary failure saying `reason` (not attempted), due at `until` */
+    deferred: Deferral[];
   }> {
     const wants = new Map<string, repo.ThrottleWant>();
     for (const m of mails) {
@@ -115,11 +110,13 @@ export function createBatchThrottle(
         admitted.add(m.id);
         continue;
       }
-      // A domain paused again after its first pause: the mail may spend a retry, not just time (below).
-      const paused = keys.map((k) => grants.get(k)!).find((g) => g.pausedUntil && g.level >= DEFER_FROM_LEVEL);
-      if (paused) {
-        deferredMails.push({ id: m.id, until: paused.pausedUntil!, key: paused.key });
-        countHeld(keys);
+      countHeld(keys);
+      const deferring = deferringKeys(keys, (k) => {
+        const g = grants.get(k)!;
+        return g.pausedUntil && defers(g.unreachablePauses) ? g.pausedUntil : undefined;
+      });
+      if (deferring) {
+        deferredMails.push({ id: m.id, ...deferring });
         continue;
       }
       const g = grants.get(blocking)!;
@@ -127,18 +124,9 @@ export function createBatchThrottle(
       heldFor.set(blocking, k + 1);
       const until = g.pausedUntil ?? (g.slots === 0 ? new Date(now.getTime() + SLOT_WAIT_MS) : heldDueAt(now, g.waitMs, k, g.perMinute));
       heldMails.push({ id: m.id, until });
-      countHeld(keys);
     }
-    const deferred: { id: string; until: Date; error: SmtpOutcomeInput }[] = [];
-    if (deferredMails.length) {
-      const replies = await repo.lastReplies(db, [...new Set(deferredMails.map((d) => d.key))]);
-      for (const d of deferredMails) {
-        const reply = replies.get(d.key) ?? null;
-        if (defers(pauseCause(reply), grants.get(d.key)!.level))
-          deferred.push({ id: d.id, until: d.until, error: deferralError(d.key.slice(7), reply, d.until) });
-        else heldMails.push({ id: d.id, until: d.until });
-      }
-    }
+    const replies = deferredMails.length ? await repo.lastReplies(db, [...new Set(deferredMails.map((d) => d.key))]) : new Map<string, string>();
+    const deferred = deferredMails.map((d) => ({ id: d.id, until: d.until, reason: deferralReason(d.key.slice(7), replies.get(d.key) ?? null, d.until) }));
     return { admitted, held: heldMails, deferred };
   }
 
@@ -155,29 +143,46 @@ export function createBatchThrottle(
   }
 
   /**
-   * When a domain of the mail slowed down during this batch (or another loop's): until when the
-   * mail waits (it is not attempted), and, when this batch's stop took the domain to a level that
-   * defers (defers()), the error to record it with instead of holding it.
+   * In direct mode, whether every domain of a mail stays unreachable (`pausedUntil` gives, for a
+   * domain key, when its deferring pause ends, else undefined): the latest end and a key to
+   * quote; undefined when one of its domains does not (the mail is held instead).
    */
-  function heldUntil(mailId: string): { until: Date; error?: SmtpOutcomeInput } | undefined {
+  function deferringKeys(keys: string[], pausedUntil: (key: string) => Date | undefined): { until: Date; key: string } | undefined {
+    if (!opts.direct) return undefined;
+    let found: { until: Date; key: string } | undefined;
+    for (const k of keys) {
+      if (!k.startsWith('domain:')) continue;
+      const until = pausedUntil(k);
+      if (!until) return undefined;
+      if (!found || until > found.until) found = { until, key: k };
+    }
+    return found;
+  }
+
+  /**
+   * When a domain of the mail slowed down during this batch (or another loop's): until when the
+   * mail waits (it is not attempted), and, when this batch found every domain of the mail still
+   * unreachable after an unreachable pause (defers()), why it is deferred instead of held.
+   */
+  function heldUntil(mailId: string): { until: Date; reason?: string } | undefined {
     let until: Date | undefined;
-    let error: SmtpOutcomeInput | undefined;
     const now = opts.now();
-    for (const k of keysOf.get(mailId) ?? []) {
+    const keys = keysOf.get(mailId) ?? [];
+    for (const k of keys) {
       let at = stopped.get(k);
-      if (at && !error) {
-        const s = signals.get(k);
-        const cause = s?.signal === 'slow-down' ? 'slow-down' : 'unreachable';
-        if (defers(cause, (grants.get(k)?.level ?? 0) + 1)) error = deferralError(k.slice(7), s?.reply ?? null, at);
-      }
       const shared = opts.paused.get(k);
       if (shared && shared <= now) opts.paused.delete(k);
       else if (shared && (!at || shared > at)) at = shared;
       if (at && (!until || at > until)) until = at;
     }
     if (!until) return undefined;
-    countHeld(keysOf.get(mailId) ?? []);
-    return { until, error };
+    countHeld(keys);
+    const deferring = deferringKeys(keys, (k) => {
+      const at = stopped.get(k);
+      return at && signals.get(k)?.signal === 'unreachable' && defers((grants.get(k)?.unreachablePauses ?? 0) + 1) ? at : undefined;
+    });
+    if (!deferring) return { until };
+    return { until, reason: deferralReason(deferring.key.slice(7), signals.get(deferring.key)?.reply ?? null, deferring.until) };
   }
 
   /** An attempt was made: its tokens are spent, and each domain's replies are noted. */
