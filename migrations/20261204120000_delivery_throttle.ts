@@ -41,24 +41,6 @@ export async function up(db: Kysely<any>): Promise<void> {
   // send to the domain beside it) and what the limit leaves (none: no tokens either, the mails
   // wait for a slot). A paused key grants nothing. Returns
   // what was granted, the rate in force, how long until the next token, and the pause.
-  await createTakeFunction(db);
-
-  // A batch's end: gives back the tokens it did not use and its slots, and moves each domain's
-  // back-off: a slow-down reply or no host reachable raises the level by one (capped) and pauses
-  // the domain (base doubling with the level, capped; once per pause), keeping the reply; successes with none of
-  // those lower it by one per p_recover_after of them.
-  await createFinishFunction(db);
-}
-
-export async function down(db: Kysely<any>): Promise<void> {
-  await sql`DROP FUNCTION IF EXISTS delivery_throttle_finish`.execute(db);
-  await sql`DROP FUNCTION IF EXISTS delivery_throttle_take`.execute(db);
-  await sql`DROP TABLE IF EXISTS delivery_throttle_slots`.execute(db);
-  await sql`DROP TABLE IF EXISTS delivery_throttle`.execute(db);
-}
-
-/** delivery_throttle_take as this migration created it (a later one's down() restores it). */
-export async function createTakeFunction(db: Kysely<any>): Promise<void> {
   await sql`
     CREATE FUNCTION delivery_throttle_take(p_holder text, p_lease_ms double precision, p_max_slots integer, p_share integer, p_keys text[], p_wants integer[],
                                            p_per_minute double precision[], p_connections integer[])
@@ -116,10 +98,11 @@ export async function createTakeFunction(db: Kysely<any>): Promise<void> {
       END LOOP;
     END $$
   `.execute(db);
-}
 
-/** delivery_throttle_finish as this migration created it (a later one's down() restores it). */
-export async function createFinishFunction(db: Kysely<any>): Promise<void> {
+  // A batch's end: gives back the tokens it did not use and its slots, and moves each domain's
+  // back-off: a slow-down reply or no host reachable raises the level by one (capped) and pauses
+  // the domain (base doubling with the level, capped; once per pause), keeping the reply; successes with none of
+  // those lower it by one per p_recover_after of them.
   await sql`
     CREATE FUNCTION delivery_throttle_finish(p_holder text, p_keys text[], p_refunds integer[], p_signals text[], p_replies text[],
                                              p_successes integer[], p_pause_ms double precision, p_pause_max_ms double precision,
@@ -153,4 +136,11 @@ export async function createFinishFunction(db: Kysely<any>): Promise<void> {
       DELETE FROM delivery_throttle_slots WHERE holder = p_holder;
     END $$
   `.execute(db);
+}
+
+export async function down(db: Kysely<any>): Promise<void> {
+  await sql`DROP FUNCTION IF EXISTS delivery_throttle_finish`.execute(db);
+  await sql`DROP FUNCTION IF EXISTS delivery_throttle_take`.execute(db);
+  await sql`DROP TABLE IF EXISTS delivery_throttle_slots`.execute(db);
+  await sql`DROP TABLE IF EXISTS delivery_throttle`.execute(db);
 }

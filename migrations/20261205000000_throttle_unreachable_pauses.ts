@@ -1,20 +1,22 @@
 import { sql, type Kysely } from 'kysely';
-import { createFinishFunction, createTakeFunction } from './20261204120000_delivery_throttle.ts';
 
-// A domain's unreachable pauses in a row (issue 16 review): how many pauses running a domain got
-// no answer from any host, with no success and no other reply between. The back-off level can't
-// say it: it falls only 20 successes at a time, so a domain that slowed us down once, days ago,
-// would still be at level 1 or more when its first timeout comes. A domain that stays down (2 or
-// more) defers its mails instead of holding them (src/modules/delivery/throttle-policy.ts,
-// defers()). delivery_throttle_take returns the count; delivery_throttle_finish moves it: one more
-// when an unreachable report starts a new pause, back to 0 on a slow-down that starts one or on
-// any success.
+// A domain's unreachable pauses in a row (issue 16 review): how many pauses running none of a
+// domain's hosts answered, with no success and no other reply between, each starting within
+// THROTTLE_PAUSE_MAX_MS of the last one's end. The back-off level can't say it: it falls only 20
+// successes at a time, so a domain that slowed us down once, days ago, would still be at level 1
+// or more when its first timeout comes. A domain that stays down (2 or more) defers its mails
+// instead of holding them (src/modules/delivery/throttle-policy.ts, defers()).
+//
+// delivery_throttle_take2 is delivery_throttle_take returning the count too, and
+// delivery_throttle_finish2 is delivery_throttle_finish moving it (with the replies of a batch
+// that answered, p_answered). New names rather than a replaced take: a worker still running the
+// code before this migration (a rolling deploy, several workers on one database) keeps calling
+// the functions it knows, whose prepared statements would otherwise fail on a result that
+// changed; a later migration drops the old pair.
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`ALTER TABLE delivery_throttle ADD COLUMN unreachable_pauses integer NOT NULL DEFAULT 0`.execute(db);
-  // The result gains a column: a function's result type can't be replaced in place.
-  await sql`DROP FUNCTION delivery_throttle_take(text, double precision, integer, integer, text[], integer[], double precision[], integer[])`.execute(db);
   await sql`
-    CREATE FUNCTION delivery_throttle_take(p_holder text, p_lease_ms double precision, p_max_slots integer, p_share integer, p_keys text[], p_wants integer[],
+    CREATE FUNCTION delivery_throttle_take2(p_holder text, p_lease_ms double precision, p_max_slots integer, p_share integer, p_keys text[], p_wants integer[],
                                            p_per_minute double precision[], p_connections integer[])
     RETURNS TABLE (r_key text, r_granted integer, r_slots integer, r_per_minute double precision, r_wait_ms double precision,
                    r_paused_until timestamptz, r_level integer, r_unreachable_pauses integer)
@@ -72,8 +74,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     END $$
   `.execute(db);
   await sql`
-    CREATE OR REPLACE FUNCTION delivery_throttle_finish(p_holder text, p_keys text[], p_refunds integer[], p_signals text[], p_replies text[],
-                                             p_successes integer[], p_pause_ms double precision, p_pause_max_ms double precision,
+    CREATE FUNCTION delivery_throttle_finish2(p_holder text, p_keys text[], p_refunds integer[], p_signals text[], p_replies text[],
+                                             p_successes integer[], p_answered integer[], p_pause_ms double precision, p_pause_max_ms double precision,
                                              p_max_level integer, p_recover_after integer)
     RETURNS void
     LANGUAGE plpgsql AS $$
@@ -93,14 +95,16 @@ export async function up(db: Kysely<any>): Promise<void> {
             paused_until = CASE WHEN b.paused_until > now() THEN b.paused_until
                                 ELSE now() + least(p_pause_max_ms, p_pause_ms * 2 ^ (lvl - 1)) * interval '1 millisecond' END,
             last_reply = p_replies[i], last_reply_at = now(),
-            unreachable_pauses = CASE WHEN b.paused_until > now() THEN b.unreachable_pauses
-                                      WHEN p_signals[i] = 'unreachable' THEN b.unreachable_pauses + 1 ELSE 0 END
+            unreachable_pauses = CASE WHEN p_signals[i] = 'slow-down' OR p_successes[i] > 0 OR p_answered[i] > 0 THEN 0
+                                      WHEN b.paused_until > now() THEN b.unreachable_pauses
+                                      WHEN b.paused_until > now() - p_pause_max_ms * interval '1 millisecond' THEN b.unreachable_pauses + 1
+                                      ELSE 1 END
           WHERE d.key = p_keys[i];
         ELSE
           UPDATE delivery_throttle d SET tokens = b.tokens + p_refunds[i], minute_count = greatest(0, b.minute_count - p_refunds[i]),
             backoff_level = CASE WHEN b.backoff_level > 0 AND b.successes + p_successes[i] >= p_recover_after THEN b.backoff_level - 1 ELSE b.backoff_level END,
             successes = CASE WHEN b.backoff_level = 0 OR b.successes + p_successes[i] >= p_recover_after THEN 0 ELSE b.successes + p_successes[i] END,
-            unreachable_pauses = CASE WHEN p_successes[i] > 0 THEN 0 ELSE b.unreachable_pauses END
+            unreachable_pauses = CASE WHEN p_successes[i] > 0 OR p_answered[i] > 0 THEN 0 ELSE b.unreachable_pauses END
           WHERE d.key = p_keys[i];
         END IF;
       END LOOP;
@@ -110,11 +114,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  await sql`DROP FUNCTION delivery_throttle_take(text, double precision, integer, integer, text[], integer[], double precision[], integer[])`.execute(db);
-  await createTakeFunction(db);
-  await sql`DROP FUNCTION delivery_throttle_finish(text, text[], integer[], text[], text[], integer[], double precision, double precision, integer, integer)`.execute(
-    db,
-  );
-  await createFinishFunction(db);
+  await sql`DROP FUNCTION IF EXISTS delivery_throttle_finish2`.execute(db);
+  await sql`DROP FUNCTION IF EXISTS delivery_throttle_take2`.execute(db);
   await sql`ALTER TABLE delivery_throttle DROP COLUMN unreachable_pauses`.execute(db);
 }

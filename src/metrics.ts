@@ -73,7 +73,7 @@ export function countInbound(outcome: InboundOutcome, n = 1): void {
 
 const throttleHeld = new client.Counter({
   name: 'mailer_delivery_throttled_total',
-  help: 'Mails held back (not attempted, queued again) by a delivery limit, per destination domain: its name when it has limits of its own (built in or THROTTLE_DOMAINS), else "other"',
+  help: 'Mails held back by a delivery limit, or deferred by a domain that stays unreachable (not attempted, queued again), per destination domain: its name when it has limits of its own (built in or THROTTLE_DOMAINS), else "other"',
   labelNames: ['domain'] as const,
   registers: [registry],
 });

@@ -284,18 +284,18 @@ describe('no starving, no leaks', () => {
     }
   });
 
-  it('counts a domain’s unreachable pauses in a row apart from its back-off level: a slow-down or a success starts it again', async () => {
+  it('counts a domain’s unreachable pauses in a row apart from its back-off level: a slow-down, a success, any other reply or a long gap starts it again', async () => {
     const db = await createTestDb();
     try {
       const key = 'domain:flaky.example';
       const want = [{ key, want: 1, perMinute: 6000, connections: 2 }];
       const pause = { pauseMs: 100, pauseMaxMs: 200 };
-      const report = (signal: 'slow-down' | 'unreachable' | null, successes = 0) => [
-        { key, refund: 0, signal, reply: signal === 'slow-down' ? '421 4.7.0 later' : signal ? 'connect ETIMEDOUT' : null, successes },
+      const report = (signal: 'slow-down' | 'unreachable' | null, successes = 0, answered = 0) => [
+        { key, refund: 0, signal, reply: signal === 'slow-down' ? '421 4.7.0 later' : signal ? 'connect ETIMEDOUT' : null, successes, answered },
       ];
       const state = async () => {
         const g = (await takeThrottle(db.db, 'h', 30_000, { max: 10, share: 1 }, want))[0]!;
-        await finishThrottle(db.db, 'h', [{ key, refund: g.granted, signal: null, reply: null, successes: 0 }], pause);
+        await finishThrottle(db.db, 'h', [{ key, refund: g.granted, signal: null, reply: null, successes: 0, answered: 0 }], pause);
         return { level: g.level, unreachablePauses: g.unreachablePauses };
       };
       const afterPause = () => sql`UPDATE delivery_throttle SET paused_until = now() - interval '1 ms'`.execute(db.db);
@@ -321,6 +321,18 @@ describe('no starving, no leaks', () => {
       await afterPause();
       await finishThrottle(db.db, 'h', report('slow-down'), pause);
       expect(await state()).toEqual({ level: 5, unreachablePauses: 0 });
+      // and so does any other reply (a host answered: 451 4.3.0, 550, …)
+      await afterPause();
+      await finishThrottle(db.db, 'h', report('unreachable'), pause);
+      expect(await state()).toEqual({ level: 6, unreachablePauses: 1 });
+      await afterPause();
+      await finishThrottle(db.db, 'h', report(null, 0, 1), pause);
+      expect(await state()).toEqual({ level: 6, unreachablePauses: 0 });
+      // a pause that ended long ago (more than THROTTLE_PAUSE_MAX_MS) is not the same run
+      await finishThrottle(db.db, 'h', report('unreachable'), pause);
+      await sql`UPDATE delivery_throttle SET paused_until = now() - interval '1 second'`.execute(db.db);
+      await finishThrottle(db.db, 'h', report('unreachable'), pause);
+      expect(await state()).toEqual({ level: 6, unreachablePauses: 1 });
     } finally {
       await db.drop();
     }
@@ -339,7 +351,7 @@ describe('no starving, no leaks', () => {
       const third = await takeThrottle(db.db, 'live-worker', 30_000, { max: 10, share: 1 }, want);
       expect(third[0]).toMatchObject({ granted: 5, slots: 2 });
       // what a batch did not use goes back at its end, with its slots
-      await finishThrottle(db.db, 'live-worker', [{ key: 'domain:lost.example', refund: 5, signal: null, reply: null, successes: 0 }], {
+      await finishThrottle(db.db, 'live-worker', [{ key: 'domain:lost.example', refund: 5, signal: null, reply: null, successes: 0, answered: 0 }], {
         pauseMs: 1000,
         pauseMaxMs: 2000,
       });

@@ -59,7 +59,8 @@ export async function claimDueMails(db: Db, limit: number, leaseMs: number, toke
       FROM (
         -- The requests with a claimable mail from the cursor on (wrapping round), no more than can
         -- take a turn: probing (and locking candidates of) every sending request would cost more
-        -- the further delivery lags. Each part is limited, so ordering them costs nothing.
+        -- the further delivery lags. Both parts are probed (each for at most that many requests),
+        -- then taken in order.
         SELECT w.id FROM (
         (SELECT 0 AS part, r.id FROM mail_requests r
         WHERE r.status IN ('P', 'I') AND r.id > ${after}::bigint AND EXISTS (

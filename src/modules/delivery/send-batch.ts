@@ -111,7 +111,8 @@ export function createBatchSender(
             run.slot(async () => {
               const outcome = await run.transportSlot(async (): Promise<MailOutcome | undefined | 'held'> => {
                 const cancelled = run.isCancelled();
-                if (!cancelled && run.isOver()) return undefined;
+                // A deferral is only recorded: past the window it still is (given back, it would be claimed again at once).
+                if (!cancelled && !run.deferred.has(m.id) && run.isOver()) return undefined;
                 const stop = cancelled ? undefined : (run.deferred.get(m.id) ?? run.throttle.heldUntil(m.id));
                 if (stop && !stop.reason) {
                   run.hold(m.id, stop.until);

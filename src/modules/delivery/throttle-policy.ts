@@ -108,6 +108,13 @@ export function throttleSignal(error: SmtpOutcomeInput | undefined): ThrottleSig
   return 'other';
 }
 
+/** Whether an attempt's error carries an SMTP reply (a host answered), as opposed to none at all. */
+export function hasReplyCode(error: SmtpOutcomeInput | undefined): boolean {
+  if (!error) return false;
+  const code = error.responseCode ?? Number(/^\s*(\d{3})\b/.exec(error.response ?? '')?.[1] ?? NaN);
+  return Number.isInteger(code) && code >= 200 && code < 600;
+}
+
 /** A reply as the domain state keeps it: addresses masked (they are recipients'), at most 300 characters. */
 export function redactReply(reply: string): string {
   return reply.replace(/[^\s<>()[\]"',;:]+@[^\s<>()[\]"',;:]+/g, '<address>').slice(0, 300);

@@ -31,7 +31,7 @@ function byKey<T extends { key: string }>(items: T[]): T[] {
   return [...items].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
-/** One call for the whole batch (delivery_throttle_take): tokens and slots of every key, locked in key order. */
+/** One call for the whole batch (delivery_throttle_take2): tokens and slots of every key, locked in key order. */
 export async function takeThrottle(
   db: Db,
   holder: string,
@@ -52,7 +52,8 @@ export async function takeThrottle(
     r_level: number;
     r_unreachable_pauses: number;
   }>`${sql.raw(PREPARED)}
-    SELECT * FROM delivery_throttle_take(${holder}, ${leaseMs}, ${slots.max}, ${slots.share}, ${sorted.map((w) => w.key)}::text[], ${sorted.map((w) => w.want)}::int[],
+    SELECT r_key, r_granted, r_slots, r_per_minute, r_wait_ms, r_paused_until, r_level, r_unreachable_pauses
+    FROM delivery_throttle_take2(${holder}, ${leaseMs}, ${slots.max}, ${slots.share}, ${sorted.map((w) => w.key)}::text[], ${sorted.map((w) => w.want)}::int[],
       ${sorted.map((w) => w.perMinute)}::float8[], ${sorted.map((w) => w.connections)}::int[])
   `.execute(db);
   return res.rows.map((r) => ({
@@ -84,14 +85,17 @@ export interface ThrottleReport {
   /** the reply that gave the signal (slow-down, unreachable), redacted */
   reply: string | null;
   successes: number;
+  /** recipients whose attempt got an SMTP reply that was neither a success nor a slow-down (a host answered) */
+  answered: number;
 }
 
-/** One call at a batch's end (delivery_throttle_finish): unused tokens back, slots released, back-off moved. */
+/** One call at a batch's end (delivery_throttle_finish2): unused tokens back, slots released, back-off moved. */
 export async function finishThrottle(db: Db, holder: string, reports: ThrottleReport[], pause: { pauseMs: number; pauseMaxMs: number }): Promise<void> {
   const sorted = byKey(reports);
   await sql`${sql.raw(PREPARED)}
-    SELECT delivery_throttle_finish(${holder}, ${sorted.map((r) => r.key)}::text[], ${sorted.map((r) => r.refund)}::int[],
+    SELECT delivery_throttle_finish2(${holder}, ${sorted.map((r) => r.key)}::text[], ${sorted.map((r) => r.refund)}::int[],
       ${sorted.map((r) => r.signal)}::text[], ${sorted.map((r) => r.reply)}::text[], ${sorted.map((r) => r.successes)}::int[],
+      ${sorted.map((r) => r.answered)}::int[],
       ${pause.pauseMs}, ${pause.pauseMaxMs}, ${MAX_BACKOFF_LEVEL}, ${RECOVER_AFTER_SUCCESSES})
   `.execute(db);
 }

@@ -5,7 +5,7 @@ import type { Db } from '../../db/schema.ts';
 import type { ThrottleConfig } from '../../config.ts';
 import { domainOf } from './mx-routing.ts';
 import type { DomainLimits } from './throttle-config.ts';
-import { deferralReason, defers, heldDueAt, pauseMs, redactReply, SLOT_WAIT_MS, throttleSignal, type ThrottleSignal } from './throttle-policy.ts';
+import { deferralReason, defers, hasReplyCode, heldDueAt, pauseMs, redactReply, SLOT_WAIT_MS, throttleSignal, type ThrottleSignal } from './throttle-policy.ts';
 import * as repo from './throttle.repository.ts';
 
 /** A claimed mail as the throttle sees it: its project and its pending recipients' addresses. */
@@ -62,7 +62,7 @@ export function createBatchThrottle(
   const keysOf = new Map<string, string[]>();
   const used = new Map<string, number>();
   const limiters = new Map<string, Limiter>();
-  const signals = new Map<string, { signal: ThrottleSignal; reply: string | null; successes: number }>();
+  const signals = new Map<string, { signal: ThrottleSignal; reply: string | null; successes: number; answered: number }>();
   /** domains that asked us to slow down (or could not be reached) during this batch, and until when their mails wait */
   const stopped = new Map<string, Date>();
   let held = 0;
@@ -162,7 +162,9 @@ export function createBatchThrottle(
   /**
    * When a domain of the mail slowed down during this batch (or another loop's): until when the
    * mail waits (it is not attempted), and, when this batch found every domain of the mail still
-   * unreachable after an unreachable pause (defers()), why it is deferred instead of held.
+   * unreachable at the end of a run of unreachable pauses that already defers (defers(), as the
+   * grant saw it: the count this batch's own report adds is not known for sure until finish()),
+   * why it is deferred instead of held.
    */
   function heldUntil(mailId: string): { until: Date; reason?: string } | undefined {
     let until: Date | undefined;
@@ -179,7 +181,7 @@ export function createBatchThrottle(
     countHeld(keys);
     const deferring = deferringKeys(keys, (k) => {
       const at = stopped.get(k);
-      return at && signals.get(k)?.signal === 'unreachable' && defers((grants.get(k)?.unreachablePauses ?? 0) + 1) ? at : undefined;
+      return at && signals.get(k)?.signal === 'unreachable' && defers(grants.get(k)?.unreachablePauses ?? 0) ? at : undefined;
     });
     if (!deferring) return { until };
     return { until, reason: deferralReason(deferring.key.slice(7), signals.get(deferring.key)?.reply ?? null, deferring.until) };
@@ -201,8 +203,9 @@ export function createBatchThrottle(
       // Through a relay, no reply is the relay's trouble (relay-health), not the domain's.
       if (signal === 'unreachable' && !opts.direct) signal = 'other';
       const key = domainKey(domainOf(r.address));
-      const s = signals.get(key) ?? { signal: 'other', reply: null, successes: 0 };
+      const s = signals.get(key) ?? { signal: 'other', reply: null, successes: 0, answered: 0 };
       if (signal === 'sent') s.successes++;
+      else if (signal === 'other' && hasReplyCode(error)) s.answered++;
       else if (signal === 'slow-down' || (signal === 'unreachable' && s.signal !== 'slow-down')) {
         if (s.signal !== signal) countThrottleSignal(domainLabel(config, key.slice(7)), signal);
         s.signal = signal;
@@ -229,6 +232,7 @@ export function createBatchThrottle(
         signal: stop ? s.signal : null,
         reply: stop ? s.reply : null,
         successes: s?.successes ?? 0,
+        answered: s?.answered ?? 0,
       };
     });
     if (reports.length) await repo.finishThrottle(db, opts.token, reports, config);
