@@ -7,7 +7,8 @@ import { sql, type Kysely } from 'kysely';
 // or more when its first timeout comes. A domain that stays down (2 or more) defers its mails
 // instead of holding them (src/modules/delivery/throttle-policy.ts, defers()).
 //
-// delivery_throttle_take2 is delivery_throttle_take returning the count too, and
+// delivery_throttle_take2 is delivery_throttle_take returning the count too (and finding a key's
+// row first, creating it only when missing, so the sweep can prune idle rows), and
 // delivery_throttle_finish2 is delivery_throttle_finish moving it (with the replies of a batch
 // that answered, p_answered). New names rather than a replaced take: a worker still running the
 // code before this migration (a rolling deploy, several workers on one database) keeps calling
@@ -33,10 +34,15 @@ export async function up(db: Kysely<any>): Promise<void> {
       conns integer;
     BEGIN
       FOR i IN 1 .. coalesce(array_length(p_keys, 1), 0) LOOP
-        INSERT INTO delivery_throttle AS d (key, per_minute, connections, tokens, refilled_at, minute_start)
-        VALUES (p_keys[i], p_per_minute[i], p_connections[i], greatest(1, p_per_minute[i] / 60), t, this_minute)
-        ON CONFLICT (key) DO NOTHING;
-        SELECT * INTO b FROM delivery_throttle d WHERE d.key = p_keys[i] FOR UPDATE;
+        -- The key's row, locked; created when missing (the sweep prunes idle ones: one pruned
+        -- between the insert and the select is created again).
+        LOOP
+          SELECT * INTO b FROM delivery_throttle d WHERE d.key = p_keys[i] FOR UPDATE;
+          EXIT WHEN FOUND;
+          INSERT INTO delivery_throttle AS d (key, per_minute, connections, tokens, refilled_at, minute_start)
+          VALUES (p_keys[i], p_per_minute[i], p_connections[i], greatest(1, p_per_minute[i] / 60), t, this_minute)
+          ON CONFLICT (key) DO NOTHING;
+        END LOOP;
         rate := greatest(1, p_per_minute[i] / 2 ^ b.backoff_level);
         avail := least(greatest(1, rate / 60), b.tokens + greatest(0, extract(epoch FROM t - b.refilled_at)) * rate / 60);
         g := CASE WHEN b.paused_until > t THEN 0 ELSE greatest(0, least(p_wants[i], floor(avail)::integer)) END;

@@ -4,7 +4,8 @@ import { sql } from 'kysely';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { finishedRequestRow, startTestService, type TestService, waitFor } from '../helpers/test-service.ts';
 import { createTestDb } from '../helpers/test-db.ts';
-import { finishThrottle, takeThrottle } from '../../src/modules/delivery/throttle.repository.ts';
+import { finishThrottle, pruneThrottleStates, takeThrottle } from '../../src/modules/delivery/throttle.repository.ts';
+import { THROTTLE_BACKED_OFF_IDLE_MS, THROTTLE_IDLE_MS } from '../../src/modules/delivery/throttle-policy.ts';
 import { claimCursor, claimDueMails, releaseMails } from '../../src/modules/delivery/delivery.repository.ts';
 
 // Throttling per destination domain and per project (issue 16), through a relay: two workers on
@@ -333,6 +334,38 @@ describe('no starving, no leaks', () => {
       await sql`UPDATE delivery_throttle SET paused_until = now() - interval '1 second'`.execute(db.db);
       await finishThrottle(db.db, 'h', report('unreachable'), pause);
       expect(await state()).toEqual({ level: 6, unreachablePauses: 1 });
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('prunes the state of keys idle for an hour (a week when backed off, never while paused); a take after it starts afresh', async () => {
+    const db = await createTestDb();
+    try {
+      const want = (key: string) => ({ key, want: 1, perMinute: 6000, connections: 2 });
+      const keys = ['domain:idle.example', 'domain:busy.example', 'domain:backedoff.example', 'domain:paused.example', 'domain:oldbackoff.example'];
+      await takeThrottle(db.db, 'h', 30_000, { max: 10, share: 1 }, keys.map(want));
+      await finishThrottle(
+        db.db,
+        'h',
+        keys.map((key) => ({ key, refund: 1, signal: null, reply: null, successes: 0, answered: 0 })),
+        { pauseMs: 1000, pauseMaxMs: 2000 },
+      );
+      await sql`UPDATE delivery_throttle SET refilled_at = now() - interval '2 hours' WHERE key <> 'domain:busy.example'`.execute(db.db);
+      await sql`UPDATE delivery_throttle SET backoff_level = 2 WHERE key IN ('domain:backedoff.example', 'domain:oldbackoff.example')`.execute(db.db);
+      await sql`UPDATE delivery_throttle SET refilled_at = now() - interval '8 days' WHERE key = 'domain:oldbackoff.example'`.execute(db.db);
+      await sql`UPDATE delivery_throttle SET paused_until = now() + interval '1 minute' WHERE key = 'domain:paused.example'`.execute(db.db);
+      await sql`INSERT INTO delivery_throttle_slots (key, slot, holder, lease_until) VALUES ('domain:busy.example', 9, 'dead', now() - interval '2 hours')`.execute(
+        db.db,
+      );
+      expect(await pruneThrottleStates(db.db, THROTTLE_IDLE_MS, THROTTLE_BACKED_OFF_IDLE_MS)).toBe(2);
+      const left = await sql<{ key: string }>`SELECT key FROM delivery_throttle ORDER BY key`.execute(db.db);
+      expect(left.rows.map((r) => r.key)).toEqual(['domain:backedoff.example', 'domain:busy.example', 'domain:paused.example']);
+      expect((await sql<{ n: number }>`SELECT count(*)::int AS n FROM delivery_throttle_slots`.execute(db.db)).rows[0]!.n).toBe(0);
+      // a pruned key is created again by the next take, with a full bucket
+      const again = await takeThrottle(db.db, 'h2', 30_000, { max: 10, share: 1 }, [want('domain:idle.example')]);
+      expect(again[0]).toMatchObject({ key: 'domain:idle.example', granted: 1, level: 0, unreachablePauses: 0 });
+      expect(await pruneThrottleStates(db.db, THROTTLE_IDLE_MS, THROTTLE_BACKED_OFF_IDLE_MS)).toBe(0);
     } finally {
       await db.drop();
     }

@@ -12,6 +12,8 @@ import { createContextCache } from './request-contexts.ts';
 import { createRecorder, type MailOutcome } from './result-recorder.ts';
 import { createBatchSender } from './send-batch.ts';
 import { createBatchThrottle } from './throttle.ts';
+import { pruneThrottleStates } from './throttle.repository.ts';
+import { THROTTLE_BACKED_OFF_IDLE_MS, THROTTLE_IDLE_MS } from './throttle-policy.ts';
 
 /**
  * A process's delivery worker: `loops` claim loops, each claiming due mails of all sending
@@ -262,6 +264,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       await finishRequestsIfDone(deps, unfinished);
       deps.logger.warn({ requests: unfinished.length }, 'sweeper rolled up requests left sending with nothing to send');
     }
+    const pruned = await pruneThrottleStates(deps.db, THROTTLE_IDLE_MS, THROTTLE_BACKED_OFF_IDLE_MS);
+    if (pruned) deps.logger.debug({ keys: pruned }, 'sweeper pruned idle delivery limit states');
     return started;
   }
 

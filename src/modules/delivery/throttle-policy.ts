@@ -36,6 +36,11 @@ export function deferralReason(domain: string, lastReply: string | null, until: 
   return `${lastReply ?? 'no host answered'} (not attempted: ${domain} is paused until ${until.toISOString()}, unreachable in pauses running)`;
 }
 
+/** A key's state no batch took from for this long is pruned (the sweep): its bucket is full and its counters old. */
+export const THROTTLE_IDLE_MS = 3_600_000;
+/** ...unless the domain is backed off: that is kept for a week of idleness. */
+export const THROTTLE_BACKED_OFF_IDLE_MS = 7 * 86_400_000;
+
 /** A mail held because its domain's transactions were all taken looks again after this long. */
 export const SLOT_WAIT_MS = 500;
 

@@ -100,6 +100,29 @@ export async function finishThrottle(db: Db, holder: string, reports: ThrottleRe
   `.execute(db);
 }
 
+/**
+ * Drops the state of keys idle (no batch took from them) for `idleMs`: a full bucket and old
+ * minute counters say nothing a new row wouldn't. A domain still paused, or backed off, keeps
+ * its row (its back-off is what it learned) unless idle for `backedOffIdleMs`. Expired slot rows
+ * go too. A take that locked a row first keeps it (its refill time is new when the delete gets
+ * the row); one that finds it gone creates it again (delivery_throttle_take2).
+ */
+export async function pruneThrottleStates(db: Db, idleMs: number, backedOffIdleMs: number): Promise<number> {
+  const res = await sql`${sql.raw(PREPARED)}
+    WITH gone AS (
+      DELETE FROM delivery_throttle
+      WHERE refilled_at < now() - make_interval(secs => ${idleMs / 1000})
+        AND (paused_until IS NULL OR paused_until < now())
+        AND (backoff_level = 0 OR refilled_at < now() - make_interval(secs => ${backedOffIdleMs / 1000}))
+      RETURNING key
+    ), slots AS (
+      DELETE FROM delivery_throttle_slots WHERE lease_until < now() - make_interval(secs => ${idleMs / 1000}) OR key IN (SELECT key FROM gone)
+    )
+    SELECT count(*)::int AS n FROM gone
+  `.execute(db);
+  return (res.rows[0] as { n: number }).n;
+}
+
 /** A live batch keeps its slots (renewed with its mails' leases); a dead one's expire. */
 export async function renewThrottleSlots(db: Db, holder: string, leaseMs: number): Promise<void> {
   await sql`${sql.raw(PREPARED)}

@@ -181,7 +181,9 @@ export function createBatchThrottle(
     countHeld(keys);
     const deferring = deferringKeys(keys, (k) => {
       const at = stopped.get(k);
-      return at && signals.get(k)?.signal === 'unreachable' && defers(grants.get(k)?.unreachablePauses ?? 0) ? at : undefined;
+      const s = signals.get(k);
+      // not when a host of the domain answered in this batch too (that ends the run)
+      return at && s?.signal === 'unreachable' && s.successes === 0 && s.answered === 0 && defers(grants.get(k)?.unreachablePauses ?? 0) ? at : undefined;
     });
     if (!deferring) return { until };
     return { until, reason: deferralReason(deferring.key.slice(7), signals.get(deferring.key)?.reply ?? null, deferring.until) };
