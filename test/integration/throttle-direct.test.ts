@@ -29,7 +29,12 @@ beforeAll(async () => {
   busyHost = await startTestSink({ host: '127.0.0.4', port: slowHost.port });
   route('busy.example', '127.0.0.4');
   route('dead.example', '127.0.0.9');
-  svc = await startTestService({
+  svc = await startDirect(1000);
+});
+
+/** A service delivering directly through the test DNS server to the sinks, pausing a domain `pauseMs` first (3 s at most). */
+function startDirect(pauseMs: number): Promise<TestService> {
+  return startTestService({
     smtpUrl: 'direct',
     env: {
       DNS_SERVERS: dns.server,
@@ -37,11 +42,11 @@ beforeAll(async () => {
       DIRECT_SMTP_PORT: String(slowHost.port),
       RETRY_LIMIT: '3',
       RETRY_BASE_DELAY_MS: '200',
-      THROTTLE_PAUSE_MS: '1000',
+      THROTTLE_PAUSE_MS: String(pauseMs),
       THROTTLE_PAUSE_MAX_MS: '3000',
     },
   });
-});
+}
 
 afterAll(async () => {
   await svc?.stop();
@@ -55,13 +60,15 @@ afterEach(() => {
 
 const addresses = (prefix: string, domain: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}@${domain}`);
 
-async function post(to: string[]): Promise<string> {
-  const res = await svc.call('POST', '/api/v1/mails', {
-    body: { senderAddress: 'news@company.com', title: 'T', body: '<p>b</p>', individual: true, recipients: to.map((address) => ({ address, type: 'R' })) },
+/** POSTs a mail to `to` (one mail each, or one general mail) through `service`; its request ID. */
+async function postTo(service: TestService, to: string[], individual = true): Promise<string> {
+  const res = await service.call('POST', '/api/v1/mails', {
+    body: { senderAddress: 'news@company.com', title: 'T', body: '<p>b</p>', individual, recipients: to.map((address) => ({ address, type: 'R' })) },
   });
   expect(res.status).toBe(201);
   return res.body.requestId as string;
 }
+const post = (to: string[]) => postTo(svc, to);
 
 type State = { backoff_level: number; paused_until: Date | null; last_reply: string | null; last_reply_at: Date | null };
 async function stateOf(domain: string): Promise<State | undefined> {
@@ -130,30 +137,20 @@ describe('a domain that stays down', () => {
   // A service of its own, with pauses long enough (2 s, then 3 s) to look at the first one.
   let down: TestService;
   beforeAll(async () => {
-    down = await startTestService({
-      smtpUrl: 'direct',
-      env: {
-        DNS_SERVERS: dns.server,
-        DIRECT_ALLOW_PRIVATE: 'true',
-        DIRECT_SMTP_PORT: String(slowHost.port),
-        RETRY_LIMIT: '3',
-        RETRY_BASE_DELAY_MS: '200',
-        THROTTLE_PAUSE_MS: '2000',
-        THROTTLE_PAUSE_MAX_MS: '3000',
-      },
-    });
+    down = await startDirect(2000);
   });
   afterAll(async () => {
     await down?.stop();
   });
 
-  const send = async (to: string[], individual = true) => {
-    const res = await down.call('POST', '/api/v1/mails', {
-      body: { senderAddress: 'news@company.com', title: 'T', body: '<p>b</p>', individual, recipients: to.map((address) => ({ address, type: 'R' })) },
-    });
-    expect(res.status).toBe(201);
-    return res.body.requestId as string;
-  };
+  const send = (to: string[], individual = true) => postTo(down, to, individual);
+  /** dead.example in its second unreachable pause in a row, for 2 s (as the first test leaves it) */
+  const deferring = () =>
+    sql`
+      INSERT INTO delivery_throttle (key, per_minute, connections, tokens, refilled_at, minute_start, backoff_level, unreachable_pauses, paused_until, last_reply)
+      VALUES ('domain:dead.example', 600000, 10, 1, now(), date_trunc('minute', now()), 2, 2, now() + interval '2 seconds', 'connect ECONNREFUSED')
+      ON CONFLICT (key) DO UPDATE SET backoff_level = 2, unreachable_pauses = 2, paused_until = excluded.paused_until, last_reply = excluded.last_reply
+    `.execute(down.db.db);
   const rowsOf = (domain: string) =>
     down.db.db
       .selectFrom('recipients')
@@ -206,11 +203,7 @@ describe('a domain that stays down', () => {
   }, 60_000);
 
   it('a deferred mail’s recipient on the send-block list gets its own result, not a spent retry', async () => {
-    await sql`
-      INSERT INTO delivery_throttle (key, per_minute, connections, tokens, refilled_at, minute_start, backoff_level, unreachable_pauses, paused_until, last_reply)
-      VALUES ('domain:dead.example', 600000, 10, 1, now(), date_trunc('minute', now()), 2, 2, now() + interval '2 seconds', 'connect ECONNREFUSED')
-      ON CONFLICT (key) DO UPDATE SET backoff_level = 2, unreachable_pauses = 2, paused_until = excluded.paused_until, last_reply = excluded.last_reply
-    `.execute(down.db.db);
+    await deferring();
     await down.db.db
       .insertInto('send_blocks')
       .values({ address_key: 'blocked@dead.example', address: 'blocked@dead.example', project_id: null, blocked_until: new Date(Date.now() + 3600_000) })
@@ -224,12 +217,7 @@ describe('a domain that stays down', () => {
   }, 30_000);
 
   it('a general mail to it and to a domain that answers: the other recipient is never deferred, and is delivered', async () => {
-    // dead.example in its second unreachable pause in a row (as the test before leaves it)
-    await sql`
-      INSERT INTO delivery_throttle (key, per_minute, connections, tokens, refilled_at, minute_start, backoff_level, unreachable_pauses, paused_until, last_reply)
-      VALUES ('domain:dead.example', 600000, 10, 1, now(), date_trunc('minute', now()), 2, 2, now() + interval '2 seconds', 'connect ECONNREFUSED')
-      ON CONFLICT (key) DO UPDATE SET backoff_level = 2, unreachable_pauses = 2, paused_until = excluded.paused_until, last_reply = excluded.last_reply
-    `.execute(down.db.db);
+    await deferring();
     const requestId = await send(['x@dead.example', 'y@fast.example'], false);
     await finishedRequestRow(down, requestId);
     const [dead] = await rowsOf('dead.example').then((r) => r.filter((x) => x.address === 'x@dead.example'));

@@ -299,40 +299,42 @@ describe('no starving, no leaks', () => {
         await finishThrottle(db.db, 'h', [{ key, refund: g.granted, signal: null, reply: null, successes: 0, answered: 0 }], pause);
         return { level: g.level, unreachablePauses: g.unreachablePauses };
       };
+      const finish = (signal: 'slow-down' | 'unreachable' | null, successes = 0, answered = 0) =>
+        finishThrottle(db.db, 'h', report(signal, successes, answered), pause);
       const afterPause = () => sql`UPDATE delivery_throttle SET paused_until = now() - interval '1 ms'`.execute(db.db);
       expect(await state()).toEqual({ level: 0, unreachablePauses: 0 });
       // a slow-down, days ago, left the level up: the first timeout after it is the first unreachable pause
-      await finishThrottle(db.db, 'h', report('slow-down'), pause);
+      await finish('slow-down');
       await afterPause();
       expect(await state()).toEqual({ level: 1, unreachablePauses: 0 });
-      await finishThrottle(db.db, 'h', report('unreachable'), pause);
+      await finish('unreachable');
       expect(await state()).toEqual({ level: 2, unreachablePauses: 1 });
       // more reports within the same pause count once
-      await finishThrottle(db.db, 'h', report('unreachable'), pause);
+      await finish('unreachable');
       expect(await state()).toEqual({ level: 2, unreachablePauses: 1 });
       await afterPause();
-      await finishThrottle(db.db, 'h', report('unreachable'), pause);
+      await finish('unreachable');
       expect(await state()).toEqual({ level: 3, unreachablePauses: 2 });
       // a success ends the run
       await afterPause();
-      await finishThrottle(db.db, 'h', report(null, 1), pause);
+      await finish(null, 1);
       expect(await state()).toEqual({ level: 3, unreachablePauses: 0 });
       // and so does a pause for a slow-down
-      await finishThrottle(db.db, 'h', report('unreachable'), pause);
+      await finish('unreachable');
       await afterPause();
-      await finishThrottle(db.db, 'h', report('slow-down'), pause);
+      await finish('slow-down');
       expect(await state()).toEqual({ level: 5, unreachablePauses: 0 });
       // and so does any other reply (a host answered: 451 4.3.0, 550, …)
       await afterPause();
-      await finishThrottle(db.db, 'h', report('unreachable'), pause);
+      await finish('unreachable');
       expect(await state()).toEqual({ level: 6, unreachablePauses: 1 });
       await afterPause();
-      await finishThrottle(db.db, 'h', report(null, 0, 1), pause);
+      await finish(null, 0, 1);
       expect(await state()).toEqual({ level: 6, unreachablePauses: 0 });
       // a pause that ended long ago (more than THROTTLE_PAUSE_MAX_MS) is not the same run
-      await finishThrottle(db.db, 'h', report('unreachable'), pause);
+      await finish('unreachable');
       await sql`UPDATE delivery_throttle SET paused_until = now() - interval '1 second'`.execute(db.db);
-      await finishThrottle(db.db, 'h', report('unreachable'), pause);
+      await finish('unreachable');
       expect(await state()).toEqual({ level: 6, unreachablePauses: 1 });
     } finally {
       await db.drop();
