@@ -41,7 +41,7 @@ export interface BatchRun {
 }
 
 /** A recipient row as sending sees it: pending while ready (R) or being retried (I). */
-export function toMailRecipient(r: repo.DeliveryRecipientRow): MailRecipient {
+function toMailRecipient(r: repo.DeliveryRecipientRow): MailRecipient {
   return {
     id: r.id,
     address: r.address,
