@@ -4,7 +4,7 @@ import { defineConfig } from 'vite';
 
 const root = path.dirname(fileURLToPath(import.meta.url));
 
-// The console is served by the service at /console (src/http/console-static.ts). No plugin:
+// The console is served by the service at /console (src/modules/console/console.router.ts). No plugin:
 // Vite's own transform compiles TSX with React's automatic runtime; the console has no dev
 // server of its own to hot-reload (build, then `npm start`).
 export default defineConfig({

@@ -14,8 +14,11 @@ import { useTestService } from '../../helpers/use-test-service.ts';
 export type Lang = 'ja' | 'ko' | 'en';
 export const LANGS: readonly Lang[] = ['ja', 'ko', 'en'];
 
-/** Screenshots of every screen, kept by CI (test-output/ is not in git). */
-export const SCREENSHOT_DIR = path.resolve('test-output/screenshots');
+/**
+ * Screenshots of every screen, kept by CI (test-output/ is not in git). SCREENSHOT_DIR moves them:
+ * .ci/run gives each of its two passes a folder of its own, so the second does not overwrite the first.
+ */
+export const SCREENSHOT_DIR = path.resolve(process.env.SCREENSHOT_DIR || 'test-output/screenshots');
 
 export interface ConsoleHarness {
   svc: TestService;
@@ -29,7 +32,7 @@ export interface ConsoleHarness {
   newPage(lang: Lang, opts?: { viewport?: { width: number; height: number } }): Promise<Page>;
   /** newPage, then signed in with the service's key through the sign-in form; ends on /console/mails */
   signedInPage(lang: Lang): Promise<Page>;
-  /** test-output/screenshots/<name>.png (full page) */
+  /** SCREENSHOT_DIR/<name>.png (full page) */
   screenshot(page: Page, name: string): Promise<void>;
   /** axe-core on the page as it is now: no serious or critical violation; and no CSP violation so far */
   expectAccessible(page: Page, what?: string): Promise<void>;
