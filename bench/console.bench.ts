@@ -11,7 +11,13 @@
 //   - per screen, the time from navigation (a click in the side menu, as people move between
 //     screens) until the screen is interactive: its heading is shown, and its first API calls
 //     have answered and been rendered (no /api/v1 call in flight for 150 ms; the time is that
-//     of the last answer, plus a frame). Also a full page load (reload) of the request list;
+//     of the last answer, plus a frame). Every screen of the side menu, and the mail list of one
+//     request (/mails/requests/{id}), reached as people reach it: a click on a request's
+//     recipient count (受信者数) in the request list, just shown; timed from that click until its
+//     heading (its h2) is shown and its first API calls are answered and rendered. Two requests
+//     of the list's first page: the first row (the newest) and, of the other rows, the one with
+//     the most recipients (another request, so it is not shown from the first one's cached data).
+//     Also a full page load (reload) of the request list;
 //   - the first page of the request list shown (its first row visible) after navigation;
 //   - baselines measured in the same run: the sign-in page's full load (static files only, no
 //     API call) and the request list's API call alone (`GET /api/v1/mails/requests`, signed, the
@@ -53,7 +59,7 @@ const QUIET_MS = 150;
 const log = benchLog('console-bench');
 const cleanups = createCleanups(log);
 
-/** The side menu's screens: the console path and the link's English name. */
+/** The side menu's screens (console/src/components/Layout.tsx): the console path and the link's English name. */
 const SCREENS = [
   ['/mails', 'Mailing list'],
   ['/send', 'Send mail'],
@@ -61,8 +67,13 @@ const SCREENS = [
   ['/address-book', 'Address book'],
   ['/unsubscribers', 'Unsubscribers'],
   ['/send-block', 'Send block'],
+  ['/domains', 'Sender domains'],
   ['/keys', 'Access keys'],
+  ['/delivery', 'Delivery'],
 ] as const;
+
+/** The request list's recipient-count buttons are labelled "{n} (mails of request {id})" in English. */
+const COUNT_LABEL = /^([\d,]+) \(mails of request (.+)\)$/;
 
 function gzipKb(file: string): number {
   return zlib.gzipSync(fs.readFileSync(file), { level: 9 }).length / 1024;
@@ -166,6 +177,9 @@ async function main(): Promise<number> {
   const page = await context.newPage();
   page.setDefaultTimeout(30_000);
   const api = apiTracker(page);
+  page.on('response', (r) => {
+    if (r.url().includes('/api/v1/') && r.status() >= 400) log(`API ${r.request().method()} ${r.url()} answered ${r.status()}`);
+  });
   const consoleUrl = `${service.baseUrl}/console/`;
 
   // Baseline 1: the sign-in page, a full load of the static files with no API call.
@@ -194,6 +208,17 @@ async function main(): Promise<number> {
   const screens: Timing[] = SCREENS.map(([p]) => ({ what: `screen ${p}: interactive after a menu click`, samples: [], goal: SCREEN_TARGET_MS }));
   const firstRows: Timing = { what: 'request list: first page shown after a menu click', samples: [], goal: SCREEN_TARGET_MS };
   const reloads: Timing = { what: 'request list: first page shown after a full page load', samples: [], goal: SCREEN_TARGET_MS };
+  // The mail list of one request, opened from the request list by a click on its recipient count.
+  const MAIL_LISTS = [
+    ['first', 'row 1'],
+    ['largest', 'largest other row'],
+  ] as const;
+  const mailLists: Timing[] = MAIL_LISTS.map(([, which]) => ({
+    what: `screen /mails/requests/{id}: interactive after a count click (${which})`,
+    samples: [],
+    goal: SCREEN_TARGET_MS,
+  }));
+  const mailListsOf: string[] = [];
   for (let i = 0; i < ITERATIONS + 1; i++) {
     for (const [n, [p, name]] of SCREENS.entries()) {
       // From another screen, so the click mounts the screen anew (its data may be cached: as people see it).
@@ -218,6 +243,42 @@ async function main(): Promise<number> {
         failures.push(`${p}: ${(err as Error).message.split('\n')[0]}`);
       }
     }
+    for (const [n, [which]] of MAIL_LISTS.entries()) {
+      // The request list just shown after a menu click, settled, then a click on a count.
+      await page.getByRole('link', { name: 'Send mail', exact: true }).click();
+      await page.waitForURL(/\/console\/send/);
+      await api.settled();
+      await page.getByRole('link', { name: 'Mailing list', exact: true }).click();
+      await page.waitForURL(/\/console\/mails$/);
+      try {
+        const counts = page.locator('main table tbody tr button[aria-label*="(mails of request "]');
+        await counts.first().waitFor();
+        await api.settled();
+        const labels = await counts.evaluateAll((bs) => bs.map((b) => b.getAttribute('aria-label') ?? ''));
+        const parsed = labels.map((l) => COUNT_LABEL.exec(l)).map((m) => (m ? { n: Number(m[1]!.replaceAll(',', '')), id: m[2]! } : undefined));
+        if (parsed.some((c) => !c)) throw new Error(`a count button's label is not "{n} (mails of request {id})": ${labels.join(' | ')}`);
+        let pick = 0;
+        if (which === 'largest') {
+          if (parsed.length < 2) throw new Error('the first page has one request only');
+          pick = 1;
+          for (let j = 2; j < parsed.length; j++) if (parsed[j]!.n > parsed[pick]!.n) pick = j;
+        }
+        const { n: recipients, id } = parsed[pick]!;
+        if (i === 0) mailListsOf[n] = `${MAIL_LISTS[n]![1]}: request ${id}, ${fmtInt(recipients)} recipients`;
+        api.reset();
+        const t = performance.now();
+        await counts.nth(pick).click();
+        await page.locator('main #ml-list-title').waitFor();
+        await page.locator('main table[aria-labelledby=ml-list-title] tbody tr').first().waitFor();
+        const last = await api.settled();
+        await nextFrame(page);
+        const end = Math.max(last, performance.now() - QUIET_MS);
+        if (!page.url().includes(`/console/mails/requests/${encodeURIComponent(id)}`)) throw new Error(`the click led to ${page.url()}`);
+        if (i > 0) mailLists[n]!.samples.push(end - t);
+      } catch (err) {
+        failures.push(`/mails/requests/{id} (${which}): ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
     const t = performance.now();
     await page.goto(`${service.baseUrl}/console/mails`);
     try {
@@ -228,14 +289,15 @@ async function main(): Promise<number> {
     }
   }
 
+  const width = Math.max(62, ...[...screens, ...mailLists].map((t) => t.what.length));
   const fmt = (t: Timing, base?: Timing) => {
     if (!t.samples.length) return `  ${t.what}: no samples`;
     const s = stat(t);
     const ratio = base ? `  ${(s.p95 / stat(base).p95).toFixed(1)} x baseline` : '';
     const goal = t.goal ? `  target ≤ ${t.goal} ms${s.max <= t.goal ? '' : '  MISSED'}` : '';
-    return `  ${t.what.padEnd(62)} p50 ${s.p50.toFixed(0).padStart(5)} ms  p95 ${s.p95.toFixed(0).padStart(5)} ms  max ${s.max.toFixed(0).padStart(5)} ms${goal}${ratio}`;
+    return `  ${t.what.padEnd(width)} p50 ${s.p50.toFixed(0).padStart(5)} ms  p95 ${s.p95.toFixed(0).padStart(5)} ms  max ${s.max.toFixed(0).padStart(5)} ms${goal}${ratio}`;
   };
-  const missed = [...screens, firstRows, reloads].filter((t) => t.samples.length && Math.max(...t.samples) > (t.goal ?? Infinity));
+  const missed = [...screens, ...mailLists, firstRows, reloads].filter((t) => t.samples.length && Math.max(...t.samples) > (t.goal ?? Infinity));
   const lines = [
     '',
     `console benchmark (${ITERATIONS} navigations per screen, headless Chromium, node ${process.version}, ${os.cpus().length} CPUs)`,
@@ -244,6 +306,8 @@ async function main(): Promise<number> {
     fmt(signInLoad),
     fmt(apiCall),
     ...screens.map((t) => fmt(t, signInLoad)),
+    ...mailLists.map((t) => fmt(t, signInLoad)),
+    `  mail lists opened: ${mailListsOf.filter(Boolean).join('; ') || 'none'}`,
     fmt(firstRows, apiCall),
     fmt(reloads, apiCall),
     `  targets missed: ${missed.length || js.kb > INITIAL_JS_TARGET_KB ? [...missed.map((t) => t.what), ...(js.kb > INITIAL_JS_TARGET_KB ? ['initial JavaScript'] : [])].join('; ') : 'none'}`,
