@@ -538,7 +538,9 @@ describe('large requests', () => {
     const res = await post(valid({ title: 'Bulk ${I}', body: '<p>#${I} for #{RECIPIENT_NAME}</p>', recipients }));
     const postMs = Date.now() - started;
     expectCreated(res, n);
-    expect(postMs).toBeLessThan(3000);
+    // "at once": stored later by a job. Its speed is the benchmarks' business; this bound only
+    // tells a POST that stores inline (tens of seconds on a busy machine) from one that does not.
+    expect(postMs).toBeLessThan(15_000);
 
     const seen: string[] = [];
     const done = await waitFor(
@@ -547,7 +549,7 @@ describe('large requests', () => {
         if (seen[seen.length - 1] !== code) seen.push(code);
         return code === 'S' ? code : undefined;
       },
-      45_000,
+      120_000,
       'the 5,000-recipient request to be sent',
     );
     expect(done).toBe('S');
@@ -569,5 +571,5 @@ describe('large requests', () => {
     expect(row).toMatchObject({ requestCount: n, recipientCount: n });
     const stored = await svc.db.db.selectFrom('request_payloads').select('request_id').execute();
     expect(stored).toHaveLength(0);
-  }, 60_000);
+  }, 150_000);
 });

@@ -50,9 +50,11 @@ it("one tenant's 20,000-recipient request does not hold another tenant's 1-recip
   // within one window). How many of those go out meanwhile depends on the machine's speed, so the
   // bound is the mechanism's, not a count measured on one machine (163 here on a quiet one).
   expect(Math.max(...overtaken)).toBeLessThanOrEqual(svc.config.workerConcurrency * svc.config.deliveryClaimBatch);
-  // On a machine this test shares with others a single mail may take longer, whatever the order.
+  // On a machine this test shares with others a single mail may take longer, whatever the order:
+  // the median is 330-510 ms here (250 of it the batch window by design); behind the backlog it
+  // would be tens of seconds.
   const sorted = [...latencies].sort((a, b) => a - b);
-  expect(sorted[Math.floor(sorted.length / 2)]).toBeLessThan(1_000);
+  expect(sorted[Math.floor(sorted.length / 2)]).toBeLessThan(3_000);
 
   expect((await svc.call('POST', `/api/v1/mails/requests/${big.body.requestId}/cancel`)).status).toBe(200);
   sink.setDataDelay(0);

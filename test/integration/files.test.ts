@@ -141,11 +141,18 @@ describe('createFile', () => {
 
   it('refuses a zip bomb quickly (bounded inspection) and a zip with 100,000 entries', async () => {
     const inner = buildZip([{ name: 'zeros.bin', data: Buffer.alloc(40 * MB), method: 'store' }]);
-    const started = Date.now();
-    expectError(await upload([{ name: 'bomb.zip', data: buildZip([{ name: 'inner.zip', data: inner }]) }]), '77102', /too large to inspect/);
+    const bomb = buildZip([{ name: 'inner.zip', data: inner }]);
     const many = buildZip(Array.from({ length: 100_000 }, (_, i) => ({ name: `${i}.txt`, method: 'store' as const })));
-    expectError(await upload([{ name: 'many.zip', data: many }]), '77102', /too large to inspect/);
-    expect(Date.now() - started).toBeLessThan(10_000);
+    // The uploads alone are timed, each with room for a busy machine; the bounded reads
+    // themselves are counted by test/unit/inspect-zip.test.ts.
+    for (const [name, data] of [
+      ['bomb.zip', bomb],
+      ['many.zip', many],
+    ] as const) {
+      const started = Date.now();
+      expectError(await upload([{ name, data }]), '77102', /too large to inspect/);
+      expect(Date.now() - started).toBeLessThan(15_000);
+    }
   });
 
   it('refuses a body without files, a file without a name, and a JSON body', async () => {

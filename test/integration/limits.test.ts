@@ -165,7 +165,7 @@ describe('revoking a key', () => {
     for (const resolve of resolvers) expect(await resolve(key.accessKey)).toMatchObject({ projectId: key.projectId });
     const t = performance.now();
     expect(await revokeAccessKey(db.db, key.accessKey)).toBe(true);
-    for (const resolve of resolvers) await waitFor(async () => (await resolve(key.accessKey)) === null, 2000, 'the revoked key to be refused');
+    for (const resolve of resolvers) await waitFor(async () => (await resolve(key.accessKey)) === null, 10_000, 'the revoked key to be refused');
     console.log(`revocation seen by both instances ${Math.round(performance.now() - t)} ms after the commit`);
   });
 
@@ -188,7 +188,7 @@ describe('revoking a key', () => {
       expect(answers.every((a) => a?.projectId === key.projectId)).toBe(true);
       expect(lookups).toBe(1);
       expect(await revokeAccessKey(db.db, key.accessKey)).toBe(true);
-      await waitFor(async () => (await resolve(key.accessKey)) === null, 2000, 'the revoked key to be refused');
+      await waitFor(async () => (await resolve(key.accessKey)) === null, 10_000, 'the revoked key to be refused');
     } finally {
       await counted.destroy();
     }

@@ -29,18 +29,20 @@ beforeAll(async () => {
   busyHost = await startTestSink({ host: '127.0.0.4', port: slowHost.port });
   route('busy.example', '127.0.0.4');
   route('dead.example', '127.0.0.9');
-  svc = await startDirect(1000);
+  // RETRY_LIMIT 5: a busy machine keeps slow.example refusing for longer, and each pause's probe
+  // spends a retry (a CI-like run reached 2 of 3); mails held while paused spend none.
+  svc = await startDirect(1000, 5);
 });
 
 /** A service delivering directly through the test DNS server to the sinks, pausing a domain `pauseMs` first (3 s at most). */
-function startDirect(pauseMs: number): Promise<TestService> {
+function startDirect(pauseMs: number, retryLimit = 3): Promise<TestService> {
   return startTestService({
     smtpUrl: 'direct',
     env: {
       DNS_SERVERS: dns.server,
       DIRECT_ALLOW_PRIVATE: 'true',
       DIRECT_SMTP_PORT: String(slowHost.port),
-      RETRY_LIMIT: '3',
+      RETRY_LIMIT: String(retryLimit),
       RETRY_BASE_DELAY_MS: '200',
       THROTTLE_PAUSE_MS: String(pauseMs),
       THROTTLE_PAUSE_MAX_MS: '3000',
@@ -122,7 +124,7 @@ describe('slow-down replies', () => {
     );
     expect(rows.every((r) => r.status === 'S')).toBe(true);
     // never failed for the slow-down: each was refused at most a few times, below RETRY_LIMIT
-    expect(Math.max(...slow.map((r) => r.retry_count))).toBeLessThan(3);
+    expect(Math.max(...slow.map((r) => r.retry_count))).toBeLessThan(5);
     // recovery: successes with no slow-down lower the level step by step (20 a step)
     const before = (await stateOf('slow.example'))!.backoff_level;
     expect(before).toBeLessThanOrEqual(peak);
@@ -169,15 +171,18 @@ describe('a domain that stays down', () => {
   it("is paused instead of burning every queued mail's retries; if it stays down, its mails fail after RETRY_LIMIT more pauses, without a connection each", async () => {
     const started = Date.now();
     const requestId = await send([...addresses('d', 'dead.example', 20), ...addresses('g', 'fast.example', 10)]);
-    await waitFor(async () => (await rowsOf('fast.example')).every((r) => r.status === 'S'), 10_000, 'fast.example delivered');
-    const st = await waitFor(async () => {
-      const s = await stateIn('dead.example');
-      return s?.paused_until && s.paused_until.getTime() > Date.now() ? s : undefined;
-    }, 10_000);
+    // The first pause is looked at as soon as it starts (it lasts 2 s), whether or not
+    // fast.example is done by then, with the rows as they are in it.
+    const [{ st, rows }] = await Promise.all([
+      waitFor(async () => {
+        const s = await stateIn('dead.example');
+        return s?.paused_until && s.paused_until.getTime() > Date.now() ? { st: s, rows: await rowsOf('dead.example') } : undefined;
+      }, 10_000),
+      waitFor(async () => (await rowsOf('fast.example')).every((r) => r.status === 'S'), 10_000, 'fast.example delivered'),
+    ]);
     expect(st.last_reply).toMatch(/ECONNREFUSED|connect/i);
     expect(st).toMatchObject({ backoff_level: 1, unreachable_pauses: 1 });
     // the first pause spends no retries: the mails not yet tried wait for it
-    const rows = await rowsOf('dead.example');
     const tried = rows.filter((r) => r.retry_count > 0).length;
     console.log(
       `unreachable: at the first pause, ${tried} of 20 recipients of dead.example tried; the rest held (${rows.filter((r) => r.temporary_result_code === 'DELIVERY_THROTTLED').length})`,
@@ -238,6 +243,8 @@ describe('visible', () => {
       const st = await stateOf('busy.example');
       return st?.paused_until && st.paused_until.getTime() > Date.now() && /4\.7\.28/.test(st.last_reply ?? '');
     });
+    // The pause (1-3 s) could lapse between the calls below: once seen, it is made to last.
+    await sql`UPDATE delivery_throttle SET paused_until = now() + interval '1 minute' WHERE key = 'domain:busy.example'`.execute(svc.db.db);
     const one = await svc.call('GET', '/api/v1/delivery/domains?domain=BUSY.example');
     expect(one.status).toBe(200);
     expect(one.body.totalElements).toBe(1);

@@ -238,7 +238,8 @@ describe('no starving, no leaks', () => {
       console.log(
         `starving: other tenants' mails out ${latencies.join(', ')} ms after their POST; the mixed request's other domain in ${Date.now() - posted} ms`,
       );
-      expect(Math.max(...latencies)).toBeLessThan(3_000);
+      // well under a second on a quiet machine; behind the 1/s backlog it would be minutes
+      expect(Math.max(...latencies)).toBeLessThan(6_000);
       const claims = await sql<{ n: number }>`SELECT sum(attempts)::int AS n FROM mails`.execute(svc.db.db);
       // the held mails were not attempted (nor counted): the 60/min domain sent a few
       expect(claims.rows[0]!.n).toBeLessThan(60);
