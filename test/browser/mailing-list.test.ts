@@ -106,6 +106,21 @@ async function text(l: Locator): Promise<string> {
 function sorted<T>(a: T[]) {
   return [...a].sort();
 }
+/** Clicks an export's download link: the file's sheets (it must be an .xlsx that opens). */
+async function downloadedSheets(page: Page, link: Locator) {
+  const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+  const fs = await import('node:fs');
+  const buf = fs.readFileSync((await download.path())!);
+  expect(buf.subarray(0, 2).toString()).toBe('PK');
+  return (await readXlsx(buf)).sheets;
+}
+/** The send status codes of the recipient rows shown, in order. */
+async function shownRecipientStatuses(page: Page): Promise<string[]> {
+  await expectNotBusy(page);
+  return table(page)
+    .locator('tbody tr[data-mail-id] td:nth-child(6) [data-code]')
+    .evaluateAll((els) => els.map((e) => e.getAttribute('data-code') ?? ''));
+}
 
 describe('Mailing list (ja)', () => {
   it('lists requests by request with the guide fields, and recipients by recipient', async () => {
@@ -586,12 +601,7 @@ describe('Mailing list (ja)', () => {
     expect(shown).toContain('メールの件名: Alpha'); // the search the file was made for
     await c.expectAccessible(page);
     await c.screenshot(page, 'mailing-list-export-ja');
-    const [download] = await Promise.all([page.waitForEvent('download'), link.first().click()]);
-    const fs = await import('node:fs');
-    const buf = fs.readFileSync((await download.path())!);
-    expect(buf.subarray(0, 2).toString()).toBe('PK');
-    const { sheets } = await readXlsx(buf);
-    const rows = sheets[0]!;
+    const rows = (await downloadedSheets(page, link.first()))[0]!;
     expect(rows).toHaveLength(1 + 3); // header + the three recipients of "Alpha report"
     expect(rows.slice(1).flat().join(' ')).toContain('x2@sink.test');
     const exportRow = (await c.svc.call('GET', '/api/v1/exports').expect(200)).body.content[0];
@@ -617,10 +627,7 @@ describe('Mailing list (ja)', () => {
     expect(await text(row)).toContain(`Request ID: ${ids.beta}`);
     const link = row.getByRole('link', { name: /ダウンロード/ });
     await link.waitFor({ timeout: 30_000 });
-    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
-    const fs = await import('node:fs');
-    const { sheets } = await readXlsx(fs.readFileSync((await download.path())!));
-    expect(sheets[0]).toHaveLength(1 + 2);
+    expect((await downloadedSheets(page, link))[0]).toHaveLength(1 + 2);
     const exportRow = (await c.svc.call('GET', '/api/v1/exports').expect(200)).body.content[0];
     expect(exportRow).toMatchObject({ view: 'mails', filters: { requestId: ids.beta } });
     await page.context().close();
@@ -681,6 +688,87 @@ describe('Mailing list (ja)', () => {
     expect((await c.svc.call('GET', `/api/v1/mails/requests?requestId=${ids.zeta}`).expect(200)).body.content[0].emailStatus.code).toBe('C');
     await page.context().close();
   });
+
+  it('[送信する] opens the send screen', async () => {
+    const page = await c.signedInPage('ja');
+    await page.goto(c.url('/mails'));
+    await page.getByRole('button', { name: '送信する', exact: true }).click();
+    await page.waitForURL(/\/console\/send$/);
+    await page.getByRole('heading', { level: 1, name: 'メール送信' }).waitFor();
+    await page.context().close();
+  });
+
+  it('sorts the recipient list by 送信状態: the rows come grouped by status, ascending then descending', async () => {
+    const page = await c.signedInPage('ja');
+    await page.goto(c.url('/mails?tab=recipients&size=50'));
+    // by request date (the default), sent and unsent mails are mixed
+    const before = await shownRecipientStatuses(page);
+    expect(new Set(before).size).toBeGreaterThan(1);
+    expect(before).not.toEqual(sorted(before));
+    const header = table(page).getByRole('columnheader', { name: '送信状態' });
+    await header.getByRole('button').click();
+    await page.waitForURL(/sort=statusCode%2Casc/);
+    await expect(header.getAttribute('aria-sort')).resolves.toBe('ascending');
+    const asc = await shownRecipientStatuses(page);
+    expect(asc).toEqual(sorted(before));
+    await header.getByRole('button').click();
+    await page.waitForURL(/sort=statusCode%2Cdesc/);
+    await expect(header.getAttribute('aria-sort')).resolves.toBe('descending');
+    expect(await shownRecipientStatuses(page)).toEqual(sorted(before).reverse());
+    await page.context().close();
+  });
+
+  it('exports the request list (リクエスト別リスト) to an .xlsx that opens; the file list shows its expiry, a week on', async () => {
+    const page = await c.signedInPage('ja');
+    await page.goto(c.url('/mails?title=Alpha'));
+    await expectNotBusy(page);
+    await page.getByRole('button', { name: 'ダウンロードリクエスト/リスト' }).click();
+    const dialog = page.getByRole('dialog', { name: 'エクセルダウンロードリスト' });
+    await dialog.locator('tbody tr').first().waitFor();
+    const before = await dialog.locator('tbody tr[data-export-id]').count();
+    await dialog.getByRole('button', { name: 'ファイル作成をリクエスト' }).click();
+    await waitFor(async () => (await dialog.locator('tbody tr[data-export-id]').count()) > before);
+    const row = dialog.locator('tbody tr[data-export-id]').first();
+    const link = row.getByRole('link', { name: /ダウンロード/ });
+    await link.waitFor({ timeout: 30_000 });
+    expect(await text(row)).toContain('リクエスト別リスト');
+    expect(await text(row)).toContain('メールの件名: Alpha');
+    const exportRow = (await c.svc.call('GET', '/api/v1/exports').expect(200)).body.content[0];
+    expect(exportRow).toMatchObject({ view: 'requests', filters: { title: 'Alpha' } });
+    // the expiry column: the file's expiry, one week after it was made
+    const week = exportRow.expireDate.utc - exportRow.requestDate.utc;
+    expect(week).toBeGreaterThanOrEqual(7 * DAY);
+    expect(week).toBeLessThan(7 * DAY + 60_000);
+    const expireIndex = await dialog.locator('thead th').evaluateAll((ths) => ths.findIndex((th) => th.textContent?.trim() === '有効期限'));
+    expect(expireIndex).toBeGreaterThan(-1);
+    expect(await text(row.locator('td').nth(expireIndex))).toBe(exportRow.expireDate.formattedDateTime.slice(0, 19));
+    await c.screenshot(page, 'mailing-list-export-requests-ja');
+    const rows = (await downloadedSheets(page, link))[0]!;
+    expect(rows).toHaveLength(1 + 1); // header + the request "Alpha report"
+    expect(rows.slice(1).flat().join(' ')).toContain(ids.alpha!);
+    await page.context().close();
+  });
+
+  it.each([
+    ['P', '送信準備中'],
+    ['I', '送信中'],
+  ] as const)('cancels a request in status %s (%s) from its row, after the confirm popup', async (status, label) => {
+    // A request held in the status: reserved (so no worker takes it), its status set directly.
+    const id = await reserved(`Held ${status}`, `held-${status.toLowerCase()}@sink.test`);
+    await c.svc.db.db.updateTable('mail_requests').set({ status }).where('id', '=', parseNumericId(id)!.seq.toString()).execute();
+    const page = await c.signedInPage('ja');
+    await page.goto(c.url(`/mails?requestId=${id}`));
+    const row = requestRow(page, id);
+    await row.locator(`[data-code="${status}"]`).filter({ hasText: label }).waitFor();
+    await expect(row.getByRole('button', { name: '即時送信' }).count()).resolves.toBe(0);
+    await row.getByRole('button', { name: '送信をキャンセル' }).click();
+    const dialog = page.getByRole('dialog', { name: '送信をキャンセル' });
+    await expect(text(dialog)).resolves.toContain(id);
+    await dialog.getByRole('button', { name: '確認' }).click();
+    await page.getByRole('status').filter({ hasText: '送信をキャンセルしました' }).waitFor();
+    await waitFor(async () => (await c.svc.call('GET', `/api/v1/mails/requests?requestId=${id}`).expect(200)).body.content[0].emailStatus.code === 'C');
+    await page.context().close();
+  });
 });
 
 const LANGS = {
@@ -695,6 +783,7 @@ const LANGS = {
     viewContent: '내용 보기',
     exportOpen: '다운로드 요청/목록',
     exportTitle: '엑셀 다운로드 목록',
+    mailList: '메일별 목록',
   },
   en: {
     tabs: ['By request', 'By recipient'],
@@ -707,6 +796,7 @@ const LANGS = {
     viewContent: 'View content',
     exportOpen: 'Download request/list',
     exportTitle: 'Excel downloads',
+    mailList: 'Mails of the request',
   },
 } as const;
 
@@ -740,6 +830,19 @@ describe.each(Object.entries(LANGS))('Mailing list (%s)', (lang, tx) => {
     await page.getByRole('dialog', { name: tx.exportTitle }).waitFor();
     await c.expectAccessible(page);
     await c.screenshot(page, `mailing-list-export-${lang}`);
+    await page.context().close();
+  });
+
+  it('opens the mail list of a request from its recipient count (受信者数), accessibly', async () => {
+    const page = await c.signedInPage(lang as 'ko' | 'en');
+    await page.goto(c.url('/mails?size=50'));
+    await requestRow(page, ids.alpha!).getByRole('button', { name: /^3\b/ }).click();
+    await page.waitForURL(`**/console/mails/requests/${ids.alpha}`);
+    await page.getByRole('heading', { name: new RegExp(tx.mailList) }).waitFor();
+    await table(page).locator('tbody tr[data-mail-id]').first().waitFor();
+    await expect(table(page).locator('tbody tr[data-mail-id]').count()).resolves.toBe(3);
+    await c.expectAccessible(page, `mail list of a request ${lang}`);
+    await c.screenshot(page, `mailing-list-mails-${lang}`);
     await page.context().close();
   });
 });

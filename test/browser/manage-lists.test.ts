@@ -62,6 +62,8 @@ describe('unsubscribers screen (ko)', () => {
     await page.getByRole('button', { name: '해제 lee@example.com' }).click();
     const dialog = page.getByRole('dialog', { name: '확인' });
     await dialog.getByText('lee@example.com의 수신 거부를 해제하시겠습니까?').waitFor();
+    await c.expectAccessible(page, 'unsubscriber remove confirm dialog');
+    await c.screenshot(page, 'manage-unsubscribers-confirm-ko');
     await dialog.getByRole('button', { name: '해제' }).click();
     await table.getByRole('row', { name: /lee@example\.com/ }).waitFor({ state: 'detached' });
     expect(await listed()).toEqual(['kim@example.com', 'park@example.net']);

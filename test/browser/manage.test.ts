@@ -209,6 +209,8 @@ describe('address book screen (ko)', () => {
     await page.getByRole('button', { name: '주소 추가: news' }).click();
     const addDialog = page.getByRole('dialog', { name: '"news" 그룹에 주소 추가' });
     await addDialog.getByLabel('이메일 주소').fill('kim@example.com choi@example.com');
+    await c.expectAccessible(page, 'add-to-group dialog');
+    await c.screenshot(page, 'manage-address-book-add-to-group-ko');
     await addDialog.getByRole('button', { name: '등록' }).click();
     await addDialog.waitFor({ state: 'hidden' });
     await page.getByRole('row', { name: /news\s*2/ }).waitFor();
@@ -222,6 +224,8 @@ describe('address book screen (ko)', () => {
     await page.getByRole('button', { name: '그룹에서 제외: vip' }).click();
     const removeDialog = page.getByRole('dialog', { name: '"vip" 그룹에서 주소 제외' });
     await removeDialog.getByLabel('이메일 주소').fill('park@example.com');
+    await c.expectAccessible(page, 'remove-from-group dialog');
+    await c.screenshot(page, 'manage-address-book-remove-from-group-ko');
     await removeDialog.getByRole('button', { name: '제외' }).click();
     await removeDialog.waitFor({ state: 'hidden' });
     await page.getByRole('row', { name: /vip\s*2/ }).waitFor();

@@ -11,9 +11,33 @@ const c = useConsole({ resetSinkAfterEach: true });
 
 const TITLE = { ja: 'メール送信', ko: '메일 발송', en: 'Send mail' } as const;
 const LABELS = {
-  ja: { senderName: '送信者名', senderAddress: '送信者メールアドレス', subject: 'メールの件名', body: 'メール本文', recipients: '受信者', send: '送信' },
-  ko: { senderName: '발송자 이름', senderAddress: '발송자 메일 주소', subject: '메일 제목', body: '메일 본문', recipients: '수신자', send: '발송' },
-  en: { senderName: 'Sender name', senderAddress: 'Sender address', subject: 'Subject', body: 'Body', recipients: 'Recipients', send: 'Send' },
+  ja: {
+    senderName: '送信者名',
+    senderAddress: '送信者メールアドレス',
+    subject: 'メールの件名',
+    body: 'メール本文',
+    recipients: '受信者',
+    send: '送信',
+    tagDialog: '置換タグの入力',
+  },
+  ko: {
+    senderName: '발송자 이름',
+    senderAddress: '발송자 메일 주소',
+    subject: '메일 제목',
+    body: '메일 본문',
+    recipients: '수신자',
+    send: '발송',
+    tagDialog: '치환 태그 입력',
+  },
+  en: {
+    senderName: 'Sender name',
+    senderAddress: 'Sender address',
+    subject: 'Subject',
+    body: 'Body',
+    recipients: 'Recipients',
+    send: 'Send',
+    tagDialog: 'Tag values',
+  },
 } as const;
 
 async function openSend(lang: Lang = 'ja'): Promise<Page> {
@@ -76,6 +100,29 @@ async function answerTags(page: Page, values: Record<string, string>) {
   for (const [tag, value] of Object.entries(values)) await dialog.getByLabel(`\${${tag}} の値`).fill(value);
   await button(dialog, '確認').click();
   await dialog.waitFor({ state: 'detached' });
+}
+
+/** Opens the n-th [大量入力] (0 To, 1 Cc, 2 Bcc in general mode) and adds `count` addresses <prefix><i>@example.com. */
+async function addLimited(page: Page, nth: number, dialogName: string, count: number, prefix: string) {
+  await page.getByRole('button', { name: '大量入力' }).nth(nth).click();
+  const dialog = page.getByRole('dialog', { name: dialogName });
+  await dialog.getByLabel('アドレス').fill(Array.from({ length: count }, (_, i) => `${prefix}${i}@example.com`).join(' '));
+  await button(dialog, '追加').click();
+}
+
+/** Address-book groups, created through the API: { groupName: addresses }. */
+async function addGroups(groups: Record<string, string[]>) {
+  const res = await c.svc.call('POST', '/api/v1/address-book', {
+    body: { groups: Object.entries(groups).map(([groupName, emailAddresses]) => ({ groupName, emailAddresses })) },
+  });
+  expect(res.status).toBe(201);
+}
+
+/** Group-combination mode: ticks the groups (by their checkbox label) and picks AND or OR. */
+async function chooseGroups(page: Page, labels: string[], combination: 'AND' | 'OR') {
+  await page.getByRole('radio', { name: 'グループ組み合わせ大量メール送信' }).check();
+  for (const label of labels) await page.getByRole('checkbox', { name: label }).check();
+  await page.getByRole('radio', { name: new RegExp(`^${combination}:`) }).check();
 }
 
 async function uploadsDone(page: Page) {
@@ -168,8 +215,9 @@ describe('send screen: sending', () => {
     expect(mail!.html).toContain('本文 詳細 と 第1回');
   });
 
-  test('keyboard only: fill in, add the recipient, send and answer the tag popup without the mouse', async () => {
-    const page = await openSend('en');
+  test.each(LANGS)('%s: keyboard only: fill in, add the recipient, send and answer the tag popup without the mouse', async (lang) => {
+    const page = await openSend(lang);
+    const l = LABELS[lang];
     /** Presses Tab until the element has the focus (at most 80 times). */
     const tabTo = async (target: Locator) => {
       for (let i = 0; i < 80; i++) {
@@ -178,19 +226,19 @@ describe('send screen: sending', () => {
       }
       throw new Error('not reachable with Tab');
     };
-    await tabTo(field(page, 'Sender address'));
+    await tabTo(field(page, l.senderAddress));
     await page.keyboard.type('keys@company.com');
-    await tabTo(field(page, 'Subject'));
+    await tabTo(field(page, l.subject));
     await page.keyboard.type('Keyboard ${WHO}');
-    await tabTo(page.getByRole('textbox', { name: 'Body' }));
+    await tabTo(page.getByRole('textbox', { name: l.body }));
     await page.keyboard.type('Typed without a mouse.');
-    await tabTo(field(page, 'Recipients'));
+    await tabTo(field(page, l.recipients));
     await page.keyboard.type('kb@example.com');
     await page.keyboard.press('Enter');
     await page.getByText('kb@example.com').waitFor();
-    await tabTo(button(page, 'Send'));
+    await tabTo(button(page, l.send));
     await page.keyboard.press('Enter');
-    const dialog = page.getByRole('dialog', { name: 'Tag values' });
+    const dialog = page.getByRole('dialog', { name: l.tagDialog });
     await dialog.waitFor();
     // the popup's field has the focus
     await page.keyboard.type('me');
@@ -289,6 +337,8 @@ describe('send screen: bulk modes', () => {
     await button(page, '大量入力').click();
     let dialog = page.getByRole('dialog', { name: '受信者の大量入力' });
     await dialog.getByLabel('アドレス').fill('i1@example.com;i2@example.com\ti3@example.com i4@example.com\ni5@example.com');
+    await c.expectAccessible(page, 'bulk-entry dialog');
+    await c.screenshot(page, 'send-ja-bulk-entry');
     await button(dialog, '追加').click();
     const chips = page.locator('.send-chips li');
     await waitFor(async () => (await chips.count()) === 5, 5_000, '5 addresses');
@@ -314,7 +364,7 @@ describe('send screen: bulk modes', () => {
     expect(await chips.count()).toBe(1000);
   });
 
-  test('general: To, Cc and Bcc in one visible mail; Cc at most 30; not with advertising', async () => {
+  test('general: To, Cc and Bcc in one visible mail; Cc and Bcc at most 30 each; not with advertising', async () => {
     const page = await openSend('ja');
     await fillBasics(page, { title: '一般', body: '一般送信' });
     await page.getByRole('radio', { name: '一般', exact: true }).check();
@@ -332,12 +382,11 @@ describe('send screen: bulk modes', () => {
     expect((await requestRow(requestId)).requestCount).toBe(1);
 
     // Cc takes 30
-    const ccBulk = page.getByRole('button', { name: '大量入力' }).nth(1);
-    await ccBulk.click();
-    const dialog = page.getByRole('dialog', { name: 'Ccの大量入力' });
-    await dialog.getByLabel('アドレス').fill(Array.from({ length: 31 }, (_, i) => `c${i}@example.com`).join(' '));
-    await button(dialog, '追加').click();
+    await addLimited(page, 1, 'Ccの大量入力', 31, 'c');
     await page.getByText('Ccは最大 30 個まで入力できます。2 個は追加されませんでした。').waitFor();
+    // and so does Bcc (bcc1 is still there: 29 of the 31 fit)
+    await addLimited(page, 2, 'Bccの大量入力', 31, 'b');
+    await page.getByText('Bccは最大 30 個まで入力できます。2 個は追加されませんでした。').waitFor();
 
     // advertising mail can't be general: the mode falls back to individual and is disabled
     await page.getByRole('radio', { name: '広告メール' }).check();
@@ -371,22 +420,13 @@ describe('send screen: bulk modes', () => {
     expect(mails.find((m) => m.subject === '三郎さんへ')!.html).toContain('クーポン C-3');
   });
 
-  test('group combination: groups from the address book, AND/OR, combination download, sent to the combination', async () => {
-    const book = await c.svc.call('POST', '/api/v1/address-book', {
-      body: {
-        groups: [
-          { groupName: 'g-one', emailAddresses: ['g1@example.com', 'g2@example.com'] },
-          { groupName: 'g-two', emailAddresses: ['g2@example.com', 'g3@example.com'] },
-        ],
-      },
-    });
-    expect(book.status).toBe(201);
+  test('group combination (AND): groups from the address book, combination download, sent to the intersection; axe passes', async () => {
+    await addGroups({ 'g-one': ['g1@example.com', 'g2@example.com'], 'g-two': ['g2@example.com', 'g3@example.com'] });
     const page = await openSend('ja');
     await fillBasics(page, { title: 'グループ', body: 'グループ送信' });
-    await page.getByRole('radio', { name: 'グループ組み合わせ大量メール送信' }).check();
-    await page.getByRole('checkbox', { name: 'g-one (2 件)' }).check();
-    await page.getByRole('checkbox', { name: 'g-two (2 件)' }).check();
-    await page.getByRole('radio', { name: /^AND/ }).check();
+    await chooseGroups(page, ['g-one (2 件)', 'g-two (2 件)'], 'AND');
+    await c.expectAccessible(page, 'group combination mode');
+    await c.screenshot(page, 'send-ja-group-mode');
     const link = page.getByRole('link', { name: '組み合わせ結果のダウンロード' });
     expect(await link.getAttribute('href')).toBe('/api/v1/address-book/combination?andFilter=true&groups=g-one&groups=g-two');
     const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
@@ -397,6 +437,25 @@ describe('send screen: bulk modes', () => {
     expect(mail!.to && 'value' in mail!.to ? mail!.to.value[0]?.address : undefined).toBe('g2@example.com');
     await waitFor(async () => (await requestRow(requestId))?.emailStatus.code === 'S');
     expect((await requestRow(requestId)).recipientCount).toBe(1);
+  });
+
+  test('group combination (OR): the mail goes to every address of either group, each once', async () => {
+    await addGroups({ 'or-one': ['o1@example.com', 'o2@example.com'], 'or-two': ['o2@example.com', 'o3@example.com'] });
+    const page = await openSend('ja');
+    await fillBasics(page, { title: 'グループOR', body: 'どちらかのグループ' });
+    await chooseGroups(page, ['or-one (2 件)', 'or-two (2 件)'], 'OR');
+    const link = page.getByRole('link', { name: '組み合わせ結果のダウンロード' });
+    expect(await link.getAttribute('href')).toBe('/api/v1/address-book/combination?andFilter=false&groups=or-one&groups=or-two');
+    await button(page, '送信').click();
+    const requestId = await sentRequestId(page);
+    const mails = await parsedMails(3);
+    expect(mails.map((m) => (m.to && 'value' in m.to ? m.to.value[0]?.address : undefined)).sort()).toEqual([
+      'o1@example.com',
+      'o2@example.com',
+      'o3@example.com',
+    ]);
+    await waitFor(async () => (await requestRow(requestId))?.emailStatus.code === 'S');
+    expect((await requestRow(requestId)).recipientCount).toBe(3);
   });
 });
 
@@ -412,6 +471,8 @@ describe('send screen: content', () => {
     await button(page, '送信時の留意事項').click();
     const notes = page.getByRole('dialog', { name: '広告メール送信時の留意事項' });
     await notes.getByText('件名の先頭に広告表示「(광고)」が自動で付けられます。').waitFor();
+    await c.expectAccessible(page, 'advertising notes dialog');
+    await c.screenshot(page, 'send-ja-advertising-notes');
     await button(notes, '閉じる').click();
 
     await page.getByRole('radio', { name: 'ユーザー定義の案内文' }).check();
@@ -472,6 +533,8 @@ describe('send screen: content', () => {
     await button(page, 'インポート').click();
     const dialog = page.getByRole('dialog', { name: 'テンプレートのインポート' });
     await dialog.getByRole('radio', { name: 'Welcome' }).check();
+    await c.expectAccessible(page, 'template import dialog');
+    await c.screenshot(page, 'send-ja-template-import');
     await button(dialog, 'インポート').click();
     const subject = field(page, 'メールの件名');
     await waitFor(async () => (await subject.inputValue()) === 'Welcome ${NAME}', 10_000, 'the template subject');
@@ -491,17 +554,21 @@ describe('send screen: content', () => {
     expect(await subject.inputValue()).toBe('Welcome ${NAME}');
   });
 
-  test('TEXT style is sent as HTML: escaped, line breaks as <br>', async () => {
+  test('TEXT style is sent as HTML: escaped, line breaks as <br>; the style and its preview pass axe', async () => {
     const page = await openSend('ja');
     await fillBasics(page, { title: 'テキスト', body: 'x' });
     await page.getByRole('radio', { name: 'TEXT' }).check();
     await field(page, '本文(テキスト)').fill('1行目 <b>太字ではない</b>\n2行目 & 記号');
+    await c.expectAccessible(page, 'TEXT body style');
+    await c.screenshot(page, 'send-ja-text-style');
     // the preview shows the HTML that will be sent, in a sandboxed frame (no scripts)
     await button(page, 'プレビュー').click();
     const preview = page.getByRole('dialog', { name: '本文のプレビュー' });
     const frame = preview.locator('iframe');
     expect(await frame.getAttribute('sandbox')).toBe('');
     await page.frameLocator('dialog iframe').getByText('2行目 & 記号').waitFor();
+    await c.expectAccessible(page, 'preview dialog');
+    await c.screenshot(page, 'send-ja-preview');
     await button(preview, '閉じる').click();
     await addAddresses(page, '受信者', ['text@example.com']);
     await button(page, '送信').click();
@@ -509,6 +576,21 @@ describe('send screen: content', () => {
     const [mail] = await parsedMails(1);
     expect(mail!.html).toContain('1行目 &lt;b&gt;太字ではない&lt;/b&gt;<br>');
     expect(mail!.html).toContain('2行目 &amp; 記号');
+  });
+
+  test('HTML style: the HTML as typed arrives in the mail; the style passes axe', async () => {
+    const page = await openSend('ja');
+    await fillBasics(page, { title: 'HTML', body: 'x' });
+    await page.getByRole('radio', { name: 'HTML', exact: true }).check();
+    const html = '<h1 style="color:#c00">見出し</h1>\n<table border="1"><tr><td>セル</td></tr></table>';
+    await field(page, '本文(HTML)').fill(html);
+    await c.expectAccessible(page, 'HTML body style');
+    await c.screenshot(page, 'send-ja-html-style');
+    await addAddresses(page, '受信者', ['html@example.com']);
+    await button(page, '送信').click();
+    await sentRequestId(page);
+    const [mail] = await parsedMails(1);
+    expect(mail!.html).toContain(html);
   });
 
   test('the editor: pasted script, handlers and javascript: links never run and are not sent', async () => {
