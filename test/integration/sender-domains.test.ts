@@ -12,7 +12,8 @@ import { useTestService } from '../helpers/use-test-service.ts';
 // resolving the key from the same DNS server) and a key rotation without a gap.
 
 let dns: TestDnsServer;
-const env: Record<string, string> = { PUBLIC_BASE_URL: 'https://mail.example.net' };
+// BOUNCE_DOMAIN: a general mail to several recipients goes out as one transaction each, from its VERP return path.
+const env: Record<string, string> = { PUBLIC_BASE_URL: 'https://mail.example.net', BOUNCE_DOMAIN: 'bounces.example.net' };
 // Before the service's own beforeAll: DNS_SERVERS names this server.
 beforeAll(async () => {
   dns = await startTestDnsServer();
@@ -210,6 +211,31 @@ describe('sender domains: DKIM signing', () => {
     expect((await verify('theirs.example', other)).body.status.code).toBe('V');
     sink.reset();
     expect(signatureOf(await sendFrom('a@theirs.example'))).toBeUndefined();
+  });
+
+  it('a general mail to two recipients, one transaction each from its own return path, carries one signature that verifies in both', async () => {
+    const res = await svc.call('POST', '/api/v1/mails', {
+      body: {
+        senderAddress: 'news@shop.example.com',
+        title: 'To both',
+        body: '<p>Both</p>',
+        individual: false,
+        recipients: [
+          { address: 'kim@example.org', type: 'R' },
+          { address: 'lee@example.org', type: 'C' },
+        ],
+      },
+    });
+    expect(res.status).toBe(201);
+    await finishedRequestRow(svc, res.body.requestId);
+    const copies = await sink.waitForMessages(2);
+    expect(new Set(copies.map((m) => m.from)).size).toBe(2);
+    for (const m of copies) expect(m.from).toMatch(/@bounces\.example\.net$/);
+    expect(signatureOf(copies[0]!.raw)).toBe(signatureOf(copies[1]!.raw));
+    for (const m of copies)
+      expect(await verifyDkim(m.raw)).toEqual([
+        expect.objectContaining({ signingDomain: 'shop.example.com', status: expect.objectContaining({ result: 'pass' }) }),
+      ]);
   });
 
   it('an Ed25519 key signs too (ed25519-sha256, RFC 8463), and mailauth verifies it', async () => {

@@ -2,7 +2,9 @@ import { describe, expect, it } from '@jest/globals';
 import crypto from 'node:crypto';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { dkimSignature, relaxedBody, relaxedBodyHash } from '../../src/modules/delivery/dkim-signature.ts';
-import { crlf } from '../../src/modules/delivery/smtp-attempt.ts';
+import nodemailer from 'nodemailer';
+import { composeSigned, crlf, dkimStreamPlugin } from '../../src/modules/delivery/dkim-sign-message.ts';
+import { DKIM_SIGNED_HEADERS } from '../../src/modules/delivery/build-message.ts';
 import { dkimRecordValue, generateDkimKey, nextSelector, recordPublishes } from '../../src/modules/sender-domains/dkim-key.ts';
 
 // The pure parts of sender domains: records, selectors, and the DKIM signer (RSA and Ed25519) checked by an
@@ -108,6 +110,54 @@ describe('dkimSignature', () => {
         headerFieldNames: 'From',
       }),
     ).rejects.toThrow(/unknown DKIM algorithm/);
+  });
+});
+
+describe('signing a message on its way to the transport', () => {
+  // nodemailer's own stream transport (a real composer and pipeline; it writes the message to a buffer instead of a socket)
+  const ed = crypto.generateKeyPairSync('ed25519');
+  const records: Record<string, string> = {
+    'ed.example.com': `v=DKIM1; k=ed25519; p=${ed.publicKey.export({ format: 'der', type: 'spki' }).subarray(-32).toString('base64')}`,
+  };
+  const resolver = async (name: string) => [[records[name.replace(/^s1\._domainkey\./, '')] ?? '']];
+  const dkim = { algorithm: 'ed25519-sha256', domainName: 'ed.example.com', keySelector: 's1', privateKey: ed.privateKey };
+  const message = {
+    from: '"Shop" <news@ed.example.com>',
+    to: 'kim@example.org',
+    subject: 'Hello 안녕',
+    html: `<p>${'Body  with spaces\t and a long line. '.repeat(40)}</p>`,
+    headers: { 'List-Unsubscribe': '<https://mail.example.net/u/x>', 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+    attachments: [{ filename: 'a.txt', content: 'attached\n' }],
+  };
+  const verify = async (raw: Buffer) => (await dkimVerify(raw, { resolver } as never)).results;
+
+  it('dkimStreamPlugin signs what nodemailer composes (the relay path), once, over the headers that matter', async () => {
+    const transport = nodemailer.createTransport({ streamTransport: true, buffer: true });
+    transport.use('stream', dkimStreamPlugin);
+    const raw = (await transport.sendMail({ ...message, dkimSigning: dkim } as never)).message as Buffer;
+    const results = await verify(raw);
+    expect(results).toHaveLength(1);
+    expect(results[0]).toMatchObject({ signingDomain: 'ed.example.com', status: { result: 'pass' } });
+    const h = /; h=([^;]+);/.exec(raw.toString('latin1'))![1]!.split(':');
+    expect(h).toEqual(expect.arrayContaining(['from', 'to', 'subject', 'date', 'message-id', 'list-unsubscribe', 'list-unsubscribe-post']));
+    // a message without dkimSigning goes out as it was
+    const plain = (await transport.sendMail(message)).message as Buffer;
+    expect(plain.toString('latin1')).not.toMatch(/^DKIM-Signature/m);
+  });
+
+  it('composeSigned signs the composed message as raw source (a transport that does not sign, one transaction per recipient)', async () => {
+    const signed = await composeSigned(message, dkim);
+    expect(signed.raw).toBeInstanceOf(Buffer);
+    const transport = nodemailer.createTransport({ streamTransport: true, buffer: true });
+    const raw = (await transport.sendMail({ ...signed, envelope: { from: 'b@bounce.example', to: ['kim@example.org'] } })).message as Buffer;
+    expect((await verify(raw))[0]).toMatchObject({ signingDomain: 'ed.example.com', status: { result: 'pass' } });
+    expect(DKIM_SIGNED_HEADERS.toLowerCase().split(':')).toEqual(expect.arrayContaining(/; h=([^;]+);/.exec(raw.toString('latin1'))![1]!.split(':')));
+  });
+
+  it('an error of the composed stream reaches the send, not an unsigned message', async () => {
+    const transport = nodemailer.createTransport({ streamTransport: true, buffer: true });
+    transport.use('stream', dkimStreamPlugin);
+    await expect(transport.sendMail({ ...message, dkimSigning: { ...dkim, algorithm: 'rsa-sha1' } } as never)).rejects.toThrow(/unknown DKIM algorithm/);
   });
 });
 

@@ -3,33 +3,14 @@ import type { MailTransport } from './transport.ts';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { SendResult } from './apply-send-result.ts';
 import { isBlankHtml } from './blank-body.ts';
-import { buildMessage, DKIM_SIGNED_HEADERS, type MailRecipient } from './build-message.ts';
+import { buildMessage, type MailRecipient } from './build-message.ts';
 import type { SmtpOutcomeInput } from './classify-smtp-reply.ts';
-import { dkimSignature } from './dkim-signature.ts';
-import type { DkimSigning, RequestContext } from './request-context.ts';
+import { composeSigned, type SigningMailOptions } from './dkim-sign-message.ts';
+import type { RequestContext } from './request-context.ts';
 
 function errorInput(err: unknown): SmtpOutcomeInput {
   const e = err as { responseCode?: number; response?: string; code?: string; message?: string };
   return { responseCode: e.responseCode, response: e.response, errorCode: e.code, message: e.message };
-}
-
-/**
- * CRLF line ends, as the transport sends them and the signature must cover them. nodemailer
- * writes CRLF already: the buffer is checked (a native scan per line) and copied only when a bare
- * LF is found.
- */
-export function crlf(raw: Buffer): Buffer {
-  for (let i = raw.indexOf(0x0a); i >= 0; i = raw.indexOf(0x0a, i + 1)) {
-    if (i === 0 || raw[i - 1] !== 0x0d) return Buffer.from(raw.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
-  }
-  return raw;
-}
-
-/** The message composed, with its DKIM-Signature in front, as raw source for the transport. */
-async function signed(message: SendMailOptions, dkim: DkimSigning): Promise<SendMailOptions> {
-  const raw = crlf(await new MailComposer(message).compile().build());
-  const header = await dkimSignature(raw, { ...dkim, headerFieldNames: DKIM_SIGNED_HEADERS });
-  return { envelope: message.envelope, raw: Buffer.concat([Buffer.from(header, 'latin1'), raw]) };
 }
 
 type TransportInfo = SentMessageInfo & {
@@ -101,12 +82,16 @@ export async function attempt(
   if (typeof built.message.html === 'string' && isBlankHtml(built.message.html)) {
     return { kind: 'content', resultCode: 'EMPTY_BODY_CONTENT', message: 'the body renders empty (no text or image after substitution)' };
   }
-  let message: SendMailOptions;
-  try {
-    message = ctx.dkim ? await signed(built.message, ctx.dkim) : built.message;
-  } catch (err) {
-    return { kind: 'failed', error: errorInput(err) };
+  const perRecipient = returnPathOf !== undefined && pending.length > 1;
+  let message: SigningMailOptions = built.message;
+  if (ctx.dkim && transport.signsDkim && !perRecipient) message = { ...message, dkimSigning: ctx.dkim };
+  else if (ctx.dkim) {
+    try {
+      message = await composeSigned(message, ctx.dkim);
+    } catch (err) {
+      return { kind: 'failed', error: errorInput(err) };
+    }
   }
-  if (returnPathOf && pending.length > 1) return sendPerRecipient(transport, message, pending, returnPathOf);
+  if (perRecipient) return sendPerRecipient(transport, message, pending, returnPathOf);
   return sendOnce(transport, message);
 }

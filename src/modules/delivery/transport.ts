@@ -2,6 +2,7 @@ import nodemailer, { type SendMailOptions, type SentMessageInfo, type Transporte
 import type { Config } from '../../config.ts';
 import type { Logger } from '../../logger.ts';
 import { createDirectTransport } from './direct-transport.ts';
+import { dkimStreamPlugin } from './dkim-sign-message.ts';
 
 /**
  * What delivery needs of a transport: nodemailer's promise API. A relay's pooled transport is one;
@@ -11,6 +12,11 @@ export interface MailTransport {
   sendMail(message: SendMailOptions): Promise<SentMessageInfo>;
   /** can mail be handed over at all (the relay answers); direct mode has no relay and says true */
   verify(): Promise<true>;
+  /**
+   * sendMail signs a message that carries `dkimSigning` (dkim-sign-message.ts) as nodemailer
+   * composes it; without it, the caller composes and signs the message first.
+   */
+  signsDkim?: boolean;
   close(): void;
 }
 
@@ -24,10 +30,10 @@ export interface TransportOptions {
  * One pooled SMTP transport per process. The pool keeps up to maxConnections open and queues
  * messages beyond that; callers bound how many they hand it at once.
  */
-export function createTransport(opts: TransportOptions): Transporter {
+export function createTransport(opts: TransportOptions): Transporter & { signsDkim: true } {
   const u = new URL(opts.url);
   const secure = u.protocol === 'smtps:';
-  return nodemailer.createTransport({
+  const transport = nodemailer.createTransport({
     pool: true,
     maxConnections: opts.maxConnections,
     maxMessages: Infinity,
@@ -47,6 +53,8 @@ export function createTransport(opts: TransportOptions): Transporter {
     disableFileAccess: true,
     disableUrlAccess: true,
   });
+  transport.use('stream', dkimStreamPlugin);
+  return Object.assign(transport, { signsDkim: true as const });
 }
 
 /**
