@@ -189,6 +189,13 @@ describe('sender domains: DKIM signing', () => {
     ]);
   });
 
+  it('a body with bare CR and LF line ends verifies too (the signature covers them as the SMTP data stream sends them, CRLF)', async () => {
+    const raw = await sendFrom('news@shop.example.com', { body: '<p>bare\rcarriage return</p>\n<p>bare\nline feed</p>' });
+    expect(await verifyDkim(raw)).toEqual([
+      expect.objectContaining({ signingDomain: 'shop.example.com', status: expect.objectContaining({ result: 'pass' }) }),
+    ]);
+  });
+
   it('a tampered body or To header fails the independent verification (the signature is real)', async () => {
     const raw = (await sendFrom('news@shop.example.com')).toString('latin1');
     const tampered = raw.replace('<p>Body</p>', '<p>B0dy</p>');

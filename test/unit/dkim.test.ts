@@ -199,5 +199,8 @@ describe('crlf', () => {
     expect(crlf(ok)).toBe(ok);
     expect(crlf(Buffer.from('\nA: b\r\n\r\nbo\ndy\n')).toString()).toBe('\r\nA: b\r\n\r\nbo\r\ndy\r\n');
     expect(crlf(Buffer.from('no line end')).toString()).toBe('no line end');
+    // a bare CR too: the SMTP data stream sends it as CRLF
+    expect(crlf(Buffer.from('A: b\r\n\r\nbare\rcr\r\r\n')).toString()).toBe('A: b\r\n\r\nbare\r\ncr\r\n\r\n');
+    expect(crlf(Buffer.from('ends with CR\r')).toString()).toBe('ends with CR\r\n');
   });
 });
