@@ -89,6 +89,12 @@ async function shownRequestIds(page: Page): Promise<string[]> {
     .locator('tbody tr[data-request-id]')
     .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-request-id') ?? ''));
 }
+/** [ダウンロードリクエスト/リスト]: the export popup, opened. */
+async function openExportDialog(page: Page) {
+  await page.getByRole('button', { name: 'ダウンロードリクエスト/リスト' }).click();
+  return page.getByRole('dialog', { name: 'エクセルダウンロードリスト' });
+}
+
 async function expectNotBusy(page: Page) {
   await table(page).and(page.locator(':not([aria-busy])')).waitFor();
 }
@@ -589,8 +595,7 @@ describe('Mailing list (ja)', () => {
     const page = await c.signedInPage('ja');
     await page.goto(c.url('/mails?tab=recipients&title=Alpha'));
     await expectNotBusy(page);
-    await page.getByRole('button', { name: 'ダウンロードリクエスト/リスト' }).click();
-    const dialog = page.getByRole('dialog', { name: 'エクセルダウンロードリスト' });
+    const dialog = await openExportDialog(page);
     await dialog.getByRole('button', { name: 'ファイル作成をリクエスト' }).click();
     await dialog.getByRole('status').filter({ hasText: 'ファイル作成をリクエストしました' }).waitFor();
     const link = dialog.getByRole('link', { name: /ダウンロード/ });
@@ -616,8 +621,7 @@ describe('Mailing list (ja)', () => {
     const page = await c.signedInPage('ja');
     await page.goto(c.url(`/mails/requests/${ids.beta}`));
     await table(page).locator('tbody tr[data-mail-id]').first().waitFor();
-    await page.getByRole('button', { name: 'ダウンロードリクエスト/リスト' }).click();
-    const dialog = page.getByRole('dialog', { name: 'エクセルダウンロードリスト' });
+    const dialog = await openExportDialog(page);
     await dialog.locator('tbody tr').first().waitFor(); // the list has loaded (a file, or "none")
     const before = await dialog.locator('tbody tr[data-export-id]').count();
     await dialog.getByRole('button', { name: 'ファイル作成をリクエスト' }).click();
@@ -722,8 +726,7 @@ describe('Mailing list (ja)', () => {
     const page = await c.signedInPage('ja');
     await page.goto(c.url('/mails?title=Alpha'));
     await expectNotBusy(page);
-    await page.getByRole('button', { name: 'ダウンロードリクエスト/リスト' }).click();
-    const dialog = page.getByRole('dialog', { name: 'エクセルダウンロードリスト' });
+    const dialog = await openExportDialog(page);
     await dialog.locator('tbody tr').first().waitFor();
     const before = await dialog.locator('tbody tr[data-export-id]').count();
     await dialog.getByRole('button', { name: 'ファイル作成をリクエスト' }).click();

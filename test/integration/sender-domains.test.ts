@@ -39,15 +39,16 @@ function publish(d: any, what: { spf?: boolean; dmarc?: boolean; selectors?: str
   if (what.dmarc) dns.txt.set(d.dmarc.dnsName, [d.dmarc.dnsValue]);
 }
 
-async function sendFrom(sender: string, body: Record<string, unknown> = {}) {
+/** Sends a mail from `sender` (to kim@example.org unless `body` says otherwise); the `copies` messages the sink received. */
+async function sendCopies(sender: string, body: Record<string, unknown> = {}, copies = 1) {
   const res = await svc.call('POST', '/api/v1/mails', {
     body: { senderAddress: sender, title: 'Hello 안녕 こんにちは', body: '<p>Body</p>', recipients: [{ address: 'kim@example.org', type: 'R' }], ...body },
   });
   expect(res.status).toBe(201);
   expect((await finishedRequestRow(svc, res.body.requestId)).emailStatus.code).toBe('S');
-  const [msg] = await sink.waitForMessages(1);
-  return msg!.raw;
+  return sink.waitForMessages(copies);
 }
+const sendFrom = async (sender: string, body: Record<string, unknown> = {}) => (await sendCopies(sender, body))[0]!.raw;
 
 const resolver = new Resolver();
 /** mailauth's verdict on a received message, the public key looked up at our loopback DNS server. */
@@ -221,21 +222,11 @@ describe('sender domains: DKIM signing', () => {
   });
 
   it('a general mail to two recipients, one transaction each from its own return path, carries one signature that verifies in both', async () => {
-    const res = await svc.call('POST', '/api/v1/mails', {
-      body: {
-        senderAddress: 'news@shop.example.com',
-        title: 'To both',
-        body: '<p>Both</p>',
-        individual: false,
-        recipients: [
-          { address: 'kim@example.org', type: 'R' },
-          { address: 'lee@example.org', type: 'C' },
-        ],
-      },
-    });
-    expect(res.status).toBe(201);
-    await finishedRequestRow(svc, res.body.requestId);
-    const copies = await sink.waitForMessages(2);
+    const recipients = [
+      { address: 'kim@example.org', type: 'R' },
+      { address: 'lee@example.org', type: 'C' },
+    ];
+    const copies = await sendCopies('news@shop.example.com', { individual: false, recipients }, 2);
     expect(new Set(copies.map((m) => m.from)).size).toBe(2);
     for (const m of copies) expect(m.from).toMatch(/@bounces\.example\.net$/);
     expect(signatureOf(copies[0]!.raw)).toBe(signatureOf(copies[1]!.raw));

@@ -98,9 +98,9 @@ function result(resultCode: ResultCode, temporary: boolean): Classification {
 /** Map one SMTP outcome to a product result code. Pure. */
 export function classifySmtpReply(input: SmtpOutcomeInput): Classification {
   const response = input.response ?? '';
-  const code = isReplyCode(input.responseCode) ? input.responseCode : Number(/^\s*(\d{3})\b/.exec(response)?.[1] ?? NaN);
+  const code = replyCodeOf(input);
 
-  if (!isReplyCode(code)) {
+  if (code === undefined) {
     // No SMTP reply at all: the connection failed, or something else went wrong locally.
     if (DOMAIN_NOT_FOUND.test(`${input.message ?? ''} ${response}`)) return result('NONEXISTENT_DOMAIN_ADDRESS', false);
     if (input.errorCode && CONNECTION_CODES.has(input.errorCode)) return result('CONNECTION_ABNORMAL', true);
@@ -118,6 +118,13 @@ export function classifySmtpReply(input: SmtpOutcomeInput): Classification {
   // 5.1.10 RecipientNotFound) little: then the reply code and its text decide.
   const resultCode = (enhanced && enhanced.subject !== 0 && byEnhanced(enhanced.subject, enhanced.detail, permanent)) || byReply(code, response);
   return result(resultCode, !permanent);
+}
+
+/** The SMTP reply code an outcome carries (nodemailer's responseCode, else the reply's first digits); undefined when no host replied. */
+export function replyCodeOf(input: Pick<SmtpOutcomeInput, 'responseCode' | 'response'>): number | undefined {
+  if (isReplyCode(input.responseCode)) return input.responseCode;
+  const code = Number(/^\s*(\d{3})\b/.exec(input.response ?? '')?.[1] ?? NaN);
+  return isReplyCode(code) ? code : undefined;
 }
 
 function isReplyCode(code: number | undefined): code is number {

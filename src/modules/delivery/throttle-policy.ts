@@ -1,4 +1,4 @@
-import type { SmtpOutcomeInput } from './classify-smtp-reply.ts';
+import { replyCodeOf, type SmtpOutcomeInput } from './classify-smtp-reply.ts';
 import type { DomainLimits } from './throttle-config.ts';
 
 // The pure rules of throttling: what a back-off level leaves of a domain's limits, how long a
@@ -103,8 +103,8 @@ const NO_REPLY_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'ECONNRES
 export function throttleSignal(error: SmtpOutcomeInput | undefined): ThrottleSignal {
   if (!error) return 'sent';
   const text = error.response ?? '';
-  const code = error.responseCode ?? Number(/^\s*(\d{3})\b/.exec(text)?.[1] ?? NaN);
-  if (!Number.isInteger(code) || code < 100) return error.errorCode && NO_REPLY_CODES.has(error.errorCode) ? 'unreachable' : 'other';
+  const code = replyCodeOf(error);
+  if (code === undefined) return error.errorCode && NO_REPLY_CODES.has(error.errorCode) ? 'unreachable' : 'other';
   if (code === 421) return 'slow-down';
   if (code >= 400 && code < 500) {
     if (/^\d{3}[ -]4\.7\.\d{1,3}\b/m.test(text)) return 'slow-down';
@@ -115,9 +115,7 @@ export function throttleSignal(error: SmtpOutcomeInput | undefined): ThrottleSig
 
 /** Whether an attempt's error carries an SMTP reply (a host answered), as opposed to none at all. */
 export function hasReplyCode(error: SmtpOutcomeInput | undefined): boolean {
-  if (!error) return false;
-  const code = error.responseCode ?? Number(/^\s*(\d{3})\b/.exec(error.response ?? '')?.[1] ?? NaN);
-  return Number.isInteger(code) && code >= 200 && code < 600;
+  return error !== undefined && replyCodeOf(error) !== undefined;
 }
 
 /** A reply as the domain state keeps it: addresses masked (they are recipients'), at most 300 characters. */
