@@ -238,7 +238,7 @@ describe('direct transport', () => {
   it('signs a mail to several domains once, built once: each domain gets the same DKIM-signed bytes', async () => {
     route('signed-a.example', [[10, 'mx.signed-a.example', '127.0.0.2']]);
     route('signed-b.example', [[10, 'mx.signed-b.example', '127.0.0.4']]);
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const transport = createDirectTransport({
       port: primary.port,
       heloName: 'mailer.example.net',
@@ -255,7 +255,7 @@ describe('direct transport', () => {
         subject: 'signed',
         text: 'hello',
         envelope: { from: 'news@company.com', to: ['a@signed-a.example', 'b@signed-b.example'] },
-        dkim: { domainName: 'company.com', keySelector: 'sel', privateKey: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString() },
+        dkimSigning: { algorithm: 'rsa-sha256', domainName: 'company.com', keySelector: 'sel', privateKey },
       });
       expect(info.accepted).toEqual(['a@signed-a.example', 'b@signed-b.example']);
     } finally {

@@ -4,6 +4,7 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Logger } from '../../logger.ts';
 import { createMxResolver } from './mx-resolver.ts';
 import { type DeliveryError, groupByDomain, noSuchDomain, shouldTryNextHost } from './mx-routing.ts';
+import { type SigningMailOptions, signRaw } from './dkim-sign-message.ts';
 import type { MailTransport } from './transport.ts';
 
 export interface DirectTransportOptions {
@@ -184,15 +185,19 @@ export function createDirectTransport(opts: DirectTransportOptions): MailTranspo
     return { domain, recipients, error: last ?? Object.assign(new Error(`no host of ${domain} could be tried`), { code: 'ECONNECTION' }) };
   }
 
-  /** A mail is built once, so every host and domain gets the same bytes (one Message-ID) and a stream attachment is read once. */
-  async function sharedSource(message: SendMailOptions): Promise<SendMailOptions> {
+  /**
+   * A mail is built (and signed) once, so every host and domain gets the same bytes (one
+   * Message-ID, one signature) and a stream attachment is read once.
+   */
+  async function sharedSource(message: SigningMailOptions): Promise<SendMailOptions> {
     if (message.raw) return message;
-    const { dkim, envelope, ...content } = message;
-    return { envelope, dkim, raw: await new MailComposer(content).compile().build() };
+    const { dkimSigning, envelope, ...content } = message;
+    const raw = await new MailComposer(content).compile().build();
+    return { envelope, raw: dkimSigning ? await signRaw(raw, dkimSigning) : raw };
   }
 
   return {
-    async sendMail(message: SendMailOptions): Promise<SentMessageInfo> {
+    async sendMail(message: SigningMailOptions): Promise<SentMessageInfo> {
       if (closed) throw Object.assign(new Error('The direct transport was closed'), { code: 'ECONNECTION' });
       const envelope = message.envelope as { from?: string; to?: string[] } | undefined;
       if (!envelope?.from || !envelope.to?.length)

@@ -7,8 +7,8 @@ import { dkimSignature } from './dkim-signature.ts';
 import type { DkimSigning } from './request-context.ts';
 
 /**
- * A message for a transport that signs as it sends (`MailTransport.signsDkim`): nodemailer
- * composes it, and the transport's stream plugin (`dkimStreamPlugin`) signs what was composed.
+ * A message to sign, for a MailTransport: the relay transport's stream plugin (`dkimStreamPlugin`)
+ * signs what nodemailer composes; the direct transport signs the source it builds once for every host.
  */
 export type SigningMailOptions = SendMailOptions & { dkimSigning?: DkimSigning };
 
@@ -39,10 +39,7 @@ export async function signRaw(composed: Buffer, dkim: DkimSigning): Promise<Buff
   return Buffer.concat([Buffer.from(header, 'latin1'), raw]);
 }
 
-/**
- * The message composed and signed, as raw source: for a transport that does not sign, and for a
- * mail sent as one transaction per recipient (signed once, the same bytes to each).
- */
+/** The message composed and signed, as raw source: for a mail sent as one transaction per recipient (signed once, the same bytes to each). */
 export async function composeSigned(message: SendMailOptions, dkim: DkimSigning): Promise<SendMailOptions> {
   return { envelope: message.envelope, raw: await signRaw(await new MailComposer(message).compile().build(), dkim) };
 }

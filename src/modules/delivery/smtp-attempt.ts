@@ -18,7 +18,7 @@ type TransportInfo = SentMessageInfo & {
 };
 
 /** One transaction's outcome as a SendResult: refusals at RCPT are per recipient; an error with none is the whole attempt's. */
-async function sendOnce(transport: MailTransport, message: SendMailOptions): Promise<SendResult> {
+async function sendOnce(transport: MailTransport, message: SigningMailOptions): Promise<SendResult> {
   try {
     const info = (await transport.sendMail(message)) as TransportInfo;
     const rejected = (info.rejectedErrors ?? []).map((e) => ({ address: e.recipient ?? '', error: errorInput(e) }));
@@ -83,15 +83,15 @@ export async function attempt(
     return { kind: 'content', resultCode: 'EMPTY_BODY_CONTENT', message: 'the body renders empty (no text or image after substitution)' };
   }
   const perRecipient = returnPathOf !== undefined && pending.length > 1;
-  let message: SigningMailOptions = built.message;
-  if (ctx.dkim && transport.signsDkim && !perRecipient) message = { ...message, dkimSigning: ctx.dkim };
-  else if (ctx.dkim) {
+  if (!perRecipient) return sendOnce(transport, ctx.dkim ? { ...built.message, dkimSigning: ctx.dkim } : built.message);
+  // one transaction per recipient: signed once, the same bytes to each
+  let message = built.message;
+  if (ctx.dkim) {
     try {
       message = await composeSigned(message, ctx.dkim);
     } catch (err) {
       return { kind: 'failed', error: errorInput(err) };
     }
   }
-  if (perRecipient) return sendPerRecipient(transport, message, pending, returnPathOf);
-  return sendOnce(transport, message);
+  return sendPerRecipient(transport, message, pending, returnPathOf);
 }

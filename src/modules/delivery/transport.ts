@@ -1,22 +1,18 @@
-import nodemailer, { type SendMailOptions, type SentMessageInfo, type Transporter } from 'nodemailer';
+import nodemailer, { type SentMessageInfo, type Transporter } from 'nodemailer';
 import type { Config } from '../../config.ts';
 import type { Logger } from '../../logger.ts';
 import { createDirectTransport } from './direct-transport.ts';
-import { dkimStreamPlugin } from './dkim-sign-message.ts';
+import { dkimStreamPlugin, type SigningMailOptions } from './dkim-sign-message.ts';
 
 /**
  * What delivery needs of a transport: nodemailer's promise API. A relay's pooled transport is one;
  * the direct transport (SMTP_URL=direct) is another, with the same results and errors.
  */
 export interface MailTransport {
-  sendMail(message: SendMailOptions): Promise<SentMessageInfo>;
+  /** signs a message that carries `dkimSigning` (dkim-sign-message.ts), once, over the bytes it sends */
+  sendMail(message: SigningMailOptions): Promise<SentMessageInfo>;
   /** can mail be handed over at all (the relay answers); direct mode has no relay and says true */
   verify(): Promise<true>;
-  /**
-   * sendMail signs a message that carries `dkimSigning` (dkim-sign-message.ts) as nodemailer
-   * composes it; without it, the caller composes and signs the message first.
-   */
-  signsDkim?: boolean;
   close(): void;
 }
 
@@ -30,7 +26,7 @@ export interface TransportOptions {
  * One pooled SMTP transport per process. The pool keeps up to maxConnections open and queues
  * messages beyond that; callers bound how many they hand it at once.
  */
-export function createTransport(opts: TransportOptions): Transporter & { signsDkim: true } {
+export function createTransport(opts: TransportOptions): Transporter {
   const u = new URL(opts.url);
   const secure = u.protocol === 'smtps:';
   const transport = nodemailer.createTransport({
@@ -53,8 +49,9 @@ export function createTransport(opts: TransportOptions): Transporter & { signsDk
     disableFileAccess: true,
     disableUrlAccess: true,
   });
+  // signs as it composes: one composition, no second pass over a pre-built source
   transport.use('stream', dkimStreamPlugin);
-  return Object.assign(transport, { signsDkim: true as const });
+  return transport;
 }
 
 /**
