@@ -221,6 +221,8 @@ export interface ServiceOptions {
   /** more environment (wins over everything above) */
   env?: Record<string, string>;
   dataDirPrefix?: string;
+  /** node options of the service, before BENCH_SERVICE_NODE_ARGS (e.g. a preload) */
+  nodeArgs?: string[];
   /** how often the peak RSS is sampled (default 100 ms) */
   sampleMs?: number;
   /** also sample the private memory of the embedded Postgres (every 5th sample) */
@@ -262,7 +264,7 @@ export async function startServiceProcess(cleanups: Cleanups, opts: ServiceOptio
   if (opts.key) Object.assign(env, { MAILER_ACCESS_KEY: opts.key.accessKey, MAILER_SECRET_KEY: opts.key.secretKey });
   if (opts.databaseUrl) env.DATABASE_URL = opts.databaseUrl;
   Object.assign(env, opts.env);
-  const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const nodeArgs = [...(opts.nodeArgs ?? []), ...(process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)];
   const child = spawn(process.execPath, [...SERVICE_NODE_ARGS, ...nodeArgs, 'src/main.ts'], {
     cwd: ROOT,
     env: serviceEnv(env),

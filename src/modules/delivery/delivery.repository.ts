@@ -178,9 +178,13 @@ export interface MailResultRow {
 }
 
 /**
- * Records a batch of attempts in one transaction, two statements whatever the batch size. Only
+ * Records a batch of attempts in one statement, whatever the batch size: one round trip, atomic
+ * without a BEGIN and a COMMIT of its own (this is the hot path's only per-mail write). Only
  * mails still held under `token` are written, and their recipients with them: a claim that was
  * lost (lease ran out, or the request was cancelled meanwhile) leaves what others decided alone.
+ * The webhook events of the final outcomes (recipient.sent / recipient.failed) are written by
+ * the same statement, and nothing for a project without endpoints. With `alsoInTx` the
+ * statement and those writes share a transaction.
  */
 export async function recordResults(
   db: Db,
@@ -190,8 +194,8 @@ export async function recordResults(
   /** more writes in the same transaction, given the mails still held */
   alsoInTx?: (tx: Tx, heldMailIds: Set<string>) => Promise<void>,
 ): Promise<void> {
-  await db.transaction().execute(async (tx) => {
-    const held = await sql<{ id: string }>`${sql.raw(PREPARED)}
+  const statement = sql<{ id: string }>`${sql.raw(PREPARED)}
+    WITH held AS (
       UPDATE mails m SET status = u.status, next_attempt_at = u.next_attempt_at, finished_at = u.finished_at,
         lease_until = NULL, lease_token = NULL
       FROM unnest(${mails.map((x) => x.id)}::bigint[], ${mails.map((x) => x.status)}::text[],
@@ -199,29 +203,33 @@ export async function recordResults(
         AS u(id, status, next_attempt_at, finished_at)
       WHERE m.id = u.id AND m.lease_token = ${token}
       RETURNING m.id
-    `.execute(tx);
-    const heldIds = new Set(held.rows.map((r) => String(r.id)));
-    if (alsoInTx && heldIds.size) await alsoInTx(tx, heldIds);
-    const rows = recipients.filter((r) => heldIds.has(r.mailId));
-    if (rows.length === 0) return;
-    // The webhook events of the final outcomes (recipient.sent / recipient.failed) are written by
-    // the same statement: no round trip more, and nothing written for a project without endpoints.
-    await sql`${sql.raw(PREPARED)}
-      WITH updated AS (
-        UPDATE recipients r SET status = u.status, result_code = u.code, result_message = u.message,
-          retry_count = u.retry_count, received_at = u.received_at, finished_at = u.finished_at,
-          temporary_result_code = coalesce(u.temporary_code, r.temporary_result_code)
-        FROM unnest(${rows.map((x) => x.id)}::bigint[], ${rows.map((x) => x.status)}::text[],
-                    ${rows.map((x) => x.resultCode)}::text[], ${rows.map((x) => x.resultMessage)}::text[],
-                    ${rows.map((x) => x.retryCount)}::int[], ${rows.map((x) => x.receivedAt)}::timestamptz[],
-                    ${rows.map((x) => x.finishedAt)}::timestamptz[], ${rows.map((x) => x.temporaryResultCode ?? null)}::text[])
-          AS u(id, status, code, message, retry_count, received_at, finished_at, temporary_code)
-        WHERE r.id = u.id
-        RETURNING r.id, r.project_id, r.status
-      )
+    ),
+    updated AS (
+      UPDATE recipients r SET status = u.status, result_code = u.code, result_message = u.message,
+        retry_count = u.retry_count, received_at = u.received_at, finished_at = u.finished_at,
+        temporary_result_code = coalesce(u.temporary_code, r.temporary_result_code)
+      FROM unnest(${recipients.map((x) => x.id)}::bigint[], ${recipients.map((x) => x.mailId)}::bigint[], ${recipients.map((x) => x.status)}::text[],
+                  ${recipients.map((x) => x.resultCode)}::text[], ${recipients.map((x) => x.resultMessage)}::text[],
+                  ${recipients.map((x) => x.retryCount)}::int[], ${recipients.map((x) => x.receivedAt)}::timestamptz[],
+                  ${recipients.map((x) => x.finishedAt)}::timestamptz[], ${recipients.map((x) => x.temporaryResultCode ?? null)}::text[])
+        AS u(id, mail_id, status, code, message, retry_count, received_at, finished_at, temporary_code)
+      WHERE r.id = u.id AND u.mail_id IN (SELECT id FROM held)
+      RETURNING r.id, r.project_id, r.status
+    ),
+    events AS (
       ${webhookOutboxInsert(sql`SELECT project_id, CASE status WHEN 'S' THEN 'recipient.sent' ELSE 'recipient.failed' END AS event_type, id AS subject_id
         FROM updated WHERE status IN ('S', 'F')`)}
-    `.execute(tx);
+    )
+    SELECT id FROM held
+  `;
+  if (!alsoInTx) {
+    await statement.execute(db);
+    return;
+  }
+  await db.transaction().execute(async (tx) => {
+    const held = await statement.execute(tx);
+    const heldIds = new Set(held.rows.map((r) => String(r.id)));
+    if (heldIds.size) await alsoInTx(tx, heldIds);
   });
 }
 
