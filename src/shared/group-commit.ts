@@ -4,12 +4,25 @@
  * At most `inFlight` batches are written at once (1: one after the other, in arrival order; more
  * overlap one batch's round trips and commit with the next's). Each caller's promise settles
  * when its batch does: with the batch's result for its item, or with the batch's error.
+ *
+ * With `lingerMs`, an item that finds nothing being written waits that long for company (or
+ * until `maxBatch` items are queued) before its batch starts: callers that arrive a little apart
+ * (mails coming back from SMTP connections one by one) share a commit instead of one each.
+ * Items queued behind a write go as soon as it ends; they have waited already.
  */
-export function groupCommit<T, R = undefined>(write: (items: T[]) => Promise<R[] | undefined>, maxBatch: number, inFlight = 1): (item: T) => Promise<R> {
+export function groupCommit<T, R = undefined>(
+  write: (items: T[]) => Promise<R[] | undefined>,
+  maxBatch: number,
+  inFlight = 1,
+  lingerMs = 0,
+): (item: T) => Promise<R> {
   const queued: { item: T; done: (r: R) => void; failed: (err: unknown) => void }[] = [];
   let writing = 0;
+  let lingering: NodeJS.Timeout | undefined;
   const next = () => {
     if (writing >= inFlight || !queued.length) return;
+    clearTimeout(lingering);
+    lingering = undefined;
     writing++;
     const group = queued.splice(0, maxBatch);
     // A write that throws before returning its promise settles its batch too (never a wedged queue).
@@ -31,6 +44,7 @@ export function groupCommit<T, R = undefined>(write: (items: T[]) => Promise<R[]
   return (item: T) =>
     new Promise<R>((done, failed) => {
       queued.push({ item, done, failed });
-      next();
+      if (lingerMs > 0 && writing === 0 && queued.length < maxBatch) lingering ??= setTimeout(next, lingerMs);
+      else next();
     });
 }

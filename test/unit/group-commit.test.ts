@@ -42,4 +42,39 @@ describe('groupCommit', () => {
     await Promise.all(Array.from({ length: 10 }, (_, i) => apply(i)));
     expect(most).toBe(2);
   });
+
+  it('with lingerMs, items arriving a little apart share a batch; a full batch goes at once', async () => {
+    const batches: number[][] = [];
+    const apply = groupCommit(
+      async (items: number[]) => {
+        batches.push(items);
+        return items;
+      },
+      3,
+      1,
+      50,
+    );
+    const first = apply(1);
+    await new Promise((r) => setTimeout(r, 5));
+    const second = apply(2);
+    expect(batches).toEqual([]);
+    await Promise.all([first, second]);
+    expect(batches).toEqual([[1, 2]]);
+    // three at once fill a batch: no wait for the linger
+    const t0 = performance.now();
+    await Promise.all([3, 4, 5].map((x) => apply(x)));
+    expect(batches.at(-1)).toEqual([3, 4, 5]);
+    expect(performance.now() - t0).toBeLessThan(50);
+  });
+
+  it('without lingerMs, a lone item is written at once', async () => {
+    const batches: number[][] = [];
+    const apply = groupCommit(async (items: number[]) => {
+      batches.push(items);
+      return items;
+    }, 3);
+    void apply(1);
+    await Promise.resolve();
+    expect(batches).toEqual([[1]]);
+  });
 });

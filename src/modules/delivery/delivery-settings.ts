@@ -25,6 +25,11 @@ export const BATCH_WINDOW_MS = 250;
  * make it send twice.
  */
 export const RECORD_GROUP = 10;
+/**
+ * How long a mail's outcome waits for others before it is recorded alone: mails come back from
+ * the SMTP connections one by one, and without it most groups held one mail (a commit each).
+ */
+export const RECORD_LINGER_MS = 3;
 /** Live workers renew their claims this often, however long the relay takes. */
 export const LEASE_RENEW_MS = 10_000;
 /**

@@ -7,7 +7,7 @@ import type { MailRecipient } from './build-message.ts';
 import { HARD_BOUNCE_CODES } from './classify-smtp-reply.ts';
 import * as repo from './delivery.repository.ts';
 import type { DeliveryDeps } from './delivery-deps.ts';
-import { RECORD_GROUP } from './delivery-settings.ts';
+import { RECORD_GROUP, RECORD_LINGER_MS } from './delivery-settings.ts';
 
 /** One mail's outcome, as the batch records it. */
 export interface MailOutcome {
@@ -67,10 +67,10 @@ function recordOutcomes(deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>, token
 
 /**
  * Records a batch's outcomes as they come, in groups of at most RECORD_GROUP (one recording at a
- * time; what arrives meanwhile goes in the next group). record() resolves once its outcome is
+ * time; what arrives meanwhile goes in the next group; a lone outcome waits RECORD_LINGER_MS for others). record() resolves once its outcome is
  * recorded: the sender holds its transport slot until then, so what a kill can leave sent but
  * unrecorded is bounded by the slots.
  */
 export function createRecorder(deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>, token: string): (outcome: MailOutcome) => Promise<undefined> {
-  return groupCommit((outcomes: MailOutcome[]) => recordOutcomes(deps, token, outcomes).then(() => undefined), RECORD_GROUP);
+  return groupCommit((outcomes: MailOutcome[]) => recordOutcomes(deps, token, outcomes).then(() => undefined), RECORD_GROUP, 1, RECORD_LINGER_MS);
 }
