@@ -37,7 +37,7 @@ export async function dbWorkSnap(databaseUrl: string, queryCountFile?: string): 
     );
     const wal = await client.query<{ bytes: string; records: string }>('SELECT wal_bytes AS bytes, wal_records AS records FROM pg_stat_wal');
     let queries: number | undefined;
-    if (queryCountFile) queries = Number(fs.readFileSync(queryCountFile, 'utf8'));
+    if (queryCountFile) queries = Number(fs.readFileSync(queryCountFile, 'utf8').trim() || 0);
     return {
       queries,
       xacts: Number(db.rows[0]!.xacts),

@@ -71,6 +71,8 @@ export interface SeededHistory {
   seconds: number;
   /** recipient rows written per second, ANALYZE included */
   recipientsPerSecond: number;
+  /** pg_database_size after the load: the whole database, indexes and TOAST included */
+  databaseBytes: number;
 }
 
 // ---------- vocabularies ----------
@@ -684,8 +686,14 @@ export async function seedHistory(db: Db, opts: SeedHistoryOptions): Promise<See
   log('seed:history: VACUUM ANALYZE (visibility map and statistics, so the first queries and autovacuum don’t pay for the load)');
   for (const table of ['mail_requests', 'mails', 'recipients', 'templates', 'projects']) await sql.raw(`VACUUM (ANALYZE) ${table}`).execute(db);
   const seconds = (performance.now() - t0) / 1000;
-  log(`seed:history: done in ${seconds.toFixed(1)} s: ${requests} requests, ${mails} mails, ${done} recipients (${Math.round(done / seconds)} recipients/s)`);
-  return { projects, main: projects[0]!, requests, mails, recipients: done, seconds, recipientsPerSecond: done / seconds };
+  // The size on disk of the whole database, indexes and TOAST included, for capacity planning.
+  const size = await sql<{ bytes: string }>`SELECT pg_database_size(current_database()) AS bytes`.execute(db);
+  const bytes = Number(size.rows[0]!.bytes);
+  log(
+    `seed:history: done in ${seconds.toFixed(1)} s: ${requests} requests, ${mails} mails, ${done} recipients (${Math.round(done / seconds)} recipients/s); ` +
+      `database ${(bytes / 1024 ** 3).toFixed(2)} GB on disk (${Math.round(bytes / Math.max(done, 1))} bytes a recipient, everything included)`,
+  );
+  return { projects, main: projects[0]!, requests, mails, recipients: done, seconds, recipientsPerSecond: done / seconds, databaseBytes: bytes };
 }
 
 // ---------- CLI ----------

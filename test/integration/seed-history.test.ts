@@ -39,6 +39,13 @@ describe('counts add up', () => {
     expect(seeded.requests).toBeGreaterThan(1000);
   });
 
+  it('reports the size of the database on disk (for the capacity model)', async () => {
+    const [size] = await rows(sql<{ bytes: string }>`SELECT pg_database_size(current_database()) AS bytes`);
+    // read right after the seed: later tests in this file write little
+    expect(seeded.databaseBytes).toBeGreaterThan(0);
+    expect(Math.abs(seeded.databaseBytes - Number(size!.bytes)) / Number(size!.bytes)).toBeLessThan(0.5);
+  });
+
   it('every recipient has its mail and request, in the same project', async () => {
     const orphans = await rows(sql<{ n: number }>`
       SELECT count(*)::int AS n FROM recipients r
