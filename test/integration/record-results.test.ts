@@ -1,0 +1,95 @@
+// recordResults (src/modules/delivery/delivery.repository.ts) writes a batch's outcomes in one
+// statement: mails held under the batch's token, their recipients, and the webhook events of
+// final outcomes. A mail whose claim was lost (another worker holds it now) keeps what the
+// other decides: neither it nor its recipients are written, and no event is emitted for them.
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import { recordResults } from '../../src/modules/delivery/delivery.repository.ts';
+import { seedProject, seedRequest } from '../helpers/seed-rows.ts';
+import { createTestDb, type TestDb } from '../helpers/test-db.ts';
+
+let db: TestDb;
+const [A, B, OTHER] = [randomUUID(), randomUUID(), randomUUID()];
+beforeAll(async () => {
+  db = await createTestDb();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+async function claimedMails(token: string, n: number, otherToken: string) {
+  const projectId = await seedProject(db.db, `record-${token.slice(0, 8)}`);
+  await db.db
+    .insertInto('webhooks')
+    .values({ project_id: projectId, url: 'http://127.0.0.1:9/hook', events: ['recipient.sent', 'recipient.failed'], secret_sealed: 'x' })
+    .execute();
+  const req = await seedRequest(db.db, {
+    projectId,
+    status: 'I',
+    mailStatus: 'I',
+    recipients: Array.from({ length: n }, (_, i) => ({ address: `r${i}@example.com`, status: 'R' as const, resultCode: null })),
+  });
+  const rows = await sql<{ mail_id: string; recipient_id: string }>`
+    SELECT m.id::text AS mail_id, r.id::text AS recipient_id FROM mails m JOIN recipients r ON r.mail_id = m.id
+    WHERE m.request_id = ${req.id} ORDER BY m.seq`.execute(db.db);
+  // The first mail's claim was lost: another worker holds it now.
+  await sql`UPDATE mails SET lease_token = CASE WHEN seq = 1 THEN ${otherToken}::uuid ELSE ${token}::uuid END, lease_until = now() + interval '1 minute'
+    WHERE request_id = ${req.id}`.execute(db.db);
+  return { projectId, requestId: req.id, rows: rows.rows };
+}
+
+const outcome = (rows: { mail_id: string; recipient_id: string }[], at: Date) => ({
+  mails: rows.map((r) => ({ id: r.mail_id, status: 'S', nextAttemptAt: null, finishedAt: at })),
+  recipients: rows.map((r) => ({
+    id: r.recipient_id,
+    mailId: r.mail_id,
+    status: 'S',
+    resultCode: 'MAIL_SENT' as const,
+    resultMessage: '250 ok',
+    retryCount: 0,
+    receivedAt: at,
+    finishedAt: at,
+  })),
+});
+
+async function state(requestId: string) {
+  return (
+    await sql<{ seq: number; mail: string; token: string | null; recipient: string; code: string | null; events: number }>`
+      SELECT m.seq, m.status AS mail, m.lease_token AS token, r.status AS recipient, r.result_code AS code,
+        (SELECT count(*)::int FROM webhook_deliveries d WHERE d.subject_id = r.id) AS events
+      FROM mails m JOIN recipients r ON r.mail_id = m.id WHERE m.request_id = ${requestId} ORDER BY m.seq`.execute(db.db)
+  ).rows;
+}
+
+it('writes the mails held under the token, their recipients and one event each; a lost claim is left alone', async () => {
+  const { requestId, rows } = await claimedMails(A, 3, OTHER);
+  const { mails, recipients } = outcome(rows, new Date());
+  await recordResults(db.db, A, mails, recipients);
+  expect(await state(requestId)).toEqual([
+    { seq: 1, mail: 'I', token: OTHER, recipient: 'R', code: null, events: 0 },
+    { seq: 2, mail: 'S', token: null, recipient: 'S', code: 'MAIL_SENT', events: 1 },
+    { seq: 3, mail: 'S', token: null, recipient: 'S', code: 'MAIL_SENT', events: 1 },
+  ]);
+});
+
+it('with more writes in the transaction, they are given only the mails still held, and fail the whole recording when they fail', async () => {
+  const { requestId, rows } = await claimedMails(B, 2, randomUUID());
+  const { mails, recipients } = outcome(rows, new Date());
+  const before = await state(requestId);
+  await expect(
+    recordResults(db.db, B, mails, recipients, async () => {
+      throw new Error('also failed');
+    }),
+  ).rejects.toThrow('also failed');
+  expect(await state(requestId)).toEqual(before);
+  const given: string[][] = [];
+  await recordResults(db.db, B, mails, recipients, async (_tx, held) => {
+    given.push([...held]);
+  });
+  expect(given).toEqual([[rows[1]!.mail_id]]);
+  expect((await state(requestId)).map((r) => [r.mail, r.recipient, r.events])).toEqual([
+    ['I', 'R', 0],
+    ['S', 'S', 1],
+  ]);
+});
