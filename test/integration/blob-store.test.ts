@@ -90,6 +90,12 @@ describe.each(['local', 'postgres', 's3'])('BLOB_STORE=%s', (kind) => {
     expect((await store.get('exports/1.xlsx')).size).toBe(7);
   });
 
+  it('the clean-up of dead puts finds none after whole ones', async () => {
+    await store.put('files/whole', Readable.from([Buffer.from('x')]));
+    expect(await store.removeAbandoned(new Date(Date.now() + 60_000))).toBe(0);
+    expect(await store.exists('files/whole')).toBe(true);
+  });
+
   it('a missing key fails when opened, not mid-stream', async () => {
     await expect(store.get('files/never-stored')).rejects.toBeInstanceOf(BlobNotFoundError);
     await expect(store.localFile('files/never-stored')).rejects.toBeInstanceOf(BlobNotFoundError);

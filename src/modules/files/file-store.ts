@@ -49,7 +49,12 @@ export async function commitPart(blobs: BlobStore, dataDir: string, fileId: stri
   const encoded = new Encoder();
   source.once('error', (err) => encoded.destroy(err));
   encoded.once('close', () => source.destroy());
-  await blobs.put(fileKey(fileId), source.pipe(encoded));
+  try {
+    await blobs.put(fileKey(fileId), source.pipe(encoded));
+  } finally {
+    // a store that gave up reading (an upload that failed) would leave the file open
+    encoded.destroy();
+  }
   await fs.promises.rm(partPath(dataDir, fileId));
 }
 

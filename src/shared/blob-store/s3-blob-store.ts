@@ -21,6 +21,11 @@ const isMissing = (err: unknown) => {
   return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
 };
 
+const isNotImplemented = (err: unknown) => {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NotImplemented' || e.$metadata?.httpStatusCode === 501;
+};
+
 /**
  * BLOB_STORE=s3: one object a blob in an S3-compatible bucket. A put streams through a multipart
  * upload (lib-storage), and S3 makes the object visible only once the upload completes, so a
@@ -96,7 +101,12 @@ export function createS3BlobStore(s3: S3Settings, cacheDir: string): BlobStore {
       let KeyMarker: string | undefined;
       let UploadIdMarker: string | undefined;
       do {
-        const page = await client.send(new ListMultipartUploadsCommand({ Bucket, Prefix: s3.prefix, KeyMarker, UploadIdMarker }));
+        const page = await client.send(new ListMultipartUploadsCommand({ Bucket, Prefix: s3.prefix, KeyMarker, UploadIdMarker })).catch((err) => {
+          // Some S3-compatible servers can't list uploads: their lifecycle rule (README) is the clean-up then.
+          if (isNotImplemented(err)) return undefined;
+          throw err;
+        });
+        if (!page) return removed;
         for (const u of page.Uploads ?? []) {
           if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated >= before) continue;
           await client.send(new AbortMultipartUploadCommand({ Bucket, Key: u.Key, UploadId: u.UploadId }));
