@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, it, expect } from '@jest/globals';
 import os from 'node:os';
 import path from 'node:path';
@@ -467,5 +468,17 @@ describe('loadConfig: blob store', () => {
     }
     expect(message).toMatch(/S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY/);
     expect(message).not.toContain('very-secret-value');
+  });
+
+  it('the service refuses to start with an incomplete s3 setting, in one line, without the secret', () => {
+    const res = spawnSync(process.execPath, ['src/start.ts'], {
+      env: { ...process.env, BLOB_STORE: 's3', S3_SECRET_ACCESS_KEY: 'very-secret-value', NODE_NO_WARNINGS: '1' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(res.status).toBe(1);
+    expect(res.stderr.trim()).toBe(
+      'configuration error: 2 settings are invalid: BLOB_STORE=s3 needs S3_BUCKET (and S3_ENDPOINT for a server other than AWS S3); S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together',
+    );
   });
 });
