@@ -110,6 +110,24 @@ export interface Config {
   inboundFblAddress: string | undefined;
   /** delivery limits per destination domain and per project, and the slow-down pauses (README: Throttling) */
   throttle: ThrottleConfig;
+  /** where attachments, template backups and exports keep their bytes (BLOB_STORE; README: Blob store) */
+  blobStore: BlobStoreConfig;
+}
+
+export type BlobStoreConfig = { kind: 'local' } | { kind: 'postgres' } | ({ kind: 's3' } & S3Settings);
+
+export interface S3Settings {
+  /** undefined: AWS S3 itself; else the S3-compatible server's URL */
+  endpoint: string | undefined;
+  bucket: string;
+  region: string;
+  /** undefined (both): the AWS SDK's default credentials (environment, instance role, ...) */
+  accessKeyId: string | undefined;
+  secretAccessKey: string | undefined;
+  /** bucket in the path (http://host/bucket/key) rather than the host name: most S3-compatible servers want it */
+  forcePathStyle: boolean;
+  /** put before every object key ('' or ending in /), so a bucket can be shared */
+  prefix: string;
 }
 
 export interface ThrottleConfig {
@@ -267,6 +285,20 @@ const domain = (name: string) =>
     return d ?? fail(ctx, `${name} "${v}" is not a domain name`, undefined);
   });
 
+/** S3_BUCKET: S3's bucket naming rules (lower case, digits, dots and hyphens, 3-63 characters). */
+const bucket = raw.transform((v, ctx) => {
+  if (v === undefined) return undefined;
+  if (/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(v)) return v;
+  return fail(ctx, `S3_BUCKET "${v}" is not a bucket name (3-63 lower-case letters, digits, dots and hyphens)`, undefined);
+});
+
+/** S3_KEY_PREFIX: a folder-like prefix of every object key. */
+const keyPrefix = raw.transform((v, ctx) => {
+  if (v === undefined) return '';
+  if (/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/.test(v) && !v.split('/').includes('..')) return v.endsWith('/') ? v : `${v}/`;
+  return fail(ctx, `S3_KEY_PREFIX "${v}" must be path segments of letters, digits, dots, hyphens and underscores (e.g. mailer/)`, '');
+});
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const schema = z.object({
@@ -324,6 +356,14 @@ const schema = z.object({
   THROTTLE_DOMAINS: raw,
   THROTTLE_PAUSE_MS: int('THROTTLE_PAUSE_MS', 60_000, 100, 86_400_000),
   THROTTLE_PAUSE_MAX_MS: raw,
+  BLOB_STORE: oneOf('BLOB_STORE', ['local', 'postgres', 's3'], 'local'),
+  S3_ENDPOINT: url('S3_ENDPOINT', ['http:', 'https:']),
+  S3_BUCKET: bucket,
+  S3_REGION: raw,
+  S3_ACCESS_KEY_ID: raw,
+  S3_SECRET_ACCESS_KEY: raw,
+  S3_FORCE_PATH_STYLE: bool('S3_FORCE_PATH_STYLE', false),
+  S3_KEY_PREFIX: keyPrefix,
 });
 
 /** THROTTLE_DOMAINS over the defaults it overrides: `gmail.com=connections:5,perMinute:600;naver.com=perMinute:300`. */
@@ -365,6 +405,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   // Checked beside the schema: zod skips object-level refinements once a field has failed.
   if (!env.MAILER_ACCESS_KEY !== !env.MAILER_SECRET_KEY) problems.push('MAILER_ACCESS_KEY and MAILER_SECRET_KEY must be set together');
   if (env.INBOUND_SMTP_PORT && !env.BOUNCE_DOMAIN) problems.push('INBOUND_SMTP_PORT needs BOUNCE_DOMAIN: the listener takes reports for that domain only');
+  if (env.BLOB_STORE === 's3' && !env.S3_BUCKET) problems.push('BLOB_STORE=s3 needs S3_BUCKET (and S3_ENDPOINT for a server other than AWS S3)');
+  if (!env.S3_ACCESS_KEY_ID !== !env.S3_SECRET_ACCESS_KEY) problems.push('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together');
   if (problems.length === 1) throw new ConfigError(problems[0]!);
   if (problems.length > 1) throw new ConfigError(`${problems.length} settings are invalid: ${problems.join('; ')}`);
   const d = second.data!;
@@ -427,5 +469,19 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       pauseMs: e.THROTTLE_PAUSE_MS,
       pauseMaxMs: d.THROTTLE_PAUSE_MAX_MS,
     }),
+    blobStore: Object.freeze(
+      e.BLOB_STORE === 's3'
+        ? {
+            kind: 's3' as const,
+            endpoint: e.S3_ENDPOINT,
+            bucket: e.S3_BUCKET!,
+            region: e.S3_REGION ?? 'us-east-1',
+            accessKeyId: e.S3_ACCESS_KEY_ID,
+            secretAccessKey: e.S3_SECRET_ACCESS_KEY,
+            forcePathStyle: e.S3_FORCE_PATH_STYLE,
+            prefix: e.S3_KEY_PREFIX,
+          }
+        : { kind: e.BLOB_STORE },
+    ),
   });
 }

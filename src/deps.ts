@@ -5,6 +5,7 @@ import type { KeyResolver } from './modules/projects/projects.service.ts';
 import type { JobQueue } from './jobs/queue.ts';
 import type { Readiness } from './http/operations.ts';
 import type { SecretBox } from './shared/secret-box.ts';
+import type { BlobStore } from './shared/blob-store/blob-store.ts';
 
 /**
  * What the HTTP layer and the workers are built from; tests build their own.
@@ -22,6 +23,8 @@ export interface AppDeps {
   queue: JobQueue;
   /** seals what is kept secret at rest (access-key secrets, DKIM private keys) with the master key */
   box: SecretBox;
+  /** attachments, template backups and exports (BLOB_STORE): one per process, shared by the API and the workers */
+  blobs: BlobStore;
   now: () => Date;
   /** starting / ready / draining, for /health/ready; absent: ready (tests) */
   readiness?: Readiness;

@@ -1,3 +1,4 @@
+import { createBlobStore } from './shared/blob-store/create-blob-store.ts';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -126,6 +127,13 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
       else printKeyOnce(ensured.key);
     }
 
+    const blobs = createBlobStore(config, dbh.db);
+    cleanups.push(() => blobs.close());
+    logger.info(
+      { blobStore: config.blobStore.kind, ...(config.blobStore.kind === 's3' ? { bucket: config.blobStore.bucket, endpoint: config.blobStore.endpoint } : {}) },
+      'blob store',
+    );
+
     let smtpUrl = config.smtpUrl;
     if (!smtpUrl) {
       const outboxDir = path.join(config.dataDir, 'outbox');
@@ -164,7 +172,7 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
     const now = () => new Date();
     let inboundPort: number | undefined;
     if (config.role !== 'api') {
-      const workers = await registerWorkers({ config, databaseUrl, db: dbh.db, queue, transport, logger, now, box });
+      const workers = await registerWorkers({ config, databaseUrl, db: dbh.db, queue, transport, logger, now, box, blobs });
       // Runs before the queue stops (cleanups run in reverse): no new claims, what is held is recorded, then the jobs drain.
       cleanups.push(() => workers.stop());
       logger.info({ concurrency: config.workerConcurrency }, 'workers started');
@@ -179,7 +187,7 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
     if (config.role !== 'worker') {
       const keyChanges = await listenForKeyChanges(databaseUrl, logger);
       cleanups.push(() => keyChanges.stop());
-      const app = createApp({ config, db: dbh.db, logger, queue, now, box, resolveKey: createKeyResolver(dbh.db, box, 10_000, keyChanges), readiness });
+      const app = createApp({ config, db: dbh.db, logger, queue, now, box, blobs, resolveKey: createKeyResolver(dbh.db, box, 10_000, keyChanges), readiness });
       const server: Server = await new Promise((resolve, reject) => {
         // Express 5 calls back on an error too (with it): a port taken meanwhile must reject.
         const s = app.listen(config.port, (err?: Error) => (err ? reject(portError(err, config.port)) : resolve(s)));

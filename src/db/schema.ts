@@ -378,7 +378,25 @@ export interface RecipientFileRowsTable {
   parameters: Json;
 }
 
+/** BLOB_STORE=postgres (src/shared/blob-store/postgres-blob-store.ts) */
+export interface BlobsTable {
+  id: string;
+  key: string;
+  size: ColumnType<BigId, number | undefined, number>;
+  chunks: ColumnType<number, number | undefined, number>;
+  complete: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: Timestamp;
+}
+
+export interface BlobChunksTable {
+  blob_id: string;
+  n: number;
+  data: Buffer;
+}
+
 export interface Database {
+  blobs: BlobsTable;
+  blob_chunks: BlobChunksTable;
   projects: ProjectsTable;
   access_keys: AccessKeysTable;
   console_sessions: ConsoleSessionsTable;

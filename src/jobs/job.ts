@@ -1,3 +1,4 @@
+import type { BlobStore } from '../shared/blob-store/blob-store.ts';
 import type { Queue } from 'pg-boss';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/schema.ts';
@@ -15,6 +16,7 @@ export interface JobContext {
   db: Db;
   queue: JobQueue;
   config: Readonly<Config>;
+  blobs: BlobStore;
   /** bound to the job's id for on-demand jobs */
   logger: Logger;
   now: () => Date;

@@ -34,7 +34,7 @@ const POLLING = { batchSize: 1, pollingIntervalSeconds: 0.5, notifyPollingInterv
  * connection's URL and the SMTP transport.
  */
 export async function registerWorkers(
-  deps: Pick<AppDeps, 'config' | 'db' | 'queue' | 'logger' | 'now' | 'box'> & { databaseUrl: string; transport: MailTransport },
+  deps: Pick<AppDeps, 'config' | 'db' | 'queue' | 'logger' | 'now' | 'box' | 'blobs'> & { databaseUrl: string; transport: MailTransport },
 ): Promise<Workers> {
   const { boss } = deps.queue;
   const log = deps.logger.child({ component: 'worker' });
@@ -51,7 +51,15 @@ export async function registerWorkers(
   webhooks.start();
   const dueListener = listen(deps.databaseUrl, DUE_CHANNEL, () => delivery.notified(), log);
   let stopping = false;
-  const context = (logger: Logger): JobContext => ({ db: deps.db, queue: deps.queue, config: deps.config, logger, now: deps.now, isStopping: () => stopping });
+  const context = (logger: Logger): JobContext => ({
+    db: deps.db,
+    queue: deps.queue,
+    config: deps.config,
+    blobs: deps.blobs,
+    logger,
+    now: deps.now,
+    isStopping: () => stopping,
+  });
 
   for (const job of ON_DEMAND_JOBS) {
     await boss.work(job.name, POLLING, async ([pgJob]) => {

@@ -12,6 +12,8 @@ import { createLogger } from '../../src/logger.ts';
 import { createConfiguredTransport } from '../../src/modules/delivery/transport.ts';
 import { createKey, createKeyResolver, type CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import { signRequest } from '../../src/http/signature.ts';
+import { createBlobStore } from '../../src/shared/blob-store/create-blob-store.ts';
+import type { BlobStore } from '../../src/shared/blob-store/blob-store.ts';
 import { createSecretBox, type SecretBox } from '../../src/shared/secret-box.ts';
 import { createTestDb, type TestDb } from './test-db.ts';
 
@@ -21,6 +23,8 @@ export interface TestService {
   config: Readonly<Config>;
   queue: JobQueue;
   box: SecretBox;
+  /** the store BLOB_STORE (in `env`) names; local by default, under this instance's own DATA_DIR */
+  blobs: BlobStore;
   key: CreatedKey;
   /** a signed request through supertest; `target` is the path with its query string, as sent */
   call(method: string, target: string, opts?: { body?: unknown; key?: CreatedKey; headers?: Record<string, string> }): supertest.Test;
@@ -68,8 +72,10 @@ export async function startTestService(opts: {
     logger,
   });
   const now = () => new Date();
-  const workers = opts.workers !== false ? await registerWorkers({ config, databaseUrl: db.url, db: db.db, queue, transport, logger, now, box }) : undefined;
-  const app = createApp({ config, db: db.db, logger, queue, now, box, resolveKey: createKeyResolver(db.db, box, 0) }, { validateResponses: true });
+  const blobs = createBlobStore(config, db.db);
+  const workers =
+    opts.workers !== false ? await registerWorkers({ config, databaseUrl: db.url, db: db.db, queue, transport, logger, now, box, blobs }) : undefined;
+  const app = createApp({ config, db: db.db, logger, queue, now, box, blobs, resolveKey: createKeyResolver(db.db, box, 0) }, { validateResponses: true });
   const agent = supertest(app);
 
   return {
@@ -78,6 +84,7 @@ export async function startTestService(opts: {
     config,
     queue,
     box,
+    blobs,
     key,
     call(method, target, o = {}) {
       const k = o.key ?? key;
@@ -97,6 +104,7 @@ export async function startTestService(opts: {
       await workers?.stop();
       await queue.stop();
       transport.close();
+      await blobs.close();
       if (ownsDb) await db.drop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },

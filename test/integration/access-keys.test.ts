@@ -145,6 +145,7 @@ describe('revokeAccessKey', () => {
         queue: svc.queue,
         now: () => new Date(),
         box: svc.box,
+        blobs: svc.blobs,
         resolveKey: createKeyResolver(svc.db.db, svc.box, 600_000, c),
       });
     };

@@ -98,7 +98,13 @@ describe('downloadMailAttachment', () => {
     const [f] = await uploadFiles([{ name: 'old.txt', data: Buffer.from('old') }]);
     const mailId = await mailWith([f!.fileId]);
     await waitFor(async () => (await svc.call('GET', `/api/v1/mails/${mailId}`)).body.emailStatus?.code === 'S', 10_000, 'the mail sent');
-    await cleanupFiles({ db: svc.db.db, config: svc.config, now: () => new Date(Date.now() + 25 * 3600_000), logger: createLogger('silent') });
+    await cleanupFiles({
+      db: svc.db.db,
+      config: svc.config,
+      blobs: svc.blobs,
+      now: () => new Date(Date.now() + 25 * 3600_000),
+      logger: createLogger('silent'),
+    });
     expectError(await download(mailId, f!.fileId), '77103', 'no longer kept');
     expect((await svc.call('GET', `/api/v1/mails/${mailId}`)).body.attachFiles).toEqual([{ fileId: f!.fileId, fileName: 'old.txt', fileSize: 3 }]);
   });
@@ -121,6 +127,7 @@ describe('downloadMailAttachment', () => {
       queue: svc.queue,
       now: () => new Date(),
       box: svc.box,
+      blobs: svc.blobs,
       resolveKey: createKeyResolver(svc.db.db, svc.box, 0),
     });
     const server = app.listen(0, '127.0.0.1');

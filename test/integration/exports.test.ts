@@ -81,7 +81,7 @@ async function insertExport(set: Partial<Record<string, unknown>> = {}) {
   return row.id;
 }
 
-const jobDeps = () => ({ db: svc.db.db, config: svc.config, logger, now: () => new Date() });
+const jobDeps = () => ({ db: svc.db.db, config: svc.config, blobs: svc.blobs, logger, now: () => new Date() });
 const NES = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \d{3}$/;
 
 beforeAll(async () => {

@@ -249,7 +249,7 @@ describe('attachFileIds on createMailRequest', () => {
 
 describe('clean-up of unused uploads', () => {
   const logger = createLogger('silent');
-  const cleanupAt = (at: Date) => cleanupFiles({ db: svc.db.db, config: svc.config, now: () => at, logger });
+  const cleanupAt = (at: Date) => cleanupFiles({ db: svc.db.db, config: svc.config, blobs: svc.blobs, now: () => at, logger });
   const exists = (fileId: string) => fs.existsSync(path.join(filesDir(), fileId));
   const hoursFromNow = (h: number) => new Date(Date.now() + h * 3600_000);
 

@@ -1,6 +1,7 @@
 // Hostile input against the real service process (issue 11 §2, §5): bodies that broke the
 // parser's streams, values Postgres refuses (NUL, lone surrogates), extreme dates, huge query
 // strings, HEAD. Every answer is a 4xx in NCP's envelope and the process is still alive after.
+import { createLocalBlobStore } from '../../src/shared/blob-store/local-blob-store.ts';
 import { loadConfig } from '../../src/config.ts';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -399,7 +400,13 @@ describe('a template backup that keeps failing ends in F, not I', () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-backup-fail-'));
     // DATA_DIR/template-exports is a file: every run fails to write the backup
     fs.writeFileSync(path.join(dataDir, 'template-exports'), '');
-    const deps = { db: db.db, config: loadConfig({ DATA_DIR: dataDir }), now: () => new Date(), logger: pino({ level: 'silent' }) };
+    const deps = {
+      db: db.db,
+      config: loadConfig({ DATA_DIR: dataDir }),
+      blobs: createLocalBlobStore(dataDir),
+      now: () => new Date(),
+      logger: pino({ level: 'silent' }),
+    };
     try {
       const insert = async (attempts: number) =>
         (

@@ -9,7 +9,8 @@ import { loadConfig } from '../../src/config.ts';
 import { START_RESERVATION } from '../../src/modules/lifecycle/start-reservation.job.ts';
 import { createLogger } from '../../src/logger.ts';
 import { runExport } from '../../src/modules/exports/export.job.ts';
-import { exportsDir, finalPath } from '../../src/modules/exports/export-store.ts';
+import { exportsDir } from '../../src/modules/exports/export-store.ts';
+import { createLocalBlobStore } from '../../src/shared/blob-store/local-blob-store.ts';
 import * as exportsRepo from '../../src/modules/exports/exports.repository.ts';
 import { storeRecipients } from '../../src/modules/requests/requests.service.ts';
 import { purgeHistory } from '../../src/modules/retention/retention.service.ts';
@@ -132,7 +133,9 @@ describe('storeRecipients', () => {
 
 describe('runExport', () => {
   let projectId: string;
-  const exportDeps = () => ({ db: db.db, config: loadConfig({ DATA_DIR: dataDir }), logger, now: () => new Date() });
+  const exportDeps = () => ({ db: db.db, config: loadConfig({ DATA_DIR: dataDir }), blobs: createLocalBlobStore(dataDir), logger, now: () => new Date() });
+  // BLOB_STORE=local keeps the layout from before the setting
+  const finalPath = (dir: string, id: string) => path.join(exportsDir(dir), `${id}.xlsx`);
   const exportRow = (id: string) =>
     db.db
       .selectFrom('exports')

@@ -103,7 +103,7 @@ describe('quotas per project', () => {
       ] as any)
       .returning('id')
       .execute();
-    await expireExports({ db: svc.db.db, config: svc.config, now: () => now, logger: createLogger('silent') });
+    await expireExports({ db: svc.db.db, config: svc.config, blobs: svc.blobs, now: () => now, logger: createLogger('silent') });
     const left = await svc.db.db
       .selectFrom('exports')
       .select('id')

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, it, expect } from '@jest/globals';
 import os from 'node:os';
 import path from 'node:path';
@@ -78,6 +79,7 @@ describe('loadConfig: defaults', () => {
         pauseMs: 60_000,
         pauseMaxMs: 900_000,
       },
+      blobStore: { kind: 'local' },
     });
   });
 
@@ -169,6 +171,7 @@ describe('loadConfig: valid values', () => {
       THROTTLE_DOMAINS: 'naver.com=perMinute:100;example.org=connections:1',
       THROTTLE_PAUSE_MS: '1000',
       THROTTLE_PAUSE_MAX_MS: '5000',
+      BLOB_STORE: 'postgres',
     });
     expect(c).toEqual({
       port: 3000,
@@ -230,6 +233,7 @@ describe('loadConfig: valid values', () => {
         pauseMs: 1000,
         pauseMaxMs: 5000,
       },
+      blobStore: { kind: 'postgres' },
     });
   });
 
@@ -401,5 +405,80 @@ describe('loadConfig: metrics settings', () => {
     expectConfigError({ METRICS_ENABLED: 'maybe' }, 'METRICS_ENABLED');
     expectConfigError({ METRICS_PORT: '0' }, 'METRICS_PORT');
     expectConfigError({ METRICS_PORT: 'x' }, 'METRICS_PORT');
+  });
+});
+
+describe('loadConfig: blob store', () => {
+  const s3 = { BLOB_STORE: 's3', S3_BUCKET: 'mailer-files' };
+
+  it('BLOB_STORE is local unless set; postgres needs nothing more', () => {
+    expect(loadConfig({}).blobStore).toEqual({ kind: 'local' });
+    expect(loadConfig({ BLOB_STORE: 'postgres' }).blobStore).toEqual({ kind: 'postgres' });
+  });
+
+  it('s3 reads its settings, with defaults for the region, path style and prefix', () => {
+    expect(loadConfig(s3).blobStore).toEqual({
+      kind: 's3',
+      endpoint: undefined,
+      bucket: 'mailer-files',
+      region: 'us-east-1',
+      accessKeyId: undefined,
+      secretAccessKey: undefined,
+      forcePathStyle: false,
+      prefix: '',
+    });
+    expect(
+      loadConfig({
+        ...s3,
+        S3_ENDPOINT: 'http://127.0.0.1:9000',
+        S3_REGION: 'ap-northeast-2',
+        S3_ACCESS_KEY_ID: 'id',
+        S3_SECRET_ACCESS_KEY: 'secret',
+        S3_FORCE_PATH_STYLE: 'true',
+        S3_KEY_PREFIX: 'mailer/prod',
+      }).blobStore,
+    ).toEqual({
+      kind: 's3',
+      endpoint: 'http://127.0.0.1:9000',
+      bucket: 'mailer-files',
+      region: 'ap-northeast-2',
+      accessKeyId: 'id',
+      secretAccessKey: 'secret',
+      forcePathStyle: true,
+      prefix: 'mailer/prod/',
+    });
+  });
+
+  it('refuses a bad or incomplete setting at start, naming what is wrong', () => {
+    expectConfigError({ BLOB_STORE: 'nfs' }, 'BLOB_STORE must be one of local, postgres, s3, got "nfs"');
+    expectConfigError({ BLOB_STORE: 's3' }, 'BLOB_STORE=s3 needs S3_BUCKET');
+    expectConfigError({ ...s3, S3_BUCKET: 'Bad_Bucket' }, /S3_BUCKET "Bad_Bucket" is not a bucket name/);
+    expectConfigError({ ...s3, S3_ENDPOINT: 'ftp://x' }, /S3_ENDPOINT must start with http:\/\/ or https:\/\//);
+    expectConfigError({ ...s3, S3_ACCESS_KEY_ID: 'id' }, 'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together');
+    expectConfigError({ ...s3, S3_FORCE_PATH_STYLE: 'maybe' }, 'S3_FORCE_PATH_STYLE');
+    expectConfigError({ ...s3, S3_KEY_PREFIX: '../x' }, 'S3_KEY_PREFIX');
+  });
+
+  it('the secret never shows in a config error', () => {
+    let message = '';
+    try {
+      loadConfig({ ...s3, S3_SECRET_ACCESS_KEY: 'very-secret-value', S3_BUCKET: 'X' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY/);
+    expect(message).not.toContain('very-secret-value');
+  });
+
+  it('the service refuses to start with an incomplete s3 setting, in one line, without the secret', () => {
+    const res = spawnSync(process.execPath, ['src/start.ts'], {
+      env: { ...process.env, BLOB_STORE: 's3', S3_SECRET_ACCESS_KEY: 'very-secret-value', NODE_NO_WARNINGS: '1' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(res.status).toBe(1);
+    expect(res.stderr.trim()).toBe(
+      'configuration error: 2 settings are invalid: BLOB_STORE=s3 needs S3_BUCKET (and S3_ENDPOINT for a server other than AWS S3); S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together',
+    );
   });
 });

@@ -9,7 +9,7 @@ import { inFlightPerLoop } from './delivery-settings.ts';
 import { verpKeyFor } from '../feedback/feedback.service.ts';
 
 /** What the delivery engine (claim loops, sender, recorder) works with: the app's deps and the SMTP transport. */
-export type DeliveryDeps = Pick<AppDeps, 'db' | 'logger' | 'now' | 'config' | 'box'> & { transport: MailTransport };
+export type DeliveryDeps = Pick<AppDeps, 'db' | 'logger' | 'now' | 'config' | 'box' | 'blobs'> & { transport: MailTransport };
 
 /** The engine's settings, read from the configuration once. */
 export interface DeliverySettings {

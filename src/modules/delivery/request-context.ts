@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import type { DeliveryRequestRow } from './delivery.repository.ts';
 import { compile } from 'html-to-text';
 import { compileTemplate, type CompiledTemplate } from '../../shared/render-tags.ts';
-import type { DeliveryAttachment } from '../files/files.read-model.ts';
+import type { DeliveryAttachment } from '../files/files.service.ts';
 import { placeUnsubscribeMessage } from '../unsubscribes/unsubscribe-message.ts';
 
 /** What every mail of a request shares, compiled once per request and process. */
@@ -19,7 +19,7 @@ export interface RequestContext {
   html: CompiledTemplate;
   /** the text/plain alternative, converted from the HTML body once; tags survive conversion */
   text: CompiledTemplate;
-  /** attached to every mail, streamed from DATA_DIR/files each time (never copied per mail) */
+  /** attached to every mail, streamed from a local file each time (never copied per mail; a remote store's copy is fetched once) */
   attachments: DeliveryAttachment[];
   /**
    * advertising mail: the unsubscribe notice, rendered per recipient and put at

@@ -1,22 +1,31 @@
-import { attachmentsForDelivery } from '../files/files.read-model.ts';
+import { attachmentsForDelivery, evictAttachmentCopies } from '../files/files.service.ts';
 import { createSigningKeys } from '../sender-domains/signing-keys.ts';
 import { unsubscribeMessageFor } from '../unsubscribes/unsubscribe-message.ts';
 import * as repo from './delivery.repository.ts';
 import type { DeliveryDeps, DeliverySettings } from './delivery-deps.ts';
 import { buildRequestContext, type RequestContext } from './request-context.ts';
 
+const EVICT_EVERY_MS = 3600_000;
+
 /**
  * What a process needs to send a request's mails (sender, content, attachments, notice), loaded
  * once per request and kept for the last 1,000 requests.
  */
-export function createContextCache(deps: Pick<DeliveryDeps, 'db' | 'config' | 'box'>, settings: Pick<DeliverySettings, 'unsubscribe'>) {
+export function createContextCache(deps: Pick<DeliveryDeps, 'db' | 'config' | 'box' | 'blobs' | 'logger'>, settings: Pick<DeliverySettings, 'unsubscribe'>) {
   const contexts = new Map<string, Promise<RequestContext | undefined>>();
   const signingKeysFor = createSigningKeys(deps);
+  let evictedAt = Date.now();
 
   async function loadContexts(requestIds: string[]): Promise<Map<string, RequestContext>> {
+    // A remote store's attachment copies on this host go once their files are (checked at most
+    // hourly, when requests are loaded: a worker that loads none has no new copies either).
+    if (Date.now() - evictedAt > EVICT_EVERY_MS) {
+      evictedAt = Date.now();
+      evictAttachmentCopies(deps).catch((err) => deps.logger.warn({ err: (err as Error).message }, 'evicting attachment copies failed'));
+    }
     const [rows, attachments, signing] = await Promise.all([
       repo.loadRequestsForDelivery(deps.db, requestIds),
-      attachmentsForDelivery(deps.db, deps.config.dataDir, requestIds),
+      attachmentsForDelivery(deps, requestIds),
       signingKeysFor(requestIds),
     ]);
     const out = new Map<string, RequestContext>();

@@ -1,11 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { BlobStore } from '../../shared/blob-store/blob-store.ts';
 
 /**
- * Export files: DATA_DIR/exports/<id>.xlsx once complete. A run writes <id>.<attempt>.part and
- * renames it when the file is whole and synced, so a download never sees a partial file and a
- * run that was taken over never writes into its successor's file. Instances with ROLE=api and
- * ROLE=worker must share DATA_DIR.
+ * Export files: the blob store's exports/<id>.xlsx once complete (BLOB_STORE=local:
+ * DATA_DIR/exports/<id>.xlsx). A run writes DATA_DIR/exports/<id>.<attempt>.part on its worker and
+ * moves it into the store when the file is whole and synced (local: a rename; else an upload that
+ * becomes visible only once whole), so a download never sees a partial file and a run that was
+ * taken over never writes into its successor's file.
  */
 
 export const exportsDir = (dataDir: string) => path.join(dataDir, 'exports');
@@ -16,7 +18,7 @@ function checkId(id: string): string {
   return id;
 }
 
-export const finalPath = (dataDir: string, id: string) => path.join(exportsDir(dataDir), `${checkId(id)}.xlsx`);
+export const exportKey = (id: string) => `exports/${checkId(id)}.xlsx`;
 export const partPath = (dataDir: string, id: string, attempt: number) => path.join(exportsDir(dataDir), `${checkId(id)}.${attempt}.part`);
 
 /** The export id a file in the directory belongs to (finished or partial), if any. */
@@ -42,16 +44,6 @@ export async function removePart(dataDir: string, id: string, attempt: number): 
   await fs.promises.rm(partPath(dataDir, id, attempt), { force: true });
 }
 
-export async function removeExportFile(dataDir: string, id: string): Promise<void> {
-  await fs.promises.rm(finalPath(dataDir, id), { force: true });
-}
-
-/** Makes a rename durable: the directory entry is synced too. */
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await fs.promises.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+export async function removeExportFile(blobs: BlobStore, id: string): Promise<void> {
+  await blobs.remove(exportKey(id));
 }

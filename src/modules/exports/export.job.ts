@@ -8,7 +8,7 @@ import { langFromHeader } from '../../shared/i18n.ts';
 import { XlsxWriter } from '../../shared/xlsx/xlsx-writer.ts';
 import { iterateViewRows, parseViewFilters } from '../mails/view-rows.ts';
 import { columnWidths, headerRow, rowToCells, type ExportView } from './export-columns.ts';
-import { exportsDir, finalPath, partPath, removeEarlierParts, removePart, syncDir } from './export-store.ts';
+import { exportKey, exportsDir, partPath, removeEarlierParts, removePart } from './export-store.ts';
 import * as repo from './exports.repository.ts';
 import { EXPORT_TTL_MS } from './exports.service.ts';
 
@@ -30,7 +30,7 @@ export const EXPORT_MAX_ATTEMPTS = 3;
 const EXPORT_BATCH_ROWS = 5000;
 const HEARTBEAT_MS = 5000;
 
-type ExportJobDeps = Pick<AppDeps, 'db' | 'config' | 'logger' | 'now'>;
+type ExportJobDeps = Pick<AppDeps, 'db' | 'config' | 'blobs' | 'logger' | 'now'>;
 
 export const exportJob: OnDemandJob<ExportPayload> = {
   name: CREATE_EXPORT,
@@ -54,8 +54,8 @@ class TakenOver extends Error {}
 
 /**
  * Job: writes an export's rows to DATA_DIR/exports/<id>.<attempt>.part through the streaming
- * .xlsx writer (a batch of rows in memory at a time), syncs it, renames it to <id>.xlsx and
- * completes the export. Idempotent: a finished export is left alone; an interrupted one starts
+ * .xlsx writer (a batch of rows in memory at a time), syncs it, moves it into the blob store as
+ * exports/<id>.xlsx and completes the export. Idempotent: a finished export is left alone; an interrupted one starts
  * again from the first row.
  */
 export async function runExport(deps: ExportJobDeps, exportId: string, run: JobRun = {}): Promise<void> {
@@ -74,8 +74,21 @@ export async function runExport(deps: ExportJobDeps, exportId: string, run: JobR
   log.info({ view }, 'export started');
   const started = Date.now();
   let rows: number;
+  let size: number;
   try {
     rows = await writeFile(deps, run, claimed, attempt, log);
+    const part = partPath(deps.config.dataDir, exportId, attempt);
+    // Gone: a newer attempt on this host claimed the export and cleared this run's file; the export is its now.
+    if (
+      !(await fs.promises.stat(part).then(
+        () => true,
+        () => false,
+      ))
+    )
+      throw new TakenOver();
+    // One on another host clears nothing here: ask before publishing over its file.
+    if (!(await repo.renewHeartbeat(deps.db, exportId, attempt, deps.now()))) throw new TakenOver();
+    size = await deps.blobs.putFile(exportKey(exportId), part);
   } catch (err) {
     // Only this run's file: a run that took over writes its own.
     await removePart(deps.config.dataDir, exportId, attempt);
@@ -95,15 +108,6 @@ export async function runExport(deps: ExportJobDeps, exportId: string, run: JobR
     }
     throw err;
   }
-  const part = partPath(deps.config.dataDir, exportId, attempt);
-  // Gone: a newer attempt claimed the export and cleared this run's file; the export is its now.
-  const size = await fs.promises.stat(part).then(
-    (st) => st.size,
-    () => undefined,
-  );
-  if (size === undefined) return void log.warn('export taken over by another run before this one finished; this run stops');
-  await fs.promises.rename(part, finalPath(deps.config.dataDir, exportId));
-  await syncDir(exportsDir(deps.config.dataDir));
   const at = deps.now();
   const done = await repo.completeExport(deps.db, exportId, attempt, { rowCount: rows, fileSize: size, at, expiresAt: new Date(at.getTime() + EXPORT_TTL_MS) });
   const seconds = (Date.now() - started) / 1000;
@@ -116,7 +120,7 @@ async function writeFile(deps: ExportJobDeps, run: JobRun, row: repo.ExportRow, 
   const lang = langFromHeader(row.lang);
   const filters = parseViewFilters(view, (row.filters ?? {}) as Record<string, unknown>, { timeZone: row.time_zone, now: row.requested_at });
   await fs.promises.mkdir(exportsDir(deps.config.dataDir), { recursive: true });
-  // flush: the data is synced to disk before the descriptor closes, so the rename publishes a whole file.
+  // flush: the data is synced to disk before the descriptor closes, so what is published is a whole file.
   const out = fs.createWriteStream(partPath(deps.config.dataDir, row.id, attempt), { flags: 'w', flush: true });
   const closed = once(out, 'close');
   closed.catch(() => undefined);

@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { AppDeps } from '../../deps.ts';
 import { CREATE_EXPORT, type ExportPayload } from './export.job.ts';
@@ -9,7 +7,9 @@ import type { Lang } from '../../shared/i18n.ts';
 import { getRequestRow } from '../mails/request-list.read-model.ts';
 import { parseViewFilters } from '../mails/view-rows.ts';
 import type { ExportView } from './export-columns.ts';
-import { exportsDir, finalPath, idOfFile, removeExportFile } from './export-store.ts';
+import { BlobNotFoundError, type BlobStore } from '../../shared/blob-store/blob-store.ts';
+import { createLocalBlobStore } from '../../shared/blob-store/local-blob-store.ts';
+import { exportKey, idOfFile, removeExportFile } from './export-store.ts';
 import { exportStatus, toExport, type Export, type ExportCreate } from './exports.mapper.ts';
 import * as repo from './exports.repository.ts';
 
@@ -17,7 +17,7 @@ import * as repo from './exports.repository.ts';
 export const EXPORT_TTL_MS = 7 * 86_400_000;
 /** A run that renewed no heartbeat for this long lost its job (the periodic job fails it). */
 const STALLED_AFTER_MS = 15 * 60_000;
-/** Files on disk that no live export owns (a crash between steps) are removed after this. */
+/** Files that no live export owns (a crash between steps) are removed after this. */
 const ORPHAN_AFTER_MS = 3600_000;
 
 /** The views' search parameters (src/modules/mails/view-filters.ts); paging is accepted and ignored. */
@@ -95,7 +95,7 @@ const unknownExport = (raw: string) => notFound(`exportId: export ${raw} does no
 
 /** downloadExport: the completed file, opened, with the name it is downloaded under. */
 export async function openExportFile(
-  deps: Pick<AppDeps, 'db' | 'config' | 'now'>,
+  deps: Pick<AppDeps, 'db' | 'config' | 'blobs' | 'now'>,
   projectId: string,
   rawId: string,
 ): Promise<{ stream: Readable; fileName: string; size: number }> {
@@ -105,14 +105,13 @@ export async function openExportFile(
   if (!row || status === 'E') throw unknownExport(rawId);
   if (status === 'F') throw notFound(`exportId: export ${rawId} failed (${row.error ?? 'no reason recorded'}); request a new export`);
   if (status !== 'C') throw notFound(`exportId: export ${rawId} is not completed yet (status ${status}); see getExportList`);
-  // Written by a worker: an instance that doesn't share its DATA_DIR has no such file.
-  const handle = await fs.promises.open(finalPath(deps.config.dataDir, row.id), 'r').catch(() => {
-    throw unknownExport(rawId);
+  // Written by a worker: with BLOB_STORE=local, an instance that doesn't share its DATA_DIR has no such file.
+  const { stream, size } = await deps.blobs.get(exportKey(row.id)).catch((err) => {
+    throw err instanceof BlobNotFoundError ? unknownExport(rawId) : err;
   });
-  const { size } = await handle.stat();
   const p = zonedParts(row.requested_at, deps.config.displayTimezone);
   return {
-    stream: handle.createReadStream(),
+    stream,
     fileName: `mail-list-${row.view as ExportView}-${p.year}${p.month}${p.day}${p.hour}${p.minute}${p.second}-${row.id}.xlsx`,
     size,
   };
@@ -126,10 +125,12 @@ export const FINISHED_ROWS_KEPT_MS = 7 * 24 * 3600 * 1000;
  * lost (no heartbeat for STALLED_AFTER_MS) fail with a message; files no live export owns go.
  * Idempotent; safe on several workers at once.
  */
-export async function expireExports(deps: Pick<AppDeps, 'db' | 'config' | 'now' | 'logger'>): Promise<{ expired: number; stalled: number; orphans: number }> {
+export async function expireExports(
+  deps: Pick<AppDeps, 'db' | 'config' | 'blobs' | 'now' | 'logger'>,
+): Promise<{ expired: number; stalled: number; orphans: number }> {
   const now = deps.now();
   const expired = await repo.expireExports(deps.db, now);
-  await Promise.all(expired.map((id) => removeExportFile(deps.config.dataDir, id)));
+  await Promise.all(expired.map((id) => removeExportFile(deps.blobs, id)));
   const stalled = await repo.failStalledExports(
     deps.db,
     new Date(now.getTime() - STALLED_AFTER_MS),
@@ -143,28 +144,32 @@ export async function expireExports(deps: Pick<AppDeps, 'db' | 'config' | 'now' 
   return { expired: expired.length, stalled: stalled.length, orphans };
 }
 
-/** `at`: the run's instant, the one its other steps use. */
-async function removeOrphans(deps: Pick<AppDeps, 'db' | 'config'>, at: Date): Promise<number> {
-  const dir = exportsDir(deps.config.dataDir);
-  const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
-  const old: { name: string; id: string }[] = [];
-  for (const name of names) {
-    const id = idOfFile(name);
-    if (!id) continue;
-    const stat = await fs.promises.stat(path.join(dir, name)).catch(() => undefined);
-    if (stat && stat.mtimeMs < at.getTime() - ORPHAN_AFTER_MS) old.push({ name, id });
-  }
+/**
+ * `at`: the run's instant, the one its other steps use. Stored files, and this worker's .part
+ * files (with a remote store, other workers' parts are their own: a run clears its earlier
+ * attempts' parts and removes its own when it fails).
+ */
+async function removeOrphans(deps: Pick<AppDeps, 'db' | 'config' | 'blobs'>, at: Date): Promise<number> {
+  const stores: BlobStore[] = [deps.blobs];
+  if (deps.blobs.kind !== 'local') stores.push(createLocalBlobStore(deps.config.dataDir));
   let removed = 0;
-  for (let i = 0; i < old.length; i += 1000) {
-    const batch = old.slice(i, i + 1000);
-    const live = await repo.liveFileIds(
-      deps.db,
-      batch.map((f) => f.id),
-    );
-    for (const f of batch) {
-      if (live.has(f.id)) continue;
-      await fs.promises.rm(path.join(dir, f.name), { force: true });
-      removed++;
+  for (const store of stores) {
+    const old: { key: string; id: string }[] = [];
+    for await (const entry of store.list('exports/')) {
+      const id = idOfFile(entry.key.slice('exports/'.length));
+      if (id && entry.modifiedAt.getTime() < at.getTime() - ORPHAN_AFTER_MS) old.push({ key: entry.key, id });
+    }
+    for (let i = 0; i < old.length; i += 1000) {
+      const batch = old.slice(i, i + 1000);
+      const live = await repo.liveFileIds(
+        deps.db,
+        batch.map((f) => f.id),
+      );
+      for (const f of batch) {
+        if (live.has(f.id)) continue;
+        await store.remove(f.key);
+        removed++;
+      }
     }
   }
   return removed;

@@ -3,7 +3,7 @@ import { cleanupRecipientFiles } from '../recipient-files/recipient-files.servic
 import { removeExpiredTemplateBackups } from '../templates/template-backups.service.ts';
 import { cleanupFiles } from './files.service.ts';
 
-/** Removes unused uploads (attachments and recipient files) and expired template backups. */
+/** Removes unused uploads (attachments and recipient files), expired template backups and what dead puts left in the blob store. */
 export const CLEANUP_FILES = 'cleanup-files';
 
 export const cleanupFilesJob: PeriodicJob = {
@@ -14,5 +14,7 @@ export const cleanupFilesJob: PeriodicJob = {
     await cleanupFiles(ctx);
     await cleanupRecipientFiles(ctx);
     await removeExpiredTemplateBackups(ctx);
+    // A put that lives longer than a day is not one.
+    await ctx.blobs.removeAbandoned(new Date(ctx.now().getTime() - 86_400_000));
   },
 };

@@ -4,13 +4,16 @@ import path from 'node:path';
 import { Readable, Transform, type Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Encoder } from 'nodemailer/lib/base64';
+import type { BlobStore } from '../../shared/blob-store/blob-store.ts';
 import type { ReadAt } from './inspect-zip.ts';
 
 /**
- * Where attachment bytes live: DATA_DIR/files/<fileId>. An upload is written as <fileId>.part
- * (the bytes as sent, which are inspected), then stored base64-encoded in 76-character CRLF
- * lines: the form every mail carries it in, so sending copies it and encodes nothing. Several
- * instances (ROLE=api / worker) must share DATA_DIR for attachments.
+ * Where attachment bytes live: the blob store's files/<fileId> (BLOB_STORE=local:
+ * DATA_DIR/files/<fileId>). An upload is written as DATA_DIR/files/<fileId>.part on the API host
+ * that takes it (the bytes as sent, which are inspected with positional reads), then stored
+ * base64-encoded in 76-character CRLF lines: the form every mail carries it in, so sending copies
+ * it and encodes nothing. With BLOB_STORE=local, ROLE=api and ROLE=worker instances must share
+ * DATA_DIR; with postgres or s3 they need not.
  */
 
 /** NCP's format for tempRequestId and fileId: a UUID with "-99" appended. */
@@ -20,13 +23,14 @@ export const isUploadId = (id: string) => UPLOAD_ID.test(id);
 
 export const filesDir = (dataDir: string) => path.join(dataDir, 'files');
 
-export function storedPath(dataDir: string, fileId: string): string {
-  // Ids reach this only from our own rows, but a path is built from them: never let one escape.
+/** The stored file's key in the blob store. */
+export function fileKey(fileId: string): string {
+  // Ids reach this only from our own rows, but a key and a path are built from them: never let one escape.
   if (!isUploadId(fileId)) throw new Error(`not a file id: ${fileId}`);
-  return path.join(filesDir(dataDir), fileId);
+  return `files/${fileId}`;
 }
 
-export const partPath = (dataDir: string, fileId: string) => `${storedPath(dataDir, fileId)}.part`;
+export const partPath = (dataDir: string, fileId: string) => path.join(filesDir(dataDir), `${fileKey(fileId).slice('files/'.length)}.part`);
 
 /** Streams `source` to the file's .part path (backpressure included); returns the bytes written. */
 export async function writePart(dataDir: string, fileId: string, source: Readable): Promise<number> {
@@ -39,15 +43,24 @@ export async function writePart(dataDir: string, fileId: string, source: Readabl
   return bytes;
 }
 
-/** Stores a checked upload: its .part, base64-encoded once, becomes the stored file. */
-export async function commitPart(dataDir: string, fileId: string): Promise<void> {
-  await pipeline(fs.createReadStream(partPath(dataDir, fileId)), new Encoder(), fs.createWriteStream(storedPath(dataDir, fileId), { flags: 'wx' }));
+/** Stores a checked upload: its .part, base64-encoded once, becomes the stored blob (whole, or not at all). */
+export async function commitPart(blobs: BlobStore, dataDir: string, fileId: string): Promise<void> {
+  const source = fs.createReadStream(partPath(dataDir, fileId));
+  const encoded = new Encoder();
+  source.once('error', (err) => encoded.destroy(err));
+  encoded.once('close', () => source.destroy());
+  try {
+    await blobs.put(fileKey(fileId), source.pipe(encoded));
+  } finally {
+    // a store that gave up reading (an upload that failed) would leave the file open
+    encoded.destroy();
+  }
   await fs.promises.rm(partPath(dataDir, fileId));
 }
 
-/** Removes a file's bytes (stored and partial); a file already gone is fine. */
-export async function removeStored(dataDir: string, fileId: string): Promise<void> {
-  await Promise.all([fs.promises.rm(storedPath(dataDir, fileId), { force: true }), fs.promises.rm(partPath(dataDir, fileId), { force: true })]);
+/** Removes a file's bytes (stored, and partial on this host); a file already gone is fine. */
+export async function removeStored(blobs: BlobStore, dataDir: string, fileId: string): Promise<void> {
+  await Promise.all([blobs.remove(fileKey(fileId)), fs.promises.rm(partPath(dataDir, fileId), { force: true })]);
 }
 
 /** Positional reads of a file for inspection, without loading it; close() when done. */
@@ -113,12 +126,11 @@ class Base64Decode extends Transform {
 }
 
 /**
- * A stored file's original content as a stream; the file is opened before this returns, so a
- * missing file is an error here (ENOENT), not in the middle of an answer.
+ * A stored file's original content as a stream; the blob is opened before this returns, so a
+ * missing file is an error here (BlobNotFoundError, code ENOENT), not in the middle of an answer.
  */
-export async function openOriginalContent(dataDir: string, fileId: string): Promise<Readable> {
-  const handle = await fs.promises.open(storedPath(dataDir, fileId), 'r');
-  const source = handle.createReadStream({ highWaterMark: 64 * 1024 });
+export async function openOriginalContent(blobs: BlobStore, fileId: string): Promise<Readable> {
+  const { stream: source } = await blobs.get(fileKey(fileId));
   const decoded = new Base64Decode();
   source.once('error', (err) => decoded.destroy(err));
   decoded.once('close', () => source.destroy());

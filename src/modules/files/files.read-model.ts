@@ -1,7 +1,5 @@
 import type { Db } from '../../db/schema.ts';
 import type { NumericId } from '../../shared/ids.ts';
-import { attachmentHead } from './attachment-part.ts';
-import { storedPath } from './file-store.ts';
 import { toAttachFile, type AttachFile } from './files.mapper.ts';
 
 /** A request's attachments as getMail shows them: kept with the request, even after the upload is gone. */
@@ -15,17 +13,9 @@ export async function attachFilesOfRequest(db: Db, requestId: string): Promise<A
   return rows.map(toAttachFile);
 }
 
-export interface DeliveryAttachment {
-  fileName: string;
-  /** the part's MIME headers (and the blank line after them) */
-  head: Buffer;
-  /** the stored (base64) body; null when the file is gone, which the clean-up never does to a request that can still send */
-  path: string | null;
-}
-
-/** What delivery attaches to every mail of each request (one query for them all): names and where the bytes are. */
-export async function attachmentsForDelivery(db: Db, dataDir: string, requestIds: string[]): Promise<Map<string, DeliveryAttachment[]>> {
-  const rows = await db
+/** The attachments of each request, in order, with whether the upload (its bytes) is still kept. */
+export async function deliveryAttachmentRows(db: Db, requestIds: string[]) {
+  return db
     .selectFrom('request_files as rf')
     .leftJoin('files as f', 'f.id', 'rf.file_id')
     .select(['rf.request_id', 'rf.file_id', 'rf.file_name', 'f.id as present'])
@@ -33,11 +23,6 @@ export async function attachmentsForDelivery(db: Db, dataDir: string, requestIds
     .orderBy('rf.request_id')
     .orderBy('rf.position')
     .execute();
-  const out = new Map<string, DeliveryAttachment[]>(requestIds.map((id) => [id, []]));
-  for (const r of rows) {
-    out.get(String(r.request_id))?.push({ fileName: r.file_name, head: attachmentHead(r.file_name), path: r.present ? storedPath(dataDir, r.file_id) : null });
-  }
-  return out;
 }
 
 /** One attachment of a mail's request, if the mail is the project's and the file is one of its request's. */

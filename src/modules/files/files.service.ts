@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { detectMimeType } from 'nodemailer/lib/mime-funcs';
 import type { Tx } from '../../db/schema.ts';
@@ -11,13 +9,16 @@ import { blockedExtension, baseName } from './blocked-extensions.ts';
 import { FILE_LIMITS, MB } from './file-limits.ts';
 
 export { FILE_LIMITS };
-import { commitPart, filesDir, isUploadId, newUploadId, openForReading, openOriginalContent, partPath, removeStored, writePart } from './file-store.ts';
-import { findMailAttachment } from './files.read-model.ts';
+import { BlobNotFoundError, type BlobEntry } from '../../shared/blob-store/blob-store.ts';
+import { createLocalBlobStore } from '../../shared/blob-store/local-blob-store.ts';
+import { commitPart, fileKey, isUploadId, newUploadId, openForReading, openOriginalContent, partPath, removeStored, writePart } from './file-store.ts';
+import { deliveryAttachmentRows, findMailAttachment } from './files.read-model.ts';
+import { attachmentHead } from './attachment-part.ts';
 import { toFileUpload, type FileUpload } from './files.mapper.ts';
 import * as repo from './files.repository.ts';
 import { inspectContent } from './inspect-zip.ts';
 
-type FilesDeps = Pick<AppDeps, 'db' | 'config' | 'now'>;
+type FilesDeps = Pick<AppDeps, 'db' | 'config' | 'blobs' | 'now'>;
 
 const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
 
@@ -87,7 +88,7 @@ export async function createFiles(deps: FilesDeps, projectId: string, parts: Fil
     if (problems.length) throw badRequest(problems.join('; '));
     if (received.length === 0) throw badRequest('fileList: at least one file is required (multipart/form-data field "fileList")');
     received.sort((a, b) => a.index - b.index);
-    for (const f of received) await commitPart(deps.config.dataDir, f.id);
+    for (const f of received) await commitPart(deps.blobs, deps.config.dataDir, f.id);
     const tempRequestId = newUploadId();
     const createdAt = deps.now();
     await deps.db.transaction().execute((tx) =>
@@ -106,7 +107,7 @@ export async function createFiles(deps: FilesDeps, projectId: string, parts: Fil
     );
     return toFileUpload(tempRequestId, received);
   } catch (err) {
-    await Promise.all(written.map((id) => removeStored(deps.config.dataDir, id)));
+    await Promise.all(written.map((id) => removeStored(deps.blobs, deps.config.dataDir, id)));
     throw err;
   }
 }
@@ -130,7 +131,7 @@ export async function deleteFiles(deps: FilesDeps, projectId: string, tempReques
   const rows = await deps.db.transaction().execute((tx) => repo.markUploadDeleted(tx, projectId, tempRequestId, deps.now()));
   if (rows.length === 0) throw uploadNotFound(tempRequestId);
   const removed = await repo.deleteRemovable(deps.db, { olderThan: deps.now(), ids: rows.map((r) => r.id), limit: rows.length });
-  await Promise.all(removed.map((id) => removeStored(deps.config.dataDir, id)));
+  await Promise.all(removed.map((id) => removeStored(deps.blobs, deps.config.dataDir, id)));
   return toFileUpload(
     tempRequestId,
     rows.sort((a, b) => a.position - b.position),
@@ -189,19 +190,19 @@ export async function attachFilesToRequest(tx: Tx, projectId: string, requestId:
 }
 
 const CLEANUP_BATCH = 500;
-/** Bytes on disk without a row (a crash between writing and recording) are removed after this. */
+/** Bytes without a row (a crash between writing and recording) are removed after this. */
 const ORPHAN_AFTER_MS = FILE_LIMITS.keepUnusedMs + 3600 * 1000;
 
 /**
  * Job: removes uploads no request can still send that are older than 24 h or deleted by the
- * client, and bytes on disk that no row knows. Idempotent; safe on several workers at once.
+ * client, and stored bytes that no row knows. Idempotent; safe on several workers at once.
  */
-export async function cleanupFiles(deps: Pick<AppDeps, 'db' | 'config' | 'now' | 'logger'>): Promise<{ removed: number; orphans: number }> {
+export async function cleanupFiles(deps: Pick<AppDeps, 'db' | 'config' | 'blobs' | 'now' | 'logger'>): Promise<{ removed: number; orphans: number }> {
   const olderThan = new Date(deps.now().getTime() - FILE_LIMITS.keepUnusedMs);
   let removed = 0;
   for (;;) {
     const ids = await repo.deleteRemovable(deps.db, { olderThan, limit: CLEANUP_BATCH });
-    await Promise.all(ids.map((id) => removeStored(deps.config.dataDir, id)));
+    await Promise.all(ids.map((id) => removeStored(deps.blobs, deps.config.dataDir, id)));
     removed += ids.length;
     if (ids.length < CLEANUP_BATCH) break;
   }
@@ -210,36 +211,73 @@ export async function cleanupFiles(deps: Pick<AppDeps, 'db' | 'config' | 'now' |
   return { removed, orphans };
 }
 
+/**
+ * Stored blobs and this host's .part files with no row. With a remote store the API hosts'
+ * .part files are theirs: an upload removes its own when it fails, and only a crash mid-upload
+ * leaves one, swept here when this worker shares that DATA_DIR.
+ */
 async function removeOrphans(deps: FilesDeps): Promise<number> {
-  const dir = filesDir(deps.config.dataDir);
   const cutoff = deps.now().getTime() - ORPHAN_AFTER_MS;
-  let handle: fs.Dir;
-  try {
-    handle = await fs.promises.opendir(dir);
-  } catch {
-    return 0; // nothing uploaded yet
-  }
+  const sources: AsyncIterable<BlobEntry>[] = [deps.blobs.list('files/')];
+  if (deps.blobs.kind !== 'local') sources.push(createLocalBlobStore(deps.config.dataDir).list('files/'));
   let removed = 0;
   let batch: string[] = [];
   const flush = async () => {
     const known = await repo.existingIds(deps.db, batch);
     for (const id of batch) {
       if (known.has(id)) continue;
-      await removeStored(deps.config.dataDir, id);
+      await removeStored(deps.blobs, deps.config.dataDir, id);
       removed++;
     }
     batch = [];
   };
-  for await (const entry of handle) {
-    const id = entry.name.replace(/\.part$/, '');
-    if (!entry.isFile() || !isUploadId(id)) continue;
-    const stat = await fs.promises.stat(path.join(dir, entry.name)).catch(() => undefined);
-    if (!stat || stat.mtimeMs > cutoff) continue;
-    batch.push(id);
-    if (batch.length >= 1000) await flush();
+  for (const source of sources) {
+    for await (const entry of source) {
+      const id = entry.key.slice('files/'.length).replace(/\.part$/, '');
+      if (!isUploadId(id) || entry.modifiedAt.getTime() > cutoff) continue;
+      batch.push(id);
+      if (batch.length >= 1000) await flush();
+    }
   }
   if (batch.length) await flush();
   return removed;
+}
+
+/**
+ * What delivery attaches to every mail of each request: names, MIME heads and a local file of
+ * each stored body (the blob store's own file, or this worker's read-through copy of it); `path`
+ * is null when the file is gone, which the clean-up never does to a request that can still send.
+ */
+export async function attachmentsForDelivery(deps: Pick<AppDeps, 'db' | 'blobs'>, requestIds: string[]): Promise<Map<string, DeliveryAttachment[]>> {
+  const rows = await deliveryAttachmentRows(deps.db, requestIds);
+  const out = new Map<string, DeliveryAttachment[]>(requestIds.map((id) => [id, []]));
+  for (const r of rows) {
+    const path = r.present
+      ? await deps.blobs.localFile(fileKey(r.file_id)).catch((err) => {
+          if (err instanceof BlobNotFoundError) return null;
+          throw err;
+        })
+      : null;
+    out.get(String(r.request_id))?.push({ fileName: r.file_name, head: attachmentHead(r.file_name), path });
+  }
+  return out;
+}
+
+export interface DeliveryAttachment {
+  fileName: string;
+  /** the part's MIME headers (and the blank line after them) */
+  head: Buffer;
+  /** a local file of the stored (base64) body; null when the file is gone */
+  path: string | null;
+}
+
+/** Drops this worker's read-through copies of attachments whose file rows are gone (no request can send them). */
+export async function evictAttachmentCopies(deps: Pick<AppDeps, 'db' | 'blobs'>): Promise<number> {
+  return deps.blobs.evictLocalCopies('files/', async (keys) => {
+    const ids = keys.map((k) => k.slice('files/'.length)).filter(isUploadId);
+    const known = await repo.existingIds(deps.db, ids);
+    return new Set([...known].map(fileKey));
+  });
 }
 
 export interface AttachmentDownload {
@@ -256,7 +294,7 @@ export interface AttachmentDownload {
  * but the bytes only while the upload is kept (24 h after upload, longer while a request can
  * still send it): after that, and for another project's or unknown ids, 400/77103.
  */
-export async function openMailAttachment(deps: Pick<AppDeps, 'db' | 'config'>, projectId: string, mailId: string, fileId: string): Promise<AttachmentDownload> {
+export async function openMailAttachment(deps: Pick<AppDeps, 'db' | 'blobs'>, projectId: string, mailId: string, fileId: string): Promise<AttachmentDownload> {
   const id = parseNumericId(mailId);
   const unknown = () => notFound(`mailId/fileId: mail ${mailId} has no attachment ${fileId}`);
   if (!id || !isUploadId(fileId)) throw unknown();
@@ -267,7 +305,7 @@ export async function openMailAttachment(deps: Pick<AppDeps, 'db' | 'config'>, p
   if (!row.present) throw gone();
   let stream: Readable;
   try {
-    stream = await openOriginalContent(deps.config.dataDir, fileId);
+    stream = await openOriginalContent(deps.blobs, fileId);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw gone();
     throw err;

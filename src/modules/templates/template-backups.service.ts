@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { AppDeps } from '../../deps.ts';
+import { BlobNotFoundError } from '../../shared/blob-store/blob-store.ts';
 import { BACKUP_TEMPLATES, type TemplateBackupPayload } from './template-backup.job.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
 import { zonedParts } from '../../shared/clock.ts';
@@ -13,7 +14,7 @@ import { getTemplateStructure } from './templates.read-model.ts';
 import * as repo from './templates.repository.ts';
 import { parsePathSid } from './validate-template.ts';
 
-type Deps = Pick<AppDeps, 'db' | 'config' | 'now'>;
+type Deps = Pick<AppDeps, 'db' | 'config' | 'blobs' | 'now'>;
 
 /** Backups can be downloaded for this long after they are made. */
 export const BACKUP_TTL_MS = 7 * 86_400_000;
@@ -23,9 +24,10 @@ export const BACKUP_TTL_MS = 7 * 86_400_000;
  */
 export const TEMPLATE_BACKUP_MAX_ATTEMPTS = 6;
 
-// The directory keeps its first name: backups written before the rename are still downloaded from it.
+// The area keeps its first name: backups written before the rename are still downloaded from it
+// (BLOB_STORE=local: DATA_DIR/template-exports/<sid>.json).
+const backupKey = (sid: string) => `template-exports/${BigInt(sid)}.json`;
 const backupsDir = (dataDir: string) => path.join(dataDir, 'template-exports');
-const backupPath = (dataDir: string, sid: string) => path.join(backupsDir(dataDir), `${BigInt(sid)}.json`);
 
 /** createTemplateExportRequest: a backup of the project's templates, written by a job. */
 export async function requestTemplateBackup(deps: Pick<AppDeps, 'db' | 'queue' | 'now'>, projectId: string): Promise<{ sid: number }> {
@@ -41,10 +43,12 @@ async function write(stream: fs.WriteStream, text: string): Promise<void> {
 }
 
 /**
- * Job: writes a project's backup to DATA_DIR/template-exports/<sid>.json, a page of templates at
- * a time (bodies are up to 500 KB each). Runs again from the start after a crash.
+ * Job: writes a project's backup to DATA_DIR/template-exports/<sid>.json.part on its worker, a
+ * page of templates at a time (bodies are up to 500 KB each), then moves it into the blob store as
+ * template-exports/<sid>.json. Runs again from the start after a crash (a put replaces the key
+ * only once whole).
  */
-export async function runTemplateBackup(deps: Pick<AppDeps, 'db' | 'config' | 'now' | 'logger'>, sid: string): Promise<void> {
+export async function runTemplateBackup(deps: Pick<AppDeps, 'db' | 'config' | 'blobs' | 'now' | 'logger'>, sid: string): Promise<void> {
   const claimed = await repo.claimBackup(deps.db, sid);
   if (!claimed) return;
   const attempt = claimed.attempts;
@@ -56,9 +60,9 @@ export async function runTemplateBackup(deps: Pick<AppDeps, 'db' | 'config' | 'n
     return;
   }
   const projectId = claimed.project_id;
-  const final = backupPath(deps.config.dataDir, sid);
-  const part = `${final}.part`;
+  const part = path.join(backupsDir(deps.config.dataDir), `${BigInt(sid)}.json.part`);
   let out: fs.WriteStream | undefined;
+  let size: number;
   const order: string[] = [];
   try {
     await fs.promises.mkdir(backupsDir(deps.config.dataDir), { recursive: true });
@@ -98,6 +102,7 @@ export async function runTemplateBackup(deps: Pick<AppDeps, 'db' | 'config' | 'n
     await write(out, ']}\n');
     out.end();
     await finished(out);
+    size = await deps.blobs.putFile(backupKey(sid), part);
   } catch (err) {
     out?.destroy();
     // What made the run fail (a missing or unwritable directory) may make removing fail too.
@@ -108,9 +113,8 @@ export async function runTemplateBackup(deps: Pick<AppDeps, 'db' | 'config' | 'n
     deps.logger.error({ err, backupSid: sid, attempt }, 'template backup failed');
     return;
   }
-  await fs.promises.rename(part, final);
   const now = deps.now();
-  await repo.completeBackup(deps.db, sid, (await fs.promises.stat(final)).size, now, new Date(now.getTime() + BACKUP_TTL_MS));
+  await repo.completeBackup(deps.db, sid, size, now, new Date(now.getTime() + BACKUP_TTL_MS));
   deps.logger.info({ backupSid: sid, templates: order.length }, 'template backup written');
 }
 
@@ -123,16 +127,16 @@ export async function openTemplateBackup(deps: Deps, projectId: string, rawSid: 
   if (status !== 'C') throw badRequest(`requestId: backup ${rawSid} is not ready yet (status ${status}); see getTemplateExportRequestList`);
   const p = zonedParts(row.requested_at, deps.config.displayTimezone);
   const stamp = `${p.year}${p.month}${p.day}${p.hour}${p.minute}${p.second}`;
-  // Written by a worker: an instance that doesn't share its DATA_DIR has no such file.
-  const handle = await fs.promises.open(backupPath(deps.config.dataDir, row.sid), 'r').catch(() => {
-    throw notFound(`requestId: backup ${rawSid} does not exist or has expired`);
+  // Written by a worker: with BLOB_STORE=local, an instance that doesn't share its DATA_DIR has no such file.
+  const { stream } = await deps.blobs.get(backupKey(row.sid)).catch((err) => {
+    throw err instanceof BlobNotFoundError ? notFound(`requestId: backup ${rawSid} does not exist or has expired`) : err;
   });
-  return { stream: handle.createReadStream(), fileName: `template_${stamp}.json` };
+  return { stream, fileName: `template_${stamp}.json` };
 }
 
 /** Job part: completed backups past their time become E and their files go. */
-export async function removeExpiredTemplateBackups(deps: Pick<AppDeps, 'db' | 'config' | 'now'>): Promise<number> {
+export async function removeExpiredTemplateBackups(deps: Pick<AppDeps, 'db' | 'blobs' | 'now'>): Promise<number> {
   const sids = await repo.expireBackups(deps.db, deps.now());
-  await Promise.all(sids.map((sid) => fs.promises.rm(backupPath(deps.config.dataDir, sid), { force: true })));
+  await Promise.all(sids.map((sid) => deps.blobs.remove(backupKey(sid))));
   return sids.length;
 }

@@ -1,0 +1,57 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { checkKey, isFile, type BlobStore } from './blob-store.ts';
+
+/** A half-written copy (a process died while fetching) is removed after this. */
+const TEMP_AFTER_MS = 3600_000;
+
+/**
+ * The read-through copies of a remote store (postgres, s3) under DATA_DIR/blob-cache: delivery
+ * streams an attachment from a file for every mail, so each worker host fetches it once. A copy
+ * is written under a temporary name and renamed, so a copy that exists is whole; two loads of
+ * the same blob at once both write and the last rename wins (same bytes). Copies are dropped
+ * when the blob's owner is gone (evict), never by age: a request sending over days keeps its file.
+ */
+export function localCopies(dir: string, get: BlobStore['get']): Pick<BlobStore, 'localFile' | 'evictLocalCopies'> {
+  return {
+    async localFile(key) {
+      const file = path.join(dir, checkKey(key));
+      if (await isFile(file)) return file;
+      await fs.promises.mkdir(path.dirname(file), { recursive: true });
+      const temp = `${file}.${crypto.randomUUID()}.tmp`;
+      try {
+        const { stream } = await get(key);
+        await pipeline(stream, fs.createWriteStream(temp, { flags: 'wx' }));
+        await fs.promises.rename(temp, file);
+      } catch (err) {
+        await fs.promises.rm(temp, { force: true });
+        throw err;
+      }
+      return file;
+    },
+
+    async evictLocalCopies(prefix, live) {
+      const sub = path.join(dir, checkKey(`${prefix}x`).slice(0, -1));
+      const names = await fs.promises.readdir(sub).catch(() => [] as string[]);
+      let removed = 0;
+      const stale = Date.now() - TEMP_AFTER_MS;
+      for (const name of names.filter((n) => n.endsWith('.tmp'))) {
+        const st = await fs.promises.stat(path.join(sub, name)).catch(() => undefined);
+        if (st && st.mtimeMs < stale) await fs.promises.rm(path.join(sub, name), { force: true });
+      }
+      const keys = names.filter((n) => !n.endsWith('.tmp')).map((n) => prefix + n);
+      for (let i = 0; i < keys.length; i += 1000) {
+        const batch = keys.slice(i, i + 1000);
+        const keep = await live(batch);
+        for (const key of batch) {
+          if (keep.has(key)) continue;
+          await fs.promises.rm(path.join(dir, key), { force: true });
+          removed++;
+        }
+      }
+      return removed;
+    },
+  };
+}
