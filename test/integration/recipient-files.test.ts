@@ -373,6 +373,18 @@ async function mailRequest(over: Record<string, unknown>, key?: CreatedKey) {
   });
 }
 
+/** The internal id of the request sent to the file, once the workers have stored it (R). */
+async function storedRequestOf(fileId: string): Promise<string> {
+  return waitFor(
+    async () => {
+      const r = await sql<{ id: string; status: string }>`SELECT id, status FROM mail_requests WHERE recipient_file_id = ${fileId}`.execute(svc.db.db);
+      return r.rows[0]?.status === 'R' ? r.rows[0].id : undefined;
+    },
+    15_000,
+    'request stored',
+  );
+}
+
 async function fileId(data: Buffer | string, name = 'r.xlsx', key?: CreatedKey): Promise<string> {
   const res = await upload(name, data, key);
   expect(res.status).toBe(201);
@@ -449,14 +461,7 @@ describe('createMailRequest with recipientFileId', () => {
     const id = await fileId(simpleXlsx([['address', 'name', 'COUPON', 'GRADE'], ...rows]));
     const res = await mailRequest({ recipientFileId: id, confirmAndSend: true });
     expect(res.body.count).toBe(25);
-    const requestId = await waitFor(
-      async () => {
-        const r = await sql<{ id: string; status: string }>`SELECT id, status FROM mail_requests WHERE recipient_file_id = ${id}`.execute(svc.db.db);
-        return r.rows[0]?.status === 'R' ? r.rows[0].id : undefined;
-      },
-      15_000,
-      'request stored',
-    );
+    const requestId = await storedRequestOf(id);
     // As if the job had crashed after storing 10 rows: back to P with stored_count 10.
     await sql`DELETE FROM mails WHERE request_id = ${requestId} AND seq > 10`.execute(svc.db.db);
     await sql`UPDATE mail_requests SET status = 'P', stored_count = 10 WHERE id = ${requestId}`.execute(svc.db.db);
@@ -477,14 +482,7 @@ describe('createMailRequest with recipientFileId', () => {
     const rows = Array.from({ length: 25 }, (_, i) => [`p${i}@example.com`, `P${i}`, `C${i}`]);
     const id = await fileId(simpleXlsx([['address', 'name', 'COUPON'], ...rows]));
     expect((await mailRequest({ recipientFileId: id, confirmAndSend: true })).body.count).toBe(25);
-    const requestId = await waitFor(
-      async () => {
-        const r = await sql<{ id: string; status: string }>`SELECT id, status FROM mail_requests WHERE recipient_file_id = ${id}`.execute(svc.db.db);
-        return r.rows[0]?.status === 'R' ? r.rows[0].id : undefined;
-      },
-      15_000,
-      'request stored',
-    );
+    const requestId = await storedRequestOf(id);
     // As if the job had crashed with two parts half done: rows 1-5 of 1-12 and 13-18 of 13-25 committed.
     await sql`DELETE FROM mails WHERE request_id = ${requestId} AND (seq BETWEEN 6 AND 12 OR seq > 18)`.execute(svc.db.db);
     await sql`UPDATE mail_requests SET status = 'P', stored_count = 11 WHERE id = ${requestId}`.execute(svc.db.db);
