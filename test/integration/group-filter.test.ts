@@ -330,6 +330,32 @@ describe('expansion (the store-recipients job)', () => {
       expect(await stored(id)).toEqual({ n: n + 2, addresses: n + 2, seqs: n + 2, max_seq: n + 2 });
     }, 60_000);
 
+    it('a request left in P by the single-cursor job (before parts) goes on after its cursor and numbers', async () => {
+      const res = await mail({ andFilter: false, groups: ['third'] }, { confirmAndSend: true }, idle);
+      const n = res.body.count as number;
+      const id = internalId(res.body.requestId);
+      // That job had stored the first 3 selected addresses as seq 1-3 and kept its cursor on the request.
+      const cursor = await sql<{ last_id: string }>`
+        WITH src AS (
+          SELECT a.id, a.address, row_number() OVER (ORDER BY a.id)::int AS seq
+          FROM address_book_members m JOIN address_book_groups g ON g.sid = m.group_sid AND g.name = 'third' AND g.project_id = ${projectId()}::bigint
+          JOIN address_book_addresses a ON a.id = m.address_id ORDER BY a.id LIMIT 3
+        ), ml AS (
+          INSERT INTO mails (id, id_day, request_id, project_id, seq, recipient_count, representative_address, next_attempt_at, created_at)
+          SELECT nextval('mail_id_seq'), r.id_day, r.id, r.project_id, src.seq, 1, src.address, NULL, r.created_at FROM src JOIN mail_requests r ON r.id = ${id}
+          RETURNING id, request_id, project_id, representative_address, created_at
+        ), rc AS (
+          INSERT INTO recipients (mail_id, request_id, project_id, address, name, type, parameters, created_at)
+          SELECT ml.id, ml.request_id, ml.project_id, ml.representative_address, NULL, 'R', NULL, ml.created_at FROM ml
+        )
+        SELECT max(id)::text AS last_id FROM src
+      `.execute(idle.db.db);
+      await sql`UPDATE mail_requests SET stored_count = 3, recipient_group_cursor = ${cursor.rows[0]!.last_id} WHERE id = ${id}`.execute(idle.db.db);
+      await storeRecipients(inParts(2), id);
+      expect(await state(id)).toMatchObject({ status: 'R', stored_count: n, request_count: n });
+      expect(await stored(id)).toEqual({ n, addresses: n, seqs: n, max_seq: n });
+    }, 60_000);
+
     it('two runs at once store each address once and move the request out of P once', async () => {
       const res = await mail({ andFilter: false, groups: ['half', 'third'] }, { confirmAndSend: true }, idle);
       const n = res.body.count as number;
