@@ -378,5 +378,40 @@ describe('expansion (the store-recipients job)', () => {
       expect(await parts(id)).toEqual(before);
       expect((await stored(id)).n).toBe(2 * GROUP_STORE_BATCH);
     }, 60_000);
+
+    it('a cancel that commits while batches are being stored rolls them back', async () => {
+      const res = await mail({ andFilter: false, groups: ['third'] }, { confirmAndSend: true }, idle);
+      const id = internalId(res.body.requestId);
+      // Each part's batch, its mails inserted, waits on a lock the test holds until the cancel has answered.
+      await sql`
+        CREATE FUNCTION hold_part() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock_shared(4217); RETURN NEW; END $$;
+        CREATE TRIGGER hold_part BEFORE UPDATE ON store_parts FOR EACH ROW EXECUTE FUNCTION hold_part();
+      `.execute(idle.db.db);
+      try {
+        await idle.db.db.connection().execute(async (conn) => {
+          await sql`SELECT pg_advisory_lock(4217)`.execute(conn);
+          try {
+            const storing = storeRecipients(inParts(2), id);
+            await waitFor(
+              async () =>
+                (await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = 4217 AND NOT granted`.execute(conn))
+                  .rows[0]!.n === 2,
+              20_000,
+              'both parts to wait',
+            );
+            expect((await idle.call('POST', `/api/v1/mails/requests/${res.body.requestId}/cancel`)).status).toBe(200);
+            await sql`SELECT pg_advisory_unlock(4217)`.execute(conn);
+            await storing;
+          } finally {
+            await sql`SELECT pg_advisory_unlock_all()`.execute(conn);
+          }
+        });
+      } finally {
+        await sql`DROP TRIGGER hold_part ON store_parts; DROP FUNCTION hold_part();`.execute(idle.db.db);
+      }
+      expect(await state(id)).toMatchObject({ status: 'C', stored_count: 0 });
+      expect((await parts(id)).map((p) => p.stored)).toEqual([0, 0]);
+      expect((await stored(id)).n).toBe(0);
+    }, 60_000);
   });
 });
