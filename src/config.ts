@@ -52,6 +52,8 @@ export interface Config {
   workerConcurrency: number;
   /** mails a delivery claim loop takes at once */
   deliveryClaimBatch: number;
+  /** parts of a group-filtered or recipient-file request stored at once, each on its own connection */
+  storeParallelism: number;
   /** POST body limit; 100,000 recipients with parameters fit well below it */
   maxBodyBytes: number;
   /** finished requests older than this many days are purged hourly with all their rows; 0 keeps them forever */
@@ -323,6 +325,7 @@ const schema = z.object({
   LOG_LEVEL: oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
   WORKER_CONCURRENCY: int('WORKER_CONCURRENCY', 4, 1, 64),
   DELIVERY_CLAIM_BATCH: int('DELIVERY_CLAIM_BATCH', 50, 1, 1_000),
+  STORE_PARALLELISM: int('STORE_PARALLELISM', 2, 1, 16),
   MAX_BODY_BYTES: int('MAX_BODY_BYTES', 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   RETENTION_DAYS: int('RETENTION_DAYS', 0, 0, 36_500),
   BODY_BUDGET_BYTES: raw,
@@ -433,6 +436,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     logLevel: e.LOG_LEVEL,
     workerConcurrency: e.WORKER_CONCURRENCY,
     deliveryClaimBatch: e.DELIVERY_CLAIM_BATCH,
+    storeParallelism: e.STORE_PARALLELISM,
     maxBodyBytes: e.MAX_BODY_BYTES,
     retentionDays: e.RETENTION_DAYS,
     bodyBudgetBytes: d.BODY_BUDGET_BYTES,

@@ -83,6 +83,23 @@ export interface RequestPayloadsTable {
   recipients: string;
 }
 
+/** A part of a request's recipients stored alongside the others (migrations/20261205010000_store_parts.ts). */
+export interface StorePartsTable {
+  request_id: BigId;
+  part: number;
+  /** the source's last key stored (address id, file position): the part goes on after it */
+  key_after: BigId;
+  /** the part's last key; null: no bound */
+  key_last: BigId | null;
+  /** the seq of the part's next mail */
+  next_seq: number;
+  /** the part's last seq; null: no bound */
+  last_seq: number | null;
+  stored: Generated<number>;
+  /** S storing, F full (seq range used up, keys left), D done */
+  state: Generated<'S' | 'F' | 'D'>;
+}
+
 export interface MailsTable {
   id: BigId;
   id_day: number;
@@ -403,6 +420,7 @@ export interface Database {
   mail_requests: MailRequestsTable;
   request_payloads: RequestPayloadsTable;
   mails: MailsTable;
+  store_parts: StorePartsTable;
   recipients: RecipientsTable;
   files: FilesTable;
   request_files: RequestFilesTable;

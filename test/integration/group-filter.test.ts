@@ -167,8 +167,22 @@ describe('expansion (the store-recipients job)', () => {
   const jobDeps = () => ({ db: idle.db.db, queue: idle.queue, logger: createLogger('silent'), now: () => new Date() });
   const state = async (requestId: string) =>
     (
-      await sql<{ status: string; stored_count: number; request_count: number; recipient_count: number; recipient_group_cursor: string | null }>`
-      SELECT status, stored_count, request_count, recipient_count, recipient_group_cursor FROM mail_requests WHERE id = ${requestId}
+      await sql<{ status: string; stored_count: number; request_count: number; recipient_count: number }>`
+      SELECT status, stored_count, request_count, recipient_count FROM mail_requests WHERE id = ${requestId}
+    `.execute(idle.db.db)
+    ).rows[0]!;
+  const parts = async (requestId: string) =>
+    (
+      await sql<{ part: number; next_seq: number; last_seq: number | null; stored: number; state: string }>`
+      SELECT part, next_seq, last_seq, stored, state FROM store_parts WHERE request_id = ${requestId} ORDER BY part
+    `.execute(idle.db.db)
+    ).rows;
+  /** the request's mails: how many, distinct addresses, distinct seqs, the highest seq */
+  const stored = async (requestId: string) =>
+    (
+      await sql<{ n: number; addresses: number; seqs: number; max_seq: number }>`
+      SELECT count(*)::int AS n, count(DISTINCT lower(r.address))::int AS addresses, count(DISTINCT m.seq)::int AS seqs, max(m.seq) AS max_seq
+      FROM recipients r JOIN mails m ON m.id = r.mail_id WHERE r.request_id = ${requestId}
     `.execute(idle.db.db)
     ).rows[0]!;
   const internalId = (publicId: string) => String(BigInt(publicId.slice(8)));
@@ -199,23 +213,22 @@ describe('expansion (the store-recipients job)', () => {
     expect(await count(idle, 'mails')).toBe(0);
   });
 
-  it('stores in batches, resumes where a stopped run left off, stores each address once, then leaves P', async () => {
+  it('stores in parts at once, each resuming where a stopped run left off, each address once, then leaves P', async () => {
     const res = await mail({ andFilter: false, groups: ['half', 'big'] }, { confirmAndSend: true }, idle);
     expect(res.body.count).toBe(120_000);
     const id = internalId(res.body.requestId);
-    let runs = 0;
-    // The worker stops after the first batch: the job is handed back with its cursor.
-    await storeRecipients(jobDeps(), id, { isStopping: () => runs++ >= 1 });
-    const partial = await state(id);
-    expect(partial).toMatchObject({ status: 'P', stored_count: GROUP_STORE_BATCH });
-    expect(partial.recipient_group_cursor).not.toBeNull();
+    let asked = 0;
+    // The worker stops after each part's first batch: the job is handed back, each part with its cursor.
+    await storeRecipients(jobDeps(), id, { isStopping: () => asked++ >= 2 });
+    expect(await state(id)).toMatchObject({ status: 'P', stored_count: 2 * GROUP_STORE_BATCH });
+    expect(await parts(id)).toEqual([
+      { part: 1, next_seq: GROUP_STORE_BATCH + 1, last_seq: 60_000, stored: GROUP_STORE_BATCH, state: 'S' },
+      { part: 2, next_seq: 60_001 + GROUP_STORE_BATCH, last_seq: null, stored: GROUP_STORE_BATCH, state: 'S' },
+    ]);
     await storeRecipients(jobDeps(), id);
     expect(await state(id)).toMatchObject({ status: 'R', stored_count: 120_000, request_count: 120_000, recipient_count: 120_000 });
-    const check = await sql<{ n: string; addresses: string; seqs: string; max_seq: number }>`
-      SELECT count(*)::text AS n, count(DISTINCT lower(r.address))::text AS addresses, count(DISTINCT m.seq)::text AS seqs, max(m.seq) AS max_seq
-      FROM recipients r JOIN mails m ON m.id = r.mail_id WHERE r.request_id = ${id}
-    `.execute(idle.db.db);
-    expect(check.rows[0]).toEqual({ n: '120000', addresses: '120000', seqs: '120000', max_seq: 120_000 });
+    expect(await parts(id)).toEqual([]);
+    expect(await stored(id)).toEqual({ n: 120_000, addresses: 120_000, seqs: 120_000, max_seq: 120_000 });
     // a job run again finds nothing to do
     await storeRecipients(jobDeps(), id);
     expect(await count(idle, 'recipients')).toBe(120_000);
@@ -258,4 +271,147 @@ describe('expansion (the store-recipients job)', () => {
     `.execute(idle.db.db);
     expect(which.rows.map((r) => r.address)).toEqual(['late@big.example.com', 'u10@big.example.com']);
   }, 60_000);
+  describe('in parts', () => {
+    const inParts = (n: number) => ({ ...jobDeps(), config: { storeParallelism: n } });
+    const projectId = () => idle.key.projectId;
+
+    beforeAll(async () => {
+      // "third": every third address of the book
+      await sql`INSERT INTO address_book_groups (project_id, name) VALUES (${projectId()}::bigint, 'third')`.execute(idle.db.db);
+      await sql`
+        INSERT INTO address_book_members (group_sid, address_id)
+        SELECT g.sid, a.id FROM address_book_addresses a JOIN address_book_groups g ON g.project_id = a.project_id AND g.name = 'third'
+        WHERE a.project_id = ${projectId()}::bigint AND a.id % 3 = 0
+      `.execute(idle.db.db);
+    }, 60_000);
+
+    it('a batch failing mid-part is rolled back and the next run fills its part: no gap, no repeat', async () => {
+      const res = await mail({ andFilter: true, groups: ['big', 'half'] }, { confirmAndSend: true }, idle);
+      const n = res.body.count as number;
+      const id = internalId(res.body.requestId);
+      await sql`
+        CREATE FUNCTION fail_part_2() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.part = 2 AND NEW.stored > 0 THEN RAISE EXCEPTION 'part 2 fails'; END IF; RETURN NEW; END $$;
+        CREATE TRIGGER fail_part_2 BEFORE UPDATE ON store_parts FOR EACH ROW EXECUTE FUNCTION fail_part_2();
+      `.execute(idle.db.db);
+      try {
+        await expect(storeRecipients(inParts(3), id)).rejects.toThrow(/part 2 fails/);
+      } finally {
+        await sql`DROP TRIGGER fail_part_2 ON store_parts; DROP FUNCTION fail_part_2();`.execute(idle.db.db);
+      }
+      const after = await parts(id);
+      expect(after).toHaveLength(3);
+      expect(after[1]).toMatchObject({ stored: 0, state: 'S' });
+      expect((await state(id)).stored_count).toBe(after.reduce((sum, p) => sum + p.stored, 0));
+      expect((await stored(id)).n).toBe((await state(id)).stored_count);
+
+      await storeRecipients(inParts(3), id);
+      expect(await state(id)).toMatchObject({ status: 'R', stored_count: n, request_count: n });
+      expect(await stored(id)).toEqual({ n, addresses: n, seqs: n, max_seq: n });
+    }, 60_000);
+
+    it('a part whose group grew within its addresses goes on after the others, numbered after them', async () => {
+      const res = await mail({ andFilter: false, groups: ['third'] }, { confirmAndSend: true }, idle);
+      const n = res.body.count as number;
+      const id = internalId(res.body.requestId);
+      await storeRecipients(inParts(2), id, { isStopping: () => true }); // split, nothing stored
+      expect(await parts(id)).toEqual([
+        { part: 1, next_seq: 1, last_seq: Math.ceil(n / 2), stored: 0, state: 'S' },
+        { part: 2, next_seq: Math.ceil(n / 2) + 1, last_seq: null, stored: 0, state: 'S' },
+      ]);
+      // Two older addresses join the group: both fall in part 1's addresses, beyond its numbers.
+      await sql`
+        INSERT INTO address_book_members (group_sid, address_id)
+        SELECT g.sid, a.id FROM address_book_addresses a JOIN address_book_groups g ON g.project_id = a.project_id AND g.name = 'third'
+        WHERE a.project_id = ${projectId()}::bigint AND a.id % 3 = 1 ORDER BY a.id LIMIT 2
+      `.execute(idle.db.db);
+      await storeRecipients(inParts(2), id);
+      expect(await state(id)).toMatchObject({ status: 'R', stored_count: n + 2, request_count: n + 2 });
+      expect(await stored(id)).toEqual({ n: n + 2, addresses: n + 2, seqs: n + 2, max_seq: n + 2 });
+    }, 60_000);
+
+    it('a request left in P by the single-cursor job (before parts) goes on after its cursor and numbers', async () => {
+      const res = await mail({ andFilter: false, groups: ['third'] }, { confirmAndSend: true }, idle);
+      const n = res.body.count as number;
+      const id = internalId(res.body.requestId);
+      // That job had stored the first 3 selected addresses as seq 1-3 and kept its cursor on the request.
+      const cursor = await sql<{ last_id: string }>`
+        WITH src AS (
+          SELECT a.id, a.address, row_number() OVER (ORDER BY a.id)::int AS seq
+          FROM address_book_members m JOIN address_book_groups g ON g.sid = m.group_sid AND g.name = 'third' AND g.project_id = ${projectId()}::bigint
+          JOIN address_book_addresses a ON a.id = m.address_id ORDER BY a.id LIMIT 3
+        ), ml AS (
+          INSERT INTO mails (id, id_day, request_id, project_id, seq, recipient_count, representative_address, next_attempt_at, created_at)
+          SELECT nextval('mail_id_seq'), r.id_day, r.id, r.project_id, src.seq, 1, src.address, NULL, r.created_at FROM src JOIN mail_requests r ON r.id = ${id}
+          RETURNING id, request_id, project_id, representative_address, created_at
+        ), rc AS (
+          INSERT INTO recipients (mail_id, request_id, project_id, address, name, type, parameters, created_at)
+          SELECT ml.id, ml.request_id, ml.project_id, ml.representative_address, NULL, 'R', NULL, ml.created_at FROM ml
+        )
+        SELECT max(id)::text AS last_id FROM src
+      `.execute(idle.db.db);
+      await sql`UPDATE mail_requests SET stored_count = 3, recipient_group_cursor = ${cursor.rows[0]!.last_id} WHERE id = ${id}`.execute(idle.db.db);
+      await storeRecipients(inParts(2), id);
+      expect(await state(id)).toMatchObject({ status: 'R', stored_count: n, request_count: n });
+      expect(await stored(id)).toEqual({ n, addresses: n, seqs: n, max_seq: n });
+    }, 60_000);
+
+    it('two runs at once store each address once and move the request out of P once', async () => {
+      const res = await mail({ andFilter: false, groups: ['half', 'third'] }, { confirmAndSend: true }, idle);
+      const n = res.body.count as number;
+      const id = internalId(res.body.requestId);
+      await Promise.all([storeRecipients(inParts(3), id), storeRecipients(inParts(3), id)]);
+      expect(await state(id)).toMatchObject({ status: 'R', stored_count: n, request_count: n });
+      expect(await stored(id)).toEqual({ n, addresses: n, seqs: n, max_seq: n });
+    }, 60_000);
+
+    it('a cancel while parts are stored stops every part', async () => {
+      const res = await mail({ andFilter: false, groups: ['big'] }, { confirmAndSend: true }, idle);
+      const id = internalId(res.body.requestId);
+      let asked = 0;
+      await storeRecipients(inParts(2), id, { isStopping: () => asked++ >= 2 }); // a batch of each part
+      const before = await parts(id);
+      expect(before.map((p) => p.stored)).toEqual([GROUP_STORE_BATCH, GROUP_STORE_BATCH]);
+      expect((await idle.call('POST', `/api/v1/mails/requests/${res.body.requestId}/cancel`)).status).toBe(200);
+      await storeRecipients(inParts(2), id);
+      expect(await state(id)).toMatchObject({ status: 'C', stored_count: 2 * GROUP_STORE_BATCH });
+      expect(await parts(id)).toEqual(before);
+      expect((await stored(id)).n).toBe(2 * GROUP_STORE_BATCH);
+    }, 60_000);
+
+    it('a cancel that commits while batches are being stored rolls them back', async () => {
+      const res = await mail({ andFilter: false, groups: ['third'] }, { confirmAndSend: true }, idle);
+      const id = internalId(res.body.requestId);
+      // Each part's batch, its mails inserted, waits on a lock the test holds until the cancel has answered.
+      await sql`
+        CREATE FUNCTION hold_part() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock_shared(4217); RETURN NEW; END $$;
+        CREATE TRIGGER hold_part BEFORE UPDATE ON store_parts FOR EACH ROW EXECUTE FUNCTION hold_part();
+      `.execute(idle.db.db);
+      try {
+        await idle.db.db.connection().execute(async (conn) => {
+          await sql`SELECT pg_advisory_lock(4217)`.execute(conn);
+          try {
+            const storing = storeRecipients(inParts(2), id);
+            await waitFor(
+              async () =>
+                (await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = 4217 AND NOT granted`.execute(conn))
+                  .rows[0]!.n === 2,
+              20_000,
+              'both parts to wait',
+            );
+            expect((await idle.call('POST', `/api/v1/mails/requests/${res.body.requestId}/cancel`)).status).toBe(200);
+            await sql`SELECT pg_advisory_unlock(4217)`.execute(conn);
+            await storing;
+          } finally {
+            await sql`SELECT pg_advisory_unlock_all()`.execute(conn);
+          }
+        });
+      } finally {
+        await sql`DROP TRIGGER hold_part ON store_parts; DROP FUNCTION hold_part();`.execute(idle.db.db);
+      }
+      expect(await state(id)).toMatchObject({ status: 'C', stored_count: 0 });
+      expect((await parts(id)).map((p) => p.stored)).toEqual([0, 0]);
+      expect((await stored(id)).n).toBe(0);
+    }, 60_000);
+  });
 });

@@ -373,6 +373,18 @@ async function mailRequest(over: Record<string, unknown>, key?: CreatedKey) {
   });
 }
 
+/** The internal id of the request sent to the file, once the workers have stored it (R). */
+async function storedRequestOf(fileId: string): Promise<string> {
+  return waitFor(
+    async () => {
+      const r = await sql<{ id: string; status: string }>`SELECT id, status FROM mail_requests WHERE recipient_file_id = ${fileId}`.execute(svc.db.db);
+      return r.rows[0]?.status === 'R' ? r.rows[0].id : undefined;
+    },
+    15_000,
+    'request stored',
+  );
+}
+
 async function fileId(data: Buffer | string, name = 'r.xlsx', key?: CreatedKey): Promise<string> {
   const res = await upload(name, data, key);
   expect(res.status).toBe(201);
@@ -449,14 +461,7 @@ describe('createMailRequest with recipientFileId', () => {
     const id = await fileId(simpleXlsx([['address', 'name', 'COUPON', 'GRADE'], ...rows]));
     const res = await mailRequest({ recipientFileId: id, confirmAndSend: true });
     expect(res.body.count).toBe(25);
-    const requestId = await waitFor(
-      async () => {
-        const r = await sql<{ id: string; status: string }>`SELECT id, status FROM mail_requests WHERE recipient_file_id = ${id}`.execute(svc.db.db);
-        return r.rows[0]?.status === 'R' ? r.rows[0].id : undefined;
-      },
-      15_000,
-      'request stored',
-    );
+    const requestId = await storedRequestOf(id);
     // As if the job had crashed after storing 10 rows: back to P with stored_count 10.
     await sql`DELETE FROM mails WHERE request_id = ${requestId} AND seq > 10`.execute(svc.db.db);
     await sql`UPDATE mail_requests SET status = 'P', stored_count = 10 WHERE id = ${requestId}`.execute(svc.db.db);
@@ -471,6 +476,33 @@ describe('createMailRequest with recipientFileId', () => {
       svc.db.db,
     );
     expect(after.rows[0]).toEqual({ status: 'R', stored_count: 25 });
+  });
+
+  it('stores in parts at once; each part resumes after its own last committed batch', async () => {
+    const rows = Array.from({ length: 25 }, (_, i) => [`p${i}@example.com`, `P${i}`, `C${i}`]);
+    const id = await fileId(simpleXlsx([['address', 'name', 'COUPON'], ...rows]));
+    expect((await mailRequest({ recipientFileId: id, confirmAndSend: true })).body.count).toBe(25);
+    const requestId = await storedRequestOf(id);
+    // As if the job had crashed with two parts half done: rows 1-5 of 1-12 and 13-18 of 13-25 committed.
+    await sql`DELETE FROM mails WHERE request_id = ${requestId} AND (seq BETWEEN 6 AND 12 OR seq > 18)`.execute(svc.db.db);
+    await sql`UPDATE mail_requests SET status = 'P', stored_count = 11 WHERE id = ${requestId}`.execute(svc.db.db);
+    await sql`
+      INSERT INTO store_parts (request_id, part, key_after, key_last, next_seq, last_seq, stored, state)
+      VALUES (${requestId}, 1, 5, 12, 6, 12, 5, 'S'), (${requestId}, 2, 18, 25, 19, 25, 6, 'S')
+    `.execute(svc.db.db);
+    await storeRecipients({ db: svc.db.db, queue: svc.queue, logger, now: () => new Date(), config: { storeParallelism: 3 } }, requestId);
+    const stored = await sql<{ seq: number; address: string; parameters: unknown }>`
+      SELECT m.seq, r.address, r.parameters FROM mails m JOIN recipients r ON r.mail_id = m.id WHERE m.request_id = ${requestId} ORDER BY m.seq`.execute(
+      svc.db.db,
+    );
+    expect(stored.rows.map((r) => r.seq)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    expect(stored.rows.map((r) => r.address)).toEqual(rows.map((r) => r[0]));
+    expect(stored.rows[12]).toEqual({ seq: 13, address: 'p12@example.com', parameters: { COUPON: 'C12' } });
+    const after = await sql<{ status: string; stored_count: number; parts: number }>`
+      SELECT status, stored_count, (SELECT count(*)::int FROM store_parts WHERE request_id = ${requestId}) AS parts FROM mail_requests WHERE id = ${requestId}`.execute(
+      svc.db.db,
+    );
+    expect(after.rows[0]).toEqual({ status: 'R', stored_count: 25, parts: 0 });
   });
 });
 

@@ -75,8 +75,15 @@ export async function* selectedAddresses(db: Db | Tx, groupSids: string[], andFi
  *   has too (one primary-key probe per group).
  * `groupSids` must be the project's own (resolved by name within the project).
  */
-function combinationIds(groupSids: readonly string[], andFilter: boolean, afterId: string, limit: number): RawBuilder<{ address_id: string }> {
+function combinationIds(
+  groupSids: readonly string[],
+  andFilter: boolean,
+  afterId: string,
+  limit: number | null,
+  throughId: string | null = null,
+): RawBuilder<{ address_id: string }> {
   if (groupSids.length === 0) return sql`SELECT NULL::bigint AS address_id WHERE false`;
+  const upTo = (col: RawBuilder<unknown>) => (throughId === null ? sql`` : sql`AND ${col} <= ${throughId}::bigint`);
   if (andFilter || groupSids.length === 1) {
     const [first, ...rest] = groupSids;
     // `o.address_id > afterId` is implied, but lets a merge join start at the cursor, not at the group's start.
@@ -86,12 +93,12 @@ function combinationIds(groupSids: readonly string[], andFilter: boolean, afterI
     );
     return sql`
       SELECT m.address_id FROM address_book_members m
-      WHERE m.group_sid = ${first}::bigint AND m.address_id > ${afterId}::bigint ${sql.join(others, sql` `)}
+      WHERE m.group_sid = ${first}::bigint AND m.address_id > ${afterId}::bigint ${upTo(sql.ref('m.address_id'))} ${sql.join(others, sql` `)}
       ORDER BY m.address_id LIMIT ${limit}`;
   }
   const perGroup = groupSids.map(
     (sid) =>
-      sql`(SELECT address_id FROM address_book_members WHERE group_sid = ${sid}::bigint AND address_id > ${afterId}::bigint ORDER BY address_id LIMIT ${limit})`,
+      sql`(SELECT address_id FROM address_book_members WHERE group_sid = ${sid}::bigint AND address_id > ${afterId}::bigint ${upTo(sql.ref('address_id'))} ORDER BY address_id LIMIT ${limit})`,
   );
   return sql`SELECT address_id FROM (${sql.join(perGroup, sql` UNION `)}) u ORDER BY address_id LIMIT ${limit}`;
 }
@@ -100,11 +107,37 @@ function combinationIds(groupSids: readonly string[], andFilter: boolean, afterI
  * The next page of selected addresses: `id, address`, in id order. A query to embed, so the
  * requests module can expand groups into mails with one INSERT … SELECT per batch.
  */
-export function combinationPage(groupSids: readonly string[], andFilter: boolean, afterId: string, limit: number): RawBuilder<{ id: string; address: string }> {
+export function combinationPage(
+  groupSids: readonly string[],
+  andFilter: boolean,
+  afterId: string,
+  limit: number,
+  throughId: string | null = null,
+): RawBuilder<{ id: string; address: string }> {
   return sql`
-    SELECT a.id, a.address FROM (${combinationIds(groupSids, andFilter, afterId, limit)}) ids
+    SELECT a.id, a.address FROM (${combinationIds(groupSids, andFilter, afterId, limit, throughId)}) ids
     JOIN address_book_addresses a ON a.id = ids.address_id AND a.id > ${afterId}::bigint
     ORDER BY a.id`;
+}
+
+/**
+ * The selection after `afterId` cut into pieces of `size` addresses in id order: each piece's
+ * count and last id (one pass over the selection, as countSelected), so the requests module can
+ * store the pieces at once, each with its own range of mail numbers.
+ */
+export async function splitSelection(
+  db: Db | Tx,
+  groupSids: string[],
+  andFilter: boolean,
+  afterId: string,
+  size: number,
+): Promise<{ n: number; lastId: string }[]> {
+  const res = await sql<{ n: number; last_id: string }>`
+    SELECT count(*)::int AS n, max(address_id)::text AS last_id
+    FROM (SELECT address_id, (row_number() OVER (ORDER BY address_id) - 1) / ${size}::bigint AS piece FROM (${combinationIds(groupSids, andFilter, afterId, null)}) s) p
+    GROUP BY piece ORDER BY piece
+  `.execute(db);
+  return res.rows.map((r) => ({ n: r.n, lastId: r.last_id }));
 }
 
 /** How many addresses the filter selects now. */

@@ -55,7 +55,9 @@ const MAIL_COLUMNS = ['m.id', 'm.id_day', 'm.status', 'm.recipient_count', 'm.re
 
 // A request's mails get their ids in seq order (one nextval per mail, in seq order, when they
 // are stored), so mailId order is seq order: mails_request_seq serves it, where ordering by
-// m.id would walk the primary key across every request's mails.
+// m.id would walk the primary key across every request's mails. Groups and recipient files are
+// stored in parts at once (requests/store-in-parts.ts): ids rise with seq within a part but
+// interleave between parts, so there "mailId order" is seq order (the recipients' order).
 const MAIL_SORT_COLUMNS = {
   id: 'm.seq',
   createUtc: 'm.created_at',

@@ -230,6 +230,22 @@ export async function setStoredCount(tx: Tx, requestId: string, storedCount: num
   await tx.updateTable('mail_requests').set({ stored_count: storedCount }).where('id', '=', requestId).execute();
 }
 
+/**
+ * A part's batch counts its mails into stored_count, if the request is still P (else false: the
+ * batch rolls back). The row is locked from here to the commit only, so parts don't queue behind
+ * each other's inserts, and a cancel that came first wins.
+ */
+export async function addStoredCount(tx: Tx, requestId: string, stored: number): Promise<boolean> {
+  const row = await tx
+    .updateTable('mail_requests')
+    .set((eb) => ({ stored_count: eb('stored_count', '+', stored) }))
+    .where('id', '=', requestId)
+    .where('status', '=', 'P')
+    .returning('id')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 export async function lockProjectRequest(tx: Tx, projectId: string, id: { day: number; seq: bigint }) {
   return tx
     .selectFrom('mail_requests')

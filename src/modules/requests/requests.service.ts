@@ -15,6 +15,7 @@ import type { GroupFilter } from '../address-book/group-filter.ts';
 import { countGroupRecipients, groupSource } from './store-from-groups.ts';
 import { fileSource } from './store-from-file.ts';
 import { storeInBatches, type RecipientSource, type StoreDeps } from './store-in-batches.ts';
+import { storeInParts } from './store-in-parts.ts';
 import { validateMailRequest, type DeferredRecipientInputs, type MailRequestInput, type ValidMailRequest } from './validate-mail-request.ts';
 
 /** Requests up to this many recipients are stored in the POST's own transaction. */
@@ -215,19 +216,21 @@ async function payloadSource(deps: Pick<AppDeps, 'db'>, requestId: string): Prom
 }
 
 /**
- * Job: stores a request's recipients (status P) from its source - a large JSON request's
- * payload, a recipient file or address-book groups - in batches (store-in-batches.ts).
+ * Job: stores a request's recipients (status P) from its source: address-book groups or a
+ * recipient file in parts at once (store-in-parts.ts), a large JSON request's payload in
+ * batches (store-in-batches.ts).
  */
 export async function storeRecipients(deps: StoreDeps, requestId: string, run: JobRun = {}): Promise<void> {
   const head = await repo.findRecipientSource(deps.db, requestId);
   if (head?.status !== 'P') return;
-  const source =
-    head.recipient_group_filter !== null
-      ? await groupSource(deps, head.project_id, head.recipient_group_filter as GroupFilter)
-      : head.recipient_file_id !== null
-        ? fileSource(head.recipient_file_id)
-        : await payloadSource(deps, requestId);
-  if (source) await storeInBatches(deps, requestId, source, run);
+  if (head.recipient_group_filter !== null) {
+    await storeInParts(deps, requestId, await groupSource(deps, head.project_id, head.recipient_group_filter as GroupFilter), run);
+  } else if (head.recipient_file_id !== null) {
+    await storeInParts(deps, requestId, fileSource(head.recipient_file_id), run);
+  } else {
+    const source = await payloadSource(deps, requestId);
+    if (source) await storeInBatches(deps, requestId, source, run);
+  }
 }
 
 /** A request may sit in P this long before the sweep asks whether its store job still exists. */

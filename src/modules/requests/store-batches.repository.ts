@@ -2,7 +2,7 @@ import { sql, type RawBuilder } from 'kysely';
 import type { Tx } from '../../db/schema.ts';
 
 /**
- * The set-based writes of the store-recipients job (store-in-batches.ts) for recipients that
+ * The set-based writes of the store-recipients job (store-in-parts.ts) for recipients that
  * come from a query: address-book groups and recipient files. Each batch is one
  * `INSERT INTO mails … SELECT` and one `INSERT INTO recipients … SELECT` over the rows the source
  * module's read model selects, so nothing passes through the process row by row.
@@ -69,11 +69,6 @@ export async function copyFileRows(
     SELECT count(*)::int AS copied FROM r
   `.execute(tx);
   return res.rows[0]?.copied ?? 0;
-}
-
-/** Where the next group batch starts: the last address id stored. */
-export async function setGroupCursor(tx: Tx, requestId: string, lastId: string | null): Promise<void> {
-  await tx.updateTable('mail_requests').set({ recipient_group_cursor: lastId }).where('id', '=', requestId).execute();
 }
 
 /** A group-filtered request's counts become what was actually stored. */

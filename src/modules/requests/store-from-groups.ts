@@ -1,22 +1,25 @@
+import type { Tx } from '../../db/schema.ts';
 import type { AppDeps } from '../../deps.ts';
 import { badRequest } from '../../shared/errors.ts';
-import { combinationPage, countSelected, currentGroupSids, filterGroupSids } from '../address-book/address-book.read-model.ts';
+import { combinationPage, countSelected, currentGroupSids, filterGroupSids, splitSelection } from '../address-book/address-book.read-model.ts';
 import type { GroupFilter } from '../address-book/group-filter.ts';
-import { insertSelectedAddresses, setGroupCursor, settleRecipientCounts } from './store-batches.repository.ts';
-import type { RecipientSource } from './store-in-batches.ts';
+import { insertSelectedAddresses, settleRecipientCounts } from './store-batches.repository.ts';
+import type { PartedSource } from './store-in-parts.ts';
 
 /**
  * recipientGroupFilter: a request whose recipients are address-book groups. The POST counts
  * what the filter selects (the 201's `count`) and stores the request in P; the store-recipients
- * job (store-in-batches.ts) then expands the groups into mails (store-batches.repository.ts), set-based, a batch per
- * transaction: `INSERT INTO mails … SELECT` over the next page of selected addresses (keyset on
- * address id, the cursor saved with the batch) and `INSERT INTO recipients … SELECT` from the
- * mails it returned. A crash resumes after the last committed batch; an address is stored at
- * most once per request.
+ * job then expands the groups into mails in parts stored at once (store-in-parts.ts): the
+ * selection is cut in address-id ranges of equal counts, each with the range of mail numbers its
+ * count needs. Each batch is set-based (store-batches.repository.ts): `INSERT INTO mails …
+ * SELECT` over the next page of the part's selected addresses (keyset on address id, the part's
+ * cursor saved with the batch) and `INSERT INTO recipients … SELECT` from the mails it returned.
+ * A crash resumes each part after its last committed batch; an address is stored at most once
+ * per request.
  *
  * Each batch reads the book as it is then: addresses added to (or removed from) a group while
- * the request expands are included (or not) if the cursor has not passed them yet. When the
- * request leaves P its counts become what was actually stored.
+ * the request expands are included (or not) if their part's cursor has not passed them yet. When
+ * the request leaves P its counts become what was actually stored.
  */
 
 /** Addresses stored per transaction. */
@@ -38,26 +41,43 @@ export async function countGroupRecipients(deps: Pick<AppDeps, 'db'>, projectId:
  * selects nothing; for AND, the whole filter), and when it is used up the request's counts
  * become what was actually stored.
  */
-export async function groupSource(deps: Pick<AppDeps, 'db'>, projectId: string, filter: GroupFilter): Promise<RecipientSource> {
+export async function groupSource(deps: Pick<AppDeps, 'db'>, projectId: string, filter: GroupFilter): Promise<PartedSource> {
   const bySize = await filterGroupSids(deps.db, projectId, filter, { requireAll: false, field: 'groups' });
   const rank = (sid: string) => {
     const i = bySize.indexOf(sid);
     return i < 0 ? bySize.length : i;
   };
+  const groupsNow = async (tx: Tx) => {
+    const current = await currentGroupSids(tx, projectId, filter.groups);
+    return filter.andFilter && current.size < filter.groups.length ? [] : [...current.values()].sort((a, b) => rank(a) - rank(b));
+  };
   return {
     name: 'address-book',
-    async storeBatch(tx, req, target) {
-      const current = await currentGroupSids(tx, req.project_id, filter.groups);
-      const sids = filter.andFilter && current.size < filter.groups.length ? [] : [...current.values()].sort((a, b) => rank(a) - rank(b));
-      const cursor = req.recipient_group_cursor ?? '0';
-      const { stored, lastId } = await insertSelectedAddresses(
-        tx,
-        target,
-        req.stored_count,
-        combinationPage(sids, filter.andFilter, cursor, GROUP_STORE_BATCH),
-      );
-      if (stored > 0) await setGroupCursor(tx, req.id, lastId);
-      return { stored, exhausted: stored < GROUP_STORE_BATCH };
+    batch: GROUP_STORE_BATCH,
+    async split(tx, req, count) {
+      // A request stored in P before parts existed goes on after its own cursor and numbers.
+      const after = req.recipient_group_cursor ?? '0';
+      const share = Math.ceil(Math.max(req.recipient_count - req.stored_count, 1) / count);
+      const pieces = (await splitSelection(tx, await groupsNow(tx), filter.andFilter, after, share)).slice(0, count);
+      let keyAfter = after;
+      let nextSeq = req.stored_count + 1;
+      return pieces.map((piece, i) => {
+        // The last part has no bound: addresses added to the book meanwhile come after every other.
+        const last = i === pieces.length - 1;
+        const part = { keyAfter, keyLast: last ? null : piece.lastId, nextSeq, lastSeq: last ? null : nextSeq + piece.n - 1 };
+        keyAfter = piece.lastId;
+        nextSeq += piece.n;
+        return part;
+      });
+    },
+    async storeBatch(tx, part, target, limit) {
+      const page = combinationPage(await groupsNow(tx), filter.andFilter, part.keyAfter, limit, part.keyLast);
+      const { stored, lastId } = await insertSelectedAddresses(tx, target, part.nextSeq - 1, page);
+      return { stored, lastKey: lastId ?? part.keyAfter };
+    },
+    async hasMore(tx, part) {
+      const next = await combinationPage(await groupsNow(tx), filter.andFilter, part.keyAfter, 1, part.keyLast).execute(tx);
+      return next.rows.length > 0;
     },
     async finish(tx, req, storedCount) {
       await settleRecipientCounts(tx, req.id, storedCount);

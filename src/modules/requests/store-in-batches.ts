@@ -1,5 +1,7 @@
 import type { Tx } from '../../db/schema.ts';
+import type { Config } from '../../config.ts';
 import type { AppDeps } from '../../deps.ts';
+import type { Logger } from '../../logger.ts';
 import type { JobRun } from '../../jobs/job.ts';
 import { finishRequestIfDone, finishStoring } from '../lifecycle/lifecycle.service.ts';
 import { reservationJobsFor, START_RESERVATION, type StartReservationPayload } from '../lifecycle/start-reservation.job.ts';
@@ -8,9 +10,9 @@ import type { MailTarget } from './store-batches.repository.ts';
 import { STORE_RECIPIENTS, type StoreRecipientsPayload } from './store-recipients.job.ts';
 
 /**
- * The store-recipients job's loop, whatever the recipients come from (a large JSON request's
- * payload, a recipient file, address-book groups). The request waits in P; each batch is one
- * transaction holding the request's row lock: the source stores the next mails after
+ * The store-recipients job's loop for a large JSON request's payload (address-book groups and
+ * recipient files are stored in parts at once: store-in-parts.ts). The request waits in P; each
+ * batch is one transaction holding the request's row lock: the source stores the next mails after
  * `stored_count` (seq stored_count+1 …), and the same transaction moves `stored_count` on; the
  * claim loops send the stored mails meanwhile (when due). So a crash at any point resumes after the last
  * committed batch, and nothing is stored twice. A request no longer in P (cancelled) stops
@@ -30,10 +32,33 @@ export interface RecipientSource {
   finish?(tx: Tx, req: StoringRequest, storedCount: number): Promise<void>;
 }
 
-export type StoreDeps = Pick<AppDeps, 'db' | 'queue' | 'logger' | 'now'>;
+export type StoreDeps = Pick<AppDeps, 'db' | 'queue' | 'logger' | 'now'> & { config?: Pick<Config, 'storeParallelism'> };
+
+/** When a request's mails first fall due: null while it waits for confirmation. */
+export function firstAttemptOf(req: Pick<StoringRequest, 'confirm_and_send' | 'reservation_at' | 'created_at'>): Date | null {
+  return req.confirm_and_send ? null : (req.reservation_at ?? req.created_at);
+}
+
+/**
+ * Every mail is stored: the request leaves P, in the transaction that stored the last ones
+ * (holding the request's row lock). F when nothing was stored, else I (due now) or R.
+ */
+export async function leaveStoring(deps: StoreDeps, tx: Tx, req: StoringRequest, storedCount: number, log: Logger): Promise<void> {
+  if (storedCount === 0) {
+    // The source selected nobody by the time it was read (groups emptied meanwhile): nothing to send.
+    await finishStoring(tx, req.id, 'F', deps.now(), null);
+    log.warn('no recipient was left to store');
+    return;
+  }
+  const nextAttemptAt = firstAttemptOf(req);
+  const sendsNow = nextAttemptAt !== null && nextAttemptAt.getTime() <= deps.now().getTime();
+  await finishStoring(tx, req.id, sendsNow ? 'I' : 'R', deps.now(), nextAttemptAt);
+  await deps.queue.insertInTx<StartReservationPayload>(tx, START_RESERVATION, reservationJobsFor(req.id, nextAttemptAt, deps.now()));
+  log.info({ recipients: storedCount }, 'request stored');
+}
 
 /** A run hands over to a new job after this long, so no job outlives pg-boss's expiry. */
-const RUN_BUDGET_MS = 240_000;
+export const RUN_BUDGET_MS = 240_000;
 
 export async function storeInBatches(deps: StoreDeps, requestId: string, source: RecipientSource, run: JobRun = {}): Promise<void> {
   const log = deps.logger.child({ requestId, source: source.name });
@@ -49,7 +74,7 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
     const done = await deps.db.transaction().execute(async (tx) => {
       const req = await repo.lockRequest(tx, requestId);
       if (req?.status !== 'P') return true;
-      const nextAttemptAt = req.confirm_and_send ? null : (req.reservation_at ?? req.created_at);
+      const nextAttemptAt = firstAttemptOf(req);
       const from = req.stored_count;
       const target: MailTarget = { requestId, projectId: req.project_id, idDay: req.id_day, nextAttemptAt, createdAt: req.created_at };
       const batchStart = performance.now();
@@ -62,16 +87,7 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
       storedByRun += stored;
       if (!exhausted) return false;
       await source.finish?.(tx, req, storedCount);
-      if (storedCount === 0) {
-        // The source selected nobody by the time it was read (groups emptied meanwhile): nothing to send.
-        await finishStoring(tx, requestId, 'F', deps.now(), null);
-        log.warn('no recipient was left to store');
-        return true;
-      }
-      const sendsNow = nextAttemptAt !== null && nextAttemptAt.getTime() <= deps.now().getTime();
-      await finishStoring(tx, requestId, sendsNow ? 'I' : 'R', deps.now(), nextAttemptAt);
-      await deps.queue.insertInTx<StartReservationPayload>(tx, START_RESERVATION, reservationJobsFor(requestId, nextAttemptAt, deps.now()));
-      log.info({ recipients: storedCount }, 'request stored');
+      await leaveStoring(deps, tx, req, storedCount, log);
       return true;
     });
     if (done) break;
