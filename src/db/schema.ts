@@ -83,7 +83,7 @@ export interface RequestPayloadsTable {
   recipients: string;
 }
 
-/** A part of a request's recipients stored alongside the others (migrations/20261205010000_store_parts.ts). */
+/** A part of a request's recipients stored alongside the others (migrations/20261205010100_store_parts.ts). */
 export interface StorePartsTable {
   request_id: BigId;
   part: number;
