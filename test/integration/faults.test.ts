@@ -3,194 +3,30 @@
 // restarted mid-send; SIGTERM; two instances on one database. Each test starts its own
 // children (test/helpers/service-process.ts) on its own database and SMTP sink, and checks the
 // recipient rows and what the sink received. Measured numbers are printed (console.log).
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
-import pg from 'pg';
-import { startEmbeddedPostgres, type EmbeddedDb } from '../../src/db/embedded.ts';
-import { RECORD_GROUP, inFlightPerLoop } from '../../src/modules/delivery/delivery-settings.ts';
-import { parseNumericId } from '../../src/shared/ids.ts';
-import { freePort, sleep, startServiceProcess, stopAllServiceProcesses, type ServiceProcess, type ServiceProcessOptions } from '../helpers/service-process.ts';
-import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
+import { describe, expect } from '@jest/globals';
+import {
+  duplicatesOf,
+  faultTest,
+  heldClaims,
+  killableSender,
+  missingOf,
+  newSink,
+  newTestDb,
+  postRequest,
+  receivedCounts,
+  recipientsOf,
+  restartPostgres,
+  sentAddresses,
+  snapshot,
+  startOwnPostgres,
+  useFaultTests,
+  waitFinal,
+  waitUntil,
+} from '../helpers/fault-test.ts';
+import { freePort, sleep, type ServiceProcess } from '../helpers/service-process.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
-import { createTestDb } from '../helpers/test-db.ts';
 
-// ---------- per-test resources, always released ----------
-
-interface Ctx {
-  children: ServiceProcess[];
-  cleanups: (() => Promise<unknown>)[];
-  start(opts: ServiceProcessOptions): Promise<ServiceProcess>;
-  defer(fn: () => Promise<unknown>): void;
-}
-
-let current: Ctx | undefined;
-
-async function releaseCtx(ctx: Ctx) {
-  // Children first (they hold connections to the databases and the sink), then the rest in reverse.
-  await Promise.all(ctx.children.map((c) => c.stop(0).catch(() => undefined)));
-  for (const fn of ctx.cleanups.splice(0).reverse()) await fn().catch((err) => console.warn('cleanup failed:', (err as Error).message));
-}
-
-/** A test with its own resources: children and cleanups are released however it ends; on failure the children's logs are printed. */
-function faultTest(name: string, timeoutMs: number, body: (ctx: Ctx) => Promise<void>) {
-  it(
-    name,
-    async () => {
-      const ctx: Ctx = {
-        children: [],
-        cleanups: [],
-        async start(opts) {
-          const p = await startServiceProcess(opts);
-          ctx.children.push(p);
-          return p;
-        },
-        defer(fn) {
-          ctx.cleanups.push(fn);
-        },
-      };
-      current = ctx;
-      try {
-        await body(ctx);
-      } catch (err) {
-        for (const c of ctx.children) console.log(`---- ${c.name} (pid ${c.pid}) output, last lines ----\n${c.tail(150)}`);
-        throw err;
-      } finally {
-        await releaseCtx(ctx);
-        current = undefined;
-      }
-    },
-    timeoutMs,
-  );
-}
-
-afterEach(async () => {
-  // A test that timed out is still running its body: take its resources away now.
-  if (current) await releaseCtx(current);
-  await stopAllServiceProcesses();
-});
-afterAll(async () => {
-  await stopAllServiceProcesses();
-});
-
-// ---------- helpers ----------
-
-type Queryable = Pick<pg.Pool, 'query'>;
-
-function recipientsOf(prefix: string, n: number) {
-  return Array.from({ length: n }, (_, i) => ({ address: `${prefix}${i}@example.com` }));
-}
-
-async function postRequest(svc: ServiceProcess, recipients: { address: string }[]): Promise<{ publicId: string; id: string }> {
-  const res = await svc.call('POST', '/api/v1/mails', {
-    senderAddress: 'noreply@company.com',
-    title: 'Fault test',
-    body: '<p>hello</p>',
-    recipients,
-    individual: true,
-  });
-  if (res.status !== 201) throw new Error(`POST /api/v1/mails answered ${res.status}: ${res.text.slice(0, 500)}`);
-  const publicId = res.body.requestId as string;
-  return { publicId, id: parseNumericId(publicId)!.seq.toString() };
-}
-
-interface Snapshot {
-  request: string | undefined;
-  byStatus: Record<string, number>;
-  total: number;
-}
-
-async function snapshot(db: Queryable, id: string): Promise<Snapshot> {
-  const req = await db.query<{ status: string }>('SELECT status FROM mail_requests WHERE id = $1', [id]);
-  const rows = await db.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM recipients WHERE request_id = $1 GROUP BY status', [id]);
-  const byStatus = Object.fromEntries(rows.rows.map((r) => [r.status, r.n]));
-  return { request: req.rows[0]?.status, byStatus, total: rows.rows.reduce((a, r) => a + r.n, 0) };
-}
-
-const isFinal = (s: Snapshot, n: number) => s.total === n && !s.byStatus.R && !s.byStatus.I && s.request !== undefined && !['P', 'R', 'I'].includes(s.request);
-
-/**
- * Polls until every one of the n recipients and the request are final; query errors (database
- * down) are retried. Fails at once if one of `watch` (the service processes doing the work) exits.
- */
-async function waitFinal(db: Queryable, id: string, n: number, timeoutMs: number, what = 'request', watch: ServiceProcess[] = []): Promise<Snapshot> {
-  const deadline = Date.now() + timeoutMs;
-  let last: Snapshot | undefined;
-  let lastErr: string | undefined;
-  for (;;) {
-    const dead = watch.find((p) => p.exitInfo());
-    if (dead) {
-      const e = dead.exitInfo()!;
-      throw new Error(
-        `${dead.name} (pid ${dead.pid}) exited (code ${e.code}, signal ${e.signal}) while waiting for the ${what} to finish; last seen ${JSON.stringify(last)}`,
-      );
-    }
-    try {
-      last = await snapshot(db, id);
-      lastErr = undefined;
-      if (isFinal(last, n)) return last;
-    } catch (err) {
-      lastErr = (err as Error).message;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`${what} not final within ${timeoutMs} ms: last seen ${JSON.stringify(last)}${lastErr ? `, last error: ${lastErr}` : ''}`);
-    }
-    await sleep(250);
-  }
-}
-
-async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-/** How often the sink accepted each envelope address. */
-function receivedCounts(sink: TestSink): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const m of sink.messages) for (const a of m.to) counts.set(a, (counts.get(a) ?? 0) + 1);
-  return counts;
-}
-
-function duplicatesOf(counts: Map<string, number>): string[] {
-  return [...counts].filter(([, n]) => n > 1).map(([a]) => a);
-}
-
-function missingOf(counts: Map<string, number>, recipients: { address: string }[]): string[] {
-  return recipients.filter((r) => !counts.has(r.address)).map((r) => r.address);
-}
-
-async function heldClaims(db: Queryable, id: string): Promise<{ held: number; heldLive: number; pending: number }> {
-  const r = await db.query<{ held: number; held_live: number; pending: number }>(
-    `SELECT count(*) FILTER (WHERE lease_token IS NOT NULL)::int AS held,
-            count(*) FILTER (WHERE lease_token IS NOT NULL AND lease_until > now())::int AS held_live,
-            count(*) FILTER (WHERE status IN ('R', 'I'))::int AS pending
-     FROM mails WHERE request_id = $1`,
-    [id],
-  );
-  return { held: r.rows[0]!.held, heldLive: r.rows[0]!.held_live, pending: r.rows[0]!.pending };
-}
-
-/** Addresses of recipients recorded as sent (S). */
-async function sentAddresses(db: Queryable, id: string): Promise<Set<string>> {
-  const r = await db.query<{ address: string }>(`SELECT address FROM recipients WHERE request_id = $1 AND status = 'S'`, [id]);
-  return new Set(r.rows.map((x) => x.address));
-}
-
-async function newTestDb(ctx: Ctx) {
-  const db = await createTestDb();
-  ctx.defer(() => db.drop());
-  return db;
-}
-
-async function newSink(ctx: Ctx) {
-  const sink = await startTestSink();
-  ctx.defer(() => sink.close());
-  return sink;
-}
+useFaultTests();
 
 // ---------- the tests ----------
 
@@ -382,18 +218,8 @@ describe('faults survived (real service process)', () => {
     async (ctx) => {
       const db = await newTestDb(ctx);
       const sink = await newSink(ctx);
-      const SMTP_MAX_CONNECTIONS = 4;
-      const WORKER_CONCURRENCY = 4;
-      const opts = {
-        databaseUrl: db.url,
-        smtpUrl: sink.url,
-        env: {
-          SMTP_MAX_CONNECTIONS: String(SMTP_MAX_CONNECTIONS),
-          WORKER_CONCURRENCY: String(WORKER_CONCURRENCY),
-          RETRY_BASE_DELAY_MS: '300',
-          LOG_LEVEL: 'debug',
-        },
-      };
+      const sender = killableSender(4, 4);
+      const opts = { databaseUrl: db.url, smtpUrl: sink.url, env: sender.env };
       const first = await ctx.start({ ...opts, name: 'first' });
       const N = 10_000;
       const recipients = recipientsOf('kill', N);
@@ -422,7 +248,7 @@ describe('faults survived (real service process)', () => {
       const counts = receivedCounts(sink);
       const duplicates = duplicatesOf(counts);
       // Each claim loop has at most its transport slots and one record group sent but not recorded.
-      const bound = (inFlightPerLoop(SMTP_MAX_CONNECTIONS, WORKER_CONCURRENCY) + RECORD_GROUP) * WORKER_CONCURRENCY;
+      const bound = sender.duplicateBound;
       // When the messages went out after the restart (5 s buckets from the kill), and when the
       // mails held at the kill (their leases) were sent again.
       const after = sink.messages.slice(receivedAtKill);
@@ -440,7 +266,7 @@ describe('faults survived (real service process)', () => {
           `  at the kill: recipients ${JSON.stringify(atKill.byStatus)}; mails held under a claim: ${claims.held} (lease still live: ${claims.heldLive}); ` +
             `pending mails ${claims.pending}; sent but not recorded: ${unrecorded.size}`,
           `  after the restart: all final in ${recoveredMs} ms (${JSON.stringify(final.byStatus)}); sink messages ${sink.messages.length}`,
-          `  DUPLICATES (received more than once): ${duplicates.length} of ${N} (${((duplicates.length / N) * 100).toFixed(2)} %; bound (in flight + record group) x WORKER_CONCURRENCY = ${bound}; mails held under a claim at the kill = ${claims.held})`,
+          `  DUPLICATES (received more than once): ${duplicates.length} of ${N} (${((duplicates.length / N) * 100).toFixed(2)} %; bound ${sender.boundText} = ${bound}; mails held under a claim at the kill = ${claims.held})`,
           `  duplicated addresses: ${duplicates.slice(0, 20).join(', ')}${duplicates.length > 20 ? ' ...' : ''}`,
           `  restart ${restartedAt - killedAt} ms after the kill; messages per 5 s after the kill: ${Array.from(buckets, (n) => n ?? 0).join(' ')}`,
           `  re-sent held mails went out ${resentAt.length ? `${Math.min(...resentAt)}-${Math.max(...resentAt)} ms` : 'never'} after the kill`,
@@ -464,16 +290,8 @@ describe('faults survived (real service process)', () => {
   );
 
   faultTest('PostgreSQL restarted mid-send: the service reconnects by itself and finishes', 200_000, async (ctx) => {
-    const pgDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-fault-pg-'));
-    fs.chmodSync(pgDir, 0o777);
-    ctx.defer(async () => fs.rmSync(pgDir, { recursive: true, force: true }));
-    const pgPort = await freePort();
-    const pgOpts = { dir: path.join(pgDir, 'pg'), database: 'mailer', port: pgPort };
-    let server: EmbeddedDb | undefined = await startEmbeddedPostgres(pgOpts);
-    ctx.defer(async () => server?.stop());
-    const pool = new pg.Pool({ connectionString: server.url, max: 2, connectionTimeoutMillis: 2_000 });
-    pool.on('error', () => undefined); // idle clients die with the server; the pool replaces them
-    ctx.defer(() => pool.end());
+    const server = await startOwnPostgres(ctx);
+    const pool = server.pool;
     const sink = await newSink(ctx);
     const svc = await ctx.start({ name: 'svc', databaseUrl: server.url, smtpUrl: sink.url, env: { RETRY_BASE_DELAY_MS: '300' } });
 
@@ -482,15 +300,8 @@ describe('faults survived (real service process)', () => {
     const { id } = await postRequest(svc, recipients);
     await sink.waitForMessages(1_500, 60_000);
     const atStop = sink.messages.length;
-    const stoppedAt = Date.now();
-    await server.stop();
-    server = undefined;
-    const downAt = Date.now();
     // Meanwhile the API says "try again" (503 with Retry-After), not that it broke (500).
-    const whileDown = await svc.call('GET', '/api/v1/mails/requests?size=1');
-    await sleep(Math.max(0, 2_000 - (Date.now() - downAt)));
-    server = await startEmbeddedPostgres(pgOpts);
-    const upAt = Date.now();
+    const { stoppedAt, downAt, upAt, whileDown } = await restartPostgres(server, svc);
     const atUp = sink.messages.length;
     // Delivery resumes (the first message accepted after Postgres is back).
     const resumed = await waitUntil(() => sink.messages.length > atUp || svc.exitInfo() !== undefined, 60_000, 'delivery to resume').then(
