@@ -59,8 +59,8 @@ describe('one ROLE=api and three ROLE=worker processes on one database', () => {
           ...sender.env,
           // A domain's transactions at once are shared by all processes (delivery_throttle_slots),
           // but each batch takes up to the limit / WORKER_CONCURRENCY of them: with the default 10 the
-          // three workers' twelve claim loops hold most of their claims back and send several times
-          // slower (measured: about 50 mails/s against 250/s here). Not what this test is about.
+          // three workers' twelve claim loops contend for them and send slower (measured: 198
+          // mails/s against 236/s here). Not what this test is about.
           THROTTLE_DOMAIN_CONNECTIONS: '100',
         },
       };

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
+import { startServiceProcess } from '../helpers/service-process.ts';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { finishedRequestRow, startTestService, type TestService, waitFor } from '../helpers/test-service.ts';
 import { createTestDb } from '../helpers/test-db.ts';
@@ -399,4 +400,37 @@ describe('no starving, no leaks', () => {
       await db.drop();
     }
   });
+
+  it("claim loops that get none of a domain's transactions wait for them instead of claiming and holding the backlog again at once", async () => {
+    // One transaction at once for the domain, four claim loops: three get no slot. Several
+    // worker processes on one database meet this with the default limit of 10 (twelve loops).
+    const db = await createTestDb();
+    const svc = await startServiceProcess({
+      name: 'svc',
+      databaseUrl: db.url,
+      smtpUrl: sink.url,
+      env: { WORKER_CONCURRENCY: '4', SMTP_MAX_CONNECTIONS: '4', THROTTLE_DOMAINS: 'one.example=connections:1', LOG_LEVEL: 'debug' },
+    });
+    try {
+      sink.setDataDelay(30);
+      // A backlog far larger than what the slot lets go in the window looked at.
+      const res = await svc.call('POST', '/api/v1/mails', mail(addresses('s', 'one.example', 3_000)));
+      expect(res.status).toBe(201);
+      await sink.waitForMessages(1, 30_000);
+      const from = Date.now();
+      await new Promise((r) => setTimeout(r, 5_000));
+      const batches = svc.logs().filter((r) => r.msg === 'delivery batch done' && new Date(r.time).getTime() >= from);
+      const allHeld = batches.filter((r) => r.mails === 0 && r.held > 0);
+      console.log(
+        `throttle, 1 slot and 4 loops, 5 s of a 3,000-mail backlog: ${sink.messages.length} sent; ${batches.length} batches, ${allHeld.length} of them held whole ` +
+          `(${allHeld.reduce((sum, r) => sum + (r.held as number), 0)} mails held)`,
+      );
+      // Each waiting loop claims again when the held mails come due (500 ms), when a sending loop
+      // finds more to do, or at its poll (1 s): a few claims a second, not one after the other.
+      expect(allHeld.length).toBeLessThanOrEqual(60);
+    } finally {
+      await svc.stop(0);
+      await db.drop();
+    }
+  }, 60_000);
 });

@@ -68,8 +68,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     });
   }
 
-  /** Claims one batch and sends it; returns how many mails were claimed. */
-  async function runBatch(): Promise<number> {
+  /** Claims one batch and sends it; returns how many mails were claimed, and whether the delivery limits held back every one. */
+  async function runBatch(): Promise<{ claimed: number; allHeld: boolean }> {
     const token = crypto.randomUUID();
     const heard = notifications;
     const t0 = performance.now();
@@ -79,9 +79,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     // loop moved it meanwhile) must not set it back.
     if (claimAfter === after) claimAfter = repo.claimCursor(after, claimed);
     const claimMs = performance.now() - t0;
-    if (claimed.length === 0) return 0;
-    // More may be due: an idle loop helps instead of waiting for its poll.
-    if (claimed.length === settings.claimBatch) wake();
+    if (claimed.length === 0) return { claimed: 0, allHeld: false };
     const byRequest = new Map<string, repo.ClaimedMail[]>();
     for (const m of claimed) {
       const list = byRequest.get(m.request_id) ?? [];
@@ -155,6 +153,9 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
           })),
       );
       held.push(...planned.held);
+      // More may be due: an idle loop helps instead of waiting for its poll (not when the limits
+      // held this claim back whole: the next would be held too).
+      if (claimed.length === settings.claimBatch && planned.held.length < claimed.length) wake();
       // Mails whose domains stay down spend a retry each pause, without a connection (sendBatch records them).
       const deferred = new Map(planned.deferred.map((d) => [d.id, d]));
       const [blocked, domainBlocked] = await Promise.all([
@@ -229,15 +230,16 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       },
       'delivery batch done',
     );
-    return claimed.length;
+    return { claimed: claimed.length, allHeld: held.length === claimed.length };
   }
 
   async function loop(): Promise<void> {
     while (!stopping) {
       let claimed = 0;
+      let allHeld = false;
       const heard = notifications;
       try {
-        claimed = await runBatch();
+        ({ claimed, allHeld } = await runBatch());
       } catch (err) {
         // The mails stay claimed until their lease runs out; then any loop takes them again.
         deps.logger.error({ err }, 'delivery batch failed');
@@ -246,7 +248,12 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       // A short claim took every due mail there was when it ran; another claim finds more only
       // when some were inserted since (a NOTIFY heard) or came due (the retry timer, the poll).
       // Skipping it halves the claims of a steady trickle of small requests.
-      if (!stopping && (claimed === 0 || (claimed < settings.claimBatch && notifications === heard))) await waitForWork();
+      // A batch the limits held back whole (its domains' transactions all taken: more claim loops
+      // than a domain has slots, as with several worker processes) is most likely followed by
+      // another: claiming again at once spins through the backlog, holding mail after mail and
+      // taking the database from the loops that send. The loop waits for the held mails' time
+      // (wakeAt), a notification or its poll; the sending loops go on claiming meanwhile.
+      if (!stopping && (claimed === 0 || allHeld || (claimed < settings.claimBatch && notifications === heard))) await waitForWork();
     }
   }
 
