@@ -93,3 +93,16 @@ it('with more writes in the transaction, they are given only the mails still hel
     ['S', 'S', 1],
   ]);
 });
+
+it('a recipient is written only with its own mail: one paired with another, held mail is left alone', async () => {
+  const { requestId, rows } = await claimedMails(randomUUID(), 2, randomUUID());
+  const token = (await sql<{ token: string }>`SELECT lease_token::text AS token FROM mails WHERE id = ${rows[1]!.mail_id}`.execute(db.db)).rows[0]!.token;
+  const { mails, recipients } = outcome([rows[1]!], new Date());
+  // the lost mail's recipient, under the held mail's id
+  const [stray] = outcome([{ mail_id: rows[1]!.mail_id, recipient_id: rows[0]!.recipient_id }], new Date()).recipients;
+  await recordResults(db.db, token, mails, [...recipients, stray!]);
+  expect((await state(requestId)).map((r) => [r.mail, r.recipient, r.events])).toEqual([
+    ['I', 'R', 0],
+    ['S', 'S', 1],
+  ]);
+});

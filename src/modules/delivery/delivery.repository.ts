@@ -213,7 +213,7 @@ export async function recordResults(
                   ${recipients.map((x) => x.retryCount)}::int[], ${recipients.map((x) => x.receivedAt)}::timestamptz[],
                   ${recipients.map((x) => x.finishedAt)}::timestamptz[], ${recipients.map((x) => x.temporaryResultCode ?? null)}::text[])
         AS u(id, mail_id, status, code, message, retry_count, received_at, finished_at, temporary_code)
-      WHERE r.id = u.id AND u.mail_id IN (SELECT id FROM held)
+      WHERE r.id = u.id AND r.mail_id = u.mail_id AND u.mail_id IN (SELECT id FROM held)
       RETURNING r.id, r.project_id, r.status
     ),
     events AS (
