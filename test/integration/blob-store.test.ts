@@ -166,6 +166,31 @@ describe.each(['local', 'postgres', 's3'])('BLOB_STORE=%s', (kind) => {
       expect(fs.existsSync(local)).toBe(false);
     }
   });
+
+  it('a truncated local copy (a crash mid-write) is fetched again, not served', async () => {
+    if (kind === 'local') return; // the stored file itself: no copy
+    const { data, stream } = randomStream(200_000);
+    await store.put('files/truncated', stream());
+    // another process on the same DATA_DIR (a restarted worker) finds a copy cut short
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-blobs-'));
+    dirs.push(dataDir);
+    const env = kind === 's3' ? s3.env : { BLOB_STORE: kind };
+    const restarted = createBlobStore(loadConfig({ DATA_DIR: dataDir, ...env }), db.db);
+    stores.push(restarted);
+    const copy = path.join(dataDir, 'blob-cache', 'files', 'truncated');
+    fs.mkdirSync(path.dirname(copy), { recursive: true });
+    fs.writeFileSync(copy, data.subarray(0, 65_536));
+    expect(await restarted.localFile('files/truncated')).toBe(copy);
+    expect(fs.readFileSync(copy).equals(data)).toBe(true);
+    expect(fs.readdirSync(path.dirname(copy))).toEqual(['truncated']);
+    // a whole copy is kept by the next process (checked, not fetched again)
+    const ino = fs.statSync(copy).ino;
+    const next = createBlobStore(loadConfig({ DATA_DIR: dataDir, ...env }), db.db);
+    stores.push(next);
+    expect(await next.localFile('files/truncated')).toBe(copy);
+    expect(fs.statSync(copy).ino).toBe(ino);
+    expect(fs.readFileSync(copy).equals(data)).toBe(true);
+  });
 });
 
 describe('BLOB_STORE=postgres', () => {
