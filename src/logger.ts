@@ -37,3 +37,15 @@ export function redactUrl(url: string): string {
     return '[unparseable url]';
   }
 }
+
+/** https://user:secret@host/ -> https://host/: for a URL whose user name is a secret too (an S3 endpoint's access key). */
+export function withoutUserinfo(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return '[unparseable url]';
+  }
+}

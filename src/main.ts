@@ -1,4 +1,4 @@
-import { createBlobStore } from './shared/blob-store/create-blob-store.ts';
+import { blobStoreLogFields, createBlobStore } from './shared/blob-store/create-blob-store.ts';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -129,10 +129,7 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
 
     const blobs = createBlobStore(config, dbh.db);
     cleanups.push(() => blobs.close());
-    logger.info(
-      { blobStore: config.blobStore.kind, ...(config.blobStore.kind === 's3' ? { bucket: config.blobStore.bucket, endpoint: config.blobStore.endpoint } : {}) },
-      'blob store',
-    );
+    logger.info(blobStoreLogFields(config.blobStore), 'blob store');
 
     let smtpUrl = config.smtpUrl;
     if (!smtpUrl) {

@@ -66,7 +66,7 @@ export async function runTemplateBackup(deps: Pick<AppDeps, 'db' | 'config' | 'b
   const order: string[] = [];
   try {
     await fs.promises.mkdir(backupsDir(deps.config.dataDir), { recursive: true });
-    out = fs.createWriteStream(part);
+    out = fs.createWriteStream(part, { flush: true }); // flush: on disk before putFile renames it into place (BLOB_STORE=local)
     await write(out, backupHeader(deps.now()));
     const structure = await getTemplateStructure(deps.db, projectId, false, 'UTC');
     const categories: BackupCategory[] = [];

@@ -1,6 +1,7 @@
 import path from 'node:path';
-import type { Config } from '../../config.ts';
+import type { BlobStoreConfig, Config } from '../../config.ts';
 import type { Db } from '../../db/schema.ts';
+import { withoutUserinfo } from '../../logger.ts';
 import type { BlobStore } from './blob-store.ts';
 import { createLocalBlobStore } from './local-blob-store.ts';
 import { createPostgresBlobStore } from './postgres-blob-store.ts';
@@ -13,4 +14,10 @@ export function createBlobStore(config: Pick<Config, 'blobStore' | 'dataDir'>, d
   if (b.kind === 'postgres') return createPostgresBlobStore(db, cacheDir);
   if (b.kind === 's3') return createS3BlobStore(b, cacheDir);
   return createLocalBlobStore(config.dataDir);
+}
+
+/** What the start-up log says of the store: an S3 endpoint without any user name or password in its URL. */
+export function blobStoreLogFields(b: BlobStoreConfig): Record<string, string | undefined> {
+  if (b.kind !== 's3') return { blobStore: b.kind };
+  return { blobStore: b.kind, bucket: b.bucket, endpoint: b.endpoint === undefined ? undefined : withoutUserinfo(b.endpoint) };
 }

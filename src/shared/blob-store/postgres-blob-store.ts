@@ -47,7 +47,10 @@ export function createPostgresBlobStore(db: Db, cacheDir: string): BlobStore {
       await db.transaction().execute(async (tx) => {
         await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`blob:${key}`}, 0))`.execute(tx);
         await tx.deleteFrom('blobs').where('key', '=', key).where('complete', '=', true).execute();
-        await tx.updateTable('blobs').set({ complete: true, size, chunks: n }).where('id', '=', id).execute();
+        const marked = await tx.updateTable('blobs').set({ complete: true, size, chunks: n }).where('id', '=', id).returning('id').execute();
+        // removeAbandoned took a put slower than its cut-off: failing rolls back the delete above,
+        // so the key keeps its old blob rather than reporting one that isn't there.
+        if (marked.length === 0) throw new Error(`blob ${key}: the put was removed as abandoned before it completed`);
       });
     } catch (err) {
       // Its chunks go with it (ON DELETE CASCADE); if this fails too, removeAbandoned does it later.
