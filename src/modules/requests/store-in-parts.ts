@@ -32,7 +32,9 @@ import { STORE_RECIPIENTS, type StoreRecipientsPayload } from './store-recipient
  *
  * When no part is left storing, one transaction (parts locked, then the request: the order
  * every batch takes them in) moves the request out of P exactly once, as the JSON payload path
- * does (store-in-batches.ts).
+ * does (store-in-batches.ts). A request cancelled in P loses its parts when its store job next
+ * runs (or the running one sees the cancel): the cancel locks the request, so it can not take
+ * the parts after it without risking a deadlock with a batch that holds a part.
  */
 
 export interface PartedSource {
@@ -91,7 +93,10 @@ export async function storeInParts(deps: StoreDeps, requestId: string, source: P
         const rejected = results.find((r) => r.status === 'rejected');
         if (rejected) throw rejected.reason;
         const outcomes = results.map((r) => (r as PromiseFulfilledResult<PartOutcome>).value);
-        if (outcomes.includes('stopped')) break;
+        if (outcomes.includes('stopped')) {
+          await parts.deletePartsIfLeftP(deps.db, requestId);
+          break;
+        }
         if (outcomes.includes('handover')) {
           // Each part's row says where the next job goes on.
           await deps.queue.insert<StoreRecipientsPayload>(STORE_RECIPIENTS, [{ data: { requestId } }]);
@@ -102,6 +107,8 @@ export async function storeInParts(deps: StoreDeps, requestId: string, source: P
       }
       if ((await settleParts(deps, requestId, source, log)) !== 'again') break;
     }
+  } else {
+    await parts.deletePartsIfLeftP(deps.db, requestId);
   }
   await finishRequestIfDone(deps, requestId);
 }
@@ -182,7 +189,11 @@ async function settleParts(deps: StoreDeps, requestId: string, source: PartedSou
   return deps.db.transaction().execute(async (tx) => {
     const all = await parts.lockParts(tx, requestId);
     const req = await repo.lockRequest(tx, requestId);
-    if (req?.status !== 'P') return 'stopped';
+    if (req?.status !== 'P') {
+      // cancelled: the parts go with it (locked first, as every batch takes them)
+      await parts.deleteParts(tx, requestId);
+      return 'stopped';
+    }
     if (all.some((p) => p.state === 'S')) return 'again';
     const full = all.find((p) => p.state === 'F');
     if (full) {
