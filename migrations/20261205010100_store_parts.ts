@@ -6,7 +6,8 @@ import { sql, type Kysely } from 'kysely';
 // mail numbers (next_seq through last_seq; null: unbounded) and its own progress, so each batch
 // locks only its part's row. state: S storing, F full (its numbers are used up and its keys are
 // not: the book grew meanwhile; it goes on after every other part, with numbers after theirs),
-// D done. The rows go when the request leaves P.
+// D done. The rows go when the request leaves P (a request cancelled in P: when its store job
+// next runs, since the cancel holds the request's lock and batches lock a part before it).
 //
 // mail_requests.recipient_group_cursor is no longer written: a request stored in P across this
 // migration is split from where its cursor and stored_count stopped.

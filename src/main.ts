@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import { createApp } from './app.ts';
 import { answerClientErrors } from './http/client-errors.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { connectDb } from './db/connect.ts';
+import { connectDb, SERVICE_POOL_MAX } from './db/connect.ts';
 import { startEmbeddedPostgres, type EmbeddedDb } from './db/embedded.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { startQueue } from './jobs/queue.ts';
@@ -96,7 +96,10 @@ export async function startService(config: Readonly<Config>, logger: Logger): Pr
     } else {
       logger.info({ database: 'external', url: redactUrl(databaseUrl) }, 'database: external PostgreSQL');
     }
-    const dbh = connectDb(databaseUrl, { max: 20, onError: (err) => logger.warn({ err: err.message }, 'database connection lost; reconnecting on next use') });
+    const dbh = connectDb(databaseUrl, {
+      max: SERVICE_POOL_MAX,
+      onError: (err) => logger.warn({ err: err.message }, 'database connection lost; reconnecting on next use'),
+    });
     cleanups.push(() => dbh.close());
     // Health and metrics of a worker (it has no API) and metrics on METRICS_PORT: up from here,
     // 503 until started, and closed last so a drain answers 503 too.

@@ -44,6 +44,12 @@ export interface DbHandle {
   close(): Promise<void>;
 }
 
+/**
+ * The service's pool (src/main.ts): the API, the claim loops, the recorder and the jobs share it.
+ * Jobs that hold connections for long (storing in parts) take a share of it only.
+ */
+export const SERVICE_POOL_MAX = 20;
+
 export interface ConnectOptions {
   max?: number;
   onError?: (err: Error) => void;

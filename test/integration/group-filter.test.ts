@@ -375,7 +375,8 @@ describe('expansion (the store-recipients job)', () => {
       expect((await idle.call('POST', `/api/v1/mails/requests/${res.body.requestId}/cancel`)).status).toBe(200);
       await storeRecipients(inParts(2), id);
       expect(await state(id)).toMatchObject({ status: 'C', stored_count: 2 * GROUP_STORE_BATCH });
-      expect(await parts(id)).toEqual(before);
+      // the parts go with the cancel (the next run of the store job deletes them)
+      expect(await parts(id)).toEqual([]);
       expect((await stored(id)).n).toBe(2 * GROUP_STORE_BATCH);
     }, 60_000);
 
@@ -410,8 +411,44 @@ describe('expansion (the store-recipients job)', () => {
         await sql`DROP TRIGGER hold_part ON store_parts; DROP FUNCTION hold_part();`.execute(idle.db.db);
       }
       expect(await state(id)).toMatchObject({ status: 'C', stored_count: 0 });
-      expect((await parts(id)).map((p) => p.stored)).toEqual([0, 0]);
+      // the run that saw the cancel deleted the parts
+      expect(await parts(id)).toEqual([]);
       expect((await stored(id)).n).toBe(0);
+    }, 60_000);
+
+    it('groups that grew a lot between the POST and storing are split by what they hold now, into equal parts', async () => {
+      await sql`INSERT INTO address_book_groups (project_id, name) VALUES (${projectId()}::bigint, 'grows')`.execute(idle.db.db);
+      const join = (where: ReturnType<typeof sql>) => sql`
+        INSERT INTO address_book_members (group_sid, address_id)
+        SELECT g.sid, a.id FROM address_book_addresses a JOIN address_book_groups g ON g.project_id = a.project_id AND g.name = 'grows'
+        WHERE a.project_id = ${projectId()}::bigint AND ${where}
+      `;
+      await join(sql`a.id % 10000 = 7`).execute(idle.db.db);
+      const res = await mail({ andFilter: false, groups: ['grows'] }, { confirmAndSend: true }, idle);
+      expect(res.body.count).toBeGreaterThan(0);
+      expect(res.body.count).toBeLessThanOrEqual(13);
+      const id = internalId(res.body.requestId);
+      // 60,000 more join before the job runs
+      await join(sql`a.id % 2 = 0 AND a.id % 10000 <> 7`).execute(idle.db.db);
+      const holds = sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM address_book_members m
+        JOIN address_book_groups g ON g.sid = m.group_sid AND g.name = 'grows' AND g.project_id = ${projectId()}::bigint
+      `;
+      const n = (await holds.execute(idle.db.db)).rows[0]!.n;
+      expect(n).toBeGreaterThan(50_000);
+      await storeRecipients(inParts(3), id, { isStopping: () => true }); // split, nothing stored
+      const split = await parts(id);
+      expect(split).toHaveLength(3);
+      expect(split[0]!.next_seq).toBe(1);
+      expect(split[2]!.last_seq).toBeNull();
+      // each part's numbers (and addresses) are a third of what the group holds now
+      const sizes = [split[0]!.last_seq!, split[1]!.last_seq! - split[1]!.next_seq + 1, n - split[2]!.next_seq + 1];
+      expect(split[1]!.next_seq).toBe(split[0]!.last_seq! + 1);
+      expect(split[2]!.next_seq).toBe(split[1]!.last_seq! + 1);
+      for (const size of sizes) expect([Math.floor(n / 3), Math.ceil(n / 3)]).toContain(size);
+      await storeRecipients(inParts(3), id);
+      expect(await state(id)).toMatchObject({ status: 'R', stored_count: n, request_count: n });
+      expect(await stored(id)).toEqual({ n, addresses: n, seqs: n, max_seq: n });
     }, 60_000);
   });
 });

@@ -121,20 +121,22 @@ export function combinationPage(
 }
 
 /**
- * The selection after `afterId` cut into pieces of `size` addresses in id order: each piece's
- * count and last id (one pass over the selection, as countSelected), so the requests module can
- * store the pieces at once, each with its own range of mail numbers.
+ * The selection after `afterId` as it is now, cut into at most `parts` pieces of equal counts in
+ * id order (ntile: sizes differ by one at most): each piece's count and last id (one pass over the
+ * selection, as countSelected), so the requests module can store the pieces at once, each with
+ * its own range of mail numbers. Cut by what the groups hold now, not by a count taken earlier:
+ * groups that grew since would otherwise leave nearly everything to the last piece.
  */
 export async function splitSelection(
   db: Db | Tx,
   groupSids: string[],
   andFilter: boolean,
   afterId: string,
-  size: number,
+  parts: number,
 ): Promise<{ n: number; lastId: string }[]> {
   const res = await sql<{ n: number; last_id: string }>`
     SELECT count(*)::int AS n, max(address_id)::text AS last_id
-    FROM (SELECT address_id, (row_number() OVER (ORDER BY address_id) - 1) / ${size}::bigint AS piece FROM (${combinationIds(groupSids, andFilter, afterId, null)}) s) p
+    FROM (SELECT address_id, ntile(${parts}::int) OVER (ORDER BY address_id) AS piece FROM (${combinationIds(groupSids, andFilter, afterId, null)}) s) p
     GROUP BY piece ORDER BY piece
   `.execute(db);
   return res.rows.map((r) => ({ n: r.n, lastId: r.last_id }));

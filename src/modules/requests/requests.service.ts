@@ -16,6 +16,7 @@ import { countGroupRecipients, groupSource } from './store-from-groups.ts';
 import { fileSource } from './store-from-file.ts';
 import { storeInBatches, type RecipientSource, type StoreDeps } from './store-in-batches.ts';
 import { storeInParts } from './store-in-parts.ts';
+import * as parts from './store-parts.repository.ts';
 import { validateMailRequest, type DeferredRecipientInputs, type MailRequestInput, type ValidMailRequest } from './validate-mail-request.ts';
 
 /** Requests up to this many recipients are stored in the POST's own transaction. */
@@ -222,7 +223,11 @@ async function payloadSource(deps: Pick<AppDeps, 'db'>, requestId: string): Prom
  */
 export async function storeRecipients(deps: StoreDeps, requestId: string, run: JobRun = {}): Promise<void> {
   const head = await repo.findRecipientSource(deps.db, requestId);
-  if (head?.status !== 'P') return;
+  if (head?.status !== 'P') {
+    // a request cancelled in P: the parts it was being stored in go
+    if (head) await parts.deletePartsIfLeftP(deps.db, requestId);
+    return;
+  }
   if (head.recipient_group_filter !== null) {
     await storeInParts(deps, requestId, await groupSource(deps, head.project_id, head.recipient_group_filter as GroupFilter), run);
   } else if (head.recipient_file_id !== null) {

@@ -10,8 +10,8 @@ import type { PartedSource } from './store-in-parts.ts';
  * recipientGroupFilter: a request whose recipients are address-book groups. The POST counts
  * what the filter selects (the 201's `count`) and stores the request in P; the store-recipients
  * job then expands the groups into mails in parts stored at once (store-in-parts.ts): the
- * selection is cut in address-id ranges of equal counts, each with the range of mail numbers its
- * count needs. Each batch is set-based (store-batches.repository.ts): `INSERT INTO mails …
+ * selection, as it is when the job splits it, is cut in address-id ranges of equal counts, each
+ * with the range of mail numbers its count needs. Each batch is set-based (store-batches.repository.ts): `INSERT INTO mails …
  * SELECT` over the next page of the part's selected addresses (keyset on address id, the part's
  * cursor saved with the batch) and `INSERT INTO recipients … SELECT` from the mails it returned.
  * A crash resumes each part after its last committed batch; an address is stored at most once
@@ -57,8 +57,9 @@ export async function groupSource(deps: Pick<AppDeps, 'db'>, projectId: string, 
     async split(tx, req, count) {
       // A request stored in P before parts existed goes on after its own cursor and numbers.
       const after = req.recipient_group_cursor ?? '0';
-      const share = Math.ceil(Math.max(req.recipient_count - req.stored_count, 1) / count);
-      const pieces = (await splitSelection(tx, await groupsNow(tx), filter.andFilter, after, share)).slice(0, count);
+      // Cut by what the groups select now (they may have grown or shrunk since the POST counted
+      // them); each part's numbers are as many as its addresses now.
+      const pieces = await splitSelection(tx, await groupsNow(tx), filter.andFilter, after, count);
       let keyAfter = after;
       let nextSeq = req.stored_count + 1;
       return pieces.map((piece, i) => {

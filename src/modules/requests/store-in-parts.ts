@@ -1,3 +1,4 @@
+import { SERVICE_POOL_MAX } from '../../db/connect.ts';
 import type { Tx } from '../../db/schema.ts';
 import type { JobRun } from '../../jobs/job.ts';
 import type { Logger } from '../../logger.ts';
@@ -14,8 +15,8 @@ import { STORE_RECIPIENTS, type StoreRecipientsPayload } from './store-recipient
  * recipient file): one INSERT … SELECT at a time keeps one PostgreSQL backend busy and the rest of
  * the machine idle, so the source is split into parts stored at once, each on its own connection.
  *
- * The first run splits what is left to store into `STORE_PARALLELISM` parts (store_parts), each a
- * range of the source's keys (file positions; address ids, cut where the selection counts equal
+ * The first run splits what is left to store into `STORE_PARALLELISM` parts (store_parts; no more
+ * than a quarter of the connection pool: partsAtOnce), each a range of the source's keys (file positions; address ids, cut where the selection counts equal
  * shares) with its own range of mail numbers (seq: a file row's is its position; a group part's
  * starts after the parts before it, as counted when splitting) and its own progress. Each batch
  * is one transaction that locks only its part's row, stores the next mails of the part's keys
@@ -31,7 +32,9 @@ import { STORE_RECIPIENTS, type StoreRecipientsPayload } from './store-recipient
  *
  * When no part is left storing, one transaction (parts locked, then the request: the order
  * every batch takes them in) moves the request out of P exactly once, as the JSON payload path
- * does (store-in-batches.ts).
+ * does (store-in-batches.ts). A request cancelled in P loses its parts when its store job next
+ * runs (or the running one sees the cancel): the cancel locks the request, so it can not take
+ * the parts after it without risking a deadlock with a batch that holds a part.
  */
 
 export interface PartedSource {
@@ -52,6 +55,16 @@ export interface PartedSource {
 /** STORE_PARALLELISM's default, for callers without a config (tests, scripts). */
 export const DEFAULT_STORE_PARALLELISM = 2;
 
+/**
+ * How many parts a run stores at once: STORE_PARALLELISM, but no more than a quarter of the
+ * connection pool (at least one). Each part holds a pooled connection in multi-second
+ * transactions; the API, the claim loops and the recorder draw on the same pool, and a second
+ * run of the same request (a retry, the sweep) takes as many again.
+ */
+export function partsAtOnce(storeParallelism: number, poolMax: number = SERVICE_POOL_MAX): number {
+  return Math.min(storeParallelism, Math.max(1, Math.floor(poolMax / 4)));
+}
+
 type PartOutcome = 'done' | 'stopped' | 'handover';
 
 /** Thrown inside a batch's transaction to roll it back: the request left P meanwhile. */
@@ -60,7 +73,8 @@ class RequestLeftP extends Error {}
 export async function storeInParts(deps: StoreDeps, requestId: string, source: PartedSource, run: JobRun = {}): Promise<void> {
   const log = deps.logger.child({ requestId, source: source.name });
   const started = Date.now();
-  const req = await splitOnce(deps, requestId, source, deps.config?.storeParallelism ?? DEFAULT_STORE_PARALLELISM, log);
+  const atOnce = partsAtOnce(deps.config?.storeParallelism ?? DEFAULT_STORE_PARALLELISM);
+  const req = await splitOnce(deps, requestId, source, atOnce, log);
   if (req) {
     const target: MailTarget = { requestId, projectId: req.project_id, idDay: req.id_day, nextAttemptAt: firstAttemptOf(req), createdAt: req.created_at };
     let failed = false;
@@ -68,19 +82,21 @@ export async function storeInParts(deps: StoreDeps, requestId: string, source: P
     for (;;) {
       const open = await parts.openParts(deps.db, requestId);
       if (open.length > 0) {
-        const results = await Promise.allSettled(
-          open.map((part) =>
-            storePart(deps, requestId, part, source, target, stop, log).catch((err: unknown) => {
-              // the other parts stop at their next batch; the job's retry resumes them all
-              failed = true;
-              throw err;
-            }),
-          ),
+        // Parts split earlier by a run with more at once (another config) wait for a free turn.
+        const results = await settledAtMost(open, atOnce, (part) =>
+          storePart(deps, requestId, part, source, target, stop, log).catch((err: unknown) => {
+            // the other parts stop at their next batch; the job's retry resumes them all
+            failed = true;
+            throw err;
+          }),
         );
         const rejected = results.find((r) => r.status === 'rejected');
         if (rejected) throw rejected.reason;
         const outcomes = results.map((r) => (r as PromiseFulfilledResult<PartOutcome>).value);
-        if (outcomes.includes('stopped')) break;
+        if (outcomes.includes('stopped')) {
+          await parts.deletePartsIfLeftP(deps.db, requestId);
+          break;
+        }
         if (outcomes.includes('handover')) {
           // Each part's row says where the next job goes on.
           await deps.queue.insert<StoreRecipientsPayload>(STORE_RECIPIENTS, [{ data: { requestId } }]);
@@ -91,8 +107,28 @@ export async function storeInParts(deps: StoreDeps, requestId: string, source: P
       }
       if ((await settleParts(deps, requestId, source, log)) !== 'again') break;
     }
+  } else {
+    await parts.deletePartsIfLeftP(deps.db, requestId);
   }
   await finishRequestIfDone(deps, requestId);
+}
+
+/** Promise.allSettled over `items`, with at most `limit` of `fn` running at once. */
+async function settledAtMost<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  const results: PromiseSettledResult<R>[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        results[i] = { status: 'fulfilled', value: await fn(items[i]!) };
+      } catch (reason) {
+        results[i] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }
 
 /** The request, if still P; its parts are made by the first run (under the request's lock, so once). */
@@ -153,7 +189,11 @@ async function settleParts(deps: StoreDeps, requestId: string, source: PartedSou
   return deps.db.transaction().execute(async (tx) => {
     const all = await parts.lockParts(tx, requestId);
     const req = await repo.lockRequest(tx, requestId);
-    if (req?.status !== 'P') return 'stopped';
+    if (req?.status !== 'P') {
+      // cancelled: the parts go with it (locked first, as every batch takes them)
+      await parts.deleteParts(tx, requestId);
+      return 'stopped';
+    }
     if (all.some((p) => p.state === 'S')) return 'again';
     const full = all.find((p) => p.state === 'F');
     if (full) {

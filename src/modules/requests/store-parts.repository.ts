@@ -73,3 +73,17 @@ export async function updatePart(tx: Tx, requestId: string, part: StorePart): Pr
 export async function deleteParts(tx: Tx, requestId: string): Promise<void> {
   await tx.deleteFrom('store_parts').where('request_id', '=', requestId).execute();
 }
+
+/**
+ * A request that left P other than by storing (a cancel) loses its parts. The parts are locked
+ * first, in part order, and the request's row is only read: a batch holds its part and then
+ * waits for the request, so locking the request before the parts could deadlock with it (the
+ * cancel itself, which locks the request, leaves them for this).
+ */
+export async function deletePartsIfLeftP(db: Db, requestId: string): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    if ((await lockParts(tx, requestId)).length === 0) return;
+    const req = await tx.selectFrom('mail_requests').select('status').where('id', '=', requestId).executeTakeFirst();
+    if (req?.status !== 'P') await deleteParts(tx, requestId);
+  });
+}
