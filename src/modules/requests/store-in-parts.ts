@@ -2,6 +2,7 @@ import { SERVICE_POOL_MAX } from '../../db/connect.ts';
 import type { Tx } from '../../db/schema.ts';
 import type { JobRun } from '../../jobs/job.ts';
 import type { Logger } from '../../logger.ts';
+import { createLimiter } from '../../shared/limiter.ts';
 import { finishRequestIfDone } from '../lifecycle/lifecycle.service.ts';
 import * as repo from './requests.repository.ts';
 import type { MailTarget } from './store-batches.repository.ts';
@@ -83,12 +84,15 @@ export async function storeInParts(deps: StoreDeps, requestId: string, source: P
       const open = await parts.openParts(deps.db, requestId);
       if (open.length > 0) {
         // Parts split earlier by a run with more at once (another config) wait for a free turn.
-        const results = await settledAtMost(open, atOnce, (part) =>
-          storePart(deps, requestId, part, source, target, stop, log).catch((err: unknown) => {
-            // the other parts stop at their next batch; the job's retry resumes them all
-            failed = true;
-            throw err;
-          }),
+        const slot = createLimiter(atOnce);
+        const results = await Promise.allSettled(
+          open.map((part) =>
+            slot(() => storePart(deps, requestId, part, source, target, stop, log)).catch((err: unknown) => {
+              // the other parts stop at their next batch; the job's retry resumes them all
+              failed = true;
+              throw err;
+            }),
+          ),
         );
         const rejected = results.find((r) => r.status === 'rejected');
         if (rejected) throw rejected.reason;
@@ -111,24 +115,6 @@ export async function storeInParts(deps: StoreDeps, requestId: string, source: P
     await parts.deletePartsIfLeftP(deps.db, requestId);
   }
   await finishRequestIfDone(deps, requestId);
-}
-
-/** Promise.allSettled over `items`, with at most `limit` of `fn` running at once. */
-async function settledAtMost<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
-  const results: PromiseSettledResult<R>[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      try {
-        results[i] = { status: 'fulfilled', value: await fn(items[i]!) };
-      } catch (reason) {
-        results[i] = { status: 'rejected', reason };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 /** The request, if still P; its parts are made by the first run (under the request's lock, so once). */
