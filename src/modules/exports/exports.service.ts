@@ -7,8 +7,8 @@ import type { Lang } from '../../shared/i18n.ts';
 import { getRequestRow } from '../mails/request-list.read-model.ts';
 import { parseViewFilters } from '../mails/view-rows.ts';
 import type { ExportView } from './export-columns.ts';
-import { BlobNotFoundError, type BlobStore } from '../../shared/blob-store/blob-store.ts';
-import { createLocalBlobStore } from '../../shared/blob-store/local-blob-store.ts';
+import { BlobNotFoundError } from '../../shared/blob-store/blob-store.ts';
+import { storesToSweep, sweepOrphans } from '../../shared/blob-store/sweep-orphans.ts';
 import { exportKey, idOfFile, removeExportFile } from './export-store.ts';
 import { exportStatus, toExport, type Export, type ExportCreate } from './exports.mapper.ts';
 import * as repo from './exports.repository.ts';
@@ -150,27 +150,12 @@ export async function expireExports(
  * attempts' parts and removes its own when it fails).
  */
 async function removeOrphans(deps: Pick<AppDeps, 'db' | 'config' | 'blobs'>, at: Date): Promise<number> {
-  const stores: BlobStore[] = [deps.blobs];
-  if (deps.blobs.kind !== 'local') stores.push(createLocalBlobStore(deps.config.dataDir));
-  let removed = 0;
-  for (const store of stores) {
-    const old: { key: string; id: string }[] = [];
-    for await (const entry of store.list('exports/')) {
-      const id = idOfFile(entry.key.slice('exports/'.length));
-      if (id && entry.modifiedAt.getTime() < at.getTime() - ORPHAN_AFTER_MS) old.push({ key: entry.key, id });
-    }
-    for (let i = 0; i < old.length; i += 1000) {
-      const batch = old.slice(i, i + 1000);
-      const live = await repo.liveFileIds(
-        deps.db,
-        batch.map((f) => f.id),
-      );
-      for (const f of batch) {
-        if (live.has(f.id)) continue;
-        await store.remove(f.key);
-        removed++;
-      }
-    }
-  }
-  return removed;
+  return sweepOrphans({
+    stores: storesToSweep(deps.blobs, deps.config.dataDir),
+    prefix: 'exports/',
+    before: at.getTime() - ORPHAN_AFTER_MS,
+    idOf: idOfFile,
+    live: (ids) => repo.liveFileIds(deps.db, ids),
+    remove: (store, key) => store.remove(key),
+  });
 }

@@ -9,8 +9,8 @@ import { blockedExtension, baseName } from './blocked-extensions.ts';
 import { FILE_LIMITS, MB } from './file-limits.ts';
 
 export { FILE_LIMITS };
-import { BlobNotFoundError, type BlobEntry } from '../../shared/blob-store/blob-store.ts';
-import { createLocalBlobStore } from '../../shared/blob-store/local-blob-store.ts';
+import { BlobNotFoundError } from '../../shared/blob-store/blob-store.ts';
+import { storesToSweep, sweepOrphans } from '../../shared/blob-store/sweep-orphans.ts';
 import { commitPart, fileKey, isUploadId, newUploadId, openForReading, openOriginalContent, partPath, removeStored, writePart } from './file-store.ts';
 import { deliveryAttachmentRows, findMailAttachment } from './files.read-model.ts';
 import { attachmentHead } from './attachment-part.ts';
@@ -217,30 +217,18 @@ export async function cleanupFiles(deps: Pick<AppDeps, 'db' | 'config' | 'blobs'
  * leaves one, swept here when this worker shares that DATA_DIR.
  */
 async function removeOrphans(deps: FilesDeps): Promise<number> {
-  const cutoff = deps.now().getTime() - ORPHAN_AFTER_MS;
-  const sources: AsyncIterable<BlobEntry>[] = [deps.blobs.list('files/')];
-  if (deps.blobs.kind !== 'local') sources.push(createLocalBlobStore(deps.config.dataDir).list('files/'));
-  let removed = 0;
-  let batch: string[] = [];
-  const flush = async () => {
-    const known = await repo.existingIds(deps.db, batch);
-    for (const id of batch) {
-      if (known.has(id)) continue;
-      await removeStored(deps.blobs, deps.config.dataDir, id);
-      removed++;
-    }
-    batch = [];
-  };
-  for (const source of sources) {
-    for await (const entry of source) {
-      const id = entry.key.slice('files/'.length).replace(/\.part$/, '');
-      if (!isUploadId(id) || entry.modifiedAt.getTime() > cutoff) continue;
-      batch.push(id);
-      if (batch.length >= 1000) await flush();
-    }
-  }
-  if (batch.length) await flush();
-  return removed;
+  return sweepOrphans({
+    stores: storesToSweep(deps.blobs, deps.config.dataDir),
+    prefix: 'files/',
+    // bytes written at the cutoff or before
+    before: deps.now().getTime() - ORPHAN_AFTER_MS + 1,
+    idOf: (name) => {
+      const id = name.replace(/\.part$/, '');
+      return isUploadId(id) ? id : undefined;
+    },
+    live: (ids) => repo.existingIds(deps.db, ids),
+    remove: (_store, _key, id) => removeStored(deps.blobs, deps.config.dataDir, id),
+  });
 }
 
 /**
