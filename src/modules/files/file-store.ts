@@ -23,14 +23,16 @@ export const isUploadId = (id: string) => UPLOAD_ID.test(id);
 
 export const filesDir = (dataDir: string) => path.join(dataDir, 'files');
 
-/** The stored file's key in the blob store. */
-export function fileKey(fileId: string): string {
-  // Ids reach this only from our own rows, but a key and a path are built from them: never let one escape.
+/** Ids reach keys and paths only from our own rows, but keys and paths are built from them: never let one escape. */
+function checkFileId(fileId: string): string {
   if (!isUploadId(fileId)) throw new Error(`not a file id: ${fileId}`);
-  return `files/${fileId}`;
+  return fileId;
 }
 
-export const partPath = (dataDir: string, fileId: string) => path.join(filesDir(dataDir), `${fileKey(fileId).slice('files/'.length)}.part`);
+/** The stored file's key in the blob store. */
+export const fileKey = (fileId: string) => `files/${checkFileId(fileId)}`;
+
+export const partPath = (dataDir: string, fileId: string) => path.join(filesDir(dataDir), `${checkFileId(fileId)}.part`);
 
 /** Streams `source` to the file's .part path (backpressure included); returns the bytes written. */
 export async function writePart(dataDir: string, fileId: string, source: Readable): Promise<number> {
