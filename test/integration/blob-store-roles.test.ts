@@ -105,11 +105,7 @@ describe.each([
     });
     expect(sent.status).toBe(201);
     const [message] = await sink.waitForMessages(1, 20_000);
-    const encoded = data
-      .toString('base64')
-      .match(/.{1,76}/g)!
-      .join('\r\n');
-    expect(message!.raw.includes(encoded)).toBe(true);
+    expect(message!.raw.includes(asSent(data))).toBe(true);
     expect(message!.raw.toString('latin1')).toMatch(/filename="?report\.txt/);
     // the worker keeps one read-through copy of the stored file for every mail
     expect(filesUnder(path.join(worker.config.dataDir, 'blob-cache', 'files'))).toEqual([fileId]);
