@@ -287,6 +287,34 @@ describe('no starving, no leaks', () => {
     }
   });
 
+  it('a request behind the cursor (its POST committed after claims moved past its id) is in the next claim, not left until the claims go round', async () => {
+    // Under a steady stream of new requests the part after the cursor is always full, so claims
+    // never go round: a request whose id the cursor had passed before it became visible waited
+    // until the stream paused (up to 30 s and more in bench:transactional). The oldest quarter
+    // behind the cursor now comes first in every claim, without moving the cursor back.
+    const svc = await startTestService({ smtpUrl: sink.url, workers: false });
+    try {
+      for (let i = 0; i < 8; i++) expect((await svc.call('POST', '/api/v1/mails', { body: mail(addresses(`l${i}-`, 'late.example', 1)) })).status).toBe(201);
+      const requests = (await sql<{ id: string }>`SELECT id FROM mail_requests ORDER BY id`.execute(svc.db.db)).rows.map((r) => String(r.id));
+      await sql`UPDATE mail_requests SET status = 'I'`.execute(svc.db.db);
+      await sql`UPDATE mails SET next_attempt_at = now() - interval '1 second'`.execute(svc.db.db);
+      // the cursor stands at the 4th: the 1st..4th are behind it, the 5th..8th after it
+      const after = requests[3]!;
+      const claimed = await claimDueMails(svc.db.db, 4, 60_000, crypto.randomUUID(), after);
+      const reached = claimed.map((m) => [m.request_id, m.part] as const).sort((a, b) => Number(a[0]) - Number(b[0]));
+      expect(reached).toEqual([
+        [requests[0], 0],
+        [requests[4], 1],
+        [requests[5], 1],
+        [requests[6], 1],
+      ]);
+      // part 0 leaves the cursor where the part after it ended
+      expect(claimCursor(after, claimed)).toBe(requests[6]);
+    } finally {
+      await svc.stop();
+    }
+  });
+
   it('counts a domain’s unreachable pauses in a row apart from its back-off level: a slow-down, a success, any other reply or a long gap starts it again', async () => {
     const db = await createTestDb();
     try {

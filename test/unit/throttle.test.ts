@@ -2,7 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { parseDomainOverrides } from '../../src/modules/delivery/throttle-config.ts';
 import { classifySmtpReply } from '../../src/modules/delivery/classify-smtp-reply.ts';
-import { claimCursor } from '../../src/modules/delivery/delivery.repository.ts';
+import { claimCursor, cursorBeforeReleased } from '../../src/modules/delivery/delivery.repository.ts';
+import { nextClaimSize } from '../../src/modules/delivery/claim-loops.ts';
 import { deferralResult } from '../../src/modules/delivery/send-batch.ts';
 import {
   bucketCapacity,
@@ -217,15 +218,41 @@ describe('a paused domain that stays down defers its mails', () => {
 });
 
 describe('claims go round the due requests', () => {
-  const claimed = (...requests: number[]) => requests.map((r, i) => ({ id: String(i), seq: 1, request_id: String(r) }));
+  // each request id with the claim's part it came from: after the cursor (1) when above it, else from the start again (2)
+  const claimed = (after: number, ...requests: number[]) => requests.map((r) => ({ request_id: String(r), part: r > after ? (1 as const) : (2 as const) }));
   it('starts the next claim after the last request this one reached, in its wrapping order', () => {
     expect(claimCursor('0', [])).toBe('0');
     expect(claimCursor('7', [])).toBe('7');
-    expect(claimCursor('0', claimed(1, 5, 9, 5))).toBe('9');
+    expect(claimCursor('0', claimed(0, 1, 5, 9, 5))).toBe('9');
     // reached 21, 25, 29 after the cursor, then 1 and 5 from the start: the next begins after 5
-    expect(claimCursor('17', claimed(21, 1, 29, 5, 25))).toBe('5');
+    expect(claimCursor('17', claimed(17, 21, 1, 29, 5, 25))).toBe('5');
     // ids beyond 2^53 compare exactly
-    expect(claimCursor('0', claimed(Number.MAX_SAFE_INTEGER))).toBe(String(Number.MAX_SAFE_INTEGER));
-    expect(claimCursor('9007199254740993', [{ id: '1', seq: 1, request_id: '9007199254740995' }])).toBe('9007199254740995');
+    expect(claimCursor('0', claimed(0, Number.MAX_SAFE_INTEGER))).toBe(String(Number.MAX_SAFE_INTEGER));
+    expect(claimCursor('9007199254740993', [{ request_id: '9007199254740995', part: 1 }])).toBe('9007199254740995');
+  });
+  it('the oldest requests behind the cursor, taken first, leave it where it is', () => {
+    expect(claimCursor('17', [{ request_id: '2', part: 0 }, ...claimed(17, 21, 25)])).toBe('25');
+    expect(claimCursor('17', [{ request_id: '2', part: 0 }])).toBe('17');
+    expect(claimCursor('17', [{ request_id: '2', part: 0 }, ...claimed(17, 21, 9)])).toBe('9');
+  });
+  it('mails given back unsent put the cursor before their first request, unless it already is', () => {
+    expect(cursorBeforeReleased('40', [])).toBe('40');
+    expect(cursorBeforeReleased('40', ['31', '25', '38'])).toBe('24');
+    // already ahead of the cursor: it stays
+    expect(cursorBeforeReleased('10', ['31', '25'])).toBe('10');
+    expect(cursorBeforeReleased('9007199254740995', ['9007199254740993'])).toBe('9007199254740992');
+  });
+  it("a loop claims what it sent while its batches' windows run out, and doubles back up once a batch used all it claimed", () => {
+    const bounds = { min: 4, max: 50 };
+    // 50 claimed, 38 given back: 12 next
+    expect(nextClaimSize(50, 50, 38, bounds)).toBe(12);
+    // never below the loop's mails in flight
+    expect(nextClaimSize(12, 12, 11, bounds)).toBe(4);
+    // all used: doubled up to the batch size
+    expect(nextClaimSize(12, 12, 0, bounds)).toBe(24);
+    expect(nextClaimSize(40, 40, 0, bounds)).toBe(50);
+    // fewer due than it could claim: stays
+    expect(nextClaimSize(12, 3, 0, bounds)).toBe(12);
+    expect(nextClaimSize(50, 0, 0, bounds)).toBe(50);
   });
 });

@@ -16,6 +16,20 @@ import { pruneThrottleStates } from './throttle.repository.ts';
 import { THROTTLE_BACKED_OFF_IDLE_MS, THROTTLE_IDLE_MS } from './throttle-policy.ts';
 
 /**
+ * The next claim's size after a batch claimed `claimed` of `limit` and gave `released` back
+ * unsent because its window ran out: what the batch did hand over (never less than `min`, the
+ * loop's mails in flight), so a loop under a steady stream of new requests claims about what it
+ * sends in a window instead of claiming and giving back the rest, claim after claim (each a
+ * write of every mail twice, and a recipients' read); doubled, up to `max`, after a batch that
+ * used all it claimed.
+ */
+export function nextClaimSize(limit: number, claimed: number, released: number, bounds: { min: number; max: number }): number {
+  if (released > 0) return Math.min(bounds.max, Math.max(bounds.min, claimed - released));
+  if (claimed >= limit) return Math.min(bounds.max, limit * 2);
+  return limit;
+}
+
+/**
  * A process's delivery worker: `loops` claim loops, each claiming due mails of all sending
  * requests in batches (repo.claimDueMails), sending them through the pooled transport and
  * recording every recipient's result as it comes. Idle loops wait for a NOTIFY on mails_due
@@ -68,18 +82,26 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     });
   }
 
-  /** Claims one batch and sends it; returns how many mails were claimed, and whether the delivery limits held back every one. */
-  async function runBatch(): Promise<{ claimed: number; allHeld: boolean }> {
+  /**
+   * Claims one batch of at most `limit` mails and sends it; returns how many mails were claimed,
+   * how many went back unsent (the window ran out), and whether the delivery limits held back
+   * every one.
+   */
+  async function runBatch(limit: number): Promise<{ claimed: number; released: number; allHeld: boolean }> {
     const token = crypto.randomUUID();
     const heard = notifications;
     const t0 = performance.now();
     const after = claimAfter;
-    const claimed = await repo.claimDueMails(deps.db, settings.claimBatch, LEASE_MS, token, after);
+    const claimed = await repo.claimDueMails(deps.db, limit, LEASE_MS, token, after);
     // Only the newest claim moves the cursor: a loop whose claim began from an older one (another
     // loop moved it meanwhile) must not set it back.
     if (claimAfter === after) claimAfter = repo.claimCursor(after, claimed);
-    const claimMs = performance.now() - t0;
-    if (claimed.length === 0) return { claimed: 0, allHeld: false };
+    // When each stage of the batch ended, in ms since it began (the debug log's `at`).
+    const at: Record<string, number> = { claimed: Math.round(performance.now() - t0) };
+    const mark = (stage: string) => {
+      at[stage] = Math.round(performance.now() - t0);
+    };
+    if (claimed.length === 0) return { claimed: 0, released: 0, allHeld: false };
     const byRequest = new Map<string, repo.ClaimedMail[]>();
     for (const m of claimed) {
       const list = byRequest.get(m.request_id) ?? [];
@@ -133,6 +155,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
           claimed.map((m) => m.id),
         ),
       ]);
+      mark('loaded');
       const recipientsOf = new Map<string, repo.DeliveryRecipientRow[]>();
       for (const r of rows) {
         const list = recipientsOf.get(r.mail_id) ?? [];
@@ -152,10 +175,11 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
             addresses: (recipientsOf.get(m.id) ?? []).filter((r) => r.status === 'R' || r.status === 'I').map((r) => r.address),
           })),
       );
+      mark('planned');
       held.push(...planned.held);
       // More may be due: an idle loop helps instead of waiting for its poll (not when the limits
       // held this claim back whole: the next would be held too).
-      if (claimed.length === settings.claimBatch && planned.held.length < claimed.length) wake();
+      if (claimed.length === limit && planned.held.length < claimed.length) wake();
       // Mails whose domains stay down spend a retry each pause, without a connection (sendBatch records them).
       const deferred = new Map(planned.deferred.map((d) => [d.id, d]));
       const [blocked, domainBlocked] = await Promise.all([
@@ -169,6 +193,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
           pending.filter((r) => projectOf.has(r.mail_id)).map((r) => ({ projectId: projectOf.get(r.mail_id)!, address: r.address })),
         ),
       ]);
+      mark('listed');
       const sent = await Promise.allSettled(
         requestIds.map(async (requestId, i) => {
           const ctx = ctxs[i];
@@ -198,9 +223,17 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
           });
         }),
       );
+      mark('sent');
       const failed = sent.find((r) => r.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;
-      if (released.length) await repo.releaseMails(deps.db, token, released);
+      if (released.length) {
+        await repo.releaseMails(deps.db, token, released);
+        const requestOf = new Map(claimed.map((m) => [m.id, m.request_id]));
+        claimAfter = repo.cursorBeforeReleased(
+          claimAfter,
+          released.map((id) => requestOf.get(id)!),
+        );
+      }
       if (held.length) {
         await repo.holdMails(deps.db, token, held);
         const first = new Date(Math.min(...held.map((h) => h.until.getTime())));
@@ -212,34 +245,38 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       await throttle
         .finish()
         .catch((err) => deps.logger.warn({ err: (err as Error).message }, "throttle: giving back a batch's limits failed; its slots expire"));
+      mark('throttled');
       // Whatever else failed, requests whose mails are all recorded roll up now (best effort: the
       // sweep rolls up any this misses).
       await finishRequestsIfDone(deps, requestIds).catch((err) => deps.logger.warn({ err: (err as Error).message }, 'roll-up failed; the sweep will retry'));
     }
     if (nextRetry) wakeAt(nextRetry);
-    const sentMs = performance.now() - t0;
+    mark('done');
     deps.logger.debug(
       {
         mails: claimed.length - released.length - held.length,
         released: released.length,
         held: held.length,
         requests: requestIds.length,
-        claimMs: Math.round(claimMs),
-        sentMs: Math.round(sentMs),
-        ms: Math.round(performance.now() - t0),
+        at,
       },
       'delivery batch done',
     );
-    return { claimed: claimed.length, allHeld: held.length === claimed.length };
+    return { claimed: claimed.length, released: released.length, allHeld: held.length === claimed.length };
   }
 
   async function loop(): Promise<void> {
+    // What this loop claims at once: DELIVERY_CLAIM_BATCH, less while its batches' windows run
+    // out (new requests keep arriving, nextClaimSize).
+    let limit = settings.claimBatch;
     while (!stopping) {
       let claimed = 0;
+      let released = 0;
       let allHeld = false;
       const heard = notifications;
       try {
-        ({ claimed, allHeld } = await runBatch());
+        ({ claimed, released, allHeld } = await runBatch(limit));
+        limit = nextClaimSize(limit, claimed, released, { min: settings.inFlight, max: settings.claimBatch });
       } catch (err) {
         // The mails stay claimed until their lease runs out; then any loop takes them again.
         deps.logger.error({ err }, 'delivery batch failed');
@@ -253,7 +290,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       // another: claiming again at once spins through the backlog, holding mail after mail and
       // taking the database from the loops that send. The loop waits for the held mails' time
       // (wakeAt), a notification or its poll; the sending loops go on claiming meanwhile.
-      if (!stopping && (claimed === 0 || allHeld || (claimed < settings.claimBatch && notifications === heard))) await waitForWork();
+      if (!stopping && (claimed === 0 || allHeld || (claimed < limit && notifications === heard))) await waitForWork();
     }
   }
 

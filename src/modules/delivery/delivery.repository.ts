@@ -35,7 +35,15 @@ export interface ClaimedMail {
   id: string;
   seq: number;
   request_id: string;
+  /**
+   * Where the claim found the mail's request (claimDueMails): 0 among the oldest requests behind
+   * the cursor, 1 after the cursor, 2 behind it when the claim went round.
+   */
+  part: 0 | 1 | 2;
 }
+
+/** How many of a claim's `limit` requests are the oldest behind its cursor (claimDueMails' part 0). */
+export const claimHead = (limit: number) => Math.ceil(limit / 4);
 
 /**
  * Claims up to `limit` due mails of all sending requests (P while storing, or I) under a lease and
@@ -46,23 +54,28 @@ export interface ClaimedMail {
  * loops, other processes) take the next mails instead of the same. The lease lets a dead
  * worker's mails be claimed again once it runs out; a cancelled request (C) is never claimed again.
  *
- * At most `limit` requests are probed a claim: those with due mail after `after` (a request id)
- * in id order, then from the first again. The caller passes the last request its previous claim
- * reached (claimCursor), so with more requests due than one claim probes, claims go round them
- * all: requests whose mails keep coming due only to be held back by a delivery limit can't fill
+ * At most `limit` requests are probed a claim, in three parts:
+ * 0. the oldest requests with due mail behind `after` (a request id), up to a quarter of the
+ *    claim (claimHead). A request's id is taken when its POST begins but it becomes visible when
+ *    the POST commits: a 1-recipient request that commits after claims moved past its id would
+ *    otherwise wait behind the cursor until the claims went round, which under a steady stream
+ *    of new requests is when the stream pauses (a 30 s tail at 200 requests a second);
+ * 1. those with due mail after `after`, in id order;
+ * 2. the rest from the first again (the claims go round).
+ * The caller passes the last request its previous claim reached in parts 1 and 2 (claimCursor),
+ * so with more requests due than one claim probes, claims go round them all: requests whose
+ * mails keep coming due only to be held back by a delivery limit can't fill more than part 0 of
  * every claim while newer requests wait behind them.
  */
 export async function claimDueMails(db: Db, limit: number, leaseMs: number, token: string, after = '0'): Promise<ClaimedMail[]> {
   const res = await sql<ClaimedMail>`${sql.raw(PREPARED)}
     WITH candidates AS (
-      SELECT c.id, c.request_id, row_number() OVER (PARTITION BY c.request_id ORDER BY c.next_attempt_at, c.seq) AS turn
+      SELECT c.id, c.request_id, r.part, row_number() OVER (PARTITION BY c.request_id ORDER BY c.next_attempt_at, c.seq) AS turn
       FROM (
-        -- The requests with a claimable mail from the cursor on (wrapping round), no more than can
-        -- take a turn: probing (and locking candidates of) every sending request would cost more
-        -- the further delivery lags. Both parts are probed (each for at most that many requests),
-        -- then taken in order.
-        SELECT w.id FROM (
-        (SELECT 0 AS part, r.id FROM mail_requests r
+        -- Each part is probed for at most that many requests (probing, and locking candidates of,
+        -- every sending request would cost more the further delivery lags), then taken in order.
+        SELECT w.part, w.id FROM (
+        (SELECT 1 AS part, r.id FROM mail_requests r
         WHERE r.status IN ('P', 'I') AND r.id > ${after}::bigint AND EXISTS (
           SELECT 1 FROM mails m
           WHERE m.request_id = r.id AND m.status IN ('R', 'I') AND m.next_attempt_at <= now()
@@ -70,13 +83,15 @@ export async function claimDueMails(db: Db, limit: number, leaseMs: number, toke
         ORDER BY r.id
         LIMIT ${limit})
         UNION ALL
-        (SELECT 1 AS part, r.id FROM mail_requests r
-        WHERE r.status IN ('P', 'I') AND r.id <= ${after}::bigint AND EXISTS (
-          SELECT 1 FROM mails m
-          WHERE m.request_id = r.id AND m.status IN ('R', 'I') AND m.next_attempt_at <= now()
-            AND (m.lease_until IS NULL OR m.lease_until < now()))
-        ORDER BY r.id
-        LIMIT ${limit})
+        SELECT CASE WHEN b.n <= ${claimHead(limit)} THEN 0 ELSE 2 END, b.id FROM (
+          SELECT r.id, row_number() OVER (ORDER BY r.id) AS n FROM mail_requests r
+          WHERE r.status IN ('P', 'I') AND r.id <= ${after}::bigint AND EXISTS (
+            SELECT 1 FROM mails m
+            WHERE m.request_id = r.id AND m.status IN ('R', 'I') AND m.next_attempt_at <= now()
+              AND (m.lease_until IS NULL OR m.lease_until < now()))
+          ORDER BY r.id
+          LIMIT ${limit}
+        ) b
         ) w ORDER BY w.part, w.id
         LIMIT ${limit}
       ) r CROSS JOIN LATERAL (
@@ -88,30 +103,47 @@ export async function claimDueMails(db: Db, limit: number, leaseMs: number, toke
         FOR UPDATE SKIP LOCKED
       ) c
     ), picked AS (
-      SELECT id FROM candidates ORDER BY turn, request_id LIMIT ${limit}
+      SELECT id, part FROM candidates ORDER BY turn, part, request_id LIMIT ${limit}
     )
     UPDATE mails m SET status = 'I', lease_until = now() + make_interval(secs => ${leaseMs / 1000}), lease_token = ${token}, attempts = attempts + 1
     FROM picked WHERE m.id = picked.id
-    RETURNING m.id, m.seq, m.request_id
+    RETURNING m.id, m.seq, m.request_id, picked.part
   `.execute(db);
-  return res.rows.map((r) => ({ id: String(r.id), seq: r.seq, request_id: String(r.request_id) }));
+  return res.rows.map((r) => ({ id: String(r.id), seq: r.seq, request_id: String(r.request_id), part: Number(r.part) as 0 | 1 | 2 }));
 }
 
 /**
  * Where the next claim starts (claimDueMails' `after`): the last request, in the claim's
- * wrapping order, that this claim took mail of. Requests after `after` come first in that order,
- * then those up to it.
+ * wrapping order, that this claim took mail of in parts 1 and 2 (part 0, the oldest behind the
+ * cursor, leaves it where it is). Requests after `after` come first in that order, then those up
+ * to it.
  */
-export function claimCursor(after: string, claimed: ClaimedMail[]): string {
-  const a = BigInt(after);
+export function claimCursor(after: string, claimed: Pick<ClaimedMail, 'request_id' | 'part'>[]): string {
   let ahead: bigint | undefined;
   let wrapped: bigint | undefined;
   for (const m of claimed) {
     const id = BigInt(m.request_id);
-    if (id > a) ahead = ahead === undefined || id > ahead ? id : ahead;
-    else wrapped = wrapped === undefined || id > wrapped ? id : wrapped;
+    if (m.part === 1) ahead = ahead === undefined || id > ahead ? id : ahead;
+    else if (m.part === 2) wrapped = wrapped === undefined || id > wrapped ? id : wrapped;
   }
-  return String(wrapped ?? ahead ?? a);
+  return String(wrapped ?? ahead ?? after);
+}
+
+/**
+ * The claim cursor once `releasedRequestIds` gave mails back unsent (a batch's window ran out):
+ * just before the first of them unless it already is, so the next claim takes them first, in
+ * turn with the newer requests after them. Left where the batch moved it, they would wait behind
+ * every newer request until the claims went round: with 1-recipient requests arriving steadily,
+ * that is until the stream pauses (tens of seconds at 200/s).
+ */
+export function cursorBeforeReleased(cursor: string, releasedRequestIds: Iterable<string>): string {
+  let first: bigint | undefined;
+  for (const id of releasedRequestIds) {
+    const n = BigInt(id);
+    if (first === undefined || n < first) first = n;
+  }
+  if (first === undefined) return cursor;
+  return first - 1n < BigInt(cursor) ? String(first - 1n) : cursor;
 }
 
 /** Which of these requests were cancelled (a sending batch stops handing their mails to SMTP). */
