@@ -1,4 +1,9 @@
-export type Limiter = <R>(fn: () => Promise<R>, priority?: number) => Promise<R>;
+/**
+ * Runs `fn` within the limit. `fn` may give its place up before it returns by calling `release`
+ * (a mail's domain transaction slot once the transaction ended, while it is still recorded);
+ * otherwise, and in any case, the place is given up when it settles.
+ */
+export type Limiter = <R>(fn: (release: () => void) => Promise<R>, priority?: number) => Promise<R>;
 
 /** At most `limit` calls of the returned function run at once; of those waiting, the lowest `priority` goes next (then the first come). */
 export function createLimiter(limit: number): Limiter {
@@ -12,12 +17,18 @@ export function createLimiter(limit: number): Limiter {
         waiting.splice(i, 0, { priority, go });
       });
     } else running++;
-    try {
-      return await fn();
-    } finally {
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
       const next = waiting.shift();
       if (next) next.go();
       else running--;
+    };
+    try {
+      return await fn(release);
+    } finally {
+      release();
     }
   };
 }

@@ -1,10 +1,13 @@
 import crypto from 'node:crypto';
+import os from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import { startServiceProcess } from '../helpers/service-process.ts';
 import { startTestSink, type TestSink } from '../helpers/smtp-sink.ts';
 import { finishedRequestRow, startTestService, type TestService, waitFor } from '../helpers/test-service.ts';
 import { createTestDb } from '../helpers/test-db.ts';
+import { loadConfig } from '../../src/config.ts';
+import { createBatchThrottle } from '../../src/modules/delivery/throttle.ts';
 import { finishThrottle, pruneThrottleStates, takeThrottle } from '../../src/modules/delivery/throttle.repository.ts';
 import { THROTTLE_BACKED_OFF_IDLE_MS, THROTTLE_IDLE_MS } from '../../src/modules/delivery/throttle-policy.ts';
 import { claimCursor, claimDueMails, releaseMails } from '../../src/modules/delivery/delivery.repository.ts';
@@ -312,6 +315,49 @@ describe('no starving, no leaks', () => {
       expect(claimCursor(after, claimed)).toBe(requests[6]);
     } finally {
       await svc.stop();
+    }
+  });
+
+  it("a mail gives its domain's transaction slot to the batch's next mail once its transaction ended, while it is still recorded", async () => {
+    // Held until the recording, a slot also covered the record's wait for its group and its
+    // write: with a loop's share of the default 10 (3 of 4 loops' 4 in flight), the transactions
+    // a single-domain stream kept open fell well below its SMTP connections.
+    const db = await createTestDb();
+    try {
+      const config = loadConfig({ DATA_DIR: os.tmpdir(), THROTTLE_DOMAIN_CONNECTIONS: '1' }).throttle;
+      const throttle = createBatchThrottle(db.db, config, {
+        token: crypto.randomUUID(),
+        leaseMs: 30_000,
+        direct: false,
+        now: () => new Date(),
+        maxSlots: 4,
+        loops: 1,
+        paused: new Map(),
+      });
+      const planned = await throttle.plan([
+        { id: '1', projectId: '1', addresses: ['a@one.example'] },
+        { id: '2', projectId: '1', addresses: ['b@one.example'] },
+      ]);
+      expect([...planned.admitted]).toEqual(['1', '2']);
+      const order: string[] = [];
+      let recorded!: () => void;
+      const recording = new Promise<void>((r) => {
+        recorded = r;
+      });
+      const first = throttle.withSlots('1', async (releaseSlots) => {
+        order.push('1 sent');
+        releaseSlots();
+        await recording;
+        order.push('1 recorded');
+      });
+      await throttle.withSlots('2', async () => void order.push('2 sent'));
+      expect(order).toEqual(['1 sent', '2 sent']);
+      recorded();
+      await first;
+      expect(order).toEqual(['1 sent', '2 sent', '1 recorded']);
+      await throttle.finish();
+    } finally {
+      await db.drop();
     }
   });
 

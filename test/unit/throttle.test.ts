@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from '../../src/config.ts';
 import { parseDomainOverrides } from '../../src/modules/delivery/throttle-config.ts';
 import { classifySmtpReply } from '../../src/modules/delivery/classify-smtp-reply.ts';
 import { claimCursor, cursorBeforeReleased } from '../../src/modules/delivery/delivery.repository.ts';
-import { nextClaimSize } from '../../src/modules/delivery/claim-loops.ts';
+import { nextClaimSize, windowCuts } from '../../src/modules/delivery/claim-loops.ts';
 import { deferralResult } from '../../src/modules/delivery/send-batch.ts';
 import {
   bucketCapacity,
@@ -241,6 +241,11 @@ describe('claims go round the due requests', () => {
     // already ahead of the cursor: it stays
     expect(cursorBeforeReleased('10', ['31', '25'])).toBe('10');
     expect(cursorBeforeReleased('9007199254740995', ['9007199254740993'])).toBe('9007199254740992');
+  });
+  it("a batch's window gives back a request's later mails, never its first (a new request's first mail would not go before it)", () => {
+    expect(windowCuts({ pastWindow: true, firstOfRequest: false })).toBe(true);
+    expect(windowCuts({ pastWindow: true, firstOfRequest: true })).toBe(false);
+    expect(windowCuts({ pastWindow: false, firstOfRequest: false })).toBe(false);
   });
   it("a loop claims what it sent while its batches' windows run out, and doubles back up once a batch used all it claimed", () => {
     const bounds = { min: 4, max: 50 };

@@ -30,6 +30,17 @@ export function nextClaimSize(limit: number, claimed: number, released: number, 
 }
 
 /**
+ * Whether a batch's window, run out since new mails were stored, gives a mail not yet handed to
+ * SMTP back, to be claimed again in turn with the new ones: not its request's first mail of the
+ * batch, which the next claim would not put after a new request's first mail either (turns
+ * first, then older requests). So under a stream of 1-recipient requests a batch is sent whole
+ * instead of being cut every window and its rest claimed again.
+ */
+export function windowCuts(mail: { pastWindow: boolean; firstOfRequest: boolean }): boolean {
+  return mail.pastWindow && !mail.firstOfRequest;
+}
+
+/**
  * A process's delivery worker: `loops` claim loops, each claiming due mails of all sending
  * requests in batches (repo.claimDueMails), sending them through the pooled transport and
  * recording every recipient's result as it comes. Idle loops wait for a NOTIFY on mails_due
@@ -117,6 +128,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     }
     turns.sort((a, b) => a.turn - b.turn || (a.request < b.request ? -1 : a.request > b.request ? 1 : 0));
     const turnOf = new Map(turns.map((t, i) => [t.id, i]));
+    // Each request's first mail of the batch: the window never gives it back (windowCuts).
+    const firstOfRequest = new Set(turns.filter((t) => t.turn === 0).map((t) => t.id));
     // Leases renewed while the batch is sent; a cancel must stop what is claimed but not yet
     // handed to SMTP, so the requests' statuses are watched meanwhile.
     const watch = watchBatch(deps, token, requestIds);
@@ -209,11 +222,11 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
             transportSlot,
             turnOf,
             isCancelled: () => watch.cancelled().has(requestId),
-            isOver: () => {
+            isOver: (mailId) => {
               if (stopping || recordFailed) return true;
               if (notifications === heard) return false;
               windowEnds ??= Date.now() + BATCH_WINDOW_MS;
-              return Date.now() > windowEnds;
+              return windowCuts({ pastWindow: Date.now() > windowEnds, firstOfRequest: firstOfRequest.has(mailId) });
             },
             release: (id) => void released.push(id),
             hold: (id, until) => void held.push({ id, until }),

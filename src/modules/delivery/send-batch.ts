@@ -28,8 +28,8 @@ export interface BatchRun {
   turnOf: Map<string, number>;
   /** whether the request was cancelled since the claim */
   isCancelled: () => boolean;
-  /** past the batch's window, or stopping: mails not yet started go back unsent */
-  isOver: () => boolean;
+  /** past the batch's window (for mails a new request's first mail would come before), or stopping: the mail goes back unsent */
+  isOver: (mailId: string) => boolean;
   release: (mailId: string) => void;
   /** a mail held back by a delivery limit met during the batch (its domain slowed down): back, not attempted, due at `until` */
   hold: (mailId: string, until: Date) => void;
@@ -107,12 +107,12 @@ export function createBatchSender(
         // A domain's transactions wait for its slots before they take any of the loop's.
         run.throttle.withSlots(
           m.id,
-          () =>
+          (releaseSlots) =>
             run.slot(async () => {
               const outcome = await run.transportSlot(async (): Promise<MailOutcome | undefined | 'held'> => {
                 const cancelled = run.isCancelled();
                 // A deferral is only recorded: past the window it still is (given back, it would be claimed again at once).
-                if (!cancelled && !run.deferred.has(m.id) && run.isOver()) return undefined;
+                if (!cancelled && !run.deferred.has(m.id) && run.isOver(m.id)) return undefined;
                 const stop = cancelled ? undefined : (run.deferred.get(m.id) ?? run.throttle.heldUntil(m.id));
                 if (stop && !stop.reason) {
                   run.hold(m.id, stop.until);
@@ -157,6 +157,8 @@ export function createBatchSender(
                 } else if (result.kind === 'sent') relay.succeeded();
                 return { mailId: m.id, projectId: ctx.projectId, mail: applied.mail, recipients: [...skipped.updates, ...applied.recipients], all: recipients };
               }, run.turnOf.get(m.id));
+              // The domains' transaction is over: their slots go to the batch's next mail while this one is recorded.
+              releaseSlots();
               if (outcome === 'held') return;
               // Not handed over (past the window, or stopping): back for the next claim.
               if (!outcome) return run.release(m.id);

@@ -135,10 +135,24 @@ export function createBatchThrottle(
     for (const k of keys) if (k.startsWith('domain:')) countThrottleHeld(domainLabel(config, k.slice(7)));
   }
 
-  /** Runs fn holding one transaction slot of each of the mail's domains (taken in name order: no deadlock). */
-  function withSlots<R>(mailId: string, fn: () => Promise<R>, priority?: number): Promise<R> {
+  /**
+   * Runs fn holding one transaction slot of each of the mail's domains (taken in name order: no
+   * deadlock); fn gives them back early with `releaseSlots` (its transaction ended), else they go
+   * back when it settles.
+   */
+  function withSlots<R>(mailId: string, fn: (releaseSlots: () => void) => Promise<R>, priority?: number): Promise<R> {
     const ls = (keysOf.get(mailId) ?? []).flatMap((k) => limiters.get(k) ?? []);
-    const run = (i: number): Promise<R> => (i === ls.length ? fn() : ls[i]!(() => run(i + 1), priority));
+    const releases: (() => void)[] = [];
+    const releaseSlots = () => {
+      for (const release of releases) release();
+    };
+    const run = (i: number): Promise<R> =>
+      i === ls.length
+        ? fn(releaseSlots)
+        : ls[i]!((release) => {
+            releases.push(release);
+            return run(i + 1);
+          }, priority);
     return run(0);
   }
 
