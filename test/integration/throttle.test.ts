@@ -10,7 +10,8 @@ import { loadConfig } from '../../src/config.ts';
 import { createBatchThrottle } from '../../src/modules/delivery/throttle.ts';
 import { finishThrottle, pruneThrottleStates, takeThrottle } from '../../src/modules/delivery/throttle.repository.ts';
 import { THROTTLE_BACKED_OFF_IDLE_MS, THROTTLE_IDLE_MS } from '../../src/modules/delivery/throttle-policy.ts';
-import { claimCursor, claimDueMails, releaseMails } from '../../src/modules/delivery/delivery.repository.ts';
+import { claimDueMails, releaseMails } from '../../src/modules/delivery/delivery.repository.ts';
+import { createClaimCursor } from '../../src/modules/delivery/claim-cursor.ts';
 
 // Throttling per destination domain and per project (issue 16), through a relay: two workers on
 // one database share the limits, which the sink checks (most transactions of a domain in DATA at
@@ -267,11 +268,11 @@ describe('no starving, no leaks', () => {
       await sql`UPDATE mail_requests SET status = 'I'`.execute(svc.db.db);
       await sql`UPDATE mails SET next_attempt_at = now() - interval '1 second'`.execute(svc.db.db);
       const reached: string[][] = [];
-      let after = '0';
+      const cursor = createClaimCursor(Date.now, 0);
       for (let claim = 0; claim < 4; claim++) {
         const token = crypto.randomUUID();
-        const claimed = await claimDueMails(svc.db.db, 5, 60_000, token, after);
-        after = claimCursor(after, claimed);
+        const claimed = await claimDueMails(svc.db.db, 5, 60_000, token, cursor.start());
+        cursor.claimed(claimed);
         reached.push([...new Set(claimed.map((m) => m.request_id))].sort((a, b) => Number(a) - Number(b)));
         await releaseMails(
           svc.db.db,
@@ -290,20 +291,19 @@ describe('no starving, no leaks', () => {
     }
   });
 
-  it('a request behind the cursor (its POST committed after claims moved past its id) is in the next claim, not left until the claims go round', async () => {
+  it('the oldest request behind the cursor gets a turn in every claim, while newer requests fill the part after it, and leaves the cursor where it is', async () => {
     // Under a steady stream of new requests the part after the cursor is always full, so claims
-    // never go round: a request whose id the cursor had passed before it became visible waited
-    // until the stream paused (up to 30 s and more in bench:transactional). The oldest quarter
-    // behind the cursor now comes first in every claim, without moving the cursor back.
+    // never go round: a large request the cursor had passed got no mail out until the stream paused.
     const svc = await startTestService({ smtpUrl: sink.url, workers: false });
     try {
-      for (let i = 0; i < 8; i++) expect((await svc.call('POST', '/api/v1/mails', { body: mail(addresses(`l${i}-`, 'late.example', 1)) })).status).toBe(201);
+      for (let i = 0; i < 8; i++) expect((await svc.call('POST', '/api/v1/mails', { body: mail(addresses(`o${i}-`, 'old.example', 1)) })).status).toBe(201);
       const requests = (await sql<{ id: string }>`SELECT id FROM mail_requests ORDER BY id`.execute(svc.db.db)).rows.map((r) => String(r.id));
       await sql`UPDATE mail_requests SET status = 'I'`.execute(svc.db.db);
       await sql`UPDATE mails SET next_attempt_at = now() - interval '1 second'`.execute(svc.db.db);
       // the cursor stands at the 4th: the 1st..4th are behind it, the 5th..8th after it
-      const after = requests[3]!;
-      const claimed = await claimDueMails(svc.db.db, 4, 60_000, crypto.randomUUID(), after);
+      const cursor = createClaimCursor(Date.now, 0);
+      cursor.claimed([{ request_id: requests[3]!, part: 1 }]);
+      const claimed = await claimDueMails(svc.db.db, 4, 60_000, crypto.randomUUID(), cursor.start());
       const reached = claimed.map((m) => [m.request_id, m.part] as const).sort((a, b) => Number(a[0]) - Number(b[0]));
       expect(reached).toEqual([
         [requests[0], 0],
@@ -311,8 +311,54 @@ describe('no starving, no leaks', () => {
         [requests[5], 1],
         [requests[6], 1],
       ]);
-      // part 0 leaves the cursor where the part after it ended
-      expect(claimCursor(after, claimed)).toBe(requests[6]);
+      cursor.claimed(claimed);
+      expect(cursor.position).toBe(requests[6]);
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  it('a request whose POST committed after the claims passed its id is in the next claim, not left until the claims go round', async () => {
+    // A request's id is taken when its POST begins; it becomes visible at the commit. The claims
+    // start from where the cursor stood a second ago at the latest (CURSOR_LOOK_BACK_MS).
+    const svc = await startTestService({ smtpUrl: sink.url, workers: false });
+    try {
+      // the first is an older, larger request still sending: it keeps part 0 of every claim
+      expect((await svc.call('POST', '/api/v1/mails', { body: mail(addresses('big-', 'late.example', 5)) })).status).toBe(201);
+      for (let i = 1; i < 12; i++) expect((await svc.call('POST', '/api/v1/mails', { body: mail(addresses(`l${i}-`, 'late.example', 1)) })).status).toBe(201);
+      const requests = (await sql<{ id: string }>`SELECT id FROM mail_requests ORDER BY id`.execute(svc.db.db)).rows.map((r) => String(r.id));
+      await sql`UPDATE mail_requests SET status = 'I'`.execute(svc.db.db);
+      await sql`UPDATE mails SET next_attempt_at = now() - interval '1 second'`.execute(svc.db.db);
+      // the 6th is not visible yet (its POST has not committed)
+      const late = requests[5]!;
+      await sql`UPDATE mails SET next_attempt_at = now() + interval '1 hour' WHERE request_id = ${late}::bigint`.execute(svc.db.db);
+      const run = async (lookBackMs: number) => {
+        let t = 0;
+        const cursor = createClaimCursor(() => t, lookBackMs);
+        // the claims had reached the 5th
+        cursor.claimed([{ request_id: requests[4]!, part: 1 }]);
+        t = 2_000;
+        const token = crypto.randomUUID();
+        const first = await claimDueMails(svc.db.db, 4, 60_000, token, cursor.start());
+        cursor.claimed(first);
+        expect(first.map((m) => m.request_id)).not.toContain(late);
+        // it commits
+        await sql`UPDATE mails SET next_attempt_at = now() - interval '1 second' WHERE request_id = ${late}::bigint`.execute(svc.db.db);
+        t = 2_500;
+        const next = await claimDueMails(svc.db.db, 4, 60_000, token, cursor.start());
+        const reached = next.map((m) => m.request_id);
+        // back for the next run
+        await releaseMails(
+          svc.db.db,
+          token,
+          [...first, ...next].map((m) => m.id),
+        );
+        await sql`UPDATE mails SET next_attempt_at = now() + interval '1 hour' WHERE request_id = ${late}::bigint`.execute(svc.db.db);
+        return reached;
+      };
+      expect(await run(1_000)).toContain(late);
+      // without the look-back it waits behind the newer requests (and the large one in part 0)
+      expect(await run(0)).not.toContain(late);
     } finally {
       await svc.stop();
     }

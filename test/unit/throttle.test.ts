@@ -2,8 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { parseDomainOverrides } from '../../src/modules/delivery/throttle-config.ts';
 import { classifySmtpReply } from '../../src/modules/delivery/classify-smtp-reply.ts';
-import { claimCursor, cursorBeforeReleased } from '../../src/modules/delivery/delivery.repository.ts';
-import { nextClaimSize, windowCuts } from '../../src/modules/delivery/claim-loops.ts';
+import { createClaimCursor } from '../../src/modules/delivery/claim-cursor.ts';
+import { nextClaimSize } from '../../src/modules/delivery/claim-loops.ts';
 import { deferralResult } from '../../src/modules/delivery/send-batch.ts';
 import {
   bucketCapacity,
@@ -218,34 +218,69 @@ describe('a paused domain that stays down defers its mails', () => {
 });
 
 describe('claims go round the due requests', () => {
-  // each request id with the claim's part it came from: after the cursor (1) when above it, else from the start again (2)
-  const claimed = (after: number, ...requests: number[]) => requests.map((r) => ({ request_id: String(r), part: r > after ? (1 as const) : (2 as const) }));
+  const part =
+    (p: 0 | 1 | 2) =>
+    (...requests: number[]) =>
+      requests.map((r) => ({ request_id: String(r), part: p }));
+  const ahead = part(1);
+  const wrapped = part(2);
+  const oldest = part(0);
   it('starts the next claim after the last request this one reached, in its wrapping order', () => {
-    expect(claimCursor('0', [])).toBe('0');
-    expect(claimCursor('7', [])).toBe('7');
-    expect(claimCursor('0', claimed(0, 1, 5, 9, 5))).toBe('9');
+    const cursor = createClaimCursor(() => 0, 0);
+    expect(cursor.start()).toBe('0');
+    cursor.claimed([]);
+    expect(cursor.start()).toBe('0');
+    cursor.claimed(ahead(1, 5, 9, 5));
+    expect(cursor.start()).toBe('9');
     // reached 21, 25, 29 after the cursor, then 1 and 5 from the start: the next begins after 5
-    expect(claimCursor('17', claimed(17, 21, 1, 29, 5, 25))).toBe('5');
+    cursor.claimed([...ahead(21, 29, 25), ...wrapped(1, 5)]);
+    expect(cursor.start()).toBe('5');
     // ids beyond 2^53 compare exactly
-    expect(claimCursor('0', claimed(0, Number.MAX_SAFE_INTEGER))).toBe(String(Number.MAX_SAFE_INTEGER));
-    expect(claimCursor('9007199254740993', [{ request_id: '9007199254740995', part: 1 }])).toBe('9007199254740995');
+    cursor.claimed([{ request_id: '9007199254740995', part: 1 }]);
+    expect(cursor.start()).toBe('9007199254740995');
+    cursor.claimed([{ request_id: '9007199254740993', part: 1 }]);
+    expect(cursor.start()).toBe('9007199254740995');
   });
-  it('the oldest requests behind the cursor, taken first, leave it where it is', () => {
-    expect(claimCursor('17', [{ request_id: '2', part: 0 }, ...claimed(17, 21, 25)])).toBe('25');
-    expect(claimCursor('17', [{ request_id: '2', part: 0 }])).toBe('17');
-    expect(claimCursor('17', [{ request_id: '2', part: 0 }, ...claimed(17, 21, 9)])).toBe('9');
+  it('moves forward only: a claim that began before another moved it does not set it back; the oldest behind it leave it', () => {
+    const cursor = createClaimCursor(() => 0, 0);
+    cursor.claimed(ahead(21, 25));
+    cursor.claimed(ahead(18, 22));
+    expect(cursor.start()).toBe('25');
+    cursor.claimed([...oldest(2), ...ahead(30)]);
+    expect(cursor.start()).toBe('30');
+    cursor.claimed(oldest(2, 3));
+    expect(cursor.start()).toBe('30');
   });
-  it('mails given back unsent put the cursor before their first request, unless it already is', () => {
-    expect(cursorBeforeReleased('40', [])).toBe('40');
-    expect(cursorBeforeReleased('40', ['31', '25', '38'])).toBe('24');
+  it('mails given back unsent put it before their first request, unless it already is; not the oldest requests of part 0', () => {
+    const cursor = createClaimCursor(() => 0, 0);
+    cursor.claimed(ahead(40));
+    cursor.released([]);
+    expect(cursor.start()).toBe('40');
+    cursor.released([...ahead(31, 38), ...wrapped(25)]);
+    expect(cursor.start()).toBe('24');
     // already ahead of the cursor: it stays
-    expect(cursorBeforeReleased('10', ['31', '25'])).toBe('10');
-    expect(cursorBeforeReleased('9007199254740995', ['9007199254740993'])).toBe('9007199254740992');
+    cursor.released(ahead(31));
+    expect(cursor.start()).toBe('24');
+    // part 0's requests come first in every claim anyway: going back to them would start the round over
+    cursor.released(oldest(2));
+    expect(cursor.start()).toBe('24');
   });
-  it("a batch's window gives back a request's later mails, never its first (a new request's first mail would not go before it)", () => {
-    expect(windowCuts({ pastWindow: true, firstOfRequest: false })).toBe(true);
-    expect(windowCuts({ pastWindow: true, firstOfRequest: true })).toBe(false);
-    expect(windowCuts({ pastWindow: false, firstOfRequest: false })).toBe(false);
+  it('a claim starts from the lowest the cursor stood within the look-back: a request whose POST committed after the claims passed its id is still found', () => {
+    let t = 0;
+    const cursor = createClaimCursor(() => t, 1_000);
+    cursor.claimed(ahead(10));
+    t = 100;
+    cursor.claimed(ahead(20));
+    t = 600;
+    cursor.claimed(ahead(30));
+    // 10 until t=100, 20 until t=600: within the second after t=100 the claims start at 10 at the latest
+    t = 1_050;
+    expect(cursor.start()).toBe('10');
+    expect(cursor.position).toBe('30');
+    t = 1_101;
+    expect(cursor.start()).toBe('20');
+    t = 1_601;
+    expect(cursor.start()).toBe('30');
   });
   it("a loop claims what it sent while its batches' windows run out, and doubles back up once a batch used all it claimed", () => {
     const bounds = { min: 4, max: 50 };

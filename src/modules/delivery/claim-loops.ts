@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { createLimiter } from '../../shared/limiter.ts';
+import { createClaimCursor } from './claim-cursor.ts';
 import { domainBlockedAmong } from '../blocked-domains/blocked-domains.service.ts';
 import { finishRequestsIfDone, sendingWithoutPending, startOverdueReservations } from '../lifecycle/lifecycle.service.ts';
 import { blockedAmong } from '../send-block/send-block.service.ts';
@@ -30,17 +31,6 @@ export function nextClaimSize(limit: number, claimed: number, released: number, 
 }
 
 /**
- * Whether a batch's window, run out since new mails were stored, gives a mail not yet handed to
- * SMTP back, to be claimed again in turn with the new ones: not its request's first mail of the
- * batch, which the next claim would not put after a new request's first mail either (turns
- * first, then older requests). So under a stream of 1-recipient requests a batch is sent whole
- * instead of being cut every window and its rest claimed again.
- */
-export function windowCuts(mail: { pastWindow: boolean; firstOfRequest: boolean }): boolean {
-  return mail.pastWindow && !mail.firstOfRequest;
-}
-
-/**
  * A process's delivery worker: `loops` claim loops, each claiming due mails of all sending
  * requests in batches (repo.claimDueMails), sending them through the pooled transport and
  * recording every recipient's result as it comes. Idle loops wait for a NOTIFY on mails_due
@@ -54,8 +44,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
   /** domains that slowed down, as this process's batches met them (the database has the truth; this spares the other loops' retries) */
   const pausedDomains = new Map<string, Date>();
   let stopping = false;
-  /** the last request a claim reached: the next starts after it (claimDueMails goes round the due requests) */
-  let claimAfter = '0';
+  /** where the claims start (claimDueMails goes round the due requests) */
+  const cursor = createClaimCursor();
   /** NOTIFYs on mails_due heard so far */
   let notifications = 0;
   const idle: (() => void)[] = [];
@@ -102,11 +92,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     const token = crypto.randomUUID();
     const heard = notifications;
     const t0 = performance.now();
-    const after = claimAfter;
-    const claimed = await repo.claimDueMails(deps.db, limit, LEASE_MS, token, after);
-    // Only the newest claim moves the cursor: a loop whose claim began from an older one (another
-    // loop moved it meanwhile) must not set it back.
-    if (claimAfter === after) claimAfter = repo.claimCursor(after, claimed);
+    const claimed = await repo.claimDueMails(deps.db, limit, LEASE_MS, token, cursor.start());
+    cursor.claimed(claimed);
     // When each stage of the batch ended, in ms since it began (the debug log's `at`).
     const at: Record<string, number> = { claimed: Math.round(performance.now() - t0) };
     const mark = (stage: string) => {
@@ -128,8 +115,6 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     }
     turns.sort((a, b) => a.turn - b.turn || (a.request < b.request ? -1 : a.request > b.request ? 1 : 0));
     const turnOf = new Map(turns.map((t, i) => [t.id, i]));
-    // Each request's first mail of the batch: the window never gives it back (windowCuts).
-    const firstOfRequest = new Set(turns.filter((t) => t.turn === 0).map((t) => t.id));
     // Leases renewed while the batch is sent; a cancel must stop what is claimed but not yet
     // handed to SMTP, so the requests' statuses are watched meanwhile.
     const watch = watchBatch(deps, token, requestIds);
@@ -222,11 +207,11 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
             transportSlot,
             turnOf,
             isCancelled: () => watch.cancelled().has(requestId),
-            isOver: (mailId) => {
+            isOver: () => {
               if (stopping || recordFailed) return true;
               if (notifications === heard) return false;
               windowEnds ??= Date.now() + BATCH_WINDOW_MS;
-              return windowCuts({ pastWindow: Date.now() > windowEnds, firstOfRequest: firstOfRequest.has(mailId) });
+              return Date.now() > windowEnds;
             },
             release: (id) => void released.push(id),
             hold: (id, until) => void held.push({ id, until }),
@@ -241,11 +226,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       if (failed) throw (failed as PromiseRejectedResult).reason;
       if (released.length) {
         await repo.releaseMails(deps.db, token, released);
-        const requestOf = new Map(claimed.map((m) => [m.id, m.request_id]));
-        claimAfter = repo.cursorBeforeReleased(
-          claimAfter,
-          released.map((id) => requestOf.get(id)!),
-        );
+        const back = new Set(released);
+        cursor.released(claimed.filter((m) => back.has(m.id)));
       }
       if (held.length) {
         await repo.holdMails(deps.db, token, held);
@@ -287,9 +269,11 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       let released = 0;
       let allHeld = false;
       const heard = notifications;
+      // the size this claim was made with (the wait below asks whether it took all it could)
+      const asked = limit;
       try {
-        ({ claimed, released, allHeld } = await runBatch(limit));
-        limit = nextClaimSize(limit, claimed, released, { min: settings.inFlight, max: settings.claimBatch });
+        ({ claimed, released, allHeld } = await runBatch(asked));
+        limit = nextClaimSize(asked, claimed, released, { min: settings.inFlight, max: settings.claimBatch });
       } catch (err) {
         // The mails stay claimed until their lease runs out; then any loop takes them again.
         deps.logger.error({ err }, 'delivery batch failed');
@@ -303,7 +287,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       // another: claiming again at once spins through the backlog, holding mail after mail and
       // taking the database from the loops that send. The loop waits for the held mails' time
       // (wakeAt), a notification or its poll; the sending loops go on claiming meanwhile.
-      if (!stopping && (claimed === 0 || allHeld || (claimed < limit && notifications === heard))) await waitForWork();
+      if (!stopping && (claimed === 0 || allHeld || (claimed < asked && notifications === heard))) await waitForWork();
     }
   }
 

@@ -42,8 +42,12 @@ export interface ClaimedMail {
   part: 0 | 1 | 2;
 }
 
-/** How many of a claim's `limit` requests are the oldest behind its cursor (claimDueMails' part 0). */
-export const claimHead = (limit: number) => Math.ceil(limit / 4);
+/**
+ * How many of a claim's `limit` requests are the oldest behind its cursor (claimDueMails' part
+ * 0): a quarter, none for claims of fewer than 4 (a claim of 1 would otherwise always take the
+ * oldest request's next mail, and the cursor would never move).
+ */
+export const claimHead = (limit: number) => Math.floor(limit / 4);
 
 /**
  * Claims up to `limit` due mails of all sending requests (P while storing, or I) under a lease and
@@ -56,16 +60,14 @@ export const claimHead = (limit: number) => Math.ceil(limit / 4);
  *
  * At most `limit` requests are probed a claim, in three parts:
  * 0. the oldest requests with due mail behind `after` (a request id), up to a quarter of the
- *    claim (claimHead). A request's id is taken when its POST begins but it becomes visible when
- *    the POST commits: a 1-recipient request that commits after claims moved past its id would
- *    otherwise wait behind the cursor until the claims went round, which under a steady stream
- *    of new requests is when the stream pauses (a 30 s tail at 200 requests a second);
+ *    claim (claimHead): however far the cursor has gone, an old large request still sending
+ *    gets its turns while newer requests keep the part after the cursor full;
  * 1. those with due mail after `after`, in id order;
  * 2. the rest from the first again (the claims go round).
- * The caller passes the last request its previous claim reached in parts 1 and 2 (claimCursor),
- * so with more requests due than one claim probes, claims go round them all: requests whose
- * mails keep coming due only to be held back by a delivery limit can't fill more than part 0 of
- * every claim while newer requests wait behind them.
+ * The caller starts each claim where its claim cursor says (claim-cursor.ts), so with more
+ * requests due than one claim probes, claims go round them all: requests whose mails keep
+ * coming due only to be held back by a delivery limit can't fill more than part 0 of every
+ * claim while newer requests wait behind them.
  */
 export async function claimDueMails(db: Db, limit: number, leaseMs: number, token: string, after = '0'): Promise<ClaimedMail[]> {
   const res = await sql<ClaimedMail>`${sql.raw(PREPARED)}
@@ -110,40 +112,6 @@ export async function claimDueMails(db: Db, limit: number, leaseMs: number, toke
     RETURNING m.id, m.seq, m.request_id, picked.part
   `.execute(db);
   return res.rows.map((r) => ({ id: String(r.id), seq: r.seq, request_id: String(r.request_id), part: Number(r.part) as 0 | 1 | 2 }));
-}
-
-/**
- * Where the next claim starts (claimDueMails' `after`): the last request, in the claim's
- * wrapping order, that this claim took mail of in parts 1 and 2 (part 0, the oldest behind the
- * cursor, leaves it where it is). Requests after `after` come first in that order, then those up
- * to it.
- */
-export function claimCursor(after: string, claimed: Pick<ClaimedMail, 'request_id' | 'part'>[]): string {
-  let ahead: bigint | undefined;
-  let wrapped: bigint | undefined;
-  for (const m of claimed) {
-    const id = BigInt(m.request_id);
-    if (m.part === 1) ahead = ahead === undefined || id > ahead ? id : ahead;
-    else if (m.part === 2) wrapped = wrapped === undefined || id > wrapped ? id : wrapped;
-  }
-  return String(wrapped ?? ahead ?? after);
-}
-
-/**
- * The claim cursor once `releasedRequestIds` gave mails back unsent (a batch's window ran out):
- * just before the first of them unless it already is, so the next claim takes them first, in
- * turn with the newer requests after them. Left where the batch moved it, they would wait behind
- * every newer request until the claims went round: with 1-recipient requests arriving steadily,
- * that is until the stream pauses (tens of seconds at 200/s).
- */
-export function cursorBeforeReleased(cursor: string, releasedRequestIds: Iterable<string>): string {
-  let first: bigint | undefined;
-  for (const id of releasedRequestIds) {
-    const n = BigInt(id);
-    if (first === undefined || n < first) first = n;
-  }
-  if (first === undefined) return cursor;
-  return first - 1n < BigInt(cursor) ? String(first - 1n) : cursor;
 }
 
 /** Which of these requests were cancelled (a sending batch stops handing their mails to SMTP). */

@@ -28,8 +28,8 @@ export interface BatchRun {
   turnOf: Map<string, number>;
   /** whether the request was cancelled since the claim */
   isCancelled: () => boolean;
-  /** past the batch's window (for mails a new request's first mail would come before), or stopping: the mail goes back unsent */
-  isOver: (mailId: string) => boolean;
+  /** past the batch's window, or stopping: mails not yet started go back unsent */
+  isOver: () => boolean;
   release: (mailId: string) => void;
   /** a mail held back by a delivery limit met during the batch (its domain slowed down): back, not attempted, due at `until` */
   hold: (mailId: string, until: Date) => void;
@@ -81,7 +81,10 @@ export function createBatchSender(
   /** Each recipient's own VERP return path (BOUNCE_DOMAIN); none: the sender's address. */
   const returnPathOf = settings.bounce ? (r: MailRecipient) => verpAddress(settings.bounce!.key, settings.bounce!.domain, r.id) : undefined;
 
-  /** Sends the claimed mails of one request; each mail's outcome is recorded before its slot is given up. */
+  /**
+   * Sends the claimed mails of one request; each mail's outcome is recorded before its loop slot
+   * is given up (its domains' transaction slots go back as soon as its transaction ended).
+   */
   async function sendBatch(ctx: RequestContext, mails: repo.ClaimedMail[], run: BatchRun): Promise<void> {
     const rows = mails.flatMap((m) => run.recipientsOf.get(m.id) ?? []);
     const byMail = new Map<string, MailRecipient[]>();
@@ -112,7 +115,7 @@ export function createBatchSender(
               const outcome = await run.transportSlot(async (): Promise<MailOutcome | undefined | 'held'> => {
                 const cancelled = run.isCancelled();
                 // A deferral is only recorded: past the window it still is (given back, it would be claimed again at once).
-                if (!cancelled && !run.deferred.has(m.id) && run.isOver(m.id)) return undefined;
+                if (!cancelled && !run.deferred.has(m.id) && run.isOver()) return undefined;
                 const stop = cancelled ? undefined : (run.deferred.get(m.id) ?? run.throttle.heldUntil(m.id));
                 if (stop && !stop.reason) {
                   run.hold(m.id, stop.until);
