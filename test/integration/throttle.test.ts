@@ -320,7 +320,7 @@ describe('no starving, no leaks', () => {
 
   it('a request whose POST committed after the claims passed its id is in the next claim, not left until the claims go round', async () => {
     // A request's id is taken when its POST begins; it becomes visible at the commit. The claims
-    // start from where the cursor stood a second ago at the latest (CURSOR_LOOK_BACK_MS).
+    // start from where the cursor stood a moment ago at the latest (CURSOR_LOOK_BACK_MS).
     const svc = await startTestService({ smtpUrl: sink.url, workers: false });
     try {
       // the first is an older, larger request still sending: it keeps part 0 of every claim
