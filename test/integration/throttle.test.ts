@@ -386,10 +386,7 @@ describe('no starving, no leaks', () => {
       ]);
       expect([...planned.admitted]).toEqual(['1', '2']);
       const order: string[] = [];
-      let recorded!: () => void;
-      const recording = new Promise<void>((r) => {
-        recorded = r;
-      });
+      const { promise: recording, resolve: recorded } = Promise.withResolvers<void>();
       const first = throttle.withSlots('1', async (releaseSlots) => {
         order.push('1 sent');
         releaseSlots();

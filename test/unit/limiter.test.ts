@@ -1,12 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { createLimiter } from '../../src/shared/limiter.ts';
 
-/** A promise and its resolver. */
+/** A promise and its resolver (open() lets the waiting fn go on). */
 function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((r) => {
-    open = r;
-  });
+  const { promise: opened, resolve: open } = Promise.withResolvers<void>();
   return { open, opened };
 }
 

@@ -44,10 +44,7 @@ describe('sendBatch', () => {
       ({ id: mail, mail_id: mail, address, name: null, type: 'R', parameters: null, status: 'R', retry_count: 0 }) as unknown as DeliveryRecipientRow;
     // the domain has one transaction slot in this batch
     const domainSlot = createLimiter(1);
-    let recorded!: () => void;
-    const firstRecorded = new Promise<void>((r) => {
-      recorded = r;
-    });
+    const { promise: firstRecorded, resolve: recorded } = Promise.withResolvers<void>();
     const done = sendBatch(
       ctx,
       [
