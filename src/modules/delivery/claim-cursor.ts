@@ -45,13 +45,8 @@ export function createClaimCursor(now: () => number = Date.now, lookBackMs = CUR
 
     /** A claim reached these requests. */
     claimed(claimed: Pick<ClaimedMail, 'request_id' | 'part'>[]) {
-      let ahead: bigint | undefined;
-      let wrapped: bigint | undefined;
-      for (const m of claimed) {
-        const id = BigInt(m.request_id);
-        if (m.part === 1) ahead = ahead === undefined || id > ahead ? id : ahead;
-        else if (m.part === 2) wrapped = wrapped === undefined || id > wrapped ? id : wrapped;
-      }
+      const wrapped = extremeRequest(claimed, [2], 'last');
+      const ahead = extremeRequest(claimed, [1], 'last');
       if (wrapped !== undefined) set(wrapped);
       else if (ahead !== undefined && ahead > cursor) set(ahead);
     },
@@ -63,12 +58,7 @@ export function createClaimCursor(now: () => number = Date.now, lookBackMs = CUR
      * and the cursor going back to the oldest request would start the round over.
      */
     released(released: Pick<ClaimedMail, 'request_id' | 'part'>[]) {
-      let first: bigint | undefined;
-      for (const m of released) {
-        if (m.part === 0) continue;
-        const id = BigInt(m.request_id);
-        if (first === undefined || id < first) first = id;
-      }
+      const first = extremeRequest(released, [1, 2], 'first');
       if (first !== undefined && first - 1n < cursor) set(first - 1n);
     },
 
@@ -79,4 +69,13 @@ export function createClaimCursor(now: () => number = Date.now, lookBackMs = CUR
   };
 }
 
-export type ClaimCursor = ReturnType<typeof createClaimCursor>;
+/** The first or last request id (ids beyond 2^53 compared exactly) among the mails of these claim parts. */
+function extremeRequest(mails: Pick<ClaimedMail, 'request_id' | 'part'>[], parts: ClaimedMail['part'][], which: 'first' | 'last'): bigint | undefined {
+  let found: bigint | undefined;
+  for (const m of mails) {
+    if (!parts.includes(m.part)) continue;
+    const id = BigInt(m.request_id);
+    if (found === undefined || (which === 'last' ? id > found : id < found)) found = id;
+  }
+  return found;
+}
