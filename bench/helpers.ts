@@ -3,6 +3,7 @@
 // Linux only (reads /proc).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 
 // ---------- /proc ----------
 
@@ -201,6 +202,12 @@ function moduleOf(url: string): string {
   const src = url.indexOf('/src/');
   if (src >= 0) return 'project ' + url.slice(src + 1);
   return url;
+}
+
+/** The summary of the first CPU profile a `--cpu-prof-dir` holds (or why there is none), as printable lines. */
+export function profileSummary(dir: string): string[] {
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  return files.length ? summariseCpuProfile(path.join(dir, files[0]!)) : [`no .cpuprofile was written to ${dir}`];
 }
 
 /**

@@ -28,7 +28,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { benchLog, fmtInt, fmtMB, fmtPct, intEnv, percentile, printSummary, readMemory, sleep, summariseCpuProfile, wallNow, withTimeout } from './helpers.ts';
+import { benchLog, fmtInt, fmtMB, fmtPct, intEnv, percentile, printSummary, readMemory, sleep, profileSummary, wallNow, withTimeout } from './helpers.ts';
 import { dbWorkLine, dbWorkSnap, queryCounter } from './db-work.ts';
 import { baseline, recipient, requestBody } from './send-fixture.ts';
 import {
@@ -293,11 +293,7 @@ async function main(): Promise<number> {
   const hwm = service.hwm();
   const stop = await service.stop();
   log(`service stopped in ${(stop.ms / 1000).toFixed(1)} s${stop.clean ? '' : ' (not cleanly)'}`);
-  let profileLines: string[] = [];
-  if (profDir) {
-    const files = fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
-    profileLines = files.length ? summariseCpuProfile(path.join(profDir, files[0]!)) : [`no .cpuprofile was written to ${profDir}`];
-  }
+  const profileLines = profDir ? profileSummary(profDir) : [];
 
   // ---- baseline: plain nodemailer against the same sink ----
   const skipBaseline = process.env.BENCH_SKIP_BASELINE === '1';

@@ -22,11 +22,14 @@
 //   BENCH_DATABASE_URL    run the service against this PostgreSQL instead of its embedded one
 //   BENCH_LOG_LEVEL       the service's LOG_LEVEL (default warn)
 //   BENCH_SKIP_BASELINE=1 skip the plain nodemailer baseline
+//   BENCH_CPU_PROF=1      run the service with --cpu-prof and print its top self-time functions
 // Exit status: 1 when mails are lost or the run could not be carried out; missed targets are
 // reported, not failed.
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { htmlToText } from '../src/modules/delivery/request-context.ts';
-import { benchLog, fmtInt, fmtPct, intEnv, machineCpu, percentile, processCpu, printSummary, sleep, treeCpu, wallNow } from './helpers.ts';
+import { benchLog, fmtInt, fmtPct, intEnv, machineCpu, percentile, processCpu, printSummary, profileSummary, sleep, treeCpu, wallNow } from './helpers.ts';
 import {
   baselineTransport,
   createCleanups,
@@ -286,13 +289,14 @@ async function main(): Promise<number> {
     `transactional benchmark: ${RATE}/s for ${SECONDS} s, ladder ${STEPS.join(', ')} (${STEP_S} s each), ${CONNECTIONS} SMTP connections, ${os.cpus().length} CPUs`,
   );
   const sink = await startSinkProcess(cleanups);
+  const profDir = process.env.BENCH_CPU_PROF === '1' ? fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-bench-prof-')) : undefined;
   const service = await startServiceProcess(cleanups, {
     log,
     smtpPort: sink.port,
     connections: CONNECTIONS,
     key: KEY,
     databaseUrl: process.env.BENCH_DATABASE_URL || undefined,
-    env: { ROLE: 'all' },
+    env: { ROLE: 'all', ...(profDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` } : {}) },
   });
   log(`service pid ${service.pid} on ${service.baseUrl}`);
   const toService = serviceSender(service);
@@ -304,6 +308,7 @@ async function main(): Promise<number> {
   const steps = await ladder('service', 'svc', sink, service, toService);
   const stop = await service.stop();
   if (!stop.clean) failures.push('the service did not stop cleanly');
+  const profileLines = profDir ? profileSummary(profDir) : [];
 
   let base: PhaseResult | undefined;
   let baseSteps: PhaseResult[] = [];
@@ -341,6 +346,7 @@ async function main(): Promise<number> {
         `highest rate with p95 <= 1 s ${serviceBest}/s vs ${baseBest}/s (${baseBest ? (serviceBest / baseBest).toFixed(2) : 'n/a'})`,
     );
   }
+  if (profileLines.length) lines.push('  service CPU profile (all phases):', ...profileLines.map((l) => '  ' + l));
   return printSummary(lines, failures);
 }
 
