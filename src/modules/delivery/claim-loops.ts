@@ -7,10 +7,11 @@ import { blockedAmong } from '../send-block/send-block.service.ts';
 import { watchBatch } from './batch-watch.ts';
 import * as repo from './delivery.repository.ts';
 import { deliverySettings, type DeliveryDeps } from './delivery-deps.ts';
-import { BATCH_WINDOW_MS, LEASE_MS, POLL_MS, RECORD_GROUP, RESERVATION_GRACE_MS } from './delivery-settings.ts';
+import { BATCH_WINDOW_MS, CLAIM_LINGER_MS, LEASE_MS, POLL_MS, RECORD_GROUP, RESERVATION_GRACE_MS } from './delivery-settings.ts';
 import { createRelayHealth } from './relay-health.ts';
 import { createContextCache } from './request-contexts.ts';
 import { createRecorder, type MailOutcome } from './result-recorder.ts';
+import { createLoopWakeups } from './loop-wakeups.ts';
 import { createBatchSender } from './send-batch.ts';
 import { createBatchThrottle } from './throttle.ts';
 import { pruneThrottleStates } from './throttle.repository.ts';
@@ -48,14 +49,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
   const cursor = createClaimCursor();
   /** NOTIFYs on mails_due heard so far */
   let notifications = 0;
-  const idle: (() => void)[] = [];
+  const wakeups = createLoopWakeups({ pollMs: POLL_MS, lingerMs: CLAIM_LINGER_MS });
   let retryTimer: { at: number; timer: NodeJS.Timeout } | undefined;
-
-  /** Wakes one idle loop (all of them with `all`). */
-  function wake(all = false) {
-    do idle.shift()?.();
-    while (all && idle.length);
-  }
 
   /** A retry recorded here falls due at `at`: a loop looks then (other processes find it by polling). */
   function wakeAt(at: Date) {
@@ -64,23 +59,10 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     if (retryTimer) clearTimeout(retryTimer.timer);
     const timer = setTimeout(() => {
       retryTimer = undefined;
-      wake();
+      wakeups.wake();
     }, ms);
     timer.unref();
     retryTimer = { at: at.getTime(), timer };
-  }
-
-  function waitForWork(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        const i = idle.indexOf(done);
-        if (i >= 0) idle.splice(i, 1);
-        resolve();
-      };
-      const timer = setTimeout(done, POLL_MS);
-      idle.push(done);
-    });
   }
 
   /**
@@ -91,6 +73,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
   async function runBatch(limit: number): Promise<{ claimed: number; released: number; allHeld: boolean }> {
     const token = crypto.randomUUID();
     const heard = notifications;
+    wakeups.claiming();
     const t0 = performance.now();
     const claimed = await repo.claimDueMails(deps.db, limit, LEASE_MS, token, cursor.start());
     cursor.claimed(claimed);
@@ -177,7 +160,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       held.push(...planned.held);
       // More may be due: an idle loop helps instead of waiting for its poll (not when the limits
       // held this claim back whole: the next would be held too).
-      if (claimed.length === limit && planned.held.length < claimed.length) wake();
+      if (claimed.length === limit && planned.held.length < claimed.length) wakeups.wake();
       // Mails whose domains stay down spend a retry each pause, without a connection (sendBatch records them).
       const deferred = new Map(planned.deferred.map((d) => [d.id, d]));
       const [blocked, domainBlocked] = await Promise.all([
@@ -268,7 +251,6 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       let claimed = 0;
       let released = 0;
       let allHeld = false;
-      const heard = notifications;
       // the size this claim was made with (the wait below asks whether it took all it could)
       const asked = limit;
       try {
@@ -280,14 +262,15 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
         await new Promise((r) => setTimeout(r, POLL_MS));
       }
       // A short claim took every due mail there was when it ran; another claim finds more only
-      // when some were inserted since (a NOTIFY heard) or came due (the retry timer, the poll).
-      // Skipping it halves the claims of a steady trickle of small requests.
+      // when some were inserted since (a NOTIFY) or came due (the retry timer, the poll): the
+      // loop waits for them (loop-wakeups.ts).
       // A batch the limits held back whole (its domains' transactions all taken: more claim loops
       // than a domain has slots, as with several worker processes) is most likely followed by
       // another: claiming again at once spins through the backlog, holding mail after mail and
       // taking the database from the loops that send. The loop waits for the held mails' time
       // (wakeAt), a notification or its poll; the sending loops go on claiming meanwhile.
-      if (!stopping && (claimed === 0 || allHeld || (claimed < asked && notifications === heard))) await waitForWork();
+      if (stopping || (claimed === asked && !allHeld)) continue;
+      await wakeups.next();
     }
   }
 
@@ -319,13 +302,13 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     /** Mails may be due (a NOTIFY on mails_due): an idle loop looks at once, busy ones make room soon. */
     notified() {
       notifications++;
-      wake();
+      wakeups.notified();
     },
     sweep,
     /** Stop claiming: each loop records what it handed to SMTP and gives the rest back; resolves when all have. */
     async stop() {
       stopping = true;
-      wake(true);
+      wakeups.stop();
       if (retryTimer) clearTimeout(retryTimer.timer);
       await Promise.all(loops);
     },

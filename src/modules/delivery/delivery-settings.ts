@@ -30,6 +30,13 @@ export const RECORD_GROUP = 10;
  * the SMTP connections one by one, and without it most groups held one mail (a commit each).
  */
 export const RECORD_LINGER_MS = 3;
+/**
+ * An idle claim loop woken by a notification that came less than this long after the one before
+ * (a stream of small requests) waits this long before it claims, and meanwhile the next
+ * notifications wake no other loop: it claims their mails together, instead of each mail taking
+ * a claim and a batch's other statements of its own (and idle loops claiming nothing).
+ */
+export const CLAIM_LINGER_MS = 10;
 /** Live workers renew their claims this often, however long the relay takes. */
 export const LEASE_RENEW_MS = 10_000;
 /**

@@ -1,0 +1,95 @@
+/** Why an idle claim loop woke: a NOTIFY on mails_due, or anything else (its poll, a retry falling due, stop, a full claim). */
+export type Wake = 'notified' | 'other';
+
+export interface WakeupOptions {
+  /** an idle loop looks for due mails this often without a notification (POLL_MS) */
+  pollMs: number;
+  /** under a stream of notifications, a loop about to claim waits this long for company (CLAIM_LINGER_MS) */
+  lingerMs: number;
+  now?: () => number;
+}
+
+/**
+ * When a process's claim loops claim, between batches. A notification (a NOTIFY on mails_due)
+ * wakes one idle loop, which claims the new mails; one that found no loop idle is left for the
+ * next loop done with its batch (`unclaimed`), so a steady trickle of small requests takes about
+ * a claim each, not one per loop (each claim after the first finding nothing). Under a stream of
+ * notifications (the last came less than `lingerMs` after the one before) the loop about to claim
+ * for one waits `lingerMs` for company first, and the notifications meanwhile wake no other loop:
+ * their mails go in the same claim, and the batch's other statements (recipients, limits, block
+ * lists, roll-up) are shared by them too.
+ */
+export function createLoopWakeups(opts: WakeupOptions) {
+  const now = opts.now ?? (() => performance.now());
+  const idle: ((why: Wake) => void)[] = [];
+  let notifiedAt = -Infinity;
+  let streaming = false;
+  let lingering = false;
+  let unclaimed = false;
+  let stopping = false;
+
+  /** Wakes one idle loop (all of them with `all`). */
+  function wake(all = false, why: Wake = 'other') {
+    do idle.shift()?.(why);
+    while (all && idle.length);
+  }
+
+  function waitForWork(): Promise<Wake> {
+    return new Promise((resolve) => {
+      const done = (why: Wake) => {
+        clearTimeout(timer);
+        const i = idle.indexOf(done);
+        if (i >= 0) idle.splice(i, 1);
+        resolve(why);
+      };
+      const timer = setTimeout(done, opts.pollMs, 'other');
+      idle.push(done);
+    });
+  }
+
+  async function linger(): Promise<void> {
+    if (!streaming || stopping) return;
+    lingering = true;
+    try {
+      await new Promise((r) => setTimeout(r, opts.lingerMs));
+    } finally {
+      lingering = false;
+    }
+  }
+
+  return {
+    wake,
+    /** Mails may be due (a NOTIFY on mails_due): a lingering loop's claim takes them; else an idle loop claims, or the next loop done. */
+    notified() {
+      const t = now();
+      streaming = t - notifiedAt < opts.lingerMs;
+      notifiedAt = t;
+      if (lingering) return;
+      if (idle.length) wake(false, 'notified');
+      else unclaimed = true;
+    },
+    /** A claim starts: it sees every mail notified so far (a NOTIFY comes after its commit). */
+    claiming() {
+      unclaimed = false;
+    },
+    /**
+     * A loop whose claim was short (or held back whole, or failed) waits here for more: at once for
+     * a notification no loop was woken for, else for a notification, a wake() or its poll; then,
+     * under a stream, for company.
+     */
+    async next(): Promise<void> {
+      if (unclaimed) unclaimed = false;
+      else if ((await waitForWork()) !== 'notified') return;
+      await linger();
+    },
+    /** Wakes every idle loop for good: nothing lingers any more. */
+    stop() {
+      stopping = true;
+      wake(true);
+    },
+    /** loops waiting in next() (tests) */
+    get idle() {
+      return idle.length;
+    },
+  };
+}
