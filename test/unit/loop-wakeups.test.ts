@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
-import { createLoopWakeups } from '../../src/modules/delivery/loop-wakeups.ts';
+import { claimAgainAtOnce, createLoopWakeups } from '../../src/modules/delivery/loop-wakeups.ts';
 
 const POLL = 1_000;
 const LINGER = 10;
@@ -54,17 +54,43 @@ describe('createLoopWakeups', () => {
     expect(w.idle).toBe(1);
   });
 
-  it('a notification that found no loop idle is taken by the next loop done, once', async () => {
+  it('a notification that found no loop idle is taken by the next loop done, unless a claim started since', async () => {
     const w = make();
-    w.notified();
+    w.notified(); // every loop busy
     const a = waiting(w);
     await jest.advanceTimersByTimeAsync(0);
     expect(a.woke).toBe(0);
-    // the claim of the loop that went on saw that mail: the next loop done waits
+    w.notified(); // every loop busy again, but a claim starts after it: that claim sees its mail
     w.claiming();
     const b = waiting(w);
     await jest.advanceTimersByTimeAsync(POLL - 1);
     expect(b.woke).toBeUndefined();
+  });
+
+  it('a wake-up that found no loop idle (a full claim, a retry due) and a failed claim leave the next loop done to claim at once', async () => {
+    const w = make();
+    w.wake();
+    const a = waiting(w);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(a.woke).toBe(0);
+    w.claimFailed();
+    const b = waiting(w);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(b.woke).toBe(0);
+    const c = waiting(w);
+    await jest.advanceTimersByTimeAsync(POLL - 1);
+    expect(c.woke).toBeUndefined();
+  });
+
+  it('a loop taking up a notification after the stream has ended does not wait for company', async () => {
+    const w = make();
+    w.notified();
+    await jest.advanceTimersByTimeAsync(4);
+    w.notified(); // a stream, every loop busy
+    await jest.advanceTimersByTimeAsync(100);
+    const a = waiting(w);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(a.woke).toBe(104);
   });
 
   it('of the loops done while a notification found none idle, only the first takes it up', async () => {
@@ -77,7 +103,7 @@ describe('createLoopWakeups', () => {
     expect(b.woke).toBeUndefined();
   });
 
-  it('stop wakes every idle loop, and a loop about to linger goes on at once', async () => {
+  it('stop wakes every idle loop, and after it no loop waits or lingers', async () => {
     const w = make();
     const a = waiting(w);
     const b = waiting(w);
@@ -89,5 +115,15 @@ describe('createLoopWakeups', () => {
     const c = waiting(w);
     await jest.advanceTimersByTimeAsync(0);
     expect(c.woke).toBe(0);
+  });
+});
+
+describe('claimAgainAtOnce', () => {
+  it('a full claim and a batch that gave mails back claim again at once; a short claim and one held back whole wait', () => {
+    expect(claimAgainAtOnce({ asked: 50, claimed: 50, released: 0, allHeld: false })).toBe(true);
+    expect(claimAgainAtOnce({ asked: 50, claimed: 30, released: 20, allHeld: false })).toBe(true);
+    expect(claimAgainAtOnce({ asked: 50, claimed: 30, released: 0, allHeld: false })).toBe(false);
+    expect(claimAgainAtOnce({ asked: 50, claimed: 50, released: 0, allHeld: true })).toBe(false);
+    expect(claimAgainAtOnce({ asked: 50, claimed: 0, released: 0, allHeld: false })).toBe(false);
   });
 });

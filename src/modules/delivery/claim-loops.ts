@@ -11,7 +11,7 @@ import { BATCH_WINDOW_MS, CLAIM_LINGER_MS, LEASE_MS, POLL_MS, RECORD_GROUP, RESE
 import { createRelayHealth } from './relay-health.ts';
 import { createContextCache } from './request-contexts.ts';
 import { createRecorder, type MailOutcome } from './result-recorder.ts';
-import { createLoopWakeups } from './loop-wakeups.ts';
+import { claimAgainAtOnce, createLoopWakeups } from './loop-wakeups.ts';
 import { createBatchSender } from './send-batch.ts';
 import { createBatchThrottle } from './throttle.ts';
 import { pruneThrottleStates } from './throttle.repository.ts';
@@ -34,8 +34,9 @@ export function nextClaimSize(limit: number, claimed: number, released: number, 
 /**
  * A process's delivery worker: `loops` claim loops, each claiming due mails of all sending
  * requests in batches (repo.claimDueMails), sending them through the pooled transport and
- * recording every recipient's result as it comes. Idle loops wait for a NOTIFY on mails_due
- * (wake()), for the earliest retry they scheduled themselves, or POLL_MS, whichever is first.
+ * recording every recipient's result as it comes. Idle loops wait for a NOTIFY on mails_due,
+ * for the earliest retry they scheduled themselves, for a loop that claimed a full batch, or
+ * POLL_MS, whichever is first (loop-wakeups.ts).
  */
 export function createDeliveryWorker(deps: DeliveryDeps) {
   const settings = deliverySettings(deps.config);
@@ -257,19 +258,21 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
         ({ claimed, released, allHeld } = await runBatch(asked));
         limit = nextClaimSize(asked, claimed, released, { min: settings.inFlight, max: settings.claimBatch });
       } catch (err) {
-        // The mails stay claimed until their lease runs out; then any loop takes them again.
+        // The mails stay claimed until their lease runs out; then any loop takes them again. The
+        // claim may not have run: what it was to take up is left for the next loop done.
         deps.logger.error({ err }, 'delivery batch failed');
+        wakeups.claimFailed();
         await new Promise((r) => setTimeout(r, POLL_MS));
       }
       // A short claim took every due mail there was when it ran; another claim finds more only
       // when some were inserted since (a NOTIFY) or came due (the retry timer, the poll): the
-      // loop waits for them (loop-wakeups.ts).
+      // loop waits for them, unless one of them found no loop idle (loop-wakeups.ts).
       // A batch the limits held back whole (its domains' transactions all taken: more claim loops
       // than a domain has slots, as with several worker processes) is most likely followed by
       // another: claiming again at once spins through the backlog, holding mail after mail and
-      // taking the database from the loops that send. The loop waits for the held mails' time
-      // (wakeAt), a notification or its poll; the sending loops go on claiming meanwhile.
-      if (stopping || (claimed === asked && !allHeld)) continue;
+      // taking the database from the loops that send. The loop waits like one whose claim was
+      // short; the sending loops go on claiming meanwhile.
+      if (stopping || claimAgainAtOnce({ asked, claimed, released, allHeld })) continue;
       await wakeups.next();
     }
   }

@@ -10,26 +10,42 @@ export interface WakeupOptions {
 }
 
 /**
- * When a process's claim loops claim, between batches. A notification (a NOTIFY on mails_due)
- * wakes one idle loop, which claims the new mails; one that found no loop idle is left for the
- * next loop done with its batch (`unclaimed`), so a steady trickle of small requests takes about
- * a claim each, not one per loop (each claim after the first finding nothing). Under a stream of
+ * When a process's claim loops claim, between batches. A notification (a NOTIFY on mails_due),
+ * a retry falling due or a loop that claimed a full batch wakes one idle loop, which claims; one
+ * that found no loop idle is left for the next loop done with its batch (`unclaimed`), so a
+ * steady trickle of small requests takes about a claim each, not one per loop (each claim after
+ * the first finding nothing), and no wake-up is lost while every loop is busy. Under a stream of
  * notifications (the last came less than `lingerMs` after the one before) the loop about to claim
  * for one waits `lingerMs` for company first, and the notifications meanwhile wake no other loop:
  * their mails go in the same claim, and the batch's other statements (recipients, limits, block
  * lists, roll-up) are shared by them too.
  */
+/**
+ * Whether a loop claims again at once after a batch (else it waits in next()): a full claim may
+ * have left more due mails, and mails the batch gave back when its window ran out are due again
+ * now, with no NOTIFY to say so. A batch the limits held back whole waits: claiming again at once
+ * would spin through a backlog the same limits hold.
+ */
+export function claimAgainAtOnce(batch: { asked: number; claimed: number; released: number; allHeld: boolean }): boolean {
+  return batch.released > 0 || (batch.claimed === batch.asked && !batch.allHeld);
+}
+
 export function createLoopWakeups(opts: WakeupOptions) {
   const now = opts.now ?? (() => performance.now());
   const idle: ((why: Wake) => void)[] = [];
   let notifiedAt = -Infinity;
   let streaming = false;
-  let lingering = false;
+  /** loops lingering now */
+  let lingering = 0;
   let unclaimed = false;
   let stopping = false;
 
-  /** Wakes one idle loop (all of them with `all`). */
+  /** Wakes one idle loop (all of them with `all`); with none idle, the next loop done claims at once. */
   function wake(all = false, why: Wake = 'other') {
+    if (!idle.length) {
+      if (!stopping) unclaimed = true;
+      return;
+    }
     do idle.shift()?.(why);
     while (all && idle.length);
   }
@@ -48,12 +64,13 @@ export function createLoopWakeups(opts: WakeupOptions) {
   }
 
   async function linger(): Promise<void> {
-    if (!streaming || stopping) return;
-    lingering = true;
+    // a stream that has ended (nothing heard for lingerMs) brings no company
+    if (!streaming || stopping || now() - notifiedAt >= opts.lingerMs) return;
+    lingering++;
     try {
       await new Promise((r) => setTimeout(r, opts.lingerMs));
     } finally {
-      lingering = false;
+      lingering--;
     }
   }
 
@@ -65,12 +82,15 @@ export function createLoopWakeups(opts: WakeupOptions) {
       streaming = t - notifiedAt < opts.lingerMs;
       notifiedAt = t;
       if (lingering) return;
-      if (idle.length) wake(false, 'notified');
-      else unclaimed = true;
+      wake(false, 'notified');
     },
     /** A claim starts: it sees every mail notified so far (a NOTIFY comes after its commit). */
     claiming() {
       unclaimed = false;
+    },
+    /** A claim failed: what it would have taken up is left for the next loop done. */
+    claimFailed() {
+      if (!stopping) unclaimed = true;
     },
     /**
      * A loop whose claim was short (or held back whole, or failed) waits here for more: at once for
@@ -78,6 +98,7 @@ export function createLoopWakeups(opts: WakeupOptions) {
      * under a stream, for company.
      */
     async next(): Promise<void> {
+      if (stopping) return;
       if (unclaimed) unclaimed = false;
       else if ((await waitForWork()) !== 'notified') return;
       await linger();
@@ -85,6 +106,7 @@ export function createLoopWakeups(opts: WakeupOptions) {
     /** Wakes every idle loop for good: nothing lingers any more. */
     stop() {
       stopping = true;
+      unclaimed = false;
       wake(true);
     },
     /** loops waiting in next() (tests) */
