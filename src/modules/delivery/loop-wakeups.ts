@@ -10,6 +10,16 @@ export interface WakeupOptions {
 }
 
 /**
+ * Whether a loop claims again at once after a batch (else it waits in next()): a full claim may
+ * have left more due mails, and mails the batch gave back when its window ran out are due again
+ * now, with no NOTIFY to say so. A batch the limits held back whole waits: claiming again at once
+ * would spin through a backlog the same limits hold.
+ */
+export function claimAgainAtOnce(batch: { asked: number; claimed: number; released: number; allHeld: boolean }): boolean {
+  return batch.released > 0 || (batch.claimed === batch.asked && !batch.allHeld);
+}
+
+/**
  * When a process's claim loops claim, between batches. A notification (a NOTIFY on mails_due),
  * a retry falling due or a loop that claimed a full batch wakes one idle loop, which claims; one
  * that found no loop idle is left for the next loop done with its batch (`unclaimed`), so a
@@ -20,16 +30,6 @@ export interface WakeupOptions {
  * their mails go in the same claim, and the batch's other statements (recipients, limits, block
  * lists, roll-up) are shared by them too.
  */
-/**
- * Whether a loop claims again at once after a batch (else it waits in next()): a full claim may
- * have left more due mails, and mails the batch gave back when its window ran out are due again
- * now, with no NOTIFY to say so. A batch the limits held back whole waits: claiming again at once
- * would spin through a backlog the same limits hold.
- */
-export function claimAgainAtOnce(batch: { asked: number; claimed: number; released: number; allHeld: boolean }): boolean {
-  return batch.released > 0 || (batch.claimed === batch.asked && !batch.allHeld);
-}
-
 export function createLoopWakeups(opts: WakeupOptions) {
   const now = opts.now ?? (() => performance.now());
   const idle: ((why: Wake) => void)[] = [];
