@@ -1,5 +1,5 @@
 /** Why an idle claim loop woke: a NOTIFY on mails_due, or anything else (its poll, a retry falling due, stop, a full claim). */
-export type Wake = 'notified' | 'other';
+type Wake = 'notified' | 'other';
 
 export interface WakeupOptions {
   /** an idle loop looks for due mails this often without a notification (POLL_MS) */
@@ -40,14 +40,11 @@ export function createLoopWakeups(opts: WakeupOptions) {
   let unclaimed = false;
   let stopping = false;
 
-  /** Wakes one idle loop (all of them with `all`); with none idle, the next loop done claims at once. */
-  function wake(all = false, why: Wake = 'other') {
-    if (!idle.length) {
-      if (!stopping) unclaimed = true;
-      return;
-    }
-    do idle.shift()?.(why);
-    while (all && idle.length);
+  /** Wakes one idle loop; with none idle, the next loop done claims at once. */
+  function wake(why: Wake = 'other') {
+    const loop = idle.shift();
+    if (loop) loop(why);
+    else if (!stopping) unclaimed = true;
   }
 
   function waitForWork(): Promise<Wake> {
@@ -75,14 +72,15 @@ export function createLoopWakeups(opts: WakeupOptions) {
   }
 
   return {
-    wake,
+    /** Wakes one idle loop (a retry falls due, a claim was full); with none idle, the next loop done claims at once. */
+    wake: () => wake(),
     /** Mails may be due (a NOTIFY on mails_due): a lingering loop's claim takes them; else an idle loop claims, or the next loop done. */
     notified() {
       const t = now();
       streaming = t - notifiedAt < opts.lingerMs;
       notifiedAt = t;
       if (lingering) return;
-      wake(false, 'notified');
+      wake('notified');
     },
     /** A claim starts: it sees every mail notified so far (a NOTIFY comes after its commit). */
     claiming() {
@@ -107,7 +105,7 @@ export function createLoopWakeups(opts: WakeupOptions) {
     stop() {
       stopping = true;
       unclaimed = false;
-      wake(true);
+      for (const loop of idle.splice(0)) loop('other');
     },
     /** loops waiting in next() (tests) */
     get idle() {
