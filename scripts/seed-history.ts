@@ -574,6 +574,26 @@ async function historyIndexes(tx: Tx): Promise<{ name: string; def: string }[]> 
 }
 
 /**
+ * The indexes a partitioned index made on the months' partitions are named as the service names
+ * them (ensure_history_partitions: recipients_bounced_p202612), so plans read the same after a seed.
+ */
+async function nameMonthIndexes(tx: Tx): Promise<void> {
+  await sql`
+    DO $$ DECLARE r record; BEGIN
+      FOR r IN
+        SELECT ci.relname AS child, pi.relname || substring(t.relname FROM '_p[0-9]{6}$') AS name
+        FROM pg_inherits h
+        JOIN pg_class ci ON ci.oid = h.inhrelid JOIN pg_class pi ON pi.oid = h.inhparent
+        JOIN pg_index x ON x.indexrelid = ci.oid JOIN pg_class t ON t.oid = x.indrelid
+        WHERE pi.relkind = 'I' AND t.relname ~ '^(mails|recipients)_p[0-9]{6}$'
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = ci.oid)
+      LOOP
+        IF r.child <> r.name THEN EXECUTE format('ALTER INDEX %I RENAME TO %I', r.child, r.name); END IF;
+      END LOOP;
+    END $$`.execute(tx);
+}
+
+/**
  * Seeds history into a migrated database. Returns the projects (with keys when `box` is given)
  * and the counts written.
  */
@@ -619,6 +639,9 @@ export async function seedHistory(db: Db, opts: SeedHistoryOptions): Promise<See
     `seed:history: ${sizes.length.toLocaleString('en-US')} requests, ${opts.recipients.toLocaleString('en-US')} recipients, ${projectCount} projects over ${days} days (seed ${seed})`,
   );
 
+  // The history's months get their partitions of mails and recipients, as the service's months do
+  // (history-partitions.job.ts): its rows would all go to the default partition otherwise.
+  await sql`SELECT ensure_history_partitions(${new Date(now - span - 3600_000)}::timestamptz, ${new Date(now)}::timestamptz)`.execute(db);
   const tz = opts.displayTimezone ?? 'Asia/Seoul';
   const adPrefix = opts.adTitlePrefix ?? '(광고)';
   const addressPool = Math.max(1000, Math.floor(opts.recipients / 4));
@@ -671,7 +694,9 @@ export async function seedHistory(db: Db, opts: SeedHistoryOptions): Promise<See
       for await (const _ of chunks()) await flush(tx);
       const t = performance.now();
       await sql`SET LOCAL maintenance_work_mem = '256MB'`.execute(tx);
-      for (const ix of indexes) await sql.raw(ix.def).execute(tx);
+      // (a partitioned table's index is listed ON ONLY the parent: built on every month's partition here)
+      for (const ix of indexes) await sql.raw(ix.def.replace(/ ON ONLY /, ' ON ')).execute(tx);
+      await nameMonthIndexes(tx);
       log(`seed:history: ${indexes.length} indexes rebuilt in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     });
   } else {

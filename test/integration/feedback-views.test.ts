@@ -272,6 +272,9 @@ describe('plans on a seeded history', () => {
     );
     await sql`ANALYZE recipients`.execute(svc.db.db);
 
+    // the month the history is in: recipients are partitioned by month of created_at
+    const now = new Date();
+    const month = `recipients_p${now.getUTCFullYear()}${String(now.getUTCMonth() + 1).padStart(2, '0')}`;
     const plan = async (query: Record<string, string>, which: 'page' | 'count') => {
       const f = parseViewFilters('recipients', query, { timeZone: svc.config.displayTimezone, now: new Date() });
       const q = which === 'page' ? orderedIds(hist.projectId, f, 'DESC', 11, 0) : countQuery(hist.projectId, f, 10_001);
@@ -285,7 +288,8 @@ describe('plans on a seeded history', () => {
         [{ complained: 'true' }, 'recipients_complained'],
       ] as const) {
         const text = await plan(query, which);
-        expect({ query, which, usesIndex: text.includes(index), seqScan: /Seq Scan on recipients/.test(text) }).toEqual({
+        // (the empty months ahead are read whole: nothing to read)
+        expect({ query, which, usesIndex: text.includes(index), seqScan: new RegExp(`Seq Scan on ${month} `).test(text) }).toEqual({
           query,
           which,
           usesIndex: true,

@@ -3,6 +3,8 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { seedHistory } from '../../scripts/seed-history.ts';
 import { createLogger } from '../../src/logger.ts';
+import { HISTORY_PARTITIONS } from '../../src/modules/retention/history-partitions.job.ts';
+import { ensureHistoryPartitions } from '../../src/modules/retention/history-partitions.ts';
 import { PURGE_HISTORY } from '../../src/modules/retention/purge-history.job.ts';
 import { purgeHistory } from '../../src/modules/retention/retention.service.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
@@ -215,6 +217,106 @@ describe('the purge never blocks sending', () => {
       sink.reset();
       sink.setDataDelay(0);
       await holder.end().catch(() => undefined);
+      await svc.stop();
+    }
+  });
+});
+
+describe('history by month (mails and recipients are partitioned by month of created_at)', () => {
+  const months = async (svc: TestService) =>
+    (
+      await sql<{ name: string }>`
+        SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'mails'::regclass ORDER BY 1`.execute(svc.db.db)
+    ).rows.map((r) => r.name);
+  const monthName = (d: Date) => `mails_p${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
+
+  it('drops the months wholly past retention at once; a month holding a request still waiting is purged row by row; the current month is kept', async () => {
+    const svc = await startTestService({ smtpUrl: sink.url, workers: false });
+    try {
+      // about 5,000 recipients made 45 to 140 days ago: three or four months, all wholly past a 30-day cutoff
+      const seeded = await seedHistory(svc.db.db, { recipients: 5_000, projects: 2, days: 95, now: new Date(Date.now() - 45 * DAY), seed: 11 });
+      const cutoff = new Date(Date.now() - 30 * DAY);
+      const past = (await months(svc)).filter((name) => {
+        const y = Number(name.slice(7, 11));
+        const m = Number(name.slice(11, 13));
+        return Date.UTC(y, m, 1) <= cutoff.getTime();
+      });
+      expect(past.length).toBeGreaterThanOrEqual(3);
+      // Everything of those months is finished, but one request of the oldest: it waits for its reservation.
+      await sql`UPDATE mail_requests SET status = 'S' WHERE status IN ('P', 'R', 'I') AND created_at < ${cutoff}`.execute(svc.db.db);
+      await sql`UPDATE mails SET status = 'S' WHERE status IN ('R', 'I') AND created_at < ${cutoff}`.execute(svc.db.db);
+      const oldest = past[0]!;
+      const waiting = (
+        await sql<{ id: string; created_at: Date }>`SELECT request_id AS id, created_at FROM ${sql.table(oldest)} ORDER BY created_at DESC LIMIT 1`.execute(
+          svc.db.db,
+        )
+      ).rows[0]!;
+      await sql`UPDATE mail_requests SET status = 'R', reservation_at = now() + interval '1 day' WHERE id = ${waiting.id}`.execute(svc.db.db);
+      await sql`UPDATE mails SET status = 'R' WHERE request_id = ${waiting.id}`.execute(svc.db.db);
+      // a request of the current month, older than the cutoff by its request row only (the month isn't past)
+      const current = monthName(new Date());
+      const before = await sql<{ requests: number; recipients: number; oldest: number }>`
+        SELECT (SELECT count(*)::int FROM mail_requests WHERE created_at < ${cutoff}) AS requests,
+               (SELECT count(*)::int FROM recipients WHERE created_at < ${cutoff}) AS recipients,
+               (SELECT count(*)::int FROM ${sql.table(oldest.replace('mails', 'recipients'))}) AS oldest`.execute(svc.db.db);
+
+      const purged = await purgeHistory({ db: svc.db.db, config: { ...svc.config, retentionDays: 30 }, logger, now: () => new Date() });
+
+      // The held month is still there; the others past the cutoff are gone, tables and all.
+      const after = await months(svc);
+      expect(after).toContain(oldest);
+      for (const name of past.slice(1)) expect(after).not.toContain(name);
+      expect(after).toContain(current);
+      expect(after).toContain('mails_default');
+      // Every request made before the cutoff went, with its rows, but the one still waiting.
+      const left = await sql<{ id: string }>`SELECT id FROM mail_requests WHERE created_at < ${cutoff}`.execute(svc.db.db);
+      expect(left.rows.map((r) => String(r.id))).toEqual([String(waiting.id)]);
+      const rows = await sql<{ request_id: string }>`SELECT DISTINCT request_id FROM recipients WHERE created_at < ${cutoff}`.execute(svc.db.db);
+      expect(rows.rows.map((r) => String(r.request_id))).toEqual([String(waiting.id)]);
+      const waitingRecipients = (await sql<{ n: number }>`SELECT count(*)::int AS n FROM recipients WHERE request_id = ${waiting.id}`.execute(svc.db.db))
+        .rows[0]!.n;
+      expect(purged.requests).toBe(before.rows[0]!.requests - 1);
+      expect(purged.recipients).toBe(before.rows[0]!.recipients - waitingRecipients);
+      expect(seeded.recipients).toBeGreaterThanOrEqual(before.rows[0]!.recipients);
+      // the held month's own rows were purged row by row: only the waiting request's are left in it
+      expect(before.rows[0]!.oldest).toBeGreaterThan(waitingRecipients);
+
+      // Once it is sent, the next run drops its month too.
+      await sql`UPDATE mail_requests SET status = 'S' WHERE id = ${waiting.id}`.execute(svc.db.db);
+      await sql`UPDATE mails SET status = 'S' WHERE request_id = ${waiting.id}`.execute(svc.db.db);
+      const again = await purgeHistory({ db: svc.db.db, config: { ...svc.config, retentionDays: 30 }, logger, now: () => new Date() });
+      expect(again).toEqual({ requests: 1, mails: expect.any(Number), recipients: waitingRecipients });
+      expect(await months(svc)).not.toContain(oldest);
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  it('the months ahead are made by the history-partitions job; rows that went to the default partition move into their month when it is made', async () => {
+    const svc = await startTestService({ smtpUrl: sink.url });
+    try {
+      const now = new Date();
+      const ahead = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 2, 15));
+      expect(await months(svc)).toContain(monthName(ahead));
+      // a row of a month far ahead (a clock gone wrong, say) waits in the default partition
+      const far = new Date(Date.UTC(now.getUTCFullYear() + 3, 4, 20));
+      await sql`INSERT INTO recipients (mail_id, request_id, project_id, address, type, created_at) VALUES (1, 1, 1, 'far@example.com', 'R', ${far})`.execute(
+        svc.db.db,
+      );
+      const where = async () =>
+        (await sql<{ part: string }>`SELECT tableoid::regclass::text AS part FROM recipients WHERE address = 'far@example.com'`.execute(svc.db.db)).rows[0]
+          ?.part;
+      expect(await where()).toBe('recipients_default');
+      // the job run that reaches its month (its clock two months before) makes it, and the row moves in
+      expect(await ensureHistoryPartitions(svc.db.db, new Date(Date.UTC(far.getUTCFullYear(), 2, 1)))).toBe(6);
+      expect(await where()).toBe(`recipients_p${far.getUTCFullYear()}05`);
+      // made once: a second run makes nothing
+      expect(await ensureHistoryPartitions(svc.db.db, new Date(Date.UTC(far.getUTCFullYear(), 2, 1)))).toBe(0);
+      // the job is scheduled on every worker process
+      const schedules = await sql<{ name: string }>`SELECT name FROM pgboss.schedule WHERE name = ${HISTORY_PARTITIONS}`.execute(svc.db.db);
+      expect(schedules.rows).toHaveLength(1);
+    } finally {
       await svc.stop();
     }
   });

@@ -13,7 +13,8 @@ export async function limitLockWait(tx: Tx): Promise<void> {
 }
 
 /**
- * Deletes one batch of finished requests created before `cutoff`, oldest first, with their
+ * Deletes one batch of finished requests created before `cutoff` (retention.service.ts: before
+ * the oldest month of history still kept, too), oldest first, with their
  * mails and recipients (payloads and request files follow by ON DELETE CASCADE). A batch is at
  * most `maxRequests` requests and about `maxRecipients` recipients (at least one request).
  * Rows someone holds are skipped (SKIP LOCKED), never waited for; a cancelled request whose

@@ -1,0 +1,90 @@
+import { sql } from 'kysely';
+import type { Db, Tx } from '../../db/schema.ts';
+
+/**
+ * The monthly partitions of mails and recipients (migrations/20261205120000_partition_history.ts):
+ * one a calendar month (UTC) of created_at, named mails_pYYYYMM and recipients_pYYYYMM, with a
+ * DEFAULT partition for rows whose month has none.
+ */
+
+/** Months made ahead of the current one, so a request is never stored in the default partition. */
+export const MONTHS_AHEAD = 2;
+
+/** Makes the current month's partitions and the next MONTHS_AHEAD months' where missing; returns how many tables it made. */
+export async function ensureHistoryPartitions(db: Db, now: Date): Promise<number> {
+  const res = await db.transaction().execute(async (tx) => {
+    // Attaching a month locks the default partition whole: never queue behind a long reader of it.
+    await sql`SET LOCAL lock_timeout = '5s'`.execute(tx);
+    return sql<{ made: number }>`
+      SELECT ensure_history_partitions(${now}::timestamptz, ${now}::timestamptz + make_interval(months => ${MONTHS_AHEAD})) AS made
+    `.execute(tx);
+  });
+  return res.rows[0]?.made ?? 0;
+}
+
+export interface HistoryMonth {
+  /** the month's first instant (UTC) */
+  from: Date;
+  /** the next month's first instant */
+  to: Date;
+  mails: string;
+  recipients: string;
+}
+
+/** The months that have partitions, oldest first (a month whose mails partition exists has its recipients one too). */
+export async function historyMonths(db: Db | Tx): Promise<HistoryMonth[]> {
+  const res = await sql<{ name: string }>`
+    SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = 'mails'::regclass AND c.relname ~ '^mails_p[0-9]{6}$'
+    ORDER BY c.relname
+  `.execute(db);
+  return res.rows.map(({ name }) => {
+    const year = Number(name.slice(7, 11));
+    const month = Number(name.slice(11, 13)) - 1;
+    return {
+      from: new Date(Date.UTC(year, month, 1)),
+      to: new Date(Date.UTC(year, month + 1, 1)),
+      mails: name,
+      recipients: `recipients_p${name.slice(7)}`,
+    };
+  });
+}
+
+/**
+ * Why a month can't be dropped yet: a request created in it that is not finished (P, R or I: it
+ * may still be stored or sent; a confirm-and-send one still R past `unconfirmedBefore` can never
+ * be sent and counts as finished), or a mail of it still pending. Null: nothing holds it.
+ */
+export async function monthHeldBy(tx: Tx, month: HistoryMonth, unconfirmedBefore: Date): Promise<string | null> {
+  const res = await sql<{ id: string }>`
+    -- one arm per partial index (mail_requests_sending, mail_requests_reserved): few rows each,
+    -- where one condition on all three statuses would read every request
+    (SELECT id FROM mail_requests WHERE status IN ('P', 'I') AND created_at >= ${month.from} AND created_at < ${month.to} LIMIT 1)
+    UNION ALL
+    (SELECT id FROM mail_requests
+     WHERE status = 'R' AND created_at >= ${month.from} AND created_at < ${month.to}
+       AND NOT (confirm_and_send AND created_at < ${unconfirmedBefore})
+     LIMIT 1)
+    UNION ALL
+    (SELECT request_id FROM ${sql.table(month.mails)} WHERE status IN ('R', 'I') LIMIT 1)
+    LIMIT 1
+  `.execute(tx);
+  return res.rows[0] ? String(res.rows[0].id) : null;
+}
+
+/**
+ * Drops a month's partitions of mails and recipients, with their rows: what deleting them row by
+ * row would take hours and leave bloat behind takes a moment. The month's requests (one row each
+ * in mail_requests) are left to the row-wise purge, which deletes them in batches. Takes the
+ * parents' ACCESS EXCLUSIVE lock for the moment of the drop: the caller sets a lock_timeout.
+ * Returns the rows dropped (counted first, which reads the month once).
+ */
+export async function dropHistoryMonth(tx: Tx, month: HistoryMonth): Promise<{ mails: number; recipients: number }> {
+  const count = async (table: string) => {
+    const res = await sql<{ n: string }>`SELECT count(*) AS n FROM ${sql.table(table)}`.execute(tx);
+    return Number(res.rows[0]?.n ?? 0);
+  };
+  const dropped = { mails: await count(month.mails), recipients: await count(month.recipients) };
+  await sql`DROP TABLE ${sql.table(month.recipients)}, ${sql.table(month.mails)}`.execute(tx);
+  return dropped;
+}
