@@ -80,3 +80,35 @@ it('claims across requests: a mail made due by hand (no job, no notification) is
     'the request S',
   );
 });
+
+it('a request made weeks ago that starts sending now is claimed (the claims look from the oldest request sending), its months named in every statement', async () => {
+  // A confirm-and-send request waiting for weeks: its rows are in an older month than anything
+  // sending (here the default partition: the test database has no month that old).
+  const res = await svc.call('POST', '/api/v1/mails', { body: { ...mail(recipients('weeks', 3)), confirmAndSend: true } });
+  expect(res.status).toBe(201);
+  const id = String(BigInt(res.body.requestId.slice(8)));
+  await sql`UPDATE mail_requests SET created_at = created_at - interval '20 days' WHERE id = ${id}`.execute(svc.db.db);
+  await sql`UPDATE mails SET created_at = created_at - interval '20 days' WHERE request_id = ${id}`.execute(svc.db.db);
+  await sql`UPDATE recipients SET created_at = created_at - interval '20 days' WHERE request_id = ${id}`.execute(svc.db.db);
+  // a request sending meanwhile keeps the claims' range at today
+  const now = await svc.call('POST', '/api/v1/mails', { body: mail(recipients('today', 2)) });
+  expect(now.status).toBe(201);
+  await waitFor(async () => sink.messages.filter((m) => m.to[0]!.startsWith('today')).length === 2, 5_000, 'the mails of today');
+
+  const sent = await svc.call('POST', `/api/v1/mails/requests/${res.body.requestId}/send`);
+  expect(sent.status).toBe(200);
+  const at = Date.now();
+  await waitFor(async () => sink.messages.filter((m) => m.to[0]!.startsWith('weeks')).length === 3, 10_000, 'the 3 mails of weeks ago');
+  console.log(`a request made 20 days ago, sent now: delivered in ${Date.now() - at} ms`);
+  // rolled up (the roll-up names the month too)
+  await waitFor(
+    async () => (await sql<{ status: string }>`SELECT status FROM mail_requests WHERE id = ${id}`.execute(svc.db.db)).rows[0]!.status === 'S',
+    5_000,
+    'the request S',
+  );
+  // its recipients' results were recorded in their month
+  const rows = await sql<{ status: string; n: number }>`SELECT status, count(*)::int AS n FROM recipients WHERE request_id = ${id} GROUP BY status`.execute(
+    svc.db.db,
+  );
+  expect(rows.rows).toEqual([{ status: 'S', n: 3 }]);
+});

@@ -9,6 +9,9 @@ import { recordResults } from '../../src/modules/delivery/delivery.repository.ts
 import { seedProject, seedRequest } from '../helpers/seed-rows.ts';
 import { createTestDb, type TestDb } from '../helpers/test-db.ts';
 
+/** a created_at range holding every row */
+const ALL_MONTHS = { from: new Date('2000-01-01T00:00:00Z'), to: new Date('2100-01-01T00:00:00Z') };
+
 let db: TestDb;
 const [A, B, OTHER] = [randomUUID(), randomUUID(), randomUUID()];
 beforeAll(async () => {
@@ -65,7 +68,7 @@ async function state(requestId: string) {
 it('writes the mails held under the token, their recipients and one event each; a lost claim is left alone', async () => {
   const { requestId, rows } = await claimedMails(A, 3, OTHER);
   const { mails, recipients } = outcome(rows, new Date());
-  await recordResults(db.db, A, mails, recipients);
+  await recordResults(db.db, A, ALL_MONTHS, mails, recipients);
   expect(await state(requestId)).toEqual([
     { seq: 1, mail: 'I', token: OTHER, recipient: 'R', code: null, events: 0 },
     { seq: 2, mail: 'S', token: null, recipient: 'S', code: 'MAIL_SENT', events: 1 },
@@ -78,13 +81,13 @@ it('with more writes in the transaction, they are given only the mails still hel
   const { mails, recipients } = outcome(rows, new Date());
   const before = await state(requestId);
   await expect(
-    recordResults(db.db, B, mails, recipients, async () => {
+    recordResults(db.db, B, ALL_MONTHS, mails, recipients, async () => {
       throw new Error('also failed');
     }),
   ).rejects.toThrow('also failed');
   expect(await state(requestId)).toEqual(before);
   const given: string[][] = [];
-  await recordResults(db.db, B, mails, recipients, async (_tx, held) => {
+  await recordResults(db.db, B, ALL_MONTHS, mails, recipients, async (_tx, held) => {
     given.push([...held]);
   });
   expect(given).toEqual([[rows[1]!.mail_id]]);
@@ -100,7 +103,7 @@ it('a recipient is written only with its own mail: one paired with another, held
   const { mails, recipients } = outcome([rows[1]!], new Date());
   // the lost mail's recipient, under the held mail's id
   const [stray] = outcome([{ mail_id: rows[1]!.mail_id, recipient_id: rows[0]!.recipient_id }], new Date()).recipients;
-  await recordResults(db.db, token, mails, [...recipients, stray!]);
+  await recordResults(db.db, token, ALL_MONTHS, mails, [...recipients, stray!]);
   expect((await state(requestId)).map((r) => [r.mail, r.recipient, r.events])).toEqual([
     ['I', 'R', 0],
     ['S', 'S', 1],

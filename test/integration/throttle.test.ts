@@ -13,6 +13,9 @@ import { THROTTLE_BACKED_OFF_IDLE_MS, THROTTLE_IDLE_MS } from '../../src/modules
 import { claimDueMails, releaseMails } from '../../src/modules/delivery/delivery.repository.ts';
 import { createClaimCursor } from '../../src/modules/delivery/claim-cursor.ts';
 
+/** a created_at range holding every row (claims and releases made by hand) */
+const ALL_MONTHS = { from: new Date('2000-01-01T00:00:00Z'), to: new Date('2100-01-01T00:00:00Z') };
+
 // Throttling per destination domain and per project (issue 16), through a relay: two workers on
 // one database share the limits, which the sink checks (most transactions of a domain in DATA at
 // once, and when each of its messages arrived).
@@ -271,13 +274,14 @@ describe('no starving, no leaks', () => {
       const cursor = createClaimCursor(Date.now, 0);
       for (let claim = 0; claim < 4; claim++) {
         const token = crypto.randomUUID();
-        const claimed = await claimDueMails(svc.db.db, 5, 60_000, token, cursor.start());
+        const claimed = await claimDueMails(svc.db.db, 5, 60_000, token, cursor.start(), ALL_MONTHS);
         cursor.claimed(claimed);
         reached.push([...new Set(claimed.map((m) => m.request_id))].sort((a, b) => Number(a) - Number(b)));
         await releaseMails(
           svc.db.db,
           token,
           claimed.map((m) => m.id),
+          ALL_MONTHS,
         );
       }
       console.log(`claims of 5 over 8 requests with due mail reached: ${reached.map((r) => r.join(',')).join(' | ')}`);
@@ -303,7 +307,7 @@ describe('no starving, no leaks', () => {
       // the cursor stands at the 4th: the 1st..4th are behind it, the 5th..8th after it
       const cursor = createClaimCursor(Date.now, 0);
       cursor.claimed([{ request_id: requests[3]!, part: 1 }]);
-      const claimed = await claimDueMails(svc.db.db, 4, 60_000, crypto.randomUUID(), cursor.start());
+      const claimed = await claimDueMails(svc.db.db, 4, 60_000, crypto.randomUUID(), cursor.start(), ALL_MONTHS);
       const reached = claimed.map((m) => [m.request_id, m.part] as const).sort((a, b) => Number(a[0]) - Number(b[0]));
       expect(reached).toEqual([
         [requests[0], 0],
@@ -339,19 +343,20 @@ describe('no starving, no leaks', () => {
         cursor.claimed([{ request_id: requests[4]!, part: 1 }]);
         t = 2_000;
         const token = crypto.randomUUID();
-        const first = await claimDueMails(svc.db.db, 4, 60_000, token, cursor.start());
+        const first = await claimDueMails(svc.db.db, 4, 60_000, token, cursor.start(), ALL_MONTHS);
         cursor.claimed(first);
         expect(first.map((m) => m.request_id)).not.toContain(late);
         // it commits
         await sql`UPDATE mails SET next_attempt_at = now() - interval '1 second' WHERE request_id = ${late}::bigint`.execute(svc.db.db);
         t = 2_500;
-        const next = await claimDueMails(svc.db.db, 4, 60_000, token, cursor.start());
+        const next = await claimDueMails(svc.db.db, 4, 60_000, token, cursor.start(), ALL_MONTHS);
         const reached = next.map((m) => m.request_id);
         // back for the next run
         await releaseMails(
           svc.db.db,
           token,
           [...first, ...next].map((m) => m.id),
+          ALL_MONTHS,
         );
         await sql`UPDATE mails SET next_attempt_at = now() + interval '1 hour' WHERE request_id = ${late}::bigint`.execute(svc.db.db);
         return reached;

@@ -48,8 +48,8 @@ describe('sendBatch', () => {
     const done = sendBatch(
       ctx,
       [
-        { id: '1', seq: 1, request_id: '1', part: 1 },
-        { id: '2', seq: 2, request_id: '1', part: 1 },
+        { id: '1', seq: 1, request_id: '1', created_at: new Date(), part: 1 },
+        { id: '2', seq: 2, request_id: '1', created_at: new Date(), part: 1 },
       ],
       {
         recipientsOf: new Map([

@@ -8,7 +8,9 @@ import { watchBatch } from './batch-watch.ts';
 import * as repo from './delivery.repository.ts';
 import { deliverySettings, type DeliveryDeps } from './delivery-deps.ts';
 import { BATCH_WINDOW_MS, CLAIM_LINGER_MS, LEASE_MS, POLL_MS, RECORD_GROUP, RESERVATION_GRACE_MS } from './delivery-settings.ts';
+import { historyRangeOf } from '../../db/history-range.ts';
 import { createRelayHealth } from './relay-health.ts';
+import { createSendingMonths } from './sending-months.ts';
 import { createContextCache } from './request-contexts.ts';
 import { createRecorder, type MailOutcome } from './result-recorder.ts';
 import { claimAgainAtOnce, createLoopWakeups } from './loop-wakeups.ts';
@@ -48,6 +50,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
   let stopping = false;
   /** where the claims start (claimDueMails goes round the due requests) */
   const cursor = createClaimCursor();
+  /** the created_at range the claims look in */
+  const sendingMonths = createSendingMonths(deps.db);
   /** NOTIFYs on mails_due heard so far */
   let notifications = 0;
   const wakeups = createLoopWakeups({ pollMs: POLL_MS, lingerMs: CLAIM_LINGER_MS });
@@ -76,7 +80,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     const heard = notifications;
     wakeups.claiming();
     const t0 = performance.now();
-    const claimed = await repo.claimDueMails(deps.db, limit, LEASE_MS, token, cursor.start());
+    const claimed = await repo.claimDueMails(deps.db, limit, LEASE_MS, token, cursor.start(), await sendingMonths());
     cursor.claimed(claimed);
     // When each stage of the batch ended, in ms since it began (the debug log's `at`).
     const at: Record<string, number> = { claimed: Math.round(performance.now() - t0) };
@@ -84,6 +88,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       at[stage] = Math.round(performance.now() - t0);
     };
     if (claimed.length === 0) return { claimed: 0, released: 0, allHeld: false };
+    // the batch's statements on mails and recipients name the months of its mails
+    const months = historyRangeOf(claimed.map((m) => m.created_at));
     const byRequest = new Map<string, repo.ClaimedMail[]>();
     for (const m of claimed) {
       const list = byRequest.get(m.request_id) ?? [];
@@ -101,7 +107,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     const turnOf = new Map(turns.map((t, i) => [t.id, i]));
     // Leases renewed while the batch is sent; a cancel must stop what is claimed but not yet
     // handed to SMTP, so the requests' statuses are watched meanwhile.
-    const watch = watchBatch(deps, token, requestIds);
+    const watch = watchBatch(deps, token, requestIds, months);
     const slot = createLimiter(settings.inFlight + RECORD_GROUP);
     const transportSlot = createLimiter(settings.inFlight);
     // Starts at the first handover after a NOTIFY: loading a batch may take a while on a busy database.
@@ -117,7 +123,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       loops: settings.loops,
       paused: pausedDomains,
     });
-    const recorder = createRecorder(deps, token);
+    const recorder = createRecorder(deps, token, months);
     let nextRetry: Date | undefined;
     // Once a recording failed, nothing more of the batch is handed to SMTP: it goes back unsent.
     let recordFailed = false;
@@ -135,6 +141,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
         repo.loadRecipients(
           deps.db,
           claimed.map((m) => m.id),
+          months,
         ),
       ]);
       mark('loaded');
@@ -209,12 +216,12 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       const failed = sent.find((r) => r.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;
       if (released.length) {
-        await repo.releaseMails(deps.db, token, released);
+        await repo.releaseMails(deps.db, token, released, months);
         const back = new Set(released);
         cursor.released(claimed.filter((m) => back.has(m.id)));
       }
       if (held.length) {
-        await repo.holdMails(deps.db, token, held);
+        await repo.holdMails(deps.db, token, held, months);
         const first = new Date(Math.min(...held.map((h) => h.until.getTime())));
         if (!nextRetry || first < nextRetry) nextRetry = first;
       }
@@ -227,7 +234,9 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       mark('throttled');
       // Whatever else failed, requests whose mails are all recorded roll up now (best effort: the
       // sweep rolls up any this misses).
-      await finishRequestsIfDone(deps, requestIds).catch((err) => deps.logger.warn({ err: (err as Error).message }, 'roll-up failed; the sweep will retry'));
+      await finishRequestsIfDone(deps, requestIds, months).catch((err) =>
+        deps.logger.warn({ err: (err as Error).message }, 'roll-up failed; the sweep will retry'),
+      );
     }
     if (nextRetry) wakeAt(nextRetry);
     mark('done');

@@ -1,5 +1,6 @@
 import { type Selectable, sql } from 'kysely';
 import { PREPARED } from '../../db/connect.ts';
+import { type HistoryRange, inHistoryRange } from '../../db/history-range.ts';
 import type { Db, MailRequestsTable, RecipientsTable, Tx } from '../../db/schema.ts';
 import type { RecipientUpdate } from './apply-send-result.ts';
 import { webhookOutboxInsert } from '../webhooks/webhooks.service.ts';
@@ -35,6 +36,8 @@ export interface ClaimedMail {
   id: string;
   seq: number;
   request_id: string;
+  /** the mail's (its request's) created_at: later statements name its month by it (history-range.ts) */
+  created_at: Date;
   /**
    * Where the claim found the mail's request (claimDueMails): 0 among the oldest requests behind
    * the cursor, 1 after the cursor, 2 behind it when the claim went round.
@@ -68,11 +71,15 @@ export const claimHead = (limit: number) => Math.floor(limit / 4);
  * requests due than one claim probes, claims go round them all: requests whose mails keep
  * coming due only to be held back by a delivery limit can't fill more than part 0 of every
  * claim while newer requests wait behind them.
+ *
+ * `months`: the created_at range looked in (sendingMonths: from the oldest request sending), so
+ * that PostgreSQL plans and reads those months of mails only; a mail outside it is not claimed.
  */
-export async function claimDueMails(db: Db, limit: number, leaseMs: number, token: string, after = '0'): Promise<ClaimedMail[]> {
+export async function claimDueMails(db: Db, limit: number, leaseMs: number, token: string, after: string, months: HistoryRange): Promise<ClaimedMail[]> {
+  const inMonths = (alias: string) => inHistoryRange(`${alias}.created_at`, months);
   const res = await sql<ClaimedMail>`${sql.raw(PREPARED)}
     WITH candidates AS (
-      SELECT c.id, c.request_id, r.part, row_number() OVER (PARTITION BY c.request_id ORDER BY c.next_attempt_at, c.seq) AS turn
+      SELECT c.id, c.request_id, c.created_at, r.part, row_number() OVER (PARTITION BY c.request_id ORDER BY c.next_attempt_at, c.seq) AS turn
       FROM (
         -- Each part is probed for at most that many requests (probing, and locking candidates of,
         -- every sending request would cost more the further delivery lags), then taken in order.
@@ -81,7 +88,7 @@ export async function claimDueMails(db: Db, limit: number, leaseMs: number, toke
         WHERE r.status IN ('P', 'I') AND r.id > ${after}::bigint AND EXISTS (
           SELECT 1 FROM mails m
           WHERE m.request_id = r.id AND m.status IN ('R', 'I') AND m.next_attempt_at <= now()
-            AND (m.lease_until IS NULL OR m.lease_until < now()))
+            AND (m.lease_until IS NULL OR m.lease_until < now()) AND ${inMonths('m')})
         ORDER BY r.id
         LIMIT ${limit})
         UNION ALL
@@ -90,28 +97,34 @@ export async function claimDueMails(db: Db, limit: number, leaseMs: number, toke
           WHERE r.status IN ('P', 'I') AND r.id <= ${after}::bigint AND EXISTS (
             SELECT 1 FROM mails m
             WHERE m.request_id = r.id AND m.status IN ('R', 'I') AND m.next_attempt_at <= now()
-              AND (m.lease_until IS NULL OR m.lease_until < now()))
+              AND (m.lease_until IS NULL OR m.lease_until < now()) AND ${inMonths('m')})
           ORDER BY r.id
           LIMIT ${limit}
         ) b
         ) w ORDER BY w.part, w.id
         LIMIT ${limit}
       ) r CROSS JOIN LATERAL (
-        SELECT id, request_id, seq, next_attempt_at FROM mails
-        WHERE request_id = r.id AND status IN ('R', 'I') AND next_attempt_at <= now()
-          AND (lease_until IS NULL OR lease_until < now())
+        SELECT l.id, l.request_id, l.seq, l.next_attempt_at, l.created_at FROM mails l
+        WHERE l.request_id = r.id AND l.status IN ('R', 'I') AND l.next_attempt_at <= now()
+          AND (l.lease_until IS NULL OR l.lease_until < now()) AND ${inMonths('l')}
         ORDER BY next_attempt_at, seq
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED
       ) c
     ), picked AS (
-      SELECT id, part FROM candidates ORDER BY turn, part, request_id LIMIT ${limit}
+      SELECT id, created_at, part FROM candidates ORDER BY turn, part, request_id LIMIT ${limit}
     )
     UPDATE mails m SET status = 'I', lease_until = now() + make_interval(secs => ${leaseMs / 1000}), lease_token = ${token}, attempts = attempts + 1
-    FROM picked WHERE m.id = picked.id
-    RETURNING m.id, m.seq, m.request_id, picked.part
+    FROM picked WHERE m.id = picked.id AND m.created_at = picked.created_at AND ${inMonths('m')}
+    RETURNING m.id, m.seq, m.request_id, m.created_at, picked.part
   `.execute(db);
-  return res.rows.map((r) => ({ id: String(r.id), seq: r.seq, request_id: String(r.request_id), part: Number(r.part) as 0 | 1 | 2 }));
+  return res.rows.map((r) => ({
+    id: String(r.id),
+    seq: r.seq,
+    request_id: String(r.request_id),
+    created_at: r.created_at,
+    part: Number(r.part) as 0 | 1 | 2,
+  }));
 }
 
 /** Which of these requests were cancelled (a sending batch stops handing their mails to SMTP). */
@@ -123,10 +136,10 @@ export async function cancelledAmong(db: Db, requestIds: string[]): Promise<Set<
 }
 
 /** Gives claimed mails that were not handed to SMTP back, for the next claim to take (in turn). */
-export async function releaseMails(db: Db, token: string, mailIds: string[]): Promise<void> {
+export async function releaseMails(db: Db, token: string, mailIds: string[], months: HistoryRange): Promise<void> {
   await sql`${sql.raw(PREPARED)}
     UPDATE mails SET lease_until = NULL, lease_token = NULL, attempts = attempts - 1
-    WHERE id = ANY(${mailIds}::bigint[]) AND lease_token = ${token}
+    WHERE id = ANY(${mailIds}::bigint[]) AND lease_token = ${token} AND ${inHistoryRange('created_at', months)}
   `.execute(db);
 }
 
@@ -140,32 +153,33 @@ export const THROTTLED_CAUSE = 'DELIVERY_THROTTLED';
  * already gave them one: a recipient retried for a full mailbox keeps that cause, and the cause
  * filter of the views still finds it).
  */
-export async function holdMails(db: Db, token: string, held: { id: string; until: Date }[]): Promise<void> {
+export async function holdMails(db: Db, token: string, held: { id: string; until: Date }[], months: HistoryRange): Promise<void> {
   await sql`${sql.raw(PREPARED)}
     WITH m AS (
       UPDATE mails SET lease_until = NULL, lease_token = NULL, attempts = attempts - 1, next_attempt_at = u.until
       FROM unnest(${held.map((h) => h.id)}::bigint[], ${held.map((h) => h.until)}::timestamptz[]) AS u(id, until)
-      WHERE mails.id = u.id AND mails.lease_token = ${token}
+      WHERE mails.id = u.id AND mails.lease_token = ${token} AND ${inHistoryRange('mails.created_at', months)}
       RETURNING mails.id
     )
     UPDATE recipients SET temporary_result_code = ${THROTTLED_CAUSE}
-    WHERE mail_id IN (SELECT id FROM m) AND status IN ('R', 'I') AND temporary_result_code IS NULL
+    WHERE mail_id IN (SELECT id FROM m) AND status IN ('R', 'I') AND temporary_result_code IS NULL AND ${inHistoryRange('created_at', months)}
   `.execute(db);
 }
 
 /** Keeps a claim alive while its worker is still sending (a stalled relay can take minutes). */
-export async function renewLeases(db: Db, token: string, leaseMs: number): Promise<void> {
-  await sql`${sql.raw(PREPARED)}UPDATE mails SET lease_until = now() + make_interval(secs => ${leaseMs / 1000}) WHERE lease_token = ${token} AND status = 'I'`.execute(
-    db,
-  );
+export async function renewLeases(db: Db, token: string, leaseMs: number, months: HistoryRange): Promise<void> {
+  await sql`${sql.raw(PREPARED)}
+    UPDATE mails SET lease_until = now() + make_interval(secs => ${leaseMs / 1000})
+    WHERE lease_token = ${token} AND status = 'I' AND ${inHistoryRange('created_at', months)}
+  `.execute(db);
 }
 
 export type DeliveryRecipientRow = Pick<Selectable<RecipientsTable>, 'id' | 'mail_id' | 'address' | 'name' | 'type' | 'parameters' | 'status' | 'retry_count'>;
 
-export async function loadRecipients(db: Db, mailIds: string[]): Promise<DeliveryRecipientRow[]> {
+export async function loadRecipients(db: Db, mailIds: string[], months: HistoryRange): Promise<DeliveryRecipientRow[]> {
   const res = await sql<DeliveryRecipientRow>`${sql.raw(PREPARED)}
     SELECT id, mail_id, address, name, type, parameters, status, retry_count
-    FROM recipients WHERE mail_id = ANY(${mailIds}::bigint[]) ORDER BY id
+    FROM recipients WHERE mail_id = ANY(${mailIds}::bigint[]) AND ${inHistoryRange('created_at', months)} ORDER BY id
   `.execute(db);
   return res.rows;
 }
@@ -189,6 +203,8 @@ export interface MailResultRow {
 export async function recordResults(
   db: Db,
   token: string,
+  /** the created_at of the batch's mails */
+  months: HistoryRange,
   mails: MailResultRow[],
   recipients: (RecipientUpdate & { mailId: string })[],
   /** more writes in the same transaction, given the mails still held */
@@ -201,7 +217,7 @@ export async function recordResults(
       FROM unnest(${mails.map((x) => x.id)}::bigint[], ${mails.map((x) => x.status)}::text[],
                   ${mails.map((x) => x.nextAttemptAt)}::timestamptz[], ${mails.map((x) => x.finishedAt)}::timestamptz[])
         AS u(id, status, next_attempt_at, finished_at)
-      WHERE m.id = u.id AND m.lease_token = ${token}
+      WHERE m.id = u.id AND m.lease_token = ${token} AND ${inHistoryRange('m.created_at', months)}
       RETURNING m.id
     ),
     updated AS (
@@ -213,7 +229,7 @@ export async function recordResults(
                   ${recipients.map((x) => x.retryCount)}::int[], ${recipients.map((x) => x.receivedAt)}::timestamptz[],
                   ${recipients.map((x) => x.finishedAt)}::timestamptz[], ${recipients.map((x) => x.temporaryResultCode ?? null)}::text[])
         AS u(id, mail_id, status, code, message, retry_count, received_at, finished_at, temporary_code)
-      WHERE r.id = u.id AND r.mail_id = u.mail_id AND u.mail_id IN (SELECT id FROM held)
+      WHERE r.id = u.id AND r.mail_id = u.mail_id AND u.mail_id IN (SELECT id FROM held) AND ${inHistoryRange('r.created_at', months)}
       RETURNING r.id, r.project_id, r.status
     ),
     events AS (
@@ -263,4 +279,20 @@ export async function cancelPendingMails(db: Db | Tx, requestId: string, limit: 
     .where('status', 'in', ['R', 'I'])
     .executeTakeFirstOrThrow();
   return { cancelled: res.rows.length, remaining: Number(remaining.n) };
+}
+
+/**
+ * The created_at range the claims look in (claimDueMails' `months`): from a minute before the
+ * oldest request still stored or sent (P or I), or before now when none is, to a day after now,
+ * by the database's clock. Every mail a claim can take is in it, but those of a request that
+ * started sending (or committed) after this was read with a created_at before it: the caller
+ * reads it again within a second (sending-months.ts).
+ */
+export async function sendingMonths(db: Db): Promise<HistoryRange> {
+  const res = await sql<{ from: Date; to: Date }>`${sql.raw(PREPARED)}
+    SELECT least(min(created_at), now()) - interval '1 minute' AS "from", now() + interval '1 day' AS "to"
+    FROM mail_requests WHERE status IN ('P', 'I')
+  `.execute(db);
+  const row = res.rows[0]!;
+  return { from: row.from, to: row.to };
 }

@@ -1,3 +1,4 @@
+import type { HistoryRange } from '../../db/history-range.ts';
 import type { Tx } from '../../db/schema.ts';
 import { groupCommit } from '../../shared/group-commit.ts';
 import { countRecipientResults } from '../../metrics.ts';
@@ -22,6 +23,7 @@ export interface MailOutcome {
 async function recordWithRetry(
   deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>,
   token: string,
+  months: HistoryRange,
   mails: repo.MailResultRow[],
   recipients: (RecipientUpdate & { mailId: string })[],
   bounces: (HardBounce & { mailId: string })[],
@@ -38,7 +40,7 @@ async function recordWithRetry(
     : undefined;
   for (let attemptNo = 1; ; attemptNo++) {
     try {
-      await repo.recordResults(deps.db, token, mails, recipients, blockBounces);
+      await repo.recordResults(deps.db, token, months, mails, recipients, blockBounces);
       return countRecipientResults(recipients);
     } catch (err) {
       if (attemptNo >= 8) throw err;
@@ -48,7 +50,7 @@ async function recordWithRetry(
   }
 }
 
-function recordOutcomes(deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>, token: string, results: MailOutcome[]) {
+function recordOutcomes(deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>, token: string, months: HistoryRange, results: MailOutcome[]) {
   const mailRows: repo.MailResultRow[] = results.map((r) => ({ id: r.mailId, ...r.mail }));
   const recipientRows = results.flatMap((r) => r.recipients.map((u) => ({ ...u, mailId: r.mailId })));
   const bounces = results.flatMap((r) =>
@@ -62,7 +64,7 @@ function recordOutcomes(deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>, token
         resultMessage: u.resultMessage,
       })),
   );
-  return recordWithRetry(deps, token, mailRows, recipientRows, bounces);
+  return recordWithRetry(deps, token, months, mailRows, recipientRows, bounces);
 }
 
 /**
@@ -71,6 +73,11 @@ function recordOutcomes(deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>, token
  * recorded: the sender holds its transport slot until then, so what a kill can leave sent but
  * unrecorded is bounded by the slots.
  */
-export function createRecorder(deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>, token: string): (outcome: MailOutcome) => Promise<undefined> {
-  return groupCommit((outcomes: MailOutcome[]) => recordOutcomes(deps, token, outcomes).then(() => undefined), RECORD_GROUP, 1, RECORD_LINGER_MS);
+export function createRecorder(
+  deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>,
+  token: string,
+  /** the created_at of the claim's mails */
+  months: HistoryRange,
+): (outcome: MailOutcome) => Promise<undefined> {
+  return groupCommit((outcomes: MailOutcome[]) => recordOutcomes(deps, token, months, outcomes).then(() => undefined), RECORD_GROUP, 1, RECORD_LINGER_MS);
 }

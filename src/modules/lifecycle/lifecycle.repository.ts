@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { PREPARED } from '../../db/connect.ts';
+import { type HistoryRange, inHistoryRange } from '../../db/history-range.ts';
 import type { Db, Tx } from '../../db/schema.ts';
 import type { FinalStatus, RequestStatus } from '../../shared/statuses.ts';
 import { webhookOutboxInsert } from '../webhooks/webhooks.service.ts';
@@ -77,7 +78,10 @@ export async function notifyDue(db: Db | Tx): Promise<void> {
  * Mail counts by status of those of these requests that are sending (I) and have no mail left
  * ready or sending: the roll-up's input in one statement (a probe of the pending index each).
  */
-export async function statusCountsOfDone(db: Db | Tx, requestIds: string[]): Promise<Map<string, Record<string, number>>> {
+/** `<alias>.created_at` in the range, or no condition without one. */
+const inMonths = (alias: string, months: HistoryRange | undefined) => (months ? inHistoryRange(`${alias}.created_at`, months) : sql<boolean>`true`);
+
+export async function statusCountsOfDone(db: Db | Tx, requestIds: string[], months?: HistoryRange): Promise<Map<string, Record<string, number>>> {
   const out = new Map<string, Record<string, number>>();
   if (!requestIds.length) return out;
   // The requests that are done first (MATERIALIZED), then only their mails counted: a request
@@ -86,8 +90,8 @@ export async function statusCountsOfDone(db: Db | Tx, requestIds: string[]): Pro
     WITH done AS MATERIALIZED (
       SELECT r.id FROM mail_requests r
       WHERE r.id = ANY(${requestIds}::bigint[]) AND r.status = 'I'
-        AND NOT EXISTS (SELECT 1 FROM mails p WHERE p.request_id = r.id AND p.status IN ('R', 'I')))
-    SELECT m.request_id, m.status, count(*)::int AS n FROM done JOIN mails m ON m.request_id = done.id
+        AND NOT EXISTS (SELECT 1 FROM mails p WHERE p.request_id = r.id AND p.status IN ('R', 'I') AND ${inMonths('p', months)}))
+    SELECT m.request_id, m.status, count(*)::int AS n FROM done JOIN mails m ON m.request_id = done.id AND ${inMonths('m', months)}
     GROUP BY m.request_id, m.status
   `.execute(db);
   for (const r of res.rows) {
@@ -110,7 +114,7 @@ export async function sendingWithoutPending(db: Db, limit: number): Promise<stri
 }
 
 /** Sets each request's final status unless some mail of it is still pending (checked in the same statement). */
-export async function finishRequests(db: Db, finished: { id: string; status: FinalStatus }[]): Promise<void> {
+export async function finishRequests(db: Db, finished: { id: string; status: FinalStatus }[], months?: HistoryRange): Promise<void> {
   if (!finished.length) return;
   // request.finished is written by the same statement (nothing for a project without endpoints).
   await sql`${sql.raw(PREPARED)}
@@ -118,7 +122,7 @@ export async function finishRequests(db: Db, finished: { id: string; status: Fin
       UPDATE mail_requests r SET status = u.status, finished_at = now()
       FROM unnest(${finished.map((f) => f.id)}::bigint[], ${finished.map((f) => f.status)}::text[]) AS u(id, status)
       WHERE r.id = u.id AND r.status = 'I'
-        AND NOT EXISTS (SELECT 1 FROM mails WHERE request_id = u.id AND status IN ('R', 'I'))
+        AND NOT EXISTS (SELECT 1 FROM mails m WHERE m.request_id = u.id AND m.status IN ('R', 'I') AND ${inMonths('m', months)})
       RETURNING r.id, r.project_id
     )
     ${webhookOutboxInsert(sql`SELECT project_id, 'request.finished' AS event_type, id AS subject_id FROM finished`)}

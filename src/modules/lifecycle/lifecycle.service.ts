@@ -1,3 +1,4 @@
+import type { HistoryRange } from '../../db/history-range.ts';
 import type { Tx } from '../../db/schema.ts';
 import type { AppDeps } from '../../deps.ts';
 import type { FinalStatus } from '../../shared/statuses.ts';
@@ -14,16 +15,20 @@ import * as repo from './lifecycle.repository.ts';
 export const notifyDue = repo.notifyDue;
 export { DUE_CHANNEL } from './lifecycle.repository.ts';
 
-/** Rolls each request up to its final status once no mail of it is pending. Safe to call from anywhere, any number of times. */
-export async function finishRequestsIfDone(deps: Pick<AppDeps, 'db'>, requestIds: string[]): Promise<void> {
+/**
+ * Rolls each request up to its final status once no mail of it is pending. Safe to call from
+ * anywhere, any number of times. `months`: the requests' created_at, when the caller knows it
+ * (the statements then look in those months only).
+ */
+export async function finishRequestsIfDone(deps: Pick<AppDeps, 'db'>, requestIds: string[], months?: HistoryRange): Promise<void> {
   // A request still sending answers from the pending index alone, instead of counting all its mails.
-  const counts = await repo.statusCountsOfDone(deps.db, requestIds);
+  const counts = await repo.statusCountsOfDone(deps.db, requestIds, months);
   const finished: { id: string; status: FinalStatus }[] = [];
   for (const [id, byStatus] of counts) {
     const status = rollUpStatus(byStatus);
     if (status && status !== 'I') finished.push({ id, status });
   }
-  await repo.finishRequests(deps.db, finished);
+  await repo.finishRequests(deps.db, finished, months);
 }
 
 export async function finishRequestIfDone(deps: Pick<AppDeps, 'db'>, requestId: string): Promise<void> {

@@ -1,6 +1,7 @@
 import type { MailStatus } from '../../shared/statuses.ts';
 import { sql } from 'kysely';
 import type { Db } from '../../db/schema.ts';
+import { type HistoryRange, historyRangeOf, inHistoryRange } from '../../db/history-range.ts';
 import { notFound } from '../../shared/errors.ts';
 import { formatNumericId, parseNumericId } from '../../shared/ids.ts';
 import { compileTemplate, renderLeniently } from '../../shared/render-tags.ts';
@@ -84,7 +85,7 @@ function requestMatches(request: MailRequestRow & { dispatch_type: string }, f: 
  * The recipient each mail was rendered with: its representative (first) recipient. One
  * statement for the whole page, through recipients_mail.
  */
-async function firstRecipients(db: Db, projectId: string, mails: { id: string; representative_address: string }[]) {
+async function firstRecipients(db: Db, projectId: string, mails: { id: string; representative_address: string }[], months: HistoryRange) {
   const byMail = new Map<string, RenderRecipientRow>();
   if (mails.length === 0) return byMail;
   const rows = await db
@@ -98,6 +99,8 @@ async function firstRecipients(db: Db, projectId: string, mails: { id: string; r
       mails.map((m) => m.id),
     )
     .where('r.project_id', '=', projectId)
+    .where(inHistoryRange('r.created_at', months))
+    .where(inHistoryRange('m.created_at', months))
     .orderBy('r.mail_id')
     .orderBy(sql`r.address = m.representative_address`, 'desc')
     .orderBy('r.id')
@@ -106,8 +109,13 @@ async function firstRecipients(db: Db, projectId: string, mails: { id: string; r
   return byMail;
 }
 
-function mailListBase(db: Db, projectId: string, requestRowId: string, q: ViewFilters) {
-  let base = db.selectFrom('mails as m').where('m.request_id', '=', requestRowId).where('m.project_id', '=', projectId);
+/** The mails of a request (created at `months`: its created_at) that match the filters. */
+function mailListBase(db: Db, projectId: string, requestRowId: string, months: HistoryRange, q: ViewFilters) {
+  let base = db
+    .selectFrom('mails as m')
+    .where('m.request_id', '=', requestRowId)
+    .where('m.project_id', '=', projectId)
+    .where(inHistoryRange('m.created_at', months));
   if (q.mailId) base = base.where('m.id', '=', String(q.mailId.seq)).where('m.id_day', '=', q.mailId.day);
   if (q.sendStatus) base = base.where('m.status', 'in', q.sendStatus as MailStatus[]);
   if (q.recipientAddress) {
@@ -120,6 +128,7 @@ function mailListBase(db: Db, projectId: string, requestRowId: string, q: ViewFi
           // (redundant: lets the planner hash the request's matching recipients instead of probing each mail)
           .where('r.request_id', '=', requestRowId)
           .where('r.project_id', '=', projectId)
+          .where(inHistoryRange('r.created_at', months))
           .where(sql`lower(r.address)`, '=', address),
       ),
     );
@@ -134,6 +143,7 @@ function mailListBase(db: Db, projectId: string, requestRowId: string, q: ViewFi
           // (redundant: lets the planner hash the request's matching recipients instead of probing each mail)
           .where('r.request_id', '=', requestRowId)
           .where('r.project_id', '=', projectId)
+          .where(inHistoryRange('r.created_at', months))
           .where(resultCodeMatch(codes)),
       ),
     );
@@ -147,6 +157,7 @@ function mailListBase(db: Db, projectId: string, requestRowId: string, q: ViewFi
           .whereRef('r.mail_id', '=', 'm.id')
           .where('r.request_id', '=', requestRowId)
           .where('r.project_id', '=', projectId)
+          .where(inHistoryRange('r.created_at', months))
           .where(sql<boolean>`${sql.join(feedback, sql` AND `)}`),
       ),
     );
@@ -160,7 +171,8 @@ export async function getMailList(db: Db, projectId: string, requestId: string, 
   // of its mails or none; a malformed mailId or requestId matches nothing.
   if (matchesNothing(q) || !requestMatches(request, q)) return toPage([], 0, q.paging, q.sort);
 
-  const base = mailListBase(db, projectId, request.id, q);
+  const months = historyRangeOf([request.created_at]);
+  const base = mailListBase(db, projectId, request.id, months, q);
   const { rows, total, exact } = await fetchPage(
     db,
     q.paging,
@@ -175,7 +187,7 @@ export async function getMailList(db: Db, projectId: string, requestId: string, 
     },
     base,
   );
-  const recipients = await firstRecipients(db, projectId, rows);
+  const recipients = await firstRecipients(db, projectId, rows, months);
   const title = compileTemplate(request.title);
   const items = rows.map((mail) => {
     const values = renderValuesFor(request, recipients.get(mail.id));
@@ -193,15 +205,16 @@ export async function* iterateMailRows(db: Db, projectId: string, f: ViewFilters
   if (!request || !requestMatches(request, f)) return;
   const title = compileTemplate(request.title);
   let afterSeq = 0;
+  const months = historyRangeOf([request.created_at]);
   for (;;) {
-    const rows = await mailListBase(db, projectId, request.id, f)
+    const rows = await mailListBase(db, projectId, request.id, months, f)
       .select([...MAIL_COLUMNS, 'm.seq'])
       .where('m.seq', '>', afterSeq)
       .orderBy('m.seq')
       .limit(batchSize)
       .execute();
     if (rows.length === 0) return;
-    const recipients = await firstRecipients(db, projectId, rows);
+    const recipients = await firstRecipients(db, projectId, rows, months);
     yield rows.map((mail) => toMailListItem(request, mail, renderLeniently(title, renderValuesFor(request, recipients.get(mail.id))), view));
     if (rows.length < batchSize) return;
     afterSeq = rows[rows.length - 1]!.seq;
@@ -257,6 +270,7 @@ export async function getMail(db: Db, projectId: string, mailId: string, view: V
       ])
       .where('r.mail_id', '=', row.mail_id)
       .where('r.project_id', '=', projectId)
+      .where(inHistoryRange('r.created_at', historyRangeOf([row.created_at])))
       // To, then Cc, then Bcc, each in the order given
       .orderBy(sql`CASE r.type WHEN 'R' THEN 0 WHEN 'C' THEN 1 ELSE 2 END`)
       .orderBy('r.id')

@@ -1,5 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../../db/schema.ts';
+import { type HistoryRange, historyRangeOf, inHistoryRange } from '../../db/history-range.ts';
 import { compileTemplate, renderLeniently, type CompiledTemplate } from '../../shared/render-tags.ts';
 import { toPage, type Page, type Paging, type SortKey } from '../../http/paging.ts';
 import type { RecipientListQuery } from './list-query.ts';
@@ -98,7 +99,11 @@ function recipientConditions(projectId: string, f: ViewFilters, skip: { status?:
 
 interface IdRow {
   id: string;
+  created_at: Date;
 }
+
+/** The months a page's rows are in (loadRows names them: history-range.ts). */
+const monthsOf = (rows: IdRow[]) => (rows.length ? historyRangeOf(rows.map((r) => r.created_at)) : undefined);
 
 /**
  * Ids of one page (or batch) in the default order (created_at, id) in `dir`: `limit` rows after
@@ -120,7 +125,7 @@ export function orderedIds(projectId: string, f: ViewFilters, dir: 'ASC' | 'DESC
       ? sql`AND (q.created_at, r.created_at, r.id) ${cmp} (${cursor.requestAt}::timestamptz, ${cursor.at}::timestamptz, ${cursor.id}::bigint)`
       : sql``;
     return sql<IdRow>`
-      SELECT r.id FROM (
+      SELECT r.id, r.created_at FROM (
         SELECT mr.id, mr.created_at FROM mail_requests mr WHERE ${and(outer)} ORDER BY mr.created_at ${d}, mr.id ${d}
       ) q CROSS JOIN LATERAL (
         SELECT r.id, r.created_at FROM recipients r
@@ -145,7 +150,7 @@ export function orderedIds(projectId: string, f: ViewFilters, dir: 'ASC' | 'DESC
     }
   } else if (driver === 'status') arms = f.sendStatus!.map((code) => arm(sql`r.status = ${code}`, { status: true }));
   else arms = [arm(undefined, {})];
-  return sql<IdRow>`SELECT u.id FROM (${sql.join(arms, sql` UNION ALL `)}) u ORDER BY u.created_at ${d}, u.id ${d} LIMIT ${limit} OFFSET ${offset}`;
+  return sql<IdRow>`SELECT u.id, u.created_at FROM (${sql.join(arms, sql` UNION ALL `)}) u ORDER BY u.created_at ${d}, u.id ${d} LIMIT ${limit} OFFSET ${offset}`;
 }
 
 /** A page in another order than createUtc: all matching rows sorted (not index-backed). */
@@ -153,7 +158,7 @@ function sortedIds(projectId: string, f: ViewFilters, sort: readonly SortKey[], 
   const keys = sort.map((k) => sql`r.${sql.raw(SORT_COLUMNS[k.property]!)} ${sql.raw(k.direction)} NULLS LAST`);
   const d = sql.raw(sort[0]?.direction ?? 'DESC');
   return sql<IdRow>`
-    SELECT r.id FROM recipients r WHERE ${and(recipientConditions(projectId, f))}
+    SELECT r.id, r.created_at FROM recipients r WHERE ${and(recipientConditions(projectId, f))}
     ORDER BY ${sql.join(keys, sql`, `)}, r.created_at ${d}, r.id ${d}
     LIMIT ${paging.size + 1} OFFSET ${paging.page * paging.size}`;
 }
@@ -170,9 +175,13 @@ export function countQuery(projectId: string, f: ViewFilters, limit: number): Ra
   return sql`SELECT count(*) AS n FROM (SELECT 1 FROM recipients r WHERE ${and(recipientConditions(projectId, f))} LIMIT ${limit}) c`;
 }
 
-/** The page's rows with their request and mail, in the order of `ids`, rendered. */
-async function loadRows(db: Db, ids: string[], view: ViewOptions): Promise<{ items: RecipientListItem[]; rows: RecipientListRow[] }> {
+/**
+ * The page's rows with their request and mail, in the order of `ids`, rendered. `months`: the
+ * range of the rows' created_at, when known (the statement then reads those months only).
+ */
+async function loadRows(db: Db, ids: string[], view: ViewOptions, months?: HistoryRange): Promise<{ items: RecipientListItem[]; rows: RecipientListRow[] }> {
   if (ids.length === 0) return { items: [], rows: [] };
+  const inMonths = (column: string) => (months ? inHistoryRange(column, months) : sql<boolean>`true`);
   const { rows } = await sql<RecipientListRow>`
     SELECT r.id, r.project_id, r.address, r.name, r.type, r.parameters, r.status, r.result_code, r.result_message, r.retry_count, r.temporary_result_code,
       r.bounce_type, r.bounce_status, r.bounce_message, r.bounced_at, r.complaint_type, r.complained_at,
@@ -184,8 +193,8 @@ async function loadRows(db: Db, ids: string[], view: ViewOptions): Promise<{ ite
       mr.reservation_at, mr.template_sid, mr.template_name, mr.title, mr.individual, mr.parameters AS request_parameters,
       mr.sender_address, mr.sender_name
     FROM unnest(${ids}::bigint[]) WITH ORDINALITY AS p(id, ord)
-    JOIN recipients r ON r.id = p.id
-    JOIN mails m ON m.id = r.mail_id
+    JOIN recipients r ON r.id = p.id AND ${inMonths('r.created_at')}
+    JOIN mails m ON m.id = r.mail_id AND ${inMonths('m.created_at')}
     JOIN mail_requests mr ON mr.id = r.request_id
     -- A recipient refused for being on the unsubscribe list (U) shows the address's state and
     -- date, as one that used its own link does.
@@ -231,9 +240,10 @@ export async function getRecipientList(db: Db, projectId: string, q: RecipientLi
   const idQuery = isDefaultOrder(sort)
     ? orderedIds(projectId, filters, sort[0]!.direction, paging.size + 1, offset)
     : sortedIds(projectId, filters, sort, paging);
-  const found = (await idQuery.execute(db)).rows.map((r) => r.id);
-  const ids = found.slice(0, paging.size);
-  const { items } = await loadRows(db, ids, view);
+  const found = (await idQuery.execute(db)).rows;
+  const page = found.slice(0, paging.size);
+  const ids = page.map((r) => r.id);
+  const { items } = await loadRows(db, ids, view, monthsOf(page));
   const total = await boundedCount(db, paging, ids.length, found.length > paging.size, async (conn, limit) =>
     Number((await countQuery(projectId, filters, limit).execute(conn)).rows[0]!.n),
   );
@@ -251,9 +261,10 @@ export async function* iterateRecipientRows(
   if (matchesNothing(filters)) return;
   let cursor: RecipientCursor | undefined;
   for (;;) {
-    const ids = (await orderedIds(projectId, filters, 'DESC', batchSize, 0, cursor).execute(db)).rows.map((r) => r.id);
+    const batch = (await orderedIds(projectId, filters, 'DESC', batchSize, 0, cursor).execute(db)).rows;
+    const ids = batch.map((r) => r.id);
     if (ids.length === 0) return;
-    const { items, rows } = await loadRows(db, ids, view);
+    const { items, rows } = await loadRows(db, ids, view, monthsOf(batch));
     if (items.length > 0) yield items;
     if (ids.length < batchSize) return;
     const last = rows[rows.length - 1]!;

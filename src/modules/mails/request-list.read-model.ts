@@ -73,7 +73,10 @@ function requestListBase(db: Db, projectId: string, q: ViewFilters) {
           .select(sql`1`.as('one'))
           .where('r.project_id', '=', projectId)
           .where(sql`lower(r.address)`, '=', address)
-          .whereRef('r.request_id', '=', 'mr.id'),
+          .whereRef('r.request_id', '=', 'mr.id')
+          // recipients.created_at is its request's: the same rows, in the range's months only
+          .$if(q.range.start !== undefined, (sq) => sq.where('r.created_at', '>=', q.range.start!))
+          .$if(q.range.end !== undefined, (sq) => sq.where('r.created_at', '<=', q.range.end!)),
       ),
     );
   }
@@ -92,8 +95,9 @@ function requestListBase(db: Db, projectId: string, q: ViewFilters) {
           .$if(causes.length > 0, (sq) => sq.where('r.project_id', '=', projectId))
           .whereRef('r.request_id', '=', 'mr.id')
           .where('r.result_code', 'in', codes)
-          // recipients.created_at >= its request's: the same rows, a narrower index range
-          .$if(q.range.start !== undefined, (sq) => sq.where('r.created_at', '>=', q.range.start!)),
+          // recipients.created_at is its request's: the same rows, a narrower index range, in the range's months only
+          .$if(q.range.start !== undefined, (sq) => sq.where('r.created_at', '>=', q.range.start!))
+          .$if(q.range.end !== undefined, (sq) => sq.where('r.created_at', '<=', q.range.end!)),
       );
       if (causes.length === 0) return own;
       // A temporary cause: its own EXISTS, so that the planner can hash the request ids of the
@@ -105,7 +109,8 @@ function requestListBase(db: Db, projectId: string, q: ViewFilters) {
           .where('r.project_id', '=', projectId)
           .whereRef('r.request_id', '=', 'mr.id')
           .where(temporaryCauseMatch(causes))
-          .$if(q.range.start !== undefined, (sq) => sq.where('r.created_at', '>=', q.range.start!)),
+          .$if(q.range.start !== undefined, (sq) => sq.where('r.created_at', '>=', q.range.start!))
+          .$if(q.range.end !== undefined, (sq) => sq.where('r.created_at', '<=', q.range.end!)),
       );
       return or([own, cause]);
     });
@@ -121,7 +126,8 @@ function requestListBase(db: Db, projectId: string, q: ViewFilters) {
           .where('r.project_id', '=', projectId)
           .whereRef('r.request_id', '=', 'mr.id')
           .where(sql<boolean>`${sql.join(feedback, sql` AND `)}`)
-          .$if(q.range.start !== undefined, (sq) => sq.where('r.created_at', '>=', q.range.start!)),
+          .$if(q.range.start !== undefined, (sq) => sq.where('r.created_at', '>=', q.range.start!))
+          .$if(q.range.end !== undefined, (sq) => sq.where('r.created_at', '<=', q.range.end!)),
       ),
     );
   }
