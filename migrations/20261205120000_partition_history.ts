@@ -15,15 +15,16 @@ import { sql, type Kysely } from 'kysely';
 // callers from making the same month.
 //
 // The tables are rebuilt: the old rows are copied into the new months (one for each month with
-// rows, at most 36 months back, and this month through two months ahead; older rows go to the
-// default partition). That rewrites the history once, with the service stopped for it (the
+// rows, and this month through two months ahead: the default partition starts empty, so
+// attaching a month later reads nothing there). That rewrites the history once, with the service stopped for it (the
 // migration runs at start); about a minute per 10 million recipients on this machine.
 //
 // What changes besides: the primary keys become (id, created_at) and mails_request_seq
 // (request_id, seq, created_at) (a unique index on a partitioned table must hold its key;
 // created_at is one per request, so it is as unique as before), and recipients.id takes its
 // values from the sequence recipient_ids (PostgreSQL 15 has no identity column on a partitioned
-// table). No foreign key points at either table (20261127090000).
+// table). mails.created_at loses its default (now()): every insert writes the request's. No
+// foreign key points at either table (20261127090000).
 
 /** The secondary indexes of the two tables (as they were), made again on the new tables (mails_request_seq apart: it changes). */
 const MAIL_INDEXES = sql.raw(`
@@ -45,7 +46,7 @@ const RECIPIENT_INDEXES = sql.raw(`
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     CREATE FUNCTION history_month_name(tbl text, month_start timestamptz) RETURNS text
-      LANGUAGE sql IMMUTABLE AS $$ SELECT tbl || '_p' || to_char(month_start AT TIME ZONE 'UTC', 'YYYYMM') $$;
+      LANGUAGE sql STABLE AS $$ SELECT tbl || '_p' || to_char(month_start AT TIME ZONE 'UTC', 'YYYYMM') $$;
 
     CREATE FUNCTION ensure_history_partitions(from_month timestamptz, to_month timestamptz) RETURNS integer
       LANGUAGE plpgsql AS $$
@@ -66,6 +67,10 @@ export async function up(db: Kysely<any>): Promise<void> {
         FOREACH tbl IN ARRAY ARRAY['mails', 'recipients'] LOOP
           part := history_month_name(tbl, lo);
           CONTINUE WHEN to_regclass(part) IS NOT NULL;
+          -- No row may reach the default partition between the move below and ATTACH's check of
+          -- it (the check would fail): its writers wait (rare: a row whose month has none); its
+          -- readers don't. The same order every time.
+          LOCK TABLE mails_default, recipients_default IN EXCLUSIVE MODE;
           EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part, tbl);
           -- The parent's indexes, named after theirs (recipients_bounced_p202612: a plan says which
           -- it read); ATTACH adopts them. The primary key's index ATTACH makes itself (<part>_pkey).
@@ -111,6 +116,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     ALTER TABLE recipients_unpartitioned RENAME CONSTRAINT recipients_type_check TO recipients_unpartitioned_type_check;
 
     CREATE TABLE mails (LIKE mails_unpartitioned INCLUDING DEFAULTS) PARTITION BY RANGE (created_at);
+    -- every insert writes its request's created_at: one that forgot would put the mail where no
+    -- statement naming its request's month looks
+    ALTER TABLE mails ALTER COLUMN created_at DROP DEFAULT;
     ALTER TABLE mails ADD CONSTRAINT mails_status_check CHECK (status IN ('R','I','S','F','PF','U','C'));
     ALTER TABLE mails ADD PRIMARY KEY (id, created_at);
     ${MAIL_INDEXES}
@@ -129,11 +137,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     ${RECIPIENT_INDEXES}
     CREATE TABLE recipients_default PARTITION OF recipients DEFAULT;
   `.execute(db);
-  // The months with rows (within 36 months back), and this month through two months ahead; then the rows.
+  // Every month with rows, and this month through two months ahead; then the rows.
   await sql`
     SELECT ensure_history_partitions(m, m) FROM (
       SELECT DISTINCT date_trunc('month', created_at, 'UTC') AS m FROM mails_unpartitioned
-      WHERE created_at >= now() - interval '36 months' AND created_at < now() + interval '2 months'
+      UNION SELECT DISTINCT date_trunc('month', created_at, 'UTC') FROM recipients_unpartitioned
     ) months
   `.execute(db);
   await sql`SELECT ensure_history_partitions(now(), now() + interval '2 months')`.execute(db);
@@ -159,6 +167,7 @@ export async function down(db: Kysely<any>): Promise<void> {
     ALTER TABLE mails_unpartitioned RENAME TO mails;
     ALTER TABLE recipients_unpartitioned RENAME TO recipients;
     ALTER TABLE mails ADD PRIMARY KEY (id);
+    ALTER TABLE mails ALTER COLUMN created_at SET DEFAULT now();
     CREATE UNIQUE INDEX mails_request_seq ON mails (request_id, seq);
     ${MAIL_INDEXES}
     CREATE TRIGGER mails_due_notify AFTER INSERT ON mails FOR EACH STATEMENT EXECUTE FUNCTION notify_mails_due();

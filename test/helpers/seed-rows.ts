@@ -43,14 +43,14 @@ export async function seedSentHistory(
     await client.query(
       `INSERT INTO mails (id, id_day, request_id, project_id, seq, status, recipient_count, representative_address, created_at, finished_at)
        SELECT $1::bigint + $5::int + i, $2, $1::bigint + 1 + (i - 1) / $4::int, $3, ((i - 1) % $4::int) + 1, 'S', 1,
-              'user' || i || '@example.com', $7::timestamptz, $7::timestamptz
+              'user' || i || '@example.com', $7::timestamptz - make_interval(secs => 1 + (i - 1) / $4::int), $7::timestamptz
        FROM generate_series(1, $6::int) i`,
       params,
     );
     await client.query(
       `INSERT INTO recipients (mail_id, request_id, project_id, address, name, type, status, result_code, result_message, received_at, finished_at, created_at)
        SELECT $1::bigint + $4::int + i, $1::bigint + 1 + (i - 1) / $3::int, $2, 'user' || i || '@example.com', 'User ' || i, 'R', 'S',
-              'MAIL_SENT', '250 2.0.0 OK', $6::timestamptz, $6::timestamptz, $6::timestamptz
+              'MAIL_SENT', '250 2.0.0 OK', $6::timestamptz, $6::timestamptz, $6::timestamptz - make_interval(secs => 1 + (i - 1) / $3::int)
        FROM generate_series(1, $5::int) i`,
       [String(base), opts.projectId, per, requests, n, createdAt],
     );

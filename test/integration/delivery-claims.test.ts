@@ -87,9 +87,15 @@ it('a request made weeks ago that starts sending now is claimed (the claims look
   const res = await svc.call('POST', '/api/v1/mails', { body: { ...mail(recipients('weeks', 3)), confirmAndSend: true } });
   expect(res.status).toBe(201);
   const id = String(BigInt(res.body.requestId.slice(8)));
-  await sql`UPDATE mail_requests SET created_at = created_at - interval '20 days' WHERE id = ${id}`.execute(svc.db.db);
-  await sql`UPDATE mails SET created_at = created_at - interval '20 days' WHERE request_id = ${id}`.execute(svc.db.db);
-  await sql`UPDATE recipients SET created_at = created_at - interval '20 days' WHERE request_id = ${id}`.execute(svc.db.db);
+  // (with microseconds, which a Date read back drops: the months named must still hold the rows)
+  const ago = sql`interval '20 days' - interval '123 microseconds'`;
+  await sql`UPDATE mail_requests SET created_at = created_at - ${ago} WHERE id = ${id}`.execute(svc.db.db);
+  await sql`UPDATE mails SET created_at = created_at - ${ago} WHERE request_id = ${id}`.execute(svc.db.db);
+  await sql`UPDATE recipients SET created_at = created_at - ${ago} WHERE request_id = ${id}`.execute(svc.db.db);
+  expect(
+    (await sql<{ us: number }>`SELECT extract(microseconds FROM created_at)::int % 1000 AS us FROM mails WHERE request_id = ${id} LIMIT 1`.execute(svc.db.db))
+      .rows[0]!.us,
+  ).not.toBe(0);
   // a request sending meanwhile keeps the claims' range at today
   const now = await svc.call('POST', '/api/v1/mails', { body: mail(recipients('today', 2)) });
   expect(now.status).toBe(201);

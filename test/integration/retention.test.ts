@@ -9,6 +9,7 @@ import { PURGE_HISTORY } from '../../src/modules/retention/purge-history.job.ts'
 import { purgeHistory } from '../../src/modules/retention/retention.service.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
 import { expectError } from '../helpers/responses.ts';
+import { seedSentHistory } from '../helpers/seed-rows.ts';
 import { useTestSink } from '../helpers/use-test-service.ts';
 
 /**
@@ -34,8 +35,13 @@ async function rowCounts(svc: TestService, requestId: string) {
   return r.rows[0]!;
 }
 
+/** The request was made `days` ago: its mails and recipients too (they share its created_at, and with it their month). */
 async function age(svc: TestService, requestId: string, days: number) {
-  await sql`UPDATE mail_requests SET created_at = now() - make_interval(secs => ${(days * DAY) / 1000}) WHERE id = ${seqOf(requestId)}`.execute(svc.db.db);
+  const id = seqOf(requestId);
+  const at = new Date(Date.now() - days * DAY);
+  await sql`UPDATE mail_requests SET created_at = ${at} WHERE id = ${id}`.execute(svc.db.db);
+  await sql`UPDATE mails SET created_at = ${at} WHERE request_id = ${id}`.execute(svc.db.db);
+  await sql`UPDATE recipients SET created_at = ${at} WHERE request_id = ${id}`.execute(svc.db.db);
 }
 
 describe('the retention boundary', () => {
@@ -57,6 +63,8 @@ describe('the retention boundary', () => {
   };
   const status = async (requestId: string) => (await svc.call('GET', `/api/v1/mails/requests/${requestId}/status`)).body;
 
+  // (The test database has no partition for last month: rows of a month without one sit in the
+  // default partition and are purged to the day; a month with one goes whole, below.)
   it('purges a finished request N+1 days old and a confirm-and-send one no longer sendable; keeps one N-1 days old, a reserved one and one still I', async () => {
     const upload = await svc.call('POST', '/api/v1/files').attach('fileList', Buffer.from('hello'), 'a.txt');
     expect(upload.status).toBe(201);
@@ -231,35 +239,40 @@ describe('history by month (mails and recipients are partitioned by month of cre
     ).rows.map((r) => r.name);
   const monthName = (d: Date) => `mails_p${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
 
-  it('drops the months wholly past retention at once; a month holding a request still waiting is purged row by row; the current month is kept', async () => {
+  it('drops the months wholly past retention at once; a month holding a request still waiting is purged row by row; the month the cutoff falls in is kept whole', async () => {
     const svc = await startTestService({ smtpUrl: sink.url, workers: false });
     try {
-      // about 5,000 recipients made 45 to 140 days ago: three or four months, all wholly past a 30-day cutoff
-      const seeded = await seedHistory(svc.db.db, { recipients: 5_000, projects: 2, days: 95, now: new Date(Date.now() - 45 * DAY), seed: 11 });
       const cutoff = new Date(Date.now() - 30 * DAY);
-      const past = (await months(svc)).filter((name) => {
-        const y = Number(name.slice(7, 11));
-        const m = Number(name.slice(11, 13));
-        return Date.UTC(y, m, 1) <= cutoff.getTime();
-      });
+      const cutoffMonth = new Date(Date.UTC(cutoff.getUTCFullYear(), cutoff.getUTCMonth(), 1));
+      // about 5,000 recipients made over the 95 days before the cutoff's month: three or four months, all wholly past it
+      const seeded = await seedHistory(svc.db.db, { recipients: 5_000, projects: 2, days: 95, now: new Date(cutoffMonth.getTime() - DAY), seed: 11 });
+      const past = (await months(svc)).filter((name) => name !== 'mails_default' && name < monthName(cutoffMonth));
       expect(past.length).toBeGreaterThanOrEqual(3);
       // Everything of those months is finished, but one request of the oldest: it waits for its reservation.
-      await sql`UPDATE mail_requests SET status = 'S' WHERE status IN ('P', 'R', 'I') AND created_at < ${cutoff}`.execute(svc.db.db);
-      await sql`UPDATE mails SET status = 'S' WHERE status IN ('R', 'I') AND created_at < ${cutoff}`.execute(svc.db.db);
+      await sql`UPDATE mail_requests SET status = 'S' WHERE status IN ('P', 'R', 'I') AND created_at < ${cutoffMonth}`.execute(svc.db.db);
+      await sql`UPDATE mails SET status = 'S' WHERE status IN ('R', 'I') AND created_at < ${cutoffMonth}`.execute(svc.db.db);
       const oldest = past[0]!;
-      const waiting = (
-        await sql<{ id: string; created_at: Date }>`SELECT request_id AS id, created_at FROM ${sql.table(oldest)} ORDER BY created_at DESC LIMIT 1`.execute(
-          svc.db.db,
-        )
-      ).rows[0]!;
+      const waiting = (await sql<{ id: string }>`SELECT request_id AS id FROM ${sql.table(oldest)} ORDER BY created_at DESC LIMIT 1`.execute(svc.db.db))
+        .rows[0]!;
       await sql`UPDATE mail_requests SET status = 'R', reservation_at = now() + interval '1 day' WHERE id = ${waiting.id}`.execute(svc.db.db);
       await sql`UPDATE mails SET status = 'R' WHERE request_id = ${waiting.id}`.execute(svc.db.db);
-      // a request of the current month, older than the cutoff by its request row only (the month isn't past)
-      const current = monthName(new Date());
+      // The month the cutoff falls in, with a finished request older than the cutoff (its first seconds).
+      await ensureHistoryPartitions(svc.db.db, cutoff);
+      const project = await svc.newKey('retention-months');
+      const inCutoffMonth = await seedSentHistory(svc.db.pool, {
+        projectId: project.projectId,
+        recipients: 2,
+        perRequest: 2,
+        createdAt: new Date(cutoffMonth.getTime() + 10_000),
+      });
+      expect(cutoff.getTime()).toBeGreaterThan(cutoffMonth.getTime() + 10_000);
       const before = await sql<{ requests: number; recipients: number; oldest: number }>`
-        SELECT (SELECT count(*)::int FROM mail_requests WHERE created_at < ${cutoff}) AS requests,
-               (SELECT count(*)::int FROM recipients WHERE created_at < ${cutoff}) AS recipients,
+        SELECT (SELECT count(*)::int FROM mail_requests WHERE created_at < ${cutoffMonth}) AS requests,
+               (SELECT count(*)::int FROM recipients WHERE created_at < ${cutoffMonth}) AS recipients,
                (SELECT count(*)::int FROM ${sql.table(oldest.replace('mails', 'recipients'))}) AS oldest`.execute(svc.db.db);
+      const waitingRecipients = (await sql<{ n: number }>`SELECT count(*)::int AS n FROM recipients WHERE request_id = ${waiting.id}`.execute(svc.db.db))
+        .rows[0]!.n;
+      expect(before.rows[0]!.oldest).toBeGreaterThan(waitingRecipients);
 
       const purged = await purgeHistory({ db: svc.db.db, config: { ...svc.config, retentionDays: 30 }, logger, now: () => new Date() });
 
@@ -267,20 +280,20 @@ describe('history by month (mails and recipients are partitioned by month of cre
       const after = await months(svc);
       expect(after).toContain(oldest);
       for (const name of past.slice(1)) expect(after).not.toContain(name);
-      expect(after).toContain(current);
-      expect(after).toContain('mails_default');
-      // Every request made before the cutoff went, with its rows, but the one still waiting.
-      const left = await sql<{ id: string }>`SELECT id FROM mail_requests WHERE created_at < ${cutoff}`.execute(svc.db.db);
+      // Every request made before the cutoff's month went, with its rows, but the one still waiting:
+      // the held month's own rows were purged row by row.
+      const left = await sql<{ id: string }>`SELECT id FROM mail_requests WHERE created_at < ${cutoffMonth}`.execute(svc.db.db);
       expect(left.rows.map((r) => String(r.id))).toEqual([String(waiting.id)]);
-      const rows = await sql<{ request_id: string }>`SELECT DISTINCT request_id FROM recipients WHERE created_at < ${cutoff}`.execute(svc.db.db);
-      expect(rows.rows.map((r) => String(r.request_id))).toEqual([String(waiting.id)]);
-      const waitingRecipients = (await sql<{ n: number }>`SELECT count(*)::int AS n FROM recipients WHERE request_id = ${waiting.id}`.execute(svc.db.db))
-        .rows[0]!.n;
+      expect((await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(oldest.replace('mails', 'recipients'))}`.execute(svc.db.db)).rows[0]!.n).toBe(
+        waitingRecipients,
+      );
       expect(purged.requests).toBe(before.rows[0]!.requests - 1);
       expect(purged.recipients).toBe(before.rows[0]!.recipients - waitingRecipients);
-      expect(seeded.recipients).toBeGreaterThanOrEqual(before.rows[0]!.recipients);
-      // the held month's own rows were purged row by row: only the waiting request's are left in it
-      expect(before.rows[0]!.oldest).toBeGreaterThan(waitingRecipients);
+      expect(seeded.recipients).toBe(before.rows[0]!.recipients);
+      // The cutoff's month is kept whole until it is wholly past: its request older than the cutoff too.
+      const kept = await sql<{ n: number }>`SELECT count(*)::int AS n FROM recipients WHERE project_id = ${project.projectId}::bigint`.execute(svc.db.db);
+      expect(kept.rows[0]!.n).toBe(2);
+      expect((await svc.call('GET', `/api/v1/mails/requests/${inCutoffMonth.requestIds[0]}/status`, { key: project })).status).toBe(200);
 
       // Once it is sent, the next run drops its month too.
       await sql`UPDATE mail_requests SET status = 'S' WHERE id = ${waiting.id}`.execute(svc.db.db);
@@ -313,6 +326,26 @@ describe('history by month (mails and recipients are partitioned by month of cre
       expect(await where()).toBe(`recipients_p${far.getUTCFullYear()}05`);
       // made once: a second run makes nothing
       expect(await ensureHistoryPartitions(svc.db.db, new Date(Date.UTC(far.getUTCFullYear(), 2, 1)))).toBe(0);
+      // A row still arriving in the default partition for the month being made (a writer's
+      // transaction open meanwhile) waits, then moves in with the others.
+      const writer = new pg.Client({ connectionString: svc.db.url });
+      await writer.connect();
+      try {
+        const later = new Date(Date.UTC(far.getUTCFullYear(), 6, 9));
+        await writer.query('BEGIN');
+        await writer.query(
+          `INSERT INTO recipients (mail_id, request_id, project_id, address, type, created_at) VALUES (1, 1, 1, 'late@example.com', 'R', $1)`,
+          [later],
+        );
+        const making = ensureHistoryPartitions(svc.db.db, new Date(Date.UTC(far.getUTCFullYear(), 6, 1)));
+        await new Promise((r) => setTimeout(r, 300));
+        await writer.query('COMMIT');
+        expect(await making).toBe(6);
+        const late = await sql<{ part: string }>`SELECT tableoid::regclass::text AS part FROM recipients WHERE address = 'late@example.com'`.execute(svc.db.db);
+        expect(late.rows).toEqual([{ part: `recipients_p${far.getUTCFullYear()}07` }]);
+      } finally {
+        await writer.end();
+      }
       // the job is scheduled on every worker process
       const schedules = await sql<{ name: string }>`SELECT name FROM pgboss.schedule WHERE name = ${HISTORY_PARTITIONS}`.execute(svc.db.db);
       expect(schedules.rows).toHaveLength(1);

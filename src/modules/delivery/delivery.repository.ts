@@ -283,14 +283,15 @@ export async function cancelPendingMails(db: Db | Tx, requestId: string, limit: 
 
 /**
  * The created_at range the claims look in (claimDueMails' `months`): from a minute before the
- * oldest request still stored or sent (P or I), or before now when none is, to a day after now,
- * by the database's clock. Every mail a claim can take is in it, but those of a request that
- * started sending (or committed) after this was read with a created_at before it: the caller
- * reads it again within a second (sending-months.ts).
+ * oldest request still stored or sent (P or I), or before now when none is, to a day after the
+ * newest or now (created_at is the API process's clock, now() the database's). Every mail a claim
+ * can take is in it, but those of a request that started sending (or committed) after this was
+ * read with a created_at outside it: the caller reads it again after a second
+ * (sending-months.ts).
  */
 export async function sendingMonths(db: Db): Promise<HistoryRange> {
   const res = await sql<{ from: Date; to: Date }>`${sql.raw(PREPARED)}
-    SELECT least(min(created_at), now()) - interval '1 minute' AS "from", now() + interval '1 day' AS "to"
+    SELECT least(min(created_at), now()) - interval '1 minute' AS "from", greatest(max(created_at), now()) + interval '1 day' AS "to"
     FROM mail_requests WHERE status IN ('P', 'I')
   `.execute(db);
   const row = res.rows[0]!;

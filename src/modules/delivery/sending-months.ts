@@ -9,7 +9,8 @@ export const SENDING_MONTHS_MAX_AGE_MS = 1_000;
  * The created_at range a process's claims look in (delivery.repository.ts' sendingMonths), read
  * at most once every `maxAgeMs` however many loops claim: one small statement a second instead
  * of one a claim. A request that starts sending with mails older than the range read (a
- * reservation made days ago whose time came) is claimed once it is read again, within a second.
+ * confirm-and-send request made days ago, sent now) is claimed by the first claim after the
+ * range is read again: within about two seconds (a second for the range, the loops' poll).
  */
 export function createSendingMonths(db: Db, maxAgeMs = SENDING_MONTHS_MAX_AGE_MS): () => Promise<HistoryRange> {
   let cached: { at: number; range: HistoryRange } | undefined;

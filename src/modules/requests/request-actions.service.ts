@@ -29,7 +29,7 @@ export async function sendRequestNow(deps: Pick<AppDeps, 'db' | 'queue' | 'now'>
     if (req.created_at.getTime() < now.getTime() - SEND_NOW_MAX_AGE_MS) {
       throw badRequest('requestId: a ready request created more than 30 days ago can not be sent');
     }
-    await repo.releaseReadyMails(tx, req.id, now);
+    await repo.releaseReadyMails(tx, req.id, req.created_at, now);
     await startNow(tx, req.id, now);
   });
 }

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { PREPARED } from '../../db/connect.ts';
+import { historyRangeOf, inHistoryRange } from '../../db/history-range.ts';
 import type { Db, Tx } from '../../db/schema.ts';
 import type { RequestStatus } from '../../shared/statuses.ts';
 import type { RecipientSlices, SplitRecipient } from './split-recipients.ts';
@@ -257,8 +258,15 @@ export async function lockProjectRequest(tx: Tx, projectId: string, id: { day: n
     .executeTakeFirst();
 }
 
-export async function releaseReadyMails(tx: Tx, requestId: string, at: Date): Promise<void> {
-  await tx.updateTable('mails').set({ next_attempt_at: at }).where('request_id', '=', requestId).where('status', '=', 'R').execute();
+/** The request's ready mails are due at `at` (`createdAt`: the request's, naming its month of mails). */
+export async function releaseReadyMails(tx: Tx, requestId: string, createdAt: Date, at: Date): Promise<void> {
+  await tx
+    .updateTable('mails')
+    .set({ next_attempt_at: at })
+    .where('request_id', '=', requestId)
+    .where('status', '=', 'R')
+    .where(inHistoryRange('created_at', historyRangeOf([createdAt])))
+    .execute();
 }
 
 /** Requests still preparing (P) that were created before `before`: candidates for the storing sweep. */

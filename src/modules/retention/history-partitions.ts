@@ -55,7 +55,7 @@ export async function historyMonths(db: Db | Tx): Promise<HistoryMonth[]> {
  * may still be stored or sent; a confirm-and-send one still R past `unconfirmedBefore` can never
  * be sent and counts as finished), or a mail of it still pending. Null: nothing holds it.
  */
-export async function monthHeldBy(tx: Tx, month: HistoryMonth, unconfirmedBefore: Date): Promise<string | null> {
+export async function monthHeldBy(db: Db | Tx, month: HistoryMonth, unconfirmedBefore: Date): Promise<string | null> {
   const res = await sql<{ id: string }>`
     -- one arm per partial index (mail_requests_sending, mail_requests_reserved): few rows each,
     -- where one condition on all three statuses would read every request
@@ -68,23 +68,47 @@ export async function monthHeldBy(tx: Tx, month: HistoryMonth, unconfirmedBefore
     UNION ALL
     (SELECT request_id FROM ${sql.table(month.mails)} WHERE status IN ('R', 'I') LIMIT 1)
     LIMIT 1
-  `.execute(tx);
+  `.execute(db);
   return res.rows[0] ? String(res.rows[0].id) : null;
+}
+
+/** The rows of a month's partitions, for the log and the purge's totals (reads the month once, before its lock is taken). */
+export async function countHistoryMonth(db: Db, month: HistoryMonth): Promise<{ mails: number; recipients: number }> {
+  const res = await sql<{ mails: string; recipients: string }>`
+    SELECT (SELECT count(*) FROM ${sql.table(month.mails)}) AS mails, (SELECT count(*) FROM ${sql.table(month.recipients)}) AS recipients
+  `.execute(db);
+  return { mails: Number(res.rows[0]!.mails), recipients: Number(res.rows[0]!.recipients) };
 }
 
 /**
  * Drops a month's partitions of mails and recipients, with their rows: what deleting them row by
- * row would take hours and leave bloat behind takes a moment. The month's requests (one row each
- * in mail_requests) are left to the row-wise purge, which deletes them in batches. Takes the
- * parents' ACCESS EXCLUSIVE lock for the moment of the drop: the caller sets a lock_timeout.
- * Returns the rows dropped (counted first, which reads the month once).
+ * row would take hours and leave bloat behind takes a moment. Both tables are locked first
+ * (ACCESS EXCLUSIVE: a partition can't be dropped under a statement reading its table), in the
+ * order delivery's statements lock them (mails, then recipients), and the month is checked again
+ * under the lock: false when something holds it after all. The caller sets a lock_timeout; every
+ * statement on the two tables waits behind the lock meanwhile. The month's requests (one row each
+ * in mail_requests) are deleted after (deleteMonthRequests).
  */
-export async function dropHistoryMonth(tx: Tx, month: HistoryMonth): Promise<{ mails: number; recipients: number }> {
-  const count = async (table: string) => {
-    const res = await sql<{ n: string }>`SELECT count(*) AS n FROM ${sql.table(table)}`.execute(tx);
-    return Number(res.rows[0]?.n ?? 0);
-  };
-  const dropped = { mails: await count(month.mails), recipients: await count(month.recipients) };
-  await sql`DROP TABLE ${sql.table(month.recipients)}, ${sql.table(month.mails)}`.execute(tx);
-  return dropped;
+export async function dropHistoryMonth(tx: Tx, month: HistoryMonth, unconfirmedBefore: Date): Promise<boolean> {
+  await sql`LOCK TABLE mails, recipients IN ACCESS EXCLUSIVE MODE`.execute(tx);
+  if (await monthHeldBy(tx, month, unconfirmedBefore)) return false;
+  await sql`DROP TABLE ${sql.table(month.mails)}, ${sql.table(month.recipients)}`.execute(tx);
+  return true;
+}
+
+/**
+ * Deletes up to `limit` finished requests created in a dropped month (their mails and recipients
+ * are gone with it; payloads and request files follow by ON DELETE CASCADE), skipping rows someone
+ * holds. Returns how many it deleted. A confirm-and-send request never confirmed (R) is left to
+ * the row-wise purge.
+ */
+export async function deleteMonthRequests(db: Db, month: HistoryMonth, limit: number): Promise<number> {
+  const res = await sql`
+    DELETE FROM mail_requests WHERE id IN (
+      SELECT id FROM mail_requests
+      WHERE status IN ('S', 'F', 'PF', 'U', 'C') AND created_at >= ${month.from} AND created_at < ${month.to}
+      ORDER BY created_at, id LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED)
+  `.execute(db);
+  return Number(res.numAffectedRows ?? 0n);
 }

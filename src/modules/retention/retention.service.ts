@@ -1,12 +1,14 @@
 import type { AppDeps } from '../../deps.ts';
 import type { JobRun } from '../../jobs/job.ts';
-import { dropHistoryMonth, historyMonths, monthHeldBy } from './history-partitions.ts';
+import { countHistoryMonth, deleteMonthRequests, dropHistoryMonth, historyMonths, monthHeldBy } from './history-partitions.ts';
 import { limitLockWait, purgeBatch, type PurgedBatch } from './retention.repository.ts';
 
 /** Requests per purge transaction: short transactions, so nothing waits long on them. */
 const PURGE_BATCH_REQUESTS = 1_000;
 /** ... and about this many recipients (a 100,000-recipient request goes alone). */
 const PURGE_BATCH_RECIPIENTS = 20_000;
+/** Requests of a dropped month deleted per statement (their mails and recipients are gone already). */
+const MONTH_REQUESTS_BATCH = 5_000;
 /** One run stops after this long; the next scheduled run goes on where it stopped. */
 const PURGE_RUN_MS = 10 * 60_000;
 
@@ -45,34 +47,48 @@ export async function purgeHistory(
   let lastLog = started;
   let batches = 0;
   const unconfirmedBefore = () => new Date(Math.min(cutoff.getTime(), deps.now().getTime() - UNCONFIRMED_MAX_AGE_MS));
+  const timeUp = () => opts.isStopping?.() || performance.now() - started > (opts.maxMs ?? PURGE_RUN_MS);
+  const months = await historyMonths(deps.db);
   // the first month not yet wholly past the cutoff: its requests wait until it is, and go with it
-  let keptFrom: Date | undefined;
-  for (const month of await historyMonths(deps.db)) {
-    if (month.to > cutoff) {
-      keptFrom = month.from;
-      break;
+  const keptFrom = months.find((m) => m.to > cutoff)?.from;
+  for (const month of months.filter((m) => m.to <= cutoff)) {
+    if (timeUp()) break;
+    const heldBy = await monthHeldBy(deps.db, month, unconfirmedBefore());
+    if (heldBy) {
+      log.info(
+        { month: month.from.toISOString(), requestId: heldBy },
+        'a month past retention holds a request not finished: its finished ones are purged row by row',
+      );
+      continue;
     }
-    if (opts.isStopping?.()) return total;
-    const dropped = await deps.db.transaction().execute(async (tx) => {
-      await limitLockWait(tx);
-      const heldBy = await monthHeldBy(tx, month, unconfirmedBefore());
-      if (heldBy) {
-        log.info(
-          { month: month.from.toISOString(), requestId: heldBy },
-          'a month past retention holds a request not finished: its finished ones are purged row by row',
-        );
-        return null;
-      }
-      return dropHistoryMonth(tx, month);
-    });
+    const rows = await countHistoryMonth(deps.db, month);
+    let dropped: boolean;
+    try {
+      dropped = await deps.db.transaction().execute(async (tx) => {
+        await limitLockWait(tx);
+        return dropHistoryMonth(tx, month, unconfirmedBefore());
+      });
+    } catch (err) {
+      // (a lock not had within the lock_timeout, or a deadlock): the next run tries again
+      log.warn({ month: month.from.toISOString(), err: (err as Error).message }, 'a month past retention could not be dropped now');
+      continue;
+    }
     if (!dropped) continue;
-    total.mails += dropped.mails;
-    total.recipients += dropped.recipients;
-    log.info({ month: month.from.toISOString(), ...dropped }, 'history month dropped');
+    total.mails += rows.mails;
+    total.recipients += rows.recipients;
+    log.info({ month: month.from.toISOString(), ...rows }, 'history month dropped');
+    // Its requests at once, so that the views don't list requests whose mails are gone for long
+    // (what a stop leaves, the row-wise purge below takes).
+    for (;;) {
+      if (timeUp()) break;
+      const deleted = await deleteMonthRequests(deps.db, month, MONTH_REQUESTS_BATCH);
+      total.requests += deleted;
+      if (deleted < MONTH_REQUESTS_BATCH) break;
+    }
   }
   const before = keptFrom && keptFrom < cutoff ? keptFrom : cutoff;
   for (;;) {
-    if (opts.isStopping?.() || performance.now() - started > (opts.maxMs ?? PURGE_RUN_MS)) {
+    if (timeUp()) {
       log.info({ ...total, batches }, 'history purge paused; the next run goes on');
       return total;
     }
