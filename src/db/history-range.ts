@@ -30,7 +30,11 @@ export function historyRangeOf(createdAt: Iterable<Date>): HistoryRange {
   return { from: new Date(from), to: new Date(to + 1) };
 }
 
-/** `<column> >= from AND <column> < to`: the condition that lets a statement name its months. */
-export function inHistoryRange(column: string, range: HistoryRange): RawBuilder<boolean> {
+/**
+ * `<column> >= from AND <column> < to`: the condition that lets a statement name its months.
+ * Without a range (a caller that doesn't know its rows' created_at), no condition: every month.
+ */
+export function inHistoryRange(column: string, range: HistoryRange | undefined): RawBuilder<boolean> {
+  if (!range) return sql<boolean>`true`;
   return sql<boolean>`${sql.ref(column)} >= ${range.from}::timestamptz AND ${sql.ref(column)} < ${range.to}::timestamptz`;
 }

@@ -9,6 +9,9 @@ import type { Db } from '../../src/db/schema.ts';
 import { dayNumber } from '../../src/shared/clock.ts';
 import { formatNumericId } from '../../src/shared/ids.ts';
 
+/** A created_at range holding every row, for statements made by hand in tests (claims, releases, recordings). */
+export const ALL_MONTHS = { from: new Date('2000-01-01T00:00:00Z'), to: new Date('2100-01-01T00:00:00Z') };
+
 export interface SeededHistory {
   requestIds: string[];
   recipients: number;

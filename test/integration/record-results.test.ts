@@ -6,11 +6,8 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { recordResults } from '../../src/modules/delivery/delivery.repository.ts';
-import { seedProject, seedRequest } from '../helpers/seed-rows.ts';
+import { ALL_MONTHS, seedProject, seedRequest } from '../helpers/seed-rows.ts';
 import { createTestDb, type TestDb } from '../helpers/test-db.ts';
-
-/** a created_at range holding every row */
-const ALL_MONTHS = { from: new Date('2000-01-01T00:00:00Z'), to: new Date('2100-01-01T00:00:00Z') };
 
 let db: TestDb;
 const [A, B, OTHER] = [randomUUID(), randomUUID(), randomUUID()];

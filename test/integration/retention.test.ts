@@ -4,7 +4,7 @@ import pg from 'pg';
 import { seedHistory } from '../../scripts/seed-history.ts';
 import { createLogger } from '../../src/logger.ts';
 import { HISTORY_PARTITIONS } from '../../src/modules/retention/history-partitions.job.ts';
-import { ensureHistoryPartitions } from '../../src/modules/retention/history-partitions.ts';
+import { dropHistoryMonth, ensureHistoryPartitions, historyMonths } from '../../src/modules/retention/history-partitions.ts';
 import { PURGE_HISTORY } from '../../src/modules/retention/purge-history.job.ts';
 import { purgeHistory } from '../../src/modules/retention/retention.service.ts';
 import { startTestService, waitFor, type TestService } from '../helpers/test-service.ts';
@@ -301,6 +301,31 @@ describe('history by month (mails and recipients are partitioned by month of cre
       const again = await purgeHistory({ db: svc.db.db, config: { ...svc.config, retentionDays: 30 }, logger, now: () => new Date() });
       expect(again).toEqual({ requests: 1, mails: expect.any(Number), recipients: waitingRecipients });
       expect(await months(svc)).not.toContain(oldest);
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  it('a run killed after dropping a month, before deleting its requests: the next run deletes them', async () => {
+    const svc = await startTestService({ smtpUrl: sink.url, workers: false });
+    try {
+      const cutoff = new Date(Date.now() - 30 * DAY);
+      const cutoffMonth = new Date(Date.UTC(cutoff.getUTCFullYear(), cutoff.getUTCMonth(), 1));
+      await seedHistory(svc.db.db, { recipients: 1_000, projects: 1, days: 20, now: new Date(cutoffMonth.getTime() - 40 * DAY), seed: 5 });
+      await sql`UPDATE mail_requests SET status = 'S' WHERE created_at < ${cutoffMonth}`.execute(svc.db.db);
+      await sql`UPDATE mails SET status = 'S' WHERE created_at < ${cutoffMonth}`.execute(svc.db.db);
+      const past = (await historyMonths(svc.db.db)).filter((m) => m.to <= cutoffMonth);
+      expect(past.length).toBeGreaterThanOrEqual(1);
+      // What the run did up to the kill: the months' tables dropped, their requests not yet deleted.
+      for (const month of past) {
+        expect(await svc.db.db.transaction().execute((tx) => dropHistoryMonth(tx, month, cutoff))).toBe(true);
+      }
+      const orphans = (await sql<{ n: number }>`SELECT count(*)::int AS n FROM mail_requests WHERE created_at < ${cutoffMonth}`.execute(svc.db.db)).rows[0]!.n;
+      expect(orphans).toBeGreaterThan(0);
+
+      const next = await purgeHistory({ db: svc.db.db, config: { ...svc.config, retentionDays: 30 }, logger, now: () => new Date() });
+      expect(next).toEqual({ requests: orphans, mails: 0, recipients: 0 });
+      expect((await sql<{ n: number }>`SELECT count(*)::int AS n FROM mail_requests WHERE created_at < ${cutoffMonth}`.execute(svc.db.db)).rows[0]!.n).toBe(0);
     } finally {
       await svc.stop();
     }

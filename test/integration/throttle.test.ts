@@ -11,10 +11,8 @@ import { createBatchThrottle } from '../../src/modules/delivery/throttle.ts';
 import { finishThrottle, pruneThrottleStates, takeThrottle } from '../../src/modules/delivery/throttle.repository.ts';
 import { THROTTLE_BACKED_OFF_IDLE_MS, THROTTLE_IDLE_MS } from '../../src/modules/delivery/throttle-policy.ts';
 import { claimDueMails, releaseMails } from '../../src/modules/delivery/delivery.repository.ts';
+import { ALL_MONTHS } from '../helpers/seed-rows.ts';
 import { createClaimCursor } from '../../src/modules/delivery/claim-cursor.ts';
-
-/** a created_at range holding every row (claims and releases made by hand) */
-const ALL_MONTHS = { from: new Date('2000-01-01T00:00:00Z'), to: new Date('2100-01-01T00:00:00Z') };
 
 // Throttling per destination domain and per project (issue 16), through a relay: two workers on
 // one database share the limits, which the sink checks (most transactions of a domain in DATA at

@@ -76,7 +76,6 @@ export const claimHead = (limit: number) => Math.floor(limit / 4);
  * that PostgreSQL plans and reads those months of mails only; a mail outside it is not claimed.
  */
 export async function claimDueMails(db: Db, limit: number, leaseMs: number, token: string, after: string, months: HistoryRange): Promise<ClaimedMail[]> {
-  const inMonths = (alias: string) => inHistoryRange(`${alias}.created_at`, months);
   const res = await sql<ClaimedMail>`${sql.raw(PREPARED)}
     WITH candidates AS (
       SELECT c.id, c.request_id, c.created_at, r.part, row_number() OVER (PARTITION BY c.request_id ORDER BY c.next_attempt_at, c.seq) AS turn
@@ -88,7 +87,7 @@ export async function claimDueMails(db: Db, limit: number, leaseMs: number, toke
         WHERE r.status IN ('P', 'I') AND r.id > ${after}::bigint AND EXISTS (
           SELECT 1 FROM mails m
           WHERE m.request_id = r.id AND m.status IN ('R', 'I') AND m.next_attempt_at <= now()
-            AND (m.lease_until IS NULL OR m.lease_until < now()) AND ${inMonths('m')})
+            AND (m.lease_until IS NULL OR m.lease_until < now()) AND ${inHistoryRange('m.created_at', months)})
         ORDER BY r.id
         LIMIT ${limit})
         UNION ALL
@@ -97,7 +96,7 @@ export async function claimDueMails(db: Db, limit: number, leaseMs: number, toke
           WHERE r.status IN ('P', 'I') AND r.id <= ${after}::bigint AND EXISTS (
             SELECT 1 FROM mails m
             WHERE m.request_id = r.id AND m.status IN ('R', 'I') AND m.next_attempt_at <= now()
-              AND (m.lease_until IS NULL OR m.lease_until < now()) AND ${inMonths('m')})
+              AND (m.lease_until IS NULL OR m.lease_until < now()) AND ${inHistoryRange('m.created_at', months)})
           ORDER BY r.id
           LIMIT ${limit}
         ) b
@@ -106,7 +105,7 @@ export async function claimDueMails(db: Db, limit: number, leaseMs: number, toke
       ) r CROSS JOIN LATERAL (
         SELECT l.id, l.request_id, l.seq, l.next_attempt_at, l.created_at FROM mails l
         WHERE l.request_id = r.id AND l.status IN ('R', 'I') AND l.next_attempt_at <= now()
-          AND (l.lease_until IS NULL OR l.lease_until < now()) AND ${inMonths('l')}
+          AND (l.lease_until IS NULL OR l.lease_until < now()) AND ${inHistoryRange('l.created_at', months)}
         ORDER BY next_attempt_at, seq
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED
@@ -115,7 +114,7 @@ export async function claimDueMails(db: Db, limit: number, leaseMs: number, toke
       SELECT id, created_at, part FROM candidates ORDER BY turn, part, request_id LIMIT ${limit}
     )
     UPDATE mails m SET status = 'I', lease_until = now() + make_interval(secs => ${leaseMs / 1000}), lease_token = ${token}, attempts = attempts + 1
-    FROM picked WHERE m.id = picked.id AND m.created_at = picked.created_at AND ${inMonths('m')}
+    FROM picked WHERE m.id = picked.id AND m.created_at = picked.created_at AND ${inHistoryRange('m.created_at', months)}
     RETURNING m.id, m.seq, m.request_id, m.created_at, picked.part
   `.execute(db);
   return res.rows.map((r) => ({

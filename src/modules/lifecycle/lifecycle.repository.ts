@@ -78,9 +78,6 @@ export async function notifyDue(db: Db | Tx): Promise<void> {
  * Mail counts by status of those of these requests that are sending (I) and have no mail left
  * ready or sending: the roll-up's input in one statement (a probe of the pending index each).
  */
-/** `<alias>.created_at` in the range, or no condition without one. */
-const inMonths = (alias: string, months: HistoryRange | undefined) => (months ? inHistoryRange(`${alias}.created_at`, months) : sql<boolean>`true`);
-
 export async function statusCountsOfDone(db: Db | Tx, requestIds: string[], months?: HistoryRange): Promise<Map<string, Record<string, number>>> {
   const out = new Map<string, Record<string, number>>();
   if (!requestIds.length) return out;
@@ -90,8 +87,8 @@ export async function statusCountsOfDone(db: Db | Tx, requestIds: string[], mont
     WITH done AS MATERIALIZED (
       SELECT r.id FROM mail_requests r
       WHERE r.id = ANY(${requestIds}::bigint[]) AND r.status = 'I'
-        AND NOT EXISTS (SELECT 1 FROM mails p WHERE p.request_id = r.id AND p.status IN ('R', 'I') AND ${inMonths('p', months)}))
-    SELECT m.request_id, m.status, count(*)::int AS n FROM done JOIN mails m ON m.request_id = done.id AND ${inMonths('m', months)}
+        AND NOT EXISTS (SELECT 1 FROM mails p WHERE p.request_id = r.id AND p.status IN ('R', 'I') AND ${inHistoryRange('p.created_at', months)}))
+    SELECT m.request_id, m.status, count(*)::int AS n FROM done JOIN mails m ON m.request_id = done.id AND ${inHistoryRange('m.created_at', months)}
     GROUP BY m.request_id, m.status
   `.execute(db);
   for (const r of res.rows) {
@@ -122,7 +119,7 @@ export async function finishRequests(db: Db, finished: { id: string; status: Fin
       UPDATE mail_requests r SET status = u.status, finished_at = now()
       FROM unnest(${finished.map((f) => f.id)}::bigint[], ${finished.map((f) => f.status)}::text[]) AS u(id, status)
       WHERE r.id = u.id AND r.status = 'I'
-        AND NOT EXISTS (SELECT 1 FROM mails m WHERE m.request_id = u.id AND m.status IN ('R', 'I') AND ${inMonths('m', months)})
+        AND NOT EXISTS (SELECT 1 FROM mails m WHERE m.request_id = u.id AND m.status IN ('R', 'I') AND ${inHistoryRange('m.created_at', months)})
       RETURNING r.id, r.project_id
     )
     ${webhookOutboxInsert(sql`SELECT project_id, 'request.finished' AS event_type, id AS subject_id FROM finished`)}

@@ -181,7 +181,6 @@ export function countQuery(projectId: string, f: ViewFilters, limit: number): Ra
  */
 async function loadRows(db: Db, ids: string[], view: ViewOptions, months?: HistoryRange): Promise<{ items: RecipientListItem[]; rows: RecipientListRow[] }> {
   if (ids.length === 0) return { items: [], rows: [] };
-  const inMonths = (column: string) => (months ? inHistoryRange(column, months) : sql<boolean>`true`);
   const { rows } = await sql<RecipientListRow>`
     SELECT r.id, r.project_id, r.address, r.name, r.type, r.parameters, r.status, r.result_code, r.result_message, r.retry_count, r.temporary_result_code,
       r.bounce_type, r.bounce_status, r.bounce_message, r.bounced_at, r.complaint_type, r.complained_at,
@@ -193,8 +192,8 @@ async function loadRows(db: Db, ids: string[], view: ViewOptions, months?: Histo
       mr.reservation_at, mr.template_sid, mr.template_name, mr.title, mr.individual, mr.parameters AS request_parameters,
       mr.sender_address, mr.sender_name
     FROM unnest(${ids}::bigint[]) WITH ORDINALITY AS p(id, ord)
-    JOIN recipients r ON r.id = p.id AND ${inMonths('r.created_at')}
-    JOIN mails m ON m.id = r.mail_id AND ${inMonths('m.created_at')}
+    JOIN recipients r ON r.id = p.id AND ${inHistoryRange('r.created_at', months)}
+    JOIN mails m ON m.id = r.mail_id AND ${inHistoryRange('m.created_at', months)}
     JOIN mail_requests mr ON mr.id = r.request_id
     -- A recipient refused for being on the unsubscribe list (U) shows the address's state and
     -- date, as one that used its own link does.

@@ -1,6 +1,7 @@
 import type { AppDeps } from '../../deps.ts';
 import type { JobRun } from '../../jobs/job.ts';
-import { countHistoryMonth, deleteMonthRequests, dropHistoryMonth, historyMonths, monthHeldBy } from './history-partitions.ts';
+import type { Logger } from '../../logger.ts';
+import { countHistoryMonth, deleteMonthRequests, dropHistoryMonth, type HistoryMonth, historyMonths, monthHeldBy } from './history-partitions.ts';
 import { limitLockWait, purgeBatch, type PurgedBatch } from './retention.repository.ts';
 
 /** Requests per purge transaction: short transactions, so nothing waits long on them. */
@@ -18,6 +19,55 @@ const UNCONFIRMED_MAX_AGE_MS = 30 * 24 * 3600 * 1000;
 /** The instant before which finished requests are purged (pure). */
 function purgeCutoff(now: Date, retentionDays: number): Date {
   return new Date(now.getTime() - retentionDays * 24 * 3600 * 1000);
+}
+
+/**
+ * Drops the months wholly past the cutoff that nothing holds (oldest first), each with its
+ * requests' rows after it, and adds what went to `total`. A month held, or whose tables stay busy
+ * past the lock_timeout, is left: its finished requests go row by row (purgeHistory), and the
+ * next run tries again.
+ */
+async function dropPastMonths(
+  deps: Pick<AppDeps, 'db'>,
+  past: HistoryMonth[],
+  run: { log: Logger; total: PurgedBatch; timeUp: () => boolean; unconfirmedBefore: () => Date },
+): Promise<void> {
+  const { log, total, timeUp, unconfirmedBefore } = run;
+  for (const month of past) {
+    if (timeUp()) break;
+    const heldBy = await monthHeldBy(deps.db, month, unconfirmedBefore());
+    if (heldBy) {
+      log.info(
+        { month: month.from.toISOString(), requestId: heldBy },
+        'a month past retention holds a request not finished: its finished ones are purged row by row',
+      );
+      continue;
+    }
+    const rows = await countHistoryMonth(deps.db, month);
+    let dropped: boolean;
+    try {
+      dropped = await deps.db.transaction().execute(async (tx) => {
+        await limitLockWait(tx);
+        return dropHistoryMonth(tx, month, unconfirmedBefore());
+      });
+    } catch (err) {
+      // (a lock not had within the lock_timeout, or a deadlock): the next run tries again
+      log.warn({ month: month.from.toISOString(), err: (err as Error).message }, 'a month past retention could not be dropped now');
+      continue;
+    }
+    if (!dropped) continue;
+    total.mails += rows.mails;
+    total.recipients += rows.recipients;
+    log.info({ month: month.from.toISOString(), ...rows }, 'history month dropped');
+    // Its requests at once, so that the views don't list requests whose mails are gone for long
+    // (what a stop or a kill leaves, purgeHistory's row-wise purge takes).
+    for (;;) {
+      if (timeUp()) break;
+      const deleted = await deleteMonthRequests(deps.db, month, MONTH_REQUESTS_BATCH);
+      total.requests += deleted;
+      if (deleted < MONTH_REQUESTS_BATCH) break;
+    }
+  }
 }
 
 /**
@@ -51,41 +101,11 @@ export async function purgeHistory(
   const months = await historyMonths(deps.db);
   // the first month not yet wholly past the cutoff: its requests wait until it is, and go with it
   const keptFrom = months.find((m) => m.to > cutoff)?.from;
-  for (const month of months.filter((m) => m.to <= cutoff)) {
-    if (timeUp()) break;
-    const heldBy = await monthHeldBy(deps.db, month, unconfirmedBefore());
-    if (heldBy) {
-      log.info(
-        { month: month.from.toISOString(), requestId: heldBy },
-        'a month past retention holds a request not finished: its finished ones are purged row by row',
-      );
-      continue;
-    }
-    const rows = await countHistoryMonth(deps.db, month);
-    let dropped: boolean;
-    try {
-      dropped = await deps.db.transaction().execute(async (tx) => {
-        await limitLockWait(tx);
-        return dropHistoryMonth(tx, month, unconfirmedBefore());
-      });
-    } catch (err) {
-      // (a lock not had within the lock_timeout, or a deadlock): the next run tries again
-      log.warn({ month: month.from.toISOString(), err: (err as Error).message }, 'a month past retention could not be dropped now');
-      continue;
-    }
-    if (!dropped) continue;
-    total.mails += rows.mails;
-    total.recipients += rows.recipients;
-    log.info({ month: month.from.toISOString(), ...rows }, 'history month dropped');
-    // Its requests at once, so that the views don't list requests whose mails are gone for long
-    // (what a stop leaves, the row-wise purge below takes).
-    for (;;) {
-      if (timeUp()) break;
-      const deleted = await deleteMonthRequests(deps.db, month, MONTH_REQUESTS_BATCH);
-      total.requests += deleted;
-      if (deleted < MONTH_REQUESTS_BATCH) break;
-    }
-  }
+  await dropPastMonths(
+    deps,
+    months.filter((m) => m.to <= cutoff),
+    { log, total, timeUp, unconfirmedBefore },
+  );
   const before = keptFrom && keptFrom < cutoff ? keptFrom : cutoff;
   for (;;) {
     if (timeUp()) {
