@@ -3,7 +3,8 @@ import crypto from 'node:crypto';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { dkimSignature, relaxedBody, relaxedBodyHash } from '../../src/modules/delivery/dkim-signature.ts';
 import nodemailer from 'nodemailer';
-import { composeSigned, crlf, dkimStreamPlugin } from '../../src/modules/delivery/dkim-sign-message.ts';
+import { composeSigned, crlf } from '../../src/modules/delivery/dkim-sign-message.ts';
+import { composedStreamPlugin } from '../../src/modules/delivery/compose-stream.ts';
 import { DKIM_SIGNED_HEADERS } from '../../src/modules/delivery/build-message.ts';
 import { dkimRecordValue, generateDkimKey, nextSelector, recordPublishes } from '../../src/modules/sender-domains/dkim-key.ts';
 
@@ -131,9 +132,9 @@ describe('signing a message on its way to the transport', () => {
   };
   const verify = async (raw: Buffer) => (await dkimVerify(raw, { resolver } as never)).results;
 
-  it('dkimStreamPlugin signs what nodemailer composes (the relay path), once, over the headers that matter', async () => {
+  it('composedStreamPlugin signs what nodemailer composes (the relay path), once, over the headers that matter', async () => {
     const transport = nodemailer.createTransport({ streamTransport: true, buffer: true });
-    transport.use('stream', dkimStreamPlugin);
+    transport.use('stream', composedStreamPlugin);
     const raw = (await transport.sendMail({ ...message, dkimSigning: dkim } as never)).message as Buffer;
     const results = await verify(raw);
     expect(results).toHaveLength(1);
@@ -156,7 +157,7 @@ describe('signing a message on its way to the transport', () => {
 
   it('an error of the composed stream reaches the send, not an unsigned message', async () => {
     const transport = nodemailer.createTransport({ streamTransport: true, buffer: true });
-    transport.use('stream', dkimStreamPlugin);
+    transport.use('stream', composedStreamPlugin);
     await expect(transport.sendMail({ ...message, dkimSigning: { ...dkim, algorithm: 'rsa-sha1' } } as never)).rejects.toThrow(/unknown DKIM algorithm/);
   });
 });

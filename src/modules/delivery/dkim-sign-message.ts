@@ -1,7 +1,6 @@
 import { PassThrough, type Readable } from 'node:stream';
 import type { SendMailOptions } from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import type MailMessage from 'nodemailer/lib/mailer/mail-message';
 import { DKIM_SIGNED_HEADERS } from './build-message.ts';
 import { dkimSignature } from './dkim-signature.ts';
 import type { DkimSigning } from './request-context.ts';
@@ -44,20 +43,8 @@ export async function composeSigned(message: SendMailOptions, dkim: DkimSigning)
   return { envelope: message.envelope, raw: await signRaw(await new MailComposer(message).compile().build(), dkim) };
 }
 
-/**
- * nodemailer 'stream' plugin of the relay transport: a message with `dkimSigning` has its
- * composed stream signed on its way to the connection. Measured against composing it into a
- * buffer first and handing that over as raw source (`composeSigned`), this saves nodemailer's
- * second pipeline over the raw source (bench/dkim.bench.ts).
- */
-export function dkimStreamPlugin(mail: MailMessage, done: (err?: Error | null) => void): void {
-  const dkim = (mail.data as SigningMailOptions).dkimSigning;
-  if (dkim) mail.message.processFunc((input: Readable) => signedStream(input, dkim));
-  done();
-}
-
 /** The input read whole, then the signature and the input. Errors of the input end the output with them. */
-function signedStream(input: Readable, dkim: DkimSigning): Readable {
+export function signedStream(input: Readable, dkim: DkimSigning): Readable {
   const output = new PassThrough();
   const chunks: Buffer[] = [];
   input.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -2,7 +2,8 @@ import nodemailer, { type SentMessageInfo, type Transporter } from 'nodemailer';
 import type { Config } from '../../config.ts';
 import type { Logger } from '../../logger.ts';
 import { createDirectTransport } from './direct-transport.ts';
-import { dkimStreamPlugin, type SigningMailOptions } from './dkim-sign-message.ts';
+import { composedStreamPlugin } from './compose-stream.ts';
+import type { SigningMailOptions } from './dkim-sign-message.ts';
 
 /**
  * What delivery needs of a transport: nodemailer's promise API. A relay's pooled transport is one;
@@ -49,8 +50,8 @@ export function createTransport(opts: TransportOptions): Transporter {
     disableFileAccess: true,
     disableUrlAccess: true,
   });
-  // signs as it composes: one composition, no second pass over a pre-built source
-  transport.use('stream', dkimStreamPlugin);
+  // signs, or gathers into few writes, as it composes (compose-stream.ts)
+  transport.use('stream', composedStreamPlugin);
   return transport;
 }
 
