@@ -4,6 +4,7 @@ import { type HistoryRange, inHistoryRange } from '../../db/history-range.ts';
 import type { Db, MailRequestsTable, RecipientsTable, Tx } from '../../db/schema.ts';
 import type { RecipientUpdate } from './apply-send-result.ts';
 import { webhookOutboxInsert } from '../webhooks/webhooks.service.ts';
+import { type SigningKeyColumns, signingKeyColumns, signingKeyJoin } from '../sender-domains/sender-domains.read-model.ts';
 
 /** What sending needs of a request. */
 export type DeliveryRequestRow = Pick<
@@ -23,11 +24,23 @@ export type DeliveryRequestRow = Pick<
   | 'test_mail'
 >;
 
-export async function loadRequestsForDelivery(db: Db | Tx, requestIds: string[]): Promise<DeliveryRequestRow[]> {
-  const res = await sql<DeliveryRequestRow>`${sql.raw(PREPARED)}
-    SELECT id, project_id, sender_address, sender_name, individual, advertising, parameters, references_header, title, body,
-      use_basic_unsubscribe_msg, unsubscribe_message, test_mail
-    FROM mail_requests WHERE id = ANY(${requestIds}::bigint[])
+/** A request as delivery loads it: what sending needs, its signing key, and whether it has attachments. */
+export type DeliveryRequestLoad = DeliveryRequestRow & SigningKeyColumns & { has_files: boolean };
+
+/**
+ * The requests a claim sends, each with its signing key and whether files are attached, in one
+ * statement (the attachments themselves are read only for requests that have some): a
+ * 1-recipient request's mail is loaded once, so each statement here is one per request.
+ */
+export async function loadRequestsForDelivery(db: Db | Tx, requestIds: string[]): Promise<DeliveryRequestLoad[]> {
+  const res = await sql<DeliveryRequestLoad>`${sql.raw(PREPARED)}
+    SELECT r.id, r.project_id, r.sender_address, r.sender_name, r.individual, r.advertising, r.parameters, r.references_header,
+      r.title, r.body, r.use_basic_unsubscribe_msg, r.unsubscribe_message, r.test_mail,
+      EXISTS (SELECT 1 FROM request_files f WHERE f.request_id = r.id) AS has_files,
+      ${signingKeyColumns}
+    FROM mail_requests r
+    ${signingKeyJoin('r')}
+    WHERE r.id = ANY(${requestIds}::bigint[])
   `.execute(db);
   return res.rows;
 }

@@ -1,4 +1,4 @@
-import { attachmentsForDelivery, evictAttachmentCopies } from '../files/files.service.ts';
+import { attachmentsForDelivery, type DeliveryAttachment, evictAttachmentCopies } from '../files/files.service.ts';
 import { createSigningKeys } from '../sender-domains/signing-keys.ts';
 import { unsubscribeMessageFor } from '../unsubscribes/unsubscribe-message.ts';
 import * as repo from './delivery.repository.ts';
@@ -13,7 +13,7 @@ const EVICT_EVERY_MS = 3600_000;
  */
 export function createContextCache(deps: Pick<DeliveryDeps, 'db' | 'config' | 'box' | 'blobs' | 'logger'>, settings: Pick<DeliverySettings, 'unsubscribe'>) {
   const contexts = new Map<string, Promise<RequestContext | undefined>>();
-  const signingKeysFor = createSigningKeys(deps);
+  const signingKeyOf = createSigningKeys(deps);
   let evictedAt = Date.now();
 
   async function loadContexts(requestIds: string[]): Promise<Map<string, RequestContext>> {
@@ -23,11 +23,9 @@ export function createContextCache(deps: Pick<DeliveryDeps, 'db' | 'config' | 'b
       evictedAt = Date.now();
       evictAttachmentCopies(deps).catch((err) => deps.logger.warn({ err: (err as Error).message }, 'evicting attachment copies failed'));
     }
-    const [rows, attachments, signing] = await Promise.all([
-      repo.loadRequestsForDelivery(deps.db, requestIds),
-      attachmentsForDelivery(deps, requestIds),
-      signingKeysFor(requestIds),
-    ]);
+    const rows = await repo.loadRequestsForDelivery(deps.db, requestIds);
+    const withFiles = rows.filter((r) => r.has_files).map((r) => String(r.id));
+    const attachments = withFiles.length ? await attachmentsForDelivery(deps, withFiles) : new Map<string, DeliveryAttachment[]>();
     const out = new Map<string, RequestContext>();
     for (const row of rows) {
       const notice = row.advertising
@@ -36,12 +34,12 @@ export function createContextCache(deps: Pick<DeliveryDeps, 'db' | 'config' | 'b
             settings.unsubscribe.lang,
           )
         : null;
-      out.set(String(row.id), buildRequestContext(row, attachments.get(String(row.id)) ?? [], notice, signing.get(String(row.id)) ?? null));
+      out.set(String(row.id), buildRequestContext(row, attachments.get(String(row.id)) ?? [], notice, signingKeyOf(row)));
     }
     return out;
   }
 
-  /** Requests not seen before are loaded together (two queries for a batch); loops claiming the same new request share one load. */
+  /** Requests not seen before are loaded together (one statement for a batch, a second for their attachments if any); loops claiming the same new request share one load. */
   function contextsFor(requestIds: string[]): Promise<(RequestContext | undefined)[]> {
     const missing = requestIds.filter((id) => !contexts.has(id));
     if (missing.length) {

@@ -53,29 +53,31 @@ export async function countDomains(db: Db, projectId: string): Promise<number> {
   return Number(row.n);
 }
 
-export interface SigningKeyRow {
-  request_id: string;
-  domain: string;
-  key_id: string;
-  selector: string;
-  algorithm: string;
-  sealed_private_key: string;
+/** A request's signing key, as `signingKeyJoin` adds it to a query of requests (all null: none). */
+export interface SigningKeyColumns {
+  dkim_domain: string | null;
+  dkim_key_id: string | null;
+  dkim_selector: string | null;
+  dkim_algorithm: string | null;
+  dkim_sealed_private_key: string | null;
 }
 
 /**
- * For delivery: each request whose sender address is in one of its project's domains with a
- * verified key, and that domain's newest verified key (so a rotated key signs once its record
- * verifies). One query for all the requests a claim loads.
+ * For delivery, joined to a query of requests (`requests` names their alias) so that a request's
+ * signing key comes with its other columns, in the same statement: when its sender address is
+ * in one of its project's domains with a verified key, that domain's newest verified key (so a
+ * rotated key signs once its record verifies). Select its columns with `signingKeyColumns`.
  */
-export async function signingKeysForRequests(db: Db | Tx, requestIds: string[]): Promise<SigningKeyRow[]> {
-  if (requestIds.length === 0) return [];
-  const res = await sql<SigningKeyRow>`
-    SELECT DISTINCT ON (r.id) r.id AS request_id, d.domain, k.id AS key_id, k.selector, k.algorithm, k.sealed_private_key
-    FROM mail_requests r
-    JOIN sender_domains d ON d.project_id = r.project_id AND d.domain = lower(substring(r.sender_address from '@([^@]*)$'))
-    JOIN dkim_keys k ON k.sender_domain_id = d.id AND k.status = 'V'
-    WHERE r.id = ANY(${requestIds}::bigint[])
-    ORDER BY r.id, k.created_at DESC, k.id DESC
-  `.execute(db);
-  return res.rows;
+export function signingKeyJoin(requests: string) {
+  const r = sql.ref(requests);
+  return sql`LEFT JOIN LATERAL (
+      SELECT d.domain, k.id AS key_id, k.selector, k.algorithm, k.sealed_private_key
+      FROM sender_domains d JOIN dkim_keys k ON k.sender_domain_id = d.id AND k.status = 'V'
+      WHERE d.project_id = ${r}.project_id AND d.domain = lower(substring(${r}.sender_address from '@([^@]*)$'))
+      ORDER BY k.created_at DESC, k.id DESC
+      LIMIT 1
+    ) dkim ON true`;
 }
+
+export const signingKeyColumns = sql`dkim.domain AS dkim_domain, dkim.key_id AS dkim_key_id, dkim.selector AS dkim_selector,
+      dkim.algorithm AS dkim_algorithm, dkim.sealed_private_key AS dkim_sealed_private_key`;

@@ -1,6 +1,6 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import type { AppDeps } from '../../deps.ts';
-import { signingKeysForRequests } from './sender-domains.read-model.ts';
+import type { SigningKeyColumns } from './sender-domains.read-model.ts';
 
 export interface SigningKey {
   domainName: string;
@@ -13,11 +13,10 @@ export interface SigningKey {
 const KEY_TTL_MS = 10 * 60_000;
 
 /**
- * For delivery: the signing key of each request whose sender domain is verified for its
- * project, looked up once per request (with its context, in one query for the requests a claim
- * loads) and decrypted and parsed once per key for a few minutes, never per mail.
+ * For delivery: a request's signing key from the columns `signingKeyJoin` loads with the request
+ * (its context's one query), decrypted and parsed once per key for a few minutes, never per mail.
  */
-export function createSigningKeys(deps: Pick<AppDeps, 'db' | 'box'>) {
+export function createSigningKeys(deps: Pick<AppDeps, 'box'>) {
   const opened = new Map<string, { key: KeyObject; until: number }>();
 
   function open(keyId: string, sealed: string): KeyObject {
@@ -30,13 +29,13 @@ export function createSigningKeys(deps: Pick<AppDeps, 'db' | 'box'>) {
     return key;
   }
 
-  return async function signingKeysFor(requestIds: string[]): Promise<Map<string, SigningKey>> {
-    const rows = await signingKeysForRequests(deps.db, requestIds);
-    return new Map(
-      rows.map((r) => [
-        String(r.request_id),
-        { domainName: r.domain, keySelector: r.selector, algorithm: r.algorithm, privateKey: open(String(r.key_id), r.sealed_private_key) },
-      ]),
-    );
+  return function signingKeyOf(row: SigningKeyColumns): SigningKey | null {
+    if (row.dkim_key_id === null || row.dkim_sealed_private_key === null) return null;
+    return {
+      domainName: row.dkim_domain!,
+      keySelector: row.dkim_selector!,
+      algorithm: row.dkim_algorithm!,
+      privateKey: open(String(row.dkim_key_id), row.dkim_sealed_private_key),
+    };
   };
 }

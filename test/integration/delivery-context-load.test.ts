@@ -1,0 +1,57 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { waitFor } from '../helpers/test-service.ts';
+import { useTestService } from '../helpers/use-test-service.ts';
+
+// A request's context (sender, content, signing key, attachments) is loaded once per request, so
+// for 1-recipient traffic each of its statements is one more per request: the request with its
+// signing key and whether files are attached come in one statement, the attachments' rows in a
+// second only when there are some. Counted at the pg client, as every statement goes through it.
+
+const { svc, sink } = useTestService({ resetSinkAfterEach: true });
+
+let texts: string[] = [];
+const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+beforeEach(() => {
+  texts = [];
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    const c = args[0] as string | { text?: string };
+    texts.push(typeof c === 'string' ? c : (c?.text ?? ''));
+    return query.apply(this, args);
+  } as typeof pg.Client.prototype.query;
+});
+afterEach(() => {
+  pg.Client.prototype.query = query as typeof pg.Client.prototype.query;
+});
+
+/** statements that read a request's signing key or its files (the POST's insert of its files is not one) */
+const contextReads = () => texts.filter((t) => /dkim_keys|request_files/.test(t) && !/^\s*insert/i.test(t));
+
+async function send(attachFileIds?: string[]) {
+  const before = sink.messages.length;
+  const res = await svc.call('POST', '/api/v1/mails', {
+    body: { senderAddress: 'no_reply@company.com', title: 'hi', body: '<p>hi</p>', recipients: [{ address: 'r@example.com' }], attachFileIds },
+  });
+  expect(res.status).toBe(201);
+  await waitFor(async () => sink.messages.length > before, 15_000, 'the mail at the sink');
+  return sink.messages.at(-1)!;
+}
+
+describe('loading a request to send it', () => {
+  it('reads the request, its signing key and whether it has files in one statement', async () => {
+    await send();
+    const reads = contextReads();
+    expect(reads).toHaveLength(1);
+    expect(reads[0]).toMatch(/FROM mail_requests r[\s\S]*dkim_keys/);
+  });
+
+  it('reads the attachments in a second statement when the request has some, and sends them', async () => {
+    const upload = await svc.call('POST', '/api/v1/files').attach('fileList', Buffer.from('attached text'), 'a.txt');
+    expect(upload.status).toBe(201);
+    texts = [];
+    const mail = await send([upload.body.files[0].fileId]);
+    expect(contextReads()).toHaveLength(2);
+    expect(mail.raw.toString('latin1')).toMatch(/filename=a\.txt/);
+    expect(mail.raw.toString('latin1')).toContain(Buffer.from('attached text').toString('base64'));
+  });
+});
