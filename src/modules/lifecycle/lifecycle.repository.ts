@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { PREPARED } from '../../db/connect.ts';
 import { type HistoryRange, inHistoryRange } from '../../db/history-range.ts';
 import type { Db, Tx } from '../../db/schema.ts';
-import type { FinalStatus, RequestStatus } from '../../shared/statuses.ts';
+import type { RequestStatus } from '../../shared/statuses.ts';
 import { webhookOutboxInsert } from '../webhooks/webhooks.service.ts';
 
 // Every write of mail_requests.status (and of the times that go with it: started, cancelled,
@@ -75,28 +75,36 @@ export async function notifyDue(db: Db | Tx): Promise<void> {
 }
 
 /**
- * Mail counts by status of those of these requests that are sending (I) and have no mail left
- * ready or sending: the roll-up's input in one statement (a probe of the pending index each).
+ * Each of these requests that is sending (I) and has no mail left ready or sending gets its
+ * final status from its mails' (rollUpStatus, roll-up-status.ts, in SQL: the two are checked
+ * against each other in test/integration/roll-up.test.ts), with request.finished in the outbox,
+ * in one statement: the requests that are done first (MATERIALIZED, a probe of the pending index
+ * each, so a request still sending has its mails counted on no batch), then their mails counted.
  */
-export async function statusCountsOfDone(db: Db | Tx, requestIds: string[], months?: HistoryRange): Promise<Map<string, Record<string, number>>> {
-  const out = new Map<string, Record<string, number>>();
-  if (!requestIds.length) return out;
-  // The requests that are done first (MATERIALIZED), then only their mails counted: a request
-  // still sending must not have its mails counted on every batch.
-  const res = await sql<{ request_id: string; status: string; n: number }>`${sql.raw(PREPARED)}
+export async function finishDoneRequests(db: Db | Tx, requestIds: string[], months?: HistoryRange): Promise<void> {
+  if (!requestIds.length) return;
+  await sql`${sql.raw(PREPARED)}
     WITH done AS MATERIALIZED (
       SELECT r.id FROM mail_requests r
       WHERE r.id = ANY(${requestIds}::bigint[]) AND r.status = 'I'
-        AND NOT EXISTS (SELECT 1 FROM mails p WHERE p.request_id = r.id AND p.status IN ('R', 'I') AND ${inHistoryRange('p.created_at', months)}))
-    SELECT m.request_id, m.status, count(*)::int AS n FROM done JOIN mails m ON m.request_id = done.id AND ${inHistoryRange('m.created_at', months)}
-    GROUP BY m.request_id, m.status
+        AND NOT EXISTS (SELECT 1 FROM mails p WHERE p.request_id = r.id AND p.status IN ('R', 'I') AND ${inHistoryRange('p.created_at', months)})),
+    counted AS (
+      SELECT m.request_id AS id, count(*) FILTER (WHERE m.status = 'S') AS s, count(*) FILTER (WHERE m.status = 'F') AS f,
+        count(*) FILTER (WHERE m.status = 'PF') AS pf, count(*) FILTER (WHERE m.status = 'U') AS u,
+        count(*) FILTER (WHERE m.status = 'C') AS c
+      FROM done JOIN mails m ON m.request_id = done.id AND ${inHistoryRange('m.created_at', months)}
+      GROUP BY m.request_id),
+    rolled AS (
+      SELECT id, CASE WHEN pf > 0 OR (s > 0 AND f > 0) THEN 'PF' WHEN s > 0 THEN 'S' WHEN f > 0 THEN 'F'
+        WHEN u > 0 THEN 'U' WHEN c > 0 THEN 'C' ELSE 'F' END AS status
+      FROM counted),
+    finished AS (
+      UPDATE mail_requests r SET status = rolled.status, finished_at = now()
+      FROM rolled WHERE r.id = rolled.id AND r.status = 'I'
+      RETURNING r.id, r.project_id
+    )
+    ${webhookOutboxInsert(sql`SELECT project_id, 'request.finished' AS event_type, id AS subject_id FROM finished`)}
   `.execute(db);
-  for (const r of res.rows) {
-    const counts = out.get(String(r.request_id)) ?? {};
-    counts[r.status] = r.n;
-    out.set(String(r.request_id), counts);
-  }
-  return out;
 }
 
 /** Requests still I with no mail left to send (a roll-up lost to an error or a kill), oldest first. */
@@ -108,20 +116,4 @@ export async function sendingWithoutPending(db: Db, limit: number): Promise<stri
     ORDER BY r.id LIMIT ${limit}
   `.execute(db);
   return res.rows.map((r) => String(r.id));
-}
-
-/** Sets each request's final status unless some mail of it is still pending (checked in the same statement). */
-export async function finishRequests(db: Db, finished: { id: string; status: FinalStatus }[], months?: HistoryRange): Promise<void> {
-  if (!finished.length) return;
-  // request.finished is written by the same statement (nothing for a project without endpoints).
-  await sql`${sql.raw(PREPARED)}
-    WITH finished AS (
-      UPDATE mail_requests r SET status = u.status, finished_at = now()
-      FROM unnest(${finished.map((f) => f.id)}::bigint[], ${finished.map((f) => f.status)}::text[]) AS u(id, status)
-      WHERE r.id = u.id AND r.status = 'I'
-        AND NOT EXISTS (SELECT 1 FROM mails m WHERE m.request_id = u.id AND m.status IN ('R', 'I') AND ${inHistoryRange('m.created_at', months)})
-      RETURNING r.id, r.project_id
-    )
-    ${webhookOutboxInsert(sql`SELECT project_id, 'request.finished' AS event_type, id AS subject_id FROM finished`)}
-  `.execute(db);
 }

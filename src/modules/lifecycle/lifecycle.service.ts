@@ -1,8 +1,6 @@
 import type { HistoryRange } from '../../db/history-range.ts';
 import type { Tx } from '../../db/schema.ts';
 import type { AppDeps } from '../../deps.ts';
-import type { FinalStatus } from '../../shared/statuses.ts';
-import { rollUpStatus } from './roll-up-status.ts';
 import * as repo from './lifecycle.repository.ts';
 
 /**
@@ -21,14 +19,7 @@ export { DUE_CHANNEL } from './lifecycle.repository.ts';
  * (the statements then look in those months only).
  */
 export async function finishRequestsIfDone(deps: Pick<AppDeps, 'db'>, requestIds: string[], months?: HistoryRange): Promise<void> {
-  // A request still sending answers from the pending index alone, instead of counting all its mails.
-  const counts = await repo.statusCountsOfDone(deps.db, requestIds, months);
-  const finished: { id: string; status: FinalStatus }[] = [];
-  for (const [id, byStatus] of counts) {
-    const status = rollUpStatus(byStatus);
-    if (status && status !== 'I') finished.push({ id, status });
-  }
-  await repo.finishRequests(deps.db, finished, months);
+  await repo.finishDoneRequests(deps.db, requestIds, months);
 }
 
 export async function finishRequestIfDone(deps: Pick<AppDeps, 'db'>, requestId: string): Promise<void> {
