@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import { finishRequestsIfDone } from '../../src/modules/lifecycle/lifecycle.service.ts';
 import { rollUpStatus } from '../../src/modules/lifecycle/roll-up-status.ts';
-import { seedProject, seedRequest } from '../helpers/seed-rows.ts';
+import { type SeededRequest, seedProject, seedRequest } from '../helpers/seed-rows.ts';
 import { useTestDb } from '../helpers/use-test-service.ts';
 
 // A request's roll-up is one statement (finishDoneRequests): its final status is computed in SQL
@@ -30,7 +30,7 @@ describe('finishRequestsIfDone', () => {
   it('gives each request the status rollUpStatus gives its mails, for every mix, and leaves the pending ones sending', async () => {
     const projectId = await seedProject(db.db, 'roll-up');
     const cases = mixes();
-    const seeded = [];
+    const seeded: SeededRequest[] = [];
     for (const statuses of cases) {
       const request = await seedRequest(db.db, { projectId, status: 'I', recipients: statuses.map((_, i) => ({ address: `r${i}@example.com` })) });
       await sql`
