@@ -463,6 +463,45 @@ describe('no starving, no leaks', () => {
     }
   });
 
+  it("writes a key's row at a batch's end only when the report changes it: a domain answering well costs no write", async () => {
+    const db = await createTestDb();
+    try {
+      const key = 'domain:fine.example';
+      const pause = { pauseMs: 100, pauseMaxMs: 200 };
+      const take = async () => (await takeThrottle(db.db, 'h', 30_000, { max: 10, share: 1 }, [{ key, want: 2, perMinute: 6000, connections: 2 }]))[0]!;
+      const version = async () => (await sql<{ v: string }>`SELECT xmin::text AS v FROM delivery_throttle WHERE key = ${key}`.execute(db.db)).rows[0]!.v;
+      const finish = (refund: number, successes: number, answered = 0) =>
+        finishThrottle(db.db, 'h', [{ key, refund, signal: null, reply: null, successes, answered }], pause);
+      const slots = async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM delivery_throttle_slots WHERE holder = 'h'`.execute(db.db)).rows[0]!.n;
+      expect((await take()).granted).toBe(2);
+      let v = await version();
+      await finish(0, 2);
+      // nothing refunded, not backed off: the row stays the version the take wrote; the slots go
+      expect(await version()).toBe(v);
+      expect(await slots()).toBe(0);
+      // a refund is written
+      await take();
+      v = await version();
+      await finish(1, 1);
+      expect(await version()).not.toBe(v);
+      // a backed-off domain counts its successes toward recovery, as before
+      await sql`UPDATE delivery_throttle SET backoff_level = 1, successes = 0 WHERE key = ${key}`.execute(db.db);
+      await take();
+      await finish(0, 3);
+      const row = (
+        await sql<{ backoff_level: number; successes: number }>`SELECT backoff_level, successes FROM delivery_throttle WHERE key = ${key}`.execute(db.db)
+      ).rows[0]!;
+      expect(row).toEqual({ backoff_level: 1, successes: 3 });
+      // and an unreachable run ends at a success
+      await sql`UPDATE delivery_throttle SET backoff_level = 0, successes = 0, unreachable_pauses = 2 WHERE key = ${key}`.execute(db.db);
+      await take();
+      await finish(0, 1);
+      expect((await sql<{ n: number }>`SELECT unreachable_pauses AS n FROM delivery_throttle WHERE key = ${key}`.execute(db.db)).rows[0]!.n).toBe(0);
+    } finally {
+      await db.drop();
+    }
+  });
+
   it('prunes the state of keys idle for an hour (a week when backed off, never while paused); a take after it starts afresh', async () => {
     const db = await createTestDb();
     try {
