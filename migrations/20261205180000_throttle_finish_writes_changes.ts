@@ -42,7 +42,8 @@ export async function up(db: Kysely<any>): Promise<void> {
             successes = CASE WHEN d.backoff_level = 0 OR d.successes + p_successes[i] >= p_recover_after THEN 0 ELSE d.successes + p_successes[i] END,
             unreachable_pauses = CASE WHEN p_successes[i] > 0 OR p_answered[i] > 0 THEN 0 ELSE d.unreachable_pauses END
           WHERE d.key = p_keys[i]
-            AND (p_refunds[i] <> 0 OR d.backoff_level > 0 OR d.successes <> 0
+            -- a missing refund is written (and fails on tokens' NOT NULL, as it did)
+            AND (coalesce(p_refunds[i] <> 0, true) OR d.backoff_level > 0 OR d.successes <> 0
                  OR (d.unreachable_pauses <> 0 AND (p_successes[i] > 0 OR p_answered[i] > 0)));
         END IF;
       END LOOP;

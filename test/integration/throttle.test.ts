@@ -494,9 +494,15 @@ describe('no starving, no leaks', () => {
       expect(row).toEqual({ backoff_level: 1, successes: 3 });
       // and an unreachable run ends at a success
       await sql`UPDATE delivery_throttle SET backoff_level = 0, successes = 0, unreachable_pauses = 2 WHERE key = ${key}`.execute(db.db);
+      const pauses = async () => (await sql<{ n: number }>`SELECT unreachable_pauses AS n FROM delivery_throttle WHERE key = ${key}`.execute(db.db)).rows[0]!.n;
       await take();
       await finish(0, 1);
-      expect((await sql<{ n: number }>`SELECT unreachable_pauses AS n FROM delivery_throttle WHERE key = ${key}`.execute(db.db)).rows[0]!.n).toBe(0);
+      expect(await pauses()).toBe(0);
+      // as it does at any other reply, with no success
+      await sql`UPDATE delivery_throttle SET unreachable_pauses = 2 WHERE key = ${key}`.execute(db.db);
+      await take();
+      await finish(0, 0, 1);
+      expect(await pauses()).toBe(0);
     } finally {
       await db.drop();
     }

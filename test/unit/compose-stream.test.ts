@@ -52,6 +52,13 @@ describe('gathered', () => {
     expect(out.at(-1)!.length).toBeLessThan(16 * 1024 + 1100);
   });
 
+  it('passes a piece as large as a write on as it is (the same buffer, not a copy), after what was gathered before it', async () => {
+    const big = Buffer.alloc(20 * 1024, 7);
+    const out = await pieces(gathered(Readable.from([Buffer.from('head'), big, Buffer.from('tail')]), 16 * 1024));
+    expect(out.map((p) => p.length)).toEqual([4, 20 * 1024, 4]);
+    expect(out[1]).toBe(big);
+  });
+
   it('passes an empty input on as nothing, and an error of the input on as its own', async () => {
     expect(await pieces(gathered(Readable.from([])))).toEqual([]);
     const failing = new Readable({ read() {} });

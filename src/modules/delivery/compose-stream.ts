@@ -23,6 +23,11 @@ export function gathered(input: Readable, gatherBytes = GATHER_BYTES): Readable 
   };
   const output = new Transform({
     transform(piece: Buffer, _encoding, done) {
+      // a piece as large as a write on its own (an attachment's) goes as it is, not copied into one
+      if (piece.length >= gatherBytes) {
+        if (size) this.push(take());
+        return done(null, piece);
+      }
       pieces.push(piece);
       size += piece.length;
       done(null, size >= gatherBytes ? take() : undefined);

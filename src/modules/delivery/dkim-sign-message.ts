@@ -6,7 +6,7 @@ import { dkimSignature } from './dkim-signature.ts';
 import type { DkimSigning } from './request-context.ts';
 
 /**
- * A message to sign, for a MailTransport: the relay transport's stream plugin (`dkimStreamPlugin`)
+ * A message to sign, for a MailTransport: the relay transport's stream plugin (`composedStreamPlugin`, compose-stream.ts)
  * signs what nodemailer composes; the direct transport signs the source it builds once for every host.
  */
 export type SigningMailOptions = SendMailOptions & { dkimSigning?: DkimSigning };
