@@ -6,7 +6,8 @@ import { useTestService } from '../helpers/use-test-service.ts';
 // A request's context (sender, content, signing key, attachments) is loaded once per request, so
 // for 1-recipient traffic each of its statements is one more per request: the request with its
 // signing key and whether files are attached come in one statement, the attachments' rows in a
-// second only when there are some. Counted at the pg client, as every statement goes through it.
+// second only when there are some. A batch's block lists (send-block, blocked domains) are one
+// statement too. Counted at the pg client, as every statement goes through it.
 
 const { svc, sink } = useTestService({ resetSinkAfterEach: true });
 
@@ -57,5 +58,30 @@ describe('loading a request to send it', () => {
     expect(reads[1]).not.toMatch(/dkim_keys/);
     expect(mail.raw.toString('latin1')).toMatch(/filename=a\.txt/);
     expect(mail.raw.toString('latin1')).toContain(Buffer.from('attached text').toString('base64'));
+  });
+
+  it('asks the send-block list and the blocked domains in one statement, and skips what either lists', async () => {
+    await svc.db.db.insertInto('blocked_domains').values({ project_id: svc.key.projectId, domain: 'blocked.example', created_at: new Date() }).execute();
+    const res = await svc.call('POST', '/api/v1/mails', {
+      body: {
+        senderAddress: 'no_reply@company.com',
+        title: 'hi',
+        body: '<p>hi</p>',
+        individual: true,
+        recipients: [{ address: 'ok@example.com' }, { address: 'someone@mail.blocked.example' }],
+      },
+    });
+    expect(res.status).toBe(201);
+    await waitFor(async () => sink.messages.length >= 1, 15_000, 'the mail at the sink');
+    const lists = texts.filter((t) => /send_blocks|blocked_domains/.test(t) && !/^\s*insert/i.test(t));
+    expect(lists).toHaveLength(1);
+    expect(lists[0]).toMatch(/send_blocks[\s\S]*UNION ALL[\s\S]*blocked_domains/);
+    const blocked = await waitFor(async () =>
+      (await svc.call('GET', `/api/v1/mails/requests/${res.body.requestId}/mails`)).body.content?.find(
+        (m: { emailStatus: { code: string }; recipients?: unknown }) => m.emailStatus.code === 'F',
+      ),
+    );
+    expect(blocked).toBeTruthy();
+    expect(sink.messages.map((m) => m.to)).not.toContainEqual(expect.arrayContaining(['someone@mail.blocked.example']));
   });
 });

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Db, Tx } from '../../db/schema.ts';
 
 /** Adds the (normalised) domains not yet on the project's list; returns how many were added. */
@@ -20,15 +20,12 @@ export async function deleteDomains(db: Db | Tx, projectId: string, domains: str
   return Number(res.numAffectedRows ?? 0n);
 }
 
-/** The (project, domain) pairs on their project's list, as `project\ndomain`: one index probe per pair. */
-export async function findBlocked(db: Db | Tx, projectIds: string[], domains: string[]): Promise<Set<string>> {
-  if (domains.length === 0) return new Set();
-  const res = await sql<{ key: string }>`
+/** The (project, domain) pairs on their project's list, as `key` `project\ndomain`: one index probe per pair. */
+export function blockedPairsQuery(projectIds: string[], domains: string[]): RawBuilder<{ key: string }> {
+  return sql<{ key: string }>`
     SELECT b.project_id || E'\n' || b.domain AS key
     FROM unnest(${projectIds}::bigint[], ${domains}::text[]) AS q(project_id, domain)
-    JOIN blocked_domains b ON b.project_id = q.project_id AND b.domain = q.domain
-  `.execute(db);
-  return new Set(res.rows.map((r) => r.key));
+    JOIN blocked_domains b ON b.project_id = q.project_id AND b.domain = q.domain`;
 }
 
 export interface BlockedDomainFilter {

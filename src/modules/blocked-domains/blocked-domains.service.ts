@@ -1,11 +1,11 @@
 import type { components } from '../../generated/api.ts';
-import type { Db, Tx } from '../../db/schema.ts';
 import type { AppDeps } from '../../deps.ts';
 import { toNesDateTime } from '../../shared/clock.ts';
 import { badRequest } from '../../shared/errors.ts';
 import { parsePaging, parseSort, toPage } from '../../http/paging.ts';
 import { single, type RawQuery } from '../../http/query-params.ts';
 import * as repo from './blocked-domains.repository.ts';
+import type { KeyLookup } from '../../db/key-lookups.ts';
 import { normaliseDomain } from '../../shared/domain-name.ts';
 
 type Schemas = components['schemas'];
@@ -30,9 +30,10 @@ function domainAndParents(address: string): string[] {
 
 /**
  * For each project, the lower-case addresses among its own whose domain (or a parent domain) it
- * blocks: one query for a whole delivery batch, whatever the number of projects in it.
+ * blocks: a lookup for a whole delivery batch, whatever the number of projects in it, which
+ * delivery asks together with the send-block list in one statement (readKeyLookups).
  */
-export async function domainBlockedAmong(db: Db | Tx, recipients: { projectId: string; address: string }[]): Promise<Map<string, Set<string>>> {
+export function domainBlockedLookup(recipients: { projectId: string; address: string }[]): KeyLookup<Map<string, Set<string>>> {
   const candidates = new Map<string, { projectId: string; address: string; domains: string[] }>();
   for (const r of recipients) {
     const address = r.address.toLowerCase();
@@ -41,22 +42,26 @@ export async function domainBlockedAmong(db: Db | Tx, recipients: { projectId: s
   }
   const pairs = new Map<string, [string, string]>();
   for (const c of candidates.values()) for (const d of c.domains) pairs.set(`${c.projectId}\n${d}`, [c.projectId, d]);
-  const out = new Map<string, Set<string>>();
-  if (pairs.size === 0) return out;
   const list = [...pairs.values()];
-  const blocked = await repo.findBlocked(
-    db,
-    list.map((p) => p[0]),
-    list.map((p) => p[1]),
-  );
-  if (blocked.size === 0) return out;
-  for (const c of candidates.values()) {
-    if (!c.domains.some((d) => blocked.has(`${c.projectId}\n${d}`))) continue;
-    const set = out.get(c.projectId) ?? new Set<string>();
-    set.add(c.address);
-    out.set(c.projectId, set);
-  }
-  return out;
+  return {
+    query: list.length
+      ? repo.blockedPairsQuery(
+          list.map((p) => p[0]),
+          list.map((p) => p[1]),
+        )
+      : null,
+    read(blocked) {
+      const out = new Map<string, Set<string>>();
+      if (blocked.size === 0) return out;
+      for (const c of candidates.values()) {
+        if (!c.domains.some((d) => blocked.has(`${c.projectId}\n${d}`))) continue;
+        const set = out.get(c.projectId) ?? new Set<string>();
+        set.add(c.address);
+        out.set(c.projectId, set);
+      }
+      return out;
+    },
+  };
 }
 
 /** `domains`, checked: every entry a host name; duplicates (any case, any form) counted once. */

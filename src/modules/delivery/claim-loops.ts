@@ -1,9 +1,10 @@
 import crypto from 'node:crypto';
 import { createLimiter } from '../../shared/limiter.ts';
 import { createClaimCursor } from './claim-cursor.ts';
-import { domainBlockedAmong } from '../blocked-domains/blocked-domains.service.ts';
+import { domainBlockedLookup } from '../blocked-domains/blocked-domains.service.ts';
 import { finishRequestsIfDone, sendingWithoutPending, startOverdueReservations } from '../lifecycle/lifecycle.service.ts';
-import { blockedAmong } from '../send-block/send-block.service.ts';
+import { blockedLookup } from '../send-block/send-block.service.ts';
+import { readKeyLookups } from '../../db/key-lookups.ts';
 import { watchBatch } from './batch-watch.ts';
 import * as repo from './delivery.repository.ts';
 import { deliverySettings, type DeliveryDeps } from './delivery-deps.ts';
@@ -171,16 +172,13 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       if (claimed.length === limit && planned.held.length < claimed.length) wakeups.wake();
       // Mails whose domains stay down spend a retry each pause, without a connection (sendBatch records them).
       const deferred = new Map(planned.deferred.map((d) => [d.id, d]));
-      const [blocked, domainBlocked] = await Promise.all([
-        blockedAmong(
-          deps.db,
+      // The send-block list and the projects' blocked domains: one statement for the batch.
+      const [blocked, domainBlocked] = await readKeyLookups(deps.db, [
+        blockedLookup(
           pending.map((r) => r.address),
           deps.now(),
         ),
-        domainBlockedAmong(
-          deps.db,
-          pending.filter((r) => projectOf.has(r.mail_id)).map((r) => ({ projectId: projectOf.get(r.mail_id)!, address: r.address })),
-        ),
+        domainBlockedLookup(pending.filter((r) => projectOf.has(r.mail_id)).map((r) => ({ projectId: projectOf.get(r.mail_id)!, address: r.address }))),
       ]);
       mark('listed');
       const sent = await Promise.allSettled(

@@ -17,7 +17,7 @@ export interface BatchRun {
   /** the batch's recipients, by mail */
   recipientsOf: Map<string, repo.DeliveryRecipientRow[]>;
   /** pending addresses of the batch on the send-block list */
-  blocked: Set<string>;
+  blocked: ReadonlySet<string>;
   /** pending addresses of the batch in a domain their project blocks, by project */
   domainBlocked: Map<string, Set<string>>;
   /** a mail of the claim loop being sent or recorded: bounds what is sent and not yet recorded */

@@ -1,13 +1,9 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Db, Tx } from '../../db/schema.ts';
 
-/** The lower-case addresses among `keys` blocked at `now` (one query per batch; expired entries don't count). */
-export async function findActiveBlocks(db: Db | Tx, keys: string[], now: Date): Promise<Set<string>> {
-  if (keys.length === 0) return new Set();
-  const res = await sql<{ address_key: string }>`
-    SELECT address_key FROM send_blocks WHERE address_key = ANY(${keys}::text[]) AND blocked_until > ${now}
-  `.execute(db);
-  return new Set(res.rows.map((r) => r.address_key));
+/** The lower-case addresses among `keys` blocked at `now`, as `key` (expired entries don't count). */
+export function activeBlocksQuery(keys: string[], now: Date): RawBuilder<{ key: string }> {
+  return sql<{ key: string }>`SELECT address_key AS key FROM send_blocks WHERE address_key = ANY(${keys}::text[]) AND blocked_until > ${now}`;
 }
 
 export interface NewBlock {

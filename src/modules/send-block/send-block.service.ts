@@ -8,6 +8,7 @@ import { parsePaging, parseSort, toPage } from '../../http/paging.ts';
 import type { RawQuery } from '../../http/query-params.ts';
 import { isValidEmail } from '../../shared/email-address.ts';
 import * as repo from './send-block.repository.ts';
+import type { KeyLookup } from '../../db/key-lookups.ts';
 
 type Schemas = components['schemas'];
 export type SendBlockPage = Schemas['SendBlockPage'];
@@ -25,9 +26,13 @@ const UNIT_HOURS: Record<string, { hours: number; max: number }> = { HOUR: { hou
 
 const addressKey = (address: string) => address.trim().toLowerCase();
 
-/** Addresses (lower-case) among `addresses` that are blocked at `now`. */
-export async function blockedAmong(db: Db | Tx, addresses: string[], now: Date): Promise<Set<string>> {
-  return repo.findActiveBlocks(db, [...new Set(addresses.map(addressKey))], now);
+/**
+ * Addresses (lower-case) among `addresses` that are blocked at `now`: a lookup, which delivery
+ * asks together with the domain blocks in one statement per batch (readKeyLookups).
+ */
+export function blockedLookup(addresses: string[], now: Date): KeyLookup<ReadonlySet<string>> {
+  const keys = [...new Set(addresses.map(addressKey))];
+  return { query: keys.length ? repo.activeBlocksQuery(keys, now) : null, read: (found) => found };
 }
 
 async function sendBlockHours(db: Db | Tx, projectId: string): Promise<number> {
