@@ -1,4 +1,4 @@
-import { attachmentsForDelivery, type DeliveryAttachment, evictAttachmentCopies } from '../files/files.service.ts';
+import { attachmentsForDelivery, evictAttachmentCopies } from '../files/files.service.ts';
 import { createSigningKeys } from '../sender-domains/signing-keys.ts';
 import { unsubscribeMessageFor } from '../unsubscribes/unsubscribe-message.ts';
 import * as repo from './delivery.repository.ts';
@@ -24,8 +24,10 @@ export function createContextCache(deps: Pick<DeliveryDeps, 'db' | 'config' | 'b
       evictAttachmentCopies(deps).catch((err) => deps.logger.warn({ err: (err as Error).message }, 'evicting attachment copies failed'));
     }
     const rows = await repo.loadRequestsForDelivery(deps.db, requestIds);
-    const withFiles = rows.filter((r) => r.has_files).map((r) => String(r.id));
-    const attachments = withFiles.length ? await attachmentsForDelivery(deps, withFiles) : new Map<string, DeliveryAttachment[]>();
+    const attachments = await attachmentsForDelivery(
+      deps,
+      rows.filter((r) => r.has_files).map((r) => String(r.id)),
+    );
     const out = new Map<string, RequestContext>();
     for (const row of rows) {
       const notice = row.advertising

@@ -237,8 +237,9 @@ async function removeOrphans(deps: FilesDeps): Promise<number> {
  * is null when the file is gone, which the clean-up never does to a request that can still send.
  */
 export async function attachmentsForDelivery(deps: Pick<AppDeps, 'db' | 'blobs'>, requestIds: string[]): Promise<Map<string, DeliveryAttachment[]>> {
-  const rows = await deliveryAttachmentRows(deps.db, requestIds);
   const out = new Map<string, DeliveryAttachment[]>(requestIds.map((id) => [id, []]));
+  if (requestIds.length === 0) return out;
+  const rows = await deliveryAttachmentRows(deps.db, requestIds);
   for (const r of rows) {
     const path = r.present
       ? await deps.blobs.localFile(fileKey(r.file_id)).catch((err) => {

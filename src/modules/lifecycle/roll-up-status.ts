@@ -3,7 +3,9 @@ import type { FinalStatus } from '../../shared/statuses.ts';
 /**
  * Status roll-up: a mail's status from its recipients, a request's from its mails. All sent is
  * S, all failed F, a mix PF; unsubscribed members don't spoil S or F ("some unsubscribed
- * allowed"); all unsubscribed is U, all cancelled C.
+ * allowed"); all unsubscribed is U, all cancelled C. Delivery rolls a request up in SQL
+ * (finishDoneRequests, lifecycle.repository.ts), by the same rule: a change here changes that
+ * too, and test/integration/roll-up.test.ts fails until it does.
  */
 
 /** counts by status code (S, F, U, C, PF for mails; pending R/I make the result null: not final) */
