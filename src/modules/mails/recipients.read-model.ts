@@ -27,7 +27,9 @@ import { boundedCount, feedbackMatch, likeContains, resultCodeMatch, TEMPORARY_C
  * - request-level filters only (senderAddress, title, templateSid, dispatchType): the matching
  *   requests in created_at order (mail_requests indexes, trigram index for the title), and per
  *   request at most the rows the page needs from recipients_request (a LATERAL join under an
- *   incremental sort): a request of 1M recipients costs what one of 10 does.
+ *   incremental sort): a request of 1M recipients costs what one of 10 does. The join names the
+ *   request's created_at (its recipients' own), so each probe runs on the request's month only
+ *   (run-time partition pruning), not on every month of the history.
  *
  * Filters that don't drive the plan are checked on the rows the driver yields (the request-level
  * ones through an EXISTS on mail_requests' primary key).
@@ -129,7 +131,7 @@ export function orderedIds(projectId: string, f: ViewFilters, dir: 'ASC' | 'DESC
         SELECT mr.id, mr.created_at FROM mail_requests mr WHERE ${and(outer)} ORDER BY mr.created_at ${d}, mr.id ${d}
       ) q CROSS JOIN LATERAL (
         SELECT r.id, r.created_at FROM recipients r
-        WHERE r.request_id = q.id AND ${and(inner)} ${after}
+        WHERE r.request_id = q.id AND r.created_at = q.created_at AND ${and(inner)} ${after}
         ORDER BY r.created_at ${d}, r.id ${d} LIMIT ${need}
       ) r
       ORDER BY q.created_at ${d}, q.id ${d}, r.created_at ${d}, r.id ${d} LIMIT ${limit} OFFSET ${offset}`;
@@ -169,7 +171,7 @@ export function countQuery(projectId: string, f: ViewFilters, limit: number): Ra
     if (f.range.start) outer.push(sql`mr.created_at >= ${f.range.start}`);
     if (f.range.end) outer.push(sql`mr.created_at <= ${f.range.end}`);
     return sql`SELECT count(*) AS n FROM (
-      SELECT 1 FROM mail_requests mr CROSS JOIN LATERAL (SELECT 1 FROM recipients r WHERE r.request_id = mr.id LIMIT ${limit}) r
+      SELECT 1 FROM mail_requests mr CROSS JOIN LATERAL (SELECT 1 FROM recipients r WHERE r.request_id = mr.id AND r.created_at = mr.created_at LIMIT ${limit}) r
       WHERE ${and(outer)} LIMIT ${limit}) c`;
   }
   return sql`SELECT count(*) AS n FROM (SELECT 1 FROM recipients r WHERE ${and(recipientConditions(projectId, f))} LIMIT ${limit}) c`;
