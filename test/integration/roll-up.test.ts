@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
+import pg from 'pg';
+import { applyReports } from '../../src/modules/feedback/feedback.service.ts';
 import { finishRequestsIfDone } from '../../src/modules/lifecycle/lifecycle.service.ts';
 import { rollUpStatus } from '../../src/modules/lifecycle/roll-up-status.ts';
 import { type SeededRequest, seedProject, seedRequest } from '../helpers/seed-rows.ts';
@@ -75,5 +77,108 @@ describe('finishRequestsIfDone', () => {
         .map((r) => [String(r.id), r.finished_at?.getTime()])
         .sort(),
     );
+  });
+});
+
+describe('a late failure while the request is rolled up', () => {
+  /** A request whose two mails were both sent (S), not rolled up yet (I); one recipient's id. */
+  async function sentNotRolledUp(name: string) {
+    const projectId = await seedProject(db.db, name);
+    const request = await seedRequest(db.db, { projectId, status: 'I', recipients: [{ address: 'fails@example.com' }, { address: 'ok@example.com' }] });
+    const failing = await db.db
+      .selectFrom('recipients')
+      .select(['id', 'mail_id'])
+      .where('request_id', '=', request.id)
+      .where('address', '=', 'fails@example.com')
+      .executeTakeFirstOrThrow();
+    return { request, recipientId: String(failing.id), mailId: String(failing.mail_id) };
+  }
+  const statusOf = async (requestId: string) =>
+    (await db.db.selectFrom('mail_requests').select('status').where('id', '=', requestId).executeTakeFirstOrThrow()).status;
+  const mailStatus = async (mailId: string) => (await db.db.selectFrom('mails').select('status').where('id', '=', mailId).executeTakeFirstOrThrow()).status;
+
+  /** Another connection, for a transaction the test holds open. */
+  async function session(): Promise<pg.Client> {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    return client;
+  }
+  /** Waits until `n` backends of this database wait on a lock. */
+  async function lockWaiters(n: number): Promise<void> {
+    for (let i = 0; i < 500; i++) {
+      const { rows } = await sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`.execute(db.db);
+      if (rows[0]!.n >= n) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`${n} lock waiters expected`);
+  }
+  const hardBounce = (recipientId: string) => ({
+    recipientIds: [recipientId],
+    report: {
+      kind: 'dsn' as const,
+      recipients: [{ finalRecipient: 'fails@example.com', action: 'failed', status: '5.1.1', diagnosticCode: '550 5.1.1 no such user' }],
+      original: {},
+    },
+  });
+
+  it('a roll-up that counted before the failure committed leaves the request to the roll-up after it: PF, not S', async () => {
+    const { request, mailId } = await sentNotRolledUp('late-1');
+    // The failure, as rollUpAfterFailure writes it, held open: the mail failed, the request's row rewritten.
+    const bounce = await session();
+    try {
+      await bounce.query('BEGIN');
+      await bounce.query(`UPDATE mail_requests SET status = status WHERE id = $1`, [request.id]);
+      await bounce.query(`UPDATE mails SET status = 'F' WHERE id = $1`, [mailId]);
+      // the roll-up counts now (both mails S in its snapshot), then waits for the request's row
+      const rollUp = finishRequestsIfDone({ db: db.db }, [request.id]);
+      await lockWaiters(1);
+      await bounce.query('COMMIT');
+      await rollUp;
+      // not S from counts that missed the failure
+      expect(await statusOf(request.id)).toBe('I');
+      // the roll-up after the failure's commit (the bounce's own, or the sweep's) counts it
+      await finishRequestsIfDone({ db: db.db }, [request.id]);
+      expect(await statusOf(request.id)).toBe('PF');
+    } finally {
+      await bounce.end();
+    }
+  });
+
+  it('a bounce waits for a roll-up that holds the request, then rolls the request up again: PF, not S', async () => {
+    const { request, recipientId, mailId } = await sentNotRolledUp('late-2');
+    // Something holds the request's row: the roll-up counts (both mails S) and queues behind it,
+    // and the bounce comes after the roll-up.
+    const holder = await session();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM mail_requests WHERE id = $1 FOR UPDATE', [request.id]);
+      const rollUp = finishRequestsIfDone({ db: db.db }, [request.id]);
+      await lockWaiters(1);
+      let bounced = false;
+      const applied = applyReports({ db: db.db, now: () => new Date() }, [hardBounce(recipientId)]).then((o) => {
+        bounced = true;
+        return o;
+      });
+      // The bounce waits for the request's row too (it locks requests still sending); without that
+      // it committed the failure here, and the roll-up went on with its counts to S.
+      await Promise.race([lockWaiters(2), applied]);
+      await holder.query('COMMIT');
+      await rollUp;
+      expect(await applied).toEqual(['hard_bounce']);
+      expect(bounced).toBe(true);
+      expect(await mailStatus(mailId)).toBe('F');
+      expect(await statusOf(request.id)).toBe('PF');
+    } finally {
+      await holder.end();
+    }
+  });
+
+  it('a failure of a mail of a request still sending rolls the request up once its last mail is done', async () => {
+    const { request, recipientId, mailId } = await sentNotRolledUp('late-3');
+    // the roll-up of the batch that sent the last mail was lost (killed): the bounce's own finishes it
+    expect(await applyReports({ db: db.db, now: () => new Date() }, [hardBounce(recipientId)])).toEqual(['hard_bounce']);
+    expect(await mailStatus(mailId)).toBe('F');
+    expect(await statusOf(request.id)).toBe('PF');
   });
 });

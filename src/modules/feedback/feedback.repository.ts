@@ -72,32 +72,41 @@ export async function writeRecipients(tx: Tx, rows: FeedbackWrite[]): Promise<vo
 /**
  * A finished mail one of whose sent recipients failed late is PF while another is still sent,
  * else F; its finished request likewise (the roll-up rules, given that one recipient is now F).
- * Mails still sending are left to the delivery's own roll-up.
+ * A request still sending (I) keeps its status here; its ids are returned, for the caller to roll
+ * up after the commit (finishRequestsIfDone: its last mails may have been sent meanwhile).
  *
  * The requests are locked first, in id order, by a statement of their own: a batch that failed
  * another mail of the same request and has not committed yet is waited for, and the roll-up
  * statement after it (a new snapshot under READ COMMITTED) sees that mail's new status. Without
  * the lock the second batch's UPDATE would wait on the row, then decide with its old snapshot,
  * in which the first batch's mail is still sent: a request all of whose mails failed stayed PF.
+ * Requests still sending are locked too, and their row rewritten (status unchanged): the
+ * delivery's roll-up (finishDoneRequests) either holds the row first, and is waited for here, or
+ * finds it rewritten since its counts were taken, and leaves it to the roll-up after this commit.
+ * Without that a roll-up counting while this failure commits gave S to a request with a failed
+ * mail.
  */
-export async function rollUpAfterFailure(tx: Tx, mailIds: string[]): Promise<void> {
-  if (!mailIds.length) return;
+export async function rollUpAfterFailure(tx: Tx, mailIds: string[]): Promise<string[]> {
+  if (!mailIds.length) return [];
   await sql`${sql.raw(PREPARED)}
     SELECT q.id FROM mail_requests q
-    WHERE q.id IN (SELECT request_id FROM mails WHERE id = ANY(${mailIds}::bigint[])) AND q.status IN ('S', 'PF')
+    WHERE q.id IN (SELECT request_id FROM mails WHERE id = ANY(${mailIds}::bigint[])) AND q.status IN ('I', 'S', 'PF')
     ORDER BY q.id
     FOR UPDATE OF q
   `.execute(tx);
-  await sql`${sql.raw(PREPARED)}
+  const res = await sql<{ id: string; status: string }>`${sql.raw(PREPARED)}
     WITH m AS (
       UPDATE mails m SET status = CASE WHEN EXISTS (SELECT 1 FROM recipients r WHERE r.mail_id = m.id AND r.status = 'S') THEN 'PF' ELSE 'F' END
       WHERE m.id = ANY(${mailIds}::bigint[]) AND m.status IN ('S', 'PF')
       RETURNING m.request_id
     )
     UPDATE mail_requests q SET status = CASE
+        WHEN q.status = 'I' THEN 'I'
         WHEN EXISTS (SELECT 1 FROM mails x WHERE x.request_id = q.id AND x.status IN ('S', 'PF') AND NOT x.id = ANY(${mailIds}::bigint[])) THEN 'PF'
         WHEN EXISTS (SELECT 1 FROM recipients r WHERE r.mail_id = ANY(${mailIds}::bigint[]) AND r.request_id = q.id AND r.status = 'S') THEN 'PF'
         ELSE 'F' END
-    WHERE q.id IN (SELECT request_id FROM m) AND q.status IN ('S', 'PF')
+    WHERE q.id IN (SELECT request_id FROM m) AND q.status IN ('I', 'S', 'PF')
+    RETURNING q.id, q.status
   `.execute(tx);
+  return res.rows.filter((r) => r.status === 'I').map((r) => String(r.id));
 }

@@ -6,6 +6,7 @@ import { derivedKeyFor } from '../../shared/secret-box.ts';
 import { recordHardBounces } from '../send-block/send-block.service.ts';
 import { addUnsubscribers } from '../unsubscribes/unsubscribes.service.ts';
 import { emitWebhookEvents } from '../webhooks/webhooks.service.ts';
+import { finishRequestsIfDone } from '../lifecycle/lifecycle.service.ts';
 import { changesFor, type FeedbackChange } from './feedback-rules.ts';
 import * as repo from './feedback.repository.ts';
 import type { ParsedReport } from './parse-report.ts';
@@ -50,7 +51,8 @@ function merge(a: repo.FeedbackWrite, b: repo.FeedbackWrite): repo.FeedbackWrite
  * batch is answered 451 and its sender retries.
  */
 export async function applyReports(deps: Pick<AppDeps, 'db' | 'now'>, items: ReceivedReport[]): Promise<FeedbackOutcome[]> {
-  return deps.db.transaction().execute(async (tx) => {
+  let sending: string[] = [];
+  const outcomes = await deps.db.transaction().execute(async (tx) => {
     const ids = [...new Set(items.flatMap((i) => i.recipientIds))];
     const targets = await repo.lockTargets(tx, ids);
     const byId = new Map(targets.map((t) => [t.id, t]));
@@ -79,12 +81,17 @@ export async function applyReports(deps: Pick<AppDeps, 'db' | 'now'>, items: Rec
       }
       return outcome;
     });
-    if (all.length) await record(tx, all, now);
+    if (all.length) sending = await record(tx, all, now);
     return outcomes;
   });
+  // A request still sending when one of its mails failed late: its roll-up may have skipped it
+  // while this batch held it (rollUpAfterFailure), and its last mails may be done by now.
+  await finishRequestsIfDone(deps, sending);
+  return outcomes;
 }
 
-async function record(tx: Tx, changes: FeedbackChange[], now: Date): Promise<void> {
+/** Writes the changes; the ids of the requests still sending one of whose mails failed. */
+async function record(tx: Tx, changes: FeedbackChange[], now: Date): Promise<string[]> {
   const writes = new Map<string, repo.FeedbackWrite>();
   for (const c of changes) {
     const before = writes.get(c.write.id);
@@ -105,7 +112,7 @@ async function record(tx: Tx, changes: FeedbackChange[], now: Date): Promise<voi
   );
   // Last: it locks the requests, which every batch reporting on the same campaign needs; held
   // from here to the commit only.
-  await repo.rollUpAfterFailure(tx, [...new Set(changes.filter((c) => c.failed).map((c) => c.mailId))]);
+  return repo.rollUpAfterFailure(tx, [...new Set(changes.filter((c) => c.failed).map((c) => c.mailId))]);
 }
 
 /** Deadlock and serialization failures: two batches met on one request or address; the batch is tried again. */

@@ -80,12 +80,18 @@ export async function notifyDue(db: Db | Tx): Promise<void> {
  * against each other in test/integration/roll-up.test.ts), with request.finished in the outbox,
  * in one statement: the requests that are done first (MATERIALIZED, a probe of the pending index
  * each, so a request still sending has its mails counted on no batch), then their mails counted.
+ *
+ * The counts are the statement's snapshot. A late bounce that fails one of the mails and commits
+ * after that snapshot was taken also rewrites the request's row (rollUpAfterFailure,
+ * feedback.repository.ts), so a request whose row is no longer the version counted (xmin) is left
+ * sending, not given a status from counts that missed the failure; the bounce rolls it up again
+ * after its commit (and the sweep would).
  */
 export async function finishDoneRequests(db: Db | Tx, requestIds: string[], months?: HistoryRange): Promise<void> {
   if (!requestIds.length) return;
   await sql`${sql.raw(PREPARED)}
     WITH done AS MATERIALIZED (
-      SELECT r.id FROM mail_requests r
+      SELECT r.id, r.xmin AS version FROM mail_requests r
       WHERE r.id = ANY(${requestIds}::bigint[]) AND r.status = 'I'
         AND NOT EXISTS (SELECT 1 FROM mails p WHERE p.request_id = r.id AND p.status IN ('R', 'I') AND ${inHistoryRange('p.created_at', months)})),
     counted AS (
@@ -95,12 +101,12 @@ export async function finishDoneRequests(db: Db | Tx, requestIds: string[], mont
       FROM done JOIN mails m ON m.request_id = done.id AND ${inHistoryRange('m.created_at', months)}
       GROUP BY m.request_id),
     rolled AS (
-      SELECT id, CASE WHEN pf > 0 OR (s > 0 AND f > 0) THEN 'PF' WHEN s > 0 THEN 'S' WHEN f > 0 THEN 'F'
+      SELECT counted.id, done.version, CASE WHEN pf > 0 OR (s > 0 AND f > 0) THEN 'PF' WHEN s > 0 THEN 'S' WHEN f > 0 THEN 'F'
         WHEN u > 0 THEN 'U' WHEN c > 0 THEN 'C' ELSE 'F' END AS status
-      FROM counted),
+      FROM counted JOIN done ON done.id = counted.id),
     finished AS (
       UPDATE mail_requests r SET status = rolled.status, finished_at = now()
-      FROM rolled WHERE r.id = rolled.id AND r.status = 'I'
+      FROM rolled WHERE r.id = rolled.id AND r.status = 'I' AND r.xmin = rolled.version
       RETURNING r.id, r.project_id
     )
     ${webhookOutboxInsert(sql`SELECT project_id, 'request.finished' AS event_type, id AS subject_id FROM finished`)}
