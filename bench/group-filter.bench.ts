@@ -22,6 +22,7 @@
 //   BENCH_EXPLAIN=1         print EXPLAIN ANALYZE of the first expansion batch of AND and OR
 //   BENCH_TIMEOUT_S         bound of each wait (default 900)
 //   BENCH_LOG_LEVEL         the service's LOG_LEVEL (default warn)
+//   BENCH_DATABASE_URL      run the service against this PostgreSQL instead of an embedded one (must be empty of mail)
 // Exit status: 1 when a stored count is wrong (AND must store exactly the overlap, OR the union,
 // each address once) or the run could not be carried out; a missed target is reported, not failed.
 import crypto from 'node:crypto';
@@ -44,7 +45,8 @@ const log = benchLog('group-bench');
 const cleanups = createCleanups(log);
 
 // No SMTP port: the built-in sink (nothing is sent: every request waits for confirmation).
-const startService = () => startServiceProcess(cleanups, { log, key: KEY, dataDirPrefix: 'mailer-group-bench-' });
+const startService = () =>
+  startServiceProcess(cleanups, { log, key: KEY, dataDirPrefix: 'mailer-group-bench-', databaseUrl: process.env.BENCH_DATABASE_URL || undefined });
 
 const api = (baseUrl: string, method: string, target: string, body?: string) => signedCall(baseUrl, KEY, method, target, body);
 

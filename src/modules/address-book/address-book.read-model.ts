@@ -27,11 +27,15 @@ export async function groupSidOrNotFound(db: Db | Tx, projectId: string, name: s
 
 /**
  * The sids of a filter's groups that exist now, smallest group first (the AND query drives
- * from the first). With `requireAll`, a missing group is 77103 naming it.
+ * from the first). With `requireAll`, a missing group is 77103 naming it. Only an AND over
+ * several groups counts their members (a scan of each group): an OR reads every group whole
+ * whatever their order.
  */
 export async function filterGroupSids(db: Db | Tx, projectId: string, filter: GroupFilter, opts: { requireAll: boolean; field: string }): Promise<string[]> {
+  const ordered = filter.andFilter && filter.groups.length > 1;
+  const size = ordered ? sql`(SELECT count(*) FROM address_book_members m WHERE m.group_sid = g.sid)` : sql`0`;
   const rows = await sql<{ sid: string; name: string; size: string }>`
-    SELECT g.sid, g.name, (SELECT count(*) FROM address_book_members m WHERE m.group_sid = g.sid) AS size
+    SELECT g.sid, g.name, ${size} AS size
     FROM address_book_groups g WHERE g.project_id = ${projectId}::bigint AND g.name = ANY(${filter.groups}::text[])
   `.execute(db);
   if (opts.requireAll) {
