@@ -6,8 +6,8 @@ import { useTestService } from '../helpers/use-test-service.ts';
 // A request's context (sender, content, signing key, attachments) is loaded once per request, so
 // for 1-recipient traffic each of its statements is one more per request: the request with its
 // signing key and whether files are attached come in one statement, the attachments' rows in a
-// second only when there are some. A batch's block lists (send-block, blocked domains) are one
-// statement too. Counted at the pg client, as every statement goes through it.
+// second only when there are some. A batch's block lists (send-block, blocked domains, and the
+// unsubscribe lists of its advertising mails) are one statement too. Counted at the pg client, as every statement goes through it.
 
 const { svc, sink } = useTestService({ resetSinkAfterEach: true });
 
@@ -83,5 +83,35 @@ describe('loading a request to send it', () => {
     );
     expect(blocked).toBeTruthy();
     expect(sink.messages.map((m) => m.to)).not.toContainEqual(expect.arrayContaining(['someone@mail.blocked.example']));
+  });
+
+  it("asks an advertising mail's unsubscribe list in the same statement, and skips who is on it (U)", async () => {
+    await svc.db.db
+      .insertInto('unsubscribers')
+      .values({ project_id: svc.key.projectId, address: 'Gone@Example.com', reg_by_manager: true, created_at: new Date() })
+      .execute();
+    const res = await svc.call('POST', '/api/v1/mails', {
+      body: {
+        senderAddress: 'no_reply@company.com',
+        title: 'sale',
+        body: '<p>sale</p>',
+        advertising: true,
+        individual: true,
+        recipients: [{ address: 'stays@example.com' }, { address: 'gone@example.com' }],
+      },
+    });
+    expect(res.status).toBe(201);
+    const statuses = await waitFor(async () => {
+      const page = (await svc.call('GET', `/api/v1/mails/requests/${res.body.requestId}/mails`)).body.content as
+        | { emailStatus: { code: string } }[]
+        | undefined;
+      const codes = (page ?? []).map((m) => m.emailStatus.code).sort();
+      return codes.length === 2 && !codes.some((c) => c === 'R' || c === 'I') ? codes : undefined;
+    });
+    expect(statuses).toEqual(['S', 'U']);
+    const lists = texts.filter((t) => /send_blocks|blocked_domains|unsubscribers/.test(t) && !/^\s*insert/i.test(t));
+    expect(lists).toHaveLength(1);
+    expect(lists[0]).toMatch(/send_blocks[\s\S]*UNION ALL[\s\S]*unsubscribers/);
+    expect(sink.messages.flatMap((m) => m.to)).toEqual(['stays@example.com']);
   });
 });

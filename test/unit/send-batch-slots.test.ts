@@ -58,6 +58,7 @@ describe('sendBatch', () => {
         ]),
         blocked: new Set(),
         domainBlocked: new Map(),
+        unsubscribed: new Map(),
         slot: createLimiter(14),
         transportSlot: createLimiter(4),
         turnOf: new Map([

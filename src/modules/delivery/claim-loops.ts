@@ -4,6 +4,7 @@ import { createClaimCursor } from './claim-cursor.ts';
 import { domainBlockedLookup } from '../blocked-domains/blocked-domains.service.ts';
 import { finishRequestsIfDone, sendingWithoutPending, startOverdueReservations } from '../lifecycle/lifecycle.service.ts';
 import { blockedLookup } from '../send-block/send-block.service.ts';
+import { unsubscribedLookup } from '../unsubscribes/unsubscribes.service.ts';
 import { readKeyLookups } from '../../db/key-lookups.ts';
 import { watchBatch } from './batch-watch.ts';
 import * as repo from './delivery.repository.ts';
@@ -172,13 +173,17 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       if (claimed.length === limit && planned.held.length < claimed.length) wakeups.wake();
       // Mails whose domains stay down spend a retry each pause, without a connection (sendBatch records them).
       const deferred = new Map(planned.deferred.map((d) => [d.id, d]));
-      // The send-block list and the projects' blocked domains: one statement for the batch.
-      const [blocked, domainBlocked] = await readKeyLookups(deps.db, [
+      // The send-block list, the projects' blocked domains and (for advertising mail) their
+      // unsubscribe lists: one statement for the batch.
+      const advertising = new Set(requestIds.flatMap((id, i) => (ctxs[i]?.advertising ? byRequest.get(id)!.map((m) => m.id) : [])));
+      const ofProject = (rows: repo.DeliveryRecipientRow[]) => rows.map((r) => ({ projectId: projectOf.get(r.mail_id)!, address: r.address }));
+      const [blocked, domainBlocked, unsubscribed] = await readKeyLookups(deps.db, [
         blockedLookup(
           pending.map((r) => r.address),
           deps.now(),
         ),
-        domainBlockedLookup(pending.filter((r) => projectOf.has(r.mail_id)).map((r) => ({ projectId: projectOf.get(r.mail_id)!, address: r.address }))),
+        domainBlockedLookup(ofProject(pending.filter((r) => projectOf.has(r.mail_id)))),
+        unsubscribedLookup(ofProject(pending.filter((r) => advertising.has(r.mail_id)))),
       ]);
       mark('listed');
       const sent = await Promise.allSettled(
@@ -192,6 +197,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
             recipientsOf,
             blocked,
             domainBlocked,
+            unsubscribed,
             slot,
             transportSlot,
             turnOf,

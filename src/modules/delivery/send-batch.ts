@@ -1,4 +1,4 @@
-import { unsubscribedAmong, unsubscribeUrl } from '../unsubscribes/unsubscribes.service.ts';
+import { unsubscribeUrl } from '../unsubscribes/unsubscribes.service.ts';
 import type { Limiter } from '../../shared/limiter.ts';
 import { applySendResult, type RetryPolicy, type SendResult } from './apply-send-result.ts';
 import type { MailRecipient } from './build-message.ts';
@@ -20,6 +20,8 @@ export interface BatchRun {
   blocked: ReadonlySet<string>;
   /** pending addresses of the batch in a domain their project blocks, by project */
   domainBlocked: Map<string, Set<string>>;
+  /** pending addresses of the batch's advertising mails on their project's unsubscribe list, by project */
+  unsubscribed: Map<string, Set<string>>;
   /** a mail of the claim loop being sent or recorded: bounds what is sent and not yet recorded */
   slot: Limiter;
   /** a transport slot of the claim loop */
@@ -93,11 +95,9 @@ export function createBatchSender(
       list.push(toMailRecipient(r));
       byMail.set(r.mail_id, list);
     }
-    // The unsubscribe list, one query for an advertising request's mails of the batch (send-block
-    // and blocked domains: one query each for the whole batch).
-    const pendingAddresses = rows.filter((r) => r.status === 'R' || r.status === 'I').map((r) => r.address);
+    // The unsubscribe list, the send-block list and the blocked domains: asked for the whole batch in one statement.
     const lists = {
-      unsubscribed: ctx.advertising ? await unsubscribedAmong(deps.db, ctx.projectId, pendingAddresses) : new Set<string>(),
+      unsubscribed: (ctx.advertising ? run.unsubscribed.get(ctx.projectId) : undefined) ?? new Set<string>(),
       blocked: run.blocked,
       domainBlocked: run.domainBlocked.get(ctx.projectId),
     };

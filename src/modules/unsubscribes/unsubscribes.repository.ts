@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Db, Tx } from '../../db/schema.ts';
 
 /** Adds the addresses not yet on the project's list; returns how many were added. */
@@ -23,13 +23,12 @@ export async function deleteUnsubscribers(db: Db | Tx, projectId: string, addres
   return res.rows.map((r) => r.key);
 }
 
-/** The lower-case addresses among `addressKeys` that are on the project's list (one query per batch). */
-export async function findUnsubscribed(db: Db | Tx, projectId: string, addressKeys: string[]): Promise<Set<string>> {
-  if (addressKeys.length === 0) return new Set();
-  const res = await sql<{ key: string }>`
-    SELECT lower(address) AS key FROM unsubscribers WHERE project_id = ${projectId} AND lower(address) = ANY(${addressKeys}::text[])
-  `.execute(db);
-  return new Set(res.rows.map((r) => r.key));
+/** Of these (project, lower-case address) pairs, those on their project's list, as `project_id \n address` keys (one probe of the unique index each). */
+export function unsubscribedPairsQuery(projectIds: string[], addressKeys: string[]): RawBuilder<{ key: string }> {
+  return sql<{ key: string }>`
+    SELECT q.project_id || E'\n' || q.address AS key
+    FROM unnest(${projectIds}::bigint[], ${addressKeys}::text[]) AS q(project_id, address)
+    WHERE EXISTS (SELECT 1 FROM unsubscribers u WHERE u.project_id = q.project_id AND lower(u.address) = q.address)`;
 }
 
 export async function findUnsubscriber(db: Db | Tx, projectId: string, addressKey: string) {

@@ -1,5 +1,6 @@
 import type { components } from '../../generated/api.ts';
 import type { Config } from '../../config.ts';
+import type { KeyLookup } from '../../db/key-lookups.ts';
 import type { Db, Tx } from '../../db/schema.ts';
 import type { AppDeps } from '../../deps.ts';
 import { toNesDateTime } from '../../shared/clock.ts';
@@ -28,9 +29,37 @@ export function unsubscribeUrl(baseUrl: string, key: Buffer, r: { projectId: str
   return `${baseUrl}/unsubscribe/${signUnsubscribeToken(key, r)}`;
 }
 
-/** Lower-case addresses among `addresses` on the project's unsubscribe list (one query). */
-export async function unsubscribedAmong(db: Db | Tx, projectId: string, addresses: string[]): Promise<Set<string>> {
-  return repo.findUnsubscribed(db, projectId, [...new Set(addresses.map((a) => a.toLowerCase()))]);
+/**
+ * For each project, the lower-case addresses among its own on its unsubscribe list: a lookup for
+ * a whole delivery batch (its advertising mails' recipients), whatever the number of projects in
+ * it, which delivery asks together with the send-block list and the blocked domains in one
+ * statement (readKeyLookups).
+ */
+export function unsubscribedLookup(recipients: { projectId: string; address: string }[]): KeyLookup<Map<string, Set<string>>> {
+  const pairs = new Map<string, [string, string]>();
+  for (const r of recipients) {
+    const address = r.address.toLowerCase();
+    pairs.set(`${r.projectId}\n${address}`, [r.projectId, address]);
+  }
+  const list = [...pairs.values()];
+  return {
+    query: list.length
+      ? repo.unsubscribedPairsQuery(
+          list.map((p) => p[0]),
+          list.map((p) => p[1]),
+        )
+      : null,
+    read(found) {
+      const out = new Map<string, Set<string>>();
+      for (const key of found) {
+        const [projectId, address] = pairs.get(key)!;
+        const set = out.get(projectId) ?? new Set<string>();
+        set.add(address);
+        out.set(projectId, set);
+      }
+      return out;
+    },
+  };
 }
 
 /** blockedReceivers, checked: every entry a valid address; duplicates (any case) counted once. */
