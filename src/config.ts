@@ -287,11 +287,22 @@ const domain = (name: string) =>
     return d ?? fail(ctx, `${name} "${v}" is not a domain name`, undefined);
   });
 
-/** S3_BUCKET: S3's bucket naming rules (lower case, digits, dots and hyphens, 3-63 characters). */
+/** A bucket name that can be a host name label (S3's rules since 2018): lower case, digits, dots and hyphens, 3-63 characters. */
+const HOSTABLE_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/**
+ * S3_BUCKET: a name by S3's rules, or by its older ones (AWS's us-east-1 took names of up to 255
+ * characters with upper case and underscores until 2018, and S3-compatible servers still may):
+ * such a bucket can only be addressed in the path (S3_FORCE_PATH_STYLE is implied).
+ */
 const bucket = raw.transform((v, ctx) => {
   if (v === undefined) return undefined;
-  if (/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(v)) return v;
-  return fail(ctx, `S3_BUCKET "${v}" is not a bucket name (3-63 lower-case letters, digits, dots and hyphens)`, undefined);
+  if (HOSTABLE_BUCKET.test(v) || /^[A-Za-z0-9._-]{3,255}$/.test(v)) return v;
+  return fail(
+    ctx,
+    `S3_BUCKET "${v}" is not a bucket name (3-63 lower-case letters, digits, dots and hyphens; an older bucket's name may also hold upper case and underscores, up to 255)`,
+    undefined,
+  );
 });
 
 /** S3_KEY_PREFIX: a folder-like prefix of every object key. */
@@ -482,7 +493,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
             region: e.S3_REGION ?? 'us-east-1',
             accessKeyId: e.S3_ACCESS_KEY_ID,
             secretAccessKey: e.S3_SECRET_ACCESS_KEY,
-            forcePathStyle: e.S3_FORCE_PATH_STYLE,
+            // an older bucket's name is no host name: only its path can name it
+            forcePathStyle: e.S3_FORCE_PATH_STYLE || !HOSTABLE_BUCKET.test(e.S3_BUCKET!),
             prefix: e.S3_KEY_PREFIX,
           }
         : { kind: e.BLOB_STORE },

@@ -197,6 +197,25 @@ describe.each(['local', 'postgres', 's3'])('BLOB_STORE=%s', (kind) => {
   });
 });
 
+describe('BLOB_STORE=s3 with an older bucket name', () => {
+  it('reaches a bucket named with upper case and underscores through its path, without S3_FORCE_PATH_STYLE', async () => {
+    const old = await startTestS3('Old_Mail_Bucket');
+    try {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-blobs-'));
+      dirs.push(dataDir);
+      const { S3_FORCE_PATH_STYLE: _, ...env } = old.env;
+      const store = createBlobStore(loadConfig({ DATA_DIR: dataDir, ...env }), db.db);
+      stores.push(store);
+      const { data, stream } = randomStream(50_000);
+      await store.put('exports/old-bucket.xlsx', stream());
+      expect((await read(store, 'exports/old-bucket.xlsx')).equals(data)).toBe(true);
+      await store.remove('exports/old-bucket.xlsx');
+    } finally {
+      await old.stop();
+    }
+  });
+});
+
 describe('BLOB_STORE=postgres', () => {
   it('stores a blob in chunks and removes what a put that died left', async () => {
     const store = storeOf('postgres');

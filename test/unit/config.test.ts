@@ -453,10 +453,19 @@ describe('loadConfig: blob store', () => {
     });
   });
 
+  it("takes an older bucket's name (upper case, underscores, up to 255 characters), addressed in the path", () => {
+    expect(loadConfig({ ...s3, S3_BUCKET: 'Old_Mail_Bucket' }).blobStore).toMatchObject({ bucket: 'Old_Mail_Bucket', forcePathStyle: true });
+    expect(loadConfig({ ...s3, S3_BUCKET: 'a'.repeat(255) }).blobStore).toMatchObject({ forcePathStyle: true });
+    // a name by today's rules keeps the host style unless asked otherwise
+    expect(loadConfig({ ...s3, S3_BUCKET: 'new.mail-bucket' }).blobStore).toMatchObject({ forcePathStyle: false });
+  });
+
   it('refuses a bad or incomplete setting at start, naming what is wrong', () => {
     expectConfigError({ BLOB_STORE: 'nfs' }, 'BLOB_STORE must be one of local, postgres, s3, got "nfs"');
     expectConfigError({ BLOB_STORE: 's3' }, 'BLOB_STORE=s3 needs S3_BUCKET');
-    expectConfigError({ ...s3, S3_BUCKET: 'Bad_Bucket' }, /S3_BUCKET "Bad_Bucket" is not a bucket name/);
+    expectConfigError({ ...s3, S3_BUCKET: 'bad/bucket' }, /S3_BUCKET "bad\/bucket" is not a bucket name/);
+    expectConfigError({ ...s3, S3_BUCKET: 'a b c' }, /S3_BUCKET "a b c" is not a bucket name/);
+    expectConfigError({ ...s3, S3_BUCKET: 'x'.repeat(256) }, /is not a bucket name/);
     expectConfigError({ ...s3, S3_ENDPOINT: 'ftp://x' }, /S3_ENDPOINT must start with http:\/\/ or https:\/\//);
     expectConfigError({ ...s3, S3_ACCESS_KEY_ID: 'id' }, 'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together');
     expectConfigError({ ...s3, S3_FORCE_PATH_STYLE: 'maybe' }, 'S3_FORCE_PATH_STYLE');
