@@ -150,7 +150,7 @@ describe('BLOB_STORE=local, ROLE=api and ROLE=worker with different DATA_DIRs', 
     try {
       const created = await api.call('POST', '/api/v1/exports', { body: { view: 'requests' } });
       await exportDone(listOf(api), created.body.exportId);
-      expect(filesUnder(path.join(worker.config.dataDir, 'exports'))).toEqual([`${created.body.exportId}.xlsx`]);
+      expect(filesUnder(path.join(worker.config.dataDir, 'exports'))).toEqual([`${created.body.exportId}.1.xlsx`]);
       expectError(await api.call('GET', `/api/v1/exports/${created.body.exportId}/file`), '77103');
     } finally {
       await Promise.all([api.stop(), worker.stop()]);

@@ -271,7 +271,7 @@ describe('states, expiry, failures, tenancy', () => {
   it('expired: shown as E at once, not downloadable; the periodic job marks it and deletes the file', async () => {
     const res = await post({ view: 'requests' });
     const e = await done(res.body.exportId);
-    const file = path.join(exportsDir(svc.config.dataDir), `${e.exportId}.xlsx`);
+    const file = path.join(exportsDir(svc.config.dataDir), `${e.exportId}.1.xlsx`);
     expect(fs.existsSync(file)).toBe(true);
     await svc.db.db
       .updateTable('exports')
@@ -333,10 +333,62 @@ describe('states, expiry, failures, tenancy', () => {
     }
     expect(fs.existsSync(newer)).toBe(true);
     expect(fs.existsSync(path.join(dir, `${id}.1.part`))).toBe(false);
-    expect(fs.existsSync(path.join(dir, `${id}.xlsx`))).toBe(false);
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith(`${id}.`) && f.endsWith('.xlsx'))).toEqual([]);
     const row = await svc.db.db.selectFrom('exports').select(['status', 'attempts']).where('id', '=', id).executeTakeFirstOrThrow();
     expect(row).toEqual({ status: 'I', attempts: 2 });
     fs.rmSync(newer);
+  });
+
+  it("a run taken over while it published its file leaves the newer run's file the one downloaded, and removes its own", async () => {
+    const id = await insertExport({ view: 'requests', filters: JSON.stringify({ startDateTime: '2020-01-01' }) });
+    let newer: Promise<void> | undefined;
+    // Another worker host (its own DATA_DIR for its partial file) sharing the blob store.
+    const otherHost = fs.mkdtempSync(path.join(os.tmpdir(), 'mailer-other-host-'));
+    // The blob store, as the first run publishes: before its upload lands, the export's job is
+    // retried on the other host (attempt 2), a request more is made, and the retry completes the export first.
+    const blobs = new Proxy(svc.blobs, {
+      get(target, prop, receiver) {
+        if (prop !== 'putFile') return Reflect.get(target, prop, receiver);
+        return async (key: string, file: string) => {
+          if (!newer) {
+            newer = (async () => {
+              await svc.call('POST', '/api/v1/mails', {
+                body: { senderAddress: 'news@company.com', title: 'one more', body: '<p>x</p>', recipients: [{ address: 'late@example.com' }] },
+              });
+              await runExport({ ...jobDeps(), config: { ...svc.config, dataDir: otherHost }, blobs: svc.blobs }, id);
+            })();
+            await newer;
+          }
+          return target.putFile(key, file);
+        };
+      },
+    });
+    await runExport({ ...jobDeps(), blobs }, id);
+    expect(newer).toBeDefined();
+    const row = await svc.db.db.selectFrom('exports').select(['status', 'attempts', 'row_count']).where('id', '=', id).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ status: 'C', attempts: 2 });
+    // the file downloaded is the completing run's: its rows are the ones the export counts (the first run's had one fewer)
+    const { sheets } = await readXlsx((await download(id)).body as Buffer);
+    expect(sheets[0]!.length - 1).toBe(Number(row.row_count));
+    expect(fs.readdirSync(exportsDir(svc.config.dataDir)).filter((f) => f.startsWith(`${id}.`))).toEqual([`${id}.2.xlsx`]);
+    fs.rmSync(otherHost, { recursive: true, force: true });
+  });
+
+  it('an export completed before files were named by attempt still downloads, and its file goes when it expires', async () => {
+    const res = await post({ view: 'requests' });
+    const e = await done(res.body.exportId);
+    const dir = exportsDir(svc.config.dataDir);
+    // as the layout before: exports/<id>.xlsx
+    fs.renameSync(path.join(dir, `${e.exportId}.1.xlsx`), path.join(dir, `${e.exportId}.xlsx`));
+    const { sheets } = await readXlsx((await download(e.exportId)).body as Buffer);
+    expect(sheets[0]!.length - 1).toBe(e.rowCount);
+    await svc.db.db
+      .updateTable('exports')
+      .set({ expires_at: new Date(Date.now() - 1000) })
+      .where('id', '=', e.exportId)
+      .execute();
+    await expireExports(jobDeps());
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith(`${e.exportId}.`))).toEqual([]);
   });
 
   it('a run that cannot succeed (filters the view refuses now) fails at once with the reason, leaving no file', async () => {
@@ -365,10 +417,32 @@ describe('states, expiry, failures, tenancy', () => {
       if (age) fs.utimesSync(path.join(dir, name), age, age);
       return name;
     };
-    const gone = [write(`${failed}.xlsx`, old), write(`${failed}.1.part`, old), write('999999999.xlsx', old)];
-    const kept = [write(`${running}.1.part`, old), write(`${failed}.2.part`), write('notes.txt', old)];
+    const completed = await insertExport({
+      status: 'C',
+      attempts: 2,
+      row_count: 1,
+      file_size: 1,
+      completed_at: new Date(),
+      expires_at: new Date(Date.now() + 3600_000),
+    });
+    const gone = [
+      write(`${failed}.xlsx`, old),
+      write(`${failed}.1.part`, old),
+      write('999999999.xlsx', old),
+      write(`${failed}.1.xlsx`, old),
+      // published by an attempt that was taken over: the export is the completing attempt's
+      write(`${completed}.1.xlsx`, old),
+    ];
+    const kept = [
+      write(`${running}.1.part`, old),
+      write(`${failed}.2.part`),
+      write('notes.txt', old),
+      write(`${completed}.2.xlsx`, old),
+      // a run still creating may be publishing any attempt's
+      write(`${running}.1.xlsx`, old),
+    ];
     const result = await expireExports(jobDeps());
-    expect(result.orphans).toBeGreaterThanOrEqual(3);
+    expect(result.orphans).toBeGreaterThanOrEqual(5);
     for (const f of gone) expect({ f, exists: fs.existsSync(path.join(dir, f)) }).toEqual({ f, exists: false });
     for (const f of kept) expect({ f, exists: fs.existsSync(path.join(dir, f)) }).toEqual({ f, exists: true });
     for (const f of kept) fs.rmSync(path.join(dir, f));
@@ -437,8 +511,8 @@ describe('restart mid-export (real service process)', () => {
       expect(finalState).toMatchObject({ exportId: id, status: { code: 'C' }, rowCount: N, errorMessage: null });
       expect(await state(id)).toEqual({ status: 'C', attempts: 3 });
       // The interrupted runs' partial files are gone; only the finished file remains, whole.
-      expect(files()).toEqual([`${id}.xlsx`]);
-      expect(await countXlsxRows(path.join(exportsDir(dataDir), `${id}.xlsx`))).toEqual({ rows: N + 1, sheets: 1 });
+      expect(files()).toEqual([`${id}.3.xlsx`]);
+      expect(await countXlsxRows(path.join(exportsDir(dataDir), `${id}.3.xlsx`))).toEqual({ rows: N + 1, sheets: 1 });
     } finally {
       await stopAllServiceProcesses();
       await sink2.close();

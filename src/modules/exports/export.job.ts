@@ -55,7 +55,7 @@ class TakenOver extends Error {}
 /**
  * Job: writes an export's rows to DATA_DIR/exports/<id>.<attempt>.part through the streaming
  * .xlsx writer (a batch of rows in memory at a time), syncs it, moves it into the blob store as
- * exports/<id>.xlsx and completes the export. Idempotent: a finished export is left alone; an interrupted one starts
+ * exports/<id>.<attempt>.xlsx and completes the export. Idempotent: a finished export is left alone; an interrupted one starts
  * again from the first row.
  */
 export async function runExport(deps: ExportJobDeps, exportId: string, run: JobRun = {}): Promise<void> {
@@ -88,7 +88,7 @@ export async function runExport(deps: ExportJobDeps, exportId: string, run: JobR
       throw new TakenOver();
     // One on another host clears nothing here: ask before publishing over its file.
     if (!(await repo.renewHeartbeat(deps.db, exportId, attempt, deps.now()))) throw new TakenOver();
-    size = await deps.blobs.putFile(exportKey(exportId), part);
+    size = await deps.blobs.putFile(exportKey(exportId, attempt), part);
   } catch (err) {
     // Only this run's file: a run that took over writes its own.
     await removePart(deps.config.dataDir, exportId, attempt);
@@ -112,7 +112,11 @@ export async function runExport(deps: ExportJobDeps, exportId: string, run: JobR
   const done = await repo.completeExport(deps.db, exportId, attempt, { rowCount: rows, fileSize: size, at, expiresAt: new Date(at.getTime() + EXPORT_TTL_MS) });
   const seconds = (Date.now() - started) / 1000;
   if (done) log.info({ view, lang, rows, bytes: size, seconds, rowsPerSecond: Math.round(rows / Math.max(seconds, 0.001)) }, 'export completed');
-  else log.warn('export completed, but another run had taken it over meanwhile');
+  else {
+    // Its file is its own attempt's, not the one the export names: the run that took over publishes that.
+    await deps.blobs.remove(exportKey(exportId, attempt));
+    log.warn('export completed, but another run had taken it over meanwhile; its file is removed');
+  }
 }
 
 async function writeFile(deps: ExportJobDeps, run: JobRun, row: repo.ExportRow, attempt: number, log: Logger): Promise<number> {

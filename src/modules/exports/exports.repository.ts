@@ -143,9 +143,8 @@ export async function failExport(db: Db, id: string, attempt: number | undefined
 }
 
 /** Completed exports past their expiry become E; returns their ids (their files are to go). */
-export async function expireExports(db: Db, now: Date): Promise<string[]> {
-  const rows = await db.updateTable('exports').set({ status: 'E' }).where('status', '=', 'C').where('expires_at', '<=', now).returning('id').execute();
-  return rows.map((r) => r.id);
+export async function expireExports(db: Db, now: Date): Promise<{ id: string; attempts: number }[]> {
+  return db.updateTable('exports').set({ status: 'E' }).where('status', '=', 'C').where('expires_at', '<=', now).returning(['id', 'attempts']).execute();
 }
 
 /** Runs that stopped renewing their heartbeat long ago (their job is lost): failed, ids returned. */
@@ -160,11 +159,15 @@ export async function failStalledExports(db: Db, heartbeatBefore: Date, error: s
   return rows.map((r) => r.id);
 }
 
-/** Which of these ids are exports whose file should be on disk (I or C). */
-export async function liveFileIds(db: Db, ids: string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
-  const rows = await db.selectFrom('exports').select('id').where('id', 'in', ids).where('status', 'in', ['I', 'C']).execute();
-  return new Set(rows.map((r) => r.id));
+/**
+ * Of these exports (ids), those still creating (I) or completed (C), with their attempts: a file
+ * an attempt published is the export's while it is creating (a run may be publishing it) and,
+ * once completed, only the completing attempt's.
+ */
+export async function liveExports(db: Db, ids: string[]): Promise<Map<string, { status: string; attempts: number }>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.selectFrom('exports').select(['id', 'status', 'attempts']).where('id', 'in', ids).where('status', 'in', ['I', 'C']).execute();
+  return new Map(rows.map((r) => [r.id, { status: r.status, attempts: r.attempts }]));
 }
 
 export type ExportRow = Awaited<ReturnType<typeof findExport>> & {};

@@ -9,7 +9,7 @@ import { parseViewFilters } from '../mails/view-rows.ts';
 import type { ExportView } from './export-columns.ts';
 import { BlobNotFoundError } from '../../shared/blob-store/blob-store.ts';
 import { storesToSweep, sweepOrphans } from '../../shared/blob-store/sweep-orphans.ts';
-import { exportKey, idOfFile, removeExportFile } from './export-store.ts';
+import { openExportBlob, ownerOfFile, removeExportFile } from './export-store.ts';
 import { exportStatus, toExport, type Export, type ExportCreate } from './exports.mapper.ts';
 import * as repo from './exports.repository.ts';
 
@@ -106,7 +106,7 @@ export async function openExportFile(
   if (status === 'F') throw notFound(`exportId: export ${rawId} failed (${row.error ?? 'no reason recorded'}); request a new export`);
   if (status !== 'C') throw notFound(`exportId: export ${rawId} is not completed yet (status ${status}); see getExportList`);
   // Written by a worker: with BLOB_STORE=local, an instance that doesn't share its DATA_DIR has no such file.
-  const { stream, size } = await deps.blobs.get(exportKey(row.id)).catch((err) => {
+  const { stream, size } = await openExportBlob(deps.blobs, row.id, row.attempts).catch((err) => {
     throw err instanceof BlobNotFoundError ? unknownExport(rawId) : err;
   });
   const p = zonedParts(row.requested_at, deps.config.displayTimezone);
@@ -130,7 +130,7 @@ export async function expireExports(
 ): Promise<{ expired: number; stalled: number; orphans: number }> {
   const now = deps.now();
   const expired = await repo.expireExports(deps.db, now);
-  await Promise.all(expired.map((id) => removeExportFile(deps.blobs, id)));
+  await Promise.all(expired.map((e) => removeExportFile(deps.blobs, e.id, e.attempts)));
   const stalled = await repo.failStalledExports(
     deps.db,
     new Date(now.getTime() - STALLED_AFTER_MS),
@@ -154,8 +154,21 @@ async function removeOrphans(deps: Pick<AppDeps, 'db' | 'config' | 'blobs'>, at:
     stores: storesToSweep(deps.blobs, deps.config.dataDir),
     prefix: 'exports/',
     before: at.getTime() - ORPHAN_AFTER_MS,
-    idOf: idOfFile,
-    live: (ids) => repo.liveFileIds(deps.db, ids),
+    // "<id>" for a partial file or one of the older layout, "<id>.<attempt>" for a published one
+    idOf: (name) => {
+      const owner = ownerOfFile(name);
+      return owner && (owner.publishedBy === undefined ? owner.id : `${owner.id}.${owner.publishedBy}`);
+    },
+    live: async (tokens) => {
+      const exports = await repo.liveExports(deps.db, [...new Set(tokens.map((t) => t.split('.')[0]!))]);
+      return new Set(
+        tokens.filter((t) => {
+          const [id, publishedBy] = t.split('.');
+          const e = exports.get(id!);
+          return e !== undefined && (publishedBy === undefined || e.status === 'I' || e.attempts === Number(publishedBy));
+        }),
+      );
+    },
     remove: (store, key) => store.remove(key),
   });
 }
