@@ -34,14 +34,16 @@ describe('the recipient view over several months', () => {
   it('probes each matching request on its own month only, and finds its rows there', async () => {
     const key = await svc.newKey('months');
     const now = new Date();
-    // two requests now, two 45 days ago: another month (its own partition, or the default one),
-    // within the view's default window of two months
+    // two requests now, two 45 days ago: another month, within the view's default window of two months
+    const past = new Date(now.getTime() - 45 * 86_400_000);
+    // each month its own partition, whatever the test database was made with
+    await sql`SELECT ensure_history_partitions(${past}::timestamptz, ${now}::timestamptz)`.execute(svc.db.db);
     const recent = await seedSentHistory(svc.db.pool, { projectId: key.projectId, recipients: 6, perRequest: 3, createdAt: now });
     const old = await seedSentHistory(svc.db.pool, {
       projectId: key.projectId,
       recipients: 6,
       perRequest: 3,
-      createdAt: new Date(now.getTime() - 45 * 86_400_000),
+      createdAt: past,
     });
     await sql`ANALYZE mail_requests; ANALYZE recipients`.execute(svc.db.db);
     const parts = await sql<{ part: string }>`

@@ -123,21 +123,43 @@ describe('a late failure while the request is rolled up', () => {
   });
 
   it('a roll-up that counted before the failure committed leaves the request to the roll-up after it: PF, not S', async () => {
-    const { request, mailId } = await sentNotRolledUp('late-1');
-    // The failure, as rollUpAfterFailure writes it, held open: the mail failed, the request's row rewritten.
+    const { request, recipientId, mailId } = await sentNotRolledUp('late-1');
+    // Something holds the failing recipient: the bounce locks the request, then waits there.
+    const holder = await session();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM recipients WHERE id = $1 FOR UPDATE', [recipientId]);
+      const applied = applyReports({ db: db.db, now: () => new Date() }, [hardBounce(recipientId)]);
+      await lockWaiters(1);
+      // The roll-up counts now (both mails S in its snapshot), then waits for the request the bounce holds.
+      const rollUp = finishRequestsIfDone({ db: db.db }, [request.id]);
+      await lockWaiters(2);
+      // The bounce goes on: the mail fails, the request's row is rewritten, the bounce commits.
+      await holder.query('COMMIT');
+      expect(await applied).toEqual(['hard_bounce']);
+      await rollUp;
+      expect(await mailStatus(mailId)).toBe('F');
+      // not S from counts that missed the failure: the roll-up skipped it, the bounce's own rolled it up
+      expect(await statusOf(request.id)).toBe('PF');
+    } finally {
+      await holder.end();
+    }
+  });
+
+  it('a roll-up that counted before a rewrite of the request committed leaves it sending', async () => {
+    const { request, mailId } = await sentNotRolledUp('late-1b');
+    // The failure as rollUpAfterFailure writes it, held open: the mail failed, the request's row rewritten.
     const bounce = await session();
     try {
       await bounce.query('BEGIN');
       await bounce.query(`UPDATE mail_requests SET status = status WHERE id = $1`, [request.id]);
       await bounce.query(`UPDATE mails SET status = 'F' WHERE id = $1`, [mailId]);
-      // the roll-up counts now (both mails S in its snapshot), then waits for the request's row
       const rollUp = finishRequestsIfDone({ db: db.db }, [request.id]);
       await lockWaiters(1);
       await bounce.query('COMMIT');
       await rollUp;
-      // not S from counts that missed the failure
       expect(await statusOf(request.id)).toBe('I');
-      // the roll-up after the failure's commit (the bounce's own, or the sweep's) counts it
+      // the roll-up after the rewrite's commit counts the failure
       await finishRequestsIfDone({ db: db.db }, [request.id]);
       expect(await statusOf(request.id)).toBe('PF');
     } finally {
@@ -172,6 +194,47 @@ describe('a late failure while the request is rolled up', () => {
     } finally {
       await holder.end();
     }
+  });
+
+  it('a bounce batch takes the requests before their recipients, as a cancel does: waiting for one, it holds none of them', async () => {
+    const { request, recipientId } = await sentNotRolledUp('late-order');
+    const canceller = await session();
+    const other = await session();
+    try {
+      // as a cancel holds it: the request, then (after) its recipients
+      await canceller.query('BEGIN');
+      await canceller.query('SELECT 1 FROM mail_requests WHERE id = $1 FOR UPDATE', [request.id]);
+      const applied = applyReports({ db: db.db, now: () => new Date() }, [hardBounce(recipientId)]);
+      await lockWaiters(1);
+      // the waiting bounce holds no recipient (before, it locked them first: a cancel then waited on it in a cycle)
+      await other.query('BEGIN');
+      await expect(other.query('SELECT 1 FROM recipients WHERE id = $1 FOR UPDATE NOWAIT', [recipientId])).resolves.toBeTruthy();
+      await other.query('ROLLBACK');
+      await canceller.query('COMMIT');
+      expect(await applied).toEqual(['hard_bounce']);
+      expect(await statusOf(request.id)).toBe('PF');
+    } finally {
+      await Promise.all([canceller.end(), other.end()]);
+    }
+  });
+
+  it('a failure of a mail of a request with mails still pending leaves it sending', async () => {
+    const projectId = await seedProject(db.db, 'late-4');
+    const request = await seedRequest(db.db, { projectId, status: 'I', recipients: [{ address: 'fails@example.com' }, { address: 'pending@example.com' }] });
+    await sql`UPDATE mails SET status = 'R' WHERE request_id = ${request.id}::bigint AND representative_address = 'pending@example.com'`.execute(db.db);
+    const failing = await db.db
+      .selectFrom('recipients')
+      .select(['id', 'mail_id'])
+      .where('request_id', '=', request.id)
+      .where('address', '=', 'fails@example.com')
+      .executeTakeFirstOrThrow();
+    expect(await applyReports({ db: db.db, now: () => new Date() }, [hardBounce(String(failing.id))])).toEqual(['hard_bounce']);
+    expect(await mailStatus(String(failing.mail_id))).toBe('F');
+    expect(await statusOf(request.id)).toBe('I');
+    // its last mail sent, the delivery's roll-up finishes it with the failure counted
+    await sql`UPDATE mails SET status = 'S' WHERE request_id = ${request.id}::bigint AND representative_address = 'pending@example.com'`.execute(db.db);
+    await finishRequestsIfDone({ db: db.db }, [request.id]);
+    expect(await statusOf(request.id)).toBe('PF');
   });
 
   it('a failure of a mail of a request still sending rolls the request up once its last mail is done', async () => {

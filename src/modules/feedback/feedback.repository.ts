@@ -21,6 +21,24 @@ export interface FeedbackTarget {
  * The recipients named by VERP tokens, locked in id order (concurrent batches lock in one order,
  * so they wait for each other instead of deadlocking). Recipients purged by RETENTION_DAYS are absent.
  */
+/**
+ * Locks the requests of these recipients that are sending or finished (I, S, PF), in id order:
+ * the first statement of a batch of reports, before its recipients are locked. So a late failure's
+ * roll-up (rollUpAfterFailure, later in the transaction) decides with a snapshot taken after any
+ * batch or roll-up that held one of them committed, and every holder of a request and its
+ * recipients takes them in the same order: the delivery's roll-up (id order, requests only), a
+ * cancel (the request, then its pending recipients), another batch of reports.
+ */
+export async function lockRequestsOf(tx: Tx, recipientIds: string[]): Promise<void> {
+  if (!recipientIds.length) return;
+  await sql`${sql.raw(PREPARED)}
+    SELECT q.id FROM mail_requests q
+    WHERE q.id IN (SELECT request_id FROM recipients WHERE id = ANY(${recipientIds}::bigint[])) AND q.status IN ('I', 'S', 'PF')
+    ORDER BY q.id
+    FOR NO KEY UPDATE OF q
+  `.execute(tx);
+}
+
 export async function lockTargets(tx: Tx, recipientIds: string[]): Promise<FeedbackTarget[]> {
   if (!recipientIds.length) return [];
   const res = await sql<FeedbackTarget>`${sql.raw(PREPARED)}
@@ -75,25 +93,18 @@ export async function writeRecipients(tx: Tx, rows: FeedbackWrite[]): Promise<vo
  * A request still sending (I) keeps its status here; its ids are returned, for the caller to roll
  * up after the commit (finishRequestsIfDone: its last mails may have been sent meanwhile).
  *
- * The requests are locked first, in id order, by a statement of their own: a batch that failed
- * another mail of the same request and has not committed yet is waited for, and the roll-up
- * statement after it (a new snapshot under READ COMMITTED) sees that mail's new status. Without
- * the lock the second batch's UPDATE would wait on the row, then decide with its old snapshot,
- * in which the first batch's mail is still sent: a request all of whose mails failed stayed PF.
- * Requests still sending are locked too, and their row rewritten (status unchanged): the
- * delivery's roll-up (finishDoneRequests) either holds the row first, and is waited for here, or
- * finds it rewritten since its counts were taken, and leaves it to the roll-up after this commit.
- * Without that a roll-up counting while this failure commits gave S to a request with a failed
- * mail.
+ * The caller locked the requests at the start of its transaction (lockRequestsOf): a batch that
+ * failed another mail of the same request and had not committed yet was waited for, and this
+ * statement (a new snapshot under READ COMMITTED) sees that mail's new status. Without the lock
+ * the second batch's UPDATE would wait on the row, then decide with its old snapshot, in which
+ * the first batch's mail is still sent: a request all of whose mails failed stayed PF. The row of
+ * a request still sending is rewritten (status unchanged): the delivery's roll-up
+ * (finishDoneRequests) either held the row first, and was waited for, or finds it rewritten since
+ * its counts were taken, and leaves it to the roll-up after this commit. Without that a roll-up
+ * counting while this failure commits gave S to a request with a failed mail.
  */
 export async function rollUpAfterFailure(tx: Tx, mailIds: string[]): Promise<string[]> {
   if (!mailIds.length) return [];
-  await sql`${sql.raw(PREPARED)}
-    SELECT q.id FROM mail_requests q
-    WHERE q.id IN (SELECT request_id FROM mails WHERE id = ANY(${mailIds}::bigint[])) AND q.status IN ('I', 'S', 'PF')
-    ORDER BY q.id
-    FOR UPDATE OF q
-  `.execute(tx);
   const res = await sql<{ id: string; status: string }>`${sql.raw(PREPARED)}
     WITH m AS (
       UPDATE mails m SET status = CASE WHEN EXISTS (SELECT 1 FROM recipients r WHERE r.mail_id = m.id AND r.status = 'S') THEN 'PF' ELSE 'F' END

@@ -50,10 +50,12 @@ function merge(a: repo.FeedbackWrite, b: repo.FeedbackWrite): repo.FeedbackWrite
  * unsubscribe list, and the webhook events. All or nothing: on an error every report of the
  * batch is answered 451 and its sender retries.
  */
-export async function applyReports(deps: Pick<AppDeps, 'db' | 'now'>, items: ReceivedReport[]): Promise<FeedbackOutcome[]> {
+export async function applyReports(deps: FeedbackDeps, items: ReceivedReport[]): Promise<FeedbackOutcome[]> {
   let sending: string[] = [];
   const outcomes = await deps.db.transaction().execute(async (tx) => {
     const ids = [...new Set(items.flatMap((i) => i.recipientIds))];
+    // Requests first, then recipients: the order a cancel and the roll-ups take them in.
+    await repo.lockRequestsOf(tx, ids);
     const targets = await repo.lockTargets(tx, ids);
     const byId = new Map(targets.map((t) => [t.id, t]));
     const now = deps.now();
@@ -85,10 +87,16 @@ export async function applyReports(deps: Pick<AppDeps, 'db' | 'now'>, items: Rec
     return outcomes;
   });
   // A request still sending when one of its mails failed late: its roll-up may have skipped it
-  // while this batch held it (rollUpAfterFailure), and its last mails may be done by now.
-  await finishRequestsIfDone(deps, sending);
+  // while this batch held it (rollUpAfterFailure), and its last mails may be done by now. The
+  // reports are committed: a failure here is the sweep's to mend, not a reason to apply them again.
+  await finishRequestsIfDone(deps, sending).catch((err: unknown) =>
+    deps.logger?.warn({ err: (err as Error).message, requests: sending.length }, 'roll-up after late failures failed; the sweep will retry'),
+  );
   return outcomes;
 }
+
+/** What applying reports needs; the logger only reports a roll-up the sweep has to do instead. */
+export type FeedbackDeps = Pick<AppDeps, 'db' | 'now'> & Partial<Pick<AppDeps, 'logger'>>;
 
 /** Writes the changes; the ids of the requests still sending one of whose mails failed. */
 async function record(tx: Tx, changes: FeedbackChange[], now: Date): Promise<string[]> {
@@ -118,7 +126,7 @@ async function record(tx: Tx, changes: FeedbackChange[], now: Date): Promise<str
 /** Deadlock and serialization failures: two batches met on one request or address; the batch is tried again. */
 const RETRYABLE = new Set(['40P01', '40001']);
 
-async function applyWithRetry(deps: Pick<AppDeps, 'db' | 'now'>, items: ReceivedReport[]): Promise<FeedbackOutcome[]> {
+async function applyWithRetry(deps: FeedbackDeps, items: ReceivedReport[]): Promise<FeedbackOutcome[]> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await applyReports(deps, items);
@@ -136,6 +144,6 @@ async function applyWithRetry(deps: Pick<AppDeps, 'db' | 'now'>, items: Received
  * apply() resolves once its report is committed: the listener answers 250 only then, and
  * nothing it accepted can be lost to a crash.
  */
-export function createFeedbackApplier(deps: Pick<AppDeps, 'db' | 'now'>, maxBatch = 200, inFlight = 1): (item: ReceivedReport) => Promise<FeedbackOutcome> {
+export function createFeedbackApplier(deps: FeedbackDeps, maxBatch = 200, inFlight = 1): (item: ReceivedReport) => Promise<FeedbackOutcome> {
   return groupCommit((items: ReceivedReport[]) => applyWithRetry(deps, items), maxBatch, inFlight);
 }

@@ -81,11 +81,14 @@ export async function notifyDue(db: Db | Tx): Promise<void> {
  * in one statement: the requests that are done first (MATERIALIZED, a probe of the pending index
  * each, so a request still sending has its mails counted on no batch), then their mails counted.
  *
- * The counts are the statement's snapshot. A late bounce that fails one of the mails and commits
- * after that snapshot was taken also rewrites the request's row (rollUpAfterFailure,
- * feedback.repository.ts), so a request whose row is no longer the version counted (xmin) is left
- * sending, not given a status from counts that missed the failure; the bounce rolls it up again
- * after its commit (and the sweep would).
+ * The requests that are done are locked in id order before any is updated (`locked`), as the
+ * bounces lock them (feedback.repository.ts), so two roll-ups, or a roll-up and a bounce batch,
+ * never wait on each other in a cycle. The counts are the statement's snapshot: a late bounce
+ * that fails one of the mails and commits after that snapshot was taken also rewrites the
+ * request's row (rollUpAfterFailure), so a request whose row, once locked, is no longer the
+ * version counted (xmin) is left sending, not given a status from counts that missed the
+ * failure; the bounce rolls it up again after its commit, and the sweep would (as it would after
+ * anything else that rewrote the row meanwhile: releaseIdempotencyKey on a day-old request).
  */
 export async function finishDoneRequests(db: Db | Tx, requestIds: string[], months?: HistoryRange): Promise<void> {
   if (!requestIds.length) return;
@@ -94,6 +97,11 @@ export async function finishDoneRequests(db: Db | Tx, requestIds: string[], mont
       SELECT r.id, r.xmin AS version FROM mail_requests r
       WHERE r.id = ANY(${requestIds}::bigint[]) AND r.status = 'I'
         AND NOT EXISTS (SELECT 1 FROM mails p WHERE p.request_id = r.id AND p.status IN ('R', 'I') AND ${inHistoryRange('p.created_at', months)})),
+    locked AS MATERIALIZED (
+      SELECT r.id, r.xmin AS version FROM mail_requests r
+      WHERE r.id IN (SELECT id FROM done) AND r.status = 'I'
+      ORDER BY r.id
+      FOR NO KEY UPDATE),
     counted AS (
       SELECT m.request_id AS id, count(*) FILTER (WHERE m.status = 'S') AS s, count(*) FILTER (WHERE m.status = 'F') AS f,
         count(*) FILTER (WHERE m.status = 'PF') AS pf, count(*) FILTER (WHERE m.status = 'U') AS u,
@@ -101,12 +109,12 @@ export async function finishDoneRequests(db: Db | Tx, requestIds: string[], mont
       FROM done JOIN mails m ON m.request_id = done.id AND ${inHistoryRange('m.created_at', months)}
       GROUP BY m.request_id),
     rolled AS (
-      SELECT counted.id, done.version, CASE WHEN pf > 0 OR (s > 0 AND f > 0) THEN 'PF' WHEN s > 0 THEN 'S' WHEN f > 0 THEN 'F'
+      SELECT counted.id, CASE WHEN pf > 0 OR (s > 0 AND f > 0) THEN 'PF' WHEN s > 0 THEN 'S' WHEN f > 0 THEN 'F'
         WHEN u > 0 THEN 'U' WHEN c > 0 THEN 'C' ELSE 'F' END AS status
-      FROM counted JOIN done ON done.id = counted.id),
+      FROM counted JOIN done ON done.id = counted.id JOIN locked ON locked.id = done.id AND locked.version = done.version),
     finished AS (
       UPDATE mail_requests r SET status = rolled.status, finished_at = now()
-      FROM rolled WHERE r.id = rolled.id AND r.status = 'I' AND r.xmin = rolled.version
+      FROM rolled WHERE r.id = rolled.id AND r.status = 'I'
       RETURNING r.id, r.project_id
     )
     ${webhookOutboxInsert(sql`SELECT project_id, 'request.finished' AS event_type, id AS subject_id FROM finished`)}

@@ -23,12 +23,16 @@ export async function deleteUnsubscribers(db: Db | Tx, projectId: string, addres
   return res.rows.map((r) => r.key);
 }
 
-/** Of these (project, lower-case address) pairs, those on their project's list, as `project_id \n address` keys (one probe of the unique index each). */
-export function unsubscribedPairsQuery(projectIds: string[], addressKeys: string[]): RawBuilder<{ key: string }> {
+/**
+ * Of these (project, address) pairs, those on their project's list, as `project_id \n address`
+ * keys (the address as given): compared by PostgreSQL's lower() on both sides, as the list's
+ * unique index (project_id, lower(address)) is, one probe of it each.
+ */
+export function unsubscribedPairsQuery(projectIds: string[], addresses: string[]): RawBuilder<{ key: string }> {
   return sql<{ key: string }>`
     SELECT q.project_id || E'\n' || q.address AS key
-    FROM unnest(${projectIds}::bigint[], ${addressKeys}::text[]) AS q(project_id, address)
-    WHERE EXISTS (SELECT 1 FROM unsubscribers u WHERE u.project_id = q.project_id AND lower(u.address) = q.address)`;
+    FROM unnest(${projectIds}::bigint[], ${addresses}::text[]) AS q(project_id, address)
+    WHERE EXISTS (SELECT 1 FROM unsubscribers u WHERE u.project_id = q.project_id AND lower(u.address) = lower(q.address))`;
 }
 
 export async function findUnsubscriber(db: Db | Tx, projectId: string, addressKey: string) {

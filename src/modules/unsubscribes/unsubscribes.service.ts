@@ -36,11 +36,10 @@ export function unsubscribeUrl(baseUrl: string, key: Buffer, r: { projectId: str
  * statement (readKeyLookups).
  */
 export function unsubscribedLookup(recipients: { projectId: string; address: string }[]): KeyLookup<Map<string, Set<string>>> {
+  // Addresses as written: the list compares them with PostgreSQL's lower(), which JavaScript's
+  // toLowerCase() does not match on every character; what is found is keyed as delivery looks up.
   const pairs = new Map<string, [string, string]>();
-  for (const r of recipients) {
-    const address = r.address.toLowerCase();
-    pairs.set(`${r.projectId}\n${address}`, [r.projectId, address]);
-  }
+  for (const r of recipients) pairs.set(`${r.projectId}\n${r.address}`, [r.projectId, r.address]);
   const list = [...pairs.values()];
   return {
     query: list.length
@@ -54,7 +53,7 @@ export function unsubscribedLookup(recipients: { projectId: string; address: str
       for (const key of found) {
         const [projectId, address] = pairs.get(key)!;
         const set = out.get(projectId) ?? new Set<string>();
-        set.add(address);
+        set.add(address.toLowerCase());
         out.set(projectId, set);
       }
       return out;
