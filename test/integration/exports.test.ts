@@ -363,7 +363,12 @@ describe('states, expiry, failures, tenancy', () => {
         };
       },
     });
-    await runExport({ ...jobDeps(), blobs }, id);
+    try {
+      await runExport({ ...jobDeps(), blobs }, id);
+    } finally {
+      await newer;
+      fs.rmSync(otherHost, { recursive: true, force: true });
+    }
     expect(newer).toBeDefined();
     const row = await svc.db.db.selectFrom('exports').select(['status', 'attempts', 'row_count']).where('id', '=', id).executeTakeFirstOrThrow();
     expect(row).toMatchObject({ status: 'C', attempts: 2 });
@@ -371,7 +376,6 @@ describe('states, expiry, failures, tenancy', () => {
     const { sheets } = await readXlsx((await download(id)).body as Buffer);
     expect(sheets[0]!.length - 1).toBe(Number(row.row_count));
     expect(fs.readdirSync(exportsDir(svc.config.dataDir)).filter((f) => f.startsWith(`${id}.`))).toEqual([`${id}.2.xlsx`]);
-    fs.rmSync(otherHost, { recursive: true, force: true });
   });
 
   it('an export completed before files were named by attempt still downloads, and its file goes when it expires', async () => {

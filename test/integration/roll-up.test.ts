@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { applyReports } from '../../src/modules/feedback/feedback.service.ts';
+import { createLogger } from '../../src/logger.ts';
 import { finishRequestsIfDone } from '../../src/modules/lifecycle/lifecycle.service.ts';
 import { rollUpStatus } from '../../src/modules/lifecycle/roll-up-status.ts';
 import { type SeededRequest, seedProject, seedRequest } from '../helpers/seed-rows.ts';
@@ -113,6 +114,7 @@ describe('a late failure while the request is rolled up', () => {
     }
     throw new Error(`${n} lock waiters expected`);
   }
+  const feedbackDeps = () => ({ db: db.db, now: () => new Date(), logger: createLogger('silent') });
   const hardBounce = (recipientId: string) => ({
     recipientIds: [recipientId],
     report: {
@@ -129,7 +131,7 @@ describe('a late failure while the request is rolled up', () => {
     try {
       await holder.query('BEGIN');
       await holder.query('SELECT 1 FROM recipients WHERE id = $1 FOR UPDATE', [recipientId]);
-      const applied = applyReports({ db: db.db, now: () => new Date() }, [hardBounce(recipientId)]);
+      const applied = applyReports(feedbackDeps(), [hardBounce(recipientId)]);
       await lockWaiters(1);
       // The roll-up counts now (both mails S in its snapshot), then waits for the request the bounce holds.
       const rollUp = finishRequestsIfDone({ db: db.db }, [request.id]);
@@ -178,7 +180,7 @@ describe('a late failure while the request is rolled up', () => {
       const rollUp = finishRequestsIfDone({ db: db.db }, [request.id]);
       await lockWaiters(1);
       let bounced = false;
-      const applied = applyReports({ db: db.db, now: () => new Date() }, [hardBounce(recipientId)]).then((o) => {
+      const applied = applyReports(feedbackDeps(), [hardBounce(recipientId)]).then((o) => {
         bounced = true;
         return o;
       });
@@ -204,7 +206,7 @@ describe('a late failure while the request is rolled up', () => {
       // as a cancel holds it: the request, then (after) its recipients
       await canceller.query('BEGIN');
       await canceller.query('SELECT 1 FROM mail_requests WHERE id = $1 FOR UPDATE', [request.id]);
-      const applied = applyReports({ db: db.db, now: () => new Date() }, [hardBounce(recipientId)]);
+      const applied = applyReports(feedbackDeps(), [hardBounce(recipientId)]);
       await lockWaiters(1);
       // the waiting bounce holds no recipient (before, it locked them first: a cancel then waited on it in a cycle)
       await other.query('BEGIN');
@@ -218,6 +220,27 @@ describe('a late failure while the request is rolled up', () => {
     }
   });
 
+  it('a bounce batch takes a request still storing (P) too: it may become I before the batch rolls its failures up', async () => {
+    const { request, recipientId, mailId } = await sentNotRolledUp('late-storing');
+    await sql`UPDATE mail_requests SET status = 'P' WHERE id = ${request.id}::bigint`.execute(db.db);
+    const storing = await session();
+    try {
+      // the store job's last batch holds the request and moves it to I
+      await storing.query('BEGIN');
+      await storing.query(`UPDATE mail_requests SET status = 'I' WHERE id = $1`, [request.id]);
+      const applied = applyReports(feedbackDeps(), [hardBounce(recipientId)]);
+      // the batch waits for the request before it takes any recipient
+      await lockWaiters(1);
+      await storing.query('COMMIT');
+      expect(await applied).toEqual(['hard_bounce']);
+      expect(await mailStatus(mailId)).toBe('F');
+      // I by then, its mails done: the bounce's own roll-up finished it
+      expect(await statusOf(request.id)).toBe('PF');
+    } finally {
+      await storing.end();
+    }
+  });
+
   it('a failure of a mail of a request with mails still pending leaves it sending', async () => {
     const projectId = await seedProject(db.db, 'late-4');
     const request = await seedRequest(db.db, { projectId, status: 'I', recipients: [{ address: 'fails@example.com' }, { address: 'pending@example.com' }] });
@@ -228,7 +251,7 @@ describe('a late failure while the request is rolled up', () => {
       .where('request_id', '=', request.id)
       .where('address', '=', 'fails@example.com')
       .executeTakeFirstOrThrow();
-    expect(await applyReports({ db: db.db, now: () => new Date() }, [hardBounce(String(failing.id))])).toEqual(['hard_bounce']);
+    expect(await applyReports(feedbackDeps(), [hardBounce(String(failing.id))])).toEqual(['hard_bounce']);
     expect(await mailStatus(String(failing.mail_id))).toBe('F');
     expect(await statusOf(request.id)).toBe('I');
     // its last mail sent, the delivery's roll-up finishes it with the failure counted
@@ -240,7 +263,7 @@ describe('a late failure while the request is rolled up', () => {
   it('a failure of a mail of a request still sending rolls the request up once its last mail is done', async () => {
     const { request, recipientId, mailId } = await sentNotRolledUp('late-3');
     // the roll-up of the batch that sent the last mail was lost (killed): the bounce's own finishes it
-    expect(await applyReports({ db: db.db, now: () => new Date() }, [hardBounce(recipientId)])).toEqual(['hard_bounce']);
+    expect(await applyReports(feedbackDeps(), [hardBounce(recipientId)])).toEqual(['hard_bounce']);
     expect(await mailStatus(mailId)).toBe('F');
     expect(await statusOf(request.id)).toBe('PF');
   });

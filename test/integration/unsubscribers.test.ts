@@ -159,6 +159,16 @@ describe('deleteUnsubscribers', () => {
     expect((await sendAd('self@example.com')).status).toBe('S');
   });
 
+  it("matches an address by PostgreSQL's lower-casing, whatever JavaScript's makes of it (U+0130): found, filtered and removed", async () => {
+    // 'İ'.toLowerCase() is two characters in JavaScript, lower('İ') one in PostgreSQL
+    const added = await svc.call('POST', '/api/v1/unsubscribers', { body: { blockedReceivers: ['İnfo@turkish.example'] } });
+    expect(added.body).toMatchObject({ count: 1 });
+    expect(await addresses(`?emailAddress=${encodeURIComponent('İnfo@turkish')}`)).toEqual(['İnfo@turkish.example']);
+    const res = await svc.call('DELETE', '/api/v1/unsubscribers', { body: { blockedReceivers: ['İnfo@turkish.example'] } });
+    expect(res.body).toEqual({ count: 1, requestCount: 1, ignoreCount: 0 });
+    expect(await addresses('?emailAddress=turkish')).toEqual([]);
+  });
+
   it('refuses bad input with 400/77102 and deletes nothing', async () => {
     const before = await addresses('?size=100');
     expectError(await svc.call('DELETE', '/api/v1/unsubscribers', { body: { blockedReceivers: ['B1@example.com', 'bad'] } }), '77102', 'blockedReceivers[1]');

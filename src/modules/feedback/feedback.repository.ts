@@ -18,26 +18,29 @@ export interface FeedbackTarget {
 }
 
 /**
- * The recipients named by VERP tokens, locked in id order (concurrent batches lock in one order,
- * so they wait for each other instead of deadlocking). Recipients purged by RETENTION_DAYS are absent.
- */
-/**
- * Locks the requests of these recipients that are sending or finished (I, S, PF), in id order:
- * the first statement of a batch of reports, before its recipients are locked. So a late failure's
- * roll-up (rollUpAfterFailure, later in the transaction) decides with a snapshot taken after any
- * batch or roll-up that held one of them committed, and every holder of a request and its
- * recipients takes them in the same order: the delivery's roll-up (id order, requests only), a
- * cancel (the request, then its pending recipients), another batch of reports.
+ * Locks the requests of these recipients, whatever their status, in id order: the first
+ * statement of a batch of reports, before its recipients are locked. So a late failure's roll-up
+ * (rollUpAfterFailure, later in the transaction) decides with a snapshot taken after any batch or
+ * roll-up that held one of them committed, and every holder of a request and its recipients takes
+ * them in the same order: the delivery's roll-up (id order, requests only), a cancel (the
+ * request, then its pending recipients), another batch of reports. A request still storing (P)
+ * is locked too: its mails are sent while it stores, and it may become I before the batch's
+ * roll-up, which would then take it late, out of order.
  */
 export async function lockRequestsOf(tx: Tx, recipientIds: string[]): Promise<void> {
   if (!recipientIds.length) return;
   await sql`${sql.raw(PREPARED)}
     SELECT q.id FROM mail_requests q
-    WHERE q.id IN (SELECT request_id FROM recipients WHERE id = ANY(${recipientIds}::bigint[])) AND q.status IN ('I', 'S', 'PF')
+    WHERE q.id IN (SELECT request_id FROM recipients WHERE id = ANY(${recipientIds}::bigint[]))
     ORDER BY q.id
     FOR NO KEY UPDATE OF q
   `.execute(tx);
 }
+
+/**
+ * The recipients named by VERP tokens, locked in id order (concurrent batches lock in one order,
+ * so they wait for each other instead of deadlocking). Recipients purged by RETENTION_DAYS are absent.
+ */
 
 export async function lockTargets(tx: Tx, recipientIds: string[]): Promise<FeedbackTarget[]> {
   if (!recipientIds.length) return [];

@@ -90,13 +90,13 @@ export async function applyReports(deps: FeedbackDeps, items: ReceivedReport[]):
   // while this batch held it (rollUpAfterFailure), and its last mails may be done by now. The
   // reports are committed: a failure here is the sweep's to mend, not a reason to apply them again.
   await finishRequestsIfDone(deps, sending).catch((err: unknown) =>
-    deps.logger?.warn({ err: (err as Error).message, requests: sending.length }, 'roll-up after late failures failed; the sweep will retry'),
+    deps.logger.warn({ err: (err as Error).message, requests: sending.length }, 'roll-up after late failures failed; the sweep will retry'),
   );
   return outcomes;
 }
 
-/** What applying reports needs; the logger only reports a roll-up the sweep has to do instead. */
-export type FeedbackDeps = Pick<AppDeps, 'db' | 'now'> & Partial<Pick<AppDeps, 'logger'>>;
+/** What applying reports needs; the logger reports a roll-up the sweep has to do instead. */
+export type FeedbackDeps = Pick<AppDeps, 'db' | 'now' | 'logger'>;
 
 /** Writes the changes; the ids of the requests still sending one of whose mails failed. */
 async function record(tx: Tx, changes: FeedbackChange[], now: Date): Promise<string[]> {
@@ -118,8 +118,7 @@ async function record(tx: Tx, changes: FeedbackChange[], now: Date): Promise<str
     tx,
     changes.map((c) => ({ projectId: c.projectId, type: EVENT_OF[c.kind], subjectId: c.write.id })),
   );
-  // Last: it locks the requests, which every batch reporting on the same campaign needs; held
-  // from here to the commit only.
+  // Last: the requests' roll-up (they were locked at the batch's start, lockRequestsOf).
   return repo.rollUpAfterFailure(tx, [...new Set(changes.filter((c) => c.failed).map((c) => c.mailId))]);
 }
 

@@ -13,11 +13,18 @@ export async function insertUnsubscribers(db: Db | Tx, projectId: string, addres
   return res.rows.length;
 }
 
+/**
+ * `lower(address)` of these addresses, as the list's unique index (project_id, lower(address))
+ * keys them: lower-cased by PostgreSQL, whose lower() JavaScript's toLowerCase() does not match on
+ * every character (U+0130), so callers pass addresses as written.
+ */
+const loweredKeys = (addresses: string[]) => sql`ARRAY(SELECT lower(a) FROM unnest(${addresses}::text[]) AS a)`;
+
 /** Removes the addresses (case-insensitive); returns the lower-case addresses removed. */
-export async function deleteUnsubscribers(db: Db | Tx, projectId: string, addressKeys: string[]): Promise<string[]> {
-  if (addressKeys.length === 0) return [];
+export async function deleteUnsubscribers(db: Db | Tx, projectId: string, addresses: string[]): Promise<string[]> {
+  if (addresses.length === 0) return [];
   const res = await sql<{ key: string }>`
-    DELETE FROM unsubscribers WHERE project_id = ${projectId} AND lower(address) = ANY(${addressKeys}::text[])
+    DELETE FROM unsubscribers WHERE project_id = ${projectId} AND lower(address) = ANY(${loweredKeys(addresses)})
     RETURNING lower(address) AS key
   `.execute(db);
   return res.rows.map((r) => r.key);
@@ -35,9 +42,9 @@ export function unsubscribedPairsQuery(projectIds: string[], addresses: string[]
     WHERE EXISTS (SELECT 1 FROM unsubscribers u WHERE u.project_id = q.project_id AND lower(u.address) = lower(q.address))`;
 }
 
-export async function findUnsubscriber(db: Db | Tx, projectId: string, addressKey: string) {
+export async function findUnsubscriber(db: Db | Tx, projectId: string, address: string) {
   const res = await sql<{ created_at: Date; reg_by_manager: boolean }>`
-    SELECT created_at, reg_by_manager FROM unsubscribers WHERE project_id = ${projectId} AND lower(address) = ${addressKey}
+    SELECT created_at, reg_by_manager FROM unsubscribers WHERE project_id = ${projectId} AND lower(address) = lower(${address})
   `.execute(db);
   return res.rows[0];
 }
@@ -62,8 +69,8 @@ function filtered(db: Db, f: UnsubscriberFilter) {
   if (f.end) q = q.where('created_at', '<=', f.end);
   if (f.isRegByManager !== undefined) q = q.where('reg_by_manager', '=', f.isRegByManager);
   if (f.emailAddress) {
-    const pattern = '%' + f.emailAddress.toLowerCase().replace(/[\\%_]/g, (c) => '\\' + c) + '%';
-    q = q.where(sql<boolean>`lower(address) LIKE ${pattern}`);
+    const pattern = '%' + f.emailAddress.replace(/[\\%_]/g, (c) => '\\' + c) + '%';
+    q = q.where(sql<boolean>`lower(address) LIKE lower(${pattern})`);
   }
   return q;
 }
@@ -94,10 +101,10 @@ export async function markRecipientUnsubscribed(db: Db | Tx, projectId: string, 
 }
 
 /** The address is subscribed again: every recipient row of it in the project that showed "unsubscribed" shows it no more. */
-export async function clearRecipientsUnsubscribed(db: Db | Tx, projectId: string, addressKeys: string[], at: Date): Promise<void> {
-  if (addressKeys.length === 0) return;
+export async function clearRecipientsUnsubscribed(db: Db | Tx, projectId: string, addresses: string[], at: Date): Promise<void> {
+  if (addresses.length === 0) return;
   await sql`
     UPDATE recipients SET unsubscribed = false, unsubscribed_at = ${at}
-    WHERE project_id = ${projectId} AND lower(address) = ANY(${addressKeys}::text[]) AND unsubscribed
+    WHERE project_id = ${projectId} AND lower(address) = ANY(${loweredKeys(addresses)}) AND unsubscribed
   `.execute(db);
 }

@@ -91,11 +91,7 @@ export async function deleteUnsubscribers(deps: Pick<AppDeps, 'db' | 'now'>, pro
   const now = deps.now();
   const { requestCount, addresses } = receiversOf(body);
   const count = await deps.db.transaction().execute(async (tx) => {
-    const removed = await repo.deleteUnsubscribers(
-      tx,
-      projectId,
-      addresses.map((a) => a.toLowerCase()),
-    );
+    const removed = await repo.deleteUnsubscribers(tx, projectId, addresses);
     await repo.clearRecipientsUnsubscribed(tx, projectId, removed, now);
     return removed.length;
   });
@@ -158,7 +154,7 @@ function recipientOf(key: Buffer, token: string): TokenRecipient | null {
 }
 
 async function stateOf(db: Db | Tx, r: TokenRecipient): Promise<PageState> {
-  const entry = await repo.findUnsubscriber(db, r.projectId, r.address.toLowerCase());
+  const entry = await repo.findUnsubscriber(db, r.projectId, r.address);
   return { address: r.address, unsubscribed: entry !== undefined, since: entry?.created_at ?? null };
 }
 
@@ -188,8 +184,8 @@ export async function applyUnsubscribeAction(
       if (await repo.markRecipientUnsubscribed(tx, r.projectId, r.id, now))
         await emitWebhookEvents(tx, [{ projectId: r.projectId, type: 'recipient.unsubscribed', subjectId: r.id }]);
     } else {
-      const removed = await repo.deleteUnsubscribers(tx, r.projectId, [r.address.toLowerCase()]);
-      await repo.clearRecipientsUnsubscribed(tx, r.projectId, [...new Set([...removed, r.address.toLowerCase()])], now);
+      const removed = await repo.deleteUnsubscribers(tx, r.projectId, [r.address]);
+      await repo.clearRecipientsUnsubscribed(tx, r.projectId, [...new Set([...removed, r.address])], now);
     }
     return stateOf(tx, r);
   });

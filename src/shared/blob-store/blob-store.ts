@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
  * DATA_DIR (local, the layout before the setting existed), chunks in Postgres, or objects in an
  * S3-compatible bucket. With postgres or s3, ROLE=api and ROLE=worker hosts share no filesystem.
  *
- * Keys are `<area>/<name>` (`files/<fileId>`, `exports/<id>.xlsx`, `template-exports/<sid>.json`):
+ * Keys are `<area>/<name>` (`files/<fileId>`, `exports/<id>.<attempt>.xlsx`, `template-exports/<sid>.json`):
  * the local store's paths under DATA_DIR, the same as before the setting.
  */
 export interface BlobStore {
