@@ -134,8 +134,8 @@ describe('storeRecipients', () => {
 describe('runExport', () => {
   let projectId: string;
   const exportDeps = () => ({ db: db.db, config: loadConfig({ DATA_DIR: dataDir }), blobs: createLocalBlobStore(dataDir), logger, now: () => new Date() });
-  // BLOB_STORE=local keeps the layout from before the setting
-  const finalPath = (dir: string, id: string) => path.join(exportsDir(dir), `${id}.xlsx`);
+  // BLOB_STORE=local: DATA_DIR/exports/<id>.<attempt>.xlsx, the attempt that completed it
+  const finalPath = (dir: string, id: string, attempt = 1) => path.join(exportsDir(dir), `${id}.${attempt}.xlsx`);
   const exportRow = (id: string) =>
     db.db
       .selectFrom('exports')
@@ -174,7 +174,7 @@ describe('runExport', () => {
     await seedRequest(db.db, { projectId: other, status: 'S', recipients: [{ address: 'other@example.com' }] });
   });
 
-  it("writes the project's rows to <id>.xlsx and completes the export (C, rows, size, expiry in 7 days); a second run leaves it as it is", async () => {
+  it("writes the project's rows to <id>.<attempt>.xlsx and completes the export (C, rows, size, expiry in 7 days); a second run leaves it as it is", async () => {
     const id = await newExport({});
     await runExport(exportDeps(), id);
 
@@ -213,6 +213,7 @@ describe('runExport', () => {
     // the retry starts the file again and completes it
     await runExport(exportDeps(), id);
     expect(await exportRow(id)).toMatchObject({ status: 'C', attempts: 2, row_count: '3' });
+    expect(fs.existsSync(finalPath(dataDir, id, 2))).toBe(true);
   });
 });
 
