@@ -104,6 +104,13 @@ describe('a late failure while the request is rolled up', () => {
     await client.connect();
     return client;
   }
+  /** Another connection in a transaction held open after these statements, for the test to commit when it chooses. */
+  async function holding(...statements: [string, unknown[]][]): Promise<pg.Client> {
+    const client = await session();
+    await client.query('BEGIN');
+    for (const [text, params] of statements) await client.query(text, params);
+    return client;
+  }
   /** Waits until `n` backends of this database wait on a lock. */
   async function lockWaiters(n: number): Promise<void> {
     for (let i = 0; i < 500; i++) {
@@ -127,10 +134,8 @@ describe('a late failure while the request is rolled up', () => {
   it('a roll-up that counted before the failure committed leaves the request to the roll-up after it: PF, not S', async () => {
     const { request, recipientId, mailId } = await sentNotRolledUp('late-1');
     // Something holds the failing recipient: the bounce locks the request, then waits there.
-    const holder = await session();
+    const holder = await holding(['SELECT 1 FROM recipients WHERE id = $1 FOR UPDATE', [recipientId]]);
     try {
-      await holder.query('BEGIN');
-      await holder.query('SELECT 1 FROM recipients WHERE id = $1 FOR UPDATE', [recipientId]);
       const applied = applyReports(feedbackDeps(), [hardBounce(recipientId)]);
       await lockWaiters(1);
       // The roll-up counts now (both mails S in its snapshot), then waits for the request the bounce holds.
@@ -151,11 +156,11 @@ describe('a late failure while the request is rolled up', () => {
   it('a roll-up that counted before a rewrite of the request committed leaves it sending', async () => {
     const { request, mailId } = await sentNotRolledUp('late-1b');
     // The failure as rollUpAfterFailure writes it, held open: the mail failed, the request's row rewritten.
-    const bounce = await session();
+    const bounce = await holding(
+      [`UPDATE mail_requests SET status = status WHERE id = $1`, [request.id]],
+      [`UPDATE mails SET status = 'F' WHERE id = $1`, [mailId]],
+    );
     try {
-      await bounce.query('BEGIN');
-      await bounce.query(`UPDATE mail_requests SET status = status WHERE id = $1`, [request.id]);
-      await bounce.query(`UPDATE mails SET status = 'F' WHERE id = $1`, [mailId]);
       const rollUp = finishRequestsIfDone({ db: db.db }, [request.id]);
       await lockWaiters(1);
       await bounce.query('COMMIT');
@@ -173,24 +178,17 @@ describe('a late failure while the request is rolled up', () => {
     const { request, recipientId, mailId } = await sentNotRolledUp('late-2');
     // Something holds the request's row: the roll-up counts (both mails S) and queues behind it,
     // and the bounce comes after the roll-up.
-    const holder = await session();
+    const holder = await holding(['SELECT 1 FROM mail_requests WHERE id = $1 FOR UPDATE', [request.id]]);
     try {
-      await holder.query('BEGIN');
-      await holder.query('SELECT 1 FROM mail_requests WHERE id = $1 FOR UPDATE', [request.id]);
       const rollUp = finishRequestsIfDone({ db: db.db }, [request.id]);
       await lockWaiters(1);
-      let bounced = false;
-      const applied = applyReports(feedbackDeps(), [hardBounce(recipientId)]).then((o) => {
-        bounced = true;
-        return o;
-      });
+      const applied = applyReports(feedbackDeps(), [hardBounce(recipientId)]);
       // The bounce waits for the request's row too (it locks requests still sending); without that
       // it committed the failure here, and the roll-up went on with its counts to S.
       await Promise.race([lockWaiters(2), applied]);
       await holder.query('COMMIT');
       await rollUp;
       expect(await applied).toEqual(['hard_bounce']);
-      expect(bounced).toBe(true);
       expect(await mailStatus(mailId)).toBe('F');
       expect(await statusOf(request.id)).toBe('PF');
     } finally {
@@ -200,12 +198,10 @@ describe('a late failure while the request is rolled up', () => {
 
   it('a bounce batch takes the requests before their recipients, as a cancel does: waiting for one, it holds none of them', async () => {
     const { request, recipientId } = await sentNotRolledUp('late-order');
-    const canceller = await session();
+    // as a cancel holds it: the request, then (after) its recipients
+    const canceller = await holding(['SELECT 1 FROM mail_requests WHERE id = $1 FOR UPDATE', [request.id]]);
     const other = await session();
     try {
-      // as a cancel holds it: the request, then (after) its recipients
-      await canceller.query('BEGIN');
-      await canceller.query('SELECT 1 FROM mail_requests WHERE id = $1 FOR UPDATE', [request.id]);
       const applied = applyReports(feedbackDeps(), [hardBounce(recipientId)]);
       await lockWaiters(1);
       // the waiting bounce holds no recipient (before, it locked them first: a cancel then waited on it in a cycle)
@@ -223,11 +219,9 @@ describe('a late failure while the request is rolled up', () => {
   it('a bounce batch takes a request still storing (P) too: it may become I before the batch rolls its failures up', async () => {
     const { request, recipientId, mailId } = await sentNotRolledUp('late-storing');
     await sql`UPDATE mail_requests SET status = 'P' WHERE id = ${request.id}::bigint`.execute(db.db);
-    const storing = await session();
+    // the store job's last batch holds the request and moves it to I
+    const storing = await holding([`UPDATE mail_requests SET status = 'I' WHERE id = $1`, [request.id]]);
     try {
-      // the store job's last batch holds the request and moves it to I
-      await storing.query('BEGIN');
-      await storing.query(`UPDATE mail_requests SET status = 'I' WHERE id = $1`, [request.id]);
       const applied = applyReports(feedbackDeps(), [hardBounce(recipientId)]);
       // the batch waits for the request before it takes any recipient
       await lockWaiters(1);

@@ -84,12 +84,13 @@ export async function notifyDue(db: Db | Tx): Promise<void> {
  * The requests that are done are locked in id order (`locked`: its LockRows above its sort), as
  * the bounces lock them (feedback.repository.ts), and only rows it has locked are updated (a
  * row may be updated before the next is locked: the update holds it as strongly), so two
- * roll-ups, or a roll-up and a bounce batch, never wait on each other in a cycle. The counts are the statement's snapshot: a late bounce
- * that fails one of the mails and commits after that snapshot was taken also rewrites the
- * request's row (rollUpAfterFailure), so a request whose row, once locked, is no longer the
- * version counted (xmin) is left sending, not given a status from counts that missed the
- * failure; the bounce rolls it up again after its commit, and the sweep would (as it would after
- * anything else that rewrote the row meanwhile: releaseIdempotencyKey on a day-old request).
+ * roll-ups, or a roll-up and a bounce batch, never wait on each other in a cycle. The counts
+ * are the statement's snapshot: a late bounce that fails one of the mails and commits after that
+ * snapshot was taken also rewrites the request's row (rollUpAfterFailure), so a request whose
+ * row, once locked, is no longer the version counted (xmin) is left sending, not given a status
+ * from counts that missed the failure; the bounce rolls it up again after its commit, and the
+ * sweep would (as it would after anything else that rewrote the row meanwhile:
+ * releaseIdempotencyKey on a day-old request).
  */
 export async function finishDoneRequests(db: Db | Tx, requestIds: string[], months?: HistoryRange): Promise<void> {
   if (!requestIds.length) return;
