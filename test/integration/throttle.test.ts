@@ -508,6 +508,34 @@ describe('no starving, no leaks', () => {
     }
   });
 
+  it("keeps its two functions' plans while they run, with the same answers on every call of a session that plans every statement", async () => {
+    const db = await createTestDb();
+    try {
+      const config = await sql<{ proname: string; proconfig: string[] | null }>`
+        SELECT proname, proconfig FROM pg_proc WHERE proname IN ('delivery_throttle_take2', 'delivery_throttle_finish2') ORDER BY proname`.execute(db.db);
+      expect(config.rows).toEqual([
+        { proname: 'delivery_throttle_finish2', proconfig: ['plan_cache_mode=force_generic_plan'] },
+        { proname: 'delivery_throttle_take2', proconfig: ['plan_cache_mode=force_generic_plan'] },
+      ]);
+      // one session (as a claim loop's connection is), many calls: the plans kept from the first
+      // call answer as planning each call did (the service's sessions plan every other statement)
+      await db.db.connection().execute(async (conn) => {
+        const mode = await sql<{ m: string }>`SELECT current_setting('plan_cache_mode') AS m`.execute(conn);
+        expect(mode.rows[0]!.m).toBe('force_custom_plan');
+        for (let i = 0; i < 8; i++) {
+          const key = `domain:plans${i % 2}.example`;
+          const [took] = await takeThrottle(conn, 'h', 30_000, { max: 10, share: 1 }, [{ key, want: 2, perMinute: 6000, connections: 2 }]);
+          expect(took).toMatchObject({ key, granted: 2, slots: 2, level: 0 });
+          await finishThrottle(conn, 'h', [{ key, refund: 2, signal: null, reply: null, successes: 0, answered: 0 }], { pauseMs: 100, pauseMaxMs: 200 });
+          const held = await sql<{ n: number }>`SELECT count(*)::int AS n FROM delivery_throttle_slots WHERE holder = 'h'`.execute(conn);
+          expect(held.rows[0]!.n).toBe(0);
+        }
+      });
+    } finally {
+      await db.drop();
+    }
+  });
+
   it('prunes the state of keys idle for an hour (a week when backed off, never while paused); a take after it starts afresh', async () => {
     const db = await createTestDb();
     try {
