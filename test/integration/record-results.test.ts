@@ -1,11 +1,13 @@
-// recordResults (src/modules/delivery/delivery.repository.ts) writes a batch's outcomes in one
-// statement: mails held under the batch's token, their recipients, and the webhook events of
-// final outcomes. A mail whose claim was lost (another worker holds it now) keeps what the
+// recordResults (src/modules/delivery/delivery.repository.ts) writes outcomes in one statement:
+// mails held under their claims' tokens, their recipients, and the webhook events of final
+// outcomes. A mail whose claim was lost (another worker holds it now) keeps what the
 // other decides: neither it nor its recipients are written, and no event is emitted for them.
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { recordResults } from '../../src/modules/delivery/delivery.repository.ts';
+import { createRecorder } from '../../src/modules/delivery/result-recorder.ts';
+import pino from 'pino';
 import { ALL_MONTHS, seedProject, seedRequest } from '../helpers/seed-rows.ts';
 import { createTestDb, type TestDb } from '../helpers/test-db.ts';
 
@@ -39,8 +41,8 @@ async function claimedMails(token: string, n: number, otherToken: string) {
   return { projectId, requestId: req.id, rows: rows.rows };
 }
 
-const outcome = (rows: { mail_id: string; recipient_id: string }[], at: Date) => ({
-  mails: rows.map((r) => ({ id: r.mail_id, status: 'S', nextAttemptAt: null, finishedAt: at })),
+const outcome = (rows: { mail_id: string; recipient_id: string }[], at: Date, token: string) => ({
+  mails: rows.map((r) => ({ id: r.mail_id, token, status: 'S', nextAttemptAt: null, finishedAt: at })),
   recipients: rows.map((r) => ({
     id: r.recipient_id,
     mailId: r.mail_id,
@@ -64,8 +66,8 @@ async function state(requestId: string) {
 
 it('writes the mails held under the token, their recipients and one event each; a lost claim is left alone', async () => {
   const { requestId, rows } = await claimedMails(A, 3, OTHER);
-  const { mails, recipients } = outcome(rows, new Date());
-  await recordResults(db.db, A, ALL_MONTHS, mails, recipients);
+  const { mails, recipients } = outcome(rows, new Date(), A);
+  await recordResults(db.db, ALL_MONTHS, mails, recipients);
   expect(await state(requestId)).toEqual([
     { seq: 1, mail: 'I', token: OTHER, recipient: 'R', code: null, events: 0 },
     { seq: 2, mail: 'S', token: null, recipient: 'S', code: 'MAIL_SENT', events: 1 },
@@ -75,16 +77,16 @@ it('writes the mails held under the token, their recipients and one event each; 
 
 it('with more writes in the transaction, they are given only the mails still held, and fail the whole recording when they fail', async () => {
   const { requestId, rows } = await claimedMails(B, 2, randomUUID());
-  const { mails, recipients } = outcome(rows, new Date());
+  const { mails, recipients } = outcome(rows, new Date(), B);
   const before = await state(requestId);
   await expect(
-    recordResults(db.db, B, ALL_MONTHS, mails, recipients, async () => {
+    recordResults(db.db, ALL_MONTHS, mails, recipients, async () => {
       throw new Error('also failed');
     }),
   ).rejects.toThrow('also failed');
   expect(await state(requestId)).toEqual(before);
   const given: string[][] = [];
-  await recordResults(db.db, B, ALL_MONTHS, mails, recipients, async (_tx, held) => {
+  await recordResults(db.db, ALL_MONTHS, mails, recipients, async (_tx, held) => {
     given.push([...held]);
   });
   expect(given).toEqual([[rows[1]!.mail_id]]);
@@ -97,12 +99,49 @@ it('with more writes in the transaction, they are given only the mails still hel
 it('a recipient is written only with its own mail: one paired with another, held mail is left alone', async () => {
   const { requestId, rows } = await claimedMails(randomUUID(), 2, randomUUID());
   const token = (await sql<{ token: string }>`SELECT lease_token::text AS token FROM mails WHERE id = ${rows[1]!.mail_id}`.execute(db.db)).rows[0]!.token;
-  const { mails, recipients } = outcome([rows[1]!], new Date());
+  const { mails, recipients } = outcome([rows[1]!], new Date(), token);
   // the lost mail's recipient, under the held mail's id
-  const [stray] = outcome([{ mail_id: rows[1]!.mail_id, recipient_id: rows[0]!.recipient_id }], new Date()).recipients;
-  await recordResults(db.db, token, ALL_MONTHS, mails, [...recipients, stray!]);
+  const [stray] = outcome([{ mail_id: rows[1]!.mail_id, recipient_id: rows[0]!.recipient_id }], new Date(), token).recipients;
+  await recordResults(db.db, ALL_MONTHS, mails, [...recipients, stray!]);
   expect((await state(requestId)).map((r) => [r.mail, r.recipient, r.events])).toEqual([
     ['I', 'R', 0],
     ['S', 'S', 1],
   ]);
+});
+
+it("writes the outcomes of two claims in one statement, each mail under its own claim's token", async () => {
+  const [C, D] = [randomUUID(), randomUUID()];
+  const first = await claimedMails(C, 3, D);
+  const second = await claimedMails(D, 2, C);
+  // the second request's second mail is still held by D; its first by C (D lost it)
+  const at = new Date();
+  const one = outcome(first.rows, at, C);
+  const two = outcome(second.rows, at, D);
+  await recordResults(db.db, ALL_MONTHS, [...one.mails, ...two.mails], [...one.recipients, ...two.recipients]);
+  expect((await state(first.requestId)).map((r) => [r.mail, r.recipient])).toEqual([
+    ['I', 'R'],
+    ['S', 'S'],
+    ['S', 'S'],
+  ]);
+  expect((await state(second.requestId)).map((r) => [r.mail, r.token, r.recipient])).toEqual([
+    ['I', C, 'R'],
+    ['S', null, 'S'],
+  ]);
+});
+
+it("the recorder writes the outcomes of two batches handed in together in one transaction, each under its batch's token", async () => {
+  const [E, F] = [randomUUID(), randomUUID()];
+  const first = await claimedMails(E, 2, F);
+  const second = await claimedMails(F, 2, E);
+  const record = createRecorder({ db: db.db, logger: pino({ level: 'silent' }), now: () => new Date() });
+  const at = new Date();
+  const of = (c: typeof first, token: string) => {
+    const o = outcome([c.rows[1]!], at, token);
+    return { mailId: c.rows[1]!.mail_id, projectId: c.projectId, mail: o.mails[0]!, recipients: o.recipients, all: [], token, months: ALL_MONTHS };
+  };
+  await Promise.all([record(of(first, E)), record(of(second, F))]);
+  const written = await sql<{ xid: string }>`
+    SELECT DISTINCT xmin::text AS xid FROM mails WHERE id IN (${first.rows[1]!.mail_id}, ${second.rows[1]!.mail_id}) AND status = 'S'`.execute(db.db);
+  // both written, by one statement (a recorder a batch wrote them in two)
+  expect(written.rows).toHaveLength(1);
 });

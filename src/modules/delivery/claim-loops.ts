@@ -46,6 +46,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
   const settings = deliverySettings(deps.config);
   const contextsFor = createContextCache(deps, settings);
   const sendBatch = createBatchSender(deps, settings, createRelayHealth(deps.logger));
+  /** the outcomes of all the loops' batches, recorded together */
+  const recorder = createRecorder(deps);
 
   /** domains that slowed down, as this process's batches met them (the database has the truth; this spares the other loops' retries) */
   const pausedDomains = new Map<string, Date>();
@@ -125,12 +127,11 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       loops: settings.loops,
       paused: pausedDomains,
     });
-    const recorder = createRecorder(deps, token, months);
     let nextRetry: Date | undefined;
     // Once a recording failed, nothing more of the batch is handed to SMTP: it goes back unsent.
     let recordFailed = false;
     const record = async (o: MailOutcome) => {
-      await recorder(o).catch((err) => {
+      await recorder({ ...o, token, months }).catch((err) => {
         recordFailed = true;
         throw err;
       });

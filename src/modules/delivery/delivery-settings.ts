@@ -20,11 +20,15 @@ export function inFlightPerLoop(smtpConnections: number, loops: number): number 
  */
 export const BATCH_WINDOW_MS = 250;
 /**
- * Results are recorded in groups of at most this many, as they come, and a loop has at most
- * this many sent but not yet recorded (plus those still with the transport): all a kill can
- * make it send twice.
+ * A batch has at most this many mails sent but not yet recorded (plus those still with the
+ * transport): all a kill can make it send twice.
  */
 export const RECORD_GROUP = 10;
+/**
+ * Outcomes recorded by one statement at most, of all the process's batches (result-recorder.ts):
+ * a group takes what came while the one before was written, so it grows with the rate.
+ */
+export const RECORD_STATEMENT_MAILS = 100;
 /**
  * How long a mail's outcome waits for others before it is recorded alone: mails come back from
  * the SMTP connections one by one, and without it most groups held one mail (a commit each).

@@ -198,24 +198,26 @@ export async function loadRecipients(db: Db, mailIds: string[], months: HistoryR
 
 export interface MailResultRow {
   id: string;
+  /** the lease token of the claim that sent it: written only while that claim still holds it */
+  token: string;
   status: string;
   nextAttemptAt: Date | null;
   finishedAt: Date | null;
 }
 
 /**
- * Records a batch of attempts in one statement, whatever the batch size: one round trip, atomic
- * without a BEGIN and a COMMIT of its own (this is the hot path's only per-mail write). Only
- * mails still held under `token` are written, and their recipients with them: a claim that was
- * lost (lease ran out, or the request was cancelled meanwhile) leaves what others decided alone.
+ * Records attempts in one statement, whatever their number: one round trip, atomic without a
+ * BEGIN and a COMMIT of its own (this is the hot path's only per-mail write). The mails may come
+ * from several claims (the process's batches share a recorder, result-recorder.ts): each is
+ * written only while still held under its own claim's token, and its recipients with it; a claim
+ * that was lost (lease ran out, or the request was cancelled meanwhile) leaves what others decided alone.
  * The webhook events of the final outcomes (recipient.sent / recipient.failed) are written by
  * the same statement, and nothing for a project without endpoints. With `alsoInTx` the
  * statement and those writes share a transaction.
  */
 export async function recordResults(
   db: Db,
-  token: string,
-  /** the created_at of the batch's mails */
+  /** the created_at of the mails */
   months: HistoryRange,
   mails: MailResultRow[],
   recipients: (RecipientUpdate & { mailId: string })[],
@@ -227,9 +229,10 @@ export async function recordResults(
       UPDATE mails m SET status = u.status, next_attempt_at = u.next_attempt_at, finished_at = u.finished_at,
         lease_until = NULL, lease_token = NULL
       FROM unnest(${mails.map((x) => x.id)}::bigint[], ${mails.map((x) => x.status)}::text[],
-                  ${mails.map((x) => x.nextAttemptAt)}::timestamptz[], ${mails.map((x) => x.finishedAt)}::timestamptz[])
-        AS u(id, status, next_attempt_at, finished_at)
-      WHERE m.id = u.id AND m.lease_token = ${token} AND ${inHistoryRange('m.created_at', months)}
+                  ${mails.map((x) => x.nextAttemptAt)}::timestamptz[], ${mails.map((x) => x.finishedAt)}::timestamptz[],
+                  ${mails.map((x) => x.token)}::uuid[])
+        AS u(id, status, next_attempt_at, finished_at, token)
+      WHERE m.id = u.id AND m.lease_token = u.token AND ${inHistoryRange('m.created_at', months)}
       RETURNING m.id
     ),
     updated AS (
