@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import { recordResults } from '../../src/modules/delivery/delivery.repository.ts';
-import { createRecorder } from '../../src/modules/delivery/result-recorder.ts';
+import { heldKey, recordResults } from '../../src/modules/delivery/delivery.repository.ts';
+import { type ClaimedOutcome, createRecorder } from '../../src/modules/delivery/result-recorder.ts';
 import pino from 'pino';
 import { ALL_MONTHS, seedProject, seedRequest } from '../helpers/seed-rows.ts';
 import { createTestDb, type TestDb } from '../helpers/test-db.ts';
@@ -46,6 +46,7 @@ const outcome = (rows: { mail_id: string; recipient_id: string }[], at: Date, to
   recipients: rows.map((r) => ({
     id: r.recipient_id,
     mailId: r.mail_id,
+    token,
     status: 'S',
     resultCode: 'MAIL_SENT' as const,
     resultMessage: '250 ok',
@@ -54,6 +55,12 @@ const outcome = (rows: { mail_id: string; recipient_id: string }[], at: Date, to
     finishedAt: at,
   })),
 });
+
+/** The recorder's input for the second mail of claimedMails' request, sent under `token`. */
+function claimedOutcome(c: Awaited<ReturnType<typeof claimedMails>>, token: string): ClaimedOutcome {
+  const o = outcome([c.rows[1]!], new Date(), token);
+  return { mailId: c.rows[1]!.mail_id, projectId: c.projectId, mail: o.mails[0]!, recipients: o.recipients, all: [], token, months: ALL_MONTHS };
+}
 
 async function state(requestId: string) {
   return (
@@ -89,7 +96,7 @@ it('with more writes in the transaction, they are given only the mails still hel
   await recordResults(db.db, ALL_MONTHS, mails, recipients, async (_tx, held) => {
     given.push([...held]);
   });
-  expect(given).toEqual([[rows[1]!.mail_id]]);
+  expect(given).toEqual([[heldKey(rows[1]!.mail_id, B)]]);
   expect((await state(requestId)).map((r) => [r.mail, r.recipient, r.events])).toEqual([
     ['I', 'R', 0],
     ['S', 'S', 1],
@@ -134,14 +141,49 @@ it("the recorder writes the outcomes of two batches handed in together in one tr
   const first = await claimedMails(E, 2, F);
   const second = await claimedMails(F, 2, E);
   const record = createRecorder({ db: db.db, logger: pino({ level: 'silent' }), now: () => new Date() });
+  await Promise.all([record(claimedOutcome(first, E)), record(claimedOutcome(second, F))]);
+  const written = await sql<{ status: string; xid: string }>`
+    SELECT status, xmin::text AS xid FROM mails WHERE id IN (${first.rows[1]!.mail_id}, ${second.rows[1]!.mail_id})`.execute(db.db);
+  // both written, by one statement (a recorder a batch wrote them in two transactions)
+  expect(written.rows.map((r) => r.status)).toEqual(['S', 'S']);
+  expect(new Set(written.rows.map((r) => r.xid)).size).toBe(1);
+});
+
+it("a mail that comes twice in one call, under a lost claim's token and its holder's, is written once, with its holder's recipients and bounce", async () => {
+  const [LOST, HOLDER] = [randomUUID(), randomUUID()];
+  const { requestId, rows } = await claimedMails(HOLDER, 2, HOLDER);
   const at = new Date();
-  const of = (c: typeof first, token: string) => {
-    const o = outcome([c.rows[1]!], at, token);
-    return { mailId: c.rows[1]!.mail_id, projectId: c.projectId, mail: o.mails[0]!, recipients: o.recipients, all: [], token, months: ALL_MONTHS };
-  };
-  await Promise.all([record(of(first, E)), record(of(second, F))]);
-  const written = await sql<{ xid: string }>`
-    SELECT DISTINCT xmin::text AS xid FROM mails WHERE id IN (${first.rows[1]!.mail_id}, ${second.rows[1]!.mail_id}) AND status = 'S'`.execute(db.db);
-  // both written, by one statement (a recorder a batch wrote them in two)
-  expect(written.rows).toHaveLength(1);
+  const current = outcome([rows[1]!], at, HOLDER);
+  // the lost claim's outcome of the same mail: a hard bounce, which must neither be written nor block the address
+  const stale = outcome([rows[1]!], at, LOST);
+  const staleRecipients = stale.recipients.map((r) => ({ ...r, status: 'F', resultCode: 'MAILBOX_ERROR' as const, resultMessage: '550 no' }));
+  const given: string[][] = [];
+  await recordResults(db.db, ALL_MONTHS, [...stale.mails, ...current.mails], [...staleRecipients, ...current.recipients], async (_tx, held) => {
+    given.push([...held]);
+  });
+  expect(given).toEqual([[heldKey(rows[1]!.mail_id, HOLDER)]]);
+  expect((await state(requestId)).map((r) => [r.mail, r.recipient, r.code, r.events])).toEqual([
+    ['I', 'R', null, 0],
+    ['S', 'S', 'MAIL_SENT', 1],
+  ]);
+});
+
+it("a claim's outcome the database refuses fails that claim's recording only, not the other claims' in its group", async () => {
+  const [G, H] = [randomUUID(), randomUUID()];
+  const first = await claimedMails(G, 2, H);
+  const second = await claimedMails(H, 2, G);
+  const record = createRecorder({ db: db.db, logger: pino({ level: 'silent' }), now: () => new Date() }, () => 1);
+  // a NUL byte: PostgreSQL refuses the text, so the whole statement fails
+  const bad = claimedOutcome(second, H);
+  const refused = { ...bad, recipients: bad.recipients.map((r) => ({ ...r, resultMessage: '250 ok\u0000' })) };
+  const settled = await Promise.allSettled([record(claimedOutcome(first, G)), record(refused)]);
+  expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+  expect((await state(first.requestId)).map((r) => [r.mail, r.recipient])).toEqual([
+    ['I', 'R'],
+    ['S', 'S'],
+  ]);
+  expect((await state(second.requestId)).map((r) => [r.mail, r.recipient])).toEqual([
+    ['I', 'R'],
+    ['I', 'R'],
+  ]);
 });

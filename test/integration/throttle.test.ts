@@ -514,8 +514,8 @@ describe('no starving, no leaks', () => {
       const config = await sql<{ proname: string; proconfig: string[] | null }>`
         SELECT proname, proconfig FROM pg_proc WHERE proname IN ('delivery_throttle_take2', 'delivery_throttle_finish2') ORDER BY proname`.execute(db.db);
       expect(config.rows).toEqual([
-        { proname: 'delivery_throttle_finish2', proconfig: ['plan_cache_mode=force_generic_plan'] },
-        { proname: 'delivery_throttle_take2', proconfig: ['plan_cache_mode=force_generic_plan'] },
+        { proname: 'delivery_throttle_finish2', proconfig: ['plan_cache_mode=force_generic_plan', 'enable_seqscan=off'] },
+        { proname: 'delivery_throttle_take2', proconfig: ['plan_cache_mode=force_generic_plan', 'enable_seqscan=off'] },
       ]);
       // one session (as a claim loop's connection is), many calls: the plans kept from the first
       // call answer as planning each call did (the service's sessions plan every other statement)

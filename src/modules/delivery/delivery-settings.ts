@@ -20,8 +20,8 @@ export function inFlightPerLoop(smtpConnections: number, loops: number): number 
  */
 export const BATCH_WINDOW_MS = 250;
 /**
- * A batch has at most this many mails sent but not yet recorded (plus those still with the
- * transport): all a kill can make it send twice.
+ * A batch has at most this many mails sent and waiting for their recording, beyond those with
+ * the transport: with those, all a kill can make it send twice.
  */
 export const RECORD_GROUP = 10;
 /**

@@ -205,6 +205,11 @@ export interface MailResultRow {
   finishedAt: Date | null;
 }
 
+/** A mail held under a claim's token, as recordResults tells its `alsoInTx` (a mail may come twice in one call, under two claims). */
+export function heldKey(mailId: string, token: string): string {
+  return `${mailId}/${token}`;
+}
+
 /**
  * Records attempts in one statement, whatever their number: one round trip, atomic without a
  * BEGIN and a COMMIT of its own (this is the hot path's only per-mail write). The mails may come
@@ -220,11 +225,12 @@ export async function recordResults(
   /** the created_at of the mails */
   months: HistoryRange,
   mails: MailResultRow[],
-  recipients: (RecipientUpdate & { mailId: string })[],
-  /** more writes in the same transaction, given the mails still held */
-  alsoInTx?: (tx: Tx, heldMailIds: Set<string>) => Promise<void>,
+  /** each with its mail's id and claim token: written only with that mail, held under that token */
+  recipients: (RecipientUpdate & { mailId: string; token: string })[],
+  /** more writes in the same transaction, given the mails still held (heldKey of each) */
+  alsoInTx?: (tx: Tx, held: Set<string>) => Promise<void>,
 ): Promise<void> {
-  const statement = sql<{ id: string }>`${sql.raw(PREPARED)}
+  const statement = sql<{ id: string; token: string }>`${sql.raw(PREPARED)}
     WITH held AS (
       UPDATE mails m SET status = u.status, next_attempt_at = u.next_attempt_at, finished_at = u.finished_at,
         lease_until = NULL, lease_token = NULL
@@ -233,7 +239,7 @@ export async function recordResults(
                   ${mails.map((x) => x.token)}::uuid[])
         AS u(id, status, next_attempt_at, finished_at, token)
       WHERE m.id = u.id AND m.lease_token = u.token AND ${inHistoryRange('m.created_at', months)}
-      RETURNING m.id
+      RETURNING m.id, u.token
     ),
     updated AS (
       UPDATE recipients r SET status = u.status, result_code = u.code, result_message = u.message,
@@ -242,16 +248,17 @@ export async function recordResults(
       FROM unnest(${recipients.map((x) => x.id)}::bigint[], ${recipients.map((x) => x.mailId)}::bigint[], ${recipients.map((x) => x.status)}::text[],
                   ${recipients.map((x) => x.resultCode)}::text[], ${recipients.map((x) => x.resultMessage)}::text[],
                   ${recipients.map((x) => x.retryCount)}::int[], ${recipients.map((x) => x.receivedAt)}::timestamptz[],
-                  ${recipients.map((x) => x.finishedAt)}::timestamptz[], ${recipients.map((x) => x.temporaryResultCode ?? null)}::text[])
-        AS u(id, mail_id, status, code, message, retry_count, received_at, finished_at, temporary_code)
-      WHERE r.id = u.id AND r.mail_id = u.mail_id AND u.mail_id IN (SELECT id FROM held) AND ${inHistoryRange('r.created_at', months)}
+                  ${recipients.map((x) => x.finishedAt)}::timestamptz[], ${recipients.map((x) => x.temporaryResultCode ?? null)}::text[],
+                  ${recipients.map((x) => x.token)}::uuid[])
+        AS u(id, mail_id, status, code, message, retry_count, received_at, finished_at, temporary_code, token)
+      WHERE r.id = u.id AND r.mail_id = u.mail_id AND (u.mail_id, u.token) IN (SELECT id, token FROM held) AND ${inHistoryRange('r.created_at', months)}
       RETURNING r.id, r.project_id, r.status
     ),
     events AS (
       ${webhookOutboxInsert(sql`SELECT project_id, CASE status WHEN 'S' THEN 'recipient.sent' ELSE 'recipient.failed' END AS event_type, id AS subject_id
         FROM updated WHERE status IN ('S', 'F')`)}
     )
-    SELECT id FROM held
+    SELECT id, token FROM held
   `;
   if (!alsoInTx) {
     await statement.execute(db);
@@ -259,8 +266,8 @@ export async function recordResults(
   }
   await db.transaction().execute(async (tx) => {
     const held = await statement.execute(tx);
-    const heldIds = new Set(held.rows.map((r) => String(r.id)));
-    if (heldIds.size) await alsoInTx(tx, heldIds);
+    const heldKeys = new Set(held.rows.map((r) => heldKey(String(r.id), r.token)));
+    if (heldKeys.size) await alsoInTx(tx, heldKeys);
   });
 }
 

@@ -2,7 +2,7 @@ import type { HistoryRange } from '../../db/history-range.ts';
 import type { Tx } from '../../db/schema.ts';
 import { groupCommit } from '../../shared/group-commit.ts';
 import { countRecipientResults } from '../../metrics.ts';
-import { recordHardBounces, type HardBounce } from '../send-block/send-block.service.ts';
+import { recordHardBounces } from '../send-block/send-block.service.ts';
 import type { MailUpdate, RecipientUpdate } from './apply-send-result.ts';
 import type { MailRecipient } from './build-message.ts';
 import { HARD_BOUNCE_CODES } from './classify-smtp-reply.ts';
@@ -25,56 +25,76 @@ export interface ClaimedOutcome extends MailOutcome {
   months: HistoryRange;
 }
 
-/** Recording is retried for a while: a result lost to a database blip would mean sending again. */
-async function recordWithRetry(
-  deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>,
-  months: HistoryRange,
-  mails: repo.MailResultRow[],
-  recipients: (RecipientUpdate & { mailId: string })[],
-  bounces: (HardBounce & { mailId: string })[],
-) {
-  // Hard bounces block their address in the same transaction as the results that report them.
-  const blockBounces = bounces.length
-    ? async (tx: Tx, held: Set<string>) => {
-        await recordHardBounces(
-          tx,
-          bounces.filter((b) => held.has(b.mailId)),
-          deps.now(),
-        );
-      }
-    : undefined;
-  for (let attemptNo = 1; ; attemptNo++) {
-    try {
-      await repo.recordResults(deps.db, months, mails, recipients, blockBounces);
-      return countRecipientResults(recipients);
-    } catch (err) {
-      if (attemptNo >= 8) throw err;
-      deps.logger.warn({ err: (err as Error).message, attempt: attemptNo }, 'recording results failed; retrying');
-      await new Promise((r) => setTimeout(r, Math.min(250 * 2 ** attemptNo, 8_000)));
-    }
-  }
-}
+type RecorderDeps = Pick<DeliveryDeps, 'db' | 'logger' | 'now'> & { retryWaitMs: (attemptNo: number) => number };
 
-function recordOutcomes(deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>, results: ClaimedOutcome[]) {
-  const mailRows: repo.MailResultRow[] = results.map((r) => ({ id: r.mailId, token: r.token, ...r.mail }));
-  const recipientRows = results.flatMap((r) => r.recipients.map((u) => ({ ...u, mailId: r.mailId })));
+/** Recording is retried for a while: a result lost to a database blip would mean sending again. */
+async function recordWithRetry(deps: RecorderDeps, results: ClaimedOutcome[], attempts: number): Promise<void> {
+  const mails: repo.MailResultRow[] = results.map((r) => ({ id: r.mailId, token: r.token, ...r.mail }));
+  const recipients = results.flatMap((r) => r.recipients.map((u) => ({ ...u, mailId: r.mailId, token: r.token })));
   const bounces = results.flatMap((r) =>
     r.recipients
       .filter((u) => u.status === 'F' && HARD_BOUNCE_CODES.has(u.resultCode))
       .map((u) => ({
-        mailId: r.mailId,
+        held: repo.heldKey(r.mailId, r.token),
         address: r.all.find((x) => x.id === u.id)!.address,
         projectId: r.projectId,
         resultCode: u.resultCode,
         resultMessage: u.resultMessage,
       })),
   );
+  // Hard bounces block their address in the same transaction as the results that report them.
+  const blockBounces = bounces.length
+    ? async (tx: Tx, held: Set<string>) => {
+        await recordHardBounces(
+          tx,
+          bounces.filter((b) => held.has(b.held)),
+          deps.now(),
+        );
+      }
+    : undefined;
   // the claims' ranges together (mostly one month; a retried older mail's adds its own)
   const months = {
     from: new Date(Math.min(...results.map((r) => r.months.from.getTime()))),
     to: new Date(Math.max(...results.map((r) => r.months.to.getTime()))),
   };
-  return recordWithRetry(deps, months, mailRows, recipientRows, bounces);
+  for (let attemptNo = 1; ; attemptNo++) {
+    try {
+      await repo.recordResults(deps.db, months, mails, recipients, blockBounces);
+      countRecipientResults(recipients);
+      return;
+    } catch (err) {
+      if (attemptNo >= attempts) throw err;
+      deps.logger.warn({ err: (err as Error).message, attempt: attemptNo }, 'recording results failed; retrying');
+      await new Promise((r) => setTimeout(r, deps.retryWaitMs(attemptNo)));
+    }
+  }
+}
+
+/** Attempts at recording a claim's outcomes before its batch gives up (about 31 s with the waits). */
+const RECORD_ATTEMPTS = 8;
+
+/**
+ * A group's outcomes in one statement. When that fails, each claim's outcomes are recorded on
+ * their own, with the retries: an outcome the database refuses fails its own batch only, not the
+ * others that shared its statement. Each outcome's error, or undefined when it was recorded.
+ */
+async function recordGroup(deps: RecorderDeps, results: ClaimedOutcome[]): Promise<(unknown | undefined)[]> {
+  const claims = Map.groupBy(results, (r) => r.token);
+  try {
+    await recordWithRetry(deps, results, claims.size > 1 ? 1 : RECORD_ATTEMPTS);
+    return results.map(() => undefined);
+  } catch (err) {
+    if (claims.size === 1) return results.map(() => err);
+    const failed = new Map<string, unknown>();
+    await Promise.all(
+      [...claims].map(([token, own]) =>
+        recordWithRetry(deps, own, RECORD_ATTEMPTS - 1).catch((e: unknown) => {
+          failed.set(token, e);
+        }),
+      ),
+    );
+    return results.map((r) => failed.get(r.token));
+  }
 }
 
 /**
@@ -85,9 +105,17 @@ function recordOutcomes(deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>, resul
  * PostgreSQL 15: 9,577 recordings of 3.1 mails on average, against 15,971 of 1.9 with a
  * recorder a batch).
  * record() resolves once its outcome is recorded: the sender holds its batch's slot until then
- * (RECORD_GROUP of them beyond those with the transport), so what a kill can leave sent but
- * unrecorded stays bounded by the slots.
+ * (its in-flight mails and RECORD_GROUP more), so what a kill can leave sent but unrecorded
+ * stays bounded by the slots.
  */
-export function createRecorder(deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>): (outcome: ClaimedOutcome) => Promise<undefined> {
-  return groupCommit((outcomes: ClaimedOutcome[]) => recordOutcomes(deps, outcomes).then(() => undefined), RECORD_STATEMENT_MAILS, 1, RECORD_LINGER_MS);
+export function createRecorder(
+  deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>,
+  /** the wait after a failed attempt (tests shorten it) */
+  retryWaitMs = (attemptNo: number) => Math.min(250 * 2 ** attemptNo, 8_000),
+): (outcome: ClaimedOutcome) => Promise<void> {
+  const write = groupCommit((outcomes: ClaimedOutcome[]) => recordGroup({ ...deps, retryWaitMs }, outcomes), RECORD_STATEMENT_MAILS, 1, RECORD_LINGER_MS);
+  return async (outcome) => {
+    const err = await write(outcome);
+    if (err !== undefined) throw err;
+  };
 }
