@@ -173,9 +173,9 @@ it("a claim's outcome the database refuses fails that claim's recording only, no
   const first = await claimedMails(G, 2, H);
   const second = await claimedMails(H, 2, G);
   const record = createRecorder({ db: db.db, logger: pino({ level: 'silent' }), now: () => new Date() }, () => 1);
-  // a NUL byte: PostgreSQL refuses the text, so the whole statement fails
+  // a status the table's check refuses: the whole statement fails, and no retry would mend it
   const bad = claimedOutcome(second, H);
-  const refused = { ...bad, recipients: bad.recipients.map((r) => ({ ...r, resultMessage: '250 ok\u0000' })) };
+  const refused = { ...bad, recipients: bad.recipients.map((r) => ({ ...r, status: 'Z' })) };
   const settled = await Promise.allSettled([record(claimedOutcome(first, G)), record(refused)]);
   expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
   expect((await state(first.requestId)).map((r) => [r.mail, r.recipient])).toEqual([
@@ -186,4 +186,14 @@ it("a claim's outcome the database refuses fails that claim's recording only, no
     ['I', 'R'],
     ['I', 'R'],
   ]);
+});
+
+it('a reply with a NUL byte (which PostgreSQL text cannot hold) is recorded without it', async () => {
+  const token = randomUUID();
+  const c = await claimedMails(token, 2, token);
+  const record = createRecorder({ db: db.db, logger: pino({ level: 'silent' }), now: () => new Date() }, () => 1);
+  const o = claimedOutcome(c, token);
+  await record({ ...o, recipients: o.recipients.map((r) => ({ ...r, resultMessage: '250 ok\u0000 queued' })) });
+  const row = await sql<{ m: string }>`SELECT result_message AS m FROM recipients WHERE id = ${c.rows[1]!.recipient_id}`.execute(db.db);
+  expect(row.rows[0]!.m).toBe('250 ok queued');
 });

@@ -27,10 +27,25 @@ export interface ClaimedOutcome extends MailOutcome {
 
 type RecorderDeps = Pick<DeliveryDeps, 'db' | 'logger' | 'now'> & { retryWaitMs: (attemptNo: number) => number };
 
-/** Recording is retried for a while: a result lost to a database blip would mean sending again. */
-async function recordWithRetry(deps: RecorderDeps, results: ClaimedOutcome[], attempts: number): Promise<void> {
+/**
+ * Errors no retry mends: a value the database refuses (SQLSTATE class 22, a check or not-null
+ * violation). Retrying them would only hold the process's recording back.
+ */
+function refusedForGood(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('22') || code === '23502' || code === '23514');
+}
+
+/**
+ * Recording is retried for a while, from attempt `from` to `attempts`: a result lost to a
+ * database blip would mean sending again.
+ */
+async function recordWithRetry(deps: RecorderDeps, results: ClaimedOutcome[], attempts: number, from = 1): Promise<void> {
   const mails: repo.MailResultRow[] = results.map((r) => ({ id: r.mailId, token: r.token, ...r.mail }));
-  const recipients = results.flatMap((r) => r.recipients.map((u) => ({ ...u, mailId: r.mailId, token: r.token })));
+  // PostgreSQL's text holds no NUL: a reply that carries one is recorded without it
+  const recipients = results.flatMap((r) =>
+    r.recipients.map((u) => ({ ...u, resultMessage: u.resultMessage?.replaceAll('\0', '') ?? null, mailId: r.mailId, token: r.token })),
+  );
   const bounces = results.flatMap((r) =>
     r.recipients
       .filter((u) => u.status === 'F' && HARD_BOUNCE_CODES.has(u.resultCode))
@@ -39,7 +54,7 @@ async function recordWithRetry(deps: RecorderDeps, results: ClaimedOutcome[], at
         address: r.all.find((x) => x.id === u.id)!.address,
         projectId: r.projectId,
         resultCode: u.resultCode,
-        resultMessage: u.resultMessage,
+        resultMessage: u.resultMessage?.replaceAll('\0', '') ?? null,
       })),
   );
   // Hard bounces block their address in the same transaction as the results that report them.
@@ -57,13 +72,13 @@ async function recordWithRetry(deps: RecorderDeps, results: ClaimedOutcome[], at
     from: new Date(Math.min(...results.map((r) => r.months.from.getTime()))),
     to: new Date(Math.max(...results.map((r) => r.months.to.getTime()))),
   };
-  for (let attemptNo = 1; ; attemptNo++) {
+  for (let attemptNo = from; ; attemptNo++) {
     try {
       await repo.recordResults(deps.db, months, mails, recipients, blockBounces);
       countRecipientResults(recipients);
       return;
     } catch (err) {
-      if (attemptNo >= attempts) throw err;
+      if (attemptNo >= attempts || refusedForGood(err)) throw err;
       deps.logger.warn({ err: (err as Error).message, attempt: attemptNo }, 'recording results failed; retrying');
       await new Promise((r) => setTimeout(r, deps.retryWaitMs(attemptNo)));
     }
@@ -75,31 +90,32 @@ const RECORD_ATTEMPTS = 8;
 
 /**
  * A group's outcomes in one statement. When that fails, each claim's outcomes are recorded on
- * their own, with the retries: an outcome the database refuses fails its own batch only, not the
+ * their own, one claim after the other, continuing the retries (the same attempts and waits as
+ * a group of one claim): an outcome the database refuses fails its own batch only, not the
  * others that shared its statement. Each outcome's error, or undefined when it was recorded.
  */
-async function recordGroup(deps: RecorderDeps, results: ClaimedOutcome[]): Promise<(unknown | undefined)[]> {
+async function recordGroup(deps: RecorderDeps, results: ClaimedOutcome[]): Promise<({ err: unknown } | undefined)[]> {
   const claims = Map.groupBy(results, (r) => r.token);
   try {
     await recordWithRetry(deps, results, claims.size > 1 ? 1 : RECORD_ATTEMPTS);
     return results.map(() => undefined);
   } catch (err) {
-    if (claims.size === 1) return results.map(() => err);
-    const failed = new Map<string, unknown>();
-    await Promise.all(
-      [...claims].map(([token, own]) =>
-        recordWithRetry(deps, own, RECORD_ATTEMPTS - 1).catch((e: unknown) => {
-          failed.set(token, e);
-        }),
-      ),
-    );
+    if (claims.size === 1) return results.map(() => ({ err }));
+    deps.logger.warn({ err: (err as Error).message, claims: claims.size }, 'recording results failed; recording them claim by claim');
+    if (!refusedForGood(err)) await new Promise((r) => setTimeout(r, deps.retryWaitMs(1)));
+    const failed = new Map<string, { err: unknown }>();
+    for (const [token, own] of claims) {
+      await recordWithRetry(deps, own, RECORD_ATTEMPTS, 2).catch((e: unknown) => {
+        failed.set(token, { err: e });
+      });
+    }
     return results.map((r) => failed.get(r.token));
   }
 }
 
 /**
  * Records the outcomes of all of a process's batches as they come, in groups of at most
- * RECORD_STATEMENT_MAILS (one recording at a time; what arrives meanwhile goes in the next group;
+ * RECORD_STATEMENT_MAILS (one group at a time; what arrives meanwhile goes in the next group;
  * a lone outcome waits RECORD_LINGER_MS for others). One recorder for the process, not one a
  * batch: the outcomes of the batches sent at once share statements (bench:send, 30,000 mails on
  * PostgreSQL 15: 9,577 recordings of 3.1 mails on average, against 15,971 of 1.9 with a
@@ -115,7 +131,7 @@ export function createRecorder(
 ): (outcome: ClaimedOutcome) => Promise<void> {
   const write = groupCommit((outcomes: ClaimedOutcome[]) => recordGroup({ ...deps, retryWaitMs }, outcomes), RECORD_STATEMENT_MAILS, 1, RECORD_LINGER_MS);
   return async (outcome) => {
-    const err = await write(outcome);
-    if (err !== undefined) throw err;
+    const failed = await write(outcome);
+    if (failed) throw failed.err;
   };
 }
