@@ -187,13 +187,3 @@ it("a claim's outcome the database refuses fails that claim's recording only, no
     ['I', 'R'],
   ]);
 });
-
-it('a reply with a NUL byte (which PostgreSQL text cannot hold) is recorded without it', async () => {
-  const token = randomUUID();
-  const c = await claimedMails(token, 2, token);
-  const record = createRecorder({ db: db.db, logger: pino({ level: 'silent' }), now: () => new Date() }, () => 1);
-  const o = claimedOutcome(c, token);
-  await record({ ...o, recipients: o.recipients.map((r) => ({ ...r, resultMessage: '250 ok\u0000 queued' })) });
-  const row = await sql<{ m: string }>`SELECT result_message AS m FROM recipients WHERE id = ${c.rows[1]!.recipient_id}`.execute(db.db);
-  expect(row.rows[0]!.m).toBe('250 ok queued');
-});

@@ -87,6 +87,24 @@ describe('applySendResult: per-recipient rejection', () => {
     expect(out.mail).toEqual({ status: 'PF', nextAttemptAt: null, finishedAt: NOW });
   });
 
+  it("keeps no NUL of a server's reply (PostgreSQL text refuses it, and the recording with it)", () => {
+    const response = '550 5.1.1 no such\u0000 user';
+    const out = applySendResult(
+      [rcpt('a'), rcpt('b')],
+      {
+        kind: 'sent',
+        response: '250 ok\u0000 queued',
+        rejected: [{ address: 'b@example.com', error: { responseCode: 550, response, errorCode: 'EENVELOPE' } }],
+      },
+      NOW,
+      POLICY,
+    );
+    expect(out.recipients.map((u) => [u.id, u.resultCode, u.resultMessage])).toEqual([
+      ['a', 'MAIL_SENT', '250 ok queued'],
+      ['b', 'RECIPIENT_ADDRESS_ERROR', '550 5.1.1 no such user'],
+    ]);
+  });
+
   it('matches rejected addresses case-insensitively', () => {
     const out = applySendResult(
       [rcpt('a', { address: 'Kim@Example.com' }), rcpt('b')],

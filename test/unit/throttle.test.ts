@@ -153,6 +153,8 @@ describe('what a reply says of its domain', () => {
   it('keeps no recipient address of a reply, and at most 300 characters', () => {
     expect(redactReply('421 4.7.0 <jane.doe@example.com>: too many, from a@b.c')).toBe('421 4.7.0 <<address>>: too many, from <address>');
     expect(redactReply('x'.repeat(1000))).toHaveLength(300);
+    // PostgreSQL text holds no NUL: the domain's row would not be written
+    expect(redactReply('421 4.7.0 slow\u0000 down')).toBe('421 4.7.0 slow down');
   });
 });
 

@@ -1,4 +1,5 @@
 import { classifySmtpReply, type SmtpOutcomeInput } from './classify-smtp-reply.ts';
+import { storableText } from '../../shared/storable-text.ts';
 import { rollUpStatus } from '../lifecycle/roll-up-status.ts';
 import type { ResultCode } from '../../shared/i18n.ts';
 
@@ -60,7 +61,8 @@ export function retryDelayMs(retryCount: number, baseDelayMs: number): number {
 }
 
 function rawReply(e: SmtpOutcomeInput): string | null {
-  return e.response ?? e.message ?? e.errorCode ?? null;
+  const reply = e.response ?? e.message ?? e.errorCode;
+  return reply === undefined ? null : storableText(reply);
 }
 
 /**
@@ -104,7 +106,7 @@ export function applySendResult(
         id: r.id,
         status: 'S',
         resultCode: sentCode,
-        resultMessage: result.response,
+        resultMessage: storableText(result.response),
         retryCount: r.retryCount,
         receivedAt: now,
         finishedAt: now,

@@ -42,10 +42,7 @@ function refusedForGood(err: unknown): boolean {
  */
 async function recordWithRetry(deps: RecorderDeps, results: ClaimedOutcome[], attempts: number, from = 1): Promise<void> {
   const mails: repo.MailResultRow[] = results.map((r) => ({ id: r.mailId, token: r.token, ...r.mail }));
-  // PostgreSQL's text holds no NUL: a reply that carries one is recorded without it
-  const recipients = results.flatMap((r) =>
-    r.recipients.map((u) => ({ ...u, resultMessage: u.resultMessage?.replaceAll('\0', '') ?? null, mailId: r.mailId, token: r.token })),
-  );
+  const recipients = results.flatMap((r) => r.recipients.map((u) => ({ ...u, mailId: r.mailId, token: r.token })));
   const bounces = results.flatMap((r) =>
     r.recipients
       .filter((u) => u.status === 'F' && HARD_BOUNCE_CODES.has(u.resultCode))
@@ -54,7 +51,7 @@ async function recordWithRetry(deps: RecorderDeps, results: ClaimedOutcome[], at
         address: r.all.find((x) => x.id === u.id)!.address,
         projectId: r.projectId,
         resultCode: u.resultCode,
-        resultMessage: u.resultMessage?.replaceAll('\0', '') ?? null,
+        resultMessage: u.resultMessage,
       })),
   );
   // Hard bounces block their address in the same transaction as the results that report them.
@@ -129,7 +126,8 @@ export function createRecorder(
   /** the wait after a failed attempt (tests shorten it) */
   retryWaitMs = (attemptNo: number) => Math.min(250 * 2 ** attemptNo, 8_000),
 ): (outcome: ClaimedOutcome) => Promise<void> {
-  const write = groupCommit((outcomes: ClaimedOutcome[]) => recordGroup({ ...deps, retryWaitMs }, outcomes), RECORD_STATEMENT_MAILS, 1, RECORD_LINGER_MS);
+  const recorderDeps = { ...deps, retryWaitMs };
+  const write = groupCommit((outcomes: ClaimedOutcome[]) => recordGroup(recorderDeps, outcomes), RECORD_STATEMENT_MAILS, 1, RECORD_LINGER_MS);
   return async (outcome) => {
     const failed = await write(outcome);
     if (failed) throw failed.err;

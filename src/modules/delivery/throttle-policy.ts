@@ -1,4 +1,5 @@
 import { replyCodeOf, type SmtpOutcomeInput } from './classify-smtp-reply.ts';
+import { storableText } from '../../shared/storable-text.ts';
 import type { DomainLimits } from './throttle-config.ts';
 
 // The pure rules of throttling: what a back-off level leaves of a domain's limits, how long a
@@ -118,7 +119,9 @@ export function hasReplyCode(error: SmtpOutcomeInput | undefined): boolean {
   return error !== undefined && replyCodeOf(error) !== undefined;
 }
 
-/** A reply as the domain state keeps it: addresses masked (they are recipients'), at most 300 characters. */
+/** A reply as the domain state keeps it: addresses masked (they are recipients'), no NUL, at most 300 characters. */
 export function redactReply(reply: string): string {
-  return reply.replace(/[^\s<>()[\]"',;:]+@[^\s<>()[\]"',;:]+/g, '<address>').slice(0, 300);
+  return storableText(reply)
+    .replace(/[^\s<>()[\]"',;:]+@[^\s<>()[\]"',;:]+/g, '<address>')
+    .slice(0, 300);
 }

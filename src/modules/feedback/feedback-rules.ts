@@ -1,4 +1,5 @@
 import { classifySmtpReply, HARD_BOUNCE_CODES } from '../delivery/classify-smtp-reply.ts';
+import { storableText } from '../../shared/storable-text.ts';
 import type { DsnRecipient, ParsedReport } from './parse-report.ts';
 import type { FeedbackTarget, FeedbackWrite } from './feedback.repository.ts';
 
@@ -65,7 +66,7 @@ export function resultCodeOfBounce(b: DsnRecipient): string {
  * sending MTA retried).
  */
 function clip(text: string | undefined): string | null {
-  const t = text?.replaceAll('\u0000', '');
+  const t = text === undefined ? undefined : storableText(text);
   if (!t) return null;
   return t.length > MAX_MESSAGE ? t.slice(0, MAX_MESSAGE) : t;
 }
