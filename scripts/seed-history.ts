@@ -574,26 +574,6 @@ async function historyIndexes(tx: Tx): Promise<{ name: string; def: string }[]> 
 }
 
 /**
- * The indexes a partitioned index made on the months' partitions are named as the service names
- * them (ensure_history_partitions: recipients_bounced_p202612), so plans read the same after a seed.
- */
-async function nameMonthIndexes(tx: Tx): Promise<void> {
-  await sql`
-    DO $$ DECLARE r record; BEGIN
-      FOR r IN
-        SELECT ci.relname AS child, pi.relname || substring(t.relname FROM '_p[0-9]{6}$') AS name
-        FROM pg_inherits h
-        JOIN pg_class ci ON ci.oid = h.inhrelid JOIN pg_class pi ON pi.oid = h.inhparent
-        JOIN pg_index x ON x.indexrelid = ci.oid JOIN pg_class t ON t.oid = x.indrelid
-        WHERE pi.relkind = 'I' AND t.relname ~ '^(mails|recipients)_p[0-9]{6}$'
-          AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = ci.oid)
-      LOOP
-        IF r.child <> r.name THEN EXECUTE format('ALTER INDEX %I RENAME TO %I', r.child, r.name); END IF;
-      END LOOP;
-    END $$`.execute(tx);
-}
-
-/**
  * Seeds history into a migrated database. Returns the projects (with keys when `box` is given)
  * and the counts written.
  */
@@ -696,7 +676,9 @@ export async function seedHistory(db: Db, opts: SeedHistoryOptions): Promise<See
       await sql`SET LOCAL maintenance_work_mem = '256MB'`.execute(tx);
       // (a partitioned table's index is listed ON ONLY the parent: built on every month's partition here)
       for (const ix of indexes) await sql.raw(ix.def.replace(/ ON ONLY /, ' ON ')).execute(tx);
-      await nameMonthIndexes(tx);
+      // the months' indexes named as the service names them (ensure_history_partitions:
+      // recipients_bounced_p202612), so plans read the same after a seed
+      await sql`SELECT name_history_month_indexes()`.execute(tx);
       log(`seed:history: ${indexes.length} indexes rebuilt in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     });
   } else {

@@ -15,7 +15,9 @@ import { boundedCount, feedbackMatch, likeContains, resultCodeMatch, TEMPORARY_C
  * (plans checked with EXPLAIN ANALYZE on 2M rows, see the README's "Views at scale"):
  *
  * - no filter / date range only: recipients_project_created, read backwards from the start of
- *   the page: "Limit -> Index Scan using recipients_project_created", ~11 rows read.
+ *   the page: "Limit -> Index Scan Backward using recipients_project_created", ~11 rows read. (The indexes are
+ *   ascending, filled as rows arrive, and read backwards for the newest first: migration
+ *   20261206010000_ascending_indexes.)
  * - mailId, requestId, recipientAddress: recipients_mail / recipients_request /
  *   recipients_address (ordered), other filters checked on the few rows found.
  * - bounceType / complained: recipients_bounced / recipients_complained, partial indexes in the

@@ -61,8 +61,8 @@ export const dir = (d: 'ASC' | 'DESC'): Direction => (d === 'ASC' ? 'asc' : 'des
 /**
  * Runs the page query, then the count (same WHERE, capped: boundedCount) only when the page can't
  * tell the total. Each ORDER BY ends with a unique key (request id; mail seq) in the first key's
- * direction: a stable order, and with the default createUtc DESC the (project_id, created_at
- * DESC, id DESC) index serves the request list as is.
+ * direction: a stable order, and with the default createUtc DESC the (project_id, created_at, id)
+ * index serves the request list read backwards.
  */
 export async function fetchPage<R>(
   db: Db,
@@ -117,7 +117,7 @@ const STORED_BOUNCE_TYPE = { HARD: 'H', SOFT: 'S' } as const;
 /**
  * The bounceType / complained filters on a recipient (alias r); none when neither is set. Each
  * implies its column IS NOT NULL, so the partial indexes recipients_bounced /
- * recipients_complained (project_id, created_at DESC, id DESC) serve them.
+ * recipients_complained (project_id, created_at, id) serve them.
  */
 export function feedbackMatch(f: Pick<ViewFilters, 'bounceType' | 'complained'>): RawBuilder<boolean>[] {
   const out: RawBuilder<boolean>[] = [];
