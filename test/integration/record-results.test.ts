@@ -8,6 +8,7 @@ import { sql } from 'kysely';
 import { heldKey, recordResults } from '../../src/modules/delivery/delivery.repository.ts';
 import { type ClaimedOutcome, createRecorder } from '../../src/modules/delivery/result-recorder.ts';
 import pino from 'pino';
+import { scrape } from '../../src/metrics.ts';
 import { ALL_MONTHS, seedProject, seedRequest } from '../helpers/seed-rows.ts';
 import { createTestDb, type TestDb } from '../helpers/test-db.ts';
 
@@ -186,4 +187,41 @@ it("a claim's outcome the database refuses fails that claim's recording only, no
     ['I', 'R'],
     ['I', 'R'],
   ]);
+});
+
+it("the recipient-results metric counts what was written: a lost claim's outcome is neither written nor counted", async () => {
+  const [G, H] = [randomUUID(), randomUUID()];
+  const c = await claimedMails(G, 2, H);
+  const sent = async () => Number(/mailer_recipient_results_total\{result="sent",code="MAIL_SENT"\} (\d+)/.exec(await scrape(db.db))?.[1] ?? 0);
+  const record = createRecorder({ db: db.db, logger: pino({ level: 'silent' }), now: () => new Date() });
+  const before = await sent();
+  // the second mail is held under G: an outcome under H (a claim that lost it) writes nothing
+  await record(claimedOutcome(c, H));
+  expect((await state(c.requestId)).map((r) => r.recipient)).toEqual(['R', 'R']);
+  expect(await sent()).toBe(before);
+  await record(claimedOutcome(c, G));
+  expect((await state(c.requestId)).map((r) => r.recipient)).toEqual(['R', 'S']);
+  expect(await sent()).toBe(before + 1);
+});
+
+it("the recorder given a mail twice, a lost claim's hard bounce and its holder's success, writes the success and blocks no address", async () => {
+  const [LOST, HOLDER] = [randomUUID(), randomUUID()];
+  const c = await claimedMails(HOLDER, 2, HOLDER);
+  const address = 'r1@example.com';
+  const held = claimedOutcome(c, HOLDER);
+  const lost = claimedOutcome(c, LOST);
+  const bounced: ClaimedOutcome = {
+    ...lost,
+    mail: { ...lost.mail, status: 'F' },
+    recipients: lost.recipients.map((r) => ({ ...r, status: 'F', resultCode: 'MAILBOX_ERROR' as const, resultMessage: '550 5.1.1 no such user' })),
+    all: [{ id: c.rows[1]!.recipient_id, address, name: null, type: 'R', parameters: null, retryCount: 0, status: 'I', pending: true }],
+  };
+  const record = createRecorder({ db: db.db, logger: pino({ level: 'silent' }), now: () => new Date() });
+  await Promise.all([record(bounced), record({ ...held, all: bounced.all })]);
+  expect((await state(c.requestId)).map((r) => [r.mail, r.recipient, r.code])).toEqual([
+    ['I', 'R', null],
+    ['S', 'S', 'MAIL_SENT'],
+  ]);
+  const blocks = await sql<{ n: number }>`SELECT count(*)::int AS n FROM send_blocks WHERE project_id = ${c.projectId}::bigint`.execute(db.db);
+  expect(blocks.rows[0]!.n).toBe(0);
 });

@@ -218,7 +218,7 @@ export function heldKey(mailId: string, token: string): string {
  * that was lost (lease ran out, or the request was cancelled meanwhile) leaves what others decided alone.
  * The webhook events of the final outcomes (recipient.sent / recipient.failed) are written by
  * the same statement, and nothing for a project without endpoints. With `alsoInTx` the
- * statement and those writes share a transaction.
+ * statement and those writes share a transaction. Returns the mails written (heldKey of each).
  */
 export async function recordResults(
   db: Db,
@@ -229,7 +229,7 @@ export async function recordResults(
   recipients: (RecipientUpdate & { mailId: string; token: string })[],
   /** more writes in the same transaction, given the mails still held (heldKey of each) */
   alsoInTx?: (tx: Tx, held: Set<string>) => Promise<void>,
-): Promise<void> {
+): Promise<Set<string>> {
   const statement = sql<{ id: string; token: string }>`${sql.raw(PREPARED)}
     WITH held AS (
       UPDATE mails m SET status = u.status, next_attempt_at = u.next_attempt_at, finished_at = u.finished_at,
@@ -260,14 +260,12 @@ export async function recordResults(
     )
     SELECT id, token FROM held
   `;
-  if (!alsoInTx) {
-    await statement.execute(db);
-    return;
-  }
-  await db.transaction().execute(async (tx) => {
-    const held = await statement.execute(tx);
-    const heldKeys = new Set(held.rows.map((r) => heldKey(String(r.id), r.token)));
+  const keysOf = (rows: { id: string; token: string }[]) => new Set(rows.map((r) => heldKey(String(r.id), r.token)));
+  if (!alsoInTx) return keysOf((await statement.execute(db)).rows);
+  return db.transaction().execute(async (tx) => {
+    const heldKeys = keysOf((await statement.execute(tx)).rows);
     if (heldKeys.size) await alsoInTx(tx, heldKeys);
+    return heldKeys;
   });
 }
 

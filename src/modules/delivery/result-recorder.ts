@@ -71,8 +71,9 @@ async function recordWithRetry(deps: RecorderDeps, results: ClaimedOutcome[], at
   };
   for (let attemptNo = from; ; attemptNo++) {
     try {
-      await repo.recordResults(deps.db, months, mails, recipients, blockBounces);
-      countRecipientResults(recipients);
+      const held = await repo.recordResults(deps.db, months, mails, recipients, blockBounces);
+      // a lost claim's outcomes were not written: not counted either
+      countRecipientResults(recipients.filter((u) => held.has(repo.heldKey(u.mailId, u.token))));
       return;
     } catch (err) {
       if (attemptNo >= attempts || refusedForGood(err)) throw err;
