@@ -8,7 +8,10 @@ import { sql, type Kysely } from 'kysely';
 // order: recipients_project_status took 0.67 s with DESC against 0.35 s ascending, and the
 // recipients' indexes took 21,573 pages against 16,153 (-25 %). A B-tree reads either way, so an
 // ascending index serves ORDER BY created_at DESC, id DESC with a backward scan (an index whose
-// columns all go one way serves both orders); no query orders its columns in mixed directions.
+// columns all go one way serves both orders). What it no longer serves is an order in mixed
+// directions: the request list sorted by status ascending and then createUtc descending sorts
+// the matching requests (an extension's multi-key sort; the default order and every single-key
+// order are served, and status and createUtc both ascending or both descending now are).
 // So every such index is rebuilt ascending, under its name. On the partitioned recipients, each
 // month's index is named as ensure_history_partitions names it (recipients_bounced_p202612).
 // The rebuild reads the tables once per index, with the service stopped (migrations run at start).
@@ -111,6 +114,10 @@ async function rebuild(db: Kysely<any>, which: 'asc' | 'desc'): Promise<void> {
   // A partitioned index made its partitions' indexes with generated names; a month's takes the
   // name ensure_history_partitions gives it (the parent's and _pYYYYMM), so plans name it.
   await sql`SELECT name_history_month_indexes()`.execute(db);
+  // Dropping an index drops the statistics of its expressions (lower(address),
+  // lower(sender_address)): without them the address filters' plans go wrong, and a month no
+  // longer written to is not analyzed again by itself.
+  await sql`ANALYZE recipients; ANALYZE mail_requests`.execute(db);
 }
 
 export async function up(db: Kysely<any>): Promise<void> {
@@ -125,9 +132,13 @@ export async function up(db: Kysely<any>): Promise<void> {
         JOIN pg_class ci ON ci.oid = h.inhrelid JOIN pg_class pi ON pi.oid = h.inhparent
         JOIN pg_index x ON x.indexrelid = ci.oid JOIN pg_class t ON t.oid = x.indrelid
         WHERE pi.relkind = 'I' AND t.relname ~ '^(mails|recipients)_p[0-9]{6}$'
+          AND t.relnamespace = current_schema()::regnamespace
           AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = ci.oid)
       LOOP
-        IF r.child <> r.name THEN EXECUTE format('ALTER INDEX %I RENAME TO %I', r.child, r.name); END IF;
+        -- a name too long to keep its month, or one taken (another index's), is left as it is
+        IF r.child <> r.name AND octet_length(r.name) <= 63 AND to_regclass(quote_ident(r.name)) IS NULL THEN
+          EXECUTE format('ALTER INDEX %I RENAME TO %I', r.child, r.name);
+        END IF;
       END LOOP;
     END $$`.execute(db);
   await rebuild(db, 'asc');
