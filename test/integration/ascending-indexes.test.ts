@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { orderedIds } from '../../src/modules/mails/recipients.read-model.ts';
 import { parseViewFilters } from '../../src/modules/mails/view-rows.ts';
 import { seedSentHistory } from '../helpers/seed-rows.ts';
+import { createTestDb } from '../helpers/test-db.ts';
 import { useTestService } from '../helpers/use-test-service.ts';
 
 /**
@@ -41,6 +42,32 @@ describe('the indexes are ascending', () => {
         AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = ci.oid)`.execute(svc.db.db);
     expect(rows.length).toBeGreaterThan(0);
     for (const r of rows) expect(r.child).toBe(`${r.parent}${r.tbl.slice('recipients'.length)}`);
+  });
+
+  it("an index of the operator's with a name too long to carry a month does not stop the months being made", async () => {
+    const own = await createTestDb();
+    try {
+      const long = `recipients_${'x'.repeat(50)}`; // 61 bytes: <name>_pYYYYMM would be cut to 63, the same for every month
+      await sql`CREATE INDEX ${sql.id(long)} ON recipients (name)`.execute(own.db);
+      const made = await sql<{ n: number }>`SELECT ensure_history_partitions('2031-01-01', '2031-03-01') AS n`.execute(own.db);
+      expect(made.rows[0]!.n).toBe(6);
+      const { rows } = await sql<{ tbl: string; name: string; attached: boolean }>`
+        SELECT t.relname AS tbl, c.relname AS name, EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = c.oid) AS attached
+        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid
+        WHERE t.relname IN ('recipients_p203101', 'recipients_p203102', 'recipients_p203103') AND pg_get_indexdef(i.indexrelid) LIKE '%(name)'
+        ORDER BY 1`.execute(own.db);
+      // one each, attached to the parent index, under a name PostgreSQL chose
+      expect(rows.map((r) => [r.tbl, r.attached])).toEqual([
+        ['recipients_p203101', true],
+        ['recipients_p203102', true],
+        ['recipients_p203103', true],
+      ]);
+      // and the service's own are still named with their month
+      const status = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_class WHERE relname = 'recipients_project_status_p203102'`.execute(own.db);
+      expect(status.rows[0]!.n).toBe(1);
+    } finally {
+      await own.drop();
+    }
   });
 
   it('the recipient view pages newest first (and oldest first) without a sort, by reading the indexes backwards (forwards)', async () => {
