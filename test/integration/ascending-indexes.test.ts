@@ -44,27 +44,39 @@ describe('the indexes are ascending', () => {
     for (const r of rows) expect(r.child).toBe(`${r.parent}${r.tbl.slice('recipients'.length)}`);
   });
 
-  it("an index of the operator's with a name too long to carry a month does not stop the months being made", async () => {
+  it("indexes of the operator's whose names can't carry a month (too long, quoted with a space or a backslash, taken) don't stop the months being made", async () => {
     const own = await createTestDb();
     try {
-      const long = `recipients_${'x'.repeat(50)}`; // 61 bytes: <name>_pYYYYMM would be cut to 63, the same for every month
-      await sql`CREATE INDEX ${sql.id(long)} ON recipients (name)`.execute(own.db);
-      const made = await sql<{ n: number }>`SELECT ensure_history_partitions('2031-01-01', '2031-03-01') AS n`.execute(own.db);
+      const names = [
+        `recipients_${'x'.repeat(50)}`, // 61 bytes: <name>_pYYYYMM would be cut to 63, the same for every month
+        'recipients ops idx',
+        'recipients\\1 back\\& idx',
+      ];
+      for (const [i, name] of names.entries()) {
+        await sql`CREATE INDEX ${sql.id(name)} ON recipients (${sql.id(['name', 'type', 'parameters'][i]!)})`.execute(own.db);
+      }
+      // a relation already holds the name a month's copy of one of the service's indexes would take
+      await sql`CREATE TABLE recipients_project_status_p209902 (x int)`.execute(own.db);
+      const made = await sql<{ n: number }>`SELECT ensure_history_partitions('2099-01-01', '2099-03-01') AS n`.execute(own.db);
       expect(made.rows[0]!.n).toBe(6);
-      const { rows } = await sql<{ tbl: string; name: string; attached: boolean }>`
-        SELECT t.relname AS tbl, c.relname AS name, EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = c.oid) AS attached
+      const { rows } = await sql<{ tbl: string; parent: string; name: string }>`
+        SELECT t.relname AS tbl, p.relname AS parent, c.relname AS name
         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid
-        WHERE t.relname IN ('recipients_p203101', 'recipients_p203102', 'recipients_p203103') AND pg_get_indexdef(i.indexrelid) LIKE '%(name)'
-        ORDER BY 1`.execute(own.db);
-      // one each, attached to the parent index, under a name PostgreSQL chose
-      expect(rows.map((r) => [r.tbl, r.attached])).toEqual([
-        ['recipients_p203101', true],
-        ['recipients_p203102', true],
-        ['recipients_p203103', true],
-      ]);
-      // and the service's own are still named with their month
-      const status = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_class WHERE relname = 'recipients_project_status_p203102'`.execute(own.db);
-      expect(status.rows[0]!.n).toBe(1);
+        JOIN pg_inherits h ON h.inhrelid = c.oid JOIN pg_class p ON p.oid = h.inhparent
+        WHERE t.relname = 'recipients_p209902' ORDER BY 2`.execute(own.db);
+      const parents = (
+        await sql<{ name: string }>`
+        SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'recipients'::regclass ORDER BY 1`.execute(own.db)
+      ).rows;
+      // every index of the table has its copy in the month, attached to it
+      expect(rows.map((r) => r.parent)).toEqual(parents.map((p) => p.name));
+      const nameOf = new Map(rows.map((r) => [r.parent, r.name]));
+      expect(nameOf.get('recipients ops idx')).toBe('recipients ops idx_p209902');
+      expect(nameOf.get('recipients\\1 back\\& idx')).toBe('recipients\\1 back\\& idx_p209902');
+      // too long, or taken: a name PostgreSQL chose; the others are named with their month
+      expect(nameOf.get(names[0]!)).toMatch(/^recipients_p209902_.*_idx$/);
+      expect(nameOf.get('recipients_project_status')).toMatch(/^recipients_p209902_.*_idx$/);
+      expect(nameOf.get('recipients_project_created')).toBe('recipients_project_created_p209902');
     } finally {
       await own.drop();
     }
@@ -74,13 +86,8 @@ describe('the indexes are ascending', () => {
     const key = await svc.newKey('ascending');
     const now = new Date();
     await seedSentHistory(svc.db.pool, { projectId: key.projectId, recipients: 12, perRequest: 3, createdAt: now });
-    const cases = [
-      [{}, 'recipients_project_created'],
-      [{ sendStatus: 'S' }, 'recipients_project_status'],
-      [{ sendResultCode: 'MAIL_SENT' }, 'recipients_project_result'],
-      [{ bounceType: 'ANY' }, 'recipients_bounced'],
-    ] as const;
-    for (const [query, index] of cases) {
+    const cases = [{}, { sendStatus: 'S' }, { sendResultCode: 'MAIL_SENT' }, { bounceType: 'ANY' }] as const;
+    for (const query of cases) {
       const filters = parseViewFilters('recipients', query, { timeZone: svc.config.displayTimezone, now });
       for (const [dir, scan] of [
         ['DESC', 'Backward'],
@@ -93,7 +100,8 @@ describe('the indexes are ascending', () => {
           return res.rows[0]!['QUERY PLAN'][0].Plan;
         });
         const all = nodes(plan);
-        const scans = all.filter((n) => n['Index Name']?.startsWith(index));
+        // (which index serves a filter is the planner's choice, by the statistics: any in order)
+        const scans = all.filter((n) => n['Index Name']?.startsWith('recipients_'));
         const what = { query, dir };
         expect({ ...what, sorts: all.filter((n) => n['Node Type'].includes('Sort')).length }).toEqual({ ...what, sorts: 0 });
         expect({ ...what, scans: scans.length > 0 }).toEqual({ ...what, scans: true });

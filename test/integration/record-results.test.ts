@@ -63,6 +63,12 @@ function claimedOutcome(c: Awaited<ReturnType<typeof claimedMails>>, token: stri
   return { mailId: c.rows[1]!.mail_id, projectId: c.projectId, mail: o.mails[0]!, recipients: o.recipients, all: [], token, months: ALL_MONTHS };
 }
 
+/** The recipient-results metric's count for a result and code. */
+async function recipientResults(result: string, code: string): Promise<number> {
+  const line = new RegExp(`mailer_recipient_results_total\\{result="${result}",code="${code}"\\} (\\d+)`);
+  return Number(line.exec(await scrape(db.db))?.[1] ?? 0);
+}
+
 async function state(requestId: string) {
   return (
     await sql<{ seq: number; mail: string; token: string | null; recipient: string; code: string | null; events: number }>`
@@ -110,11 +116,14 @@ it('a recipient is written only with its own mail: one paired with another, held
   const { mails, recipients } = outcome([rows[1]!], new Date(), token);
   // the lost mail's recipient, under the held mail's id
   const [stray] = outcome([{ mail_id: rows[1]!.mail_id, recipient_id: rows[0]!.recipient_id }], new Date(), token).recipients;
-  await recordResults(db.db, ALL_MONTHS, mails, [...recipients, stray!]);
+  const done = await recordResults(db.db, ALL_MONTHS, mails, [...recipients, stray!]);
   expect((await state(requestId)).map((r) => [r.mail, r.recipient, r.events])).toEqual([
     ['I', 'R', 0],
     ['S', 'S', 1],
   ]);
+  // and it says so: the held mail, and only its own recipient written (what the metric counts)
+  expect([...done.held]).toEqual([heldKey(rows[1]!.mail_id, token)]);
+  expect([...done.recipients]).toEqual([rows[1]!.recipient_id]);
 });
 
 it("writes the outcomes of two claims in one statement, each mail under its own claim's token", async () => {
@@ -192,7 +201,7 @@ it("a claim's outcome the database refuses fails that claim's recording only, no
 it("the recipient-results metric counts what was written: a lost claim's outcome is neither written nor counted", async () => {
   const [G, H] = [randomUUID(), randomUUID()];
   const c = await claimedMails(G, 2, H);
-  const sent = async () => Number(/mailer_recipient_results_total\{result="sent",code="MAIL_SENT"\} (\d+)/.exec(await scrape(db.db))?.[1] ?? 0);
+  const sent = () => recipientResults('sent', 'MAIL_SENT');
   const record = createRecorder({ db: db.db, logger: pino({ level: 'silent' }), now: () => new Date() });
   const before = await sent();
   // the second mail is held under G: an outcome under H (a claim that lost it) writes nothing
@@ -217,7 +226,10 @@ it("the recorder given a mail twice, a lost claim's hard bounce and its holder's
     all: [{ id: c.rows[1]!.recipient_id, address, name: null, type: 'R', parameters: null, retryCount: 0, status: 'I', pending: true }],
   };
   const record = createRecorder({ db: db.db, logger: pino({ level: 'silent' }), now: () => new Date() });
+  const before = [await recipientResults('sent', 'MAIL_SENT'), await recipientResults('failed', 'MAILBOX_ERROR')];
   await Promise.all([record(bounced), record({ ...held, all: bounced.all })]);
+  // counted once, as sent: the lost claim's failure was not written
+  expect([await recipientResults('sent', 'MAIL_SENT'), await recipientResults('failed', 'MAILBOX_ERROR')]).toEqual([before[0]! + 1, before[1]]);
   expect((await state(c.requestId)).map((r) => [r.mail, r.recipient, r.code])).toEqual([
     ['I', 'R', null],
     ['S', 'S', 'MAIL_SENT'],

@@ -205,6 +205,12 @@ export interface MailResultRow {
   finishedAt: Date | null;
 }
 
+/** What a recording wrote: the mails still held (heldKey of each) and the recipients' ids. */
+export interface RecordedResults {
+  held: Set<string>;
+  recipients: Set<string>;
+}
+
 /** A mail held under a claim's token, as recordResults tells its `alsoInTx` (a mail may come twice in one call, under two claims). */
 export function heldKey(mailId: string, token: string): string {
   return `${mailId}/${token}`;
@@ -218,7 +224,7 @@ export function heldKey(mailId: string, token: string): string {
  * that was lost (lease ran out, or the request was cancelled meanwhile) leaves what others decided alone.
  * The webhook events of the final outcomes (recipient.sent / recipient.failed) are written by
  * the same statement, and nothing for a project without endpoints. With `alsoInTx` the
- * statement and those writes share a transaction. Returns the mails written (heldKey of each).
+ * statement and those writes share a transaction. Returns what was written.
  */
 export async function recordResults(
   db: Db,
@@ -229,8 +235,8 @@ export async function recordResults(
   recipients: (RecipientUpdate & { mailId: string; token: string })[],
   /** more writes in the same transaction, given the mails still held (heldKey of each) */
   alsoInTx?: (tx: Tx, held: Set<string>) => Promise<void>,
-): Promise<Set<string>> {
-  const statement = sql<{ id: string; token: string }>`${sql.raw(PREPARED)}
+): Promise<RecordedResults> {
+  const statement = sql<{ id: string | null; token: string | null; recipient: string | null }>`${sql.raw(PREPARED)}
     WITH held AS (
       UPDATE mails m SET status = u.status, next_attempt_at = u.next_attempt_at, finished_at = u.finished_at,
         lease_until = NULL, lease_token = NULL
@@ -258,14 +264,18 @@ export async function recordResults(
       ${webhookOutboxInsert(sql`SELECT project_id, CASE status WHEN 'S' THEN 'recipient.sent' ELSE 'recipient.failed' END AS event_type, id AS subject_id
         FROM updated WHERE status IN ('S', 'F')`)}
     )
-    SELECT id, token FROM held
+    SELECT id, token, NULL::bigint AS recipient FROM held
+    UNION ALL SELECT NULL, NULL, id FROM updated
   `;
-  const keysOf = (rows: { id: string; token: string }[]) => new Set(rows.map((r) => heldKey(String(r.id), r.token)));
-  if (!alsoInTx) return keysOf((await statement.execute(db)).rows);
+  const recorded = (rows: { id: string | null; token: string | null; recipient: string | null }[]): RecordedResults => ({
+    held: new Set(rows.filter((r) => r.id !== null).map((r) => heldKey(String(r.id), r.token!))),
+    recipients: new Set(rows.filter((r) => r.recipient !== null).map((r) => String(r.recipient))),
+  });
+  if (!alsoInTx) return recorded((await statement.execute(db)).rows);
   return db.transaction().execute(async (tx) => {
-    const heldKeys = keysOf((await statement.execute(tx)).rows);
-    if (heldKeys.size) await alsoInTx(tx, heldKeys);
-    return heldKeys;
+    const done = recorded((await statement.execute(tx)).rows);
+    if (done.held.size) await alsoInTx(tx, done.held);
+    return done;
   });
 }
 

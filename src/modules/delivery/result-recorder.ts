@@ -71,9 +71,9 @@ async function recordWithRetry(deps: RecorderDeps, results: ClaimedOutcome[], at
   };
   for (let attemptNo = from; ; attemptNo++) {
     try {
-      const held = await repo.recordResults(deps.db, months, mails, recipients, blockBounces);
-      // a lost claim's outcomes were not written: not counted either
-      countRecipientResults(recipients.filter((u) => held.has(repo.heldKey(u.mailId, u.token))));
+      const done = await repo.recordResults(deps.db, months, mails, recipients, blockBounces);
+      // what was not written (a lost claim's outcome) is not counted either
+      countRecipientResults(recipients.filter((u) => done.recipients.has(u.id) && done.held.has(repo.heldKey(u.mailId, u.token))));
       return;
     } catch (err) {
       if (attemptNo >= attempts || refusedForGood(err)) throw err;
