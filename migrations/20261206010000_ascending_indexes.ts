@@ -121,13 +121,20 @@ async function rebuild(db: Kysely<any>, which: 'asc' | 'desc'): Promise<void> {
 }
 
 export async function up(db: Kysely<any>): Promise<void> {
+  // The name of a month's copy of an index: <index>_pYYYYMM where that fits in a name and no
+  // relation holds it, else NULL (PostgreSQL then chooses one). Also ensure_history_partitions'
+  // (20261206020000).
+  await sql`
+    CREATE FUNCTION history_month_index_name(parent text, yyyymm text) RETURNS text LANGUAGE sql STABLE AS $$
+      SELECT n FROM (SELECT parent || '_p' || yyyymm AS n) x WHERE octet_length(n) <= 63 AND to_regclass(quote_ident(n)) IS NULL
+    $$`.execute(db);
   // Also for scripts/seed-history.ts, which rebuilds the indexes after a bulk load.
   await sql`
     CREATE FUNCTION name_history_month_indexes() RETURNS void LANGUAGE plpgsql AS $$
     DECLARE r record;
     BEGIN
       FOR r IN
-        SELECT ci.relname AS child, pi.relname || substring(t.relname FROM '_p[0-9]{6}$') AS name
+        SELECT ci.relname AS child, history_month_index_name(pi.relname, substring(t.relname FROM '[0-9]{6}$')) AS name
         FROM pg_inherits h
         JOIN pg_class ci ON ci.oid = h.inhrelid JOIN pg_class pi ON pi.oid = h.inhparent
         JOIN pg_index x ON x.indexrelid = ci.oid JOIN pg_class t ON t.oid = x.indrelid
@@ -135,8 +142,8 @@ export async function up(db: Kysely<any>): Promise<void> {
           AND t.relnamespace = current_schema()::regnamespace
           AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = ci.oid)
       LOOP
-        -- a name too long to keep its month, or one taken (another index's), is left as it is
-        IF r.child <> r.name AND octet_length(r.name) <= 63 AND to_regclass(quote_ident(r.name)) IS NULL THEN
+        -- named already, or a name too long to keep its month, or one taken: left as it is
+        IF r.name IS NOT NULL THEN
           EXECUTE format('ALTER INDEX %I RENAME TO %I', r.child, r.name);
         END IF;
       END LOOP;
@@ -148,5 +155,5 @@ export async function up(db: Kysely<any>): Promise<void> {
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`CREATE INDEX mail_requests_template ON mail_requests (project_id, template_sid) WHERE template_sid IS NOT NULL`.execute(db);
   await rebuild(db, 'desc');
-  await sql`DROP FUNCTION name_history_month_indexes()`.execute(db);
+  await sql`DROP FUNCTION name_history_month_indexes(); DROP FUNCTION history_month_index_name(text, text)`.execute(db);
 }

@@ -10,8 +10,8 @@ import { sql, type Kysely } from 'kysely';
 //   ran again;
 // - holding a backslash: it was read as a reference in the expression's replacement.
 // Now the definition's head (CREATE [UNIQUE] INDEX <name> ON ONLY <table>) is checked to be what
-// pg_index says and cut off, not parsed; the copy is named <parent>_pYYYYMM where that name fits
-// and is free, and otherwise PostgreSQL chooses (<month>_<columns>_idx, unique). The function is
+// pg_index says and cut off, not parsed; the copy is named by history_month_index_name
+// (20261206010000): <parent>_pYYYYMM where that fits and is free, else PostgreSQL chooses. The function is
 // changed in place, from its stored definition.
 
 /** [as 20261205120000 stored it, as it is now] */
@@ -30,10 +30,7 @@ const CHANGES: [string, string][] = [
     `IF left(idx.def, length(idx.head)) <> idx.head THEN
               RAISE EXCEPTION 'an index definition ensure_history_partitions does not know: %', idx.def;
             END IF;
-            EXECUTE idx.kind
-              || CASE WHEN octet_length(idx.name || '_p' || to_char(m, 'YYYYMM')) <= 63
-                   AND to_regclass(quote_ident(idx.name || '_p' || to_char(m, 'YYYYMM'))) IS NULL
-                 THEN quote_ident(idx.name || '_p' || to_char(m, 'YYYYMM')) ELSE '' END
+            EXECUTE idx.kind || coalesce(quote_ident(history_month_index_name(idx.name, to_char(m, 'YYYYMM'))), '')
               || ' ON ' || quote_ident(part) || substr(idx.def, length(idx.head) + 1);`,
   ],
 ];
