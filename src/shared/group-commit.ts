@@ -5,10 +5,10 @@
  * overlap one batch's round trips and commit with the next's). Each caller's promise settles
  * when its batch does: with the batch's result for its item, or with the batch's error.
  *
- * With `lingerMs`, an item that finds nothing being written waits that long for company (or
- * until `maxBatch` items are queued) before its batch starts: callers that arrive a little apart
- * (mails coming back from SMTP connections one by one) share a commit instead of one each.
- * Items queued behind a write go as soon as it ends; they have waited already.
+ * With `lingerMs`, a batch starts once its first item has waited that long (or `maxBatch` items
+ * are queued), whether or not a write was under way meanwhile: callers that arrive a little
+ * apart (mails coming back from SMTP connections one by one) share a commit instead of one
+ * each, and at a steady rate a batch holds what arrives in `lingerMs` rather than in one write.
  */
 export function groupCommit<T, R = undefined>(
   write: (items: T[]) => Promise<R[] | undefined>,
@@ -16,11 +16,21 @@ export function groupCommit<T, R = undefined>(
   inFlight = 1,
   lingerMs = 0,
 ): (item: T) => Promise<R> {
-  const queued: { item: T; done: (r: R) => void; failed: (err: unknown) => void }[] = [];
+  const queued: { item: T; at: number; done: (r: R) => void; failed: (err: unknown) => void }[] = [];
   let writing = 0;
   let lingering: NodeJS.Timeout | undefined;
   const next = () => {
     if (writing >= inFlight || !queued.length) return;
+    if (lingerMs > 0 && queued.length < maxBatch) {
+      const wait = queued[0]!.at + lingerMs - performance.now();
+      if (wait > 0) {
+        lingering ??= setTimeout(() => {
+          lingering = undefined;
+          next();
+        }, wait);
+        return;
+      }
+    }
     clearTimeout(lingering);
     lingering = undefined;
     writing++;
@@ -43,8 +53,7 @@ export function groupCommit<T, R = undefined>(
   };
   return (item: T) =>
     new Promise<R>((done, failed) => {
-      queued.push({ item, done, failed });
-      if (lingerMs > 0 && writing === 0 && queued.length < maxBatch) lingering ??= setTimeout(next, lingerMs);
-      else next();
+      queued.push({ item, at: performance.now(), done, failed });
+      next();
     });
 }

@@ -67,6 +67,30 @@ describe('groupCommit', () => {
     expect(performance.now() - t0).toBeLessThan(50);
   });
 
+  it("with lingerMs, items queued behind a write still wait out the first one's linger, and later ones join them", async () => {
+    const batches: number[][] = [];
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const apply = groupCommit(
+      async (items: number[]) => {
+        batches.push(items);
+        await sleep(50);
+        return items;
+      },
+      10,
+      1,
+      200,
+    );
+    const all = [apply(1)];
+    // 2 comes while [1] is written (from 200 ms to 250), 3 after that write ended and before 2 has waited 200 ms:
+    // a batch that went as soon as the write ended would hold 2 alone
+    await sleep(210);
+    all.push(apply(2));
+    await sleep(90);
+    all.push(apply(3));
+    await Promise.all(all);
+    expect(batches).toEqual([[1], [2, 3]]);
+  });
+
   it('without lingerMs, a lone item is written at once', async () => {
     const batches: number[][] = [];
     const apply = groupCommit(async (items: number[]) => {
