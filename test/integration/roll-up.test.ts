@@ -30,55 +30,65 @@ function mixes(): string[][] {
 }
 
 describe('finishRequestsIfDone', () => {
-  it('gives each request the status rollUpStatus gives its mails, for every mix, and leaves the pending ones sending', async () => {
-    const projectId = await seedProject(db.db, 'roll-up');
-    const cases = mixes();
-    const seeded: SeededRequest[] = [];
-    for (const statuses of cases) {
-      const request = await seedRequest(db.db, { projectId, status: 'I', recipients: statuses.map((_, i) => ({ address: `r${i}@example.com` })) });
-      await sql`
+  // likelyPending: the done requests are looked for first (doneAmong), as a batch of a large request's mails does
+  it.each([false, true])(
+    'gives each request the status rollUpStatus gives its mails, for every mix, and leaves the pending ones sending (likelyPending %s)',
+    async (likelyPending) => {
+      const projectId = await seedProject(db.db, `roll-up-${likelyPending}`);
+      const cases = mixes();
+      const seeded: SeededRequest[] = [];
+      for (const statuses of cases) {
+        const request = await seedRequest(db.db, { projectId, status: 'I', recipients: statuses.map((_, i) => ({ address: `r${i}@example.com` })) });
+        await sql`
         UPDATE mails m SET status = u.status FROM unnest(${request.mailIds.map((id) => id.slice(8))}::bigint[], ${statuses}::text[]) AS u(id, status)
         WHERE m.id = u.id`.execute(db.db);
-      seeded.push(request);
-    }
-    await finishRequestsIfDone(
-      { db: db.db },
-      seeded.map((r) => r.id),
-    );
-    const rows = await db.db
-      .selectFrom('mail_requests')
-      .select(['id', 'status', 'finished_at'])
-      .where(
-        'id',
-        'in',
-        seeded.map((r) => r.id),
-      )
-      .execute();
-    const statusOf = new Map(rows.map((r) => [String(r.id), r]));
-    const wrong = cases.flatMap((statuses, i) => {
-      const counts: Record<string, number> = {};
-      for (const s of statuses) counts[s] = (counts[s] ?? 0) + 1;
-      const expected = rollUpStatus(counts);
-      const want = expected === null || expected === 'I' ? 'I' : expected;
-      const got = statusOf.get(seeded[i]!.id)!;
-      return got.status === want && (want === 'I') === (got.finished_at === null) ? [] : [{ statuses, want, got: got.status }];
-    });
-    expect(wrong).toEqual([]);
-    // each finished request's event would go to the outbox (none here: the project has no endpoints), and a second roll-up changes nothing
-    const finished = rows.filter((r) => r.status !== 'I').length;
-    expect(finished).toBe(31);
-    await finishRequestsIfDone(
-      { db: db.db },
-      seeded.map((r) => r.id),
-    );
-    const again = await db.db.selectFrom('mail_requests').select(['id', 'finished_at']).where('status', '!=', 'I').execute();
-    expect(again.map((r) => [String(r.id), r.finished_at?.getTime()]).sort()).toEqual(
-      rows
-        .filter((r) => r.status !== 'I')
-        .map((r) => [String(r.id), r.finished_at?.getTime()])
-        .sort(),
-    );
-  });
+        seeded.push(request);
+      }
+      const rollUp = () =>
+        finishRequestsIfDone(
+          { db: db.db },
+          seeded.map((r) => r.id),
+          undefined,
+          likelyPending,
+        );
+      await rollUp();
+      const rows = await db.db
+        .selectFrom('mail_requests')
+        .select(['id', 'status', 'finished_at'])
+        .where(
+          'id',
+          'in',
+          seeded.map((r) => r.id),
+        )
+        .execute();
+      const statusOf = new Map(rows.map((r) => [String(r.id), r]));
+      const wrong = cases.flatMap((statuses, i) => {
+        const counts: Record<string, number> = {};
+        for (const s of statuses) counts[s] = (counts[s] ?? 0) + 1;
+        const expected = rollUpStatus(counts);
+        const want = expected === null || expected === 'I' ? 'I' : expected;
+        const got = statusOf.get(seeded[i]!.id)!;
+        return got.status === want && (want === 'I') === (got.finished_at === null) ? [] : [{ statuses, want, got: got.status }];
+      });
+      expect(wrong).toEqual([]);
+      // each finished request's event would go to the outbox (none here: the project has no endpoints), and a second roll-up changes nothing
+      const finished = rows.filter((r) => r.status !== 'I').length;
+      expect(finished).toBe(31);
+      await rollUp();
+      const again = await db.db
+        .selectFrom('mail_requests')
+        .select(['id', 'finished_at'])
+        .where('status', '!=', 'I')
+        .where('project_id', '=', projectId)
+        .execute();
+      expect(again.map((r) => [String(r.id), r.finished_at?.getTime()]).sort()).toEqual(
+        rows
+          .filter((r) => r.status !== 'I')
+          .map((r) => [String(r.id), r.finished_at?.getTime()])
+          .sort(),
+      );
+    },
+  );
 });
 
 describe('a late failure while the request is rolled up', () => {

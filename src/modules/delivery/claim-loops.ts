@@ -238,8 +238,9 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
         .catch((err) => deps.logger.warn({ err: (err as Error).message }, "throttle: giving back a batch's limits failed; its slots expire"));
       mark('throttled');
       // Whatever else failed, requests whose mails are all recorded roll up now (best effort: the
-      // sweep rolls up any this misses).
-      await finishRequestsIfDone(deps, requestIds, months).catch((err) =>
+      // sweep rolls up any this misses). A batch with more mails than requests is mostly a large
+      // request's, which has more left: those are looked for first.
+      await finishRequestsIfDone(deps, requestIds, months, claimed.length > requestIds.length).catch((err) =>
         deps.logger.warn({ err: (err as Error).message }, 'roll-up failed; the sweep will retry'),
       );
     }

@@ -16,10 +16,14 @@ export { DUE_CHANNEL } from './lifecycle.repository.ts';
 /**
  * Rolls each request up to its final status once no mail of it is pending. Safe to call from
  * anywhere, any number of times. `months`: the requests' created_at, when the caller knows it
- * (the statements then look in those months only).
+ * (the statements then look in those months only). `likelyPending`: most of the requests
+ * probably have mails left (a batch of a large request's mails); they are looked for first by a
+ * statement cheaper to plan than the roll-up, which then runs only for those done (bench:send,
+ * 30,000 mails: the roll-up planned in 1.3-4 ms a call, once a batch, nearly always for nothing).
  */
-export async function finishRequestsIfDone(deps: Pick<AppDeps, 'db'>, requestIds: string[], months?: HistoryRange): Promise<void> {
-  await repo.finishDoneRequests(deps.db, requestIds, months);
+export async function finishRequestsIfDone(deps: Pick<AppDeps, 'db'>, requestIds: string[], months?: HistoryRange, likelyPending = false): Promise<void> {
+  const done = likelyPending ? await repo.doneAmong(deps.db, requestIds, months) : requestIds;
+  await repo.finishDoneRequests(deps.db, done, months);
 }
 
 export async function finishRequestIfDone(deps: Pick<AppDeps, 'db'>, requestId: string): Promise<void> {
