@@ -74,6 +74,12 @@ export async function notifyDue(db: Db | Tx): Promise<void> {
   await sql`${sql.raw(PREPARED)}SELECT pg_notify(${DUE_CHANNEL}, '')`.execute(db);
 }
 
+/** Of these requests (`r`), those sending (I) with no mail left ready or sending: the roll-up's first step, and doneAmong. */
+function sendingWithNonePending(requestIds: string[], months: HistoryRange | undefined) {
+  return sql<boolean>`r.id = ANY(${requestIds}::bigint[]) AND r.status = 'I'
+    AND NOT EXISTS (SELECT 1 FROM mails p WHERE p.request_id = r.id AND p.status IN ('R', 'I') AND ${inHistoryRange('p.created_at', months)})`;
+}
+
 /**
  * Each of these requests that is sending (I) and has no mail left ready or sending gets its
  * final status from its mails' (rollUpStatus, roll-up-status.ts, in SQL: the two are checked
@@ -97,8 +103,7 @@ export async function finishDoneRequests(db: Db | Tx, requestIds: string[], mont
   await sql`${sql.raw(PREPARED)}
     WITH done AS MATERIALIZED (
       SELECT r.id, r.xmin AS version FROM mail_requests r
-      WHERE r.id = ANY(${requestIds}::bigint[]) AND r.status = 'I'
-        AND NOT EXISTS (SELECT 1 FROM mails p WHERE p.request_id = r.id AND p.status IN ('R', 'I') AND ${inHistoryRange('p.created_at', months)})),
+      WHERE ${sendingWithNonePending(requestIds, months)}),
     locked AS MATERIALIZED (
       SELECT r.id, r.xmin AS version FROM mail_requests r
       WHERE r.id IN (SELECT id FROM done) AND r.status = 'I'
@@ -132,8 +137,7 @@ export async function doneAmong(db: Db | Tx, requestIds: string[], months?: Hist
   if (!requestIds.length) return [];
   const res = await sql<{ id: string }>`${sql.raw(PREPARED)}
     SELECT r.id FROM mail_requests r
-    WHERE r.id = ANY(${requestIds}::bigint[]) AND r.status = 'I'
-      AND NOT EXISTS (SELECT 1 FROM mails p WHERE p.request_id = r.id AND p.status IN ('R', 'I') AND ${inHistoryRange('p.created_at', months)})
+    WHERE ${sendingWithNonePending(requestIds, months)}
   `.execute(db);
   return res.rows.map((r) => String(r.id));
 }
