@@ -3,7 +3,8 @@ import crypto from 'node:crypto';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { dkimSignature, relaxedBody, relaxedBodyHash } from '../../src/modules/delivery/dkim-signature.ts';
 import nodemailer from 'nodemailer';
-import { composeSigned, crlf } from '../../src/modules/delivery/dkim-sign-message.ts';
+import { crlf } from '../../src/modules/delivery/dkim-sign-message.ts';
+import { sourceNow, sourceOf } from '../../src/modules/delivery/compose-message.ts';
 import { composedStreamPlugin } from '../../src/modules/delivery/compose-stream.ts';
 import { DKIM_SIGNED_HEADERS } from '../../src/modules/delivery/build-message.ts';
 import { dkimRecordValue, generateDkimKey, nextSelector, recordPublishes } from '../../src/modules/sender-domains/dkim-key.ts';
@@ -146,8 +147,11 @@ describe('signing a message on its way to the transport', () => {
     expect(plain.toString('latin1')).not.toMatch(/^DKIM-Signature/m);
   });
 
-  it('composeSigned signs the composed message as raw source (a transport that does not sign, one transaction per recipient)', async () => {
-    const signed = await composeSigned(message, dkim);
+  it.each([
+    ['sourceNow', sourceNow],
+    ['sourceOf', sourceOf],
+  ])('%s signs the composed message as raw source (what the attempt hands the transport)', async (_name, source) => {
+    const signed = (await source({ ...message, dkimSigning: dkim }))!;
     expect(signed.raw).toBeInstanceOf(Buffer);
     const transport = nodemailer.createTransport({ streamTransport: true, buffer: true });
     const raw = (await transport.sendMail({ ...signed, envelope: { from: 'b@bounce.example', to: ['kim@example.org'] } })).message as Buffer;

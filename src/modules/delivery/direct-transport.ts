@@ -1,10 +1,10 @@
 import { isIP } from 'node:net';
 import nodemailer, { type SendMailOptions, type SentMessageInfo, type Transporter } from 'nodemailer';
-import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Logger } from '../../logger.ts';
 import { createMxResolver } from './mx-resolver.ts';
 import { type DeliveryError, groupByDomain, noSuchDomain, shouldTryNextHost } from './mx-routing.ts';
-import { type SigningMailOptions, signRaw } from './dkim-sign-message.ts';
+import type { SigningMailOptions } from './dkim-sign-message.ts';
+import { sourceOf } from './compose-message.ts';
 import type { MailTransport } from './transport.ts';
 
 export interface DirectTransportOptions {
@@ -185,17 +185,6 @@ export function createDirectTransport(opts: DirectTransportOptions): MailTranspo
     return { domain, recipients, error: last ?? Object.assign(new Error(`no host of ${domain} could be tried`), { code: 'ECONNECTION' }) };
   }
 
-  /**
-   * A mail is built (and signed) once, so every host and domain gets the same bytes (one
-   * Message-ID, one signature) and a stream attachment is read once.
-   */
-  async function sharedSource(message: SigningMailOptions): Promise<SendMailOptions> {
-    if (message.raw) return message;
-    const { dkimSigning, envelope, ...content } = message;
-    const raw = await new MailComposer(content).compile().build();
-    return { envelope, raw: dkimSigning ? await signRaw(raw, dkimSigning) : raw };
-  }
-
   return {
     async sendMail(message: SigningMailOptions): Promise<SentMessageInfo> {
       if (closed) throw Object.assign(new Error('The direct transport was closed'), { code: 'ECONNECTION' });
@@ -204,9 +193,9 @@ export function createDirectTransport(opts: DirectTransportOptions): MailTranspo
         throw Object.assign(new Error('direct delivery needs an envelope with a sender and recipients'), { code: 'EENVELOPE' });
       const from = envelope.from;
       const byDomain = groupByDomain(envelope.to);
-      // Built once before any host is tried: a second host (or domain) gets the same bytes, not
-      // attachment streams the first attempt already consumed.
-      const source = await sharedSource(message);
+      // Built (and signed) once before any host is tried: every host and domain gets the same
+      // bytes (one Message-ID, one signature), not attachment streams a first attempt consumed.
+      const source = await sourceOf(message);
       const outcomes = await Promise.all([...byDomain].map(([domain, recipients]) => deliverToDomain(domain, recipients, source, from)));
       return mergeOutcomes(outcomes, { from, to: envelope.to });
     },

@@ -1,6 +1,5 @@
 import { PassThrough, type Readable } from 'node:stream';
 import type { SendMailOptions } from 'nodemailer';
-import MailComposer from 'nodemailer/lib/mail-composer';
 import { DKIM_SIGNED_HEADERS } from './build-message.ts';
 import { dkimSignature } from './dkim-signature.ts';
 import type { DkimSigning } from './request-context.ts';
@@ -36,11 +35,6 @@ export async function signRaw(composed: Buffer, dkim: DkimSigning): Promise<Buff
   const raw = crlf(composed);
   const header = await dkimSignature(raw, { ...dkim, headerFieldNames: DKIM_SIGNED_HEADERS });
   return Buffer.concat([Buffer.from(header, 'latin1'), raw]);
-}
-
-/** The message composed and signed, as raw source: for a mail sent as one transaction per recipient (signed once, the same bytes to each). */
-export async function composeSigned(message: SendMailOptions, dkim: DkimSigning): Promise<SendMailOptions> {
-  return { envelope: message.envelope, raw: await signRaw(await new MailComposer(message).compile().build(), dkim) };
 }
 
 /** The input read whole, then the signature and the input. Errors of the input end the output with them. */

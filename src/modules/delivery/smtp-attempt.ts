@@ -1,11 +1,11 @@
 import type { SendMailOptions, SentMessageInfo } from 'nodemailer';
 import type { MailTransport } from './transport.ts';
-import MailComposer from 'nodemailer/lib/mail-composer';
 import type { SendResult } from './apply-send-result.ts';
 import { isBlankHtml } from './blank-body.ts';
 import { buildMessage, type MailRecipient } from './build-message.ts';
 import type { SmtpOutcomeInput } from './classify-smtp-reply.ts';
-import { composeSigned, type SigningMailOptions } from './dkim-sign-message.ts';
+import { sourceNow, sourceOf } from './compose-message.ts';
+import type { SigningMailOptions } from './dkim-sign-message.ts';
 import type { RequestContext } from './request-context.ts';
 
 function errorInput(err: unknown): SmtpOutcomeInput {
@@ -41,11 +41,10 @@ async function sendOnce(transport: MailTransport, message: SigningMailOptions): 
  */
 async function sendPerRecipient(
   transport: MailTransport,
-  message: SendMailOptions,
+  raw: SendMailOptions['raw'],
   pending: MailRecipient[],
   returnPathOf: (r: MailRecipient) => string,
 ): Promise<SendResult> {
-  const raw = message.raw ?? (await new MailComposer(message).compile().build());
   const results = await Promise.all(pending.map((r) => sendOnce(transport, { envelope: { from: returnPathOf(r), to: [r.address] }, raw })));
   const failures = results.flatMap((x) => (x.kind === 'failed' ? [x] : []));
   if (failures.length === results.length) return failures[0]!;
@@ -83,15 +82,18 @@ export async function attempt(
     return { kind: 'content', resultCode: 'EMPTY_BODY_CONTENT', message: 'the body renders empty (no text or image after substitution)' };
   }
   const perRecipient = returnPathOf !== undefined && pending.length > 1;
-  if (!perRecipient) return sendOnce(transport, ctx.dkim ? { ...built.message, dkimSigning: ctx.dkim } : built.message);
-  // one transaction per recipient: signed once, the same bytes to each
-  let message = built.message;
-  if (ctx.dkim) {
-    try {
-      message = await composeSigned(message, ctx.dkim);
-    } catch (err) {
-      return { kind: 'failed', error: errorInput(err) };
-    }
+  const message: SigningMailOptions = ctx.dkim ? { ...built.message, dkimSigning: ctx.dkim } : built.message;
+  // Composed (and signed) here when every part is in memory: nodemailer's streaming composer
+  // cost more CPU than the rest of a mail's sending (compose-message.ts). A stored attachment
+  // leaves the message to the transport, which streams it. An error composing or signing is the
+  // attempt's, as it was when the transport composed.
+  let source: SendMailOptions | undefined;
+  try {
+    source = perRecipient ? await sourceOf(message) : await sourceNow(message);
+  } catch (err) {
+    return { kind: 'failed', error: errorInput(err) };
   }
-  return sendPerRecipient(transport, message, pending, returnPathOf);
+  if (!perRecipient) return sendOnce(transport, source ?? message);
+  // one transaction per recipient: composed and signed once, the same bytes to each
+  return sendPerRecipient(transport, source!.raw, pending, returnPathOf);
 }
