@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { Readable } from 'node:stream';
 import type { SendMailOptions } from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import { composeMessage, composeNow } from '../../src/modules/delivery/compose-message.ts';
+import { composeMessage, composeNow, plainTree } from '../../src/modules/delivery/compose-message.ts';
 
 // composeNow writes the MIME tree nodemailer's composer builds without its streams: for every
 // message whose parts are in memory, the bytes must be the ones nodemailer streams.
@@ -80,7 +80,7 @@ describe('composeNow', () => {
     expect(now!.raw.toString('latin1')).toBe(streamed.toString('latin1'));
   });
 
-  it('writes what nodemailer streams for 300 random mails (whitespace, line breaks, non-ASCII, long lines)', async () => {
+  it('writes what nodemailer streams for 300 random mails (names, Cc lists, list headers; whitespace, line breaks, non-ASCII, long lines)', async () => {
     // a small deterministic generator: the same mails on every run
     let seed = 17;
     const next = (n: number) => {
@@ -92,12 +92,18 @@ describe('composeNow', () => {
     for (let i = 0; i < 300; i++) {
       const message: SendMailOptions = {
         ...fixed,
-        from: { name: text(6), address: 'shop@example.com' },
+        from: next(2) ? { name: text(6), address: 'shop@example.com' } : 'shop@example.com',
         to: [{ name: text(6), address: `r${i}@example.org` }],
+        cc: next(3) ? [] : Array.from({ length: next(3) + 1 }, (_, j) => ({ name: text(4), address: `c${j}@example.org` })),
         subject: text(20),
         html: next(5) ? text(400) : undefined,
         text: next(5) ? text(400) : undefined,
+        envelope: { from: next(2) ? 'b+x@bounce.example.net' : 'shop@example.com', to: [`r${i}@example.org`] },
       };
+      if (next(3) === 0) message.references = '<a@example.com> <b@example.com>';
+      if (next(3) === 0) message.headers = { 'List-Unsubscribe': `<https://example.com/u/${text(5)}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' };
+      // buildMessage's mails take the direct way (plainTree), not MailComposer's
+      expect(plainTree(message, 'b')).toBeDefined();
       const streamed = await new MailComposer(message).compile().build();
       expect(composeNow(message)?.raw.toString('latin1')).toBe(streamed.toString('latin1'));
     }
@@ -144,6 +150,9 @@ describe('composeNow', () => {
   it.each([
     ['the From address', undefined, 'shop.example.com'],
     ['the envelope sender (a VERP return path)', { from: 'b+x1@bounce.example.net', to: ['a@example.org'] }, 'bounce.example.net'],
+    ['the envelope sender, its domain in capitals', { from: 'b@Bounce.Example.NET', to: ['a@example.org'] }, 'bounce.example.net'],
+    ['the envelope sender, an internationalised domain', { from: 'b@bücher.example', to: ['a@example.org'] }, 'xn--bcher-kva.example'],
+    ['the envelope sender with a name', { from: 'Bounces <b@bounce.example.net>', to: ['a@example.org'] }, 'bounce.example.net'],
   ])('makes the Message-ID at the domain nodemailer takes: %s', async (_name, envelope, domain) => {
     const message: SendMailOptions = { from: 'Shop <shop@shop.example.com>', to: 'a@example.org', subject: 's', text: 'x', envelope };
     const id = (s: string) => /^Message-ID: <([^>]+)>$/m.exec(s)?.[1];
