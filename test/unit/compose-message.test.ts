@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { Readable } from 'node:stream';
 import type { SendMailOptions } from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import { composeMessage, composeNow, plainTree } from '../../src/modules/delivery/compose-message.ts';
+import { composeMessage, composeNow, plainTree, sourceNow, sourceOf } from '../../src/modules/delivery/compose-message.ts';
 
 // composeNow writes the MIME tree nodemailer's composer builds without its streams: for every
 // message whose parts are in memory, the bytes must be the ones nodemailer streams.
@@ -52,9 +52,15 @@ const cases: [string, SendMailOptions][] = [
       headers: { 'List-Unsubscribe': '<https://example.com/u/abc>', 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
     },
   ],
+  ['a 200 KB base64 body', { from: 'shop@example.com', to: 'a@example.org', subject: 's', html: `<p>${'가나다라마바사 '.repeat(10_000)}</p>` }],
   [
-    'a 200 KB body',
-    { from: 'shop@example.com', to: 'a@example.org', subject: 's', html: `<p>${'가나다 abc '.repeat(20_000)}</p>`, text: 'déjà '.repeat(40_000) },
+    'a quoted-printable part of 64 KiB, the most composed at once',
+    {
+      from: 'shop@example.com',
+      to: 'a@example.org',
+      subject: 's',
+      html: `${'<tr><td style="padding:4px">cell</td></tr> é\n'.repeat(1_365)}${'x'.repeat(65_536 - 1_365 * 46)}`,
+    },
   ],
   [
     'an attachment given as a string',
@@ -123,6 +129,26 @@ describe('composeNow', () => {
     expect(source).toContain(Buffer.from('streamed').toString('base64'));
   });
 
+  it('declines a quoted-printable part over 64 KiB, whose soft line breaks nodemailer places slice by slice', async () => {
+    // plain ASCII table rows with long lines: nodemailer's encoder breaks a line near the slice's
+    // end elsewhere than one wrap of the whole part would
+    const message: SendMailOptions = {
+      ...fixed,
+      from: 'shop@example.com',
+      to: 'a@example.org',
+      subject: 's',
+      html: '<tr><td style="padding:4px 8px;border:1px solid #ddd">cell</td></tr>'.repeat(1_500),
+    };
+    expect(Buffer.byteLength(message.html as string)).toBeGreaterThan(65_536);
+    expect(composeNow(message)).toBeUndefined();
+    const streamed = await new MailComposer(message).compile().build();
+    expect((await composeMessage(message)).toString('latin1')).toBe(streamed.toString('latin1'));
+    // one byte over the slice is enough
+    const justOver: SendMailOptions = { ...message, html: `${'word '.repeat(13_107)}é` };
+    expect(Buffer.byteLength(justOver.html as string)).toBe(65_537);
+    expect(composeNow(justOver)).toBeUndefined();
+  });
+
   it('declines a ready-made raw part (a stored attachment)', () => {
     expect(
       composeNow({
@@ -153,6 +179,7 @@ describe('composeNow', () => {
     ['the envelope sender, its domain in capitals', { from: 'b@Bounce.Example.NET', to: ['a@example.org'] }, 'bounce.example.net'],
     ['the envelope sender, an internationalised domain', { from: 'b@bücher.example', to: ['a@example.org'] }, 'xn--bcher-kva.example'],
     ['the envelope sender with a name', { from: 'Bounces <b@bounce.example.net>', to: ['a@example.org'] }, 'bounce.example.net'],
+    ['the envelope sender, a non-ASCII local part', { from: 'rené@xn--bcher-kva.example', to: ['a@example.org'] }, 'bücher.example'],
   ])('makes the Message-ID at the domain nodemailer takes: %s', async (_name, envelope, domain) => {
     const message: SendMailOptions = { from: 'Shop <shop@shop.example.com>', to: 'a@example.org', subject: 's', text: 'x', envelope };
     const id = (s: string) => /^Message-ID: <([^>]+)>$/m.exec(s)?.[1];
@@ -163,5 +190,24 @@ describe('composeNow', () => {
     expect(streamed.split('@')[1]).toBe(domain);
     expect(now.split('@')[1]).toBe(domain);
     expect(now).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}@/);
+  });
+});
+
+describe('sourceNow and sourceOf', () => {
+  it.each([
+    ['sourceNow', sourceNow],
+    ['sourceOf', sourceOf],
+  ])('%s puts the Message-ID at the From address domain, not at a VERP return path, and keeps the envelope', async (_name, source) => {
+    const envelope = { from: 'b+x1@bounce.example.net', to: ['a@example.org'] };
+    const message: SendMailOptions = {
+      from: { name: 'Shop', address: 'news@shop.example.com' },
+      to: 'a@example.org',
+      subject: 's',
+      html: '<p>x</p>',
+      envelope,
+    };
+    const composed = (await source(message))!;
+    expect(composed.envelope).toEqual(envelope);
+    expect(String(composed.raw)).toMatch(/^Message-ID: <[0-9a-f-]+@shop\.example\.com>$/m);
   });
 });

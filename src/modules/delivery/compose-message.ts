@@ -59,6 +59,9 @@ function writeNode(node: MimeNode, out: string[], plainPart = false): boolean {
     else if (encoding === 'quoted-printable') {
       // outside text a lone CR or LF is data (nodemailer's binary mode, which qp.encode lacks)
       if (!/^text\//i.test(n.contentType ?? '')) return false;
+      // nodemailer's encoder wraps a larger part slice by slice, and its soft line breaks then
+      // fall elsewhere than one wrap of the whole gives (the same text once decoded)
+      if (Buffer.byteLength(content) > QP_SLICE_BYTES) return false;
       out.push(qp.wrap(qp.encode(content), 76));
     } else {
       // as it is: only 7-bit text is (bytes are encoded)
@@ -78,7 +81,17 @@ function writeNode(node: MimeNode, out: string[], plainPart = false): boolean {
 /** held by the Message-ID header until composeNow draws it: else the composer draws one at once, by five calls of randomBytes */
 const PENDING_ID = '<pending@compose-message>';
 
-const PLAIN_ADDRESS = /^[^\s<>@"()]+@[a-z0-9-]+(\.[a-z0-9-]+)*$/;
+/** nodemailer's quoted-printable encoder works in slices of this many bytes (qp.Encoder's ENCODE_SLICE_SIZE) */
+const QP_SLICE_BYTES = 64 * 1024;
+
+/** an address nodemailer would not change: an ASCII local part and a lower-case ASCII domain */
+const PLAIN_ADDRESS = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[a-z0-9-]+(\.[a-z0-9-]+)*$/;
+
+/** the address of a From given as a plain address (a string or { name, address }) */
+function plainAddressOf(value: unknown): string | undefined {
+  const address = typeof value === 'string' ? value : value && typeof value === 'object' ? (value as { address?: unknown }).address : undefined;
+  return typeof address === 'string' && PLAIN_ADDRESS.test(address) ? address : undefined;
+}
 
 /** 16 random hex digits: a message's boundaries, as nodemailer draws them. */
 const randomHex16 = () => randomUUID().replace(/-/g, '').slice(0, 16);
@@ -162,15 +175,13 @@ export function composeNow(message: SendMailOptions): { raw: Buffer; messageId: 
   const root = plainTree(withId, baseBoundary) ?? new MailComposer({ ...withId, baseBoundary }).compile();
   if (!inMemory(root, true)) return undefined;
   if (root.getHeader('Message-ID') === PENDING_ID) {
-    // nodemailer's form: a random UUID at the envelope sender's domain (or the From address's);
-    // a plain envelope sender with a lower-case ASCII domain is taken as it is, nodemailer parses
-    // and normalises any other (punycode, lower case)
-    const given = message.envelope?.from;
-    let from: string | false;
-    if (typeof given === 'string' && PLAIN_ADDRESS.test(given)) from = given;
-    else {
+    // nodemailer's form: a random UUID at the envelope sender's domain, or the From address's
+    // without an envelope; a plain address is taken as it is, nodemailer parses and normalises
+    // any other (punycode, lower case)
+    let from = message.envelope ? plainAddressOf(message.envelope.from) : plainAddressOf(message.from);
+    if (!from) {
       if (message.envelope) root.setEnvelope(message.envelope);
-      from = internals(root).getEnvelope().from;
+      from = internals(root).getEnvelope().from || undefined;
     }
     const domain = (from || 'localhost').split('@').pop();
     root.setHeader('Message-ID', `<${randomUUID()}@${domain}>`);
@@ -196,8 +207,10 @@ export async function composeMessage(message: SendMailOptions): Promise<Buffer> 
  */
 export async function sourceNow(message: SigningMailOptions): Promise<SendMailOptions | undefined> {
   if (message.raw) return message;
+  // composed without the envelope, as sourceOf does: the Message-ID is at the From address's
+  // domain (build-message.ts), not at a VERP return path's
   const { dkimSigning, envelope, ...content } = message;
-  const composed = composeNow({ ...content, envelope });
+  const composed = composeNow(content);
   if (!composed) return undefined;
   // its own Message-ID, or the transport's composer draws a Message-ID for raw source too (five randomBytes calls), unless given one
   return { envelope, raw: dkimSigning ? await signRaw(composed.raw, dkimSigning) : composed.raw, messageId: composed.messageId };
