@@ -195,11 +195,6 @@ export function composeNow(message: SendMailOptions): { raw: Buffer; messageId: 
   return { raw, messageId: String(root.getHeader('Message-ID')) };
 }
 
-/** The message's source: composed at once where it can be (composeNow), else by nodemailer's streaming composer. */
-export async function composeMessage(message: SendMailOptions): Promise<Buffer> {
-  return composeNow(message)?.raw ?? (await new MailComposer(message).compile().build());
-}
-
 /**
  * The message as signed raw source (its DKIM-Signature in front when it carries `dkimSigning`),
  * composed at once; undefined when a part is a stream, which only the transport's streaming
@@ -222,8 +217,10 @@ export async function sourceNow(message: SigningMailOptions): Promise<SendMailOp
  * a stream attachment read once.
  */
 export async function sourceOf(message: SigningMailOptions): Promise<SendMailOptions> {
-  if (message.raw) return message;
+  const now = await sourceNow(message);
+  if (now) return now;
+  // a part is a stream: nodemailer's streaming composer reads it, once
   const { dkimSigning, envelope, ...content } = message;
-  const raw = await composeMessage(content);
+  const raw = await new MailComposer(content).compile().build();
   return { envelope, raw: dkimSigning ? await signRaw(raw, dkimSigning) : raw };
 }
