@@ -436,3 +436,37 @@ describe('validateMailRequest: parameters', () => {
     expectBadRequest(() => validate({ recipients: [{ address: 'a@b.co' }, { address: 'b@b.co', parameters: params }] }), 'recipients[1].parameters.A');
   });
 });
+
+describe('validateMailRequest: deferred recipients', () => {
+  const inputs = [
+    { address: '  a@example.com ', name: 'A', type: 'R', parameters: { N: 1, M: null } },
+    { address: 'b@example.com', name: '', parameters: { K: true, __proto__: 'x' } },
+    { address: 'c@example.com', name: '김', type: 'R' },
+    { address: 'd@example.com', parameters: { Q: 'say "hi"\n' } },
+    { address: 'e@example.com', type: 'R' },
+  ];
+  const deferred = { length: inputs.length, at: (i: number) => JSON.parse(JSON.stringify(inputs[i])) };
+  const run = (keptJsonChars?: number) => validateMailRequest(base({ recipients: [] }), NOW, TZ, deferred, keptJsonChars).deferredRecipients!;
+
+  it('keeps the normalised JSON of every slice: the text JSON.stringify gives of the slice parsed again', () => {
+    const slices = run();
+    expect(slices.json).toBeDefined();
+    for (const [from, to] of [
+      [0, 2],
+      [2, 4],
+      [4, 6],
+      [0, 5],
+      [3, 3],
+    ] as const) {
+      expect(slices.json!(from, to)).toBe(JSON.stringify(slices.slice(from, to)));
+    }
+    expect(JSON.parse(slices.json!(0, 1))).toEqual([{ address: 'a@example.com', name: 'A', type: 'R', parameters: { N: '1' } }]);
+  });
+
+  it('keeps none past its budget: every slice is then parsed and checked again', () => {
+    const all = JSON.stringify(run().slice(0, 5)).length;
+    expect(run(all - 10).json).toBeUndefined();
+    expect(run(all).json).toBeDefined();
+    expect(run(all - 10).slice(0, 5)).toEqual(run().slice(0, 5));
+  });
+});

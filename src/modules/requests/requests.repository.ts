@@ -126,7 +126,11 @@ export async function insertPayload(tx: Tx, requestId: string, recipients: Recip
   for (let from = 0; from < recipients.length; from += chunk) {
     await tx
       .insertInto('request_payloads')
-      .values({ request_id: requestId, first_seq: from, recipients: JSON.stringify(recipients.slice(from, from + chunk)) })
+      .values({
+        request_id: requestId,
+        first_seq: from,
+        recipients: recipients.json?.(from, from + chunk) ?? JSON.stringify(recipients.slice(from, from + chunk)),
+      })
       .execute();
   }
 }

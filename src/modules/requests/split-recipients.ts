@@ -16,6 +16,8 @@ export interface SplitRecipient {
 export interface RecipientSlices {
   readonly length: number;
   slice(from: number, to: number): SplitRecipient[];
+  /** JSON.stringify(slice(from, to)), where the text was kept from an earlier pass (nothing parsed again) */
+  json?(from: number, to: number): string;
 }
 
 /** mailIndex[i] is the 0-based mail of recipient i (in the returned order); mailCount mails in all. */
