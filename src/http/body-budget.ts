@@ -100,6 +100,7 @@ function checkedElements(raw: Buffer, elements: JsonElements, defer: DeferArray)
   const suspect = mayHoldUnstorableText(raw);
   return {
     length: elements.length,
+    bytes: elements.bytes,
     at(i) {
       let value: unknown;
       try {

@@ -34,6 +34,8 @@ function parseRest(raw: Buffer, found: NonNullable<Found>): Record<string, unkno
  */
 export interface JsonElements {
   readonly length: number;
+  /** the elements' bytes in the body, all together */
+  readonly bytes: number;
   /** JSON.parse of element i (undefined outside 0..length-1): a fresh value on every call; SyntaxError as JSON.parse throws it */
   at(i: number): unknown;
 }
@@ -48,10 +50,13 @@ export function parseLargeJsonDeferring(raw: Buffer, arrayKey: string, minElemen
   const found = findTopLevelArray(raw, arrayKey);
   if (!found || found.elements.length / 2 < minElements) return { body: parseFound(raw, found, arrayKey) };
   const bounds = Float64Array.from(found.elements);
+  let bytes = 0;
+  for (let i = 0; i < bounds.length; i += 2) bytes += bounds[i + 1]! - bounds[i]!;
   return {
     body: parseRest(raw, found),
     deferred: {
       length: bounds.length / 2,
+      bytes,
       at: (i) => (Number.isInteger(i) && i >= 0 && 2 * i < bounds.length ? JSON.parse(raw.toString('utf8', bounds[2 * i], bounds[2 * i + 1])) : undefined),
     },
   };

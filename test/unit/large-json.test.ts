@@ -61,6 +61,7 @@ describe('parseLargeJsonDeferring', () => {
     const { body, deferred } = parseLargeJsonDeferring(Buffer.from(text), 'recipients', 4);
     expect(body).toEqual({ title: 't', recipients: [], z: [1] });
     expect(deferred!.length).toBe(4);
+    expect(deferred!.bytes).toBe(19 + 42 + 3 + 15);
     expect(deferred!.at(1)).toEqual({ address: 'b@x.y', parameters: { K: 'v' } });
     // a fresh value every time: nothing keeps the parsed elements
     expect(deferred!.at(1)).not.toBe(deferred!.at(1));

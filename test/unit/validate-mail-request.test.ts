@@ -127,6 +127,7 @@ describe('validateMailRequest: defaults and output', () => {
     let parsed = 0;
     const deferred = {
       length: given.length,
+      bytes: JSON.stringify(given).length,
       at: (i: number) => {
         parsed++;
         return structuredClone(given[i]!);
@@ -139,7 +140,7 @@ describe('validateMailRequest: defaults and output', () => {
       { address: 'c@example.com', name: null, type: 'R', parameters: null },
     ]);
     expect(v.deferredRecipients!.slice(0, 1)).toEqual([{ address: 'a@example.com', name: null, type: 'R', parameters: { N: '1' } }]);
-    const bad = { length: 2, at: (i: number) => (i === 0 ? { address: 'a@example.com' } : { address: 'nope' }) };
+    const bad = { length: 2, bytes: 60, at: (i: number) => (i === 0 ? { address: 'a@example.com' } : { address: 'nope' }) };
     expect(() => validateMailRequest(base({ recipients: [] }), NOW, TZ, bad)).toThrow('recipients[1].address');
   });
 
@@ -438,15 +439,16 @@ describe('validateMailRequest: parameters', () => {
 });
 
 describe('validateMailRequest: deferred recipients', () => {
-  const inputs = [
+  const inputs: unknown[] = [
     { address: '  a@example.com ', name: 'A', type: 'R', parameters: { N: 1, M: null } },
-    { address: 'b@example.com', name: '', parameters: { K: true, __proto__: 'x' } },
+    { address: 'b@example.com', name: '', parameters: JSON.parse('{"K":true,"__proto__":"x"}') },
     { address: 'c@example.com', name: '김', type: 'R' },
     { address: 'd@example.com', parameters: { Q: 'say "hi"\n' } },
     { address: 'e@example.com', type: 'R' },
   ];
-  const deferred = { length: inputs.length, at: (i: number) => JSON.parse(JSON.stringify(inputs[i])) };
-  const run = (keptJsonChars?: number) => validateMailRequest(base({ recipients: [] }), NOW, TZ, deferred, keptJsonChars).deferredRecipients!;
+  const texts = inputs.map((r) => JSON.stringify(r));
+  const deferred = { length: inputs.length, bytes: texts.reduce((n, t) => n + Buffer.byteLength(t), 0), at: (i: number) => JSON.parse(texts[i]!) };
+  const run = (keptJsonBytes?: number, given = deferred) => validateMailRequest(base({ recipients: [] }), NOW, TZ, given, keptJsonBytes).deferredRecipients!;
 
   it('keeps the normalised JSON of every slice: the text JSON.stringify gives of the slice parsed again', () => {
     const slices = run();
@@ -460,13 +462,25 @@ describe('validateMailRequest: deferred recipients', () => {
     ] as const) {
       expect(slices.json!(from, to)).toBe(JSON.stringify(slices.slice(from, to)));
     }
-    expect(JSON.parse(slices.json!(0, 1))).toEqual([{ address: 'a@example.com', name: 'A', type: 'R', parameters: { N: '1' } }]);
+    expect(JSON.parse(slices.json!(0, 2))).toEqual([
+      { address: 'a@example.com', name: 'A', type: 'R', parameters: { N: '1' } },
+      { address: 'b@example.com', name: null, type: 'R', parameters: JSON.parse('{"K":"true","__proto__":"x"}') },
+    ]);
+    expect(slices.json!(1, 2)).toContain('"__proto__":"x"');
   });
 
-  it('keeps none past its budget: every slice is then parsed and checked again', () => {
-    const all = JSON.stringify(run().slice(0, 5)).length;
-    expect(run(all - 10).json).toBeUndefined();
-    expect(run(all).json).toBeDefined();
-    expect(run(all - 10).slice(0, 5)).toEqual(run().slice(0, 5));
+  it('keeps nothing for recipients of more bytes in the body than its budget, and drops what it kept once the text outgrows it', () => {
+    const kept = run().json!(0, 5);
+    // the recipients' bytes in the body decide first
+    expect(run(1000, { ...deferred, bytes: 1001 }).json).toBeUndefined();
+    expect(run(1000, { ...deferred, bytes: 1000 }).json).toBeDefined();
+    // then the text's memory, each recipient's text and a comma: a string with a character past
+    // U+00FF takes two bytes a character ("김" makes c's so)
+    const body = { ...deferred, bytes: 0 };
+    const asStored = kept.length - 1 + JSON.stringify(run().slice(2, 3)[0]).length + 1;
+    expect(run(asStored, body).json).toBeDefined();
+    expect(run(asStored - 1, body).json).toBeUndefined();
+    // either way, the slices are what they were
+    expect(run(0).slice(0, 5)).toEqual(run().slice(0, 5));
   });
 });

@@ -12,7 +12,7 @@ export interface SplitRecipient {
   parameters: Record<string, unknown> | null;
 }
 
-/** Recipients to store, a slice at a time: an array, or deferred ones parsed again per slice. */
+/** Recipients to store, a slice at a time: an array, or deferred ones (their JSON text kept, or parsed again per slice). */
 export interface RecipientSlices {
   readonly length: number;
   slice(from: number, to: number): SplitRecipient[];

@@ -48,6 +48,8 @@ export interface RecipientInput {
  */
 export interface DeferredRecipientInputs {
   readonly length: number;
+  /** their bytes in the body, all together */
+  readonly bytes: number;
   at(i: number): RecipientInput;
 }
 
@@ -66,7 +68,7 @@ export interface ValidMailRequest {
   unsubscribeMessage: string | null;
   /** the recipients given in the body, normalised (empty when deferred) */
   recipients: SplitRecipient[];
-  /** deferred recipients instead (individual mail only), valid, parsed again a slice at a time */
+  /** deferred recipients instead (individual mail only), valid: their JSON text kept, or parsed again a slice at a time */
   deferredRecipients: RecipientSlices | null;
   /** recipients come from address-book groups (recipients is then empty) */
   groupFilter: GroupFilter | null;
@@ -77,13 +79,17 @@ export interface ValidMailRequest {
 }
 
 /**
- * Deferred recipients are checked one at a time and not kept as objects; their normalised JSON
- * text is kept for the payload's chunks (requests.repository.ts insertPayload) while it adds up
- * to at most this many characters, so that a 100,000-recipient body is not parsed and checked a
- * second time (about 270 ms of a 1.4-1.6 s POST). Beyond it (a 63 MB body's recipients) the
- * text is dropped and each chunk is parsed and checked again, as if none had been kept.
+ * Deferred recipients are checked one at a time and not kept as objects. Their normalised JSON
+ * text is kept for the payload's chunks (requests.repository.ts insertPayload) when the body's
+ * recipients take at most this many bytes and the text at most this much memory (a string with
+ * a character past U+00FF takes two bytes a character), so that a 100,000-recipient body (13 MB)
+ * is not parsed and checked a second time (about 100 ms of a 1.4-1.5 s POST). Else (a 63 MB
+ * body's recipients) nothing is kept, or what was is dropped, and each chunk is parsed and
+ * checked again. The body budget (http/body-budget.ts) bounds how many such bodies are read at
+ * once; the objects of a small body's recipients, parsed whole, take several times their text.
  */
-export const KEPT_RECIPIENT_JSON_CHARS = 24 * 1024 * 1024;
+export const KEPT_RECIPIENT_JSON_BYTES = 16 * 1024 * 1024;
+const TWO_BYTE = /[\u0100-\uffff]/;
 
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 const present = (s: string | null | undefined): s is string => typeof s === 'string' && s !== '';
@@ -148,7 +154,7 @@ export function validateMailRequest(
   now: Date,
   timeZone: string,
   deferred?: DeferredRecipientInputs,
-  keptJsonChars = KEPT_RECIPIENT_JSON_CHARS,
+  keptJsonBytes = KEPT_RECIPIENT_JSON_BYTES,
 ): ValidMailRequest {
   const groupFilter = input.recipientGroupFilter === null || input.recipientGroupFilter === undefined ? null : validateGroupFilter(input.recipientGroupFilter);
   if (groupFilter && present(input.recipientFileId)) throw badRequest('recipientFileId: not allowed together with recipientGroupFilter');
@@ -221,10 +227,10 @@ export function validateMailRequest(
   const checkSizes = renderedSizeCheck({ title: input.title, body: input.body, parameters, limits: LIMITS });
   const counts = { R: 0, C: 0, B: 0 };
   // Deferred recipients are checked here one at a time and not kept as objects: their JSON text
-  // is, up to keptJsonChars, else they are parsed again when stored.
+  // is, up to keptJsonBytes, else they are parsed again when stored.
   const recipients: SplitRecipient[] = deferred ? [] : new Array(list.length);
-  let kept: string[] | null = deferred ? new Array(list.length) : null;
-  let keptChars = 0;
+  let kept: string[] | null = deferred && deferred.bytes <= keptJsonBytes ? new Array(list.length) : null;
+  let keptBytes = 0;
   for (let i = 0; i < list.length; i++) {
     const recipient = validRecipient(list.at(i)!, i);
     // Individual mail: the guide says Cc/Bcc are "ignored" as such; the recipient is still sent
@@ -234,8 +240,8 @@ export function validateMailRequest(
     if (!deferred) recipients[i] = recipient;
     else if (kept) {
       const text = JSON.stringify(recipient);
-      keptChars += text.length + 1;
-      if (keptChars > keptJsonChars) kept = null;
+      keptBytes += (text.length + 1) * (TWO_BYTE.test(text) ? 2 : 1);
+      if (keptBytes > keptJsonBytes) kept = null;
       else kept[i] = text;
     }
   }
