@@ -30,7 +30,7 @@ export interface ProcStat {
 }
 
 /** /proc/<pid>/stat, or /proc/<pid>/task/<tid>/stat with `tid`; undefined if gone. */
-function readStat(pid: number, tid?: number): ProcStat | undefined {
+export function readStat(pid: number, tid?: number): ProcStat | undefined {
   let text: string;
   try {
     text = fs.readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');

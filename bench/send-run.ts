@@ -3,6 +3,7 @@
 // process (`node src/main.ts`, peak RSS sampled), signed API calls, the SMTP sink as a child
 // process (bench/sink-process.ts), and "POST one request, wait until the sink has every recipient".
 import nodemailer from 'nodemailer';
+import pg from 'pg';
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -21,6 +22,7 @@ import {
   machineCpu,
   processCpu,
   readMemory,
+  readStat,
   schedStat,
   sleep,
   treeCpu,
@@ -91,9 +93,36 @@ export function tempDir(cleanups: Cleanups, prefix: string): string {
 /** An embedded PostgreSQL of the benchmark's own (not the service's), stopped at cleanup; its URL. */
 export async function startBenchPostgres(cleanups: Cleanups, prefix: string, database: string): Promise<string> {
   const dir = tempDir(cleanups, prefix);
-  const pg = await startEmbeddedPostgres({ dir: path.join(dir, 'pg'), database });
-  cleanups.add(() => pg.stop(), 'postgres');
-  return pg.url;
+  const server = await startEmbeddedPostgres({ dir: path.join(dir, 'pg'), database });
+  cleanups.add(() => server.stop(), 'postgres');
+  return server.url;
+}
+
+/**
+ * The postmaster of a database on this machine (the parent of the backend that answers), so
+ * that an external database's CPU is counted as the embedded one's is; undefined for a remote
+ * or unreachable server.
+ */
+async function localPostmaster(url: string): Promise<number | undefined> {
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return undefined;
+  }
+  if (!['127.0.0.1', 'localhost', '[::1]', ''].includes(host)) return undefined;
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
+    const ppid = readStat(rows[0]!.pid)?.ppid;
+    const comm = (pid: number) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8');
+    return ppid && /postgres/.test(comm(rows[0]!.pid)) && /postgres/.test(comm(ppid)) ? ppid : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
@@ -191,6 +220,11 @@ export interface ServiceProcess {
   dataDir: string;
   /** the service's own embedded postmaster (undefined with an external database) */
   postmasterPid: number | undefined;
+  /**
+   * The postmaster whose processes' CPU is counted as Postgres's: the embedded one, or an
+   * external database's when it runs on this machine (undefined when it does not)
+   */
+  pgPid: number | undefined;
   databaseUrl: string;
   alive(): boolean;
   /** peak RSS since the start or the last reset, sampled */
@@ -357,12 +391,14 @@ export async function startServiceProcess(cleanups: Cleanups, opts: ServiceOptio
     postmasterPid = Number(lines[0]);
     databaseUrl = `postgres://mailer:embedded@127.0.0.1:${Number(lines[3])}/mailer`;
   }
+  const pgPid = postmasterPid ?? (await localPostmaster(databaseUrl));
   return {
     pid: child.pid!,
     port,
     baseUrl: `http://127.0.0.1:${port}`,
     dataDir,
     postmasterPid,
+    pgPid,
     databaseUrl,
     alive: () => child.exitCode === null && child.signalCode === null,
     peak: () => peak,
@@ -392,7 +428,7 @@ export function cpuSnap(service: ServiceProcess | undefined, sink: SinkProcess):
     at: wallNow(),
     service: service && processCpu(service.pid),
     serviceWait: service && schedStat(service.pid)?.wait,
-    pg: service?.postmasterPid ? treeCpu(service.postmasterPid) : undefined,
+    pg: service?.pgPid ? treeCpu(service.pgPid) : undefined,
     sink: processCpu(sink.pid),
     bench: (b.user + b.system) / 1e6,
     machine: machineCpu(),

@@ -149,7 +149,7 @@ async function main(): Promise<number> {
   const service = await startService({ smtpPort: sink.port, profDir });
   baseUrl = `http://127.0.0.1:${service.port}`;
   log(
-    `service ready on port ${service.port} (pid ${service.pid}, postgres ${service.postmasterPid ?? 'external'}) after ${((performance.now() - tStart) / 1000).toFixed(1)} s, RSS ${fmtMB(readMemory(service.pid)?.rss ?? 0)}`,
+    `service ready on port ${service.port} (pid ${service.pid}, postgres ${service.postmasterPid ?? `external, ${service.pgPid ? `postmaster ${service.pgPid} on this machine` : 'CPU not measured'}`}) after ${((performance.now() - tStart) / 1000).toFixed(1)} s, RSS ${fmtMB(readMemory(service.pid)?.rss ?? 0)}`,
   );
   await waitQuiet(log, '1-recipient POSTs', service, sink, QUIET_WAIT_MS);
   // what the idle service costs (job polling, sweeper ...), to tell it from the cost of requests
@@ -337,7 +337,7 @@ async function main(): Promise<number> {
     `  service peak RSS:               ${fmtMB(service.peak())} sampled every 100 ms, VmHWM ${fmtMB(hwm)} (target <= 300 MB: ${mark(Math.max(service.peak(), hwm) <= 300 * 1024 * 1024)})`,
     service.postmasterPid
       ? `  postgres private memory peak:   ${fmtMB(service.peakPgAnon())} (RssAnon summed over its processes; not part of the target)`
-      : `  postgres:                       external (BENCH_DATABASE_URL)`,
+      : `  postgres:                       external (BENCH_DATABASE_URL)${service.pgPid ? `, its CPU counted from postmaster ${service.pgPid}'s processes` : ', not on this machine: its CPU is not counted'}`,
     `  recipients final:               ${fmtInt(status.finishCount)}/${fmtInt(status.requestCount)} (API: ${apiCounts}; ${finalAfter.toFixed(1)} s after the last mail)`,
     `    database, big request:        ${typeof dbBig === 'string' ? dbBig : fmtCounts(dbBig)}`,
     `    database, ${smallIds.length} 1-recipient:    ${typeof dbSmall === 'string' ? dbSmall : fmtCounts(dbSmall)}`,

@@ -126,7 +126,7 @@ function cpuMeter(service: ServiceProcess | undefined, sink: SinkProcess) {
     const bench = (b.user + b.system) / 1e6;
     // The embedded postmaster is the service's child: treeCpu(service) counts it, treeCpu(postmaster) its backends.
     const node = service ? (processCpu(service.pid)?.all ?? 0) : bench;
-    const pg = service?.postmasterPid ? (treeCpu(service.postmasterPid) ?? 0) : 0;
+    const pg = service?.pgPid ? (treeCpu(service.pgPid) ?? 0) : 0;
     const sender = service ? (treeCpu(service.pid) ?? 0) + pg : bench;
     const ours = (service ? bench + sender : bench) + (treeCpu(sink.pid) ?? 0);
     return { at: performance.now(), ours, sender, node, pg, machine: machineCpu().busy };
