@@ -5,6 +5,7 @@ import type { Logger } from '../../logger.ts';
 import type { JobRun } from '../../jobs/job.ts';
 import { finishRequestIfDone, finishStoring } from '../lifecycle/lifecycle.service.ts';
 import { reservationJobsFor, START_RESERVATION, type StartReservationPayload } from '../lifecycle/start-reservation.job.ts';
+import { partitionStatistics, type PartitionStatistics } from './partition-statistics.ts';
 import * as repo from './requests.repository.ts';
 import type { MailTarget } from './store-batches.repository.ts';
 import { STORE_RECIPIENTS, type StoreRecipientsPayload } from './store-recipients.job.ts';
@@ -64,16 +65,20 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
   const log = deps.logger.child({ requestId, source: source.name });
   const started = Date.now();
   let storedByRun = 0;
+  let statistics: PartitionStatistics | undefined;
   for (;;) {
     if (run.isStopping?.() || Date.now() - started > RUN_BUDGET_MS) {
       // stored_count (and the source's own cursor) say where the next job goes on.
       await deps.queue.insert<StoreRecipientsPayload>(STORE_RECIPIENTS, [{ data: { requestId } }]);
       log.info({ stored: storedByRun }, 'storing handed over to a new job');
+      await statistics?.settled();
       return;
     }
+    let batch = 0;
     const done = await deps.db.transaction().execute(async (tx) => {
       const req = await repo.lockRequest(tx, requestId);
       if (req?.status !== 'P') return true;
+      statistics ??= partitionStatistics(deps.db, req.created_at, log);
       const nextAttemptAt = firstAttemptOf(req);
       const from = req.stored_count;
       const target: MailTarget = { requestId, projectId: req.project_id, idDay: req.id_day, nextAttemptAt, createdAt: req.created_at };
@@ -85,12 +90,15 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
         log.debug({ stored: storedCount, ms: Math.round(performance.now() - batchStart) }, 'stored recipients');
       }
       storedByRun += stored;
+      batch = stored;
       if (!exhausted) return false;
       await source.finish?.(tx, req, storedCount);
       await leaveStoring(deps, tx, req, storedCount, log);
       return true;
     });
+    statistics?.added(batch);
     if (done) break;
   }
+  await statistics?.settled();
   await finishRequestIfDone(deps, requestId);
 }

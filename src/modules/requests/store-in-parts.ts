@@ -4,6 +4,7 @@ import type { JobRun } from '../../jobs/job.ts';
 import type { Logger } from '../../logger.ts';
 import { createLimiter } from '../../shared/limiter.ts';
 import { finishRequestIfDone } from '../lifecycle/lifecycle.service.ts';
+import { partitionStatistics, type PartitionStatistics } from './partition-statistics.ts';
 import * as repo from './requests.repository.ts';
 import type { MailTarget } from './store-batches.repository.ts';
 import { firstAttemptOf, leaveStoring, RUN_BUDGET_MS, type StoreDeps, type StoringRequest } from './store-in-batches.ts';
@@ -78,6 +79,7 @@ export async function storeInParts(deps: StoreDeps, requestId: string, source: P
   const req = await splitOnce(deps, requestId, source, atOnce, log);
   if (req) {
     const target: MailTarget = { requestId, projectId: req.project_id, idDay: req.id_day, nextAttemptAt: firstAttemptOf(req), createdAt: req.created_at };
+    const statistics = partitionStatistics(deps.db, req.created_at, log);
     let failed = false;
     const stop = () => failed || run.isStopping?.() === true || Date.now() - started > RUN_BUDGET_MS;
     for (;;) {
@@ -87,13 +89,14 @@ export async function storeInParts(deps: StoreDeps, requestId: string, source: P
         const slot = createLimiter(atOnce);
         const results = await Promise.allSettled(
           open.map((part) =>
-            slot(() => storePart(deps, requestId, part, source, target, stop, log)).catch((err: unknown) => {
+            slot(() => storePart(deps, requestId, part, source, target, stop, log, statistics)).catch((err: unknown) => {
               // the other parts stop at their next batch; the job's retry resumes them all
               failed = true;
               throw err;
             }),
           ),
         );
+        await statistics.settled();
         const rejected = results.find((r) => r.status === 'rejected');
         if (rejected) throw rejected.reason;
         const outcomes = results.map((r) => (r as PromiseFulfilledResult<PartOutcome>).value);
@@ -140,10 +143,12 @@ async function storePart(
   target: MailTarget,
   stop: () => boolean,
   log: Logger,
+  statistics: PartitionStatistics,
 ): Promise<PartOutcome> {
   for (;;) {
     if (stop()) return 'handover';
     const batchStart = performance.now();
+    let batch = 0;
     const outcome = await deps.db
       .transaction()
       .execute(async (tx) => {
@@ -156,6 +161,7 @@ async function storePart(
         next.state = numbersUsedUp ? ((await source.hasMore(tx, next, target)) ? 'F' : 'D') : stored < limit ? 'D' : 'S';
         await parts.updatePart(tx, requestId, next);
         if (!(await repo.addStoredCount(tx, requestId, stored))) throw new RequestLeftP();
+        batch = stored;
         log.debug({ part: partNo, stored: next.stored, ms: Math.round(performance.now() - batchStart) }, 'stored recipients');
         return next.state === 'S' ? 'more' : 'done';
       })
@@ -163,6 +169,7 @@ async function storePart(
         if (err instanceof RequestLeftP) return 'stopped' as const;
         throw err;
       });
+    statistics.added(batch);
     if (outcome !== 'more') return outcome;
   }
 }

@@ -22,6 +22,12 @@ export async function ensureHistoryPartitions(db: Db, now: Date): Promise<number
   return res.rows[0]?.made ?? 0;
 }
 
+/** The partitions that hold the mails and recipients of a request created at `createdAt` (when that month has them). */
+export function historyTablesOf(createdAt: Date): { mails: string; recipients: string } {
+  const month = `${createdAt.getUTCFullYear()}${String(createdAt.getUTCMonth() + 1).padStart(2, '0')}`;
+  return { mails: `mails_p${month}`, recipients: `recipients_p${month}` };
+}
+
 export interface HistoryMonth {
   /** the month's first instant (UTC) */
   from: Date;

@@ -1,0 +1,73 @@
+// A store refreshes the statistics of the month's partitions it fills (src/modules/requests/
+// partition-statistics.ts), against real PostgreSQL: ANALYZE sets pg_class.reltuples, which is
+// -1 for a table never analyzed and 0 for an empty one that was.
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { sql } from 'kysely';
+import pino from 'pino';
+import { ANALYZE_MIN_ROWS, partitionStatistics } from '../../src/modules/requests/partition-statistics.ts';
+import { ensureHistoryPartitions, historyTablesOf } from '../../src/modules/retention/history-partitions.ts';
+import { createTestDb, type TestDb } from '../helpers/test-db.ts';
+
+let db: TestDb;
+const log = pino({ level: 'silent' });
+const month = new Date('2031-05-10T00:00:00Z');
+
+beforeAll(async () => {
+  db = await createTestDb();
+  await ensureHistoryPartitions(db.db, month);
+});
+afterAll(async () => db.drop());
+
+const reltuples = async (createdAt: Date) => {
+  const { mails, recipients } = historyTablesOf(createdAt);
+  const res = await sql<{ name: string; reltuples: number }>`
+    SELECT relname AS name, reltuples FROM pg_class WHERE oid IN (to_regclass(${mails}), to_regclass(${recipients})) ORDER BY relname
+  `.execute(db.db);
+  return Object.fromEntries(res.rows.map((r) => [r.name, Number(r.reltuples)]));
+};
+
+it('analyzes the partitions once a store has added ANALYZE_MIN_ROWS rows, not before', async () => {
+  expect(await reltuples(month)).toEqual({ mails_p203105: -1, recipients_p203105: -1 });
+  const statistics = partitionStatistics(db.db, month, log);
+  statistics.added(ANALYZE_MIN_ROWS - 1);
+  await statistics.settled();
+  expect(await reltuples(month)).toEqual({ mails_p203105: -1, recipients_p203105: -1 });
+  statistics.added(1);
+  await statistics.settled();
+  expect(await reltuples(month)).toEqual({ mails_p203105: 0, recipients_p203105: 0 });
+});
+
+it('analyzes a partition again once it has doubled since its last analysis, whoever wrote the rows', async () => {
+  const june = new Date('2031-06-10T00:00:00Z');
+  const { mails } = historyTablesOf(june);
+  const insert = (from: number, to: number) =>
+    sql`
+    INSERT INTO ${sql.table(mails)} (id, request_id, project_id, id_day, seq, status, recipient_count, representative_address, created_at)
+    SELECT i, 1, 1, 20310610, i, 'S', 1, 'a@example.com', ${june}::timestamptz FROM generate_series(${from}::int, ${to}::int) i
+  `.execute(db.db);
+  // 30,000 mails rows of another request, analyzed
+  await insert(1, 30_000);
+  await sql`ANALYZE ${sql.table(mails)}`.execute(db.db);
+  expect(await reltuples(june)).toEqual({ mails_p203106: 30_000, recipients_p203106: -1 });
+  const statistics = partitionStatistics(db.db, june, log);
+  statistics.added(ANALYZE_MIN_ROWS);
+  await statistics.settled();
+  // recipients (never analyzed) was; mails (the same size as at its analysis) was not
+  expect(await reltuples(june)).toEqual({ mails_p203106: 30_000, recipients_p203106: 0 });
+  // 25,000 more rows: not yet twice the size
+  await insert(30_001, 55_000);
+  statistics.added(ANALYZE_MIN_ROWS);
+  await statistics.settled();
+  expect((await reltuples(june)).mails_p203106).toBe(30_000);
+  // 20,000 more (another writer's as much as this store's): more than twice
+  await insert(55_001, 75_000);
+  statistics.added(ANALYZE_MIN_ROWS);
+  await statistics.settled();
+  expect((await reltuples(june)).mails_p203106).toBe(75_000);
+});
+
+it('a month without partitions, or a failing analysis, does not fail the store', async () => {
+  const statistics = partitionStatistics(db.db, new Date('2040-01-01T00:00:00Z'), log);
+  statistics.added(ANALYZE_MIN_ROWS);
+  await expect(statistics.settled()).resolves.toBeUndefined();
+});
