@@ -111,7 +111,7 @@ async function localPostmaster(url: string): Promise<number | undefined> {
     return undefined;
   }
   if (!['127.0.0.1', 'localhost', '[::1]', ''].includes(host)) return undefined;
-  const client = new pg.Client({ connectionString: url });
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   try {
     await client.connect();
     const { rows } = await client.query<{ pid: number }>('select pg_backend_pid() as pid');

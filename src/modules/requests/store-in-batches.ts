@@ -66,39 +66,42 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
   const started = Date.now();
   let storedByRun = 0;
   let statistics: PartitionStatistics | undefined;
-  for (;;) {
-    if (run.isStopping?.() || Date.now() - started > RUN_BUDGET_MS) {
-      // stored_count (and the source's own cursor) say where the next job goes on.
-      await deps.queue.insert<StoreRecipientsPayload>(STORE_RECIPIENTS, [{ data: { requestId } }]);
-      log.info({ stored: storedByRun }, 'storing handed over to a new job');
-      await statistics?.settled();
-      return;
-    }
-    let batch = 0;
-    const done = await deps.db.transaction().execute(async (tx) => {
-      const req = await repo.lockRequest(tx, requestId);
-      if (req?.status !== 'P') return true;
-      statistics ??= partitionStatistics(deps.db, req.created_at, log);
-      const nextAttemptAt = firstAttemptOf(req);
-      const from = req.stored_count;
-      const target: MailTarget = { requestId, projectId: req.project_id, idDay: req.id_day, nextAttemptAt, createdAt: req.created_at };
-      const batchStart = performance.now();
-      const { stored, exhausted } = await source.storeBatch(tx, req, target);
-      const storedCount = from + stored;
-      if (stored > 0) {
-        await repo.setStoredCount(tx, requestId, storedCount);
-        log.debug({ stored: storedCount, ms: Math.round(performance.now() - batchStart) }, 'stored recipients');
+  try {
+    for (;;) {
+      if (run.isStopping?.() || Date.now() - started > RUN_BUDGET_MS) {
+        // stored_count (and the source's own cursor) say where the next job goes on.
+        await deps.queue.insert<StoreRecipientsPayload>(STORE_RECIPIENTS, [{ data: { requestId } }]);
+        log.info({ stored: storedByRun }, 'storing handed over to a new job');
+        return;
       }
-      storedByRun += stored;
-      batch = stored;
-      if (!exhausted) return false;
-      await source.finish?.(tx, req, storedCount);
-      await leaveStoring(deps, tx, req, storedCount, log);
-      return true;
-    });
-    statistics?.added(batch);
-    if (done) break;
+      let batch = 0;
+      const done = await deps.db.transaction().execute(async (tx) => {
+        const req = await repo.lockRequest(tx, requestId);
+        if (req?.status !== 'P') return true;
+        statistics ??= partitionStatistics(deps.db, req.created_at, log);
+        const nextAttemptAt = firstAttemptOf(req);
+        const from = req.stored_count;
+        const target: MailTarget = { requestId, projectId: req.project_id, idDay: req.id_day, nextAttemptAt, createdAt: req.created_at };
+        const batchStart = performance.now();
+        const { stored, exhausted } = await source.storeBatch(tx, req, target);
+        const storedCount = from + stored;
+        if (stored > 0) {
+          await repo.setStoredCount(tx, requestId, storedCount);
+          log.debug({ stored: storedCount, ms: Math.round(performance.now() - batchStart) }, 'stored recipients');
+        }
+        storedByRun += stored;
+        batch = stored;
+        if (!exhausted) return false;
+        await source.finish?.(tx, req, storedCount);
+        await leaveStoring(deps, tx, req, storedCount, log);
+        return true;
+      });
+      statistics?.added(batch);
+      if (done) break;
+    }
+  } finally {
+    // an analysis still running does not outlive the job, whichever way it ends
+    await statistics?.settled();
   }
-  await statistics?.settled();
   await finishRequestIfDone(deps, requestId);
 }
