@@ -1,6 +1,8 @@
 import os from 'node:os';
 import { expect, it } from '@jest/globals';
 import { sql } from 'kysely';
+import { ANALYZE_MIN_ROWS } from '../../src/modules/requests/partition-statistics.ts';
+import { historyMonths } from '../../src/modules/retention/history-partitions.ts';
 import { waitFor } from '../helpers/test-service.ts';
 import { useTestService } from '../helpers/use-test-service.ts';
 
@@ -19,6 +21,11 @@ it("one tenant's 20,000-recipient request does not hold another tenant's 1-recip
   // A relay taking 2 ms a message on 2 connections: the large request needs many seconds.
   sink.setDataDelay(2);
   const other = await svc.newKey('fairness-small-tenant');
+  // Only the store may refresh the partitions' statistics here (checked below), not autovacuum.
+  for (const month of await historyMonths(svc.db.db)) {
+    await sql`ALTER TABLE ${sql.table(month.mails)} SET (autovacuum_enabled = false)`.execute(svc.db.db);
+    await sql`ALTER TABLE ${sql.table(month.recipients)} SET (autovacuum_enabled = false)`.execute(svc.db.db);
+  }
   const big = await svc.call('POST', '/api/v1/mails', { body: mail(recipients('big', 20_000)) });
   expect(big.status).toBe(201);
   await waitFor(async () => sink.messages.length >= 500, 30_000, 'the large request sending');
@@ -58,6 +65,30 @@ it("one tenant's 20,000-recipient request does not hold another tenant's 1-recip
 
   expect((await svc.call('POST', `/api/v1/mails/requests/${big.body.requestId}/cancel`)).status).toBe(200);
   sink.setDataDelay(0);
+
+  // The JSON list's store analyzed the partitions it filled (partition-statistics.ts) once it had
+  // stored its first 10,000 (long before the first small mail), where autovacuum (off here) would
+  // have left no statistics at all.
+  const id = String(BigInt(big.body.requestId.slice(8)));
+  const statistics = async () =>
+    (
+      await sql<{ name: string; reltuples: number }>`
+        SELECT c.relname AS name, c.reltuples FROM pg_class c
+        WHERE c.oid IN (SELECT DISTINCT tableoid FROM mails WHERE request_id = ${id} UNION SELECT DISTINCT tableoid FROM recipients WHERE request_id = ${id})
+      `.execute(svc.db.db)
+    ).rows;
+  const analyzed = await waitFor(
+    async () => {
+      const tables = await statistics();
+      return tables.length === 2 && tables.every((t) => t.reltuples >= ANALYZE_MIN_ROWS) ? tables : undefined;
+    },
+    10_000,
+    'the statistics of the partitions the large request filled',
+  ).catch(async (err: unknown) => {
+    console.log('statistics of the partitions:', JSON.stringify(await statistics()));
+    throw err;
+  });
+  expect(analyzed).toHaveLength(2);
 });
 
 it('claims across requests: a mail made due by hand (no job, no notification) is sent within the poll interval, and its request rolls up', async () => {

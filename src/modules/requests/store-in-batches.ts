@@ -74,10 +74,9 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
         log.info({ stored: storedByRun }, 'storing handed over to a new job');
         return;
       }
-      let batch = 0;
-      const done = await deps.db.transaction().execute(async (tx) => {
+      const { done, stored } = await deps.db.transaction().execute(async (tx) => {
         const req = await repo.lockRequest(tx, requestId);
-        if (req?.status !== 'P') return true;
+        if (req?.status !== 'P') return { done: true, stored: 0 };
         statistics ??= partitionStatistics(deps.db, req.created_at, log);
         const nextAttemptAt = firstAttemptOf(req);
         const from = req.stored_count;
@@ -89,14 +88,13 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
           await repo.setStoredCount(tx, requestId, storedCount);
           log.debug({ stored: storedCount, ms: Math.round(performance.now() - batchStart) }, 'stored recipients');
         }
-        storedByRun += stored;
-        batch = stored;
-        if (!exhausted) return false;
+        if (!exhausted) return { done: false, stored };
         await source.finish?.(tx, req, storedCount);
         await leaveStoring(deps, tx, req, storedCount, log);
-        return true;
+        return { done: true, stored };
       });
-      statistics?.added(batch);
+      storedByRun += stored;
+      statistics?.added(stored);
       if (done) break;
     }
   } finally {

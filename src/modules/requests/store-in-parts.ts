@@ -148,12 +148,11 @@ async function storePart(
   for (;;) {
     if (stop()) return 'handover';
     const batchStart = performance.now();
-    let batch = 0;
-    const outcome = await deps.db
+    const { outcome, stored } = await deps.db
       .transaction()
       .execute(async (tx) => {
         const part = await parts.lockPart(tx, requestId, partNo);
-        if (part?.state !== 'S') return 'done';
+        if (part?.state !== 'S') return { outcome: 'done' as const, stored: 0 };
         const limit = part.lastSeq === null ? source.batch : Math.min(source.batch, part.lastSeq - part.nextSeq + 1);
         const { stored, lastKey } = limit > 0 ? await source.storeBatch(tx, part, target, limit) : { stored: 0, lastKey: part.keyAfter };
         const next: StorePart = { ...part, keyAfter: lastKey, nextSeq: part.nextSeq + stored, stored: part.stored + stored };
@@ -161,15 +160,14 @@ async function storePart(
         next.state = numbersUsedUp ? ((await source.hasMore(tx, next, target)) ? 'F' : 'D') : stored < limit ? 'D' : 'S';
         await parts.updatePart(tx, requestId, next);
         if (!(await repo.addStoredCount(tx, requestId, stored))) throw new RequestLeftP();
-        batch = stored;
         log.debug({ part: partNo, stored: next.stored, ms: Math.round(performance.now() - batchStart) }, 'stored recipients');
-        return next.state === 'S' ? 'more' : 'done';
+        return { outcome: next.state === 'S' ? ('more' as const) : ('done' as const), stored };
       })
       .catch((err: unknown) => {
-        if (err instanceof RequestLeftP) return 'stopped' as const;
+        if (err instanceof RequestLeftP) return { outcome: 'stopped' as const, stored: 0 };
         throw err;
       });
-    statistics.added(batch);
+    statistics.added(stored);
     if (outcome !== 'more') return outcome;
   }
 }

@@ -47,12 +47,8 @@ export async function historyMonths(db: Db | Tx): Promise<HistoryMonth[]> {
   return res.rows.map(({ name }) => {
     const year = Number(name.slice(7, 11));
     const month = Number(name.slice(11, 13)) - 1;
-    return {
-      from: new Date(Date.UTC(year, month, 1)),
-      to: new Date(Date.UTC(year, month + 1, 1)),
-      mails: name,
-      recipients: `recipients_p${name.slice(7)}`,
-    };
+    const from = new Date(Date.UTC(year, month, 1));
+    return { from, to: new Date(Date.UTC(year, month + 1, 1)), ...historyTablesOf(from) };
   });
 }
 
