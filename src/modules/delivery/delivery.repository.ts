@@ -87,6 +87,11 @@ export const claimHead = (limit: number) => Math.floor(limit / 4);
  *
  * `months`: the created_at range looked in (sendingMonths: from the oldest request sending), so
  * that PostgreSQL plans and reads those months of mails only; a mail outside it is not claimed.
+ *
+ * Whether a request has due mail is probed from its last mail backwards, as sendingWithNonePending
+ * (lifecycle.repository.ts) does and for the same reason: the entries its sent mails left in
+ * mails_claim lie at the front. Read from the front, the probe took about 1-7 ms halfway through
+ * a 100,000-mail request, against 0.05-0.07 ms (EXPLAIN ANALYZE during npm run bench:send).
  */
 export async function claimDueMails(db: Db, limit: number, leaseMs: number, token: string, after: string, months: HistoryRange): Promise<ClaimedMail[]> {
   const res = await sql<ClaimedMail>`${sql.raw(PREPARED)}
@@ -100,7 +105,8 @@ export async function claimDueMails(db: Db, limit: number, leaseMs: number, toke
         WHERE r.status IN ('P', 'I') AND r.id > ${after}::bigint AND EXISTS (
           SELECT 1 FROM mails m
           WHERE m.request_id = r.id AND m.status IN ('R', 'I') AND m.next_attempt_at <= now()
-            AND (m.lease_until IS NULL OR m.lease_until < now()) AND ${inHistoryRange('m.created_at', months)})
+            AND (m.lease_until IS NULL OR m.lease_until < now()) AND ${inHistoryRange('m.created_at', months)}
+          ORDER BY m.next_attempt_at DESC, m.seq DESC LIMIT 1 OFFSET 0)
         ORDER BY r.id
         LIMIT ${limit})
         UNION ALL
@@ -109,7 +115,8 @@ export async function claimDueMails(db: Db, limit: number, leaseMs: number, toke
           WHERE r.status IN ('P', 'I') AND r.id <= ${after}::bigint AND EXISTS (
             SELECT 1 FROM mails m
             WHERE m.request_id = r.id AND m.status IN ('R', 'I') AND m.next_attempt_at <= now()
-              AND (m.lease_until IS NULL OR m.lease_until < now()) AND ${inHistoryRange('m.created_at', months)})
+              AND (m.lease_until IS NULL OR m.lease_until < now()) AND ${inHistoryRange('m.created_at', months)}
+            ORDER BY m.next_attempt_at DESC, m.seq DESC LIMIT 1 OFFSET 0)
           ORDER BY r.id
           LIMIT ${limit}
         ) b

@@ -74,10 +74,22 @@ export async function notifyDue(db: Db | Tx): Promise<void> {
   await sql`${sql.raw(PREPARED)}SELECT pg_notify(${DUE_CHANNEL}, '')`.execute(db);
 }
 
-/** Of these requests (`r`), those sending (I) with no mail left ready or sending: the roll-up's first step, and doneAmong. */
+/**
+ * Of these requests (`r`), those sending (I) with no mail left ready or sending: the roll-up's
+ * first step, and doneAmong. The probe reads mails_claim backwards, from the request's last
+ * mail: a request's mails are sent in (next_attempt_at, seq) order, so the index entries its sent
+ * mails leave behind (dead until vacuumed, two a mail: ready, then sending) lie at the front,
+ * and the mail still pending is at the back. Left to itself PostgreSQL turns NOT EXISTS into an
+ * anti-join and reads every entry of the request into a bitmap first: 3-14 ms a probe halfway
+ * through a 100,000-mail request, against 0.01-0.04 ms this way (EXPLAIN ANALYZE during npm run
+ * bench:send). OFFSET 0 keeps the probe a subplan, where its ORDER BY and LIMIT count
+ * (PostgreSQL drops both from an EXISTS it can turn into a join).
+ */
 function sendingWithNonePending(requestIds: string[], months: HistoryRange | undefined) {
   return sql<boolean>`r.id = ANY(${requestIds}::bigint[]) AND r.status = 'I'
-    AND NOT EXISTS (SELECT 1 FROM mails p WHERE p.request_id = r.id AND p.status IN ('R', 'I') AND ${inHistoryRange('p.created_at', months)})`;
+    AND NOT EXISTS (
+      SELECT 1 FROM mails p WHERE p.request_id = r.id AND p.status IN ('R', 'I') AND ${inHistoryRange('p.created_at', months)}
+      ORDER BY p.next_attempt_at DESC, p.seq DESC LIMIT 1 OFFSET 0)`;
 }
 
 /**
