@@ -3,6 +3,7 @@ import type { Config } from '../../config.ts';
 import type { Logger } from '../../logger.ts';
 import { createDirectTransport } from './direct-transport.ts';
 import { composedStreamPlugin } from './compose-stream.ts';
+import { rawPoolSend } from './raw-pool-send.ts';
 import type { SigningMailOptions } from './dkim-sign-message.ts';
 
 /**
@@ -74,5 +75,5 @@ export function createConfiguredTransport(
       logger: opts.logger,
     });
   }
-  return createTransport({ url: opts.url, maxConnections: config.smtpMaxConnections, timeoutMs: opts.timeoutMs });
+  return rawPoolSend(createTransport({ url: opts.url, maxConnections: config.smtpMaxConnections, timeoutMs: opts.timeoutMs }));
 }
