@@ -18,6 +18,20 @@ let transporter: Transporter;
 let transport: MailTransport;
 /** messages that took nodemailer's sendMail */
 let viaSendMail = 0;
+/** what the pool read of the messages rawPoolSend gave it: `data.x`, `message.x()`, `envelope.x` */
+const read = new Set<string>();
+
+/** The object, recording the properties read of it (and of what its methods return, for the envelope). */
+function watched<T extends object>(target: T, prefix: string): T {
+  return new Proxy(target, {
+    get(obj, key, receiver) {
+      if (typeof key === 'string') read.add(`${prefix}.${key}`);
+      const value = Reflect.get(obj, key, receiver) as unknown;
+      if (prefix === 'message' && key === 'getEnvelope') return () => watched((value as () => object).call(obj), 'envelope');
+      return value;
+    },
+  });
+}
 
 beforeAll(async () => {
   sink = await startTestSink();
@@ -27,6 +41,11 @@ beforeAll(async () => {
     viaSendMail++;
     return sendMail(m);
   };
+  // what the pool reads of the messages it is given directly, recorded
+  const pool = (transporter as unknown as { transporter: { send(mail: { data: object; message: object }, cb: unknown): void } }).transporter;
+  const send = pool.send.bind(pool);
+  // (rawPoolSend's own messages only: those sendMail compiled carry their options in data)
+  pool.send = (mail, cb) => send(Object.keys(mail.data).length ? mail : { data: watched(mail.data, 'data'), message: watched(mail.message, 'message') }, cb);
   transport = rawPoolSend(transporter);
 });
 afterAll(async () => {
@@ -59,6 +78,33 @@ describe('rawPoolSend', () => {
     expect(first!.raw.equals(second!.raw)).toBe(true);
     expect([first!.from, first!.to]).toEqual([second!.from, second!.to]);
     expect([first!.from, first!.to]).toEqual([envelope.from, envelope.to]);
+    // All the pool read of the message: what rawPoolSend gives it, and options it leaves unset
+    // (a nodemailer whose pool reads more must be looked at before this path is kept).
+    const known = [
+      'data.signal',
+      'data.dsn',
+      'data.requireTLSExtensionEnabled',
+      'message.getEnvelope',
+      'message.messageId',
+      'message.getHeader',
+      'message.createReadStream',
+      'envelope.from',
+      'envelope.to',
+      // set, or read and left undefined, by nodemailer itself for an envelope of from and to
+      'envelope.size',
+      'envelope.use8BitMime',
+      'envelope.dsn',
+      'envelope.requireTLSExtensionEnabled',
+      // the transaction's state SMTPConnection keeps on the envelope it is given
+      'envelope.pipelined',
+      'envelope.rcptQueue',
+      'envelope.accepted',
+      'envelope.mailError',
+      'envelope.rejected',
+      'envelope.rejectedErrors',
+    ];
+    expect([...read].filter((key) => !known.includes(key))).toEqual([]);
+    expect(read.has('message.createReadStream')).toBe(true);
   });
 
   it('source that does not end in a line break still ends the DATA right', async () => {
@@ -76,13 +122,17 @@ describe('rawPoolSend', () => {
     await transport.sendMail({ envelope: { from: 'sender@example.com', to: ['a@example.net', 'b@example.net'] }, raw });
     await transport.sendMail({ envelope: { from: 'sender@Example.COM', to: ['rcpt@example.net'] }, raw });
     await transport.sendMail({ from: 'sender@example.com', to: 'rcpt@example.net', subject: 'not composed', text: 'x' });
-    expect(viaSendMail).toBe(4);
-    const got = await sink.waitForMessages(4);
+    await transport.sendMail({ envelope: { from: 'sender@example.com', to: ['rcpt@example.net'], cc: ['cc@example.net'] } as never, raw });
+    await transport.sendMail({ envelope: { from: 'sender@example.com', to: ['rcpt@example.net'] }, raw, headers: { 'X-Extra': '1' } });
+    expect(viaSendMail).toBe(6);
+    const got = await sink.waitForMessages(6);
     // (the sink shows domains lower-cased and decoded; what nodemailer sends is test/unit/raw-pool-send.test.ts's)
     expect(got.map((m) => [m.from, m.to])).toEqual([
       ['sender@example.com', ['user@jõgeva.ee']],
       ['sender@example.com', ['a@example.net', 'b@example.net']],
       ['sender@example.com', ['rcpt@example.net']],
+      ['sender@example.com', ['rcpt@example.net']],
+      ['sender@example.com', ['rcpt@example.net', 'cc@example.net']],
       ['sender@example.com', ['rcpt@example.net']],
     ]);
   });
@@ -107,10 +157,12 @@ describe('rawPoolSend', () => {
     sink.onData(() => ({ code: 552, message: '5.3.4 too big' }));
     const big = await refused({ envelope: { from: 'sender@example.com', to: ['rcpt@example.net'] }, raw });
     expect(big).toMatchObject({ code: 'EMESSAGE', responseCode: 552 });
-    // the pool goes on over the same connections after the refusals
+    // the pool goes on over the same connections after the refusals (RSET, not a new connection)
+    const connections = sink.connectionCount();
     sink.onData(() => 'accept');
     await transport.sendMail({ envelope: { from: 'sender@example.com', to: ['rcpt@example.net'] }, raw });
     await sink.waitForMessages(1);
+    expect(sink.connectionCount()).toBe(connections);
   });
 
   it('a relay that refuses the connection fails the message with its reply', async () => {

@@ -13,8 +13,9 @@ import type { MailTransport } from './transport.ts';
  * as the one-chunk stream of its bytes, with its envelope as given, when nodemailer would have
  * normalised nothing in it: one recipient, both addresses plain (plainEnvelopeAddress). Any other
  * message takes nodemailer's sendMail, as before. The pool reads of a message only what
- * PoolMessage has (nodemailer 10: smtp-pool/index.js and pool-resource.js); the pool's own
- * queueing, requeue after a dropped connection and errors are unchanged.
+ * PoolMessage has and three options it leaves unset here (nodemailer 10: smtp-pool/index.js and
+ * pool-resource.js; test/integration/raw-pool-send.test.ts fails when it reads more); the pool's
+ * own queueing, requeue after a dropped connection and errors are unchanged.
  */
 
 /** What nodemailer's pool reads of the message it is given. */
@@ -46,6 +47,8 @@ export function plainEnvelopeAddress(address: string): boolean {
 /** The envelope of a message the pool can take as it is; undefined when nodemailer's sendMail must compile it. */
 function plainEnvelope(message: SigningMailOptions): { from: string; to: string } | undefined {
   if (!Buffer.isBuffer(message.raw) || message.dkimSigning || !message.envelope) return undefined;
+  // cc, bcc, size, dsn ... in the envelope: nodemailer's to read them
+  if (Object.keys(message.envelope).some((k) => k !== 'from' && k !== 'to')) return undefined;
   const { from, to } = message.envelope as { from?: unknown; to?: unknown };
   const recipient = Array.isArray(to) && to.length === 1 ? to[0] : undefined;
   if (typeof from !== 'string' || typeof recipient !== 'string') return undefined;
@@ -56,7 +59,9 @@ function plainEnvelope(message: SigningMailOptions): { from: string; to: string 
 
 /** The relay's pooled transport, handing composed source with a plain envelope to its pool directly. */
 export function rawPoolSend(transporter: Transporter): MailTransport {
-  const pool = (transporter as unknown as { transporter: PoolTransport }).transporter;
+  const pool = (transporter as unknown as { transporter: PoolTransport & { name?: string } }).transporter;
+  // another transport behind it (or a nodemailer whose pool changed): sendMail for everything
+  if (pool?.name !== 'SMTP (pool)' || typeof pool.send !== 'function') return transporter;
   return {
     sendMail(message: SigningMailOptions): Promise<SentMessageInfo> {
       const envelope = plainEnvelope(message);

@@ -41,11 +41,12 @@ async function sendOnce(transport: MailTransport, message: SigningMailOptions): 
  */
 async function sendPerRecipient(
   transport: MailTransport,
-  raw: SendMailOptions['raw'],
+  source: SendMailOptions,
   pending: MailRecipient[],
   returnPathOf: (r: MailRecipient) => string,
 ): Promise<SendResult> {
-  const results = await Promise.all(pending.map((r) => sendOnce(transport, { envelope: { from: returnPathOf(r), to: [r.address] }, raw })));
+  const { raw, messageId } = source;
+  const results = await Promise.all(pending.map((r) => sendOnce(transport, { envelope: { from: returnPathOf(r), to: [r.address] }, raw, messageId })));
   const failures = results.flatMap((x) => (x.kind === 'failed' ? [x] : []));
   if (failures.length === results.length) return failures[0]!;
   const sent = results.flatMap((x) => (x.kind === 'sent' ? [x] : []));
@@ -95,5 +96,5 @@ export async function attempt(
   }
   if (!perRecipient) return sendOnce(transport, source ?? message);
   // one transaction per recipient: composed and signed once, the same bytes to each
-  return sendPerRecipient(transport, source!.raw, pending, returnPathOf);
+  return sendPerRecipient(transport, source!, pending, returnPathOf);
 }

@@ -78,12 +78,14 @@ export async function notifyDue(db: Db | Tx): Promise<void> {
  * Of these requests (`r`), those sending (I) with no mail left ready or sending: the roll-up's
  * first step, and doneAmong. The probe reads mails_claim backwards, from the request's last
  * mail: a request's mails are sent in (next_attempt_at, seq) order, so the index entries its sent
- * mails leave behind (dead until vacuumed, two a mail: ready, then sending) lie at the front,
- * and the mail still pending is at the back. Left to itself PostgreSQL turns NOT EXISTS into an
- * anti-join and reads every entry of the request into a bitmap first: 3-14 ms a probe halfway
- * through a 100,000-mail request, against 0.01-0.04 ms this way (EXPLAIN ANALYZE during npm run
- * bench:send). OFFSET 0 keeps the probe a subplan, where its ORDER BY and LIMIT count
- * (PostgreSQL drops both from an EXISTS it can turn into a join).
+ * mails leave behind (two a mail: ready, then sending; dead until vacuumed, or until an index
+ * scan that meets them marks them) lie at the front, and the mail still pending is at the back.
+ * Left to itself PostgreSQL turns NOT EXISTS into an anti-join and reads every entry of the
+ * request into a bitmap first: 3-14 ms a probe halfway through a 100,000-mail request, against
+ * 0.01-0.04 ms this way (EXPLAIN ANALYZE during npm run bench:send). PostgreSQL drops ORDER BY
+ * and LIMIT from an EXISTS; with an OFFSET (even 0) it keeps them. The worst case is as before:
+ * the last probe of a finished request, or one whose only pending mail is at the front (given
+ * back by a claim, or a dead worker's), reads every entry once, and marks those it finds dead.
  */
 function sendingWithNonePending(requestIds: string[], months: HistoryRange | undefined) {
   return sql<boolean>`r.id = ANY(${requestIds}::bigint[]) AND r.status = 'I'
@@ -154,7 +156,11 @@ export async function doneAmong(db: Db | Tx, requestIds: string[], months?: Hist
   return res.rows.map((r) => String(r.id));
 }
 
-/** Requests still I with no mail left to send (a roll-up lost to an error or a kill), oldest first. */
+/**
+ * Requests still I with no mail left to send (a roll-up lost to an error or a kill), oldest first.
+ * The sweep's probe is left as NOT EXISTS (sendingWithNonePending's reads from the back): it runs
+ * once a sweep over requests a minute old, not once a batch.
+ */
 export async function sendingWithoutPending(db: Db, limit: number): Promise<string[]> {
   const res = await sql<{ id: string }>`
     SELECT r.id FROM mail_requests r
