@@ -107,6 +107,26 @@ describe('rawPoolSend', () => {
     expect(read.has('message.createReadStream')).toBe(true);
   });
 
+  it('many messages at once through two connections: each delivered once, with its own bytes and envelope', async () => {
+    const n = 300;
+    const mails = Array.from({ length: n }, (_, i) => ({ i, ...composed(`many ${i}`) }));
+    const sent = await Promise.all(
+      mails.map(({ i, raw, messageId }) => transport.sendMail({ envelope: { from: 'sender@example.com', to: [`many${i}@example.net`] }, raw, messageId })),
+    );
+    expect(viaSendMail).toBe(0);
+    expect(sent.every((info) => /^250/.test(String((info as SentMessageInfo).response)))).toBe(true);
+    const got = await sink.waitForMessages(n);
+    expect(got).toHaveLength(n);
+    for (const message of got) {
+      const i = Number(/^many(\d+)@/.exec(message.to[0]!)![1]);
+      expect(message.to).toEqual([`many${i}@example.net`]);
+      expect(message.raw.equals(mails[i]!.raw)).toBe(true);
+    }
+    expect(new Set(got.map((m) => m.to[0])).size).toBe(n);
+    // the pool's two connections carried them all
+    expect(sink.connectionCount()).toBeLessThanOrEqual(2);
+  });
+
   it('source that does not end in a line break still ends the DATA right', async () => {
     const raw = Buffer.from('Subject: no break\r\nFrom: sender@example.com\r\n\r\nlast line\r\n.leading dot');
     await transport.sendMail({ envelope: { from: 'sender@example.com', to: ['rcpt@example.net'] }, raw });

@@ -5,6 +5,7 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import MimeNode from 'nodemailer/lib/mime-node';
 import * as qp from 'nodemailer/lib/qp';
 import { signRaw, type SigningMailOptions } from './dkim-sign-message.ts';
+import { isPlainAddress } from './plain-address.ts';
 
 /** What composeNow reads of nodemailer's MIME node beyond its typed API. */
 interface NodeInternals {
@@ -84,13 +85,10 @@ const PENDING_ID = '<pending@compose-message>';
 /** nodemailer's quoted-printable encoder works in slices of this many bytes (qp.Encoder's ENCODE_SLICE_SIZE) */
 const QP_SLICE_BYTES = 64 * 1024;
 
-/** an address nodemailer would not change: an ASCII local part and a lower-case ASCII domain */
-const PLAIN_ADDRESS = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[a-z0-9-]+(\.[a-z0-9-]+)*$/;
-
 /** the address of a From given as a plain address (a string or { name, address }) */
 function plainAddressOf(value: unknown): string | undefined {
   const address = typeof value === 'string' ? value : value && typeof value === 'object' ? (value as { address?: unknown }).address : undefined;
-  return typeof address === 'string' && PLAIN_ADDRESS.test(address) ? address : undefined;
+  return typeof address === 'string' && isPlainAddress(address) ? address : undefined;
 }
 
 /** 16 random hex digits: a message's boundaries, as nodemailer draws them. */

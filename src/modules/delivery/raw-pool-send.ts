@@ -1,6 +1,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import type { SentMessageInfo, Transporter } from 'nodemailer';
 import type { SigningMailOptions } from './dkim-sign-message.ts';
+import { isPlainAddress } from './plain-address.ts';
 import type { MailTransport } from './transport.ts';
 
 /**
@@ -11,7 +12,7 @@ import type { MailTransport } from './transport.ts';
  * pipeline aborts, with a stack trace, when it ends): 8-10 % of the service's CPU in bench:send's
  * profile, for bytes it passes on unchanged. So such a mail goes to the pool (SMTPPool.send)
  * as the one-chunk stream of its bytes, with its envelope as given, when nodemailer would have
- * normalised nothing in it: one recipient, both addresses plain (plainEnvelopeAddress). Any other
+ * normalised nothing in it: one recipient, both addresses plain (isPlainAddress). Any other
  * message takes nodemailer's sendMail, as before. The pool reads of a message only what
  * PoolMessage has and three options it leaves unset here (nodemailer 10: smtp-pool/index.js and
  * pool-resource.js; test/integration/raw-pool-send.test.ts fails when it reads more); the pool's
@@ -30,20 +31,6 @@ interface PoolTransport {
   send(mail: { data: Record<string, unknown>; message: PoolMessage }, callback: (err: Error | null, info?: SentMessageInfo) => void): void;
 }
 
-const ATOM = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+";
-const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
-/**
- * A dot-atom at a lower-case LDH domain whose last label starts with a letter: what nodemailer's
- * envelope parsing (MimeNode._normalizeAddress) returns unchanged. A quoted or non-ASCII local
- * part, an upper-case or internationalised (xn--) domain, a numeric last label (taken for an
- * IPv4 address) or a domain literal is left to it (test/unit/raw-pool-send.test.ts compares the two).
- */
-const PLAIN_ADDRESS = new RegExp(`^${ATOM}(?:\\.${ATOM})*@(?:${LABEL}\\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$`);
-
-export function plainEnvelopeAddress(address: string): boolean {
-  return address.length <= 254 && PLAIN_ADDRESS.test(address) && !address.includes('xn--');
-}
-
 /** The envelope of a message the pool can take as it is; undefined when nodemailer's sendMail must compile it. */
 function plainEnvelope(message: SigningMailOptions): { from: string; to: string } | undefined {
   if (!Buffer.isBuffer(message.raw) || message.dkimSigning || !message.envelope) return undefined;
@@ -52,7 +39,7 @@ function plainEnvelope(message: SigningMailOptions): { from: string; to: string 
   const { from, to } = message.envelope as { from?: unknown; to?: unknown };
   const recipient = Array.isArray(to) && to.length === 1 ? to[0] : undefined;
   if (typeof from !== 'string' || typeof recipient !== 'string') return undefined;
-  if (!plainEnvelopeAddress(from) || !plainEnvelopeAddress(recipient)) return undefined;
+  if (!isPlainAddress(from) || !isPlainAddress(recipient)) return undefined;
   const rest = Object.keys(message).filter((k) => k !== 'raw' && k !== 'envelope' && k !== 'messageId');
   return rest.length === 0 ? { from, to: recipient } : undefined;
 }

@@ -1,13 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import MimeNode from 'nodemailer/lib/mime-node';
-import { plainEnvelopeAddress } from '../../src/modules/delivery/raw-pool-send.ts';
+import { isPlainAddress } from '../../src/modules/delivery/plain-address.ts';
 
 /** What nodemailer's sendMail makes of an envelope address (MimeNode.setEnvelope, as its composer does). */
 function normalised(address: string): { from: string | false; to: string[] } {
   return new MimeNode().setEnvelope({ from: address, to: [address] }).getEnvelope() as { from: string | false; to: string[] };
 }
 
-describe('plainEnvelopeAddress: the addresses composed source may take to the pool as they are', () => {
+describe('isPlainAddress: the addresses composed source may take to the pool as they are', () => {
   it('accepts only addresses nodemailer would send unchanged', () => {
     const plain = [
       'user@example.com',
@@ -18,7 +18,7 @@ describe('plainEnvelopeAddress: the addresses composed source may take to the po
       '1234@123.example',
     ];
     for (const address of plain) {
-      expect(plainEnvelopeAddress(address)).toBe(true);
+      expect(isPlainAddress(address)).toBe(true);
       expect(normalised(address)).toEqual({ from: address, to: [address] });
     }
   });
@@ -42,7 +42,7 @@ describe('plainEnvelopeAddress: the addresses composed source may take to the po
       'user@-example.com',
       'user<x>@example.com',
     ];
-    for (const address of changed) expect([address, plainEnvelopeAddress(address)]).toEqual([address, false]);
+    for (const address of changed) expect([address, isPlainAddress(address)]).toEqual([address, false]);
     // the first few are changed by nodemailer indeed: this list is not only what we chose to refuse
     expect(normalised('user@Example.COM').to).toEqual(['user@example.com']);
     expect(normalised('user@jõgeva.ee').to).toEqual(['user@xn--jgeva-dua.ee']);
@@ -63,7 +63,7 @@ describe('plainEnvelopeAddress: the addresses composed source may take to the po
     let accepted = 0;
     for (let i = 0; i < 20_000; i++) {
       const address = `${pick(localChars, 0, 8)}@${pick(domainChars, 0, 12)}${next() < 0.5 ? '.com' : ''}`;
-      if (!plainEnvelopeAddress(address)) continue;
+      if (!isPlainAddress(address)) continue;
       accepted++;
       expect([address, normalised(address)]).toEqual([address, { from: address, to: [address] }]);
     }
