@@ -152,11 +152,12 @@ async function explain(db: pg.Client): Promise<void> {
   if (!req) return;
   await db.query('BEGIN');
   const plan = await db.query(`EXPLAIN (ANALYZE, BUFFERS, WAL) WITH src AS MATERIALIZED (
-      SELECT c.id, c.address, (0 + row_number() OVER (ORDER BY c.id))::int + 1000000 AS seq FROM (${page(false)}) c),
-    m AS (INSERT INTO mails (id, id_day, request_id, project_id, seq, recipient_count, representative_address, next_attempt_at, created_at)
-      SELECT nextval('mail_id_seq'), 20260101, ${req.id}, ${req.project_id}, src.seq, 1, src.address, NULL, now() FROM src ORDER BY src.seq RETURNING id, representative_address),
-    r AS (INSERT INTO recipients (mail_id, request_id, project_id, address, name, type, parameters, created_at)
-      SELECT m.id, ${req.id}, ${req.project_id}, m.representative_address, NULL, 'R', NULL, now() FROM m)
+      SELECT c.id, c.address, (0 + row_number() OVER (ORDER BY c.id))::int + 1000000 AS seq,
+        nextval('mail_id_seq') AS mail_id, nextval('recipient_ids') AS recipient_id FROM (${page(false)}) c),
+    m AS (INSERT INTO mails (id, id_day, request_id, project_id, seq, representative_address, recipient_count, next_attempt_at, created_at)
+      SELECT src.mail_id, 20260101, ${req.id}, ${req.project_id}, src.seq, src.address, 1, NULL, now() FROM src),
+    r AS (INSERT INTO recipients (id, mail_id, request_id, project_id, address, name, parameters, type, created_at)
+      SELECT src.recipient_id, src.mail_id, ${req.id}, ${req.project_id}, src.address, NULL, NULL, 'R', now() FROM src)
     SELECT count(*) FROM src`);
   await db.query('ROLLBACK');
   log(`EXPLAIN ANALYZE, an OR batch with its inserts:\n${plan.rows.map((r) => `    ${r['QUERY PLAN']}`).join('\n')}`);

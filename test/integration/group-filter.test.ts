@@ -4,7 +4,9 @@ import { simpleParser } from 'mailparser';
 import { createLogger } from '../../src/logger.ts';
 import { storeRecipients } from '../../src/modules/requests/requests.service.ts';
 import { GROUP_STORE_BATCH } from '../../src/modules/requests/store-from-groups.ts';
+import { filterGroupSids } from '../../src/modules/address-book/address-book.read-model.ts';
 import { historyMonths } from '../../src/modules/retention/history-partitions.ts';
+import { noteDrawnIds } from '../helpers/drawn-ids.ts';
 import { waitFor, type TestService } from '../helpers/test-service.ts';
 import { useTestService } from '../helpers/use-test-service.ts';
 import { expectError } from '../helpers/responses.ts';
@@ -430,6 +432,56 @@ describe('expansion (the store-recipients job)', () => {
       // the run that saw the cancel deleted the parts
       expect(await parts(id)).toEqual([]);
       expect((await stored(id)).n).toBe(0);
+    }, 60_000);
+
+    it("a batch draws all its mails' and recipients' ids before it inserts any of them, in the order of its mail numbers", async () => {
+      let id = '';
+      let n = 0;
+      const batches = await noteDrawnIds(idle.db.db, async () => {
+        const res = await mail({ andFilter: true, groups: ['third'] }, { confirmAndSend: true }, idle);
+        n = res.body.count as number;
+        expect(n).toBeGreaterThan(30_000);
+        expect(n).toBeLessThanOrEqual(GROUP_STORE_BATCH); // one batch
+        id = internalId(res.body.requestId);
+        await storeRecipients(inParts(1), id);
+      });
+      expect(await stored(id)).toEqual({ n, addresses: n, seqs: n, max_seq: n });
+      // one batch, its ids drawn before its first insert, in one block (nothing else drew meanwhile)
+      expect(batches.map((b) => b.tbl)).toEqual(['mails', 'recipients']);
+      for (const b of batches) {
+        expect(b).toMatchObject({ rows: n, drawn: b.last });
+        expect(BigInt(b.last) - BigInt(b.first) + 1n).toBe(BigInt(n));
+      }
+      // mail ids follow the mail numbers; each recipient's id follows its mail's
+      const order = await sql<{ out_of_order: number }>`
+        SELECT count(*)::int AS out_of_order FROM (
+          SELECT m.id AS mail_id, r.id AS recipient_id, lag(m.id) OVER w AS prev_mail, lag(r.id) OVER w AS prev_recipient
+          FROM mails m JOIN recipients r ON r.mail_id = m.id WHERE m.request_id = ${id} WINDOW w AS (ORDER BY m.seq)
+        ) x WHERE mail_id <= prev_mail OR recipient_id <= prev_recipient
+      `.execute(idle.db.db);
+      expect(order.rows[0]!.out_of_order).toBe(0);
+    }, 60_000);
+
+    it('an AND drives from its smallest group; groups past 100,000 members are not counted further and keep the order given', async () => {
+      await sql`INSERT INTO address_book_groups (project_id, name) VALUES (${projectId()}::bigint, 'most')`.execute(idle.db.db);
+      await sql`
+        INSERT INTO address_book_members (group_sid, address_id)
+        SELECT g.sid, a.id FROM address_book_addresses a JOIN address_book_groups g ON g.project_id = a.project_id AND g.name = 'most'
+        WHERE a.project_id = ${projectId()}::bigint AND a.id % 10 <> 0
+      `.execute(idle.db.db);
+      const sids = new Map(
+        (
+          await sql<{ sid: string; name: string }>`SELECT sid::text, name FROM address_book_groups WHERE project_id = ${projectId()}::bigint`.execute(
+            idle.db.db,
+          )
+        ).rows.map((r) => [r.sid, r.name]),
+      );
+      const order = async (groups: string[]) =>
+        (await filterGroupSids(idle.db.db, projectId(), { andFilter: true, groups }, { requireAll: true, field: 'groups' })).map((sid) => sids.get(sid));
+      // "third" (about 40,000) drives; "big" (120,000) and "most" (108,000) are both past the count
+      expect(await order(['big', 'third', 'most'])).toEqual(['third', 'big', 'most']);
+      expect(await order(['most', 'big', 'third'])).toEqual(['third', 'most', 'big']);
+      expect(await order(['big', 'half'])).toEqual(['half', 'big']);
     }, 60_000);
 
     it('groups that grew a lot between the POST and storing are split by what they hold now, into equal parts', async () => {

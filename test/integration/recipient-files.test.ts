@@ -8,6 +8,7 @@ import { createLogger } from '../../src/logger.ts';
 import type { CreatedKey } from '../../src/modules/projects/projects.service.ts';
 import { cleanupRecipientFiles } from '../../src/modules/recipient-files/recipient-files.service.ts';
 import { storeRecipients } from '../../src/modules/requests/requests.service.ts';
+import { noteDrawnIds } from '../helpers/drawn-ids.ts';
 import { readXlsxRows } from '../../src/shared/xlsx/xlsx-reader.ts';
 import { startTestService, waitFor } from '../helpers/test-service.ts';
 import { useTestService } from '../helpers/use-test-service.ts';
@@ -476,6 +477,23 @@ describe('createMailRequest with recipientFileId', () => {
       svc.db.db,
     );
     expect(after.rows[0]).toEqual({ status: 'R', stored_count: 25 });
+  });
+
+  it("draws a batch's mail and recipient ids before inserting any of its rows", async () => {
+    const batches = await noteDrawnIds(svc.db.db, async () => {
+      const rows = Array.from({ length: 25 }, (_, i) => [`d${i}@example.com`, `D${i}`, `C${i}`]);
+      const id = await fileId(simpleXlsx([['address', 'name', 'COUPON'], ...rows]));
+      expect((await mailRequest({ recipientFileId: id, confirmAndSend: true })).body.count).toBe(25);
+      await storedRequestOf(id);
+    });
+    // one batch per part (at most STORE_PARALLELISM of them); each noted its own last id on every row
+    for (const tbl of ['mails', 'recipients']) {
+      const of = batches.filter((b) => b.tbl === tbl);
+      expect(of.length).toBeGreaterThanOrEqual(1);
+      expect(of.length).toBeLessThanOrEqual(2);
+      expect(of.reduce((n, b) => n + b.rows, 0)).toBe(25);
+      for (const b of of) expect(b.drawn).toBe(b.last);
+    }
   });
 
   it('stores in parts at once; each part resumes after its own last committed batch', async () => {

@@ -18,6 +18,33 @@ export interface MailTarget {
   createdAt: Date;
 }
 
+/**
+ * A batch's ids, drawn while `src` is materialised: the statement's main query reads all of `src`
+ * before the INSERTs in its WITH run (PostgreSQL runs a data-modifying WITH that nothing reads
+ * after the main query), so the sequences are called in one short burst, in the batch's order,
+ * and each batch's mails and recipients get ids in one block. Drawn during the inserts instead,
+ * as column defaults, the ids of two parts stored at once interleave: every primary key and the
+ * (…, created_at, id) indexes then take both backends' entries on the same rightmost leaf page,
+ * and the two backends wait on each other for its lock and for the sequences' own pages.
+ */
+const NEW_IDS = sql`nextval('mail_id_seq') AS mail_id, nextval('recipient_ids') AS recipient_id`;
+
+/** The batch's mails from `src` (with NEW_IDS); `seqAndAddress`: the mail's seq and representative address. */
+function insertMails(target: MailTarget, seqAndAddress: RawBuilder<unknown>) {
+  return sql`
+      INSERT INTO mails (id, id_day, request_id, project_id, seq, representative_address, recipient_count, next_attempt_at, created_at)
+      SELECT src.mail_id, ${target.idDay}, ${target.requestId}, ${target.projectId}, ${seqAndAddress}, 1, ${target.nextAttemptAt}, ${target.createdAt}
+      FROM src`;
+}
+
+/** Each mail's one recipient from `src` (with NEW_IDS); `addressNameParameters`: its address, name and parameters. */
+function insertRecipients(target: MailTarget, addressNameParameters: RawBuilder<unknown>) {
+  return sql`
+      INSERT INTO recipients (id, mail_id, request_id, project_id, address, name, parameters, type, created_at)
+      SELECT src.recipient_id, src.mail_id, ${target.requestId}, ${target.projectId}, ${addressNameParameters}, 'R', ${target.createdAt}
+      FROM src`;
+}
+
 /** Selected addresses (`id, address`, in id order) become mails seq from+1… and their recipients. */
 export async function insertSelectedAddresses(
   tx: Tx,
@@ -27,19 +54,11 @@ export async function insertSelectedAddresses(
 ): Promise<{ stored: number; lastId: string | null }> {
   const res = await sql<{ stored: number; last_id: string | null }>`
     WITH src AS MATERIALIZED (
-      SELECT c.id, c.address, (${from}::int + row_number() OVER (ORDER BY c.id))::int AS seq
+      SELECT c.id, c.address, (${from}::int + row_number() OVER (ORDER BY c.id))::int AS seq, ${NEW_IDS}
       FROM (${selected}) c
     ),
-    m AS (
-      INSERT INTO mails (id, id_day, request_id, project_id, seq, recipient_count, representative_address, next_attempt_at, created_at)
-      SELECT nextval('mail_id_seq'), ${target.idDay}, ${target.requestId}, ${target.projectId}, src.seq, 1, src.address, ${target.nextAttemptAt}, ${target.createdAt}
-      FROM src
-      RETURNING id, representative_address
-    ),
-    r AS (
-      INSERT INTO recipients (mail_id, request_id, project_id, address, name, type, parameters, created_at)
-      SELECT m.id, ${target.requestId}, ${target.projectId}, m.representative_address, NULL, 'R', NULL, ${target.createdAt} FROM m
-    )
+    m AS (${insertMails(target, sql`src.seq, src.address`)}),
+    r AS (${insertRecipients(target, sql`src.address, NULL, NULL`)})
     SELECT count(*)::int AS stored, max(id)::text AS last_id FROM src
   `.execute(tx);
   const row = res.rows[0]!;
@@ -53,20 +72,10 @@ export async function copyFileRows(
   rows: RawBuilder<{ pos: number; address: string; name: string | null; parameters: unknown }>,
 ): Promise<number> {
   const res = await sql<{ copied: number }>`
-    WITH src AS MATERIALIZED (${rows}),
-    m AS (
-      INSERT INTO mails (id, id_day, request_id, project_id, seq, recipient_count, representative_address, next_attempt_at, created_at)
-      SELECT nextval('mail_id_seq'), ${target.idDay}, ${target.requestId}, ${target.projectId}, src.pos, 1, src.address, ${target.nextAttemptAt}, ${target.createdAt}
-      FROM src ORDER BY src.pos
-      RETURNING id, seq
-    ),
-    r AS (
-      INSERT INTO recipients (mail_id, request_id, project_id, address, name, type, parameters, created_at)
-      SELECT m.id, ${target.requestId}, ${target.projectId}, src.address, src.name, 'R', src.parameters, ${target.createdAt}
-      FROM src JOIN m ON m.seq = src.pos
-      RETURNING 1
-    )
-    SELECT count(*)::int AS copied FROM r
+    WITH src AS MATERIALIZED (SELECT f.pos, f.address, f.name, f.parameters, ${NEW_IDS} FROM (${rows}) f ORDER BY f.pos),
+    m AS (${insertMails(target, sql`src.pos, src.address`)}),
+    r AS (${insertRecipients(target, sql`src.address, src.name, src.parameters`)})
+    SELECT count(*)::int AS copied FROM src
   `.execute(tx);
   return res.rows[0]?.copied ?? 0;
 }
