@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
+import { EMBEDDED_SETTINGS } from '../../src/db/embedded.ts';
 import { freeDataDir, inspectPostmaster } from '../../src/db/stale-postgres.ts';
 import { SERVICE_MALLOC_ENV } from '../../src/node-args.ts';
 import { startServiceProcess, stopAllServiceProcesses } from '../helpers/service-process.ts';
@@ -66,6 +67,10 @@ describe('restart after a crash (embedded PostgreSQL)', () => {
     const environ = (pid: number) => fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
     expect(environ(second.pid)).toEqual(expect.arrayContaining(Object.entries(SERVICE_MALLOC_ENV).map(([k, v]) => `${k}=${v}`)));
     expect(environ(pgPid).filter((v) => v.startsWith('MALLOC_'))).toEqual([]);
+    // …and with the settings it is tuned for storing large requests with (src/db/embedded.ts).
+    const args = fs.readFileSync(`/proc/${pgPid}/cmdline`, 'utf8').split('\0');
+    for (const setting of EMBEDDED_SETTINGS) expect(args).toContain(setting);
+    expect(EMBEDDED_SETTINGS).toContain('wal_buffers=64MB');
     await second.stop();
     expect(alive(pgPid)).toBe(false);
     expect(inspectPostmaster(pgDir).kind).toBe('none');
