@@ -82,8 +82,9 @@ function embeddedBinariesDir(): string | undefined {
  * the WAL write lock the other parts wait on. `npm run bench:group-filter`, alternated runs on
  * this machine (2026-12-06): with 64 MB, OR 83,183 and 83,613 recipients/s against 71,549 and
  * 70,970 with the default, the recipient file 99,460 and 90,128 against 71,082 and 76,055 (16 MB:
- * OR 76,125 / 79,041; 32 MB: 82,261 / 76,932). It costs 64 MB of shared memory, touched as WAL
- * is written.
+ * OR 76,125 / 79,041; 32 MB: 82,261 / 76,932). It costs 64 MB of shared memory, resident from
+ * the server's start (an anonymous mapping, not /dev/shm: it counts against a container's memory
+ * limit, not its shm size).
  */
 export const EMBEDDED_SETTINGS: readonly string[] = ['wal_buffers=64MB'];
 

@@ -437,7 +437,7 @@ describe('expansion (the store-recipients job)', () => {
     it("a batch draws all its mails' and recipients' ids before it inserts any of them, in the order of its mail numbers", async () => {
       let id = '';
       let n = 0;
-      const batches = await noteDrawnIds(idle.db.db, async () => {
+      const noted = await noteDrawnIds(idle.db.db, async () => {
         const res = await mail({ andFilter: true, groups: ['third'] }, { confirmAndSend: true }, idle);
         n = res.body.count as number;
         expect(n).toBeGreaterThan(30_000);
@@ -446,6 +446,7 @@ describe('expansion (the store-recipients job)', () => {
         await storeRecipients(inParts(1), id);
       });
       expect(await stored(id)).toEqual({ n, addresses: n, seqs: n, max_seq: n });
+      const batches = noted.filter((b) => b.request === id);
       // one batch, its ids drawn before its first insert, in one block (nothing else drew meanwhile)
       expect(batches.map((b) => b.tbl)).toEqual(['mails', 'recipients']);
       for (const b of batches) {

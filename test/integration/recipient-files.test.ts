@@ -480,12 +480,14 @@ describe('createMailRequest with recipientFileId', () => {
   });
 
   it("draws a batch's mail and recipient ids before inserting any of its rows", async () => {
-    const batches = await noteDrawnIds(svc.db.db, async () => {
+    let requestId = '';
+    const noted = await noteDrawnIds(svc.db.db, async () => {
       const rows = Array.from({ length: 25 }, (_, i) => [`d${i}@example.com`, `D${i}`, `C${i}`]);
       const id = await fileId(simpleXlsx([['address', 'name', 'COUPON'], ...rows]));
       expect((await mailRequest({ recipientFileId: id, confirmAndSend: true })).body.count).toBe(25);
-      await storedRequestOf(id);
+      requestId = await storedRequestOf(id);
     });
+    const batches = noted.filter((b) => b.request === requestId);
     // one batch per part (at most STORE_PARALLELISM of them); each noted its own last id on every row
     for (const tbl of ['mails', 'recipients']) {
       const of = batches.filter((b) => b.tbl === tbl);

@@ -69,8 +69,8 @@ describe('restart after a crash (embedded PostgreSQL)', () => {
     expect(environ(pgPid).filter((v) => v.startsWith('MALLOC_'))).toEqual([]);
     // …and with the settings it is tuned for storing large requests with (src/db/embedded.ts).
     const args = fs.readFileSync(`/proc/${pgPid}/cmdline`, 'utf8').split('\0');
+    expect(EMBEDDED_SETTINGS.length).toBeGreaterThan(0);
     for (const setting of EMBEDDED_SETTINGS) expect(args).toContain(setting);
-    expect(EMBEDDED_SETTINGS).toContain('wal_buffers=64MB');
     await second.stop();
     expect(alive(pgPid)).toBe(false);
     expect(inspectPostmaster(pgDir).kind).toBe('none');

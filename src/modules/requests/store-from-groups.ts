@@ -13,7 +13,8 @@ import type { PartedSource } from './store-in-parts.ts';
  * selection, as it is when the job splits it, is cut in address-id ranges of equal counts, each
  * with the range of mail numbers its count needs. Each batch is set-based (store-batches.repository.ts): `INSERT INTO mails …
  * SELECT` over the next page of the part's selected addresses (keyset on address id, the part's
- * cursor saved with the batch) and `INSERT INTO recipients … SELECT` from the mails it returned.
+ * cursor saved with the batch) and `INSERT INTO recipients … SELECT` from the same rows, their
+ * ids drawn before either insert.
  * A crash resumes each part after its last committed batch; an address is stored at most once
  * per request.
  *
