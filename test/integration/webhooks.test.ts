@@ -237,7 +237,15 @@ describe('events', () => {
     expect(() => new Webhook(`whsec_${Buffer.alloc(32, 1).toString('base64')}`).verify(first.body, first.headers as Record<string, string>)).toThrow();
 
     // The delivery log: one row per event, delivered on the first attempt, the webhook-id its id.
-    const log = await deliveries(key, webhookId);
+    // A delivery is recorded after its endpoint has answered, so the last may still be in flight.
+    const log = await waitFor(
+      async () => {
+        const rows = await deliveries(key, webhookId);
+        return rows.length === 5 && rows.every((d) => d.attempts > 0) ? rows : undefined;
+      },
+      15_000,
+      'every delivery recorded',
+    );
     expect(log).toHaveLength(5);
     for (const d of log) {
       expect(d).toEqual(
