@@ -66,6 +66,18 @@ export interface ClaimedMail {
 export const claimHead = (limit: number) => Math.floor(limit / 4);
 
 /**
+ * The request `r` has a mail due that no live worker holds (the claim's probe of each request),
+ * read from its last mail backwards: see claimDueMails.
+ */
+function hasDueMail(months: HistoryRange) {
+  return sql<boolean>`EXISTS (
+    SELECT 1 FROM mails m
+    WHERE m.request_id = r.id AND m.status IN ('R', 'I') AND m.next_attempt_at <= now()
+      AND (m.lease_until IS NULL OR m.lease_until < now()) AND ${inHistoryRange('m.created_at', months)}
+    ORDER BY m.next_attempt_at DESC, m.seq DESC LIMIT 1 OFFSET 0)`;
+}
+
+/**
  * Claims up to `limit` due mails of all sending requests (P while storing, or I) under a lease and
  * a token: mails ready (R) or waiting for a retry (I) whose time has come and that no live worker
  * holds. Requests take turns: every request's first due mail comes before any request's second,
@@ -93,18 +105,6 @@ export const claimHead = (limit: number) => Math.floor(limit / 4);
  * mails_claim lie at the front. Read from the front, the probe took about 1-7 ms halfway through
  * a 100,000-mail request, against 0.05-0.07 ms (EXPLAIN ANALYZE during npm run bench:send).
  */
-/**
- * The request `r` has a mail due that no live worker holds (the claim's probe of each request),
- * read from its last mail backwards: see claimDueMails.
- */
-function hasDueMail(months: HistoryRange) {
-  return sql<boolean>`EXISTS (
-    SELECT 1 FROM mails m
-    WHERE m.request_id = r.id AND m.status IN ('R', 'I') AND m.next_attempt_at <= now()
-      AND (m.lease_until IS NULL OR m.lease_until < now()) AND ${inHistoryRange('m.created_at', months)}
-    ORDER BY m.next_attempt_at DESC, m.seq DESC LIMIT 1 OFFSET 0)`;
-}
-
 export async function claimDueMails(db: Db, limit: number, leaseMs: number, token: string, after: string, months: HistoryRange): Promise<ClaimedMail[]> {
   const res = await sql<ClaimedMail>`${sql.raw(PREPARED)}
     WITH candidates AS (
