@@ -10,7 +10,10 @@
 // setting, taken from the bench's environment; printed). Baseline, same run: the JSON payload
 // path storing a request of 100,000 listed recipients the same way (POST to leaving P, one
 // batch at a time), and the ratio. Target (issue 17): >= 80,000 recipients/s for AND, OR and the
-// file.
+// file. Each case also prints the CPU time PostgreSQL (every backend, from /proc) and the
+// service used a recipient, from its POST until its store job ended (a job goes on after
+// its request left P: src/modules/requests/partition-statistics.ts), which varies less than the
+// rate on a machine whose speed drifts; each case starts once the job before has ended.
 //
 // Environment:
 //   BENCH_GROUP_A           addresses of the first group (default 1000000)
@@ -27,7 +30,7 @@
 // each address once) or the run could not be carried out; a missed target is reported, not failed.
 import crypto from 'node:crypto';
 import pg from 'pg';
-import { benchLog, fmtInt, intEnv, sleep, wallNow } from './helpers.ts';
+import { benchLog, fmtInt, intEnv, processCpu, sleep, treeCpu, wallNow } from './helpers.ts';
 import { createCleanups, randomApiKey, runMain, signedCall, startServiceProcess, type ServiceProcess } from './send-run.ts';
 
 const A = intEnv('BENCH_GROUP_A', 1_000_000);
@@ -59,12 +62,28 @@ const MAIL = {
 };
 
 /** POST, then wait for the request to leave P; seconds from the POST's start to that moment. */
+/**
+ * Waits until no store-recipients job is queued or running: a store's job goes on after its
+ * request has left P (it analyzes the partitions it filled: src/modules/requests/
+ * partition-statistics.ts), and each case is timed on a service done with the one before.
+ */
+async function storeJobsDone(db: pg.Client): Promise<void> {
+  const until = wallNow() + TIMEOUT_MS;
+  while ((await db.query(`SELECT 1 FROM pgboss.job WHERE name = 'store-recipients' AND state IN ('created', 'retry', 'active') LIMIT 1`)).rows.length > 0) {
+    if (wallNow() > until) throw new Error(`a store job still running after ${TIMEOUT_MS / 1000} s`);
+    await sleep(50);
+  }
+}
+
 async function storeAndTime(
   service: ServiceProcess,
   db: pg.Client,
   what: string,
   body: object,
-): Promise<{ seconds: number; count: number; requestId: string }> {
+): Promise<{ seconds: number; count: number; requestId: string; cpu: { pg: number | undefined; service: number | undefined } }> {
+  await storeJobsDone(db);
+  const cpu = () => ({ pg: service.pgPid ? treeCpu(service.pgPid) : undefined, service: processCpu(service.pid)?.all });
+  const cpu0 = cpu();
   const t0 = wallNow();
   const post = await api(service.baseUrl, 'POST', '/api/v1/mails', JSON.stringify(body));
   if (post.status !== 201) throw new Error(`${what}: POST /mails answered ${post.status}: ${JSON.stringify(post.json)}`);
@@ -84,7 +103,11 @@ async function storeAndTime(
   }
   const seconds = (wallNow() - t0) / 1000;
   log(`${what}: POST answered in ${fmtInt(postMs)} ms (count ${fmtInt(post.json.count)}), left P after ${seconds.toFixed(2)} s`);
-  return { seconds, count: post.json.count as number, requestId };
+  // the CPU a store costs includes what its job does after the request left P
+  await storeJobsDone(db);
+  const cpu1 = cpu();
+  const used = (k: 'pg' | 'service') => (cpu0[k] === undefined || cpu1[k] === undefined ? undefined : cpu1[k]! - cpu0[k]!);
+  return { seconds, count: post.json.count as number, requestId, cpu: { pg: used('pg'), service: used('service') } };
 }
 
 async function checkStored(db: pg.Client, requestId: string, expected: number, what: string): Promise<boolean> {
@@ -206,15 +229,21 @@ async function main(): Promise<number> {
   const andRate = rate(OVERLAP, and.seconds);
   const orRate = rate(A + B - OVERLAP, or.seconds);
   const fileRate = rate(FILE_ROWS, file.seconds);
-  const line = (name: string, n: number, s: number, r: number) =>
-    `  ${name.padEnd(34)} ${fmtInt(n).padStart(10)} recipients in ${s.toFixed(2).padStart(6)} s = ${fmtInt(r).padStart(8)} recipients/s  (${(r / baseRate).toFixed(2)}x baseline)`;
+  const perRecipient = (x: number | undefined, n: number) => (x === undefined ? 'n/a' : `${((x * 1e6) / n).toFixed(1)} µs`);
+  const line = (name: string, n: number, run: { seconds: number; cpu: { pg: number | undefined; service: number | undefined } }) => {
+    const r = rate(n, run.seconds);
+    return (
+      `  ${name.padEnd(34)} ${fmtInt(n).padStart(10)} recipients in ${run.seconds.toFixed(2).padStart(6)} s = ${fmtInt(r).padStart(8)} recipients/s  (${(r / baseRate).toFixed(2)}x baseline);` +
+      ` CPU a recipient: PostgreSQL ${perRecipient(run.cpu.pg, n)}, service ${perRecipient(run.cpu.service, n)}`
+    );
+  };
   console.log(
     `\ngroup filter expansion and recipient-file storing (POST -> request leaves P; confirmAndSend, nothing sent; STORE_PARALLELISM ${process.env.STORE_PARALLELISM ?? 'default'})`,
   );
-  console.log(line(`baseline: JSON payload`, BASELINE_N, baseline.seconds, baseRate));
-  console.log(line(`AND over ${fmtInt(A)} & ${fmtInt(B)}`, OVERLAP, and.seconds, andRate));
-  console.log(line(`OR over ${fmtInt(A)} & ${fmtInt(B)}`, A + B - OVERLAP, or.seconds, orRate));
-  console.log(line(`recipient file`, FILE_ROWS, file.seconds, fileRate));
+  console.log(line(`baseline: JSON payload`, BASELINE_N, baseline));
+  console.log(line(`AND over ${fmtInt(A)} & ${fmtInt(B)}`, OVERLAP, and));
+  console.log(line(`OR over ${fmtInt(A)} & ${fmtInt(B)}`, A + B - OVERLAP, or));
+  console.log(line(`recipient file`, FILE_ROWS, file));
   const met = (r: number) => (r >= TARGET ? 'met' : 'MISSED');
   console.log(`  target >= ${fmtInt(TARGET)} recipients/s: AND ${met(andRate)}, OR ${met(orRate)}, file ${met(fileRate)}`);
   console.log(`  stored counts ${ok ? 'exact' : 'WRONG'}\n`);

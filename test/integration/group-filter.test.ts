@@ -237,8 +237,9 @@ describe('expansion (the store-recipients job)', () => {
     expect(await state(id)).toMatchObject({ status: 'R', stored_count: 120_000, request_count: 120_000, recipient_count: 120_000 });
     expect(await parts(id)).toEqual([]);
     expect(await stored(id)).toEqual({ n: 120_000, addresses: 120_000, seqs: 120_000, max_seq: 120_000 });
-    // The store analyzed the partitions it filled (partition-statistics.ts): their statistics hold
-    // at least its first batch, where autovacuum (off here) would have left none.
+    // The store analyzed the partitions it filled (partition-statistics.ts) when it ended (its
+    // mails wait for confirmation, so not while it stored): their statistics hold at least its
+    // first batch, where autovacuum (off here) would have left none.
     const statistics = (
       await sql<{ name: string; reltuples: number }>`
         SELECT c.relname AS name, c.reltuples FROM pg_class c

@@ -14,6 +14,7 @@ import { createLocalBlobStore } from '../../src/shared/blob-store/local-blob-sto
 import * as exportsRepo from '../../src/modules/exports/exports.repository.ts';
 import { storeRecipients } from '../../src/modules/requests/requests.service.ts';
 import { purgeHistory } from '../../src/modules/retention/retention.service.ts';
+import { ensureHistoryPartitions, historyTablesOf } from '../../src/modules/retention/history-partitions.ts';
 import { expireSendBlocks } from '../../src/modules/send-block/send-block.service.ts';
 import { seedProject, seedRequest } from '../helpers/seed-rows.ts';
 import { createTestDb, type TestDb } from '../helpers/test-db.ts';
@@ -51,13 +52,14 @@ describe('storeRecipients', () => {
   const recipient = (address: string) => ({ address, name: address[0]!.toUpperCase(), type: 'R', parameters: null });
 
   /** A large request as the POST leaves it: P, nothing stored, its recipients parked in chunks. */
-  async function preparing(chunks: string[][], over: { reservationAt?: Date; status?: RequestStatus } = {}) {
+  async function preparing(chunks: string[][], over: { reservationAt?: Date; status?: RequestStatus; createdAt?: Date } = {}) {
     const req = await seedRequest(db.db, {
       projectId,
       status: over.status ?? 'P',
       recipients: [],
       reservationAt: over.reservationAt ?? null,
       finishedAt: null,
+      ...(over.createdAt ? { createdAt: over.createdAt } : {}),
     });
     const total = chunks.flat().length;
     await db.db
@@ -120,6 +122,23 @@ describe('storeRecipients', () => {
     const jobs = await sql<{ start_after: Date }>`
       SELECT start_after FROM pgboss.job WHERE name = ${START_RESERVATION} AND data->>'requestId' = ${id}`.execute(db.db);
     expect(jobs.rows.map((j) => j.start_after.getTime())).toEqual([at.getTime()]);
+  });
+
+  it('a store whose mails are not due yet analyzes the partitions it filled once, when it ends (partition-statistics.ts)', async () => {
+    // a month of its own, whose partitions nothing else writes or analyzes
+    const createdAt = new Date('2032-03-10T00:00:00Z');
+    await ensureHistoryPartitions(db.db, createdAt);
+    const tables = Object.values(historyTablesOf(createdAt));
+    for (const table of tables) await sql`ALTER TABLE ${sql.table(table)} SET (autovacuum_enabled = false)`.execute(db.db);
+    const reltuples = async () =>
+      (await sql<{ reltuples: number }>`SELECT reltuples FROM pg_class WHERE relname = ANY(${tables}::text[])`.execute(db.db)).rows.map((r) =>
+        Number(r.reltuples),
+      );
+    expect(await reltuples()).toEqual([-1, -1]);
+    const id = await preparing([['later1@example.com', 'later2@example.com']], { createdAt, reservationAt: new Date('2032-03-11T00:00:00Z') });
+    await storeRecipients(storeDeps(), id);
+    expect((await request(id)).status).toBe('R');
+    expect(await reltuples()).toEqual([2, 2]);
   });
 
   it('leaves a request that is no longer P (cancelled while preparing) and its payload alone', async () => {

@@ -71,6 +71,47 @@ it('analyzes a partition again once it has doubled since its last analysis, whoe
   expect((await reltuples(june)).mails_p203106).toBe(75_000);
 });
 
+/** A month's partitions that only the store under test analyzes. */
+const quietMonth = async (createdAt: Date) => {
+  await ensureHistoryPartitions(db.db, createdAt);
+  for (const table of Object.values(historyTablesOf(createdAt))) await sql`ALTER TABLE ${sql.table(table)} SET (autovacuum_enabled = false)`.execute(db.db);
+};
+
+/** A store of `rows` into a quiet month leaves its partitions unanalyzed until it ends, and analyzed after. */
+async function looksWhenItEnds(createdAt: Date, rows: number, sendsNow: () => boolean) {
+  await quietMonth(createdAt);
+  const statistics = partitionStatistics(db.db, createdAt, log, sendsNow);
+  statistics.added(rows);
+  await statistics.settled();
+  expect(Object.values(await reltuples(createdAt))).toEqual([-1, -1]);
+  statistics.storeEnded();
+  await statistics.settled();
+  expect(Object.values(await reltuples(createdAt))).toEqual([0, 0]);
+}
+
+it('a store whose mails are not due yet looks once, when it ends; one that falls due meanwhile looks from then on', async () => {
+  const july = new Date('2031-07-10T00:00:00Z');
+  await quietMonth(july);
+  let due = false;
+  const statistics = partitionStatistics(db.db, july, log, () => due);
+  // waiting for confirmation (or a later reservation): nothing sends its mails while it is stored
+  statistics.added(3 * ANALYZE_MIN_ROWS);
+  await statistics.settled();
+  expect(await reltuples(july)).toEqual({ mails_p203107: -1, recipients_p203107: -1 });
+  // its reservation falls due while it is stored: the claims send its mails, the looks resume
+  due = true;
+  statistics.added(ANALYZE_MIN_ROWS);
+  await statistics.settled();
+  expect(await reltuples(july)).toEqual({ mails_p203107: 0, recipients_p203107: 0 });
+
+  // waiting for confirmation throughout: one look, when it ends
+  await looksWhenItEnds(new Date('2031-08-10T00:00:00Z'), 3 * ANALYZE_MIN_ROWS, () => false);
+});
+
+it('a store that ends looks at what it added since its last look, however little', async () => {
+  await looksWhenItEnds(new Date('2031-09-10T00:00:00Z'), 1, () => true);
+});
+
 it('a month without partitions does not fail the store', async () => {
   const statistics = partitionStatistics(db.db, new Date('2040-01-01T00:00:00Z'), log);
   statistics.added(ANALYZE_MIN_ROWS);

@@ -40,6 +40,12 @@ export function firstAttemptOf(req: Pick<StoringRequest, 'confirm_and_send' | 'r
   return req.confirm_and_send ? null : (req.reservation_at ?? req.created_at);
 }
 
+/** Whether the request's mails are due at `now` (the claim loops send them while it is stored). */
+export function isDue(req: Pick<StoringRequest, 'confirm_and_send' | 'reservation_at' | 'created_at'>, now: Date): boolean {
+  const at = firstAttemptOf(req);
+  return at !== null && at.getTime() <= now.getTime();
+}
+
 /**
  * Every mail is stored: the request leaves P, in the transaction that stored the last ones
  * (holding the request's row lock). F when nothing was stored, else I (due now) or R.
@@ -52,8 +58,7 @@ export async function leaveStoring(deps: StoreDeps, tx: Tx, req: StoringRequest,
     return;
   }
   const nextAttemptAt = firstAttemptOf(req);
-  const sendsNow = nextAttemptAt !== null && nextAttemptAt.getTime() <= deps.now().getTime();
-  await finishStoring(tx, req.id, sendsNow ? 'I' : 'R', deps.now(), nextAttemptAt);
+  await finishStoring(tx, req.id, isDue(req, deps.now()) ? 'I' : 'R', deps.now(), nextAttemptAt);
   await deps.queue.insertInTx<StartReservationPayload>(tx, START_RESERVATION, reservationJobsFor(req.id, nextAttemptAt, deps.now()));
   log.info({ recipients: storedCount }, 'request stored');
 }
@@ -77,7 +82,7 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
       const { done, stored } = await deps.db.transaction().execute(async (tx) => {
         const req = await repo.lockRequest(tx, requestId);
         if (req?.status !== 'P') return { done: true, stored: 0 };
-        statistics ??= partitionStatistics(deps.db, req.created_at, log);
+        statistics ??= partitionStatistics(deps.db, req.created_at, log, () => isDue(req, deps.now()));
         const nextAttemptAt = firstAttemptOf(req);
         const from = req.stored_count;
         const target: MailTarget = { requestId, projectId: req.project_id, idDay: req.id_day, nextAttemptAt, createdAt: req.created_at };
@@ -95,7 +100,10 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
       });
       storedByRun += stored;
       statistics?.added(stored);
-      if (done) break;
+      if (done) {
+        statistics?.storeEnded();
+        break;
+      }
     }
   } finally {
     // an analysis still running does not outlive the job, whichever way it ends

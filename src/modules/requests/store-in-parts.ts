@@ -7,7 +7,7 @@ import { finishRequestIfDone } from '../lifecycle/lifecycle.service.ts';
 import { partitionStatistics, type PartitionStatistics } from './partition-statistics.ts';
 import * as repo from './requests.repository.ts';
 import type { MailTarget } from './store-batches.repository.ts';
-import { firstAttemptOf, leaveStoring, RUN_BUDGET_MS, type StoreDeps, type StoringRequest } from './store-in-batches.ts';
+import { isDue, firstAttemptOf, leaveStoring, RUN_BUDGET_MS, type StoreDeps, type StoringRequest } from './store-in-batches.ts';
 import * as parts from './store-parts.repository.ts';
 import type { NewStorePart, StorePart } from './store-parts.repository.ts';
 import { STORE_RECIPIENTS, type StoreRecipientsPayload } from './store-recipients.job.ts';
@@ -79,7 +79,7 @@ export async function storeInParts(deps: StoreDeps, requestId: string, source: P
   const req = await splitOnce(deps, requestId, source, atOnce, log);
   if (req) {
     const target: MailTarget = { requestId, projectId: req.project_id, idDay: req.id_day, nextAttemptAt: firstAttemptOf(req), createdAt: req.created_at };
-    const statistics = partitionStatistics(deps.db, req.created_at, log);
+    const statistics = partitionStatistics(deps.db, req.created_at, log, () => isDue(req, deps.now()));
     let failed = false;
     const stop = () => failed || run.isStopping?.() === true || Date.now() - started > RUN_BUDGET_MS;
     for (;;) {
@@ -112,8 +112,11 @@ export async function storeInParts(deps: StoreDeps, requestId: string, source: P
         }
         continue;
       }
-      if ((await settleParts(deps, requestId, source, log)) !== 'again') break;
+      const settled = await settleParts(deps, requestId, source, log);
+      if (settled === 'finished') statistics.storeEnded();
+      if (settled !== 'again') break;
     }
+    await statistics.settled();
   } else {
     await parts.deletePartsIfLeftP(deps.db, requestId);
   }
