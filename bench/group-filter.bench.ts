@@ -157,10 +157,17 @@ async function explain(db: pg.Client): Promise<void> {
   );
   const after = (await db.query<{ id: string }>(`SELECT (min(id) + $1::int)::text AS id FROM address_book_addresses`, [Math.floor((A + B - OVERLAP) / 2)]))
     .rows[0]!.id;
+  // firstSharedId: where both groups have a member past the cursor
+  const from = (
+    await db.query<{ id: string }>(
+      `SELECT GREATEST(${sids.map((sid) => `(SELECT min(address_id) FROM address_book_members WHERE group_sid = ${sid} AND address_id > ${after})`).join(', ')})::text AS id`,
+    )
+  ).rows[0]!.id;
   const page = (and: boolean) =>
     and
-      ? `SELECT a.id, a.address FROM (SELECT m.address_id FROM address_book_members m WHERE m.group_sid = ${sids[0]} AND m.address_id > ${after}
-           AND EXISTS (SELECT 1 FROM address_book_members o WHERE o.group_sid = ${sids[1]} AND o.address_id > ${after} AND o.address_id = m.address_id) ORDER BY m.address_id LIMIT 50000) ids
+      ? `SELECT a.id, a.address FROM (SELECT m.address_id FROM address_book_members m WHERE m.group_sid = ${sids[0]} AND m.address_id > ${after} AND m.address_id >= ${from}
+           AND EXISTS (SELECT 1 FROM address_book_members o WHERE o.group_sid = ${sids[1]} AND o.address_id > ${after} AND o.address_id >= ${from} AND o.address_id = m.address_id)
+           ORDER BY m.address_id LIMIT 50000) ids
          JOIN address_book_addresses a ON a.id = ids.address_id AND a.id > ${after} ORDER BY a.id`
       : `SELECT a.id, a.address FROM (SELECT address_id FROM (
            (SELECT address_id FROM address_book_members WHERE group_sid = ${sids[0]} AND address_id > ${after} ORDER BY address_id LIMIT 50000) UNION

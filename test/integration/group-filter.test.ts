@@ -4,7 +4,7 @@ import { simpleParser } from 'mailparser';
 import { createLogger } from '../../src/logger.ts';
 import { storeRecipients } from '../../src/modules/requests/requests.service.ts';
 import { GROUP_STORE_BATCH } from '../../src/modules/requests/store-from-groups.ts';
-import { filterGroupSids } from '../../src/modules/address-book/address-book.read-model.ts';
+import { countSelected, filterGroupSids, firstSharedId } from '../../src/modules/address-book/address-book.read-model.ts';
 import { historyMonths } from '../../src/modules/retention/history-partitions.ts';
 import { noteDrawnIds } from '../helpers/drawn-ids.ts';
 import { waitFor, type TestService } from '../helpers/test-service.ts';
@@ -270,6 +270,56 @@ describe('expansion (the store-recipients job)', () => {
       WHERE r.request_id = ${id} AND a.id % 2 = 1
     `.execute(idle.db.db);
     expect(odd.rows[0]!.n).toBe('0');
+  }, 60_000);
+
+  it('AND over groups whose ranges start apart: the merge starts where every group has a member, and stores exactly the overlap', async () => {
+    // "tail": big's last 30,000 addresses (by id), as a group made later of recent addresses is
+    const projectId = idle.key.projectId;
+    await sql`INSERT INTO address_book_groups (project_id, name) VALUES (${projectId}::bigint, 'tail')`.execute(idle.db.db);
+    await sql`
+      INSERT INTO address_book_members (group_sid, address_id)
+      SELECT t.sid, m.address_id FROM address_book_groups t, address_book_groups b JOIN address_book_members m ON m.group_sid = b.sid
+      WHERE t.project_id = ${projectId}::bigint AND t.name = 'tail' AND b.project_id = t.project_id AND b.name = 'big'
+      ORDER BY m.address_id DESC LIMIT 30000
+    `.execute(idle.db.db);
+    const groups = await sql<{ name: string; sid: string; first: string; tail_first: string }>`
+      SELECT g.name, g.sid::text, (SELECT min(address_id)::text FROM address_book_members WHERE group_sid = g.sid) AS first,
+             (SELECT min(m.address_id)::text FROM address_book_members m JOIN address_book_groups t ON t.sid = m.group_sid WHERE t.project_id = g.project_id AND t.name = 'tail') AS tail_first
+      FROM address_book_groups g WHERE g.project_id = ${projectId}::bigint AND g.name IN ('big', 'tail') ORDER BY g.name
+    `.execute(idle.db.db);
+    const [big, tail] = groups.rows as [(typeof groups.rows)[0], (typeof groups.rows)[0]];
+    const sids = [big.sid, tail.sid];
+    expect(await firstSharedId(idle.db.db, sids, true, '0')).toBe(tail.first);
+    // past a cursor inside the overlap, the next id both hold; an OR, or one group, has none
+    const inside = String(BigInt(tail.first) + 10n);
+    expect(await firstSharedId(idle.db.db, sids, true, inside)).toBe(String(BigInt(inside) + 1n));
+    expect(await firstSharedId(idle.db.db, sids, false, '0')).toBeNull();
+    expect(await firstSharedId(idle.db.db, [big.sid], true, '0')).toBeNull();
+    expect(await firstSharedId(idle.db.db, sids, true, '9223372036854775806')).toBeNull();
+
+    // The count reads the overlap of both groups' ranges, not big's 90,000 members before it
+    // (the primary key's entries this transaction read).
+    const read = await idle.db.db.transaction().execute(async (tx) => {
+      // this backend's counts not yet reported, earlier transactions' too: the difference is the count's
+      const entries = async () =>
+        Number((await sql<{ n: string }>`SELECT pg_stat_get_xact_tuples_returned('address_book_members_pkey'::regclass)::text AS n`.execute(tx)).rows[0]!.n);
+      const before = await entries();
+      expect(await countSelected(tx, sids, true)).toBe(30_000);
+      return (await entries()) - before;
+    });
+    expect(read).toBeLessThan(90_000);
+
+    const res = await mail({ andFilter: true, groups: ['big', 'tail'] }, { confirmAndSend: true }, idle);
+    expect(res.body.count).toBe(30_000);
+    const id = internalId(res.body.requestId);
+    await storeRecipients(jobDeps(), id);
+    expect(await state(id)).toMatchObject({ status: 'R', stored_count: 30_000, request_count: 30_000 });
+    expect(await stored(id)).toEqual({ n: 30_000, addresses: 30_000, seqs: 30_000, max_seq: 30_000 });
+    const outside = await sql<{ n: string }>`
+      SELECT count(*)::text AS n FROM recipients r JOIN address_book_addresses a ON lower(a.address) = lower(r.address)
+      WHERE r.request_id = ${id} AND a.id < ${tail.tail_first}::bigint
+    `.execute(idle.db.db);
+    expect(outside.rows[0]!.n).toBe('0');
   }, 60_000);
 
   it('each batch reads the book as it is then: changes ahead of the cursor apply, what is stored stays', async () => {

@@ -64,15 +64,34 @@ export async function currentGroupSids(db: Db | Tx, projectId: string, names: st
 }
 
 export async function countSelected(db: Db | Tx, groupSids: string[], andFilter: boolean): Promise<number> {
-  const res = await combinationCount(groupSids, andFilter).execute(db);
+  const res = await combinationCount(groupSids, andFilter, await firstSharedId(db, groupSids, andFilter, '0')).execute(db);
   return Number(res.rows[0]?.n ?? 0);
+}
+
+/**
+ * For an AND over several groups, the first address id after `afterId` they could all hold: the
+ * greatest of their first members after it (a primary-key probe a group). Every address they
+ * share after the cursor is at or past it, so a merge of their ranges can start there, not at
+ * their starts (combinationIds). Null for an OR or one group, or when no group has a member left.
+ * Given to the query as a value: as a subquery in it, PostgreSQL could not estimate it and chose a
+ * parallel hash join for the count (486-560 ms against 340 for the merge join, bench:group-filter's
+ * book, 2026-12-07).
+ */
+export async function firstSharedId(db: Db | Tx, groupSids: readonly string[], andFilter: boolean, afterId: string): Promise<string | null> {
+  if (!andFilter || groupSids.length < 2) return null;
+  const firsts = groupSids.map(
+    (sid) => sql`(SELECT min(address_id) FROM address_book_members WHERE group_sid = ${sid}::bigint AND address_id > ${afterId}::bigint)`,
+  );
+  const res = await sql<{ id: string | null }>`SELECT GREATEST(${sql.join(firsts)})::text AS id`.execute(db);
+  return res.rows[0]?.id ?? null;
 }
 
 /** Pages of the selected addresses in id order (one query per page, keyset). */
 export async function* selectedAddresses(db: Db | Tx, groupSids: string[], andFilter: boolean, pageSize: number): AsyncGenerator<string[]> {
   let after = '0';
   for (;;) {
-    const page = (await combinationPage(groupSids, andFilter, after, pageSize).execute(db)).rows;
+    const from = await firstSharedId(db, groupSids, andFilter, after);
+    const page = (await combinationPage(groupSids, andFilter, after, pageSize, null, from).execute(db)).rows;
     if (page.length === 0) return;
     yield page.map((r) => r.address);
     if (page.length < pageSize) return;
@@ -86,7 +105,7 @@ export async function* selectedAddresses(db: Db | Tx, groupSids: string[], andFi
  * - OR: each group's next `limit` members from the primary key (group_sid, address_id), merged
  *   with UNION (an address in several groups once), the first `limit` of them;
  * - AND: the members of the first group (callers put the smallest first) that every other group
- *   has too (one primary-key probe per group).
+ *   has too (one primary-key probe per group), from `fromId` on (firstSharedId) when given.
  * `groupSids` must be the project's own (resolved by name within the project).
  */
 function combinationIds(
@@ -95,19 +114,25 @@ function combinationIds(
   afterId: string,
   limit: number | null,
   throughId: string | null = null,
+  fromId: string | null = null,
 ): RawBuilder<{ address_id: string }> {
   if (groupSids.length === 0) return sql`SELECT NULL::bigint AS address_id WHERE false`;
   const upTo = (col: RawBuilder<unknown>) => (throughId === null ? sql`` : sql`AND ${col} <= ${throughId}::bigint`);
   if (andFilter || groupSids.length === 1) {
     const [first, ...rest] = groupSids;
-    // `o.address_id > afterId` is implied, but lets a merge join start at the cursor, not at the group's start.
+    // `o.address_id > afterId` is implied, as is `>= fromId` on both sides, but they let a merge
+    // join start at the cursor, or where every group has a member past it, not at the groups'
+    // starts: an AND of a group of 1,000,000 and one of 500,000 holding its last 250,000 read the
+    // first 750,000 in vain in every count, split and first page (count 210-222 ms against 44-46,
+    // bench:group-filter's book, 2026-12-07).
+    const from = (col: RawBuilder<unknown>) => (fromId === null ? sql`` : sql`AND ${col} >= ${fromId}::bigint`);
     const others = rest.map(
       (sid) =>
-        sql`AND EXISTS (SELECT 1 FROM address_book_members o WHERE o.group_sid = ${sid}::bigint AND o.address_id > ${afterId}::bigint AND o.address_id = m.address_id)`,
+        sql`AND EXISTS (SELECT 1 FROM address_book_members o WHERE o.group_sid = ${sid}::bigint AND o.address_id > ${afterId}::bigint ${from(sql.ref('o.address_id'))} AND o.address_id = m.address_id)`,
     );
     return sql`
       SELECT m.address_id FROM address_book_members m
-      WHERE m.group_sid = ${first}::bigint AND m.address_id > ${afterId}::bigint ${upTo(sql.ref('m.address_id'))} ${sql.join(others, sql` `)}
+      WHERE m.group_sid = ${first}::bigint AND m.address_id > ${afterId}::bigint ${from(sql.ref('m.address_id'))} ${upTo(sql.ref('m.address_id'))} ${sql.join(others, sql` `)}
       ORDER BY m.address_id LIMIT ${limit}`;
   }
   const perGroup = groupSids.map(
@@ -127,9 +152,10 @@ export function combinationPage(
   afterId: string,
   limit: number,
   throughId: string | null = null,
+  fromId: string | null = null,
 ): RawBuilder<{ id: string; address: string }> {
   return sql`
-    SELECT a.id, a.address FROM (${combinationIds(groupSids, andFilter, afterId, limit, throughId)}) ids
+    SELECT a.id, a.address FROM (${combinationIds(groupSids, andFilter, afterId, limit, throughId, fromId)}) ids
     JOIN address_book_addresses a ON a.id = ids.address_id AND a.id > ${afterId}::bigint
     ORDER BY a.id`;
 }
@@ -150,21 +176,22 @@ export async function splitSelection(
 ): Promise<{ n: number; lastId: string }[]> {
   const res = await sql<{ n: number; last_id: string }>`
     SELECT count(*)::int AS n, max(address_id)::text AS last_id
-    FROM (SELECT address_id, ntile(${parts}::int) OVER (ORDER BY address_id) AS piece FROM (${combinationIds(groupSids, andFilter, afterId, null)}) s) p
+    FROM (SELECT address_id, ntile(${parts}::int) OVER (ORDER BY address_id) AS piece
+          FROM (${combinationIds(groupSids, andFilter, afterId, null, null, await firstSharedId(db, groupSids, andFilter, afterId))}) s) p
     GROUP BY piece ORDER BY piece
   `.execute(db);
   return res.rows.map((r) => ({ n: r.n, lastId: r.last_id }));
 }
 
 /** How many addresses the filter selects now. */
-function combinationCount(groupSids: readonly string[], andFilter: boolean): RawBuilder<{ n: string }> {
+function combinationCount(groupSids: readonly string[], andFilter: boolean, fromId: string | null): RawBuilder<{ n: string }> {
   if (groupSids.length === 0) return sql`SELECT 0::bigint AS n`;
   if (andFilter || groupSids.length === 1) {
     // Counted over the selection in id order, as the store reads it: PostgreSQL then merges the
     // groups' primary-key ranges. Asked for the count alone it chose a parallel hash join over a
     // sequential scan of every group's members: 290 ms against 87 for the overlap of groups of
     // 1,000,000 and 500,000 (PostgreSQL 18, bench:group-filter's book, 2026-12-06).
-    return sql`SELECT count(*) AS n FROM (${combinationIds(groupSids, true, '0', null)}) s`;
+    return sql`SELECT count(*) AS n FROM (${combinationIds(groupSids, true, '0', null, null, fromId)}) s`;
   }
   const perGroup = groupSids.map((sid) => sql`SELECT address_id FROM address_book_members WHERE group_sid = ${sid}::bigint`);
   return sql`SELECT count(*) AS n FROM (${sql.join(perGroup, sql` UNION `)}) u`;

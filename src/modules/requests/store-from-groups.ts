@@ -1,10 +1,11 @@
 import type { Tx } from '../../db/schema.ts';
 import type { AppDeps } from '../../deps.ts';
 import { badRequest } from '../../shared/errors.ts';
-import { combinationPage, countSelected, currentGroupSids, filterGroupSids, splitSelection } from '../address-book/address-book.read-model.ts';
+import { combinationPage, countSelected, currentGroupSids, filterGroupSids, firstSharedId, splitSelection } from '../address-book/address-book.read-model.ts';
 import type { GroupFilter } from '../address-book/group-filter.ts';
 import { insertSelectedAddresses, settleRecipientCounts } from './store-batches.repository.ts';
 import type { PartedSource } from './store-in-parts.ts';
+import type { StorePart } from './store-parts.repository.ts';
 
 /**
  * recipientGroupFilter: a request whose recipients are address-book groups. The POST counts
@@ -52,6 +53,12 @@ export async function groupSource(deps: Pick<AppDeps, 'db'>, projectId: string, 
     const current = await currentGroupSids(tx, projectId, filter.groups);
     return filter.andFilter && current.size < filter.groups.length ? [] : [...current.values()].sort((a, b) => rank(a) - rank(b));
   };
+  /** The part's next `limit` selected addresses after its cursor, as the groups are now. */
+  const pageAfter = async (tx: Tx, part: StorePart, limit: number) => {
+    const groups = await groupsNow(tx);
+    const from = await firstSharedId(tx, groups, filter.andFilter, part.keyAfter);
+    return combinationPage(groups, filter.andFilter, part.keyAfter, limit, part.keyLast, from);
+  };
   return {
     name: 'address-book',
     batch: GROUP_STORE_BATCH,
@@ -73,12 +80,12 @@ export async function groupSource(deps: Pick<AppDeps, 'db'>, projectId: string, 
       });
     },
     async storeBatch(tx, part, target, limit) {
-      const page = combinationPage(await groupsNow(tx), filter.andFilter, part.keyAfter, limit, part.keyLast);
+      const page = await pageAfter(tx, part, limit);
       const { stored, lastId } = await insertSelectedAddresses(tx, target, part.nextSeq - 1, page);
       return { stored, lastKey: lastId ?? part.keyAfter };
     },
     async hasMore(tx, part) {
-      const next = await combinationPage(await groupsNow(tx), filter.andFilter, part.keyAfter, 1, part.keyLast).execute(tx);
+      const next = await (await pageAfter(tx, part, 1)).execute(tx);
       return next.rows.length > 0;
     },
     async finish(tx, req, storedCount) {
