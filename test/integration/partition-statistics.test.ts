@@ -28,6 +28,13 @@ const reltuples = async (createdAt: Date) => {
   return Object.fromEntries(res.rows.map((r) => [r.name, Number(r.reltuples)]));
 };
 
+/** Mails rows `from`..`to` (their ids) in the month's partition, as any writer's. */
+const insertMails = (createdAt: Date, from: number, to: number) =>
+  sql`
+    INSERT INTO ${sql.table(historyTablesOf(createdAt).mails)} (id, request_id, project_id, id_day, seq, status, recipient_count, representative_address, created_at)
+    SELECT i, 1, 1, 20310610, i, 'S', 1, 'a@example.com', ${createdAt}::timestamptz FROM generate_series(${from}::int, ${to}::int) i
+  `.execute(db.db);
+
 it('analyzes the partitions once a store has added ANALYZE_MIN_ROWS rows, not before', async () => {
   for (const table of Object.values(historyTablesOf(month))) await sql`ALTER TABLE ${sql.table(table)} SET (autovacuum_enabled = false)`.execute(db.db);
   expect(await reltuples(month)).toEqual({ mails_p203105: -1, recipients_p203105: -1 });
@@ -43,11 +50,7 @@ it('analyzes the partitions once a store has added ANALYZE_MIN_ROWS rows, not be
 it('analyzes a partition again once it has doubled since its last analysis, whoever wrote the rows', async () => {
   const june = new Date('2031-06-10T00:00:00Z');
   const { mails } = historyTablesOf(june);
-  const insert = (from: number, to: number) =>
-    sql`
-    INSERT INTO ${sql.table(mails)} (id, request_id, project_id, id_day, seq, status, recipient_count, representative_address, created_at)
-    SELECT i, 1, 1, 20310610, i, 'S', 1, 'a@example.com', ${june}::timestamptz FROM generate_series(${from}::int, ${to}::int) i
-  `.execute(db.db);
+  const insert = (from: number, to: number) => insertMails(june, from, to);
   // only the store under test analyzes here
   for (const table of Object.values(historyTablesOf(june))) await sql`ALTER TABLE ${sql.table(table)} SET (autovacuum_enabled = false)`.execute(db.db);
   // 30,000 mails rows of another request, analyzed
@@ -77,39 +80,64 @@ const quietMonth = async (createdAt: Date) => {
   for (const table of Object.values(historyTablesOf(createdAt))) await sql`ALTER TABLE ${sql.table(table)} SET (autovacuum_enabled = false)`.execute(db.db);
 };
 
-/** A store of `rows` into a quiet month leaves its partitions unanalyzed until it ends, and analyzed after. */
-async function looksWhenItEnds(createdAt: Date, rows: number, sendsNow: () => boolean) {
-  await quietMonth(createdAt);
-  const statistics = partitionStatistics(db.db, createdAt, log, sendsNow);
-  statistics.added(rows);
-  await statistics.settled();
-  expect(Object.values(await reltuples(createdAt))).toEqual([-1, -1]);
-  statistics.storeEnded();
-  await statistics.settled();
-  expect(Object.values(await reltuples(createdAt))).toEqual([0, 0]);
-}
+/** [mails, recipients] reltuples: -1 never analyzed */
+const analyzed = async (createdAt: Date) => Object.values(await reltuples(createdAt));
 
-it('a store whose mails are not due yet looks once, when it ends; one that falls due meanwhile looks from then on', async () => {
+it("a store whose mails are not due analyzes a new month's partitions, and no re-analysis until they fall due", async () => {
   const july = new Date('2031-07-10T00:00:00Z');
   await quietMonth(july);
   let due = false;
   const statistics = partitionStatistics(db.db, july, log, () => due);
-  // waiting for confirmation (or a later reservation): nothing sends its mails while it is stored
+  // never analyzed: analyzed at once (every claim is planned on them), due or not
+  statistics.added(ANALYZE_MIN_ROWS);
+  await statistics.settled();
+  expect(await analyzed(july)).toEqual([0, 0]);
+  // more than twice the size: nothing sends its mails while it is stored (waiting for
+  // confirmation, or a later reservation), so no re-analysis
+  await insertMails(july, 1, 30_000);
   statistics.added(3 * ANALYZE_MIN_ROWS);
   await statistics.settled();
-  expect(await reltuples(july)).toEqual({ mails_p203107: -1, recipients_p203107: -1 });
-  // its reservation falls due while it is stored: the claims send its mails, the looks resume
+  expect(await analyzed(july)).toEqual([0, 0]);
+  // its reservation falls due while it is stored: the claims send its mails, the re-analyses resume
   due = true;
   statistics.added(ANALYZE_MIN_ROWS);
   await statistics.settled();
-  expect(await reltuples(july)).toEqual({ mails_p203107: 0, recipients_p203107: 0 });
-
-  // waiting for confirmation throughout: one look, when it ends
-  await looksWhenItEnds(new Date('2031-08-10T00:00:00Z'), 3 * ANALYZE_MIN_ROWS, () => false);
+  expect(await analyzed(july)).toEqual([30_000, 0]);
 });
 
-it('a store that ends looks at what it added since its last look, however little', async () => {
-  await looksWhenItEnds(new Date('2031-09-10T00:00:00Z'), 1, () => true);
+it('a store whose mails are not due re-analyzes what grew once, when it ends', async () => {
+  const august = new Date('2031-08-10T00:00:00Z');
+  await quietMonth(august);
+  const statistics = partitionStatistics(db.db, august, log, () => false);
+  statistics.added(ANALYZE_MIN_ROWS);
+  await statistics.settled();
+  await insertMails(august, 1, 30_000);
+  statistics.added(3 * ANALYZE_MIN_ROWS);
+  await statistics.settled();
+  expect(await analyzed(august)).toEqual([0, 0]);
+  statistics.storeEnded();
+  await statistics.settled();
+  expect(await analyzed(august)).toEqual([30_000, 0]);
+});
+
+it('a store that ends looks once more, however little its last run added', async () => {
+  const september = new Date('2031-09-10T00:00:00Z');
+  await quietMonth(september);
+  const statistics = partitionStatistics(db.db, september, log);
+  statistics.added(1);
+  await statistics.settled();
+  expect(await analyzed(september)).toEqual([-1, -1]);
+  statistics.storeEnded();
+  await statistics.settled();
+  expect(await analyzed(september)).toEqual([0, 0]);
+  // a last run that stored nothing (a run before it stored the rest) still looks
+  const october = new Date('2031-10-10T00:00:00Z');
+  await quietMonth(october);
+  await insertMails(october, 1, 20_000);
+  const lastRun = partitionStatistics(db.db, october, log, () => false);
+  lastRun.storeEnded();
+  await lastRun.settled();
+  expect(await analyzed(october)).toEqual([20_000, 0]);
 });
 
 it('a month without partitions does not fail the store', async () => {

@@ -9,7 +9,7 @@ export const ANALYZE_MIN_ROWS = 10_000;
 export interface PartitionStatistics {
   /** a batch of `rows` mails was committed */
   added(rows: number): void;
-  /** the store is over (the request left P): what it added since the last look is looked at now, however little */
+  /** the store is over (the request left P): its partitions are looked at once more, whatever it added since the last look */
   storeEnded(): void;
   /** resolves once no analysis is running (never rejects) */
   settled(): Promise<void>;
@@ -31,14 +31,16 @@ export interface PartitionStatistics {
  * service's role owns (ANALYZE skips others). An analysis takes a few hundred milliseconds;
  * retention's drop of an old month waits for it (its lock_timeout is longer).
  *
- * Those looks serve the claims that send a request's mails while it is stored. A request whose
- * mails are not due yet (waiting for confirmation, reserved later: `sendsNow` false) has none, so
- * its store looks once, when it ends (storeEnded), and analyzes each stale partition once instead
- * of at every doubling: on a 2-CPU machine each analysis took a CPU from the store's own parts
- * (bench:group-filter, whose requests wait for confirmation, 2026-12-07: 10-12 analyses a run,
- * 3.0-3.6 s of PostgreSQL's time, against 3 and 1.9 s). Other requests' statements on those
- * partitions are planned meanwhile from the statistics they had, until the store ends or
- * autovacuum visits.
+ * While a request's mails are not due yet (waiting for confirmation, reserved later: `sendsNow`
+ * false), nothing sends them as they are stored, so its store analyzes only partitions never
+ * analyzed (a new month's: every claim is planned on them, cheap while they are small) and leaves
+ * the re-analyses at each doubling to one look when the store ends (storeEnded). On a 2-CPU
+ * machine each analysis runs on a third backend beside a store's two parts. bench:group-filter,
+ * whose requests all wait for confirmation, made 10-12 analyses a run, 3.0-3.6 s of statement
+ * time (ANALYZE's duration as the service logs it at debug level), and 3-4, 1.3-2.0 s, with the
+ * looks deferred (2026-12-07). Meanwhile other requests' statements on those partitions are
+ * planned from the statistics they had. Every store looks once more when it ends, however
+ * little its last run added.
  */
 export function partitionStatistics(db: Db, createdAt: Date, log: Logger, sendsNow: () => boolean = () => true): PartitionStatistics {
   const { mails, recipients } = historyTablesOf(createdAt);
@@ -46,9 +48,10 @@ export function partitionStatistics(db: Db, createdAt: Date, log: Logger, sendsN
   let pending = 0;
   let running: Promise<void> | undefined;
 
-  const refresh = async () => {
+  /** `grown`: a partition analyzed before is stale too once twice the size */
+  const refresh = async (grown: boolean) => {
     const res = await sql<{ name: string; stale: boolean }>`
-      SELECT relname AS name, reltuples < 0 OR pg_relation_size(oid) / current_setting('block_size')::int > 2 * relpages AS stale
+      SELECT relname AS name, reltuples < 0 OR (${grown}::boolean AND pg_relation_size(oid) / current_setting('block_size')::int > 2 * relpages) AS stale
       FROM pg_class WHERE oid IN (to_regclass(${mails}), to_regclass(${recipients}))
         -- ANALYZE skips, with a warning only, a table whose owner we are not
         AND pg_has_role(relowner, 'USAGE')
@@ -60,14 +63,13 @@ export function partitionStatistics(db: Db, createdAt: Date, log: Logger, sendsN
     log.debug({ tables: stale, ms: Math.round(performance.now() - started) }, 'analyzed the partitions a store is filling');
   };
 
-  /** the store has ended: whatever it added since the last look is worth one */
+  /** the store has ended: one look more, whatever it added since the last */
   let ended = false;
 
   const check = () => {
-    if (running || pending === 0) return;
-    if (!ended && (pending < ANALYZE_MIN_ROWS || !sendsNow())) return;
+    if (running || pending === 0 || (!ended && pending < ANALYZE_MIN_ROWS)) return;
     pending = 0;
-    running = refresh()
+    running = refresh(ended || sendsNow())
       .catch((err: unknown) => log.warn({ err }, 'could not analyze the partitions a store is filling; autovacuum will'))
       .finally(() => {
         running = undefined;
@@ -83,6 +85,8 @@ export function partitionStatistics(db: Db, createdAt: Date, log: Logger, sendsN
     },
     storeEnded() {
       ended = true;
+      // its last run may have added nothing (the rest was stored by a run before it)
+      pending = Math.max(pending, 1);
       check();
     },
     settled: async () => {

@@ -105,9 +105,9 @@ export async function storeInBatches(deps: StoreDeps, requestId: string, source:
         break;
       }
     }
+    await finishRequestIfDone(deps, requestId);
   } finally {
     // an analysis still running does not outlive the job, whichever way it ends
     await statistics?.settled();
   }
-  await finishRequestIfDone(deps, requestId);
 }

@@ -77,9 +77,9 @@ export async function storeInParts(deps: StoreDeps, requestId: string, source: P
   const started = Date.now();
   const atOnce = partsAtOnce(deps.config?.storeParallelism ?? DEFAULT_STORE_PARALLELISM);
   const req = await splitOnce(deps, requestId, source, atOnce, log);
-  if (req) {
+  const statistics = req && partitionStatistics(deps.db, req.created_at, log, () => isDue(req, deps.now()));
+  if (req && statistics) {
     const target: MailTarget = { requestId, projectId: req.project_id, idDay: req.id_day, nextAttemptAt: firstAttemptOf(req), createdAt: req.created_at };
-    const statistics = partitionStatistics(deps.db, req.created_at, log, () => isDue(req, deps.now()));
     let failed = false;
     const stop = () => failed || run.isStopping?.() === true || Date.now() - started > RUN_BUDGET_MS;
     for (;;) {
@@ -116,11 +116,12 @@ export async function storeInParts(deps: StoreDeps, requestId: string, source: P
       if (settled === 'finished') statistics.storeEnded();
       if (settled !== 'again') break;
     }
-    await statistics.settled();
   } else {
     await parts.deletePartsIfLeftP(deps.db, requestId);
   }
   await finishRequestIfDone(deps, requestId);
+  // the last look's analysis ends with the job, after the request's own state
+  await statistics?.settled();
 }
 
 /** The request, if still P; its parts are made by the first run (under the request's lock, so once). */
