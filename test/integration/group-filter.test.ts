@@ -287,6 +287,8 @@ describe('expansion (the store-recipients job)', () => {
       WHERE t.project_id = ${projectId}::bigint AND t.name = 'tail' AND b.project_id = t.project_id AND b.name = 'big'
       ORDER BY m.address_id DESC LIMIT 30000
     `.execute(idle.db.db);
+    // statistics as a book that has settled has them: PostgreSQL merges the groups' ranges
+    await sql`VACUUM ANALYZE address_book_members`.execute(idle.db.db);
     const groups = await sql<{ name: string; sid: string; first: string; tail_first: string }>`
       SELECT g.name, g.sid::text, (SELECT min(address_id)::text FROM address_book_members WHERE group_sid = g.sid) AS first,
              (SELECT min(m.address_id)::text FROM address_book_members m JOIN address_book_groups t ON t.sid = m.group_sid WHERE t.project_id = g.project_id AND t.name = 'tail') AS tail_first
@@ -312,6 +314,7 @@ describe('expansion (the store-recipients job)', () => {
       expect(await countSelected(tx, sids, true)).toBe(30_000);
       return (await entries()) - before;
     });
+    expect(read).toBeGreaterThanOrEqual(60_000);
     expect(read).toBeLessThan(90_000);
 
     const res = await mail({ andFilter: true, groups: ['big', 'tail'] }, { confirmAndSend: true }, idle);

@@ -73,9 +73,10 @@ export async function countSelected(db: Db | Tx, groupSids: string[], andFilter:
  * greatest of their first members after it (a primary-key probe a group). Every address they
  * share after the cursor is at or past it, so a merge of their ranges can start there, not at
  * their starts (combinationIds). Null for an OR or one group, or when no group has a member left.
- * Given to the query as a value: as a subquery in it, PostgreSQL could not estimate it and chose a
- * parallel hash join for the count (486-560 ms against 340 for the merge join, bench:group-filter's
- * book, 2026-12-07).
+ * Given to the query as a value: as a subquery in it, PostgreSQL could not estimate it (in psql,
+ * with parallel workers, it chose a parallel hash join for bench:group-filter's count: 486-560
+ * ms, 2026-12-07). A statement of its own, so for what may see the groups change between the two
+ * statements only: the count, the split and the download, not a store's pages (store-from-groups.ts).
  */
 export async function firstSharedId(db: Db | Tx, groupSids: readonly string[], andFilter: boolean, afterId: string): Promise<string | null> {
   if (!andFilter || groupSids.length < 2) return null;
@@ -123,8 +124,8 @@ function combinationIds(
     // `o.address_id > afterId` is implied, as is `>= fromId` on both sides, but they let a merge
     // join start at the cursor, or where every group has a member past it, not at the groups'
     // starts: an AND of a group of 1,000,000 and one of 500,000 holding its last 250,000 read the
-    // first 750,000 in vain in every count, split and first page (count 210-222 ms against 44-46,
-    // bench:group-filter's book, 2026-12-07).
+    // first 750,000 in vain in its count and split (the count 210-222 ms against 44-46 in psql,
+    // prepared and run again, bench:group-filter's book, 2026-12-07).
     const from = (col: RawBuilder<unknown>) => (fromId === null ? sql`` : sql`AND ${col} >= ${fromId}::bigint`);
     const others = rest.map(
       (sid) =>

@@ -36,11 +36,12 @@ export interface PartitionStatistics {
  * analyzed (a new month's: every claim is planned on them, cheap while they are small) and leaves
  * the re-analyses at each doubling to one look when the store ends (storeEnded). On a 2-CPU
  * machine each analysis runs on a third backend beside a store's two parts. bench:group-filter,
- * whose requests all wait for confirmation, made 10-12 analyses a run, 3.0-3.6 s of statement
- * time (ANALYZE's duration as the service logs it at debug level), and 3-4, 1.3-2.0 s, with the
- * looks deferred (2026-12-07). Meanwhile other requests' statements on those partitions are
- * planned from the statistics they had. Every store looks once more when it ends, however
- * little its last run added.
+ * whose requests all wait for confirmation, made 10-12 analyses a run, 2.3-3.6 s of statement
+ * time (ANALYZE's duration as the service logs it at debug level), and 3-4, 1.2-2.0 s, with the
+ * re-analyses deferred (2026-12-07). Meanwhile other requests' statements on those partitions are
+ * planned from the statistics they had (a new month's that autovacuum analyzed while it held a few
+ * rows included). Every store looks once more when it has stored every mail, however little its
+ * last run added.
  */
 export function partitionStatistics(db: Db, createdAt: Date, log: Logger, sendsNow: () => boolean = () => true): PartitionStatistics {
   const { mails, recipients } = historyTablesOf(createdAt);

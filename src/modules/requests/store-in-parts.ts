@@ -78,50 +78,53 @@ export async function storeInParts(deps: StoreDeps, requestId: string, source: P
   const atOnce = partsAtOnce(deps.config?.storeParallelism ?? DEFAULT_STORE_PARALLELISM);
   const req = await splitOnce(deps, requestId, source, atOnce, log);
   const statistics = req && partitionStatistics(deps.db, req.created_at, log, () => isDue(req, deps.now()));
-  if (req && statistics) {
-    const target: MailTarget = { requestId, projectId: req.project_id, idDay: req.id_day, nextAttemptAt: firstAttemptOf(req), createdAt: req.created_at };
-    let failed = false;
-    const stop = () => failed || run.isStopping?.() === true || Date.now() - started > RUN_BUDGET_MS;
-    for (;;) {
-      const open = await parts.openParts(deps.db, requestId);
-      if (open.length > 0) {
-        // Parts split earlier by a run with more at once (another config) wait for a free turn.
-        const slot = createLimiter(atOnce);
-        const results = await Promise.allSettled(
-          open.map((part) =>
-            slot(() => storePart(deps, requestId, part, source, target, stop, log, statistics)).catch((err: unknown) => {
-              // the other parts stop at their next batch; the job's retry resumes them all
-              failed = true;
-              throw err;
-            }),
-          ),
-        );
-        await statistics.settled();
-        const rejected = results.find((r) => r.status === 'rejected');
-        if (rejected) throw rejected.reason;
-        const outcomes = results.map((r) => (r as PromiseFulfilledResult<PartOutcome>).value);
-        if (outcomes.includes('stopped')) {
-          await parts.deletePartsIfLeftP(deps.db, requestId);
-          break;
+  try {
+    if (req && statistics) {
+      const target: MailTarget = { requestId, projectId: req.project_id, idDay: req.id_day, nextAttemptAt: firstAttemptOf(req), createdAt: req.created_at };
+      let failed = false;
+      const stop = () => failed || run.isStopping?.() === true || Date.now() - started > RUN_BUDGET_MS;
+      for (;;) {
+        const open = await parts.openParts(deps.db, requestId);
+        if (open.length > 0) {
+          // Parts split earlier by a run with more at once (another config) wait for a free turn.
+          const slot = createLimiter(atOnce);
+          const results = await Promise.allSettled(
+            open.map((part) =>
+              slot(() => storePart(deps, requestId, part, source, target, stop, log, statistics)).catch((err: unknown) => {
+                // the other parts stop at their next batch; the job's retry resumes them all
+                failed = true;
+                throw err;
+              }),
+            ),
+          );
+          await statistics.settled();
+          const rejected = results.find((r) => r.status === 'rejected');
+          if (rejected) throw rejected.reason;
+          const outcomes = results.map((r) => (r as PromiseFulfilledResult<PartOutcome>).value);
+          if (outcomes.includes('stopped')) {
+            await parts.deletePartsIfLeftP(deps.db, requestId);
+            break;
+          }
+          if (outcomes.includes('handover')) {
+            // Each part's row says where the next job goes on.
+            await deps.queue.insert<StoreRecipientsPayload>(STORE_RECIPIENTS, [{ data: { requestId } }]);
+            log.info('storing handed over to a new job');
+            return;
+          }
+          continue;
         }
-        if (outcomes.includes('handover')) {
-          // Each part's row says where the next job goes on.
-          await deps.queue.insert<StoreRecipientsPayload>(STORE_RECIPIENTS, [{ data: { requestId } }]);
-          log.info('storing handed over to a new job');
-          return;
-        }
-        continue;
+        const settled = await settleParts(deps, requestId, source, log);
+        if (settled === 'finished') statistics.storeEnded();
+        if (settled !== 'again') break;
       }
-      const settled = await settleParts(deps, requestId, source, log);
-      if (settled === 'finished') statistics.storeEnded();
-      if (settled !== 'again') break;
+    } else {
+      await parts.deletePartsIfLeftP(deps.db, requestId);
     }
-  } else {
-    await parts.deletePartsIfLeftP(deps.db, requestId);
+    await finishRequestIfDone(deps, requestId);
+  } finally {
+    // the last look's analysis ends with the job, after the request's own state, whichever way it ends
+    await statistics?.settled();
   }
-  await finishRequestIfDone(deps, requestId);
-  // the last look's analysis ends with the job, after the request's own state
-  await statistics?.settled();
 }
 
 /** The request, if still P; its parts are made by the first run (under the request's lock, so once). */
