@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { expect, it } from '@jest/globals';
 import { sql } from 'kysely';
+import { requestPartitionStatistics } from '../helpers/partition-reltuples.ts';
 import { ANALYZE_MIN_ROWS } from '../../src/modules/requests/partition-statistics.ts';
 import { historyMonths } from '../../src/modules/retention/history-partitions.ts';
 import { waitFor } from '../helpers/test-service.ts';
@@ -70,13 +71,7 @@ it("one tenant's 20,000-recipient request does not hold another tenant's 1-recip
   // stored its first 10,000 (long before the first small mail), where autovacuum (off here) would
   // have left no statistics at all.
   const id = String(BigInt(big.body.requestId.slice(8)));
-  const statistics = async () =>
-    (
-      await sql<{ name: string; reltuples: number }>`
-        SELECT c.relname AS name, c.reltuples FROM pg_class c
-        WHERE c.oid IN (SELECT DISTINCT tableoid FROM mails WHERE request_id = ${id} UNION SELECT DISTINCT tableoid FROM recipients WHERE request_id = ${id})
-      `.execute(svc.db.db)
-    ).rows;
+  const statistics = () => requestPartitionStatistics(svc.db.db, id);
   const analyzed = await waitFor(
     async () => {
       const tables = await statistics();
