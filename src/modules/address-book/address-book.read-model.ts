@@ -75,8 +75,10 @@ export async function countSelected(db: Db | Tx, groupSids: string[], andFilter:
  * their starts (combinationIds). Null for an OR or one group, or when no group has a member left.
  * Given to the query as a value: as a subquery in it, PostgreSQL could not estimate it (in psql,
  * with parallel workers, it chose a parallel hash join for bench:group-filter's count: 486-560
- * ms, 2026-12-07). A statement of its own, so for what may see the groups change between the two
- * statements only: the count, the split and the download, not a store's pages (store-from-groups.ts).
+ * ms; in a store's page, with the service's settings, a hash join over one whole group: its
+ * selection 430 ms against 40; 2026-12-07). A statement of its own, so an older address added to
+ * a group after it and before the query is below it: a store's page takes it again after the
+ * page and runs again if it moved back (store-from-groups.ts).
  */
 export async function firstSharedId(db: Db | Tx, groupSids: readonly string[], andFilter: boolean, afterId: string): Promise<string | null> {
   if (!andFilter || groupSids.length < 2) return null;
@@ -124,8 +126,8 @@ function combinationIds(
     // `o.address_id > afterId` is implied, as is `>= fromId` on both sides, but they let a merge
     // join start at the cursor, or where every group has a member past it, not at the groups'
     // starts: an AND of a group of 1,000,000 and one of 500,000 holding its last 250,000 read the
-    // first 750,000 in vain in its count and split (the count 210-222 ms against 44-46 in psql,
-    // prepared and run again, bench:group-filter's book, 2026-12-07).
+    // first 750,000 in vain in its count, its split and a store's first page (the count 210-222 ms
+    // against 44-46 in psql, prepared and run again, bench:group-filter's book, 2026-12-07).
     const from = (col: RawBuilder<unknown>) => (fromId === null ? sql`` : sql`AND ${col} >= ${fromId}::bigint`);
     const others = rest.map(
       (sid) =>
@@ -155,9 +157,13 @@ export function combinationPage(
   throughId: string | null = null,
   fromId: string | null = null,
 ): RawBuilder<{ id: string; address: string }> {
+  // The start on the addresses too: with `a.id > afterId` alone PostgreSQL expects every address
+  // after the cursor and hashes them all, a sequential scan of the book (a store's first page in
+  // bench:group-filter: its selection 631 ms against 66-77 with the start, auto_explain, 2026-12-07).
+  const from = fromId === null ? sql`` : sql`AND a.id >= ${fromId}::bigint`;
   return sql`
     SELECT a.id, a.address FROM (${combinationIds(groupSids, andFilter, afterId, limit, throughId, fromId)}) ids
-    JOIN address_book_addresses a ON a.id = ids.address_id AND a.id > ${afterId}::bigint
+    JOIN address_book_addresses a ON a.id = ids.address_id AND a.id > ${afterId}::bigint ${from}
     ORDER BY a.id`;
 }
 

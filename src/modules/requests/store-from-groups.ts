@@ -1,10 +1,10 @@
 import type { Tx } from '../../db/schema.ts';
 import type { AppDeps } from '../../deps.ts';
 import { badRequest } from '../../shared/errors.ts';
-import { combinationPage, countSelected, currentGroupSids, filterGroupSids, splitSelection } from '../address-book/address-book.read-model.ts';
+import { combinationPage, countSelected, currentGroupSids, filterGroupSids, firstSharedId, splitSelection } from '../address-book/address-book.read-model.ts';
 import type { GroupFilter } from '../address-book/group-filter.ts';
 import { insertSelectedAddresses, settleRecipientCounts } from './store-batches.repository.ts';
-import type { PartedSource } from './store-in-parts.ts';
+import { BatchRaced, type PartedSource } from './store-in-parts.ts';
 import type { StorePart } from './store-parts.repository.ts';
 
 /**
@@ -53,14 +53,9 @@ export async function groupSource(deps: Pick<AppDeps, 'db'>, projectId: string, 
     const current = await currentGroupSids(tx, projectId, filter.groups);
     return filter.andFilter && current.size < filter.groups.length ? [] : [...current.values()].sort((a, b) => rank(a) - rank(b));
   };
-  /**
-   * The part's next `limit` selected addresses after its cursor, as the groups are now. Not
-   * started at firstSharedId as the count and the split are: that is a statement of its own, and
-   * an older address added to a group between it and the page (READ COMMITTED) would fall below
-   * it and behind the cursor for good. Only a part's first page reads what the bound would skip.
-   */
-  const pageAfter = async (tx: Tx, part: StorePart, limit: number) =>
-    combinationPage(await groupsNow(tx), filter.andFilter, part.keyAfter, limit, part.keyLast);
+  /** The part's next `limit` selected addresses after its cursor, as the groups are now, from `start` on when given. */
+  const pageAfter = (groups: string[], part: StorePart, limit: number, start: string | null = null) =>
+    combinationPage(groups, filter.andFilter, part.keyAfter, limit, part.keyLast, start);
   return {
     name: 'address-book',
     batch: GROUP_STORE_BATCH,
@@ -82,12 +77,22 @@ export async function groupSource(deps: Pick<AppDeps, 'db'>, projectId: string, 
       });
     },
     async storeBatch(tx, part, target, limit) {
-      const page = await pageAfter(tx, part, limit);
-      const { stored, lastId } = await insertSelectedAddresses(tx, target, part.nextSeq - 1, page);
+      const groups = await groupsNow(tx);
+      // An AND starts where every group has a member (firstSharedId), so a part's first page does
+      // not read the groups' leading ranges in vain. That start is a statement of its own: an
+      // older address that every group holds since just after it (READ COMMITTED) is below it, and
+      // would fall behind the cursor for good. Taken again after the page, the start has then
+      // moved back to it at least: the batch runs again.
+      const start = await firstSharedId(tx, groups, filter.andFilter, part.keyAfter);
+      const { stored, lastId } = await insertSelectedAddresses(tx, target, part.nextSeq - 1, pageAfter(groups, part, limit, start));
+      if (start !== null) {
+        const now = await firstSharedId(tx, groups, filter.andFilter, part.keyAfter);
+        if (now !== null && BigInt(now) < BigInt(start)) throw new BatchRaced();
+      }
       return { stored, lastKey: lastId ?? part.keyAfter };
     },
     async hasMore(tx, part) {
-      const next = await (await pageAfter(tx, part, 1)).execute(tx);
+      const next = await pageAfter(await groupsNow(tx), part, 1).execute(tx);
       return next.rows.length > 0;
     },
     async finish(tx, req, storedCount) {

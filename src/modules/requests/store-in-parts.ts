@@ -46,7 +46,10 @@ export interface PartedSource {
   batch: number;
   /** Splits what is left to store (after `req.stored_count`) into at most `count` parts. */
   split(tx: Tx, req: StoringRequest, count: number): Promise<NewStorePart[]>;
-  /** Stores up to `limit` mails of the part's keys after its cursor, seq from `part.nextSeq` on: how many, and the last key stored. */
+  /**
+   * Stores up to `limit` mails of the part's keys after its cursor, seq from `part.nextSeq` on: how
+   * many, and the last key stored. Throws BatchRaced to have the batch rolled back and run again.
+   */
   storeBatch(tx: Tx, part: StorePart, target: MailTarget, limit: number): Promise<{ stored: number; lastKey: string }>;
   /** Whether the part's keys hold more after its cursor (asked when its numbers are used up). */
   hasMore(tx: Tx, part: StorePart, target: MailTarget): Promise<boolean>;
@@ -71,6 +74,12 @@ type PartOutcome = 'done' | 'stopped' | 'handover';
 
 /** Thrown inside a batch's transaction to roll it back: the request left P meanwhile. */
 class RequestLeftP extends Error {}
+
+/**
+ * Thrown by a source's storeBatch when its page may have missed a change committed while it was
+ * read (store-from-groups.ts): the batch rolls back and runs again.
+ */
+export class BatchRaced extends Error {}
 
 export async function storeInParts(deps: StoreDeps, requestId: string, source: PartedSource, run: JobRun = {}): Promise<void> {
   const log = deps.logger.child({ requestId, source: source.name });
@@ -172,6 +181,10 @@ async function storePart(
       })
       .catch((err: unknown) => {
         if (err instanceof RequestLeftP) return { outcome: 'stopped' as const, stored: 0 };
+        if (err instanceof BatchRaced) {
+          log.info({ part: partNo }, 'the groups changed while a batch was read: it runs again');
+          return { outcome: 'more' as const, stored: 0 };
+        }
         throw err;
       });
     statistics.added(stored);
