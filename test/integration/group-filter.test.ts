@@ -34,6 +34,29 @@ beforeAll(async () => {
 });
 
 /**
+ * What `work` reads, in a transaction of its own: the entries of the members' primary key, the
+ * members' rows read by sequential scans, and the sequential scans of the addresses (this
+ * backend's counts not yet reported, earlier transactions' too: the differences are the work's).
+ */
+async function readBy<T>(db: Db, work: (tx: Tx) => Promise<T>) {
+  return db.transaction().execute(async (tx) => {
+    const stats = async () => {
+      const row = (
+        await sql<{ entries: string; rows: string; scans: string }>`
+          SELECT pg_stat_get_xact_tuples_returned('address_book_members_pkey'::regclass)::text AS entries,
+                 pg_stat_get_xact_tuples_returned('address_book_members'::regclass)::text AS rows,
+                 pg_stat_get_xact_numscans('address_book_addresses'::regclass)::text AS scans`.execute(tx)
+      ).rows[0]!;
+      return { entries: Number(row.entries), rows: Number(row.rows), scans: Number(row.scans) };
+    };
+    const before = await stats();
+    const result = await work(tx);
+    const after = await stats();
+    return { result, read: after.entries - before.entries, memberRowsScanned: after.rows - before.rows, addressScans: after.scans - before.scans };
+  });
+}
+
+/**
  * `db` whose transactions run `before` once, just before the first statement that inserts mails
  * (a store's first page; with one part, after the batch took its AND start): a change committed
  * between the two.
@@ -351,27 +374,14 @@ describe('expansion (the store-recipients job)', () => {
 
     // The count, and a store's first page, read the overlap of both groups' ranges, not big's
     // 90,000 members before it (the primary key's entries each transaction read).
-    const readBy = <T>(work: (tx: Tx) => Promise<T>) =>
-      idle.db.db.transaction().execute(async (tx) => {
-        // this backend's counts not yet reported, earlier transactions' too: the difference is the work's
-        const stats = async () => {
-          const row = (
-            await sql<{ entries: string; scans: string }>`
-              SELECT pg_stat_get_xact_tuples_returned('address_book_members_pkey'::regclass)::text AS entries,
-                     pg_stat_get_xact_numscans('address_book_addresses'::regclass)::text AS scans`.execute(tx)
-          ).rows[0]!;
-          return { entries: Number(row.entries), scans: Number(row.scans) };
-        };
-        const before = await stats();
-        const result = await work(tx);
-        const after = await stats();
-        return { result, read: after.entries - before.entries, addressScans: after.scans - before.scans };
-      });
-    const counted = await readBy((tx) => countSelected(tx, sids, true));
+    const counted = await readBy(idle.db.db, (tx) => countSelected(tx, sids, true));
     expect(counted.result).toBe(30_000);
     expect(counted.read).toBeGreaterThanOrEqual(60_000);
     expect(counted.read).toBeLessThan(90_000);
-    const paged = await readBy(async (tx) => (await combinationPage(sids, true, '0', 50_000, null, await firstSharedId(tx, sids, true, '0')).execute(tx)).rows);
+    const paged = await readBy(
+      idle.db.db,
+      async (tx) => (await combinationPage(sids, true, '0', 50_000, null, await firstSharedId(tx, sids, true, '0')).execute(tx)).rows,
+    );
     expect(paged.result).toHaveLength(30_000);
     expect(paged.result[0]!.id).toBe(tail.first);
     expect(paged.read).toBeGreaterThanOrEqual(60_000);
@@ -447,6 +457,40 @@ describe('expansion (the store-recipients job)', () => {
         SELECT g.sid, a.id FROM address_book_addresses a JOIN address_book_groups g ON g.project_id = a.project_id AND g.name = 'third'
         WHERE a.project_id = ${projectId()}::bigint AND a.id % 3 = 0
       `.execute(idle.db.db);
+    }, 60_000);
+
+    it('a bounded part of an AND merges the groups from its cursor: its page reads about what it takes, not the rest of a group', async () => {
+      // "firsthalf": big's first 60,000 members, just added (no page of them all-visible yet)
+      await sql`INSERT INTO address_book_groups (project_id, name) VALUES (${projectId()}::bigint, 'firsthalf')`.execute(idle.db.db);
+      const group = await sql<{ sid: string; big: string }>`
+        SELECT g.sid::text, b.sid::text AS big FROM address_book_groups g JOIN address_book_groups b ON b.project_id = g.project_id AND b.name = 'big'
+        WHERE g.project_id = ${projectId()}::bigint AND g.name = 'firsthalf'
+      `.execute(idle.db.db);
+      const { sid, big } = group.rows[0]!;
+      try {
+        await sql`
+          INSERT INTO address_book_members (group_sid, address_id)
+          SELECT ${sid}::bigint, address_id FROM address_book_members WHERE group_sid = ${big}::bigint ORDER BY address_id LIMIT 60000
+        `.execute(idle.db.db);
+        await sql`ANALYZE address_book_members`.execute(idle.db.db);
+        const ids = await sql<{ after: string; through: string }>`
+          SELECT (array_agg(address_id ORDER BY address_id))[15000]::text AS after, (array_agg(address_id ORDER BY address_id))[30000]::text AS through
+          FROM address_book_members WHERE group_sid = ${sid}::bigint
+        `.execute(idle.db.db);
+        const { after, through } = ids.rows[0]!;
+        const sids = [sid, big];
+        const page = await readBy(
+          idle.db.db,
+          async (tx) => (await combinationPage(sids, true, after, 15_000, through, await firstSharedId(tx, sids, true, after)).execute(tx)).rows,
+        );
+        expect(page.result).toHaveLength(15_000);
+        expect(page.result[page.result.length - 1]!.id).toBe(through);
+        // both groups' 15,000 entries from the cursor, not big's 105,000 after it
+        expect(page.read + page.memberRowsScanned).toBeLessThan(45_000);
+      } finally {
+        await sql`DELETE FROM address_book_members WHERE group_sid = ${sid}::bigint`.execute(idle.db.db);
+        await sql`DELETE FROM address_book_groups WHERE sid = ${sid}::bigint`.execute(idle.db.db);
+      }
     }, 60_000);
 
     it('a batch failing mid-part is rolled back and the next run fills its part: no gap, no repeat', async () => {
