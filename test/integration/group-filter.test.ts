@@ -4,8 +4,10 @@ import type { Db, Tx } from '../../src/db/schema.ts';
 import { simpleParser } from 'mailparser';
 import { createLogger } from '../../src/logger.ts';
 import { storeRecipients } from '../../src/modules/requests/requests.service.ts';
-import { GROUP_STORE_BATCH } from '../../src/modules/requests/store-from-groups.ts';
-import { combinationPage, countSelected, filterGroupSids, firstSharedId } from '../../src/modules/address-book/address-book.read-model.ts';
+import { GROUP_STORE_BATCH, groupSource } from '../../src/modules/requests/store-from-groups.ts';
+import type { MailTarget } from '../../src/modules/requests/store-batches.repository.ts';
+import type { StorePart } from '../../src/modules/requests/store-parts.repository.ts';
+import { countSelected, filterGroupSids, firstSharedId } from '../../src/modules/address-book/address-book.read-model.ts';
 import { historyMonths } from '../../src/modules/retention/history-partitions.ts';
 import { noteDrawnIds } from '../helpers/drawn-ids.ts';
 import { requestPartitionStatistics } from '../helpers/partition-reltuples.ts';
@@ -34,35 +36,58 @@ beforeAll(async () => {
 });
 
 /**
- * What `work` reads, in a transaction of its own: the entries of the members' primary key, the
- * members' rows read by sequential scans, and the sequential scans of the addresses (this
- * backend's counts not yet reported, earlier transactions' too: the differences are the work's).
+ * What `work` reads, in a transaction of its own (rolled back with `rollBack`): the entries of the
+ * members' primary key, the members' rows read by sequential scans, and the address rows read
+ * (by any scan). This backend's counts not yet reported, earlier transactions' too: the
+ * differences are the work's.
  */
-async function readBy<T>(db: Db, work: (tx: Tx) => Promise<T>) {
-  return db.transaction().execute(async (tx) => {
-    const stats = async () => {
-      const row = (
-        await sql<{ entries: string; rows: string; scans: string }>`
-          SELECT pg_stat_get_xact_tuples_returned('address_book_members_pkey'::regclass)::text AS entries,
-                 pg_stat_get_xact_tuples_returned('address_book_members'::regclass)::text AS rows,
-                 pg_stat_get_xact_numscans('address_book_addresses'::regclass)::text AS scans`.execute(tx)
-      ).rows[0]!;
-      return { entries: Number(row.entries), rows: Number(row.rows), scans: Number(row.scans) };
-    };
-    const before = await stats();
-    const result = await work(tx);
-    const after = await stats();
-    return { result, read: after.entries - before.entries, memberRowsScanned: after.rows - before.rows, addressScans: after.scans - before.scans };
-  });
+async function readBy<T>(db: Db, work: (tx: Tx) => Promise<T>, opts: { rollBack?: boolean } = {}) {
+  type Reads = { result: T; read: number; memberRowsScanned: number; addressRowsRead: number };
+  class Measured extends Error {
+    measured: Reads;
+    constructor(measured: Reads) {
+      super('rolled back');
+      this.measured = measured;
+    }
+  }
+  try {
+    return await db.transaction().execute(async (tx) => {
+      const stats = async () => {
+        const row = (
+          await sql<{ entries: string; rows: string; addresses: string }>`
+            SELECT pg_stat_get_xact_tuples_returned('address_book_members_pkey'::regclass)::text AS entries,
+                   pg_stat_get_xact_tuples_returned('address_book_members'::regclass)::text AS rows,
+                   (pg_stat_get_xact_tuples_returned('address_book_addresses'::regclass)
+                    + pg_stat_get_xact_tuples_fetched('address_book_addresses'::regclass))::text AS addresses`.execute(tx)
+        ).rows[0]!;
+        return { entries: Number(row.entries), rows: Number(row.rows), addresses: Number(row.addresses) };
+      };
+      const before = await stats();
+      const result = await work(tx);
+      const after = await stats();
+      const measured = {
+        result,
+        read: after.entries - before.entries,
+        memberRowsScanned: after.rows - before.rows,
+        addressRowsRead: after.addresses - before.addresses,
+      };
+      if (opts.rollBack) throw new Measured(measured);
+      return measured;
+    });
+  } catch (err) {
+    if (err instanceof Measured) return err.measured;
+    throw err;
+  }
 }
 
 /**
- * `db` whose transactions run `before` once, just before the first statement that inserts mails
- * (a store's first page; with one part, after the batch took its AND start): a change committed
- * between the two.
+ * `db` whose transactions run `before(n)` just before the n-th statement that inserts mails (a
+ * store's page; with one part, after its batch took its AND start): a change committed between
+ * the two. Only raw SQL run on a transaction (`sql`…`.execute(tx)`) goes through it; the query
+ * builder's statements do not.
  */
-function beforeFirstPage(db: Db, before: () => Promise<void>): Db {
-  let done = false;
+function beforeEachPage(db: Db, before: (n: number) => Promise<void>): Db {
+  let pages = 0;
   const hooked = (tx: Tx): Tx =>
     new Proxy(tx, {
       get(target, prop) {
@@ -73,10 +98,7 @@ function beforeFirstPage(db: Db, before: () => Promise<void>): Db {
               get(ex, name) {
                 if (name !== 'executeQuery') return bound(ex, name);
                 return async (...args: Parameters<typeof ex.executeQuery>) => {
-                  if (!done && args[0].sql.includes('INSERT INTO mails')) {
-                    done = true;
-                    await before();
-                  }
+                  if (args[0].sql.includes('INSERT INTO mails')) await before(++pages);
                   return ex.executeQuery(...args);
                 };
               },
@@ -378,20 +400,21 @@ describe('expansion (the store-recipients job)', () => {
     expect(counted.result).toBe(30_000);
     expect(counted.read).toBeGreaterThanOrEqual(60_000);
     expect(counted.read).toBeLessThan(90_000);
-    const paged = await readBy(
-      idle.db.db,
-      async (tx) => (await combinationPage(sids, true, '0', 50_000, null, await firstSharedId(tx, sids, true, '0')).execute(tx)).rows,
-    );
-    expect(paged.result).toHaveLength(30_000);
-    expect(paged.result[0]!.id).toBe(tail.first);
-    expect(paged.read).toBeGreaterThanOrEqual(60_000);
-    expect(paged.read).toBeLessThan(90_000);
-    // and it reads the addresses from the start too: no sequential scan of the book
-    expect(paged.addressScans).toBe(0);
 
     const res = await mail({ andFilter: true, groups: ['big', 'tail'] }, { confirmAndSend: true }, idle);
     expect(res.body.count).toBe(30_000);
     const id = internalId(res.body.requestId);
+    // So does a store's first batch (here rolled back), and it reads the addresses from there too,
+    // not the book after the cursor.
+    const req = (await sql<{ id_day: number; created_at: Date }>`SELECT id_day, created_at FROM mail_requests WHERE id = ${id}`.execute(idle.db.db)).rows[0]!;
+    const source = await groupSource({ db: idle.db.db }, projectId, { andFilter: true, groups: ['big', 'tail'] });
+    const firstPart: StorePart = { part: 1, keyAfter: '0', keyLast: null, nextSeq: 1, lastSeq: null, stored: 0, state: 'S' };
+    const target: MailTarget = { requestId: id, projectId, idDay: req.id_day, nextAttemptAt: null, createdAt: req.created_at };
+    const batch = await readBy(idle.db.db, (tx) => source.storeBatch(tx, firstPart, target, 50_000), { rollBack: true });
+    expect(batch.result.stored).toBe(30_000);
+    expect(batch.read).toBeGreaterThanOrEqual(60_000);
+    expect(batch.read).toBeLessThan(90_000);
+    expect(batch.addressRowsRead).toBeLessThan(45_000);
     await storeRecipients(jobDeps(), id);
     expect(await state(id)).toMatchObject({ status: 'R', stored_count: 30_000, request_count: 30_000 });
     expect(await stored(id)).toEqual({ n: 30_000, addresses: 30_000, seqs: 30_000, max_seq: 30_000 });
@@ -408,14 +431,14 @@ describe('expansion (the store-recipients job)', () => {
     const again = await mail({ andFilter: true, groups: ['big', 'tail'] }, { confirmAndSend: true }, idle);
     expect(again.body.count).toBe(30_000);
     const againId = internalId(again.body.requestId);
-    let raced = 0;
-    const addOlder = async () => {
-      raced++;
-      await sql`INSERT INTO address_book_members (group_sid, address_id) VALUES (${tail.sid}::bigint, ${older}::bigint)`.execute(idle.db.db);
+    let pages = 0;
+    const addOlderFirst = async (n: number) => {
+      pages = n;
+      if (n === 1) await sql`INSERT INTO address_book_members (group_sid, address_id) VALUES (${tail.sid}::bigint, ${older}::bigint)`.execute(idle.db.db);
     };
     try {
-      await storeRecipients({ ...jobDeps(), db: beforeFirstPage(idle.db.db, addOlder), config: { storeParallelism: 1 } }, againId);
-      expect(raced).toBe(1);
+      await storeRecipients({ ...jobDeps(), db: beforeEachPage(idle.db.db, addOlderFirst), config: { storeParallelism: 1 } }, againId);
+      expect(pages).toBe(2); // the first page rolled back, and ran again
       expect(await state(againId)).toMatchObject({ status: 'R', stored_count: 30_001, request_count: 30_001 });
       const first = await sql<{ address: string }>`
         SELECT r.address FROM recipients r JOIN mails m ON m.id = r.mail_id WHERE r.request_id = ${againId} AND m.seq = 1
@@ -459,7 +482,7 @@ describe('expansion (the store-recipients job)', () => {
       `.execute(idle.db.db);
     }, 60_000);
 
-    it('a bounded part of an AND merges the groups from its cursor: its page reads about what it takes, not the rest of a group', async () => {
+    it('a bounded part of an AND merges the groups from its cursor: its batch reads about what it takes, not the rest of a group', async () => {
       // "firsthalf": big's first 60,000 members, just added (no page of them all-visible yet)
       await sql`INSERT INTO address_book_groups (project_id, name) VALUES (${projectId()}::bigint, 'firsthalf')`.execute(idle.db.db);
       const group = await sql<{ sid: string; big: string }>`
@@ -473,20 +496,31 @@ describe('expansion (the store-recipients job)', () => {
           SELECT ${sid}::bigint, address_id FROM address_book_members WHERE group_sid = ${big}::bigint ORDER BY address_id LIMIT 60000
         `.execute(idle.db.db);
         await sql`ANALYZE address_book_members`.execute(idle.db.db);
-        const ids = await sql<{ after: string; through: string }>`
-          SELECT (array_agg(address_id ORDER BY address_id))[15000]::text AS after, (array_agg(address_id ORDER BY address_id))[30000]::text AS through
+        const ids = await sql<{ after: string; through: string; short: string }>`
+          SELECT (array_agg(address_id ORDER BY address_id))[15000]::text AS after, (array_agg(address_id ORDER BY address_id))[30000]::text AS through,
+                 (array_agg(address_id ORDER BY address_id))[30010]::text AS short
           FROM address_book_members WHERE group_sid = ${sid}::bigint
         `.execute(idle.db.db);
-        const { after, through } = ids.rows[0]!;
-        const sids = [sid, big];
-        const page = await readBy(
-          idle.db.db,
-          async (tx) => (await combinationPage(sids, true, after, 15_000, through, await firstSharedId(tx, sids, true, after)).execute(tx)).rows,
-        );
-        expect(page.result).toHaveLength(15_000);
-        expect(page.result[page.result.length - 1]!.id).toBe(through);
+        const { after, through, short } = ids.rows[0]!;
+        const res = await mail({ andFilter: true, groups: ['firsthalf', 'big'] }, { confirmAndSend: true }, idle);
+        expect(res.body.count).toBe(60_000);
+        const id = internalId(res.body.requestId);
+        const req = (await sql<{ id_day: number; created_at: Date }>`SELECT id_day, created_at FROM mail_requests WHERE id = ${id}`.execute(idle.db.db))
+          .rows[0]!;
+        const target: MailTarget = { requestId: id, projectId: projectId(), idDay: req.id_day, nextAttemptAt: null, createdAt: req.created_at };
+        const source = await groupSource({ db: idle.db.db }, projectId(), { andFilter: true, groups: ['firsthalf', 'big'] });
+        // batches rolled back: a part with its own 15,000 numbers to `through`, half-way
+        const bounded: StorePart = { part: 1, keyAfter: after, keyLast: through, nextSeq: 15_001, lastSeq: 30_000, stored: 15_000, state: 'S' };
+        const batch = await readBy(idle.db.db, (tx) => source.storeBatch(tx, bounded, target, 15_000), { rollBack: true });
+        expect(batch.result).toEqual({ stored: 15_000, lastKey: through });
         // both groups' 15,000 entries from the cursor, not big's 105,000 after it
-        expect(page.read + page.memberRowsScanned).toBeLessThan(45_000);
+        expect(batch.read + batch.memberRowsScanned).toBeLessThan(45_000);
+        // a full part going on with a whole batch as its limit, its range holding 10: it reads
+        // about those, not a batch past its bound
+        const full: StorePart = { part: 1, keyAfter: through, keyLast: short, nextSeq: 60_001, lastSeq: null, stored: 30_000, state: 'S' };
+        const rest = await readBy(idle.db.db, (tx) => source.storeBatch(tx, full, target, GROUP_STORE_BATCH), { rollBack: true });
+        expect(rest.result).toEqual({ stored: 10, lastKey: short });
+        expect(rest.read + rest.memberRowsScanned).toBeLessThan(1_000);
       } finally {
         await sql`DELETE FROM address_book_members WHERE group_sid = ${sid}::bigint`.execute(idle.db.db);
         await sql`DELETE FROM address_book_groups WHERE sid = ${sid}::bigint`.execute(idle.db.db);

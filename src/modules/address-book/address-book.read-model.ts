@@ -70,22 +70,31 @@ export async function countSelected(db: Db | Tx, groupSids: string[], andFilter:
 
 /**
  * For an AND over several groups, the first address id after `afterId` they could all hold: the
- * greatest of their first members after it (a primary-key probe a group). Every address they
- * share after the cursor is at or past it, so a merge of their ranges can start there, not at
- * their starts (combinationIds). Null for an OR or one group, or when no group has a member left.
- * Given to the query as a value: as a subquery in it, PostgreSQL could not estimate it (in psql,
- * with parallel workers, it chose a parallel hash join for bench:group-filter's count: 486-560
- * ms; in a store's page, with the service's settings, a hash join over one whole group: its
- * selection 430 ms against 40; 2026-12-07). A statement of its own, so an older address added to
- * a group after it and before the query is below it: a store's page takes it again after the
- * page and runs again if it moved back (store-from-groups.ts).
+ * greatest of their first members after it (a primary-key probe a group), as an SQL expression.
+ * Every address they share after the cursor is at or past it, so a merge of their ranges can
+ * start there, not at their starts (combinationIds). Null for an OR or one group.
  */
-export async function firstSharedId(db: Db | Tx, groupSids: readonly string[], andFilter: boolean, afterId: string): Promise<string | null> {
+export function sharedStart(groupSids: readonly string[], andFilter: boolean, afterId: string): RawBuilder<string | null> | null {
   if (!andFilter || groupSids.length < 2) return null;
   const firsts = groupSids.map(
     (sid) => sql`(SELECT min(address_id) FROM address_book_members WHERE group_sid = ${sid}::bigint AND address_id > ${afterId}::bigint)`,
   );
-  const res = await sql<{ id: string | null }>`SELECT GREATEST(${sql.join(firsts)})::text AS id`.execute(db);
+  return sql`GREATEST(${sql.join(firsts)})::text`;
+}
+
+/**
+ * sharedStart, by a statement of its own: null for an OR or one group, or when no group has a
+ * member left. Given to the query as a value: as a subquery in it, PostgreSQL could not estimate
+ * it (in psql, with parallel workers, it chose a parallel hash join for bench:group-filter's
+ * count: 486-560 ms; in a store's page, with the service's settings, a hash join over one whole
+ * group: its selection 430 ms against 40; 2026-12-07). An older address added to a group after
+ * it and before the query is below it: a store's page takes sharedStart again in its own
+ * statement and runs again without the start if it lies below (store-from-groups.ts).
+ */
+export async function firstSharedId(db: Db | Tx, groupSids: readonly string[], andFilter: boolean, afterId: string): Promise<string | null> {
+  const start = sharedStart(groupSids, andFilter, afterId);
+  if (start === null) return null;
+  const res = await sql<{ id: string | null }>`SELECT ${start} AS id`.execute(db);
   return res.rows[0]?.id ?? null;
 }
 
@@ -109,6 +118,8 @@ export async function* selectedAddresses(db: Db | Tx, groupSids: string[], andFi
  *   with UNION (an address in several groups once), the first `limit` of them;
  * - AND: the members of the first group (callers put the smallest first) that every other group
  *   has too (one primary-key probe per group), from `fromId` on (firstSharedId) when given.
+ *   With `limitFits` (the limit is what lies within `throughId`: a part's own count), the bound
+ *   applies after the limit.
  * `groupSids` must be the project's own (resolved by name within the project).
  */
 function combinationIds(
@@ -118,6 +129,7 @@ function combinationIds(
   limit: number | null,
   throughId: string | null = null,
   fromId: string | null = null,
+  limitFits = false,
 ): RawBuilder<{ address_id: string }> {
   if (groupSids.length === 0) return sql`SELECT NULL::bigint AS address_id WHERE false`;
   const upTo = (col: RawBuilder<unknown>) => (throughId === null ? sql`` : sql`AND ${col} <= ${throughId}::bigint`);
@@ -133,24 +145,21 @@ function combinationIds(
       (sid) =>
         sql`AND EXISTS (SELECT 1 FROM address_book_members o WHERE o.group_sid = ${sid}::bigint AND o.address_id > ${afterId}::bigint ${from(sql.ref('o.address_id'))} AND o.address_id = m.address_id)`,
     );
-    if (others.length === 0) {
-      return sql`
-        SELECT m.address_id FROM address_book_members m
-        WHERE m.group_sid = ${first}::bigint AND m.address_id > ${afterId}::bigint ${upTo(sql.ref('m.address_id'))}
-        ORDER BY m.address_id LIMIT ${limit}`;
-    }
-    // A part's upper bound applies after the limit: the page is the same (the selection up to it
-    // is a prefix of the selection after the cursor). Within the bound, PostgreSQL expected fewer
-    // shared members than the limit (it takes the groups as independent: 18,455 where there were
-    // 75,000), so it saw no early stop and hashed the other group's whole range after the cursor:
-    // a bounded part's page in bench:group-filter's book, before autovacuum had visited the
-    // members, took 196 ms against 48 (psql, 2026-12-07); the service met that plan in three of
-    // four runs (auto_explain).
+    // A part's upper bound applies after the limit when the limit is what lies within it: the
+    // page is the same (what lies within the bound is a prefix of what follows the cursor), and
+    // reads past the bound only what was removed from the part's range since it was split.
+    // Within the bound, PostgreSQL expected fewer shared members than the limit (it takes the
+    // groups as independent: 18,455 where there were 75,000), so it saw no early stop and hashed
+    // the other group's whole range after the cursor: a bounded part's page in bench:group-filter's
+    // book, before autovacuum had visited the members, took 196 ms against 48 (psql, 2026-12-07);
+    // the service met that plan in three of four runs (auto_explain). A part whose range holds
+    // fewer (a full part going on with the whole batch as its limit) keeps the bound inside.
+    const after = limitFits && throughId !== null && others.length > 0;
     const page = sql<{ address_id: string }>`
       SELECT m.address_id FROM address_book_members m
-      WHERE m.group_sid = ${first}::bigint AND m.address_id > ${afterId}::bigint ${from(sql.ref('m.address_id'))} ${sql.join(others, sql` `)}
+      WHERE m.group_sid = ${first}::bigint AND m.address_id > ${afterId}::bigint ${from(sql.ref('m.address_id'))} ${after ? sql`` : upTo(sql.ref('m.address_id'))} ${sql.join(others, sql` `)}
       ORDER BY m.address_id LIMIT ${limit}`;
-    return throughId === null ? page : sql`SELECT address_id FROM (${page}) p WHERE address_id <= ${throughId}::bigint ORDER BY address_id`;
+    return after ? sql`SELECT address_id FROM (${page}) p WHERE address_id <= ${throughId}::bigint ORDER BY address_id` : page;
   }
   const perGroup = groupSids.map(
     (sid) =>
@@ -170,13 +179,14 @@ export function combinationPage(
   limit: number,
   throughId: string | null = null,
   fromId: string | null = null,
+  limitFits = false,
 ): RawBuilder<{ id: string; address: string }> {
   // The start on the addresses too: with `a.id > afterId` alone PostgreSQL expects every address
   // after the cursor and hashes them all, a sequential scan of the book (a store's first page in
   // bench:group-filter: its selection 631 ms against 66-77 with the start, auto_explain, 2026-12-07).
   const from = fromId === null ? sql`` : sql`AND a.id >= ${fromId}::bigint`;
   return sql`
-    SELECT a.id, a.address FROM (${combinationIds(groupSids, andFilter, afterId, limit, throughId, fromId)}) ids
+    SELECT a.id, a.address FROM (${combinationIds(groupSids, andFilter, afterId, limit, throughId, fromId, limitFits)}) ids
     JOIN address_book_addresses a ON a.id = ids.address_id AND a.id > ${afterId}::bigint ${from}
     ORDER BY a.id`;
 }

@@ -51,24 +51,29 @@ function insertRecipients(target: MailTarget, addressNameParameters: RawBuilder<
       FROM src`;
 }
 
-/** Selected addresses (`id, address`, in id order) become mails seq from+1… and their recipients. */
+/**
+ * Selected addresses (`id, address`, in id order) become mails seq from+1… and their recipients.
+ * `alsoRead`, an expression evaluated in the same statement (so on the same snapshot as the
+ * selection), comes back as `also`.
+ */
 export async function insertSelectedAddresses(
   tx: Tx,
   target: MailTarget,
   from: number,
   selected: RawBuilder<{ id: string; address: string }>,
-): Promise<{ stored: number; lastId: string | null }> {
-  const res = await sql<{ stored: number; last_id: string | null }>`
+  alsoRead: RawBuilder<string | null> | null = null,
+): Promise<{ stored: number; lastId: string | null; also: string | null }> {
+  const res = await sql<{ stored: number; last_id: string | null; also: string | null }>`
     WITH src AS MATERIALIZED (
       SELECT c.id, c.address, (${from}::int + row_number() OVER (ORDER BY c.id))::int AS seq, ${NEW_IDS}
       FROM (${selected}) c
     ),
     m AS (${insertMails(target, sql`src.seq, src.address`)}),
     r AS (${insertRecipients(target, sql`src.address, NULL, NULL`)})
-    SELECT count(*)::int AS stored, max(id)::text AS last_id FROM src
+    SELECT count(*)::int AS stored, max(id)::text AS last_id, ${alsoRead ?? sql`NULL`}::text AS also FROM src
   `.execute(tx);
   const row = res.rows[0]!;
-  return { stored: row.stored, lastId: row.last_id };
+  return { stored: row.stored, lastId: row.last_id, also: row.also };
 }
 
 /** File rows (`pos, address, name, parameters`) become mails seq = pos with one recipient each; returns how many were copied. */

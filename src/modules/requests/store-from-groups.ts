@@ -1,7 +1,15 @@
 import type { Tx } from '../../db/schema.ts';
 import type { AppDeps } from '../../deps.ts';
 import { badRequest } from '../../shared/errors.ts';
-import { combinationPage, countSelected, currentGroupSids, filterGroupSids, firstSharedId, splitSelection } from '../address-book/address-book.read-model.ts';
+import {
+  combinationPage,
+  countSelected,
+  currentGroupSids,
+  filterGroupSids,
+  firstSharedId,
+  sharedStart,
+  splitSelection,
+} from '../address-book/address-book.read-model.ts';
 import type { GroupFilter } from '../address-book/group-filter.ts';
 import { insertSelectedAddresses, settleRecipientCounts } from './store-batches.repository.ts';
 import { BatchRaced, type PartedSource } from './store-in-parts.ts';
@@ -54,8 +62,14 @@ export async function groupSource(deps: Pick<AppDeps, 'db'>, projectId: string, 
     return filter.andFilter && current.size < filter.groups.length ? [] : [...current.values()].sort((a, b) => rank(a) - rank(b));
   };
   /** The part's next `limit` selected addresses after its cursor, as the groups are now, from `start` on when given. */
-  const pageAfter = (groups: string[], part: StorePart, limit: number, start: string | null = null) =>
-    combinationPage(groups, filter.andFilter, part.keyAfter, limit, part.keyLast, start);
+  const pageAfter = (groups: string[], part: StorePart, limit: number, start: string | null = null) => {
+    // its limit is what lies within its bound: a part with its own numbers (not a full part going
+    // on), whose range the start has not passed
+    const fits = part.lastSeq !== null && part.keyLast !== null && (start === null || BigInt(start) <= BigInt(part.keyLast));
+    return combinationPage(groups, filter.andFilter, part.keyAfter, limit, part.keyLast, start, fits);
+  };
+  /** Parts whose last batch raced a change below its start: their next batch takes no start. */
+  const raced = new Set<number>();
   return {
     name: 'address-book',
     batch: GROUP_STORE_BATCH,
@@ -81,13 +95,15 @@ export async function groupSource(deps: Pick<AppDeps, 'db'>, projectId: string, 
       // An AND starts where every group has a member (firstSharedId), so a part's first page does
       // not read the groups' leading ranges in vain. That start is a statement of its own: an
       // older address that every group holds since just after it (READ COMMITTED) is below it, and
-      // would fall behind the cursor for good. Taken again after the page, the start has then
-      // moved back to it at least: the batch runs again.
-      const start = await firstSharedId(tx, groups, filter.andFilter, part.keyAfter);
-      const { stored, lastId } = await insertSelectedAddresses(tx, target, part.nextSeq - 1, pageAfter(groups, part, limit, start));
-      if (start !== null) {
-        const now = await firstSharedId(tx, groups, filter.andFilter, part.keyAfter);
-        if (now !== null && BigInt(now) < BigInt(start)) throw new BatchRaced();
+      // would fall behind the cursor for good. So the page's statement takes the start again, on
+      // its own snapshot: if it lies below (such an address, or one a group alone gained), the
+      // batch rolls back and runs again without a start, which is always right.
+      const start = raced.delete(part.part) ? null : await firstSharedId(tx, groups, filter.andFilter, part.keyAfter);
+      const again = start === null ? null : sharedStart(groups, filter.andFilter, part.keyAfter);
+      const { stored, lastId, also } = await insertSelectedAddresses(tx, target, part.nextSeq - 1, pageAfter(groups, part, limit, start), again);
+      if (start !== null && also !== null && BigInt(also) < BigInt(start)) {
+        raced.add(part.part);
+        throw new BatchRaced();
       }
       return { stored, lastKey: lastId ?? part.keyAfter };
     },

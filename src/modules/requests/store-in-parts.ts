@@ -76,8 +76,9 @@ type PartOutcome = 'done' | 'stopped' | 'handover';
 class RequestLeftP extends Error {}
 
 /**
- * Thrown by a source's storeBatch when its page may have missed a change committed while it was
- * read (store-from-groups.ts): the batch rolls back and runs again.
+ * Thrown by a source's storeBatch when its page may have missed a change committed before it was
+ * read (store-from-groups.ts): the batch rolls back and runs again (the source then reads it the
+ * safe way).
  */
 export class BatchRaced extends Error {}
 
