@@ -30,6 +30,8 @@
 // each address once) or the run could not be carried out; a missed target is reported, not failed.
 import crypto from 'node:crypto';
 import pg from 'pg';
+import { connectDb } from '../src/db/connect.ts';
+import { combinationPage, firstSharedId } from '../src/modules/address-book/address-book.read-model.ts';
 import { benchLog, fmtInt, intEnv, processCpu, sleep, treeCpu, wallNow } from './helpers.ts';
 import { createCleanups, randomApiKey, runMain, signedCall, startServiceProcess, type ServiceProcess } from './send-run.ts';
 
@@ -159,38 +161,51 @@ async function buildGroups(db: pg.Client): Promise<void> {
   );
 }
 
-/** The batch queries of src/modules/address-book/address-book.read-model.ts (combinationPage), written out, for a cursor half-way through. */
-async function explain(db: pg.Client): Promise<void> {
+/**
+ * EXPLAIN ANALYZE of the store's batch queries for a cursor half-way through, built by the
+ * service's own code (combinationPage, and for an AND its start, firstSharedId, as
+ * src/modules/requests/store-from-groups.ts passes them to an unbounded part), run with the
+ * service's session settings (no parallel workers).
+ */
+async function explain(db: pg.Client, databaseUrl: string): Promise<void> {
   const sids = (await db.query<{ sid: string }>(`SELECT sid::text FROM address_book_groups WHERE name IN ('bench-b', 'bench-a') ORDER BY name DESC`)).rows.map(
     (r) => r.sid,
   );
   const after = (await db.query<{ id: string }>(`SELECT (min(id) + $1::int)::text AS id FROM address_book_addresses`, [Math.floor((A + B - OVERLAP) / 2)]))
     .rows[0]!.id;
-  const page = (and: boolean) =>
-    and
-      ? `SELECT a.id, a.address FROM (SELECT m.address_id FROM address_book_members m WHERE m.group_sid = ${sids[0]} AND m.address_id > ${after}
-           AND EXISTS (SELECT 1 FROM address_book_members o WHERE o.group_sid = ${sids[1]} AND o.address_id > ${after} AND o.address_id = m.address_id) ORDER BY m.address_id LIMIT 50000) ids
-         JOIN address_book_addresses a ON a.id = ids.address_id AND a.id > ${after} ORDER BY a.id`
-      : `SELECT a.id, a.address FROM (SELECT address_id FROM (
-           (SELECT address_id FROM address_book_members WHERE group_sid = ${sids[0]} AND address_id > ${after} ORDER BY address_id LIMIT 50000) UNION
-           (SELECT address_id FROM address_book_members WHERE group_sid = ${sids[1]} AND address_id > ${after} ORDER BY address_id LIMIT 50000)) u ORDER BY address_id LIMIT 50000) ids
-         JOIN address_book_addresses a ON a.id = ids.address_id AND a.id > ${after} ORDER BY a.id`;
-  for (const and of [true, false]) {
-    const plan = await db.query(`EXPLAIN (ANALYZE, BUFFERS) ${page(and)}`);
-    log(`EXPLAIN ANALYZE, an ${and ? 'AND' : 'OR'} batch half-way:\n${plan.rows.map((r) => `    ${r['QUERY PLAN']}`).join('\n')}`);
+  const builder = connectDb(databaseUrl, { max: 1, applicationName: 'group-bench-explain' });
+  try {
+    const page = async (and: boolean) => combinationPage(sids, and, after, 50_000, null, await firstSharedId(builder.db, sids, and, after)).compile(builder.db);
+    await db.query('SET max_parallel_workers_per_gather = 0');
+    for (const and of [true, false]) {
+      const { sql: text, parameters } = await page(and);
+      const plan = await db.query(`EXPLAIN (ANALYZE, BUFFERS) ${text}`, [...parameters]);
+      log(`EXPLAIN ANALYZE, an ${and ? 'AND' : 'OR'} batch half-way:\n${plan.rows.map((r) => `    ${r['QUERY PLAN']}`).join('\n')}`);
+    }
+    await explainInserts(db, await page(false));
+  } finally {
+    await db.query('RESET max_parallel_workers_per_gather');
+    await builder.close();
   }
-  // The whole batch statement (as src/modules/requests/store-batches.repository.ts runs it), rolled back.
+}
+
+/** The whole batch statement around a compiled page, rolled back: its inserts' costs. */
+async function explainInserts(db: pg.Client, page: { sql: string; parameters: readonly unknown[] }): Promise<void> {
+  // as src/modules/requests/store-batches.repository.ts writes it (insertSelectedAddresses)
   const req = (await db.query<{ id: string; project_id: string }>(`SELECT id::text, project_id::text FROM mail_requests ORDER BY id DESC LIMIT 1`)).rows[0];
   if (!req) return;
   await db.query('BEGIN');
-  const plan = await db.query(`EXPLAIN (ANALYZE, BUFFERS, WAL) WITH src AS MATERIALIZED (
+  const plan = await db.query(
+    `EXPLAIN (ANALYZE, BUFFERS, WAL) WITH src AS MATERIALIZED (
       SELECT c.id, c.address, (0 + row_number() OVER (ORDER BY c.id))::int + 1000000 AS seq,
-        nextval('mail_id_seq') AS mail_id, nextval('recipient_ids') AS recipient_id FROM (${page(false)}) c),
+        nextval('mail_id_seq') AS mail_id, nextval('recipient_ids') AS recipient_id FROM (${page.sql}) c),
     m AS (INSERT INTO mails (id, id_day, request_id, project_id, seq, representative_address, recipient_count, next_attempt_at, created_at)
       SELECT src.mail_id, 20260101, ${req.id}, ${req.project_id}, src.seq, src.address, 1, NULL, now() FROM src),
     r AS (INSERT INTO recipients (id, mail_id, request_id, project_id, address, name, parameters, type, created_at)
       SELECT src.recipient_id, src.mail_id, ${req.id}, ${req.project_id}, src.address, NULL, NULL, 'R', now() FROM src)
-    SELECT count(*) FROM src`);
+    SELECT count(*) FROM src`,
+    [...page.parameters],
+  );
   await db.query('ROLLBACK');
   log(`EXPLAIN ANALYZE, an OR batch with its inserts:\n${plan.rows.map((r) => `    ${r['QUERY PLAN']}`).join('\n')}`);
 }
@@ -223,7 +238,7 @@ async function main(): Promise<number> {
 
   const recipients = Array.from({ length: BASELINE_N }, (_, i) => ({ address: `base${i}@example.com` }));
   const baseline = await storeAndTime(service, db, `baseline (JSON payload of ${fmtInt(BASELINE_N)})`, { ...MAIL, recipients });
-  if (EXPLAIN) await explain(db);
+  if (EXPLAIN) await explain(db, service.databaseUrl);
   let ok = await checkStored(db, baseline.requestId, BASELINE_N, 'baseline');
   const and = await storeAndTime(service, db, 'AND filter', { ...MAIL, recipientGroupFilter: { andFilter: true, groups: ['bench-a', 'bench-b'] } });
   ok = (await checkStored(db, and.requestId, OVERLAP, 'AND')) && ok;

@@ -36,47 +36,29 @@ beforeAll(async () => {
 });
 
 /**
- * What `work` reads, in a transaction of its own (rolled back with `rollBack`): the entries of the
- * members' primary key, the members' rows read by sequential scans, and the address rows read
- * (by any scan). This backend's counts not yet reported, earlier transactions' too: the
- * differences are the work's.
+ * What `work` reads, in a transaction of its own, rolled back: the entries of the members' primary
+ * key, the members' rows read by sequential scans, and the address rows read (by any scan). This
+ * backend's counts not yet reported, earlier transactions' too: the differences are the work's.
  */
-async function readBy<T>(db: Db, work: (tx: Tx) => Promise<T>, opts: { rollBack?: boolean } = {}) {
-  type Reads = { result: T; read: number; memberRowsScanned: number; addressRowsRead: number };
-  class Measured extends Error {
-    measured: Reads;
-    constructor(measured: Reads) {
-      super('rolled back');
-      this.measured = measured;
-    }
-  }
+async function readBy<T>(db: Db, work: (tx: Tx) => Promise<T>) {
+  const tx = await db.startTransaction().execute();
   try {
-    return await db.transaction().execute(async (tx) => {
-      const stats = async () => {
-        const row = (
-          await sql<{ entries: string; rows: string; addresses: string }>`
-            SELECT pg_stat_get_xact_tuples_returned('address_book_members_pkey'::regclass)::text AS entries,
-                   pg_stat_get_xact_tuples_returned('address_book_members'::regclass)::text AS rows,
-                   (pg_stat_get_xact_tuples_returned('address_book_addresses'::regclass)
-                    + pg_stat_get_xact_tuples_fetched('address_book_addresses'::regclass))::text AS addresses`.execute(tx)
-        ).rows[0]!;
-        return { entries: Number(row.entries), rows: Number(row.rows), addresses: Number(row.addresses) };
-      };
-      const before = await stats();
-      const result = await work(tx);
-      const after = await stats();
-      const measured = {
-        result,
-        read: after.entries - before.entries,
-        memberRowsScanned: after.rows - before.rows,
-        addressRowsRead: after.addresses - before.addresses,
-      };
-      if (opts.rollBack) throw new Measured(measured);
-      return measured;
-    });
-  } catch (err) {
-    if (err instanceof Measured) return err.measured;
-    throw err;
+    const stats = async () => {
+      const row = (
+        await sql<{ entries: string; rows: string; addresses: string }>`
+          SELECT pg_stat_get_xact_tuples_returned('address_book_members_pkey'::regclass)::text AS entries,
+                 pg_stat_get_xact_tuples_returned('address_book_members'::regclass)::text AS rows,
+                 (pg_stat_get_xact_tuples_returned('address_book_addresses'::regclass)
+                  + pg_stat_get_xact_tuples_fetched('address_book_addresses'::regclass))::text AS addresses`.execute(tx)
+      ).rows[0]!;
+      return { entries: Number(row.entries), rows: Number(row.rows), addresses: Number(row.addresses) };
+    };
+    const before = await stats();
+    const result = await work(tx);
+    const after = await stats();
+    return { result, read: after.entries - before.entries, memberRowsScanned: after.rows - before.rows, addressRowsRead: after.addresses - before.addresses };
+  } finally {
+    await tx.rollback().execute();
   }
 }
 
@@ -404,13 +386,13 @@ describe('expansion (the store-recipients job)', () => {
     const res = await mail({ andFilter: true, groups: ['big', 'tail'] }, { confirmAndSend: true }, idle);
     expect(res.body.count).toBe(30_000);
     const id = internalId(res.body.requestId);
-    // So does a store's first batch (here rolled back), and it reads the addresses from there too,
+    // So does a store's first batch (rolled back), and it reads the addresses from there too,
     // not the book after the cursor.
     const req = (await sql<{ id_day: number; created_at: Date }>`SELECT id_day, created_at FROM mail_requests WHERE id = ${id}`.execute(idle.db.db)).rows[0]!;
     const source = await groupSource({ db: idle.db.db }, projectId, { andFilter: true, groups: ['big', 'tail'] });
     const firstPart: StorePart = { part: 1, keyAfter: '0', keyLast: null, nextSeq: 1, lastSeq: null, stored: 0, state: 'S' };
     const target: MailTarget = { requestId: id, projectId, idDay: req.id_day, nextAttemptAt: null, createdAt: req.created_at };
-    const batch = await readBy(idle.db.db, (tx) => source.storeBatch(tx, firstPart, target, 50_000), { rollBack: true });
+    const batch = await readBy(idle.db.db, (tx) => source.storeBatch(tx, firstPart, target, 50_000));
     expect(batch.result.stored).toBe(30_000);
     expect(batch.read).toBeGreaterThanOrEqual(60_000);
     expect(batch.read).toBeLessThan(90_000);
@@ -511,14 +493,14 @@ describe('expansion (the store-recipients job)', () => {
         const source = await groupSource({ db: idle.db.db }, projectId(), { andFilter: true, groups: ['firsthalf', 'big'] });
         // batches rolled back: a part with its own 15,000 numbers to `through`, half-way
         const bounded: StorePart = { part: 1, keyAfter: after, keyLast: through, nextSeq: 15_001, lastSeq: 30_000, stored: 15_000, state: 'S' };
-        const batch = await readBy(idle.db.db, (tx) => source.storeBatch(tx, bounded, target, 15_000), { rollBack: true });
+        const batch = await readBy(idle.db.db, (tx) => source.storeBatch(tx, bounded, target, 15_000));
         expect(batch.result).toEqual({ stored: 15_000, lastKey: through });
         // both groups' 15,000 entries from the cursor, not big's 105,000 after it
         expect(batch.read + batch.memberRowsScanned).toBeLessThan(45_000);
         // a full part going on with a whole batch as its limit, its range holding 10: it reads
         // about those, not a batch past its bound
         const full: StorePart = { part: 1, keyAfter: through, keyLast: short, nextSeq: 60_001, lastSeq: null, stored: 30_000, state: 'S' };
-        const rest = await readBy(idle.db.db, (tx) => source.storeBatch(tx, full, target, GROUP_STORE_BATCH), { rollBack: true });
+        const rest = await readBy(idle.db.db, (tx) => source.storeBatch(tx, full, target, GROUP_STORE_BATCH));
         expect(rest.result).toEqual({ stored: 10, lastKey: short });
         expect(rest.read + rest.memberRowsScanned).toBeLessThan(1_000);
       } finally {
