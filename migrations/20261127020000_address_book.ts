@@ -32,6 +32,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       address_id bigint NOT NULL REFERENCES address_book_addresses(id) ON DELETE CASCADE,
       PRIMARY KEY (group_sid, address_id)
     );
+    -- For the cascade from an address; a hash index since 20261207000000_members_address_hash.
     CREATE INDEX address_book_members_address ON address_book_members (address_id);
 
     ALTER TABLE mail_requests

@@ -37,8 +37,9 @@ beforeAll(async () => {
 
 /**
  * What `work` reads, in a transaction of its own, rolled back: the entries of the members' primary
- * key, the members' rows read by sequential scans, and the address rows read (by any scan). This
- * backend's counts not yet reported, earlier transactions' too: the differences are the work's.
+ * key, those of their address index (`readByAddress`), the members' rows read by sequential scans,
+ * and the address rows read (by any scan). This backend's counts not yet reported, earlier
+ * transactions' too: the differences are the work's.
  */
 async function readBy<T>(db: Db, work: (tx: Tx) => Promise<T>) {
   const tx = await db.startTransaction().execute();

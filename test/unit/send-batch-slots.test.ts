@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Logger } from '../../src/logger.ts';
 import { createRelayHealth } from '../../src/modules/delivery/relay-health.ts';
-import { buildRequestContext } from '../../src/modules/delivery/request-context.ts';
+import { requestContext } from '../helpers/request-context.ts';
 import type { MailOutcome } from '../../src/modules/delivery/result-recorder.ts';
 import { createBatchSender } from '../../src/modules/delivery/send-batch.ts';
 import type { MailTransport } from '../../src/modules/delivery/transport.ts';
@@ -28,18 +28,7 @@ describe('sendBatch', () => {
       { retry: { retryLimit: 3, baseDelayMs: 1000 }, unsubscribe: { key: Buffer.alloc(32), baseUrl: 'http://localhost', lang: 'en' } as never, bounce: null },
       createRelayHealth(logger),
     );
-    const ctx = buildRequestContext({
-      id: '1',
-      project_id: '1',
-      sender_address: 'from@sender.example',
-      sender_name: null,
-      individual: true,
-      advertising: false,
-      parameters: null,
-      references_header: null,
-      title: 'Hello',
-      body: '<p>Hi</p>',
-    });
+    const ctx = requestContext();
     const row = (mail: string, address: string) =>
       ({ id: mail, mail_id: mail, address, name: null, type: 'R', parameters: null, status: 'R', retry_count: 0 }) as unknown as DeliveryRecipientRow;
     // the domain has one transaction slot in this batch

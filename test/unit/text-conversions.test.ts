@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { rememberedConversions, templateToText } from '../../src/modules/delivery/request-context.ts';
+import { requestContext } from '../helpers/request-context.ts';
+import { compileTemplate } from '../../src/shared/render-tags.ts';
 
 /** A converter that counts its calls per HTML. */
 function counting() {
@@ -48,10 +50,14 @@ describe('text alternatives of templates', () => {
     expect(calls.get(small)).toBe(1);
   });
 
-  it("gives the service's conversion's result for the same template each time", () => {
-    const html = '<p>Dear ${NAME}, <a href="#{UNSUBSCRIBE_URL}">stop</a></p>';
+  it("the service's conversion keeps what a request's context converted, and gives it again", () => {
+    const html = `<p>Dear \${NAME}, <a href="#{UNSUBSCRIBE_URL}">stop</a> ${Math.random()}</p>`;
+    expect(templateToText.has(html)).toBe(false);
+    const ctx = requestContext({ body: html });
+    expect(templateToText.has(html)).toBe(true);
     const first = templateToText(html);
-    expect(first).toBe('Dear ${NAME}, stop [#{UNSUBSCRIBE_URL}]');
+    expect(first).toMatch(/^Dear \$\{NAME\}, stop \[#\{UNSUBSCRIBE_URL\}\] 0\.\d+$/);
+    expect(ctx.text).toEqual(compileTemplate(first));
     expect(templateToText((html + ' ').slice(0, -1))).toBe(first);
   });
 });

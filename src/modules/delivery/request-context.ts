@@ -67,21 +67,24 @@ function convertTemplate(html: string): string {
 /** Characters (HTML and text) the conversions kept for reuse may hold, in all (a few MB; 2 bytes a character at most). */
 const TEXT_CACHE_CHARS = 4_000_000;
 
+/** A conversion that keeps its results; `has` tells whether it holds one for `html` now. */
+export type RememberedConversion = ((html: string) => string) & { has(html: string): boolean };
+
 /**
  * `convert`, remembering its results for the HTML seen lately, by the HTML itself, up to
- * `maxChars` characters of HTML and text in all; a template larger than an eighth of that is
- * converted every time. html-to-text parses the whole document: 65-110 µs for the send
- * benchmark's 2 KB body, 0.9-1.3 ms for a 30 KB one, every time a request's context is built,
- * while a stream of small requests sends the same template (or unsubscribe notice) again and
- * again.
+ * `maxChars` characters of HTML and text in all; one whose HTML and text together exceed an
+ * eighth of that is converted every time. html-to-text parses the whole document (the
+ * conversion alone: 65-110 µs for the send benchmark's 2 KB body, 0.9-1.3 ms for a 30 KB one)
+ * every time a request's context is built, while a stream of small requests sends the same
+ * template (or unsubscribe notice) again and again.
  */
-export function rememberedConversions(convert: (html: string) => string, maxChars: number): (html: string) => string {
+export function rememberedConversions(convert: (html: string) => string, maxChars: number): RememberedConversion {
   const seen = new LRUCache<string, string>({
     maxSize: maxChars,
     maxEntrySize: Math.max(1, Math.floor(maxChars / 8)),
     sizeCalculation: (text, html) => Math.max(1, text.length + html.length),
   });
-  return (html) => {
+  const remembered = (html: string) => {
     let text = seen.get(html);
     if (text === undefined) {
       text = convert(html);
@@ -89,6 +92,7 @@ export function rememberedConversions(convert: (html: string) => string, maxChar
     }
     return text;
   };
+  return Object.assign(remembered, { has: (html: string) => seen.has(html) });
 }
 
 /** The text/plain alternative of an HTML template: tags survive conversion, link targets included. */
