@@ -275,6 +275,17 @@ describe('expansion (the store-recipients job)', () => {
     `.execute(idle.db.db)
     ).rows[0]!;
   const internalId = (publicId: string) => String(BigInt(publicId.slice(8)));
+  /** A new group `name` of big's last `n` addresses (by id), as a group made later of recent addresses is. */
+  const groupOfBigsLast = async (name: string, n: number) => {
+    const projectId = idle.key.projectId;
+    await sql`INSERT INTO address_book_groups (project_id, name) VALUES (${projectId}::bigint, ${name})`.execute(idle.db.db);
+    await sql`
+      INSERT INTO address_book_members (group_sid, address_id)
+      SELECT t.sid, m.address_id FROM address_book_groups t, address_book_groups b JOIN address_book_members m ON m.group_sid = b.sid
+      WHERE t.project_id = ${projectId}::bigint AND t.name = ${name} AND b.project_id = t.project_id AND b.name = 'big'
+      ORDER BY m.address_id DESC LIMIT ${n}
+    `.execute(idle.db.db);
+  };
 
   beforeAll(async () => {
     // Built in SQL (fast): "big" holds 120,000 addresses, "half" every second one of them.
@@ -363,13 +374,7 @@ describe('expansion (the store-recipients job)', () => {
     const projectId = idle.key.projectId;
     await sql`ALTER TABLE address_book_members SET (autovacuum_enabled = false)`.execute(idle.db.db);
     try {
-      await sql`INSERT INTO address_book_groups (project_id, name) VALUES (${projectId}::bigint, 'recent')`.execute(idle.db.db);
-      await sql`
-        INSERT INTO address_book_members (group_sid, address_id)
-        SELECT t.sid, m.address_id FROM address_book_groups t, address_book_groups b JOIN address_book_members m ON m.group_sid = b.sid
-        WHERE t.project_id = ${projectId}::bigint AND t.name = 'recent' AND b.project_id = t.project_id AND b.name = 'big'
-        ORDER BY m.address_id DESC LIMIT 20000
-      `.execute(idle.db.db);
+      await groupOfBigsLast('recent', 20_000);
       await sql`ANALYZE address_book_members`.execute(idle.db.db);
       const sids = await filterGroupSids(idle.db.db, projectId, { andFilter: true, groups: ['big', 'recent'] }, { requireAll: true, field: 'groups' });
       const counted = await readBy(idle.db.db, (tx) => countSelected(tx, sids, true));
@@ -391,13 +396,7 @@ describe('expansion (the store-recipients job)', () => {
   it('AND over groups whose ranges start apart: the count and each page of a store start where every group has a member, and the store takes exactly the overlap', async () => {
     // "tail": big's last 30,000 addresses (by id), as a group made later of recent addresses is
     const projectId = idle.key.projectId;
-    await sql`INSERT INTO address_book_groups (project_id, name) VALUES (${projectId}::bigint, 'tail')`.execute(idle.db.db);
-    await sql`
-      INSERT INTO address_book_members (group_sid, address_id)
-      SELECT t.sid, m.address_id FROM address_book_groups t, address_book_groups b JOIN address_book_members m ON m.group_sid = b.sid
-      WHERE t.project_id = ${projectId}::bigint AND t.name = 'tail' AND b.project_id = t.project_id AND b.name = 'big'
-      ORDER BY m.address_id DESC LIMIT 30000
-    `.execute(idle.db.db);
+    await groupOfBigsLast('tail', 30_000);
     // statistics as a book that has settled has them: PostgreSQL merges the groups' ranges
     await sql`VACUUM ANALYZE address_book_members`.execute(idle.db.db);
     const groups = await sql<{ name: string; sid: string; first: string; tail_first: string }>`
