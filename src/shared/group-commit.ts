@@ -9,19 +9,22 @@
  * are queued), whether or not a write was under way meanwhile: callers that arrive a little
  * apart (mails coming back from SMTP connections one by one) share a commit instead of one
  * each, and at a steady rate a batch holds what arrives in `lingerMs` rather than in one write.
+ * An item handed in as `urgent` (its caller can hand in no more until it is written) ends the
+ * linger: the batch starts as soon as no write is under way.
  */
 export function groupCommit<T, R = undefined>(
   write: (items: T[]) => Promise<R[] | undefined>,
   maxBatch: number,
   inFlight = 1,
   lingerMs = 0,
-): (item: T) => Promise<R> {
-  const queued: { item: T; at: number; done: (r: R) => void; failed: (err: unknown) => void }[] = [];
+): (item: T, urgent?: boolean) => Promise<R> {
+  const queued: { item: T; at: number; urgent: boolean; done: (r: R) => void; failed: (err: unknown) => void }[] = [];
   let writing = 0;
+  let urgentQueued = 0;
   let lingering: NodeJS.Timeout | undefined;
   const next = () => {
     if (writing >= inFlight || !queued.length) return;
-    if (lingerMs > 0 && queued.length < maxBatch) {
+    if (lingerMs > 0 && queued.length < maxBatch && urgentQueued === 0) {
       const wait = queued[0]!.at + lingerMs - performance.now();
       if (wait > 0) {
         lingering ??= setTimeout(() => {
@@ -35,6 +38,7 @@ export function groupCommit<T, R = undefined>(
     lingering = undefined;
     writing++;
     const group = queued.splice(0, maxBatch);
+    for (const g of group) if (g.urgent) urgentQueued--;
     // A write that throws before returning its promise settles its batch too (never a wedged queue).
     Promise.resolve()
       .then(() => write(group.map((g) => g.item)))
@@ -51,9 +55,10 @@ export function groupCommit<T, R = undefined>(
         next();
       });
   };
-  return (item: T) =>
+  return (item: T, urgent = false) =>
     new Promise<R>((done, failed) => {
-      queued.push({ item, at: performance.now(), done, failed });
+      if (urgent) urgentQueued++;
+      queued.push({ item, at: performance.now(), urgent, done, failed });
       next();
     });
 }

@@ -101,4 +101,58 @@ describe('groupCommit', () => {
     await Promise.resolve();
     expect(batches).toEqual([[1]]);
   });
+
+  it('an urgent item ends the linger: its batch, with what waited before it, goes at once', async () => {
+    const batches: number[][] = [];
+    const apply = groupCommit(
+      async (items: number[]) => {
+        batches.push(items);
+        return items;
+      },
+      10,
+      1,
+      10_000,
+    );
+    const t0 = performance.now();
+    const all = [apply(1), apply(2)];
+    await new Promise((r) => setTimeout(r, 5));
+    expect(batches).toEqual([]);
+    all.push(apply(3, true));
+    await Promise.all(all);
+    expect(batches).toEqual([[1, 2, 3]]);
+    expect(performance.now() - t0).toBeLessThan(1_000);
+    // the urgency went with its batch: the next lone item lingers again
+    const fourth = apply(4);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(batches).toEqual([[1, 2, 3]]);
+    await Promise.all([fourth, apply(5, true)]);
+    expect(batches).toEqual([
+      [1, 2, 3],
+      [4, 5],
+    ]);
+  });
+
+  it('an urgent item behind a write goes as soon as the write ends, not after the linger', async () => {
+    const batches: number[][] = [];
+    let endFirst!: () => void;
+    const firstWritten = new Promise<void>((r) => (endFirst = r));
+    const apply = groupCommit(
+      async (items: number[]) => {
+        batches.push(items);
+        if (batches.length === 1) await firstWritten;
+        return items;
+      },
+      10,
+      1,
+      10_000,
+    );
+    const first = apply(1, true);
+    await Promise.resolve();
+    expect(batches).toEqual([[1]]);
+    const second = [apply(2), apply(3, true)];
+    endFirst();
+    await first;
+    await Promise.all(second);
+    expect(batches).toEqual([[1], [2, 3]]);
+  });
 });

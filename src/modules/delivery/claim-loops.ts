@@ -14,7 +14,7 @@ import { historyRangeOf } from '../../db/history-range.ts';
 import { createRelayHealth } from './relay-health.ts';
 import { createSendingMonths } from './sending-months.ts';
 import { createContextCache } from './request-contexts.ts';
-import { createRecorder, type MailOutcome } from './result-recorder.ts';
+import { batchRecording, createRecorder, type MailOutcome } from './result-recorder.ts';
 import { claimAgainAtOnce, createLoopWakeups } from './loop-wakeups.ts';
 import { createBatchSender } from './send-batch.ts';
 import { createBatchThrottle } from './throttle.ts';
@@ -130,8 +130,9 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     let nextRetry: Date | undefined;
     // Once a recording failed, nothing more of the batch is handed to SMTP: it goes back unsent.
     let recordFailed = false;
+    const recordOfBatch = batchRecording((o: MailOutcome, urgent) => recorder({ ...o, token, months }, urgent), RECORD_GROUP);
     const record = async (o: MailOutcome) => {
-      await recorder({ ...o, token, months }).catch((err) => {
+      await recordOfBatch(o).catch((err) => {
         recordFailed = true;
         throw err;
       });

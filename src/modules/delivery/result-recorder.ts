@@ -120,17 +120,37 @@ async function recordGroup(deps: RecorderDeps, results: ClaimedOutcome[]): Promi
  * recorder a batch).
  * record() resolves once its outcome is recorded: the sender holds its batch's slot until then
  * (its in-flight mails and RECORD_GROUP more), so what a kill can leave sent but unrecorded
- * stays bounded by the slots.
+ * stays bounded by the slots. An outcome recorded as `urgent` (its batch's RECORD_GROUP are all
+ * waiting: the batch can hand SMTP no more mail until they are recorded) ends its group's linger.
  */
 export function createRecorder(
   deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>,
   /** the wait after a failed attempt (tests shorten it) */
   retryWaitMs = (attemptNo: number) => Math.min(250 * 2 ** attemptNo, 8_000),
-): (outcome: ClaimedOutcome) => Promise<void> {
+): (outcome: ClaimedOutcome, urgent?: boolean) => Promise<void> {
   const recorderDeps = { ...deps, retryWaitMs };
   const write = groupCommit((outcomes: ClaimedOutcome[]) => recordGroup(recorderDeps, outcomes), RECORD_STATEMENT_MAILS, 1, RECORD_LINGER_MS);
-  return async (outcome) => {
-    const failed = await write(outcome);
+  return async (outcome, urgent) => {
+    const failed = await write(outcome, urgent);
     if (failed) throw failed.err;
+  };
+}
+
+/**
+ * A batch's recordings through the process's recorder: once `backlog` of its outcomes are
+ * waiting (RECORD_GROUP: its slot then holds no more mails for SMTP than those already with
+ * it), each further one is urgent and its group goes without the linger, or the SMTP
+ * connections idle while the group waits for company (bench:send, 30,000 mails, a quiet
+ * machine: 1,676-1,790 mails/s against nodemailer's 2,394-2,463 with every group lingering).
+ */
+export function batchRecording<T>(record: (outcome: T, urgent: boolean) => Promise<void>, backlog: number): (outcome: T) => Promise<void> {
+  let waiting = 0;
+  return async (outcome) => {
+    waiting++;
+    try {
+      await record(outcome, waiting >= backlog);
+    } finally {
+      waiting--;
+    }
   };
 }
