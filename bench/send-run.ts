@@ -40,7 +40,7 @@ export function revision(): string {
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
     const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'migrations'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    return dirty ? `${head} + uncommitted changes in src/migrations` : head;
+    return dirty ? `${head} + uncommitted changes in src/ or migrations/` : head;
   } catch {
     return 'unknown revision';
   }
