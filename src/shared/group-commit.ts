@@ -10,7 +10,7 @@
  * apart (mails coming back from SMTP connections one by one) share a commit instead of one
  * each, and at a steady rate a batch holds what arrives in `lingerMs` rather than in one write.
  * An item handed in as `urgent` (its caller can hand in no more until it is written) ends the
- * linger: the batch starts as soon as no write is under way.
+ * linger: its batch starts as soon as fewer than `inFlight` writes are under way.
  */
 export function groupCommit<T, R = undefined>(
   write: (items: T[]) => Promise<R[] | undefined>,
