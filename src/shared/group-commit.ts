@@ -10,15 +10,16 @@
  * apart (mails coming back from SMTP connections one by one) share a commit instead of one
  * each, and at a steady rate a batch holds what arrives in `lingerMs` rather than in one write.
  * An item handed in as `urgent` (its caller can hand in no more until it is written) ends the
- * linger: its batch starts as soon as fewer than `inFlight` writes are under way.
+ * linger: its batch starts as soon as fewer than `inFlight` writes are under way. `taken` is
+ * called when an item goes into a batch being written (its caller's count of what still waits).
  */
 export function groupCommit<T, R = undefined>(
   write: (items: T[]) => Promise<R[] | undefined>,
   maxBatch: number,
   inFlight = 1,
   lingerMs = 0,
-): (item: T, urgent?: boolean) => Promise<R> {
-  const queued: { item: T; at: number; urgent: boolean; done: (r: R) => void; failed: (err: unknown) => void }[] = [];
+): (item: T, opts?: { urgent?: boolean; taken?: () => void }) => Promise<R> {
+  const queued: { item: T; at: number; urgent: boolean; taken?: () => void; done: (r: R) => void; failed: (err: unknown) => void }[] = [];
   let writing = 0;
   let urgentQueued = 0;
   let lingering: NodeJS.Timeout | undefined;
@@ -38,7 +39,10 @@ export function groupCommit<T, R = undefined>(
     lingering = undefined;
     writing++;
     const group = queued.splice(0, maxBatch);
-    for (const g of group) if (g.urgent) urgentQueued--;
+    for (const g of group) {
+      if (g.urgent) urgentQueued--;
+      g.taken?.();
+    }
     // A write that throws before returning its promise settles its batch too (never a wedged queue).
     Promise.resolve()
       .then(() => write(group.map((g) => g.item)))
@@ -55,10 +59,10 @@ export function groupCommit<T, R = undefined>(
         next();
       });
   };
-  return (item: T, urgent = false) =>
+  return (item: T, { urgent = false, taken }: { urgent?: boolean; taken?: () => void } = {}) =>
     new Promise<R>((done, failed) => {
       if (urgent) urgentQueued++;
-      queued.push({ item, at: performance.now(), urgent, done, failed });
+      queued.push({ item, at: performance.now(), urgent, taken, done, failed });
       next();
     });
 }

@@ -159,21 +159,25 @@ it("the recorder writes the outcomes of two batches handed in together in one tr
   expect(new Set(written.rows.map((r) => r.xid)).size).toBe(1);
 });
 
-it("an urgent outcome ends the recorder's linger: it and the one waiting before it are written at once, together", async () => {
+it("an urgent outcome ends the recorder's linger: it and the one waiting before it are written at once, together, each taken once", async () => {
   const [E, F] = [randomUUID(), randomUUID()];
   const first = await claimedMails(E, 2, F);
   const second = await claimedMails(F, 2, E);
   // a linger no test waits out: only the urgent outcome can start the group
   const record = createRecorder({ db: db.db, logger: pino({ level: 'silent' }), now: () => new Date() }, undefined, 60_000);
-  const waiting = record(claimedOutcome(first, E));
+  const taken: string[] = [];
+  const waiting = record(claimedOutcome(first, E), { taken: () => taken.push('first') });
   await new Promise((r) => setTimeout(r, 50));
   expect((await state(first.requestId)).map((r) => r.mail)).toEqual(['I', 'I']);
-  const both = Promise.all([waiting, record(claimedOutcome(second, F), true)]).then(() => 'recorded');
+  expect(taken).toEqual([]);
+  const both = Promise.all([waiting, record(claimedOutcome(second, F), { urgent: true, taken: () => taken.push('second') })]).then(() => 'recorded');
   expect(await Promise.race([both, new Promise((r) => setTimeout(() => r('lingered'), 10_000).unref())])).toBe('recorded');
   const written = await sql<{ status: string; xid: string }>`
     SELECT status, xmin::text AS xid FROM mails WHERE id IN (${first.rows[1]!.mail_id}, ${second.rows[1]!.mail_id})`.execute(db.db);
   expect(written.rows.map((r) => r.status)).toEqual(['S', 'S']);
   expect(new Set(written.rows.map((r) => r.xid)).size).toBe(1);
+  // each was taken into the group being written once (batchRecording's count of what waits)
+  expect(taken).toEqual(['first', 'second']);
 });
 
 it("a mail that comes twice in one call, under a lost claim's token and its holder's, is written once, with its holder's recipients and bounce", async () => {

@@ -119,14 +119,14 @@ describe('groupCommit', () => {
     const all = [apply(1), apply(2)];
     await new Promise((r) => setTimeout(r, 5));
     expect(batches).toEqual([]);
-    all.push(apply(3, true));
+    all.push(apply(3, { urgent: true }));
     expect(await within(Promise.all(all))).toEqual([1, 2, 3]);
     expect(batches).toEqual([[1, 2, 3]]);
     // the urgency went with its batch: the next lone item lingers again
     const fourth = apply(4);
     await new Promise((r) => setTimeout(r, 20));
     expect(batches).toEqual([[1, 2, 3]]);
-    expect(await within(Promise.all([fourth, apply(5, true)]))).toEqual([4, 5]);
+    expect(await within(Promise.all([fourth, apply(5, { urgent: true })]))).toEqual([4, 5]);
     expect(batches).toEqual([
       [1, 2, 3],
       [4, 5],
@@ -147,10 +147,10 @@ describe('groupCommit', () => {
       1,
       10_000,
     );
-    const first = apply(1, true);
+    const first = apply(1, { urgent: true });
     await new Promise((r) => setTimeout(r, 5));
     expect(batches).toEqual([[1]]);
-    const second = [apply(2), apply(3, true)];
+    const second = [apply(2), apply(3, { urgent: true })];
     endFirst();
     expect(await within(Promise.all([first, ...second]))).toEqual([1, 2, 3]);
     expect(batches).toEqual([[1], [2, 3]]);
@@ -167,7 +167,30 @@ describe('groupCommit', () => {
       1,
       10_000,
     );
-    expect(await within(Promise.all([apply(1), apply(2), apply(3, true)]))).toEqual([1, 2, 3]);
+    expect(await within(Promise.all([apply(1), apply(2), apply(3, { urgent: true })]))).toEqual([1, 2, 3]);
     expect(batches).toEqual([[1, 2], [3]]);
+  });
+
+  it("calls an item's taken when its batch starts, not before", async () => {
+    const taken: number[] = [];
+    let endFirst!: () => void;
+    const firstWritten = new Promise<void>((r) => (endFirst = r));
+    let writes = 0;
+    const apply = groupCommit(
+      async (items: number[]) => {
+        if (++writes === 1) await firstWritten;
+        return items;
+      },
+      10,
+      1,
+    );
+    const first = apply(1, { taken: () => taken.push(1) });
+    const second = apply(2, { taken: () => taken.push(2) });
+    await new Promise((r) => setTimeout(r, 5));
+    // 1 is being written; 2 waits behind it
+    expect(taken).toEqual([1]);
+    endFirst();
+    await Promise.all([first, second]);
+    expect(taken).toEqual([1, 2]);
   });
 });

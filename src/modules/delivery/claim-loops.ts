@@ -132,7 +132,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     let nextRetry: Date | undefined;
     // Once a recording failed, nothing more of the batch is handed to SMTP: it goes back unsent.
     let recordFailed = false;
-    const recordOfBatch = batchRecording((o: MailOutcome, urgent) => recorder({ ...o, token, months }, urgent), RECORD_GROUP);
+    const recordOfBatch = batchRecording((o: MailOutcome, opts) => recorder({ ...o, token, months }, opts), RECORD_GROUP);
     const record = async (o: MailOutcome) => {
       await recordOfBatch(o).catch((err) => {
         recordFailed = true;

@@ -121,7 +121,8 @@ async function recordGroup(deps: RecorderDeps, results: ClaimedOutcome[]): Promi
  * record() resolves once its outcome is recorded: the sender holds its batch's slot until then
  * (its in-flight mails and RECORD_GROUP more), so what a kill can leave sent but unrecorded
  * stays bounded by the slots. An outcome recorded as `urgent` (its batch's RECORD_GROUP are all
- * waiting: the batch can hand SMTP no more mail until they are recorded) ends its group's linger.
+ * waiting: the batch can hand SMTP no more mail until they are recorded) ends its group's linger;
+ * `taken` is called when the outcome goes into a group being written.
  */
 export function createRecorder(
   deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>,
@@ -129,32 +130,45 @@ export function createRecorder(
   retryWaitMs = (attemptNo: number) => Math.min(250 * 2 ** attemptNo, 8_000),
   /** how long a group's first outcome waits for others (tests lengthen it) */
   lingerMs = RECORD_LINGER_MS,
-): (outcome: ClaimedOutcome, urgent?: boolean) => Promise<void> {
+): (outcome: ClaimedOutcome, opts?: RecordOptions) => Promise<void> {
   const recorderDeps = { ...deps, retryWaitMs };
   const write = groupCommit((outcomes: ClaimedOutcome[]) => recordGroup(recorderDeps, outcomes), RECORD_STATEMENT_MAILS, 1, lingerMs);
-  return async (outcome, urgent) => {
-    const failed = await write(outcome, urgent);
+  return async (outcome, opts) => {
+    const failed = await write(outcome, opts);
     if (failed) throw failed.err;
   };
 }
 
+/** How an outcome is handed to the recorder. */
+export interface RecordOptions {
+  /** its batch can send no more until it is recorded: its group goes without the linger */
+  urgent?: boolean;
+  /** called when it goes into a group being written */
+  taken?: () => void;
+}
+
 /**
  * A batch's recordings through the process's recorder: from the `backlog`-th of its outcomes
- * waiting on (RECORD_GROUP: its slot, inFlight + RECORD_GROUP, then holds no more mails for
- * SMTP than those already with it), each is urgent and its group goes without the linger, or
- * the SMTP connections idle while the group waits for company (bench:send, 30,000 mails, a fast
- * hour: 1,676-1,790 mails/s against nodemailer's 2,394-2,463 with every group lingering).
- * Outcomes whose group is already being written count as waiting too: one that comes back
- * meanwhile goes right after that write, in a smaller group (0.20 statements a mail against 0.16).
+ * waiting for a group on (RECORD_GROUP: its slot, inFlight + RECORD_GROUP, then holds no more
+ * mails for SMTP than those already with it), each is urgent and its group goes without the
+ * linger, or the SMTP connections idle while the group waits for company (bench:send, 30,000
+ * mails, a fast hour: 1,676-1,790 mails/s against nodemailer's 2,394-2,463 with every group
+ * lingering). Outcomes already in a group being written are not counted: their places come back
+ * when that write ends, so what comes back meanwhile may wait for company.
  */
-export function batchRecording<T>(record: (outcome: T, urgent: boolean) => Promise<void>, backlog: number): (outcome: T) => Promise<void> {
+export function batchRecording<T>(record: (outcome: T, opts: RecordOptions) => Promise<void>, backlog: number): (outcome: T) => Promise<void> {
   let waiting = 0;
   return async (outcome) => {
+    let counted = true;
+    const taken = () => {
+      if (counted) waiting--;
+      counted = false;
+    };
     waiting++;
     try {
-      await record(outcome, waiting >= backlog);
+      await record(outcome, { urgent: waiting >= backlog, taken });
     } finally {
-      waiting--;
+      taken();
     }
   };
 }
