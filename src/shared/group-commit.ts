@@ -9,16 +9,24 @@
  * are queued), whether or not a write was under way meanwhile: callers that arrive a little
  * apart (mails coming back from SMTP connections one by one) share a commit instead of one
  * each, and at a steady rate a batch holds what arrives in `lingerMs` rather than in one write.
- * An item handed in as `urgent` (its caller can hand in no more until it is written) ends the
- * linger: its batch starts as soon as fewer than `inFlight` writes are under way. `taken` is
- * called when an item goes into a batch being written (its caller's count of what still waits).
+ * An item handed in as `urgent` ends the linger: its group starts as soon as fewer than
+ * `inFlight` writes are under way. `taken` is called once an item's group is being written
+ * (before `write`; a `taken` that throws fails its group like the write would).
  */
+/** How an item is handed in. */
+export interface GroupCommitOptions {
+  /** its caller can hand in nothing more until it is written: its group goes without the linger */
+  urgent?: boolean;
+  /** called once its group is being written */
+  taken?: () => void;
+}
+
 export function groupCommit<T, R = undefined>(
   write: (items: T[]) => Promise<R[] | undefined>,
   maxBatch: number,
   inFlight = 1,
   lingerMs = 0,
-): (item: T, opts?: { urgent?: boolean; taken?: () => void }) => Promise<R> {
+): (item: T, opts?: GroupCommitOptions) => Promise<R> {
   const queued: { item: T; at: number; urgent: boolean; taken?: () => void; done: (r: R) => void; failed: (err: unknown) => void }[] = [];
   let writing = 0;
   let urgentQueued = 0;
@@ -39,13 +47,13 @@ export function groupCommit<T, R = undefined>(
     lingering = undefined;
     writing++;
     const group = queued.splice(0, maxBatch);
-    for (const g of group) {
-      if (g.urgent) urgentQueued--;
-      g.taken?.();
-    }
+    for (const g of group) if (g.urgent) urgentQueued--;
     // A write that throws before returning its promise settles its batch too (never a wedged queue).
     Promise.resolve()
-      .then(() => write(group.map((g) => g.item)))
+      .then(() => {
+        for (const g of group) g.taken?.();
+        return write(group.map((g) => g.item));
+      })
       .then(
         (results) => {
           for (const [i, g] of group.entries()) g.done(results?.[i] as R);
@@ -59,7 +67,7 @@ export function groupCommit<T, R = undefined>(
         next();
       });
   };
-  return (item: T, { urgent = false, taken }: { urgent?: boolean; taken?: () => void } = {}) =>
+  return (item: T, { urgent = false, taken }: GroupCommitOptions = {}) =>
     new Promise<R>((done, failed) => {
       if (urgent) urgentQueued++;
       queued.push({ item, at: performance.now(), urgent, taken, done, failed });

@@ -10,7 +10,7 @@ function heldRecorder() {
 }
 
 describe('batchRecording', () => {
-  it("marks an outcome urgent once the batch's backlog of outcomes waits for recording, and not after they are recorded", async () => {
+  it("marks an outcome urgent once the batch's backlog of outcomes waits for a group, and not after they are recorded", async () => {
     const held = heldRecorder();
     const record = batchRecording(held.record, 3);
     const waiting = [record(1), record(2), record(3), record(4)];

@@ -193,4 +193,15 @@ describe('groupCommit', () => {
     await Promise.all([first, second]);
     expect(taken).toEqual([1, 2]);
   });
+
+  it('a taken that throws fails its group like the write would; the queue goes on', async () => {
+    const apply = groupCommit(async (items: number[]) => items, 10);
+    const failing = apply(1, {
+      taken: () => {
+        throw new Error('count lost');
+      },
+    });
+    await expect(failing).rejects.toThrow('count lost');
+    await expect(apply(2)).resolves.toBe(2);
+  });
 });

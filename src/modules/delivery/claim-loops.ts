@@ -112,8 +112,8 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     // Leases renewed while the batch is sent; a cancel must stop what is claimed but not yet
     // handed to SMTP, so the requests' statuses are watched meanwhile.
     const watch = watchBatch(deps, token, requestIds, months);
-    // RECORD_GROUP places of the slot are for mails sent and waiting for their recording:
-    // batchRecording (below) hurries their recording once they are all taken.
+    // RECORD_GROUP places of the slot are for mails sent and not yet recorded: once that many of
+    // the batch's outcomes wait for a recording group, batchRecording (below) ends the linger.
     const slot = createLimiter(settings.inFlight + RECORD_GROUP);
     const transportSlot = createLimiter(settings.inFlight);
     // Starts at the first handover after a NOTIFY: loading a batch may take a while on a busy database.

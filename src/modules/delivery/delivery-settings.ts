@@ -21,14 +21,15 @@ export function inFlightPerLoop(smtpConnections: number, loops: number): number 
 export const BATCH_WINDOW_MS = 250;
 /**
  * A batch has at most this many mails sent and waiting for their recording, beyond those with
- * the transport: with those, all a kill can make it send twice. Once this many wait, their
- * recording goes without RECORD_LINGER_MS (batchRecording, result-recorder.ts).
+ * the transport: with those, all a kill can make it send twice. Once this many of a batch's
+ * outcomes wait for a recording group, the group goes without RECORD_LINGER_MS (batchRecording,
+ * result-recorder.ts).
  */
 export const RECORD_GROUP = 10;
 /**
  * Outcomes recorded by one statement at most, of all the process's batches (result-recorder.ts):
- * a group takes what came in RECORD_LINGER_MS and while the one before was written, so it grows
- * with the rate.
+ * a group takes what came in RECORD_LINGER_MS (or until a batch's RECORD_GROUP wait) and while
+ * the one before was written, so it grows with the rate.
  */
 export const RECORD_STATEMENT_MAILS = 100;
 /**
@@ -40,8 +41,8 @@ export const RECORD_STATEMENT_MAILS = 100;
  * 7,052-7,799 recordings; 20 ms that way 5,121-5,526, PostgreSQL's CPU per 1,000 mails
  * 0.81-1.08 s against 0.91-1.05; 20 ms whatever is under way, 0.22 statements a mail against
  * 0.33-0.37, PostgreSQL 0.52-0.57 s against 0.75-0.99, and 687-719 mails/s against 523-665. A
- * mail's status turns final up to that much later. Not when a batch's RECORD_GROUP outcomes
- * are waiting: the batch could send no more meanwhile.
+ * mail's status turns final up to that much later, except when a batch has RECORD_GROUP
+ * outcomes waiting (see RECORD_GROUP).
  */
 export const RECORD_LINGER_MS = 20;
 /**

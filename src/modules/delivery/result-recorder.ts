@@ -1,6 +1,6 @@
 import type { HistoryRange } from '../../db/history-range.ts';
 import type { Tx } from '../../db/schema.ts';
-import { groupCommit } from '../../shared/group-commit.ts';
+import { groupCommit, type GroupCommitOptions } from '../../shared/group-commit.ts';
 import { countRecipientResults } from '../../metrics.ts';
 import { recordHardBounces } from '../send-block/send-block.service.ts';
 import type { MailUpdate, RecipientUpdate } from './apply-send-result.ts';
@@ -120,9 +120,7 @@ async function recordGroup(deps: RecorderDeps, results: ClaimedOutcome[]): Promi
  * recorder a batch).
  * record() resolves once its outcome is recorded: the sender holds its batch's slot until then
  * (its in-flight mails and RECORD_GROUP more), so what a kill can leave sent but unrecorded
- * stays bounded by the slots. An outcome recorded as `urgent` (its batch's RECORD_GROUP are all
- * waiting: the batch can hand SMTP no more mail until they are recorded) ends its group's linger;
- * `taken` is called when the outcome goes into a group being written.
+ * stays bounded by the slots. `opts` as groupCommit's: batchRecording (below) sets them.
  */
 export function createRecorder(
   deps: Pick<DeliveryDeps, 'db' | 'logger' | 'now'>,
@@ -139,13 +137,8 @@ export function createRecorder(
   };
 }
 
-/** How an outcome is handed to the recorder. */
-export interface RecordOptions {
-  /** its batch can send no more until it is recorded: its group goes without the linger */
-  urgent?: boolean;
-  /** called when it goes into a group being written */
-  taken?: () => void;
-}
+/** How an outcome is handed to the recorder (urgent, taken: batchRecording). */
+export type RecordOptions = GroupCommitOptions;
 
 /**
  * A batch's recordings through the process's recorder: from the `backlog`-th of its outcomes
