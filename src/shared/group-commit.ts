@@ -1,3 +1,11 @@
+/** How an item is handed in. */
+export interface GroupCommitOptions {
+  /** its caller can hand in nothing more until it is written: its batch goes without the linger */
+  urgent?: boolean;
+  /** called once its batch is being written */
+  taken?: () => void;
+}
+
 /**
  * Group commit: items handed in while batches are being written go in the next batch (at most
  * `maxBatch`), so many concurrent callers cost one transaction per round instead of one each.
@@ -9,18 +17,10 @@
  * are queued), whether or not a write was under way meanwhile: callers that arrive a little
  * apart (mails coming back from SMTP connections one by one) share a commit instead of one
  * each, and at a steady rate a batch holds what arrives in `lingerMs` rather than in one write.
- * An item handed in as `urgent` ends the linger: its group starts as soon as fewer than
- * `inFlight` writes are under way. `taken` is called once an item's group is being written
- * (before `write`; a `taken` that throws fails its group like the write would).
+ * An item handed in as `urgent` ends the linger: its batch starts as soon as fewer than
+ * `inFlight` writes are under way. `taken` is called once an item's batch is being written
+ * (before `write`; a `taken` that throws fails its batch like the write would).
  */
-/** How an item is handed in. */
-export interface GroupCommitOptions {
-  /** its caller can hand in nothing more until it is written: its group goes without the linger */
-  urgent?: boolean;
-  /** called once its group is being written */
-  taken?: () => void;
-}
-
 export function groupCommit<T, R = undefined>(
   write: (items: T[]) => Promise<R[] | undefined>,
   maxBatch: number,

@@ -141,13 +141,13 @@ export function createRecorder(
 export type RecordOptions = GroupCommitOptions;
 
 /**
- * A batch's recordings through the process's recorder: from the `backlog`-th of its outcomes
- * waiting for a group on (RECORD_GROUP: its slot, inFlight + RECORD_GROUP, then holds no more
- * mails for SMTP than those already with it), each is urgent and its group goes without the
- * linger, or the SMTP connections idle while the group waits for company (bench:send, 30,000
- * mails, a fast hour: 1,676-1,790 mails/s against nodemailer's 2,394-2,463 with every group
- * lingering). Outcomes already in a group being written are not counted: their places come back
- * when that write ends, so what comes back meanwhile may wait for company.
+ * A batch's recordings through the process's recorder. An outcome that finds `backlog` of the
+ * batch's outcomes waiting for a group, itself included, is urgent: its group goes without the
+ * linger. With `backlog` RECORD_GROUP, the batch's slot (inFlight + RECORD_GROUP) then takes no
+ * new mail for SMTP, and without this its connections idled while the group waited for company
+ * (bench:send, 30,000 mails, a fast hour: 1,676-1,790 mails/s against nodemailer's 2,394-2,463).
+ * Outcomes already in a group being written are not counted: their places come back when that
+ * write ends, so what comes back meanwhile may wait for company.
  */
 export function batchRecording<T>(record: (outcome: T, opts: RecordOptions) => Promise<void>, backlog: number): (outcome: T) => Promise<void> {
   let waiting = 0;
