@@ -1,10 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { batchRecording, type RecordOptions } from '../../src/modules/delivery/result-recorder.ts';
+import { batchRecording } from '../../src/modules/delivery/result-recorder.ts';
+import type { GroupCommitOptions } from '../../src/shared/group-commit.ts';
 
 /** A recorder that holds each outcome until the test says it is recorded. */
 function heldRecorder() {
-  const calls: { outcome: number; opts: RecordOptions; done: () => void }[] = [];
-  const record = (outcome: number, opts: RecordOptions) => new Promise<void>((done) => calls.push({ outcome, opts, done }));
+  const calls: { outcome: number; opts: GroupCommitOptions; done: () => void }[] = [];
+  const record = (outcome: number, opts: GroupCommitOptions) => new Promise<void>((done) => calls.push({ outcome, opts, done }));
   const urgency = () => calls.map((c) => [c.outcome, c.opts.urgent]);
   return { calls, record, urgency };
 }
@@ -53,7 +54,7 @@ describe('batchRecording', () => {
 
   it('a failed recording leaves the backlog too, and its error reaches the caller', async () => {
     const seen: (boolean | undefined)[] = [];
-    const record = batchRecording(async (outcome: number, opts: RecordOptions) => {
+    const record = batchRecording(async (outcome: number, opts: GroupCommitOptions) => {
       seen.push(opts.urgent);
       if (outcome === 1) throw new Error('refused');
     }, 2);

@@ -1,12 +1,35 @@
 import { describe, expect, it } from '@jest/globals';
 import { groupCommit } from '../../src/shared/group-commit.ts';
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A groupCommit whose write notes each batch and hands its items back; with `holdFirst`, the
+ * first write goes on until `endFirst()`.
+ */
+function noting(maxBatch: number, lingerMs = 0, { holdFirst = false } = {}) {
+  const batches: number[][] = [];
+  let endFirst!: () => void;
+  const firstWritten = new Promise<void>((r) => (endFirst = r));
+  const apply = groupCommit(
+    async (items: number[]) => {
+      batches.push(items);
+      if (holdFirst && batches.length === 1) await firstWritten;
+      return items;
+    },
+    maxBatch,
+    1,
+    lingerMs,
+  );
+  return { batches, apply, endFirst };
+}
+
 describe('groupCommit', () => {
   it('batches what arrives while a batch is written, at most maxBatch, and hands each caller its result', async () => {
     const batches: number[][] = [];
     const apply = groupCommit(async (items: number[]) => {
       batches.push(items);
-      await new Promise((r) => setTimeout(r, 5));
+      await sleep(5);
       return items.map((x) => x * 10);
     }, 3);
     const results = await Promise.all([1, 2, 3, 4, 5, 6, 7].map((x) => apply(x)));
@@ -32,7 +55,7 @@ describe('groupCommit', () => {
     const apply = groupCommit(
       async (items: number[]) => {
         most = Math.max(most, ++writing);
-        await new Promise((r) => setTimeout(r, 5));
+        await sleep(5);
         writing--;
         return items;
       },
@@ -44,18 +67,9 @@ describe('groupCommit', () => {
   });
 
   it('with lingerMs, items arriving a little apart share a batch; a full batch goes at once', async () => {
-    const batches: number[][] = [];
-    const apply = groupCommit(
-      async (items: number[]) => {
-        batches.push(items);
-        return items;
-      },
-      3,
-      1,
-      50,
-    );
+    const { batches, apply } = noting(3, 50);
     const first = apply(1);
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(5);
     const second = apply(2);
     expect(batches).toEqual([]);
     await Promise.all([first, second]);
@@ -69,7 +83,6 @@ describe('groupCommit', () => {
 
   it("with lingerMs, items queued behind a write still wait out the first one's linger, and later ones join them", async () => {
     const batches: number[][] = [];
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     const apply = groupCommit(
       async (items: number[]) => {
         batches.push(items);
@@ -92,11 +105,7 @@ describe('groupCommit', () => {
   });
 
   it('without lingerMs, a lone item is written at once', async () => {
-    const batches: number[][] = [];
-    const apply = groupCommit(async (items: number[]) => {
-      batches.push(items);
-      return items;
-    }, 3);
+    const { batches, apply } = noting(3);
     void apply(1);
     await Promise.resolve();
     expect(batches).toEqual([[1]]);
@@ -106,25 +115,16 @@ describe('groupCommit', () => {
   const within = <T>(p: Promise<T>, ms = 1_000) => Promise.race([p, new Promise<'lingered'>((r) => setTimeout(() => r('lingered'), ms).unref())]);
 
   it('an urgent item ends the linger: its batch, with what waited before it, goes at once', async () => {
-    const batches: number[][] = [];
-    const apply = groupCommit(
-      async (items: number[]) => {
-        batches.push(items);
-        return items;
-      },
-      10,
-      1,
-      10_000,
-    );
+    const { batches, apply } = noting(10, 10_000);
     const all = [apply(1), apply(2)];
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(5);
     expect(batches).toEqual([]);
     all.push(apply(3, { urgent: true }));
     expect(await within(Promise.all(all))).toEqual([1, 2, 3]);
     expect(batches).toEqual([[1, 2, 3]]);
     // the urgency went with its batch: the next lone item lingers again
     const fourth = apply(4);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
     expect(batches).toEqual([[1, 2, 3]]);
     expect(await within(Promise.all([fourth, apply(5, { urgent: true })]))).toEqual([4, 5]);
     expect(batches).toEqual([
@@ -134,21 +134,9 @@ describe('groupCommit', () => {
   });
 
   it('an urgent item behind a write goes as soon as the write ends, not after the linger', async () => {
-    const batches: number[][] = [];
-    let endFirst!: () => void;
-    const firstWritten = new Promise<void>((r) => (endFirst = r));
-    const apply = groupCommit(
-      async (items: number[]) => {
-        batches.push(items);
-        if (batches.length === 1) await firstWritten;
-        return items;
-      },
-      10,
-      1,
-      10_000,
-    );
+    const { batches, apply, endFirst } = noting(10, 10_000, { holdFirst: true });
     const first = apply(1, { urgent: true });
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(5);
     expect(batches).toEqual([[1]]);
     const second = [apply(2), apply(3, { urgent: true })];
     endFirst();
@@ -157,36 +145,17 @@ describe('groupCommit', () => {
   });
 
   it("an urgent item left for the next batch by maxBatch still ends that batch's linger", async () => {
-    const batches: number[][] = [];
-    const apply = groupCommit(
-      async (items: number[]) => {
-        batches.push(items);
-        return items;
-      },
-      2,
-      1,
-      10_000,
-    );
+    const { batches, apply } = noting(2, 10_000);
     expect(await within(Promise.all([apply(1), apply(2), apply(3, { urgent: true })]))).toEqual([1, 2, 3]);
     expect(batches).toEqual([[1, 2], [3]]);
   });
 
   it("calls an item's taken when its batch starts, not before", async () => {
     const taken: number[] = [];
-    let endFirst!: () => void;
-    const firstWritten = new Promise<void>((r) => (endFirst = r));
-    let writes = 0;
-    const apply = groupCommit(
-      async (items: number[]) => {
-        if (++writes === 1) await firstWritten;
-        return items;
-      },
-      10,
-      1,
-    );
+    const { apply, endFirst } = noting(10, 0, { holdFirst: true });
     const first = apply(1, { taken: () => taken.push(1) });
     const second = apply(2, { taken: () => taken.push(2) });
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(5);
     // 1 is being written; 2 waits behind it
     expect(taken).toEqual([1]);
     endFirst();
@@ -195,7 +164,7 @@ describe('groupCommit', () => {
   });
 
   it('a taken that throws fails its group like the write would; the queue goes on', async () => {
-    const apply = groupCommit(async (items: number[]) => items, 10);
+    const { apply } = noting(10);
     const failing = apply(1, {
       taken: () => {
         throw new Error('count lost');

@@ -28,6 +28,16 @@ function anchorsOf(text: string): Set<string> {
   return anchors;
 }
 
+/** Each page's anchors, read once however many links name it. */
+const pageAnchors = new Map<string, Set<string>>();
+function anchorsOfPage(page: string): Set<string> {
+  const known = pageAnchors.get(page);
+  if (known) return known;
+  const anchors = anchorsOf(fs.readFileSync(page, 'utf8'));
+  pageAnchors.set(page, anchors);
+  return anchors;
+}
+
 /** The relative links of a page (in the repository) that lead nowhere: no such file, or no such heading in a linked page. */
 function brokenLinks(page: string): string[] {
   const text = fs.readFileSync(page, 'utf8');
@@ -36,7 +46,7 @@ function brokenLinks(page: string): string[] {
     const [file, anchor] = link.split('#') as [string, string | undefined];
     const target = file ? path.normalize(path.join(path.dirname(page), file)) : page;
     if (!fs.existsSync(target)) return true;
-    return anchor !== undefined && target.endsWith('.md') && !anchorsOf(fs.readFileSync(target, 'utf8')).has(anchor);
+    return anchor !== undefined && target.endsWith('.md') && !anchorsOfPage(target).has(anchor);
   });
 }
 

@@ -128,7 +128,7 @@ export function createRecorder(
   retryWaitMs = (attemptNo: number) => Math.min(250 * 2 ** attemptNo, 8_000),
   /** how long a group's first outcome waits for others (tests lengthen it) */
   lingerMs = RECORD_LINGER_MS,
-): (outcome: ClaimedOutcome, opts?: RecordOptions) => Promise<void> {
+): (outcome: ClaimedOutcome, opts?: GroupCommitOptions) => Promise<void> {
   const recorderDeps = { ...deps, retryWaitMs };
   const write = groupCommit((outcomes: ClaimedOutcome[]) => recordGroup(recorderDeps, outcomes), RECORD_STATEMENT_MAILS, 1, lingerMs);
   return async (outcome, opts) => {
@@ -136,9 +136,6 @@ export function createRecorder(
     if (failed) throw failed.err;
   };
 }
-
-/** How an outcome is handed to the recorder (urgent, taken: batchRecording). */
-export type RecordOptions = GroupCommitOptions;
 
 /**
  * A batch's recordings through the process's recorder. An outcome that finds `backlog` of the
@@ -149,7 +146,7 @@ export type RecordOptions = GroupCommitOptions;
  * Outcomes already in a group being written are not counted: their places come back when that
  * write ends, so what comes back meanwhile may wait for company.
  */
-export function batchRecording<T>(record: (outcome: T, opts: RecordOptions) => Promise<void>, backlog: number): (outcome: T) => Promise<void> {
+export function batchRecording<T>(record: (outcome: T, opts: GroupCommitOptions) => Promise<void>, backlog: number): (outcome: T) => Promise<void> {
   let waiting = 0;
   return async (outcome) => {
     let counted = true;
